@@ -1,0 +1,172 @@
+"""Block headers, blocks and the merkle root.
+
+    header = version:i32 | prev_hash[32] | merkle_root[32] | time:u32 | bits:u32 | nonce:u32
+    block  = header | compact(n_tx) | Tx*
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from .hashes import hash_to_hex, sha256d
+from .serialize import ByteReader, DecodeError, ser_compact_size
+from .tx import MIN_TXIN_SIZE, Tx
+
+__all__ = [
+    "BlockHeader",
+    "Block",
+    "merkle_root",
+    "bits_to_target",
+    "target_to_bits",
+    "HEADER_SIZE",
+]
+
+HEADER_SIZE = 80
+_HDR = struct.Struct("<i32s32sIII")
+
+#: The smallest serialized transaction (version, 1 input, 0 outputs, locktime): bounds tx counts.
+_MIN_TX_SIZE = 4 + 1 + MIN_TXIN_SIZE + 1 + 4
+
+
+def bits_to_target(bits: int) -> tuple[int, bool, bool]:
+    """Decode compact `bits` as Core's `arith_uint256::SetCompact`.
+
+    Returns (target, negative, overflow). A header is invalid if negative, overflow, or zero.
+    """
+    size = bits >> 24
+    word = bits & 0x007FFFFF
+    if size <= 3:
+        target = word >> (8 * (3 - size))
+    else:
+        target = word << (8 * (size - 3))
+    negative = word != 0 and (bits & 0x00800000) != 0
+    overflow = word != 0 and (
+        size > 34 or (word > 0xFF and size > 33) or (word > 0xFFFF and size > 32)
+    )
+    return target, negative, overflow
+
+
+def target_to_bits(target: int) -> int:
+    """Encode a target as compact bits, as Core's `arith_uint256::GetCompact`."""
+    size = (target.bit_length() + 7) // 8
+    if size <= 3:
+        compact = target << (8 * (3 - size))
+    else:
+        compact = target >> (8 * (size - 3))
+    if compact & 0x00800000:
+        compact >>= 8
+        size += 1
+    return compact | (size << 24)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    version: int
+    prev_hash: bytes
+    merkle_root: bytes
+    time: int
+    bits: int
+    nonce: int
+    hash: bytes = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hash", sha256d(self.serialize()))
+
+    def serialize(self) -> bytes:
+        return _HDR.pack(self.version, self.prev_hash, self.merkle_root, self.time, self.bits, self.nonce)
+
+    @classmethod
+    def parse(cls, r: ByteReader) -> "BlockHeader":
+        return cls(*_HDR.unpack(r.read(HEADER_SIZE)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "BlockHeader":
+        if len(data) != HEADER_SIZE:
+            raise DecodeError(f"a header is {HEADER_SIZE} bytes, got {len(data)}")
+        return cls(*_HDR.unpack(data))
+
+    @property
+    def hash_hex(self) -> str:
+        return hash_to_hex(self.hash)
+
+    @property
+    def target(self) -> int:
+        return bits_to_target(self.bits)[0]
+
+    def check_pow(self, pow_limit: int) -> bool:
+        """Core's `CheckProofOfWork`: target in range and hash (little-endian int) ≤ target."""
+        target, negative, overflow = bits_to_target(self.bits)
+        if negative or overflow or target == 0 or target > pow_limit:
+            return False
+        return int.from_bytes(self.hash, "little") <= target
+
+    def __repr__(self) -> str:
+        return f"BlockHeader({self.hash_hex}, prev={hash_to_hex(self.prev_hash)}, bits={self.bits:#x})"
+
+
+def merkle_root(hashes: list[bytes]) -> tuple[bytes, bool]:
+    """Core's `ComputeMerkleRoot`: (root, mutated).
+
+    `mutated` reports CVE-2012-2459: two identical adjacent hashes at some level, which lets a
+    block with duplicated tail transactions share the merkle root of the real block.
+    """
+    if not hashes:
+        return bytes(32), False
+    level = list(hashes)
+    mutated = False
+    while len(level) > 1:
+        for i in range(0, len(level) - 1, 2):
+            if level[i] == level[i + 1]:
+                mutated = True
+        if len(level) & 1:
+            level.append(level[-1])
+        level = [sha256d(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0], mutated
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    header: BlockHeader
+    txs: tuple[Tx, ...]
+    size: int = field(default=0, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.txs, tuple):
+            object.__setattr__(self, "txs", tuple(self.txs))
+        if not self.size:
+            object.__setattr__(self, "size", HEADER_SIZE + len(ser_compact_size(len(self.txs)))
+                               + sum(len(t.raw) for t in self.txs))
+
+    @property
+    def hash(self) -> bytes:
+        return self.header.hash
+
+    @property
+    def hash_hex(self) -> str:
+        return self.header.hash_hex
+
+    def serialize(self) -> bytes:
+        return b"".join([self.header.serialize(), ser_compact_size(len(self.txs))] + [t.raw for t in self.txs])
+
+    def compute_merkle_root(self) -> tuple[bytes, bool]:
+        return merkle_root([t.txid for t in self.txs])
+
+    @classmethod
+    def parse(cls, r: ByteReader) -> "Block":
+        start = r.pos
+        header = BlockHeader.parse(r)
+        n = r.compact_size(r.remaining() // _MIN_TX_SIZE)
+        parse_tx = Tx.parse
+        txs = tuple(parse_tx(r) for _ in range(n))
+        return cls(header, txs, r.pos - start)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Block":
+        r = ByteReader(data)
+        block = cls.parse(r)
+        r.expect_end()
+        return block
+
+    def __repr__(self) -> str:
+        return f"Block({self.hash_hex}, {len(self.txs)} txs)"

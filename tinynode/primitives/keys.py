@@ -1,0 +1,154 @@
+"""secp256k1 keys and ECDSA signatures (the only module that imports coincurve).
+
+Signing is RFC 6979 deterministic with low S (libsecp256k1's default). Verification here is
+strict (what libsecp256k1 accepts: strict DER, low S); the lax rules consensus needs for old
+signatures (Core's `ecdsa_signature_parse_der_lax`, high S normalised) live in `script/`, which
+hands this module a normalised compact signature and a 32-byte digest.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from coincurve import PrivateKey as _CPrivateKey
+from coincurve import PublicKey as _CPublicKey
+
+from .hashes import hash160
+
+__all__ = [
+    "PrivateKey",
+    "PublicKey",
+    "SECP256K1_ORDER",
+    "der_encode_signature",
+    "der_decode_signature",
+    "verify_compact",
+    "is_valid_pubkey",
+]
+
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_HALF_ORDER = SECP256K1_ORDER // 2
+
+
+def der_encode_signature(r: int, s: int) -> bytes:
+    """Strict DER encoding of (r, s)."""
+
+    def enc_int(v: int) -> bytes:
+        b = v.to_bytes((v.bit_length() + 7) // 8 or 1, "big")
+        if b[0] & 0x80:
+            b = b"\x00" + b
+        return b"\x02" + bytes((len(b),)) + b
+
+    body = enc_int(r) + enc_int(s)
+    return b"\x30" + bytes((len(body),)) + body
+
+
+def der_decode_signature(sig: bytes) -> tuple[int, int]:
+    """Decode a strict DER signature into (r, s); ValueError if it is not strict DER."""
+    if len(sig) < 8 or len(sig) > 72 or sig[0] != 0x30 or sig[1] != len(sig) - 2:
+        raise ValueError("not a strict DER signature")
+    pos = 2
+    out = []
+    for _ in range(2):
+        if pos + 2 > len(sig) or sig[pos] != 0x02:
+            raise ValueError("not a strict DER signature")
+        n = sig[pos + 1]
+        body = sig[pos + 2: pos + 2 + n]
+        if n == 0 or len(body) != n or body[0] & 0x80 or (n > 1 and body[0] == 0 and not body[1] & 0x80):
+            raise ValueError("not a strict DER signature")
+        out.append(int.from_bytes(body, "big"))
+        pos += 2 + n
+    if pos != len(sig):
+        raise ValueError("not a strict DER signature")
+    return out[0], out[1]
+
+
+def verify_compact(pubkey: bytes, sig64: bytes, digest: bytes) -> bool:
+    """Verify a 64-byte (r||s, low S) signature over a precomputed 32-byte digest.
+
+    `pubkey` is a SEC encoding (33 or 65 bytes; hybrid 0x06/0x07 accepted as libsecp256k1's
+    `ec_pubkey_parse` does). No hashing happens here.
+    """
+    try:
+        pk = _CPublicKey(pubkey)
+    except (ValueError, TypeError):
+        return False
+    try:
+        der = der_encode_signature(int.from_bytes(sig64[:32], "big"), int.from_bytes(sig64[32:], "big"))
+        return pk.verify(der, digest, hasher=None)
+    except (ValueError, TypeError):
+        return False
+
+
+def is_valid_pubkey(pubkey: bytes) -> bool:
+    try:
+        _CPublicKey(pubkey)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A point on secp256k1, remembered in the SEC form it came in."""
+
+    sec: bytes
+    _key: _CPublicKey = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        try:
+            key = _CPublicKey(self.sec)
+        except (ValueError, TypeError) as e:
+            raise ValueError("invalid public key") from e
+        object.__setattr__(self, "_key", key)
+
+    @property
+    def compressed(self) -> bool:
+        return len(self.sec) == 33
+
+    def to_sec(self, compressed: bool = True) -> bytes:
+        return self._key.format(compressed=compressed)
+
+    def hash160(self) -> bytes:
+        return hash160(self.sec)
+
+    def verify(self, der_sig: bytes, digest: bytes) -> bool:
+        """Strict verify of a DER signature over a 32-byte digest (no re-hashing)."""
+        try:
+            return self._key.verify(der_sig, digest, hasher=None)
+        except (ValueError, TypeError):
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateKey:
+    secret: bytes
+    compressed: bool = True
+    _key: _CPrivateKey = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        v = int.from_bytes(self.secret, "big")
+        if len(self.secret) != 32 or not 0 < v < SECP256K1_ORDER:
+            raise ValueError("a private key is 32 bytes in [1, n-1]")
+        object.__setattr__(self, "_key", _CPrivateKey(self.secret))
+
+    @classmethod
+    def generate(cls, compressed: bool = True) -> "PrivateKey":
+        while True:
+            secret = secrets.token_bytes(32)
+            if 0 < int.from_bytes(secret, "big") < SECP256K1_ORDER:
+                return cls(secret, compressed)
+
+    @property
+    def public_key(self) -> PublicKey:
+        return PublicKey(self._key.public_key.format(compressed=self.compressed))
+
+    def sign(self, digest: bytes) -> bytes:
+        """RFC 6979, low-S DER signature over a 32-byte digest (no re-hashing)."""
+        if len(digest) != 32:
+            raise ValueError("sign a 32-byte digest")
+        return self._key.sign(digest, hasher=None)
+
+    def __repr__(self) -> str:
+        return "PrivateKey(<secret>)"
+
