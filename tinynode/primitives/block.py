@@ -129,14 +129,13 @@ def merkle_root(hashes: list[bytes]) -> tuple[bytes, bool]:
 class Block:
     header: BlockHeader
     txs: tuple[Tx, ...]
-    size: int = field(default=0, compare=False, repr=False)
+    size: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.txs, tuple):
             object.__setattr__(self, "txs", tuple(self.txs))
-        if not self.size:
-            object.__setattr__(self, "size", HEADER_SIZE + len(ser_compact_size(len(self.txs)))
-                               + sum(len(t.raw) for t in self.txs))
+        object.__setattr__(self, "size", HEADER_SIZE + len(ser_compact_size(len(self.txs)))
+                           + sum(len(t.raw) for t in self.txs))
 
     @property
     def hash(self) -> bytes:
@@ -154,12 +153,10 @@ class Block:
 
     @classmethod
     def parse(cls, r: ByteReader) -> "Block":
-        start = r.pos
         header = BlockHeader.parse(r)
         n = r.compact_size(r.remaining() // _MIN_TX_SIZE)
         parse_tx = Tx.parse
-        txs = tuple(parse_tx(r) for _ in range(n))
-        return cls(header, txs, r.pos - start)
+        return cls(header, tuple(parse_tx(r) for _ in range(n)))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Block":

@@ -104,7 +104,7 @@ class Tx:
     vin: tuple[TxIn, ...]
     vout: tuple[TxOut, ...]
     locktime: int = 0
-    raw: bytes = field(default=b"", compare=False, repr=False)
+    raw: bytes = field(init=False, compare=False, repr=False)
     txid: bytes = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -112,9 +112,22 @@ class Tx:
             object.__setattr__(self, "vin", tuple(self.vin))
         if not isinstance(self.vout, tuple):
             object.__setattr__(self, "vout", tuple(self.vout))
-        if not self.raw:
-            object.__setattr__(self, "raw", self._serialize())
-        object.__setattr__(self, "txid", sha256d(self.raw))
+        raw = self._serialize()
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "txid", sha256d(raw))
+
+    @classmethod
+    def _from_parsed(cls, version: int, vin: tuple, vout: tuple, locktime: int, raw: bytes) -> "Tx":
+        """Build from already-parsed parts and their exact bytes (no re-serialization)."""
+        self = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(self, "version", version)
+        setattr_(self, "vin", vin)
+        setattr_(self, "vout", vout)
+        setattr_(self, "locktime", locktime)
+        setattr_(self, "raw", raw)
+        setattr_(self, "txid", sha256d(raw))
+        return self
 
     def _serialize(self) -> bytes:
         parts = [_I32.pack(self.version), ser_compact_size(len(self.vin))]
@@ -161,7 +174,7 @@ class Tx:
             value = r.i64()
             append(TxOut(value, r.var_bytes(r.remaining())))
         locktime = r.u32()
-        return cls(version, tuple(vin), tuple(vout), locktime, data[start:r.pos])
+        return cls._from_parsed(version, tuple(vin), tuple(vout), locktime, data[start:r.pos])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Tx":
