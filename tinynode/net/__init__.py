@@ -1,0 +1,1 @@
+"""L6 networking: peers, headers-first sync and relay, connection manager, address book."""
