@@ -1,0 +1,131 @@
+"""Block index: one entry per accepted header (Core `CBlockIndex`, btcd `blockNode`).
+
+Each entry knows its parent entry, height, cumulative `chainwork` and status bits. Entries are
+mutable only in `status` (and only on the chain writer thread); everything else is fixed.
+`sequence_id` records arrival order of block data so that, among equal-work tips, the first seen
+wins (Core `nSequenceId`).
+"""
+
+from __future__ import annotations
+
+from enum import IntFlag
+from typing import Iterator
+
+from ..primitives.block import BlockHeader
+from ..primitives.hashes import hash_to_hex
+
+__all__ = ["BlockStatus", "BlockIndexEntry", "BlockIndex"]
+
+
+class BlockStatus(IntFlag):
+    """Status bits (Core `BlockStatus`, simplified)."""
+
+    NONE = 0
+    HEADER_VALID = 1      # header passed context-free + contextual header checks (BLOCK_VALID_TREE)
+    HAVE_DATA = 2         # full block body stored (BLOCK_HAVE_DATA)
+    VALID_SCRIPTS = 4     # connected once with every check (BLOCK_VALID_SCRIPTS)
+    FAILED = 8            # this block is invalid (BLOCK_FAILED_VALID)
+    FAILED_PARENT = 16    # descends from an invalid block (BLOCK_FAILED_CHILD)
+
+    FULLY_VALID = VALID_SCRIPTS
+    FAILED_MASK = FAILED | FAILED_PARENT
+
+
+class BlockIndexEntry:
+    """One header in the block tree. `prev` is the parent entry (None for genesis)."""
+
+    __slots__ = ("hash", "header", "prev", "height", "chainwork", "status", "sequence_id")
+
+    def __init__(self, header: BlockHeader, prev: "BlockIndexEntry | None", height: int,
+                 chainwork: int, status: BlockStatus = BlockStatus.HEADER_VALID,
+                 sequence_id: int = 0) -> None:
+        self.hash = header.hash
+        self.header = header
+        self.prev = prev
+        self.height = height
+        self.chainwork = chainwork
+        self.status = status
+        self.sequence_id = sequence_id
+
+    # header fields, so pow.py can use an entry directly
+    @property
+    def time(self) -> int:
+        return self.header.time
+
+    @property
+    def bits(self) -> int:
+        return self.header.bits
+
+    @property
+    def version(self) -> int:
+        return self.header.version
+
+    @property
+    def prev_hash(self) -> bytes:
+        return self.header.prev_hash
+
+    @property
+    def hash_hex(self) -> str:
+        return hash_to_hex(self.hash)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.status & BlockStatus.FAILED_MASK)
+
+    @property
+    def have_data(self) -> bool:
+        return bool(self.status & BlockStatus.HAVE_DATA)
+
+    def get_ancestor(self, height: int) -> "BlockIndexEntry | None":
+        """The ancestor at `height` by walking parents (ActiveChain answers on-chain in O(1))."""
+        if height > self.height or height < 0:
+            return None
+        e: BlockIndexEntry | None = self
+        while e is not None and e.height > height:
+            e = e.prev
+        return e
+
+    def __repr__(self) -> str:
+        return f"BlockIndexEntry({self.hash_hex}, height={self.height}, status={int(self.status)})"
+
+
+class BlockIndex:
+    """hash → entry map plus the children lists needed to mark descendants."""
+
+    __slots__ = ("_entries", "_children")
+
+    def __init__(self) -> None:
+        self._entries: dict[bytes, BlockIndexEntry] = {}
+        self._children: dict[bytes, list[BlockIndexEntry]] = {}
+
+    def add(self, entry: BlockIndexEntry) -> None:
+        self._entries[entry.hash] = entry
+        if entry.prev is not None:
+            self._children.setdefault(entry.prev.hash, []).append(entry)
+
+    def get(self, block_hash: bytes) -> BlockIndexEntry | None:
+        return self._entries.get(block_hash)
+
+    def __contains__(self, block_hash: bytes) -> bool:
+        return block_hash in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[BlockIndexEntry]:
+        return iter(self._entries.values())
+
+    def children(self, entry: BlockIndexEntry) -> list[BlockIndexEntry]:
+        return self._children.get(entry.hash, [])
+
+    def descendants(self, entry: BlockIndexEntry) -> Iterator[BlockIndexEntry]:
+        """All descendants of `entry` (not including it), breadth first, bounded by the index size."""
+        stack = list(self.children(entry))
+        while stack:
+            e = stack.pop()
+            yield e
+            stack.extend(self.children(e))
+
+    def tips(self) -> list[BlockIndexEntry]:
+        """Entries without children (Core getchaintips)."""
+        return [e for e in self._entries.values() if not self._children.get(e.hash)]

@@ -1,0 +1,241 @@
+"""ChainWriter: the single writer of chain state (DESIGN.md §3, btcd netsync `blockHandler`).
+
+One asyncio task consumes one bounded `asyncio.Queue` of jobs and runs each on a dedicated
+single-thread executor, so every `ChainState` / store / mempool access happens on one thread (the
+SQLite connection is created on it: pass a factory) and the event loop stays free::
+
+    writer = ChainWriter(lambda: ChainState(params, SQLiteChainStore(path)))
+    async with writer:
+        result = await writer.submit_block(block)
+        coin = await writer.call(writer.chainstate.get_coin, outpoint)
+        writer.snapshot.height
+
+Readers on the loop use the immutable `snapshot` (replaced after each job that moved the chain).
+Chain events are forwarded to async subscribers on the loop, in order, by one delivery task.
+`stop()` drains queued jobs, then closes the chainstate (and its store) on the writer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from ..primitives.block import Block, BlockHeader
+from .chainstate import BlockResult, ChainState
+from .events import ChainEvent
+from .index import BlockIndexEntry
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ChainWriter", "ChainSnapshot"]
+
+_STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSnapshot:
+    """Immutable view of the chain for readers on the event loop."""
+
+    tip_hash: bytes
+    height: int
+    chainwork: int
+    best_header_hash: bytes
+    best_header_height: int
+    median_time_past: int
+    tip_time: int = 0
+    tip_bits: int = 0
+    locator: tuple[bytes, ...] = ()
+
+
+class ChainWriter:
+    """Serializes all chain work onto one thread. Accepts a `ChainState` or a zero-arg factory
+    returning one (use the factory with SQLite so the connection is made on the writer thread)."""
+
+    def __init__(self, chainstate: ChainState | Callable[[], ChainState], *, max_queue: int = 1024) -> None:
+        if isinstance(chainstate, ChainState) or not callable(chainstate):
+            self._cs: ChainState | None = chainstate  # type: ignore[assignment]
+            self._factory = None
+        else:
+            self._cs = None
+            self._factory = chainstate
+        self._max_queue = max_queue
+        self._executor: ThreadPoolExecutor | None = None
+        self._queue: asyncio.Queue | None = None
+        self._events: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self._event_task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscribers: list[Callable[[ChainEvent], Any]] = []
+        self._snapshot: ChainSnapshot | None = None
+        self._snap_key: tuple | None = None
+        self._stopping = False
+        self._closed = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-writer")
+        self._queue = asyncio.Queue(self._max_queue)
+        self._events = asyncio.Queue()
+        self._stopping = False
+        await self._loop.run_in_executor(self._executor, self._setup)
+        self._task = asyncio.create_task(self._run(), name="chain-writer")
+        self._event_task = asyncio.create_task(self._deliver_events(), name="chain-writer-events")
+
+    def _setup(self) -> None:
+        if self._cs is None:
+            self._cs = self._factory()  # type: ignore[misc]
+        self._cs.subscribe(self._on_event)
+        self._refresh_snapshot()
+
+    async def stop(self) -> None:
+        """Drain queued jobs, close the chainstate on the writer thread, stop the executor."""
+        if self._task is None or self._stopping:
+            return
+        self._stopping = True
+        await self._queue.put(_STOP)  # type: ignore[union-attr]
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._close_cs)
+        finally:
+            self._executor.shutdown(wait=True)  # type: ignore[union-attr]
+        # deliver remaining events, then end the delivery task
+        self._events.put_nowait(_STOP)  # type: ignore[union-attr]
+        try:
+            await self._event_task  # type: ignore[misc]
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+        self._event_task = None
+
+    def _close_cs(self) -> None:
+        if self._cs is not None and not self._closed:
+            self._closed = True
+            self._cs.close()
+
+    async def __aenter__(self) -> "ChainWriter":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- jobs ----------------------------------------------------------------------------------
+    @property
+    def chainstate(self) -> ChainState:
+        """The chainstate. Touch it only inside `call(...)` (it lives on the writer thread)."""
+        assert self._cs is not None, "writer not started"
+        return self._cs
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(*args)` on the writer thread after the jobs queued before it; return its result."""
+        if self._task is None or self._stopping:
+            raise RuntimeError("chain writer is not running")
+        fut = asyncio.get_running_loop().create_future()
+        await self._queue.put((fn, args, fut))  # type: ignore[union-attr]
+        return await fut
+
+    async def submit_block(self, block: Block) -> BlockResult:
+        return await self.call(self._submit_block, block)
+
+    def _submit_block(self, block: Block) -> BlockResult:
+        return self._cs.process_block(block)  # type: ignore[union-attr]
+
+    async def submit_headers(self, headers: list[BlockHeader]) -> list[BlockIndexEntry]:
+        """Raises ValidationError like `ChainState.process_headers`."""
+        return await self.call(self._submit_headers, headers)
+
+    def _submit_headers(self, headers: list[BlockHeader]) -> list[BlockIndexEntry]:
+        return self._cs.process_headers(headers)  # type: ignore[union-attr]
+
+    def _job(self, fn: Callable[..., Any], args: tuple) -> Any:
+        try:
+            return fn(*args)
+        finally:
+            self._refresh_snapshot()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        assert queue is not None
+        while True:
+            item = await queue.get()
+            if item is _STOP:
+                return
+            fn, args, fut = item
+            if fut.done():  # caller gave up (cancelled) before we started
+                continue
+            try:
+                result = await asyncio.shield(loop.run_in_executor(self._executor, self._job, fn, args))
+            except asyncio.CancelledError:
+                if not fut.done():
+                    fut.cancel()
+                raise
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                if not fut.done():
+                    fut.set_exception(e)
+            else:
+                if not fut.done():
+                    fut.set_result(result)
+
+    # --- snapshot ------------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> ChainSnapshot:
+        assert self._snapshot is not None, "writer not started"
+        return self._snapshot
+
+    def _refresh_snapshot(self) -> None:
+        cs = self._cs
+        if cs is None or self._closed:
+            return
+        tip, best = cs.tip, cs.best_header
+        key = (tip.hash, best.hash)
+        if key == self._snap_key:
+            return
+        self._snap_key = key
+        self._snapshot = ChainSnapshot(
+            tip_hash=tip.hash, height=tip.height, chainwork=tip.chainwork,
+            best_header_hash=best.hash, best_header_height=best.height,
+            median_time_past=cs.median_time_past(tip), tip_time=tip.header.time,
+            tip_bits=tip.header.bits, locator=tuple(cs.block_locator()))
+
+    # --- events ----------------------------------------------------------------------------------
+    def subscribe_async(self, callback: Callable[[ChainEvent], Awaitable[None] | None]) -> None:
+        """`callback(event)` runs on the event loop, in event order; it may be a coroutine function."""
+        self._subscribers.append(callback)
+
+    def unsubscribe_async(self, callback: Callable[[ChainEvent], Any]) -> None:
+        try:
+            self._subscribers.remove(callback)
+        except ValueError:
+            pass
+
+    def _on_event(self, event: ChainEvent) -> None:  # writer thread
+        loop, events = self._loop, self._events
+        if loop is not None and events is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+    async def _deliver_events(self) -> None:
+        events = self._events
+        assert events is not None
+        while True:
+            ev = await events.get()
+            if ev is _STOP:
+                return
+            for cb in list(self._subscribers):
+                try:
+                    r = cb(ev)
+                    if inspect.isawaitable(r):
+                        await r
+                except Exception:  # a subscriber bug must not stop delivery to the others
+                    log.exception("chain event subscriber %r failed on %r", cb, ev)
