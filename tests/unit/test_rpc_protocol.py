@@ -1,0 +1,157 @@
+"""JSON-RPC server on a Unix socket: Core's shapes for 1.0/2.0, batches, errors, limits."""
+import asyncio
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tinynode.rpc.client import AsyncRPCClient, ConnectionFailed, RPCClient
+from tinynode.rpc.protocol import RPCError, parse_request
+from tinynode.rpc.server import RPCServer, SocketInUseError
+
+
+async def _dispatch(method, params):
+    if method == "echo":
+        return params
+    if method == "fail":
+        raise RPCError(-5, "No such thing")
+    if method == "boom":
+        raise ZeroDivisionError("division by zero")
+    if method == "slow":
+        await asyncio.sleep(5)
+        return "late"
+    raise RPCError(-32601, "Method not found")
+
+
+@pytest.fixture
+async def server():
+    d = tempfile.mkdtemp(prefix="tnrpc", dir="/tmp")
+    srv = RPCServer(Path(d) / "rpc.sock", _dispatch, max_body=10_000, timeout=0.3)
+    await srv.start()
+    client = AsyncRPCClient(srv.path)
+    try:
+        yield srv, client
+    finally:
+        await client.close()
+        await srv.stop()
+        os.rmdir(d)
+
+
+async def test_socket_mode_is_0600(server):
+    srv, _ = server
+    assert stat.S_IMODE(os.stat(srv.path).st_mode) == 0o600
+
+
+async def test_legacy_request_shape(server):
+    _, c = server
+    status, reply = await c.post({"id": 7, "method": "echo", "params": [1, "a"]})
+    assert status == 200
+    assert reply == {"result": [1, "a"], "error": None, "id": 7}
+
+
+async def test_v2_request_shape_and_notification(server):
+    _, c = server
+    status, reply = await c.post({"jsonrpc": "2.0", "id": "x", "method": "echo", "params": {"a": 1}})
+    assert (status, reply) == (200, {"jsonrpc": "2.0", "result": {"a": 1}, "id": "x"})
+    status, reply = await c.post({"jsonrpc": "2.0", "method": "echo", "params": []})
+    assert status == 204 and reply is None
+    status, reply = await c.post({"jsonrpc": "2.0", "id": 1, "method": "fail"})
+    assert status == 200 and reply == {"jsonrpc": "2.0", "error": {"code": -5, "message": "No such thing"}, "id": 1}
+
+
+async def test_errors_have_core_codes_and_http_status(server):
+    _, c = server
+    status, reply = await c.post({"id": 1, "method": "nosuch"})
+    assert status == 404 and reply["error"]["code"] == -32601 and reply["result"] is None
+    status, reply = await c.post({"id": 2, "method": "fail"})
+    assert status == 500 and reply["error"] == {"code": -5, "message": "No such thing"} and reply["id"] == 2
+    status, reply = await c.post({"id": 3})
+    assert status == 400 and reply["error"]["code"] == -32600 and reply["id"] == 3
+    status, reply = await c.post({"id": 4, "method": "echo", "params": "notalist"})
+    assert status == 400 and reply["error"]["code"] == -32600
+
+
+async def test_malformed_bodies_get_error_objects(server):
+    _, c = server
+    for raw in (b"{not json", b"\xff\xfe", b"", b"42", b'"str"'):
+        status, reply = await c.post(None, raw=raw)
+        assert status == 500 and reply["error"]["code"] == -32700, raw
+
+
+async def test_internal_exception_is_a_sentence_not_a_traceback(server):
+    _, c = server
+    status, reply = await c.post({"id": 1, "method": "boom"})
+    assert status == 500 and reply["error"]["code"] == -1
+    assert "division by zero" in reply["error"]["message"] and "Traceback" not in reply["error"]["message"]
+
+
+async def test_batch(server):
+    _, c = server
+    status, reply = await c.post([
+        {"jsonrpc": "2.0", "id": 1, "method": "echo", "params": [1]},
+        {"jsonrpc": "2.0", "id": 2, "method": "nosuch"},
+        {"jsonrpc": "2.0", "method": "echo"},          # notification: no reply
+        5,                                             # not an object
+        {"id": 3, "method": "echo", "params": [3]},
+    ])
+    assert status == 200
+    assert reply[0] == {"jsonrpc": "2.0", "result": [1], "id": 1}
+    assert reply[1]["error"]["code"] == -32601 and reply[1]["id"] == 2
+    assert reply[2]["error"]["code"] == -32600 and reply[2]["id"] is None
+    assert reply[3] == {"result": [3], "error": None, "id": 3}
+    assert len(reply) == 4
+    status, reply = await c.post([])
+    assert (status, reply) == (200, [])
+
+
+async def test_body_limit_and_timeout(server):
+    _, c = server
+    status, reply = await c.post(None, raw=b'{"method":"echo","params":["' + b"a" * 20_000 + b'"]}')
+    assert status == 413 and reply["error"]["code"] == -32600
+    with pytest.raises(RPCError) as e:
+        await c.call("slow")
+    assert e.value.code == -1 and "timed out" in e.value.message
+    assert await c.call("echo", 1) == [1]      # the connection and server are still fine
+
+
+async def test_warmup_gets_minus_28(server):
+    srv, c = server
+    srv.warmup = "Loading block index..."
+    with pytest.raises(RPCError) as e:
+        await c.call("echo")
+    assert e.value.code == -28 and e.value.message == "Loading block index..."
+    srv.warmup = None
+    assert await c.call("echo") == []
+
+
+async def test_sync_client(server):
+    srv, _ = server
+    client = RPCClient(srv.path, timeout=5)
+    assert await asyncio.to_thread(client.call, "echo", 1, "b") == [1, "b"]
+    with pytest.raises(RPCError) as e:
+        await asyncio.to_thread(client.call, "fail")
+    assert e.value.code == -5
+
+
+async def test_second_server_on_a_live_socket_is_refused(server):
+    srv, _ = server
+    other = RPCServer(srv.path, _dispatch)
+    with pytest.raises(SocketInUseError):
+        await other.start()
+
+
+def test_sync_client_no_daemon():
+    with pytest.raises(ConnectionFailed):
+        RPCClient("/tmp/definitely-not-a-tinynode.sock").call("getblockcount")
+
+
+def test_parse_request_rules():
+    r = parse_request({"method": "m"})
+    assert (r.method, r.params, r.id, r.v2) == ("m", [], None, False)
+    assert parse_request({"jsonrpc": "2.0", "method": "m"}).is_notification
+    for bad in ([], {"params": []}, {"method": 5}, {"method": "m", "params": 3}):
+        with pytest.raises(RPCError) as e:
+            parse_request(bad)
+        assert e.value.code == -32600

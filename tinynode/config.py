@@ -1,0 +1,252 @@
+"""Daemon configuration: `NodeConfig` from command-line arguments with environment fallbacks.
+
+Precedence is Core's: an explicit command-line option beats the environment (`TC_PORT`,
+`TC_PEERS`, `TC_MINE`, `TC_LOG_LEVEL`), which beats the network's default. Defaults differ by
+network the way the teaching chains expected: tinynet listens on every interface on 9999 and
+mines to the node's own wallet out of the box; regtest listens on loopback only, on 18444, and
+sits at height 0 until told to mine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from . import __version__
+from .params import ChainParams, get_params
+
+__all__ = [
+    "ConfigError",
+    "NodeConfig",
+    "MAX_SOCKET_PATH",
+    "daemon_parser",
+    "from_args",
+    "parse_peer",
+    "default_workers",
+]
+
+#: Longest Unix socket path we accept (macOS sun_path is 104 bytes with its NUL, Linux 108).
+MAX_SOCKET_PATH = 103
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the option to change."""
+
+
+def default_workers() -> int:
+    """Half the cores (at least one), so a demo node leaves the machine usable."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def parse_peer(text: str, default_port: int) -> tuple[str, int]:
+    """`host`, `host:port`, `[v6]` or `[v6]:port` → (host, port). ConfigError otherwise."""
+    s = text.strip()
+    if not s:
+        raise ConfigError("empty peer address")
+    host, port_s = s, ""
+    if s.startswith("["):
+        end = s.find("]")
+        if end < 0:
+            raise ConfigError(f"bad peer address {text!r}: missing ']'")
+        host, rest = s[1:end], s[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise ConfigError(f"bad peer address {text!r}")
+            port_s = rest[1:]
+    elif s.count(":") == 1:
+        host, port_s = s.split(":")
+    if not host:
+        raise ConfigError(f"bad peer address {text!r}: no host")
+    if port_s == "":
+        return host, default_port
+    try:
+        port = int(port_s)
+    except ValueError:
+        raise ConfigError(f"bad peer address {text!r}: port is not a number") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"bad peer address {text!r}: port out of range")
+    return host, port
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Everything a `Node` needs to start. Timeouts live here so tests can shrink them."""
+
+    datadir: Path
+    network: str = "regtest"
+    port: int = 0                      # 0 = any free port (tests)
+    bind: str = "127.0.0.1"
+    peers: tuple[tuple[str, int], ...] = ()
+    listen: bool = True
+    mine: bool = False
+    mine_to: str | None = None
+    mine_workers: int = 1
+    rpc_socket: Path | None = None     # None = <datadir>/<network>/rpc.sock
+    log_level: str = "info"
+    log_file: Path | None = None
+    rpc_timeout: float = 60.0          # per request, seconds
+    rpc_max_body: int = 8 * 1024 * 1024
+    extra: Mapping[str, object] = field(default_factory=dict, compare=False)
+
+    @property
+    def params(self) -> ChainParams:
+        return get_params(self.network)
+
+    @property
+    def network_dir(self) -> Path:
+        """Core's `GetDataDir()`: one directory per network under the datadir."""
+        return self.datadir / self.network
+
+    @property
+    def rpc_socket_path(self) -> Path:
+        return self.rpc_socket if self.rpc_socket is not None else self.network_dir / "rpc.sock"
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the option to change."""
+        get_params(self.network)
+        n = len(os.fsencode(str(self.rpc_socket_path)))
+        if n > MAX_SOCKET_PATH:
+            raise ConfigError(
+                f"RPC socket path {str(self.rpc_socket_path)!r} is {n} bytes, over the OS limit of "
+                f"{MAX_SOCKET_PATH}; choose a shorter one with --rpc-socket PATH (or a shorter --datadir)")
+        if not 0 <= self.port < 65536:
+            raise ConfigError(f"--port {self.port} is out of range")
+        if self.mine_workers < 1:
+            raise ConfigError("--mine-workers must be at least 1")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+
+
+def _int_or_none(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def daemon_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tinynode",
+        description=(
+            "tinynode: a pocket-sized Bitcoin node. It speaks Bitcoin's P2P protocol and byte "
+            "formats, keeps the most-work valid chain in SQLite, keeps a wallet, and mines on "
+            "tinynet. Run it with no options to join tinynet on port 9999 and mine to your own "
+            "wallet; talk to it with tinynode-cli."),
+        epilog=(
+            "Environment: TC_PORT (--port), TC_PEERS (--peers), TC_MINE (--mine-workers; 0 turns "
+            "mining off), TC_LOG_LEVEL (--log-level). Command-line options win over the "
+            "environment."),
+    )
+    p.add_argument("--version", action="version", version=f"tinynode {__version__}")
+    p.add_argument("--datadir", default=None, metavar="DIR",
+                   help="data directory; chain, wallet and RPC socket live in DIR/<network>/ "
+                        "(default ~/.tinynode)")
+    p.add_argument("--network", choices=("tinynet", "regtest"), default="tinynet",
+                   help="network to join: tinynet (the demo network, mines by default) or "
+                        "regtest (Bitcoin Core's regtest; no mining unless asked) (default tinynet)")
+    p.add_argument("--port", type=int, default=None, metavar="N",
+                   help="P2P port to listen on; 0 picks any free port "
+                        "(env TC_PORT; default 9999 on tinynet, 18444 on regtest)")
+    p.add_argument("--bind", default=None, metavar="ADDR",
+                   help="address to listen on (default 0.0.0.0 on tinynet, 127.0.0.1 on regtest)")
+    p.add_argument("--peers", default=None, metavar="HOST[:PORT],...",
+                   help="comma-separated peers to connect to at start (env TC_PEERS); the port "
+                        "defaults to the network's")
+    p.add_argument("--listen", dest="listen", action="store_true", default=True,
+                   help="accept incoming peers (default)")
+    p.add_argument("--no-listen", dest="listen", action="store_false",
+                   help="do not accept incoming peers; only dial out")
+    p.add_argument("--mine", dest="mine", action="store_true", default=None,
+                   help="mine blocks continuously (default on tinynet, off on regtest)")
+    p.add_argument("--no-mine", dest="mine", action="store_false",
+                   help="do not mine")
+    p.add_argument("--mine-to", default=None, metavar="ADDR",
+                   help="pay mined coins to ADDR instead of a fresh wallet address (implies --mine)")
+    p.add_argument("--mine-workers", type=int, default=None, metavar="N",
+                   help="mining processes (env TC_MINE; default half the CPU cores)")
+    p.add_argument("--rpc-socket", default=None, metavar="PATH",
+                   help="Unix socket for tinynode-cli (default DIR/<network>/rpc.sock; the OS "
+                        f"limits it to about {MAX_SOCKET_PATH} bytes)")
+    p.add_argument("--log-level", default=None, choices=LOG_LEVELS,
+                   help="how much to log (env TC_LOG_LEVEL; default info)")
+    p.add_argument("--log-file", default=None, metavar="PATH",
+                   help="also append the log to PATH")
+    return p
+
+
+def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> NodeConfig:
+    """Build a NodeConfig from argv and env (both default to this process's).
+
+    argparse errors exit with status 2 as usual; settings that parse but cannot work raise
+    ConfigError with a message naming the option.
+    """
+    env = os.environ if env is None else env
+    ns = daemon_parser().parse_args(argv)
+    params = get_params(ns.network)
+
+    home = env.get("HOME") or os.path.expanduser("~")
+    datadir = Path(os.path.expanduser(ns.datadir)) if ns.datadir else Path(home) / ".tinynode"
+
+    if ns.port is not None:
+        port = ns.port
+    elif env.get("TC_PORT"):
+        try:
+            port = int(env["TC_PORT"])
+        except ValueError:
+            raise ConfigError(f"TC_PORT={env['TC_PORT']!r} is not a port number") from None
+    else:
+        port = params.default_port
+
+    bind = ns.bind if ns.bind is not None else params.default_bind
+
+    peers_text = ns.peers if ns.peers is not None else env.get("TC_PEERS", "")
+    peers = tuple(parse_peer(p, params.default_port) for p in peers_text.split(",") if p.strip())
+
+    env_workers = _int_or_none(env.get("TC_MINE", "")) if env.get("TC_MINE") else None
+    if env.get("TC_MINE") and env_workers is None:
+        raise ConfigError(f"TC_MINE={env['TC_MINE']!r} is not a number of mining workers")
+
+    if ns.mine is not None:
+        mine = ns.mine
+    elif ns.mine_to:
+        mine = True
+    elif env_workers is not None:
+        mine = env_workers > 0
+    else:
+        mine = params.mine_by_default
+
+    if ns.mine_workers is not None:
+        workers = ns.mine_workers
+    elif env_workers:
+        workers = env_workers
+    else:
+        workers = default_workers()
+
+    log_level = ns.log_level or env.get("TC_LOG_LEVEL", "info").lower()
+
+    cfg = NodeConfig(
+        datadir=datadir,
+        network=ns.network,
+        port=port,
+        bind=bind,
+        peers=peers,
+        listen=ns.listen,
+        mine=mine,
+        mine_to=ns.mine_to,
+        mine_workers=workers,
+        rpc_socket=Path(os.path.expanduser(ns.rpc_socket)) if ns.rpc_socket else None,
+        log_level=log_level,
+        log_file=Path(os.path.expanduser(ns.log_file)) if ns.log_file else None,
+    )
+    cfg.validate()
+    if cfg.mine_to:
+        from .primitives.address import AddressError, decode_address
+        try:
+            decode_address(cfg.mine_to, params)
+        except AddressError as e:
+            raise ConfigError(f"--mine-to {cfg.mine_to!r} is not a {params.name} address: {e}") from None
+    return cfg

@@ -1,0 +1,168 @@
+"""The JSON-RPC server: aiohttp on a Unix socket (mode 0600), Core's HTTP behaviour.
+
+Mirrors Bitcoin Core's `HTTPReq_JSONRPC` (src/httprpc.cpp): one POST body holds one request
+object or a batch array; parse errors, malformed requests and unknown methods get an error
+object with Core's code, never a dropped connection or a traceback. Every call runs under a
+deadline, and the body size is capped before it is read. While the node is still loading its
+chain (`warmup` set), calls get -28 with the loading status, as Core's `RPC_IN_WARMUP`.
+
+The server knows nothing about the node: it is handed an async `dispatch(method, params)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import stat
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from .protocol import (
+    RPC_IN_WARMUP, RPC_INVALID_REQUEST, RPC_MISC_ERROR, RPC_PARSE_ERROR, RPCError, Request,
+    dumps, failure, http_status_for, parse_request, request_id, success,
+)
+
+__all__ = ["RPCServer", "SocketInUseError"]
+
+log = logging.getLogger(__name__)
+
+Dispatch = Callable[[str, "list | dict"], Awaitable[Any]]
+
+#: Methods that answer even while the node warms up (Core lets `stop` through as well).
+WARMUP_ALLOWED = frozenset({"stop", "help", "uptime"})
+
+
+class SocketInUseError(RuntimeError):
+    """Another process answers on the RPC socket path."""
+
+
+def _socket_is_live(path: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(0.5)
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class RPCServer:
+    """Serves `dispatch` over HTTP on the Unix socket `path`."""
+
+    def __init__(self, path: Path, dispatch: Dispatch, *, max_body: int = 8 * 1024 * 1024,
+                 timeout: float = 60.0, timeout_for: Callable[[str], float | None] | None = None):
+        self.path = Path(path)
+        self._dispatch = dispatch
+        self.max_body = max_body
+        self.timeout = timeout
+        self._timeout_for = timeout_for
+        self.warmup: str | None = None
+        self._runner: web.AppRunner | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() or path.is_symlink():
+            if stat.S_ISSOCK(path.lstat().st_mode) and _socket_is_live(path):
+                raise SocketInUseError(
+                    f"another process is serving RPC on {path}; stop it or choose --rpc-socket")
+            path.unlink()
+        app = web.Application(client_max_size=self.max_body)
+        app.router.add_post("/", self._handle)
+        app.router.add_post("/wallet/{name}", self._handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.UnixSite(runner, str(path))
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        os.chmod(path, 0o600)
+        self._runner = runner
+        log.info("RPC listening on %s", path)
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            err = RPCError(RPC_INVALID_REQUEST, f"Request body over {self.max_body} bytes")
+            return self._reply(failure(err, None, False), 413)
+        try:
+            obj = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return self._reply(failure(RPCError(RPC_PARSE_ERROR, "Parse error"), None, False), 500)
+        if isinstance(obj, dict):
+            reply, status = await self._one(obj)
+            if reply is None:
+                return web.Response(status=204)
+            return self._reply(reply, status)
+        if isinstance(obj, list):
+            replies = []
+            for item in obj:
+                reply, _ = await self._one(item)
+                if reply is not None:
+                    replies.append(reply)
+            return self._reply(replies, 200)
+        err = RPCError(RPC_PARSE_ERROR, "Top-level object parse error")
+        return self._reply(failure(err, None, False), 500)
+
+    @staticmethod
+    def _reply(obj: Any, status: int) -> web.Response:
+        return web.Response(text=dumps(obj) + "\n", status=status, content_type="application/json")
+
+    async def _one(self, obj: Any) -> tuple[dict | None, int]:
+        """Run one request object; (reply or None for a notification, legacy HTTP status)."""
+        try:
+            req = parse_request(obj)
+        except RPCError as e:
+            v2 = isinstance(obj, dict) and obj.get("jsonrpc") == "2.0"
+            return failure(e, request_id(obj), v2), (200 if v2 else http_status_for(e.code))
+        try:
+            result = await self._call(req)
+        except RPCError as e:
+            if req.is_notification:
+                return None, 204
+            return failure(e, req.id, req.v2), (200 if req.v2 else http_status_for(e.code))
+        if req.is_notification:
+            return None, 204
+        return success(result, req.id, req.v2), 200
+
+    async def _call(self, req: Request) -> Any:
+        if self.warmup is not None and req.method not in WARMUP_ALLOWED:
+            raise RPCError(RPC_IN_WARMUP, self.warmup)
+        timeout = self._timeout_for(req.method) if self._timeout_for else None
+        if timeout is None:
+            timeout = self.timeout
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._dispatch(req.method, req.params)
+        except RPCError:
+            raise
+        except TimeoutError:
+            raise RPCError(RPC_MISC_ERROR, f"{req.method} timed out after {timeout:g} s") from None
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # our bug or I/O trouble: log it, answer with a sentence
+            log.exception("RPC %s failed", req.method)
+            raise RPCError(RPC_MISC_ERROR, f"{type(e).__name__}: {e}") from None
