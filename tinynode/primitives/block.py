@@ -37,7 +37,10 @@ def bits_to_target(bits: int) -> tuple[int, bool, bool]:
     size = bits >> 24
     word = bits & 0x007FFFFF
     if size <= 3:
-        target = word >> (8 * (3 - size))
+        # Core shifts the mantissa itself here, so bits dropped by the shift do not count
+        # towards "negative" or "overflow" (0x01803456 is zero, not negative).
+        word >>= 8 * (3 - size)
+        target = word
     else:
         target = word << (8 * (size - 3))
     negative = word != 0 and (bits & 0x00800000) != 0

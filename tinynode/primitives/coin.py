@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .serialize import ByteReader, ser_compact_size
+from .serialize import ByteReader, DecodeError, ser_compact_size
 
 __all__ = ["Coin"]
 
@@ -27,6 +27,8 @@ class Coin:
     @classmethod
     def parse(cls, r: ByteReader) -> "Coin":
         value, height, cb = _HDR.unpack(r.read(_HDR.size))
+        if cb > 1:
+            raise DecodeError("coinbase flag must be 0 or 1")
         return cls(value, r.var_bytes(r.remaining()), height, bool(cb))
 
     @classmethod
