@@ -1,0 +1,305 @@
+"""Block templates: a coinbase plus mempool transactions chosen by ancestor fee rate.
+
+Mirrors Bitcoin Core's `BlockAssembler::CreateNewBlock()` / `addPackageTxs()` for a pre-segwit
+chain: packages (a tx with its not-yet-included in-pool ancestors) are taken best ancestor
+fee rate first, parents before children, while the block stays under the size and sigop
+limits. The coinbase scriptSig is `<height> <extranonce>` (BIP34, Core's
+`CScript() << nHeight << CScriptNum(extranonce)`) and pays subsidy + fees to `payout_script`.
+
+The template's block has nonce 0; the miner grinds `header76` (the first 76 header bytes).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from ..primitives.block import Block, BlockHeader, bits_to_target, merkle_root
+from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, Tx, TxIn, TxOut
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..mempool.pool import Mempool
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BlockTemplate",
+    "build_template",
+    "coinbase_script_sig",
+    "select_package_txs",
+    "BLOCK_VERSION",
+    "COINBASE_SIZE_RESERVE",
+    "COINBASE_SIGOPS_RESERVE",
+]
+
+#: BIP9 top bits with no deployment signalled (Core's `VERSIONBITS_TOP_BITS`).
+BLOCK_VERSION = 0x20000000
+#: Bytes kept free for the header, tx count and coinbase (Core reserves 4000 weight = 1000 vbytes).
+COINBASE_SIZE_RESERVE = 1000
+#: Legacy sigops kept free for the coinbase (Core reserves 400 sigop cost = 100 legacy sigops).
+COINBASE_SIGOPS_RESERVE = 100
+#: Core's `MAX_CONSECUTIVE_FAILURES` once the block is nearly full.
+_MAX_CONSECUTIVE_FAILURES = 1000
+
+_OP_0 = 0x00
+_OP_1NEGATE = 0x4F
+_OP_1 = 0x51
+
+
+def _script_num(n: int) -> bytes:
+    """Core's `CScriptNum::serialize`: minimal little-endian, sign bit in the top byte."""
+    if n == 0:
+        return b""
+    neg = n < 0
+    a = -n if neg else n
+    out = bytearray()
+    while a:
+        out.append(a & 0xFF)
+        a >>= 8
+    if out[-1] & 0x80:
+        out.append(0x80 if neg else 0)
+    elif neg:
+        out[-1] |= 0x80
+    return bytes(out)
+
+
+def _push_int(n: int) -> bytes:
+    """Core's `CScript() << n`: OP_0, OP_1NEGATE, OP_1..OP_16, else a push of CScriptNum(n)."""
+    if n == 0:
+        return bytes((_OP_0,))
+    if n == -1:
+        return bytes((_OP_1NEGATE,))
+    if 1 <= n <= 16:
+        return bytes((_OP_1 + n - 1,))
+    data = _script_num(n)
+    return bytes((len(data),)) + data  # ≤ 9 bytes: always a direct push
+
+
+def coinbase_script_sig(height: int, extranonce: int, tag: bytes = b"") -> bytes:
+    """`<height> <extranonce> [tag]` as Core's `IncrementExtraNonce()` (2–100 bytes)."""
+    script = _push_int(height) + _push_int(extranonce)
+    if tag:
+        tag = tag[:75]
+        script += bytes((len(tag),)) + tag
+    if not 2 <= len(script) <= 100:
+        raise ValueError(f"coinbase scriptSig of {len(script)} bytes")
+    return script
+
+
+@dataclass(frozen=True, slots=True)
+class BlockTemplate:
+    """A block ready to grind: `block` has nonce 0; `header76` is what `grind` hashes."""
+
+    block: Block
+    height: int
+    fees: int
+    target: int
+    sigops: int
+    extranonce: int
+    payout_script: bytes
+
+    @property
+    def header(self) -> BlockHeader:
+        return self.block.header
+
+    @property
+    def prev_hash(self) -> bytes:
+        return self.block.header.prev_hash
+
+    @property
+    def header76(self) -> bytes:
+        return self.block.header.serialize()[:76]
+
+    @property
+    def coinbase(self) -> Tx:
+        return self.block.txs[0]
+
+    @property
+    def tx_count(self) -> int:
+        return len(self.block.txs)
+
+    def solved(self, nonce: int) -> Block:
+        """The block with `nonce` filled in."""
+        return Block(replace(self.block.header, nonce=nonce), self.block.txs)
+
+    def with_extranonce(self, extranonce: int, time: int | None = None) -> "BlockTemplate":
+        """Same transactions, a new coinbase extranonce (and optionally time): a fresh nonce space."""
+        cb = self.coinbase
+        new_in = replace(cb.vin[0], script_sig=coinbase_script_sig(self.height, extranonce))
+        new_cb = replace(cb, vin=(new_in,))
+        txs = (new_cb,) + self.block.txs[1:]
+        root, _ = merkle_root([t.txid for t in txs])
+        header = replace(self.block.header, merkle_root=root, nonce=0,
+                         time=self.block.header.time if time is None else time)
+        return replace(self, block=Block(header, txs), extranonce=extranonce)
+
+
+def _legacy_sigops(script: bytes) -> int:
+    """Core's inaccurate `GetSigOpCount(false)` for a script (CHECKMULTISIG counts 20)."""
+    n = 0
+    i = 0
+    end = len(script)
+    while i < end:
+        op = script[i]
+        i += 1
+        if op <= 0x4E:
+            if op < 0x4C:
+                i += op
+            elif op == 0x4C:
+                if i >= end:
+                    break
+                i += 1 + script[i]
+            elif op == 0x4D:
+                if i + 2 > end:
+                    break
+                i += 2 + int.from_bytes(script[i:i + 2], "little")
+            else:
+                if i + 4 > end:
+                    break
+                i += 4 + int.from_bytes(script[i:i + 4], "little")
+        elif op in (0xAC, 0xAD):
+            n += 1
+        elif op in (0xAE, 0xAF):
+            n += 20
+    return n
+
+
+def make_coinbase(height: int, value: int, payout_script: bytes, extranonce: int = 0) -> Tx:
+    """The coinbase transaction (Core's `CreateNewBlock` coinbase part)."""
+    return Tx(1, (TxIn(NULL_OUTPOINT, coinbase_script_sig(height, extranonce), SEQUENCE_FINAL),),
+              (TxOut(value, payout_script),), 0)
+
+
+def select_package_txs(candidates: dict[bytes, Any], max_size: int, max_sigops: int
+                       ) -> tuple[list[Any], int, int, int]:
+    """Core's `addPackageTxs()` with modified-entry updates.
+
+    `candidates` maps txid → an object with `txid, tx, fee, size, sigops, parents, children`
+    (parents/children: txids inside the pool). Returns (txs in block order, total size,
+    total sigops, total fees). Order: by package (ancestor) fee rate, ancestors first.
+    """
+    included: set[bytes] = set()
+    failed: set[bytes] = set()
+    anc_cache: dict[bytes, frozenset[bytes]] = {}
+
+    def ancestors(txid: bytes) -> frozenset[bytes]:
+        got = anc_cache.get(txid)
+        if got is not None:
+            return got
+        # Iterative closure over parents (chains are ≤ 25 deep by policy, but stay iterative).
+        result: set[bytes] = set()
+        stack = list(candidates[txid].parents)
+        while stack:
+            p = stack.pop()
+            if p in result or p not in candidates:
+                continue
+            result.add(p)
+            cached = anc_cache.get(p)
+            if cached is not None:
+                result |= cached
+            else:
+                stack.extend(candidates[p].parents)
+        got = frozenset(result)
+        anc_cache[txid] = got
+        return got
+
+    def package(txid: bytes) -> tuple[int, int, int, list[bytes]]:
+        members = [a for a in ancestors(txid) if a not in included]
+        members.append(txid)
+        fee = size = sigops = 0
+        for m in members:
+            c = candidates[m]
+            fee += c.fee
+            size += c.size
+            sigops += c.sigops
+        return fee, size, sigops, members
+
+    # Heap of (-feerate, -fee... tiebreak, txid); entries may be stale and are re-checked when popped.
+    heap: list[tuple[float, int, bytes]] = []
+    for txid in candidates:
+        fee, size, _, _ = package(txid)
+        heap.append((-fee / size, size, txid))
+    heapq.heapify(heap)
+
+    out: list[Any] = []
+    total_size = total_sigops = total_fees = 0
+    failures = 0
+    while heap:
+        neg_rate, _, txid = heapq.heappop(heap)
+        if txid in included or txid in failed:
+            continue
+        fee, size, sigops, members = package(txid)
+        rate = fee / size
+        if rate < -neg_rate - 1e-12:
+            # Stale (some ancestors already in): retry with the current score.
+            heapq.heappush(heap, (-rate, size, txid))
+            continue
+        if total_size + size > max_size or total_sigops + sigops > max_sigops:
+            failed.add(txid)
+            failures += 1
+            if failures > _MAX_CONSECUTIVE_FAILURES and total_size > max_size - 4000:
+                break
+            continue
+        failures = 0
+        # Ancestors first: in-pool ancestor count orders a package topologically.
+        members.sort(key=lambda m: len(ancestors(m)))
+        for m in members:
+            included.add(m)
+            c = candidates[m]
+            out.append(c)
+            total_size += c.size
+            total_sigops += c.sigops
+            total_fees += c.fee
+        # Descendants of what was just included may now score higher: re-queue them.
+        touched: set[bytes] = set()
+        stack = [ch for m in members for ch in candidates[m].children]
+        while stack:
+            d = stack.pop()
+            if d in touched or d in included or d not in candidates:
+                continue
+            touched.add(d)
+            stack.extend(candidates[d].children)
+        for d in touched:
+            if d in failed:
+                failed.discard(d)  # its package shrank; it may fit now
+            dfee, dsize, _, _ = package(d)
+            heapq.heappush(heap, (-dfee / dsize, dsize, d))
+    return out, total_size, total_sigops, total_fees
+
+
+def build_template(chainstate: Any, mempool: "Mempool | None", payout_script: bytes, now: int,
+                   extranonce: int = 0, params: Any = None) -> BlockTemplate:
+    """Core's `BlockAssembler::CreateNewBlock()` on top of `chainstate.tip`.
+
+    Runs on the chain writer thread (it reads the chainstate and the mempool).
+    """
+    params = params if params is not None else chainstate.params
+    tip = chainstate.tip
+    height = tip.height + 1
+    mtp = chainstate.median_time_past(tip)
+    time = max(int(now), mtp + 1)
+    bits = chainstate.next_bits(tip, time)
+    target = bits_to_target(bits)[0]
+
+    max_size = params.max_block_size - COINBASE_SIZE_RESERVE
+    max_sigops = params.max_block_sigops - COINBASE_SIGOPS_RESERVE
+    selected: list[Any] = []
+    fees = 0
+    sigops = 0
+    if mempool is not None:
+        candidates = mempool.mining_candidates(height, mtp)
+        selected, _, sigops, fees = select_package_txs(candidates, max_size - 80 - 5, max_sigops)
+
+    coinbase = make_coinbase(height, params.block_subsidy(height) + fees, payout_script, extranonce)
+    if coinbase.size > COINBASE_SIZE_RESERVE - 80 - 5:
+        raise ValueError("payout script too large for the coinbase reserve")
+    txs = (coinbase,) + tuple(c.tx for c in selected)
+    root, _ = merkle_root([t.txid for t in txs])
+    header = BlockHeader(BLOCK_VERSION, tip.hash, root, time, bits, 0)
+    block = Block(header, txs)
+    sigops += _legacy_sigops(payout_script)
+    log.debug("template height=%d txs=%d fees=%d size=%d sigops=%d", height, len(txs), fees,
+              block.size, sigops)
+    return BlockTemplate(block, height, fees, target, sigops, extranonce, payout_script)
