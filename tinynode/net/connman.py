@@ -1,0 +1,607 @@
+"""The connection manager: listener, dialer, limits, bans, addr gossip (Core `CConnman`, btcd connmgr).
+
+`ConnMan` owns the peer set. `start()` opens the listener (`asyncio.start_server`) and one
+supervising task whose `TaskGroup` holds the dialer loop, the addr ticker and every peer's task,
+so `stop()` tears everything down in order (listener → peers → supervisor) and no task outlives
+it.
+
+Outbound connections come from three places:
+
+* **seeds** (`--peers` / `TC_PEERS`, entries `host[:port]` with the network's default port) and
+  `addnode` targets are persistent: a host name resolving to several addresses yields one target
+  each (docker compose `--scale`), and a lost target is redialled with exponential backoff
+  (`reconnect_min` … `reconnect_max`);
+* the **address book** fills the remaining slots up to `max_outbound` (Core's 8 full-relay
+  outbound connections).
+
+Inbound connections are refused while the network is inactive, from banned or denied addresses,
+and above `max_inbound`. There is at most one connection per address:port we dial.
+
+Bans are by address:port for loopback and private addresses — a lab runs many nodes on
+127.0.0.1, so banning the whole IP would cut off every honest neighbour — and by IP otherwise
+(Core bans the IP; `clearbanned` lifts all of them). The `deny`/`allow` list is a lab tool:
+it cuts a node off from chosen neighbours to build a partition and heals it again.
+
+Address gossip (Core `ProcessMessage` ADDR/GETADDR): after the handshake each node advertises
+its own listening address; outbound peers are asked `getaddr` once; inbound peers' `getaddr` is
+answered once per connection from the address book; small fresh `addr` messages are relayed to
+two other peers, each address at most once per peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import random
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tinynode.params import ChainParams
+from tinynode.wire import messages as m
+from tinynode.wire.constants import MAX_ADDR, NODE_NETWORK
+
+from .addrman import AddrMan, addr_key, is_local_address
+from .peer import Misbehaving, NetConfig, Peer
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ConnMan", "parse_peer_entry"]
+
+#: Addresses remembered per peer so gossip is not echoed back (Core's m_addr_known, bounded).
+MAX_ADDR_KNOWN = 5_000
+
+
+def parse_peer_entry(entry: str, default_port: int) -> tuple[str, int]:
+    """`host`, `host:port`, `[v6]`, `[v6]:port` → (host, port)."""
+    entry = entry.strip()
+    if not entry:
+        raise ValueError("empty peer entry")
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+    elif entry.count(":") == 1:
+        host, _, p = entry.partition(":")
+        port = int(p)
+    else:
+        host, port = entry, default_port
+    if not host or not (0 < port < 65536):
+        raise ValueError(f"bad peer entry {entry!r}")
+    return host, port
+
+
+class _Target:
+    """A persistent outbound target (seed or addnode) and its reconnect backoff."""
+
+    __slots__ = ("entry", "next_try", "delay", "onetry")
+
+    def __init__(self, entry: str, onetry: bool = False) -> None:
+        self.entry = entry
+        self.next_try = 0.0
+        self.delay = 0.0
+        self.onetry = onetry
+
+
+class ConnMan:
+    """Listener + dialer + peer set of one node."""
+
+    def __init__(self, params: ChainParams, config: NetConfig | None = None, *,
+                 handlers: Sequence[Any] = (), addrman: AddrMan | None = None,
+                 listen: bool = True, bind_host: str = "127.0.0.1", bind_port: int = 0,
+                 seeds: Sequence[str] = (), start_height: Callable[[], int] = lambda: 0,
+                 datadir: Path | str | None = None, dial: bool = True) -> None:
+        self.params = params
+        self.config = config or NetConfig()
+        self.handlers: list[Any] = list(handlers)
+        self.listen = listen
+        self.bind_host = bind_host
+        self.bind_port = bind_port
+        self.datadir = Path(datadir) if datadir is not None else None
+        local = is_local_address(bind_host) or bind_host in ("", "0.0.0.0", "::")
+        if addrman is None:
+            path = self.datadir / "peers.json" if self.datadir is not None else None
+            addrman = AddrMan(path, allow_local=local)
+        elif local:
+            addrman.allow_local = True
+        self.addrman = addrman
+        self.dial_enabled = dial
+        self._start_height = start_height
+        self._targets: dict[str, _Target] = {e: _Target(e) for e in seeds}
+        self._peers: dict[int, Peer] = {}
+        self._pending: set[tuple[str, int]] = set()
+        self._backoff: dict[tuple[str, int], tuple[float, float]] = {}   # addr -> (next_try, delay)
+        self._nonces: set[int] = set()
+        self._self_addrs: set[tuple[str, int]] = set()
+        self._bans: dict[str, tuple[float, str]] = {}                    # key -> (until, reason)
+        self._denied: set[str] = set()
+        self._addr_known: dict[int, OrderedDict] = {}
+        self._getaddr_answered: set[int] = set()
+        self._ids = itertools.count(1)
+        self._rng = random.Random()
+        self._server: asyncio.base_events.Server | None = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._supervisor: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._ready = asyncio.Event()
+        self.network_active = True
+        self.port = 0
+        self._load_bans()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        if self.listen:
+            self._server = await asyncio.start_server(self._on_inbound, self.bind_host, self.bind_port)
+            self.port = self._server.sockets[0].getsockname()[1]
+            self._self_addrs.add((self.bind_host, self.port))
+            log.info("listening on %s", addr_key(self.bind_host, self.port))
+        self._supervisor = asyncio.create_task(self._supervise(), name="connman")
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for p in list(self._peers.values()):
+            p.disconnect("shutting down")
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            try:
+                await self._supervisor
+            except asyncio.CancelledError:
+                pass
+            self._supervisor = None
+        if self._server is not None:
+            try:
+                async with asyncio.timeout(2):
+                    await self._server.wait_closed()
+            except TimeoutError:
+                pass
+            self._server = None
+        self.addrman.save()
+        self._save_bans()
+
+    async def __aenter__(self) -> "ConnMan":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _supervise(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            tg.create_task(self._dial_loop(), name="connman-dialer")
+            tg.create_task(self._addr_loop(), name="connman-addr")
+            self._ready.set()
+        self._tg = None
+
+    def add_handler(self, handler: Any) -> None:
+        """Message handlers (objects with `on_<command>` and optional `peer_connected`/
+        `peer_disconnected`); connman's own addr handling comes first."""
+        self.handlers.append(handler)
+
+    # ------------------------------------------------------------------ PeerHost
+    def new_nonce(self) -> int:
+        nonce = self._rng.getrandbits(64) or 1
+        self._nonces.add(nonce)
+        return nonce
+
+    def is_local_nonce(self, nonce: int) -> bool:
+        return nonce in self._nonces
+
+    def forget_nonce(self, nonce: int) -> None:
+        self._nonces.discard(nonce)
+
+    def start_height(self) -> int:
+        try:
+            return int(self._start_height())
+        except Exception:
+            return 0
+
+    def local_address(self) -> tuple[str, int] | None:
+        if not self.listen or not self.port:
+            return None
+        return (self.bind_host, self.port)
+
+    def _advertised_address(self, peer: Peer) -> tuple[str, int] | None:
+        """Our listening address as `peer` can reach it (the socket's own IP if bound to any)."""
+        if not self.listen or not self.port:
+            return None
+        host = self.bind_host
+        if host in ("", "0.0.0.0", "::"):
+            sock = peer._writer.get_extra_info("sockname")
+            if not sock:
+                return None
+            host = sock[0]
+        return (host, self.port)
+
+    async def peer_ready(self, peer: Peer) -> None:
+        if self._is_denied(peer) or (peer.listen_addr and self.is_banned(*peer.listen_addr)):
+            peer.disconnect("denied or banned")
+            return
+        if not peer.inbound:
+            self._backoff.pop(peer.addr, None)
+            self.addrman.good(peer.addr[0], peer.addr[1], peer.services)
+            for tgt in self._targets.values():
+                tgt.delay = 0.0
+        self._addr_known[peer.id] = OrderedDict()
+        # Advertise our own listening address (Core AdvertiseLocal), ask outbound peers for more.
+        own = self._advertised_address(peer)
+        if own is not None and self.addrman.acceptable(*own):
+            self._send_addrs(peer, [(own[0], own[1], NODE_NETWORK, int(time.time()))])
+        if not peer.inbound:
+            peer.send(m.GetAddr())
+        for h in self.handlers:
+            fn = getattr(h, "peer_connected", None)
+            if fn is not None:
+                try:
+                    r = fn(peer)
+                    if asyncio.iscoroutine(r):
+                        await r
+                except Exception:
+                    log.exception("peer_connected hook failed")
+
+    def peer_closed(self, peer: Peer) -> None:
+        self._peers.pop(peer.id, None)
+        self._addr_known.pop(peer.id, None)
+        self._getaddr_answered.discard(peer.id)
+        if peer.disconnect_reason == "connected to self" and not peer.inbound:
+            self._self_addrs.add(peer.addr)
+            self.addrman.remove(*peer.addr)
+        if peer.handshake_done.is_set():
+            for h in self.handlers:
+                fn = getattr(h, "peer_disconnected", None)
+                if fn is not None:
+                    try:
+                        fn(peer)
+                    except Exception:
+                        log.exception("peer_disconnected hook failed")
+        self._wake.set()
+
+    def peer_banned(self, peer: Peer, reason: str) -> None:
+        host, port = peer.listen_addr if peer.listen_addr else peer.addr
+        self.ban(host, port if is_local_address(host) else None, self.config.ban_time, reason)
+
+    # ------------------------------------------------------------------ peers
+    def connected_peers(self) -> list[Peer]:
+        """Peers that completed the handshake."""
+        return [p for p in self._peers.values() if p.handshake_done.is_set() and p.is_connected]
+
+    def all_peers(self) -> list[Peer]:
+        return list(self._peers.values())
+
+    def get_peer(self, peer_id: int) -> Peer | None:
+        return self._peers.get(peer_id)
+
+    def peers(self) -> list[dict]:
+        """getpeerinfo rows."""
+        return [p.info() for p in sorted(self.connected_peers(), key=lambda p: p.id)]
+
+    @property
+    def inbound_count(self) -> int:
+        return sum(1 for p in self._peers.values() if p.inbound)
+
+    @property
+    def outbound_count(self) -> int:
+        return sum(1 for p in self._peers.values() if not p.inbound) + len(self._pending)
+
+    def _connected_to(self, host: str, port: int) -> bool:
+        a = (host, port)
+        if a in self._pending:
+            return True
+        return any(p.addr == a or p.listen_addr == a for p in self._peers.values())
+
+    def disconnect(self, address: str | None = None, peer_id: int | None = None) -> bool:
+        """RPC disconnectnode: by "host:port" or by id."""
+        hit = False
+        for p in list(self._peers.values()):
+            if (peer_id is not None and p.id == peer_id) or (
+                    address is not None and address in (p.addr_str, _key(p.listen_addr))):
+                p.disconnect("disconnectnode")
+                hit = True
+        return hit
+
+    def set_network_active(self, active: bool) -> None:
+        """RPC setnetworkactive: off disconnects everyone and stops dialing and accepting."""
+        self.network_active = active
+        if not active:
+            for p in list(self._peers.values()):
+                p.disconnect("network disabled")
+        self._wake.set()
+
+    # ------------------------------------------------------------------ addnode / seeds
+    def addnode(self, entry: str, command: str = "add") -> None:
+        """RPC addnode: add / remove a persistent target, or onetry a single dial."""
+        parse_peer_entry(entry, self.params.default_port)  # validate
+        if command == "add":
+            self._targets.setdefault(entry, _Target(entry))
+        elif command == "remove":
+            if self._targets.pop(entry, None) is None:
+                raise KeyError(entry)
+        elif command == "onetry":
+            self._targets.setdefault(entry, _Target(entry, onetry=True))
+        else:
+            raise ValueError(f"unknown addnode command {command!r}")
+        self._wake.set()
+
+    def added_nodes(self) -> list[str]:
+        return [t.entry for t in self._targets.values() if not t.onetry]
+
+    async def connect(self, host: str, port: int, timeout: float | None = None) -> Peer | None:
+        """Dial once and wait for the handshake (tests, addnode onetry)."""
+        if self._tg is None:
+            raise RuntimeError("ConnMan not started")
+        if (not self.network_active or self.is_banned(host, port)
+                or addr_key(host, port) in self._denied):
+            return None
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._spawn_dial(host, port, fut)
+        peer = await fut
+        if peer is None:
+            return None
+        ok = await peer.wait_ready(timeout or self.config.handshake_timeout)
+        return peer if ok else None
+
+    # ------------------------------------------------------------------ bans / deny
+    @staticmethod
+    def _ban_key(host: str, port: int | None) -> str:
+        return host if port is None else addr_key(host, port)
+
+    def ban(self, host: str, port: int | None = None, duration: float | None = None,
+            reason: str = "manually added") -> None:
+        until = time.time() + (self.config.ban_time if duration is None else duration)
+        key = self._ban_key(host, port)
+        self._bans[key] = (until, reason)
+        log.warning("banned %s until %s: %s", key, time.strftime("%H:%M:%S", time.localtime(until)), reason)
+        for p in list(self._peers.values()):
+            if self._peer_banned(p):
+                p.disconnect(f"banned: {reason}")
+        self._save_bans()
+
+    def unban(self, host: str, port: int | None = None) -> bool:
+        ok = self._bans.pop(self._ban_key(host, port), None) is not None
+        self._save_bans()
+        return ok
+
+    def clear_banned(self) -> None:
+        self._bans.clear()
+        self._save_bans()
+
+    def list_banned(self) -> list[dict]:
+        now = time.time()
+        return [{"address": k, "banned_until": int(u), "ban_created": None, "reason": r}
+                for k, (u, r) in self._bans.items() if u > now]
+
+    def is_banned(self, host: str, port: int | None = None) -> bool:
+        now = time.time()
+        keys = [host] + ([addr_key(host, port)] if port is not None else [])
+        for k in keys:
+            v = self._bans.get(k)
+            if v is not None:
+                if v[0] > now:
+                    return True
+                del self._bans[k]
+        return False
+
+    def _peer_banned(self, p: Peer) -> bool:
+        return self.is_banned(*p.addr) or (p.listen_addr is not None and self.is_banned(*p.listen_addr))
+
+    def deny(self, addr_port: str) -> None:
+        """Lab partitions: never talk to `host:port` (a node's listening address) until `allow`."""
+        self._denied.add(addr_port)
+        for p in list(self._peers.values()):
+            if self._is_denied(p):
+                p.disconnect("denied")
+
+    def allow(self, addr_port: str) -> None:
+        self._denied.discard(addr_port)
+        self._wake.set()
+
+    def _is_denied(self, p: Peer) -> bool:
+        return p.addr_str in self._denied or _key(p.listen_addr) in self._denied
+
+    def _load_bans(self) -> None:
+        if self.datadir is None:
+            return
+        path = self.datadir / "banlist.json"
+        try:
+            data = json.loads(path.read_text())
+            self._bans = {str(k): (float(v[0]), str(v[1])) for k, v in data.items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, TypeError, IndexError) as e:
+            log.warning("ignoring unreadable ban list %s: %s", path, e)
+
+    def _save_bans(self) -> None:
+        if self.datadir is None:
+            return
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        path = self.datadir / "banlist.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: list(v) for k, v in self._bans.items()}))
+        os.replace(tmp, path)
+
+    # ------------------------------------------------------------------ inbound
+    async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        host, port = peername[0], peername[1]
+        why = None
+        if not self.network_active:
+            why = "network inactive"
+        elif self.is_banned(host, port):
+            why = "banned"
+        elif addr_key(host, port) in self._denied:
+            why = "denied"
+        elif self.inbound_count >= self.config.max_inbound:
+            why = "inbound limit reached"
+        elif self._tg is None:
+            why = "shutting down"
+        if why is not None:
+            log.debug("refusing inbound %s: %s", addr_key(host, port), why)
+            writer.transport.abort()
+            return
+        peer = self._new_peer(reader, writer, inbound=True, addr=(host, port))
+        self._tg.create_task(peer.run(), name=f"peer-{peer.id}")
+
+    def _new_peer(self, reader, writer, *, inbound: bool, addr: tuple[str, int],
+                  listen_addr: tuple[str, int] | None = None) -> Peer:
+        peer = Peer(reader, writer, params=self.params, config=self.config, host=self,
+                    handlers=[self, *self.handlers], inbound=inbound, peer_id=next(self._ids),
+                    addr=addr, listen_addr=listen_addr)
+        self._peers[peer.id] = peer
+        return peer
+
+    # ------------------------------------------------------------------ outbound
+    def _spawn_dial(self, host: str, port: int, fut: asyncio.Future | None = None) -> None:
+        assert self._tg is not None
+        self._pending.add((host, port))   # before the task runs: no duplicate dials this round
+        self._tg.create_task(self._dial(host, port, fut), name=f"dial-{addr_key(host, port)}")
+
+    async def _dial(self, host: str, port: int, fut: asyncio.Future | None = None) -> None:
+        key = (host, port)
+        self.addrman.attempt(host, port)
+        try:
+            try:
+                async with asyncio.timeout(self.config.connect_timeout):
+                    reader, writer = await asyncio.open_connection(host, port)
+            except (OSError, TimeoutError) as e:
+                log.debug("dial %s failed: %s", addr_key(host, port), e)
+                self._note_failure(key)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+                return
+        finally:
+            self._pending.discard(key)
+        peer = self._new_peer(reader, writer, inbound=False, addr=key, listen_addr=key)
+        if fut is not None and not fut.done():
+            fut.set_result(peer)
+        await peer.run()
+        if not peer.handshake_done.is_set():
+            self._note_failure(key)
+
+    def _note_failure(self, key: tuple[str, int]) -> None:
+        _, delay = self._backoff.get(key, (0.0, 0.0))
+        delay = min(self.config.reconnect_max, max(self.config.reconnect_min, delay * 2))
+        self._backoff[key] = (time.monotonic() + delay, delay)
+
+    def _due(self, key: tuple[str, int]) -> bool:
+        nt, _ = self._backoff.get(key, (0.0, 0.0))
+        return time.monotonic() >= nt
+
+    def _dialable(self, host: str, port: int) -> bool:
+        return not (self._connected_to(host, port) or (host, port) in self._self_addrs
+                    or self.is_banned(host, port) or addr_key(host, port) in self._denied)
+
+    async def _resolve(self, entry: str) -> list[tuple[str, int]]:
+        host, port = parse_peer_entry(entry, self.params.default_port)
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=1)  # SOCK_STREAM
+        except (OSError, TimeoutError) as e:
+            log.debug("cannot resolve %s: %s", entry, e)
+            return []
+        out: list[tuple[str, int]] = []
+        for info in infos:
+            a = (info[4][0], info[4][1])
+            if a not in out:
+                out.append(a)
+        return out
+
+    async def _dial_loop(self) -> None:
+        cfg = self.config
+        while True:
+            if self.network_active and self.dial_enabled and self._tg is not None:
+                for tgt in list(self._targets.values()):
+                    if tgt.onetry:
+                        self._targets.pop(tgt.entry, None)
+                    elif time.monotonic() < tgt.next_try:
+                        continue
+                    addrs = await self._resolve(tgt.entry)
+                    if not addrs:
+                        tgt.delay = min(cfg.reconnect_max, max(cfg.reconnect_min, tgt.delay * 2))
+                        tgt.next_try = time.monotonic() + tgt.delay
+                        continue
+                    for host, port in addrs:
+                        if self._dialable(host, port) and self._due((host, port)):
+                            self._spawn_dial(host, port)
+                # Fill the rest of the outbound slots from the address book.
+                tries = 0
+                while self.outbound_count < cfg.max_outbound and tries < 10:
+                    tries += 1
+                    info = self.addrman.select(
+                        exclude=lambda h, p: not (self._dialable(h, p) and self._due((h, p))))
+                    if info is None:
+                        break
+                    self._spawn_dial(info.host, info.port)
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(cfg.dial_interval):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    # ------------------------------------------------------------------ addr gossip
+    async def _addr_loop(self) -> None:
+        """Periodically re-advertise ourselves and save the book (Core's 24h self-advertisement)."""
+        while True:
+            await asyncio.sleep(self.config.addr_interval)
+            for p in self.connected_peers():
+                own = self._advertised_address(p)
+                if own is not None and self.addrman.acceptable(*own):
+                    self._send_addrs(p, [(own[0], own[1], NODE_NETWORK, int(time.time()))], force=True)
+            self.addrman.save()
+
+    def _send_addrs(self, peer: Peer, addrs: list[tuple[str, int, int, int]], force: bool = False) -> None:
+        known = self._addr_known.get(peer.id)
+        out = []
+        for host, port, services, ts in addrs:
+            k = addr_key(host, port)
+            if known is not None:
+                if k in known and not force:
+                    continue
+                known[k] = True
+                if len(known) > MAX_ADDR_KNOWN:
+                    known.popitem(last=False)
+            try:
+                out.append(m.TimedAddr(int(ts) & 0xFFFFFFFF, m.NetAddr.from_host(host, port, services)))
+            except ValueError:
+                continue
+        for i in range(0, len(out), MAX_ADDR):
+            peer.send(m.Addr(tuple(out[i:i + MAX_ADDR])))
+
+    async def on_addr(self, peer: Peer, msg: m.Addr) -> None:
+        """Core ProcessMessage(ADDR): store, and relay small fresh announcements to two peers."""
+        now = time.time()
+        known = self._addr_known.get(peer.id)
+        fresh: list[tuple[str, int, int, int]] = []
+        for ta in msg.addrs:
+            host, port = ta.addr.host, ta.addr.port
+            if known is not None:
+                known[addr_key(host, port)] = True
+            if (host, port) in self._self_addrs or not self.addrman.acceptable(host, port):
+                continue
+            self.addrman.add(host, port, ta.addr.services, ta.time)
+            if ta.time > now - 600 and len(msg.addrs) <= 10:
+                fresh.append((host, port, ta.addr.services, ta.time))
+        if fresh:
+            others = [p for p in self.connected_peers() if p.id != peer.id]
+            for target in self._rng.sample(others, min(2, len(others))):
+                self._send_addrs(target, fresh)
+        if len(msg.addrs) > MAX_ADDR:  # the codec caps this already
+            raise Misbehaving(20, f"addr message size = {len(msg.addrs)}")
+
+    async def on_getaddr(self, peer: Peer, msg: m.GetAddr) -> None:
+        """Core answers getaddr only from inbound peers, once per connection."""
+        if not peer.inbound or peer.id in self._getaddr_answered:
+            return
+        self._getaddr_answered.add(peer.id)
+        entries = self.addrman.get_addr()
+        self._send_addrs(peer, [(e.host, e.port, e.services, int(e.timestamp)) for e in entries
+                                if (e.host, e.port) != peer.listen_addr])
+
+
+def _key(a: tuple[str, int] | None) -> str | None:
+    return None if a is None else addr_key(a[0], a[1])

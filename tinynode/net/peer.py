@@ -1,0 +1,472 @@
+"""One connection to one peer: framing, handshake, timeouts, back-pressure, misbehaviour.
+
+A `Peer` runs one supervising task (`run`) holding an `asyncio.TaskGroup` with four children:
+
+* **reader** — reads one message at a time, every read inside `asyncio.timeout`: the handshake
+  must finish within `handshake_timeout`; with nothing received for `idle_timeout` the peer is
+  idle; once the first byte of a message arrived, the rest must follow within
+  `message_timeout` (slowloris). Envelope checks run in btcd's order (`wire.envelope`): a length
+  over 4,000,000 is refused before a single payload byte is read.
+* **writer** — drains a bounded `asyncio.Queue` of outbound messages, awaiting `drain()` under
+  `send_timeout`: a peer that stops reading is dropped, never buffered without limit (aiorpcX's
+  `max_send_delay`). A full queue is treated the same way.
+* **pinger** — pings every `ping_interval` s and drops the peer if the pong does not come back
+  within `pong_timeout` (Core's `MaybeSendPing` / `TIMEOUT_INTERVAL`).
+* **stopper** — waits for `disconnect()` from anyone (the connection manager, the sync manager).
+
+The handshake is Core's: the dialer sends `version`, the listener answers with its own, both
+send `verack`. A version whose nonce is one of ours is a self-connection (Core
+`CheckIncomingNonce`); protocol versions below 31800 are refused. Messages newer peers send around
+the handshake (`wtxidrelay`, `sendaddrv2`, `feefilter`, `sendcmpct`, …) are unknown to the codec
+or simply not handled here: they cost nothing.
+
+After the handshake every message goes to the first handler object that has a method
+`on_<command>(peer, msg)` (Core's functional framework convention). A handler may raise
+`Misbehaving(score, reason)`; other handler errors are logged and the peer stays up.
+
+Misbehaviour adds to `banscore` (Core `Misbehaving()`, btcd `dynamicbanscore`); at
+`ban_threshold` the peer is disconnected and the connection manager bans its address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+from tinynode.params import ChainParams
+from tinynode.primitives.serialize import DecodeError
+from tinynode.wire import envelope
+from tinynode.wire import messages as m
+from tinynode.wire.constants import (HEADER_SIZE, MIN_PEER_PROTO_VERSION, NODE_NETWORK,
+                                     PROTOCOL_VERSION, USER_AGENT)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["NetConfig", "Peer", "PeerHost", "Misbehaving", "PeerDisconnect"]
+
+
+@dataclass(frozen=True, slots=True)
+class NetConfig:
+    """Every timeout and limit of the P2P layer, in seconds / counts. Tests shrink them."""
+
+    handshake_timeout: float = 30.0      # version + verack must be done by then (btcd negotiateTimeout)
+    idle_timeout: float = 20 * 60.0      # nothing received for this long (Core TIMEOUT_INTERVAL)
+    message_timeout: float = 60.0        # a started message must be complete within this (slowloris)
+    ping_interval: float = 120.0         # Core PING_INTERVAL 2 min
+    pong_timeout: float = 60.0           # no pong within this -> disconnect
+    send_timeout: float = 60.0           # one drain() may block this long (peer not reading)
+    send_queue: int = 2_000              # outbound messages waiting for the writer
+    connect_timeout: float = 10.0        # TCP connect for outbound dials
+    ban_threshold: int = 100             # Core DISCOURAGEMENT_THRESHOLD
+    ban_time: float = 24 * 3600.0        # Core DEFAULT_MISBEHAVING_BANTIME
+    max_inbound: int = 125               # Core DEFAULT_MAX_PEER_CONNECTIONS - outbound
+    max_outbound: int = 8                # Core MAX_OUTBOUND_FULL_RELAY_CONNECTIONS
+    dial_interval: float = 2.0           # how often the dialer looks for work
+    reconnect_min: float = 1.0           # first retry delay for a seed / addnode target
+    reconnect_max: float = 60.0          # backoff cap
+    # sync (net/sync.py)
+    headers_timeout: float = 60.0        # getheaders -> headers stall deadline
+    block_stall_timeout: float = 10.0    # getdata block -> block stall deadline (Core BLOCK_STALLING_TIMEOUT 2 s + slack)
+    tx_request_timeout: float = 60.0     # getdata tx -> tx/notfound
+    blocks_per_peer: int = 16            # Core MAX_BLOCKS_IN_TRANSIT_PER_PEER
+    blocks_total: int = 128              # moving download window (Core BLOCK_DOWNLOAD_WINDOW is 1024)
+    relay_tick: float = 0.05             # batching interval for inv trickling
+    addr_interval: float = 30.0          # self-advertisement / addr relay tick
+    user_agent: str = USER_AGENT
+
+
+class Misbehaving(Exception):
+    """Raised by a message handler: the peer broke a rule worth `score` points."""
+
+    def __init__(self, score: int, reason: str) -> None:
+        super().__init__(f"{reason} (+{score})")
+        self.score = score
+        self.reason = reason
+
+
+class PeerDisconnect(Exception):
+    """Ends a peer's task group with a reason for the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PeerHost(Protocol):
+    """What a `Peer` needs from its owner (the connection manager)."""
+
+    def is_local_nonce(self, nonce: int) -> bool: ...
+    def forget_nonce(self, nonce: int) -> None: ...
+    def new_nonce(self) -> int: ...
+    def start_height(self) -> int: ...
+    def local_address(self) -> tuple[str, int] | None: ...
+    async def peer_ready(self, peer: "Peer") -> None: ...
+    def peer_closed(self, peer: "Peer") -> None: ...
+    def peer_banned(self, peer: "Peer", reason: str) -> None: ...
+
+
+# Misbehaviour prices (Core's Misbehaving() howmuch; aiorpcX error costs).
+COST_BAD_MAGIC = 100
+COST_OVERSIZE = 100
+COST_BAD_COMMAND = 100
+COST_BAD_CHECKSUM = 50
+COST_DECODE = 50
+COST_BEFORE_VERSION = 10
+COST_DUP_VERSION = 1
+
+
+class Peer:
+    """A connected peer (Core `CNode` + the per-connection part of `PeerManagerImpl`)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+                 params: ChainParams, config: NetConfig, host: PeerHost, handlers: Sequence[Any],
+                 inbound: bool, peer_id: int, addr: tuple[str, int],
+                 listen_addr: tuple[str, int] | None = None, relay: bool = True) -> None:
+        self.params = params
+        self.config = config
+        self.host = host
+        self.handlers = tuple(handlers)
+        self.inbound = inbound
+        self.id = peer_id
+        self.addr = addr                        # (host, port) of the socket's far end
+        self.listen_addr = listen_addr          # where the peer accepts connections, if known
+        self.relay_ours = relay
+        self._reader = reader
+        self._writer = writer
+        self._queue: asyncio.Queue = asyncio.Queue(config.send_queue)
+        self._stop = asyncio.Event()
+        self._stop_reason = ""
+        self._pong = asyncio.Event()
+        self.handshake_done = asyncio.Event()
+        self.closed = asyncio.Event()
+        # what the peer told us
+        self.version = 0
+        self.services = 0
+        self.subver = ""
+        self.start_height = -1
+        self.relay = True
+        self.version_received = False
+        self.verack_received = False
+        self.their_addr_from: tuple[str, int] | None = None
+        # ours
+        self.local_nonce = 0
+        # accounting
+        self.conn_time = time.time()
+        self.last_send = 0.0
+        self.last_recv = 0.0
+        self.bytes_sent = 0
+        self.bytes_recv = 0
+        self.ping_nonce = 0
+        self.ping_sent = 0.0
+        self.ping_time: float | None = None
+        self.min_ping: float | None = None
+        self.banscore = 0
+        self.disconnect_reason = ""
+        # set by the sync manager, shown by getpeerinfo
+        self.synced_headers = -1
+        self.synced_blocks = -1
+
+    # ------------------------------------------------------------------ info
+    @property
+    def addr_str(self) -> str:
+        h, p = self.addr
+        return f"[{h}]:{p}" if ":" in h else f"{h}:{p}"
+
+    @property
+    def is_connected(self) -> bool:
+        return not self.closed.is_set() and not self._stop.is_set()
+
+    def __repr__(self) -> str:
+        return f"<Peer {self.id} {self.addr_str} {'in' if self.inbound else 'out'}>"
+
+    def info(self) -> dict:
+        """The fields of Core's getpeerinfo that we can fill."""
+        return {
+            "id": self.id, "addr": self.addr_str, "inbound": self.inbound,
+            "addrlisten": None if self.listen_addr is None else f"{self.listen_addr[0]}:{self.listen_addr[1]}",
+            "services": f"{self.services:016x}", "version": self.version, "subver": self.subver,
+            "startingheight": self.start_height, "synced_headers": self.synced_headers,
+            "synced_blocks": self.synced_blocks, "bytessent": self.bytes_sent,
+            "bytesrecv": self.bytes_recv, "conntime": int(self.conn_time),
+            "lastsend": int(self.last_send), "lastrecv": int(self.last_recv),
+            "pingtime": self.ping_time, "minping": self.min_ping,
+            "pingwait": (time.monotonic() - self.ping_sent) if self.ping_nonce else None,
+            "banscore": self.banscore, "relaytxes": self.relay,
+        }
+
+    # ------------------------------------------------------------------ API for owners
+    def send(self, msg: Any) -> bool:
+        """Queue `msg` for the writer. A full queue means the peer does not read: drop it."""
+        if not self.is_connected:
+            return False
+        try:
+            self._queue.put_nowait(msg)
+        except asyncio.QueueFull:
+            self.disconnect("send queue full")
+            return False
+        return True
+
+    def disconnect(self, reason: str = "disconnect requested") -> None:
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    def misbehaving(self, score: int, reason: str) -> None:
+        """Core `Misbehaving()`: add to the score; at the threshold disconnect and ban."""
+        if score <= 0 or not self.is_connected:
+            return
+        self.banscore += score
+        log.info("peer %d (%s) misbehaving: %s (+%d -> %d)", self.id, self.addr_str, reason,
+                 score, self.banscore)
+        if self.banscore >= self.config.ban_threshold:
+            self.host.peer_banned(self, reason)
+            self.disconnect(f"banned: {reason}")
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait for the handshake (or the end of the connection)."""
+        try:
+            async with asyncio.timeout(timeout):
+                done = asyncio.ensure_future(self.handshake_done.wait())
+                closed = asyncio.ensure_future(self.closed.wait())
+                try:
+                    await asyncio.wait({done, closed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    done.cancel()
+                    closed.cancel()
+        except TimeoutError:
+            pass
+        return self.handshake_done.is_set() and not self.closed.is_set()
+
+    # ------------------------------------------------------------------ supervision
+    async def run(self) -> None:
+        """Run the connection to its end. Never raises except on cancellation."""
+        reason = "closed"
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._read_loop())
+                tg.create_task(self._write_loop())
+                tg.create_task(self._ping_loop())
+                tg.create_task(self._wait_stop())
+                if not self.inbound:
+                    self._send_version()
+        except* PeerDisconnect as eg:
+            reason = eg.exceptions[0].reason
+        except* (asyncio.IncompleteReadError, ConnectionError, OSError) as eg:
+            e = eg.exceptions[0]
+            reason = "connection closed by peer" if isinstance(e, asyncio.IncompleteReadError) else f"socket error: {e}"
+        except* Exception as eg:  # a bug in our code: log it, keep the node up
+            log.error("peer %d task failed", self.id, exc_info=eg.exceptions[0])
+            reason = f"internal error: {eg.exceptions[0]!r}"
+        finally:
+            self.disconnect_reason = reason
+            self._stop.set()
+            await self._close_transport()
+            self.closed.set()
+            if self.local_nonce:
+                self.host.forget_nonce(self.local_nonce)
+            log.info("peer %d (%s) disconnected: %s", self.id, self.addr_str, reason)
+            try:
+                self.host.peer_closed(self)
+            except Exception:
+                log.exception("peer_closed hook failed")
+
+    async def _close_transport(self) -> None:
+        w = self._writer
+        try:
+            w.close()
+            async with asyncio.timeout(1.0):
+                await w.wait_closed()
+        except (TimeoutError, OSError, ConnectionError):
+            pass
+        finally:
+            if not w.transport.is_closing() or w.transport.get_write_buffer_size():
+                w.transport.abort()
+
+    async def _wait_stop(self) -> None:
+        await self._stop.wait()
+        raise PeerDisconnect(self._stop_reason)
+
+    # ------------------------------------------------------------------ reading
+    async def _read_message(self) -> Any:
+        cfg = self.config
+        try:
+            async with asyncio.timeout(cfg.idle_timeout):
+                first = await self._reader.readexactly(1)
+        except TimeoutError:
+            raise PeerDisconnect("idle timeout") from None
+        try:
+            async with asyncio.timeout(cfg.message_timeout):
+                header = first + await self._reader.readexactly(HEADER_SIZE - 1)
+                try:
+                    command, length, checksum = envelope.parse_header(self.params.magic, header)
+                except envelope.BadMagicError as e:
+                    self.misbehaving(COST_BAD_MAGIC, f"bad magic: {e}")
+                    raise PeerDisconnect(f"bad magic {header[:4].hex()}") from None
+                except envelope.OversizeError as e:
+                    self.misbehaving(COST_OVERSIZE, f"oversized message: {e}")
+                    raise PeerDisconnect("oversized message") from None
+                except envelope.WireError as e:
+                    self.misbehaving(COST_BAD_COMMAND, f"bad header: {e}")
+                    raise PeerDisconnect(f"bad header: {e}") from None
+                payload = await self._reader.readexactly(length) if length else b""
+        except TimeoutError:
+            raise PeerDisconnect("message timeout (slow sender)") from None
+        self.bytes_recv += HEADER_SIZE + length
+        self.last_recv = time.time()
+        try:
+            return envelope.decode_payload(command, payload, checksum)
+        except envelope.BadChecksumError as e:
+            self.misbehaving(COST_BAD_CHECKSUM, f"bad checksum on {command}: {e}")
+        except (DecodeError, ValueError) as e:
+            self.misbehaving(COST_DECODE, f"undecodable {command}: {e}")
+        return None
+
+    async def _read_loop(self) -> None:
+        try:
+            async with asyncio.timeout(self.config.handshake_timeout):
+                while not self.handshake_done.is_set():
+                    msg = await self._read_message()
+                    if msg is not None:
+                        await self._process(msg)
+        except TimeoutError:
+            raise PeerDisconnect("handshake timeout") from None
+        while True:
+            msg = await self._read_message()
+            if msg is not None:
+                await self._process(msg)
+
+    async def _process(self, msg: Any) -> None:
+        command = msg.COMMAND
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("peer %d recv %s", self.id, repr(msg)[:300])
+        if command == "version":
+            self._on_version(msg)
+            return
+        if not self.version_received:
+            # Core: "non-version message before version handshake"
+            self.misbehaving(COST_BEFORE_VERSION, f"{command} before version")
+            return
+        if command == "verack":
+            if not self.verack_received:
+                self.verack_received = True
+                await self._handshake_complete()
+            return
+        if not self.verack_received:
+            return  # Core ignores everything but the feature-negotiation messages before verack
+        if command == "ping":
+            self.send(m.Pong(msg.nonce))
+            return
+        if command == "pong":
+            self._on_pong(msg)
+            return
+        for handler in self.handlers:
+            fn = getattr(handler, "on_" + command, None)
+            if fn is None:
+                continue
+            try:
+                await fn(self, msg)
+            except Misbehaving as e:
+                self.misbehaving(e.score, e.reason)
+            except (PeerDisconnect, asyncio.CancelledError):
+                raise
+            except Exception:
+                log.exception("peer %d: handler for %s failed", self.id, command)
+            return
+
+    # ------------------------------------------------------------------ handshake
+    def _send_version(self) -> None:
+        self.local_nonce = self.host.new_nonce()
+        local = self.host.local_address() or ("0.0.0.0", 0)
+        try:
+            addr_recv = m.NetAddr.from_host(self.addr[0], self.addr[1], 0)
+            addr_from = m.NetAddr.from_host(local[0], local[1], NODE_NETWORK)
+        except ValueError:
+            addr_recv = addr_from = m.NULL_NETADDR
+        self.send(m.Version.create(
+            version=PROTOCOL_VERSION, services=NODE_NETWORK, timestamp=int(time.time()),
+            addr_recv=addr_recv, addr_from=addr_from, nonce=self.local_nonce,
+            user_agent=self.config.user_agent, start_height=self.host.start_height(),
+            relay=self.relay_ours))
+
+    def _on_version(self, msg: Any) -> None:
+        if self.version_received:
+            self.misbehaving(COST_DUP_VERSION, "duplicate version")
+            return
+        if self.host.is_local_nonce(msg.nonce):
+            raise PeerDisconnect("connected to self")
+        if msg.version < MIN_PEER_PROTO_VERSION:
+            raise PeerDisconnect(f"obsolete protocol version {msg.version}")
+        self.version_received = True
+        self.version = msg.version
+        self.services = msg.services
+        self.subver = msg.user_agent
+        self.start_height = msg.start_height
+        self.relay = msg.relay is not False
+        af = msg.addr_from
+        if af.port:
+            self.their_addr_from = (af.host, af.port)
+            if self.inbound and self.listen_addr is None:
+                # Where the peer listens: its socket address with the port it announced.
+                self.listen_addr = (self.addr[0], af.port)
+        if self.inbound:
+            self._send_version()
+        self.send(m.Verack())
+
+    async def _handshake_complete(self) -> None:
+        self.handshake_done.set()
+        log.info("peer %d (%s) connected: %s, version %d, %s, height %d", self.id, self.addr_str,
+                 "inbound" if self.inbound else "outbound", self.version, self.subver,
+                 self.start_height)
+        await self.host.peer_ready(self)
+
+    # ------------------------------------------------------------------ ping
+    async def _ping_loop(self) -> None:
+        await self.handshake_done.wait()
+        cfg = self.config
+        while True:
+            self._pong.clear()
+            self.ping_nonce = random.getrandbits(64) or 1
+            self.ping_sent = time.monotonic()
+            self.send(m.Ping(self.ping_nonce))
+            try:
+                async with asyncio.timeout(cfg.pong_timeout):
+                    await self._pong.wait()
+            except TimeoutError:
+                raise PeerDisconnect("ping timeout") from None
+            await asyncio.sleep(cfg.ping_interval)
+
+    def _on_pong(self, msg: Any) -> None:
+        if self.ping_nonce and msg.nonce == self.ping_nonce:
+            rtt = time.monotonic() - self.ping_sent
+            self.ping_time = rtt
+            self.min_ping = rtt if self.min_ping is None else min(self.min_ping, rtt)
+            self.ping_nonce = 0
+            self._pong.set()
+        # Core ignores unsolicited or mismatched pongs.
+
+    # ------------------------------------------------------------------ writing
+    async def _write_loop(self) -> None:
+        magic = self.params.magic
+        w = self._writer
+        while True:
+            msg = await self._queue.get()
+            data = envelope.encode(magic, msg)
+            w.write(data)
+            self.bytes_sent += len(data)
+            self.last_send = time.time()
+            if w.transport.get_write_buffer_size() > 0:
+                try:
+                    async with asyncio.timeout(self.config.send_timeout):
+                        await w.drain()
+                except TimeoutError:
+                    raise PeerDisconnect("send timeout (peer not reading)") from None
+
+
+def peer_ids():
+    """A fresh id counter for one connection manager."""
+    return itertools.count(1)
