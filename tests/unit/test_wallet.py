@@ -1,0 +1,254 @@
+"""Wallet: keys and keypool, maturity, pending spends, unconfirmed change, dust, fee rate,
+--from, subtract-fee, reorgs and restart. Blocks are fed straight to the wallet's event hooks."""
+import os
+import stat
+from dataclasses import replace
+
+import pytest
+
+from tinynode.params import REGTEST
+from tinynode.primitives.address import AddressError, decode_address, encode_wif
+from tinynode.primitives.block import Block, BlockHeader
+from tinynode.primitives.hashes import hash160, sha256d
+from tinynode.primitives.keys import PrivateKey, der_decode_signature
+from tinynode.primitives.tx import COIN, NULL_OUTPOINT, OutPoint, Tx, TxIn, TxOut
+from tinynode.storage.wallet import WalletStore
+from tinynode.wallet.coinselect import InsufficientFunds
+from tinynode.wallet.wallet import CONFLICTED, CONFIRMED, PENDING, Wallet, WalletError, _legacy_sighash_all
+
+P = REGTEST
+OTHER = decode_address("mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn", P).script_pubkey  # not ours
+
+
+class FakeChain:
+    """A list of blocks fed to one wallet; supports reorgs by disconnecting from the top."""
+
+    def __init__(self, wallet):
+        self.wallet = wallet
+        self.blocks = []
+        self.nonce = 0
+
+    def mine(self, spk=None, txs=(), value=50 * COIN):
+        self.nonce += 1
+        height = len(self.blocks) + 1
+        cb = Tx(1, (TxIn(NULL_OUTPOINT, bytes([3]) + height.to_bytes(3, "little") + self.nonce.to_bytes(4, "little")),),
+                (TxOut(value, spk if spk is not None else OTHER),), 0)
+        prev = self.blocks[-1].hash if self.blocks else P.genesis.hash
+        block = Block(BlockHeader(4, prev, bytes(32), 1700000000 + height, 0x207FFFFF, self.nonce), (cb,) + tuple(txs))
+        self.blocks.append(block)
+        self.wallet.block_connected(block, height)
+        return block
+
+    def disconnect(self):
+        block = self.blocks.pop()
+        self.wallet.block_disconnected(block, len(self.blocks) + 1)
+        return block
+
+
+@pytest.fixture
+def wallet(tmp_path):
+    w = Wallet(P, WalletStore(tmp_path / "wallet.sqlite"), keypool_size=3)
+    yield w
+    w.close()
+
+
+def mine_to_wallet(chain, wallet, n):
+    spk = decode_address(wallet.keys.new_address(), P).script_pubkey
+    for _ in range(n):
+        chain.mine(spk)
+    return spk
+
+
+def verify_signed(wallet, tx):
+    """Every input's signature verifies against the key that owns the coin."""
+    for i, txin in enumerate(tx.vin):
+        out = wallet.is_mine_output(txin.prevout)
+        assert out is not None
+        s = txin.script_sig
+        sig = s[1:1 + s[0]]
+        pub = s[2 + s[0]:]
+        assert hash160(pub) == out.script_pubkey[3:23]
+        digest = _legacy_sighash_all(tx, i, out.script_pubkey)
+        from tinynode.primitives.keys import PublicKey
+        assert sig[-1] == 1 and PublicKey(pub).verify(sig[:-1], digest)
+
+
+def test_wallet_file_is_private_and_addresses_are_fresh(tmp_path, wallet):
+    assert stat.S_IMODE(os.stat(tmp_path / "wallet.sqlite").st_mode) == 0o600
+    a1, a2 = wallet.keys.new_address(), wallet.keys.new_address()
+    assert a1 != a2 and a1[0] in "mn"
+    assert [a.address for a in wallet.keys.addresses()] == [a1, a2]
+    assert len(wallet.keys.addresses(include_unissued=True)) >= 2 + 3 + 3
+
+
+def test_wif_import_export_roundtrip(wallet):
+    key = PrivateKey(bytes(31) + b"\x07")
+    wif = encode_wif(key.secret, True, P)
+    addr = wallet.keys.import_wif(wif, label="seven")
+    assert wallet.keys.export_wif(addr) == wif
+    assert wallet.keys.is_mine(decode_address(addr, P).script_pubkey)
+    with pytest.raises(AddressError):
+        wallet.keys.export_wif("mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn")
+    with pytest.raises(AddressError):
+        wallet.keys.import_wif("notawif")
+
+
+def test_coinbase_maturity_is_cores_after_101_blocks_balance_is_50(wallet):
+    chain = FakeChain(wallet)
+    mine_to_wallet(chain, wallet, 100)
+    b = wallet.balances()
+    assert (b.trusted, b.immature) == (0, 100 * 50 * COIN)
+    chain.mine(OTHER)  # block 101 pays someone else: our first coinbase now has 101 confirmations
+    b = wallet.balances()
+    assert b.trusted == 50 * COIN and b.immature == 99 * 50 * COIN and b.untrusted_pending == 0
+
+
+def test_send_builds_valid_signed_tx_with_change_and_fee(wallet):
+    chain = FakeChain(wallet)
+    mine_to_wallet(chain, wallet, 101)
+    created = wallet.create_transaction([(OTHER, 150_000_000)], fee_rate=2000)
+    tx = created.tx
+    assert len(tx.vin) == 1 and len(tx.vout) == 2
+    assert created.fee == 2 * tx.size or created.fee == -(-tx.size * 2000 // 1000) or created.fee >= tx.size * 2
+    assert created.fee <= (tx.size + 2) * 2      # estimate is tight (≤ 1 byte of slack per input)
+    change = tx.vout[created.change_index]
+    assert wallet.keys.is_change(change.script_pubkey)
+    assert change.value == 50 * COIN - 150_000_000 - created.fee
+    verify_signed(wallet, tx)
+    wallet.add_tx(tx, from_me=True, fee=created.fee)
+    # getbalance counts our own unconfirmed change at once (Core: trusted)
+    assert wallet.balances().trusted == change.value
+    assert wallet.balances(minconf=1).trusted == 0
+
+
+def test_never_double_spends_own_pending_and_spends_unconfirmed_change(wallet):
+    chain = FakeChain(wallet)
+    mine_to_wallet(chain, wallet, 101)        # exactly one mature coin
+    spent = set()
+    for _ in range(3):
+        c = wallet.create_transaction([(OTHER, COIN)])
+        for txin in c.tx.vin:
+            assert txin.prevout not in spent
+            spent.add(txin.prevout)
+        wallet.add_tx(c.tx, from_me=True, fee=c.fee)
+    assert len(wallet.pending_own_txs()) == 3
+    assert 46 * COIN < wallet.balances().trusted < 47 * COIN
+
+
+def test_unconfirmed_receipts_are_pending_not_spendable(wallet):
+    chain = FakeChain(wallet)
+    addr = wallet.keys.new_address()
+    spk = decode_address(addr, P).script_pubkey
+    incoming = Tx(2, (TxIn(OutPoint(b"\x11" * 32, 0), b"\x51"),), (TxOut(3 * COIN, spk),), 0)
+    wallet.sync_mempool([incoming])
+    b = wallet.balances()
+    assert (b.trusted, b.untrusted_pending) == (0, 3 * COIN)
+    with pytest.raises(InsufficientFunds):
+        wallet.create_transaction([(OTHER, COIN)])
+    chain.mine(OTHER, txs=(incoming,))
+    assert wallet.balances().trusted == 3 * COIN
+    assert wallet.get_tx(incoming.txid).state == CONFIRMED
+    # a receipt that vanishes from the mempool unconfirmed is forgotten
+    other = Tx(2, (TxIn(OutPoint(b"\x12" * 32, 0), b"\x51"),), (TxOut(COIN, spk),), 0)
+    wallet.sync_mempool([other])
+    assert wallet.balances().untrusted_pending == COIN
+    wallet.sync_mempool([])
+    assert wallet.balances().untrusted_pending == 0 and wallet.get_tx(other.txid) is None
+
+
+def test_dust_fee_rate_insufficient_funds(wallet):
+    chain = FakeChain(wallet)
+    mine_to_wallet(chain, wallet, 101)
+    with pytest.raises(WalletError, match="too small"):
+        wallet.create_transaction([(OTHER, 545)])
+    with pytest.raises(InsufficientFunds):
+        wallet.create_transaction([(OTHER, 50 * COIN)])
+    cheap = wallet.create_transaction([(OTHER, COIN)], fee_rate=1000)
+    dear = wallet.create_transaction([(OTHER, COIN)], fee_rate=10_000)
+    assert dear.fee > cheap.fee * 9
+    # change that would be dust goes to the fee instead: no change output
+    almost_all = 50 * COIN - 226 * 2 - 300
+    c = wallet.create_transaction([(OTHER, almost_all)], fee_rate=2000)
+    assert c.change_index is None and len(c.tx.vout) == 1 and c.fee == 50 * COIN - almost_all
+
+
+def test_subtract_fee_from_amount_sends_everything(wallet):
+    chain = FakeChain(wallet)
+    mine_to_wallet(chain, wallet, 101)
+    c = wallet.create_transaction([(OTHER, 50 * COIN)], subtract_fee_from=[0])
+    assert c.change_index is None
+    assert c.tx.vout[0].value == 50 * COIN - c.fee and c.amounts == (50 * COIN - c.fee,)
+    verify_signed(wallet, c.tx)
+
+
+def test_from_address_spends_only_its_coins(wallet):
+    chain = FakeChain(wallet)
+    spk_a = mine_to_wallet(chain, wallet, 1)
+    spk_b = mine_to_wallet(chain, wallet, 1)
+    for _ in range(100):
+        chain.mine(OTHER)
+    with pytest.raises(InsufficientFunds):
+        wallet.create_transaction([(OTHER, 60 * COIN)], from_script=spk_b)
+    c = wallet.create_transaction([(OTHER, COIN)], from_script=spk_b)
+    assert all(wallet.is_mine_output(i.prevout).script_pubkey == spk_b for i in c.tx.vin)
+    assert c.tx.vout[c.change_index].script_pubkey == spk_b      # change back to the same address
+    with pytest.raises(WalletError):
+        wallet.create_transaction([(OTHER, COIN)], from_script=OTHER)
+    assert spk_a != spk_b
+
+
+def test_reorg_unconfirms_then_conflicts(wallet):
+    chain = FakeChain(wallet)
+    mine_to_wallet(chain, wallet, 101)
+    c = wallet.create_transaction([(OTHER, COIN)])
+    wallet.add_tx(c.tx, from_me=True, fee=c.fee)
+    chain.mine(OTHER, txs=(c.tx,))
+    assert wallet.get_tx(c.tx.txid).state == CONFIRMED and wallet.confirmations(wallet.get_tx(c.tx.txid)) == 1
+    # the block leaves the chain: our send is pending again, its change still trusted
+    chain.disconnect()
+    assert wallet.get_tx(c.tx.txid).state == PENDING
+    assert wallet.pending_own_txs() == [c.tx]
+    # the other branch holds a double spend of the same coin: ours is conflicted, coin gone
+    double = Tx(2, c.tx.vin, (TxOut(49 * COIN, OTHER),), 0)
+    chain.mine(OTHER, txs=(double,))
+    assert wallet.get_tx(c.tx.txid).state == CONFLICTED
+    assert wallet.get_tx(double.txid).state == CONFIRMED
+    coins = {x.outpoint for x in wallet.coins()}
+    assert c.tx.vin[0].prevout not in coins and not any(op.txid == c.tx.txid for op in coins)
+    assert wallet.balances().trusted == 50 * COIN      # only block 2's coinbase, matured at height 102
+    # a coinbase whose block leaves the chain is conflicted too
+    spk = mine_to_wallet(chain, wallet, 1)
+    cb = chain.blocks[-1].txs[0]
+    chain.disconnect()
+    assert wallet.get_tx(cb.txid).state == CONFLICTED and spk
+
+
+def test_restart_restores_everything(tmp_path):
+    path = tmp_path / "w.sqlite"
+    w = Wallet(P, WalletStore(path), keypool_size=3)
+    chain = FakeChain(w)
+    mine_to_wallet(chain, w, 101)
+    c = w.create_transaction([(OTHER, COIN)])
+    w.add_tx(c.tx, from_me=True, fee=c.fee)
+    addrs = [a.address for a in w.keys.addresses()]
+    before = (w.balances(), w.tip_height, w.tip_hash)
+    w.close()
+    w2 = Wallet(P, WalletStore(path), keypool_size=3)
+    assert (w2.balances(), w2.tip_height, w2.tip_hash) == before
+    assert [a.address for a in w2.keys.addresses()] == addrs
+    assert w2.pending_own_txs() == [c.tx]
+    assert w2.get_tx(c.tx.txid).fee == c.fee
+    # and it still refuses to double-spend the pending send's coin
+    c2 = w2.create_transaction([(OTHER, COIN)])
+    assert not {i.prevout for i in c2.tx.vin} & {i.prevout for i in c.tx.vin}
+    w2.close()
+
+
+def test_tx_amounts_match_cores_gettransaction(wallet):
+    chain = FakeChain(wallet)
+    mine_to_wallet(chain, wallet, 101)
+    c = wallet.create_transaction([(OTHER, 150_000_000)])
+    wtx = wallet.add_tx(c.tx, from_me=True, fee=c.fee)
+    credit, debit, fee = wallet.tx_amounts(wtx)
+    assert debit == 50 * COIN and fee == c.fee
+    assert credit - debit + fee == -150_000_000

@@ -1,0 +1,167 @@
+"""Wallet keys: random secp256k1 keys on disk, a keypool of receive and change addresses.
+
+Like Bitcoin Core's legacy (pre-descriptor) wallet: keys come from the OS CSPRNG
+(`secrets`), never from a seed phrase; the wallet keeps `keypool_size` unused keys of each
+kind ahead of what it has handed out (Core `-keypool`), and watches all of them, so coins sent
+to an address from an older backup are still found. Imported WIF keys are kept as they came
+(compressed or not). Addresses are P2PKH.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from ..params import ChainParams
+from ..primitives.address import (
+    AddressError, address_from_script, decode_address, decode_wif, encode_wif,
+    p2pkh_script,
+)
+from ..primitives.hashes import hash160
+from ..primitives.keys import PrivateKey
+from ..storage.wallet import KeyRecord, WalletStore
+
+__all__ = ["KeyStore", "RECEIVE", "CHANGE", "IMPORTED", "AddressInfo", "DEFAULT_KEYPOOL"]
+
+RECEIVE, CHANGE, IMPORTED = 0, 1, 2
+CHAIN_NAMES = {RECEIVE: "receive", CHANGE: "change", IMPORTED: "imported"}
+DEFAULT_KEYPOOL = 20
+
+
+@dataclass(frozen=True, slots=True)
+class AddressInfo:
+    address: str
+    script_pubkey: bytes
+    chain: str        # receive | change | imported
+    issued: bool
+    used: bool
+    label: str
+
+
+class KeyStore:
+    """Keys of one wallet, persisted in its `WalletStore`. Single-threaded."""
+
+    def __init__(self, store: WalletStore, params: ChainParams, keypool_size: int = DEFAULT_KEYPOOL,
+                 now: Callable[[], float] = time.time):
+        self.store = store
+        self.params = params
+        self.keypool_size = keypool_size
+        self._now = now
+        self._by_script: dict[bytes, KeyRecord] = {}
+        self._keys: dict[int, PrivateKey] = {}
+        for rec in store.load_keys():
+            self._remember(rec)
+        self.top_up()
+
+    def _remember(self, rec: KeyRecord) -> None:
+        self._by_script[rec.script_pubkey] = rec
+
+    def _add(self, priv: PrivateKey, chain: int, label: str = "", issued: bool = False) -> KeyRecord:
+        pub = priv.public_key.sec
+        spk = p2pkh_script(hash160(pub))
+        rec = self.store.add_key(priv.secret, priv.compressed, pub, spk, chain, int(self._now()),
+                                 label, issued)
+        self._remember(rec)
+        return rec
+
+    def top_up(self) -> None:
+        """Keep `keypool_size` unissued keys of each kind (Core `TopUpKeyPool`)."""
+        with self.store.batch():
+            for chain in (RECEIVE, CHANGE):
+                free = sum(1 for r in self._by_script.values() if r.chain == chain and not r.issued)
+                for _ in range(self.keypool_size - free):
+                    self._add(PrivateKey.generate(), chain)
+
+    def _take(self, chain: int, label: str = "") -> KeyRecord:
+        with self.store.batch():
+            free = [r for r in self._by_script.values() if r.chain == chain and not r.issued]
+            if not free:
+                self.top_up()
+                free = [r for r in self._by_script.values() if r.chain == chain and not r.issued]
+            rec = min(free, key=lambda r: r.id)
+            self.store.update_key(rec.id, issued=True, label=label if label else None)
+            rec = _replace(rec, issued=True, label=label or rec.label)
+            self._remember(rec)
+            self.top_up()
+        return rec
+
+    # --- addresses ---------------------------------------------------------------------------
+    def new_address(self, label: str = "") -> str:
+        """A fresh receive address (Core `getnewaddress`)."""
+        return self.address_of(self._take(RECEIVE, label).script_pubkey)
+
+    def new_change_script(self) -> bytes:
+        """A fresh change script (Core `getrawchangeaddress`)."""
+        return self._take(CHANGE).script_pubkey
+
+    def address_of(self, script_pubkey: bytes) -> str:
+        addr = address_from_script(script_pubkey, self.params)
+        assert addr is not None
+        return addr
+
+    def is_mine(self, script_pubkey: bytes) -> bool:
+        return script_pubkey in self._by_script
+
+    def is_change(self, script_pubkey: bytes) -> bool:
+        rec = self._by_script.get(script_pubkey)
+        return rec is not None and rec.chain == CHANGE
+
+    def label_of(self, script_pubkey: bytes) -> str:
+        rec = self._by_script.get(script_pubkey)
+        return rec.label if rec else ""
+
+    def private_key(self, script_pubkey: bytes) -> PrivateKey | None:
+        rec = self._by_script.get(script_pubkey)
+        if rec is None:
+            return None
+        key = self._keys.get(rec.id)
+        if key is None:
+            key = self._keys[rec.id] = PrivateKey(rec.secret, rec.compressed)
+        return key
+
+    def mark_used(self, script_pubkey: bytes) -> bool:
+        """Record that coins arrived for this script; True if that changed anything."""
+        rec = self._by_script.get(script_pubkey)
+        if rec is None or (rec.used and rec.issued):
+            return False
+        self.store.update_key(rec.id, used=True, issued=True)
+        self._remember(_replace(rec, used=True, issued=True))
+        self.top_up()
+        return True
+
+    def addresses(self, include_unissued: bool = False) -> list[AddressInfo]:
+        out = []
+        for rec in sorted(self._by_script.values(), key=lambda r: r.id):
+            if not rec.issued and not include_unissued:
+                continue
+            out.append(AddressInfo(self.address_of(rec.script_pubkey), rec.script_pubkey,
+                                   CHAIN_NAMES[rec.chain], rec.issued, rec.used, rec.label))
+        return out
+
+    def scripts(self) -> set[bytes]:
+        return set(self._by_script)
+
+    # --- WIF -----------------------------------------------------------------------------------
+    def import_wif(self, wif: str, label: str = "") -> str:
+        """Import a WIF private key (Core `importprivkey`); returns its P2PKH address."""
+        secret, compressed = decode_wif(wif, self.params)
+        priv = PrivateKey(secret, compressed)
+        spk = p2pkh_script(hash160(priv.public_key.sec))
+        if spk not in self._by_script:
+            with self.store.batch():
+                self._add(priv, IMPORTED, label, issued=True)
+        return self.address_of(spk)
+
+    def export_wif(self, address: str) -> str:
+        """WIF of the key behind `address` (Core `dumpprivkey`); AddressError if not ours."""
+        spk = decode_address(address, self.params).script_pubkey
+        key = self.private_key(spk)
+        if key is None:
+            raise AddressError(f"Private key for address {address} is not known")
+        return encode_wif(key.secret, key.compressed, self.params)
+
+
+def _replace(rec: KeyRecord, **kw) -> KeyRecord:
+    return replace(rec, **kw)
+

@@ -1,0 +1,497 @@
+"""The wallet: coins from chain events and the mempool, balances, building and signing sends.
+
+Runs synchronously on the chain writer's thread (like the mempool), so a send is atomic:
+select coins, sign, hand to the mempool, record as pending, with no block arriving in between.
+It follows the chain through `ChainState.subscribe` events and keeps, per transaction that
+touches it, a state in the style of Bitcoin Core's `CWalletTx`:
+
+    confirmed   in a block on the active chain (height, block hash)
+    pending     in no block yet: its own sends (trusted), and receipts seen in the mempool
+    conflicted  an input was spent by a confirmed transaction that is not this one, or it is
+                the coinbase of a block that left the active chain; its outputs are gone
+
+Coins are derived: an output paying one of our scripts, of a non-conflicted tx, not spent by a
+non-conflicted tx. Balances follow Core's `GetBalance`: "trusted" = confirmed coins plus the
+change of our own pending sends; "untrusted_pending" = unconfirmed receipts from others;
+"immature" = coinbase outputs with fewer than COINBASE_MATURITY + 1 confirmations (Core's
+`GetBlocksToMaturity`). So after `generatetoaddress 101` on regtest the balance is exactly 50.
+
+A coin spent by our own pending tx is never chosen again; our own unconfirmed change is
+(Core's `m_spend_zero_conf_change`), so several sends in a row from one coin all work.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Sequence
+
+from ..chain.events import BlockConnected, BlockDisconnected, TipChanged
+from ..params import ChainParams
+from ..primitives.block import Block
+from ..primitives.hashes import hash_to_hex, sha256d
+from ..primitives.tx import OutPoint, Tx, TxIn, TxOut
+from ..storage.wallet import TxRecord, WalletStore
+from .coinselect import (
+    P2PKH_INPUT_SIZE, P2PKH_INPUT_SIZE_UNCOMPRESSED, TX_OVERHEAD, Candidate, InsufficientFunds,
+    dust_threshold, fee_for_size, select_coins,
+)
+from .keystore import KeyStore
+
+__all__ = [
+    "Wallet", "WalletTx", "WalletCoin", "Balances", "CreatedTx", "WalletError",
+    "InsufficientFunds", "DEFAULT_FEE_RATE", "CONFIRMED", "PENDING", "CONFLICTED",
+]
+
+log = logging.getLogger(__name__)
+
+CONFIRMED, PENDING, CONFLICTED = "confirmed", "pending", "conflicted"
+#: Default fee rate: 2 sat/vB (as sat per 1000 bytes), on every network; no estimation to fail.
+DEFAULT_FEE_RATE = 2000
+#: Sequence for wallet inputs: signals replaceability (BIP125), final for locktime purposes.
+WALLET_SEQUENCE = 0xFFFFFFFD
+SIGHASH_ALL = 1
+
+
+class WalletError(Exception):
+    """A send the wallet cannot make; the message is a sentence for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class WalletTx:
+    tx: Tx
+    state: str
+    block_hash: bytes | None
+    height: int | None
+    block_time: int | None
+    time_received: int
+    from_me: bool
+    fee: int | None
+    seq: int
+
+    @property
+    def txid(self) -> bytes:
+        return self.tx.txid
+
+    def to_record(self) -> TxRecord:
+        return TxRecord(self.tx.txid, self.tx.raw, self.state, self.block_hash, self.height,
+                        self.block_time, self.time_received, self.from_me, self.fee, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletCoin:
+    outpoint: OutPoint
+    value: int
+    script_pubkey: bytes
+    confirmations: int          # 0 = unconfirmed
+    is_coinbase: bool
+    trusted: bool               # confirmed, or change of our own pending send
+    mature: bool
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    """Satoshis. Core's getbalances "mine" object: trusted, untrusted_pending, immature."""
+
+    trusted: int
+    untrusted_pending: int
+    immature: int
+
+    @property
+    def total(self) -> int:
+        return self.trusted + self.untrusted_pending + self.immature
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedTx:
+    tx: Tx
+    fee: int
+    change_index: int | None      # position of the change output, None without change
+    amounts: tuple[int, ...]      # what each recipient receives (after subtract-fee)
+
+
+def _legacy_sighash_all(tx: Tx, index: int, script_code: bytes) -> bytes:
+    """Core's legacy `SignatureHash` for SIGHASH_ALL (fallback when script.sign is absent)."""
+    vin = tuple(TxIn(i.prevout, script_code if n == index else b"", i.sequence) for n, i in enumerate(tx.vin))
+    return sha256d(replace(tx, vin=vin).raw + SIGHASH_ALL.to_bytes(4, "little"))
+
+
+def _sign_p2pkh(tx: Tx, index: int, key, script_pubkey: bytes) -> bytes:
+    """scriptSig `<sig+hashtype> <pubkey>` for a P2PKH input."""
+    try:
+        from ..script.sign import sign_p2pkh  # H-script's signer when it is there
+    except ImportError:
+        sign_p2pkh = None
+    if sign_p2pkh is not None:
+        return sign_p2pkh(tx, index, key, script_pubkey)
+    sig = key.sign(_legacy_sighash_all(tx, index, script_pubkey)) + bytes((SIGHASH_ALL,))
+    pub = key.public_key.sec
+    return bytes((len(sig),)) + sig + bytes((len(pub),)) + pub
+
+
+class Wallet:
+    """One wallet over one `WalletStore`. All methods run on the chain writer thread."""
+
+    def __init__(self, params: ChainParams, store: WalletStore, *, keypool_size: int = 20,
+                 now: Callable[[], float] = time.time):
+        self.params = params
+        self.store = store
+        self._now = now
+        self.keys = KeyStore(store, params, keypool_size, now)
+        self._txs: dict[bytes, WalletTx] = {}
+        self._spent_by: dict[OutPoint, set[bytes]] = {}
+        self._seq = 0
+        for rec in store.load_txs():
+            wtx = WalletTx(Tx.from_bytes(rec.raw), rec.state, rec.block_hash, rec.height, rec.block_time,
+                           rec.time_received, rec.from_me, rec.fee, rec.seq)
+            self._txs[wtx.txid] = wtx
+            self._seq = max(self._seq, rec.seq)
+            if wtx.state != CONFLICTED:
+                self._index_spends(wtx.tx)
+        h = store.get_meta("tip_height")
+        self.tip_height: int = int(h.decode()) if h is not None else -1
+        self.tip_hash: bytes | None = store.get_meta("tip_hash")
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+    def _index_spends(self, tx: Tx) -> None:
+        if tx.is_coinbase():
+            return
+        for txin in tx.vin:
+            self._spent_by.setdefault(txin.prevout, set()).add(tx.txid)
+
+    def _unindex_spends(self, tx: Tx) -> None:
+        if tx.is_coinbase():
+            return
+        for txin in tx.vin:
+            s = self._spent_by.get(txin.prevout)
+            if s is not None:
+                s.discard(tx.txid)
+                if not s:
+                    del self._spent_by[txin.prevout]
+
+    def _put(self, wtx: WalletTx) -> None:
+        old = self._txs.get(wtx.txid)
+        if old is not None and old.state != CONFLICTED:
+            self._unindex_spends(old.tx)
+        self._txs[wtx.txid] = wtx
+        if wtx.state != CONFLICTED:
+            self._index_spends(wtx.tx)
+        self.store.put_tx(wtx.to_record())
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _set_tip(self, height: int, block_hash: bytes) -> None:
+        self.tip_height, self.tip_hash = height, block_hash
+        self.store.set_meta("tip_height", str(height).encode())
+        self.store.set_meta("tip_hash", block_hash)
+
+    def is_mine_output(self, outpoint: OutPoint) -> TxOut | None:
+        """The output at `outpoint` if a wallet tx created it and it pays one of our scripts."""
+        wtx = self._txs.get(outpoint.txid)
+        if wtx is None or outpoint.n >= len(wtx.tx.vout):
+            return None
+        out = wtx.tx.vout[outpoint.n]
+        return out if self.keys.is_mine(out.script_pubkey) else None
+
+    def is_relevant(self, tx: Tx) -> bool:
+        """Pays one of our scripts or spends one of our coins (Core `IsMine`/`IsFromMe`)."""
+        if tx.txid in self._txs:
+            return True
+        if any(self.keys.is_mine(o.script_pubkey) for o in tx.vout):
+            return True
+        return not tx.is_coinbase() and any(self.is_mine_output(i.prevout) for i in tx.vin)
+
+    def _mark_outputs_used(self, tx: Tx) -> None:
+        for o in tx.vout:
+            if self.keys.is_mine(o.script_pubkey):
+                self.keys.mark_used(o.script_pubkey)
+
+    def _mark_conflicted(self, txid: bytes) -> None:
+        """This tx lost a double-spend (or its block left the chain): it and its descendants go."""
+        stack = [txid]
+        while stack:
+            t = stack.pop()
+            wtx = self._txs.get(t)
+            if wtx is None or wtx.state == CONFLICTED:
+                continue
+            log.info("wallet: tx %s is conflicted", hash_to_hex(t))
+            self._put(replace(wtx, state=CONFLICTED, block_hash=None, height=None, block_time=None))
+            for n in range(len(wtx.tx.vout)):
+                stack.extend(self._spent_by.get(OutPoint(t, n), ()))
+
+    # --- following the chain -----------------------------------------------------------------------
+    def on_chain_event(self, event) -> None:
+        """`ChainState.subscribe` callback (writer thread)."""
+        if isinstance(event, BlockConnected):
+            self.block_connected(event.block, event.entry.height)
+        elif isinstance(event, BlockDisconnected):
+            self.block_disconnected(event.block, event.entry.height)
+        elif isinstance(event, TipChanged):
+            if event.new_tip.height != self.tip_height or event.new_tip.hash != self.tip_hash:
+                with self.store.batch():
+                    self._set_tip(event.new_tip.height, event.new_tip.hash)
+
+    def block_connected(self, block: Block, height: int) -> None:
+        """Core `CWallet::blockConnected` → `SyncTransaction` for each tx."""
+        bhash = block.hash
+        with self.store.batch():
+            for tx in block.txs:
+                # anything of ours spending the same outpoints now loses (Core MarkConflicted)
+                if not tx.is_coinbase():
+                    for txin in tx.vin:
+                        for other in list(self._spent_by.get(txin.prevout, ())):
+                            if other != tx.txid:
+                                self._mark_conflicted(other)
+                if not self.is_relevant(tx):
+                    continue
+                old = self._txs.get(tx.txid)
+                self._put(WalletTx(tx, CONFIRMED, bhash, height, block.header.time,
+                                   old.time_received if old else int(self._now()),
+                                   old.from_me if old else False,
+                                   old.fee if old else None,
+                                   old.seq if old else self._next_seq()))
+                self._mark_outputs_used(tx)
+            self._set_tip(height, bhash)
+
+    def block_disconnected(self, block: Block, height: int) -> None:
+        """Core `CWallet::blockDisconnected`: its txs are pending again; its coinbase is gone."""
+        with self.store.batch():
+            for tx in reversed(block.txs):
+                wtx = self._txs.get(tx.txid)
+                if wtx is None:
+                    continue
+                if tx.is_coinbase():
+                    self._mark_conflicted(tx.txid)
+                else:
+                    self._put(replace(wtx, state=PENDING, block_hash=None, height=None, block_time=None))
+            self._set_tip(height - 1, block.header.prev_hash)
+
+    def sync_with_chain(self, chainstate) -> int:
+        """Catch up with the active chain at start (Core `AttachChain` rescan). Writer thread.
+
+        A new wallet starts at the current tip (its keys are new: nothing older can pay them).
+        After a crash or a reorg while stopped, blocks above the fork are undone first.
+        Returns the number of blocks scanned.
+        """
+        tip = chainstate.tip
+        if self.tip_hash is None:
+            with self.store.batch():
+                self._set_tip(tip.height, tip.hash)
+            return 0
+        # walk back from our last block to the active chain
+        entry = chainstate.get_entry(self.tip_hash)
+        if entry is None:
+            fork_height = min(self.tip_height, tip.height)
+            while fork_height > 0 and chainstate.get_block_hash(fork_height) is None:
+                fork_height -= 1
+        else:
+            e = entry
+            while e is not None and chainstate.get_block_hash(e.height) != e.hash:
+                e = e.prev
+            fork_height = e.height if e is not None else 0
+        if fork_height < self.tip_height:
+            with self.store.batch():
+                for wtx in list(self._txs.values()):
+                    if wtx.state == CONFIRMED and wtx.height is not None and wtx.height > fork_height:
+                        if wtx.tx.is_coinbase():
+                            self._mark_conflicted(wtx.txid)
+                        else:
+                            self._put(replace(wtx, state=PENDING, block_hash=None, height=None,
+                                              block_time=None))
+                fh = chainstate.get_block_hash(fork_height)
+                self._set_tip(fork_height, fh)
+        scanned = 0
+        for h in range(self.tip_height + 1, tip.height + 1):
+            block = chainstate.get_block(chainstate.get_block_hash(h))
+            self.block_connected(block, h)
+            scanned += 1
+        return scanned
+
+    # --- the mempool -------------------------------------------------------------------------------
+    def sync_mempool(self, mempool_txs: Iterable[Tx]) -> None:
+        """Note unconfirmed txs that touch us; forget others' pending txs the mempool dropped."""
+        seen: set[bytes] = set()
+        with self.store.batch():
+            for tx in mempool_txs:
+                seen.add(tx.txid)
+                if tx.txid in self._txs:
+                    wtx = self._txs[tx.txid]
+                    if wtx.state == CONFLICTED:
+                        self._put(replace(wtx, state=PENDING))
+                    continue
+                if self.is_relevant(tx):
+                    self.add_tx(tx, from_me=False)
+            for wtx in list(self._txs.values()):
+                if wtx.state == PENDING and not wtx.from_me and wtx.txid not in seen:
+                    self._unindex_spends(wtx.tx)
+                    del self._txs[wtx.txid]
+                    self.store.delete_tx(wtx.txid)
+
+    def add_tx(self, tx: Tx, *, from_me: bool, fee: int | None = None) -> WalletTx:
+        """Record an unconfirmed tx (our own send after the mempool took it, or a receipt)."""
+        old = self._txs.get(tx.txid)
+        if old is not None and old.state == CONFIRMED:
+            return old
+        wtx = WalletTx(tx, PENDING, None, None, None, old.time_received if old else int(self._now()),
+                       from_me or (old.from_me if old else False), fee if fee is not None else (old.fee if old else None),
+                       old.seq if old else self._next_seq())
+        with self.store.batch():
+            # our pending spends beat older pending spends of the same coins (full RBF)
+            if not tx.is_coinbase():
+                for txin in tx.vin:
+                    for other in list(self._spent_by.get(txin.prevout, ())):
+                        if other != tx.txid and self._txs[other].state == PENDING:
+                            self._mark_conflicted(other)
+            self._put(wtx)
+            self._mark_outputs_used(tx)
+        return wtx
+
+    def pending_own_txs(self) -> list[Tx]:
+        """Our sends not yet in a block, oldest first (to rebroadcast, Core `ResendWalletTransactions`)."""
+        return [w.tx for w in sorted(self._txs.values(), key=lambda w: w.seq)
+                if w.state == PENDING and w.from_me]
+
+    def mark_conflicted(self, txid: bytes) -> None:
+        with self.store.batch():
+            self._mark_conflicted(txid)
+
+    # --- queries -----------------------------------------------------------------------------------
+    def confirmations(self, wtx: WalletTx) -> int:
+        if wtx.state == CONFIRMED and wtx.height is not None:
+            return self.tip_height - wtx.height + 1
+        return 0 if wtx.state == PENDING else -1
+
+    def get_tx(self, txid: bytes) -> WalletTx | None:
+        return self._txs.get(txid)
+
+    def transactions(self) -> list[WalletTx]:
+        return sorted(self._txs.values(), key=lambda w: w.seq)
+
+    def _trusted(self, wtx: WalletTx) -> bool:
+        return wtx.state == CONFIRMED or (wtx.state == PENDING and wtx.from_me)
+
+    def coins(self, *, include_immature: bool = True, include_untrusted: bool = True) -> list[WalletCoin]:
+        """Our unspent outputs (spent = spent by any non-conflicted tx we know)."""
+        out = []
+        maturity = self.params.coinbase_maturity
+        for wtx in self._txs.values():
+            if wtx.state == CONFLICTED:
+                continue
+            conf = self.confirmations(wtx)
+            cb = wtx.tx.is_coinbase()
+            mature = not cb or conf >= maturity + 1
+            trusted = self._trusted(wtx)
+            if not mature and not include_immature:
+                continue
+            if not trusted and not include_untrusted:
+                continue
+            for n, o in enumerate(wtx.tx.vout):
+                if not self.keys.is_mine(o.script_pubkey):
+                    continue
+                op = OutPoint(wtx.txid, n)
+                if op in self._spent_by:
+                    continue
+                out.append(WalletCoin(op, o.value, o.script_pubkey, conf, cb, trusted, mature,
+                                      self.keys.address_of(o.script_pubkey)))
+        return out
+
+    def balances(self, minconf: int = 0) -> Balances:
+        """Core `GetBalance`: trusted (≥ minconf, our own change counts at 0), pending, immature."""
+        trusted = pending = immature = 0
+        for c in self.coins():
+            if not c.mature:
+                immature += c.value
+            elif c.trusted:
+                if c.confirmations >= minconf:
+                    trusted += c.value
+            else:
+                pending += c.value
+        return Balances(trusted, pending, immature)
+
+    def tx_amounts(self, wtx: WalletTx) -> tuple[int, int, int]:
+        """(credit, debit, fee paid if from us else 0), satoshis (Core `GetCredit`/`GetDebit`)."""
+        credit = sum(o.value for o in wtx.tx.vout if self.keys.is_mine(o.script_pubkey))
+        debit = 0
+        if not wtx.tx.is_coinbase():
+            for txin in wtx.tx.vin:
+                out = self.is_mine_output(txin.prevout)
+                if out is not None:
+                    debit += out.value
+        fee = 0
+        if debit > 0:
+            fee = debit - sum(o.value for o in wtx.tx.vout)
+            if fee < 0:  # spent coins that are not all ours: we cannot know the fee
+                fee = wtx.fee or 0
+        return credit, debit, fee
+
+    # --- sending -----------------------------------------------------------------------------------
+    def create_transaction(self, outputs: Sequence[tuple[bytes, int]], *,
+                           fee_rate: int = DEFAULT_FEE_RATE, subtract_fee_from: Sequence[int] = (),
+                           from_script: bytes | None = None, min_conf: int = 0) -> CreatedTx:
+        """Build and sign a send (Core `CreateTransaction`); nothing is recorded until `add_tx`.
+
+        `outputs` are (script_pubkey, satoshis); `fee_rate` is sat per 1000 bytes;
+        `subtract_fee_from` lists output indexes that pay the fee; `from_script` spends only
+        that script's coins and returns change to it. Raises WalletError / InsufficientFunds.
+        """
+        if not outputs:
+            raise WalletError("Transaction must have at least one recipient")
+        if fee_rate < 0:
+            raise WalletError("Fee rate must not be negative")
+        for spk, value in outputs:
+            if value <= 0:
+                raise WalletError("Transaction amounts must be positive")
+            if value < dust_threshold(len(spk)):
+                raise WalletError("Transaction amount too small")
+        subtract = sorted(set(subtract_fee_from))
+        if any(i < 0 or i >= len(outputs) for i in subtract):
+            raise WalletError("Subtract fee from an output that does not exist")
+        if from_script is not None and not self.keys.is_mine(from_script):
+            raise WalletError("The --from address is not in this wallet")
+        candidates = []
+        for c in self.coins(include_immature=False, include_untrusted=False):
+            if from_script is not None and c.script_pubkey != from_script:
+                continue
+            if c.confirmations < min_conf:
+                continue
+            key = self.keys.private_key(c.script_pubkey)
+            size = P2PKH_INPUT_SIZE if key.compressed else P2PKH_INPUT_SIZE_UNCOMPRESSED
+            candidates.append(Candidate(c.outpoint, c.value, c.script_pubkey, c.confirmations, size))
+        target = sum(v for _, v in outputs)
+        base_size = TX_OVERHEAD + sum(9 + len(spk) for spk, _ in outputs)
+        change_spk = from_script  # decided below; a fresh change key only when change is made
+        sel = select_coins(candidates, target, fee_rate, base_size,
+                           change_size=9 + 25, subtract_fee=bool(subtract))
+        values = [v for _, v in outputs]
+        if subtract:
+            size_fee = fee_for_size(sel.size, fee_rate)
+            share, rest = divmod(size_fee, len(subtract))
+            for k, i in enumerate(subtract):
+                values[i] -= share + (rest if k == 0 else 0)
+                if values[i] < dust_threshold(len(outputs[i][0])):
+                    raise WalletError("The transaction amount is too small to pay the fee")
+        vout = [TxOut(v, spk) for (spk, _), v in zip(outputs, values)]
+        change_index = None
+        if sel.change:
+            if change_spk is None:
+                change_spk = self.keys.new_change_script()
+            change_index = secrets.randbelow(len(vout) + 1)
+            vout.insert(change_index, TxOut(sel.change, change_spk))
+        inputs = list(sel.inputs)
+        unsigned = Tx(2, tuple(TxIn(c.outpoint, b"", WALLET_SEQUENCE) for c in inputs), tuple(vout), 0)
+        script_sigs = []
+        for i, c in enumerate(inputs):
+            key = self.keys.private_key(c.script_pubkey)
+            script_sigs.append(_sign_p2pkh(unsigned, i, key, c.script_pubkey))
+        tx = replace(unsigned, vin=tuple(TxIn(c.outpoint, s, WALLET_SEQUENCE)
+                                         for c, s in zip(inputs, script_sigs)))
+        fee = sel.total_in - sum(o.value for o in tx.vout)
+        return CreatedTx(tx, fee, change_index, tuple(values))
