@@ -1,0 +1,580 @@
+"""The legacy script interpreter: Core `EvalScript` / `VerifyScript` for `SigVersion::BASE`.
+
+Every failure raises `ScriptError` whose `.code` is Core's error name as script_tests.json
+spells it ("EVAL_FALSE", "SIG_DER", ...). Checks run in Core's order so the first error found
+is the one Core reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from ..primitives.hashes import hash160, ripemd160, sha256d
+from ..primitives.tx import Tx
+from .flags import ScriptFlags
+from .script import (
+    MAX_OPS_PER_SCRIPT, MAX_PUBKEYS_PER_MULTISIG, MAX_SCRIPT_ELEMENT_SIZE, MAX_SCRIPT_SIZE,
+    MAX_STACK_SIZE, check_minimal_push, core_push, decode_num, encode_num, find_and_delete,
+    get_op, is_p2sh, is_push_only,
+)
+from .sigcheck import (
+    is_compressed_or_uncompressed_pubkey, is_defined_hashtype, is_low_der_signature,
+    is_valid_signature_encoding, verify_lax,
+)
+from .sighash import legacy_sighash
+
+__all__ = ["ScriptError", "verify_script", "eval_script", "SignatureChecker", "cast_to_bool",
+           "LOCKTIME_THRESHOLD"]
+
+LOCKTIME_THRESHOLD = 500_000_000
+SEQUENCE_LOCKTIME_DISABLE_FLAG = 1 << 31
+SEQUENCE_LOCKTIME_TYPE_FLAG = 1 << 22
+SEQUENCE_LOCKTIME_MASK = 0x0000FFFF
+
+_P2SH = int(ScriptFlags.P2SH)
+_STRICTENC = int(ScriptFlags.STRICTENC)
+_DERSIG = int(ScriptFlags.DERSIG)
+_LOW_S = int(ScriptFlags.LOW_S)
+_NULLDUMMY = int(ScriptFlags.NULLDUMMY)
+_SIGPUSHONLY = int(ScriptFlags.SIGPUSHONLY)
+_MINIMALDATA = int(ScriptFlags.MINIMALDATA)
+_DISCOURAGE_NOPS = int(ScriptFlags.DISCOURAGE_UPGRADABLE_NOPS)
+_CLEANSTACK = int(ScriptFlags.CLEANSTACK)
+_CLTV = int(ScriptFlags.CHECKLOCKTIMEVERIFY)
+_CSV = int(ScriptFlags.CHECKSEQUENCEVERIFY)
+_NULLFAIL = int(ScriptFlags.NULLFAIL)
+_CONST_SCRIPTCODE = int(ScriptFlags.CONST_SCRIPTCODE)
+
+_TRUE = b"\x01"
+_FALSE = b""
+
+_DISABLED = frozenset((0x7E, 0x7F, 0x80, 0x81, 0x83, 0x84, 0x85, 0x86, 0x8D, 0x8E, 0x95, 0x96,
+                       0x97, 0x98, 0x99))
+_UPGRADABLE_NOPS = frozenset((0xB0, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7, 0xB8, 0xB9))
+
+
+class ScriptError(Exception):
+    """A script failed; `.code` is Core's error name (script_tests.json spelling)."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.detail = detail
+
+
+def cast_to_bool(v: bytes) -> bool:
+    """Core `CastToBool`: false for any encoding of zero, including negative zero."""
+    for i, b in enumerate(v):
+        if b:
+            return not (i == len(v) - 1 and b == 0x80)
+    return False
+
+
+def _num(v: bytes, minimal: bool, size: int = 4) -> int:
+    try:
+        return decode_num(v, minimal, size)
+    except ValueError as e:
+        raise ScriptError("SCRIPTNUM", str(e)) from None
+
+
+class SignatureChecker:
+    """Core `GenericTransactionSignatureChecker` for legacy inputs: sighash + lax ECDSA check,
+    and the CLTV/CSV comparisons against the spending transaction."""
+
+    __slots__ = ("tx", "input_index")
+
+    def __init__(self, tx: Tx, input_index: int) -> None:
+        self.tx = tx
+        self.input_index = input_index
+
+    def check_sig(self, sig: bytes, pubkey: bytes, script_code: bytes) -> bool:
+        """Core `CheckECDSASignature`: `sig` ends with its hashtype byte."""
+        if not sig:
+            return False
+        digest = legacy_sighash(self.tx, self.input_index, script_code, sig[-1])
+        return verify_lax(sig[:-1], pubkey, digest)
+
+    def check_locktime(self, lock_time: int) -> bool:
+        """Core `CheckLockTime` (BIP65)."""
+        tx = self.tx
+        tx_lock = tx.locktime
+        if not ((tx_lock < LOCKTIME_THRESHOLD and lock_time < LOCKTIME_THRESHOLD)
+                or (tx_lock >= LOCKTIME_THRESHOLD and lock_time >= LOCKTIME_THRESHOLD)):
+            return False
+        if lock_time > tx_lock:
+            return False
+        # A final input would let the transaction bypass nLockTime entirely.
+        return tx.vin[self.input_index].sequence != 0xFFFFFFFF
+
+    def check_sequence(self, sequence: int) -> bool:
+        """Core `CheckSequence` (BIP112)."""
+        tx = self.tx
+        tx_seq = tx.vin[self.input_index].sequence
+        if tx.version & 0xFFFFFFFF < 2:
+            return False
+        if tx_seq & SEQUENCE_LOCKTIME_DISABLE_FLAG:
+            return False
+        mask = SEQUENCE_LOCKTIME_TYPE_FLAG | SEQUENCE_LOCKTIME_MASK
+        tx_masked = tx_seq & mask
+        masked = sequence & mask
+        if not ((tx_masked < SEQUENCE_LOCKTIME_TYPE_FLAG and masked < SEQUENCE_LOCKTIME_TYPE_FLAG)
+                or (tx_masked >= SEQUENCE_LOCKTIME_TYPE_FLAG and masked >= SEQUENCE_LOCKTIME_TYPE_FLAG)):
+            return False
+        return masked <= tx_masked
+
+
+def _check_signature_encoding(sig: bytes, flags: int) -> None:
+    """Core `CheckSignatureEncoding`."""
+    if not sig:
+        return
+    if flags & (_DERSIG | _LOW_S | _STRICTENC) and not is_valid_signature_encoding(sig):
+        raise ScriptError("SIG_DER")
+    if flags & _LOW_S and not is_low_der_signature(sig[:-1]):
+        raise ScriptError("SIG_HIGH_S")
+    if flags & _STRICTENC and not is_defined_hashtype(sig):
+        raise ScriptError("SIG_HASHTYPE")
+
+
+def _check_pubkey_encoding(pubkey: bytes, flags: int) -> None:
+    """Core `CheckPubKeyEncoding` (legacy part)."""
+    if flags & _STRICTENC and not is_compressed_or_uncompressed_pubkey(pubkey):
+        raise ScriptError("PUBKEYTYPE")
+
+
+def eval_script(stack: list[bytes], script: bytes, flags: int, checker: SignatureChecker | None) -> None:
+    """Core `EvalScript` with `SigVersion::BASE`: run `script` on `stack` (modified in place).
+
+    `checker` may be None only for scripts without signature or lock-time checks."""
+    if len(script) > MAX_SCRIPT_SIZE:
+        raise ScriptError("SCRIPT_SIZE")
+    minimal = bool(flags & _MINIMALDATA)
+    vexec: list[bool] = []
+    n_false = 0  # how many entries of vexec are False
+    altstack: list[bytes] = []
+    op_count = 0
+    pc = 0
+    end = len(script)
+    begin_code = 0
+    push = stack.append
+    pop = stack.pop
+
+    while pc < end:
+        fexec = n_false == 0
+        op = script[pc]
+        if op <= 0x4E:
+            r = get_op(script, pc)
+            if r is None:
+                raise ScriptError("BAD_OPCODE")
+            _, data, pc = r
+            if len(data) > MAX_SCRIPT_ELEMENT_SIZE:
+                raise ScriptError("PUSH_SIZE")
+            if fexec:
+                if minimal and not check_minimal_push(data, op):
+                    raise ScriptError("MINIMALDATA")
+                push(data)
+            if len(stack) + len(altstack) > MAX_STACK_SIZE:
+                raise ScriptError("STACK_SIZE")
+            continue
+        pc += 1
+        if op > 0x60:
+            op_count += 1
+            if op_count > MAX_OPS_PER_SCRIPT:
+                raise ScriptError("OP_COUNT")
+        if op in _DISABLED:
+            raise ScriptError("DISABLED_OPCODE")
+        if op == 0xAB and flags & _CONST_SCRIPTCODE:
+            raise ScriptError("OP_CODESEPARATOR")
+        if not fexec and not 0x63 <= op <= 0x68:
+            continue
+
+        # --- push value
+        if 0x51 <= op <= 0x60:
+            push(bytes((op - 0x50,)))
+        elif op == 0x4F:
+            push(b"\x81")
+        # --- control
+        elif op == 0x61:
+            pass
+        elif op == 0x63 or op == 0x64:  # IF / NOTIF
+            value = False
+            if fexec:
+                if not stack:  # Core reports this as a stack error (script_tests.json agrees)
+                    raise ScriptError("INVALID_STACK_OPERATION")
+                value = cast_to_bool(pop())
+                if op == 0x64:
+                    value = not value
+            vexec.append(value)
+            if not value:
+                n_false += 1
+        elif op == 0x67:  # ELSE
+            if not vexec:
+                raise ScriptError("UNBALANCED_CONDITIONAL")
+            v = vexec[-1]
+            vexec[-1] = not v
+            n_false += 1 if v else -1
+        elif op == 0x68:  # ENDIF
+            if not vexec:
+                raise ScriptError("UNBALANCED_CONDITIONAL")
+            if not vexec.pop():
+                n_false -= 1
+        elif op == 0x69:  # VERIFY
+            if not stack:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            if not cast_to_bool(stack[-1]):
+                raise ScriptError("VERIFY")
+            pop()
+        elif op == 0x6A:
+            raise ScriptError("OP_RETURN")
+        elif op == 0xB1:  # CHECKLOCKTIMEVERIFY
+            if flags & _CLTV:
+                if not stack:
+                    raise ScriptError("INVALID_STACK_OPERATION")
+                lock_time = _num(stack[-1], minimal, 5)
+                if lock_time < 0:
+                    raise ScriptError("NEGATIVE_LOCKTIME")
+                if checker is None or not checker.check_locktime(lock_time):
+                    raise ScriptError("UNSATISFIED_LOCKTIME")
+            elif flags & _DISCOURAGE_NOPS:
+                raise ScriptError("DISCOURAGE_UPGRADABLE_NOPS")
+        elif op == 0xB2:  # CHECKSEQUENCEVERIFY
+            if flags & _CSV:
+                if not stack:
+                    raise ScriptError("INVALID_STACK_OPERATION")
+                sequence = _num(stack[-1], minimal, 5)
+                if sequence < 0:
+                    raise ScriptError("NEGATIVE_LOCKTIME")
+                if not sequence & SEQUENCE_LOCKTIME_DISABLE_FLAG:
+                    if checker is None or not checker.check_sequence(sequence):
+                        raise ScriptError("UNSATISFIED_LOCKTIME")
+            elif flags & _DISCOURAGE_NOPS:
+                raise ScriptError("DISCOURAGE_UPGRADABLE_NOPS")
+        elif op in _UPGRADABLE_NOPS:
+            if flags & _DISCOURAGE_NOPS:
+                raise ScriptError("DISCOURAGE_UPGRADABLE_NOPS")
+        # --- stack
+        elif op == 0x6B:  # TOALTSTACK
+            if not stack:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            altstack.append(pop())
+        elif op == 0x6C:  # FROMALTSTACK
+            if not altstack:
+                raise ScriptError("INVALID_ALTSTACK_OPERATION")
+            push(altstack.pop())
+        elif op == 0x6D:  # 2DROP
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            del stack[-2:]
+        elif op == 0x6E:  # 2DUP
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            stack.extend(stack[-2:])
+        elif op == 0x6F:  # 3DUP
+            if len(stack) < 3:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            stack.extend(stack[-3:])
+        elif op == 0x70:  # 2OVER
+            if len(stack) < 4:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            stack.extend(stack[-4:-2])
+        elif op == 0x71:  # 2ROT
+            if len(stack) < 6:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            moved = stack[-6:-4]
+            del stack[-6:-4]
+            stack.extend(moved)
+        elif op == 0x72:  # 2SWAP
+            if len(stack) < 4:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            stack[-4:] = stack[-2:] + stack[-4:-2]
+        elif op == 0x73:  # IFDUP
+            if not stack:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            if cast_to_bool(stack[-1]):
+                push(stack[-1])
+        elif op == 0x74:  # DEPTH
+            push(encode_num(len(stack)))
+        elif op == 0x75:  # DROP
+            if not stack:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            pop()
+        elif op == 0x76:  # DUP
+            if not stack:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            push(stack[-1])
+        elif op == 0x77:  # NIP
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            del stack[-2]
+        elif op == 0x78:  # OVER
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            push(stack[-2])
+        elif op == 0x79 or op == 0x7A:  # PICK / ROLL
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            n = _num(stack[-1], minimal)
+            pop()
+            if n < 0 or n >= len(stack):
+                raise ScriptError("INVALID_STACK_OPERATION")
+            v = stack[-n - 1]
+            if op == 0x7A:
+                del stack[-n - 1]
+            push(v)
+        elif op == 0x7B:  # ROT
+            if len(stack) < 3:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            stack[-3], stack[-2], stack[-1] = stack[-2], stack[-1], stack[-3]
+        elif op == 0x7C:  # SWAP
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            stack[-2], stack[-1] = stack[-1], stack[-2]
+        elif op == 0x7D:  # TUCK
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            stack.insert(-2, stack[-1])
+        elif op == 0x82:  # SIZE
+            if not stack:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            push(encode_num(len(stack[-1])))
+        # --- bitwise logic
+        elif op == 0x87 or op == 0x88:  # EQUAL / EQUALVERIFY
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            equal = pop() == pop()
+            if op == 0x88:
+                if not equal:
+                    raise ScriptError("EQUALVERIFY")
+            else:
+                push(_TRUE if equal else _FALSE)
+        # --- numeric
+        elif 0x8B <= op <= 0x92:
+            if not stack:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            a = _num(stack[-1], minimal)
+            if op == 0x8B:
+                a += 1
+            elif op == 0x8C:
+                a -= 1
+            elif op == 0x8F:
+                a = -a
+            elif op == 0x90:
+                a = abs(a)
+            elif op == 0x91:
+                a = int(a == 0)
+            elif op == 0x92:
+                a = int(a != 0)
+            else:
+                raise ScriptError("BAD_OPCODE")  # pragma: no cover - 2MUL/2DIV are disabled above
+            stack[-1] = encode_num(a)
+        elif 0x93 <= op <= 0xA4:
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            a = _num(stack[-2], minimal)
+            b = _num(stack[-1], minimal)
+            if op == 0x93:
+                c = a + b
+            elif op == 0x94:
+                c = a - b
+            elif op == 0x9A:
+                c = int(a != 0 and b != 0)
+            elif op == 0x9B:
+                c = int(a != 0 or b != 0)
+            elif op == 0x9C or op == 0x9D:
+                c = int(a == b)
+            elif op == 0x9E:
+                c = int(a != b)
+            elif op == 0x9F:
+                c = int(a < b)
+            elif op == 0xA0:
+                c = int(a > b)
+            elif op == 0xA1:
+                c = int(a <= b)
+            elif op == 0xA2:
+                c = int(a >= b)
+            elif op == 0xA3:
+                c = min(a, b)
+            else:
+                c = max(a, b)
+            del stack[-2:]
+            if op == 0x9D:
+                if not c:
+                    raise ScriptError("NUMEQUALVERIFY")
+            else:
+                push(encode_num(c))
+        elif op == 0xA5:  # WITHIN
+            if len(stack) < 3:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            x = _num(stack[-3], minimal)
+            lo = _num(stack[-2], minimal)
+            hi = _num(stack[-1], minimal)
+            del stack[-3:]
+            push(_TRUE if lo <= x < hi else _FALSE)
+        # --- crypto
+        elif 0xA6 <= op <= 0xAA:
+            if not stack:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            v = stack[-1]
+            if op == 0xA6:
+                h = ripemd160(v)
+            elif op == 0xA7:
+                h = hashlib.sha1(v).digest()
+            elif op == 0xA8:
+                h = hashlib.sha256(v).digest()
+            elif op == 0xA9:
+                h = hash160(v)
+            else:
+                h = sha256d(v)
+            stack[-1] = h
+        elif op == 0xAB:  # CODESEPARATOR
+            begin_code = pc
+        elif op == 0xAC or op == 0xAD:  # CHECKSIG / CHECKSIGVERIFY
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            sig = stack[-2]
+            pubkey = stack[-1]
+            script_code = script[begin_code:] if begin_code else script
+            # Core `FindAndDelete(scriptCode, CScript() << vchSig)`; an empty signature is OP_0
+            script_code, found = find_and_delete(script_code, core_push(sig))
+            if found and flags & _CONST_SCRIPTCODE:
+                raise ScriptError("SIG_FINDANDDELETE")
+            _check_signature_encoding(sig, flags)
+            _check_pubkey_encoding(pubkey, flags)
+            ok = checker is not None and checker.check_sig(sig, pubkey, script_code)
+            if not ok and flags & _NULLFAIL and sig:
+                raise ScriptError("NULLFAIL")
+            del stack[-2:]
+            if op == 0xAD:
+                if not ok:
+                    raise ScriptError("CHECKSIGVERIFY")
+            else:
+                push(_TRUE if ok else _FALSE)
+        elif op == 0xAE or op == 0xAF:  # CHECKMULTISIG / CHECKMULTISIGVERIFY
+            i = 1
+            if len(stack) < i:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            n_keys = _num(stack[-i], minimal)
+            if n_keys < 0 or n_keys > MAX_PUBKEYS_PER_MULTISIG:
+                raise ScriptError("PUBKEY_COUNT")
+            op_count += n_keys
+            if op_count > MAX_OPS_PER_SCRIPT:
+                raise ScriptError("OP_COUNT")
+            i += 1
+            ikey = i
+            # ikey2: position of the last non-signature item (the top item is 1)
+            ikey2 = n_keys + 2
+            i += n_keys
+            if len(stack) < i:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            n_sigs = _num(stack[-i], minimal)
+            if n_sigs < 0 or n_sigs > n_keys:
+                raise ScriptError("SIG_COUNT")
+            i += 1
+            isig = i
+            i += n_sigs
+            if len(stack) < i:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            script_code = script[begin_code:] if begin_code else script
+            for k in range(n_sigs):
+                script_code, found = find_and_delete(script_code, core_push(stack[-isig - k]))
+                if found and flags & _CONST_SCRIPTCODE:
+                    raise ScriptError("SIG_FINDANDDELETE")
+            success = True
+            while success and n_sigs > 0:
+                sig = stack[-isig]
+                pubkey = stack[-ikey]
+                _check_signature_encoding(sig, flags)
+                _check_pubkey_encoding(pubkey, flags)
+                if checker is not None and checker.check_sig(sig, pubkey, script_code):
+                    isig += 1
+                    n_sigs -= 1
+                ikey += 1
+                n_keys -= 1
+                # more signatures left than keys: too many have failed already
+                if n_sigs > n_keys:
+                    success = False
+            while i > 1:
+                i -= 1
+                if not success and flags & _NULLFAIL and not ikey2 and stack[-1]:
+                    raise ScriptError("NULLFAIL")
+                if ikey2 > 0:
+                    ikey2 -= 1
+                pop()
+            # the historical extra pop: one more item, unchecked unless NULLDUMMY
+            if not stack:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            if flags & _NULLDUMMY and stack[-1]:
+                raise ScriptError("SIG_NULLDUMMY")
+            pop()
+            if op == 0xAF:
+                if not success:
+                    raise ScriptError("CHECKMULTISIGVERIFY")
+            else:
+                push(_TRUE if success else _FALSE)
+        else:
+            raise ScriptError("BAD_OPCODE")
+
+        if len(stack) + len(altstack) > MAX_STACK_SIZE:
+            raise ScriptError("STACK_SIZE")
+
+    if vexec:
+        raise ScriptError("UNBALANCED_CONDITIONAL")
+
+
+def verify_script(script_sig: bytes, script_pubkey: bytes, tx: Tx, input_index: int,
+                  flags: int = 0) -> None:
+    """Core `VerifyScript` for a non-witness input; raises ScriptError, returns None if valid."""
+    checker = SignatureChecker(tx, input_index)
+    if flags & _SIGPUSHONLY and not is_push_only(script_sig):
+        raise ScriptError("SIG_PUSHONLY")
+    if (len(script_pubkey) == 25 and script_pubkey[:3] == b"\x76\xa9\x14"
+            and script_pubkey[23:] == b"\x88\xac"):
+        fast = _p2pkh_fast(script_sig, script_pubkey, flags, checker)
+        if fast:
+            return
+    stack: list[bytes] = []
+    eval_script(stack, script_sig, flags, checker)
+    copy = list(stack) if flags & _P2SH else None
+    eval_script(stack, script_pubkey, flags, checker)
+    if not stack or not cast_to_bool(stack[-1]):
+        raise ScriptError("EVAL_FALSE")
+    if copy is not None and is_p2sh(script_pubkey):
+        if not is_push_only(script_sig):
+            raise ScriptError("SIG_PUSHONLY")
+        stack = copy
+        redeem = stack.pop()
+        eval_script(stack, redeem, flags, checker)
+        if not stack or not cast_to_bool(stack[-1]):
+            raise ScriptError("EVAL_FALSE")
+    if flags & _CLEANSTACK and len(stack) != 1:
+        raise ScriptError("CLEANSTACK")
+
+
+def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, checker: SignatureChecker) -> bool:
+    """The common P2PKH spend without the general interpreter.
+
+    Applies only to `<sig> <pubkey>` with plain direct pushes (sig 9..73 bytes, pubkey 33 or 65
+    bytes, both minimal by construction). Returns True when the input is valid; False means
+    "not handled or invalid": the caller then runs the general interpreter, which reports the
+    exact error."""
+    n = len(script_sig)
+    if n < 2:
+        return False
+    ls = script_sig[0]
+    if not 9 <= ls <= 73 or n < ls + 2:
+        return False
+    lp = script_sig[ls + 1]
+    if (lp != 33 and lp != 65) or n != ls + 2 + lp:
+        return False
+    sig = script_sig[1:ls + 1]
+    pubkey = script_sig[ls + 2:]
+    if hash160(pubkey) != spk[3:23]:
+        return False
+    try:
+        _check_signature_encoding(sig, flags)
+        _check_pubkey_encoding(pubkey, flags)
+    except ScriptError:
+        return False
+    script_code = spk
+    if core_push(sig) in spk:  # cannot happen for a real signature; leave it to the interpreter
+        return False
+    return checker.check_sig(sig, pubkey, script_code)

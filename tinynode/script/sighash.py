@@ -1,0 +1,114 @@
+"""Legacy (pre-segwit) signature hash: Core `SignatureHash` with `SigVersion::BASE`.
+
+The digest returned is sha256d of the preimage in internal order: exactly the 32 bytes ECDSA
+signs (no reversal, no further hashing).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..primitives.hashes import sha256d
+from ..primitives.serialize import ser_compact_size
+from ..primitives.tx import Tx
+from .script import get_op
+
+__all__ = [
+    "SIGHASH_ALL", "SIGHASH_NONE", "SIGHASH_SINGLE", "SIGHASH_ANYONECANPAY", "SIGHASH_ONE",
+    "legacy_sighash", "serialize_script_code",
+]
+
+SIGHASH_ALL = 1
+SIGHASH_NONE = 2
+SIGHASH_SINGLE = 3
+SIGHASH_ANYONECANPAY = 0x80
+
+#: Core's `uint256::ONE` in internal order: what the SIGHASH_SINGLE bug (and an out-of-range
+#: input index) "signs".
+SIGHASH_ONE = b"\x01" + bytes(31)
+
+_OP_CODESEPARATOR = 0xAB
+_U32 = struct.Struct("<I")
+_NULL_TXOUT = b"\xff" * 8 + b"\x00"  # CTxOut() : value -1, empty script
+
+
+def serialize_script_code(script_code: bytes) -> bytes:
+    """Core `CTransactionSignatureSerializer::SerializeScriptCode`: compact size + the script
+    with every OP_CODESEPARATOR *instruction* removed (0xab bytes inside pushes stay)."""
+    if _OP_CODESEPARATOR not in script_code:
+        return ser_compact_size(len(script_code)) + script_code
+    parts = []
+    seps = 0
+    begin = pc = 0
+    end = len(script_code)
+    while pc < end:
+        r = get_op(script_code, pc)
+        if r is None:
+            # Core's serializer stops at a truncated push and writes the bytes its iterator
+            # consumed so far (the opcode and any length bytes); the declared size still
+            # counts the whole script.
+            op = script_code[pc]
+            pc += 1
+            need = {0x4C: 1, 0x4D: 2, 0x4E: 4}.get(op, 0)
+            if end - pc >= need:
+                pc += need
+            break
+        op, _, nxt = r
+        if op == _OP_CODESEPARATOR:
+            parts.append(script_code[begin:pc])
+            seps += 1
+            begin = nxt
+        pc = nxt
+    if begin != end:
+        parts.append(script_code[begin:pc])
+    return ser_compact_size(end - seps) + b"".join(parts)
+
+
+def legacy_sighash(tx: Tx, input_index: int, script_code: bytes, hash_type: int) -> bytes:
+    """Core `SignatureHash(scriptCode, tx, nIn, nHashType, amount, SigVersion::BASE)`.
+
+    `hash_type` is a signed 32-bit value serialized little-endian at the end of the preimage;
+    its low 5 bits pick NONE (2) / SINGLE (3) / anything else = ALL, bit 0x80 is ANYONECANPAY.
+    The SIGHASH_SINGLE bug (input index ≥ number of outputs) returns `SIGHASH_ONE`.
+    """
+    vin = tx.vin
+    if input_index >= len(vin):
+        return SIGHASH_ONE
+    base = hash_type & 0x1F
+    if base == SIGHASH_SINGLE and input_index >= len(tx.vout):
+        return SIGHASH_ONE
+    anyone = hash_type & SIGHASH_ANYONECANPAY
+    no_seq = base == SIGHASH_NONE or base == SIGHASH_SINGLE
+    code = serialize_script_code(script_code)
+    pack = _U32.pack
+    parts = [pack(tx.version & 0xFFFFFFFF)]
+    if anyone:
+        txin = vin[input_index]
+        parts.append(b"\x01")
+        parts.append(txin.prevout.txid)
+        parts.append(pack(txin.prevout.n))
+        parts.append(code)
+        parts.append(pack(txin.sequence))
+    else:
+        parts.append(ser_compact_size(len(vin)))
+        for i, txin in enumerate(vin):
+            parts.append(txin.prevout.txid)
+            parts.append(pack(txin.prevout.n))
+            if i == input_index:
+                parts.append(code)
+                parts.append(pack(txin.sequence))
+            else:
+                parts.append(b"\x00")
+                parts.append(b"\x00\x00\x00\x00" if no_seq else pack(txin.sequence))
+    if base == SIGHASH_NONE:
+        parts.append(b"\x00")
+    elif base == SIGHASH_SINGLE:
+        parts.append(ser_compact_size(input_index + 1))
+        parts.extend([_NULL_TXOUT] * input_index)
+        parts.append(tx.vout[input_index].serialize())
+    else:
+        parts.append(ser_compact_size(len(tx.vout)))
+        parts.extend(o.serialize() for o in tx.vout)
+    parts.append(pack(tx.locktime))
+    parts.append(pack(hash_type & 0xFFFFFFFF))
+    return sha256d(b"".join(parts))

@@ -1,0 +1,51 @@
+"""Signing legacy inputs: build scriptSigs for P2PKH, P2PK and (P2SH-)multisig."""
+
+from __future__ import annotations
+
+from ..primitives.keys import PrivateKey
+from ..primitives.tx import Tx
+from .script import core_push, multisig_info
+from .sighash import SIGHASH_ALL, legacy_sighash
+
+__all__ = ["sign_digest", "sign_p2pkh", "sign_p2pk", "sign_multisig"]
+
+
+def sign_digest(tx: Tx, input_index: int, privkey: PrivateKey, script_code: bytes,
+                hash_type: int = SIGHASH_ALL) -> bytes:
+    """A low-S DER signature with its hashtype byte over the legacy sighash of `script_code`."""
+    digest = legacy_sighash(tx, input_index, script_code, hash_type)
+    return privkey.sign(digest) + bytes((hash_type & 0xFF,))
+
+
+def sign_p2pkh(tx: Tx, input_index: int, privkey: PrivateKey, script_pubkey: bytes,
+               hash_type: int = SIGHASH_ALL) -> bytes:
+    """scriptSig `<sig> <pubkey>` spending the P2PKH `script_pubkey`."""
+    sig = sign_digest(tx, input_index, privkey, script_pubkey, hash_type)
+    return core_push(sig) + core_push(privkey.public_key.sec)
+
+
+def sign_p2pk(tx: Tx, input_index: int, privkey: PrivateKey, script_pubkey: bytes,
+              hash_type: int = SIGHASH_ALL) -> bytes:
+    """scriptSig `<sig>` spending the P2PK `script_pubkey`."""
+    return core_push(sign_digest(tx, input_index, privkey, script_pubkey, hash_type))
+
+
+def sign_multisig(tx: Tx, input_index: int, privkeys: list[PrivateKey], redeem_or_spk: bytes,
+                  p2sh: bool, hash_type: int = SIGHASH_ALL) -> bytes:
+    """scriptSig `OP_0 <sig>...` (plus `<redeem script>` when `p2sh`) for an m-of-n multisig.
+
+    Signs with the first m of `privkeys` in the script's key order; raises ValueError when the
+    script is not a standard multisig or fewer than m keys belong to it."""
+    info = multisig_info(redeem_or_spk)
+    if info is None:
+        raise ValueError("not a standard multisig script")
+    m, pubkeys = info
+    by_sec = {k.public_key.sec: k for k in privkeys}
+    chosen = [by_sec[pk] for pk in pubkeys if pk in by_sec][:m]
+    if len(chosen) < m:
+        raise ValueError(f"need {m} keys of this multisig, have {len(chosen)}")
+    sigs = [sign_digest(tx, input_index, k, redeem_or_spk, hash_type) for k in chosen]
+    script_sig = b"\x00" + b"".join(core_push(s) for s in sigs)
+    if p2sh:
+        script_sig += core_push(redeem_or_spk)
+    return script_sig
