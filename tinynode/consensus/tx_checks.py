@@ -1,0 +1,216 @@
+"""Transaction rules (Core consensus/tx_check.cpp, consensus/tx_verify.cpp).
+
+- `check_transaction(tx)`                     context-free (Core `CheckTransaction`)
+- `check_tx_inputs(tx, get_coin, h, params)`  amounts + coinbase maturity (Core `CheckTxInputs`) → fee
+- `is_final_tx(tx, height, cutoff)`           nLockTime (Core `IsFinalTx`)
+- `sequence_locks` / `sequence_locks_satisfied`   BIP68 relative lock-time (Core `CalculateSequenceLocks`,
+                                              `EvaluateSequenceLocks`)
+- `legacy_sigops(tx)` / `p2sh_sigops(tx, coins)`  (Core `GetLegacySigOpCount`, `GetP2SHSigOpCount`)
+- `check_input_scripts(tx, coins, flags)`     every input's script (Core `CheckInputScripts`)
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from ..params import ChainParams
+from ..primitives.coin import Coin
+from ..primitives.tx import MAX_MONEY, SEQUENCE_FINAL, OutPoint, Tx
+from .errors import RejectReason, ValidationError
+
+__all__ = [
+    "check_transaction", "check_tx_inputs", "check_tx_input_coins", "is_final_tx",
+    "sequence_locks", "sequence_locks_satisfied", "legacy_sigops", "p2sh_sigops",
+    "check_input_scripts", "LOCKTIME_THRESHOLD", "MAX_TX_SIZE",
+    "SEQUENCE_LOCKTIME_DISABLE_FLAG", "SEQUENCE_LOCKTIME_TYPE_FLAG", "SEQUENCE_LOCKTIME_MASK",
+]
+
+LOCKTIME_THRESHOLD = 500_000_000          # below: a height; at or above: a unix time
+MAX_TX_SIZE = 1_000_000                   # legacy: no tx larger than a block
+SEQUENCE_LOCKTIME_DISABLE_FLAG = 1 << 31
+SEQUENCE_LOCKTIME_TYPE_FLAG = 1 << 22
+SEQUENCE_LOCKTIME_MASK = 0x0000FFFF
+SEQUENCE_LOCKTIME_GRANULARITY = 9
+
+R = RejectReason
+
+# P2PKH output script: OP_DUP OP_HASH160 <20> OP_EQUALVERIFY OP_CHECKSIG — 1 legacy sigop.
+_P2PKH_HEAD = b"\x76\xa9\x14"
+_P2PKH_TAIL = b"\x88\xac"
+
+
+def check_transaction(tx: Tx) -> None:
+    """Context-free checks (Core `CheckTransaction`). Raises ValidationError."""
+    vin, vout = tx.vin, tx.vout
+    if not vin:
+        raise ValidationError(R.BAD_TXNS_VIN_EMPTY)
+    if not vout:
+        raise ValidationError(R.BAD_TXNS_VOUT_EMPTY)
+    if len(tx.raw) > MAX_TX_SIZE:
+        raise ValidationError(R.BAD_TXNS_OVERSIZE)
+    total = 0
+    for out in vout:
+        v = out.value
+        if v < 0:
+            raise ValidationError(R.BAD_TXNS_VOUT_NEGATIVE)
+        if v > MAX_MONEY:
+            raise ValidationError(R.BAD_TXNS_VOUT_TOOLARGE)
+        total += v
+        if total > MAX_MONEY:
+            raise ValidationError(R.BAD_TXNS_TXOUTTOTAL_TOOLARGE)
+    if len(vin) > 1:
+        seen = {i.prevout for i in vin}
+        if len(seen) != len(vin):
+            raise ValidationError(R.BAD_TXNS_INPUTS_DUPLICATE)
+    if tx.is_coinbase():
+        n = len(vin[0].script_sig)
+        if n < 2 or n > 100:
+            raise ValidationError(R.BAD_CB_LENGTH)
+    else:
+        for i in vin:
+            if i.prevout.is_null():
+                raise ValidationError(R.BAD_TXNS_PREVOUT_NULL)
+
+
+def check_tx_inputs(tx: Tx, get_coin: Callable[[OutPoint], Coin | None], spend_height: int,
+                    params: ChainParams) -> int:
+    """Core `CheckTxInputs`: inputs exist, coinbases mature, amounts in range. Returns the fee."""
+    coins = []
+    for txin in tx.vin:
+        c = get_coin(txin.prevout)
+        if c is None:
+            raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT,
+                                  f"{tx.txid_hex}: {txin.prevout!r} missing or spent")
+        coins.append(c)
+    return check_tx_input_coins(tx, coins, spend_height, params.coinbase_maturity)
+
+
+def check_tx_input_coins(tx: Tx, coins: Sequence[Coin], spend_height: int, maturity: int) -> int:
+    """The part of `CheckTxInputs` after the coins are found (one Coin per input). Returns the fee."""
+    value_in = 0
+    for c in coins:
+        if c.is_coinbase and spend_height - c.height < maturity:
+            raise ValidationError(R.BAD_TXNS_PREMATURE_SPEND_OF_COINBASE,
+                                  f"tried to spend coinbase at depth {spend_height - c.height}")
+        v = c.value
+        value_in += v
+        if v < 0 or v > MAX_MONEY or value_in > MAX_MONEY:
+            raise ValidationError(R.BAD_TXNS_INPUTVALUES_OUTOFRANGE)
+    value_out = 0
+    for o in tx.vout:
+        value_out += o.value
+    if value_in < value_out:
+        raise ValidationError(R.BAD_TXNS_IN_BELOWOUT, f"value in {value_in} < value out {value_out}")
+    fee = value_in - value_out
+    if fee < 0 or fee > MAX_MONEY:
+        raise ValidationError(R.BAD_TXNS_FEE_OUTOFRANGE)
+    return fee
+
+
+def is_final_tx(tx: Tx, height: int, lock_time_cutoff: int) -> bool:
+    """Core `IsFinalTx`: locktime 0, or below the height/time limit, or every input sequence final."""
+    lt = tx.locktime
+    if lt == 0:
+        return True
+    if lt < (height if lt < LOCKTIME_THRESHOLD else lock_time_cutoff):
+        return True
+    for txin in tx.vin:
+        if txin.sequence != SEQUENCE_FINAL:
+            return False
+    return True
+
+
+def sequence_locks(tx: Tx, prev_heights: Sequence[int],
+                   mtp_at_height: Callable[[int], int]) -> tuple[int, int]:
+    """BIP68 lock pair (min_height, min_time) (Core `CalculateSequenceLocks`, BIP68 enforced).
+
+    `prev_heights[i]` is the height of the coin spent by input i; `mtp_at_height(h)` is the
+    median time past of the block at height h on the chain the tx is checked against. The
+    pair holds the last *invalid* height/time, -1 = none.
+    """
+    min_height = -1
+    min_time = -1
+    if tx.version < 2:
+        return min_height, min_time
+    for txin, coin_height in zip(tx.vin, prev_heights):
+        seq = txin.sequence
+        if seq & SEQUENCE_LOCKTIME_DISABLE_FLAG:
+            continue
+        if seq & SEQUENCE_LOCKTIME_TYPE_FLAG:
+            coin_time = mtp_at_height(max(coin_height - 1, 0))
+            t = coin_time + ((seq & SEQUENCE_LOCKTIME_MASK) << SEQUENCE_LOCKTIME_GRANULARITY) - 1
+            if t > min_time:
+                min_time = t
+        else:
+            h = coin_height + (seq & SEQUENCE_LOCKTIME_MASK) - 1
+            if h > min_height:
+                min_height = h
+    return min_height, min_time
+
+
+def sequence_locks_satisfied(lock: tuple[int, int], height: int, prev_mtp: int) -> bool:
+    """Core `EvaluateSequenceLocks`: `height` of the block the tx goes in, `prev_mtp` = MTP of its parent."""
+    return lock[0] < height and lock[1] < prev_mtp
+
+
+def _script_sigops(script: bytes) -> int:
+    if len(script) == 25 and script[:3] == _P2PKH_HEAD and script[23:] == _P2PKH_TAIL:
+        return 1
+    from ..script.script import legacy_sigop_count
+    return legacy_sigop_count(script, False)
+
+
+def legacy_sigops(tx: Tx) -> int:
+    """Core `GetLegacySigOpCount`: inaccurate count over scriptSigs and output scripts."""
+    n = 0
+    for txin in tx.vin:
+        s = txin.script_sig
+        if s:
+            # a scriptSig made only of pushes has no sigop opcodes; let the script module decide
+            n += _scriptsig_sigops(s)
+    for out in tx.vout:
+        n += _script_sigops(out.script_pubkey)
+    return n
+
+
+def _scriptsig_sigops(script: bytes) -> int:
+    # Fast path for the common P2PKH scriptSig: <push sig> <push pubkey>, both direct pushes.
+    ln = len(script)
+    a = script[0]
+    if 1 <= a <= 75 and a + 1 < ln:
+        b = script[a + 1]
+        if 1 <= b <= 75 and a + 2 + b == ln:
+            return 0
+    from ..script.script import legacy_sigop_count
+    return legacy_sigop_count(script, False)
+
+
+def p2sh_sigops(tx: Tx, coins: Sequence[Coin]) -> int:
+    """Core `GetP2SHSigOpCount`: accurate sigops of each P2SH redeem script spent by `tx`."""
+    if tx.is_coinbase():
+        return 0
+    n = 0
+    p2sh_sigop_count = None
+    for txin, coin in zip(tx.vin, coins):
+        spk = coin.script_pubkey
+        # P2SH: OP_HASH160 <20> OP_EQUAL
+        if len(spk) == 23 and spk[0] == 0xA9 and spk[1] == 0x14 and spk[22] == 0x87:
+            if p2sh_sigop_count is None:
+                from ..script.script import p2sh_sigop_count
+            n += p2sh_sigop_count(txin.script_sig, spk)
+    return n
+
+
+def check_input_scripts(tx: Tx, coins: Sequence[Coin], flags: int,
+                        reason_prefix: str | RejectReason = R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED) -> None:
+    """Core `CheckInputScripts`: verify every input's scriptSig against the coin it spends.
+
+    Raises ValidationError(reason_prefix, detail=<Core script error name>) on the first failure.
+    """
+    from ..script.interpreter import ScriptError, verify_script
+    for i, (txin, coin) in enumerate(zip(tx.vin, coins)):
+        try:
+            verify_script(txin.script_sig, coin.script_pubkey, tx, i, flags)
+        except ScriptError as e:
+            code = getattr(e, "code", None) or str(e)
+            raise ValidationError(RejectReason(reason_prefix), str(code)) from e
