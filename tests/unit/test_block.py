@@ -60,6 +60,7 @@ def test_block413567_every_tx_raw_slices_the_block(raw413567, block413567):
     assert pos == len(raw413567)
 
 
+@pytest.mark.slow  # ~1,000 partial parses of a 1 MB block: several seconds
 def test_block413567_truncations_raise_only_decode_error(raw413567):
     for cut in range(0, len(raw413567), 1000):
         with pytest.raises(DecodeError):

@@ -201,3 +201,23 @@ def test_der_random_bytes_only_value_error(b):
     except ValueError:
         return
     assert der_encode_signature(r, s) == b                  # strict: only the canonical form decodes
+
+
+def test_verify_compact_edges():
+    key = PrivateKey((11).to_bytes(32, "big"), compressed=False)
+    digest = hashlib.sha256(b"edges").digest()
+    r, s = der_decode_signature(key.sign(digest))
+    sig64 = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    unc = key.public_key.sec
+    assert verify_compact(unc, sig64, digest)
+    assert verify_compact(bytearray(unc), bytearray(sig64), memoryview(digest))
+    assert verify_compact(key.public_key.to_sec(True), sig64, digest)
+    x, y = int.from_bytes(unc[1:33], "big"), int.from_bytes(unc[33:], "big")
+    assert verify_compact(bytes((6 + (y & 1),)) + unc[1:], sig64, digest)        # hybrid
+    assert not verify_compact(bytes((7 - (y & 1),)) + unc[1:], sig64, digest)    # wrong hybrid parity
+    assert not verify_compact(unc, sig64 + b"\x00", digest)
+    assert not verify_compact(unc, sig64, digest[:31])
+    assert not verify_compact(unc, r.to_bytes(32, "big") + (N - s).to_bytes(32, "big"), digest)   # high S
+    assert not verify_compact(unc, N.to_bytes(32, "big") + s.to_bytes(32, "big"), digest)         # r >= n
+    assert not verify_compact(unc, bytes(32) + s.to_bytes(32, "big"), digest)                     # r = 0
+    assert x > 0

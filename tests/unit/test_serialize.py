@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tinynode.primitives.serialize import (
-    MAX_SIZE, ByteReader, DecodeError, from_bytes, ser_compact_size, ser_var_bytes,
+    MAX_SIZE, ByteReader, DecodeError, from_bytes, read_compact_size_at, ser_compact_size, ser_var_bytes,
 )
 
 FAST = settings(max_examples=150, deadline=None)
@@ -115,3 +115,28 @@ def test_random_bytes_only_decode_error(b):
             r.var_bytes(MAX_SIZE)
     except DecodeError:
         pass
+
+
+def test_seek_bounds():
+    r = ByteReader(b"abcd")
+    r.seek(4)
+    assert r.remaining() == 0
+    r.seek(1)
+    assert r.read(2) == b"bc"
+    for bad in (-1, 5):
+        with pytest.raises(DecodeError):
+            r.seek(bad)
+
+
+@FAST
+@given(st.binary(max_size=12), st.integers(min_value=0, max_value=12))
+def test_read_compact_size_at_agrees_with_reader(b, end):
+    end = min(end, len(b))
+    try:
+        expected = ByteReader(b[:end]).compact_size(2**64)
+    except DecodeError:
+        with pytest.raises(DecodeError):
+            read_compact_size_at(b, 0, end)
+        return
+    value, pos = read_compact_size_at(b, 0, end)
+    assert value == expected and pos == len(ser_compact_size(value))

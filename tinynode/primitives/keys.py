@@ -16,6 +16,13 @@ from coincurve import PublicKey as _CPublicKey
 
 from .hashes import hash160
 
+try:  # libsecp256k1 through coincurve's cffi binding: verify a compact signature directly.
+    from coincurve._libsecp256k1 import ffi as _ffi
+    from coincurve._libsecp256k1 import lib as _lib
+    from coincurve.context import GLOBAL_CONTEXT as _CONTEXT
+except ImportError:  # pragma: no cover - a coincurve without these internals: DER fallback
+    _lib = None
+
 __all__ = [
     "PrivateKey",
     "PublicKey",
@@ -67,16 +74,27 @@ def verify_compact(pubkey: bytes, sig64: bytes, digest: bytes) -> bool:
     """Verify a 64-byte (r||s, low S) signature over a precomputed 32-byte digest.
 
     `pubkey` is a SEC encoding (33 or 65 bytes; hybrid 0x06/0x07 accepted as libsecp256k1's
-    `ec_pubkey_parse` does). No hashing happens here.
+    `ec_pubkey_parse` does). No hashing happens here. r or s ≥ n, a high S, or a key that does
+    not parse all give False. Uses libsecp256k1's `ecdsa_signature_parse_compact` directly when
+    coincurve exposes it (no DER round trip), else DER through coincurve's public API.
     """
-    try:
-        pk = _CPublicKey(pubkey)
-    except (ValueError, TypeError):
+    if len(sig64) != 64 or len(digest) != 32:
         return False
-    try:
+    pubkey, sig64, digest = bytes(pubkey), bytes(sig64), bytes(digest)
+    if _lib is not None:
+        ctx = _CONTEXT.ctx
+        key = _ffi.new("secp256k1_pubkey *")
+        if not _lib.secp256k1_ec_pubkey_parse(ctx, key, pubkey, len(pubkey)):
+            return False
+        sig = _ffi.new("secp256k1_ecdsa_signature *")
+        if not _lib.secp256k1_ecdsa_signature_parse_compact(ctx, sig, sig64):
+            return False
+        return _lib.secp256k1_ecdsa_verify(ctx, sig, digest, key) == 1
+    try:  # pragma: no cover - fallback path
+        pk = _CPublicKey(pubkey)
         der = der_encode_signature(int.from_bytes(sig64[:32], "big"), int.from_bytes(sig64[32:], "big"))
         return pk.verify(der, digest, hasher=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError):  # pragma: no cover
         return False
 
 

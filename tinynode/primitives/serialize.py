@@ -15,6 +15,8 @@ __all__ = [
     "ByteReader",
     "ser_compact_size",
     "ser_var_bytes",
+    "read_compact_size_at",
+    "from_bytes",
     "MAX_SIZE",
 ]
 
@@ -60,6 +62,12 @@ class ByteReader:
             raise DecodeError(f"short read: wanted {n} bytes at offset {pos}, {self._end - pos} left")
         self._pos = end
         return self._data[pos:end]
+
+    def seek(self, pos: int) -> None:
+        """Move the cursor to `pos` (0 ≤ pos ≤ end): for parsers that index `data` directly."""
+        if not 0 <= pos <= self._end:
+            raise DecodeError(f"cannot seek to offset {pos} of {self._end}")
+        self._pos = pos
 
     def skip(self, n: int) -> None:
         if n < 0 or self._pos + n > self._end:
@@ -128,6 +136,33 @@ class ByteReader:
     def expect_end(self) -> None:
         if self._pos != self._end:
             raise DecodeError(f"{self._end - self._pos} trailing bytes")
+
+
+def read_compact_size_at(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Decode the canonical compact size at `data[pos]` → (value, position after it).
+
+    For parsers that index `data` directly (the hot paths of `Tx.parse`); the same rules as
+    `ByteReader.compact_size` (short read and non-minimal encodings are `DecodeError`), but the
+    caller bounds the value itself.
+    """
+    if pos >= end:
+        raise DecodeError(f"short read: wanted 1 byte at offset {pos}")
+    first = data[pos]
+    if first < 0xFD:
+        return first, pos + 1
+    if first == 0xFD:
+        st, floor = _U16, 0xFD
+    elif first == 0xFE:
+        st, floor = _U32, 0x10000
+    else:
+        st, floor = _U64, 0x100000000
+    nxt = pos + 1 + st.size
+    if nxt > end:
+        raise DecodeError(f"short read: wanted {st.size} bytes at offset {pos + 1}, {end - pos - 1} left")
+    value = st.unpack_from(data, pos + 1)[0]
+    if value < floor:
+        raise DecodeError("non-canonical compact size")
+    return value, nxt
 
 
 def ser_compact_size(n: int) -> bytes:

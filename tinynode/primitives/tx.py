@@ -10,11 +10,12 @@ when the value is made, as Core's `CTransaction` constructor does.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass, field
 
 from .hashes import ZERO_HASH, hash_to_hex, sha256d
-from .serialize import ByteReader, DecodeError, ser_compact_size
+from .serialize import ByteReader, DecodeError, read_compact_size_at, ser_compact_size
 
 __all__ = [
     "OutPoint",
@@ -38,6 +39,14 @@ MIN_TXOUT_SIZE = 9
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
 _Q = struct.Struct("<q")
+
+# Offset readers for the parse hot path (bound methods of immutable Structs).
+_I32_AT = _I32.unpack_from
+_U32_AT = _U32.unpack_from
+_OUTPOINT_LEN_AT = struct.Struct("<32sIB").unpack_from   # prevout hash, n, script length byte
+_VALUE_LEN_AT = struct.Struct("<qB").unpack_from        # value, script length byte
+_sha256 = hashlib.sha256
+_new = object.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +105,17 @@ class TxOut:
         return cls(value, r.var_bytes(r.remaining()))
 
 
+# Slot setters used by `Tx.parse` to build frozen values without running `__init__`: the
+# parser has already checked every field, and this halves the cost of a block parse.
+_SET_OUTPOINT_TXID = OutPoint.__dict__["txid"].__set__
+_SET_OUTPOINT_N = OutPoint.__dict__["n"].__set__
+_SET_TXIN_PREVOUT = TxIn.__dict__["prevout"].__set__
+_SET_TXIN_SCRIPT_SIG = TxIn.__dict__["script_sig"].__set__
+_SET_TXIN_SEQUENCE = TxIn.__dict__["sequence"].__set__
+_SET_TXOUT_VALUE = TxOut.__dict__["value"].__set__
+_SET_TXOUT_SCRIPT_PUBKEY = TxOut.__dict__["script_pubkey"].__set__
+
+
 @dataclass(frozen=True, slots=True)
 class Tx:
     """A transaction. `txid` and `raw` are derived once, at construction."""
@@ -126,7 +146,7 @@ class Tx:
         setattr_(self, "vout", vout)
         setattr_(self, "locktime", locktime)
         setattr_(self, "raw", raw)
-        setattr_(self, "txid", sha256d(raw))
+        setattr_(self, "txid", _sha256(_sha256(raw).digest()).digest())
         return self
 
     def _serialize(self) -> bytes:
@@ -153,28 +173,86 @@ class Tx:
 
     @classmethod
     def parse(cls, r: ByteReader) -> "Tx":
-        """Parse one legacy transaction; a segwit marker is a `DecodeError`."""
+        """Parse one legacy transaction at the reader's position and advance past it.
+
+        Core's `UnserializeTransaction` without witness data; a segwit marker (zero inputs,
+        then flag 0x01) is a `DecodeError`. This is the hot path of block parsing, so it reads
+        `r.data` by offset with struct instead of calling a reader method per field. Every read
+        is bounds-checked before it happens: a short read, a count larger than the bytes left
+        could hold, or a non-canonical compact size raises `DecodeError` and nothing else.
+        """
         data = r.data
-        start = r.pos
-        version = r.i32()
-        n_in = r.compact_size(r.remaining() // MIN_TXIN_SIZE)
-        if n_in == 0 and r.remaining() >= 1 and data[r.pos] == 0x01:
+        start = pos = r.pos
+        end = pos + r.remaining()
+        if end - pos < 5:
+            raise DecodeError(f"short read: a transaction needs at least 5 bytes at offset {pos}")
+        version = _I32_AT(data, pos)[0]
+        n_in = data[pos + 4]
+        pos += 5
+        if n_in >= 0xFD:
+            n_in, pos = read_compact_size_at(data, pos - 1, end)
+        if n_in > (end - pos) // MIN_TXIN_SIZE:
+            raise DecodeError(f"{n_in} inputs cannot fit in {end - pos} bytes")
+        if n_in == 0 and pos < end and data[pos] == 0x01:
             raise DecodeError("segwit (witness-serialized) transactions are not supported")
+
+        new = _new
         vin = []
         append = vin.append
         for _ in range(n_in):
-            txid = r.read(32)
-            n = r.u32()
-            script_sig = r.var_bytes(r.remaining())
-            append(TxIn(OutPoint(txid, n), script_sig, r.u32()))
-        n_out = r.compact_size(r.remaining() // MIN_TXOUT_SIZE)
+            # prevout hash[32] | n:u32 | first byte of the script length
+            if pos + 37 > end:
+                raise DecodeError(f"short read: truncated input at offset {pos}")
+            prev_hash, prev_n, script_len = _OUTPOINT_LEN_AT(data, pos)
+            pos += 37
+            if script_len >= 0xFD:
+                script_len, pos = read_compact_size_at(data, pos - 1, end)
+            script_end = pos + script_len
+            if script_end + 4 > end:  # the script and the 4-byte sequence
+                raise DecodeError(f"short read: truncated input script at offset {pos}")
+            prevout = new(OutPoint)
+            _SET_OUTPOINT_TXID(prevout, prev_hash)
+            _SET_OUTPOINT_N(prevout, prev_n)
+            txin = new(TxIn)
+            _SET_TXIN_PREVOUT(txin, prevout)
+            _SET_TXIN_SCRIPT_SIG(txin, data[pos:script_end])
+            _SET_TXIN_SEQUENCE(txin, _U32_AT(data, script_end)[0])
+            append(txin)
+            pos = script_end + 4
+
+        if pos >= end:
+            raise DecodeError(f"short read: no output count at offset {pos}")
+        n_out = data[pos]
+        pos += 1
+        if n_out >= 0xFD:
+            n_out, pos = read_compact_size_at(data, pos - 1, end)
+        if n_out > (end - pos) // MIN_TXOUT_SIZE:
+            raise DecodeError(f"{n_out} outputs cannot fit in {end - pos} bytes")
         vout = []
         append = vout.append
         for _ in range(n_out):
-            value = r.i64()
-            append(TxOut(value, r.var_bytes(r.remaining())))
-        locktime = r.u32()
-        return cls._from_parsed(version, tuple(vin), tuple(vout), locktime, data[start:r.pos])
+            # value:i64 | first byte of the script length
+            if pos + 9 > end:
+                raise DecodeError(f"short read: truncated output at offset {pos}")
+            value, script_len = _VALUE_LEN_AT(data, pos)
+            pos += 9
+            if script_len >= 0xFD:
+                script_len, pos = read_compact_size_at(data, pos - 1, end)
+            script_end = pos + script_len
+            if script_end > end:
+                raise DecodeError(f"short read: truncated output script at offset {pos}")
+            txout = new(TxOut)
+            _SET_TXOUT_VALUE(txout, value)
+            _SET_TXOUT_SCRIPT_PUBKEY(txout, data[pos:script_end])
+            append(txout)
+            pos = script_end
+
+        if pos + 4 > end:
+            raise DecodeError(f"short read: no locktime at offset {pos}")
+        locktime = _U32_AT(data, pos)[0]
+        pos += 4
+        r.seek(pos)
+        return cls._from_parsed(version, tuple(vin), tuple(vout), locktime, data[start:pos])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Tx":
