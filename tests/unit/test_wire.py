@@ -338,7 +338,15 @@ OVER_COUNT = [
 
 @pytest.mark.parametrize("cls,limit", OVER_COUNT, ids=[c.__name__ for c, _ in OVER_COUNT])
 def test_over_count_raises(cls, limit):
-    with pytest.raises(DecodeError, match="over the limit"):
+    entry, field = {
+        Headers: (GENESIS.header.serialize() + b"\x00", "headers"),
+        Addr: (TimedAddr(1, NetAddr.from_host("1.2.3.4", 1)).serialize(), "addrs"),
+    }.get(cls, (InvVect(InvType.TX, H1).serialize(), "items"))
+    # limit + 1 well-formed entries: refused for the count alone; limit entries decode.
+    with pytest.raises(DecodeError):
+        cls.from_payload(ser_compact_size(limit + 1) + entry * (limit + 1))
+    assert len(getattr(cls.from_payload(ser_compact_size(limit) + entry * limit), field)) == limit
+    with pytest.raises(DecodeError):
         cls.from_payload(ser_compact_size(limit + 1) + b"\x00" * 40)
     with pytest.raises(DecodeError):
         cls.from_payload(ser_compact_size(2**64 - 1))
@@ -349,7 +357,9 @@ def test_over_count_raises(cls, limit):
 
 @pytest.mark.parametrize("cls", [GetHeaders, GetBlocks])
 def test_locator_over_count_raises(cls):
-    with pytest.raises(DecodeError, match="over the limit"):
+    with pytest.raises(DecodeError):
+        cls.from_payload(struct.pack("<I", PROTOCOL_VERSION) + ser_compact_size(MAX_LOCATOR + 1) + H1 * 103)
+    with pytest.raises(DecodeError):
         cls.from_payload(struct.pack("<I", PROTOCOL_VERSION) + ser_compact_size(MAX_LOCATOR + 1) + H1 * 3)
     with pytest.raises(DecodeError, match="too short"):
         cls.from_payload(struct.pack("<I", PROTOCOL_VERSION) + ser_compact_size(MAX_LOCATOR) + H1 * 3)
@@ -496,3 +506,67 @@ def test_frame_decoder_raises_header_error_before_payload_arrives():
     dec.feed(_header(command=b"block", length=MAX_PROTOCOL_MESSAGE_LENGTH + 1))
     with pytest.raises(OversizeError):
         dec.next()
+
+
+# ------------------------------------------------------------------------------------------
+# More hostile inputs
+
+
+def test_max_length_field_is_oversize():
+    with pytest.raises(OversizeError):
+        parse_header(MAGIC, _header(command=b"inv", length=0xFFFFFFFF))
+    with pytest.raises(OversizeError):
+        parse_header(MAGIC, _header(command=b"sendcmpct", length=MAX_PROTOCOL_MESSAGE_LENGTH + 1))
+
+
+def test_lookalike_commands_are_unknown_not_known():
+    for field in (b"ping ", b"PING", b" ping", b"version\x20"):
+        header = parse_header(MAGIC, _header(command=field, length=8))
+        assert not header.known
+
+
+def test_non_canonical_counts_raise():
+    with pytest.raises(DecodeError):
+        Inv.from_payload(b"\xfd\x01\x00" + InvVect(1, H1).serialize())
+    with pytest.raises(DecodeError):
+        Headers.from_payload(b"\x01" + GENESIS.header.serialize() + b"\xfd\x00\x00")
+    with pytest.raises(DecodeError):
+        GetHeaders.from_payload(struct.pack("<I", 1) + b"\xfe\x01\x00\x00\x00" + H1 + H2)
+
+
+def test_version_huge_user_agent_claim():
+    head = _version().serialize()[:80]
+    for claim in (ser_compact_size(MAX_USER_AGENT_LENGTH + 1), ser_compact_size(2**32 - 1), b"\xff" * 9):
+        with pytest.raises(DecodeError):
+            Version.from_payload(head + claim + b"x" * 300 + bytes(5))
+
+
+def test_frame_decoder_good_then_bad():
+    dec = FrameDecoder(MAGIC)
+    dec.feed(encode(MAGIC, Ping(1)) + encode(b"\x0b\x11\x09\x07", Ping(2)))
+    assert dec.next()[1] == Ping(1)
+    with pytest.raises(BadMagicError):
+        dec.next()
+
+
+def test_frame_decoder_bad_checksum_and_trailing_bytes():
+    dec = FrameDecoder(MAGIC)
+    dec.feed(encode_raw(MAGIC, "pong", bytes(8), checksum_override=b"\xff" * 4))
+    with pytest.raises(BadChecksumError):
+        dec.next()
+    dec = FrameDecoder(MAGIC)
+    dec.feed(encode_raw(MAGIC, "verack", b""))  # fine
+    dec.feed(encode_raw(MAGIC, "getaddr", b"", length_override=0))
+    assert dec.next()[1] == Verack() and dec.next()[1] == GetAddr()
+    dec.feed(encode_raw(MAGIC, "pong", bytes(8))[:24] + bytes(8))
+    assert dec.next()[1] == Pong(0)
+    with pytest.raises(OversizeError):  # 9-byte pong: over its MAX_PAYLOAD before reading
+        decode_message(MAGIC, encode_raw(MAGIC, "pong", bytes(9)))
+    with pytest.raises(PayloadDecodeError, match="trailing"):
+        decode_message(MAGIC, encode_raw(MAGIC, "inv", b"\x00\x00"))
+
+
+def test_segwit_tx_is_a_decode_error():
+    # marker 0x00, flag 0x01: we speak legacy serialization only (no NODE_WITNESS).
+    with pytest.raises(PayloadDecodeError):
+        decode_payload("tx", b"\x01\x00\x00\x00\x00\x01" + bytes(10), checksum(b"\x01\x00\x00\x00\x00\x01" + bytes(10)))
