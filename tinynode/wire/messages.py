@@ -49,6 +49,7 @@ __all__ = [
     "Message",
     "NetAddr",
     "TimedAddr",
+    "NULL_NETADDR",
     "InvVect",
     "Version",
     "Verack",
