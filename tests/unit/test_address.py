@@ -156,3 +156,13 @@ def test_random_strings_only_address_error(s):
             fn(s, MAIN)
         except AddressError:
             pass
+
+
+def test_white_space_as_core_decode_base58():
+    # Core's DecodeBase58 skips leading and trailing white space and rejects it inside.
+    assert b58decode(" \t\n\v\f\r2g \r\f\v\n\t ") == b"a"
+    a = encode_address("p2pkh", bytes(20), MAIN)
+    assert decode_address(" " + a + "\n", MAIN).hash160 == bytes(20)
+    for bad in (a[:5] + " " + a[5:], "2 g", "2\x00g"):
+        with pytest.raises(AddressError):
+            b58decode(bad) if len(bad) < 5 else decode_address(bad, MAIN)

@@ -35,7 +35,16 @@ def b58encode(data: bytes) -> str:
     return base58.b58encode(data).decode("ascii")
 
 
+#: What Core's `IsSpace` counts as white space (the C locale's isspace).
+_SPACE = " \t\n\v\f\r"
+
+
 def b58decode(s: str) -> bytes:
+    """Core's `DecodeBase58`: leading and trailing white space is skipped, any other
+    character outside the alphabet (inner spaces too) is an `AddressError`."""
+    s = s.strip(_SPACE)
+    if any(c in _SPACE for c in s):
+        raise AddressError("invalid base58: inner white space")
     try:
         return base58.b58decode(s.encode("ascii"))
     except (ValueError, UnicodeEncodeError) as e:
