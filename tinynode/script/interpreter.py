@@ -234,8 +234,8 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
                     raise ScriptError("NEGATIVE_LOCKTIME")
                 if checker is None or not checker.check_locktime(lock_time):
                     raise ScriptError("UNSATISFIED_LOCKTIME")
-            elif flags & _DISCOURAGE_NOPS:
-                raise ScriptError("DISCOURAGE_UPGRADABLE_NOPS")
+            # without the flag it is NOP2, never "discouraged" (removing a flag must not
+            # invalidate anything, as Core's tx_valid harness checks)
         elif op == 0xB2:  # CHECKSEQUENCEVERIFY
             if flags & _CSV:
                 if not stack:
@@ -246,8 +246,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
                 if not sequence & SEQUENCE_LOCKTIME_DISABLE_FLAG:
                     if checker is None or not checker.check_sequence(sequence):
                         raise ScriptError("UNSATISFIED_LOCKTIME")
-            elif flags & _DISCOURAGE_NOPS:
-                raise ScriptError("DISCOURAGE_UPGRADABLE_NOPS")
+            # without the flag it is a plain NOP3
         elif op in _UPGRADABLE_NOPS:
             if flags & _DISCOURAGE_NOPS:
                 raise ScriptError("DISCOURAGE_UPGRADABLE_NOPS")
