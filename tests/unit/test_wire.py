@@ -146,7 +146,7 @@ def test_round_trip(msg):
     payload = msg.serialize()
     assert len(payload) <= msg.MAX_PAYLOAD
     again = type(msg).from_payload(payload)
-    assert again == msg
+    assert again == msg and type(msg).from_bytes(payload) == msg
     assert again.serialize() == payload
     wire = encode(MAGIC, msg)
     header, decoded, used = decode_message(MAGIC, wire)

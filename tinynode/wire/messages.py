@@ -253,6 +253,11 @@ class Message:
         r.expect_end()
         return msg
 
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> "Message":
+        """The same as `from_payload` (the name the primitives use)."""
+        return cls.from_payload(payload)
+
 
 class _Empty(Message):
     __slots__ = ()
