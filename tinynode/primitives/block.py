@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass, field
 
@@ -116,15 +117,17 @@ def merkle_root(hashes: list[bytes]) -> tuple[bytes, bool]:
     """
     if not hashes:
         return bytes(32), False
+    sha = hashlib.sha256
     level = list(hashes)
     mutated = False
     while len(level) > 1:
-        for i in range(0, len(level) - 1, 2):
-            if level[i] == level[i + 1]:
-                mutated = True
-        if len(level) & 1:
-            level.append(level[-1])
-        level = [sha256d(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+        left, right = level[0::2], level[1::2]
+        # zip stops at the shorter list: a lone last hash is not compared with itself.
+        if not mutated and any(a == b for a, b in zip(left, right)):
+            mutated = True
+        if len(right) < len(left):
+            right.append(left[-1])
+        level = [sha(sha(a + b).digest()).digest() for a, b in zip(left, right)]
     return level[0], mutated
 
 
