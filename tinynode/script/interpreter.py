@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from ..primitives.hashes import hash160, ripemd160, sha256d
+from ..primitives.keys import SECP256K1_ORDER, verify_compact
 from ..primitives.tx import Tx
 from .flags import ScriptFlags
 from .script import (
@@ -19,7 +20,7 @@ from .script import (
 )
 from .sigcheck import (
     is_compressed_or_uncompressed_pubkey, is_defined_hashtype, is_low_der_signature,
-    is_valid_signature_encoding, verify_lax,
+    is_valid_signature_encoding, parse_der_lax, pubkey_size_ok, verify_lax,
 )
 from .sighash import legacy_sighash
 
@@ -44,6 +45,9 @@ _CLTV = int(ScriptFlags.CHECKLOCKTIMEVERIFY)
 _CSV = int(ScriptFlags.CHECKSEQUENCEVERIFY)
 _NULLFAIL = int(ScriptFlags.NULLFAIL)
 _CONST_SCRIPTCODE = int(ScriptFlags.CONST_SCRIPTCODE)
+
+_ORDER = SECP256K1_ORDER
+_HALF_ORDER = SECP256K1_ORDER // 2
 
 _TRUE = b"\x01"
 _FALSE = b""
@@ -147,6 +151,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
     `checker` may be None only for scripts without signature or lock-time checks."""
     if len(script) > MAX_SCRIPT_SIZE:
         raise ScriptError("SCRIPT_SIZE")
+    flags = int(flags)
     minimal = bool(flags & _MINIMALDATA)
     vexec: list[bool] = []
     n_false = 0  # how many entries of vexec are False
@@ -522,6 +527,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
 def verify_script(script_sig: bytes, script_pubkey: bytes, tx: Tx, input_index: int,
                   flags: int = 0) -> None:
     """Core `VerifyScript` for a non-witness input; raises ScriptError, returns None if valid."""
+    flags = int(flags)
     checker = SignatureChecker(tx, input_index)
     if flags & _SIGPUSHONLY and not is_push_only(script_sig):
         raise ScriptError("SIG_PUSHONLY")
@@ -554,7 +560,8 @@ def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, checker: SignatureChe
     Applies only to `<sig> <pubkey>` with plain direct pushes (sig 9..73 bytes, pubkey 33 or 65
     bytes, both minimal by construction). Returns True when the input is valid; False means
     "not handled or invalid": the caller then runs the general interpreter, which reports the
-    exact error."""
+    exact error. The checks are the ones DUP HASH160 EQUALVERIFY CHECKSIG performs, in one
+    pass (the signature is parsed once)."""
     n = len(script_sig)
     if n < 2:
         return False
@@ -564,16 +571,32 @@ def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, checker: SignatureChe
     lp = script_sig[ls + 1]
     if (lp != 33 and lp != 65) or n != ls + 2 + lp:
         return False
-    sig = script_sig[1:ls + 1]
     pubkey = script_sig[ls + 2:]
     if hash160(pubkey) != spk[3:23]:
         return False
-    try:
-        _check_signature_encoding(sig, flags)
-        _check_pubkey_encoding(pubkey, flags)
-    except ScriptError:
+    sig = script_sig[1:ls + 1]
+    if is_valid_signature_encoding(sig):
+        len_r = sig[3]
+        r = int.from_bytes(sig[4:4 + len_r], "big")
+        s = int.from_bytes(sig[6 + len_r:-1], "big")
+        if r == 0 or s == 0 or r >= _ORDER or s >= _ORDER:
+            return False
+    else:
+        if flags & (_DERSIG | _LOW_S | _STRICTENC):
+            return False
+        rs = parse_der_lax(sig[:-1])
+        if rs is None or rs[0] == 0 or rs[1] == 0:
+            return False
+        r, s = rs
+    if s > _HALF_ORDER:
+        if flags & _LOW_S:
+            return False
+        s = _ORDER - s
+    if flags & _STRICTENC and not (is_defined_hashtype(sig) and is_compressed_or_uncompressed_pubkey(pubkey)):
         return False
-    script_code = spk
-    if core_push(sig) in spk:  # cannot happen for a real signature; leave it to the interpreter
+    if not pubkey_size_ok(pubkey):
         return False
-    return checker.check_sig(sig, pubkey, script_code)
+    if ls == 20 and sig == spk[3:23]:
+        return False  # FindAndDelete would edit the scriptCode: leave it to the interpreter
+    digest = legacy_sighash(checker.tx, checker.input_index, spk, sig[-1])
+    return verify_compact(pubkey, r.to_bytes(32, "big") + s.to_bytes(32, "big"), digest)

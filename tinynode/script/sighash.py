@@ -81,6 +81,8 @@ def legacy_sighash(tx: Tx, input_index: int, script_code: bytes, hash_type: int)
     no_seq = base == SIGHASH_NONE or base == SIGHASH_SINGLE
     code = serialize_script_code(script_code)
     pack = _U32.pack
+    if not anyone and not no_seq:
+        return _sighash_all(tx, input_index, code, hash_type)
     parts = [pack(tx.version & 0xFFFFFFFF)]
     if anyone:
         txin = vin[input_index]
@@ -111,4 +113,30 @@ def legacy_sighash(tx: Tx, input_index: int, script_code: bytes, hash_type: int)
         parts.extend(o.serialize() for o in tx.vout)
     parts.append(pack(tx.locktime))
     parts.append(pack(hash_type & 0xFFFFFFFF))
+    return sha256d(b"".join(parts))
+
+
+def _sighash_all(tx: Tx, input_index: int, code: bytes, hash_type: int) -> bytes:
+    """SIGHASH_ALL without ANYONECANPAY: the outputs and locktime are the tail of the
+    transaction's own serialization, so they are sliced from `tx.raw` instead of re-serialized."""
+    pack = _U32.pack
+    vin = tx.vin
+    raw = tx.raw
+    tail = 4 + len(ser_compact_size(len(tx.vout)))
+    for o in tx.vout:
+        n = len(o.script_pubkey)
+        tail += 8 + (1 if n < 0xFD else len(ser_compact_size(n))) + n
+    parts = [raw[:4], ser_compact_size(len(vin))]
+    append = parts.append
+    for i, txin in enumerate(vin):
+        prevout = txin.prevout
+        append(prevout.txid)
+        append(pack(prevout.n))
+        if i == input_index:
+            append(code)
+        else:
+            append(b"\x00")
+        append(pack(txin.sequence))
+    append(raw[-tail:])
+    append(pack(hash_type & 0xFFFFFFFF))
     return sha256d(b"".join(parts))
