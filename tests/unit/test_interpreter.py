@@ -272,3 +272,43 @@ def test_findanddelete_of_signature_in_script_code():
     # stack: sig pub → spk pushes sig, DROP removes it, CHECKSIG(sig, pub)
     assert _code(MANDATORY_FLAGS, ss, spk) == "OK"
     assert _code(MANDATORY_FLAGS | ScriptFlags.CONST_SCRIPTCODE, ss, spk) == "SIG_FINDANDDELETE"
+
+
+def _variants(key: PrivateKey, spk: bytes) -> list[bytes]:
+    """P2PKH scriptSigs in many encodings: good, high S, lax DER, odd hashtypes, wrong keys."""
+    tx = _spend_tx()
+    out = []
+    for ht in (1, 2, 3, 0x81, 0, 4, 0x41):
+        digest = legacy_sighash(tx, 0, spk, ht)
+        r, s = der_decode_signature(key.sign(digest))
+        for sig in (_der(_der_int(r), _der_int(s)), _der(_der_int(r), _der_int(SECP256K1_ORDER - s)),
+                    _der(_der_int(r, pad=1), _der_int(s)), _der(_der_int(r), _der_int(s), long_len=True)):
+            full = sig + bytes((ht,))
+            out.append(core_push(full) + core_push(key.public_key.sec))
+            out.append(core_push(full) + core_push(PrivateKey(bytes([3]) * 32).public_key.sec))
+            bad = bytearray(full)
+            bad[8] ^= 0x40
+            out.append(core_push(bytes(bad)) + core_push(key.public_key.sec))
+    return out
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_p2pkh_fast_path_matches_general_interpreter(compressed):
+    from tinynode.script.interpreter import SignatureChecker, _verify_general
+
+    key = PrivateKey(bytes([7]) * 32, compressed=compressed)
+    spk = p2pkh_script(key.public_key.hash160())
+    flag_sets = [ScriptFlags.NONE, PRE_BIP66, MANDATORY_FLAGS, STANDARD_FLAGS,
+                 ScriptFlags.STRICTENC, ScriptFlags.LOW_S, ScriptFlags.NULLFAIL | ScriptFlags.DERSIG]
+    seen = set()
+    for ss in _variants(key, spk):
+        tx = _spend_tx(ss)
+        for flags in flag_sets:
+            try:
+                _verify_general(ss, spk, int(flags), SignatureChecker(tx, 0))
+                general = "OK"
+            except ScriptError as e:
+                general = e.code
+            assert _code(flags, ss, spk) == general
+            seen.add(general)
+    assert {"OK", "SIG_DER", "SIG_HIGH_S", "SIG_HASHTYPE", "EVAL_FALSE", "EQUALVERIFY", "NULLFAIL"} <= seen

@@ -533,9 +533,16 @@ def verify_script(script_sig: bytes, script_pubkey: bytes, tx: Tx, input_index: 
         raise ScriptError("SIG_PUSHONLY")
     if (len(script_pubkey) == 25 and script_pubkey[:3] == b"\x76\xa9\x14"
             and script_pubkey[23:] == b"\x88\xac"):
-        fast = _p2pkh_fast(script_sig, script_pubkey, flags, checker)
-        if fast:
+        if _p2pkh_fast(script_sig, script_pubkey, flags, checker):
             return
+    _verify_general(script_sig, script_pubkey, flags, checker)
+
+
+def _verify_general(script_sig: bytes, script_pubkey: bytes, flags: int,
+                    checker: SignatureChecker) -> None:
+    """`verify_script` without the P2PKH fast path (tests compare the two)."""
+    if flags & _SIGPUSHONLY and not is_push_only(script_sig):
+        raise ScriptError("SIG_PUSHONLY")
     stack: list[bytes] = []
     eval_script(stack, script_sig, flags, checker)
     copy = list(stack) if flags & _P2SH else None
