@@ -221,3 +221,11 @@ def test_verify_compact_edges():
     assert not verify_compact(unc, N.to_bytes(32, "big") + s.to_bytes(32, "big"), digest)         # r >= n
     assert not verify_compact(unc, bytes(32) + s.to_bytes(32, "big"), digest)                     # r = 0
     assert x > 0
+
+
+def test_private_key_public_key_is_cached_and_bytes_like_secret():
+    key = PrivateKey(bytearray(31) + b"\x05")
+    assert isinstance(key.secret, bytes) and key.public_key is key.public_key
+    assert key == PrivateKey(bytes(31) + b"\x05")
+    with pytest.raises(ValueError):
+        PrivateKey(5)  # type: ignore[arg-type]

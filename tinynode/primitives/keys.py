@@ -143,12 +143,17 @@ class PrivateKey:
     secret: bytes
     compressed: bool = True
     _key: _CPrivateKey = field(init=False, compare=False, repr=False)
+    _public: PublicKey = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        v = int.from_bytes(self.secret, "big")
-        if len(self.secret) != 32 or not 0 < v < SECP256K1_ORDER:
+        if isinstance(self.secret, (bytearray, memoryview)):
+            object.__setattr__(self, "secret", bytes(self.secret))
+        if not isinstance(self.secret, bytes) or len(self.secret) != 32 \
+                or not 0 < int.from_bytes(self.secret, "big") < SECP256K1_ORDER:
             raise ValueError("a private key is 32 bytes in [1, n-1]")
-        object.__setattr__(self, "_key", _CPrivateKey(self.secret))
+        key = _CPrivateKey(self.secret)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_public", PublicKey(key.public_key.format(compressed=self.compressed)))
 
     @classmethod
     def generate(cls, compressed: bool = True) -> "PrivateKey":
@@ -159,7 +164,8 @@ class PrivateKey:
 
     @property
     def public_key(self) -> PublicKey:
-        return PublicKey(self._key.public_key.format(compressed=self.compressed))
+        """The public key in this key's SEC form (computed once, at construction)."""
+        return self._public
 
     def sign(self, digest: bytes) -> bytes:
         """RFC 6979, low-S DER signature over a 32-byte digest (no re-hashing)."""
