@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Block connect benchmark: signed P2PKH blocks into a fresh SQLite store, full script checks.
+
+Builds (untimed, cached in the temp dir) a regtest chain: 100 coinbase-only blocks so the first
+coinbases mature, then N blocks of >= 20 signed 1-in/2-out P2PKH spends each (the UTXO set grows
+by ~20 coins a block). Then connects the whole chain into a fresh `SQLiteChainStore` with
+`ChainState(script_checks=True)`, timing every `process_block`.
+
+Figures (DESIGN.md §8 lines via `_common.emit`):
+- `connect_inputs_per_s`: inputs connected per second over the spend blocks, with reference
+  = raw coincurve ECDSA verifies per second in this run (target ratio >= 0.5).
+- `connect_growth`: median per-block connect time over the top 10% of spend blocks / the bottom
+  10% (target <= 1.3: connect cost must not grow with height / UTXO-set size).
+
+Usage: contrib/bench/connect.py [--quick] [--blocks N] [--txs K] [--no-cache]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import emit  # noqa: E402  (also puts the repo root on sys.path)
+
+from tests.framework.blockbuilder import BlockBuilder  # noqa: E402
+from tests.framework.miniwallet import MiniWallet, Utxo, sign_p2pkh_input  # noqa: E402
+from tinynode.chain.chainstate import ChainState  # noqa: E402
+from tinynode.params import REGTEST  # noqa: E402
+from tinynode.primitives.block import Block  # noqa: E402
+from tinynode.primitives.serialize import ByteReader  # noqa: E402
+from tinynode.primitives.tx import OutPoint, Tx, TxIn, TxOut  # noqa: E402
+from tinynode.storage.sqlite import SQLiteChainStore  # noqa: E402
+
+BENCH = "connect"
+PREMINE = 100
+FEE = 1000
+
+
+def build_chain(n_blocks: int, txs_per_block: int) -> list[Block]:
+    """PREMINE coinbase-only blocks, then `n_blocks` blocks of `txs_per_block` signed spends."""
+    wallet = MiniWallet(0)
+    k = wallet.key
+    b = BlockBuilder(REGTEST, wallet=wallet, spacing=60)
+    blocks: list[Block] = []
+    for i in range(PREMINE):
+        blocks.append(b.next_block(f"p{i}"))
+    pool: list[Utxo] = []            # confirmed coins, oldest first
+    matured = 0                      # index of the next coinbase to mature
+    for i in range(n_blocks):
+        height = PREMINE + i + 1
+        # coinbases at height <= height - 100 are spendable in this block
+        while matured < len(blocks) and matured + 1 <= height - REGTEST.coinbase_maturity:
+            cb = blocks[matured].txs[0]
+            pool.append(Utxo(OutPoint(cb.txid, 0), cb.vout[0].value, k, matured + 1, True))
+            matured += 1
+        txs: list[Tx] = []
+        new: list[Utxo] = []
+        for _ in range(txs_per_block):
+            u = pool.pop(0) if pool else new.pop(0)   # early blocks spend in-block outputs
+            avail = u.value - FEE
+            half = avail // 2
+            tx = Tx(1, (TxIn(u.outpoint, b"", 0xFFFFFFFF),),
+                    (TxOut(half, k.script_pubkey), TxOut(avail - half, k.script_pubkey)), 0)
+            tx = Tx(1, (TxIn(u.outpoint, sign_p2pkh_input(tx, 0, k), 0xFFFFFFFF),), tx.vout, 0)
+            txs.append(tx)
+            new.extend(Utxo(OutPoint(tx.txid, n), o.value, k, height) for n, o in enumerate(tx.vout))
+        blocks.append(b.next_block(f"s{i}", txs=txs, fees=FEE * txs_per_block))
+        pool.extend(new)
+    return blocks
+
+
+def _cache_path(n_blocks: int, txs: int) -> Path:
+    tag = hashlib.sha256(f"v1 {n_blocks} {txs}".encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"tinynode-bench-connect-{tag}.bin"
+
+
+def load_or_build(n_blocks: int, txs: int, use_cache: bool) -> list[Block]:
+    path = _cache_path(n_blocks, txs)
+    if use_cache and path.exists():
+        data = path.read_bytes()
+        r = ByteReader(data)
+        out = []
+        while r.remaining():
+            out.append(Block.parse(r))
+        if len(out) == PREMINE + n_blocks:
+            return out
+    blocks = build_chain(n_blocks, txs)
+    if use_cache:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(b"".join(blk.serialize() for blk in blocks))
+        tmp.replace(path)
+    return blocks
+
+
+def raw_verify_rate(blocks: list[Block], n: int = 2000) -> float:
+    """coincurve ECDSA verifies per second over real (sig, pubkey, sighash) triples of the chain."""
+    from coincurve import PublicKey
+
+    from tests.framework.miniwallet import legacy_sighash_local
+
+    triples = []
+    spk = MiniWallet(0).script_pubkey
+    for blk in blocks[PREMINE:]:
+        for tx in blk.txs[1:]:
+            ss = tx.vin[0].script_sig
+            sig = ss[1:1 + ss[0]][:-1]
+            pub = ss[2 + ss[0]:]
+            triples.append((PublicKey(pub), sig, legacy_sighash_local(tx, 0, spk, 1)))
+            if len(triples) >= n:
+                break
+        if len(triples) >= n:
+            break
+    best = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        for pk, sig, digest in triples:
+            # a fresh PublicKey parse per verify, as a node must do
+            PublicKey(pk.format()).verify(sig, digest, hasher=None)
+        best = max(best, len(triples) / (time.perf_counter() - t))
+    return best
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="200 spend blocks instead of 2000")
+    ap.add_argument("--blocks", type=int, default=None)
+    ap.add_argument("--txs", type=int, default=20)
+    ap.add_argument("--no-cache", action="store_true")
+    args = ap.parse_args()
+    n_blocks = args.blocks or (200 if args.quick else 2000)
+
+    t0 = time.perf_counter()
+    blocks = load_or_build(n_blocks, args.txs, not args.no_cache)
+    print(f"# chain: {len(blocks)} blocks ({n_blocks} with {args.txs} spends) ready in "
+          f"{time.perf_counter() - t0:.1f}s", file=sys.stderr)
+
+    verify_rate = raw_verify_rate(blocks)
+
+    with tempfile.TemporaryDirectory(prefix="tinynode-bench-") as d:
+        store = SQLiteChainStore(Path(d) / "chain.sqlite")
+        cs = ChainState(REGTEST, store, script_checks=True)
+        try:
+            for blk in blocks[:PREMINE]:
+                res = cs.process_block(blk)
+                assert res.error is None, res
+            per_block: list[float] = []
+            inputs = 0
+            for blk in blocks[PREMINE:]:
+                t = time.perf_counter()
+                res = cs.process_block(blk)
+                per_block.append(time.perf_counter() - t)
+                assert res.error is None and res.status == "connected", res
+                inputs += sum(len(tx.vin) for tx in blk.txs[1:])
+            assert cs.height == len(blocks)
+        finally:
+            cs.close()
+
+    total = sum(per_block)
+    inputs_per_s = inputs / total
+    emit(BENCH, "connect_inputs_per_s", inputs_per_s, "inputs/s", target=">= 0.5",
+         reference="coincurve verify/s", reference_value=verify_rate)
+    tenth = max(1, len(per_block) // 10)
+    bottom = statistics.median(per_block[:tenth])
+    top = statistics.median(per_block[-tenth:])
+    emit(BENCH, "connect_growth", top / bottom, "ratio", target="<= 1.3",
+         reference=f"median s/block, top {tenth} / bottom {tenth} spend blocks")
+    print(f"# {len(per_block)} spend blocks, {inputs} inputs in {total:.2f}s "
+          f"({1000 * total / len(per_block):.1f} ms/block); bottom {1000 * bottom:.1f} ms, "
+          f"top {1000 * top:.1f} ms", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
