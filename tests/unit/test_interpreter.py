@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tinynode.primitives.hashes import hash160
 from tinynode.primitives.keys import SECP256K1_ORDER, PrivateKey, der_decode_signature
@@ -312,3 +314,19 @@ def test_p2pkh_fast_path_matches_general_interpreter(compressed):
             assert _code(flags, ss, spk) == general
             seen.add(general)
     assert {"OK", "SIG_DER", "SIG_HIGH_S", "SIG_HASHTYPE", "EVAL_FALSE", "EQUALVERIFY", "NULLFAIL"} <= seen
+
+
+_OPS = st.sampled_from(list(range(0x00, 0x100)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(sig=st.binary(max_size=40), spk=st.lists(_OPS, max_size=40).map(bytes),
+       flags=st.integers(0, int(STANDARD_FLAGS)))
+def test_random_scripts_raise_only_script_error(sig, spk, flags):
+    flags &= int(STANDARD_FLAGS)
+    if flags & ScriptFlags.CLEANSTACK and not flags & ScriptFlags.P2SH:
+        flags &= ~ScriptFlags.CLEANSTACK
+    try:
+        verify_script(sig, spk, _spend_tx(sig), 0, flags)
+    except ScriptError as e:
+        assert e.code.isupper()

@@ -91,11 +91,22 @@ class SignatureChecker:
         self.tx = tx
         self.input_index = input_index
 
-    def check_sig(self, sig: bytes, pubkey: bytes, script_code: bytes) -> bool:
-        """Core `CheckECDSASignature`: `sig` ends with its hashtype byte."""
+    def check_sig(self, sig: bytes, pubkey: bytes, script_code: bytes,
+                  digests: dict[int, bytes] | None = None) -> bool:
+        """Core `CheckECDSASignature`: `sig` ends with its hashtype byte.
+
+        `digests` (hashtype → sighash) may be passed by a caller that checks several
+        signature/key pairs against the same scriptCode (CHECKMULTISIG)."""
         if not sig:
             return False
-        digest = legacy_sighash(self.tx, self.input_index, script_code, sig[-1])
+        hash_type = sig[-1]
+        if digests is None:
+            digest = legacy_sighash(self.tx, self.input_index, script_code, hash_type)
+        else:
+            digest = digests.get(hash_type)
+            if digest is None:
+                digest = digests[hash_type] = legacy_sighash(self.tx, self.input_index,
+                                                             script_code, hash_type)
         return verify_lax(sig[:-1], pubkey, digest)
 
     def check_locktime(self, lock_time: int) -> bool:
@@ -483,12 +494,13 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
                 if found and flags & _CONST_SCRIPTCODE:
                     raise ScriptError("SIG_FINDANDDELETE")
             success = True
+            digests: dict[int, bytes] = {}
             while success and n_sigs > 0:
                 sig = stack[-isig]
                 pubkey = stack[-ikey]
                 _check_signature_encoding(sig, flags)
                 _check_pubkey_encoding(pubkey, flags)
-                if checker is not None and checker.check_sig(sig, pubkey, script_code):
+                if checker is not None and checker.check_sig(sig, pubkey, script_code, digests):
                     isig += 1
                     n_sigs -= 1
                 ikey += 1
