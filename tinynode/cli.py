@@ -1,34 +1,671 @@
-"""Entry points: `tinynode` (the daemon) and `tinynode-cli` (talks to it over its RPC socket)."""
+"""Entry points: `tinynode` (the daemon) and `tinynode-cli` (talks to it over its RPC socket).
+
+`tinynode` parses options (config.py), sets up logging (the only place that does), picks uvloop
+when it is installed, and runs one `Node` until SIGINT/SIGTERM or `tinynode-cli stop`.
+
+`tinynode-cli` is bitcoin-cli shaped: `tinynode-cli [options] <method> [args...]` with
+arguments converted to JSON per method as bitcoin-cli's `vRPCConvertParams` does, JSON output,
+and errors as `error code: N` / `error message:` with exit status 1. It also knows the friendly
+verbs of the teaching chains (`balance`, `send`, `status`, `mine`, ...), which print short
+lines for people (`--json` for machines). It imports only the stdlib client, so it starts fast.
+"""
 
 from __future__ import annotations
 
-import argparse
+import json
+import os
 import sys
+from typing import Any, Callable
 
 from . import __version__
 
+__all__ = ["daemon_main", "cli_main", "main"]
 
-def daemon_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="tinynode",
-        description="tinynode: a pocket-sized Bitcoin node. Speaks Bitcoin's P2P protocol and "
-        "byte formats, keeps the most-work valid chain in SQLite, and mines on tinynet.",
-    )
-    p.add_argument("--version", action="version", version=f"tinynode {__version__}")
-    p.add_argument("--datadir", default="~/.tinynode", help="data directory (default ~/.tinynode)")
-    p.add_argument("--network", choices=("tinynet", "regtest"), default="tinynet",
-                   help="network to join (default tinynet)")
-    return p
+
+# =============================================================================== the daemon
+
+def _setup_logging(level: str, log_file: Any) -> None:
+    import logging
+
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    root = logging.getLogger()
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(fmt)
+    root.addHandler(handler)
+    if log_file is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
+        fh = logging.FileHandler(log_file)
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+    # third-party chatter stays quiet unless debugging
+    if level != "debug":
+        logging.getLogger("aiohttp").setLevel(logging.WARNING)
+        logging.getLogger("asyncio").setLevel(logging.WARNING)
+
+
+def _loop_factory() -> Callable[[], Any] | None:
+    """uvloop when it is installed (chosen once, here)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def daemon_main(argv: list[str] | None = None) -> int:
-    daemon_parser().parse_args(argv)
-    print("tinynode: the daemon arrives with the P2P and daemon issues", file=sys.stderr)
-    return 1
+    import asyncio
+    import logging
+
+    from .config import ConfigError, from_args
+
+    try:
+        cfg = from_args(argv)
+    except ConfigError as e:
+        print(f"tinynode: {e}", file=sys.stderr)
+        return 1
+    _setup_logging(cfg.log_level, cfg.log_file)
+    log = logging.getLogger("tinynode")
+
+    from .node import Node, NodeError
+
+    async def main() -> int:
+        node = Node(cfg)
+        try:
+            await node.run()
+        except NodeError as e:
+            log.error("%s", e)
+            return 1
+        return 0
+
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(main())
+    except KeyboardInterrupt:
+        return 0
+
+
+def main() -> int:
+    return daemon_main()
+
+
+# =============================================================================== the CLI
+
+#: Which positional arguments bitcoin-cli parses as JSON (Core's `vRPCConvertParams`); the rest are strings.
+CONVERT: dict[str, set[int]] = {
+    "getblock": {1},
+    "getblockhash": {0},
+    "getrawmempool": {0, 1},
+    "getrawtransaction": {1},
+    "sendrawtransaction": {1},
+    "getbalance": {1, 2, 3},
+    "listunspent": {0, 1, 2, 3, 4},
+    "sendtoaddress": {1, 4, 5, 6, 8, 9, 10},
+    "gettransaction": {1, 2},
+    "generatetoaddress": {0, 2},
+    "getaddressbalance": {1},
+    "getblockheader": {1},
+    "gettxout": {1, 2},
+    "createrawtransaction": {0, 1, 2, 3},
+    "signrawtransactionwithkey": {1, 2},
+    "signrawtransactionwithwallet": {1},
+    "testmempoolaccept": {0, 1},
+    "listtransactions": {1, 2, 3},
+    "generateblock": {1, 2},
+    "setban": {2, 3},
+    "setnetworkactive": {0},
+    "disconnectnode": {1},
+    "getmempoolentry": set(),
+}
+
+#: Core method names the CLI knows (for suggestions when a name is mistyped).
+KNOWN_METHODS = (
+    "getblockchaininfo", "getblockcount", "getbestblockhash", "getblockhash", "getblock",
+    "getchaintips", "getrawmempool", "getrawtransaction", "sendrawtransaction", "getnewaddress",
+    "getbalance", "getbalances", "listunspent", "sendtoaddress", "gettransaction",
+    "generatetoaddress", "getmininginfo", "getpeerinfo", "getconnectioncount", "addnode", "stop",
+    "help", "uptime", "listaddresses", "getaddressbalance", "gettxstatus",
+)
+
+VERBS = {
+    "info": "info                      network, height, peers, mining and balance at a glance",
+    "balance": "balance [--minconf N] [--address A]\n"
+               "                          wallet balance: confirmed / pending / immature; with --address,\n"
+               "                          any address's balance (--minconf 0 counts the mempool)",
+    "send": "send ADDR AMOUNT [--fee-rate R] [--from A] [--subtract-fee]\n"
+            "                          pay AMOUNT coins to ADDR; fee rate R in sat/vB (default 2)",
+    "status": "status TXID               where a transaction stands (mempool / confirmations / conflicted)",
+    "newaddress": "newaddress [LABEL]        a fresh receive address",
+    "addresses": "addresses                 the wallet's addresses and their balances",
+    "mine": "mine [N]                  mine N blocks (default 1) to a fresh wallet address",
+    "mempool": "mempool                   transactions waiting in the mempool",
+    "peers": "peers                     connected peers",
+    "connect": "connect HOST[:PORT]       try a connection to a peer",
+    "block": "block HEIGHT|HASH         a block's summary",
+    "tx": "tx TXID                   a transaction's summary",
+    "chain": "chain [--tips]            the active chain (and every known tip)",
+}
+
+CLI_HELP = """usage: tinynode-cli [options] <command> [args...]
+
+Talk to a running tinynode over its RPC socket.
+
+Options:
+  --datadir DIR        data directory (default ~/.tinynode)
+  --network NET        tinynet (default) or regtest; -regtest is the same as --network regtest
+  --rpc-socket PATH    RPC socket (default DIR/NET/rpc.sock)
+  -rpcwait             wait for the daemon to start (and finish loading) before the call
+  -rpcwaittimeout=N    give up waiting after N seconds (default 60)
+  -named               pass arguments as name=value (Bitcoin Core's -named)
+  --json               print JSON for the friendly commands too
+  -h, --help           this help;  tinynode-cli help [METHOD] lists the daemon's RPC methods
+  --version            print the version
+
+Friendly commands:
+{verbs}
+
+Any Bitcoin Core RPC name works too, with Core's argument order, e.g.
+  tinynode-cli getblockchaininfo
+  tinynode-cli getblock <hash> 2
+  tinynode-cli sendtoaddress <address> 1.5
+"""
+
+
+class CliError(Exception):
+    """A usage error in the CLI itself (exit 1, one line)."""
+
+
+class _Opts:
+    __slots__ = ("datadir", "network", "rpc_socket", "rpcwait", "rpcwait_timeout", "named", "json")
+
+    def __init__(self) -> None:
+        self.datadir: str | None = None
+        self.network = "tinynet"
+        self.rpc_socket: str | None = None
+        self.rpcwait = False
+        self.rpcwait_timeout = 60.0
+        self.named = False
+        self.json = False
+
+    def socket_path(self) -> str:
+        if self.rpc_socket:
+            return os.path.expanduser(self.rpc_socket)
+        datadir = os.path.expanduser(self.datadir) if self.datadir else os.path.join(
+            os.path.expanduser("~"), ".tinynode")
+        return os.path.join(datadir, self.network, "rpc.sock")
+
+    def start_hint(self) -> str:
+        parts = ["tinynode"]
+        if self.network != "tinynet":
+            parts += ["--network", self.network]
+        if self.datadir:
+            parts += ["--datadir", self.datadir]
+        if self.rpc_socket:
+            parts += ["--rpc-socket", self.rpc_socket]
+        return " ".join(parts)
+
+
+def _parse_global(argv: list[str]) -> tuple[_Opts, list[str]]:
+    """Options before the command, bitcoin-cli style (`-x=v`, `--x v`, `--x=v`)."""
+    o = _Opts()
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("-") or a == "-" or _is_number(a):
+            break
+        name, eq, val = a.lstrip("-").partition("=")
+        name = name.replace("_", "-").lower()
+
+        def value() -> str:
+            nonlocal i
+            if eq:
+                return val
+            if i + 1 >= len(argv):
+                raise CliError(f"option {a} needs a value")
+            i += 1
+            return argv[i]
+        if name in ("h", "help", "?"):
+            raise _Help()
+        if name == "version":
+            raise _Version()
+        if name == "datadir":
+            o.datadir = value()
+        elif name in ("network", "chain"):
+            o.network = value()
+            if o.network not in ("tinynet", "regtest"):
+                raise CliError(f"unknown network {o.network!r} (choose tinynet or regtest)")
+        elif name == "regtest":
+            o.network = "regtest"
+        elif name == "tinynet":
+            o.network = "tinynet"
+        elif name in ("rpc-socket", "rpcsocket"):
+            o.rpc_socket = value()
+        elif name == "rpcwait":
+            o.rpcwait = True
+        elif name in ("rpcwaittimeout", "rpcwait-timeout"):
+            o.rpcwait = True
+            try:
+                o.rpcwait_timeout = float(value())
+            except ValueError:
+                raise CliError("-rpcwaittimeout needs a number of seconds") from None
+        elif name == "named":
+            o.named = True
+        elif name == "json":
+            o.json = True
+        else:
+            raise CliError(f"unknown option {a} (see tinynode-cli --help)")
+        i += 1
+    return o, argv[i:]
+
+
+class _Help(Exception):
+    pass
+
+
+class _Version(Exception):
+    pass
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def convert_args(method: str, args: list[str]) -> list[Any]:
+    """bitcoin-cli's `RPCConvertValues`: listed positions are JSON, the rest strings."""
+    convert = CONVERT.get(method, set())
+    out: list[Any] = []
+    for i, a in enumerate(args):
+        if i in convert:
+            try:
+                out.append(json.loads(a))
+            except ValueError:
+                raise CliError(f"Error parsing JSON: {a}") from None
+        else:
+            out.append(a)
+    return out
+
+
+def convert_named(method: str, args: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for a in args:
+        name, eq, val = a.partition("=")
+        if not eq:
+            raise CliError(f"No '=' in named argument '{a}', this needs to be present for every argument (even if it is empty)")
+        try:
+            out[name] = json.loads(val)
+        except ValueError:
+            out[name] = val
+    return out
+
+
+def _print_result(result: Any) -> None:
+    if result is None:
+        return
+    if isinstance(result, str):
+        print(result)
+    else:
+        print(json.dumps(result, indent=2))
+
+
+def _suggest(word: str) -> str | None:
+    import difflib
+    m = difflib.get_close_matches(word, list(VERBS) + list(KNOWN_METHODS), n=1, cutoff=0.6)
+    return m[0] if m else None
 
 
 def cli_main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="tinynode-cli", description="Talk to a running tinynode over its RPC socket.")
-    p.add_argument("--version", action="version", version=f"tinynode-cli {__version__}")
-    p.parse_args(argv)
-    return 1
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from .rpc.client import ConnectionFailed, RPCClient
+    from .rpc.protocol import RPC_METHOD_NOT_FOUND, RPCError
+
+    try:
+        opts, rest = _parse_global(argv)
+    except _Help:
+        print(CLI_HELP.format(verbs="\n".join("  " + v for v in VERBS.values())))
+        return 0
+    except _Version:
+        print(f"tinynode-cli {__version__}")
+        return 0
+    except CliError as e:
+        print(f"tinynode-cli: {e}", file=sys.stderr)
+        return 1
+    if not rest:
+        print("tinynode-cli: no command given; try `tinynode-cli info` or `tinynode-cli --help`", file=sys.stderr)
+        return 1
+    command, args = rest[0], rest[1:]
+    if command not in VERB_FUNCS and command not in KNOWN_METHODS and not command.startswith(("get", "list")):
+        import difflib
+        near = difflib.get_close_matches(command, list(VERBS), n=1, cutoff=0.6)
+        if near:
+            print(f"tinynode-cli: unknown command {command!r}. Did you mean `tinynode-cli {near[0]}`?",
+                  file=sys.stderr)
+            return 1
+    path = opts.socket_path()
+    client = RPCClient(path)
+    try:
+        if opts.rpcwait:
+            client.wait_ready(opts.rpcwait_timeout)
+        verb = VERB_FUNCS.get(command)
+        if verb is not None:
+            return verb(client, args, opts)
+        if opts.named:
+            result = client.call(command, named=convert_named(command, args))
+        else:
+            result = client.call(command, *convert_args(command, args))
+        _print_result(result)
+        return 0
+    except CliError as e:
+        print(f"tinynode-cli: {e}", file=sys.stderr)
+        return 1
+    except ConnectionFailed:
+        print(f"tinynode-cli: cannot connect to tinynode at {path}: is it running? "
+              f"Start it with `{opts.start_hint()}`", file=sys.stderr)
+        return 1
+    except RPCError as e:
+        print(f"error code: {e.code}\nerror message:\n{e.message}", file=sys.stderr)
+        if e.code == RPC_METHOD_NOT_FOUND and command not in VERB_FUNCS:
+            s = _suggest(command)
+            if s:
+                print(f"Did you mean `tinynode-cli {s}`?", file=sys.stderr)
+        return 1
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 1
+
+
+# --- friendly verbs -----------------------------------------------------------------------------
+
+def _verb_opts(args: list[str], spec: dict[str, bool]) -> tuple[dict[str, Any], list[str]]:
+    """Split `--name value` / `--flag` options (spec: name → takes a value) from positionals."""
+    got: dict[str, Any] = {}
+    pos: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a.startswith("--") and len(a) > 2:
+            name, eq, val = a[2:].partition("=")
+            if name not in spec:
+                raise CliError(f"unknown option {a}")
+            if spec[name]:
+                if not eq:
+                    if i + 1 >= len(args):
+                        raise CliError(f"option {a} needs a value")
+                    i += 1
+                    val = args[i]
+                got[name] = val
+            else:
+                got[name] = True
+        else:
+            pos.append(a)
+        i += 1
+    return got, pos
+
+
+def _coins(x: float | int) -> str:
+    s = f"{x:.8f}".rstrip("0").rstrip(".")
+    return s if s not in ("", "-0") else "0"
+
+
+def _int_arg(s: str, what: str) -> int:
+    try:
+        return int(s)
+    except ValueError:
+        raise CliError(f"{what} must be a whole number, not {s!r}") from None
+
+
+def _emit(opts: _Opts, obj: Any, lines: list[str]) -> int:
+    if opts.json:
+        print(json.dumps(obj, indent=2))
+    else:
+        print("\n".join(lines))
+    return 0
+
+
+def verb_info(c, args, opts) -> int:
+    chain = c.call("getblockchaininfo")
+    peers = c.call("getpeerinfo")
+    mining = c.call("getmininginfo")
+    try:
+        bal = c.call("getbalances")["mine"]
+    except Exception:
+        bal = None
+    obj = {"chain": chain, "peers": len(peers), "mining": mining, "balances": bal}
+    lines = [
+        f"network   {chain['chain']}",
+        f"height    {chain['blocks']} (best header {chain['headers']})",
+        f"tip       {chain['bestblockhash']}",
+        f"peers     {len(peers)} ({sum(1 for p in peers if p.get('inbound'))} in, "
+        f"{sum(1 for p in peers if not p.get('inbound'))} out)",
+        f"mining    " + (f"on, {mining.get('workers', 0)} worker(s), {mining.get('hashespersec', 0) / 1000:.1f} kH/s, "
+                         f"{mining.get('blocksfound', 0)} blocks found" if mining.get("mining") else "off"),
+    ]
+    if bal is not None:
+        lines.append(f"balance   {_coins(bal['trusted'])} (pending {_coins(bal['untrusted_pending'])}, "
+                     f"immature {_coins(bal['immature'])})")
+    return _emit(opts, obj, lines)
+
+
+def verb_balance(c, args, opts) -> int:
+    o, pos = _verb_opts(args, {"minconf": True, "address": True, "json": False})
+    if o.get("json"):
+        opts.json = True
+    if pos:
+        raise CliError("usage: balance [--minconf N] [--address A]")
+    minconf = _int_arg(o["minconf"], "--minconf") if "minconf" in o else None
+    if "address" in o:
+        mc = 1 if minconf is None else minconf
+        r = c.call("getaddressbalance", o["address"], mc)
+        lines = [f"{r['address']}: {_coins(r['balance'])}",
+                 f"  confirmed  {_coins(r['confirmed'])}" + ("" if mc <= 1 else f" (≥ {mc} confirmations)"),
+                 f"  immature   {_coins(r['immature'])}",
+                 f"  mempool    +{_coins(r['pending_in'])} / -{_coins(r['pending_out'])}"
+                 + ("" if mc == 0 else " (not counted; use --minconf 0)")]
+        return _emit(opts, r, lines)
+    mc = 1 if minconf is None else minconf
+    b = c.call("getbalances")["mine"]
+    confirmed = c.call("getbalance", "*", mc)
+    trusted0 = b["trusted"]
+    pending = round(trusted0 - confirmed + b["untrusted_pending"], 8)
+    maturity = _maturity(opts)
+    obj = {"confirmed": confirmed, "pending": pending, "immature": b["immature"], "minconf": mc,
+           "trusted": trusted0, "untrusted_pending": b["untrusted_pending"]}
+    lines = [f"confirmed  {_coins(confirmed)}" + ("" if mc == 1 else f"   (with ≥ {mc} confirmations)"),
+             f"pending    {_coins(pending)}   (unconfirmed: change of your sends, and incoming)",
+             f"immature   {_coins(b['immature'])}   (mined coins spendable after {maturity} confirmations)"]
+    return _emit(opts, obj, lines)
+
+
+def _maturity(opts: _Opts) -> int:
+    return 101 if opts.network == "regtest" else 11
+
+
+def verb_send(c, args, opts) -> int:
+    o, pos = _verb_opts(args, {"fee-rate": True, "from": True, "subtract-fee": False, "json": False})
+    if o.get("json"):
+        opts.json = True
+    if len(pos) != 2:
+        raise CliError("usage: send ADDR AMOUNT [--fee-rate R] [--from A] [--subtract-fee]")
+    addr, amount = pos
+    try:
+        float(amount)
+    except ValueError:
+        raise CliError(f"AMOUNT must be a number of coins, not {amount!r}") from None
+    named: dict[str, Any] = {"address": addr, "amount": amount}
+    if "fee-rate" in o:
+        named["fee_rate"] = o["fee-rate"]
+    if "from" in o:
+        named["from_address"] = o["from"]
+    if o.get("subtract-fee"):
+        named["subtractfeefromamount"] = True
+    txid = c.call("sendtoaddress", named=named)
+    tx = c.call("gettransaction", txid, None, True)
+    fee = -tx.get("fee", 0)
+    sent = -sum(d["amount"] for d in tx["details"] if d["category"] == "send")
+    change = [(v["value"], v["scriptPubKey"].get("address")) for v in tx["decoded"]["vout"]
+              if v["scriptPubKey"].get("address") != addr]
+    obj = {"txid": txid, "amount": sent, "fee": fee,
+           "change": [{"amount": a, "address": ad} for a, ad in change]}
+    lines = [f"sent {_coins(sent)} to {addr}", f"txid    {txid}", f"fee     {_coins(fee)}"]
+    for a, ad in change:
+        lines.append(f"change  {_coins(a)} to {ad}")
+    if not change:
+        lines.append("change  none")
+    return _emit(opts, obj, lines)
+
+
+def verb_status(c, args, opts) -> int:
+    o, pos = _verb_opts(args, {"json": False})
+    if o.get("json"):
+        opts.json = True
+    if len(pos) != 1:
+        raise CliError("usage: status TXID")
+    r = c.call("gettxstatus", pos[0])
+    st = r["status"]
+    if st == "confirmed":
+        n = r["confirmations"]
+        line = f"{n} confirmation{'' if n == 1 else 's'} in block {r['blockhash']} at height {r['height']}"
+    elif st == "mempool":
+        line = "in mempool (0 confirmations)"
+    elif st == "pending":
+        line = "pending: sent by this wallet, not in the mempool or a block (yet)"
+    elif st == "conflicted":
+        line = "conflicted: a double spend of it was confirmed; it will not confirm"
+    else:
+        line = "not found (not in the mempool or the chain)"
+    return _emit(opts, r, [line])
+
+
+def verb_newaddress(c, args, opts) -> int:
+    addr = c.call("getnewaddress", *(args[:1]))
+    print(addr)
+    return 0
+
+
+def verb_addresses(c, args, opts) -> int:
+    o, _ = _verb_opts(args, {"json": False})
+    if o.get("json"):
+        opts.json = True
+    rows = c.call("listaddresses")
+    lines = [f"{r['address']}  {r['kind']:<8} {_coins(r['balance']):>14}  {r['label']}".rstrip() for r in rows]
+    return _emit(opts, rows, lines or ["no addresses yet; make one with `tinynode-cli newaddress`"])
+
+
+def verb_mine(c, args, opts) -> int:
+    o, pos = _verb_opts(args, {"to": True, "json": False})
+    if o.get("json"):
+        opts.json = True
+    n = _int_arg(pos[0], "N") if pos else 1
+    addr = o.get("to") or c.call("getnewaddress", "mining")
+    hashes = c.call("generatetoaddress", n, addr)
+    height = c.call("getblockcount")
+    lines = [f"mined {len(hashes)} block{'' if len(hashes) == 1 else 's'} to {addr}; height {height}"]
+    if hashes:
+        lines.append(f"tip {hashes[-1]}")
+    return _emit(opts, {"blocks": hashes, "address": addr, "height": height}, lines)
+
+
+def verb_mempool(c, args, opts) -> int:
+    o, _ = _verb_opts(args, {"json": False})
+    if o.get("json"):
+        opts.json = True
+    pool = c.call("getrawmempool", True)
+    lines = [f"{len(pool)} transaction{'' if len(pool) == 1 else 's'} in the mempool"]
+    for txid, e in pool.items():
+        lines.append(f"{txid}  {e['vsize']:>6} B  fee {_coins(e['fees']['base'])}")
+    return _emit(opts, pool, lines)
+
+
+def verb_peers(c, args, opts) -> int:
+    o, _ = _verb_opts(args, {"json": False})
+    if o.get("json"):
+        opts.json = True
+    peers = c.call("getpeerinfo")
+    lines = [f"{len(peers)} peer{'' if len(peers) == 1 else 's'}"]
+    for p in peers:
+        ping = p.get("pingtime")
+        lines.append(f"{p.get('id')}  {p.get('addr'):<22} {'in ' if p.get('inbound') else 'out'}  "
+                     f"height {p.get('synced_blocks', p.get('startingheight'))}  {p.get('subver', '')}"
+                     + (f"  ping {ping * 1000:.0f} ms" if ping else ""))
+    return _emit(opts, peers, lines)
+
+
+def verb_connect(c, args, opts) -> int:
+    if len(args) != 1:
+        raise CliError("usage: connect HOST[:PORT]")
+    c.call("addnode", args[0], "onetry")
+    print(f"connecting to {args[0]}")
+    return 0
+
+
+def verb_block(c, args, opts) -> int:
+    o, pos = _verb_opts(args, {"json": False})
+    if o.get("json"):
+        opts.json = True
+    if len(pos) != 1:
+        raise CliError("usage: block HEIGHT|HASH")
+    ref = pos[0]
+    h = c.call("getblockhash", int(ref)) if ref.isdigit() else ref
+    b = c.call("getblock", h, 1)
+    lines = [f"block {b['hash']}", f"height        {b['height']} ({b['confirmations']} confirmations)",
+             f"time          {b['time']}", f"transactions  {b['nTx']}", f"size          {b['size']} bytes",
+             f"bits          {b['bits']} (difficulty {b['difficulty']:.6g})",
+             f"previous      {b.get('previousblockhash', '-')}"]
+    if "nextblockhash" in b:
+        lines.append(f"next          {b['nextblockhash']}")
+    lines += [f"  {t}" for t in b["tx"][:20]]
+    if len(b["tx"]) > 20:
+        lines.append(f"  ... and {len(b['tx']) - 20} more")
+    return _emit(opts, b, lines)
+
+
+def verb_tx(c, args, opts) -> int:
+    from .rpc.protocol import RPCError
+    o, pos = _verb_opts(args, {"json": False})
+    if o.get("json"):
+        opts.json = True
+    if len(pos) != 1:
+        raise CliError("usage: tx TXID")
+    try:
+        t = c.call("getrawtransaction", pos[0], True)
+    except RPCError as e:
+        if e.code != -5:
+            raise
+        t = c.call("gettransaction", pos[0], None, True)["decoded"]
+    lines = [f"tx {t['txid']}  ({t['size']} bytes, " +
+             (f"{t['confirmations']} confirmations" if t.get("confirmations") else "unconfirmed") + ")"]
+    for i in t["vin"]:
+        lines.append(f"  in   coinbase {i['coinbase']}" if "coinbase" in i else f"  in   {i['txid']}:{i['vout']}")
+    for v in t["vout"]:
+        lines.append(f"  out  {_coins(v['value']):>14}  {v['scriptPubKey'].get('address', v['scriptPubKey']['type'])}")
+    return _emit(opts, t, lines)
+
+
+def verb_chain(c, args, opts) -> int:
+    o, _ = _verb_opts(args, {"tips": False, "json": False})
+    if o.get("json"):
+        opts.json = True
+    info = c.call("getblockchaininfo")
+    lines = [f"{info['chain']}: height {info['blocks']}, best header {info['headers']}",
+             f"tip        {info['bestblockhash']}", f"chainwork  {info['chainwork'].lstrip('0') or '0'}",
+             f"difficulty {info['difficulty']:.6g}"]
+    obj: Any = info
+    if o.get("tips"):
+        tips = c.call("getchaintips")
+        obj = {"chain": info, "tips": tips}
+        lines.append("tips:")
+        for t in tips:
+            lines.append(f"  {t['height']:>7}  {t['hash']}  {t['status']}  (branch {t['branchlen']})")
+    return _emit(opts, obj, lines)
+
+
+VERB_FUNCS: dict[str, Callable[..., int]] = {
+    "info": verb_info, "balance": verb_balance, "send": verb_send, "status": verb_status,
+    "newaddress": verb_newaddress, "addresses": verb_addresses, "mine": verb_mine,
+    "mempool": verb_mempool, "peers": verb_peers, "connect": verb_connect, "block": verb_block,
+    "tx": verb_tx, "chain": verb_chain,
+}

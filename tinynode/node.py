@@ -1,0 +1,432 @@
+"""The composition root: one `Node` = store, chain, mempool, wallet, miner, P2P and RPC.
+
+Start order (each step can fail with a sentence, and undoes what came before):
+
+    lock file  <datadir>/<network>/.lock     a second daemon on the same datadir is refused
+    RPC server <network dir>/rpc.sock (0600) answers -28 "warming up" while the chain loads
+    chain      ChainWriter(ChainState(SQLiteChainStore(chain.sqlite))) on its own thread
+    mempool    Mempool on the writer thread
+    wallet     wallet.sqlite; catches up with the chain; rebroadcasts its pending sends
+    P2P        ConnMan (listener + dialer) and SyncManager (headers-first sync, relay)
+    miner      continuous mining when configured, else on demand (generatetoaddress)
+
+`stop()` runs the other way as DESIGN.md §3 wants: listeners (RPC, P2P) → peers → miner →
+chain writer drains → stores close → lock released. `run()` owns a TaskGroup, installs the
+SIGINT/SIGTERM handlers, and returns when `request_stop()` is called (the RPC `stop` method,
+a signal, or a test). Many nodes run in one process: nothing here is global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import NodeConfig
+from .primitives.address import decode_address
+from .primitives.hashes import hash_to_hex
+
+__all__ = ["Node", "NodeError"]
+
+log = logging.getLogger(__name__)
+
+
+class NodeError(RuntimeError):
+    """The node cannot start; the message says why and what to do."""
+
+
+class _LockFile:
+    """An exclusive `flock` on <network dir>/.lock, held while the node runs (Core's .lock)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            try:
+                pid = self.path.read_text().strip()
+            except OSError:
+                pid = ""
+            raise NodeError(
+                f"Cannot obtain a lock on data directory {self.path.parent}. tinynode is probably "
+                f"already running{f' (pid {pid})' if pid else ''}; stop it with `tinynode-cli stop` "
+                f"or choose another --datadir.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            import fcntl
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+
+class Node:
+    """One tinynode. `await start()` / `await stop()` for tests, `await run()` for the daemon."""
+
+    def __init__(self, config: NodeConfig, *, net_config: Any = None, wallet: bool = True) -> None:
+        self.config = config
+        self.params = config.params
+        self.net_config = net_config
+        self.enable_wallet = wallet
+        self.network_dir: Path = config.network_dir
+        self.rpc_socket: Path = config.rpc_socket_path
+        self.start_time = time.time()
+        self.writer: Any = None
+        self.mempool: Any = None
+        self.wallet: Any = None
+        self.miner: Any = None
+        self.connman: Any = None
+        self.sync: Any = None
+        self.rpc: Any = None
+        self.methods: Any = None
+        self.payout_script: bytes | None = None
+        self._lock = _LockFile(self.network_dir / ".lock")
+        self._locked = False
+        self._started = False
+        self._stop_event: asyncio.Event | None = None
+        self._progress = _Progress()
+
+    # --- facade used by RPC --------------------------------------------------------------------
+    @property
+    def p2p_port(self) -> int:
+        return self.connman.port if self.connman is not None else 0
+
+    def request_stop(self) -> None:
+        """Ask `run()` to shut down (RPC stop, signals). Safe to call more than once."""
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    def relay_tx(self, tx: Any) -> None:
+        """Announce a tx we accepted (wallet send, sendrawtransaction) to peers."""
+        sync = self.sync
+        fn = getattr(sync, "relay_tx", None) if sync is not None else None
+        if fn is not None:
+            try:
+                fn(tx)
+            except Exception:
+                log.exception("relaying %s failed", tx.txid_hex)
+
+    def in_ibd(self) -> bool:
+        snap = self.writer.snapshot
+        if snap.best_header_height > snap.height + 6:
+            return True
+        return snap.tip_time < time.time() - 24 * 3600 and snap.height > 0 and snap.best_header_height > snap.height
+
+    def size_on_disk(self) -> int:
+        total = 0
+        for name in ("chain.sqlite", "chain.sqlite-wal"):
+            try:
+                total += (self.network_dir / name).stat().st_size
+            except OSError:
+                pass
+        return total
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Bring every part up; on failure, take down what started and raise NodeError."""
+        if self._started:
+            return
+        self.config.validate()
+        self._stop_event = asyncio.Event()
+        self.network_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.chmod(self.network_dir, 0o700)
+        except OSError:
+            pass
+        self._lock.acquire()
+        self._locked = True
+        try:
+            await self._start_parts()
+        except BaseException:
+            await self._stop_parts()
+            raise
+        self._started = True
+
+    async def _start_parts(self) -> None:
+        from .rpc.methods import RPCMethods
+        from .rpc.server import RPCServer, SocketInUseError
+
+        cfg = self.config
+        log.info("tinynode starting on %s, data in %s", self.params.name, self.network_dir)
+        # RPC first, so `tinynode-cli -rpcwait` sees -28 while the chain loads
+        self.methods = RPCMethods(self)
+        self.rpc = RPCServer(self.rpc_socket, self.methods.dispatch, max_body=cfg.rpc_max_body,
+                             timeout=cfg.rpc_timeout, timeout_for=self.methods.timeout_for)
+        self.rpc.warmup = "Loading block index..."
+        try:
+            await self.rpc.start()
+        except SocketInUseError as e:
+            self.rpc = None
+            raise NodeError(str(e)) from None
+        except OSError as e:
+            self.rpc = None
+            raise NodeError(f"cannot open the RPC socket {self.rpc_socket}: {e}; choose --rpc-socket") from None
+
+        await self._start_chain()
+        self.rpc.warmup = "Loading wallet..."
+        await self._start_mempool()
+        if self.enable_wallet:
+            await self._start_wallet()
+        self.payout_script = self._choose_payout()
+        self._start_miner_object()
+        await self._start_p2p()
+        if cfg.mine and self.miner is not None:
+            self.miner.payout_script = self.payout_script
+            await self.miner.start()
+            where = cfg.mine_to or self.wallet.keys.address_of(self.payout_script)
+            log.info("mining with %d worker%s to %s", self.miner.workers,
+                     "" if self.miner.workers == 1 else "s", where)
+        elif self.miner is not None:
+            await self.miner.start()
+        self.rpc.warmup = None
+        snap = self.writer.snapshot
+        log.info("ready: height %d, tip %s; talk to me with tinynode-cli%s", snap.height,
+                 hash_to_hex(snap.tip_hash)[:16],
+                 "" if self._default_socket() else f" --rpc-socket {self.rpc_socket}")
+
+    def _default_socket(self) -> bool:
+        return self.config.rpc_socket is None and self.config.datadir == Path.home() / ".tinynode"
+
+    async def _start_chain(self) -> None:
+        from .chain.chainstate import ChainState
+        from .chain.writer import ChainWriter
+        from .storage.sqlite import SQLiteChainStore
+
+        path = self.network_dir / "chain.sqlite"
+        params = self.params
+        self.writer = ChainWriter(lambda: ChainState(params, SQLiteChainStore(path)))
+        await self.writer.start()
+        self.writer.subscribe_async(self._on_chain_event)
+        snap = self.writer.snapshot
+        log.info("chain loaded: height %d, best header %d", snap.height, snap.best_header_height)
+
+    async def _start_mempool(self) -> None:
+        try:
+            from .mempool.pool import Mempool
+        except ImportError:
+            log.warning("no mempool module: transactions are not accepted")
+            return
+        params = self.params
+
+        def make():
+            return Mempool(params, self.writer.chainstate)
+        self.mempool = await self.writer.call(make)
+
+    async def _start_wallet(self) -> None:
+        from .storage.wallet import WalletStore
+        from .wallet.wallet import Wallet
+
+        path = self.network_dir / "wallet.sqlite"
+        params = self.params
+
+        def make():
+            w = Wallet(params, WalletStore(path))
+            cs = self.writer.chainstate
+            scanned = w.sync_with_chain(cs)
+            cs.subscribe(w.on_chain_event)
+            resent = 0
+            if self.mempool is not None:
+                for tx in w.pending_own_txs():
+                    if tx.txid in self.mempool:
+                        continue
+                    try:
+                        self.mempool.accept(tx, int(time.time()))
+                        resent += 1
+                    except Exception as e:  # conflicted while we were away, or not valid any more
+                        log.info("wallet tx %s not re-accepted: %s", tx.txid_hex, e)
+            return w, scanned, resent
+        self.wallet, scanned, resent = await self.writer.call(make)
+        b = self.wallet.balances()
+        log.info("wallet loaded: %d addresses, balance %s (+%s immature)%s%s",
+                 len(self.wallet.keys.addresses()), _coins(b.trusted), _coins(b.immature),
+                 f", scanned {scanned} blocks" if scanned else "",
+                 f", re-sent {resent} pending txs" if resent else "")
+
+    def _choose_payout(self) -> bytes | None:
+        cfg = self.config
+        if cfg.mine_to:
+            return decode_address(cfg.mine_to, self.params).script_pubkey
+        if self.wallet is not None and cfg.mine:
+            return decode_address(self.wallet.keys.new_address("mining"), self.params).script_pubkey
+        return None
+
+    def _start_miner_object(self) -> None:
+        try:
+            from .mining.miner import Miner
+        except ImportError:
+            return
+        self.miner = Miner(self.writer, self.params, None, self.config.mine_workers, self.mempool)
+
+    async def _start_p2p(self) -> None:
+        from .net.connman import ConnMan
+        from .net.peer import NetConfig
+
+        cfg = self.config
+        netcfg = self.net_config or NetConfig()
+        seeds = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in cfg.peers]
+        self.connman = ConnMan(self.params, netcfg, listen=cfg.listen, bind_host=cfg.bind,
+                               bind_port=cfg.port, seeds=seeds,
+                               start_height=lambda: self.writer.snapshot.height,
+                               datadir=self.network_dir)
+        try:
+            from .net.sync import SyncManager
+        except ImportError:
+            SyncManager = None  # noqa: N806
+        if SyncManager is not None:
+            self.sync = SyncManager(self.params, self.writer, self.connman, self.mempool, netcfg)
+            self.connman.add_handler(self.sync)
+        try:
+            await self.connman.start()
+        except OSError as e:
+            raise NodeError(f"cannot listen on {cfg.bind}:{cfg.port}: {e.strerror or e}; "
+                            f"choose another --port (or TC_PORT), or --no-listen") from None
+        if self.sync is not None and hasattr(self.sync, "start"):
+            await self.sync.start()
+        if cfg.peers:
+            log.info("connecting to %s", ", ".join(seeds))
+
+    async def stop(self) -> None:
+        """Listeners → peers → miner → chain writer drains → stores close → lock released."""
+        await self._stop_parts()
+        self._started = False
+
+    async def _stop_parts(self) -> None:
+        rpc, self.rpc = self.rpc, None
+        if rpc is not None:
+            await _quietly(rpc.stop(), "RPC server")
+        sync, self.sync = self.sync, None
+        if sync is not None and hasattr(sync, "stop"):
+            await _quietly(sync.stop(), "sync")
+        connman, self.connman = self.connman, None
+        if connman is not None:
+            await _quietly(connman.stop(), "P2P")
+        miner, self.miner = self.miner, None
+        if miner is not None:
+            await _quietly(miner.stop(), "miner")
+        writer = self.writer
+        if writer is not None:
+            wallet = self.wallet
+            if wallet is not None:
+                try:
+                    await writer.call(wallet.close)
+                except Exception:
+                    log.exception("closing the wallet failed")
+            await _quietly(writer.stop(), "chain writer")
+        self.wallet = None
+        if self._locked:
+            self._lock.release()
+            self._locked = False
+        log.info("tinynode stopped")
+
+    async def run(self) -> None:
+        """Start, serve until `request_stop()` or SIGINT/SIGTERM, then stop in order."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._progress_loop(), name="progress")
+                await self._stop_event.wait()  # type: ignore[union-attr]
+                raise _Shutdown
+        except* _Shutdown:
+            pass
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+    def _on_signal(self, sig: int) -> None:
+        log.info("received %s, shutting down", signal.Signals(sig).name)
+        self.request_stop()
+
+    # --- logs a person can follow ---------------------------------------------------------------
+    async def _on_chain_event(self, event: Any) -> None:
+        from .chain.events import BlockConnected, TipChanged
+        if isinstance(event, BlockConnected):
+            self._progress.blocks += 1
+        elif isinstance(event, TipChanged) and event.disconnected:
+            log.warning("reorg: %d block%s disconnected, %s (height %d) -> %s (height %d)",
+                        event.disconnected, "" if event.disconnected == 1 else "s",
+                        hash_to_hex(event.old_tip.hash)[:16], event.old_tip.height,
+                        hash_to_hex(event.new_tip.hash)[:16], event.new_tip.height)
+            if self.wallet is not None and self.mempool is not None:
+                try:
+                    await self.writer.call(self._wallet_after_reorg)
+                except RuntimeError:  # writer stopping
+                    pass
+
+    def _wallet_after_reorg(self) -> None:
+        """Writer thread: our sends that fell out of blocks go back to the mempool; a send whose
+        inputs are gone from the chain and the mempool lost a double spend (conflicted)."""
+        w, mp, cs = self.wallet, self.mempool, self.writer.chainstate
+        for tx in w.pending_own_txs():
+            if tx.txid in mp:
+                continue
+            try:
+                mp.accept(tx, int(time.time()))
+            except Exception as e:
+                gone = [i.prevout for i in tx.vin
+                        if cs.get_coin(i.prevout) is None and w.get_tx(i.prevout.txid) is None]
+                if gone:
+                    w.mark_conflicted(tx.txid)
+                log.info("wallet tx %s not re-accepted after reorg: %s", tx.txid_hex, e)
+
+    async def _progress_loop(self) -> None:
+        """Every 10 s while blocks arrive: height / best header and blocks per second."""
+        p = self._progress
+        last_t, last_blocks = time.monotonic(), 0
+        while True:
+            await asyncio.sleep(10)
+            now = time.monotonic()
+            snap = self.writer.snapshot
+            n = p.blocks - last_blocks
+            if n:
+                peers = len(self.connman.connected_peers()) if self.connman is not None else 0
+                log.info("height %d / headers %d, %.1f blocks/s, %d peer%s", snap.height,
+                         snap.best_header_height, n / (now - last_t), peers, "" if peers == 1 else "s")
+            last_t, last_blocks = now, p.blocks
+
+
+class _Progress:
+    __slots__ = ("blocks",)
+
+    def __init__(self) -> None:
+        self.blocks = 0
+
+
+class _Shutdown(Exception):
+    pass
+
+
+def _coins(sats: int) -> str:
+    return f"{sats / 1e8:.8f}".rstrip("0").rstrip(".") if sats else "0"
+
+
+async def _quietly(aw: Any, what: str) -> None:
+    try:
+        async with asyncio.timeout(15):
+            await aw
+    except Exception:
+        log.exception("stopping %s failed", what)
+

@@ -1,0 +1,895 @@
+"""RPC methods: Bitcoin Core's names, argument order, field names and error codes.
+
+Each method is `async def m_<name>(self, *params)`; `dispatch` turns named parameters into
+positional ones with the method's parameter names (Core's `transformNamedArguments`), so both
+`["addr", 1.5]` and `{"address": "addr", "amount": 1.5}` work. Chain, mempool and wallet state
+are only touched on the chain writer thread (`writer.call`). Amounts are integer satoshis
+inside and JSON numbers of coins with 8 decimals at this edge, as in Core.
+
+Methods tinynode adds for its friendly CLI verbs are marked "(tinynode)" in `help`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..consensus.errors import PolicyError, RejectReason, ValidationError
+from ..primitives.address import AddressError, address_from_script, decode_address
+from ..primitives.block import Block
+from ..primitives.hashes import hash_to_hex, hex_to_hash
+from ..primitives.serialize import DecodeError
+from ..primitives.tx import COIN, MAX_MONEY, Tx
+from .protocol import (
+    RPC_CLIENT_NODE_ALREADY_ADDED, RPC_CLIENT_NODE_NOT_ADDED, RPC_DESERIALIZATION_ERROR,
+    RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND,
+    RPC_MISC_ERROR, RPC_TYPE_ERROR, RPC_VERIFY_ALREADY_IN_CHAIN, RPC_VERIFY_ERROR,
+    RPC_VERIFY_REJECTED, RPC_WALLET_ERROR, RPC_WALLET_INSUFFICIENT_FUNDS, RPCError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..node import Node
+
+__all__ = ["RPCMethods", "amount_to_json", "amount_from_json", "LONG_METHODS"]
+
+log = logging.getLogger(__name__)
+
+#: Methods that may run longer than the per-request timeout (they mine).
+LONG_METHODS = frozenset({"generatetoaddress", "generate", "mine"})
+
+
+# --- argument helpers ---------------------------------------------------------------------------
+
+def amount_to_json(sats: int) -> float:
+    """Satoshis → a JSON number of coins (Core's `ValueFromAmount`)."""
+    return float(Decimal(sats) / COIN)
+
+
+def amount_from_json(value: Any) -> int:
+    """Core's `AmountFromValue`: a number or numeric string with at most 8 decimals."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise RPCError(RPC_TYPE_ERROR, "Amount is not a number or string")
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        raise RPCError(RPC_TYPE_ERROR, "Invalid amount") from None
+    if not d.is_finite():
+        raise RPCError(RPC_TYPE_ERROR, "Invalid amount")
+    sats = d * COIN
+    if sats != sats.to_integral_value():
+        raise RPCError(RPC_TYPE_ERROR, "Invalid amount")
+    sats = int(sats)
+    if sats < 0 or sats > MAX_MONEY:
+        raise RPCError(RPC_TYPE_ERROR, "Amount out of range")
+    return sats
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise RPCError(RPC_TYPE_ERROR, f"{name} is not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(value)} is not of expected type number")
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, int):
+        return bool(value)
+    raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(value)} is not of expected type bool")
+
+
+def _str(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(value)} is not of expected type string")
+    return value
+
+
+def _jtype(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def _hash(value: Any, name: str) -> bytes:
+    """Core's `ParseHashV`: -8 with Core's sentences."""
+    if not isinstance(value, str):
+        raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(value)} is not of expected type string")
+    if len(value) != 64:
+        raise RPCError(RPC_INVALID_PARAMETER, f"{name} must be of length 64 (not {len(value)}, for '{value}')")
+    try:
+        return hex_to_hash(value)
+    except ValueError:
+        raise RPCError(RPC_INVALID_PARAMETER, f"{name} must be hexadecimal string (not '{value}')") from None
+
+
+def _fee_rate_kvb(sat_per_vb: Any) -> int:
+    """`fee_rate` in sat/vB (Core's sendtoaddress) → sat per 1000 bytes."""
+    if isinstance(sat_per_vb, bool) or not isinstance(sat_per_vb, (int, float, str)):
+        raise RPCError(RPC_TYPE_ERROR, "fee_rate is not a number")
+    try:
+        d = Decimal(str(sat_per_vb))
+    except InvalidOperation:
+        raise RPCError(RPC_TYPE_ERROR, "Invalid fee_rate") from None
+    if not d.is_finite() or d < 0:
+        raise RPCError(RPC_INVALID_PARAMETER, "Invalid fee_rate (must be a non-negative number of sat/vB)")
+    if d > 10_000:
+        raise RPCError(RPC_INVALID_PARAMETER, "Fee rates larger than 10000 sat/vB are not allowed")
+    return int(d * 1000)
+
+
+def _script_asm(script: bytes) -> str:
+    """Core's `ScriptToAsmStr` (without sighash decoding)."""
+    try:
+        from ..script.opcodes import Op
+        from ..script.script import iter_ops
+    except ImportError:  # pragma: no cover
+        return script.hex()
+    parts = []
+    try:
+        for op, data in iter_ops(script):
+            if data is not None:
+                if not data:
+                    parts.append("0")
+                elif len(data) <= 4:
+                    parts.append(str(_scriptnum(data)))
+                else:
+                    parts.append(data.hex())
+            elif 0x51 <= op <= 0x60:
+                parts.append(str(op - 0x50))
+            elif op == 0x4F:
+                parts.append("-1")
+            else:
+                try:
+                    parts.append(Op(op).name)
+                except ValueError:
+                    parts.append("OP_UNKNOWN")
+    except Exception:
+        parts.append("[error]")
+    return " ".join(parts)
+
+
+def _scriptnum(data: bytes) -> int:
+    v = int.from_bytes(data, "little")
+    if data[-1] & 0x80:
+        return -(v & ~(0x80 << (8 * (len(data) - 1))))
+    return v
+
+
+def _script_type(spk: bytes) -> str:
+    try:
+        from ..script.script import classify
+        return str(classify(spk).value)
+    except ImportError:  # pragma: no cover
+        return "nonstandard"
+
+
+class RPCMethods:
+    """The method table of one node."""
+
+    def __init__(self, node: "Node"):
+        self.node = node
+        self._table: dict[str, Callable[..., Any]] = {}
+        for name, fn in inspect.getmembers(self, inspect.iscoroutinefunction):
+            if name.startswith("m_"):
+                self._table[name[2:]] = fn
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._table)
+
+    @staticmethod
+    def timeout_for(method: str) -> float | None:
+        return 3600.0 if method in LONG_METHODS else None
+
+    async def dispatch(self, method: str, params: list | dict) -> Any:
+        fn = self._table.get(method)
+        if fn is None:
+            raise RPCError(RPC_METHOD_NOT_FOUND, "Method not found")
+        sig = inspect.signature(fn)
+        names = [p.name for p in sig.parameters.values()]
+        if isinstance(params, dict):
+            args: list[Any] = []
+            unknown = set(params) - set(names)
+            if unknown:
+                raise RPCError(RPC_INVALID_PARAMETER, f"Unknown named parameter {sorted(unknown)[0]}")
+            last = max((names.index(k) for k in params), default=-1)
+            for i in range(last + 1):
+                p = list(sig.parameters.values())[i]
+                if names[i] in params:
+                    args.append(params[names[i]])
+                elif p.default is inspect.Parameter.empty:
+                    raise RPCError(RPC_INVALID_PARAMETER, f"Missing required parameter {names[i]}")
+                else:
+                    args.append(p.default)
+        else:
+            args = list(params)
+        required = sum(1 for p in sig.parameters.values() if p.default is inspect.Parameter.empty)
+        if len(args) < required or len(args) > len(names):
+            raise RPCError(RPC_MISC_ERROR, self._usage(method))
+        return await fn(*args)
+
+    def _usage(self, method: str) -> str:
+        fn = self._table[method]
+        doc = inspect.getdoc(fn) or ""
+        return doc if doc else method
+
+    # --- helpers -------------------------------------------------------------------------------
+    @property
+    def _params(self):
+        return self.node.params
+
+    async def _w(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self.node.writer.call(fn, *args)
+
+    def _cs(self):
+        return self.node.writer.chainstate
+
+    def _decode_address(self, address: Any) -> bytes:
+        if not isinstance(address, str):
+            raise RPCError(RPC_TYPE_ERROR, "address must be a string")
+        try:
+            return decode_address(address, self._params).script_pubkey
+        except AddressError:
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Invalid address: {address}") from None
+
+    def _wallet(self):
+        if self.node.wallet is None:
+            raise RPCError(RPC_METHOD_NOT_FOUND, "Method not found (wallet is disabled)")
+        return self.node.wallet
+
+    def _mempool_txs(self) -> list[Tx]:
+        mp = self.node.mempool
+        if mp is None:
+            return []
+        return [e.tx for e in mp.entries()]
+
+    def _difficulty(self, bits: int) -> float:
+        """Core `GetDifficulty`: pow_limit-relative, as mainnet's 0x1d00ffff = 1."""
+        shift = (bits >> 24) & 0xFF
+        d = float(0x0000FFFF) / float(bits & 0x00FFFFFF)
+        while shift < 29:
+            d *= 256.0
+            shift += 1
+        while shift > 29:
+            d /= 256.0
+            shift -= 1
+        return d
+
+    def tx_to_json(self, tx: Tx, block_hash: bytes | None = None, height: int | None = None,
+                   tip_height: int | None = None, include_hex: bool = True) -> dict:
+        """Core `TxToUniv` (legacy transactions: hash = txid, vsize = size, weight = 4 × size)."""
+        vin = []
+        for txin in tx.vin:
+            if tx.is_coinbase():
+                vin.append({"coinbase": txin.script_sig.hex(), "sequence": txin.sequence})
+            else:
+                vin.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
+                            "scriptSig": {"asm": _script_asm(txin.script_sig), "hex": txin.script_sig.hex()},
+                            "sequence": txin.sequence})
+        vout = []
+        for n, out in enumerate(tx.vout):
+            spk = {"asm": _script_asm(out.script_pubkey), "hex": out.script_pubkey.hex(),
+                   "type": _script_type(out.script_pubkey)}
+            addr = address_from_script(out.script_pubkey, self._params)
+            if addr:
+                spk["address"] = addr
+            vout.append({"value": amount_to_json(out.value), "n": n, "scriptPubKey": spk})
+        j: dict[str, Any] = {"txid": tx.txid_hex, "hash": tx.txid_hex, "version": tx.version,
+                             "size": tx.size, "vsize": tx.size, "weight": 4 * tx.size,
+                             "locktime": tx.locktime, "vin": vin, "vout": vout}
+        if include_hex:
+            j["hex"] = tx.raw.hex()
+        if block_hash is not None:
+            j["blockhash"] = hash_to_hex(block_hash)
+            if height is not None and tip_height is not None:
+                j["confirmations"] = tip_height - height + 1
+        return j
+
+    def _block_to_json(self, block: Block, entry, verbosity: int) -> dict:
+        """Core `blockToJSON` (runs on the writer thread)."""
+        cs = self._cs()
+        tip = cs.tip
+        active = cs.get_block_hash(entry.height) == entry.hash
+        nxt = cs.get_block_hash(entry.height + 1) if active else None
+        h = block.header
+        if verbosity >= 2:
+            txs = [self.tx_to_json(tx, include_hex=True) for tx in block.txs]
+        else:
+            txs = [tx.txid_hex for tx in block.txs]
+        j = {
+            "hash": hash_to_hex(entry.hash),
+            "confirmations": tip.height - entry.height + 1 if active else -1,
+            "size": block.size, "strippedsize": block.size, "weight": 4 * block.size,
+            "height": entry.height, "version": h.version, "versionHex": f"{h.version & 0xffffffff:08x}",
+            "merkleroot": hash_to_hex(h.merkle_root), "tx": txs, "time": h.time,
+            "mediantime": cs.median_time_past(entry), "nonce": h.nonce, "bits": f"{h.bits:08x}",
+            "difficulty": self._difficulty(h.bits), "chainwork": f"{entry.chainwork:064x}",
+            "nTx": len(block.txs),
+        }
+        if entry.prev is not None:
+            j["previousblockhash"] = hash_to_hex(entry.prev.hash)
+        if nxt is not None:
+            j["nextblockhash"] = hash_to_hex(nxt)
+        return j
+
+    # === blockchain ================================================================================
+    async def m_getblockchaininfo(self) -> dict:
+        """getblockchaininfo
+Returns an object containing various state info regarding blockchain processing."""
+        def work():
+            cs = self._cs()
+            tip, best = cs.tip, cs.best_header
+            return {
+                "chain": self._params.name, "blocks": tip.height, "headers": best.height,
+                "bestblockhash": hash_to_hex(tip.hash), "difficulty": self._difficulty(tip.header.bits),
+                "time": tip.header.time, "mediantime": cs.median_time_past(tip),
+                "verificationprogress": 1.0 if best.height <= tip.height else tip.height / max(1, best.height),
+                "initialblockdownload": self.node.in_ibd(), "chainwork": f"{tip.chainwork:064x}",
+                "size_on_disk": self.node.size_on_disk(), "pruned": False, "warnings": "",
+            }
+        return await self._w(work)
+
+    async def m_getblockcount(self) -> int:
+        """getblockcount
+Returns the height of the most-work fully-validated chain."""
+        return self.node.writer.snapshot.height
+
+    async def m_getbestblockhash(self) -> str:
+        """getbestblockhash
+Returns the hash of the best (tip) block in the most-work fully-validated chain."""
+        return hash_to_hex(self.node.writer.snapshot.tip_hash)
+
+    async def m_getblockhash(self, height) -> str:
+        """getblockhash height
+Returns hash of block in best-block-chain at height provided."""
+        h = _int(height, "height")
+        bh = await self._w(lambda: self._cs().get_block_hash(h) if 0 <= h <= self._cs().height else None)
+        if bh is None:
+            raise RPCError(RPC_INVALID_PARAMETER, "Block height out of range")
+        return hash_to_hex(bh)
+
+    async def m_getblock(self, blockhash, verbosity=1) -> Any:
+        """getblock "blockhash" ( verbosity )
+If verbosity is 0, returns a string that is serialized, hex-encoded data for block 'hash'.
+If verbosity is 1, returns an Object with information about block <hash>.
+If verbosity is 2, returns an Object with information about block <hash> and information about each transaction."""
+        bh = _hash(blockhash, "blockhash")
+        if isinstance(verbosity, bool):
+            verbosity = 1 if verbosity else 0
+        v = _int(verbosity, "verbosity")
+
+        def work():
+            cs = self._cs()
+            entry = cs.get_entry(bh)
+            if entry is None:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
+            block = cs.get_block(bh)
+            if block is None:
+                raise RPCError(RPC_MISC_ERROR, "Block not available (not fully downloaded)")
+            if v <= 0:
+                return block.serialize().hex()
+            return self._block_to_json(block, entry, v)
+        return await self._w(work)
+
+    async def m_getchaintips(self) -> list:
+        """getchaintips
+Return information about all known tips in the block tree, including the main chain as well as orphaned branches."""
+        def work():
+            cs = self._cs()
+            out = []
+            for entry, status in cs.chain_tips():
+                e = entry
+                while e is not None and cs.get_block_hash(e.height) != e.hash:
+                    e = e.prev
+                fork_h = e.height if e is not None else 0
+                out.append({"height": entry.height, "hash": hash_to_hex(entry.hash),
+                            "branchlen": entry.height - fork_h, "status": status})
+            return out
+        return await self._w(work)
+
+    # === mempool / transactions ====================================================================
+    async def m_getrawmempool(self, verbose=False, mempool_sequence=False) -> Any:
+        """getrawmempool ( verbose )
+Returns all transaction ids in memory pool as a json array of string transaction ids."""
+        verbose = _bool(verbose, "verbose")
+
+        def work():
+            mp = self.node.mempool
+            if mp is None:
+                return {} if verbose else []
+            entries = list(mp.entries())
+            if not verbose:
+                return [e.tx.txid_hex for e in entries]
+            txids = {e.tx.txid for e in entries}
+            out = {}
+            for e in entries:
+                fee = getattr(e, "fee", 0)
+                out[e.tx.txid_hex] = {
+                    "vsize": e.tx.size, "weight": 4 * e.tx.size, "time": int(getattr(e, "time", 0)),
+                    "height": getattr(e, "height", 0), "fees": {"base": amount_to_json(fee)},
+                    "depends": sorted(hash_to_hex(i.prevout.txid) for i in e.tx.vin if i.prevout.txid in txids),
+                    "bip125-replaceable": True,
+                }
+            return out
+        return await self._w(work)
+
+    async def m_getrawtransaction(self, txid, verbose=False, blockhash=None) -> Any:
+        """getrawtransaction "txid" ( verbose "blockhash" )
+Return the raw transaction data, from the mempool or the transaction index."""
+        t = _hash(txid, "parameter 1")
+        if isinstance(verbose, int) and not isinstance(verbose, bool):
+            verbose = verbose != 0
+        verbose = _bool(verbose, "verbose")
+        bh = _hash(blockhash, "parameter 3") if blockhash is not None else None
+
+        def work():
+            cs = self._cs()
+            mp = self.node.mempool
+            if bh is None and mp is not None:
+                e = mp.get(t)
+                if e is not None:
+                    return e.tx, None, None
+            if bh is not None:
+                if cs.get_entry(bh) is None:
+                    raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block hash not found")
+                block = cs.get_block(bh)
+                for tx in block.txs if block else ():
+                    if tx.txid == t:
+                        return tx, bh, cs.get_entry(bh).height
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY,
+                               "No such transaction found in the provided block. Use gettransaction for wallet transactions.")
+            found = cs.get_tx(t)
+            if found is None:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY,
+                               "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
+            tx, block_hash, height = found
+            return tx, block_hash, height
+        tx, block_hash, height = await self._w(work)
+        if not verbose:
+            return tx.raw.hex()
+        j = self.tx_to_json(tx, block_hash, height, self.node.writer.snapshot.height)
+        if block_hash is not None:
+            j["in_active_chain"] = True
+            blk_time = await self._w(lambda: self._cs().get_entry(block_hash).header.time)
+            j["time"] = j["blocktime"] = blk_time
+        return j
+
+    async def m_sendrawtransaction(self, hexstring, maxfeerate=0.10) -> str:
+        """sendrawtransaction "hexstring" ( maxfeerate )
+Submit a raw transaction (serialized, hex-encoded) to the local node and network."""
+        try:
+            tx = Tx.from_hex(_str(hexstring, "hexstring"))
+        except DecodeError:
+            raise RPCError(RPC_DESERIALIZATION_ERROR,
+                           "TX decode failed. Make sure the tx has at least one input.") from None
+        max_rate = amount_from_json(maxfeerate)  # coins per kvB
+
+        def work():
+            cs = self._cs()
+            mp = self.node.mempool
+            if mp is not None and tx.txid in mp:
+                return True
+            found = cs.get_tx(tx.txid)
+            if found is not None:
+                raise RPCError(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction already in block chain")
+            self._accept(tx, max_rate)
+            w = self.node.wallet
+            if w is not None and w.is_relevant(tx):
+                w.add_tx(tx, from_me=False)
+            return False
+        known = await self._w(work)
+        if not known:
+            self.node.relay_tx(tx)
+        return tx.txid_hex
+
+    def _accept(self, tx: Tx, max_rate_kvb_sats: int = 0) -> Any:
+        """Mempool accept on the writer thread, errors mapped as Core's `BroadcastTransaction`."""
+        mp = self.node.mempool
+        if mp is None:
+            raise RPCError(RPC_MISC_ERROR, "mempool is not available")
+        try:
+            entry = mp.accept(tx, int(time.time()))
+        except ValidationError as e:
+            if e.reason in (RejectReason.BAD_TXNS_INPUTS_MISSINGORSPENT, RejectReason.MISSING_INPUTS):
+                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent") from None
+            if e.reason in (RejectReason.TXN_ALREADY_IN_MEMPOOL, RejectReason.TXN_ALREADY_KNOWN):
+                return None
+            raise RPCError(RPC_VERIFY_REJECTED, e.reject_string) from None
+        except PolicyError as e:
+            if e.reason in ("bad-txns-inputs-missingorspent", "missing-inputs"):
+                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent") from None
+            if e.reason in ("txn-already-in-mempool", "txn-already-known"):
+                return None
+            raise RPCError(RPC_VERIFY_REJECTED, e.reason + (f" ({e.detail})" if e.detail else "")) from None
+        if max_rate_kvb_sats and entry is not None:
+            fee = getattr(entry, "fee", None)
+            if fee is not None and fee * 1000 > max_rate_kvb_sats * tx.size:
+                mp_remove = getattr(mp, "remove", None)
+                if mp_remove is not None:
+                    mp_remove(tx.txid)
+                raise RPCError(RPC_VERIFY_REJECTED, "max-fee-exceeded")
+        return entry
+
+    # === wallet ========================================================================================
+    async def m_getnewaddress(self, label="", address_type=None) -> str:
+        """getnewaddress ( "label" "address_type" )
+Returns a new address for receiving payments (P2PKH; address_type "legacy" only)."""
+        if address_type not in (None, "legacy"):
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Unknown address type '{address_type}'")
+        w = self._wallet()
+        return await self._w(w.keys.new_address, _str(label, "label"))
+
+    def _sync_mempool(self) -> None:
+        w = self.node.wallet
+        if w is not None:
+            w.sync_mempool(self._mempool_txs())
+
+    async def m_getbalance(self, dummy=None, minconf=0, include_watchonly=None, avoid_reuse=None) -> float:
+        """getbalance ( "*" minconf include_watchonly avoid_reuse )
+Returns the total available balance: confirmed coins with at least minconf confirmations plus
+the change of this wallet's own unconfirmed sends (Core's trusted balance)."""
+        if dummy is not None and dummy != "*":
+            raise RPCError(RPC_METHOD_NOT_FOUND, 'dummy first argument must be excluded or set to "*".')
+        mc = _int(minconf, "minconf")
+        w = self._wallet()
+
+        def work():
+            self._sync_mempool()
+            return w.balances(mc).trusted
+        return amount_to_json(await self._w(work))
+
+    async def m_getbalances(self) -> dict:
+        """getbalances
+Returns an object with all balances in coins: trusted, untrusted_pending, immature."""
+        w = self._wallet()
+
+        def work():
+            self._sync_mempool()
+            return w.balances(), w.tip_hash, w.tip_height
+        b, tip_hash, tip_height = await self._w(work)
+        return {"mine": {"trusted": amount_to_json(b.trusted),
+                         "untrusted_pending": amount_to_json(b.untrusted_pending),
+                         "immature": amount_to_json(b.immature)},
+                "lastprocessedblock": {"hash": hash_to_hex(tip_hash) if tip_hash else None,
+                                       "height": tip_height}}
+
+    async def m_listunspent(self, minconf=1, maxconf=9999999, addresses=None, include_unsafe=True,
+                            query_options=None) -> list:
+        """listunspent ( minconf maxconf ["address",...] include_unsafe query_options )
+Returns array of unspent transaction outputs with between minconf and maxconf (inclusive) confirmations."""
+        lo, hi = _int(minconf, "minconf"), _int(maxconf, "maxconf")
+        want: set[bytes] | None = None
+        if addresses is not None:
+            if not isinstance(addresses, list):
+                raise RPCError(RPC_TYPE_ERROR, "addresses must be an array")
+            want = set()
+            for a in addresses:
+                spk = self._decode_address(a)
+                if spk in want:
+                    raise RPCError(RPC_INVALID_PARAMETER, f"Invalid parameter, duplicated address: {a}")
+                want.add(spk)
+        unsafe = _bool(include_unsafe, "include_unsafe")
+        w = self._wallet()
+
+        def work():
+            self._sync_mempool()
+            out = []
+            for c in sorted(w.coins(), key=lambda c: (-c.confirmations, c.outpoint.txid, c.outpoint.n)):
+                if not lo <= c.confirmations <= hi:
+                    continue
+                if want is not None and c.script_pubkey not in want:
+                    continue
+                if not c.trusted and not unsafe:
+                    continue
+                if not c.mature:
+                    continue
+                out.append({"txid": hash_to_hex(c.outpoint.txid), "vout": c.outpoint.n,
+                            "address": c.address, "label": w.keys.label_of(c.script_pubkey),
+                            "scriptPubKey": c.script_pubkey.hex(), "amount": amount_to_json(c.value),
+                            "confirmations": c.confirmations, "spendable": True, "solvable": True,
+                            "safe": c.trusted})
+            return out
+        return await self._w(work)
+
+    async def m_sendtoaddress(self, address, amount, comment=None, comment_to=None,
+                              subtractfeefromamount=False, replaceable=None, conf_target=None,
+                              estimate_mode=None, avoid_reuse=None, fee_rate=None, verbose=False,
+                              from_address=None) -> Any:
+        """sendtoaddress "address" amount ( "comment" "comment_to" subtractfeefromamount replaceable conf_target "estimate_mode" avoid_reuse fee_rate verbose from_address )
+Send an amount to a given address. fee_rate is in sat/vB (default 2). from_address (tinynode)
+spends only that wallet address's coins and returns the change to it."""
+        spk = self._decode_address(address)
+        sats = amount_from_json(amount)
+        if sats <= 0:
+            raise RPCError(RPC_TYPE_ERROR, "Invalid amount for send")
+        subtract = _bool(subtractfeefromamount, "subtractfeefromamount")
+        from ..wallet.wallet import DEFAULT_FEE_RATE
+        rate = DEFAULT_FEE_RATE if fee_rate is None else _fee_rate_kvb(fee_rate)
+        from_spk = self._decode_address(from_address) if from_address is not None else None
+        w = self._wallet()
+        created = await self._w(self._send, w, [(spk, sats)], rate, [0] if subtract else [], from_spk)
+        self.node.relay_tx(created.tx)
+        log.info("wallet sent %s: %s to %s, fee %s", created.tx.txid_hex, amount_to_json(created.amounts[0]),
+                 address, amount_to_json(created.fee))
+        if _bool(verbose, "verbose"):
+            return {"txid": created.tx.txid_hex, "fee_reason": "Fallback fee" if fee_rate is None else "User-specified fee rate"}
+        return created.tx.txid_hex
+
+    def _send(self, w, outputs, rate, subtract, from_spk):
+        """Writer thread: build, sign, hand to the mempool, record as pending — atomically."""
+        from ..wallet.coinselect import InsufficientFunds
+        from ..wallet.wallet import WalletError
+        self._sync_mempool()
+        if from_spk is not None and not w.keys.is_mine(from_spk):
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "The from address is not in this wallet")
+        try:
+            created = w.create_transaction(outputs, fee_rate=rate, subtract_fee_from=subtract,
+                                           from_script=from_spk)
+        except InsufficientFunds:
+            raise RPCError(RPC_WALLET_INSUFFICIENT_FUNDS, "Insufficient funds") from None
+        except WalletError as e:
+            raise RPCError(RPC_WALLET_ERROR, str(e)) from None
+        self._accept(created.tx)
+        w.add_tx(created.tx, from_me=True, fee=created.fee)
+        return created
+
+    async def m_gettransaction(self, txid, include_watchonly=None, verbose=False) -> dict:
+        """gettransaction "txid" ( include_watchonly verbose )
+Get detailed information about in-wallet transaction <txid>."""
+        t = _hash(txid, "txid")
+        w = self._wallet()
+        verbose = _bool(verbose, "verbose")
+
+        def work():
+            self._sync_mempool()
+            wtx = w.get_tx(t)
+            if wtx is None:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid or non-wallet transaction id")
+            return self._wallet_tx_json(w, wtx, verbose)
+        return await self._w(work)
+
+    def _wallet_tx_json(self, w, wtx, verbose: bool = False) -> dict:
+        credit, debit, fee = w.tx_amounts(wtx)
+        conf = w.confirmations(wtx)
+        j: dict[str, Any] = {"amount": amount_to_json(credit - debit + fee)}
+        if debit > 0:
+            j["fee"] = amount_to_json(-fee)
+        j["confirmations"] = conf
+        if wtx.tx.is_coinbase():
+            j["generated"] = True
+        if wtx.state == "confirmed":
+            j["blockhash"] = hash_to_hex(wtx.block_hash)
+            j["blockheight"] = wtx.height
+            j["blocktime"] = wtx.block_time
+        j["trusted"] = wtx.state == "confirmed" or (wtx.state == "pending" and wtx.from_me)
+        j["txid"] = wtx.tx.txid_hex
+        j["walletconflicts"] = []
+        j["time"] = wtx.block_time if wtx.block_time and wtx.block_time < wtx.time_received else wtx.time_received
+        j["timereceived"] = wtx.time_received
+        j["bip125-replaceable"] = "yes" if wtx.state == "pending" else "no"
+        j["status"] = wtx.state  # (tinynode) confirmed | pending | conflicted
+        details = []
+        maturity = self._params.coinbase_maturity
+        for n, out in enumerate(wtx.tx.vout):
+            addr = address_from_script(out.script_pubkey, self._params)
+            mine = w.keys.is_mine(out.script_pubkey)
+            if debit > 0 and not mine:
+                d = {"address": addr, "category": "send", "amount": amount_to_json(-out.value),
+                     "vout": n, "fee": amount_to_json(-fee), "abandoned": False}
+                details.append(d)
+            elif mine:
+                if debit > 0 and w.keys.is_change(out.script_pubkey):
+                    continue
+                if wtx.tx.is_coinbase():
+                    if conf < 1:
+                        cat = "orphan"
+                    elif conf < maturity + 1:
+                        cat = "immature"
+                    else:
+                        cat = "generate"
+                else:
+                    cat = "receive"
+                details.append({"address": addr, "category": cat, "amount": amount_to_json(out.value),
+                                "label": w.keys.label_of(out.script_pubkey), "vout": n})
+        j["details"] = details
+        j["hex"] = wtx.tx.raw.hex()
+        if verbose:
+            j["decoded"] = self.tx_to_json(wtx.tx)
+        return j
+
+    async def m_listaddresses(self) -> list:
+        """listaddresses
+(tinynode) The wallet's handed-out addresses with their kind, label and confirmed balance."""
+        w = self._wallet()
+
+        def work():
+            self._sync_mempool()
+            bal: dict[bytes, int] = {}
+            for c in w.coins():
+                if c.mature and c.confirmations > 0:
+                    bal[c.script_pubkey] = bal.get(c.script_pubkey, 0) + c.value
+            return [{"address": a.address, "kind": a.chain, "used": a.used, "label": a.label,
+                     "balance": amount_to_json(bal.get(a.script_pubkey, 0))}
+                    for a in w.keys.addresses()]
+        return await self._w(work)
+
+    async def m_getaddressbalance(self, address, minconf=1) -> dict:
+        """getaddressbalance "address" ( minconf )
+(tinynode) Any address's balance from the chain's script index. minconf 0 adds mempool
+receipts and subtracts mempool spends."""
+        spk = self._decode_address(address)
+        mc = _int(minconf, "minconf")
+
+        def work():
+            cs = self._cs()
+            tip = cs.height
+            maturity = self._params.coinbase_maturity
+            confirmed = immature = 0
+            outpoints = set()
+            for op, coin in cs.coins_for_script(spk):
+                conf = tip - coin.height + 1
+                outpoints.add(op)
+                if coin.is_coinbase and conf < maturity + 1:
+                    immature += coin.value
+                elif conf >= max(mc, 1):
+                    confirmed += coin.value
+            pending_in = pending_out = 0
+            for tx in self._mempool_txs():
+                for out in tx.vout:
+                    if out.script_pubkey == spk:
+                        pending_in += out.value
+                for txin in tx.vin:
+                    if txin.prevout in outpoints:
+                        c = cs.get_coin(txin.prevout)
+                        if c is not None:
+                            pending_out += c.value
+            total = confirmed + (pending_in - pending_out if mc == 0 else 0)
+            return {"address": address, "balance": amount_to_json(total),
+                    "confirmed": amount_to_json(confirmed), "immature": amount_to_json(immature),
+                    "pending_in": amount_to_json(pending_in), "pending_out": amount_to_json(pending_out)}
+        return await self._w(work)
+
+    async def m_gettxstatus(self, txid) -> dict:
+        """gettxstatus "txid"
+(tinynode) Where any transaction stands: mempool, confirmed (confirmations, block, height),
+conflicted (a wallet transaction that lost a double spend), or not found."""
+        t = _hash(txid, "txid")
+
+        def work():
+            cs = self._cs()
+            mp = self.node.mempool
+            res: dict[str, Any] = {"txid": txid}
+            found = cs.get_tx(t)
+            if found is not None:
+                _, bh, height = found
+                res.update(status="confirmed", confirmations=cs.height - height + 1,
+                           blockhash=hash_to_hex(bh), height=height)
+                return res
+            if mp is not None and t in mp:
+                res.update(status="mempool", confirmations=0)
+                return res
+            w = self.node.wallet
+            wtx = w.get_tx(t) if w is not None else None
+            if wtx is not None and wtx.state == "conflicted":
+                res.update(status="conflicted", confirmations=-1)
+            elif wtx is not None:
+                res.update(status="pending", confirmations=0)
+            else:
+                res.update(status="not found")
+            return res
+        return await self._w(work)
+
+    # === mining ======================================================================================
+    async def m_generatetoaddress(self, nblocks, address, maxtries=1000000) -> list:
+        """generatetoaddress nblocks "address" ( maxtries )
+Mine blocks immediately to a specified address (before the RPC call returns)."""
+        n = _int(nblocks, "nblocks")
+        if not isinstance(address, str):
+            raise RPCError(RPC_TYPE_ERROR, "address must be a string")
+        try:
+            spk = decode_address(address, self._params).script_pubkey
+        except AddressError:
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Error: Invalid address") from None
+        if n < 0:
+            raise RPCError(RPC_INVALID_PARAMETER, "nblocks must be non-negative")
+        if self.node.miner is None:
+            raise RPCError(RPC_MISC_ERROR, "mining is not available")
+        hashes = await self.node.miner.generate(n, spk)
+        return [hash_to_hex(h) for h in hashes]
+
+    async def m_getmininginfo(self) -> dict:
+        """getmininginfo
+Returns a json object containing mining-related information."""
+        snap = self.node.writer.snapshot
+        miner = self.node.miner
+        return {"blocks": snap.height, "difficulty": self._difficulty(snap.tip_bits) if snap.tip_bits else 0,
+                "networkhashps": 0, "pooledtx": len(self._mempool_txs()) if self.node.mempool else 0,
+                "chain": self._params.name, "warnings": "",
+                "mining": bool(miner is not None and miner.running),
+                "hashespersec": miner.hashrate if miner is not None else 0.0,
+                "blocksfound": miner.blocks_found if miner is not None else 0,
+                "workers": miner.workers if miner is not None else 0}
+
+    # === network =====================================================================================
+    async def m_getpeerinfo(self) -> list:
+        """getpeerinfo
+Returns data about each connected network node as a json array of objects."""
+        cm = self.node.connman
+        return [] if cm is None else cm.peers()
+
+    async def m_getconnectioncount(self) -> int:
+        """getconnectioncount
+Returns the number of connections to other nodes."""
+        cm = self.node.connman
+        return 0 if cm is None else len(cm.connected_peers())
+
+    async def m_addnode(self, node, command) -> None:
+        """addnode "node" "command"
+Attempts to add or remove a node from the addnode list, or try a connection to a node once.
+command is "add", "remove" or "onetry"."""
+        target, cmd = _str(node, "node"), _str(command, "command")
+        if cmd not in ("add", "remove", "onetry"):
+            raise RPCError(RPC_MISC_ERROR, 'addnode "node" "command"\ncommand must be one of "add", "remove", "onetry"')
+        cm = self.node.connman
+        if cm is None:
+            raise RPCError(RPC_MISC_ERROR, "Error: Peer-to-peer functionality missing or disabled")
+        added = set(cm.added_nodes())
+        if cmd == "add" and target in added:
+            raise RPCError(RPC_CLIENT_NODE_ALREADY_ADDED, "Error: Node already added")
+        if cmd == "remove" and target not in added:
+            raise RPCError(RPC_CLIENT_NODE_NOT_ADDED, "Error: Node could not be removed. It has not been added previously.")
+        try:
+            cm.addnode(target, cmd)
+        except ValueError as e:
+            raise RPCError(RPC_INVALID_PARAMETER, str(e)) from None
+        return None
+
+    # === control =====================================================================================
+    async def m_stop(self) -> str:
+        """stop
+Request a graceful shutdown of tinynode."""
+        self.node.request_stop()
+        return "tinynode stopping"
+
+    async def m_uptime(self) -> int:
+        """uptime
+Returns the total uptime of the server in seconds."""
+        return int(time.time() - self.node.start_time)
+
+    async def m_help(self, command=None) -> str:
+        """help ( "command" )
+List all commands, or get help for a specified command."""
+        if command is not None:
+            c = _str(command, "command")
+            fn = self._table.get(c)
+            if fn is None:
+                return f"help: unknown command: {c}"
+            return inspect.getdoc(fn) or c
+        lines = []
+        for name in self.names:
+            doc = inspect.getdoc(self._table[name]) or name
+            lines.append(doc.splitlines()[0])
+        return "\n".join(lines)
+
