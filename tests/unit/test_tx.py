@@ -175,3 +175,27 @@ def test_mutated_tx_bytes_only_decode_error(tx, data):
         Tx.from_bytes(bytes(raw[:cut]))
     except DecodeError:
         pass
+
+
+def test_long_scripts_and_non_canonical_lengths_inside_a_tx():
+    big = bytes(300)
+    tx = Tx(1, (TxIn(OutPoint(bytes(32), 0), big),), (TxOut(1, big),))
+    assert Tx.from_bytes(tx.raw) == tx
+    i = tx.raw.index(b"\xfd\x2c\x01")                 # input script length 300
+    j = tx.raw.index(b"\xfd\x2c\x01", i + 1)          # output script length 300
+    for k in (i, j):
+        short = tx.raw[:k] + b"\xfd\x05\x00" + bytes(5) + tx.raw[k + 3 + 300:]
+        with pytest.raises(DecodeError, match="non-canonical"):
+            Tx.from_bytes(short)
+    many = Tx(1, tuple(TxIn(OutPoint(bytes(32), n)) for n in range(253)), (TxOut(0),))
+    assert many.raw[4:7] == b"\xfd\xfd\x00" and Tx.from_bytes(many.raw) == many
+    with pytest.raises(DecodeError, match="non-canonical"):
+        Tx.from_bytes(many.raw[:4] + b"\xfe\xfd\x00\x00\x00" + many.raw[7:])
+
+
+def test_zero_inputs_without_segwit_flag_is_legacy():
+    tx = Tx(1, (), ())                                 # version | 00 | 00 | locktime
+    assert tx.raw.hex() == "01000000" "00" "00" "00000000"
+    assert Tx.from_bytes(tx.raw) == tx
+    with pytest.raises(DecodeError, match="segwit"):
+        Tx.from_bytes(bytes.fromhex("01000000" "00" "01" "00000000"))
