@@ -38,7 +38,8 @@ def bench_block(runs: int) -> None:
     except ImportError:
         print("python-bitcoinlib is not installed (pip install -e '.[bench]'): "
               "no reference for block413567_ms", file=sys.stderr)
-        emit("parse", "block413567_ms", median_time(ours, runs) * 1000, "ms", target="<= 0.25", reference=None)
+        # No reference, so no ratio to judge: target and ok are null.
+        emit("parse", "block413567_ms", median_time(ours, runs) * 1000, "ms", target=None, reference=None)
         return
 
     def theirs():
