@@ -229,3 +229,14 @@ def test_private_key_public_key_is_cached_and_bytes_like_secret():
     assert key == PrivateKey(bytes(31) + b"\x05")
     with pytest.raises(ValueError):
         PrivateKey(5)  # type: ignore[arg-type]
+
+
+def test_public_key_verify_inputs():
+    key = PrivateKey((13).to_bytes(32, "big"))
+    digest = hashlib.sha256(b"inputs").digest()
+    sig = key.sign(digest)
+    pub = key.public_key
+    assert pub.verify(sig, digest) and pub.verify(bytearray(sig), memoryview(digest))
+    assert not pub.verify(sig, digest[:31]) and not pub.verify(b"", digest)
+    assert not pub.verify(sig + b"\x00", digest)                 # not strict DER
+    assert not PrivateKey((14).to_bytes(32, "big")).public_key.verify(sig, digest)

@@ -131,11 +131,28 @@ class PublicKey:
         return hash160(self.sec)
 
     def verify(self, der_sig: bytes, digest: bytes) -> bool:
-        """Strict verify of a DER signature over a 32-byte digest (no re-hashing)."""
-        try:
-            return self._key.verify(der_sig, digest, hasher=None)
-        except (ValueError, TypeError):
+        """Strict verify of a DER signature over a 32-byte digest (no re-hashing).
+
+        libsecp256k1's `ecdsa_signature_parse_der` + `ecdsa_verify` on the cached key (what
+        coincurve's `PublicKey.verify` does, minus its Python-level layers): a signature that
+        is not strict DER, or has a high S, gives False.
+        """
+        if len(digest) != 32:
             return False
+        if _lib is None:  # pragma: no cover - fallback path
+            try:
+                return self._key.verify(bytes(der_sig), bytes(digest), hasher=None)
+            except (ValueError, TypeError):
+                return False
+        if type(der_sig) is not bytes:
+            der_sig = bytes(der_sig)
+        if type(digest) is not bytes:
+            digest = bytes(digest)
+        ctx = _CONTEXT.ctx
+        sig = _ffi.new("secp256k1_ecdsa_signature *")
+        if not _lib.secp256k1_ecdsa_signature_parse_der(ctx, sig, der_sig, len(der_sig)):
+            return False
+        return _lib.secp256k1_ecdsa_verify(ctx, sig, digest, self._key.public_key) == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +188,18 @@ class PrivateKey:
         """RFC 6979, low-S DER signature over a 32-byte digest (no re-hashing)."""
         if len(digest) != 32:
             raise ValueError("sign a 32-byte digest")
-        return self._key.sign(digest, hasher=None)
+        if _lib is None:  # pragma: no cover - fallback path
+            return self._key.sign(bytes(digest), hasher=None)
+        # libsecp256k1's ecdsa_sign with its default nonce function (RFC 6979; S is always
+        # low), then serialize_der: coincurve's `PrivateKey.sign` minus its Python layers.
+        ctx = _CONTEXT.ctx
+        sig = _ffi.new("secp256k1_ecdsa_signature *")
+        if not _lib.secp256k1_ecdsa_sign(ctx, sig, bytes(digest), self.secret, _ffi.NULL, _ffi.NULL):
+            raise ValueError("signing failed")  # pragma: no cover - only for an invalid key
+        out = _ffi.new("unsigned char[72]")
+        out_len = _ffi.new("size_t *", 72)
+        _lib.secp256k1_ecdsa_signature_serialize_der(ctx, out, out_len, sig)
+        return bytes(_ffi.buffer(out, out_len[0]))
 
     def __repr__(self) -> str:
         return "PrivateKey(<secret>)"
