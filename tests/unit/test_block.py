@@ -238,3 +238,14 @@ def test_block_codec_small():
     blk = Block(BlockHeader(1, bytes(32), merkle_root([txs[0].txid])[0], 0, 0x207FFFFF, 0), list(txs))
     assert isinstance(blk.txs, tuple) and Block.from_bytes(blk.serialize()) == blk
     assert "1 txs" in repr(blk)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=100))
+def test_random_header_bytes_only_decode_error(b):
+    try:
+        h = BlockHeader.from_bytes(b)
+    except DecodeError:
+        assert len(b) != HEADER_SIZE
+        return
+    assert h.serialize() == b

@@ -199,3 +199,23 @@ def test_zero_inputs_without_segwit_flag_is_legacy():
     assert Tx.from_bytes(tx.raw) == tx
     with pytest.raises(DecodeError, match="segwit"):
         Tx.from_bytes(bytes.fromhex("01000000" "00" "01" "00000000"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([OutPoint, TxIn, TxOut]), st.binary(max_size=80))
+def test_component_codecs_random_bytes_only_decode_error(cls, b):
+    from tinynode.primitives.serialize import from_bytes
+    try:
+        value = from_bytes(cls.parse, b)
+    except DecodeError:
+        return
+    assert value.serialize() == b
+
+
+@settings(max_examples=100, deadline=None)
+@given(txins, txouts)
+def test_component_codecs_round_trip(txin, txout):
+    from tinynode.primitives.serialize import from_bytes
+    assert from_bytes(TxIn.parse, txin.serialize()) == txin
+    assert from_bytes(TxOut.parse, txout.serialize()) == txout
+    assert from_bytes(OutPoint.parse, txin.prevout.serialize()) == txin.prevout
