@@ -18,31 +18,60 @@ Everything here runs on one thread (the chain writer's); nothing is async.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import struct
 import time as _time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from ..consensus.block_checks import (
+    check_block, check_block_header, contextual_check_block, contextual_check_block_header,
+    script_flags_for_height,
+)
 from ..consensus.errors import RejectReason, ValidationError
+from ..consensus.pow import block_work, median_time_past, next_work_required
+from ..consensus.tx_checks import (
+    check_input_scripts, check_tx_input_coins, legacy_sigops, p2sh_sigops, sequence_locks,
+    sequence_locks_satisfied,
+)
 from ..params import ChainParams
 from ..primitives.block import Block, BlockHeader
 from ..primitives.coin import Coin
 from ..primitives.tx import OutPoint, Tx
-from .events import ChainEvent
-from .index import BlockIndexEntry, BlockStatus
+from ..storage.base import IndexRecord, StoreBatch, key_outpoint, parse_undo, serialize_undo
+from .active import ActiveChain
+from .coins import CoinsCache, CoinsView, outpoint_key
+from .events import BlockConnected, BlockDisconnected, ChainEvent, TipChanged
+from .index import BlockIndex, BlockIndexEntry, BlockStatus
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ChainState", "BlockResult"]
+
+R = RejectReason
+S = BlockStatus
+_BE32 = struct.Struct(">I").pack
+_MAX_SCRIPT_SIZE = 10_000
+
+#: blocks whose parent is unknown, kept until the parent arrives (Core's old orphan-block limit)
+MAX_UNCONNECTED_BLOCKS = 750
+MAX_UNCONNECTED_BYTES = 64 * 1024 * 1024
+#: connect at most this many blocks per store transaction while catching up
+MAX_BLOCKS_PER_COMMIT = 100
+#: recently seen Block objects kept to avoid re-parsing for events and reorgs
+_RECENT_BLOCKS = 64
 
 
 @dataclass(frozen=True, slots=True)
 class BlockResult:
     """Outcome of `process_block`.
 
-    status: "connected" (the block is now on the active chain), "accepted" (valid so far, stored on
-    a side branch), "orphan" (parent unknown; kept in the unconnected-blocks store), "duplicate"
-    (already known), "invalid" (`error` says why; `error.mutated` = the hash was not marked).
+    status: "connected" (the block is on the active chain), "accepted" (valid so far, stored on a
+    side branch or waiting for its parent's data), "orphan" (parent unknown; kept in the bounded
+    unconnected-blocks store), "duplicate" (already had it), "invalid" (`error` says why;
+    `error.mutated` = the hash was not marked invalid).
     """
 
     hash: bytes
@@ -59,42 +88,706 @@ class BlockResult:
         return self.error.reason if self.error else None
 
 
+def _spendable(spk: bytes) -> bool:
+    """Core `CScript::IsUnspendable` negated: OP_RETURN outputs and oversize scripts never enter the UTXO set."""
+    return not ((spk and spk[0] == 0x6A) or len(spk) > _MAX_SCRIPT_SIZE)
+
+
 class ChainState:
     """Owns the block index, the active chain and the coins view over a `ChainStore`.
 
     `now` is the clock used for the 2-hour future-time rule (injectable for tests).
+    `script_checks=False` skips only the script interpreter (every other rule still runs).
     """
 
-    def __init__(self, params: ChainParams, store, now: Callable[[], float] = _time.time) -> None:
-        raise NotImplementedError
+    def __init__(self, params: ChainParams, store, now: Callable[[], float] = _time.time, *,
+                 coins_cache_size: int = 200_000, script_checks: bool = True,
+                 max_unconnected_blocks: int = MAX_UNCONNECTED_BLOCKS) -> None:
+        self.params = params
+        self.store = store
+        self._now = now
+        self.script_checks = script_checks
+        self.index = BlockIndex()
+        self.active = ActiveChain()
+        self.coins = CoinsCache(store, coins_cache_size)
+        self._best_header: BlockIndexEntry | None = None
+        self._candidates: set[BlockIndexEntry] = set()
+        self._subscribers: list[Callable[[ChainEvent], None]] = []
+        self._seq = 1
+        self._unconnected: OrderedDict[bytes, Block] = OrderedDict()
+        self._unconnected_by_prev: dict[bytes, set[bytes]] = {}
+        self._unconnected_bytes = 0
+        self._max_unconnected = max_unconnected_blocks
+        self._recent: OrderedDict[bytes, Block] = OrderedDict()
+        self._block_errors: dict[bytes, ValidationError] = {}
+        self._closed = False
+        self._load()
 
-    # --- read API --------------------------------------------------------------------------
+    # ==========================================================================================
+    # loading
+    # ==========================================================================================
+    def _load(self) -> None:
+        records = self.store.load_index()
+        if not records:
+            self._init_genesis()
+            return
+        index = self.index
+        for r in records:
+            header = BlockHeader.from_bytes(bytes(r.header))
+            prev = index.get(header.prev_hash)
+            if prev is None and r.height != 0:
+                log.warning("index row %s without parent, skipped", header.hash_hex)
+                continue
+            e = BlockIndexEntry(header, prev, r.height, r.chainwork, S(r.status), r.sequence_id)
+            index.add(e)
+            if r.sequence_id >= self._seq:
+                self._seq = r.sequence_id + 1
+            if e.have_data and (prev is None or prev.has_chain_data):
+                e.has_chain_data = True
+        tip_hash = self.store.get_tip()
+        tip = index.get(tip_hash) if tip_hash else None
+        if tip is None:
+            raise RuntimeError("chain store has an index but no valid tip")
+        self.active.set_tip(tip)
+        self._recompute_best_header()
+        self._rebuild_candidates()
+        log.info("chain loaded: %d index entries, tip %s at height %d", len(index), tip.hash_hex, tip.height)
+        self.activate_best_chain()
+
+    def _init_genesis(self) -> None:
+        g = self.params.genesis
+        e = BlockIndexEntry(g.header, None, 0, block_work(g.header.bits),
+                            S.HEADER_VALID | S.HAVE_DATA | S.VALID_SCRIPTS, 0)
+        e.has_chain_data = True
+        self.index.add(e)
+        batch = StoreBatch()
+        batch.index[e.hash] = self._record(e)
+        batch.blocks[e.hash] = g.serialize()
+        batch.tip = e.hash
+        # Core: the genesis coinbase is not spendable; nothing enters the coins set or tx index.
+        self.store.write(batch)
+        self.active.set_tip(e)
+        self._best_header = e
+
+    @staticmethod
+    def _record(e: BlockIndexEntry) -> IndexRecord:
+        return IndexRecord(e.hash, e.header.serialize(), e.height, e.chainwork, int(e.status), e.sequence_id)
+
+    # ==========================================================================================
+    # read API
+    # ==========================================================================================
     @property
-    def tip(self) -> BlockIndexEntry: ...
+    def tip(self) -> BlockIndexEntry:
+        return self.active.tip  # type: ignore[return-value]
+
     @property
-    def height(self) -> int: ...
+    def height(self) -> int:
+        return self.active.height
+
     @property
-    def best_header(self) -> BlockIndexEntry: ...
-    def get_entry(self, block_hash: bytes) -> BlockIndexEntry | None: ...
-    def get_block(self, block_hash: bytes) -> Block | None: ...
-    def get_block_hash(self, height: int) -> bytes | None: ...
-    def block_locator(self, entry: BlockIndexEntry | None = None) -> list[bytes]: ...
-    def find_fork(self, locator: Iterable[bytes]) -> BlockIndexEntry: ...
+    def best_header(self) -> BlockIndexEntry:
+        return self._best_header or self.tip
+
+    @property
+    def genesis(self) -> BlockIndexEntry:
+        return self.active.genesis  # type: ignore[return-value]
+
+    def get_entry(self, block_hash: bytes) -> BlockIndexEntry | None:
+        return self.index.get(block_hash)
+
+    def is_active(self, entry: BlockIndexEntry) -> bool:
+        return self.active.contains(entry)
+
+    def get_block(self, block_hash: bytes) -> Block | None:
+        b = self._recent.get(block_hash)
+        if b is not None:
+            return b
+        raw = self.store.get_block(block_hash)
+        if raw is None:
+            return None
+        b = Block.from_bytes(bytes(raw))
+        self._remember(b)
+        return b
+
+    def has_block(self, block_hash: bytes) -> bool:
+        """We have this block's data (stored or waiting for its parent)."""
+        e = self.index.get(block_hash)
+        return (e is not None and e.have_data) or block_hash in self._unconnected
+
+    def get_block_hash(self, height: int) -> bytes | None:
+        e = self.active[height]
+        return e.hash if e is not None else None
+
+    def get_ancestor(self, entry: BlockIndexEntry, height: int) -> BlockIndexEntry | None:
+        """Ancestor of `entry` at `height`, O(1) once the walk reaches the active chain."""
+        if height < 0 or height > entry.height:
+            return None
+        active = self.active
+        e = entry
+        while e.height > height and not active.contains(e):
+            e = e.prev  # type: ignore[assignment]
+        if e.height == height:
+            return e
+        return active[height]
+
+    def block_locator(self, entry: BlockIndexEntry | None = None) -> list[bytes]:
+        return self.active.locator(entry)
+
+    def find_fork(self, locator: Iterable[bytes]) -> BlockIndexEntry:
+        """First locator hash on our active chain (Core `FindForkInGlobalIndex`); genesis if none."""
+        active = self.active
+        for h in locator:
+            e = self.index.get(h)
+            if e is None:
+                continue
+            if active.contains(e):
+                return e
+            if e.height >= active.height and self.get_ancestor(e, active.height) is active.tip:
+                return active.tip  # type: ignore[return-value]
+        return self.genesis
+
     def headers_after(self, locator: Iterable[bytes], stop_hash: bytes | None = None,
-                      limit: int = 2000) -> list[BlockHeader]: ...
-    def get_coin(self, outpoint: OutPoint) -> Coin | None: ...
-    def get_tx(self, txid: bytes) -> tuple[Tx, bytes, int] | None: ...
-    def coins_for_script(self, script_pubkey: bytes) -> list[tuple[OutPoint, Coin]]: ...
-    def next_bits(self, prev_entry: BlockIndexEntry, time: int) -> int: ...
-    def median_time_past(self, entry: BlockIndexEntry | None = None) -> int: ...
-    def chain_tips(self) -> list[tuple[BlockIndexEntry, str]]: ...
-    def utxo_set_hash(self) -> bytes: ...
+                      limit: int = 2000) -> list[BlockHeader]:
+        """Headers on the active chain after the locator's fork point, up to `stop_hash` or `limit`
+        (Core's getheaders handler). An empty locator means: just `stop_hash`'s header."""
+        locator = list(locator)
+        if not locator:
+            e = self.index.get(stop_hash) if stop_hash else None
+            return [e.header] if e is not None else []
+        fork = self.find_fork(locator)
+        out = []
+        e = self.active.next(fork)
+        while e is not None and len(out) < limit:
+            out.append(e.header)
+            if stop_hash is not None and e.hash == stop_hash:
+                break
+            e = self.active.next(e)
+        return out
 
-    # --- write API -------------------------------------------------------------------------
-    def process_headers(self, headers: list[BlockHeader]) -> list[BlockIndexEntry]: ...
-    def process_block(self, block: Block) -> BlockResult: ...
-    def activate_best_chain(self) -> None: ...
-    def invalidate_block(self, block_hash: bytes) -> None: ...
-    def reconsider_block(self, block_hash: bytes) -> None: ...
-    def subscribe(self, callback: Callable[[ChainEvent], None]) -> None: ...
-    def close(self) -> None: ...
+    def get_coin(self, outpoint: OutPoint) -> Coin | None:
+        return self.coins.get(outpoint_key(outpoint))
+
+    def get_tx(self, txid: bytes) -> tuple[Tx, bytes, int] | None:
+        """(tx, block hash, height) of a tx in an active-chain block (tx index)."""
+        bh = self.store.get_tx_block(txid)
+        if bh is None:
+            return None
+        bh = bytes(bh)
+        e = self.index.get(bh)
+        block = self.get_block(bh)
+        if e is None or block is None:
+            return None
+        for tx in block.txs:
+            if tx.txid == txid:
+                return tx, bh, e.height
+        return None
+
+    def coins_for_script(self, script_pubkey: bytes) -> list[tuple[OutPoint, Coin]]:
+        return [(key_outpoint(bytes(k)), c) for k, c in self.store.coins_for_script(script_pubkey)]
+
+    def next_bits(self, prev_entry: BlockIndexEntry | None = None, time: int | None = None) -> int:
+        prev_entry = prev_entry or self.tip
+        return next_work_required(prev_entry, self.params, self.get_ancestor, time)
+
+    def median_time_past(self, entry: BlockIndexEntry | None = None) -> int:
+        return median_time_past(entry or self.tip)
+
+    def chain_tips(self) -> list[tuple[BlockIndexEntry, str]]:
+        """(tip entry, status) like Core getchaintips: active, valid-fork, valid-headers,
+        headers-only, invalid."""
+        out = []
+        for e in self.index.tips():
+            if self.active.contains(e):
+                status = "active"
+            elif e.failed:
+                status = "invalid"
+            elif not e.has_chain_data:
+                status = "headers-only"
+            elif e.status & S.VALID_SCRIPTS:
+                status = "valid-fork"
+            else:
+                status = "valid-headers"
+            out.append((e, status))
+        if not any(s == "active" for _, s in out):
+            out.append((self.tip, "active"))
+        out.sort(key=lambda t: -t[0].height)
+        return out
+
+    def utxo_set_hash(self) -> bytes:
+        """sha256 over every coin (key ‖ Coin.serialize()) in outpoint order (Core hash_serialized idea)."""
+        h = hashlib.sha256()
+        for key, coin in self.store.iter_coins():
+            h.update(bytes(key))
+            h.update(coin.serialize())
+        return h.digest()
+
+    def coin_count(self) -> int:
+        return self.store.coin_count()
+
+    # ==========================================================================================
+    # events
+    # ==========================================================================================
+    def subscribe(self, callback: Callable[[ChainEvent], None]) -> None:
+        """`callback(event)` runs synchronously on the writer thread after each commit."""
+        self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: Callable[[ChainEvent], None]) -> None:
+        try:
+            self._subscribers.remove(callback)
+        except ValueError:
+            pass
+
+    def _emit(self, events: list[ChainEvent]) -> None:
+        for ev in events:
+            for cb in list(self._subscribers):
+                try:
+                    cb(ev)
+                except Exception:  # a subscriber bug must not corrupt chain state
+                    log.exception("chain subscriber %r failed on %r", cb, ev)
+
+    # ==========================================================================================
+    # headers
+    # ==========================================================================================
+    def process_headers(self, headers: list[BlockHeader]) -> list[BlockIndexEntry]:
+        """Accept headers in order (Core `ProcessNewBlockHeaders`); raise on the first bad one.
+        Headers accepted before the bad one are kept."""
+        batch = StoreBatch()
+        out = []
+        try:
+            for h in headers:
+                out.append(self._accept_header(h, batch))
+        finally:
+            if batch.index:
+                self.store.write(batch)
+        return out
+
+    def _accept_header(self, header: BlockHeader, batch: StoreBatch) -> BlockIndexEntry:
+        """Core `AcceptBlockHeader`."""
+        h = header.hash
+        e = self.index.get(h)
+        if e is not None:
+            if e.failed:
+                raise ValidationError(R.DUPLICATE_INVALID, "block is marked invalid")
+            return e
+        check_block_header(header, self.params)
+        prev = self.index.get(header.prev_hash)
+        if prev is None:
+            raise ValidationError(R.PREV_BLK_NOT_FOUND, "previous block not found")
+        if prev.failed:
+            raise ValidationError(R.BAD_PREVBLK, "previous block invalid")
+        contextual_check_block_header(header, prev, self.params, int(self._now()), self.get_ancestor)
+        e = BlockIndexEntry(header, prev, prev.height + 1, prev.chainwork + block_work(header.bits),
+                            S.HEADER_VALID)
+        self.index.add(e)
+        batch.index[h] = self._record(e)
+        best = self.best_header
+        if e.chainwork > best.chainwork:
+            self._best_header = e
+        return e
+
+    def _recompute_best_header(self) -> None:
+        best = None
+        for e in self.index:
+            if e.failed:
+                continue
+            if best is None or e.chainwork > best.chainwork:
+                best = e
+        self._best_header = best
+
+    # ==========================================================================================
+    # blocks
+    # ==========================================================================================
+    def process_block(self, block: Block) -> BlockResult:
+        """Core `ProcessNewBlock`: check, store, and activate the best chain. Never raises
+        ValidationError; the result says what happened."""
+        h = block.hash
+        e = self.index.get(h)
+        if e is not None and e.failed:
+            return BlockResult(h, "invalid", ValidationError(R.DUPLICATE_INVALID, "block is marked invalid"), e)
+        if e is not None and e.have_data:
+            return BlockResult(h, "duplicate", None, e)
+        if h in self._unconnected:
+            return BlockResult(h, "duplicate")
+        prev = self.index.get(block.header.prev_hash)
+        if prev is None:
+            try:
+                check_block(block, self.params)
+            except ValidationError as err:
+                return BlockResult(h, "invalid", err)
+            self._add_unconnected(block)
+            return BlockResult(h, "orphan")
+        try:
+            e = self._accept_block(block)
+        except ValidationError as err:
+            return BlockResult(h, "invalid", err, self.index.get(h))
+        # blocks that were waiting for this one (and their descendants)
+        pending = [h]
+        while pending:
+            parent = pending.pop()
+            for child_hash in sorted(self._unconnected_by_prev.pop(parent, ())):
+                child = self._pop_unconnected(child_hash)
+                if child is None:
+                    continue
+                try:
+                    self._accept_block(child)
+                    pending.append(child_hash)
+                except ValidationError as err:
+                    log.info("unconnected block %s invalid: %s", child.hash_hex, err)
+        self.activate_best_chain()
+        err = self._block_errors.pop(h, None)
+        if err is not None or e.failed:
+            return BlockResult(h, "invalid", err or ValidationError(R.BAD_PREVBLK, "on an invalid branch"), e)
+        if self.active.contains(e):
+            return BlockResult(h, "connected", None, e)
+        return BlockResult(h, "accepted", None, e)
+
+    def _accept_block(self, block: Block) -> BlockIndexEntry:
+        """Core `AcceptBlock`: header, context-free and contextual block checks, then store the body."""
+        batch = StoreBatch()
+        try:
+            e = self._accept_header(block.header, batch)
+            if e.have_data:
+                return e
+            try:
+                check_block(block, self.params, check_pow=False)
+                contextual_check_block(block, e.prev, self.params)
+            except ValidationError as err:
+                if not err.mutated:
+                    self._mark_failed(e, batch)
+                raise
+            e.status |= S.HAVE_DATA
+            e.sequence_id = self._seq
+            self._seq += 1
+            batch.index[e.hash] = self._record(e)
+            batch.blocks[e.hash] = block.serialize()
+            self._remember(block)
+        finally:
+            if not batch.is_empty():
+                self.store.write(batch)
+        self._on_data(e)
+        return e
+
+    def _on_data(self, e: BlockIndexEntry) -> None:
+        """Propagate has_chain_data to `e` and waiting descendants (Core mapBlocksUnlinked)."""
+        if e.prev is not None and not e.prev.has_chain_data:
+            return
+        stack = [e]
+        while stack:
+            x = stack.pop()
+            x.has_chain_data = True
+            if not x.failed:
+                self._candidates.add(x)
+            for c in self.index.children(x):
+                if c.have_data and not c.has_chain_data:
+                    stack.append(c)
+
+    def _remember(self, block: Block) -> None:
+        r = self._recent
+        r[block.hash] = block
+        r.move_to_end(block.hash)
+        while len(r) > _RECENT_BLOCKS:
+            r.popitem(last=False)
+
+    def _add_unconnected(self, block: Block) -> None:
+        h = block.hash
+        self._unconnected[h] = block
+        self._unconnected_by_prev.setdefault(block.header.prev_hash, set()).add(h)
+        self._unconnected_bytes += block.size
+        while self._unconnected and (len(self._unconnected) > self._max_unconnected
+                                     or self._unconnected_bytes > MAX_UNCONNECTED_BYTES):
+            oldest = next(iter(self._unconnected))
+            self._pop_unconnected(oldest)
+
+    def _pop_unconnected(self, h: bytes) -> Block | None:
+        b = self._unconnected.pop(h, None)
+        if b is None:
+            return None
+        self._unconnected_bytes -= b.size
+        s = self._unconnected_by_prev.get(b.header.prev_hash)
+        if s is not None:
+            s.discard(h)
+            if not s:
+                del self._unconnected_by_prev[b.header.prev_hash]
+        return b
+
+    @property
+    def unconnected_count(self) -> int:
+        return len(self._unconnected)
+
+    def _read_block(self, e: BlockIndexEntry) -> Block:
+        b = self.get_block(e.hash)
+        if b is None:
+            raise RuntimeError(f"block data missing for {e.hash_hex}")
+        return b
+
+    # ==========================================================================================
+    # failure marking
+    # ==========================================================================================
+    def _mark_failed(self, e: BlockIndexEntry, batch: StoreBatch) -> None:
+        """Mark `e` FAILED and its descendants FAILED_PARENT (Core `InvalidBlockFound`)."""
+        e.status |= S.FAILED
+        batch.index[e.hash] = self._record(e)
+        self._candidates.discard(e)
+        for d in self.index.descendants(e):
+            if not d.status & S.FAILED_PARENT:
+                d.status |= S.FAILED_PARENT
+                batch.index[d.hash] = self._record(d)
+            self._candidates.discard(d)
+        best = self._best_header
+        if best is not None and best.failed:
+            self._recompute_best_header()
+
+    def _rebuild_candidates(self) -> None:
+        tipwork = self.tip.chainwork
+        self._candidates = {e for e in self.index
+                            if e.has_chain_data and not e.failed and e.chainwork >= tipwork}
+
+    # ==========================================================================================
+    # activation
+    # ==========================================================================================
+    def _best_candidate(self) -> BlockIndexEntry | None:
+        best = None
+        tipwork = self.tip.chainwork
+        stale = []
+        for e in self._candidates:
+            if e.failed or e.chainwork < tipwork:
+                stale.append(e)
+                continue
+            if best is None or e.chainwork > best.chainwork or (
+                    e.chainwork == best.chainwork and e.sequence_id < best.sequence_id):
+                best = e
+        for e in stale:
+            self._candidates.discard(e)
+        return best
+
+    def activate_best_chain(self) -> None:
+        """Core `ActivateBestChain`: move to the most-work valid candidate, one step at a time."""
+        for _ in range(1_000_000):  # bounded; each step makes progress or marks a block failed
+            cand = self._best_candidate()
+            tip = self.tip
+            if cand is None or cand is tip or cand.chainwork <= tip.chainwork:
+                return
+            self._activate_step(cand)
+
+    def _activate_step(self, target: BlockIndexEntry) -> None:
+        old_tip = self.tip
+        fork = self.active.find_fork(target)
+        assert fork is not None
+        path = []
+        e = target
+        while e is not fork:
+            path.append(e)
+            e = e.prev  # type: ignore[assignment]
+        path.reverse()
+        view = CoinsView(self.coins)
+        batch = StoreBatch()
+        events: list[ChainEvent] = []
+        disconnected = 0
+        t = old_tip
+        while t is not fork:
+            block = self._read_block(t)
+            self._disconnect_block(block, t, view, batch)
+            events.append(BlockDisconnected(block, t))
+            disconnected += 1
+            t = t.prev  # type: ignore[assignment]
+        new_tip = fork
+        failed = False
+        for e in path:
+            if e.failed:  # cannot happen while marks propagate; never retry such a branch
+                for x in path[path.index(e):]:
+                    x.status |= S.FAILED_PARENT
+                    batch.index[x.hash] = self._record(x)
+                    self._candidates.discard(x)
+                failed = True
+                break
+            block = self._read_block(e)
+            try:
+                self._connect_block(block, e, view, batch)
+            except ValidationError as err:
+                log.info("block %s at height %d invalid: %s", e.hash_hex, e.height, err)
+                self._block_errors[e.hash] = err
+                if len(self._block_errors) > 1000:
+                    self._block_errors.clear()
+                    self._block_errors[e.hash] = err
+                self._mark_failed(e, batch)
+                failed = True
+                break
+            new_tip = e
+            events.append(BlockConnected(block, e))
+            if len(events) - disconnected >= MAX_BLOCKS_PER_COMMIT and new_tip.chainwork > old_tip.chainwork:
+                break
+        if failed:
+            # Nothing of this step becomes visible: the view holds a half-connected block. Persist
+            # only the index marks (failure, and VALID_SCRIPTS of the blocks that did check out);
+            # activate_best_chain then picks again and reconnects the valid part if it still wins.
+            self.store.write(StoreBatch(index=batch.index))
+            return
+        batch.coins = view.changes
+        batch.tip = new_tip.hash
+        self.store.write(batch)
+        self.coins.apply(view.changes)
+        self.active.set_tip(new_tip)
+        if disconnected or new_tip is not old_tip:
+            if disconnected:
+                log.info("reorg: disconnected %d blocks, new tip %s at height %d", disconnected,
+                         new_tip.hash_hex, new_tip.height)
+            events.append(TipChanged(old_tip, new_tip, disconnected))
+            self._emit(events)
+
+    def _disconnect_block(self, block: Block, e: BlockIndexEntry, view: CoinsView, batch: StoreBatch) -> None:
+        """Core `DisconnectBlock`: remove the block's outputs, restore the coins it spent."""
+        raw = batch.undo.get(e.hash) if e.hash in batch.undo else self.store.get_undo(e.hash)
+        undo = parse_undo(bytes(raw)) if raw else []
+        i = len(undo)
+        for tx in reversed(block.txs):
+            txid = tx.txid
+            for n, out in enumerate(tx.vout):
+                if _spendable(out.script_pubkey):
+                    view.spend(txid + _BE32(n))
+            batch.txindex[txid] = None
+            if not tx.is_coinbase():
+                for txin in reversed(tx.vin):
+                    i -= 1
+                    if i < 0:
+                        raise RuntimeError(f"undo data too short for {e.hash_hex}")
+                    view.add(outpoint_key(txin.prevout), undo[i])
+        batch.undo[e.hash] = None
+
+    def _connect_block(self, block: Block, e: BlockIndexEntry, view: CoinsView, batch: StoreBatch) -> None:
+        """Core `ConnectBlock`: BIP30, inputs, BIP68, sigops, fees, coinbase amount, scripts."""
+        params = self.params
+        height = e.height
+        maturity = params.coinbase_maturity
+        max_sigops = params.max_block_sigops
+        prev = e.prev
+        assert prev is not None
+        prev_mtp = None
+        fees = 0
+        sigops = 0
+        spent: list[Coin] = []
+        script_jobs: list[tuple[Tx, list[Coin]]] = []
+        view_get = view.get
+        view_spend = view.spend
+        view_add = view.add
+        txindex = batch.txindex
+        block_hash = e.hash
+        # BIP30 (always enforced): no tx may overwrite an unspent output (checked before any change)
+        for tx in block.txs:
+            txid = tx.txid
+            for n, out in enumerate(tx.vout):
+                if _spendable(out.script_pubkey) and view_get(txid + _BE32(n)) is not None:
+                    raise ValidationError(R.BAD_TXNS_BIP30, f"tried to overwrite transaction {tx.txid_hex}")
+        for tx in block.txs:
+            txid = tx.txid
+            coinbase = tx.is_coinbase()
+            if coinbase:
+                coins: list[Coin] = []
+            else:
+                coins = []
+                for txin in tx.vin:
+                    po = txin.prevout
+                    c = view_spend(po.txid + _BE32(po.n))
+                    if c is None:
+                        raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT,
+                                              f"tx {tx.txid_hex} input {po!r} missing or spent")
+                    coins.append(c)
+                fees += check_tx_input_coins(tx, coins, height, maturity)
+                if tx.version >= 2:
+                    if prev_mtp is None:
+                        prev_mtp = median_time_past(prev)
+                    lock = sequence_locks(tx, [c.height for c in coins],
+                                          lambda h: median_time_past(self.get_ancestor(prev, h)))
+                    if not sequence_locks_satisfied(lock, height, prev_mtp):
+                        raise ValidationError(R.BAD_TXNS_NONBIP68_FINAL, f"tx {tx.txid_hex}")
+                spent.extend(coins)
+                script_jobs.append((tx, coins))
+            sigops += legacy_sigops(tx)
+            if not coinbase:
+                sigops += p2sh_sigops(tx, coins)
+            if sigops > max_sigops:
+                raise ValidationError(R.BAD_BLK_SIGOPS, "too many sigops")
+            for n, out in enumerate(tx.vout):
+                spk = out.script_pubkey
+                if not _spendable(spk):
+                    continue
+                view_add(txid + _BE32(n), Coin(out.value, spk, height, coinbase))
+            txindex[txid] = block_hash
+        cb_out = sum(o.value for o in block.txs[0].vout)
+        limit = fees + params.block_subsidy(height)
+        if cb_out > limit:
+            raise ValidationError(R.BAD_CB_AMOUNT, f"coinbase pays too much (actual={cb_out} vs limit={limit})")
+        if self.script_checks and script_jobs:
+            flags = script_flags_for_height(height, params)
+            for tx, coins in script_jobs:
+                check_input_scripts(tx, coins, flags)
+        e.status |= S.VALID_SCRIPTS
+        batch.index[block_hash] = self._record(e)
+        batch.undo[block_hash] = serialize_undo(spent)
+
+    # ==========================================================================================
+    # invalidate / reconsider
+    # ==========================================================================================
+    def invalidate_block(self, block_hash: bytes) -> None:
+        """Core `InvalidateBlock`: mark the block failed, disconnect it if active, re-pick the best chain."""
+        e = self.index.get(block_hash)
+        if e is None:
+            raise KeyError("block not found")
+        if e.prev is None:
+            raise ValueError("cannot invalidate genesis")
+        batch = StoreBatch()
+        self._mark_failed(e, batch)
+        if self.active.contains(e):
+            old_tip = self.tip
+            view = CoinsView(self.coins)
+            events: list[ChainEvent] = []
+            t = old_tip
+            n = 0
+            while t is not e.prev:
+                block = self._read_block(t)
+                self._disconnect_block(block, t, view, batch)
+                events.append(BlockDisconnected(block, t))
+                n += 1
+                t = t.prev  # type: ignore[assignment]
+            batch.coins = view.changes
+            batch.tip = e.prev.hash
+            self.store.write(batch)
+            self.coins.apply(view.changes)
+            self.active.set_tip(e.prev)
+            events.append(TipChanged(old_tip, e.prev, n))
+            self._emit(events)
+        else:
+            self.store.write(batch)
+        self._rebuild_candidates()
+        self.activate_best_chain()
+
+    def reconsider_block(self, block_hash: bytes) -> None:
+        """Core `ReconsiderBlock` (ResetBlockFailureFlags): clear failure marks on the block, its
+        descendants and ancestors, then activate the best chain."""
+        e = self.index.get(block_hash)
+        if e is None:
+            raise KeyError("block not found")
+        batch = StoreBatch()
+        for x in [e, *self.index.descendants(e)]:
+            if x.status & S.FAILED_MASK:
+                x.status &= ~S.FAILED_MASK
+                batch.index[x.hash] = self._record(x)
+        a = e.prev
+        while a is not None:
+            if a.status & S.FAILED_MASK:
+                a.status &= ~S.FAILED_MASK
+                batch.index[a.hash] = self._record(a)
+            a = a.prev
+        if batch.index:
+            self.store.write(batch)
+        for x in [e, *self.index.descendants(e)]:
+            if x.have_data and x.prev is not None and x.prev.has_chain_data:
+                self._on_data(x)
+        self._recompute_best_header()
+        self._rebuild_candidates()
+        self.activate_best_chain()
+
+    # ==========================================================================================
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.store.close()

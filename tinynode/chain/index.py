@@ -34,7 +34,8 @@ class BlockStatus(IntFlag):
 class BlockIndexEntry:
     """One header in the block tree. `prev` is the parent entry (None for genesis)."""
 
-    __slots__ = ("hash", "header", "prev", "height", "chainwork", "status", "sequence_id")
+    __slots__ = ("hash", "header", "prev", "height", "chainwork", "status", "sequence_id",
+                 "has_chain_data")
 
     def __init__(self, header: BlockHeader, prev: "BlockIndexEntry | None", height: int,
                  chainwork: int, status: BlockStatus = BlockStatus.HEADER_VALID,
@@ -46,6 +47,8 @@ class BlockIndexEntry:
         self.chainwork = chainwork
         self.status = status
         self.sequence_id = sequence_id
+        #: this block and all its ancestors have data (Core nChainTx != 0): it can be connected
+        self.has_chain_data = False
 
     # header fields, so pow.py can use an entry directly
     @property

@@ -1,0 +1,87 @@
+"""In-memory `ChainStore` for unit tests (same semantics as SQLite, nothing on disk)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..primitives.coin import Coin
+from .base import IndexRecord, StoreBatch
+
+__all__ = ["MemoryChainStore"]
+
+
+class MemoryChainStore:
+    def __init__(self) -> None:
+        self._index: dict[bytes, IndexRecord] = {}
+        self._blocks: dict[bytes, bytes] = {}
+        self._coins: dict[bytes, Coin] = {}
+        self._by_script: dict[bytes, set[bytes]] = {}
+        self._undo: dict[bytes, bytes] = {}
+        self._txindex: dict[bytes, bytes] = {}
+        self._tip: bytes | None = None
+        self.closed = False
+        self.writes = 0
+
+    def load_index(self) -> list[IndexRecord]:
+        return sorted(self._index.values(), key=lambda r: (r.height, r.sequence_id))
+
+    def get_tip(self) -> bytes | None:
+        return self._tip
+
+    def get_block(self, block_hash: bytes) -> bytes | None:
+        return self._blocks.get(block_hash)
+
+    def has_block(self, block_hash: bytes) -> bool:
+        return block_hash in self._blocks
+
+    def get_undo(self, block_hash: bytes) -> bytes | None:
+        return self._undo.get(block_hash)
+
+    def get_coin(self, key: bytes) -> Coin | None:
+        return self._coins.get(key)
+
+    def coins_for_script(self, script_pubkey: bytes) -> list[tuple[bytes, Coin]]:
+        keys = self._by_script.get(script_pubkey, ())
+        return [(k, self._coins[k]) for k in sorted(keys)]
+
+    def iter_coins(self) -> Iterator[tuple[bytes, Coin]]:
+        for k in sorted(self._coins):
+            yield k, self._coins[k]
+
+    def coin_count(self) -> int:
+        return len(self._coins)
+
+    def get_tx_block(self, txid: bytes) -> bytes | None:
+        return self._txindex.get(txid)
+
+    def write(self, batch: StoreBatch) -> None:
+        self._index.update(batch.index)
+        self._blocks.update(batch.blocks)
+        coins, by_script = self._coins, self._by_script
+        for k, c in batch.coins.items():
+            old = coins.pop(k, None)
+            if old is not None:
+                s = by_script.get(old.script_pubkey)
+                if s is not None:
+                    s.discard(k)
+                    if not s:
+                        del by_script[old.script_pubkey]
+            if c is not None:
+                coins[k] = c
+                by_script.setdefault(c.script_pubkey, set()).add(k)
+        for h, u in batch.undo.items():
+            if u is None:
+                self._undo.pop(h, None)
+            else:
+                self._undo[h] = u
+        for t, b in batch.txindex.items():
+            if b is None:
+                self._txindex.pop(t, None)
+            else:
+                self._txindex[t] = b
+        if batch.tip is not None:
+            self._tip = batch.tip
+        self.writes += 1
+
+    def close(self) -> None:
+        self.closed = True

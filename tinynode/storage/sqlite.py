@@ -1,0 +1,211 @@
+"""SQLiteChainStore: the chain store on disk (stdlib sqlite3, WAL, synchronous=NORMAL).
+
+One connection, made by the thread that constructs the store and used only by it (the chain
+writer thread; sqlite3's default `check_same_thread=True` enforces that). Every `write(batch)` is
+one transaction, so `kill -9` at any instant leaves the previous or the next consistent state:
+index, coins, undo, tx index and tip always agree.
+
+Tables:
+    meta(key, value)                    schema_version, tip
+    block_index(hash, height, chainwork, status, seq, header)
+    blocks(hash, data)                  full block bytes
+    undo(hash, data)                    spent coins of a connected block
+    coins(key, script_hash, coin)       key = txid + n (big-endian), coin = Coin.serialize()
+                                        index on script_hash (first 8 bytes of sha256(script_pubkey))
+    txindex(txid, block_hash)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+from typing import Callable, Iterator
+
+from ..primitives.coin import Coin
+from .base import IndexRecord, StoreBatch
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SQLiteChainStore", "SCHEMA_VERSION", "StoreError"]
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """The database is unusable (newer schema, corrupt)."""
+
+
+def _script_hash(spk: bytes) -> bytes:
+    return hashlib.sha256(spk).digest()[:8]
+
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS block_index (
+    hash BLOB PRIMARY KEY, height INTEGER NOT NULL, chainwork BLOB NOT NULL,
+    status INTEGER NOT NULL, seq INTEGER NOT NULL, header BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS undo (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS coins (
+    key BLOB PRIMARY KEY, script_hash BLOB NOT NULL, coin BLOB NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS coins_by_script ON coins(script_hash);
+CREATE TABLE IF NOT EXISTS txindex (txid BLOB PRIMARY KEY, block_hash BLOB NOT NULL) WITHOUT ROWID;
+"""
+
+#: version → function upgrading the schema from version-1 to version (run inside a transaction).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+class SQLiteChainStore:
+    """`ChainStore` on one SQLite file."""
+
+    def __init__(self, path: str | os.PathLike[str], *, cache_mb: int = 64) -> None:
+        self.path = str(path)
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        self._conn = conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        self._migrate()
+
+    # --- schema ----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            has_meta = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+            version = 0
+            if has_meta:
+                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: schema version {version} is newer than {SCHEMA_VERSION}")
+            if version == 0:
+                for stmt in _SCHEMA_V1.split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                version = 1
+            while version < SCHEMA_VERSION:
+                version += 1
+                MIGRATIONS[version](conn)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
+                         (str(version),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0])
+
+    # --- reads ------------------------------------------------------------------------------
+    def load_index(self) -> list[IndexRecord]:
+        rows = self._conn.execute(
+            "SELECT hash, header, height, chainwork, status, seq FROM block_index ORDER BY height, seq")
+        return [IndexRecord(h, hdr, height, int.from_bytes(cw, "big"), status, seq)
+                for h, hdr, height, cw, status, seq in rows]
+
+    def get_tip(self) -> bytes | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
+        return bytes(row[0]) if row else None
+
+    def get_block(self, block_hash: bytes) -> bytes | None:
+        row = self._conn.execute("SELECT data FROM blocks WHERE hash=?", (block_hash,)).fetchone()
+        return row[0] if row else None
+
+    def has_block(self, block_hash: bytes) -> bool:
+        return self._conn.execute("SELECT 1 FROM blocks WHERE hash=?", (block_hash,)).fetchone() is not None
+
+    def get_undo(self, block_hash: bytes) -> bytes | None:
+        row = self._conn.execute("SELECT data FROM undo WHERE hash=?", (block_hash,)).fetchone()
+        return row[0] if row else None
+
+    def get_coin(self, key: bytes) -> Coin | None:
+        row = self._conn.execute("SELECT coin FROM coins WHERE key=?", (key,)).fetchone()
+        return Coin.from_bytes(row[0]) if row else None
+
+    def coins_for_script(self, script_pubkey: bytes) -> list[tuple[bytes, Coin]]:
+        out = []
+        for key, data in self._conn.execute(
+                "SELECT key, coin FROM coins WHERE script_hash=? ORDER BY key", (_script_hash(script_pubkey),)):
+            c = Coin.from_bytes(data)
+            if c.script_pubkey == script_pubkey:
+                out.append((key, c))
+        return out
+
+    def iter_coins(self) -> Iterator[tuple[bytes, Coin]]:
+        cur = self._conn.execute("SELECT key, coin FROM coins ORDER BY key")
+        while True:
+            rows = cur.fetchmany(1000)
+            if not rows:
+                return
+            for key, data in rows:
+                yield key, Coin.from_bytes(data)
+
+    def coin_count(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM coins").fetchone()[0]
+
+    def get_tx_block(self, txid: bytes) -> bytes | None:
+        row = self._conn.execute("SELECT block_hash FROM txindex WHERE txid=?", (txid,)).fetchone()
+        return row[0] if row else None
+
+    # --- writes -----------------------------------------------------------------------------
+    def write(self, batch: StoreBatch) -> None:
+        """Apply `batch` in one transaction."""
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
+            if batch.index:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO block_index(hash, height, chainwork, status, seq, header) "
+                    "VALUES (?,?,?,?,?,?)",
+                    [(r.hash, r.height, r.chainwork.to_bytes(32, "big"), int(r.status), r.sequence_id,
+                      r.header) for r in batch.index.values()])
+            if batch.blocks:
+                conn.executemany("INSERT OR REPLACE INTO blocks(hash, data) VALUES (?,?)",
+                                 list(batch.blocks.items()))
+            if batch.coins:
+                dels = [(k,) for k, c in batch.coins.items() if c is None]
+                if dels:
+                    conn.executemany("DELETE FROM coins WHERE key=?", dels)
+                adds = [(k, _script_hash(c.script_pubkey), c.serialize())
+                        for k, c in batch.coins.items() if c is not None]
+                if adds:
+                    conn.executemany("INSERT OR REPLACE INTO coins(key, script_hash, coin) VALUES (?,?,?)", adds)
+            if batch.undo:
+                dels = [(h,) for h, u in batch.undo.items() if u is None]
+                if dels:
+                    conn.executemany("DELETE FROM undo WHERE hash=?", dels)
+                adds = [(h, u) for h, u in batch.undo.items() if u is not None]
+                if adds:
+                    conn.executemany("INSERT OR REPLACE INTO undo(hash, data) VALUES (?,?)", adds)
+            if batch.txindex:
+                dels = [(t,) for t, b in batch.txindex.items() if b is None]
+                if dels:
+                    conn.executemany("DELETE FROM txindex WHERE txid=?", dels)
+                adds = [(t, b) for t, b in batch.txindex.items() if b is not None]
+                if adds:
+                    conn.executemany("INSERT OR REPLACE INTO txindex(txid, block_hash) VALUES (?,?)", adds)
+            if batch.tip is not None:
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tip', ?)", (batch.tip,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        self._conn = None  # type: ignore[assignment]
+        try:
+            conn.execute("PRAGMA optimize")
+        except sqlite3.Error:
+            pass
+        conn.close()
