@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tinynode.consensus.errors import ValidationError
+from tinynode.consensus.tx_checks import check_transaction
 from tinynode.primitives.hashes import ZERO_HASH, hex_to_hash
 from tinynode.primitives.serialize import DecodeError
 from tinynode.primitives.tx import MAX_MONEY, OutPoint, Tx, TxIn, TxOut
@@ -183,6 +185,7 @@ def test_tx_vector_counts():
 def test_tx_valid_json(n, prevouts, raw, excluded_text):
     tx = Tx.from_hex(raw)
     assert check_transaction_local(tx) is None
+    check_transaction(tx)
     prevs = _prevout_map(prevouts)
     excluded = parse_flags(excluded_text)
     flags = _trim(ALL_FLAGS & ~excluded)
@@ -205,9 +208,14 @@ def test_tx_invalid_json(n, prevouts, raw, flags_text):
         assert flags_text == "BADTX"
         return
     if flags_text == "BADTX":
-        assert check_transaction_local(tx) is not None
+        reason = check_transaction_local(tx)
+        assert reason is not None
+        with pytest.raises(ValidationError) as e:
+            check_transaction(tx)  # tinynode's consensus CheckTransaction agrees
+        assert e.value.reason == reason
         return
     assert check_transaction_local(tx) is None
+    check_transaction(tx)
     prevs = _prevout_map(prevouts)
     flags = parse_flags(flags_text)
     assert _verify_tx(prevs, tx, flags) != "OK"
