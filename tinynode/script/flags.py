@@ -22,7 +22,7 @@ class ScriptFlags(IntFlag):
     CLEANSTACK = 1 << 8
     CHECKLOCKTIMEVERIFY = 1 << 9
     CHECKSEQUENCEVERIFY = 1 << 10
-    MINIMALIF = 1 << 13
+    MINIMALIF = 1 << 13  # accepted; in Core it only affects witness scripts, so no legacy effect
     NULLFAIL = 1 << 14
     CONST_SCRIPTCODE = 1 << 16
 

@@ -146,7 +146,8 @@ DISABLED_OPCODES = frozenset({
 
 
 def opcode_name(op: int) -> str:
-    """Core's `GetOpName`: the name without ambiguity; unknown bytes as 'OP_UNKNOWN'."""
+    """A readable name: the Op member's name, `PUSH<n>` for direct pushes of n bytes,
+    'OP_UNKNOWN' for bytes that are no opcode (as Core's `GetOpName` says for those)."""
     if 0 < op < Op.OP_PUSHDATA1:
         return f"PUSH{op}"
     try:
