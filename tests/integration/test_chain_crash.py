@@ -1,0 +1,179 @@
+"""Crash safety: SIGKILL a process connecting blocks into SQLite at random moments.
+
+The blocks (built here, written to a file) are a regtest chain with signed spends and a side
+branch that overtakes it (one reorg):
+
+    genesis -> c1 .. c110 -> c111 .. c118       (spends from c101 on)
+                        \\-> d1 .. d10           (d1, d3, .. spend what c111, c113, .. spend;
+                                                 d9 overtakes: a reorg of 8 blocks)
+
+A child process (`tests/framework/crash_child.py`) delivers them in that order into a
+`SQLiteChainStore`. The test kills it (only the PIDs it started) at random moments, at least
+20 times. After every kill the store is reopened in this process and must be consistent: its
+tip is a block we built and its UTXO set hash equals the one a memory node has at that tip.
+Restarting the child continues the work; every round ends at the same final tip and UTXO hash.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.framework.blockbuilder import BlockBuilder
+from tinynode.chain.chainstate import ChainState
+from tinynode.params import REGTEST
+from tinynode.storage.memory import MemoryChainStore
+from tinynode.storage.sqlite import SQLiteChainStore
+
+ROOT = Path(__file__).resolve().parents[2]
+MIN_KILLS = 20
+DEADLINE_S = 50.0
+
+
+def _build_blocks() -> tuple[BlockBuilder, list]:
+    b = BlockBuilder(REGTEST, spacing=60)
+    order = []
+    for i in range(1, 111):
+        order.append(b.next_block(f"c{i}", spend=b.get_spendable_output() if i > 100 else None))
+        b.save_spendable_output()
+    late = [b.get_spendable_output() for _ in range(8)]      # coinbases of c11..c18
+    for i in range(111, 119):
+        order.append(b.next_block(f"c{i}", spend=late[i - 111]))
+    b.set_tip("c110")
+    for i in range(1, 11):     # d1, d3, .. spend the same coins as c111, c113, .. (conflicts)
+        order.append(b.next_block(f"d{i}", spend=late[i - 1] if i % 2 and i <= 8 else None))
+    return b, order
+
+
+def _reference(b: BlockBuilder, order: list) -> tuple[dict[bytes, bytes], bytes, bytes]:
+    """tip hash -> utxo_set_hash after each delivery in a memory node; final tip and hash."""
+    cs = ChainState(REGTEST, MemoryChainStore(), now=lambda: b.now)
+    ref = {cs.tip.hash: cs.utxo_set_hash()}
+    for blk in order:
+        res = cs.process_block(blk)
+        assert res.error is None, res
+        ref[cs.tip.hash] = cs.utxo_set_hash()
+    final = (cs.tip.hash, cs.utxo_set_hash())
+    cs.close()
+    assert final[0] == b["d10"].hash
+    return ref, final[0], final[1]
+
+
+def _utxo_hash_at(b: BlockBuilder, tip_hash: bytes, cache: dict[bytes, bytes]) -> bytes:
+    if tip_hash not in cache:
+        cs = ChainState(REGTEST, MemoryChainStore(), now=lambda: b.now)
+        for blk in b.chain_to(b.name_of(tip_hash)):
+            assert cs.process_block(blk).error is None
+        cache[tip_hash] = cs.utxo_set_hash()
+        cs.close()
+    return cache[tip_hash]
+
+
+def _read_line(proc: subprocess.Popen, timeout: float) -> str | None:
+    """One stdout line of `proc`, or None if none arrives within `timeout` (bounded wait)."""
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    try:
+        if not sel.select(timeout):
+            return None
+        return proc.stdout.readline().decode().strip()
+    finally:
+        sel.close()
+
+
+def _check_store(db: Path, b: BlockBuilder, cache: dict[bytes, bytes]) -> int:
+    """Reopen the store: the tip must be one of our blocks with exactly its UTXO set."""
+    cs = ChainState(REGTEST, SQLiteChainStore(db), now=lambda: b.now)
+    try:
+        tip = cs.tip
+        assert tip.hash in b.by_hash, f"unknown tip {tip.hash_hex}"
+        assert tip.height == b.heights[tip.hash]
+        assert cs.get_block_hash(tip.height) == tip.hash
+        assert cs.utxo_set_hash() == _utxo_hash_at(b, tip.hash, cache), f"inconsistent at height {tip.height}"
+        return tip.height
+    finally:
+        cs.close()
+
+
+def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path):
+    b, order = _build_blocks()
+    ref, final_tip, final_hash = _reference(b, order)
+    blocks_file = tmp_path / "blocks.bin"
+    blocks_file.write_bytes(b"".join(blk.serialize() for blk in order))
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    rng = random.Random(2459)
+    cmd = [sys.executable, "-m", "tests.framework.crash_child"]
+
+    def start(db: Path) -> subprocess.Popen:
+        return subprocess.Popen(cmd + [str(db), str(blocks_file)], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    # One uninterrupted run: how long connecting takes, and the final state.
+    db = tmp_path / "full.sqlite"
+    proc = start(db)
+    try:
+        assert _read_line(proc, 30) is not None
+        t0 = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        full_run = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    done = out.decode().split()
+    assert done[0] == "DONE" and bytes.fromhex(done[2]) == final_hash
+
+    kills = rounds = 0
+    heights: list[int] = []
+    deadline = time.monotonic() + DEADLINE_S
+    rnd_db = None
+    cache = dict(ref)
+    while kills < MIN_KILLS or rounds == 0:
+        assert time.monotonic() < deadline, f"only {kills} kills / {rounds} rounds before the deadline"
+        if rnd_db is None:
+            rnd_db = tmp_path / f"round{rounds}.sqlite"
+        proc = start(rnd_db)
+        try:
+            line = _read_line(proc, 30)
+            assert line and line.startswith("READY"), line
+            delay = rng.uniform(0.0, full_run)
+            try:
+                proc.wait(timeout=delay)        # bounded: returns early if the child finishes
+            except subprocess.TimeoutExpired:
+                proc.kill()                     # SIGKILL, this Popen's own PID only
+                proc.wait(10)
+                kills += 1
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        rest = proc.stdout.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+        heights.append(_check_store(rnd_db, b, cache))
+        if proc.returncode == 0:
+            assert f"DONE {final_tip[::-1].hex()} {final_hash.hex()}" in rest, rest
+            rounds += 1
+            rnd_db = None
+        else:
+            assert proc.returncode == -9, (proc.returncode, rest)
+
+    # finish the last interrupted round: continuing ends at the same final state
+    if rnd_db is not None:
+        proc = start(rnd_db)
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        assert f"DONE {final_tip[::-1].hex()} {final_hash.hex()}" in out.decode()
+    assert kills >= MIN_KILLS
+    assert len(set(heights)) > 3, f"kills did not land at different heights: {sorted(set(heights))}"

@@ -1,0 +1,98 @@
+"""Property: random trees of valid and invalid blocks, delivered in random order, always leave
+the node on a valid tip with the most work, with the UTXO set of that chain (some blocks are
+delivered twice).
+
+Params are regtest with `coinbase_maturity=1` so valid blocks can spend their parent's coinbase
+(exercising undo on every reorg). Invalid kinds:
+
+- `cb-amount`  coinbase claims one satoshi too much (body invalid; descendants FAILED_PARENT)
+- `missing`    spends an outpoint that does not exist (`bad-txns-inputs-missingorspent`)
+- `high-hash`  proof of work misses the target (never enters the index)
+- `mutated`    a copy whose body does not match its header (duplicated txs, so the merkle root
+               fails: Core's BLOCK_MUTATED) is delivered; the genuine block may also arrive
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.framework.blockbuilder import BlockBuilder
+from tests.framework.miniwallet import Utxo, key
+from tinynode.chain.chainstate import ChainState
+from tinynode.params import REGTEST
+from tinynode.primitives.block import Block
+from tinynode.primitives.tx import OutPoint
+from tinynode.storage.memory import MemoryChainStore
+
+PARAMS = dataclasses.replace(REGTEST, coinbase_maturity=1)
+KINDS = ["ok", "ok", "ok", "ok", "spend", "spend", "cb-amount", "missing", "high-hash", "mutated"]
+
+
+def _build_tree(data) -> tuple[BlockBuilder, list[Block], set[bytes]]:
+    """Returns the builder, the deliveries (in random order) and the hashes of valid blocks."""
+    b = BlockBuilder(PARAMS)
+    n = data.draw(st.integers(min_value=3, max_value=18), label="n_blocks")
+    names = ["genesis"]
+    good = {"genesis": True}          # name -> block is valid and all its ancestors are
+    deliveries: list[Block] = []
+    for i in range(n):
+        parent = data.draw(st.sampled_from(names), label=f"parent{i}")
+        kind = data.draw(st.sampled_from(KINDS), label=f"kind{i}")
+        name = f"n{i}"
+        b.set_tip(parent)
+        parent_block = b[parent]
+        if kind == "spend" and parent != "genesis":
+            cb = parent_block.txs[0]
+            u = Utxo(OutPoint(cb.txid, 0), cb.vout[0].value, b.wallet.key, b.height_of(parent), True)
+            blk = b.next_block(name, spend=u)
+        elif kind == "cb-amount":
+            blk = b.next_block(name, additional_coinbase_value=1)
+        elif kind == "missing":
+            ghost = Utxo(OutPoint(bytes([i + 1]) * 32, 0), 10**8, key(5))
+            blk = b.next_block(name, txs=[b.wallet.create_spend(ghost, n_outputs=1)], fees=1000)
+        elif kind == "high-hash":
+            blk = b.next_block(name, valid_pow=False)
+        elif kind == "mutated":
+            blk = b.next_block(name)
+            deliveries.append(Block(blk.header, blk.txs + blk.txs))   # same hash, wrong body
+        else:
+            blk = b.next_block(name)
+        valid_self = kind in ("ok", "spend") or (kind == "mutated")
+        deliver_real = kind != "mutated" or data.draw(st.booleans(), label=f"real{i}")
+        if deliver_real:
+            deliveries.append(blk)
+        good[name] = good[parent] and valid_self and deliver_real
+        names.append(name)
+    order = data.draw(st.permutations(deliveries), label="order")
+    if order and data.draw(st.booleans(), label="duplicates"):     # some blocks arrive twice
+        order = order + data.draw(st.lists(st.sampled_from(order), max_size=4), label="again")
+    valid = {b[nm].hash for nm, ok in good.items() if ok}
+    return b, list(order), valid
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_trees_end_on_most_work_valid_tip(data):
+    b, order, valid = _build_tree(data)
+    cs = ChainState(PARAMS, MemoryChainStore(), now=lambda: b.now)
+    try:
+        for blk in order:
+            cs.process_block(blk)          # never raises; invalid ones are reported
+        best_work = max(b.chainwork(b.name_of(h)) for h in valid)
+        assert cs.tip.hash in valid, f"tip {b.name_of(cs.tip.hash)} is not valid"
+        assert cs.tip.chainwork == best_work == b.chainwork(b.name_of(cs.tip.hash))
+        # the UTXO set is the one of that chain, connected from scratch
+        fresh = ChainState(PARAMS, MemoryChainStore(), now=lambda: b.now)
+        try:
+            for blk in b.chain_to(b.name_of(cs.tip.hash)):
+                res = fresh.process_block(blk)
+                assert res.error is None, res
+            assert fresh.tip.hash == cs.tip.hash
+            assert fresh.utxo_set_hash() == cs.utxo_set_hash()
+        finally:
+            fresh.close()
+    finally:
+        cs.close()

@@ -1,0 +1,837 @@
+"""Fork and consensus scenarios for `ChainState`, in the style of Core's feature_block.py.
+
+Blocks are built by name with `tests.framework.blockbuilder.BlockBuilder` and delivered with
+`ChainState.process_block`. Every rejection is asserted on Core's reject reason. Each scenario
+ends with the equivalence check: a fresh store that connects only the final best chain has the
+same `utxo_set_hash()` as the node that went through the forks.
+
+Naming: `c1..c100` is the common base (its coinbases are the spendable outputs `out[i]`);
+scenario blocks carry a letter per branch. Spent coins are drawn in order with
+`b.get_spendable_output()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.framework.blockbuilder import BlockBuilder, assert_accepted, assert_rejected
+from tests.framework.miniwallet import MiniWallet, Utxo, key, push_data, push_int
+from tinynode.chain.chainstate import ChainState
+from tinynode.chain.events import TipChanged
+from tinynode.chain.index import BlockStatus
+from tinynode.consensus.errors import RejectReason as R
+from tinynode.params import REGTEST, TINYNET
+from tinynode.primitives.block import Block
+from tinynode.primitives.coin import Coin
+from tinynode.primitives.tx import COIN, OutPoint, Tx, TxIn, TxOut
+from tinynode.storage.memory import MemoryChainStore
+from tinynode.storage.sqlite import SQLiteChainStore
+
+MAX_SCRIPT_SIZE = 10_000
+
+
+# ---------------------------------------------------------------------- fixtures and helpers
+@pytest.fixture
+def make_node(tmp_path):
+    """Factory: `make_node(params, now, kind="memory"|"sqlite")` → ChainState (closed at teardown)."""
+    nodes: list[ChainState] = []
+
+    def make(params=REGTEST, now: int | None = None, kind: str = "memory") -> ChainState:
+        if kind == "sqlite":
+            store = SQLiteChainStore(tmp_path / f"chain{len(nodes)}.sqlite")
+        else:
+            store = MemoryChainStore()
+        clock = (lambda: now) if now is not None else None
+        cs = ChainState(params, store, now=clock) if clock else ChainState(params, store)
+        nodes.append(cs)
+        return cs
+
+    yield make
+    for n in nodes:
+        n.close()
+
+
+def build_base(b: BlockBuilder, cs: ChainState, n: int = 100) -> None:
+    """c1..cn on genesis, each delivered and its coinbase saved as a spendable output."""
+    for i in range(1, n + 1):
+        blk = b.next_block(f"c{i}")
+        b.save_spendable_output()
+        assert_accepted(cs, blk, tip=blk)
+
+
+def deliver(cs: ChainState, b: BlockBuilder, *names: str, tip: str | None = None) -> None:
+    for name in names:
+        assert_accepted(cs, b[name])
+    if tip is not None:
+        assert cs.tip.hash == b[tip].hash, f"tip {cs.tip.hash_hex} h={cs.tip.height}, expected {tip}"
+
+
+def model_utxos(blocks: list[Block]) -> dict[OutPoint, Coin]:
+    """The UTXO set after connecting `blocks` (heights 1..) — an independent model of Core's
+    `UpdateCoins` (genesis coinbase and unspendable outputs never enter the set)."""
+    utxos: dict[OutPoint, Coin] = {}
+    for height, blk in enumerate(blocks, 1):
+        for tx in blk.txs:
+            cb = tx.is_coinbase()
+            if not cb:
+                for txin in tx.vin:
+                    del utxos[txin.prevout]
+            for n, out in enumerate(tx.vout):
+                spk = out.script_pubkey
+                if spk[:1] == b"\x6a" or len(spk) > MAX_SCRIPT_SIZE:
+                    continue
+                utxos[OutPoint(tx.txid, n)] = Coin(out.value, spk, height, cb)
+    return utxos
+
+
+def assert_state_exact(cs: ChainState, b: BlockBuilder, tip_name: str, scripts: list[bytes]) -> None:
+    """UTXO set, tx index and script index are exactly what the active chain implies."""
+    chain = b.chain_to(tip_name)
+    assert cs.tip.hash == chain[-1].hash and cs.height == len(chain)
+    expected = model_utxos(chain)
+    for op, coin in expected.items():
+        assert cs.get_coin(op) == coin, f"coin {op}"
+    active_txids = set()
+    for height, blk in enumerate(chain, 1):
+        assert cs.get_block_hash(height) == blk.hash
+        for tx in blk.txs:
+            active_txids.add(tx.txid)
+            got = cs.get_tx(tx.txid)
+            assert got is not None, f"tx {tx.txid_hex} missing from tx index"
+            assert got[0] == tx and got[1] == blk.hash and got[2] == height
+    for blk in b.by_hash.values():
+        for tx in blk.txs:
+            for n in range(len(tx.vout)):
+                op = OutPoint(tx.txid, n)
+                if op not in expected:
+                    assert cs.get_coin(op) is None, f"stale coin {op}"
+            if tx.txid not in active_txids and blk.hash != b.params.genesis.hash:
+                assert cs.get_tx(tx.txid) is None, f"tx {tx.txid_hex} of a disconnected block still indexed"
+    for spk in scripts:
+        want = {op: c for op, c in expected.items() if c.script_pubkey == spk}
+        got = dict(cs.coins_for_script(spk))
+        assert got == want, "script index differs"
+
+
+def assert_equivalent(cs: ChainState, b: BlockBuilder, make_node) -> None:
+    """A fresh memory store connecting only the final best chain has the same utxo_set_hash."""
+    tip_name = b.name_of(cs.tip.hash)
+    fresh = make_node(b.params, b.now)
+    for blk in b.chain_to(tip_name):
+        assert_accepted(fresh, blk, tip=blk)
+    assert fresh.utxo_set_hash() == cs.utxo_set_hash()
+
+
+def spend_to(b: BlockBuilder, utxo: Utxo, owner, n_outputs: int = 1, fee: int = 1000) -> Tx:
+    """Spend `utxo` into `n_outputs` equal outputs paying `owner` (a MiniKey)."""
+    avail = utxo.value - fee
+    share = avail // n_outputs
+    outs = [(owner.script_pubkey, share)] * (n_outputs - 1) + [(owner.script_pubkey, avail - share * (n_outputs - 1))]
+    return b.wallet.spend_many([utxo], outs, fee=fee)
+
+
+def out_of(tx: Tx, n: int, owner) -> Utxo:
+    return Utxo(OutPoint(tx.txid, n), tx.vout[n].value, owner)
+
+
+def status(cs: ChainState, blk: Block) -> BlockStatus:
+    e = cs.get_entry(blk.hash)
+    assert e is not None
+    return e.status
+
+
+# ---------------------------------------------------------------------- fork choice
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_side_branch_overtakes(make_node, kind):
+    """A side branch is stored, then becomes active when it has more work.
+
+        genesis -> c1 .. c100 -> b1 (0) -> b2 (1)
+                                       \\-> b3 (1) -> b4 (2)
+
+    b3 spends out1 like b2 does (a conflict across branches); b4 makes the side branch heavier.
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, kind)
+    build_base(b, cs)
+    out = [b.get_spendable_output() for _ in range(3)]
+    b.next_block("b1", spend=out[0])
+    b.next_block("b2", spend=out[1])
+    deliver(cs, b, "b1", "b2", tip="b2")
+
+    b.set_tip("b1")
+    b.next_block("b3", spend=out[1])
+    res = assert_accepted(cs, b["b3"], tip=b["b2"])     # same work: first seen keeps the tip
+    assert res.status == "accepted"
+    b.next_block("b4", spend=out[2])
+    deliver(cs, b, "b4", tip="b4")
+    assert_state_exact(cs, b, "b4", [b.wallet.script_pubkey])
+    assert_equivalent(cs, b, make_node)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_deep_reorg_with_spends_on_both_sides(make_node, kind, tmp_path):
+    """A five-block reorg and back, with conflicting spends and chains of spends on both sides.
+
+        c100 -> a1 -> a2 -> a3 -> a4 ---------------> a5 -> a6     (a pays key 1)
+             \\-> d1 -> d2 -> d3 -> d4 -> d5                        (d pays key 2)
+
+    a1 and d1 spend the same coin (out0); a2 spends a1's output; a4 spends two of a's outputs;
+    d3 spends d1's output. After every delivery the UTXO set, tx index and script index are exact.
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, kind)
+    build_base(b, cs)
+    out = [b.get_spendable_output() for _ in range(5)]
+    k1, k2 = key(1), key(2)
+    scripts = [b.wallet.script_pubkey, k1.script_pubkey, k2.script_pubkey]
+
+    ta1 = spend_to(b, out[0], k1, 2)
+    ta2 = spend_to(b, out_of(ta1, 0, k1), k1)
+    ta3 = spend_to(b, out[1], k1, 3)
+    ta4 = b.wallet.spend_many([out_of(ta2, 0, k1), out_of(ta1, 1, k1)], [(k1.script_pubkey, 30 * COIN)],
+                              fee=out_of(ta2, 0, k1).value + out_of(ta1, 1, k1).value - 30 * COIN)
+    a_fee4 = ta2.vout[0].value + ta1.vout[1].value - 30 * COIN
+    b.set_tip("c100")
+    b.next_block("a1", txs=[ta1], fees=1000)
+    b.next_block("a2", txs=[ta2], fees=1000)
+    b.next_block("a3", txs=[ta3], fees=1000)
+    b.next_block("a4", txs=[ta4], fees=a_fee4)
+    for name in ("a1", "a2", "a3", "a4"):
+        deliver(cs, b, name, tip=name)
+        assert_state_exact(cs, b, name, scripts)
+
+    td1 = spend_to(b, out[0], k2, 2)
+    td2 = spend_to(b, out[1], k2)
+    td3 = spend_to(b, out_of(td1, 1, k2), k2, 2)
+    b.set_tip("c100")
+    b.next_block("d1", txs=[td1], fees=1000)
+    b.next_block("d2", txs=[td2], fees=1000)
+    b.next_block("d3", txs=[td3], fees=1000)
+    b.next_block("d4", spend=out[2])
+    b.next_block("d5", spend=out[3])
+    for name in ("d1", "d2", "d3", "d4"):
+        deliver(cs, b, name, tip="a4")
+        assert_state_exact(cs, b, "a4", scripts)
+    events = []
+    cs.subscribe(events.append)
+    deliver(cs, b, "d5", tip="d5")
+    assert_state_exact(cs, b, "d5", scripts)
+    # Core's order: disconnect tip-first, connect lowest-first, then one tip change
+    assert [(type(e).__name__, b.name_of(e.block.hash)) for e in events[:-1]] == (
+        [("BlockDisconnected", f"a{i}") for i in (4, 3, 2, 1)]
+        + [("BlockConnected", f"d{i}") for i in range(1, 6)])
+    assert isinstance(events[-1], TipChanged) and events[-1].disconnected == 4
+    assert events[-1].old_tip.hash == b["a4"].hash and events[-1].new_tip.hash == b["d5"].hash
+
+    b.set_tip("a4")
+    b.next_block("a5", spend=out[4])
+    b.next_block("a6")
+    deliver(cs, b, "a5", tip="d5")
+    assert_state_exact(cs, b, "d5", scripts)
+    deliver(cs, b, "a6", tip="a6")
+    assert_state_exact(cs, b, "a6", scripts)
+    assert_equivalent(cs, b, make_node)
+    if kind == "sqlite":      # a restart loads the same tip, coins and indexes
+        path = tmp_path / "chain0.sqlite"
+        utxo_hash = cs.utxo_set_hash()
+        cs.close()
+        again = ChainState(REGTEST, SQLiteChainStore(path), now=lambda: b.now)
+        try:
+            assert again.utxo_set_hash() == utxo_hash
+            assert_state_exact(again, b, "a6", scripts)
+            assert again.process_block(b["d5"]).status == "duplicate"
+        finally:
+            again.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_invalid_block_inside_heavier_branch_falls_back(make_node, kind):
+    """A heavier branch with an invalid block in the middle: the node returns to the old chain.
+
+        c100 -> a1 -> a2 -> a3 -> a4                       (active)
+             \\-> x1 -> x2 -> x3 -> x4* -> x5 -> x6        (x4: coinbase pays 1 satoshi too much)
+
+    x5 gives the x branch more work; connecting it fails at x4, which is marked FAILED (x5
+    FAILED_PARENT). x3 has less work than a4, so the node goes back to a4, with a4's UTXO set.
+    x6, a child of a failed block, is refused as `bad-prevblk`.
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, kind)
+    build_base(b, cs)
+    out = [b.get_spendable_output() for _ in range(4)]
+    for i in range(1, 5):
+        b.next_block(f"a{i}", spend=out[i - 1])
+        deliver(cs, b, f"a{i}", tip=f"a{i}")
+
+    b.set_tip("c100")
+    b.next_block("x1", spend=out[0])
+    b.next_block("x2", spend=out[1])
+    b.next_block("x3")
+    b.next_block("x4", additional_coinbase_value=1)
+    b.next_block("x5")
+    b.next_block("x6")
+    for name in ("x1", "x2", "x3", "x4"):
+        deliver(cs, b, name, tip="a4")
+    res = cs.process_block(b["x5"])     # reported (in the result), never raised
+    assert res.error is None or res.error.reason in (R.BAD_CB_AMOUNT, R.BAD_PREVBLK)
+    assert cs.tip.hash == b["a4"].hash
+    assert status(cs, b["x4"]) & BlockStatus.FAILED
+    assert status(cs, b["x5"]) & BlockStatus.FAILED_MASK
+    assert_rejected(cs, b["x6"], R.BAD_PREVBLK, tip=b["a4"])
+    assert_state_exact(cs, b, "a4", [b.wallet.script_pubkey])
+    assert_equivalent(cs, b, make_node)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_invalid_block_inside_heavier_branch_keeps_valid_prefix(make_node, kind):
+    """The valid part of a heavier branch is kept when it alone has more work.
+
+        c100 -> a1 -> a2                                   (active)
+             \\-> x1 -> x2 -> x3 -> x4* -> x5             (delivered x5, x4, x3, x2, then x1)
+
+    When x1 arrives the whole branch becomes connectable; x4 (double spend of out0, already
+    spent by x1) fails, and x3 — three blocks against a2's two — becomes the tip.
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, kind)
+    build_base(b, cs)
+    out = [b.get_spendable_output() for _ in range(3)]
+    b.next_block("a1", spend=out[0])
+    b.next_block("a2", spend=out[1])
+    deliver(cs, b, "a1", "a2", tip="a2")
+
+    b.set_tip("c100")
+    b.next_block("x1", spend=out[0])
+    b.next_block("x2", spend=out[1])
+    b.next_block("x3", spend=out[2])
+    b.next_block("x4", txs=[spend_to(b, out[0], key(4))], fees=1000)
+    b.next_block("x5")
+    for name in ("x5", "x4", "x3", "x2"):
+        res = cs.process_block(b[name])
+        assert res.error is None and res.status == "orphan", (name, res)
+    cs.process_block(b["x1"])
+    assert cs.tip.hash == b["x3"].hash
+    assert status(cs, b["x4"]) & BlockStatus.FAILED
+    assert status(cs, b["x5"]) & BlockStatus.FAILED_MASK
+    assert_state_exact(cs, b, "x3", [b.wallet.script_pubkey, key(4).script_pubkey])
+    assert_equivalent(cs, b, make_node)
+
+
+def _retarget_params():
+    """tinynet with a 4-block window and regtest's pow_limit: retargets mine in milliseconds."""
+    return dataclasses.replace(TINYNET, retarget_window=4, pow_limit_bits=REGTEST.pow_limit_bits,
+                               genesis=REGTEST.genesis)
+
+
+def test_more_work_with_fewer_blocks_wins(make_node):
+    """Chain selection is by work, not length.
+
+        genesis -> s1 -> s2 -> ... -> s30     (slow: 40 s apart, difficulty stays at the limit)
+                \\-> f1 -> ... -> f10          (fast: 1 s apart, target ÷4 at every retarget)
+
+    f10 has fewer blocks but more chainwork, so it wins; s31.. would need to catch up in work.
+    """
+    p = _retarget_params()
+    b = BlockBuilder(p, spacing=40)
+    cs = make_node(p, b.now)
+    for i in range(1, 31):
+        b.next_block(f"s{i}")
+    deliver(cs, b, *[f"s{i}" for i in range(1, 31)], tip="s30")
+    b.set_tip("genesis")
+    b.spacing = 1
+    for i in range(1, 11):
+        b.next_block(f"f{i}")
+    assert b.chainwork("f10") > b.chainwork("s30")
+    assert b.chainwork("f7") < b.chainwork("s30")
+    for i in range(1, 11):
+        assert_accepted(cs, b[f"f{i}"])
+        expected = f"f{i}" if b.chainwork(f"f{i}") > b.chainwork("s30") else "s30"
+        assert cs.tip.hash == b[expected].hash, f"after f{i}"
+    assert cs.tip.chainwork == b.chainwork("f10")
+    assert cs.tip.height == 10
+    assert_equivalent(cs, b, make_node)
+
+
+def test_wrong_retarget_bits_rejected(make_node):
+    """At a retarget height the bits must be the computed ones: `bad-diffbits` otherwise."""
+    p = _retarget_params()
+    b = BlockBuilder(p, spacing=1)
+    cs = make_node(p, b.now)
+    for i in range(1, 4):
+        b.next_block(f"f{i}")
+    deliver(cs, b, "f1", "f2", "f3", tip="f3")
+    bad = b.next_block("f4bad", bits=b["f3"].header.bits)    # keeps the old (easier) bits
+    assert bad.header.bits != b.next_bits(b["f3"], bad.header.time)
+    assert_rejected(cs, bad, R.BAD_DIFFBITS, tip=b["f3"])
+    b.set_tip("f3")
+    good = b.next_block("f4")
+    assert_accepted(cs, good, tip=good)
+
+
+# ---------------------------------------------------------------------- double spends, coinbase
+def test_double_spend_inside_one_block(make_node):
+    """Two txs in one block spend the same coin: `bad-txns-inputs-missingorspent`.
+    One tx spending the same coin twice: `bad-txns-inputs-duplicate`.
+
+        c100 -> b1 (tx1: out0, tx2: out0)*
+             \\-> b2 (tx: out0 + out0)*
+             \\-> b3 (out0)
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    out0 = b.get_spendable_output()
+    tx1 = spend_to(b, out0, key(1))
+    tx2 = spend_to(b, out0, key(2))
+    b.next_block("b1", txs=[tx1, tx2], fees=2000)
+    assert_rejected(cs, b["b1"], R.BAD_TXNS_INPUTS_MISSINGORSPENT, tip=b["c100"])
+
+    b.set_tip("c100")
+    dup = b.wallet.spend_many([out0, out0], [(key(1).script_pubkey, 10 * COIN)], fee=90 * COIN)
+    b.next_block("b2", txs=[dup], fees=90 * COIN)
+    assert_rejected(cs, b["b2"], R.BAD_TXNS_INPUTS_DUPLICATE, tip=b["c100"])
+
+    b.set_tip("c100")
+    b.next_block("b3", spend=out0)
+    assert_accepted(cs, b["b3"], tip=b["b3"])
+    assert_equivalent(cs, b, make_node)
+
+
+def test_double_spend_across_blocks_even_if_longer(make_node):
+    """Reject a chain with a double spend, even if it is longer (Core b5..b9 idea).
+
+        c100 -> b1 (out0) -> b2 (out0 again)* -> b3
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    out0 = b.get_spendable_output()
+    b.next_block("b1", spend=out0)
+    deliver(cs, b, "b1", tip="b1")
+    again = spend_to(b, out0, key(3))
+    b.next_block("b2", txs=[again], fees=1000)
+    assert_rejected(cs, b["b2"], R.BAD_TXNS_INPUTS_MISSINGORSPENT, tip=b["b1"])
+    b.next_block("b3")
+    assert_rejected(cs, b["b3"], R.BAD_PREVBLK, tip=b["b1"])
+    assert_equivalent(cs, b, make_node)
+
+
+def test_spend_of_immature_coinbase(make_node):
+    """A coinbase is spendable only `coinbase_maturity` blocks after it was mined.
+
+        c1 .. c99 -> b1 (spends c1's coinbase at height 100: 99 confirmations)*
+                  \\-> c100 -> b2 (same spend at height 101) ok
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs, 99)
+    out0 = b.get_spendable_output()
+    b.next_block("b1", spend=out0)
+    assert_rejected(cs, b["b1"], R.BAD_TXNS_PREMATURE_SPEND_OF_COINBASE, tip=b["c99"])
+    b.set_tip("c99")
+    b.next_block("c100")
+    b.next_block("b2", spend=out0)
+    deliver(cs, b, "c100", "b2", tip="b2")
+    assert_equivalent(cs, b, make_node)
+
+
+def test_coinbase_over_subsidy_plus_fees(make_node):
+    """The coinbase may claim subsidy + fees, not one satoshi more (`bad-cb-amount`).
+
+        c100 -> b1 (claims fees exactly) -> b2 (claims fees + 1)*
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    out = [b.get_spendable_output() for _ in range(2)]
+    b.next_block("b1", spend=out[0])
+    assert b["b1"].txs[0].vout[0].value == REGTEST.block_subsidy(101) + 1000
+    deliver(cs, b, "b1", tip="b1")
+    b.next_block("b2", spend=out[1], additional_coinbase_value=1)
+    assert_rejected(cs, b["b2"], R.BAD_CB_AMOUNT, tip=b["b1"])
+    assert status(cs, b["b2"]) & BlockStatus.FAILED
+    assert_rejected(cs, b["b2"], R.DUPLICATE_INVALID, tip=b["b1"])   # known invalid: no re-check
+    b.set_tip("b1")
+    b.next_block("b3", spend=out[1])
+    assert_accepted(cs, b["b3"], tip=b["b3"])
+    assert_equivalent(cs, b, make_node)
+
+
+def test_inputs_below_outputs(make_node):
+    """A tx paying out more than it spends: `bad-txns-in-belowout`."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    out0 = b.get_spendable_output()
+    tx = b.wallet.spend_many([out0], [(key(1).script_pubkey, out0.value + 1)], fee=0)
+    b.next_block("b1", txs=[tx])
+    assert_rejected(cs, b["b1"], R.BAD_TXNS_IN_BELOWOUT, tip=b["c100"])
+
+
+def test_bad_signature_rejected(make_node):
+    """A spend signed by the wrong key fails script verification."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    out0 = b.get_spendable_output()
+    wrong = Utxo(out0.outpoint, out0.value, key(9), out0.height, True)   # signs with key 9
+    tx = b.wallet.create_spend(wrong, n_outputs=1)
+    b.next_block("b1", txs=[tx], fees=1000)
+    res = assert_rejected(cs, b["b1"], R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED, tip=b["c100"])
+    if res is not None:
+        assert "block-script-verify-flag-failed" in res.error.reject_string
+
+
+# ---------------------------------------------------------------------- block structure
+def test_bad_merkle_root_then_real_block(make_node):
+    """A block whose merkle root does not match its txs is `bad-txnmrklroot` and MUTATED: the
+    header hash is not marked invalid, so the real block is accepted afterwards."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    real = b.next_block("b1", spend=b.get_spendable_output())
+    # same header, different body: the merkle root no longer commits to the txs
+    bogus = Block(real.header, (real.txs[0],))
+    assert bogus.hash == real.hash
+    assert_rejected(cs, bogus, R.BAD_TXNMRKLROOT, tip=b["c100"], mutated=True)
+    assert_accepted(cs, real, tip=real)
+
+    wrong_root = b.next_block("b2")
+    b.update_block("b2", lambda blk: Block(dataclasses.replace(blk.header, merkle_root=bytes(32)), blk.txs),
+                   remerkle=False)
+    assert_rejected(cs, b["b2"], R.BAD_TXNMRKLROOT, tip=real, mutated=True)
+    assert wrong_root.hash != b["b2"].hash
+
+
+def test_mutated_duplicate_tx_block_then_real_one(make_node):
+    """CVE-2012-2459: [cb, t1, t2, t2] has the merkle root of [cb, t1, t2]. The mutated copy is
+    refused as `bad-txns-duplicate` without marking the hash; the real block then connects."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    o1 = b.get_spendable_output()
+    t1 = spend_to(b, o1, key(1), 2)
+    t2 = spend_to(b, out_of(t1, 0, key(1)), key(1))
+    real = b.next_block("b1", txs=[t1, t2], fees=2000)
+    mutated = Block(real.header, real.txs + (t2,))
+    assert mutated.hash == real.hash and mutated.compute_merkle_root() == (real.header.merkle_root, True)
+    res = assert_rejected(cs, mutated, R.BAD_TXNS_DUPLICATE, tip=b["c100"], mutated=True)
+    entry = cs.get_entry(real.hash)
+    assert entry is None or not entry.failed
+    assert_accepted(cs, real, tip=real)
+    assert res is None or res.status == "invalid"
+    assert_equivalent(cs, b, make_node)
+
+
+def test_timestamps_median_time_past_and_future(make_node):
+    """`time-too-old` at or below median-time-past; `time-too-new` beyond now + 2 h (Core b-series
+    and ContextualCheckBlockHeader); exactly now + 2 h is fine."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    for i in range(1, 12):
+        b.next_block(f"c{i}")
+    deliver(cs, b, *[f"c{i}" for i in range(1, 12)], tip="c11")
+    mtp = b.median_time_past(b["c11"])
+    assert cs.median_time_past() == mtp
+    b.next_block("at_mtp", time=mtp)
+    assert_rejected(cs, b["at_mtp"], R.TIME_TOO_OLD, tip=b["c11"])
+    b.set_tip("c11")
+    b.next_block("below_mtp", time=mtp - 1)
+    assert_rejected(cs, b["below_mtp"], R.TIME_TOO_OLD, tip=b["c11"])
+    b.set_tip("c11")
+    b.next_block("after_mtp", time=mtp + 1)          # earlier than c11 itself but > MTP: valid
+    assert b["after_mtp"].header.time < b["c11"].header.time
+    assert_accepted(cs, b["after_mtp"], tip=b["after_mtp"])
+    b.next_block("too_new", time=b.future_time(1))
+    assert_rejected(cs, b["too_new"], R.TIME_TOO_NEW, tip=b["after_mtp"])
+    b.set_tip("after_mtp")
+    b.next_block("edge", time=b.future_time(0))
+    assert_accepted(cs, b["edge"], tip=b["edge"])
+
+
+def test_bad_bits_and_high_hash(make_node):
+    """Bits other than the required ones: `bad-diffbits`; a hash above the target: `high-hash`."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    b.next_block("c1")
+    deliver(cs, b, "c1", tip="c1")
+    b.next_block("harder", bits=0x200FFFFF)          # valid PoW for its own (harder) target
+    assert_rejected(cs, b["harder"], R.BAD_DIFFBITS, tip=b["c1"])
+    b.set_tip("c1")
+    b.next_block("nopow", valid_pow=False)
+    assert_rejected(cs, b["nopow"], R.HIGH_HASH, tip=b["c1"])
+    b.set_tip("c1")
+    b.next_block("easier", bits=0x2100FFFF)          # target above pow_limit
+    assert_rejected(cs, b["easier"], R.HIGH_HASH, tip=b["c1"])
+
+
+def _pad_block_to(b: BlockBuilder, name: str, spend: Utxo, size: int) -> Block:
+    """Block `name` spending `spend` with a padding output, exactly `size` bytes serialized."""
+    pad = 1000
+    for _ in range(60):     # the signature is 70 or 71 bytes, so a few tries may be needed
+        tx = b.wallet.spend_many([spend], [(b.wallet.script_pubkey, spend.value - 1000),
+                                           (b"\x51" * pad, 0)], fee=1000)
+        trial = Block(b.tip.header, (b.create_coinbase(b.height_of(b.tip) + 1, 0, extranonce=0), tx))
+        if trial.size == size:
+            break
+        pad += (size - trial.size) or 1
+    b.next_block(name, txs=[tx], fees=1000)
+    blk = b[name]
+    assert blk.size == size, blk.size
+    return blk
+
+
+def test_oversize_block(make_node):
+    """A block of exactly 1,000,000 bytes is fine; one byte more is `bad-blk-length`."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    o1 = b.get_spendable_output()
+    big = _pad_block_to(b, "b1", o1, REGTEST.max_block_size + 1)
+    assert_rejected(cs, big, R.BAD_BLK_LENGTH, tip=b["c100"])
+    b.set_tip("c100")
+    ok = _pad_block_to(b, "b2", o1, REGTEST.max_block_size)
+    assert_accepted(cs, ok, tip=ok)
+
+
+def test_too_many_sigops(make_node):
+    """20,000 legacy sigops in a block are fine; 20,001 is `bad-blk-sigops` (Core b31..b33).
+
+    Counted: the coinbase's P2PKH output (1), the spend's P2PKH output (1), and N OP_CHECKSIGs
+    in an extra output script.
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    o1 = b.get_spendable_output()
+    limit = REGTEST.max_block_sigops
+
+    def sigop_tx(u: Utxo, n_checksig: int) -> Tx:
+        return b.wallet.spend_many([u], [(b.wallet.script_pubkey, u.value - 1000), (b"\xac" * n_checksig, 0)],
+                                   fee=1000)
+
+    b.next_block("b1", txs=[sigop_tx(o1, limit - 2 + 1)], fees=1000)
+    assert_rejected(cs, b["b1"], R.BAD_BLK_SIGOPS, tip=b["c100"])
+    b.set_tip("c100")
+    b.next_block("b2", txs=[sigop_tx(o1, limit - 2)], fees=1000)
+    assert_accepted(cs, b["b2"], tip=b["b2"])
+    assert_equivalent(cs, b, make_node)
+
+
+def test_coinbase_structure(make_node):
+    """`bad-cb-missing`, `bad-cb-multiple`, `bad-cb-length` (Core CheckBlock)."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs, 101)
+    out0 = b.get_spendable_output()
+    b.next_block("nocb", spend=out0)
+    b.update_block("nocb", lambda blk: blk.txs[1:])
+    assert_rejected(cs, b["nocb"], R.BAD_CB_MISSING, tip=b["c101"])
+    b.set_tip("c101")
+    b.next_block("twocb")
+    b.update_block("twocb", lambda blk: [blk.txs[0], b.create_coinbase(102, 1)])
+    assert_rejected(cs, b["twocb"], R.BAD_CB_MULTIPLE, tip=b["c101"])
+    b.set_tip("c101")
+    b.next_block("long", coinbase_script_sig=push_int(102) + push_data(b"\x00" * 97))   # 101 bytes
+    assert len(b["long"].txs[0].vin[0].script_sig) == 101
+    assert_rejected(cs, b["long"], R.BAD_CB_LENGTH, tip=b["c101"])
+    b.set_tip("c101")
+    b.next_block("max", coinbase_script_sig=push_int(102) + push_data(b"\x00" * 96))    # 100 bytes
+    assert_accepted(cs, b["max"], tip=b["max"])
+
+
+# ---------------------------------------------------------------------- arrival order
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_out_of_order_50_block_branch(make_node, kind):
+    """A 50-block side branch delivered backwards connects when its first block arrives.
+
+        genesis -> c1 .. c10                        (active)
+                    c5 -> o1 -> o2 -> ... -> o50    (delivered o50, o49, ..., o1)
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, kind)
+    build_base(b, cs, 10)
+    b.set_tip("c5")
+    for i in range(1, 51):
+        b.next_block(f"o{i}")
+    for i in range(50, 1, -1):
+        res = cs.process_block(b[f"o{i}"])
+        assert res.error is None and res.status == "orphan", (i, res)
+        assert cs.tip.hash == b["c10"].hash
+    assert_accepted(cs, b["o1"], tip=b["o50"])
+    assert cs.height == 55
+    assert_equivalent(cs, b, make_node)
+
+
+# ---------------------------------------------------------------------- BIP30, BIP34
+def test_bip30_duplicate_unspent_tx(make_node):
+    """BIP30 (always enforced): a block may not contain a tx whose outputs already exist
+    unspent — checked before inputs, as Core's ConnectBlock does.
+
+        c100 -> b1 (tx) -> b2 (tx again)*
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    out0 = b.get_spendable_output()
+    tx = spend_to(b, out0, key(1))
+    b.next_block("b1", txs=[tx], fees=1000)
+    deliver(cs, b, "b1", tip="b1")
+    b.next_block("b2", txs=[tx], fees=1000)
+    assert_rejected(cs, b["b2"], R.BAD_TXNS_BIP30, tip=b["b1"])
+
+
+def test_bip34_height_in_coinbase(make_node):
+    """The coinbase scriptSig must start with `CScript() << height` (`bad-cb-height`)."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs, 20)
+    b.next_block("wrong", height=22)
+    assert_rejected(cs, b["wrong"], R.BAD_CB_HEIGHT, tip=b["c20"])
+    b.set_tip("c20")
+    # 21 as a non-minimal push (2 bytes): not what `CScript() << 21` gives
+    b.next_block("nonminimal", coinbase_script_sig=b"\x02\x15\x00" + push_data(b"xx"))
+    assert_rejected(cs, b["nonminimal"], R.BAD_CB_HEIGHT, tip=b["c20"])
+    b.set_tip("c20")
+    b.next_block("right", coinbase_script_sig=push_int(21) + push_data(b"xx"))
+    assert_accepted(cs, b["right"], tip=b["right"])
+    # heights 1..16 are OP_1..OP_16 (build_base used them)
+    assert b["c5"].txs[0].vin[0].script_sig[0] == 0x55
+
+
+# ---------------------------------------------------------------------- more block rules
+def test_tx_order_inside_block(make_node):
+    """A tx may spend an output created earlier in the same block, never a later one.
+
+        c100 -> b1 [cb, t2 (spends t1), t1]*
+             \\-> b2 [cb, t1, t2]
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    t1 = spend_to(b, b.get_spendable_output(), key(1))
+    t2 = spend_to(b, out_of(t1, 0, key(1)), key(1))
+    b.next_block("b1", txs=[t2, t1], fees=2000)
+    assert_rejected(cs, b["b1"], R.BAD_TXNS_INPUTS_MISSINGORSPENT, tip=b["c100"])
+    b.set_tip("c100")
+    b.next_block("b2", txs=[t1, t2], fees=2000)
+    assert_accepted(cs, b["b2"], tip=b["b2"])
+    assert_state_exact(cs, b, "b2", [key(1).script_pubkey])
+
+
+def test_nonfinal_tx_in_block(make_node):
+    """A height-locked tx is final only in blocks above its locktime (`bad-txns-nonfinal`)."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    out0 = b.get_spendable_output()
+    locked = b.wallet.create_spend(out0, n_outputs=1, locktime=101, sequence=0)
+    b.next_block("b1", txs=[locked], fees=1000)                 # height 101 = locktime: not final
+    assert_rejected(cs, b["b1"], R.BAD_TXNS_NONFINAL, tip=b["c100"])
+    b.set_tip("c100")
+    ok = b.wallet.create_spend(out0, n_outputs=1, locktime=100, sequence=0)
+    b.next_block("b2", txs=[ok], fees=1000)
+    assert_accepted(cs, b["b2"], tip=b["b2"])
+
+
+def test_bip68_relative_lock_in_block(make_node):
+    """BIP68: a v2 tx with sequence 3 spending a coin mined at height h needs height >= h + 3.
+
+        c100 -> b1 (t0) -> b2 (t1 locked)*
+                        -> e2 -> e3 -> b4 (t1) ok
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    t0 = spend_to(b, b.get_spendable_output(), key(1))
+    b.next_block("b1", txs=[t0], fees=1000)                     # t0 at height 101
+    deliver(cs, b, "b1", tip="b1")
+    t1 = b.wallet.create_spend(out_of(t0, 0, key(1)), n_outputs=1, version=2, sequence=3)
+    b.next_block("b2", txs=[t1], fees=1000)
+    assert_rejected(cs, b["b2"], R.BAD_TXNS_NONBIP68_FINAL, tip=b["b1"])
+    b.set_tip("b1")
+    b.next_block("e2")
+    b.next_block("e3")
+    b.next_block("b4", txs=[t1], fees=1000)                     # height 104 = 101 + 3
+    deliver(cs, b, "e2", "e3", "b4", tip="b4")
+
+
+def test_p2sh_multisig_spend_in_block(make_node):
+    """MiniWallet's P2SH 2-of-3 spends connect; a spend with one signature fails its script."""
+    from tests.framework.miniwallet import MultisigKey, sign_p2sh_multisig_input
+
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    ms = MultisigKey.make(2, [20, 21, 22])
+    fund, ms_coin = b.wallet.pay_to_multisig(b.get_spendable_output(), ms, 20 * COIN)
+    b.next_block("b1", txs=[fund], fees=1000)
+    deliver(cs, b, "b1", tip="b1")
+    assert dict(cs.coins_for_script(ms.script_pubkey)) == {
+        ms_coin.outpoint: Coin(20 * COIN, ms.script_pubkey, 101, False)}
+
+    one_sig = b.wallet.create_spend(ms_coin, n_outputs=1)
+    vin0 = dataclasses.replace(one_sig.vin[0], script_sig=sign_p2sh_multisig_input(one_sig, 0, ms, [1]))
+    one_sig = dataclasses.replace(one_sig, vin=(vin0,))
+    b.next_block("bad", txs=[one_sig], fees=1000)
+    assert_rejected(cs, b["bad"], R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED, tip=b["b1"])
+    b.set_tip("b1")
+    spend = b.wallet.create_spend(ms_coin, n_outputs=1)           # signers: keys 20 and 21
+    b.next_block("b2", txs=[spend], fees=1000)
+    assert_accepted(cs, b["b2"], tip=b["b2"])
+    assert cs.coins_for_script(ms.script_pubkey) == []
+    assert_equivalent(cs, b, make_node)
+
+
+def test_old_block_version_rejected(make_node):
+    """Version 1, 2 and 3 blocks are refused once BIP34/66/65 are active (all from height 1)."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    b.next_block("c1")
+    deliver(cs, b, "c1", tip="c1")
+    for v in (1, 2, 3):
+        b.set_tip("c1")
+        b.next_block(f"v{v}", version=v)
+        res = assert_rejected(cs, b[f"v{v}"], R.BAD_VERSION, tip=b["c1"])
+        if res is not None:
+            assert res.error.reject_string == f"bad-version(0x{v:08x})"
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_headers_first_then_blocks_in_any_order(make_node, kind):
+    """Headers arrive first (as in headers-first sync); bodies then arrive newest first.
+
+        genesis -> c1 .. c5 (active)
+                \\-> h1 .. h8 (headers known first; bodies h8, h7, .., h1)
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, kind)
+    build_base(b, cs, 5)
+    b.set_tip("genesis")
+    for i in range(1, 9):
+        b.next_block(f"h{i}")
+    entries = cs.process_headers([b[f"h{i}"].header for i in range(1, 9)])
+    assert [e.hash for e in entries] == [b[f"h{i}"].hash for i in range(1, 9)]
+    assert cs.best_header.hash == b["h8"].hash and cs.tip.hash == b["c5"].hash
+    for i in range(8, 1, -1):
+        res = cs.process_block(b[f"h{i}"])
+        assert res.error is None, res
+        assert cs.tip.hash == b["c5"].hash
+    assert_accepted(cs, b["h1"], tip=b["h8"])
+    assert_equivalent(cs, b, make_node)
+    # a header that does not connect, and one with bad PoW, are refused with a reason
+    from tinynode.consensus.errors import ValidationError
+
+    from tests.framework.blockbuilder import solve
+
+    orphan_hdr = solve(dataclasses.replace(b["h2"].header, prev_hash=bytes(32)))
+    with pytest.raises(ValidationError) as exc:
+        cs.process_headers([orphan_hdr])
+    assert exc.value.reason == R.PREV_BLK_NOT_FOUND
+    b.set_tip("h8")
+    bad = b.next_block("h9bad", valid_pow=False)
+    with pytest.raises(ValidationError) as exc:
+        cs.process_headers([bad.header])
+    assert exc.value.reason == R.HIGH_HASH
