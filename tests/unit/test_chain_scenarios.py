@@ -38,13 +38,13 @@ def make_node(tmp_path):
     """Factory: `make_node(params, now, kind="memory"|"sqlite")` → ChainState (closed at teardown)."""
     nodes: list[ChainState] = []
 
-    def make(params=REGTEST, now: int | None = None, kind: str = "memory") -> ChainState:
+    def make(params=REGTEST, now: int | None = None, kind: str = "memory", **kw) -> ChainState:
         if kind == "sqlite":
             store = SQLiteChainStore(tmp_path / f"chain{len(nodes)}.sqlite")
         else:
             store = MemoryChainStore()
         clock = (lambda: now) if now is not None else None
-        cs = ChainState(params, store, now=clock) if clock else ChainState(params, store)
+        cs = ChainState(params, store, now=clock, **kw) if clock else ChainState(params, store, **kw)
         nodes.append(cs)
         return cs
 
@@ -835,3 +835,104 @@ def test_headers_first_then_blocks_in_any_order(make_node, kind):
     with pytest.raises(ValidationError) as exc:
         cs.process_headers([bad.header])
     assert exc.value.reason == R.HIGH_HASH
+
+
+# ---------------------------------------------------------------------- operator actions, limits
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_invalidate_and_reconsider(make_node, kind):
+    """`invalidate_block` moves to the best chain without the block; `reconsider_block` undoes it.
+
+        c100 -> a1 -> a2 -> a3 -> a4      (active; a2 gets invalidated)
+             \\-> d1 -> d2 -> d3           (best valid chain without a2)
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, kind)
+    build_base(b, cs)
+    out = [b.get_spendable_output() for _ in range(4)]
+    for i in range(1, 5):
+        b.next_block(f"a{i}", spend=out[i - 1])
+    b.set_tip("c100")
+    b.next_block("d1", spend=out[0])
+    b.next_block("d2")
+    b.next_block("d3", spend=out[2])
+    deliver(cs, b, "a1", "a2", "a3", "a4", "d1", "d2", "d3", tip="a4")
+    scripts = [b.wallet.script_pubkey]
+    cs.invalidate_block(b["a2"].hash)
+    assert_state_exact(cs, b, "d3", scripts)
+    assert status(cs, b["a2"]) & BlockStatus.FAILED
+    assert status(cs, b["a4"]) & BlockStatus.FAILED_MASK
+    tips = {b.name_of(e.hash): st for e, st in cs.chain_tips()}
+    assert tips["d3"] == "active" and tips["a4"] == "invalid"
+    assert_equivalent(cs, b, make_node)
+    cs.reconsider_block(b["a2"].hash)
+    assert_state_exact(cs, b, "a4", scripts)
+    assert not status(cs, b["a4"]) & BlockStatus.FAILED_MASK
+
+
+def test_time_too_new_is_not_cached_as_invalid(make_node):
+    """A block too far in the future is refused now but accepted once the clock catches up
+    (Core does not mark time-too-new headers invalid)."""
+    b = BlockBuilder(REGTEST)
+    clock = [b.now]
+    cs = ChainState(REGTEST, MemoryChainStore(), now=lambda: clock[0])
+    try:
+        b.next_block("c1")
+        deliver(cs, b, "c1", tip="c1")
+        early = b.next_block("early", time=b.future_time(60))
+        assert_rejected(cs, early, R.TIME_TOO_NEW, tip=b["c1"])
+        clock[0] += 120
+        assert_accepted(cs, early, tip=early)
+    finally:
+        cs.close()
+
+
+@pytest.mark.parametrize("cache", [4, 200_000])
+def test_reorg_with_tiny_coins_cache(make_node, cache):
+    """The coins cache bound does not change results: the deep reorg with a 4-coin cache."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, coins_cache_size=cache)
+    build_base(b, cs)
+    out = [b.get_spendable_output() for _ in range(6)]
+    k1 = key(1)
+    for i in range(1, 5):
+        b.next_block(f"a{i}", txs=[spend_to(b, out[i - 1], k1, 3)], fees=1000)
+    b.set_tip("c100")
+    prev = None
+    for i in range(1, 6):
+        txs = [spend_to(b, out[i - 1], k1, 2)] if i < 3 else [spend_to(b, prev, k1, 2)]
+        b.next_block(f"d{i}", txs=txs, fees=1000)
+        prev = out_of(txs[0], 0, k1)
+    deliver(cs, b, "a1", "a2", "a3", "a4", "d1", "d2", "d3", "d4", tip="a4")
+    deliver(cs, b, "d5", tip="d5")
+    assert_state_exact(cs, b, "d5", [k1.script_pubkey, b.wallet.script_pubkey])
+    assert_equivalent(cs, b, make_node)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_long_reorg_over_several_commits(make_node, kind):
+    """A 130-block side branch overtaking a 120-block branch (more than one commit's worth of
+    blocks: the activation is split, and every step leaves a consistent state).
+
+        c10 -> m1 .. m120           (active)
+            \\-> s1 .. s130          (headers first, then bodies in order)
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, kind)
+    build_base(b, cs, 10)
+    for i in range(1, 121):
+        b.next_block(f"m{i}")
+    deliver(cs, b, *[f"m{i}" for i in range(1, 121)], tip="m120")
+    b.set_tip("c10")
+    for i in range(1, 131):
+        b.next_block(f"s{i}")
+    cs.process_headers([b[f"s{i}"].header for i in range(1, 131)])
+    events = []
+    cs.subscribe(events.append)
+    for i in range(130, 0, -1):            # bodies newest first: nothing connects until s1
+        assert cs.process_block(b[f"s{i}"]).error is None
+    assert cs.tip.hash == b["s130"].hash and cs.height == 140
+    disconnected = [e for e in events if type(e).__name__ == "BlockDisconnected"]
+    connected = [e for e in events if type(e).__name__ == "BlockConnected"]
+    assert len(disconnected) == 120 and len(connected) == 130
+    assert_state_exact(cs, b, "s130", [b.wallet.script_pubkey])
+    assert_equivalent(cs, b, make_node)
