@@ -139,7 +139,11 @@ class Miner:
         self._stopping = False
         self._ensure_pool()
         if self._unsubscribe is None and hasattr(self.writer, "subscribe_async"):
-            self._unsubscribe = self.writer.subscribe_async(self._on_chain_event) or True
+            unsub = self.writer.subscribe_async(self._on_chain_event)
+            if not callable(unsub):
+                remove = getattr(self.writer, "unsubscribe_async", None)
+                unsub = (lambda: remove(self._on_chain_event)) if remove else True
+            self._unsubscribe = unsub
         if self.payout_script is not None and self._task is None:
             self._task = asyncio.create_task(self._run(), name="miner")
 
@@ -327,9 +331,16 @@ class Miner:
 
     async def _submit(self, block: Block, template: BlockTemplate) -> None:
         try:
-            await self.writer.submit_block(block)
+            result = await self.writer.submit_block(block)
         except Exception as e:
             raise MiningError(f"block {block.hash_hex} at height {template.height}: {e}") from e
+        error = getattr(result, "error", None)
+        if error is not None:
+            raise MiningError(f"block {block.hash_hex} at height {template.height}: {error}")
+        status = getattr(result, "status", "connected")
+        if status not in ("connected", "duplicate"):
+            log.warning("mined block %s at height %d was %s, not connected", block.hash_hex,
+                        template.height, status)
         self.blocks_found += 1
         self.submitted.append(block.hash)
         del self.submitted[:-1000]

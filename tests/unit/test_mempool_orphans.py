@@ -1,0 +1,82 @@
+"""Orphan txs: kept while parents are missing, retried when a parent arrives, bounded, expiring."""
+
+from __future__ import annotations
+
+from tests.framework.miniwallet import Utxo
+from tests.unit.test_mempool import setup
+from tests.unit.test_mempool_helpers import NOW
+from tinynode.mempool import MissingInputsError, PolicyConfig
+from tinynode.mempool.orphans import OrphanPool
+from tinynode.primitives.tx import OutPoint
+
+
+def test_child_before_parent_is_resolved_when_parent_arrives():
+    _, pool, w, (u, *_) = setup()
+    a, b, c = w.create_chain(u, 3)
+    r = pool.process_tx(c, NOW, peer="p1")
+    assert r.orphan and r.accepted == () and r.missing_parents == (b.txid,)
+    assert isinstance(r.error, MissingInputsError)
+    r = pool.process_tx(b, NOW, peer="p1")
+    assert r.orphan and len(pool.orphans) == 2
+    r = pool.process_tx(a, NOW, peer="p2")
+    assert [e.txid for e in r.accepted] == [a.txid, b.txid, c.txid]
+    assert len(pool.orphans) == 0 and len(pool) == 3
+
+
+def test_orphan_that_turns_out_invalid_is_dropped():
+    _, pool, w, (u, *_) = setup()
+    a = w.create_spend(u)
+    out = w.outputs_of(a)[0]
+    bad = w.create_spend(Utxo(out.outpoint, out.value + 5000, w.key), fee=-4000)  # spends more than exists
+    assert pool.process_tx(bad, NOW, peer=1).orphan
+    r = pool.process_tx(a, NOW, peer=2)
+    assert [e.txid for e in r.accepted] == [a.txid]
+    assert bad.txid not in pool.orphans and bad.txid not in pool
+
+
+def test_orphans_expire():
+    cfg = PolicyConfig(orphan_expiry=1200)
+    _, pool, w, (u, u2, *_) = setup(config=cfg)
+    _, child = w.create_chain(u, 2)
+    assert pool.process_tx(child, NOW, peer=1).orphan
+    assert pool.orphans.expire(NOW + 1199) == 0
+    assert pool.orphans.expire(NOW + 1200) == 1
+    assert child.txid not in pool.orphans
+    # Adding a new orphan also expires old ones.
+    _, child2 = w.create_chain(u2, 2)
+    pool.process_tx(child, NOW, peer=1)
+    pool.process_tx(child2, NOW + 5000, peer=1)
+    assert pool.orphans.txids() == [child2.txid]
+
+
+def test_per_peer_and_total_limits():
+    cfg = PolicyConfig(max_orphans=3, max_orphans_per_peer=2)
+    _, pool, w, utxos = setup(config=cfg, n=4)
+    orphans = [w.create_chain(u, 2)[1] for u in utxos]
+    assert pool.process_tx(orphans[0], NOW, peer="a").orphan
+    assert pool.process_tx(orphans[1], NOW + 1, peer="a").orphan
+    assert not pool.process_tx(orphans[2], NOW + 2, peer="a").orphan      # peer limit
+    assert pool.process_tx(orphans[2], NOW + 2, peer="b").orphan
+    assert pool.process_tx(orphans[3], NOW + 3, peer="c").orphan          # full: the oldest goes
+    assert pool.orphans.txids() == [orphans[1].txid, orphans[2].txid, orphans[3].txid]
+    assert pool.orphans.remove_for_peer("a") == 1
+    assert len(pool.orphans) == 2
+
+
+def test_block_removes_conflicting_orphans():
+    chain, pool, w, (u, *_) = setup()
+    a, b = w.create_chain(u, 2)
+    pool.process_tx(b, NOW, peer=1)
+    chain.connect([a])           # b's parent confirmed: b stays an orphan until retried
+    assert b.txid in pool.orphans
+    a2 = w.create_spend(w.outputs_of(a)[0], fee=3000)
+    chain.connect([a2])          # spends what b spends: b can never be valid
+    assert b.txid not in pool.orphans
+
+
+def test_orphan_pool_unit_bounds():
+    op = OrphanPool(max_orphans=2, max_per_peer=5, expiry=10)
+    assert len(op) == 0 and op.children_of.__doc__
+    assert op.get(b"x" * 32) is None
+    assert op.missing_parents.__doc__
+    assert OutPoint(b"\0" * 32, 0) is not None

@@ -1,0 +1,198 @@
+"""Relay policy: what a node accepts into its mempool beyond consensus (Core `policy/policy.cpp`).
+
+Everything here raises `PolicyError(reason)` with Core's reject strings; nothing is consensus.
+Numbers are Core's defaults for a legacy (pre-segwit) node:
+
+- standard output templates: P2PKH, P2PK, bare multisig with ≤ 3 keys, P2SH, and at most one
+  null-data (OP_RETURN) output whose script is ≤ 83 bytes;
+- a standard tx is ≤ 100,000 bytes, version 1 or 2, scriptSigs push-only and ≤ 1,650 bytes;
+- min relay and incremental relay fee 1,000 sat/kvB; dust from a 3,000 sat/kvB dust fee;
+- ≤ 25 ancestors / descendants (tx included) and ≤ 101 kvB of each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..consensus.errors import PolicyError
+from ..primitives.coin import Coin
+from ..primitives.serialize import ser_compact_size
+from ..primitives.tx import Tx, TxOut
+from ..script.script import ScriptType, classify, is_push_only, multisig_info, p2sh_sigop_count
+
+__all__ = [
+    "FeeRate",
+    "PolicyConfig",
+    "MAX_STANDARD_TX_SIZE",
+    "MIN_STANDARD_TX_SIZE",
+    "MAX_STANDARD_SCRIPTSIG_SIZE",
+    "MAX_OP_RETURN_RELAY",
+    "MAX_P2SH_SIGOPS",
+    "MAX_STANDARD_TX_SIGOPS",
+    "DEFAULT_MIN_RELAY_FEE",
+    "DEFAULT_INCREMENTAL_RELAY_FEE",
+    "DUST_RELAY_FEE",
+    "dust_threshold",
+    "is_dust",
+    "check_standard_tx",
+    "check_inputs_standard",
+]
+
+MAX_STANDARD_TX_SIZE = 100_000          # Core MAX_STANDARD_TX_WEIGHT / 4
+MIN_STANDARD_TX_SIZE = 65               # Core MIN_STANDARD_TX_NONWITNESS_SIZE
+MAX_STANDARD_SCRIPTSIG_SIZE = 1650
+MAX_OP_RETURN_RELAY = 83                # Core MAX_OP_RETURN_RELAY (whole script)
+MAX_P2SH_SIGOPS = 15
+MAX_STANDARD_TX_SIGOPS = 4000           # Core MAX_STANDARD_TX_SIGOPS_COST / WITNESS_SCALE_FACTOR
+MAX_STANDARD_MULTISIG_KEYS = 3
+TX_MAX_STANDARD_VERSION = 2
+DEFAULT_MIN_RELAY_FEE = 1000            # sat/kvB
+DEFAULT_INCREMENTAL_RELAY_FEE = 1000    # sat/kvB
+DUST_RELAY_FEE = 3000                   # sat/kvB
+DEFAULT_ANCESTOR_LIMIT = 25
+DEFAULT_ANCESTOR_SIZE_LIMIT = 101_000   # bytes
+DEFAULT_DESCENDANT_LIMIT = 25
+DEFAULT_DESCENDANT_SIZE_LIMIT = 101_000
+DEFAULT_MAX_MEMPOOL_SIZE = 50_000_000   # bytes of serialized txs
+DEFAULT_MEMPOOL_EXPIRY = 336 * 3600     # seconds (Core -mempoolexpiry, 336 h)
+#: Spending a standard output costs about this many bytes (Core's GetDustThreshold, non-witness).
+_SPEND_INPUT_SIZE = 32 + 4 + 1 + 107 + 4
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class FeeRate:
+    """Satoshis per 1,000 bytes (Core `CFeeRate`)."""
+
+    sat_per_kvb: int
+
+    def fee(self, size: int) -> int:
+        """Core `CFeeRate::GetFee`: rounded up, so a positive rate never gives a zero fee."""
+        if size <= 0 or self.sat_per_kvb <= 0:
+            return 0
+        return -((-self.sat_per_kvb * size) // 1000)
+
+    @classmethod
+    def from_fee(cls, fee: int, size: int) -> "FeeRate":
+        return cls(fee * 1000 // size if size > 0 else 0)
+
+    def __str__(self) -> str:
+        return f"{self.sat_per_kvb / 1e8:.8f} BTC/kvB"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Tunable relay policy (Core's -minrelaytxfee, -limitancestorcount, -maxmempool, ...)."""
+
+    min_relay_fee: FeeRate = FeeRate(DEFAULT_MIN_RELAY_FEE)
+    incremental_relay_fee: FeeRate = FeeRate(DEFAULT_INCREMENTAL_RELAY_FEE)
+    dust_relay_fee: FeeRate = FeeRate(DUST_RELAY_FEE)
+    ancestor_limit: int = DEFAULT_ANCESTOR_LIMIT
+    ancestor_size_limit: int = DEFAULT_ANCESTOR_SIZE_LIMIT
+    descendant_limit: int = DEFAULT_DESCENDANT_LIMIT
+    descendant_size_limit: int = DEFAULT_DESCENDANT_SIZE_LIMIT
+    max_size: int = DEFAULT_MAX_MEMPOOL_SIZE
+    expiry: int = DEFAULT_MEMPOOL_EXPIRY
+    full_rbf: bool = True
+    max_replacements: int = 100                  # Core MAX_REPLACEMENT_CANDIDATES
+    permit_bare_multisig: bool = True
+    max_orphans: int = 100                       # Core DEFAULT_MAX_ORPHAN_TRANSACTIONS
+    max_orphans_per_peer: int = 25
+    orphan_expiry: int = 20 * 60                 # Core ORPHAN_TX_EXPIRE_TIME
+
+
+def _output_size(out: TxOut) -> int:
+    s = out.script_pubkey
+    return 8 + len(ser_compact_size(len(s))) + len(s)
+
+
+def _is_unspendable(spk: bytes) -> bool:
+    """Core `CScript::IsUnspendable`: starts with OP_RETURN or larger than MAX_SCRIPT_SIZE."""
+    return (len(spk) > 0 and spk[0] == 0x6A) or len(spk) > 10_000
+
+
+def dust_threshold(out: TxOut, dust_relay_fee: FeeRate = FeeRate(DUST_RELAY_FEE)) -> int:
+    """Core `GetDustThreshold` for a non-witness output: the fee to spend it at the dust fee rate.
+
+    (output size + 148) × 3 sat/vB with the default: 546 sat for P2PKH, 540 for P2SH.
+    """
+    if _is_unspendable(out.script_pubkey):
+        return 0
+    return dust_relay_fee.fee(_output_size(out) + _SPEND_INPUT_SIZE)
+
+
+def is_dust(out: TxOut, dust_relay_fee: FeeRate = FeeRate(DUST_RELAY_FEE)) -> bool:
+    """Core `IsDust`."""
+    return out.value < dust_threshold(out, dust_relay_fee)
+
+
+def _standard_output_type(spk: bytes, config: PolicyConfig) -> ScriptType | None:
+    """Core `IsStandard(scriptPubKey)`: the template, or None when non-standard."""
+    kind = classify(spk)
+    if kind is ScriptType.NONSTANDARD:
+        return None
+    if kind is ScriptType.MULTISIG:
+        info = multisig_info(spk)
+        if info is None:
+            return None
+        m, keys = info
+        if not 1 <= len(keys) <= MAX_STANDARD_MULTISIG_KEYS or not 1 <= m <= len(keys):
+            return None
+    elif kind is ScriptType.NULLDATA:
+        if len(spk) > MAX_OP_RETURN_RELAY:
+            return None
+    return kind
+
+
+def check_standard_tx(tx: Tx, config: PolicyConfig = PolicyConfig()) -> None:
+    """Core `IsStandardTx` (plus the `tx-size-small` rule of PreChecks). Raises PolicyError."""
+    if tx.version > TX_MAX_STANDARD_VERSION or tx.version < 1:
+        raise PolicyError("version")
+    size = len(tx.raw)
+    if size > MAX_STANDARD_TX_SIZE:
+        raise PolicyError("tx-size", f"{size} > {MAX_STANDARD_TX_SIZE}")
+    for txin in tx.vin:
+        sig = txin.script_sig
+        if len(sig) > MAX_STANDARD_SCRIPTSIG_SIZE:
+            raise PolicyError("scriptsig-size")
+        if not is_push_only(sig):
+            raise PolicyError("scriptsig-not-pushonly")
+    n_data = 0
+    dust_fee = config.dust_relay_fee
+    for out in tx.vout:
+        spk = out.script_pubkey
+        kind = _standard_output_type(spk, config)
+        if kind is None:
+            raise PolicyError("scriptpubkey")
+        if kind is ScriptType.NULLDATA:
+            n_data += 1
+        elif kind is ScriptType.MULTISIG and not config.permit_bare_multisig:
+            raise PolicyError("bare-multisig")
+        elif out.value < dust_threshold(out, dust_fee):
+            raise PolicyError("dust")
+    if n_data > 1:
+        raise PolicyError("multi-op-return")
+    if size < MIN_STANDARD_TX_SIZE:
+        raise PolicyError("tx-size-small")
+
+
+def check_inputs_standard(tx: Tx, coins: Sequence[Coin]) -> int:
+    """Core `AreInputsStandard`: every spent output is standard, P2SH redeem scripts ≤ 15 sigops.
+
+    Returns the P2SH sigop count (needed for the tx's sigop total).
+    """
+    p2sh_total = 0
+    for txin, coin in zip(tx.vin, coins):
+        spk = coin.script_pubkey
+        if len(spk) == 25 and spk[0] == 0x76:  # P2PKH fast path
+            if classify(spk) is ScriptType.PUBKEYHASH:
+                continue
+        kind = classify(spk)
+        if kind is ScriptType.NONSTANDARD or kind is ScriptType.NULLDATA:
+            raise PolicyError("bad-txns-nonstandard-inputs")
+        if kind is ScriptType.SCRIPTHASH:
+            n = p2sh_sigop_count(txin.script_sig, spk)
+            if n > MAX_P2SH_SIGOPS:
+                raise PolicyError("bad-txns-nonstandard-inputs", f"p2sh redeem script has {n} sigops")
+            p2sh_total += n
+    return p2sh_total

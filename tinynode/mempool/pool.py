@@ -1,0 +1,781 @@
+"""The transaction memory pool (Core `CTxMemPool` + `MemPoolAccept`, btcd `mempool.TxPool`).
+
+Accepting a tx (Core `PreChecks` → `ReplacementChecks` → `PolicyScriptChecks` → `Finalize`):
+
+    check_transaction (consensus) → not a coinbase → standard (policy.check_standard_tx)
+    → final at the next block → not already in the pool → conflicts (spends what a pool tx spends)
+    → inputs from the UTXO set or pool parents (missing: an orphan) → BIP68 sequence locks
+    → amounts / maturity (consensus) → standard inputs, sigops → fee ≥ pool min fee and
+    min relay fee → ancestor/descendant limits → full RBF rules 2–6 → scripts with the
+    standard flags → evict the replaced txs, add, trim the pool to its size limit.
+
+The pool is synchronous and lives on the chain writer thread (asyncio code goes through
+`writer.call`). It reads coins with `chainstate.get_coin` and follows the chain through
+`chainstate.subscribe`: a connected block removes its txs and their conflicts; disconnected
+blocks return their txs (Core `MaybeUpdateMempoolForReorg`) once the new tip is known.
+
+Errors: `ValidationError` for consensus-invalid txs (the sender's fault), `MissingInputsError`
+(a `ValidationError` with reason `bad-txns-inputs-missingorspent`) when parents are unknown,
+`PolicyError` for everything a valid tx can be refused for (Core's strings).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import os
+import struct
+import time as _time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Hashable, Iterable
+
+from ..consensus.errors import PolicyError, RejectReason, ValidationError
+from ..consensus.tx_checks import (
+    check_transaction, check_tx_input_coins, is_final_tx, legacy_sigops, sequence_locks,
+    sequence_locks_satisfied,
+)
+from ..primitives.block import Block
+from ..primitives.coin import Coin
+from ..primitives.serialize import ByteReader, DecodeError, ser_compact_size
+from ..primitives.tx import OutPoint, Tx
+from ..script.flags import STANDARD_FLAGS
+from ..script.interpreter import ScriptError, verify_script
+from .orphans import OrphanPool
+from .policy import (
+    MAX_STANDARD_TX_SIGOPS, FeeRate, PolicyConfig, check_inputs_standard, check_standard_tx,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Mempool", "MempoolEntry", "MempoolInfo", "MissingInputsError", "ProcessResult"]
+
+R = RejectReason
+_ROLLING_FEE_HALFLIFE = 12 * 3600      # Core CTxMemPool::ROLLING_FEE_HALFLIFE
+_MEMPOOL_FILE_MAGIC = b"TNMEMPL1"
+_MEMPOOL_FILE_VERSION = 1
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_BIP125_MAX_SEQUENCE = 0xFFFFFFFD
+
+
+class MissingInputsError(ValidationError):
+    """Some inputs are neither in the UTXO set nor in the pool (Core TX_MISSING_INPUTS)."""
+
+    def __init__(self, missing: list[OutPoint], detail: str = "") -> None:
+        super().__init__(R.BAD_TXNS_INPUTS_MISSINGORSPENT, detail)
+        self.missing = missing
+
+    @property
+    def missing_parents(self) -> list[bytes]:
+        return list(dict.fromkeys(p.txid for p in self.missing))
+
+
+class _Entry:
+    """Mutable bookkeeping for one pool tx (Core `CTxMemPoolEntry`)."""
+
+    __slots__ = ("tx", "txid", "fee", "size", "sigops", "time", "height", "parents", "children",
+                 "anc_count", "anc_size", "anc_fees", "anc_sigops", "desc_count", "desc_size",
+                 "desc_fees", "ver")
+
+    def __init__(self, tx: Tx, fee: int, size: int, sigops: int, time: float, height: int) -> None:
+        self.tx = tx
+        self.txid = tx.txid
+        self.fee = fee
+        self.size = size
+        self.sigops = sigops
+        self.time = time
+        self.height = height
+        self.parents: set[bytes] = set()
+        self.children: set[bytes] = set()
+        self.anc_count = 1
+        self.anc_size = size
+        self.anc_fees = fee
+        self.anc_sigops = sigops
+        self.desc_count = 1
+        self.desc_size = size
+        self.desc_fees = fee
+        self.ver = 0
+
+    def descendant_score(self) -> float:
+        """Core's descendant_score: the higher of the tx's own and its package-with-descendants rate."""
+        return max(self.fee / self.size, self.desc_fees / self.desc_size)
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolEntry:
+    """What RPC and relay see of a pool tx (Core `getmempoolentry` fields)."""
+
+    txid: bytes
+    tx: Tx
+    fee: int
+    size: int
+    time: int
+    height: int
+    sigops: int
+    ancestor_count: int
+    ancestor_size: int
+    ancestor_fees: int
+    descendant_count: int
+    descendant_size: int
+    descendant_fees: int
+    depends: tuple[bytes, ...]
+    spent_by: tuple[bytes, ...]
+
+    @property
+    def fee_rate(self) -> FeeRate:
+        return FeeRate.from_fee(self.fee, self.size)
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolInfo:
+    """Core `getmempoolinfo`."""
+
+    size: int
+    bytes: int
+    total_fee: int
+    max_mempool: int
+    mempool_min_fee: FeeRate
+    min_relay_fee: FeeRate
+    incremental_relay_fee: FeeRate
+    full_rbf: bool
+    orphans: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    """Outcome of `process_tx`: what entered the pool (the tx and resolved orphans, in order),
+    whether the tx was kept as an orphan (and which parents it waits for), and the error."""
+
+    accepted: tuple[MempoolEntry, ...]
+    orphan: bool = False
+    missing_parents: tuple[bytes, ...] = ()
+    error: Exception | None = None
+
+
+def _entry_view(e: _Entry) -> MempoolEntry:
+    return MempoolEntry(e.txid, e.tx, e.fee, e.size, int(e.time), e.height, e.sigops,
+                        e.anc_count, e.anc_size, e.anc_fees, e.desc_count, e.desc_size, e.desc_fees,
+                        tuple(sorted(e.parents)), tuple(sorted(e.children)))
+
+
+class Mempool:
+    """The pool. Synchronous; call it only from the chain writer thread."""
+
+    def __init__(self, params: Any, chainstate: Any, config: PolicyConfig | None = None, *,
+                 clock: Callable[[], float] = _time.time, subscribe: bool = True) -> None:
+        self.params = params
+        self.chainstate = chainstate
+        self.config = config or PolicyConfig()
+        self._clock = clock
+        self._entries: dict[bytes, _Entry] = {}
+        self._spenders: dict[OutPoint, bytes] = {}
+        self.total_size = 0
+        self.total_fees = 0
+        self.sequence = 0                      # bumps on every change (the miner watches it)
+        self.orphans = OrphanPool(self.config.max_orphans, self.config.max_orphans_per_peer,
+                                  self.config.orphan_expiry)
+        self._rolling_min_fee = 0.0            # sat/kvB (Core rollingMinimumFeeRate)
+        self._last_rolling_update = 0.0
+        self._block_since_bump = False
+        self._evict_heap: list[tuple[float, float, bytes, int]] = []
+        self._disconnected: list[Tx] = []
+        if subscribe and hasattr(chainstate, "subscribe"):
+            chainstate.subscribe(self._on_chain_event)
+
+    # ------------------------------------------------------------------ views
+
+    def __contains__(self, txid: object) -> bool:
+        return txid in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, txid: bytes) -> MempoolEntry | None:
+        e = self._entries.get(txid)
+        return _entry_view(e) if e is not None else None
+
+    def get_tx(self, txid: bytes) -> Tx | None:
+        e = self._entries.get(txid)
+        return e.tx if e is not None else None
+
+    def txids(self) -> list[bytes]:
+        return list(self._entries)
+
+    def entries(self) -> list[MempoolEntry]:
+        """Every entry, parents before children (then by arrival)."""
+        return [_entry_view(e) for e in self._topo_order()]
+
+    def spender_of(self, outpoint: OutPoint) -> bytes | None:
+        """The pool tx spending `outpoint`, if any."""
+        return self._spenders.get(outpoint)
+
+    def ancestors(self, txid: bytes) -> set[bytes]:
+        return self._ancestors(txid)
+
+    def descendants(self, txid: bytes) -> set[bytes]:
+        return self._descendants(txid)
+
+    def get_coin(self, outpoint: OutPoint) -> Coin | None:
+        """A coin as seen with the pool applied: pool outputs exist, pool-spent coins do not."""
+        if outpoint in self._spenders:
+            return None
+        e = self._entries.get(outpoint.txid)
+        if e is not None:
+            if outpoint.n < len(e.tx.vout):
+                out = e.tx.vout[outpoint.n]
+                return Coin(out.value, out.script_pubkey, self.chainstate.tip.height + 1, False)
+            return None
+        return self.chainstate.get_coin(outpoint)
+
+    def info(self, now: float | None = None) -> MempoolInfo:
+        now = self._clock() if now is None else now
+        cfg = self.config
+        return MempoolInfo(len(self._entries), self.total_size, self.total_fees, cfg.max_size,
+                           max(self.min_fee_rate(now), cfg.min_relay_fee), cfg.min_relay_fee,
+                           cfg.incremental_relay_fee, cfg.full_rbf, len(self.orphans))
+
+    def mining_candidates(self, height: int | None = None, mtp: int | None = None) -> dict[bytes, _Entry]:
+        """Entries for the block assembler: objects with txid, tx, fee, size, sigops, parents,
+        children. Read-only; valid until the pool changes (same thread)."""
+        return self._entries
+
+    # ------------------------------------------------------------------ fees
+
+    def min_fee_rate(self, now: float | None = None) -> FeeRate:
+        """Core `CTxMemPool::GetMinFee`: the rolling minimum after evictions, decaying with a
+        12-hour half-life (faster while the pool is small) once a block has arrived."""
+        now = self._clock() if now is None else now
+        if not self._block_since_bump or self._rolling_min_fee == 0:
+            return FeeRate(int(round(self._rolling_min_fee)))
+        if now > self._last_rolling_update + 10:
+            halflife = _ROLLING_FEE_HALFLIFE
+            if self.total_size < self.config.max_size / 4:
+                halflife /= 4
+            elif self.total_size < self.config.max_size / 2:
+                halflife /= 2
+            self._rolling_min_fee /= math.pow(2.0, (now - self._last_rolling_update) / halflife)
+            self._last_rolling_update = now
+            if self._rolling_min_fee < self.config.incremental_relay_fee.sat_per_kvb / 2:
+                self._rolling_min_fee = 0.0
+                return FeeRate(0)
+        return max(FeeRate(int(round(self._rolling_min_fee))), self.config.incremental_relay_fee)
+
+    def _track_package_removed(self, rate: FeeRate, now: float) -> None:
+        if rate.sat_per_kvb > self._rolling_min_fee:
+            self._rolling_min_fee = float(rate.sat_per_kvb)
+            self._block_since_bump = False
+            self._last_rolling_update = now
+
+    # ------------------------------------------------------------------ accept
+
+    def accept(self, tx: Tx, now: float | None = None, *, bypass_limits: bool = False) -> MempoolEntry:
+        """Core `AcceptToMemoryPool` for one tx. Returns the new entry; raises ValidationError
+        (MissingInputsError when parents are unknown) or PolicyError."""
+        now = self._clock() if now is None else now
+        e = self._accept(tx, now, bypass_limits=bypass_limits)
+        return _entry_view(e)
+
+    def process_tx(self, tx: Tx, now: float | None = None, peer: Hashable | None = None) -> ProcessResult:
+        """Accept `tx`; on success retry the orphans it unblocks; on missing parents keep it as
+        an orphan (Core `PeerManagerImpl::ProcessMessage` "tx" + `ProcessOrphanTx`)."""
+        now = self._clock() if now is None else now
+        try:
+            first = self._accept(tx, now)
+        except MissingInputsError as err:
+            kept = tx.txid in self.orphans or self.orphans.add(tx, peer, now)
+            return ProcessResult((), kept, tuple(err.missing_parents), err)
+        except (ValidationError, PolicyError) as err:
+            return ProcessResult((), False, (), err)
+        accepted = [_entry_view(first)]
+        self.orphans.remove(tx.txid)
+        queue = [tx]
+        while queue:
+            parent = queue.pop(0)
+            for orphan in self.orphans.children_of(parent):
+                if orphan.tx.txid not in self.orphans:
+                    continue
+                try:
+                    e = self._accept(orphan.tx, now)
+                except MissingInputsError:
+                    continue  # still waiting for another parent
+                except (ValidationError, PolicyError) as err:
+                    log.debug("orphan %s rejected: %s", orphan.tx.txid_hex, err)
+                    self.orphans.remove(orphan.tx.txid)
+                    continue
+                self.orphans.remove(orphan.tx.txid)
+                accepted.append(_entry_view(e))
+                queue.append(orphan.tx)
+        return ProcessResult(tuple(accepted))
+
+    def _accept(self, tx: Tx, now: float, *, bypass_limits: bool = False,
+                skip_scripts: bool = False) -> _Entry:
+        cfg = self.config
+        cs = self.chainstate
+        entries = self._entries
+        txid = tx.txid
+
+        check_transaction(tx)
+        if tx.is_coinbase():
+            raise ValidationError(R.COINBASE)
+        check_standard_tx(tx, cfg)
+        tip = cs.tip
+        height = tip.height + 1
+        mtp = cs.median_time_past(tip)
+        if not is_final_tx(tx, height, mtp):
+            raise PolicyError(R.NON_FINAL)
+        if txid in entries:
+            raise PolicyError(R.TXN_ALREADY_IN_MEMPOOL)
+
+        # Conflicts: pool txs spending the same outpoints (Core PreChecks, m_conflicts).
+        spenders = self._spenders
+        conflicts: set[bytes] = set()
+        for txin in tx.vin:
+            s = spenders.get(txin.prevout)
+            if s is not None:
+                conflicts.add(s)
+        if conflicts and not cfg.full_rbf and not self._signals_replaceable(conflicts):
+            raise PolicyError(R.TXN_MEMPOOL_CONFLICT)
+
+        # Inputs: pool parents first, then the UTXO set.
+        coins: list[Coin] = []
+        parents: set[bytes] = set()
+        prev_heights: list[int] = []
+        missing: list[OutPoint] = []
+        get_coin = cs.get_coin
+        for txin in tx.vin:
+            prevout = txin.prevout
+            parent = entries.get(prevout.txid)
+            if parent is not None:
+                vout = parent.tx.vout
+                if prevout.n < len(vout):
+                    out = vout[prevout.n]
+                    coins.append(Coin(out.value, out.script_pubkey, height, False))
+                    parents.add(prevout.txid)
+                    prev_heights.append(height)
+                    continue
+                missing.append(prevout)
+                continue
+            coin = get_coin(prevout)
+            if coin is None:
+                missing.append(prevout)
+                continue
+            coins.append(coin)
+            prev_heights.append(coin.height)
+        if missing:
+            for n in range(len(tx.vout)):
+                if get_coin(OutPoint(txid, n)) is not None:
+                    raise PolicyError(R.TXN_ALREADY_KNOWN)
+            raise MissingInputsError(missing, f"{tx.txid_hex}: {len(missing)} input(s) missing or spent")
+
+        if tx.version >= 2:
+            lock = sequence_locks(tx, prev_heights, self._mtp_at_height)
+            if not sequence_locks_satisfied(lock, height, mtp):
+                raise PolicyError(R.NON_BIP68_FINAL)
+
+        fee = check_tx_input_coins(tx, coins, height, self.params.coinbase_maturity)
+        p2sh_sigops = check_inputs_standard(tx, coins)
+        sigops = legacy_sigops(tx) + p2sh_sigops
+        if sigops > MAX_STANDARD_TX_SIGOPS:
+            raise PolicyError(R.BAD_TXNS_TOO_MANY_SIGOPS, f"{sigops}")
+
+        size = len(tx.raw)
+        if not bypass_limits:
+            reject_fee = self.min_fee_rate(now).fee(size)
+            if reject_fee > 0 and fee < reject_fee:
+                raise PolicyError("mempool min fee not met", f"{fee} < {reject_fee}")
+            relay_fee = cfg.min_relay_fee.fee(size)
+            if fee < relay_fee:
+                raise PolicyError("min relay fee not met", f"{fee} < {relay_fee}")
+
+        # Ancestor / descendant limits (Core CalculateMemPoolAncestors).
+        ancestors = self._ancestors_of(parents)
+        self._check_chain_limits(ancestors, size)
+        if conflicts:
+            # Core EntriesAndTxidsDisjoint: never spend what this tx replaces.
+            if ancestors & conflicts:
+                raise PolicyError(R.BAD_TXNS_SPENDS_CONFLICTING_TX)
+            to_evict = self._replacement_checks(tx, fee, size, conflicts, ancestors)
+        else:
+            to_evict = set()
+
+        if not skip_scripts:
+            for i, (txin, coin) in enumerate(zip(tx.vin, coins)):
+                try:
+                    verify_script(txin.script_sig, coin.script_pubkey, tx, i, STANDARD_FLAGS)
+                except ScriptError as err:
+                    raise PolicyError(f"mempool-script-verify-flag-failed ({err.code})",
+                                      f"input {i}: {err}") from err
+
+        # Finalize: evict replaced txs, add, trim.
+        if to_evict:
+            log.debug("%s replaces %d tx(s)", tx.txid_hex, len(to_evict))
+            self._remove_set(to_evict)
+        entry = _Entry(tx, fee, size, sigops, now, height - 1)
+        self._add(entry, parents, ancestors)
+        if not bypass_limits:
+            self.expire(now)
+            self.trim_to_size(now)
+            if txid not in entries:
+                raise PolicyError("mempool full")
+        return entry
+
+    def _mtp_at_height(self, h: int) -> int:
+        cs = self.chainstate
+        tip = cs.tip
+        if h >= tip.height:
+            return cs.median_time_past(tip)
+        entry = cs.get_entry(cs.get_block_hash(max(h, 0)))
+        return cs.median_time_past(entry)
+
+    def _signals_replaceable(self, conflicts: set[bytes]) -> bool:
+        """BIP125 opt-in (only consulted when full RBF is off): a conflict or one of its pool
+        ancestors has an input with nSequence ≤ 0xfffffffd."""
+        for c in conflicts:
+            for t in {c} | self._ancestors(c):
+                if any(i.sequence <= _BIP125_MAX_SEQUENCE for i in self._entries[t].tx.vin):
+                    return True
+        return False
+
+    def _check_chain_limits(self, ancestors: set[bytes], size: int) -> None:
+        cfg = self.config
+        entries = self._entries
+        if len(ancestors) + 1 > cfg.ancestor_limit:
+            raise PolicyError("too-long-mempool-chain",
+                              f"too many unconfirmed ancestors [limit: {cfg.ancestor_limit}]")
+        anc_size = size + sum(entries[a].size for a in ancestors)
+        if anc_size > cfg.ancestor_size_limit:
+            raise PolicyError("too-long-mempool-chain",
+                              f"exceeds ancestor size limit [limit: {cfg.ancestor_size_limit}]")
+        for a in ancestors:
+            e = entries[a]
+            if e.desc_count + 1 > cfg.descendant_limit:
+                raise PolicyError("too-long-mempool-chain",
+                                  f"too many descendants for tx {e.tx.txid_hex} [limit: {cfg.descendant_limit}]")
+            if e.desc_size + size > cfg.descendant_size_limit:
+                raise PolicyError("too-long-mempool-chain",
+                                  f"exceeds descendant size limit for tx {e.tx.txid_hex} "
+                                  f"[limit: {cfg.descendant_size_limit}]")
+
+    def _replacement_checks(self, tx: Tx, fee: int, size: int, conflicts: set[bytes],
+                            ancestors: set[bytes]) -> set[bytes]:
+        """Core `ReplacementChecks` (full RBF, rules 2–6). Returns every tx to evict."""
+        cfg = self.config
+        entries = self._entries
+        # Rule 6: a higher fee rate than each directly conflicting tx.
+        for c in sorted(conflicts):
+            e = entries[c]
+            if fee * e.size <= e.fee * size:
+                raise PolicyError("insufficient fee",
+                                  f"rejecting replacement {tx.txid_hex}; new feerate "
+                                  f"{FeeRate.from_fee(fee, size)} <= old feerate {FeeRate.from_fee(e.fee, e.size)}")
+        # Rule 5: at most `max_replacements` txs evicted (conflicts with their descendants).
+        if sum(entries[c].desc_count for c in conflicts) > cfg.max_replacements:
+            raise PolicyError("too many potential replacements",
+                              f"rejecting replacement {tx.txid_hex}; too many potential replacements")
+        all_conflicts: set[bytes] = set()
+        for c in conflicts:
+            all_conflicts.add(c)
+            all_conflicts |= self._descendants(c)
+        if len(all_conflicts) > cfg.max_replacements:
+            raise PolicyError("too many potential replacements",
+                              f"rejecting replacement {tx.txid_hex}; too many potential replacements")
+        # Rule 2: no new unconfirmed inputs (only pool parents a replaced tx already spent).
+        conflict_parents = {i.prevout.txid for c in conflicts for i in entries[c].tx.vin}
+        for txin in tx.vin:
+            p = txin.prevout.txid
+            if p not in conflict_parents and p in entries:
+                raise PolicyError("replacement-adds-unconfirmed",
+                                  f"replacement {tx.txid_hex} adds unconfirmed input, idx {tx.vin.index(txin)}")
+        # Rules 3 and 4: pay for everything replaced, plus relay of the new tx.
+        conflict_fees = sum(entries[c].fee for c in all_conflicts)
+        if fee < conflict_fees:
+            raise PolicyError("insufficient fee",
+                              f"rejecting replacement {tx.txid_hex}, less fees than conflicting txs; "
+                              f"{fee} < {conflict_fees}")
+        additional = fee - conflict_fees
+        needed = cfg.incremental_relay_fee.fee(size)
+        if additional < needed:
+            raise PolicyError("insufficient fee",
+                              f"rejecting replacement {tx.txid_hex}, not enough additional fees to relay; "
+                              f"{additional} < {needed}")
+        return all_conflicts
+
+    # ------------------------------------------------------------------ graph bookkeeping
+
+    def _ancestors_of(self, parents: Iterable[bytes]) -> set[bytes]:
+        entries = self._entries
+        result: set[bytes] = set()
+        stack = list(parents)
+        while stack:
+            t = stack.pop()
+            if t in result:
+                continue
+            result.add(t)
+            stack.extend(entries[t].parents)
+        return result
+
+    def _ancestors(self, txid: bytes) -> set[bytes]:
+        return self._ancestors_of(self._entries[txid].parents)
+
+    def _descendants(self, txid: bytes) -> set[bytes]:
+        entries = self._entries
+        result: set[bytes] = set()
+        stack = list(entries[txid].children)
+        while stack:
+            t = stack.pop()
+            if t in result:
+                continue
+            result.add(t)
+            stack.extend(entries[t].children)
+        return result
+
+    def _push_evict(self, e: _Entry) -> None:
+        e.ver += 1
+        heapq.heappush(self._evict_heap, (e.descendant_score(), e.time, e.txid, e.ver))
+
+    def _add(self, e: _Entry, parents: set[bytes], ancestors: set[bytes]) -> None:
+        entries = self._entries
+        txid = e.txid
+        e.parents = set(parents)
+        for p in parents:
+            entries[p].children.add(txid)
+        for a in ancestors:
+            ae = entries[a]
+            e.anc_count += 1
+            e.anc_size += ae.size
+            e.anc_fees += ae.fee
+            e.anc_sigops += ae.sigops
+            ae.desc_count += 1
+            ae.desc_size += e.size
+            ae.desc_fees += e.fee
+            self._push_evict(ae)
+        entries[txid] = e
+        for txin in e.tx.vin:
+            self._spenders[txin.prevout] = txid
+        self.total_size += e.size
+        self.total_fees += e.fee
+        self._push_evict(e)
+        self.sequence += 1
+        if len(self._evict_heap) > 4 * len(entries) + 64:
+            self._rebuild_evict_heap()
+
+    def _rebuild_evict_heap(self) -> None:
+        self._evict_heap = [(e.descendant_score(), e.time, e.txid, e.ver) for e in self._entries.values()]
+        heapq.heapify(self._evict_heap)
+
+    def _remove_set(self, txids: set[bytes]) -> None:
+        """Remove `txids` (callers pass closed sets when descendants must go too), fixing the
+        ancestor/descendant totals of the txs that stay (Core `RemoveStaged`)."""
+        entries = self._entries
+        for t in txids:
+            e = entries[t]
+            for a in self._ancestors(t):
+                if a not in txids:
+                    ae = entries[a]
+                    ae.desc_count -= 1
+                    ae.desc_size -= e.size
+                    ae.desc_fees -= e.fee
+                    self._push_evict(ae)
+            for d in self._descendants(t):
+                if d not in txids:
+                    de = entries[d]
+                    de.anc_count -= 1
+                    de.anc_size -= e.size
+                    de.anc_fees -= e.fee
+                    de.anc_sigops -= e.sigops
+        for t in txids:
+            e = entries.pop(t)
+            for p in e.parents:
+                pe = entries.get(p)
+                if pe is not None:
+                    pe.children.discard(t)
+            for c in e.children:
+                ce = entries.get(c)
+                if ce is not None:
+                    ce.parents.discard(t)
+            for txin in e.tx.vin:
+                if self._spenders.get(txin.prevout) == t:
+                    del self._spenders[txin.prevout]
+            self.total_size -= e.size
+            self.total_fees -= e.fee
+            e.ver += 1  # invalidates heap items
+        if txids:
+            self.sequence += 1
+
+    def remove(self, txid: bytes) -> set[bytes]:
+        """Remove a tx and its descendants (Core `removeRecursive`). Returns the removed txids."""
+        if txid not in self._entries:
+            return set()
+        gone = {txid} | self._descendants(txid)
+        self._remove_set(gone)
+        return gone
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._spenders.clear()
+        self._evict_heap.clear()
+        self.total_size = 0
+        self.total_fees = 0
+        self.sequence += 1
+
+    def _topo_order(self) -> list[_Entry]:
+        return sorted(self._entries.values(), key=lambda e: (e.anc_count, e.time))
+
+    # ------------------------------------------------------------------ limits
+
+    def trim_to_size(self, now: float | None = None, max_size: int | None = None) -> int:
+        """Core `TrimToSize`: evict lowest descendant-score packages until under the limit and
+        raise the rolling minimum fee to the evicted rate plus the incremental relay fee."""
+        now = self._clock() if now is None else now
+        limit = self.config.max_size if max_size is None else max_size
+        removed = 0
+        heap = self._evict_heap
+        entries = self._entries
+        while self.total_size > limit and heap:
+            _, _, txid, ver = heapq.heappop(heap)
+            e = entries.get(txid)
+            if e is None or e.ver != ver:
+                continue
+            rate = FeeRate(e.desc_fees * 1000 // e.desc_size)
+            self._track_package_removed(
+                FeeRate(rate.sat_per_kvb + self.config.incremental_relay_fee.sat_per_kvb), now)
+            gone = self.remove(txid)
+            removed += len(gone)
+            log.debug("mempool full: evicted %d tx(s) at %s", len(gone), rate)
+        return removed
+
+    def expire(self, now: float | None = None) -> int:
+        """Core `CTxMemPool::Expire`: drop txs (and descendants) older than the expiry."""
+        now = self._clock() if now is None else now
+        cutoff = now - self.config.expiry
+        old = [t for t, e in self._entries.items() if e.time < cutoff]
+        removed = 0
+        for t in old:
+            if t in self._entries:
+                removed += len(self.remove(t))
+        return removed
+
+    # ------------------------------------------------------------------ chain events
+
+    def _on_chain_event(self, event: Any) -> None:
+        """`ChainState` subscriber (writer thread)."""
+        name = type(event).__name__
+        if name == "BlockConnected":
+            self.remove_for_block(event.block)
+        elif name == "BlockDisconnected":
+            self.on_disconnect(event.block)
+        elif name == "TipChanged":
+            if self._disconnected:
+                self.update_for_reorg()
+
+    def remove_for_block(self, block: Block) -> None:
+        """Core `removeForBlock`: drop the block's txs (their pool children stay) and every pool
+        tx that conflicts with it (with descendants); forget matching orphans."""
+        entries = self._entries
+        for tx in block.txs:
+            if tx.is_coinbase():
+                continue
+            txid = tx.txid
+            if txid in entries:
+                self._remove_set({txid})
+            for txin in tx.vin:
+                s = self._spenders.get(txin.prevout)
+                if s is not None and s != txid:
+                    self.remove(s)
+        if self._disconnected:
+            confirmed = {tx.txid for tx in block.txs}
+            self._disconnected = [t for t in self._disconnected if t.txid not in confirmed]
+        self.orphans.remove_for_block(block.txs)
+        self._block_since_bump = True
+        self.sequence += 1
+
+    def on_disconnect(self, block: Block) -> None:
+        """A block left the active chain: keep its txs (not the coinbase) to return them to the
+        pool once the reorg settles (`update_for_reorg`, run on TipChanged)."""
+        # Blocks arrive tip first; keep the oldest block's txs first, each block in order.
+        self._disconnected[0:0] = [tx for tx in block.txs if not tx.is_coinbase()]
+
+    def update_for_reorg(self, now: float | None = None) -> None:
+        """Core `MaybeUpdateMempoolForReorg`: re-add disconnected txs in chain order, then the
+        pool's own txs (limits bypassed), dropping whatever no longer fits the new chain
+        (spent, conflicting, immature coinbase, non-final), then trim to size."""
+        now = self._clock() if now is None else now
+        returned, self._disconnected = self._disconnected, []
+        old = self._topo_order()
+        self.clear()
+        back = 0
+        for tx in returned:
+            try:
+                self._accept(tx, now, bypass_limits=True)
+                back += 1
+            except (ValidationError, PolicyError) as err:
+                log.debug("disconnected tx %s not returned: %s", tx.txid_hex, err)
+        dropped = 0
+        for e in old:
+            try:
+                self._accept(e.tx, e.time, bypass_limits=True, skip_scripts=True)
+            except (ValidationError, PolicyError) as err:
+                dropped += 1
+                log.debug("pool tx %s dropped after reorg: %s", e.tx.txid_hex, err)
+        self.trim_to_size(now)
+        log.info("reorg: %d of %d disconnected tx(s) back in the mempool, %d pool tx(s) dropped",
+                 back, len(returned), dropped)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | os.PathLike) -> int:
+        """Write the pool (raw txs + entry times, parents first) to `path` atomically
+        (Core `DumpMempool`). Returns the number of txs written."""
+        path = Path(path)
+        order = self._topo_order()
+        parts = [_MEMPOOL_FILE_MAGIC, _U32.pack(_MEMPOOL_FILE_VERSION), ser_compact_size(len(order))]
+        for e in order:
+            raw = e.tx.raw
+            parts.append(_U64.pack(int(e.time)))
+            parts.append(ser_compact_size(len(raw)))
+            parts.append(raw)
+        tmp = path.with_name(path.name + ".new")
+        with open(tmp, "wb") as f:
+            f.write(b"".join(parts))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return len(order)
+
+    def load(self, path: str | os.PathLike, now: float | None = None) -> tuple[int, int]:
+        """Read a file written by `save` and re-validate every tx (Core `LoadMempool`): txs
+        older than the expiry are skipped. Returns (accepted, failed)."""
+        now = self._clock() if now is None else now
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            return 0, 0
+        r = ByteReader(data)
+        try:
+            if r.read(8) != _MEMPOOL_FILE_MAGIC or r.u32() != _MEMPOOL_FILE_VERSION:
+                raise DecodeError("not a tinynode mempool file")
+            count = r.compact_size(r.remaining() // 12)
+            items = []
+            for _ in range(count):
+                t = _U64.unpack(r.read(8))[0]
+                raw = r.var_bytes(r.remaining())
+                items.append((t, Tx.from_bytes(raw)))
+            r.expect_end()
+        except DecodeError as err:
+            log.warning("mempool file %s unreadable: %s", path, err)
+            return 0, 0
+        ok = failed = 0
+        for t, tx in items:
+            if t < now - self.config.expiry:
+                failed += 1
+                continue
+            try:
+                self._accept(tx, t)
+                ok += 1
+            except (ValidationError, PolicyError) as err:
+                failed += 1
+                log.debug("mempool file tx %s not loaded: %s", tx.txid_hex, err)
+        log.info("loaded %d mempool tx(s) from %s (%d failed or expired)", ok, path, failed)
+        return ok, failed
