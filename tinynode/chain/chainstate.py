@@ -8,8 +8,11 @@ Pipeline (btcd blockchain/doc.go):
                                     contextual_check_block → store body (HAVE_DATA) → activate_best_chain
     activate_best_chain()           pick the most-work candidate (first seen wins ties), find the fork
                                     with the active chain, disconnect to it and connect the new branch on
-                                    a scratch coins view; each block gets the ConnectBlock checks; the
-                                    whole step is ONE store transaction, then events are emitted.
+                                    a scratch coins view; each block gets the ConnectBlock checks; a step
+                                    that checks out is staged whole (else nothing of it is kept), then
+                                    events are emitted. `flush()` writes all staged steps in ONE store
+                                    transaction (every `flush_blocks` steps / `flush_seconds`, when the
+                                    writer is idle, before store-wide reads, at close).
                                     A failing block is marked FAILED (descendants FAILED_PARENT) and the
                                     choice is made again, so the node settles on the best valid chain.
 
@@ -102,7 +105,8 @@ class ChainState:
 
     def __init__(self, params: ChainParams, store, now: Callable[[], float] = _time.time, *,
                  coins_cache_size: int = 200_000, script_checks: bool = True,
-                 max_unconnected_blocks: int = MAX_UNCONNECTED_BLOCKS) -> None:
+                 max_unconnected_blocks: int = MAX_UNCONNECTED_BLOCKS,
+                 flush_blocks: int = 10, flush_seconds: float = 0.5) -> None:
         self.params = params
         self.store = store
         self._now = now
@@ -121,6 +125,15 @@ class ChainState:
         self._recent: OrderedDict[bytes, Block] = OrderedDict()
         self._block_errors: dict[bytes, ValidationError] = {}
         self._closed = False
+        #: Changes not yet written to the store (Core's dbcache): every activation step is staged
+        #: here whole, and `flush()` writes all staged steps in ONE store transaction. The store
+        #: is therefore always at some consistent tip; a crash loses at most the unflushed steps.
+        self._dirty = StoreBatch()
+        self._dirty_view = CoinsView(self.coins)
+        self._dirty_steps = 0
+        self._last_flush = _time.monotonic()
+        self.flush_blocks = flush_blocks
+        self.flush_seconds = flush_seconds
         self._load()
 
     # ==========================================================================================
@@ -169,6 +182,42 @@ class ChainState:
         self.active.set_tip(e)
         self._best_header = e
 
+    def _stage(self, batch: StoreBatch, view: CoinsView | None = None) -> None:
+        """Stage one step's changes (and its coins view, which must sit on the dirty view)."""
+        d = self._dirty
+        if batch.index:
+            d.index.update(batch.index)
+        if batch.blocks:
+            d.blocks.update(batch.blocks)
+        if batch.undo:
+            d.undo.update(batch.undo)
+        if batch.txindex:
+            d.txindex.update(batch.txindex)
+        if batch.tip is not None:
+            d.tip = batch.tip
+        if view is not None:
+            view.merge_into(self._dirty_view)
+            self._dirty_steps += 1
+
+    def _maybe_flush(self) -> None:
+        if (self._dirty_steps >= self.flush_blocks
+                or _time.monotonic() - self._last_flush >= self.flush_seconds):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything staged in one store transaction (Core `FlushStateToDisk`)."""
+        d = self._dirty
+        changes = self._dirty_view.changes
+        if changes:
+            d.coins = changes
+        if not d.is_empty():
+            self.store.write(d)
+        self.coins.apply(changes)
+        self._dirty = StoreBatch()
+        self._dirty_view = CoinsView(self.coins)
+        self._dirty_steps = 0
+        self._last_flush = _time.monotonic()
+
     @staticmethod
     def _record(e: BlockIndexEntry) -> IndexRecord:
         return IndexRecord(e.hash, e.header.serialize(), e.height, e.chainwork, int(e.status), e.sequence_id)
@@ -202,7 +251,9 @@ class ChainState:
         b = self._recent.get(block_hash)
         if b is not None:
             return b
-        raw = self.store.get_block(block_hash)
+        raw = self._dirty.blocks.get(block_hash)
+        if raw is None:
+            raw = self.store.get_block(block_hash)
         if raw is None:
             return None
         b = Block.from_bytes(bytes(raw))
@@ -265,11 +316,12 @@ class ChainState:
         return out
 
     def get_coin(self, outpoint: OutPoint) -> Coin | None:
-        return self.coins.get(outpoint_key(outpoint))
+        return self._dirty_view.get(outpoint_key(outpoint))
 
     def get_tx(self, txid: bytes) -> tuple[Tx, bytes, int] | None:
         """(tx, block hash, height) of a tx in an active-chain block (tx index)."""
-        bh = self.store.get_tx_block(txid)
+        d = self._dirty.txindex
+        bh = d[txid] if txid in d else self.store.get_tx_block(txid)
         if bh is None:
             return None
         bh = bytes(bh)
@@ -283,6 +335,7 @@ class ChainState:
         return None
 
     def coins_for_script(self, script_pubkey: bytes) -> list[tuple[OutPoint, Coin]]:
+        self.flush()
         return [(key_outpoint(bytes(k)), c) for k, c in self.store.coins_for_script(script_pubkey)]
 
     def next_bits(self, prev_entry: BlockIndexEntry | None = None, time: int | None = None) -> int:
@@ -315,6 +368,7 @@ class ChainState:
 
     def utxo_set_hash(self) -> bytes:
         """sha256 over every coin (key ‖ Coin.serialize()) in outpoint order (Core hash_serialized idea)."""
+        self.flush()
         h = hashlib.sha256()
         for key, coin in self.store.iter_coins():
             h.update(bytes(key))
@@ -322,6 +376,7 @@ class ChainState:
         return h.digest()
 
     def coin_count(self) -> int:
+        self.flush()
         return self.store.coin_count()
 
     # ==========================================================================================
@@ -358,7 +413,8 @@ class ChainState:
                 out.append(self._accept_header(h, batch))
         finally:
             if batch.index:
-                self.store.write(batch)
+                self._stage(batch)
+                self._maybe_flush()
         return out
 
     def _accept_header(self, header: BlockHeader, batch: StoreBatch) -> BlockIndexEntry:
@@ -419,6 +475,7 @@ class ChainState:
         try:
             e = self._accept_block(block)
         except ValidationError as err:
+            self._maybe_flush()
             return BlockResult(h, "invalid", err, self.index.get(h))
         # blocks that were waiting for this one (and their descendants)
         pending = [h]
@@ -434,6 +491,7 @@ class ChainState:
                 except ValidationError as err:
                     log.info("unconnected block %s invalid: %s", child.hash_hex, err)
         self.activate_best_chain()
+        self._maybe_flush()
         err = self._block_errors.pop(h, None)
         if err is not None or e.failed:
             return BlockResult(h, "invalid", err or ValidationError(R.BAD_PREVBLK, "on an invalid branch"), e)
@@ -442,28 +500,25 @@ class ChainState:
         return BlockResult(h, "accepted", None, e)
 
     def _accept_block(self, block: Block) -> BlockIndexEntry:
-        """Core `AcceptBlock`: header, context-free and contextual block checks, then store the body."""
-        batch = StoreBatch()
+        """Core `AcceptBlock`: header, context-free and contextual block checks, then store the body
+        (in the pending batch, written with the next store transaction)."""
+        batch = self._dirty
+        e = self._accept_header(block.header, batch)
+        if e.have_data:
+            return e
         try:
-            e = self._accept_header(block.header, batch)
-            if e.have_data:
-                return e
-            try:
-                check_block(block, self.params, check_pow=False)
-                contextual_check_block(block, e.prev, self.params)
-            except ValidationError as err:
-                if not err.mutated:
-                    self._mark_failed(e, batch)
-                raise
-            e.status |= S.HAVE_DATA
-            e.sequence_id = self._seq
-            self._seq += 1
-            batch.index[e.hash] = self._record(e)
-            batch.blocks[e.hash] = block.serialize()
-            self._remember(block)
-        finally:
-            if not batch.is_empty():
-                self.store.write(batch)
+            check_block(block, self.params, check_pow=False)
+            contextual_check_block(block, e.prev, self.params)
+        except ValidationError as err:
+            if not err.mutated:
+                self._mark_failed(e, batch)
+            raise
+        e.status |= S.HAVE_DATA
+        e.sequence_id = self._seq
+        self._seq += 1
+        batch.index[e.hash] = self._record(e)
+        batch.blocks[e.hash] = block.serialize()
+        self._remember(block)
         self._on_data(e)
         return e
 
@@ -579,7 +634,7 @@ class ChainState:
             path.append(e)
             e = e.prev  # type: ignore[assignment]
         path.reverse()
-        view = CoinsView(self.coins)
+        view = CoinsView(self._dirty_view)
         batch = StoreBatch()
         events: list[ChainEvent] = []
         disconnected = 0
@@ -620,12 +675,10 @@ class ChainState:
             # Nothing of this step becomes visible: the view holds a half-connected block. Persist
             # only the index marks (failure, and VALID_SCRIPTS of the blocks that did check out);
             # activate_best_chain then picks again and reconnects the valid part if it still wins.
-            self.store.write(StoreBatch(index=batch.index))
+            self._stage(StoreBatch(index=batch.index))
             return
-        batch.coins = view.changes
         batch.tip = new_tip.hash
-        self.store.write(batch)
-        self.coins.apply(view.changes)
+        self._stage(batch, view)
         self.active.set_tip(new_tip)
         if disconnected or new_tip is not old_tip:
             if disconnected:
@@ -636,7 +689,12 @@ class ChainState:
 
     def _disconnect_block(self, block: Block, e: BlockIndexEntry, view: CoinsView, batch: StoreBatch) -> None:
         """Core `DisconnectBlock`: remove the block's outputs, restore the coins it spent."""
-        raw = batch.undo.get(e.hash) if e.hash in batch.undo else self.store.get_undo(e.hash)
+        if e.hash in batch.undo:
+            raw = batch.undo[e.hash]
+        elif e.hash in self._dirty.undo:
+            raw = self._dirty.undo[e.hash]
+        else:
+            raw = self.store.get_undo(e.hash)
         undo = parse_undo(bytes(raw)) if raw else []
         i = len(undo)
         for tx in reversed(block.txs):
@@ -671,8 +729,19 @@ class ChainState:
         view_add = view.add
         txindex = batch.txindex
         block_hash = e.hash
-        # BIP30 (always enforced): no tx may overwrite an unspent output (checked before any change)
+        # BIP30 (always enforced): no tx may overwrite an unspent output; checked before any
+        # change, as Core. Shortcut, exact under BIP34 (active from height 1): an unspent
+        # duplicate of a non-coinbase tx would have spent the very inputs this tx spends, so a tx
+        # whose inputs are all unspent cannot be one; only the coinbase and txs with an input not
+        # (yet) in the view need the output lookups.
         for tx in block.txs:
+            if not tx.is_coinbase():
+                for txin in tx.vin:
+                    po = txin.prevout
+                    if view_get(po.txid + _BE32(po.n)) is None:
+                        break
+                else:
+                    continue
             txid = tx.txid
             for n, out in enumerate(tx.vout):
                 if _spendable(out.script_pubkey) and view_get(txid + _BE32(n)) is not None:
@@ -738,7 +807,7 @@ class ChainState:
         self._mark_failed(e, batch)
         if self.active.contains(e):
             old_tip = self.tip
-            view = CoinsView(self.coins)
+            view = CoinsView(self._dirty_view)
             events: list[ChainEvent] = []
             t = old_tip
             n = 0
@@ -748,17 +817,16 @@ class ChainState:
                 events.append(BlockDisconnected(block, t))
                 n += 1
                 t = t.prev  # type: ignore[assignment]
-            batch.coins = view.changes
             batch.tip = e.prev.hash
-            self.store.write(batch)
-            self.coins.apply(view.changes)
+            self._stage(batch, view)
             self.active.set_tip(e.prev)
             events.append(TipChanged(old_tip, e.prev, n))
             self._emit(events)
         else:
-            self.store.write(batch)
+            self._stage(batch)
         self._rebuild_candidates()
         self.activate_best_chain()
+        self.flush()
 
     def reconsider_block(self, block_hash: bytes) -> None:
         """Core `ReconsiderBlock` (ResetBlockFailureFlags): clear failure marks on the block, its
@@ -778,16 +846,18 @@ class ChainState:
                 batch.index[a.hash] = self._record(a)
             a = a.prev
         if batch.index:
-            self.store.write(batch)
+            self._stage(batch)
         for x in [e, *self.index.descendants(e)]:
             if x.have_data and x.prev is not None and x.prev.has_chain_data:
                 self._on_data(x)
         self._recompute_best_header()
         self._rebuild_candidates()
         self.activate_best_chain()
+        self.flush()
 
     # ==========================================================================================
     def close(self) -> None:
         if not self._closed:
+            self.flush()
             self._closed = True
             self.store.close()

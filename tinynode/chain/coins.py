@@ -79,7 +79,7 @@ class CoinsView:
 
     __slots__ = ("base", "changes", "fresh")
 
-    def __init__(self, base: CoinsCache) -> None:
+    def __init__(self, base: "CoinsCache | CoinsView") -> None:
         self.base = base
         self.changes: dict[bytes, Coin | None] = {}
         self.fresh: set[bytes] = set()
@@ -114,3 +114,18 @@ class CoinsView:
         if key not in changes:
             self.fresh.add(key)
         changes[key] = coin
+
+    def merge_into(self, parent: "CoinsView") -> None:
+        """Apply this view's changes to `parent` (this view must sit directly on `parent`)."""
+        pchanges, pfresh, fresh = parent.changes, parent.fresh, self.fresh
+        for k, c in self.changes.items():
+            if c is None:
+                if k in pfresh:
+                    del pchanges[k]
+                    pfresh.discard(k)
+                else:
+                    pchanges[k] = None
+            else:
+                if k in fresh and k not in pchanges:
+                    pfresh.add(k)
+                pchanges[k] = c

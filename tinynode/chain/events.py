@@ -2,7 +2,9 @@
 
 Order for one activation step: `BlockDisconnected` for each block taken off the tip (tip first),
 then `BlockConnected` for each block attached (lowest first), then one `TipChanged`. Events are
-emitted only after the store commit, so a subscriber never sees state that could roll back.
+emitted only after the whole step checked out and was staged (no partial step is ever visible);
+the store commit follows at the next flush (the writer flushes whenever its queue is idle, so a
+crash can only cost blocks that are fetched again, as in Core).
 Subscribers of `ChainState.subscribe` run synchronously on the writer thread; asyncio code uses
 `ChainWriter.subscribe_async`, which delivers the same objects on the event loop.
 """

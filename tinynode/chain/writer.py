@@ -158,6 +158,15 @@ class ChainWriter:
     def _submit_headers(self, headers: list[BlockHeader]) -> list[BlockIndexEntry]:
         return self._cs.process_headers(headers)  # type: ignore[union-attr]
 
+    def _flush(self) -> None:
+        cs = self._cs
+        if cs is not None and not self._closed:
+            try:
+                cs.flush()
+            except Exception:
+                log.exception("chain flush failed")
+                raise
+
     def _job(self, fn: Callable[..., Any], args: tuple) -> Any:
         try:
             return fn(*args)
@@ -187,6 +196,9 @@ class ChainWriter:
             else:
                 if not fut.done():
                     fut.set_result(result)
+            if queue.empty():
+                # idle: write staged chain state now (bursts share one commit, DESIGN.md §5)
+                await asyncio.shield(loop.run_in_executor(self._executor, self._flush))
 
     # --- snapshot ------------------------------------------------------------------------------
     @property

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from ..params import ChainParams
+from ..script.interpreter import ScriptError, verify_script
 from ..primitives.coin import Coin
 from ..primitives.tx import MAX_MONEY, SEQUENCE_FINAL, OutPoint, Tx
 from .errors import RejectReason, ValidationError
@@ -207,7 +208,6 @@ def check_input_scripts(tx: Tx, coins: Sequence[Coin], flags: int,
 
     Raises ValidationError(reason_prefix, detail=<Core script error name>) on the first failure.
     """
-    from ..script.interpreter import ScriptError, verify_script
     for i, (txin, coin) in enumerate(zip(tx.vin, coins)):
         try:
             verify_script(txin.script_sig, coin.script_pubkey, tx, i, flags)

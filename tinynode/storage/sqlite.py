@@ -69,6 +69,8 @@ class SQLiteChainStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
         conn.execute("PRAGMA temp_store=MEMORY")
+        # Checkpoint (the only fsync in WAL+NORMAL) every ~40 MB of WAL instead of every 4 MB.
+        conn.execute("PRAGMA wal_autocheckpoint=10000")
         self._migrate()
 
     # --- schema ----------------------------------------------------------------------------
