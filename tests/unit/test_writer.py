@@ -106,3 +106,14 @@ async def test_sync_subscriber_and_subscriber_failure_isolated():
         B = Builder()
         await writer.submit_block(B.next(G))
         await wait_until(lambda: len(seen) == 2, timeout=5)
+
+
+async def test_idle_writer_flushes_to_the_store():
+    store = MemoryChainStore()
+    cs = ChainState(PARAMS, store, flush_blocks=1000, flush_seconds=1e9)
+    async with ChainWriter(cs) as writer:
+        B = Builder()
+        blocks = B.chain(G, 3)
+        for b in blocks:
+            await writer.submit_block(b)
+        await wait_until(lambda: store.get_tip() == blocks[-1].hash, timeout=5)
