@@ -211,6 +211,18 @@ class Peer:
             return False
         return True
 
+    async def send_async(self, msg: Any) -> bool:
+        """Queue `msg`, waiting up to `send_timeout` for room (large answers such as blocks)."""
+        if not self.is_connected:
+            return False
+        try:
+            async with asyncio.timeout(self.config.send_timeout):
+                await self._queue.put(msg)
+        except TimeoutError:
+            self.disconnect("send queue stuck (peer not reading)")
+            return False
+        return True
+
     def disconnect(self, reason: str = "disconnect requested") -> None:
         if not self._stop.is_set():
             self._stop_reason = reason

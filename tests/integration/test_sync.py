@@ -1,0 +1,132 @@
+"""Headers-first sync, announcement and reorgs across in-process nodes on loopback.
+
+Nodes come from tests/framework/netnodes.py: a chain writer, a SyncManager and a ConnMan each.
+They run on the real ChainState when it is available, otherwise on the harness' SimpleChain
+(header tree + most-work selection with the real header/block consensus checks).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.framework.netnodes import (RawConn, connect_line, fast_config, start_nodes, stop_nodes,
+                                      sync_blocks)
+from tests.framework.wait import wait_until
+from tinynode.params import REGTEST
+from tinynode.wire import messages as m
+from tinynode.wire.constants import InvType
+
+pytestmark = pytest.mark.slow
+
+
+async def test_five_nodes_in_a_line_sync_200_blocks():
+    nodes = await start_nodes(5, REGTEST)
+    try:
+        await nodes[0].mine(200)
+        assert nodes[0].height == 200
+        await connect_line(nodes)
+        await sync_blocks(nodes, timeout=20)
+        assert all(nd.height == 200 for nd in nodes)
+        # getpeerinfo shows what each peer has given us.
+        info = nodes[1].connman.peers()
+        assert max(p["synced_headers"] for p in info) == 200
+        # New blocks are announced along the line.
+        await nodes[4].mine(3)
+        await sync_blocks(nodes)
+        assert nodes[0].height == 203
+    finally:
+        await stop_nodes(nodes)
+
+
+async def test_late_joiner_syncs_headers_first_from_several_peers():
+    nodes = await start_nodes(3, REGTEST, config=fast_config(blocks_per_peer=4))
+    try:
+        await nodes[0].mine(120)
+        await connect_line(nodes[:3])
+        await sync_blocks(nodes[:3])
+        late = (await start_nodes(1, REGTEST, config=fast_config(blocks_per_peer=4)))[0]
+        late.name = "late"
+        nodes.append(late)
+        seen_header_ahead = []
+
+        def watch(ev):
+            snap = late.writer.snapshot
+            if snap.best_header_height > snap.height:
+                seen_header_ahead.append(snap.best_header_height)
+        late.writer.subscribe_async(watch)
+        await late.connect(nodes[0])
+        await late.connect(nodes[2])
+        await sync_blocks(nodes)
+        assert late.height == 120
+        # Headers came first: the best header was ahead of the tip while blocks arrived.
+        assert seen_header_ahead and max(seen_header_ahead) == 120
+        # Blocks were downloaded from both peers (4 in flight per peer forces spreading).
+        assert all(p["synced_blocks"] > 0 for p in late.connman.peers())
+    finally:
+        await stop_nodes(nodes)
+
+
+async def test_partition_heavier_side_wins_after_heal():
+    nodes = await start_nodes(4, REGTEST)
+    a, b, c, d = nodes
+    try:
+        await a.mine(10)
+        await connect_line(nodes)
+        await sync_blocks(nodes)
+        # Partition between b and c.
+        b.connman.deny(c.addr)
+        c.connman.deny(b.addr)
+        await wait_until(lambda: not any(p.listen_addr == ("127.0.0.1", c.port) for p in b.connman.all_peers()))
+        await a.mine(3)
+        await d.mine(6)
+        await sync_blocks([a, b])
+        await sync_blocks([c, d])
+        assert a.tip != d.tip and a.height == 13 and d.height == 16
+        heavy = d.tip
+        # Heal.
+        b.connman.allow(c.addr)
+        c.connman.allow(b.addr)
+        await b.connect(c)
+        await sync_blocks(nodes)
+        assert all(nd.tip == heavy for nd in nodes)
+    finally:
+        await stop_nodes(nodes)
+
+
+async def test_serves_getheaders_getblocks_getdata_and_never_pushes_blocks():
+    nodes = await start_nodes(1, REGTEST)
+    node = nodes[0]
+    try:
+        hashes = await node.mine(12)
+        raw = await RawConn.connect("127.0.0.1", node.port, REGTEST.magic)
+        try:
+            await raw.handshake()
+            # getheaders from genesis
+            await raw.send(m.GetHeaders((REGTEST.genesis.hash,)))
+            hdrs = await raw.expect("headers")
+            assert [h.hash for h in hdrs.headers] == hashes
+            # getblocks: inv of the hashes after the fork
+            await raw.send(m.GetBlocks((hashes[4],)))
+            inv = await raw.expect("inv")
+            assert [iv.hash for iv in inv.items] == hashes[5:]
+            # getdata: a block and an unknown tx -> block + notfound
+            await raw.send(m.GetData((m.InvVect(InvType.BLOCK, hashes[0]), m.InvVect(InvType.TX, b"\x07" * 32))))
+            blk = await raw.expect("block")
+            assert blk.block.hash == hashes[0]
+            nf = await raw.expect("notfound")
+            assert [iv.hash for iv in nf.items] == [b"\x07" * 32]
+            # A new block is announced by inv (this peer did not send sendheaders), not pushed.
+            await node.mine(1)
+            ann = await raw.expect("inv")
+            assert ann.items[0].type == InvType.BLOCK
+            assert not any(x.COMMAND == "block" for x in raw.received[-3:] if x is not blk)
+            # With sendheaders, announcements come as headers.
+            await raw.send(m.SendHeaders())
+            await raw.ping_roundtrip()
+            new = await node.mine(1)
+            hmsg = await raw.expect("headers")
+            assert [h.hash for h in hmsg.headers] == new
+        finally:
+            await raw.close()
+    finally:
+        await stop_nodes(nodes)

@@ -1,0 +1,719 @@
+"""Headers-first block sync, block announcement and transaction relay (Core `PeerManagerImpl`,
+btcd netsync `SyncManager`).
+
+The pipeline, per peer:
+
+1. **Headers.** On connect we send `sendheaders` (BIP 130) and `getheaders` with the locator of
+   our best header. Each full `headers` answer (2,000) is followed by another `getheaders` from
+   its last hash until the peer has nothing more; headers go to the chain writer, which checks
+   them (a `ValidationError` costs the peer 100 points). Headers that do not connect to anything
+   we know make us ask again with our locator (Core's unconnecting-headers rule: ten in a row
+   cost 20 points). An `inv` of an unknown block starts the same exchange.
+2. **Blocks.** Each peer's best known header defines what it can give us. Blocks along that
+   chain that we lack are requested in a moving window (Core `FindNextBlocksToDownload`): at most
+   `blocks_per_peer` in flight per peer and `blocks_total` in all, never further than
+   `DOWNLOAD_WINDOW` ahead of our tip. A request unanswered after `block_stall_timeout` is
+   taken back and given to another peer (the stalling peer is dropped after repeated stalls).
+   Received blocks are handed to the chain writer strictly parent-first.
+3. **Announce.** When the tip moves we announce the new blocks: by `headers` (≤ 8) to peers that
+   sent `sendheaders`, otherwise by `inv` of the tip — never pushing unsolicited blocks, and never
+   to a peer that is known to have the block.
+4. **Serve.** `getheaders` (≤ 2,000), `getblocks` (≤ 500 hashes, with Core's `hashContinue`
+   trick), `getdata` (blocks from the store, txs from the mempool, `notfound` for the rest) and
+   `mempool`.
+5. **Transactions.** An `inv` of an unknown tx is fetched with `getdata`; an accepted tx is
+   announced by `inv` to every other peer once (trickled every `relay_tick`); a tx with missing
+   inputs (an orphan) makes us request its parents from the peer that sent it.
+
+Every chain or mempool access is `await writer.call(...)`: SQLite lives on the writer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Iterable
+
+from tinynode.consensus.errors import PolicyError, ValidationError
+from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
+from tinynode.primitives.hashes import ZERO_HASH, hash_to_hex
+from tinynode.wire import messages as m
+from tinynode.wire.constants import InvType, MAX_HEADERS, MAX_INV
+
+from .peer import Misbehaving, NetConfig, Peer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tinynode.chain.writer import ChainWriter
+    from .connman import ConnMan
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SyncManager"]
+
+#: Core's BLOCK_DOWNLOAD_WINDOW: never request blocks further than this above our tip.
+DOWNLOAD_WINDOW = 1024
+#: Core's MAX_BLOCKS_TO_ANNOUNCE: more new blocks than this are announced by inv.
+MAX_BLOCKS_TO_ANNOUNCE = 8
+#: getblocks answers at most this many hashes (Core).
+MAX_GETBLOCKS = 500
+#: Core's MAX_UNCONNECTING_HEADERS.
+MAX_UNCONNECTING_HEADERS = 10
+#: Per-peer inventory known to the peer (Core's m_tx_inventory_known_filter, bounded).
+MAX_KNOWN_INV = 50_000
+#: Transactions requested from one peer at once (Core MAX_PEER_TX_REQUEST_IN_FLIGHT).
+MAX_TX_IN_FLIGHT = 100
+#: Recently rejected txids not fetched again (Core's m_recent_rejects, bounded).
+MAX_RECENT_REJECTS = 20_000
+#: A peer that stalls this many block requests in a row is dropped.
+MAX_STALLS = 3
+
+
+class _Known:
+    """A bounded set with insertion order (oldest forgotten first)."""
+
+    __slots__ = ("_d", "_cap")
+
+    def __init__(self, cap: int) -> None:
+        self._d: OrderedDict[bytes, None] = OrderedDict()
+        self._cap = cap
+
+    def add(self, h: bytes) -> None:
+        self._d[h] = None
+        self._d.move_to_end(h)
+        if len(self._d) > self._cap:
+            self._d.popitem(last=False)
+
+    def __contains__(self, h: object) -> bool:
+        return h in self._d
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+class _PeerSync:
+    """What the sync manager knows about one peer (Core's CNodeState)."""
+
+    __slots__ = ("peer", "best_hash", "best_work", "best_height", "send_headers", "known",
+                 "blocks_in_flight", "headers_requested", "unconnecting", "stalls",
+                 "tx_in_flight", "tx_to_announce", "hash_continue", "headers_synced", "avoid")
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.best_hash: bytes | None = None
+        self.best_work = 0
+        self.best_height = -1
+        self.send_headers = False
+        self.known = _Known(MAX_KNOWN_INV)
+        self.blocks_in_flight: dict[bytes, float] = {}
+        self.headers_requested: float | None = None
+        self.unconnecting = 0
+        self.stalls = 0
+        self.tx_in_flight: dict[bytes, float] = {}
+        self.tx_to_announce: list[bytes] = []
+        self.hash_continue: bytes | None = None
+        self.headers_synced = False
+        self.avoid: set[bytes] = set()
+
+
+class SyncManager:
+    """Message handlers for chain and mempool traffic; give it to `ConnMan(handlers=[...])`."""
+
+    def __init__(self, params: Any, config: NetConfig, writer: "ChainWriter", mempool: Any = None,
+                 *, now=time.time) -> None:
+        self.params = params
+        self.config = config
+        self.writer = writer
+        self.mempool = mempool
+        self.connman: "ConnMan | None" = None
+        self._now = now
+        self._peers: dict[int, _PeerSync] = {}
+        self._requested: dict[bytes, int] = {}            # block hash -> peer id
+        self._received: dict[bytes, tuple[Any, int]] = {}  # blocks waiting for their parent
+        self._submit_lock = asyncio.Lock()
+        self._schedule_lock = asyncio.Lock()
+        self._want_schedule = False
+        self._tx_requested: dict[bytes, int] = {}
+        self._recent_rejects = _Known(MAX_RECENT_REJECTS)
+        self._connected_since_tip: list[Any] = []
+        self._task: asyncio.Task | None = None
+        self._kick = asyncio.Event()
+        self._progress_t = 0.0
+        self._progress_h = 0
+        self._blocks_done = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def attach(self, connman: "ConnMan") -> None:
+        self.connman = connman
+        if self not in connman.handlers:
+            connman.add_handler(self)
+
+    async def start(self) -> None:
+        self.writer.subscribe_async(self._on_chain_event)
+        self._task = asyncio.create_task(self._supervise(), name="sync")
+
+    async def stop(self) -> None:
+        self.writer.unsubscribe_async(self._on_chain_event)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _supervise(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._maintenance_loop())
+            tg.create_task(self._relay_loop())
+
+    # ------------------------------------------------------------------ helpers
+    def _state(self, peer: Peer) -> _PeerSync:
+        st = self._peers.get(peer.id)
+        if st is None:
+            st = self._peers[peer.id] = _PeerSync(peer)
+        return st
+
+    def _live_states(self) -> list[_PeerSync]:
+        return [s for s in self._peers.values() if s.peer.is_connected]
+
+    async def _send_getheaders(self, st: _PeerSync, locator: Iterable[bytes] | None = None,
+                               hash_stop: bytes = ZERO_HASH) -> None:
+        if locator is None:
+            locator = await self.writer.call(self._best_header_locator)
+        st.headers_requested = time.monotonic()
+        st.peer.send(m.GetHeaders(tuple(locator), hash_stop))
+
+    def _best_header_locator(self) -> list[bytes]:
+        cs = self.writer.chainstate
+        return cs.block_locator(cs.best_header)
+
+    def _update_best(self, st: _PeerSync, entry: Any) -> None:
+        if entry is not None and entry.chainwork > st.best_work:
+            st.best_hash = entry.hash
+            st.best_work = entry.chainwork
+            st.best_height = entry.height
+            st.peer.synced_headers = entry.height
+
+    # ------------------------------------------------------------------ peer lifecycle
+    async def peer_connected(self, peer: Peer) -> None:
+        st = self._state(peer)
+        if peer.version >= 70012:
+            peer.send(m.SendHeaders())
+        await self._send_getheaders(st)
+        if self.mempool is not None and peer.relay:
+            # Core announces its mempool to new peers through the normal trickle; we do the same.
+            txids = await self.writer.call(self._mempool_txids)
+            st.tx_to_announce.extend(txids)
+
+    def peer_disconnected(self, peer: Peer) -> None:
+        st = self._peers.pop(peer.id, None)
+        if st is None:
+            return
+        for h in st.blocks_in_flight:
+            if self._requested.get(h) == peer.id:
+                del self._requested[h]
+        for txid in st.tx_in_flight:
+            if self._tx_requested.get(txid) == peer.id:
+                del self._tx_requested[txid]
+        self._kick.set()
+
+    # ------------------------------------------------------------------ headers
+    async def on_sendheaders(self, peer: Peer, msg: m.SendHeaders) -> None:
+        self._state(peer).send_headers = True
+
+    async def on_headers(self, peer: Peer, msg: m.Headers) -> None:
+        st = self._state(peer)
+        st.headers_requested = None
+        headers = list(msg.headers)
+        if not headers:
+            st.headers_synced = True
+            return
+        for prev, cur in zip(headers, headers[1:]):
+            if cur.prev_hash != prev.hash:
+                raise Misbehaving(20, "non-continuous headers sequence")
+        known_parent = await self.writer.call(self._entry_of, headers[0].prev_hash)
+        if known_parent is None:
+            # Core's unconnecting headers: ask for the path, punish if it keeps happening.
+            st.unconnecting += 1
+            if st.unconnecting % MAX_UNCONNECTING_HEADERS == 0:
+                peer.misbehaving(20, f"{st.unconnecting} non-connecting headers")
+            await self._send_getheaders(st)
+            return
+        st.unconnecting = 0
+        try:
+            await self.writer.submit_headers(headers)
+        except ValidationError as e:
+            raise Misbehaving(100, f"invalid header: {getattr(e, 'reason', e)}") from None
+        last = await self.writer.call(self._entry_of, headers[-1].hash)
+        self._update_best(st, last)
+        for h in headers:
+            st.known.add(h.hash)
+        if len(headers) == MAX_HEADERS:
+            await self._send_getheaders(st, [headers[-1].hash])
+        else:
+            st.headers_synced = True
+        await self._schedule()
+
+    def _entry_of(self, h: bytes) -> Any:
+        return self.writer.chainstate.get_entry(h)
+
+    async def on_getheaders(self, peer: Peer, msg: m.GetHeaders) -> None:
+        """Core ProcessMessage(GETHEADERS): up to 2,000 headers after the fork with `locator`."""
+        stop = None if msg.hash_stop == ZERO_HASH else msg.hash_stop
+        if not msg.locator and stop is not None:
+            entry = await self.writer.call(self._entry_of, stop)
+            headers = [entry.header] if entry is not None else []
+        else:
+            headers = await self.writer.call(self.writer.chainstate.headers_after, list(msg.locator),
+                                             stop, MAX_HEADERS)
+        st = self._state(peer)
+        for h in headers:
+            st.known.add(h.hash)
+        peer.send(m.Headers(tuple(headers)))
+
+    async def on_getblocks(self, peer: Peer, msg: m.GetBlocks) -> None:
+        """Core ProcessMessage(GETBLOCKS): ≤ 500 inv after the fork; remember where we stopped."""
+        hashes = await self.writer.call(self._hashes_after, list(msg.locator), msg.hash_stop)
+        st = self._state(peer)
+        if len(hashes) == MAX_GETBLOCKS:
+            st.hash_continue = hashes[-1]
+        if hashes:
+            peer.send(m.Inv(tuple(m.InvVect(InvType.BLOCK, h) for h in hashes)))
+
+    def _hashes_after(self, locator: list[bytes], stop: bytes) -> list[bytes]:
+        cs = self.writer.chainstate
+        fork = cs.find_fork(locator)
+        out = []
+        h = fork.height + 1
+        while len(out) < MAX_GETBLOCKS:
+            bh = cs.get_block_hash(h)
+            if bh is None:
+                break
+            out.append(bh)
+            if bh == stop:
+                break
+            h += 1
+        return out
+
+    # ------------------------------------------------------------------ inv / getdata
+    async def on_inv(self, peer: Peer, msg: m.Inv) -> None:
+        st = self._state(peer)
+        blocks = [iv.hash for iv in msg.items if iv.base_type == InvType.BLOCK]
+        txids = [iv.hash for iv in msg.items if iv.base_type == InvType.TX]
+        for h in blocks:
+            st.known.add(h)
+        if blocks:
+            entries = await self.writer.call(self._entries_of, blocks)
+            unknown = [h for h, e in zip(blocks, entries) if e is None]
+            for e in entries:
+                if e is not None:
+                    self._update_best(st, e)
+            if unknown:
+                # Core: getheaders with our best header's locator, stopping at the announced hash.
+                await self._send_getheaders(st, hash_stop=ZERO_HASH)
+            elif any(e is not None and not e.have_data for e in entries):
+                await self._schedule()
+        if txids and self.mempool is not None:
+            for t in txids:
+                st.known.add(t)
+            if not peer.relay_ours:
+                return
+            fresh = [t for t in txids if t not in self._recent_rejects and t not in self._tx_requested]
+            if fresh:
+                have = await self.writer.call(self._have_txs, fresh)
+                want = [t for t, h in zip(fresh, have) if not h]
+                room = MAX_TX_IN_FLIGHT - len(st.tx_in_flight)
+                want = want[:max(0, room)]
+                if want:
+                    now = time.monotonic()
+                    for t in want:
+                        st.tx_in_flight[t] = now
+                        self._tx_requested[t] = peer.id
+                    peer.send(m.GetData(tuple(m.InvVect(InvType.TX, t) for t in want)))
+
+    def _entries_of(self, hashes: list[bytes]) -> list[Any]:
+        cs = self.writer.chainstate
+        return [cs.get_entry(h) for h in hashes]
+
+    def _have_txs(self, txids: list[bytes]) -> list[bool]:
+        mp = self.mempool
+        out = []
+        for t in txids:
+            have = t in mp
+            if not have and hasattr(mp, "have_orphan"):
+                have = mp.have_orphan(t)
+            out.append(have)
+        return out
+
+    def _mempool_txids(self) -> list[bytes]:
+        return [e.tx.txid if hasattr(e, "tx") else e for e in self.mempool.entries()] if self.mempool else []
+
+    async def on_getdata(self, peer: Peer, msg: m.GetData) -> None:
+        """Core ProcessGetData: blocks from the store, txs from the mempool, notfound otherwise."""
+        st = self._state(peer)
+        notfound: list[m.InvVect] = []
+        items = list(msg.items)
+        for i in range(0, len(items), 16):
+            chunk = items[i:i + 16]
+            found = await self.writer.call(self._lookup, chunk)
+            for iv, obj in zip(chunk, found):
+                if obj is None:
+                    notfound.append(iv)
+                    continue
+                st.known.add(iv.hash)
+                if not await peer.send_async(obj):
+                    return
+                if iv.base_type == InvType.BLOCK and iv.hash == st.hash_continue:
+                    # Core: after the last block of a getblocks batch, inv our tip so the peer
+                    # asks for the next batch.
+                    st.hash_continue = None
+                    peer.send(m.Inv((m.InvVect(InvType.BLOCK, self.writer.snapshot.tip_hash),)))
+        if notfound:
+            for j in range(0, len(notfound), MAX_INV):
+                peer.send(m.NotFound(tuple(notfound[j:j + MAX_INV])))
+
+    def _lookup(self, items: list[m.InvVect]) -> list[Any]:
+        cs = self.writer.chainstate
+        out: list[Any] = []
+        for iv in items:
+            t = iv.base_type
+            if t == InvType.BLOCK:
+                b = cs.get_block(iv.hash)
+                out.append(m.BlockMsg(b) if b is not None else None)
+            elif t == InvType.TX and self.mempool is not None:
+                e = self.mempool.get(iv.hash)
+                tx = getattr(e, "tx", e)
+                out.append(m.TxMsg(tx) if tx is not None else None)
+            else:
+                out.append(None)
+        return out
+
+    async def on_notfound(self, peer: Peer, msg: m.NotFound) -> None:
+        st = self._state(peer)
+        for iv in msg.items:
+            if iv.base_type == InvType.BLOCK and iv.hash in st.blocks_in_flight:
+                del st.blocks_in_flight[iv.hash]
+                if self._requested.get(iv.hash) == peer.id:
+                    del self._requested[iv.hash]
+            elif iv.base_type == InvType.TX and iv.hash in st.tx_in_flight:
+                del st.tx_in_flight[iv.hash]
+                if self._tx_requested.get(iv.hash) == peer.id:
+                    del self._tx_requested[iv.hash]
+        self._kick.set()
+
+    async def on_mempool(self, peer: Peer, msg: m.MemPool) -> None:
+        if self.mempool is None:
+            return
+        txids = await self.writer.call(self._mempool_txids)
+        st = self._state(peer)
+        for j in range(0, len(txids), MAX_INV):
+            chunk = txids[j:j + MAX_INV]
+            for t in chunk:
+                st.known.add(t)
+            peer.send(m.Inv(tuple(m.InvVect(InvType.TX, t) for t in chunk)))
+
+    async def on_reject(self, peer: Peer, msg: m.Reject) -> None:
+        log.debug("peer %d rejected our %s: %s %s", peer.id, msg.message, msg.code, msg.reason)
+
+    # ------------------------------------------------------------------ blocks
+    async def on_block(self, peer: Peer, msg: m.BlockMsg) -> None:
+        block = msg.block
+        h = block.hash
+        st = self._state(peer)
+        st.known.add(h)
+        st.stalls = 0
+        st.avoid.discard(h)
+        st.blocks_in_flight.pop(h, None)
+        if self._requested.get(h) == peer.id:
+            del self._requested[h]
+        if h not in self._received:
+            self._received[h] = (block, peer.id)
+        await self._submit_ready()
+        await self._schedule()
+
+    async def _submit_ready(self) -> None:
+        """Hand received blocks to the writer parent-first."""
+        async with self._submit_lock:
+            while self._received:
+                ready_map = await self.writer.call(self._ready_blocks, list(self._received))
+                ready = [h for h, ok in ready_map if ok]
+                if not ready:
+                    # Parents unknown to the index (unsolicited, or a header we never got):
+                    # submit anyway so the chain keeps them as unconnected blocks, and ask the
+                    # sender for headers.
+                    orphans = [h for h, ok in ready_map if ok is None]
+                    if not orphans:
+                        return
+                    ready = orphans
+                for h in ready:
+                    item = self._received.pop(h, None)
+                    if item is None:
+                        continue
+                    block, pid = item
+                    await self._submit_block(block, pid)
+
+    def _ready_blocks(self, hashes: list[bytes]) -> list[tuple[bytes, bool | None]]:
+        """(hash, True) if the parent has data, False if the parent header is known but its body
+        is missing, None if the parent is unknown."""
+        cs = self.writer.chainstate
+        out: list[tuple[bytes, bool | None]] = []
+        for h in hashes:
+            block = self._received[h][0] if h in self._received else None
+            if block is None:
+                continue
+            parent = cs.get_entry(block.header.prev_hash)
+            if parent is None:
+                out.append((h, None))
+            else:
+                out.append((h, bool(parent.have_data or parent.height == 0)))
+        return out
+
+    async def _submit_block(self, block: Any, pid: int) -> None:
+        peer = self.connman.get_peer(pid) if self.connman is not None else None
+        try:
+            result = await self.writer.submit_block(block)
+        except ValidationError as e:
+            result = None
+            if peer is not None:
+                peer.misbehaving(100, f"invalid block: {getattr(e, 'reason', e)}")
+            return
+        if not result.ok:
+            if peer is not None:
+                peer.misbehaving(100, f"invalid block {hash_to_hex(block.hash)[:16]}…: {result.reason}")
+            return
+        if result.status == "orphan" and peer is not None:
+            await self._send_getheaders(self._state(peer))
+        if peer is not None:
+            st = self._peers.get(pid)
+            if st is not None and result.entry is not None:
+                self._update_best(st, result.entry)
+                peer.synced_blocks = max(peer.synced_blocks, result.entry.height)
+        self._blocks_done += 1
+        self._log_progress()
+
+    def _log_progress(self) -> None:
+        snap = self.writer.snapshot
+        now = time.monotonic()
+        behind = snap.best_header_height - snap.height
+        if behind <= 0 and self._progress_t == 0.0:
+            return
+        if self._progress_t == 0.0:
+            self._progress_t, self._progress_h = now, snap.height
+            return
+        if now - self._progress_t >= 5.0 or behind <= 0:
+            rate = (snap.height - self._progress_h) / max(now - self._progress_t, 1e-6)
+            eta = behind / rate if rate > 0 else float("inf")
+            log.info("sync: height %d / best header %d (%.1f%%), %.1f blocks/s, ETA %s",
+                     snap.height, snap.best_header_height,
+                     100.0 * snap.height / max(1, snap.best_header_height), rate,
+                     "done" if behind <= 0 else f"{eta:.0f} s")
+            self._progress_t, self._progress_h = (0.0, 0) if behind <= 0 else (now, snap.height)
+
+    # ------------------------------------------------------------------ download scheduling
+    async def _schedule(self) -> None:
+        """Core's FindNextBlocksToDownload for each peer with free slots.
+
+        One caller at a time; a request made meanwhile makes the running one go round again."""
+        self._want_schedule = True
+        if self._schedule_lock.locked():
+            return
+        async with self._schedule_lock:
+            while self._want_schedule:
+                self._want_schedule = False
+                await self._schedule_once()
+
+    async def _schedule_once(self) -> None:
+        cfg = self.config
+        snap = self.writer.snapshot
+        for st in sorted(self._live_states(), key=lambda s: len(s.blocks_in_flight)):
+            if not st.peer.handshake_done.is_set() or st.best_hash is None:
+                continue
+            if st.best_work <= snap.chainwork:
+                continue
+            free = min(cfg.blocks_per_peer - len(st.blocks_in_flight),
+                       cfg.blocks_total - len(self._requested))
+            if free <= 0:
+                continue
+            exclude = frozenset(self._requested) | frozenset(self._received)
+            if st.avoid and any(o is not st and o.best_work > snap.chainwork
+                                for o in self._live_states()):
+                exclude |= st.avoid
+            hashes = await self.writer.call(self._next_blocks, st.best_hash, exclude, free)
+            hashes = [h for h in hashes if h not in self._requested]
+            if not hashes or not st.peer.is_connected:
+                continue
+            now = time.monotonic()
+            for h in hashes:
+                st.blocks_in_flight[h] = now
+                self._requested[h] = st.peer.id
+            st.peer.send(m.GetData(tuple(m.InvVect(InvType.BLOCK, h) for h in hashes)))
+
+    def _next_blocks(self, best_hash: bytes, exclude: frozenset, count: int) -> list[bytes]:
+        cs = self.writer.chainstate
+        best = cs.get_entry(best_hash)
+        if best is None or best.failed:
+            return []
+        tip = cs.tip
+        limit = tip.height + DOWNLOAD_WINDOW
+        path = []
+        e = best
+        while e is not None and cs.get_block_hash(e.height) != e.hash:
+            if e.height <= limit and not e.have_data and e.hash not in exclude:
+                path.append(e.hash)
+            e = e.prev
+        path.reverse()
+        return path[:count]
+
+    async def _maintenance_loop(self) -> None:
+        """Stall deadlines (blocks, headers, txs) and download top-ups."""
+        cfg = self.config
+        tick = max(0.05, min(0.5, cfg.block_stall_timeout / 4))
+        while True:
+            try:
+                async with asyncio.timeout(tick):
+                    await self._kick.wait()
+            except TimeoutError:
+                pass
+            self._kick.clear()
+            await asyncio.sleep(0.01)  # a burst of kicks never starves the loop
+            now = time.monotonic()
+            for st in self._live_states():
+                stalled = [h for h, t in st.blocks_in_flight.items() if now - t > cfg.block_stall_timeout]
+                for h in stalled:
+                    del st.blocks_in_flight[h]
+                    if self._requested.get(h) == st.peer.id:
+                        del self._requested[h]
+                if stalled:
+                    st.stalls += 1
+                    log.info("peer %d stalled on %d block(s); re-requesting elsewhere", st.peer.id, len(stalled))
+                    st.avoid.update(stalled)   # give the other peers a chance at these first
+                    if st.stalls >= MAX_STALLS:
+                        st.peer.disconnect("block download stalled")
+                if st.headers_requested is not None and now - st.headers_requested > cfg.headers_timeout:
+                    st.peer.disconnect("headers request timed out")
+                expired = [t for t, at in st.tx_in_flight.items() if now - at > cfg.tx_request_timeout]
+                for t in expired:
+                    del st.tx_in_flight[t]
+                    if self._tx_requested.get(t) == st.peer.id:
+                        del self._tx_requested[t]
+            try:
+                if self._received:
+                    await self._submit_ready()
+                await self._schedule()
+            except RuntimeError:  # writer stopping
+                return
+
+    # ------------------------------------------------------------------ chain events
+    async def _on_chain_event(self, ev: Any) -> None:
+        if isinstance(ev, BlockConnected):
+            self._connected_since_tip.append(ev.entry)
+        elif isinstance(ev, BlockDisconnected):
+            pass
+        elif isinstance(ev, TipChanged):
+            connected, self._connected_since_tip = self._connected_since_tip, []
+            self._announce_blocks(connected, ev.new_tip)
+            self._kick.set()
+
+    def _announce_blocks(self, connected: list[Any], tip: Any) -> None:
+        """Core SendMessages block announcement: headers to sendheaders peers, else inv of the tip."""
+        snap = self.writer.snapshot
+        if snap.best_header_height - snap.height > DOWNLOAD_WINDOW:
+            return  # still far behind: nobody wants our stale tips
+        if not connected:
+            connected = [tip]
+        for st in self._live_states():
+            if not st.peer.handshake_done.is_set():
+                continue
+            new = [e for e in connected if e.hash not in st.known]
+            if not new:
+                continue
+            if st.send_headers and len(new) <= MAX_BLOCKS_TO_ANNOUNCE:
+                st.peer.send(m.Headers(tuple(e.header for e in new)))
+            else:
+                st.peer.send(m.Inv((m.InvVect(InvType.BLOCK, tip.hash),)))
+            for e in new:
+                st.known.add(e.hash)
+
+    # ------------------------------------------------------------------ transactions
+    async def on_tx(self, peer: Peer, msg: m.TxMsg) -> None:
+        if self.mempool is None:
+            return
+        tx = msg.tx
+        txid = tx.txid
+        st = self._state(peer)
+        st.known.add(txid)
+        st.tx_in_flight.pop(txid, None)
+        if self._tx_requested.get(txid) == peer.id:
+            del self._tx_requested[txid]
+        await self.accept_tx(tx, source=peer)
+
+    async def accept_tx(self, tx: Any, source: Peer | None = None) -> Any:
+        """Accept `tx` to the mempool and relay it (and any orphans it freed). Returns the mempool's
+        result; raises its ValidationError / PolicyError only when `source` is None (RPC)."""
+        try:
+            result = await self.writer.call(self._accept, tx)
+        except (ValidationError, PolicyError) as e:
+            reason = str(getattr(e, "reason", e))
+            if "missingorspent" in reason or "missing-inputs" in reason or "orphan" in reason:
+                if source is not None:
+                    await self._fetch_parents(tx, source)
+                    return None
+            else:
+                self._recent_rejects.add(tx.txid)
+            if source is None:
+                raise
+            log.debug("tx %s from peer %d rejected: %s", tx.txid_hex[:16], source.id, reason)
+            return None
+        for txid in self._accepted_txids(tx, result):
+            self.relay_txid(txid, exclude=source)
+        return result
+
+    def _accept(self, tx: Any) -> Any:
+        return self.mempool.accept(tx, int(self._now()))
+
+    def _accepted_txids(self, tx: Any, result: Any) -> list[bytes]:
+        """The txid, plus orphans the mempool reports as accepted with it (if it says so)."""
+        out = [tx.txid]
+        extra = getattr(result, "accepted_orphans", None) or ()
+        for t in extra:
+            out.append(getattr(t, "txid", t))
+        return out
+
+    async def _fetch_parents(self, tx: Any, peer: Peer) -> None:
+        """Core's orphan handling: request the missing parents from the peer that sent the child."""
+        parents = list(dict.fromkeys(txin.prevout.txid for txin in tx.vin))
+        have = await self.writer.call(self._have_txs, parents)
+        want = [p for p, h in zip(parents, have) if not h and p not in self._recent_rejects]
+        if want:
+            st = self._state(peer)
+            now = time.monotonic()
+            for t in want:
+                st.tx_in_flight[t] = now
+                self._tx_requested[t] = peer.id
+            peer.send(m.GetData(tuple(m.InvVect(InvType.TX, t) for t in want)))
+
+    def relay_txid(self, txid: bytes, exclude: Peer | None = None) -> None:
+        """Queue an inv of `txid` to every peer that does not know it (trickled)."""
+        for st in self._live_states():
+            if exclude is not None and st.peer.id == exclude.id:
+                continue
+            if txid in st.known or not st.peer.relay:
+                continue
+            st.tx_to_announce.append(txid)
+
+    async def _relay_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.relay_tick)
+            for st in self._live_states():
+                if not st.tx_to_announce or not st.peer.handshake_done.is_set():
+                    continue
+                items = []
+                for t in dict.fromkeys(st.tx_to_announce):
+                    if t not in st.known:
+                        st.known.add(t)
+                        items.append(m.InvVect(InvType.TX, t))
+                st.tx_to_announce = []
+                for j in range(0, len(items), MAX_INV):
+                    st.peer.send(m.Inv(tuple(items[j:j + MAX_INV])))
