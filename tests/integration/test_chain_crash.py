@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.framework.blockbuilder import BlockBuilder
 from tinynode.chain.chainstate import ChainState
 from tinynode.params import REGTEST
@@ -33,6 +35,8 @@ from tinynode.storage.sqlite import SQLiteChainStore
 ROOT = Path(__file__).resolve().parents[2]
 MIN_KILLS = 20
 DEADLINE_S = 50.0
+
+pytestmark = pytest.mark.slow
 
 
 def _build_blocks() -> tuple[BlockBuilder, list]:

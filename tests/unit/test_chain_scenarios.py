@@ -936,3 +936,37 @@ def test_long_reorg_over_several_commits(make_node, kind):
     assert len(disconnected) == 120 and len(connected) == 130
     assert_state_exact(cs, b, "s130", [b.wallet.script_pubkey])
     assert_equivalent(cs, b, make_node)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_same_txs_on_both_branches(make_node, kind):
+    """The same tx — and the very same coinbase — in competing blocks: after each reorg the coin
+    exists once and the tx index points at the block on the active chain.
+
+        c100 -> a1 [cb1, T] -> a2
+             \\-> d1 [cb1, T] -> d2 -> d3      (d1 has a1's coinbase and T, different header time)
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, kind)
+    build_base(b, cs)
+    t = spend_to(b, b.get_spendable_output(), key(1), 2)
+    a1 = b.next_block("a1", txs=[t], fees=1000)
+    b.next_block("a2")
+    deliver(cs, b, "a1", "a2", tip="a2")
+    b.set_tip("c100")
+    d1 = b.next_block("d1", txs=[t], coinbase=a1.txs[0], time=a1.header.time + 1)
+    assert d1.hash != a1.hash and d1.txs == a1.txs
+    b.next_block("d2")
+    b.next_block("d3")
+    scripts = [b.wallet.script_pubkey, key(1).script_pubkey]
+    deliver(cs, b, "d1", "d2", tip="a2")
+    deliver(cs, b, "d3", tip="d3")
+    assert_state_exact(cs, b, "d3", scripts)
+    assert cs.get_tx(t.txid)[1:] == (d1.hash, 101)
+    b.set_tip("a2")
+    b.next_block("a3")
+    b.next_block("a4")
+    deliver(cs, b, "a3", "a4", tip="a4")
+    assert_state_exact(cs, b, "a4", scripts)
+    assert cs.get_tx(t.txid)[1:] == (a1.hash, 101)
+    assert_equivalent(cs, b, make_node)
