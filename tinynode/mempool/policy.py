@@ -58,6 +58,8 @@ DEFAULT_MAX_MEMPOOL_SIZE = 50_000_000   # bytes of serialized txs
 DEFAULT_MEMPOOL_EXPIRY = 336 * 3600     # seconds (Core -mempoolexpiry, 336 h)
 #: Spending a standard output costs about this many bytes (Core's GetDustThreshold, non-witness).
 _SPEND_INPUT_SIZE = 32 + 4 + 1 + 107 + 4
+_P2PKH_HEAD = b"\x76\xa9\x14"
+_P2PKH_TAIL = b"\x88\xac"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -153,14 +155,26 @@ def check_standard_tx(tx: Tx, config: PolicyConfig = PolicyConfig()) -> None:
         raise PolicyError("tx-size", f"{size} > {MAX_STANDARD_TX_SIZE}")
     for txin in tx.vin:
         sig = txin.script_sig
-        if len(sig) > MAX_STANDARD_SCRIPTSIG_SIZE:
+        n = len(sig)
+        if n > MAX_STANDARD_SCRIPTSIG_SIZE:
             raise PolicyError("scriptsig-size")
+        # Fast path: two direct pushes (the P2PKH shape) are push-only.
+        a = sig[0] if n else 0
+        if 0 < a < 0x4C and a + 1 < n:
+            b = sig[a + 1]
+            if 0 < b < 0x4C and a + b + 2 == n:
+                continue
         if not is_push_only(sig):
             raise PolicyError("scriptsig-not-pushonly")
     n_data = 0
     dust_fee = config.dust_relay_fee
+    p2pkh_dust = dust_fee.fee(34 + _SPEND_INPUT_SIZE)
     for out in tx.vout:
         spk = out.script_pubkey
+        if len(spk) == 25 and spk[:3] == _P2PKH_HEAD and spk[23:] == _P2PKH_TAIL:
+            if out.value < p2pkh_dust:
+                raise PolicyError("dust")
+            continue
         kind = _standard_output_type(spk, config)
         if kind is None:
             raise PolicyError("scriptpubkey")
@@ -184,9 +198,8 @@ def check_inputs_standard(tx: Tx, coins: Sequence[Coin]) -> int:
     p2sh_total = 0
     for txin, coin in zip(tx.vin, coins):
         spk = coin.script_pubkey
-        if len(spk) == 25 and spk[0] == 0x76:  # P2PKH fast path
-            if classify(spk) is ScriptType.PUBKEYHASH:
-                continue
+        if len(spk) == 25 and spk[:3] == _P2PKH_HEAD and spk[23:] == _P2PKH_TAIL:
+            continue
         kind = classify(spk)
         if kind is ScriptType.NONSTANDARD or kind is ScriptType.NULLDATA:
             raise PolicyError("bad-txns-nonstandard-inputs")

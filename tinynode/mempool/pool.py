@@ -181,6 +181,7 @@ class Mempool:
         self._block_since_bump = False
         self._evict_heap: list[tuple[float, float, bytes, int]] = []
         self._disconnected: list[Tx] = []
+        self._min_time: float | None = None    # a lower bound of entry times (for expiry)
         if subscribe and hasattr(chainstate, "subscribe"):
             chainstate.subscribe(self._on_chain_event)
 
@@ -556,6 +557,8 @@ class Mempool:
             self._spenders[txin.prevout] = txid
         self.total_size += e.size
         self.total_fees += e.fee
+        if self._min_time is None or e.time < self._min_time:
+            self._min_time = e.time
         self._push_evict(e)
         self.sequence += 1
         if len(self._evict_heap) > 4 * len(entries) + 64:
@@ -650,11 +653,14 @@ class Mempool:
         """Core `CTxMemPool::Expire`: drop txs (and descendants) older than the expiry."""
         now = self._clock() if now is None else now
         cutoff = now - self.config.expiry
+        if self._min_time is None or self._min_time >= cutoff:
+            return 0  # nothing can be old enough (the lower bound is exact after each scan)
         old = [t for t, e in self._entries.items() if e.time < cutoff]
         removed = 0
         for t in old:
             if t in self._entries:
                 removed += len(self.remove(t))
+        self._min_time = min((e.time for e in self._entries.values()), default=None)
         return removed
 
     # ------------------------------------------------------------------ chain events

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Mining speed.
+
+- `grind_hashes_per_s`: `tinynode.mining.worker.grind` in this process (one worker's rate),
+  beside a raw hashlib loop computing sha256d over an 80-byte header in the same run
+  (interleaved runs, medians). Target >= 0.9x.
+- `miner_scaling_2w`: the Miner's total hash rate with 2 worker processes divided by its rate
+  with 1 worker (same unreachable target, same chunk size; counted from the Miner's own
+  hash counter after the pool has warmed up). Target >= 1.7 (needs 2 free cores).
+
+Usage: python contrib/bench/mine.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import statistics
+import time
+from dataclasses import dataclass
+
+from _common import emit
+
+from tinynode.mining.miner import Miner
+from tinynode.mining.template import BLOCK_VERSION, BlockTemplate, make_coinbase
+from tinynode.mining.worker import grind
+from tinynode.params import REGTEST
+from tinynode.primitives.block import Block, BlockHeader, merkle_root
+
+HEADER76 = bytes(range(76))
+
+
+def bench_grind(n: int, runs: int) -> None:
+    sha256 = hashlib.sha256
+    header80 = HEADER76 + b"\x00\x00\x00\x00"
+
+    def raw() -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            sha256(sha256(header80).digest()).digest()
+        return n / (time.perf_counter() - t)
+
+    def ours() -> float:
+        t = time.perf_counter()
+        assert grind(HEADER76, 1, 0, n) is None      # unreachable target: every nonce is hashed
+        return n / (time.perf_counter() - t)
+
+    ours_r, raw_r = [], []
+    for _ in range(runs):
+        raw_r.append(raw())
+        ours_r.append(ours())
+    emit("mine", "grind_hashes_per_s", statistics.median(ours_r), "hashes/s", target=">= 0.9",
+         reference="hashlib sha256(sha256(header80)) loop", reference_value=statistics.median(raw_r))
+
+
+@dataclass(frozen=True)
+class _Snap:
+    tip_hash: bytes
+    height: int
+
+
+class _Writer:
+    """The ChainWriterLike surface with a tip that never moves and blocks that never come."""
+
+    def __init__(self) -> None:
+        self.snapshot = _Snap(REGTEST.genesis.hash, 0)
+
+    async def call(self, fn, *args):
+        return await asyncio.to_thread(fn, *args)
+
+    async def submit_block(self, block):
+        raise AssertionError("unreachable target")
+
+    def subscribe_async(self, cb):
+        return None
+
+
+def _template(payout: bytes, now: int, extranonce: int) -> BlockTemplate:
+    cb = make_coinbase(1, 50 * 10**8, payout, extranonce)
+    root, _ = merkle_root([cb.txid])
+    header = BlockHeader(BLOCK_VERSION, REGTEST.genesis.hash, root, now, 0x03000001, 0)
+    return BlockTemplate(Block(header, (cb,)), 1, 0, 1, 1, extranonce, payout)
+
+
+async def _miner_rate(workers: int, seconds: float) -> float:
+    m = Miner(_Writer(), REGTEST, payout_script=b"\x51", workers=workers, template_fn=_template,
+              chunk_seconds=0.25)
+    await m.start()
+    try:
+        # Warm up: processes started and chunk size settled.
+        deadline = time.monotonic() + 20
+        while m.chunks_sent < 6 * workers and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        h0, t0 = m.hashes, time.monotonic()
+        await asyncio.sleep(seconds)
+        return (m.hashes - h0) / (time.monotonic() - t0)
+    finally:
+        await m.stop()
+
+
+def bench_scaling(seconds: float, rounds: int) -> None:
+    one, two = [], []
+    for _ in range(rounds):
+        one.append(asyncio.run(_miner_rate(1, seconds)))
+        two.append(asyncio.run(_miner_rate(2, seconds)))
+    r1, r2 = statistics.median(one), statistics.median(two)
+    emit("mine", "miner_hashes_per_s_1w", r1, "hashes/s")
+    emit("mine", "miner_hashes_per_s_2w", r2, "hashes/s")
+    emit("mine", "miner_scaling_2w", r2 / r1, "x", target=">= 1.7")
+    print(f"# cpus: {os.cpu_count()}, load average: {os.getloadavg()}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="shorter runs (< 1 minute)")
+    args = ap.parse_args()
+    bench_grind(n=200_000 if args.quick else 1_000_000, runs=5 if args.quick else 9)
+    bench_scaling(seconds=3.0 if args.quick else 8.0, rounds=1 if args.quick else 3)
+
+
+if __name__ == "__main__":
+    main()
