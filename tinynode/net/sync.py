@@ -36,7 +36,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterable
 
-from tinynode.consensus.errors import PolicyError, ValidationError
+from tinynode.consensus.errors import ValidationError
 from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
 from tinynode.primitives.hashes import ZERO_HASH, hash_to_hex
 from tinynode.wire import messages as m
@@ -341,14 +341,11 @@ class SyncManager:
         mp = self.mempool
         out = []
         for t in txids:
-            have = t in mp
-            if not have and hasattr(mp, "have_orphan"):
-                have = mp.have_orphan(t)
-            out.append(have)
+            out.append(t in mp or t in mp.orphans)
         return out
 
     def _mempool_txids(self) -> list[bytes]:
-        return [e.tx.txid if hasattr(e, "tx") else e for e in self.mempool.entries()] if self.mempool else []
+        return self.mempool.txids() if self.mempool is not None else []
 
     async def on_getdata(self, peer: Peer, msg: m.GetData) -> None:
         """Core ProcessGetData: blocks from the store, txs from the mempool, notfound otherwise."""
@@ -383,8 +380,7 @@ class SyncManager:
                 b = cs.get_block(iv.hash)
                 out.append(m.BlockMsg(b) if b is not None else None)
             elif t == InvType.TX and self.mempool is not None:
-                e = self.mempool.get(iv.hash)
-                tx = getattr(e, "tx", e)
+                tx = self.mempool.get_tx(iv.hash)
                 out.append(m.TxMsg(tx) if tx is not None else None)
             else:
                 out.append(None)
@@ -615,6 +611,14 @@ class SyncManager:
             connected, self._connected_since_tip = self._connected_since_tip, []
             self._announce_blocks(connected, ev.new_tip)
             self._kick.set()
+            if ev.is_reorg and self.mempool is not None:
+                # Transactions of disconnected blocks went back to the pool: offer them again
+                # (each peer still hears of a tx at most once).
+                try:
+                    for txid in await self.writer.call(self._mempool_txids):
+                        self.relay_txid(txid)
+                except RuntimeError:
+                    pass
 
     def _announce_blocks(self, connected: list[Any], tip: Any) -> None:
         """Core SendMessages block announcement: headers to sendheaders peers, else inv of the tip."""
@@ -650,40 +654,34 @@ class SyncManager:
         await self.accept_tx(tx, source=peer)
 
     async def accept_tx(self, tx: Any, source: Peer | None = None) -> Any:
-        """Accept `tx` to the mempool and relay it (and any orphans it freed). Returns the mempool's
-        result; raises its ValidationError / PolicyError only when `source` is None (RPC)."""
-        try:
-            result = await self.writer.call(self._accept, tx)
-        except (ValidationError, PolicyError) as e:
-            reason = str(getattr(e, "reason", e))
-            if "missingorspent" in reason or "missing-inputs" in reason or "orphan" in reason:
-                if source is not None:
-                    await self._fetch_parents(tx, source)
-                    return None
-            else:
+        """Accept `tx` to the mempool (Core ProcessMessage "tx" + orphan handling) and relay what
+        entered the pool: the tx and any orphans it unblocked. Returns the mempool's
+        `ProcessResult`; a tx from RPC/wallet (`source` None) raises its error instead."""
+        result = await self.writer.call(self._process_tx, tx, None if source is None else source.id)
+        for entry in result.accepted:
+            self.relay_txid(entry.txid, exclude=source)
+        if result.accepted:
+            return result
+        if result.orphan or result.missing_parents:
+            if source is not None:
+                await self._fetch_parents(list(result.missing_parents), source)
+            elif result.error is not None:
+                raise result.error
+            return result
+        err = result.error
+        if err is not None:
+            if isinstance(err, ValidationError):
                 self._recent_rejects.add(tx.txid)
             if source is None:
-                raise
-            log.debug("tx %s from peer %d rejected: %s", tx.txid_hex[:16], source.id, reason)
-            return None
-        for txid in self._accepted_txids(tx, result):
-            self.relay_txid(txid, exclude=source)
+                raise err
+            log.debug("tx %s from peer %d rejected: %s", tx.txid_hex[:16], source.id, err)
         return result
 
-    def _accept(self, tx: Any) -> Any:
-        return self.mempool.accept(tx, int(self._now()))
+    def _process_tx(self, tx: Any, peer_id: int | None) -> Any:
+        return self.mempool.process_tx(tx, self._now(), peer=peer_id)
 
-    def _accepted_txids(self, tx: Any, result: Any) -> list[bytes]:
-        """The txid, plus orphans the mempool reports as accepted with it (if it says so)."""
-        out = [tx.txid]
-        extra = getattr(result, "accepted_orphans", None) or ()
-        for t in extra:
-            out.append(getattr(t, "txid", t))
-        return out
-
-    async def _fetch_parents(self, tx: Any, peer: Peer) -> None:
+    async def _fetch_parents(self, parents: list[bytes], peer: Peer) -> None:
         """Core's orphan handling: request the missing parents from the peer that sent the child."""
-        parents = list(dict.fromkeys(txin.prevout.txid for txin in tx.vin))
         have = await self.writer.call(self._have_txs, parents)
         want = [p for p, h in zip(parents, have) if not h and p not in self._recent_rejects]
         if want:
