@@ -1,0 +1,132 @@
+"""Hostile peers against a full sync node (chain writer + SyncManager): invalid headers and
+blocks (negative / overflowing bits), oversized locators, unconnecting-header spam, huge invs.
+The node stays up, bans where due, and keeps syncing with an honest neighbour."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import time
+
+import pytest
+
+from tests.framework.netnodes import RawConn, start_nodes, stop_nodes, sync_blocks
+from tests.framework.wait import wait_until
+from tinynode.params import REGTEST
+from tinynode.primitives.block import Block, BlockHeader
+from tinynode.wire import messages as m
+from tinynode.wire.constants import InvType
+
+pytestmark = pytest.mark.slow
+
+MAGIC = REGTEST.magic
+GENESIS = REGTEST.genesis
+
+
+@contextlib.asynccontextmanager
+async def node_with_honest_neighbour():
+    node, honest = await start_nodes(2, REGTEST)
+    try:
+        await honest.mine(5)
+        await node.connect(honest)
+        await sync_blocks([node, honest])
+        yield node, honest
+        # The honest neighbour still feeds us new blocks.
+        await honest.mine(2)
+        await sync_blocks([node, honest])
+        assert not node.connman.is_banned("127.0.0.1", honest.port)
+    finally:
+        await stop_nodes([node, honest])
+
+
+def bad_header(bits: int) -> BlockHeader:
+    return BlockHeader(0x20000000, GENESIS.hash, b"\x00" * 32, int(time.time()), bits, 0)
+
+
+def raw_peer_of(node, raw: RawConn):
+    port = raw.writer.get_extra_info("sockname")[1]
+    return [p for p in node.connman.all_peers() if p.addr[1] == port]
+
+
+@pytest.mark.parametrize("bits", [0x04923456, 0xFF123456], ids=["negative", "overflow"])
+async def test_header_with_bad_bits_bans(bits):
+    async with node_with_honest_neighbour() as (node, honest):
+        raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        port = raw.writer.get_extra_info("sockname")[1]
+        await raw.handshake()
+        await raw.send(m.Headers((bad_header(bits),)))
+        assert await raw.wait_closed(5)
+        assert node.connman.is_banned("127.0.0.1", port)
+        await raw.close()
+
+
+@pytest.mark.parametrize("bits", [0x04923456, 0xFF123456], ids=["negative", "overflow"])
+async def test_unsolicited_block_with_bad_bits_bans(bits):
+    async with node_with_honest_neighbour() as (node, honest):
+        raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        await raw.handshake()
+        coinbase = GENESIS.txs[0]
+        block = Block(bad_header(bits), (coinbase,))
+        await raw.send(m.BlockMsg(block))
+        assert await raw.wait_closed(5)
+        await raw.close()
+
+
+async def test_oversized_locator_disconnects_and_bans():
+    """Core disconnects a peer whose locator exceeds 101 hashes; the size is refused from the
+    header's length alone (getheaders MAX_PAYLOAD), before the payload is read."""
+    async with node_with_honest_neighbour() as (node, honest):
+        raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        port = raw.writer.get_extra_info("sockname")[1]
+        await raw.handshake()
+        loc = b"".join(bytes([i]) * 32 for i in range(102))
+        payload = struct.pack("<I", 70015) + b"\x66" + loc + b"\x00" * 32   # 102 hashes > 101
+        await raw.send_raw("getheaders", payload)
+        assert await raw.wait_closed(5)
+        assert node.connman.is_banned("127.0.0.1", port)
+        await raw.close()
+
+
+async def test_locator_count_lie_costs():
+    """A locator count over 101 in a payload of legal size is a decode error (50 points)."""
+    async with node_with_honest_neighbour() as (node, honest):
+        raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        await raw.handshake()
+        payload = struct.pack("<I", 70015) + b"\xfd" + struct.pack("<H", 5000) + b"\x01" * 64
+        await raw.send_raw("getheaders", payload)
+        await raw.ping_roundtrip()
+        [p] = raw_peer_of(node, raw)
+        assert p.banscore == 50
+        await raw.close()
+
+
+async def test_unconnecting_headers_spam_costs():
+    async with node_with_honest_neighbour() as (node, honest):
+        raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        await raw.handshake()
+        for i in range(10):
+            h = BlockHeader(0x20000000, bytes([i + 1]) * 32, b"\x00" * 32, int(time.time()), 0x207FFFFF, 0)
+            await raw.send(m.Headers((h,)))
+        await raw.ping_roundtrip()
+        [p] = raw_peer_of(node, raw)
+        assert p.banscore == 20 and p.is_connected
+        await raw.close()
+
+
+async def test_huge_invs_stay_bounded():
+    async with node_with_honest_neighbour() as (node, honest):
+        raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        await raw.handshake()
+        blocks = tuple(m.InvVect(InvType.BLOCK, i.to_bytes(32, "little")) for i in range(1, 50_001))
+        await raw.send(m.Inv(blocks))
+        gh = await raw.expect("getheaders")          # one getheaders, not 50,000 requests
+        assert gh.locator
+        await raw.ping_roundtrip()
+        [p] = raw_peer_of(node, raw)
+        assert p.banscore == 0
+        # Without a mempool the node asks for no transactions at all.
+        await raw.send(m.Inv(tuple(m.InvVect(InvType.TX, i.to_bytes(32, "little")) for i in range(1, 50_001))))
+        await raw.ping_roundtrip()
+        assert not any(x.COMMAND == "getdata" for x in raw.received)
+        await raw.close()
+        await wait_until(lambda: not raw_peer_of(node, raw))
