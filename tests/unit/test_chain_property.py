@@ -2,46 +2,57 @@
 the node on a valid tip with the most work, with the UTXO set of that chain (some blocks are
 delivered twice).
 
-Params are regtest with `coinbase_maturity=1` so valid blocks can spend their parent's coinbase
-(exercising undo on every reorg). Invalid kinds:
+`test_random_trees_*`: regtest with `coinbase_maturity=1`, so valid blocks can spend their
+parent's coinbase (exercising undo on every reorg). Invalid kinds:
 
 - `cb-amount`  coinbase claims one satoshi too much (body invalid; descendants FAILED_PARENT)
 - `missing`    spends an outpoint that does not exist (`bad-txns-inputs-missingorspent`)
 - `high-hash`  proof of work misses the target (never enters the index)
 - `mutated`    a copy whose body does not match its header (duplicated txs, so the merkle root
                fails: Core's BLOCK_MUTATED) is delivered; the genuine block may also arrive
+
+`test_two_paced_branches_*`: tinynet's retarget rule over a 4-block window at regtest's
+pow_limit; a fast and a slow branch, so the most-work tip is often not the longest one
+(`--hypothesis-show-statistics` shows how often).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.framework.blockbuilder import BlockBuilder
 from tests.framework.miniwallet import Utxo, key
 from tinynode.chain.chainstate import ChainState
-from tinynode.params import REGTEST
+from tinynode.params import REGTEST, TINYNET
 from tinynode.primitives.block import Block
 from tinynode.primitives.tx import OutPoint
 from tinynode.storage.memory import MemoryChainStore
 
 PARAMS = dataclasses.replace(REGTEST, coinbase_maturity=1)
+#: Bitcoin's retarget over a 4-block window at regtest's pow_limit: branches with fast blocks
+#: carry more work per block, so "most work" and "longest" differ.
+RETARGET = dataclasses.replace(TINYNET, retarget_window=4, pow_limit_bits=REGTEST.pow_limit_bits,
+                               genesis=REGTEST.genesis, coinbase_maturity=1)
 KINDS = ["ok", "ok", "ok", "ok", "spend", "spend", "cb-amount", "missing", "high-hash", "mutated"]
 
 
-def _build_tree(data) -> tuple[BlockBuilder, list[Block], set[bytes]]:
+def _build_tree(data, params=PARAMS) -> tuple[BlockBuilder, list[Block], set[bytes]]:
     """Returns the builder, the deliveries (in random order) and the hashes of valid blocks."""
-    b = BlockBuilder(PARAMS)
-    n = data.draw(st.integers(min_value=3, max_value=18), label="n_blocks")
+    b = BlockBuilder(params)
+    n = data.draw(st.integers(min_value=3, max_value=24), label="n_blocks")
     names = ["genesis"]
     good = {"genesis": True}          # name -> block is valid and all its ancestors are
     deliveries: list[Block] = []
     for i in range(n):
-        parent = data.draw(st.sampled_from(names), label=f"parent{i}")
-        kind = data.draw(st.sampled_from(KINDS), label=f"kind{i}")
+        # mostly extend one of the newest blocks (deep branches, retargets), sometimes fork anywhere
         name = f"n{i}"
+        recent_good = [nm for nm in names if good[nm]][-3:]
+        pool = recent_good if data.draw(st.integers(0, 3), label=f"deep{i}") else names
+        parent = data.draw(st.sampled_from(pool), label=f"parent{i}")
+        kind = data.draw(st.sampled_from(KINDS), label=f"kind{i}")
         b.set_tip(parent)
         parent_block = b[parent]
         if kind == "spend" and parent != "genesis":
@@ -73,19 +84,19 @@ def _build_tree(data) -> tuple[BlockBuilder, list[Block], set[bytes]]:
     return b, list(order), valid
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_random_trees_end_on_most_work_valid_tip(data):
-    b, order, valid = _build_tree(data)
-    cs = ChainState(PARAMS, MemoryChainStore(), now=lambda: b.now)
+def _check(b: BlockBuilder, order: list[Block], valid: set[bytes]) -> None:
+    params = b.params
+    cs = ChainState(params, MemoryChainStore(), now=lambda: b.now)
     try:
         for blk in order:
             cs.process_block(blk)          # never raises; invalid ones are reported
         best_work = max(b.chainwork(b.name_of(h)) for h in valid)
+        longest = max(b.heights[h] for h in valid)
+        event("most work is not the longest" if cs.tip.height < longest else "most work is longest")
         assert cs.tip.hash in valid, f"tip {b.name_of(cs.tip.hash)} is not valid"
         assert cs.tip.chainwork == best_work == b.chainwork(b.name_of(cs.tip.hash))
         # the UTXO set is the one of that chain, connected from scratch
-        fresh = ChainState(PARAMS, MemoryChainStore(), now=lambda: b.now)
+        fresh = ChainState(params, MemoryChainStore(), now=lambda: b.now)
         try:
             for blk in b.chain_to(b.name_of(cs.tip.hash)):
                 res = fresh.process_block(blk)
@@ -96,3 +107,48 @@ def test_random_trees_end_on_most_work_valid_tip(data):
             fresh.close()
     finally:
         cs.close()
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_trees_end_on_most_work_valid_tip(data):
+    _check(*_build_tree(data, PARAMS))
+
+
+def _build_two_paces(data) -> tuple[BlockBuilder, list[Block], set[bytes]]:
+    """A common stem, then a fast branch x (1 s a block) and a slow one y (40 s), each maybe
+    holding one invalid block; with a 4-block retarget window the fast branch carries more work
+    per block, so the most-work branch is often the shorter one."""
+    b = BlockBuilder(RETARGET)
+    stem = data.draw(st.integers(0, 5), label="stem")
+    b.spacing = 10
+    for i in range(stem):
+        b.next_block(f"s{i}")
+    fork = b.tip_name
+    valid = {b[nm].hash for nm in ["genesis"] + [f"s{i}" for i in range(stem)]}
+    deliveries = [b[f"s{i}"] for i in range(stem)]
+    len_x = data.draw(st.integers(1, 9), label="len_x")
+    len_y = data.draw(st.integers(len_x, 16), label="len_y")          # the slow one is longer
+    for br, pace, length in (("x", 1, len_x), ("y", 40, len_y)):
+        b.set_tip(fork)
+        b.spacing = pace
+        bad_at = data.draw(st.integers(0, 3 * length), label=f"bad_{br}")   # >= length: none
+        ok = True
+        for j in range(length):
+            name = f"{br}{j}"
+            if j == bad_at:
+                blk = b.next_block(name, additional_coinbase_value=1)
+                ok = False
+            else:
+                blk = b.next_block(name)
+            deliveries.append(blk)
+            if ok:
+                valid.add(blk.hash)
+    order = data.draw(st.permutations(deliveries), label="order")
+    return b, list(order), valid
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_two_paced_branches_pick_most_work_not_longest(data):
+    _check(*_build_two_paces(data))
