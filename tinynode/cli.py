@@ -305,12 +305,13 @@ def convert_named(method: str, args: list[str]) -> dict[str, Any]:
 
 
 def _print_result(result: Any) -> None:
+    from .rpc.protocol import dumps
     if result is None:
         return
     if isinstance(result, str):
         print(result)
     else:
-        print(json.dumps(result, indent=2))
+        print(dumps(result, indent=2))
 
 
 def _suggest(word: str) -> str | None:
@@ -420,7 +421,8 @@ def _int_arg(s: str, what: str) -> int:
 
 def _emit(opts: _Opts, obj: Any, lines: list[str]) -> int:
     if opts.json:
-        print(json.dumps(obj, indent=2))
+        from .rpc.protocol import dumps
+        print(dumps(obj, indent=2))
     else:
         print("\n".join(lines))
     return 0

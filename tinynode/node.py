@@ -114,10 +114,10 @@ class Node:
     def relay_tx(self, tx: Any) -> None:
         """Announce a tx we accepted (wallet send, sendrawtransaction) to peers."""
         sync = self.sync
-        fn = getattr(sync, "relay_tx", None) if sync is not None else None
+        fn = getattr(sync, "relay_txid", None) if sync is not None else None
         if fn is not None:
             try:
-                fn(tx)
+                fn(tx.txid)
             except Exception:
                 log.exception("relaying %s failed", tx.txid_hex)
 
@@ -288,15 +288,14 @@ class Node:
         except ImportError:
             SyncManager = None  # noqa: N806
         if SyncManager is not None:
-            self.sync = SyncManager(self.params, self.writer, self.connman, self.mempool, netcfg)
-            self.connman.add_handler(self.sync)
+            self.sync = SyncManager(self.params, netcfg, self.writer, self.mempool)
+            self.sync.attach(self.connman)
+            await self.sync.start()
         try:
             await self.connman.start()
         except OSError as e:
             raise NodeError(f"cannot listen on {cfg.bind}:{cfg.port}: {e.strerror or e}; "
                             f"choose another --port (or TC_PORT), or --no-listen") from None
-        if self.sync is not None and hasattr(self.sync, "start"):
-            await self.sync.start()
         if cfg.peers:
             log.info("connecting to %s", ", ".join(seeds))
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .protocol import RPC_IN_WARMUP, RPCError
+from .protocol import RPC_IN_WARMUP, RPCError, loads
 
 __all__ = ["RPCClient", "AsyncRPCClient", "ConnectionFailed"]
 
@@ -41,7 +41,7 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 
 def _decode_reply(status: int, body: bytes) -> Any:
     try:
-        reply = json.loads(body)
+        reply = loads(body)
     except ValueError:
         raise RPCError(-1, f"server returned HTTP {status} and no JSON") from None
     return reply

@@ -24,6 +24,7 @@ from ..primitives.hashes import hash_to_hex, hex_to_hash
 from ..primitives.serialize import DecodeError
 from ..primitives.tx import COIN, MAX_MONEY, Tx
 from .protocol import (
+    Amount,
     RPC_CLIENT_NODE_ALREADY_ADDED, RPC_CLIENT_NODE_NOT_ADDED, RPC_DESERIALIZATION_ERROR,
     RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND,
     RPC_MISC_ERROR, RPC_TYPE_ERROR, RPC_VERIFY_ALREADY_IN_CHAIN, RPC_VERIFY_ERROR,
@@ -44,8 +45,8 @@ LONG_METHODS = frozenset({"generatetoaddress", "generate", "mine"})
 # --- argument helpers ---------------------------------------------------------------------------
 
 def amount_to_json(sats: int) -> float:
-    """Satoshis → a JSON number of coins (Core's `ValueFromAmount`)."""
-    return float(Decimal(sats) / COIN)
+    """Satoshis → a JSON number of coins with 8 decimals (Core's `ValueFromAmount`)."""
+    return Amount(Decimal(sats) / COIN)
 
 
 def amount_from_json(value: Any) -> int:
@@ -504,11 +505,29 @@ Submit a raw transaction (serialized, hex-encoded) to the local node and network
             self.node.relay_tx(tx)
         return tx.txid_hex
 
+    def _prevout_value(self, outpoint) -> int | None:
+        """Value of a chain coin or a mempool tx's output, spent or not (writer thread)."""
+        coin = self._cs().get_coin(outpoint)
+        if coin is not None:
+            return coin.value
+        mp = self.node.mempool
+        e = mp.get(outpoint.txid) if mp is not None else None
+        if e is not None and outpoint.n < len(e.tx.vout):
+            return e.tx.vout[outpoint.n].value
+        return None
+
     def _accept(self, tx: Tx, max_rate_kvb_sats: int = 0) -> Any:
         """Mempool accept on the writer thread, errors mapped as Core's `BroadcastTransaction`."""
         mp = self.node.mempool
         if mp is None:
             raise RPCError(RPC_MISC_ERROR, "mempool is not available")
+        if max_rate_kvb_sats and not tx.is_coinbase():
+            # Core checks the fee rate before anything is replaced or added
+            values = [self._prevout_value(i.prevout) for i in tx.vin]
+            if all(v is not None for v in values):
+                fee = sum(values) - sum(o.value for o in tx.vout)
+                if fee * 1000 > max_rate_kvb_sats * tx.size:
+                    raise RPCError(RPC_VERIFY_REJECTED, "max-fee-exceeded")
         try:
             entry = mp.accept(tx, int(time.time()))
         except ValidationError as e:
@@ -523,13 +542,6 @@ Submit a raw transaction (serialized, hex-encoded) to the local node and network
             if e.reason in ("txn-already-in-mempool", "txn-already-known"):
                 return None
             raise RPCError(RPC_VERIFY_REJECTED, e.reason + (f" ({e.detail})" if e.detail else "")) from None
-        if max_rate_kvb_sats and entry is not None:
-            fee = getattr(entry, "fee", None)
-            if fee is not None and fee * 1000 > max_rate_kvb_sats * tx.size:
-                mp_remove = getattr(mp, "remove", None)
-                if mp_remove is not None:
-                    mp_remove(tx.txid)
-                raise RPCError(RPC_VERIFY_REJECTED, "max-fee-exceeded")
         return entry
 
     # === wallet ========================================================================================
@@ -631,7 +643,7 @@ spends only that wallet address's coins and returns the change to it."""
         w = self._wallet()
         created = await self._w(self._send, w, [(spk, sats)], rate, [0] if subtract else [], from_spk)
         self.node.relay_tx(created.tx)
-        log.info("wallet sent %s: %s to %s, fee %s", created.tx.txid_hex, amount_to_json(created.amounts[0]),
+        log.info("wallet sent %s: %.8f to %s, fee %.8f", created.tx.txid_hex, amount_to_json(created.amounts[0]),
                  address, amount_to_json(created.fee))
         if _bool(verbose, "verbose"):
             return {"txid": created.tx.txid_hex, "fee_reason": "Fallback fee" if fee_rate is None else "User-specified fee rate"}
@@ -702,6 +714,9 @@ Get detailed information about in-wallet transaction <txid>."""
             elif mine:
                 if debit > 0 and w.keys.is_change(out.script_pubkey):
                     continue
+                if debit > 0:  # a payment to ourselves: Core lists the send and the receive
+                    details.append({"address": addr, "category": "send", "amount": amount_to_json(-out.value),
+                                    "vout": n, "fee": amount_to_json(-fee), "abandoned": False})
                 if wtx.tx.is_coinbase():
                     if conf < 1:
                         cat = "orphan"

@@ -20,7 +20,7 @@ from typing import Any
 
 __all__ = [
     "RPCError", "Request", "parse_request", "success", "failure", "http_status_for",
-    "dumps", "MISSING_ID",
+    "dumps", "loads", "Amount", "RawNumber", "MISSING_ID",
     "RPC_MISC_ERROR", "RPC_TYPE_ERROR", "RPC_INVALID_ADDRESS_OR_KEY", "RPC_OUT_OF_MEMORY",
     "RPC_INVALID_PARAMETER", "RPC_DATABASE_ERROR", "RPC_DESERIALIZATION_ERROR",
     "RPC_VERIFY_ERROR", "RPC_VERIFY_REJECTED", "RPC_VERIFY_ALREADY_IN_CHAIN",
@@ -149,5 +149,50 @@ def http_status_for(code: int) -> int:
     return 500
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+class Amount(float):
+    """A number of coins: JSON shows it with 8 decimals, as Core's `ValueFromAmount` does."""
+
+    __slots__ = ()
+
+
+class RawNumber(float):
+    """A JSON number that prints exactly as it was read (the CLI echoes the server's digits)."""
+
+    def __new__(cls, text: str) -> "RawNumber":
+        self = super().__new__(cls, text)
+        self.text = text
+        return self
+
+
+def _floatstr(o: float, _repr: Any = float.__repr__) -> str:
+    if isinstance(o, Amount):
+        return f"{o:.8f}"
+    text = getattr(o, "text", None)
+    if text is not None:
+        return text
+    if o != o or o in (float("inf"), float("-inf")):
+        return "null"
+    return _repr(o)
+
+
+class _Encoder(json.JSONEncoder):
+    def iterencode(self, o: Any, _one_shot: bool = False):  # type: ignore[override]
+        from json.encoder import _make_iterencode, encode_basestring, encode_basestring_ascii
+
+        enc = encode_basestring_ascii if self.ensure_ascii else encode_basestring
+        it = _make_iterencode({} if self.check_circular else None, self.default, enc, self.indent,
+                              _floatstr, self.key_separator, self.item_separator, self.sort_keys,
+                              self.skipkeys, _one_shot)
+        return it(o, 0)
+
+
+def dumps(obj: Any, indent: int | None = None) -> str:
+    """JSON text with amounts as Core prints them (`50.00000000`)."""
+    if indent is None:
+        return _Encoder(separators=(",", ":")).encode(obj)
+    return _Encoder(indent=indent).encode(obj)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON keeping each number's digits (for printing them back unchanged)."""
+    return json.loads(text, parse_float=RawNumber)
