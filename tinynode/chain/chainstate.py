@@ -623,6 +623,7 @@ class ChainState:
             if cand is None or cand is tip or cand.chainwork <= tip.chainwork:
                 return
             self._activate_step(cand)
+            self._maybe_flush()
 
     def _activate_step(self, target: BlockIndexEntry) -> None:
         old_tip = self.tip
