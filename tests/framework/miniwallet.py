@@ -368,6 +368,19 @@ class MiniWallet:
     def address(self, params) -> str:
         return self.key.address(params)
 
+    def rescan(self, chainstate, owners: Iterable[MiniKey | MultisigKey] = ()) -> int:
+        """Load this wallet's confirmed coins (and those of `owners`) from a ChainState's script
+        index (`coins_for_script`), replacing what the tracker held. Returns the coin count."""
+        self.coins = CoinTracker([self.key, *owners])
+        for owner in [self.key, *owners]:
+            for outpoint, coin in chainstate.coins_for_script(owner.script_pubkey):
+                self.coins.add(Utxo(outpoint, coin.value, owner, coin.height, coin.is_coinbase))
+        return len(self.coins)
+
+    def get_utxo(self, chainstate) -> Utxo:
+        """Pop the oldest coin spendable in the block after `chainstate`'s tip (maturity aware)."""
+        return self.coins.pop(chainstate.height, chainstate.params.coinbase_maturity)
+
     # ---------------------------------------------------------------- builders
     def create_spend(self, utxo: Utxo, outputs: Sequence[tuple[bytes, int]] | None = None, *,
                      fee: int = 1000, n_outputs: int = 2, locktime: int = 0, sequence: int = 0xFFFFFFFF,

@@ -129,3 +129,26 @@ def test_coin_tracker_maturity_and_spends():
     tx = w.create_spend(w.coins.pop(104))
     added = w.coins.add_tx(tx, 105)
     assert len(added) == 2 and w.coins.balance() == coin.value - 1000
+
+
+def test_rescan_from_chainstate_and_spend():
+    """A wallet picks its coins up from the node's script index and spends a mature one."""
+    from tests.framework.blockbuilder import BlockBuilder, assert_accepted
+    from tinynode.chain.chainstate import ChainState
+    from tinynode.storage.memory import MemoryChainStore
+
+    b = BlockBuilder(REGTEST)
+    cs = ChainState(REGTEST, MemoryChainStore(), now=lambda: b.now)
+    try:
+        for i in range(101):
+            assert_accepted(cs, b.next_block(f"c{i}"))
+        w = MiniWallet(0)                      # the builder pays key 0
+        assert w.rescan(cs) == 101
+        u = w.get_utxo(cs)                     # only the height-1 coinbase is mature
+        assert u.height == 1 and u.is_coinbase
+        tx = w.create_spend(u)
+        blk = b.next_block("spend", txs=[tx], fees=1000)
+        assert_accepted(cs, blk, tip=blk)
+        assert w.rescan(cs) == 102 + 1        # 102 coinbases - 1 spent + 2 outputs
+    finally:
+        cs.close()
