@@ -354,3 +354,20 @@ def test_retarget_more_work_fewer_blocks(make_cs):
     assert cs.tip.chainwork == cs.get_entry(base[-1].hash).chainwork + block_work(hard_bits)
     easy = B.next(base[-1], bits=0x207FFFFF, cb_extra=b"e")
     assert cs.process_block(easy).reason == R.BAD_DIFFBITS
+
+
+def test_bip68_relative_lock_in_connect(make_cs):
+    cs = make_cs()
+    B = Builder()
+    blocks = B.chain(G, 3)
+    for b in blocks:
+        cs.process_block(b)
+    # coin at height 1; relative lock of 5 blocks → first valid height 1 + 5 = 6
+    locked = spend(blocks[0].txs[0], 49 * COIN, version=2, sequence=5)
+    r = cs.process_block(B.next(blocks[-1], (locked,), fees=COIN))
+    assert r.reason == R.BAD_TXNS_NONBIP68_FINAL
+    more = B.chain(blocks[-1], 2)
+    for b in more:
+        cs.process_block(b)
+    assert cs.height == 5
+    assert cs.process_block(B.next(more[-1], (locked,), fees=COIN)).status == "connected"

@@ -231,3 +231,13 @@ def test_contextual_block():
     by_time = tx(vin=(TxIn(OutPoint(TXID, 0), b"", 0),), locktime=mtp)
     assert reason(contextual_check_block, make_block(bytes(32), 12, 2_000_000_000, (by_time,), solve=False),
                   prev, REGTEST) == R.BAD_TXNS_NONFINAL
+
+
+def test_p2sh_sigops_counts_redeem_script():
+    from tinynode.consensus.tx_checks import p2sh_sigops
+    from tinynode.primitives.hashes import hash160
+    redeem = b"\xac\xac\xac"                       # three CHECKSIGs
+    p2sh = b"\xa9\x14" + hash160(redeem) + b"\x87"
+    t = tx(vin=(TxIn(OutPoint(TXID, 0), b"\x03" + redeem),))
+    assert p2sh_sigops(t, [Coin(1, p2sh, 1, False)]) == 3
+    assert p2sh_sigops(t, [Coin(1, OP_TRUE, 1, False)]) == 0
