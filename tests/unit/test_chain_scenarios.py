@@ -970,3 +970,28 @@ def test_same_txs_on_both_branches(make_node, kind):
     assert_state_exact(cs, b, "a4", scripts)
     assert cs.get_tx(t.txid)[1:] == (a1.hash, 101)
     assert_equivalent(cs, b, make_node)
+
+
+def test_unconnected_blocks_are_bounded(make_node):
+    """Orphan blocks are kept in a bounded store (oldest evicted); evicted ones can simply be
+    delivered again, and the node still ends on the best chain.
+
+        genesis -> c1 .. c3 (active)
+                \\-> o1 .. o30  (o30 .. o2 delivered first, with room for only 8 of them)
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now, max_unconnected_blocks=8)
+    build_base(b, cs, 3)
+    b.set_tip("genesis")
+    for i in range(1, 31):
+        b.next_block(f"o{i}")
+    for i in range(30, 1, -1):
+        res = cs.process_block(b[f"o{i}"])
+        assert res.error is None and res.status == "orphan"
+        assert cs.unconnected_count <= 8
+    assert_accepted(cs, b["o1"])
+    assert cs.tip.hash == b["o9"].hash                              # o2..o9 were the last kept
+    for i in range(10, 31):                                         # the evicted ones, again
+        assert_accepted(cs, b[f"o{i}"])
+    assert cs.tip.hash == b["o30"].hash and cs.unconnected_count == 0
+    assert_equivalent(cs, b, make_node)
