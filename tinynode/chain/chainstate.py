@@ -106,7 +106,7 @@ class ChainState:
     def __init__(self, params: ChainParams, store, now: Callable[[], float] = _time.time, *,
                  coins_cache_size: int = 200_000, script_checks: bool = True,
                  max_unconnected_blocks: int = MAX_UNCONNECTED_BLOCKS,
-                 flush_blocks: int = 10, flush_seconds: float = 0.5) -> None:
+                 flush_blocks: int = 1, flush_seconds: float = 0.5) -> None:
         self.params = params
         self.store = store
         self._now = now
