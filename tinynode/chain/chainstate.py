@@ -123,6 +123,7 @@ class ChainState:
         self._unconnected_bytes = 0
         self._max_unconnected = max_unconnected_blocks
         self._recent: OrderedDict[bytes, Block] = OrderedDict()
+        self._sigop_counts: OrderedDict[bytes, list[int]] = OrderedDict()
         self._block_errors: dict[bytes, ValidationError] = {}
         self._closed = False
         #: Changes not yet written to the store (Core's dbcache): every activation step is staged
@@ -507,7 +508,7 @@ class ChainState:
         if e.have_data:
             return e
         try:
-            check_block(block, self.params, check_pow=False)
+            sigop_counts = check_block(block, self.params, check_pow=False)
             contextual_check_block(block, e.prev, self.params)
         except ValidationError as err:
             if not err.mutated:
@@ -519,6 +520,10 @@ class ChainState:
         batch.index[e.hash] = self._record(e)
         batch.blocks[e.hash] = block.serialize()
         self._remember(block)
+        sc = self._sigop_counts
+        sc[e.hash] = sigop_counts
+        while len(sc) > _RECENT_BLOCKS:
+            sc.popitem(last=False)
         self._on_data(e)
         return e
 
@@ -735,8 +740,8 @@ class ChainState:
         # duplicate of a non-coinbase tx would have spent the very inputs this tx spends, so a tx
         # whose inputs are all unspent cannot be one; only the coinbase and txs with an input not
         # (yet) in the view need the output lookups.
-        for tx in block.txs:
-            if not tx.is_coinbase():
+        for i, tx in enumerate(block.txs):
+            if i:
                 for txin in tx.vin:
                     po = txin.prevout
                     if view_get(po.txid + _BE32(po.n)) is None:
@@ -747,9 +752,13 @@ class ChainState:
             for n, out in enumerate(tx.vout):
                 if _spendable(out.script_pubkey) and view_get(txid + _BE32(n)) is not None:
                     raise ValidationError(R.BAD_TXNS_BIP30, f"tried to overwrite transaction {tx.txid_hex}")
-        for tx in block.txs:
+        counts = self._sigop_counts.pop(block_hash, None)
+        if counts is None or len(counts) != len(block.txs):
+            counts = [legacy_sigops(tx) for tx in block.txs]
+        # check_block ran on every stored block: txs[0] is the only coinbase
+        for i, tx in enumerate(block.txs):
             txid = tx.txid
-            coinbase = tx.is_coinbase()
+            coinbase = i == 0
             if coinbase:
                 coins: list[Coin] = []
             else:
@@ -771,7 +780,7 @@ class ChainState:
                         raise ValidationError(R.BAD_TXNS_NONBIP68_FINAL, f"tx {tx.txid_hex}")
                 spent.extend(coins)
                 script_jobs.append((tx, coins))
-            sigops += legacy_sigops(tx)
+            sigops += counts[i]
             if not coinbase:
                 sigops += p2sh_sigops(tx, coins)
             if sigops > max_sigops:

@@ -44,8 +44,10 @@ def check_block_header(header: BlockHeader, params: ChainParams) -> None:
 
 
 def check_block(block: Block, params: ChainParams, check_pow: bool = True,
-                check_merkle: bool = True) -> None:
-    """Core `CheckBlock`. Merkle failures are `mutated=True` (the header may still be genuine)."""
+                check_merkle: bool = True) -> list[int]:
+    """Core `CheckBlock`. Merkle failures are `mutated=True` (the header may still be genuine).
+
+    Returns each tx's legacy sigop count (ConnectBlock reuses them)."""
     header = block.header
     if check_pow:
         check_block_header(header, params)
@@ -68,11 +70,11 @@ def check_block(block: Block, params: ChainParams, check_pow: bool = True,
             check_transaction(tx)
         except ValidationError as e:
             raise ValidationError(e.reason, f"tx {tx.txid_hex}: {e.detail}".rstrip(": ")) from None
-    sigops = 0
-    for tx in txs:
-        sigops += legacy_sigops(tx)
+    counts = [legacy_sigops(tx) for tx in txs]
+    sigops = sum(counts)
     if sigops > params.max_block_sigops:
         raise ValidationError(R.BAD_BLK_SIGOPS, f"out-of-bounds SigOpCount {sigops}")
+    return counts
 
 
 def contextual_check_block_header(header: BlockHeader, prev: Any, params: ChainParams, now: int,
