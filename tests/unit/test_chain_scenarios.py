@@ -995,3 +995,129 @@ def test_unconnected_blocks_are_bounded(make_node):
         assert_accepted(cs, b[f"o{i}"])
     assert cs.tip.hash == b["o30"].hash and cs.unconnected_count == 0
     assert_equivalent(cs, b, make_node)
+
+
+# ---------------------------------------------------------------------- bad txs in blocks
+def _bad_tx_catalogue(b: BlockBuilder, coin: Utxo) -> list[tuple[str, Tx, R]]:
+    """Core `data/invalid_txs.py` templates that are invalid in a block (CheckTransaction)."""
+    from tinynode.primitives.tx import MAX_MONEY, NULL_OUTPOINT
+
+    spk = key(1).script_pubkey
+    signed = b.wallet.spend_many
+
+    def unsigned(vin, vout) -> Tx:
+        return Tx(1, tuple(vin), tuple(vout), 0)
+
+    return [
+        ("vout-empty", signed([coin], [], fee=coin.value), R.BAD_TXNS_VOUT_EMPTY),
+        ("vout-negative", signed([coin], [(spk, -1)], fee=coin.value + 1), R.BAD_TXNS_VOUT_NEGATIVE),
+        ("vout-toolarge", signed([coin], [(spk, MAX_MONEY + 1)], fee=0), R.BAD_TXNS_VOUT_TOOLARGE),
+        ("txouttotal-toolarge", signed([coin], [(spk, MAX_MONEY), (spk, MAX_MONEY)], fee=0),
+         R.BAD_TXNS_TXOUTTOTAL_TOOLARGE),
+        ("prevout-null", unsigned([TxIn(coin.outpoint), TxIn(NULL_OUTPOINT)], [TxOut(1, spk)]),
+         R.BAD_TXNS_PREVOUT_NULL),
+        ("inputs-duplicate", unsigned([TxIn(coin.outpoint), TxIn(coin.outpoint)], [TxOut(1, spk)]),
+         R.BAD_TXNS_INPUTS_DUPLICATE),
+    ]
+
+
+def test_bad_transactions_in_blocks(make_node):
+    """Each CheckTransaction failure makes the block invalid with Core's reason; the same
+    coin is then spent validly (nothing of the bad blocks stuck)."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    coin = b.get_spendable_output()
+    for name, tx, reason in _bad_tx_catalogue(b, coin):
+        b.set_tip("c100")
+        b.next_block(name, txs=[tx])
+        assert_rejected(cs, b[name], reason, tip=b["c100"])
+    b.set_tip("c100")
+    b.next_block("vin-empty", txs=[Tx(1, (), (TxOut(1, key(1).script_pubkey),), 0)])
+    assert_rejected(cs, b["vin-empty"], R.BAD_TXNS_VIN_EMPTY, tip=b["c100"])
+    b.set_tip("c100")
+    b.next_block("short-cb", coinbase_script_sig=push_int(101))          # 2 bytes: fine
+    assert_accepted(cs, b["short-cb"], tip=b["short-cb"])
+    fresh = BlockBuilder(REGTEST, now=b.now)                             # height 1: OP_1 only
+    one_byte = fresh.next_block("h1", coinbase_script_sig=push_int(1))
+    cs2 = make_node(REGTEST, b.now)
+    assert_rejected(cs2, one_byte, R.BAD_CB_LENGTH)
+    b.set_tip("short-cb")
+    b.next_block("ok", spend=coin)
+    assert_accepted(cs, b["ok"], tip=b["ok"])
+    assert_equivalent(cs, b, make_node)
+
+
+def test_p2sh_sigops_counted_at_connect(make_node):
+    """P2SH redeem-script sigops count towards the block limit (Core ConnectBlock
+    `GetTransactionSigOpCost`): 41 inputs redeeming 500-OP_CHECKSIG scripts are 20,500 sigops,
+    `bad-blk-sigops`, although the legacy count of the block is tiny.
+
+        c100 -> f1 (fund 41 P2SH outputs) -> b2 (spends them all)*
+    """
+    from tinynode.primitives.hashes import hash160
+
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    redeem = b"\xac" * 500
+    p2sh = b"\xa9\x14" + hash160(redeem) + b"\x87"
+    coin = b.get_spendable_output()
+    n = 41
+    share = (coin.value - 1000) // n
+    fund = b.wallet.spend_many([coin], [(p2sh, share)] * n, fee=coin.value - share * n)
+    b.next_block("f1", txs=[fund], fees=coin.value - share * n)
+    deliver(cs, b, "f1", tip="f1")
+    spend = Tx(1, tuple(TxIn(OutPoint(fund.txid, i), push_data(redeem)) for i in range(n)),
+               (TxOut(share * n - 1000, key(1).script_pubkey),), 0)
+    b.next_block("b2", txs=[spend], fees=1000)
+    assert_rejected(cs, b["b2"], R.BAD_BLK_SIGOPS, tip=b["f1"])
+
+
+def test_locktime_by_time_uses_median_time_past(make_node):
+    """BIP113: a time-locked tx is final only if its locktime is below the previous block's
+    median-time-past (not the block's own timestamp)."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    coin = b.get_spendable_output()
+    mtp = b.median_time_past(b["c100"])
+    assert mtp > 500_000_000
+    late = b.wallet.create_spend(coin, n_outputs=1, locktime=mtp, sequence=0)
+    b.next_block("b1", txs=[late], fees=1000)
+    assert b["b1"].header.time > mtp                    # final by the block's own time, not by MTP
+    assert_rejected(cs, b["b1"], R.BAD_TXNS_NONFINAL, tip=b["c100"])
+    b.set_tip("c100")
+    ok = b.wallet.create_spend(coin, n_outputs=1, locktime=mtp - 1, sequence=0)
+    b.next_block("b2", txs=[ok], fees=1000)
+    assert_accepted(cs, b["b2"], tip=b["b2"])
+
+
+def test_bip68_time_based_relative_lock(make_node):
+    """BIP68 by time: sequence = TYPE_FLAG | 3 locks a coin for 3 x 512 s of median-time-past,
+    measured from the MTP of the block before the coin's block."""
+    type_flag = 1 << 22
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs)
+    t0 = spend_to(b, b.get_spendable_output(), key(1))
+    b.next_block("b101", txs=[t0], fees=1000)
+    deliver(cs, b, "b101", tip="b101")
+    coin_time = b.median_time_past(b["c100"])
+    needed = coin_time + 3 * 512
+    t1 = b.wallet.create_spend(out_of(t0, 0, key(1)), n_outputs=1, version=2, sequence=type_flag | 3)
+    rejected = accepted = 0
+    for h in range(102, 112):
+        tip = b.tip_name
+        if b.median_time_past(b[tip]) >= needed:
+            b.next_block(f"ok{h}", txs=[t1], fees=1000)
+            assert_accepted(cs, b[f"ok{h}"], tip=b[f"ok{h}"])
+            accepted += 1
+            break
+        b.next_block(f"locked{h}", txs=[t1], fees=1000)
+        assert_rejected(cs, b[f"locked{h}"], R.BAD_TXNS_NONBIP68_FINAL, tip=b[tip])
+        rejected += 1
+        b.set_tip(tip)
+        b.next_block(f"e{h}")
+        deliver(cs, b, f"e{h}", tip=f"e{h}")
+    assert rejected >= 2 and accepted == 1
