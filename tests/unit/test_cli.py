@@ -1,0 +1,167 @@
+"""tinynode-cli without a daemon: option parsing, bitcoin-cli argument conversion, output and
+error formats, suggestions, and the friendly verbs against a scripted client."""
+import json
+
+import pytest
+
+from tinynode import cli
+from tinynode.rpc.protocol import RPCError, dumps, loads
+
+
+def test_global_options_bitcoin_cli_style():
+    o, rest = cli._parse_global(["-regtest", "-datadir=/d", "-rpcwait", "getblock", "h", "2"])
+    assert (o.network, o.datadir, o.rpcwait, rest) == ("regtest", "/d", True, ["getblock", "h", "2"])
+    assert o.socket_path() == "/d/regtest/rpc.sock"
+    o, rest = cli._parse_global(["--network", "tinynet", "--rpc-socket", "/s.sock", "--json", "info"])
+    assert o.socket_path() == "/s.sock" and o.json and rest == ["info"]
+    o, rest = cli._parse_global(["-rpcwaittimeout=5", "send", "addr", "-1"])
+    assert o.rpcwait and o.rpcwait_timeout == 5 and rest == ["send", "addr", "-1"]
+    with pytest.raises(cli.CliError):
+        cli._parse_global(["--bogus", "info"])
+    with pytest.raises(cli.CliError):
+        cli._parse_global(["--network", "mainnet", "info"])
+
+
+def test_convert_args_per_method():
+    assert cli.convert_args("getblock", ["abc", "2"]) == ["abc", 2]
+    assert cli.convert_args("getblockhash", ["7"]) == [7]
+    assert cli.convert_args("sendtoaddress", ["addr", "1.5", "", "", "true"]) == ["addr", 1.5, "", "", True]
+    assert cli.convert_args("getnewaddress", ["123"]) == ["123"]       # labels stay strings
+    assert cli.convert_args("generatetoaddress", ["101", "addr"]) == [101, "addr"]
+    with pytest.raises(cli.CliError, match="Error parsing JSON"):
+        cli.convert_args("getblock", ["abc", "two"])
+    assert cli.convert_named("getblock", ["blockhash=ab", "verbosity=2"]) == {"blockhash": "ab", "verbosity": 2}
+    with pytest.raises(cli.CliError):
+        cli.convert_named("getblock", ["noequals"])
+
+
+def test_amounts_print_like_core_and_numbers_round_trip():
+    from tinynode.rpc.methods import amount_from_json, amount_to_json
+    assert dumps({"a": amount_to_json(5_000_000_000), "f": amount_to_json(-452)}) == '{"a":50.00000000,"f":-0.00000452}'
+    assert dumps(loads('{"x": 0.00000452, "d": 4.6565423739069247e-10}'), indent=None) == \
+        '{"x":0.00000452,"d":4.6565423739069247e-10}'
+    assert amount_from_json("1.5") == 150_000_000 and amount_from_json(0.1) == 10_000_000
+    for bad in ("1.123456789", -1, "x", True, 21_000_001):
+        with pytest.raises(RPCError) as e:
+            amount_from_json(bad)
+        assert e.value.code == -3
+
+
+class FakeClient:
+    def __init__(self, answers):
+        self.answers = answers
+        self.calls = []
+
+    def call(self, method, *params, named=None):
+        self.calls.append((method, params, named))
+        a = self.answers[method]
+        if isinstance(a, Exception):
+            raise a
+        return a(*params, **(named or {})) if callable(a) else a
+
+    def wait_ready(self, timeout):
+        pass
+
+
+def run(monkeypatch, capsys, argv, answers):
+    fake = FakeClient(answers)
+    monkeypatch.setattr("tinynode.rpc.client.RPCClient", lambda path: fake)
+    rc = cli.cli_main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err, fake
+
+
+def test_rpc_error_format_and_exit_code(monkeypatch, capsys):
+    rc, out, err, _ = run(monkeypatch, capsys, ["getblock", "00"],
+                          {"getblock": RPCError(-8, "blockhash must be of length 64 (not 2, for '00')")})
+    assert rc == 1 and out == ""
+    assert err == "error code: -8\nerror message:\nblockhash must be of length 64 (not 2, for '00')\n"
+    rc, _, err, _ = run(monkeypatch, capsys, ["getblok"], {"getblok": RPCError(-32601, "Method not found")})
+    assert rc == 1 and "Did you mean `tinynode-cli getblock`" in err
+
+
+def test_result_printing(monkeypatch, capsys):
+    rc, out, _, fake = run(monkeypatch, capsys, ["getblockcount"], {"getblockcount": 5})
+    assert (rc, out) == (0, "5\n")
+    rc, out, _, _ = run(monkeypatch, capsys, ["getbestblockhash"], {"getbestblockhash": "ab" * 32})
+    assert out == "ab" * 32 + "\n"
+    rc, out, _, _ = run(monkeypatch, capsys, ["addnode", "h", "add"], {"addnode": None})
+    assert (rc, out) == (0, "")
+    rc, out, _, _ = run(monkeypatch, capsys, ["getblockchaininfo"], {"getblockchaininfo": {"blocks": 1}})
+    assert json.loads(out) == {"blocks": 1}
+
+
+def test_unknown_verb_suggests_nearest(monkeypatch, capsys):
+    rc, _, err, fake = run(monkeypatch, capsys, ["balanse"], {})
+    assert rc == 1 and "balance" in err and fake.calls == []
+    rc, _, err, _ = run(monkeypatch, capsys, ["sned", "a", "1"], {})
+    assert rc == 1 and "`tinynode-cli send`" in err
+
+
+def test_status_verb(monkeypatch, capsys):
+    answers = {"gettxstatus": {"txid": "t", "status": "confirmed", "confirmations": 1,
+                               "blockhash": "bb", "height": 102}}
+    rc, out, _, _ = run(monkeypatch, capsys, ["status", "t"], answers)
+    assert out == "1 confirmation in block bb at height 102\n"
+    answers = {"gettxstatus": {"txid": "t", "status": "mempool", "confirmations": 0}}
+    assert "in mempool" in run(monkeypatch, capsys, ["status", "t"], answers)[1]
+    answers = {"gettxstatus": {"txid": "t", "status": "conflicted", "confirmations": -1}}
+    assert "conflicted" in run(monkeypatch, capsys, ["status", "t"], answers)[1]
+    answers = {"gettxstatus": {"txid": "t", "status": "not found"}}
+    rc, out, _, _ = run(monkeypatch, capsys, ["--json", "status", "t"], answers)
+    assert json.loads(out)["status"] == "not found"
+
+
+def test_balance_verb(monkeypatch, capsys):
+    answers = {"getbalances": {"mine": {"trusted": 48.5, "untrusted_pending": 1.0, "immature": 100.0}},
+               "getbalance": lambda dummy, minconf: 40.0 if minconf == 1 else 48.5}
+    rc, out, _, fake = run(monkeypatch, capsys, ["-regtest", "balance"], answers)
+    lines = out.splitlines()
+    assert lines[0].startswith("confirmed  40") and lines[1].startswith("pending    9.5")
+    assert lines[2].startswith("immature   100") and "101 confirmations" in lines[2]
+    rc, out, _, fake = run(monkeypatch, capsys, ["balance", "--minconf", "0", "--json"], answers)
+    assert json.loads(out)["confirmed"] == 48.5 and json.loads(out)["pending"] == 1.0
+    answers = {"getaddressbalance": {"address": "A", "balance": 2.0, "confirmed": 2.0, "immature": 0,
+                                     "pending_in": 1.0, "pending_out": 0}}
+    rc, out, _, fake = run(monkeypatch, capsys, ["balance", "--address", "A"], answers)
+    assert out.startswith("A: 2") and fake.calls == [("getaddressbalance", ("A", 1), None)]
+    rc, _, err, _ = run(monkeypatch, capsys, ["balance", "--minconf", "x"], answers)
+    assert rc == 1 and "--minconf" in err
+
+
+def test_send_verb_uses_named_args(monkeypatch, capsys):
+    tx = {"fee": -0.00000452, "details": [{"category": "send", "amount": -1.5}],
+          "decoded": {"vout": [{"value": 1.5, "scriptPubKey": {"address": "DEST"}},
+                               {"value": 48.49999548, "scriptPubKey": {"address": "CHANGE"}}]}}
+    answers = {"sendtoaddress": "tt", "gettransaction": tx}
+    rc, out, _, fake = run(monkeypatch, capsys, ["send", "DEST", "1.5", "--fee-rate", "3", "--from", "SRC"], answers)
+    assert rc == 0
+    assert fake.calls[0] == ("sendtoaddress", (), {"address": "DEST", "amount": "1.5", "fee_rate": "3",
+                                                   "from_address": "SRC"})
+    assert out.splitlines() == ["sent 1.5 to DEST", "txid    tt", "fee     0.00000452",
+                                "change  48.49999548 to CHANGE"]
+    rc, _, err, _ = run(monkeypatch, capsys, ["send", "DEST"], answers)
+    assert rc == 1 and "usage: send" in err
+
+
+def test_daemon_not_running_is_one_line(tmp_path, capsys):
+    rc = cli.cli_main(["--datadir", str(tmp_path), "getblockcount"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and f"tinynode --datadir {tmp_path}" in err
+
+
+def test_help_and_version(capsys):
+    assert cli.cli_main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for verb in cli.VERBS:
+        assert verb in out
+    assert cli.cli_main(["--version"]) == 0
+    assert "tinynode-cli" in capsys.readouterr().out
+
+
+def test_cli_imports_no_aiohttp():
+    import subprocess
+    import sys
+    code = "import sys, tinynode.cli; tinynode.cli.cli_main(['--version']); print('aiohttp' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip().endswith("False")
