@@ -1121,3 +1121,53 @@ def test_bip68_time_based_relative_lock(make_node):
         b.next_block(f"e{h}")
         deliver(cs, b, f"e{h}", tip=f"e{h}")
     assert rejected >= 2 and accepted == 1
+
+
+# ---------------------------------------------------------------------- sync helpers, chain tips
+def test_locator_fork_and_chain_tips(make_node):
+    """Block locator, find_fork, headers_after and chain_tips across a small tree.
+
+        c10 -> u1                               (body only, never connected: valid-headers)
+        c20 -> v1 -> v2                         (active first, then reorged away: valid-fork)
+            \\-> a1 -> a2 -> a3 -> a4 -> x5*     (active to a4; x5 pays too much: invalid)
+            \\-> h1 -> h2                        (headers only)
+    """
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b.now)
+    build_base(b, cs, 20)
+    b.set_tip("c10")
+    b.next_block("u1")
+    b.set_tip("c20")
+    b.next_block("v1")
+    b.next_block("v2")
+    deliver(cs, b, "u1", "v1", "v2", tip="v2")
+    b.set_tip("c20")
+    for i in range(1, 5):
+        b.next_block(f"a{i}")
+    deliver(cs, b, "a1", "a2", "a3", "a4", tip="a4")
+    b.next_block("x5", additional_coinbase_value=1)
+    assert_rejected(cs, b["x5"], R.BAD_CB_AMOUNT, tip=b["a4"])
+    b.set_tip("c20")
+    b.next_block("h1")
+    b.next_block("h2")
+    cs.process_headers([b["h1"].header, b["h2"].header])
+
+    tips = {b.name_of(e.hash): st for e, st in cs.chain_tips()}
+    assert tips == {"a4": "active", "v2": "valid-fork", "u1": "valid-headers",
+                    "h2": "headers-only", "x5": "invalid"}
+
+    loc = cs.block_locator()
+    assert loc[0] == b["a4"].hash and loc[-1] == REGTEST.genesis.hash
+    assert all(cs.get_block_hash(cs.get_entry(h).height) == h for h in loc)
+    assert len(loc) < 24                               # exponential steps, not every block
+
+    v2_loc = cs.block_locator(cs.get_entry(b["v2"].hash))
+    assert v2_loc[0] == b["v2"].hash
+    assert cs.find_fork(v2_loc).hash == b["c20"].hash
+    assert cs.find_fork([bytes(32), b"\x01" * 32]).hash == REGTEST.genesis.hash
+    after = cs.headers_after(v2_loc)
+    assert [h.hash for h in after] == [b[f"a{i}"].hash for i in range(1, 5)]
+    assert [h.hash for h in cs.headers_after(v2_loc, stop_hash=b["a2"].hash)] == [b["a1"].hash, b["a2"].hash]
+    assert [h.hash for h in cs.headers_after(v2_loc, limit=1)] == [b["a1"].hash]
+    assert [h.hash for h in cs.headers_after([], stop_hash=b["a3"].hash)] == [b["a3"].hash]
+    assert cs.headers_after([b["a4"].hash]) == []
