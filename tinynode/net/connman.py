@@ -588,7 +588,14 @@ class ConnMan:
                 fresh.append((host, port, ta.addr.services, ta.time))
         if fresh:
             others = [p for p in self.connected_peers() if p.id != peer.id]
-            for target in self._rng.sample(others, min(2, len(others))):
+            if len(msg.addrs) == 1 and (msg.addrs[0].addr.host, msg.addrs[0].addr.port) == peer.listen_addr:
+                # A node announcing itself (it just joined, or its periodic self-advertisement):
+                # pass it to every neighbour; the per-peer known filter stops the flood after
+                # one hop per link, so a small network learns of a newcomer at once.
+                targets = others
+            else:
+                targets = self._rng.sample(others, min(2, len(others)))   # Core: two random peers
+            for target in targets:
                 self._send_addrs(target, fresh)
         if len(msg.addrs) > MAX_ADDR:  # the codec caps this already
             raise Misbehaving(20, f"addr message size = {len(msg.addrs)}")
