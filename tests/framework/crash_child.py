@@ -1,6 +1,6 @@
 """Child process for the crash test: connect pre-built blocks into a SQLite chain store.
 
-    python -m tests.framework.crash_child <db path> <blocks file> [network]
+    python -m tests.framework.crash_child <db path> <blocks file> [network] [flush_blocks]
 
 The blocks file is the concatenation of serialized blocks. The child prints `READY` once the
 store is open (so the parent's SIGKILL lands in block processing, not in imports), delivers
@@ -22,11 +22,12 @@ def main(argv: list[str]) -> int:
 
     db, blocks_path = argv[0], argv[1]
     params = get_params(argv[2] if len(argv) > 2 else "regtest")
+    kw = {"flush_blocks": int(argv[3])} if len(argv) > 3 else {}
     r = ByteReader(open(blocks_path, "rb").read())
     blocks = []
     while r.remaining():
         blocks.append(Block.parse(r))
-    cs = ChainState(params, SQLiteChainStore(db))
+    cs = ChainState(params, SQLiteChainStore(db), **kw)
     print("READY", cs.height, flush=True)
     for blk in blocks:
         res = cs.process_block(blk)

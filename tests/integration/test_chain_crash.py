@@ -9,8 +9,10 @@ branch that overtakes it (one reorg):
 
 A child process (`tests/framework/crash_child.py`) delivers them in that order into a
 `SQLiteChainStore`. The test kills it (only the PIDs it started) at random moments, at least
-20 times. After every kill the store is reopened in this process and must be consistent: its
-tip is a block we built and its UTXO set hash equals the one a memory node has at that tip.
+20 times, with the default commit batching or a commit every 1 or 3 activation steps (more
+commit points to land in). After every kill the store is reopened in this process and must be
+consistent: its tip is a block we built and its UTXO set hash equals the one a memory node has
+at that tip.
 Restarting the child continues the work; every round ends at the same final tip and UTXO hash.
 """
 
@@ -113,8 +115,9 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path):
     rng = random.Random(2459)
     cmd = [sys.executable, "-m", "tests.framework.crash_child"]
 
-    def start(db: Path) -> subprocess.Popen:
-        return subprocess.Popen(cmd + [str(db), str(blocks_file)], cwd=ROOT, env=env,
+    def start(db: Path, flush_blocks: int | None = None) -> subprocess.Popen:
+        extra = [] if flush_blocks is None else ["regtest", str(flush_blocks)]
+        return subprocess.Popen(cmd + [str(db), str(blocks_file)] + extra, cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     # One uninterrupted run: how long connecting takes, and the final state.
@@ -142,7 +145,7 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path):
         assert time.monotonic() < deadline, f"only {kills} kills / {rounds} rounds before the deadline"
         if rnd_db is None:
             rnd_db = tmp_path / f"round{rounds}.sqlite"
-        proc = start(rnd_db)
+        proc = start(rnd_db, rng.choice((None, 1, 3)))   # default batching, or commit every 1 / 3 steps
         try:
             line = _read_line(proc, 30)
             assert line and line.startswith("READY"), line
