@@ -591,7 +591,7 @@ def verb_peers(c, args, opts) -> int:
     for p in peers:
         ping = p.get("pingtime")
         lines.append(f"{p.get('id')}  {p.get('addr'):<22} {'in ' if p.get('inbound') else 'out'}  "
-                     f"height {p.get('synced_blocks', p.get('startingheight'))}  {p.get('subver', '')}"
+                     f"height {max(p.get('synced_blocks') or -1, p.get('startingheight') or -1)}  {p.get('subver', '')}"
                      + (f"  ping {ping * 1000:.0f} ms" if ping else ""))
     return _emit(opts, peers, lines)
 

@@ -99,7 +99,6 @@ class Node:
         self._locked = False
         self._started = False
         self._stop_event: asyncio.Event | None = None
-        self._progress = _Progress()
 
     # --- facade used by RPC --------------------------------------------------------------------
     @property
@@ -361,10 +360,8 @@ class Node:
 
     # --- logs a person can follow ---------------------------------------------------------------
     async def _on_chain_event(self, event: Any) -> None:
-        from .chain.events import BlockConnected, TipChanged
-        if isinstance(event, BlockConnected):
-            self._progress.blocks += 1
-        elif isinstance(event, TipChanged) and event.disconnected:
+        from .chain.events import TipChanged
+        if isinstance(event, TipChanged) and event.disconnected:
             log.warning("reorg: %d block%s disconnected, %s (height %d) -> %s (height %d)",
                         event.disconnected, "" if event.disconnected == 1 else "s",
                         hash_to_hex(event.old_tip.hash)[:16], event.old_tip.height,
@@ -392,26 +389,27 @@ class Node:
                 log.info("wallet tx %s not re-accepted after reorg: %s", tx.txid_hex, e)
 
     async def _progress_loop(self) -> None:
-        """Every 10 s while blocks arrive: height / best header and blocks per second."""
-        p = self._progress
-        last_t, last_blocks = time.monotonic(), 0
+        """A one-line heartbeat every minute when something changed: height, peers, mempool,
+        wallet balance (sync, mining and peers log their own events as they happen)."""
+        last: tuple = ()
         while True:
-            await asyncio.sleep(10)
-            now = time.monotonic()
+            await asyncio.sleep(60)
             snap = self.writer.snapshot
-            n = p.blocks - last_blocks
-            if n:
-                peers = len(self.connman.connected_peers()) if self.connman is not None else 0
-                log.info("height %d / headers %d, %.1f blocks/s, %d peer%s", snap.height,
-                         snap.best_header_height, n / (now - last_t), peers, "" if peers == 1 else "s")
-            last_t, last_blocks = now, p.blocks
-
-
-class _Progress:
-    __slots__ = ("blocks",)
-
-    def __init__(self) -> None:
-        self.blocks = 0
+            peers = len(self.connman.connected_peers()) if self.connman is not None else 0
+            pool = len(self.mempool) if self.mempool is not None else 0
+            state = (snap.tip_hash, peers, pool)
+            if state == last:
+                continue
+            last = state
+            bal = ""
+            if self.wallet is not None:
+                try:
+                    b = await self.writer.call(self.wallet.balances)
+                    bal = f", balance {_coins(b.trusted)} (+{_coins(b.immature)} immature)"
+                except RuntimeError:
+                    return
+            log.info("status: height %d, %d peer%s, %d mempool tx%s%s", snap.height, peers,
+                     "" if peers == 1 else "s", pool, "" if pool == 1 else "s", bal)
 
 
 class _Shutdown(Exception):
