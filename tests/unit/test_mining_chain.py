@@ -132,3 +132,22 @@ async def test_miner_generate_with_real_writer_mines_pool_txs_and_stops_cleanly(
         finally:
             await miner.stop()
     await wait_until(lambda: not [c for c in multiprocessing.active_children() if c.pid in pids], timeout=10)
+
+
+async def test_continuous_mining_on_the_real_chain_then_stop():
+    cs = ChainState(REGTEST, MemoryChainStore())
+    writer = ChainWriter(cs)
+    payout = MiniWallet(3).script_pubkey
+    async with writer:
+        pool = await writer.call(Mempool, REGTEST, cs)
+        miner = Miner(writer, REGTEST, payout, 2, pool)
+        await miner.start()
+        try:
+            await wait_until(lambda: writer.snapshot.height >= 20, timeout=30)
+            assert miner.running
+        finally:
+            await miner.stop()
+        height = writer.snapshot.height
+        assert miner.blocks_found == height            # every submitted block connected
+        tip_block = await writer.call(cs.get_block, writer.snapshot.tip_hash)
+        assert tip_block.txs[0].vout[0].script_pubkey == payout

@@ -29,7 +29,7 @@ from typing import Any, Callable, Protocol
 from ..primitives.block import Block
 from ..primitives.hashes import hash_to_hex
 from .template import BlockTemplate, build_template
-from .worker import MAX_NONCE, grind
+from .worker import MAX_NONCE, grind, lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,9 @@ class Miner:
                  mp_context: multiprocessing.context.BaseContext | None = None,
                  nonce_space: int = MAX_NONCE + 1,
                  template_fn: Callable[[bytes, int, int], BlockTemplate] | None = None,
-                 template_refresh: float = 10.0,
+                 template_refresh: float = 5.0,
                  grind_fn: Callable[[bytes, int, int, int], int | None] = grind,
+                 nice: int = 5,
                  clock: Callable[[], float] = time.time) -> None:
         if workers < 1:
             raise ValueError("workers must be ≥ 1")
@@ -116,6 +117,7 @@ class Miner:
         self._ctx = mp_context or _default_context()
         self._template_fn = template_fn or self._default_template
         self._grind = grind_fn
+        self._nice = nice
         self._chunk = max(_MIN_CHUNK, initial_chunk)
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._inflight: dict[asyncio.Future, _Job] = {}
@@ -153,11 +155,18 @@ class Miner:
         self._wake()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            # Let the loop notice `_stopping` (a submit in progress completes and is counted);
+            # cancel only if it does not finish promptly.
             try:
-                await task
-            except asyncio.CancelledError:
-                pass
+                await asyncio.wait_for(asyncio.shield(task), 2.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+            except Exception:
+                log.exception("miner task failed")
         unsub, self._unsubscribe = self._unsubscribe, None
         if callable(unsub):
             unsub()
@@ -231,6 +240,7 @@ class Miner:
                 raise
             except MiningError as e:
                 log.warning("mined block refused: %s", e)
+                await asyncio.sleep(1.0)
             except Exception:
                 log.exception("miner error; retrying in 1 s")
                 await asyncio.sleep(1.0)
@@ -252,15 +262,11 @@ class Miner:
         tip = self._tip_hash()
         return tip is not None and tip != template.prev_hash
 
-    def _mempool_seq(self) -> int:
-        return getattr(self.mempool, "sequence", 0) if self.mempool is not None else 0
-
     async def _mine_one(self, payout_script: bytes, preemptible: bool) -> Block | None:
         """Grind templates on the current tip until one is solved; None if preempted/stopped."""
         extranonce = 0
         template = await self._build(payout_script, extranonce)
         built_at = time.monotonic()
-        seq = self._mempool_seq()
         next_nonce = 0
         loop = asyncio.get_running_loop()
         while True:
@@ -271,7 +277,7 @@ class Miner:
                 log.debug("tip changed: dropping template at height %d", template.height)
                 template = await self._build(payout_script, 0)
                 extranonce, next_nonce = 0, 0
-                built_at, seq = time.monotonic(), self._mempool_seq()
+                built_at = time.monotonic()
                 if self._is_stale(template):
                     # The snapshot lags the chainstate for a moment: wait for the next event.
                     try:
@@ -279,18 +285,17 @@ class Miner:
                     except asyncio.TimeoutError:
                         pass
                 continue
-            if (self.template_refresh and time.monotonic() - built_at > self.template_refresh
-                    and self._mempool_seq() != seq):
-                # New mempool txs: refresh (Core's getblocktemplate does this every few seconds).
+            if self.template_refresh and time.monotonic() - built_at > self.template_refresh:
+                # Fresh time and mempool txs (as pools refresh getblocktemplate work).
                 extranonce += 1
                 template = await self._build(payout_script, extranonce)
-                next_nonce, built_at, seq = 0, time.monotonic(), self._mempool_seq()
+                next_nonce, built_at = 0, time.monotonic()
             # Keep every worker busy with a chunk of the current template.
             while len(self._inflight) < self.workers:
                 if next_nonce >= self.nonce_space:
                     extranonce += 1
                     template = await self._build(payout_script, extranonce)
-                    next_nonce, built_at, seq = 0, time.monotonic(), self._mempool_seq()
+                    next_nonce, built_at = 0, time.monotonic()
                     if self._is_stale(template):
                         break
                 count = min(self._chunk, self.nonce_space - next_nonce)
@@ -305,7 +310,9 @@ class Miner:
             for fut in done:
                 if fut is wakeup:
                     continue
-                job = self._inflight.pop(fut)
+                job = self._inflight.pop(fut, None)
+                if job is None:  # the pool was restarted under it
+                    continue
                 try:
                     nonce = fut.result()
                 except BrokenProcessPool:
@@ -380,7 +387,10 @@ class Miner:
 
     def _ensure_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=self._ctx)
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=self._ctx,
+                initializer=lower_priority if self._nice else None,
+                initargs=(self._nice,) if self._nice else ())
         return self._pool
 
     async def _shutdown_pool(self) -> None:

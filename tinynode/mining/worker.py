@@ -9,9 +9,10 @@ constant for a whole chunk, so their SHA-256 midstate is computed once and copie
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 
-__all__ = ["grind", "MAX_NONCE"]
+__all__ = ["grind", "MAX_NONCE", "lower_priority"]
 
 MAX_NONCE = 0xFFFFFFFF
 
@@ -47,3 +48,12 @@ def grind(header76: bytes, target: int, nonce_start: int, count: int) -> int | N
         if digest[31] <= top and digest[::-1] <= target_be:
             return int.from_bytes(nonce_bytes, "little")
     return None
+
+
+def lower_priority(increment: int) -> None:
+    """Worker initializer: raise the process's nice value so the node's event loop always
+    wins the CPU over hashing (best effort; ignored where not permitted)."""
+    try:
+        os.nice(increment)
+    except (AttributeError, OSError):
+        pass
