@@ -34,14 +34,14 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .rpc.client import ConnectionFailed, RPCClient
 from .rpc.protocol import RPCError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Lab", "LabError", "LabNode", "lab_main", "TOPOLOGIES"]
+__all__ = ["Lab", "LabError", "LabNode", "lab_main", "render_fork_tree", "topology_edges", "TOPOLOGIES"]
 
 LAB_FILE = "lab.json"
 TOPOLOGIES = ("line", "star", "mesh", "random")
@@ -224,6 +224,64 @@ def topology_edges(n: int, topology: str, seed: int | None = None) -> list[tuple
                 edges.add((i, rng.randrange(i)))
         return sorted(edges)
     raise LabError(f"unknown topology {topology!r} (choose {', '.join(TOPOLOGIES)})")
+
+
+def render_fork_tree(tips: Sequence[tuple[int, Sequence[str]]], hash_at: Callable[[int, int], str]) -> str:
+    """Draw the fork tree of distinct chain tips.
+
+    `tips[k]` is (height, names of the nodes on that tip); `hash_at(k, h)` is the hash at
+    height h of tip k's chain (a node's `getblockhash`). The first line is the last block all
+    tips share; each branch is drawn at its own fork point or tip, with the nodes sitting there.
+    Fork points are found by binary search, so a deep chain costs O(log height) lookups.
+    """
+    cache: dict[tuple[int, int], str] = {}
+
+    def at(k: int, height: int) -> str:
+        key = (k, height)
+        if key not in cache:
+            cache[key] = hash_at(k, height)
+        return cache[key]
+
+    def fork_height(a: int, b: int) -> int:
+        """Highest height where tips a and b share a block."""
+        lo, hi = 0, min(tips[a][0], tips[b][0])
+        if at(a, hi) == at(b, hi):
+            return hi
+        while hi - lo > 1:                     # invariant: same at lo, different at hi
+            mid = (lo + hi) // 2
+            if at(a, mid) == at(b, mid):
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    lines: list[str] = []
+
+    def render(group: list[int], base: int, prefix: str, last: bool, top: bool) -> None:
+        """`group` shares the block at `base`; draw it, then its branches above it."""
+        names = [n for k in group if tips[k][0] == base for n in tips[k][1]]
+        text = f"height {base}  {at(group[0], base)[:16]}" + (f"  <- {' '.join(names)}" if names else "")
+        if top:
+            lines.append(text)
+            child_prefix = ""
+        else:
+            lines.append(prefix + ("└── " if last else "├── ") + text)
+            child_prefix = prefix + ("    " if last else "│   ")
+        branches: dict[str, list[int]] = {}
+        for k in group:
+            if tips[k][0] > base:
+                branches.setdefault(at(k, base + 1), []).append(k)
+        items = sorted(branches.values(), key=lambda g: (-max(tips[k][0] for k in g), g[0]))
+        for i, g in enumerate(items):
+            nb = min([tips[k][0] for k in g] + [fork_height(g[0], k) for k in g[1:]])
+            render(g, nb, child_prefix, i == len(items) - 1, False)
+
+    if not tips:
+        return ""
+    everyone = list(range(len(tips)))
+    root = tips[0][0] if len(tips) == 1 else min(fork_height(0, k) for k in everyone[1:])
+    render(everyone, root, "", True, True)
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------- the lab
@@ -658,58 +716,11 @@ class Lab:
         for node, c, h, t in live:
             tips.setdefault(t, {"client": c, "height": h, "hash": t, "nodes": []})["nodes"].append(node.name)
         reps = list(tips.values())
-        cache: dict[tuple[int, int], str] = {}
-
-        def hash_at(k: int, height: int) -> str:
-            key = (k, height)
-            if key not in cache:
-                cache[key] = reps[k]["client"].call("getblockhash", height)
-            return cache[key]
-
-        def fork_height(a: int, b: int) -> int:
-            """Highest height where tips a and b share a block (binary search on getblockhash)."""
-            lo, hi = 0, min(reps[a]["height"], reps[b]["height"])
-            if hash_at(a, hi) == hash_at(b, hi):
-                return hi
-            while hi - lo > 1:                     # invariant: same at lo, different at hi
-                mid = (lo + hi) // 2
-                if hash_at(a, mid) == hash_at(b, mid):
-                    lo = mid
-                else:
-                    hi = mid
-            return lo
-
-        lines: list[str] = []
-
-        def label(k: int, height: int) -> str:
-            return f"height {height}  {hash_at(k, height)[:16]}"
-
-        def render(group: list[int], base: int, prefix: str, last: bool, top: bool) -> None:
-            """`group` shares the block at `base`; draw it and its sub-branches."""
-            here = [k for k in group if reps[k]["height"] == base]
-            above = [k for k in group if reps[k]["height"] > base]
-            names = [n for k in here for n in reps[k]["nodes"]]
-            text = label(group[0], base) + (f"  <- {' '.join(names)}" if names else "")
-            if top:
-                lines.append(text)
-                child_prefix = ""
-            else:
-                lines.append(prefix + ("└── " if last else "├── ") + text)
-                child_prefix = prefix + ("    " if last else "│   ")
-            # Split the rest into branches by the block at base + 1.
-            branches: dict[str, list[int]] = {}
-            for k in above:
-                branches.setdefault(hash_at(k, base + 1), []).append(k)
-            items = sorted(branches.values(), key=lambda g: -max(reps[k]["height"] for k in g))
-            for i, g in enumerate(items):
-                nb = min([reps[k]["height"] for k in g] + [fork_height(g[0], k) for k in g[1:]])
-                # Draw a chain of blocks shared by the branch as one edge labelled with its length.
-                render(g, nb, child_prefix, i == len(items) - 1, False)
-
-        all_k = list(range(len(reps)))
-        root = reps[0]["height"] if len(reps) == 1 else min(fork_height(0, k) for k in all_k[1:])
-        render(all_k, root, "", True, True)
-        return "\n".join(lines)
+        try:
+            return render_fork_tree([(r["height"], r["nodes"]) for r in reps],
+                                    lambda k, height: reps[k]["client"].call("getblockhash", height))
+        except (ConnectionFailed, OSError, RPCError) as e:
+            raise LabError(f"a node changed or stopped answering while drawing the tree ({e}); try again") from None
 
     # --- actions --------------------------------------------------------------------------------
     def mine(self, ref: int | str, n: int, address: str | None = None) -> list[str]:
