@@ -10,14 +10,13 @@ Tables:
     block_index(hash, height, chainwork, status, seq, header)
     blocks(hash, data)                  full block bytes
     undo(hash, data)                    spent coins of a connected block
-    coins(key, script_hash, coin)       key = txid + n (big-endian), coin = Coin.serialize()
-                                        index on script_hash (first 8 bytes of sha256(script_pubkey))
+    coins(key, script, value, height, coinbase)   key = txid + n (big-endian); index on script
+                                        (the script index: a script's coins without a scan)
     txindex(txid, block_hash)
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sqlite3
@@ -37,10 +36,6 @@ class StoreError(Exception):
     """The database is unusable (newer schema, corrupt)."""
 
 
-def _script_hash(spk: bytes) -> bytes:
-    return hashlib.sha256(spk).digest()[:8]
-
-
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS block_index (
@@ -49,8 +44,9 @@ CREATE TABLE IF NOT EXISTS block_index (
 CREATE TABLE IF NOT EXISTS blocks (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS undo (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS coins (
-    key BLOB PRIMARY KEY, script_hash BLOB NOT NULL, coin BLOB NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS coins_by_script ON coins(script_hash);
+    key BLOB PRIMARY KEY, script BLOB NOT NULL, value INTEGER NOT NULL, height INTEGER NOT NULL,
+    coinbase INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS coins_by_script ON coins(script);
 CREATE TABLE IF NOT EXISTS txindex (txid BLOB PRIMARY KEY, block_hash BLOB NOT NULL) WITHOUT ROWID;
 """
 
@@ -128,26 +124,23 @@ class SQLiteChainStore:
         return row[0] if row else None
 
     def get_coin(self, key: bytes) -> Coin | None:
-        row = self._conn.execute("SELECT coin FROM coins WHERE key=?", (key,)).fetchone()
-        return Coin.from_bytes(row[0]) if row else None
+        row = self._conn.execute("SELECT value, script, height, coinbase FROM coins WHERE key=?",
+                                 (key,)).fetchone()
+        return Coin(row[0], row[1], row[2], bool(row[3])) if row else None
 
     def coins_for_script(self, script_pubkey: bytes) -> list[tuple[bytes, Coin]]:
-        out = []
-        for key, data in self._conn.execute(
-                "SELECT key, coin FROM coins WHERE script_hash=? ORDER BY key", (_script_hash(script_pubkey),)):
-            c = Coin.from_bytes(data)
-            if c.script_pubkey == script_pubkey:
-                out.append((key, c))
-        return out
+        return [(key, Coin(value, script_pubkey, height, bool(cb))) for key, value, height, cb in
+                self._conn.execute("SELECT key, value, height, coinbase FROM coins WHERE script=? "
+                                   "ORDER BY key", (script_pubkey,))]
 
     def iter_coins(self) -> Iterator[tuple[bytes, Coin]]:
-        cur = self._conn.execute("SELECT key, coin FROM coins ORDER BY key")
+        cur = self._conn.execute("SELECT key, value, script, height, coinbase FROM coins ORDER BY key")
         while True:
             rows = cur.fetchmany(1000)
             if not rows:
                 return
-            for key, data in rows:
-                yield key, Coin.from_bytes(data)
+            for key, value, script, height, cb in rows:
+                yield key, Coin(value, script, height, bool(cb))
 
     def coin_count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM coins").fetchone()[0]
@@ -175,10 +168,11 @@ class SQLiteChainStore:
                 dels = [(k,) for k, c in batch.coins.items() if c is None]
                 if dels:
                     conn.executemany("DELETE FROM coins WHERE key=?", dels)
-                adds = [(k, _script_hash(c.script_pubkey), c.serialize())
+                adds = [(k, c.script_pubkey, c.value, c.height, c.is_coinbase)
                         for k, c in batch.coins.items() if c is not None]
                 if adds:
-                    conn.executemany("INSERT OR REPLACE INTO coins(key, script_hash, coin) VALUES (?,?,?)", adds)
+                    conn.executemany("INSERT OR REPLACE INTO coins(key, script, value, height, coinbase) "
+                                     "VALUES (?,?,?,?,?)", adds)
             if batch.undo:
                 dels = [(h,) for h, u in batch.undo.items() if u is None]
                 if dels:
