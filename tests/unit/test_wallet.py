@@ -252,3 +252,74 @@ def test_tx_amounts_match_cores_gettransaction(wallet):
     credit, debit, fee = wallet.tx_amounts(wtx)
     assert debit == 50 * COIN and fee == c.fee
     assert credit - debit + fee == -150_000_000
+
+
+class _Entry:
+    def __init__(self, block, height, prev):
+        self.hash, self.height, self.prev = block.hash, height, prev
+
+
+class FakeChainState:
+    """What `Wallet.sync_with_chain` reads: tip, get_entry, get_block_hash, get_block."""
+
+    def __init__(self):
+        self.entries, self.blocks, self.active = {}, {}, []
+
+    def set_active(self, blocks):
+        prev = None
+        self.active = []
+        for h, b in enumerate(blocks, start=1):
+            e = self.entries.get(b.hash) or _Entry(b, h, prev)
+            self.entries[b.hash], self.blocks[b.hash] = e, b
+            self.active.append(b.hash)
+            prev = e
+
+    @property
+    def tip(self):
+        return self.entries[self.active[-1]]
+
+    def get_entry(self, h):
+        return self.entries.get(h)
+
+    def get_block_hash(self, height):
+        return self.active[height - 1] if 1 <= height <= len(self.active) else None
+
+    def get_block(self, h):
+        return self.blocks.get(h)
+
+
+def test_restart_after_a_reorg_while_stopped(tmp_path):
+    path = tmp_path / "w.sqlite"
+    w = Wallet(P, WalletStore(path), keypool_size=3)
+    chain = FakeChain(w)
+    spk = mine_to_wallet(chain, w, 3)            # blocks x1..x3 pay us
+    x = list(chain.blocks)
+    w.close()
+    # while we were stopped the chain moved to y2..y4 on top of x1 (y blocks pay someone else)
+    other = FakeChain(Wallet(P, WalletStore(tmp_path / "o.sqlite"), keypool_size=1))
+    other.blocks = [x[0]]
+    other.nonce = 100
+    for _ in range(3):
+        other.mine(OTHER)
+    cs = FakeChainState()
+    cs.set_active(x)
+    cs.set_active(other.blocks)
+    w2 = Wallet(P, WalletStore(path), keypool_size=3)
+    assert w2.tip_hash == x[2].hash
+    scanned = w2.sync_with_chain(cs)
+    assert scanned == 3 and w2.tip_height == 4 and w2.tip_hash == other.blocks[-1].hash
+    assert w2.get_tx(x[0].txs[0].txid).state == CONFIRMED
+    assert w2.get_tx(x[1].txs[0].txid).state == CONFLICTED
+    assert w2.get_tx(x[2].txs[0].txid).state == CONFLICTED
+    assert w2.balances().immature == 50 * COIN and spk
+    w2.close()
+
+
+def test_new_wallet_starts_at_the_tip(tmp_path):
+    w = Wallet(P, WalletStore(tmp_path / "w.sqlite"), keypool_size=1)
+    chain = FakeChain(Wallet(P, WalletStore(tmp_path / "o.sqlite"), keypool_size=1))
+    for _ in range(3):
+        chain.mine(OTHER)
+    cs = FakeChainState()
+    cs.set_active(chain.blocks)
+    assert w.sync_with_chain(cs) == 0 and w.tip_height == 3
