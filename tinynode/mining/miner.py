@@ -29,7 +29,7 @@ from typing import Any, Callable, Protocol
 from ..primitives.block import Block
 from ..primitives.hashes import hash_to_hex
 from .template import BlockTemplate, build_template
-from .worker import MAX_NONCE, grind, lower_priority
+from .worker import MAX_NONCE, grind, init_worker
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Miner:
                  template_fn: Callable[[bytes, int, int], BlockTemplate] | None = None,
                  template_refresh: float = 5.0,
                  grind_fn: Callable[[bytes, int, int, int], int | None] = grind,
-                 nice: int = 5,
+                 nice: int = 10,
                  clock: Callable[[], float] = time.time) -> None:
         if workers < 1:
             raise ValueError("workers must be ≥ 1")
@@ -389,8 +389,7 @@ class Miner:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers, mp_context=self._ctx,
-                initializer=lower_priority if self._nice else None,
-                initargs=(self._nice,) if self._nice else ())
+                initializer=init_worker, initargs=(self._nice,))
         return self._pool
 
     async def _shutdown_pool(self) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import struct
 
-__all__ = ["grind", "MAX_NONCE", "lower_priority"]
+__all__ = ["grind", "MAX_NONCE", "init_worker"]
 
 MAX_NONCE = 0xFFFFFFFF
 
@@ -50,10 +51,16 @@ def grind(header76: bytes, target: int, nonce_start: int, count: int) -> int | N
     return None
 
 
-def lower_priority(increment: int) -> None:
-    """Worker initializer: raise the process's nice value so the node's event loop always
-    wins the CPU over hashing (best effort; ignored where not permitted)."""
+def init_worker(nice: int = 10) -> None:
+    """Worker initializer: ignore SIGINT (Ctrl-C reaches the whole process group; the parent
+    shuts the pool down) and raise the nice value so the node's event loop always wins the
+    CPU over hashing. Best effort where not permitted."""
     try:
-        os.nice(increment)
-    except (AttributeError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):
         pass
+    if nice:
+        try:
+            os.nice(nice)
+        except (AttributeError, OSError):
+            pass
