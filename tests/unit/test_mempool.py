@@ -325,3 +325,40 @@ def test_expiry():
     new = w.create_spend(u2)
     pool.accept(new, NOW)             # accepting runs Expire
     assert old.txid not in pool and new.txid in pool
+
+
+def test_nonstandard_inputs_and_p2sh_sigop_limit():
+    from tests.framework.miniwallet import sign_p2sh_multisig_input
+    from tinynode.primitives.coin import Coin
+
+    chain, pool, w, (u, *_) = setup()
+    # A coin locked by a non-standard script (OP_1): valid to spend by consensus, not relayed.
+    odd = OutPoint(b"\x42" * 32, 0)
+    chain.coins[odd] = Coin(COIN, b"\x51", 5, False)
+    spend = Tx(1, (TxIn(odd, b""),), (TxOut(COIN - 10_000, w.script_pubkey),))
+    reject(pool, spend, "bad-txns-nonstandard-inputs")
+    # P2SH whose redeem script has 16 sigops (> 15): 1-of-16 multisig counted accurately.
+    ms = MultisigKey.make(1, range(1, 17))
+    op = OutPoint(b"\x43" * 32, 0)
+    chain.coins[op] = Coin(COIN, ms.script_pubkey, 5, False)
+    tx = Tx(1, (TxIn(op),), (TxOut(COIN - 10_000, w.script_pubkey),))
+    tx = replace(tx, vin=(replace(tx.vin[0], script_sig=sign_p2sh_multisig_input(tx, 0, ms)),))
+    err = reject(pool, tx, "bad-txns-nonstandard-inputs")
+    assert "16 sigops" in err.detail
+    # 15 keys is the most a standard P2SH multisig input may have.
+    ms15 = MultisigKey.make(1, range(1, 16))
+    op15 = OutPoint(b"\x44" * 32, 0)
+    chain.coins[op15] = Coin(COIN, ms15.script_pubkey, 5, False)
+    tx15 = Tx(1, (TxIn(op15),), (TxOut(COIN - 10_000, w.script_pubkey),))
+    tx15 = replace(tx15, vin=(replace(tx15.vin[0], script_sig=sign_p2sh_multisig_input(tx15, 0, ms15)),))
+    assert pool.accept(tx15, NOW).sigops == 15 + 1   # + the P2PKH output's CHECKSIG
+
+
+def test_scriptsig_size_and_bare_multisig_switch():
+    _, pool, w, (u, u2, *_) = setup()
+    tx = w.create_spend(u)
+    big = push_data(bytes(1000)) + push_data(bytes(700)) + tx.vin[0].script_sig
+    reject(pool, replace(tx, vin=(replace(tx.vin[0], script_sig=big),)), "scriptsig-size")
+    chain, pool2, w2, (v, *_) = setup(config=PolicyConfig(permit_bare_multisig=False))
+    bare = multisig_script(1, [key(1).pubkey])
+    reject(pool2, spend_to(w2, v, [(bare, 10_000), (w2.script_pubkey, COIN)]), "bare-multisig")
