@@ -134,6 +134,8 @@ class SyncManager:
         self._submit_lock = asyncio.Lock()
         self._schedule_lock = asyncio.Lock()
         self._want_schedule = False
+        self._blocks_waiting = asyncio.Event()
+        self._path_cache: dict = {}   # writer thread only (see _next_blocks)
         self._tx_requested: dict[bytes, int] = {}
         self._recent_rejects = _Known(MAX_RECENT_REJECTS)
         self._connected_since_tip: list[Any] = []
@@ -165,6 +167,7 @@ class SyncManager:
 
     async def _supervise(self) -> None:
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._submitter_loop())
             tg.create_task(self._maintenance_loop())
             tg.create_task(self._relay_loop())
 
@@ -426,8 +429,19 @@ class SyncManager:
             del self._requested[h]
         if h not in self._received:
             self._received[h] = (block, peer.id)
-        await self._submit_ready()
-        await self._schedule()
+        # The submitter task hands blocks to the writer; this peer's reader goes on reading
+        # (decoding the next block overlaps validating this one).
+        self._blocks_waiting.set()
+
+    async def _submitter_loop(self) -> None:
+        while True:
+            await self._blocks_waiting.wait()
+            self._blocks_waiting.clear()
+            try:
+                await self._submit_ready()
+                await self._schedule()
+            except RuntimeError:   # the writer is stopping
+                return
 
     async def _submit_ready(self) -> None:
         """Hand received blocks to the writer parent-first."""
@@ -443,12 +457,14 @@ class SyncManager:
                     if not orphans:
                         return
                     ready = orphans
+                batch = []
                 for h in ready:
                     item = self._received.pop(h, None)
-                    if item is None:
-                        continue
-                    block, pid = item
-                    await self._submit_block(block, pid)
+                    if item is not None:
+                        batch.append(item)
+                # Queued together (in order) so the writer connects them in one go and commits
+                # once, rather than once per block when its queue runs dry.
+                await asyncio.gather(*(self._submit_block(b, pid) for b, pid in batch))
 
     def _ready_blocks(self, hashes: list[bytes]) -> list[tuple[bytes, bool | None]]:
         """(hash, True) if the parent has data, False if the parent header is known but its body
@@ -529,7 +545,7 @@ class SyncManager:
             if st.best_work <= snap.chainwork:
                 continue
             free = min(cfg.blocks_per_peer - len(st.blocks_in_flight),
-                       cfg.blocks_total - len(self._requested))
+                       cfg.blocks_total - len(self._requested) - len(self._received))
             if free <= 0:
                 continue
             exclude = frozenset(self._requested) | frozenset(self._received)
@@ -547,20 +563,38 @@ class SyncManager:
             st.peer.send(m.GetData(tuple(m.InvVect(InvType.BLOCK, h) for h in hashes)))
 
     def _next_blocks(self, best_hash: bytes, exclude: frozenset, count: int) -> list[bytes]:
+        """Writer thread: up to `count` blocks we lack on the way from our chain to `best_hash`.
+
+        The path from the fork to `best_hash` is computed once per best hash and then walked
+        from a cursor that only moves past blocks we already have (IBD stays linear)."""
         cs = self.writer.chainstate
-        best = cs.get_entry(best_hash)
-        if best is None or best.failed:
-            return []
-        tip = cs.tip
-        limit = tip.height + DOWNLOAD_WINDOW
-        path = []
-        e = best
-        while e is not None and cs.get_block_hash(e.height) != e.hash:
-            if e.height <= limit and not e.have_data and e.hash not in exclude:
-                path.append(e.hash)
-            e = e.prev
-        path.reverse()
-        return path[:count]
+        cache = self._path_cache
+        if cache.get("best") != best_hash:
+            best = cs.get_entry(best_hash)
+            if best is None or best.failed:
+                return []
+            path = []
+            e = best
+            while e is not None and cs.get_block_hash(e.height) != e.hash:
+                path.append(e)
+                e = e.prev
+            path.reverse()
+            cache.clear()
+            cache.update(best=best_hash, path=path, cursor=0)
+        path, cursor = cache["path"], cache["cursor"]
+        limit = cs.tip.height + DOWNLOAD_WINDOW
+        while cursor < len(path) and path[cursor].have_data:
+            cursor += 1
+        cache["cursor"] = cursor
+        out: list[bytes] = []
+        for e in path[cursor:]:
+            if e.height > limit or len(out) >= count:
+                break
+            if e.failed:
+                break
+            if not e.have_data and e.hash not in exclude:
+                out.append(e.hash)
+        return out
 
     async def _maintenance_loop(self) -> None:
         """Stall deadlines (blocks, headers, txs) and download top-ups."""
