@@ -781,15 +781,20 @@ class ChainState:
                 spent.extend(coins)
                 script_jobs.append((tx, coins))
             sigops += counts[i]
-            if not coinbase:
-                sigops += p2sh_sigops(tx, coins)
+            for c in coins:  # P2SH inputs add their redeem script's sigops (GetP2SHSigOpCount)
+                spk = c.script_pubkey
+                if len(spk) == 23 and spk[0] == 0xA9 and spk[1] == 0x14 and spk[22] == 0x87:
+                    sigops += p2sh_sigops(tx, coins)
+                    break
             if sigops > max_sigops:
                 raise ValidationError(R.BAD_BLK_SIGOPS, "too many sigops")
-            for n, out in enumerate(tx.vout):
+            n = 0
+            for out in tx.vout:
                 spk = out.script_pubkey
-                if not _spendable(spk):
-                    continue
-                view_add(txid + _BE32(n), Coin(out.value, spk, height, coinbase))
+                # Core AddCoins skips unspendable outputs (OP_RETURN, oversize scripts)
+                if not ((spk and spk[0] == 0x6A) or len(spk) > _MAX_SCRIPT_SIZE):
+                    view_add(txid + _BE32(n), Coin(out.value, spk, height, coinbase))
+                n += 1
             txindex[txid] = block_hash
         cb_out = sum(o.value for o in block.txs[0].vout)
         limit = fees + params.block_subsidy(height)
