@@ -117,7 +117,7 @@ CONVERT: dict[str, set[int]] = {
     "setban": {2, 3},
     "setnetworkactive": {0},
     "disconnectnode": {1},
-    "getmempoolentry": set(),
+    "importprivkey": {2},
 }
 
 #: Core method names the CLI knows (for suggestions when a name is mistyped).
@@ -126,7 +126,11 @@ KNOWN_METHODS = (
     "getchaintips", "getrawmempool", "getrawtransaction", "sendrawtransaction", "getnewaddress",
     "getbalance", "getbalances", "listunspent", "sendtoaddress", "gettransaction",
     "generatetoaddress", "getmininginfo", "getpeerinfo", "getconnectioncount", "addnode", "stop",
-    "help", "uptime", "listaddresses", "getaddressbalance", "gettxstatus",
+    "help", "uptime", "listaddresses", "getaddressbalance", "gettxstatus", "getblockheader",
+    "getdifficulty", "gettxout", "getmempoolinfo", "getmempoolentry", "decoderawtransaction",
+    "validateaddress", "getaddressinfo", "dumpprivkey", "importprivkey", "listtransactions",
+    "invalidateblock", "reconsiderblock", "disconnectnode", "getnetworkinfo", "setnetworkactive",
+    "setban", "listbanned", "clearbanned",
 )
 
 VERBS = {

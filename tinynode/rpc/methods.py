@@ -25,7 +25,8 @@ from ..primitives.serialize import DecodeError
 from ..primitives.tx import COIN, MAX_MONEY, Tx
 from .protocol import (
     Amount,
-    RPC_CLIENT_NODE_ALREADY_ADDED, RPC_CLIENT_NODE_NOT_ADDED, RPC_DESERIALIZATION_ERROR,
+    RPC_CLIENT_NODE_ALREADY_ADDED, RPC_CLIENT_NODE_NOT_ADDED, RPC_CLIENT_NODE_NOT_CONNECTED,
+    RPC_CLIENT_INVALID_IP_OR_SUBNET, RPC_CLIENT_P2P_DISABLED, RPC_DESERIALIZATION_ERROR, RPC_INVALID_PARAMS,
     RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND,
     RPC_MISC_ERROR, RPC_TYPE_ERROR, RPC_VERIFY_ALREADY_IN_CHAIN, RPC_VERIFY_ERROR,
     RPC_VERIFY_REJECTED, RPC_WALLET_ERROR, RPC_WALLET_INSUFFICIENT_FUNDS, RPCError,
@@ -880,6 +881,307 @@ command is "add", "remove" or "onetry"."""
         except ValueError as e:
             raise RPCError(RPC_INVALID_PARAMETER, str(e)) from None
         return None
+
+    # === more of Core's surface (issue 9's simple ones) ===============================================
+    def _header_json(self, entry) -> dict:
+        cs = self._cs()
+        tip = cs.tip
+        active = cs.get_block_hash(entry.height) == entry.hash
+        h = entry.header
+        j = {"hash": hash_to_hex(entry.hash),
+             "confirmations": tip.height - entry.height + 1 if active else -1,
+             "height": entry.height, "version": h.version, "versionHex": f"{h.version & 0xffffffff:08x}",
+             "merkleroot": hash_to_hex(h.merkle_root), "time": h.time,
+             "mediantime": cs.median_time_past(entry), "nonce": h.nonce, "bits": f"{h.bits:08x}",
+             "difficulty": self._difficulty(h.bits), "chainwork": f"{entry.chainwork:064x}"}
+        if entry.prev is not None:
+            j["previousblockhash"] = hash_to_hex(entry.prev.hash)
+        nxt = cs.get_block_hash(entry.height + 1) if active else None
+        if nxt is not None:
+            j["nextblockhash"] = hash_to_hex(nxt)
+        return j
+
+    async def m_getblockheader(self, blockhash, verbose=True) -> Any:
+        """getblockheader "blockhash" ( verbose )
+If verbose is false, returns a string that is serialized, hex-encoded data for blockheader 'hash'.
+If verbose is true, returns an Object with information about blockheader <hash>."""
+        bh = _hash(blockhash, "blockhash")
+        v = _bool(verbose, "verbose")
+
+        def work():
+            entry = self._cs().get_entry(bh)
+            if entry is None:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
+            return self._header_json(entry) if v else entry.header.serialize().hex()
+        return await self._w(work)
+
+    async def m_getdifficulty(self) -> float:
+        """getdifficulty
+Returns the proof-of-work difficulty as a multiple of the minimum difficulty."""
+        return self._difficulty(self.node.writer.snapshot.tip_bits)
+
+    async def m_gettxout(self, txid, n, include_mempool=True) -> Any:
+        """gettxout "txid" n ( include_mempool )
+Returns details about an unspent transaction output (null if spent or unknown)."""
+        t = _hash(txid, "txid")
+        vout = _int(n, "n")
+        incl = _bool(include_mempool, "include_mempool")
+
+        def work():
+            from ..primitives.tx import OutPoint
+            cs = self._cs()
+            op = OutPoint(t, vout)
+            mp = self.node.mempool
+            if incl and mp is not None:
+                coin = mp.get_coin(op)
+                if coin is None:
+                    return None
+                conf = 0 if t in mp else cs.height - coin.height + 1
+            else:
+                coin = cs.get_coin(op)
+                if coin is None:
+                    return None
+                conf = cs.height - coin.height + 1
+            spk = {"asm": _script_asm(coin.script_pubkey), "hex": coin.script_pubkey.hex(),
+                   "type": _script_type(coin.script_pubkey)}
+            addr = address_from_script(coin.script_pubkey, self._params)
+            if addr:
+                spk["address"] = addr
+            return {"bestblock": hash_to_hex(cs.tip.hash), "confirmations": conf,
+                    "value": amount_to_json(coin.value), "scriptPubKey": spk, "coinbase": coin.is_coinbase}
+        return await self._w(work)
+
+    async def m_getmempoolinfo(self) -> dict:
+        """getmempoolinfo
+Returns details on the active state of the TX memory pool."""
+        def work():
+            mp = self.node.mempool
+            if mp is None:
+                return {"loaded": False}
+            i = mp.info()
+            return {"loaded": True, "size": i.size, "bytes": i.bytes, "usage": i.bytes,
+                    "total_fee": amount_to_json(i.total_fee), "maxmempool": i.max_mempool,
+                    "mempoolminfee": amount_to_json(i.mempool_min_fee.sat_per_kvb),
+                    "minrelaytxfee": amount_to_json(i.min_relay_fee.sat_per_kvb),
+                    "incrementalrelayfee": amount_to_json(i.incremental_relay_fee.sat_per_kvb),
+                    "unbroadcastcount": 0, "fullrbf": i.full_rbf}
+        return await self._w(work)
+
+    async def m_getmempoolentry(self, txid) -> dict:
+        """getmempoolentry "txid"
+Returns mempool data for given transaction."""
+        t = _hash(txid, "parameter 1")
+
+        def work():
+            mp = self.node.mempool
+            e = mp.get(t) if mp is not None else None
+            if e is None:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Transaction not in mempool")
+            return {"vsize": e.size, "weight": 4 * e.size, "time": e.time, "height": e.height,
+                    "descendantcount": e.descendant_count, "descendantsize": e.descendant_size,
+                    "ancestorcount": e.ancestor_count, "ancestorsize": e.ancestor_size,
+                    "fees": {"base": amount_to_json(e.fee), "modified": amount_to_json(e.fee),
+                             "ancestor": amount_to_json(e.ancestor_fees),
+                             "descendant": amount_to_json(e.descendant_fees)},
+                    "depends": [hash_to_hex(d) for d in e.depends],
+                    "spentby": [hash_to_hex(d) for d in e.spent_by],
+                    "bip125-replaceable": True, "unbroadcast": False}
+        return await self._w(work)
+
+    async def m_decoderawtransaction(self, hexstring, iswitness=None) -> dict:
+        """decoderawtransaction "hexstring"
+Return a JSON object representing the serialized, hex-encoded transaction."""
+        try:
+            tx = Tx.from_hex(_str(hexstring, "hexstring"))
+        except DecodeError:
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
+        return self.tx_to_json(tx, include_hex=False)
+
+    async def m_validateaddress(self, address) -> dict:
+        """validateaddress "address"
+Return information about the given address."""
+        a = _str(address, "address")
+        try:
+            spk = decode_address(a, self._params).script_pubkey
+        except AddressError as e:
+            return {"isvalid": False, "error": str(e)}
+        return {"isvalid": True, "address": a, "scriptPubKey": spk.hex(),
+                "isscript": spk[0] == 0xA9, "iswitness": False}
+
+    async def m_getaddressinfo(self, address) -> dict:
+        """getaddressinfo "address"
+Return information about the given address (ismine, labels, ...)."""
+        spk = self._decode_address(address)
+        w = self.node.wallet
+        mine = bool(w is not None and w.keys.is_mine(spk))
+        j = {"address": address, "scriptPubKey": spk.hex(), "ismine": mine, "solvable": mine,
+             "iswatchonly": False, "isscript": spk[0] == 0xA9, "iswitness": False,
+             "ischange": bool(mine and w.keys.is_change(spk)),
+             "labels": [w.keys.label_of(spk)] if mine else []}
+        if mine:
+            j["pubkey"] = w.keys.private_key(spk).public_key.sec.hex()
+            j["iscompressed"] = w.keys.private_key(spk).compressed
+        return j
+
+    async def m_dumpprivkey(self, address) -> str:
+        """dumpprivkey "address"
+Reveals the private key (WIF) corresponding to 'address'."""
+        self._decode_address(address)
+        w = self._wallet()
+        try:
+            return await self._w(w.keys.export_wif, address)
+        except AddressError:
+            raise RPCError(RPC_WALLET_ERROR, f"Private key for address {address} is not known") from None
+
+    async def m_importprivkey(self, privkey, label="", rescan=True) -> None:
+        """importprivkey "privkey" ( "label" rescan )
+Adds a private key (WIF) to the wallet; with rescan, its unspent coins are found in the UTXO set."""
+        wif = _str(privkey, "privkey")
+        w = self._wallet()
+        do_rescan = _bool(rescan, "rescan")
+
+        def work():
+            from ..primitives.address import AddressError as AE
+            try:
+                addr = w.keys.import_wif(wif, _str(label, "label"))
+            except (AE, ValueError):
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid private key encoding") from None
+            if do_rescan:
+                cs = self._cs()
+                spk = decode_address(addr, self._params).script_pubkey
+                for op, coin in cs.coins_for_script(spk):
+                    found = cs.get_tx(op.txid)
+                    if found is not None:
+                        tx, bh, height = found
+                        w.add_confirmed_tx(tx, bh, height, cs.get_entry(bh).header.time)
+            return None
+        return await self._w(work)
+
+    async def m_listtransactions(self, label=None, count=10, skip=0, include_watchonly=None) -> list:
+        """listtransactions ( "label" count skip include_watchonly )
+Returns up to 'count' most recent wallet transactions skipping the first 'skip'."""
+        c, sk = _int(count, "count"), _int(skip, "skip")
+        if c < 0:
+            raise RPCError(RPC_INVALID_PARAMETER, "Negative count")
+        if sk < 0:
+            raise RPCError(RPC_INVALID_PARAMETER, "Negative from")
+        w = self._wallet()
+
+        def work():
+            self._sync_mempool()
+            rows = []
+            for wtx in w.transactions():
+                j = self._wallet_tx_json(w, wtx)
+                for d in j["details"]:
+                    if label not in (None, "*") and d.get("label", "") != label:
+                        continue
+                    row = dict(d)
+                    for k in ("confirmations", "generated", "trusted", "blockhash", "blockheight",
+                              "blocktime", "txid", "time", "timereceived", "bip125-replaceable"):
+                        if k in j:
+                            row[k] = j[k]
+                    rows.append(row)
+            end = len(rows) - sk
+            return rows[max(0, end - c):max(0, end)]
+        return await self._w(work)
+
+    async def m_invalidateblock(self, blockhash) -> None:
+        """invalidateblock "blockhash"
+Permanently marks a block as invalid, as if it violated a consensus rule."""
+        bh = _hash(blockhash, "blockhash")
+
+        def work():
+            try:
+                self._cs().invalidate_block(bh)
+            except KeyError:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found") from None
+            except ValueError as e:
+                raise RPCError(RPC_MISC_ERROR, str(e)) from None
+        return await self._w(work)
+
+    async def m_reconsiderblock(self, blockhash) -> None:
+        """reconsiderblock "blockhash"
+Removes invalidity status of a block, its ancestors and its descendants, reconsider them for activation."""
+        bh = _hash(blockhash, "blockhash")
+
+        def work():
+            try:
+                self._cs().reconsider_block(bh)
+            except KeyError:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found") from None
+        return await self._w(work)
+
+    def _connman(self):
+        cm = self.node.connman
+        if cm is None:
+            raise RPCError(RPC_CLIENT_P2P_DISABLED, "Error: Peer-to-peer functionality missing or disabled")
+        return cm
+
+    async def m_disconnectnode(self, address="", nodeid=None) -> None:
+        """disconnectnode ( "address" nodeid )
+Immediately disconnects from the specified peer node."""
+        cm = self._connman()
+        if address and nodeid is not None:
+            raise RPCError(RPC_INVALID_PARAMS, "Only one of address and nodeid should be provided.")
+        ok = cm.disconnect(address=address or None, peer_id=_int(nodeid, "nodeid") if nodeid is not None else None)
+        if not ok:
+            raise RPCError(RPC_CLIENT_NODE_NOT_CONNECTED, "Node not found in connected nodes")
+
+    async def m_getnetworkinfo(self) -> dict:
+        """getnetworkinfo
+Returns an object containing various state info regarding P2P networking."""
+        from .. import __version__
+        cm = self.node.connman
+        peers = cm.connected_peers() if cm is not None else []
+        inbound = sum(1 for p in peers if p.inbound)
+        return {"version": 10000, "subversion": f"/tinynode:{__version__}/", "protocolversion": 70015,
+                "localservices": "0000000000000001", "localservicesnames": ["NETWORK"],
+                "localrelay": True, "timeoffset": 0,
+                "networkactive": bool(cm.network_active) if cm is not None else False,
+                "connections": len(peers), "connections_in": inbound, "connections_out": len(peers) - inbound,
+                "networks": [], "relayfee": amount_to_json(1000), "incrementalfee": amount_to_json(1000),
+                "localaddresses": ([{"address": self.node.config.bind, "port": self.node.p2p_port, "score": 1}]
+                                   if cm is not None and cm.listen else []),
+                "warnings": ""}
+
+    async def m_setnetworkactive(self, state) -> bool:
+        """setnetworkactive state
+Disable/enable all p2p network activity."""
+        active = _bool(state, "state")
+        self._connman().set_network_active(active)
+        return active
+
+    async def m_setban(self, subnet, command, bantime=0, absolute=False) -> None:
+        """setban "subnet" "command" ( bantime absolute )
+Attempts to add or remove an IP (optionally with :port for local addresses) from the banned list."""
+        cm = self._connman()
+        target, cmd = _str(subnet, "subnet"), _str(command, "command")
+        host, port = target, None
+        if target.count(":") == 1:
+            host, p = target.split(":")
+            port = _int(p, "port")
+        if cmd == "add":
+            if cm.is_banned(host, port):
+                raise RPCError(RPC_CLIENT_NODE_ALREADY_ADDED, "Error: IP/Subnet already banned")
+            secs = _int(bantime, "bantime")
+            if _bool(absolute, "absolute") and secs:
+                secs = secs - int(time.time())
+            cm.ban(host, port, float(secs) if secs > 0 else None)
+        elif cmd == "remove":
+            if not cm.unban(host, port):
+                raise RPCError(RPC_CLIENT_INVALID_IP_OR_SUBNET, "Error: Unban failed. Requested address/subnet was not previously manually banned.")
+        else:
+            raise RPCError(RPC_MISC_ERROR, 'setban "subnet" "command"\ncommand must be "add" or "remove"')
+
+    async def m_listbanned(self) -> list:
+        """listbanned
+List all manually banned IPs/Subnets."""
+        return self._connman().list_banned()
+
+    async def m_clearbanned(self) -> None:
+        """clearbanned
+Clear all banned IPs."""
+        self._connman().clear_banned()
 
     # === control =====================================================================================
     async def m_stop(self) -> str:

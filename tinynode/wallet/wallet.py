@@ -354,6 +354,17 @@ class Wallet:
             self._mark_outputs_used(tx)
         return wtx
 
+    def add_confirmed_tx(self, tx: Tx, block_hash: bytes, height: int, block_time: int) -> WalletTx:
+        """Record a tx found by a rescan (importprivkey) as confirmed at `height`."""
+        old = self._txs.get(tx.txid)
+        wtx = WalletTx(tx, CONFIRMED, block_hash, height, block_time,
+                       old.time_received if old else int(self._now()), old.from_me if old else False,
+                       old.fee if old else None, old.seq if old else self._next_seq())
+        with self.store.batch():
+            self._put(wtx)
+            self._mark_outputs_used(tx)
+        return wtx
+
     def pending_own_txs(self) -> list[Tx]:
         """Our sends not yet in a block, oldest first (to rebroadcast, Core `ResendWalletTransactions`)."""
         return [w.tx for w in sorted(self._txs.values(), key=lambda w: w.seq)

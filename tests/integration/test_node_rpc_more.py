@@ -1,0 +1,82 @@
+"""The rest of the Core surface tinynode serves so far, on one in-process regtest node:
+headers, UTXO lookups, mempool entries, decoding, address info, WIF import/export, history,
+invalidate/reconsider, network info and bans."""
+import pytest
+
+from tests.framework.nodes import running_nodes
+from tinynode.params import REGTEST
+from tinynode.primitives.address import encode_wif
+from tinynode.primitives.keys import PrivateKey
+from tinynode.rpc.protocol import RPCError
+
+pytestmark = pytest.mark.slow
+
+
+async def err(coro) -> int:
+    with pytest.raises(RPCError) as e:
+        await coro
+    return e.value.code
+
+
+async def test_core_methods_on_one_node():
+    async with running_nodes(1) as (a,):
+        c = a.rpc
+        addr = await c.call("getnewaddress", "me")
+        hashes = await c.call("generatetoaddress", 101, addr)
+        hdr = await c.call("getblockheader", hashes[-1])
+        assert hdr["height"] == 101 and hdr["confirmations"] == 1 and hdr["previousblockhash"] == hashes[-2]
+        assert len(await c.call("getblockheader", hashes[0], False)) == 160
+        assert await err(c.call("getblockheader", "00" * 32)) == -5
+        assert await c.call("getdifficulty") > 0
+
+        other = await c.call("getnewaddress")
+        txid = await c.call("sendtoaddress", other, 3)
+        entry = await c.call("getmempoolentry", txid)
+        assert entry["vsize"] > 0 and entry["fees"]["base"] > 0 and entry["depends"] == []
+        assert await err(c.call("getmempoolentry", "11" * 32)) == -5
+        info = await c.call("getmempoolinfo")
+        assert info["size"] == 1 and info["loaded"] is True
+        dec = await c.call("decoderawtransaction", (await c.call("gettransaction", txid))["hex"])
+        assert dec["txid"] == txid and any(v["value"] == 3 for v in dec["vout"])
+        assert await err(c.call("decoderawtransaction", "00")) == -22
+        n = next(v["n"] for v in dec["vout"] if v["scriptPubKey"].get("address") == other)
+        out = await c.call("gettxout", txid, n)
+        assert out["value"] == 3 and out["confirmations"] == 0 and out["scriptPubKey"]["address"] == other
+        assert await c.call("gettxout", txid, n, False) is None
+        spent = dec["vin"][0]
+        assert await c.call("gettxout", spent["txid"], spent["vout"]) is None          # spent in the mempool
+
+        assert (await c.call("validateaddress", addr))["isvalid"] is True
+        assert (await c.call("validateaddress", "nope"))["isvalid"] is False
+        ai = await c.call("getaddressinfo", addr)
+        assert ai["ismine"] is True and ai["labels"] == ["me"] and len(ai["pubkey"]) == 66
+
+        wif = await c.call("dumpprivkey", addr)
+        assert wif[0] == "c"
+        key = PrivateKey(bytes(31) + b"\x09")
+        assert await err(c.call("importprivkey", "notakey")) == -5
+        await c.call("importprivkey", encode_wif(key.secret, True, REGTEST), "imported")
+
+        await c.call("generatetoaddress", 1, addr)
+        hist = await c.call("listtransactions", "*", 500)
+        assert any(r["txid"] == txid and r["category"] == "send" for r in hist)
+        assert len(await c.call("listtransactions", "*", 3)) == 3
+
+        tip = await c.call("getbestblockhash")
+        await c.call("invalidateblock", tip)
+        assert await c.call("getblockcount") == 101
+        assert txid in await c.call("getrawmempool")       # back to the mempool
+        await c.call("reconsiderblock", tip)
+        assert await c.call("getbestblockhash") == tip
+
+        net = await c.call("getnetworkinfo")
+        assert net["protocolversion"] == 70015 and net["connections"] == 0
+        await c.call("setban", "10.1.2.3", "add")
+        assert await err(c.call("setban", "10.1.2.3", "add")) == -23
+        assert [b["address"] for b in await c.call("listbanned")] == ["10.1.2.3"]
+        await c.call("clearbanned")
+        assert await c.call("listbanned") == []
+        assert await err(c.call("disconnectnode", "127.0.0.1:1")) == -29
+        assert await c.call("setnetworkactive", False) is False
+        assert (await c.call("getnetworkinfo"))["networkactive"] is False
+        await c.call("setnetworkactive", True)
