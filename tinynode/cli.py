@@ -163,6 +163,8 @@ Options:
   -rpcwait             wait for the daemon to start (and finish loading) before the call
   -rpcwaittimeout=N    give up waiting after N seconds (default 60)
   -named               pass arguments as name=value (Bitcoin Core's -named)
+  -stdin               read more arguments from standard input, one per line
+  -getinfo             the same as the `info` command
   --json               print JSON for the friendly commands too
   -h, --help           this help;  tinynode-cli help [METHOD] lists the daemon's RPC methods
   --version            print the version
@@ -182,7 +184,8 @@ class CliError(Exception):
 
 
 class _Opts:
-    __slots__ = ("datadir", "network", "rpc_socket", "rpcwait", "rpcwait_timeout", "named", "json")
+    __slots__ = ("datadir", "network", "rpc_socket", "rpcwait", "rpcwait_timeout", "named", "json",
+                 "stdin", "getinfo")
 
     def __init__(self) -> None:
         self.datadir: str | None = None
@@ -192,6 +195,8 @@ class _Opts:
         self.rpcwait_timeout = 60.0
         self.named = False
         self.json = False
+        self.stdin = False
+        self.getinfo = False
 
     def socket_path(self) -> str:
         if self.rpc_socket:
@@ -256,6 +261,10 @@ def _parse_global(argv: list[str]) -> tuple[_Opts, list[str]]:
                 raise CliError("-rpcwaittimeout needs a number of seconds") from None
         elif name == "named":
             o.named = True
+        elif name == "stdin":
+            o.stdin = True
+        elif name == "getinfo":
+            o.getinfo = True
         elif name == "json":
             o.json = True
         else:
@@ -340,6 +349,10 @@ def cli_main(argv: list[str] | None = None) -> int:
     except CliError as e:
         print(f"tinynode-cli: {e}", file=sys.stderr)
         return 1
+    if opts.stdin:
+        rest = rest + [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if opts.getinfo:
+        rest = ["info"] + rest
     if not rest:
         print("tinynode-cli: no command given; try `tinynode-cli info` or `tinynode-cli --help`", file=sys.stderr)
         return 1

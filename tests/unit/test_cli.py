@@ -165,3 +165,15 @@ def test_cli_imports_no_aiohttp():
     code = "import sys, tinynode.cli; tinynode.cli.cli_main(['--version']); print('aiohttp' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip().endswith("False")
+
+
+def test_stdin_and_getinfo(monkeypatch, capsys):
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO("abc\n2\n"))
+    rc, out, _, fake = run(monkeypatch, capsys, ["-stdin", "getblock"], {"getblock": "raw"})
+    assert rc == 0 and fake.calls == [("getblock", ("abc", 2), None)]
+    answers = {"getblockchaininfo": {"chain": "regtest", "blocks": 1, "headers": 1, "bestblockhash": "h"},
+               "getpeerinfo": [], "getmininginfo": {"mining": False},
+               "getbalances": {"mine": {"trusted": 1.0, "untrusted_pending": 0.0, "immature": 0.0}}}
+    rc, out, _, _ = run(monkeypatch, capsys, ["-getinfo"], answers)
+    assert rc == 0 and "height    1" in out and "balance   1" in out
