@@ -118,6 +118,8 @@ class ChainWriter:
             await self._task
         except asyncio.CancelledError:
             pass
+        except Exception:
+            log.exception("chain writer task failed")
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self._close_cs)
@@ -212,7 +214,12 @@ class ChainWriter:
                     fut.set_result(result)
             if queue.empty():
                 # idle: write staged chain state now (bursts share one commit, DESIGN.md §5)
-                await asyncio.shield(loop.run_in_executor(self._executor, self._flush))
+                try:
+                    await asyncio.shield(loop.run_in_executor(self._executor, self._flush))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # logged in _flush; staged state is kept and retried
+                    pass
 
     # --- snapshot ------------------------------------------------------------------------------
     @property
