@@ -17,7 +17,7 @@ import dataclasses
 import pytest
 
 from tests.framework.blockbuilder import BlockBuilder, assert_accepted, assert_rejected
-from tests.framework.miniwallet import MiniWallet, Utxo, key, push_data, push_int
+from tests.framework.miniwallet import Utxo, key, push_data, push_int
 from tinynode.chain.chainstate import ChainState
 from tinynode.chain.events import TipChanged
 from tinynode.chain.index import BlockStatus
