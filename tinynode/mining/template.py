@@ -177,7 +177,8 @@ def select_package_txs(candidates: dict[bytes, Any], max_size: int, max_sigops: 
     """Core's `addPackageTxs()` with modified-entry updates.
 
     `candidates` maps txid → an object with `txid, tx, fee, size, sigops, parents, children`
-    (parents/children: txids inside the pool). Returns (txs in block order, total size,
+    (parents/children: txids inside the pool) and optionally `anc_fees, anc_size` (the
+    package totals with all in-pool ancestors, as the mempool keeps them). Returns (txs in block order, total size,
     total sigops, total fees). Order: by package (ancestor) fee rate, ancestors first.
     """
     included: set[bytes] = set()
@@ -218,8 +219,13 @@ def select_package_txs(candidates: dict[bytes, Any], max_size: int, max_sigops: 
 
     # Heap of (-feerate, -fee... tiebreak, txid); entries may be stale and are re-checked when popped.
     heap: list[tuple[float, int, bytes]] = []
-    for txid in candidates:
-        fee, size, _, _ = package(txid)
+    for txid, c in candidates.items():
+        anc_fees = getattr(c, "anc_fees", None)
+        if anc_fees is not None:
+            # The pool keeps ancestor totals (Core's ancestor score): no closure needed yet.
+            fee, size = anc_fees, c.anc_size
+        else:
+            fee, size, _, _ = package(txid)
         heap.append((-fee / size, size, txid))
     heapq.heapify(heap)
 
