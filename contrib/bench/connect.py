@@ -137,6 +137,35 @@ def raw_verify_rate(blocks: list[Block], n: int = 2000) -> float:
     return best
 
 
+def check_scripts_are_verified(blocks: list[Block]) -> None:
+    """Untimed guard: the ChainState under test must reject the first spend block with one
+    signature byte flipped (otherwise the figures would not measure script checks)."""
+    import dataclasses
+
+    from tinynode.consensus.errors import RejectReason
+    from tinynode.primitives.block import merkle_root
+    from tinynode.storage.memory import MemoryChainStore
+
+    from tests.framework.blockbuilder import solve
+
+    cs = ChainState(REGTEST, MemoryChainStore(), script_checks=True)
+    try:
+        for blk in blocks[:PREMINE]:
+            assert cs.process_block(blk).error is None
+        blk = blocks[PREMINE]
+        tx = blk.txs[-1]                              # no tx of the block spends its outputs
+        ss = bytearray(tx.vin[0].script_sig)
+        ss[10] ^= 1                                   # inside the DER signature
+        bad_tx = dataclasses.replace(tx, vin=(dataclasses.replace(tx.vin[0], script_sig=bytes(ss)),))
+        txs = blk.txs[:-1] + (bad_tx,)
+        header = dataclasses.replace(blk.header, merkle_root=merkle_root([t.txid for t in txs])[0])
+        res = cs.process_block(Block(solve(header), txs))
+        assert res.error is not None and res.error.reason in (
+            RejectReason.BLOCK_SCRIPT_VERIFY_FLAG_FAILED, RejectReason.MANDATORY_SCRIPT_VERIFY_FLAG_FAILED), res
+    finally:
+        cs.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="200 spend blocks instead of 2000")
@@ -153,6 +182,7 @@ def main() -> int:
     print(f"# chain: {len(blocks)} blocks ({n_blocks} with {args.txs} spends) ready in "
           f"{time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
+    check_scripts_are_verified(blocks)
     verify_rate = raw_verify_rate(blocks)
 
     with tempfile.TemporaryDirectory(prefix="tinynode-bench-") as d:
