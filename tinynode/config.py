@@ -88,6 +88,7 @@ class NodeConfig:
     rpc_socket: Path | None = None     # None = <datadir>/<network>/rpc.sock
     log_level: str = "info"
     log_file: Path | None = None
+    rpc_port: int | None = None        # loopback TCP RPC with cookie auth; None = off, 0 = any port
     rpc_timeout: float = 60.0          # per request, seconds
     rpc_max_body: int = 8 * 1024 * 1024
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
@@ -115,6 +116,8 @@ class NodeConfig:
                 f"{MAX_SOCKET_PATH}; choose a shorter one with --rpc-socket PATH (or a shorter --datadir)")
         if not 0 <= self.port < 65536:
             raise ConfigError(f"--port {self.port} is out of range")
+        if self.rpc_port is not None and not 0 <= self.rpc_port < 65536:
+            raise ConfigError(f"--rpc-port {self.rpc_port} is out of range")
         if self.mine_workers < 1:
             raise ConfigError("--mine-workers must be at least 1")
         if self.log_level not in LOG_LEVELS:
@@ -171,6 +174,9 @@ def daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-socket", default=None, metavar="PATH",
                    help="Unix socket for tinynode-cli (default DIR/<network>/rpc.sock; the OS "
                         f"limits it to about {MAX_SOCKET_PATH} bytes)")
+    p.add_argument("--rpc-port", type=int, default=None, metavar="N",
+                   help="also serve RPC on 127.0.0.1:N with Bitcoin Core's cookie auth (the cookie "
+                        "is DIR/<network>/.cookie); for existing Bitcoin RPC clients (default off)")
     p.add_argument("--log-level", default=None, choices=LOG_LEVELS,
                    help="how much to log (env TC_LOG_LEVEL; default info)")
     p.add_argument("--log-file", default=None, metavar="PATH",
@@ -239,6 +245,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         mine_to=ns.mine_to,
         mine_workers=workers,
         rpc_socket=Path(os.path.expanduser(ns.rpc_socket)) if ns.rpc_socket else None,
+        rpc_port=ns.rpc_port,
         log_level=log_level,
         log_file=Path(os.path.expanduser(ns.log_file)) if ns.log_file else None,
     )

@@ -102,6 +102,11 @@ class Node:
 
     # --- facade used by RPC --------------------------------------------------------------------
     @property
+    def rpc_port(self) -> int | None:
+        """The loopback TCP RPC port actually bound (None when TCP RPC is off)."""
+        return self.rpc.tcp_port if self.rpc is not None else None
+
+    @property
     def p2p_port(self) -> int:
         return self.connman.port if self.connman is not None else 0
 
@@ -165,7 +170,8 @@ class Node:
         # RPC first, so `tinynode-cli -rpcwait` sees -28 while the chain loads
         self.methods = RPCMethods(self)
         self.rpc = RPCServer(self.rpc_socket, self.methods.dispatch, max_body=cfg.rpc_max_body,
-                             timeout=cfg.rpc_timeout, timeout_for=self.methods.timeout_for)
+                             timeout=cfg.rpc_timeout, timeout_for=self.methods.timeout_for,
+                             tcp_port=cfg.rpc_port, cookie_path=self.network_dir / ".cookie")
         self.rpc.warmup = "Loading block index..."
         try:
             await self.rpc.start()

@@ -155,3 +155,38 @@ def test_parse_request_rules():
         with pytest.raises(RPCError) as e:
             parse_request(bad)
         assert e.value.code == -32600
+
+
+async def test_tcp_with_cookie_auth(tmp_path):
+    import aiohttp
+    d = tempfile.mkdtemp(prefix="tnrpc", dir="/tmp")
+    cookie_path = tmp_path / ".cookie"
+    srv = RPCServer(Path(d) / "rpc.sock", _dispatch, tcp_port=0, cookie_path=cookie_path)
+    await srv.start()
+    try:
+        assert stat.S_IMODE(os.stat(cookie_path).st_mode) == 0o600
+        user, password = cookie_path.read_text().split(":")
+        assert user == "__cookie__" and len(password) == 64
+        url = f"http://127.0.0.1:{srv.tcp_port}/"
+        body = {"jsonrpc": "1.0", "id": 1, "method": "echo", "params": [5]}
+        def basic(u, p):
+            import base64
+            return {"Authorization": "Basic " + base64.b64encode(f"{u}:{p}".encode()).decode()}
+        async with aiohttp.ClientSession() as s:
+            async with s.post(url, json=body, headers=basic(user, password)) as r:
+                assert r.status == 200 and (await r.json())["result"] == [5]
+            async with s.post(url, json=body, headers=basic(user, "wrong")) as r:
+                assert r.status == 401
+            async with s.post(url, json=body) as r:
+                assert r.status == 401
+        first = password
+    finally:
+        await srv.stop()
+    assert not cookie_path.exists()
+    # a new cookie on every start
+    await srv.start()
+    try:
+        assert cookie_path.read_text().split(":")[1] != first
+    finally:
+        await srv.stop()
+        os.rmdir(d)

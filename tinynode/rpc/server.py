@@ -57,8 +57,13 @@ class RPCServer:
     """Serves `dispatch` over HTTP on the Unix socket `path`."""
 
     def __init__(self, path: Path, dispatch: Dispatch, *, max_body: int = 8 * 1024 * 1024,
-                 timeout: float = 60.0, timeout_for: Callable[[str], float | None] | None = None):
+                 timeout: float = 60.0, timeout_for: Callable[[str], float | None] | None = None,
+                 tcp_port: int | None = None, cookie_path: Path | None = None):
         self.path = Path(path)
+        self.tcp_port = tcp_port          # None = no TCP listener; 0 = any free port
+        self.cookie_path = Path(cookie_path) if cookie_path is not None else None
+        self._cookie: str | None = None
+        self._tcp_runner: web.AppRunner | None = None
         self._dispatch = dispatch
         self.max_body = max_body
         self.timeout = timeout
@@ -90,8 +95,70 @@ class RPCServer:
         os.chmod(path, 0o600)
         self._runner = runner
         log.info("RPC listening on %s", path)
+        if self.tcp_port is not None:
+            try:
+                await self._start_tcp()
+            except BaseException:
+                await self.stop()
+                raise
+
+    async def _start_tcp(self) -> None:
+        """Loopback TCP with Core's cookie auth: `__cookie__:<random hex>` in `.cookie` (0600),
+        new on every start, removed on stop (Core `GenerateAuthCookie`)."""
+        import secrets
+
+        cookie = f"__cookie__:{secrets.token_hex(32)}"
+        if self.cookie_path is not None:
+            self.cookie_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.cookie_path.with_name(self.cookie_path.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(cookie)
+            os.replace(tmp, self.cookie_path)
+        self._cookie = cookie
+        app = web.Application(client_max_size=self.max_body, middlewares=[self._auth])
+        app.router.add_post("/", self._handle)
+        app.router.add_post("/wallet/{name}", self._handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", self.tcp_port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._tcp_runner = runner
+        self.tcp_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("RPC listening on 127.0.0.1:%d (cookie auth, %s)", self.tcp_port, self.cookie_path)
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        import base64
+        import hmac
+
+        header = request.headers.get("Authorization", "")
+        ok = False
+        if header.startswith("Basic ") and self._cookie is not None:
+            try:
+                given = base64.b64decode(header[6:].strip(), validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                given = ""
+            ok = hmac.compare_digest(given.encode(), self._cookie.encode())
+        if not ok:
+            log.warning("RPC: refused a request with missing or wrong credentials")
+            return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="jsonrpc"'})
+        return await handler(request)
 
     async def stop(self) -> None:
+        tcp, self._tcp_runner = self._tcp_runner, None
+        if tcp is not None:
+            await tcp.cleanup()
+        if self._cookie is not None and self.cookie_path is not None:
+            try:
+                self.cookie_path.unlink()
+            except FileNotFoundError:
+                pass
+            self._cookie = None
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
