@@ -84,9 +84,9 @@ def _build_tree(data, params=PARAMS) -> tuple[BlockBuilder, list[Block], set[byt
     return b, list(order), valid
 
 
-def _check(b: BlockBuilder, order: list[Block], valid: set[bytes]) -> None:
+def _check(b: BlockBuilder, order: list[Block], valid: set[bytes], store=None) -> None:
     params = b.params
-    cs = ChainState(params, MemoryChainStore(), now=lambda: b.now)
+    cs = ChainState(params, store or MemoryChainStore(), now=lambda: b.now)
     try:
         for blk in order:
             cs.process_block(blk)          # never raises; invalid ones are reported
@@ -113,6 +113,19 @@ def _check(b: BlockBuilder, order: list[Block], valid: set[bytes]) -> None:
 @given(data=st.data())
 def test_random_trees_end_on_most_work_valid_tip(data):
     _check(*_build_tree(data, PARAMS))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_trees_on_sqlite(data):
+    """The same property with the SQLite store (block bodies and undo read back from disk)."""
+    import tempfile
+    from pathlib import Path
+
+    from tinynode.storage.sqlite import SQLiteChainStore
+
+    with tempfile.TemporaryDirectory(prefix="tinynode-prop-") as d:
+        _check(*_build_tree(data, PARAMS), store=SQLiteChainStore(Path(d) / "chain.sqlite"))
 
 
 def _build_two_paces(data) -> tuple[BlockBuilder, list[Block], set[bytes]]:
