@@ -135,6 +135,9 @@ class SyncManager:
         self._schedule_lock = asyncio.Lock()
         self._want_schedule = False
         self._blocks_waiting = asyncio.Event()
+        self._submitting: dict[bytes, None] = {}          # queued at the writer, in order
+        self._recent_ok = _Known(4096)                     # recently stored by us
+        self._tg: asyncio.TaskGroup | None = None
         self._path_cache: dict = {}   # writer thread only (see _next_blocks)
         self._tx_requested: dict[bytes, int] = {}
         self._recent_rejects = _Known(MAX_RECENT_REJECTS)
@@ -167,6 +170,7 @@ class SyncManager:
 
     async def _supervise(self) -> None:
         async with asyncio.TaskGroup() as tg:
+            self._tg = tg
             tg.create_task(self._submitter_loop())
             tg.create_task(self._maintenance_loop())
             tg.create_task(self._relay_loop())
@@ -427,7 +431,7 @@ class SyncManager:
         st.blocks_in_flight.pop(h, None)
         if self._requested.get(h) == peer.id:
             del self._requested[h]
-        if h not in self._received:
+        if h not in self._received and h not in self._submitting and h not in self._recent_ok:
             self._received[h] = (block, peer.id)
         # The submitter task hands blocks to the writer; this peer's reader goes on reading
         # (decoding the next block overlaps validating this one).
@@ -444,27 +448,44 @@ class SyncManager:
                 return
 
     async def _submit_ready(self) -> None:
-        """Hand received blocks to the writer parent-first."""
+        """Hand received blocks to the writer parent-first, without waiting in between.
+
+        A block is ready when its parent is our tip, was submitted successfully, or is itself
+        queued at the writer (the writer runs jobs in order). Keeping the writer's queue full
+        during a download lets it connect many blocks per store commit."""
         async with self._submit_lock:
             while self._received:
-                ready_map = await self.writer.call(self._ready_blocks, list(self._received))
-                ready = [h for h, ok in ready_map if ok]
+                tip = self.writer.snapshot.tip_hash
+                ready = [h for h, (blk, _) in self._received.items()
+                         if (p := blk.header.prev_hash) in self._submitting or p in self._recent_ok
+                         or p == tip]
                 if not ready:
-                    # Parents unknown to the index (unsolicited, or a header we never got):
-                    # submit anyway so the chain keeps them as unconnected blocks, and ask the
-                    # sender for headers.
-                    orphans = [h for h, ok in ready_map if ok is None]
-                    if not orphans:
+                    # Ask the chain: parents stored earlier, or unknown (unsolicited / orphan).
+                    state = await self.writer.call(self._ready_blocks, list(self._received))
+                    ready = [h for h, ok in state if ok]
+                    if not ready:
+                        ready = [h for h, ok in state if ok is None]
+                    if not ready:
                         return
-                    ready = orphans
-                batch = []
                 for h in ready:
                     item = self._received.pop(h, None)
-                    if item is not None:
-                        batch.append(item)
-                # Queued together (in order) so the writer connects them in one go and commits
-                # once, rather than once per block when its queue runs dry.
-                await asyncio.gather(*(self._submit_block(b, pid) for b, pid in batch))
+                    if item is None:
+                        continue
+                    self._submitting[h] = None
+                    assert self._tg is not None
+                    self._tg.create_task(self._submit_one(*item))
+
+    async def _submit_one(self, block: Any, pid: int) -> None:
+        h = block.hash
+        try:
+            ok = await self._submit_block(block, pid)
+        except RuntimeError:   # writer stopping
+            ok = False
+        finally:
+            self._submitting.pop(h, None)
+        if ok:
+            self._recent_ok.add(h)
+        self._blocks_waiting.set()
 
     def _ready_blocks(self, hashes: list[bytes]) -> list[tuple[bytes, bool | None]]:
         """(hash, True) if the parent has data, False if the parent header is known but its body
@@ -482,21 +503,23 @@ class SyncManager:
                 out.append((h, bool(parent.have_data or parent.height == 0)))
         return out
 
-    async def _submit_block(self, block: Any, pid: int) -> None:
+    async def _submit_block(self, block: Any, pid: int) -> bool:
+        """Submit one block; True if the chain now has its data."""
         peer = self.connman.get_peer(pid) if self.connman is not None else None
         try:
             result = await self.writer.submit_block(block)
         except ValidationError as e:
-            result = None
             if peer is not None:
                 peer.misbehaving(100, f"invalid block: {getattr(e, 'reason', e)}")
-            return
+            return False
         if not result.ok:
             if peer is not None:
                 peer.misbehaving(100, f"invalid block {hash_to_hex(block.hash)[:16]}…: {result.reason}")
-            return
-        if result.status == "orphan" and peer is not None:
-            await self._send_getheaders(self._state(peer))
+            return False
+        if result.status == "orphan":
+            if peer is not None:
+                await self._send_getheaders(self._state(peer))
+            return False
         if peer is not None:
             st = self._peers.get(pid)
             if st is not None and result.entry is not None:
@@ -504,6 +527,7 @@ class SyncManager:
                 peer.synced_blocks = max(peer.synced_blocks, result.entry.height)
         self._blocks_done += 1
         self._log_progress()
+        return True
 
     def _log_progress(self) -> None:
         snap = self.writer.snapshot
@@ -545,10 +569,11 @@ class SyncManager:
             if st.best_work <= snap.chainwork:
                 continue
             free = min(cfg.blocks_per_peer - len(st.blocks_in_flight),
-                       cfg.blocks_total - len(self._requested) - len(self._received))
+                       cfg.blocks_total - len(self._requested) - len(self._received)
+                       - len(self._submitting))
             if free <= 0:
                 continue
-            exclude = frozenset(self._requested) | frozenset(self._received)
+            exclude = frozenset(self._requested) | frozenset(self._received) | frozenset(self._submitting)
             if st.avoid and any(o is not st and o.best_work > snap.chainwork
                                 for o in self._live_states()):
                 exclude |= st.avoid
