@@ -3,7 +3,8 @@
 Blocks are built by name with `tests.framework.blockbuilder.BlockBuilder` and delivered with
 `ChainState.process_block`. Every rejection is asserted on Core's reject reason. Each scenario
 ends with the equivalence check: a fresh store that connects only the final best chain has the
-same `utxo_set_hash()` as the node that went through the forks.
+same `utxo_set_hash()` as the node that went through the forks (the `make_node` fixture runs
+this check at teardown for every node built with the scenario's builder).
 
 Naming: `c1..c100` is the common base (its coinbases are the spendable outputs `out[i]`);
 scenario blocks carry a letter per branch. Spent coins are drawn in order with
@@ -35,10 +36,22 @@ MAX_SCRIPT_SIZE = 10_000
 # ---------------------------------------------------------------------- fixtures and helpers
 @pytest.fixture
 def make_node(tmp_path):
-    """Factory: `make_node(params, now, kind="memory"|"sqlite")` → ChainState (closed at teardown)."""
-    nodes: list[ChainState] = []
+    """Factory: `make_node(params, b, kind="memory"|"sqlite", **chainstate_kw)` → ChainState.
 
-    def make(params=REGTEST, now: int | None = None, kind: str = "memory", **kw) -> ChainState:
+    Passing the scenario's `BlockBuilder` as `b` (its `now` is the node's clock) registers the
+    node for the closing equivalence check: at teardown, every such node still open must have
+    the UTXO-set hash of a fresh memory node that connected only its final best chain. An int
+    clock instead of a builder opts out (used for the fresh nodes themselves). Nodes are closed
+    at teardown.
+    """
+    nodes: list[ChainState] = []
+    scenario: list[tuple[ChainState, BlockBuilder]] = []
+
+    def make(params=REGTEST, now: "int | BlockBuilder | None" = None, kind: str = "memory",
+             **kw) -> ChainState:
+        builder = now if isinstance(now, BlockBuilder) else None
+        if builder is not None:
+            now = builder.now
         if kind == "sqlite":
             store = SQLiteChainStore(tmp_path / f"chain{len(nodes)}.sqlite")
         else:
@@ -46,11 +59,19 @@ def make_node(tmp_path):
         clock = (lambda: now) if now is not None else None
         cs = ChainState(params, store, now=clock, **kw) if clock else ChainState(params, store, **kw)
         nodes.append(cs)
+        if builder is not None:
+            scenario.append((cs, builder))
         return cs
 
     yield make
-    for n in nodes:
-        n.close()
+    try:
+        for cs, b in scenario:
+            if getattr(cs, "_closed", False):      # a test that closed its node checked it itself
+                continue
+            assert_equivalent(cs, b, make)
+    finally:
+        for n in nodes:
+            n.close()
 
 
 def build_base(b: BlockBuilder, cs: ChainState, n: int = 100) -> None:
@@ -153,7 +174,7 @@ def test_side_branch_overtakes(make_node, kind):
     b3 spends out1 like b2 does (a conflict across branches); b4 makes the side branch heavier.
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, kind)
+    cs = make_node(REGTEST, b, kind)
     build_base(b, cs)
     out = [b.get_spendable_output() for _ in range(3)]
     b.next_block("b1", spend=out[0])
@@ -181,7 +202,7 @@ def test_deep_reorg_with_spends_on_both_sides(make_node, kind, tmp_path):
     d3 spends d1's output. After every delivery the UTXO set, tx index and script index are exact.
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, kind)
+    cs = make_node(REGTEST, b, kind)
     build_base(b, cs)
     out = [b.get_spendable_output() for _ in range(5)]
     k1, k2 = key(1), key(2)
@@ -258,7 +279,7 @@ def test_invalid_block_inside_heavier_branch_falls_back(make_node, kind):
     x6, a child of a failed block, is refused as `bad-prevblk`.
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, kind)
+    cs = make_node(REGTEST, b, kind)
     build_base(b, cs)
     out = [b.get_spendable_output() for _ in range(4)]
     for i in range(1, 5):
@@ -295,7 +316,7 @@ def test_invalid_block_inside_heavier_branch_keeps_valid_prefix(make_node, kind)
     spent by x1) fails, and x3 — three blocks against a2's two — becomes the tip.
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, kind)
+    cs = make_node(REGTEST, b, kind)
     build_base(b, cs)
     out = [b.get_spendable_output() for _ in range(3)]
     b.next_block("a1", spend=out[0])
@@ -335,7 +356,7 @@ def test_more_work_with_fewer_blocks_wins(make_node):
     """
     p = _retarget_params()
     b = BlockBuilder(p, spacing=40)
-    cs = make_node(p, b.now)
+    cs = make_node(p, b)
     for i in range(1, 31):
         b.next_block(f"s{i}")
     deliver(cs, b, *[f"s{i}" for i in range(1, 31)], tip="s30")
@@ -358,7 +379,7 @@ def test_wrong_retarget_bits_rejected(make_node):
     """At a retarget height the bits must be the computed ones: `bad-diffbits` otherwise."""
     p = _retarget_params()
     b = BlockBuilder(p, spacing=1)
-    cs = make_node(p, b.now)
+    cs = make_node(p, b)
     for i in range(1, 4):
         b.next_block(f"f{i}")
     deliver(cs, b, "f1", "f2", "f3", tip="f3")
@@ -380,7 +401,7 @@ def test_double_spend_inside_one_block(make_node):
              \\-> b3 (out0)
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     out0 = b.get_spendable_output()
     tx1 = spend_to(b, out0, key(1))
@@ -405,7 +426,7 @@ def test_double_spend_across_blocks_even_if_longer(make_node):
         c100 -> b1 (out0) -> b2 (out0 again)* -> b3
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     out0 = b.get_spendable_output()
     b.next_block("b1", spend=out0)
@@ -425,7 +446,7 @@ def test_spend_of_immature_coinbase(make_node):
                   \\-> c100 -> b2 (same spend at height 101) ok
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs, 99)
     out0 = b.get_spendable_output()
     b.next_block("b1", spend=out0)
@@ -443,7 +464,7 @@ def test_coinbase_over_subsidy_plus_fees(make_node):
         c100 -> b1 (claims fees exactly) -> b2 (claims fees + 1)*
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     out = [b.get_spendable_output() for _ in range(2)]
     b.next_block("b1", spend=out[0])
@@ -462,7 +483,7 @@ def test_coinbase_over_subsidy_plus_fees(make_node):
 def test_inputs_below_outputs(make_node):
     """A tx paying out more than it spends: `bad-txns-in-belowout`."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     out0 = b.get_spendable_output()
     tx = b.wallet.spend_many([out0], [(key(1).script_pubkey, out0.value + 1)], fee=0)
@@ -473,7 +494,7 @@ def test_inputs_below_outputs(make_node):
 def test_bad_signature_rejected(make_node):
     """A spend signed by the wrong key fails script verification."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     out0 = b.get_spendable_output()
     wrong = Utxo(out0.outpoint, out0.value, key(9), out0.height, True)   # signs with key 9
@@ -489,7 +510,7 @@ def test_bad_merkle_root_then_real_block(make_node):
     """A block whose merkle root does not match its txs is `bad-txnmrklroot` and MUTATED: the
     header hash is not marked invalid, so the real block is accepted afterwards."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     real = b.next_block("b1", spend=b.get_spendable_output())
     # same header, different body: the merkle root no longer commits to the txs
@@ -509,7 +530,7 @@ def test_mutated_duplicate_tx_block_then_real_one(make_node):
     """CVE-2012-2459: [cb, t1, t2, t2] has the merkle root of [cb, t1, t2]. The mutated copy is
     refused as `bad-txns-duplicate` without marking the hash; the real block then connects."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     o1 = b.get_spendable_output()
     t1 = spend_to(b, o1, key(1), 2)
@@ -529,7 +550,7 @@ def test_timestamps_median_time_past_and_future(make_node):
     """`time-too-old` at or below median-time-past; `time-too-new` beyond now + 2 h (Core b-series
     and ContextualCheckBlockHeader); exactly now + 2 h is fine."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     for i in range(1, 12):
         b.next_block(f"c{i}")
     deliver(cs, b, *[f"c{i}" for i in range(1, 12)], tip="c11")
@@ -554,7 +575,7 @@ def test_timestamps_median_time_past_and_future(make_node):
 def test_bad_bits_and_high_hash(make_node):
     """Bits other than the required ones: `bad-diffbits`; a hash above the target: `high-hash`."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     b.next_block("c1")
     deliver(cs, b, "c1", tip="c1")
     b.next_block("harder", bits=0x200FFFFF)          # valid PoW for its own (harder) target
@@ -586,7 +607,7 @@ def _pad_block_to(b: BlockBuilder, name: str, spend: Utxo, size: int) -> Block:
 def test_oversize_block(make_node):
     """A block of exactly 1,000,000 bytes is fine; one byte more is `bad-blk-length`."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     o1 = b.get_spendable_output()
     big = _pad_block_to(b, "b1", o1, REGTEST.max_block_size + 1)
@@ -603,7 +624,7 @@ def test_too_many_sigops(make_node):
     in an extra output script.
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     o1 = b.get_spendable_output()
     limit = REGTEST.max_block_sigops
@@ -623,7 +644,7 @@ def test_too_many_sigops(make_node):
 def test_coinbase_structure(make_node):
     """`bad-cb-missing`, `bad-cb-multiple`, `bad-cb-length` (Core CheckBlock)."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs, 101)
     out0 = b.get_spendable_output()
     b.next_block("nocb", spend=out0)
@@ -651,7 +672,7 @@ def test_out_of_order_50_block_branch(make_node, kind):
                     c5 -> o1 -> o2 -> ... -> o50    (delivered o50, o49, ..., o1)
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, kind)
+    cs = make_node(REGTEST, b, kind)
     build_base(b, cs, 10)
     b.set_tip("c5")
     for i in range(1, 51):
@@ -673,7 +694,7 @@ def test_bip30_duplicate_unspent_tx(make_node):
         c100 -> b1 (tx) -> b2 (tx again)*
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     out0 = b.get_spendable_output()
     tx = spend_to(b, out0, key(1))
@@ -686,7 +707,7 @@ def test_bip30_duplicate_unspent_tx(make_node):
 def test_bip34_height_in_coinbase(make_node):
     """The coinbase scriptSig must start with `CScript() << height` (`bad-cb-height`)."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs, 20)
     b.next_block("wrong", height=22)
     assert_rejected(cs, b["wrong"], R.BAD_CB_HEIGHT, tip=b["c20"])
@@ -709,7 +730,7 @@ def test_tx_order_inside_block(make_node):
              \\-> b2 [cb, t1, t2]
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     t1 = spend_to(b, b.get_spendable_output(), key(1))
     t2 = spend_to(b, out_of(t1, 0, key(1)), key(1))
@@ -724,7 +745,7 @@ def test_tx_order_inside_block(make_node):
 def test_nonfinal_tx_in_block(make_node):
     """A height-locked tx is final only in blocks above its locktime (`bad-txns-nonfinal`)."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     out0 = b.get_spendable_output()
     locked = b.wallet.create_spend(out0, n_outputs=1, locktime=101, sequence=0)
@@ -743,7 +764,7 @@ def test_bip68_relative_lock_in_block(make_node):
                         -> e2 -> e3 -> b4 (t1) ok
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     t0 = spend_to(b, b.get_spendable_output(), key(1))
     b.next_block("b1", txs=[t0], fees=1000)                     # t0 at height 101
@@ -763,7 +784,7 @@ def test_p2sh_multisig_spend_in_block(make_node):
     from tests.framework.miniwallet import MultisigKey, sign_p2sh_multisig_input
 
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     ms = MultisigKey.make(2, [20, 21, 22])
     fund, ms_coin = b.wallet.pay_to_multisig(b.get_spendable_output(), ms, 20 * COIN)
@@ -788,7 +809,7 @@ def test_p2sh_multisig_spend_in_block(make_node):
 def test_old_block_version_rejected(make_node):
     """Version 1, 2 and 3 blocks are refused once BIP34/66/65 are active (all from height 1)."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     b.next_block("c1")
     deliver(cs, b, "c1", tip="c1")
     for v in (1, 2, 3):
@@ -807,7 +828,7 @@ def test_headers_first_then_blocks_in_any_order(make_node, kind):
                 \\-> h1 .. h8 (headers known first; bodies h8, h7, .., h1)
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, kind)
+    cs = make_node(REGTEST, b, kind)
     build_base(b, cs, 5)
     b.set_tip("genesis")
     for i in range(1, 9):
@@ -846,7 +867,7 @@ def test_invalidate_and_reconsider(make_node, kind):
              \\-> d1 -> d2 -> d3           (best valid chain without a2)
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, kind)
+    cs = make_node(REGTEST, b, kind)
     build_base(b, cs)
     out = [b.get_spendable_output() for _ in range(4)]
     for i in range(1, 5):
@@ -890,7 +911,7 @@ def test_time_too_new_is_not_cached_as_invalid(make_node):
 def test_reorg_with_tiny_coins_cache(make_node, cache):
     """The coins cache bound does not change results: the deep reorg with a 4-coin cache."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, coins_cache_size=cache)
+    cs = make_node(REGTEST, b, coins_cache_size=cache)
     build_base(b, cs)
     out = [b.get_spendable_output() for _ in range(6)]
     k1 = key(1)
@@ -917,7 +938,7 @@ def test_long_reorg_over_several_commits(make_node, kind):
             \\-> s1 .. s130          (headers first, then bodies in order)
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, kind)
+    cs = make_node(REGTEST, b, kind)
     build_base(b, cs, 10)
     for i in range(1, 121):
         b.next_block(f"m{i}")
@@ -947,7 +968,7 @@ def test_same_txs_on_both_branches(make_node, kind):
              \\-> d1 [cb1, T] -> d2 -> d3      (d1 has a1's coinbase and T, different header time)
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, kind)
+    cs = make_node(REGTEST, b, kind)
     build_base(b, cs)
     t = spend_to(b, b.get_spendable_output(), key(1), 2)
     a1 = b.next_block("a1", txs=[t], fees=1000)
@@ -980,7 +1001,7 @@ def test_unconnected_blocks_are_bounded(make_node):
                 \\-> o1 .. o30  (o30 .. o2 delivered first, with room for only 8 of them)
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now, max_unconnected_blocks=8)
+    cs = make_node(REGTEST, b, max_unconnected_blocks=8)
     build_base(b, cs, 3)
     b.set_tip("genesis")
     for i in range(1, 31):
@@ -1025,7 +1046,7 @@ def test_bad_transactions_in_blocks(make_node):
     """Each CheckTransaction failure makes the block invalid with Core's reason; the same
     coin is then spent validly (nothing of the bad blocks stuck)."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     coin = b.get_spendable_output()
     for name, tx, reason in _bad_tx_catalogue(b, coin):
@@ -1040,7 +1061,7 @@ def test_bad_transactions_in_blocks(make_node):
     assert_accepted(cs, b["short-cb"], tip=b["short-cb"])
     fresh = BlockBuilder(REGTEST, now=b.now)                             # height 1: OP_1 only
     one_byte = fresh.next_block("h1", coinbase_script_sig=push_int(1))
-    cs2 = make_node(REGTEST, b.now)
+    cs2 = make_node(REGTEST, b)
     assert_rejected(cs2, one_byte, R.BAD_CB_LENGTH)
     b.set_tip("short-cb")
     b.next_block("ok", spend=coin)
@@ -1058,7 +1079,7 @@ def test_p2sh_sigops_counted_at_connect(make_node):
     from tinynode.primitives.hashes import hash160
 
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     redeem = b"\xac" * 500
     p2sh = b"\xa9\x14" + hash160(redeem) + b"\x87"
@@ -1078,7 +1099,7 @@ def test_locktime_by_time_uses_median_time_past(make_node):
     """BIP113: a time-locked tx is final only if its locktime is below the previous block's
     median-time-past (not the block's own timestamp)."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     coin = b.get_spendable_output()
     mtp = b.median_time_past(b["c100"])
@@ -1098,7 +1119,7 @@ def test_bip68_time_based_relative_lock(make_node):
     measured from the MTP of the block before the coin's block."""
     type_flag = 1 << 22
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs)
     t0 = spend_to(b, b.get_spendable_output(), key(1))
     b.next_block("b101", txs=[t0], fees=1000)
@@ -1133,7 +1154,7 @@ def test_locator_fork_and_chain_tips(make_node):
             \\-> h1 -> h2                        (headers only)
     """
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b.now)
+    cs = make_node(REGTEST, b)
     build_base(b, cs, 20)
     b.set_tip("c10")
     b.next_block("u1")
