@@ -194,3 +194,12 @@ async def test_obsolete_protocol_refused():
             assert await raw.wait_closed(5)
         finally:
             await raw.close()
+
+
+async def test_seed_names_resolve_to_one_target_per_address():
+    async with nodes(1) as (a,):
+        addrs = await a._resolve("localhost:18444")
+        assert ("127.0.0.1", 18444) in addrs
+        assert len(addrs) == len(set(addrs))
+        assert await a._resolve("127.0.0.1") == [("127.0.0.1", REGTEST.default_port)]
+        assert await a._resolve("no-such-host.invalid:1") == []

@@ -130,3 +130,26 @@ async def test_serves_getheaders_getblocks_getdata_and_never_pushes_blocks():
             await raw.close()
     finally:
         await stop_nodes(nodes)
+
+
+async def test_getblocks_continuation_after_500():
+    """Core's hashContinue: after the peer fetches the 500th block of a getblocks answer, we
+    inv our tip so it asks for the next batch."""
+    nodes = await start_nodes(1, REGTEST)
+    node = nodes[0]
+    try:
+        hashes = await node.mine(502)
+        raw = await RawConn.connect("127.0.0.1", node.port, REGTEST.magic)
+        try:
+            await raw.handshake()
+            await raw.send(m.GetBlocks((REGTEST.genesis.hash,)))
+            inv = await raw.expect("inv")
+            assert [iv.hash for iv in inv.items] == hashes[:500]
+            await raw.send(m.GetData((m.InvVect(InvType.BLOCK, hashes[499]),)))
+            await raw.expect("block")
+            cont = await raw.expect("inv")
+            assert [iv.hash for iv in cont.items] == [hashes[-1]]
+        finally:
+            await raw.close()
+    finally:
+        await stop_nodes(nodes)

@@ -166,7 +166,10 @@ class SyncManager:
                 await self._task
             except asyncio.CancelledError:
                 pass
+            except Exception:   # a task that had already failed: its error was not seen yet
+                log.exception("sync manager task failed")
             self._task = None
+            self._tg = None
 
     async def _supervise(self) -> None:
         async with asyncio.TaskGroup() as tg:
