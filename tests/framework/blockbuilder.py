@@ -24,7 +24,7 @@ assert on `RejectReason`s (see `assert_accepted` / `assert_rejected`).
 from __future__ import annotations
 
 import time as _time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable, Iterable, Sequence
 
 from tinynode.params import REGTEST, ChainParams
@@ -34,7 +34,7 @@ from tinynode.primitives.tx import NULL_OUTPOINT, OutPoint, Tx, TxIn, TxOut
 
 from .miniwallet import MiniWallet, Utxo, push_data, push_int
 
-__all__ = ["BlockBuilder", "NamedBlock", "next_bits_for", "assert_accepted", "assert_rejected",
+__all__ = ["BlockBuilder", "next_bits_for", "solve", "assert_accepted", "assert_rejected",
            "block_work", "MEDIAN_TIME_SPAN"]
 
 MEDIAN_TIME_SPAN = 11
@@ -89,13 +89,6 @@ def solve(header: BlockHeader, *, valid: bool = True, max_tries: int = 10_000_00
             return h
         h = replace(h, nonce=(h.nonce + 1) & 0xFFFFFFFF)
     raise RuntimeError("could not solve header (target too hard for a test?)")
-
-
-@dataclass(frozen=True, slots=True)
-class NamedBlock:
-    name: str
-    block: Block
-    height: int
 
 
 class BlockBuilder:
