@@ -263,3 +263,20 @@ async def test_a_killed_worker_is_replaced_and_mining_goes_on():
         assert miner.running
         pids = miner.worker_pids()
     await _assert_no_children(pids + [victim])
+
+
+async def test_template_is_refreshed_for_new_time_and_txs():
+    writer = FakeWriter(target=HARD_TARGET)
+    built: list[int] = []
+
+    def template(payout, now, extranonce):
+        built.append(extranonce)
+        return writer.template(payout, now, extranonce)
+
+    miner = Miner(writer, REGTEST, payout_script=PAYOUT, workers=1, template_fn=template,
+                  template_refresh=0.2, chunk_seconds=0.05)
+    async with miner:
+        await wait_until(lambda: len(built) >= 3, timeout=20)
+    # Each refresh rolls the extranonce, so a refreshed template never repeats old work.
+    assert built[:3] == [0, 1, 2]
+    assert writer.submitted == []
