@@ -188,6 +188,10 @@ def test_side_branch_overtakes(make_node, kind):
     b.next_block("b4", spend=out[2])
     deliver(cs, b, "b4", tip="b4")
     assert_state_exact(cs, b, "b4", [b.wallet.script_pubkey])
+    for name in ("b1", "b2", "b3", "b4"):      # active, stale and side blocks again: duplicates
+        res = cs.process_block(b[name])
+        assert res.error is None and res.status == "duplicate", (name, res)
+    assert cs.tip.hash == b["b4"].hash
     assert_equivalent(cs, b, make_node)
 
 
