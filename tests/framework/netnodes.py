@@ -21,7 +21,8 @@ from tinynode.wire import envelope
 from tinynode.wire import messages as m
 from tinynode.wire.constants import HEADER_SIZE, NODE_NETWORK, PROTOCOL_VERSION
 
-__all__ = ["fast_config", "RawConn"]
+__all__ = ["fast_config", "sync_config", "RawConn", "NetNode", "SimpleChain", "start_nodes",
+           "stop_nodes", "connect_line", "sync_blocks", "sync_mempools"]
 
 
 def fast_config(**overrides: Any) -> NetConfig:
@@ -33,6 +34,16 @@ def fast_config(**overrides: Any) -> NetConfig:
                 relay_tick=0.02, addr_interval=1.0)
     base.update(overrides)
     return NetConfig(**base)
+
+
+def sync_config(**overrides: Any) -> NetConfig:
+    """For multi-node tests: quick dialing and trickling, but deadlines lenient enough that a
+    loaded CI machine does not drop honest peers (hostile tests use `fast_config`)."""
+    base = dict(handshake_timeout=10.0, idle_timeout=60.0, message_timeout=10.0, pong_timeout=15.0,
+                send_timeout=10.0, headers_timeout=15.0, block_stall_timeout=5.0,
+                tx_request_timeout=10.0)
+    base.update(overrides)
+    return fast_config(**base)
 
 
 class RawConn:
@@ -363,7 +374,7 @@ class NetNode:
                  real_chain: bool | None = None, mempool: bool = False) -> None:
         self.params = params
         self.name = name
-        self.config = config or fast_config()
+        self.config = config or sync_config()
         self.datadir = datadir
         self.seeds = seeds
         self.dial = dial

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.framework.netnodes import (RawConn, connect_line, fast_config, start_nodes, stop_nodes,
-                                      sync_blocks)
+from tests.framework.netnodes import (RawConn, connect_line, start_nodes, stop_nodes, sync_blocks,
+                                      sync_config)
 from tests.framework.wait import wait_until
 from tinynode.params import REGTEST
 from tinynode.wire import messages as m
@@ -39,12 +39,12 @@ async def test_five_nodes_in_a_line_sync_200_blocks():
 
 
 async def test_late_joiner_syncs_headers_first_from_several_peers():
-    nodes = await start_nodes(3, REGTEST, config=fast_config(blocks_per_peer=4))
+    nodes = await start_nodes(3, REGTEST, config=sync_config(blocks_per_peer=4))
     try:
         await nodes[0].mine(120)
         await connect_line(nodes[:3])
         await sync_blocks(nodes[:3])
-        late = (await start_nodes(1, REGTEST, config=fast_config(blocks_per_peer=4)))[0]
+        late = (await start_nodes(1, REGTEST, config=sync_config(blocks_per_peer=4)))[0]
         late.name = "late"
         nodes.append(late)
         seen_header_ahead = []
