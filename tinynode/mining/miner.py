@@ -197,8 +197,8 @@ class Miner:
     @property
     def hashrate(self) -> float:
         w = self._rate_window
-        if len(w) < 2 or w[-1][0] <= w[0][0]:
-            return 0.0
+        if len(w) < 2 or w[-1][0] <= w[0][0] or time.monotonic() - w[-1][0] > 30.0:
+            return 0.0  # not mining (recently)
         return (w[-1][1] - w[0][1]) / (w[-1][0] - w[0][0])
 
     # ------------------------------------------------------------------ mining
