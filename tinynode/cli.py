@@ -130,7 +130,8 @@ KNOWN_METHODS = (
     "getdifficulty", "gettxout", "getmempoolinfo", "getmempoolentry", "decoderawtransaction",
     "validateaddress", "getaddressinfo", "dumpprivkey", "importprivkey", "listtransactions",
     "invalidateblock", "reconsiderblock", "disconnectnode", "getnetworkinfo", "setnetworkactive",
-    "setban", "listbanned", "clearbanned",
+    "setban", "listbanned", "clearbanned", "createrawtransaction", "signrawtransactionwithkey",
+    "signrawtransactionwithwallet", "generateblock",
 )
 
 VERBS = {
@@ -138,8 +139,9 @@ VERBS = {
     "balance": "balance [--minconf N] [--address A]\n"
                "                          wallet balance: confirmed / pending / immature; with --address,\n"
                "                          any address's balance (--minconf 0 counts the mempool)",
-    "send": "send ADDR AMOUNT [--fee-rate R] [--from A] [--subtract-fee]\n"
-            "                          pay AMOUNT coins to ADDR; fee rate R in sat/vB (default 2)",
+    "send": "send ADDR AMOUNT [--fee-rate R] [--from A] [--subtract-fee] [--data HEX]\n"
+            "                          pay AMOUNT coins to ADDR; fee rate R in sat/vB (default 2);\n"
+            "                          --data attaches an OP_RETURN output with HEX",
     "status": "status TXID               where a transaction stands (mempool / confirmations / conflicted)",
     "newaddress": "newaddress [LABEL]        a fresh receive address",
     "addresses": "addresses                 the wallet's addresses and their balances",
@@ -504,11 +506,12 @@ def _maturity(opts: _Opts) -> int:
 
 
 def verb_send(c, args, opts) -> int:
-    o, pos = _verb_opts(args, {"fee-rate": True, "from": True, "subtract-fee": False, "json": False})
+    o, pos = _verb_opts(args, {"fee-rate": True, "from": True, "subtract-fee": False, "data": True,
+                               "json": False})
     if o.get("json"):
         opts.json = True
     if len(pos) != 2:
-        raise CliError("usage: send ADDR AMOUNT [--fee-rate R] [--from A] [--subtract-fee]")
+        raise CliError("usage: send ADDR AMOUNT [--fee-rate R] [--from A] [--subtract-fee] [--data HEX]")
     addr, amount = pos
     try:
         float(amount)
@@ -521,12 +524,14 @@ def verb_send(c, args, opts) -> int:
         named["from_address"] = o["from"]
     if o.get("subtract-fee"):
         named["subtractfeefromamount"] = True
+    if "data" in o:
+        named["data"] = o["data"]
     txid = c.call("sendtoaddress", named=named)
     tx = c.call("gettransaction", txid, None, True)
     fee = -tx.get("fee", 0)
     sent = -sum(d["amount"] for d in tx["details"] if d["category"] == "send")
     change = [(v["value"], v["scriptPubKey"].get("address")) for v in tx["decoded"]["vout"]
-              if v["scriptPubKey"].get("address") != addr]
+              if v["scriptPubKey"].get("address") not in (addr, None)]
     obj = {"txid": txid, "amount": sent, "fee": fee,
            "change": [{"amount": a, "address": ad} for a, ad in change]}
     lines = [f"sent {_coins(sent)} to {addr}", f"txid    {txid}", f"fee     {_coins(fee)}"]

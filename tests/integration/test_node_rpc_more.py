@@ -80,3 +80,59 @@ async def test_core_methods_on_one_node():
         assert await c.call("setnetworkactive", False) is False
         assert (await c.call("getnetworkinfo"))["networkactive"] is False
         await c.call("setnetworkactive", True)
+
+
+async def tcp_call(node, method, *params):
+    import base64
+
+    import aiohttp
+    cookie = (node.node.network_dir / ".cookie").read_text()
+    auth = {"Authorization": "Basic " + base64.b64encode(cookie.encode()).decode()}
+    body = {"jsonrpc": "1.0", "id": 1, "method": method, "params": list(params)}
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"http://127.0.0.1:{node.node.rpc_port}/", json=body, headers=auth) as r:
+            reply = await r.json()
+    if reply["error"]:
+        raise RPCError(reply["error"]["code"], reply["error"]["message"])
+    return reply["result"]
+
+
+async def test_raw_transaction_workflow_over_tcp_cookie_auth():
+    async with running_nodes(1, rpc_port=0) as (a,):
+        addr = await tcp_call(a, "getnewaddress")
+        await tcp_call(a, "generatetoaddress", 101, addr)
+        utxo = (await tcp_call(a, "listunspent"))[0]
+        dest = await tcp_call(a, "getnewaddress")
+        raw = await tcp_call(a, "createrawtransaction", [{"txid": utxo["txid"], "vout": utxo["vout"]}],
+                             [{dest: 10}, {addr: 39.999}, {"data": "74696e796e6f6465"}])
+        dec = await tcp_call(a, "decoderawtransaction", raw)
+        assert dec["vout"][2]["scriptPubKey"]["type"] == "nulldata" and dec["vout"][2]["value"] == 0
+        unsigned = await tcp_call(a, "signrawtransactionwithkey", raw, [])
+        assert unsigned["complete"] is False and len(unsigned["errors"]) == 1
+        signed = await tcp_call(a, "signrawtransactionwithwallet", raw)
+        assert signed["complete"] is True
+        wif = await tcp_call(a, "dumpprivkey", addr)
+        assert (await tcp_call(a, "signrawtransactionwithkey", raw, [wif]))["hex"] == signed["hex"]
+        txid = await tcp_call(a, "sendrawtransaction", signed["hex"])
+        await tcp_call(a, "generatetoaddress", 1, addr)
+        wtx = await tcp_call(a, "gettransaction", txid)
+        assert wtx["confirmations"] == 1
+        # a send with a data output through the wallet
+        txid2 = await a.rpc.call("sendtoaddress", named={"address": dest, "amount": 1, "data": "cafe"})
+        d2 = await a.rpc.call("getrawtransaction", txid2, True)
+        assert any(v["scriptPubKey"]["hex"] == "6a02cafe" for v in d2["vout"])
+
+
+async def test_generateblock_mines_chosen_txs():
+    async with running_nodes(1) as (a,):
+        addr = await a.rpc.call("getnewaddress")
+        await a.rpc.call("generatetoaddress", 101, addr)
+        t1 = await a.rpc.call("sendtoaddress", addr, 1)
+        t2 = await a.rpc.call("sendtoaddress", addr, 2)
+        raw2 = (await a.rpc.call("gettransaction", t2))["hex"]
+        res = await a.rpc.call("generateblock", addr, [t1])
+        block = await a.rpc.call("getblock", res["hash"])
+        assert block["tx"][1:] == [t1] and await a.rpc.call("getrawmempool") == [t2]
+        res = await a.rpc.call("generateblock", addr, [raw2], False)
+        assert "hex" in res and await a.rpc.call("getblockcount") == 102
+        assert await err(a.rpc.call("generateblock", addr, ["11" * 32])) == -5

@@ -11,6 +11,7 @@ Methods tinynode adds for its friendly CLI verbs are marked "(tinynode)" in `hel
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -40,7 +41,7 @@ __all__ = ["RPCMethods", "amount_to_json", "amount_from_json", "LONG_METHODS"]
 log = logging.getLogger(__name__)
 
 #: Methods that may run longer than the per-request timeout (they mine).
-LONG_METHODS = frozenset({"generatetoaddress", "generate", "mine"})
+LONG_METHODS = frozenset({"generatetoaddress", "generateblock", "generate", "mine"})
 
 
 # --- argument helpers ---------------------------------------------------------------------------
@@ -629,10 +630,11 @@ Returns array of unspent transaction outputs with between minconf and maxconf (i
     async def m_sendtoaddress(self, address, amount, comment=None, comment_to=None,
                               subtractfeefromamount=False, replaceable=None, conf_target=None,
                               estimate_mode=None, avoid_reuse=None, fee_rate=None, verbose=False,
-                              from_address=None) -> Any:
+                              from_address=None, data=None) -> Any:
         """sendtoaddress "address" amount ( "comment" "comment_to" subtractfeefromamount replaceable conf_target "estimate_mode" avoid_reuse fee_rate verbose from_address )
 Send an amount to a given address. fee_rate is in sat/vB (default 2). from_address (tinynode)
-spends only that wallet address's coins and returns the change to it."""
+spends only that wallet address's coins and returns the change to it. data (tinynode) adds an
+OP_RETURN output carrying those hex bytes."""
         spk = self._decode_address(address)
         sats = amount_from_json(amount)
         if sats <= 0:
@@ -641,8 +643,16 @@ spends only that wallet address's coins and returns the change to it."""
         from ..wallet.wallet import DEFAULT_FEE_RATE
         rate = DEFAULT_FEE_RATE if fee_rate is None else _fee_rate_kvb(fee_rate)
         from_spk = self._decode_address(from_address) if from_address is not None else None
+        outputs = [(spk, sats)]
+        if data is not None:
+            try:
+                payload = bytes.fromhex(_str(data, "data"))
+            except ValueError:
+                raise RPCError(RPC_INVALID_PARAMETER, "Data must be hexadecimal string") from None
+            from ..script.script import nulldata_script
+            outputs.append((nulldata_script(payload), 0))
         w = self._wallet()
-        created = await self._w(self._send, w, [(spk, sats)], rate, [0] if subtract else [], from_spk)
+        created = await self._w(self._send, w, outputs, rate, [0] if subtract else [], from_spk)
         self.node.relay_tx(created.tx)
         log.info("wallet sent %s: %.8f to %s, fee %.8f", created.tx.txid_hex, amount_to_json(created.amounts[0]),
                  address, amount_to_json(created.fee))
@@ -1182,6 +1192,238 @@ List all manually banned IPs/Subnets."""
         """clearbanned
 Clear all banned IPs."""
         self._connman().clear_banned()
+
+    # === raw transactions ============================================================================
+    def _parse_outputs(self, outputs: Any) -> list:
+        """Core's `AddOutputs`: {address: amount, "data": hex} or an array of one-key objects."""
+        from ..primitives.tx import TxOut
+        if isinstance(outputs, dict):
+            items = list(outputs.items())
+        elif isinstance(outputs, list):
+            items = []
+            for o in outputs:
+                if not isinstance(o, dict) or len(o) != 1:
+                    raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, key-value pair must contain exactly one key")
+                items.extend(o.items())
+        else:
+            raise RPCError(RPC_TYPE_ERROR, "Outputs must be an object or an array")
+        out, seen, has_data = [], set(), False
+        for key, value in items:
+            if key == "data":
+                if has_data:
+                    raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, duplicate key: data")
+                has_data = True
+                try:
+                    data = bytes.fromhex(_str(value, "data"))
+                except ValueError:
+                    raise RPCError(RPC_INVALID_PARAMETER, "Data must be hexadecimal string") from None
+                from ..script.script import nulldata_script
+                out.append(TxOut(0, nulldata_script(data)))
+                continue
+            spk = self._decode_address(key)
+            if key in seen:
+                raise RPCError(RPC_INVALID_PARAMETER, f"Invalid parameter, duplicated address: {key}")
+            seen.add(key)
+            out.append(TxOut(amount_from_json(value), spk))
+        return out
+
+    async def m_createrawtransaction(self, inputs, outputs, locktime=0, replaceable=False) -> str:
+        """createrawtransaction [{"txid":"hex","vout":n,"sequence":n},...] [{"address":amount},{"data":"hex"},...] ( locktime replaceable )
+Create a transaction spending the given inputs and creating new outputs (not signed, not stored)."""
+        from ..primitives.tx import OutPoint, TxIn
+        if not isinstance(inputs, list):
+            raise RPCError(RPC_TYPE_ERROR, "Expected type array for inputs")
+        lt = _int(locktime, "locktime")
+        if not 0 <= lt <= 0xFFFFFFFF:
+            raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, locktime out of range")
+        rbf = _bool(replaceable, "replaceable")
+        vin = []
+        for i in inputs:
+            if not isinstance(i, dict):
+                raise RPCError(RPC_TYPE_ERROR, "Expected type object for an input")
+            t = _hash(i.get("txid"), "txid")
+            if "vout" not in i:
+                raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, missing vout key")
+            n = _int(i["vout"], "vout")
+            if n < 0:
+                raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, vout cannot be negative")
+            default_seq = 0xFFFFFFFD if rbf else (0xFFFFFFFE if lt else 0xFFFFFFFF)
+            seq = _int(i.get("sequence", default_seq), "sequence")
+            if not 0 <= seq <= 0xFFFFFFFF:
+                raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, sequence number is out of range")
+            vin.append(TxIn(OutPoint(t, n), b"", seq))
+        tx = Tx(2, tuple(vin), tuple(self._parse_outputs(outputs)), lt)
+        return tx.raw.hex()
+
+    def _sign_inputs(self, tx: Tx, key_for, prevtxs: Any, sighashtype: Any) -> dict:
+        """Core `SignTransaction`: sign every input we can (P2PKH, P2PK); report the others."""
+        from dataclasses import replace as dc_replace
+        from ..primitives.tx import OutPoint, TxIn
+        from ..script.sighash import SIGHASH_ALL, SIGHASH_ANYONECANPAY, SIGHASH_NONE, SIGHASH_SINGLE
+        from ..script.sign import sign_p2pk, sign_p2pkh
+        from ..script.script import classify, iter_ops
+        names = {"ALL": SIGHASH_ALL, "NONE": SIGHASH_NONE, "SINGLE": SIGHASH_SINGLE,
+                 "ALL|ANYONECANPAY": SIGHASH_ALL | SIGHASH_ANYONECANPAY,
+                 "NONE|ANYONECANPAY": SIGHASH_NONE | SIGHASH_ANYONECANPAY,
+                 "SINGLE|ANYONECANPAY": SIGHASH_SINGLE | SIGHASH_ANYONECANPAY}
+        ht_name = "ALL" if sighashtype in (None, "DEFAULT") else _str(sighashtype, "sighashtype")
+        if ht_name not in names:
+            raise RPCError(RPC_INVALID_PARAMETER, f"{ht_name} is not a valid sighash parameter.")
+        hash_type = names[ht_name]
+        given: dict = {}
+        for p in prevtxs or []:
+            if not isinstance(p, dict):
+                raise RPCError(RPC_TYPE_ERROR, "prevtxs entries must be objects")
+            try:
+                spk = bytes.fromhex(_str(p.get("scriptPubKey"), "scriptPubKey"))
+            except ValueError:
+                raise RPCError(RPC_DESERIALIZATION_ERROR, "scriptPubKey must be hex") from None
+            given[OutPoint(_hash(p.get("txid"), "txid"), _int(p.get("vout"), "vout"))] = spk
+        cs, mp = self._cs(), self.node.mempool
+        vin = list(tx.vin)
+        errors = []
+        for i, txin in enumerate(tx.vin):
+            spk = given.get(txin.prevout)
+            if spk is None:
+                coin = cs.get_coin(txin.prevout)
+                if coin is None and mp is not None:
+                    e = mp.get(txin.prevout.txid)
+                    if e is not None and txin.prevout.n < len(e.tx.vout):
+                        spk = e.tx.vout[txin.prevout.n].script_pubkey
+                elif coin is not None:
+                    spk = coin.script_pubkey
+            if spk is None:
+                errors.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
+                               "scriptSig": txin.script_sig.hex(), "sequence": txin.sequence,
+                               "error": "Input not found or already spent"})
+                continue
+            kind = classify(spk).value
+            key = None
+            if kind == "pubkeyhash":
+                key = key_for(spk[3:23], spk)
+            elif kind == "pubkey":
+                pub = next(d for op, d in iter_ops(spk) if d is not None)
+                from ..primitives.hashes import hash160
+                key = key_for(hash160(pub), None)
+            if key is None:
+                errors.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
+                               "scriptSig": txin.script_sig.hex(), "sequence": txin.sequence,
+                               "error": "Unable to sign input, missing key or unsupported script"})
+                continue
+            tmp = dc_replace(tx, vin=tuple(vin))
+            sig = (sign_p2pkh if kind == "pubkeyhash" else sign_p2pk)(tmp, i, key, spk, hash_type)
+            vin[i] = TxIn(txin.prevout, sig, txin.sequence)
+        signed = dc_replace(tx, vin=tuple(vin))
+        j: dict[str, Any] = {"hex": signed.raw.hex(), "complete": not errors}
+        if errors:
+            j["errors"] = errors
+        return j
+
+    async def m_signrawtransactionwithkey(self, hexstring, privkeys, prevtxs=None, sighashtype="ALL") -> dict:
+        """signrawtransactionwithkey "hexstring" ["privatekey",...] ( [{"txid":"hex","vout":n,"scriptPubKey":"hex"},...] "sighashtype" )
+Sign inputs for raw transaction with the given base58-encoded private keys."""
+        from ..primitives.address import decode_wif
+        from ..primitives.hashes import hash160
+        from ..primitives.keys import PrivateKey
+        try:
+            tx = Tx.from_hex(_str(hexstring, "hexstring"))
+        except DecodeError:
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed. Make sure the tx has at least one input.") from None
+        if not isinstance(privkeys, list):
+            raise RPCError(RPC_TYPE_ERROR, "privkeys must be an array")
+        keys = {}
+        for wif in privkeys:
+            try:
+                secret, compressed = decode_wif(_str(wif, "privkey"), self._params)
+            except AddressError:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid private key") from None
+            k = PrivateKey(secret, compressed)
+            keys[hash160(k.public_key.sec)] = k
+        return await self._w(self._sign_inputs, tx, lambda h160, spk: keys.get(h160), prevtxs, sighashtype)
+
+    async def m_signrawtransactionwithwallet(self, hexstring, prevtxs=None, sighashtype="ALL") -> dict:
+        """signrawtransactionwithwallet "hexstring" ( [{"txid":"hex","vout":n,"scriptPubKey":"hex"},...] "sighashtype" )
+Sign inputs for raw transaction with the wallet's keys."""
+        from ..primitives.address import p2pkh_script
+        try:
+            tx = Tx.from_hex(_str(hexstring, "hexstring"))
+        except DecodeError:
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed. Make sure the tx has at least one input.") from None
+        w = self._wallet()
+        return await self._w(self._sign_inputs, tx,
+                             lambda h160, spk: w.keys.private_key(p2pkh_script(h160)), prevtxs, sighashtype)
+
+    async def m_generateblock(self, output, transactions, submit=True) -> dict:
+        """generateblock "output" ["rawtx/txid",...] ( submit )
+Mine a block with exactly the given transactions (mempool txids or raw hex), in that order."""
+        from ..mining.template import make_coinbase
+        from ..mining.worker import grind
+        from ..primitives.block import BlockHeader, bits_to_target, merkle_root
+        spk = self._decode_address(output)
+        if not isinstance(transactions, list):
+            raise RPCError(RPC_TYPE_ERROR, "transactions must be an array")
+        do_submit = _bool(submit, "submit")
+
+        def build():
+            cs, mp = self._cs(), self.node.mempool
+            txs = []
+            for item in transactions:
+                s_item = _str(item, "transaction")
+                tx = None
+                if len(s_item) == 64:
+                    try:
+                        t = hex_to_hash(s_item)
+                    except ValueError:
+                        t = None
+                    e = mp.get(t) if (mp is not None and t is not None) else None
+                    if e is None:
+                        raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Transaction {s_item} not in mempool.")
+                    tx = e.tx
+                else:
+                    try:
+                        tx = Tx.from_hex(s_item)
+                    except DecodeError:
+                        raise RPCError(RPC_DESERIALIZATION_ERROR, f"Transaction decode failed for {s_item}") from None
+                txs.append(tx)
+            fees = 0
+            spent: dict = {}
+            for tx in txs:
+                total_in = 0
+                for txin in tx.vin:
+                    v = spent.get(txin.prevout)
+                    if v is None:
+                        coin = cs.get_coin(txin.prevout)
+                        v = coin.value if coin is not None else 0
+                    total_in += v
+                for n, o in enumerate(tx.vout):
+                    from ..primitives.tx import OutPoint
+                    spent[OutPoint(tx.txid, n)] = o.value
+                fees += max(0, total_in - sum(o.value for o in tx.vout))
+            tip = cs.tip
+            height = tip.height + 1
+            now = max(int(time.time()), cs.median_time_past(tip) + 1)
+            bits = cs.next_bits(tip, now)
+            cb = make_coinbase(height, self._params.block_subsidy(height) + fees, spk)
+            all_txs = (cb,) + tuple(txs)
+            root, _ = merkle_root([t.txid for t in all_txs])
+            return BlockHeader(4, tip.hash, root, now, bits, 0), all_txs
+        header, all_txs = await self._w(build)
+        target = bits_to_target(header.bits)[0]
+        h76 = header.serialize()[:76]
+        nonce, start = None, 0
+        while nonce is None:
+            if start > 0xFFFFFFFF:
+                raise RPCError(RPC_MISC_ERROR, "nonce space exhausted; try again")
+            nonce = await asyncio.to_thread(grind, h76, target, start, 1 << 20)
+            start += 1 << 20
+        from dataclasses import replace as dc_replace
+        block = Block(dc_replace(header, nonce=nonce), all_txs)
+        if do_submit:
+            res = await self.node.writer.submit_block(block)
+            if not res.ok:
+                raise RPCError(RPC_VERIFY_ERROR, f"generateblock: block rejected: {res.error}")
+            return {"hash": hash_to_hex(block.hash)}
+        return {"hash": hash_to_hex(block.hash), "hex": block.serialize().hex()}
 
     # === control =====================================================================================
     async def m_stop(self) -> str:

@@ -458,6 +458,10 @@ class Wallet:
         if fee_rate < 0:
             raise WalletError("Fee rate must not be negative")
         for spk, value in outputs:
+            if spk[:1] == b"\x6a":      # OP_RETURN data carrier: zero value is the norm
+                if value < 0:
+                    raise WalletError("Transaction amounts must not be negative")
+                continue
             if value <= 0:
                 raise WalletError("Transaction amounts must be positive")
             if value < dust_threshold(len(spk)):
@@ -477,6 +481,8 @@ class Wallet:
             size = P2PKH_INPUT_SIZE if key.compressed else P2PKH_INPUT_SIZE_UNCOMPRESSED
             candidates.append(Candidate(c.outpoint, c.value, c.script_pubkey, c.confirmations, size))
         target = sum(v for _, v in outputs)
+        if target <= 0:
+            raise WalletError("Transaction must pay something besides data")
         base_size = TX_OVERHEAD + sum(9 + len(spk) for spk, _ in outputs)
         change_spk = from_script  # decided below; a fresh change key only when change is made
         sel = select_coins(candidates, target, fee_rate, base_size,
