@@ -4,8 +4,9 @@
 
 The blocks file is the concatenation of serialized blocks. The child prints `READY` once the
 store is open (so the parent's SIGKILL lands in block processing, not in imports), delivers
-every block in file order (blocks it already has are answered as duplicates), then prints
-`DONE <tip hash hex> <utxo_set_hash hex>` and exits 0. It is meant to be SIGKILLed at any point.
+every block in file order (blocks it already has are answered as duplicates; a refused block
+prints `INVALID <hash hex> <reason>`), then prints `DONE <tip hash hex> <utxo_set_hash hex>`
+and exits 0. It is meant to be SIGKILLed at any point.
 """
 
 from __future__ import annotations
@@ -31,9 +32,8 @@ def main(argv: list[str]) -> int:
     print("READY", cs.height, flush=True)
     for blk in blocks:
         res = cs.process_block(blk)
-        if res.error is not None:
-            print("ERROR", blk.hash_hex, repr(res.error), flush=True)
-            return 2
+        if res.error is not None:          # the parent decides whether this block may be invalid
+            print("INVALID", blk.hash_hex, res.error.reason.value, flush=True)
     print("DONE", cs.tip.hash_hex, cs.utxo_set_hash().hex(), flush=True)
     cs.close()
     return 0

@@ -3,7 +3,8 @@
 The blocks (built here, written to a file) are a regtest chain with signed spends and a side
 branch that overtakes it (one reorg):
 
-    genesis -> c1 .. c110 -> c111 .. c118       (spends from c101 on)
+    genesis -> c1 .. c110 -> c111 .. c118       (spends from c101 on; c114 -> bad*, which
+                                                 claims 1 satoshi too much and is refused)
                         \\-> d1 .. d10           (d1, d3, .. spend what c111, c113, .. spend;
                                                  d9 overtakes: a reorg of 8 blocks)
 
@@ -30,6 +31,7 @@ import pytest
 
 from tests.framework.blockbuilder import BlockBuilder
 from tinynode.chain.chainstate import ChainState
+from tinynode.consensus.errors import RejectReason as R
 from tinynode.params import REGTEST
 from tinynode.storage.memory import MemoryChainStore
 from tinynode.storage.sqlite import SQLiteChainStore
@@ -50,6 +52,9 @@ def _build_blocks() -> tuple[BlockBuilder, list]:
     late = [b.get_spendable_output() for _ in range(8)]      # coinbases of c11..c18
     for i in range(111, 119):
         order.append(b.next_block(f"c{i}", spend=late[i - 111]))
+        if i == 114:            # an invalid child of the tip: its connect fails, c114 stays tip
+            order.append(b.next_block("bad", additional_coinbase_value=1))
+            b.set_tip("c114")
     b.set_tip("c110")
     for i in range(1, 11):     # d1, d3, .. spend the same coins as c111, c113, .. (conflicts)
         order.append(b.next_block(f"d{i}", spend=late[i - 1] if i % 2 and i <= 8 else None))
@@ -62,7 +67,10 @@ def _reference(b: BlockBuilder, order: list) -> tuple[dict[bytes, bytes], bytes,
     ref = {cs.tip.hash: cs.utxo_set_hash()}
     for blk in order:
         res = cs.process_block(blk)
-        assert res.error is None, res
+        if blk.hash == b["bad"].hash:
+            assert res.error is not None and res.error.reason == R.BAD_CB_AMOUNT, res
+        else:
+            assert res.error is None, res
         ref[cs.tip.hash] = cs.utxo_set_hash()
     final = (cs.tip.hash, cs.utxo_set_hash())
     cs.close()
@@ -92,6 +100,15 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> str | None:
         sel.close()
 
 
+def _check_child_output(out: str, b: BlockBuilder) -> None:
+    """Only the planted block may be refused, as bad-cb-amount (or, once its FAILED mark was
+    committed before a kill, as duplicate-invalid)."""
+    for line in out.splitlines():
+        if line.startswith("INVALID"):
+            _, h, reason = line.split()
+            assert h == b["bad"].hash_hex and reason in (R.BAD_CB_AMOUNT.value, R.DUPLICATE_INVALID.value), line
+
+
 def _check_store(db: Path, b: BlockBuilder, cache: dict[bytes, bytes]) -> int:
     """Reopen the store: the tip must be one of our blocks with exactly its UTXO set."""
     cs = ChainState(REGTEST, SQLiteChainStore(db), now=lambda: b.now)
@@ -101,6 +118,8 @@ def _check_store(db: Path, b: BlockBuilder, cache: dict[bytes, bytes]) -> int:
         assert tip.height == b.heights[tip.hash]
         assert cs.get_block_hash(tip.height) == tip.hash
         assert cs.utxo_set_hash() == _utxo_hash_at(b, tip.hash, cache), f"inconsistent at height {tip.height}"
+        bad = cs.get_entry(b["bad"].hash)
+        assert bad is None or bad.failed or not bad.have_data, bad   # never valid, whatever was committed
         return tip.height
     finally:
         cs.close()
@@ -138,7 +157,9 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path):
             proc.kill()
             proc.wait(10)
     assert proc.returncode == 0, child_errors()
-    done = out.decode().split()
+    _check_child_output(out.decode(), b)
+    assert f"INVALID {b['bad'].hash_hex} bad-cb-amount" in out.decode()
+    done = out.decode().splitlines()[-1].split()
     assert done[0] == "DONE" and bytes.fromhex(done[2]) == final_hash
 
     kills = rounds = 0
@@ -167,6 +188,7 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path):
                 proc.wait(10)
         rest = proc.stdout.read().decode()
         proc.stdout.close()
+        _check_child_output(rest, b)
         heights.append(_check_store(rnd_db, b, cache))
         if proc.returncode == 0:
             assert f"DONE {final_tip[::-1].hex()} {final_hash.hex()}" in rest, rest
@@ -185,6 +207,7 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path):
                 proc.kill()
                 proc.wait(10)
         assert proc.returncode == 0, child_errors()
+        _check_child_output(out.decode(), b)
         assert f"DONE {final_tip[::-1].hex()} {final_hash.hex()}" in out.decode()
     assert kills >= MIN_KILLS
     assert len(set(heights)) > 3, f"kills did not land at different heights: {sorted(set(heights))}"
