@@ -108,3 +108,31 @@ def test_sqlite_wal_mode(tmp_path):
     s = SQLiteChainStore(tmp_path / "c.sqlite")
     assert s._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     s.close()
+
+
+def test_sqlite_migrates_schema_1(tmp_path):
+    """A v1 file (coin blobs + script hashes, txindex by full txid) opens as the current schema."""
+    p = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(p)
+    conn.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+        CREATE TABLE block_index (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, chainwork BLOB NOT NULL,
+            status INTEGER NOT NULL, seq INTEGER NOT NULL, header BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE blocks (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
+        CREATE TABLE undo (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
+        CREATE TABLE coins (key BLOB PRIMARY KEY, script_hash BLOB NOT NULL, coin BLOB NOT NULL) WITHOUT ROWID;
+        CREATE INDEX coins_by_script ON coins(script_hash);
+        CREATE TABLE txindex (txid BLOB PRIMARY KEY, block_hash BLOB NOT NULL) WITHOUT ROWID;
+        INSERT INTO meta VALUES ('schema_version', '1');
+    """)
+    coin = Coin(7, SPK_B, 3, True)
+    conn.execute("INSERT INTO coins VALUES (?,?,?)", (key(5), b"12345678", coin.serialize()))
+    conn.execute("INSERT INTO txindex VALUES (?,?)", (b"t" * 32, b"b" * 32))
+    conn.commit()
+    conn.close()
+    s = SQLiteChainStore(p)
+    assert s.schema_version() == SCHEMA_VERSION
+    assert s.get_coin(key(5)) == coin
+    assert [bytes(k) for k, _ in s.coins_for_script(SPK_B)] == [key(5)]
+    assert bytes(s.get_tx_block(b"t" * 32)) == b"b" * 32
+    s.close()

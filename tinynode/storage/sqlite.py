@@ -12,7 +12,9 @@ Tables:
     undo(hash, data)                    spent coins of a connected block
     coins(key, script, value, height, coinbase)   key = txid + n (big-endian); index on script
                                         (the script index: a script's coins without a scan)
-    txindex(txid, block_hash)
+    txindex(k, block_hash)              k = first 8 bytes of the txid as a signed integer (a rowid
+                                        table: much cheaper to write than 32-byte keys); readers
+                                        confirm the txid in the block (ChainState.get_tx)
 """
 
 from __future__ import annotations
@@ -29,29 +31,56 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SQLiteChainStore", "SCHEMA_VERSION", "StoreError"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreError(Exception):
     """The database is unusable (newer schema, corrupt)."""
 
 
-_SCHEMA_V1 = """
+_SCHEMA_COINS = """CREATE TABLE IF NOT EXISTS coins (
+    key BLOB PRIMARY KEY, script BLOB NOT NULL, value INTEGER NOT NULL, height INTEGER NOT NULL,
+    coinbase INTEGER NOT NULL) WITHOUT ROWID"""
+_SCHEMA_COINS_INDEX = "CREATE INDEX IF NOT EXISTS coins_by_script ON coins(script)"
+
+_SCHEMA = _SCHEMA_COINS + ";" + _SCHEMA_COINS_INDEX + """;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS block_index (
     hash BLOB PRIMARY KEY, height INTEGER NOT NULL, chainwork BLOB NOT NULL,
     status INTEGER NOT NULL, seq INTEGER NOT NULL, header BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocks (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS undo (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS coins (
-    key BLOB PRIMARY KEY, script BLOB NOT NULL, value INTEGER NOT NULL, height INTEGER NOT NULL,
-    coinbase INTEGER NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS coins_by_script ON coins(script);
-CREATE TABLE IF NOT EXISTS txindex (txid BLOB PRIMARY KEY, block_hash BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS txindex (k INTEGER PRIMARY KEY, block_hash BLOB NOT NULL);
 """
 
+def _txkey(txid: bytes) -> int:
+    return int.from_bytes(txid[:8], "little", signed=True)
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """v1 kept coins as one blob beside a script hash, and txindex keyed by the full txid."""
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(coins)")]
+    if "coin" in cols:
+        conn.execute("ALTER TABLE coins RENAME TO coins_v1")
+        conn.execute("DROP INDEX IF EXISTS coins_by_script")
+        conn.execute(_SCHEMA_COINS)
+        conn.execute(_SCHEMA_COINS_INDEX)
+        rows = []
+        for key, data in conn.execute("SELECT key, coin FROM coins_v1"):
+            c = Coin.from_bytes(data)
+            rows.append((key, c.script_pubkey, c.value, c.height, c.is_coinbase))
+        conn.executemany("INSERT INTO coins(key, script, value, height, coinbase) VALUES (?,?,?,?,?)", rows)
+        conn.execute("DROP TABLE coins_v1")
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(txindex)")]
+    if "txid" in cols:
+        rows = [(_txkey(t), b) for t, b in conn.execute("SELECT txid, block_hash FROM txindex")]
+        conn.execute("DROP TABLE txindex")
+        conn.execute("CREATE TABLE txindex (k INTEGER PRIMARY KEY, block_hash BLOB NOT NULL)")
+        conn.executemany("INSERT OR REPLACE INTO txindex(k, block_hash) VALUES (?,?)", rows)
+
+
 #: version → function upgrading the schema from version-1 to version (run inside a transaction).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_1_to_2}
 
 
 class SQLiteChainStore:
@@ -83,10 +112,10 @@ class SQLiteChainStore:
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: schema version {version} is newer than {SCHEMA_VERSION}")
             if version == 0:
-                for stmt in _SCHEMA_V1.split(";"):
+                for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
-                version = 1
+                version = SCHEMA_VERSION
             while version < SCHEMA_VERSION:
                 version += 1
                 MIGRATIONS[version](conn)
@@ -146,7 +175,7 @@ class SQLiteChainStore:
         return self._conn.execute("SELECT COUNT(*) FROM coins").fetchone()[0]
 
     def get_tx_block(self, txid: bytes) -> bytes | None:
-        row = self._conn.execute("SELECT block_hash FROM txindex WHERE txid=?", (txid,)).fetchone()
+        row = self._conn.execute("SELECT block_hash FROM txindex WHERE k=?", (_txkey(txid),)).fetchone()
         return row[0] if row else None
 
     # --- writes -----------------------------------------------------------------------------
@@ -181,12 +210,12 @@ class SQLiteChainStore:
                 if adds:
                     conn.executemany("INSERT OR REPLACE INTO undo(hash, data) VALUES (?,?)", adds)
             if batch.txindex:
-                dels = [(t,) for t, b in batch.txindex.items() if b is None]
+                dels = [(_txkey(t),) for t, b in batch.txindex.items() if b is None]
                 if dels:
-                    conn.executemany("DELETE FROM txindex WHERE txid=?", dels)
-                adds = [(t, b) for t, b in batch.txindex.items() if b is not None]
+                    conn.executemany("DELETE FROM txindex WHERE k=?", dels)
+                adds = [(_txkey(t), b) for t, b in batch.txindex.items() if b is not None]
                 if adds:
-                    conn.executemany("INSERT OR REPLACE INTO txindex(txid, block_hash) VALUES (?,?)", adds)
+                    conn.executemany("INSERT OR REPLACE INTO txindex(k, block_hash) VALUES (?,?)", adds)
             if batch.tip is not None:
                 conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tip', ?)", (batch.tip,))
             conn.execute("COMMIT")
