@@ -131,7 +131,7 @@ KNOWN_METHODS = (
     "validateaddress", "getaddressinfo", "dumpprivkey", "importprivkey", "listtransactions",
     "invalidateblock", "reconsiderblock", "disconnectnode", "getnetworkinfo", "setnetworkactive",
     "setban", "listbanned", "clearbanned", "createrawtransaction", "signrawtransactionwithkey",
-    "signrawtransactionwithwallet", "generateblock",
+    "signrawtransactionwithwallet", "generateblock", "gettxoutsetinfo", "testmempoolaccept",
 )
 
 VERBS = {

@@ -105,7 +105,8 @@ async def test_blockchain_rpcs_and_error_codes():
         raw_cb = await a.rpc.call("getrawtransaction", cb)
         assert (await rpc_error(a.rpc.call("sendrawtransaction", raw_cb))).code in (-27, -26)
         assert "getblockchaininfo" in await a.rpc.call("help")
-        assert (await a.rpc.call("help", "getblock")).startswith("getblock")
+        h = await a.rpc.call("help", "getblock")
+        assert h.startswith("getblock") and "Examples:" in h
         # named arguments
         assert await a.rpc.call("getblockhash", named={"height": 1}) == hashes[0]
 

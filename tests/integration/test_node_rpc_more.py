@@ -28,6 +28,9 @@ async def test_core_methods_on_one_node():
         assert len(await c.call("getblockheader", hashes[0], False)) == 160
         assert await err(c.call("getblockheader", "00" * 32)) == -5
         assert await c.call("getdifficulty") > 0
+        u1 = await c.call("gettxoutsetinfo")
+        assert u1["height"] == 101 and u1["txouts"] == 101 and u1["total_amount"] == 5050
+        assert len(u1["hash_serialized_2"]) == 64
 
         other = await c.call("getnewaddress")
         txid = await c.call("sendtoaddress", other, 3)
@@ -111,6 +114,11 @@ async def test_raw_transaction_workflow_over_tcp_cookie_auth():
         assert unsigned["complete"] is False and len(unsigned["errors"]) == 1
         signed = await tcp_call(a, "signrawtransactionwithwallet", raw)
         assert signed["complete"] is True
+        test = await tcp_call(a, "testmempoolaccept", [signed["hex"]])
+        assert test[0]["allowed"] is True and test[0]["fees"]["base"] == 0.001
+        assert await tcp_call(a, "getrawmempool") == []          # only a test
+        bad = await tcp_call(a, "testmempoolaccept", [raw])
+        assert bad[0]["allowed"] is False and bad[0]["reject-reason"]
         wif = await tcp_call(a, "dumpprivkey", addr)
         assert (await tcp_call(a, "signrawtransactionwithkey", raw, [wif]))["hex"] == signed["hex"]
         txid = await tcp_call(a, "sendrawtransaction", signed["hex"])

@@ -1193,6 +1193,70 @@ List all manually banned IPs/Subnets."""
 Clear all banned IPs."""
         self._connman().clear_banned()
 
+    async def m_gettxoutsetinfo(self, hash_type="hash_serialized_2") -> dict:
+        """gettxoutsetinfo ( "hash_type" )
+Returns statistics about the unspent transaction output set (with tinynode's UTXO-set hash)."""
+        def work():
+            cs = self._cs()
+            cs.flush() if hasattr(cs, "flush") else None
+            n = 0
+            txids = set()
+            total = 0
+            size = 0
+            for key, coin in cs.store.iter_coins():
+                n += 1
+                txids.add(bytes(key)[:32])
+                total += coin.value
+                size += len(bytes(key)) + len(coin.serialize())
+            return {"height": cs.height, "bestblock": hash_to_hex(cs.tip.hash), "txouts": n,
+                    "transactions": len(txids), "bogosize": size,
+                    "hash_serialized_2": cs.utxo_set_hash()[::-1].hex(),
+                    "total_amount": amount_to_json(total), "disk_size": self.node.size_on_disk()}
+        return await self._w(work)
+
+    async def m_testmempoolaccept(self, rawtxs, maxfeerate=0.10) -> list:
+        """testmempoolaccept ["rawtx",...] ( maxfeerate )
+Returns result of mempool acceptance tests indicating if raw transaction(s) would be accepted."""
+        if not isinstance(rawtxs, list) or not rawtxs:
+            raise RPCError(RPC_TYPE_ERROR, "rawtxs must be a non-empty array")
+        if len(rawtxs) > 25:
+            raise RPCError(RPC_INVALID_PARAMETER, "Array must contain between 1 and 25 transactions.")
+        txs = []
+        for r in rawtxs:
+            try:
+                txs.append(Tx.from_hex(_str(r, "rawtx")))
+            except DecodeError:
+                raise RPCError(RPC_DESERIALIZATION_ERROR, f"TX decode failed: {r} Make sure the tx has at least one input.") from None
+        max_rate = amount_from_json(maxfeerate)
+
+        def one(tx: Tx) -> dict:
+            mp = self.node.mempool
+            res: dict[str, Any] = {"txid": tx.txid_hex, "wtxid": tx.txid_hex}
+            if mp is None:
+                return {**res, "allowed": False, "reject-reason": "mempool unavailable"}
+            if tx.txid in mp:
+                return {**res, "allowed": False, "reject-reason": "txn-already-in-mempool"}
+            test = getattr(mp, "test_accept", None)
+            try:
+                if test is not None:
+                    entry = test(tx, int(time.time()))
+                else:
+                    if any(mp.spender_of(i.prevout) for i in tx.vin):
+                        # a replacement: do not disturb the pool to find out
+                        return {**res, "allowed": False, "reject-reason": "txn-mempool-conflict"}
+                    entry = mp.accept(tx, int(time.time()))
+                    mp.remove(tx.txid)
+            except ValidationError as e:
+                return {**res, "allowed": False, "reject-reason": e.reject_string}
+            except PolicyError as e:
+                return {**res, "allowed": False, "reject-reason": e.reason}
+            fee = entry.fee
+            if max_rate and fee * 1000 > max_rate * tx.size:
+                return {**res, "allowed": False, "reject-reason": "max-fee-exceeded"}
+            return {**res, "allowed": True, "vsize": tx.size,
+                    "fees": {"base": amount_to_json(fee)}}
+        return await self._w(lambda: [one(tx) for tx in txs])
+
     # === raw transactions ============================================================================
     def _parse_outputs(self, outputs: Any) -> list:
         """Core's `AddOutputs`: {address: amount, "data": hex} or an array of one-key objects."""
@@ -1445,7 +1509,11 @@ List all commands, or get help for a specified command."""
             fn = self._table.get(c)
             if fn is None:
                 return f"help: unknown command: {c}"
-            return inspect.getdoc(fn) or c
+            doc = inspect.getdoc(fn) or c
+            usage = doc.splitlines()[0]
+            return (f"{doc}\n\nExamples:\n> tinynode-cli {usage}\n"
+                    f"> curl --unix-socket rpc.sock --data-binary "
+                    f"'{{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"{c}\", \"params\": []}}' http://localhost/")
         lines = []
         for name in self.names:
             doc = inspect.getdoc(self._table[name]) or name
