@@ -396,6 +396,10 @@ class ConnMan:
             if self._is_denied(p):
                 p.disconnect("denied")
 
+    def denied(self) -> list[str]:
+        """The deny-list, sorted (RPC listdeniedpeers)."""
+        return sorted(self._denied)
+
     def allow(self, addr_port: str) -> None:
         self._denied.discard(addr_port)
         self._wake.set()

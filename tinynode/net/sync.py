@@ -228,6 +228,18 @@ class SyncManager:
             if self._tx_requested.get(txid) == peer.id:
                 del self._tx_requested[txid]
         self._kick.set()
+        orphans = getattr(self.mempool, "orphans", None)
+        if orphans is not None and hasattr(orphans, "remove_for_peer") and self._tg is not None:
+            # Core EraseForPeer: the orphans this peer gave us go with it.
+            self._tg.create_task(self._forget_orphans(peer.id))
+
+    async def _forget_orphans(self, peer_id: int) -> None:
+        try:
+            await self.writer.call(self.mempool.orphans.remove_for_peer, peer_id)
+        except RuntimeError:   # writer stopping
+            pass
+        except Exception:
+            log.exception("dropping orphans of peer %d failed", peer_id)
 
     # ------------------------------------------------------------------ headers
     async def on_sendheaders(self, peer: Peer, msg: m.SendHeaders) -> None:
@@ -449,6 +461,8 @@ class SyncManager:
                 await self._schedule()
             except RuntimeError:   # the writer is stopping
                 return
+            except Exception:
+                log.exception("block submitter failed; continuing")
 
     async def _submit_ready(self) -> None:
         """Hand received blocks to the writer parent-first, without waiting in between.
@@ -483,6 +497,9 @@ class SyncManager:
         try:
             ok = await self._submit_block(block, pid)
         except RuntimeError:   # writer stopping
+            ok = False
+        except Exception:      # a chain bug must not take the sync manager down with it
+            log.exception("submitting block %s failed", hash_to_hex(h))
             ok = False
         finally:
             self._submitting.pop(h, None)
@@ -662,6 +679,8 @@ class SyncManager:
                 await self._schedule()
             except RuntimeError:  # writer stopping
                 return
+            except Exception:
+                log.exception("sync maintenance failed; continuing")
 
     # ------------------------------------------------------------------ chain events
     async def _on_chain_event(self, ev: Any) -> None:
@@ -759,9 +778,10 @@ class SyncManager:
         for st in self._live_states():
             if exclude is not None and st.peer.id == exclude.id:
                 continue
-            if txid in st.known or not st.peer.relay:
+            if txid in st.known or not st.peer.relay or not st.peer.handshake_done.is_set():
                 continue
-            st.tx_to_announce.append(txid)
+            if len(st.tx_to_announce) < MAX_INV:
+                st.tx_to_announce.append(txid)
 
     async def _relay_loop(self) -> None:
         while True:
