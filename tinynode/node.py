@@ -187,7 +187,7 @@ class Node:
         await self._start_mempool()
         if self.enable_wallet:
             await self._start_wallet()
-        self.payout_script = self._choose_payout()
+        self.payout_script = await self._choose_payout()
         self._start_miner_object()
         await self._start_p2p()
         if cfg.mine and self.miner is not None:
@@ -254,20 +254,20 @@ class Node:
                         resent += 1
                     except Exception as e:  # conflicted while we were away, or not valid any more
                         log.info("wallet tx %s not re-accepted: %s", tx.txid_hex, e)
-            return w, scanned, resent
-        self.wallet, scanned, resent = await self.writer.call(make)
-        b = self.wallet.balances()
+            return w, scanned, resent, w.balances(), len(w.keys.addresses())
+        self.wallet, scanned, resent, b, n_addr = await self.writer.call(make)
         log.info("wallet loaded: %d addresses, balance %s (+%s immature)%s%s",
-                 len(self.wallet.keys.addresses()), _coins(b.trusted), _coins(b.immature),
+                 n_addr, _coins(b.trusted), _coins(b.immature),
                  f", scanned {scanned} blocks" if scanned else "",
                  f", re-sent {resent} pending txs" if resent else "")
 
-    def _choose_payout(self) -> bytes | None:
+    async def _choose_payout(self) -> bytes | None:
         cfg = self.config
         if cfg.mine_to:
             return decode_address(cfg.mine_to, self.params).script_pubkey
         if self.wallet is not None and cfg.mine:
-            return decode_address(self.wallet.keys.new_address("mining"), self.params).script_pubkey
+            addr = await self.writer.call(self.wallet.keys.new_address, "mining")
+            return decode_address(addr, self.params).script_pubkey
         return None
 
     def _start_miner_object(self) -> None:

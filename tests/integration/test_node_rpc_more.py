@@ -144,3 +144,35 @@ async def test_generateblock_mines_chosen_txs():
         res = await a.rpc.call("generateblock", addr, [raw2], False)
         assert "hex" in res and await a.rpc.call("getblockcount") == 102
         assert await err(a.rpc.call("generateblock", addr, ["11" * 32])) == -5
+
+
+async def test_generateblock_double_spend_race_then_reorg_marks_loser_conflicted():
+    from tests.framework.nodes import connect_nodes, sync_blocks
+    from tests.framework.wait import wait_until
+    async with running_nodes(2) as (a, b):
+        await connect_nodes(a, b)
+        addr = await a.rpc.call("getnewaddress")
+        await a.rpc.call("generatetoaddress", 101, addr)
+        await sync_blocks([a, b])
+        a.node.connman.deny(b.p2p_addr)
+        b.node.connman.deny(a.p2p_addr)
+        await wait_until(lambda: not a.node.connman.connected_peers(), 10)
+        dest_a, dest_b = await a.rpc.call("getnewaddress"), await b.rpc.call("getnewaddress")
+        t1 = await a.rpc.call("sendtoaddress", dest_a, 5)
+        spent = (await a.rpc.call("decoderawtransaction", (await a.rpc.call("gettransaction", t1))["hex"]))["vin"][0]
+        raw = await a.rpc.call("createrawtransaction", [{"txid": spent["txid"], "vout": spent["vout"]}],
+                               {dest_b: 49.99})
+        t2 = await a.rpc.call("signrawtransactionwithwallet", raw)
+        assert t2["complete"]
+        await a.rpc.call("generateblock", addr, [t1])
+        await b.rpc.call("generateblock", dest_b, [t2["hex"]])
+        await b.rpc.call("generatetoaddress", 1, dest_b)
+        assert (await a.rpc.call("gettransaction", t1))["confirmations"] == 1
+        a.node.connman.allow(b.p2p_addr)
+        b.node.connman.allow(a.p2p_addr)
+        await connect_nodes(a, b)
+        await sync_blocks([a, b])
+        w = await a.rpc.call("gettransaction", t1)
+        assert w["confirmations"] == -1 and w["status"] == "conflicted"
+        assert await b.rpc.call("getbalance") == 49.99          # the winner paid b
+        assert (await b.rpc.call("getbalances"))["mine"]["immature"] > 100  # b's two coinbases

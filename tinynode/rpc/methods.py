@@ -1023,15 +1023,19 @@ Return information about the given address."""
 Return information about the given address (ismine, labels, ...)."""
         spk = self._decode_address(address)
         w = self.node.wallet
-        mine = bool(w is not None and w.keys.is_mine(spk))
-        j = {"address": address, "scriptPubKey": spk.hex(), "ismine": mine, "solvable": mine,
-             "iswatchonly": False, "isscript": spk[0] == 0xA9, "iswitness": False,
-             "ischange": bool(mine and w.keys.is_change(spk)),
-             "labels": [w.keys.label_of(spk)] if mine else []}
-        if mine:
-            j["pubkey"] = w.keys.private_key(spk).public_key.sec.hex()
-            j["iscompressed"] = w.keys.private_key(spk).compressed
-        return j
+
+        def work():
+            mine = bool(w is not None and w.keys.is_mine(spk))
+            j = {"address": address, "scriptPubKey": spk.hex(), "ismine": mine, "solvable": mine,
+                 "iswatchonly": False, "isscript": spk[0] == 0xA9, "iswitness": False,
+                 "ischange": bool(mine and w.keys.is_change(spk)),
+                 "labels": [w.keys.label_of(spk)] if mine else []}
+            if mine:
+                key = w.keys.private_key(spk)
+                j["pubkey"] = key.public_key.sec.hex()
+                j["iscompressed"] = key.compressed
+            return j
+        return await self._w(work)
 
     async def m_dumpprivkey(self, address) -> str:
         """dumpprivkey "address"
