@@ -280,3 +280,19 @@ async def test_template_is_refreshed_for_new_time_and_txs():
     # Each refresh rolls the extranonce, so a refreshed template never repeats old work.
     assert built[:3] == [0, 1, 2]
     assert writer.submitted == []
+
+
+async def test_generate_never_submits_work_left_over_from_continuous_mining():
+    writer = FakeWriter()
+    miner = Miner(writer, REGTEST, payout_script=PAYOUT, workers=1, template_fn=writer.template,
+                  grind_fn=slow_grind)
+    await miner.start()
+    try:
+        await wait_until(lambda: miner.chunks_sent >= 1, timeout=20)   # a solvable chunk in flight
+        other = b"\x52"
+        hashes = await asyncio.wait_for(miner.generate(2, other), 30)
+    finally:
+        await miner.stop()
+    by_hash = {b.hash: b for b in writer.blocks}
+    assert all(by_hash[h].txs[0].vout[0].script_pubkey == other for h in hashes)
+    assert writer.refused == []

@@ -74,6 +74,7 @@ class _Job:
     start: int
     count: int
     sent: float
+    round: int          # which _mine_one call handed it out (others' results are not ours)
 
 
 def _default_context() -> multiprocessing.context.BaseContext:
@@ -125,6 +126,7 @@ class Miner:
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._waiting = 0          # generate() calls waiting for the lock
+        self._round = 0            # bumps per _mine_one call
         self._stopping = False
         self._unsubscribe: Any = None
         self.blocks_found = 0
@@ -264,6 +266,8 @@ class Miner:
 
     async def _mine_one(self, payout_script: bytes, preemptible: bool) -> Block | None:
         """Grind templates on the current tip until one is solved; None if preempted/stopped."""
+        self._round += 1
+        my_round = self._round
         extranonce = 0
         template = await self._build(payout_script, extranonce)
         built_at = time.monotonic()
@@ -299,7 +303,7 @@ class Miner:
                     if self._is_stale(template):
                         break
                 count = min(self._chunk, self.nonce_space - next_nonce)
-                job = _Job(template, next_nonce, count, time.monotonic())
+                job = _Job(template, next_nonce, count, time.monotonic(), my_round)
                 fut = loop.run_in_executor(self._ensure_pool(), self._grind, template.header76,
                                            template.target, next_nonce, count)
                 self._inflight[fut] = job
@@ -324,6 +328,11 @@ class Miner:
                 hashed = job.count if nonce is None else nonce - job.start + 1
                 self._account(hashed, time.monotonic() - job.sent, job.count, nonce is None)
                 if nonce is None:
+                    continue
+                if job.round != my_round:
+                    # Left over from an earlier round (e.g. continuous mining that a generate()
+                    # preempted): another payout script, so never submitted here.
+                    self.stale_dropped += 1
                     continue
                 if self._is_stale(job.template) or self._stopping:
                     self.stale_dropped += 1
