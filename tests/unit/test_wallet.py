@@ -323,3 +323,23 @@ def test_new_wallet_starts_at_the_tip(tmp_path):
     cs = FakeChainState()
     cs.set_active(chain.blocks)
     assert w.sync_with_chain(cs) == 0 and w.tip_height == 3
+
+
+def test_restart_when_the_chain_lost_blocks_the_wallet_saw(tmp_path):
+    """Power cut: the chain kept x1 and then followed y2 (x3 is unknown to it) while the wallet
+    recorded x1..x3: x2's coinbase must not stay confirmed."""
+    path = tmp_path / "w.sqlite"
+    w = Wallet(P, WalletStore(path), keypool_size=3)
+    chain = FakeChain(w)
+    mine_to_wallet(chain, w, 3)
+    x = list(chain.blocks)
+    w.close()
+    other = FakeChain(Wallet(P, WalletStore(tmp_path / "o.sqlite"), keypool_size=1))
+    other.blocks, other.nonce = [x[0]], 100
+    other.mine(OTHER)
+    cs = FakeChainState()
+    cs.set_active(other.blocks)
+    w2 = Wallet(P, WalletStore(path), keypool_size=3)
+    assert w2.sync_with_chain(cs) == 1 and w2.tip_height == 2
+    assert [w2.get_tx(b.txs[0].txid).state for b in x] == [CONFIRMED, CONFLICTED, CONFLICTED]
+    w2.close()

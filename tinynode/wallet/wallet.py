@@ -297,6 +297,12 @@ class Wallet:
             while e is not None and chainstate.get_block_hash(e.height) != e.hash:
                 e = e.prev
             fork_height = e.height if e is not None else 0
+        # every confirmed tx must sit in a block of the active chain (a crash can lose the
+        # chain's last blocks while the wallet remembers them)
+        for wtx in self._txs.values():
+            if wtx.state == CONFIRMED and wtx.height is not None and wtx.height <= fork_height:
+                if chainstate.get_block_hash(wtx.height) != wtx.block_hash:
+                    fork_height = wtx.height - 1
         if fork_height < self.tip_height:
             with self.store.batch():
                 for wtx in list(self._txs.values()):
