@@ -130,3 +130,26 @@ async def test_huge_invs_stay_bounded():
         assert not any(x.COMMAND == "getdata" for x in raw.received)
         await raw.close()
         await wait_until(lambda: not raw_peer_of(node, raw))
+
+
+async def test_withholding_peer_stalls_and_blocks_come_from_another():
+    """A peer announces headers but never delivers the blocks: after the stall deadline they
+    are requested from an honest peer, and the node reaches the tip."""
+    from tests.framework.netnodes import sync_config
+    victim, honest = await start_nodes(2, REGTEST, config=sync_config(block_stall_timeout=1.0))
+    try:
+        hashes = await honest.mine(30)
+        headers = await honest.writer.call(honest.writer.chainstate.headers_after,
+                                           [REGTEST.genesis.hash], None, 2000)
+        assert [h.hash for h in headers] == hashes
+        raw = await RawConn.connect("127.0.0.1", victim.port, MAGIC)
+        await raw.handshake(start_height=30)
+        await raw.send(m.Headers(tuple(headers)))
+        req = await raw.expect("getdata")            # the victim asks the withholder first ...
+        assert req.items and all(iv.type == InvType.BLOCK for iv in req.items)
+        await victim.connect(honest)                 # ... then an honest peer shows up
+        await sync_blocks([victim, honest], timeout=15)
+        assert victim.height == 30
+        await raw.close()
+    finally:
+        await stop_nodes([victim, honest])

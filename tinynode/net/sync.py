@@ -196,8 +196,11 @@ class SyncManager:
         st.peer.send(m.GetHeaders(tuple(locator), hash_stop))
 
     def _best_header_locator(self) -> list[bytes]:
+        """Core's locator from `best_header->pprev`: the answer is never empty when the peer is
+        on our best header chain, so we always learn the peer's best block."""
         cs = self.writer.chainstate
-        return cs.block_locator(cs.best_header)
+        best = cs.best_header
+        return cs.block_locator(best.prev if best.prev is not None else best)
 
     def _update_best(self, st: _PeerSync, entry: Any) -> None:
         if entry is not None and entry.chainwork > st.best_work:
@@ -591,6 +594,8 @@ class SyncManager:
             free = min(cfg.blocks_per_peer - len(st.blocks_in_flight),
                        cfg.blocks_total - len(self._requested) - len(self._received)
                        - len(self._submitting))
+            if free <= 0 and not self._requested and self._received:
+                free = 1   # the window is full of blocks waiting for a parent: fetch the parent
             if free <= 0:
                 continue
             exclude = frozenset(self._requested) | frozenset(self._received) | frozenset(self._submitting)
