@@ -132,6 +132,7 @@ KNOWN_METHODS = (
     "invalidateblock", "reconsiderblock", "disconnectnode", "getnetworkinfo", "setnetworkactive",
     "setban", "listbanned", "clearbanned", "createrawtransaction", "signrawtransactionwithkey",
     "signrawtransactionwithwallet", "generateblock", "gettxoutsetinfo", "testmempoolaccept",
+    "decodescript",
 )
 
 VERBS = {

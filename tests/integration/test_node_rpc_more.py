@@ -49,6 +49,17 @@ async def test_core_methods_on_one_node():
         spent = dec["vin"][0]
         assert await c.call("gettxout", spent["txid"], spent["vout"]) is None          # spent in the mempool
 
+        spk_hex = (await c.call("validateaddress", addr))["scriptPubKey"]
+        ds = await c.call("decodescript", spk_hex)
+        assert ds["type"] == "pubkeyhash" and ds["address"] == addr and ds["asm"].startswith("OP_DUP OP_HASH160")
+        assert ds["p2sh"][0] == "2"
+        assert (await c.call("decodescript", "6a02cafe"))["asm"] == "OP_RETURN -32458"
+        assert await err(c.call("decodescript", "zz")) == -22
+        tips = await c.call("getchaintips")
+        assert tips == [{"height": 101, "hash": hashes[-1], "branchlen": 0, "status": "active"}]
+        mi = await c.call("getmininginfo")
+        assert mi["blocks"] == 101 and mi["chain"] == "regtest" and mi["pooledtx"] == 1
+        assert await c.call("getconnectioncount") == 0 and await c.call("uptime") >= 0
         assert (await c.call("validateaddress", addr))["isvalid"] is True
         assert (await c.call("validateaddress", "nope"))["isvalid"] is False
         ai = await c.call("getaddressinfo", addr)

@@ -1007,6 +1007,23 @@ Return a JSON object representing the serialized, hex-encoded transaction."""
             raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
         return self.tx_to_json(tx, include_hex=False)
 
+    async def m_decodescript(self, hexstring) -> dict:
+        """decodescript "hexstring"
+Decode a hex-encoded script."""
+        from ..primitives.address import encode_address
+        from ..primitives.hashes import hash160
+        try:
+            script = bytes.fromhex(_str(hexstring, "hexstring"))
+        except ValueError:
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "argument must be hexadecimal string") from None
+        j: dict[str, Any] = {"asm": _script_asm(script), "type": _script_type(script)}
+        addr = address_from_script(script, self._params)
+        if addr:
+            j["address"] = addr
+        if j["type"] not in ("scripthash", "nulldata"):
+            j["p2sh"] = encode_address("p2sh", hash160(script), self._params)
+        return j
+
     async def m_validateaddress(self, address) -> dict:
         """validateaddress "address"
 Return information about the given address."""
