@@ -850,8 +850,10 @@ Mine blocks immediately to a specified address (before the RPC call returns)."""
 Returns a json object containing mining-related information."""
         snap = self.node.writer.snapshot
         miner = self.node.miner
+        mp = self.node.mempool
+        pooled = await self._w(len, mp) if mp is not None else 0
         return {"blocks": snap.height, "difficulty": self._difficulty(snap.tip_bits) if snap.tip_bits else 0,
-                "networkhashps": 0, "pooledtx": len(self._mempool_txs()) if self.node.mempool else 0,
+                "networkhashps": 0, "pooledtx": pooled,
                 "chain": self._params.name, "warnings": "",
                 "mining": bool(miner is not None and miner.running),
                 "hashespersec": miner.hashrate if miner is not None else 0.0,
