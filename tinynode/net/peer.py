@@ -139,6 +139,7 @@ class Peer:
         self._reader = reader
         self._writer = writer
         self._queue: asyncio.Queue = asyncio.Queue(config.send_queue)
+        self._dequeued = asyncio.Event()
         self._stop = asyncio.Event()
         self._stop_reason = ""
         self._pong = asyncio.Event()
@@ -211,12 +212,19 @@ class Peer:
             return False
         return True
 
-    async def send_async(self, msg: Any) -> bool:
-        """Queue `msg`, waiting up to `send_timeout` for room (large answers such as blocks)."""
+    async def send_async(self, msg: Any, max_pending: int | None = None) -> bool:
+        """Queue `msg`, waiting up to `send_timeout` for room. Large answers (blocks) pass a
+        small `max_pending` so a slow reader never has more than a few of them queued."""
         if not self.is_connected:
             return False
+        limit = self.config.send_queue if max_pending is None else max(1, max_pending)
         try:
             async with asyncio.timeout(self.config.send_timeout):
+                while self._queue.qsize() >= limit:
+                    self._dequeued.clear()
+                    await self._dequeued.wait()
+                    if not self.is_connected:
+                        return False
                 await self._queue.put(msg)
         except TimeoutError:
             self.disconnect("send queue stuck (peer not reading)")
@@ -467,6 +475,7 @@ class Peer:
         w = self._writer
         while True:
             msg = await self._queue.get()
+            self._dequeued.set()
             data = envelope.encode(magic, msg)
             w.write(data)
             self.bytes_sent += len(data)

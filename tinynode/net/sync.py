@@ -66,6 +66,8 @@ MAX_KNOWN_INV = 50_000
 MAX_TX_IN_FLIGHT = 100
 #: Recently rejected txids not fetched again (Core's m_recent_rejects, bounded).
 MAX_RECENT_REJECTS = 20_000
+#: Blocks queued for one peer's writer while serving getdata.
+MAX_QUEUED_BLOCKS = 8
 #: A peer that stalls this many block requests in a row is dropped.
 MAX_STALLS = 3
 
@@ -385,7 +387,9 @@ class SyncManager:
                     notfound.append(iv)
                     continue
                 st.known.add(iv.hash)
-                if not await peer.send_async(obj):
+                # At most a few blocks wait in a peer's queue: memory stays bounded however
+                # many a slow reader asks for (the socket's own buffer holds the rest).
+                if not await peer.send_async(obj, MAX_QUEUED_BLOCKS if iv.base_type == InvType.BLOCK else None):
                     return
                 if iv.base_type == InvType.BLOCK and iv.hash == st.hash_continue:
                     # Core: after the last block of a getblocks batch, inv our tip so the peer
