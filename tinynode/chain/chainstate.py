@@ -740,13 +740,18 @@ class ChainState:
         # duplicate of a non-coinbase tx would have spent the very inputs this tx spends, so a tx
         # whose inputs are all unspent cannot be one; only the coinbase and txs with an input not
         # (yet) in the view need the output lookups.
+        found: list[list[Coin] | None] = [None] * len(block.txs)
         for i, tx in enumerate(block.txs):
             if i:
+                pre = []
                 for txin in tx.vin:
                     po = txin.prevout
-                    if view_get(po.txid + _BE32(po.n)) is None:
+                    c = view_get(po.txid + _BE32(po.n))
+                    if c is None:
                         break
+                    pre.append(c)
                 else:
+                    found[i] = pre
                     continue
             txid = tx.txid
             for n, out in enumerate(tx.vout):
@@ -763,9 +768,11 @@ class ChainState:
                 coins: list[Coin] = []
             else:
                 coins = []
-                for txin in tx.vin:
+                pre = found[i]
+                for j, txin in enumerate(tx.vin):
                     po = txin.prevout
-                    c = view_spend(po.txid + _BE32(po.n))
+                    k = po.txid + _BE32(po.n)
+                    c = view_spend(k) if pre is None else view.spend_found(k, pre[j])
                     if c is None:
                         raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT,
                                               f"tx {tx.txid_hex} input {po!r} missing or spent")

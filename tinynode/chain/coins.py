@@ -108,6 +108,19 @@ class CoinsView:
             changes[key] = None
         return c
 
+    def spend_found(self, key: bytes, coin: Coin) -> Coin | None:
+        """`spend(key)` for a key whose coin `get(key)` returned earlier; None if spent since."""
+        changes = self.changes
+        if key in changes:
+            if changes[key] is None:
+                return None
+            if key in self.fresh:
+                del changes[key]
+                self.fresh.discard(key)
+                return coin
+        changes[key] = None
+        return coin
+
     def add(self, key: bytes, coin: Coin) -> None:
         """Add a coin known to be absent from this view (the caller checked, e.g. BIP30)."""
         changes = self.changes
