@@ -6,7 +6,6 @@ handshake, pings, bans, deny lists, limits and addr gossip are tested on their o
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import pytest

@@ -31,7 +31,6 @@ Misbehaviour adds to `banscore` (Core `Misbehaving()`, btcd `dynamicbanscore`); 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
 import time
@@ -486,8 +485,3 @@ class Peer:
                         await w.drain()
                 except TimeoutError:
                     raise PeerDisconnect("send timeout (peer not reading)") from None
-
-
-def peer_ids():
-    """A fresh id counter for one connection manager."""
-    return itertools.count(1)
