@@ -98,7 +98,7 @@ class Node:
         self._lock = _LockFile(self.network_dir / ".lock")
         self._locked = False
         self._started = False
-        self._stop_event: asyncio.Event | None = None
+        self._stop_event = asyncio.Event()
 
     # --- facade used by RPC --------------------------------------------------------------------
     @property
@@ -112,8 +112,7 @@ class Node:
 
     def request_stop(self) -> None:
         """Ask `run()` to shut down (RPC stop, signals). Safe to call more than once."""
-        if self._stop_event is not None:
-            self._stop_event.set()
+        self._stop_event.set()
 
     def relay_tx(self, tx: Any) -> None:
         """Announce a tx we accepted (wallet send, sendrawtransaction) to peers."""
@@ -146,7 +145,6 @@ class Node:
         if self._started:
             return
         self.config.validate()
-        self._stop_event = asyncio.Event()
         self.network_dir.mkdir(parents=True, exist_ok=True)
         try:
             os.chmod(self.network_dir, 0o700)
@@ -200,12 +198,20 @@ class Node:
             await self.miner.start()
         self.rpc.warmup = None
         snap = self.writer.snapshot
-        log.info("ready: height %d, tip %s; talk to me with tinynode-cli%s", snap.height,
-                 hash_to_hex(snap.tip_hash)[:16],
-                 "" if self._default_socket() else f" --rpc-socket {self.rpc_socket}")
+        log.info("ready: height %d, tip %s; talk to me with `%s`", snap.height,
+                 hash_to_hex(snap.tip_hash)[:16], self.cli_hint())
 
-    def _default_socket(self) -> bool:
-        return self.config.rpc_socket is None and self.config.datadir == Path.home() / ".tinynode"
+    def cli_hint(self) -> str:
+        """The tinynode-cli command line that reaches this node."""
+        cfg = self.config
+        parts = ["tinynode-cli"]
+        if cfg.network != "tinynet":
+            parts += ["--network", cfg.network]
+        if cfg.rpc_socket is not None:
+            parts += ["--rpc-socket", str(cfg.rpc_socket)]
+        elif cfg.datadir != Path.home() / ".tinynode":
+            parts += ["--datadir", str(cfg.datadir)]
+        return " ".join(parts + ["info"])
 
     async def _start_chain(self) -> None:
         from .chain.chainstate import ChainState
@@ -308,6 +314,7 @@ class Node:
         """Listeners → peers → miner → chain writer drains → stores close → lock released."""
         await self._stop_parts()
         self._started = False
+        self._stop_event = asyncio.Event()
 
     async def _stop_parts(self) -> None:
         rpc, self.rpc = self.rpc, None
@@ -338,8 +345,10 @@ class Node:
         log.info("tinynode stopped")
 
     async def run(self) -> None:
-        """Start, serve until `request_stop()` or SIGINT/SIGTERM, then stop in order."""
-        await self.start()
+        """Start, serve until `request_stop()` or SIGINT/SIGTERM, then stop in order.
+
+        The signal handlers go in first, so a signal while the chain is still loading also
+        shuts down in order."""
         loop = asyncio.get_running_loop()
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -348,13 +357,29 @@ class Node:
                 installed.append(sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
+        stop_requested = False
         try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._progress_loop(), name="progress")
-                await self._stop_event.wait()  # type: ignore[union-attr]
-                raise _Shutdown
-        except* _Shutdown:
-            pass
+            start = asyncio.ensure_future(self.start())
+            waiter = asyncio.ensure_future(self._stop_event.wait())
+            try:
+                await asyncio.wait({start, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            if not start.done():
+                # stopping while starting: let the current step finish, then undo everything
+                stop_requested = True
+                await start
+            start.result()
+            if self._stop_event.is_set():
+                stop_requested = True
+            if not stop_requested:
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._progress_loop(), name="progress")
+                        await self._stop_event.wait()
+                        raise _Shutdown
+                except* _Shutdown:
+                    pass
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
