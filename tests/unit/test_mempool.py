@@ -362,3 +362,26 @@ def test_scriptsig_size_and_bare_multisig_switch():
     chain, pool2, w2, (v, *_) = setup(config=PolicyConfig(permit_bare_multisig=False))
     bare = multisig_script(1, [key(1).pubkey])
     reject(pool2, spend_to(w2, v, [(bare, 10_000), (w2.script_pubkey, COIN)]), "bare-multisig")
+
+
+def test_views_for_rpc_and_wallet():
+    chain, pool, w, (u1, u2, *_) = setup()
+    a = w.create_spend(u1, fee=2000)
+    b = w.create_spend(w.outputs_of(a)[0], fee=3000)
+    pool.accept(a, NOW)
+    pool.accept(b, NOW + 5)
+    ea, eb = pool.get(a.txid), pool.get(b.txid)
+    assert (ea.descendant_count, ea.descendant_size, ea.descendant_fees) == (2, ea.size + eb.size, 5000)
+    assert (eb.ancestor_count, eb.ancestor_size, eb.ancestor_fees) == (2, ea.size + eb.size, 5000)
+    assert eb.time == NOW + 5 and eb.fee_rate == FeeRate(3000 * 1000 // eb.size)
+    assert pool.ancestors(b.txid) == {a.txid} and pool.descendants(a.txid) == {b.txid}
+    assert pool.get(b"\x00" * 32) is None and pool.get_tx(a.txid) == a
+    # The pool-applied coin view: a's spent input is gone, a's unspent output exists.
+    assert pool.get_coin(u1.outpoint) is None
+    assert pool.get_coin(OutPoint(a.txid, 1)).value == a.vout[1].value
+    assert pool.get_coin(OutPoint(a.txid, 0)) is None            # spent by b
+    assert pool.get_coin(u2.outpoint).value == u2.value          # untouched chain coin
+    info = pool.info(NOW)
+    assert (info.size, info.total_fee, info.orphans, info.full_rbf) == (2, 5000, 0, True)
+    assert info.mempool_min_fee == FeeRate(1000) and info.max_mempool == 50_000_000
+    assert pool.remove(a.txid) == {a.txid, b.txid} and len(pool) == 0
