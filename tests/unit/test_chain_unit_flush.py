@@ -93,3 +93,15 @@ def test_store_wide_reads_flush_first():
     assert store.get_tip() == G.hash
     assert len(cs.coins_for_script(b"\x51")) == 3
     assert store.get_tip() == cs.tip.hash
+
+
+def test_default_policy_commits_before_events():
+    store = MemoryChainStore()
+    cs = ChainState(PARAMS, store)
+    seen = []
+    cs.subscribe(lambda ev: seen.append((type(ev).__name__, store.get_tip())))
+    B = Builder()
+    blocks = B.chain(G, 2)
+    for b in blocks:
+        cs.process_block(b)
+    assert [t for _, t in seen if _ == "TipChanged"] == [blocks[0].hash, blocks[1].hash]

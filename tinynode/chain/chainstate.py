@@ -686,6 +686,7 @@ class ChainState:
         batch.tip = new_tip.hash
         self._stage(batch, view)
         self.active.set_tip(new_tip)
+        self._maybe_flush()  # when this step is due for a commit, it lands before the events
         if disconnected or new_tip is not old_tip:
             if disconnected:
                 log.info("reorg: disconnected %d blocks, new tip %s at height %d", disconnected,
@@ -842,6 +843,7 @@ class ChainState:
             batch.tip = e.prev.hash
             self._stage(batch, view)
             self.active.set_tip(e.prev)
+            self.flush()
             events.append(TipChanged(old_tip, e.prev, n))
             self._emit(events)
         else:

@@ -2,9 +2,10 @@
 
 Order for one activation step: `BlockDisconnected` for each block taken off the tip (tip first),
 then `BlockConnected` for each block attached (lowest first), then one `TipChanged`. Events are
-emitted only after the whole step checked out and was staged (no partial step is ever visible);
-the store commit follows at the next flush (the writer flushes whenever its queue is idle, so a
-crash can only cost blocks that are fetched again, as in Core).
+emitted only after the whole step checked out (no partial step is ever visible) and, with
+ChainState's default policy, after its store commit. Under the writer's sync policy a burst of
+steps shares one commit, so events of that burst may precede it; a crash then costs only blocks
+that are fetched again (as in Core).
 Subscribers of `ChainState.subscribe` run synchronously on the writer thread; asyncio code uses
 `ChainWriter.subscribe_async`, which delivers the same objects on the event loop.
 """
