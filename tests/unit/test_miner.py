@@ -296,3 +296,43 @@ async def test_generate_never_submits_work_left_over_from_continuous_mining():
     by_hash = {b.hash: b for b in writer.blocks}
     assert all(by_hash[h].txs[0].vout[0].script_pubkey == other for h in hashes)
     assert writer.refused == []
+
+
+@dataclass(frozen=True)
+class SyncSnapshot:
+    tip_hash: bytes
+    height: int
+    best_header_height: int
+
+
+async def test_continuous_mining_waits_while_syncing_but_not_forever():
+    best = {"h": 50}
+
+    class SyncingWriter(FakeWriter):
+        @property
+        def snapshot(self):
+            s = FakeWriter.snapshot.fget(self)
+            return SyncSnapshot(s.tip_hash, s.height, best["h"])
+
+    writer = SyncingWriter()
+    miner = Miner(writer, REGTEST, payout_script=PAYOUT, workers=1, template_fn=writer.template,
+                  sync_pause_limit=60)
+    async with miner:
+        await wait_until(lambda: miner._sync_wait is not None, timeout=20)   # paused
+        assert miner.chunks_sent == 0 and len(writer.blocks) == 1
+        best["h"] = 0                                                         # synced
+        await wait_until(lambda: len(writer.blocks) > 1, timeout=20)
+    # Headers far ahead but no tip progress: mining resumes after the limit.
+    best["h"] = 10_000
+    writer2 = SyncingWriter()
+    miner = Miner(writer2, REGTEST, payout_script=PAYOUT, workers=1, template_fn=writer2.template,
+                  sync_pause_limit=0.3)
+    async with miner:
+        await wait_until(lambda: len(writer2.blocks) > 1, timeout=20)
+    # generate() is on demand and never waits for sync.
+    miner = Miner(writer2, REGTEST, workers=1, template_fn=writer2.template, sync_pause_limit=60)
+    try:
+        assert len(await asyncio.wait_for(miner.generate(1, PAYOUT), 20)) == 1
+    finally:
+        await miner.stop()
+    assert writer.refused == [] and writer2.refused == []

@@ -103,6 +103,7 @@ class Miner:
                  template_refresh: float = 5.0,
                  grind_fn: Callable[[bytes, int, int, int], int | None] = grind,
                  nice: int = 10,
+                 sync_pause_limit: float = 30.0,
                  clock: Callable[[], float] = time.time) -> None:
         if workers < 1:
             raise ValueError("workers must be ≥ 1")
@@ -127,6 +128,8 @@ class Miner:
         self._lock = asyncio.Lock()
         self._waiting = 0          # generate() calls waiting for the lock
         self._round = 0            # bumps per _mine_one call
+        self._sync_wait: tuple[float, int] | None = None   # (since, tip height) while syncing
+        self.sync_pause_limit = sync_pause_limit
         self._stopping = False
         self._unsubscribe: Any = None
         self.blocks_found = 0
@@ -235,6 +238,11 @@ class Miner:
         assert self.payout_script is not None
         log.info("miner started with %d worker(s)", self.workers)
         while not self._stopping:
+            if self._syncing():
+                # Mining on an old tip while blocks we already have headers for are still
+                # coming would only make forks (Core does not mine in IBD either).
+                await asyncio.sleep(0.25)
+                continue
             try:
                 async with self._lock:
                     await self._mine_one(self.payout_script, preemptible=True)
@@ -247,6 +255,24 @@ class Miner:
                 log.exception("miner error; retrying in 1 s")
                 await asyncio.sleep(1.0)
             await asyncio.sleep(0)  # let a waiting generate() take the lock
+
+    def _syncing(self) -> bool:
+        """True while the writer's best header is ahead of its tip and the tip keeps moving.
+
+        A peer that announces headers but withholds blocks cannot stop us for long: after
+        `sync_pause_limit` seconds without tip progress we mine anyway."""
+        snap = getattr(self.writer, "snapshot", None)
+        best = getattr(snap, "best_header_height", None)
+        height = getattr(snap, "height", None)
+        if best is None or height is None or best <= height:
+            self._sync_wait = None
+            return False
+        now = time.monotonic()
+        if self._sync_wait is None or self._sync_wait[1] != height:
+            if self._sync_wait is None:
+                log.info("miner waiting for sync (height %d, best header %d)", height, best)
+            self._sync_wait = (now, height)
+        return now - self._sync_wait[0] < self.sync_pause_limit
 
     def _default_template(self, payout_script: bytes, now: int, extranonce: int) -> BlockTemplate:
         chainstate = getattr(self.writer, "chainstate")
@@ -274,7 +300,7 @@ class Miner:
         next_nonce = 0
         loop = asyncio.get_running_loop()
         while True:
-            if self._stopping or (preemptible and self._waiting):
+            if self._stopping or (preemptible and (self._waiting or self._syncing())):
                 return None
             if self._is_stale(template):
                 self.stale_dropped += 1
