@@ -187,3 +187,22 @@ async def test_generateblock_double_spend_race_then_reorg_marks_loser_conflicted
         assert w["confirmations"] == -1 and w["status"] == "conflicted"
         assert await b.rpc.call("getbalance") == 49.99          # the winner paid b
         assert (await b.rpc.call("getbalances"))["mine"]["immature"] > 100  # b's two coinbases
+
+
+async def test_any_address_balance_from_the_script_index():
+    async with running_nodes(1) as (a,):
+        mine = await a.rpc.call("getnewaddress")
+        await a.rpc.call("generatetoaddress", 101, mine)
+        r = await a.rpc.call("getaddressbalance", mine)
+        assert (r["confirmed"], r["immature"]) == (50, 5000)
+        stranger = "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"
+        await a.rpc.call("sendtoaddress", stranger, 2)
+        r0 = await a.rpc.call("getaddressbalance", stranger, 0)
+        r1 = await a.rpc.call("getaddressbalance", stranger)
+        assert (r0["balance"], r0["pending_in"], r1["balance"]) == (2, 2, 0)
+        r = await a.rpc.call("getaddressbalance", mine, 0)
+        assert r["pending_out"] == 50 and r["balance"] == 0 and r["confirmed"] == 50
+        await a.rpc.call("generatetoaddress", 1, mine)
+        assert (await a.rpc.call("getaddressbalance", stranger))["balance"] == 2
+        assert (await a.rpc.call("gettxstatus", "11" * 32))["status"] == "not found"
+        assert await err(a.rpc.call("getaddressbalance", "bad")) == -5
