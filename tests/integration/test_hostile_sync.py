@@ -153,3 +153,24 @@ async def test_withholding_peer_stalls_and_blocks_come_from_another():
         await raw.close()
     finally:
         await stop_nodes([victim, honest])
+
+
+async def test_future_header_is_refused_without_punishment():
+    """Core does not punish BLOCK_TIME_FUTURE: the peer's clock may simply be off."""
+    from tinynode.primitives.block import bits_to_target
+    async with node_with_honest_neighbour() as (node, honest):
+        raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        await raw.handshake()
+        target = bits_to_target(0x207FFFFF)[0]
+        nonce = 0
+        while True:
+            h = BlockHeader(0x20000000, GENESIS.hash, b"\x01" * 32, int(time.time()) + 3 * 3600, 0x207FFFFF, nonce)
+            if int.from_bytes(h.hash, "little") <= target:
+                break
+            nonce += 1
+        await raw.send(m.Headers((h,)))
+        await raw.ping_roundtrip()
+        [p] = raw_peer_of(node, raw)
+        assert p.banscore == 0 and p.is_connected
+        assert await node.writer.call(node.writer.chainstate.get_entry, h.hash) is None
+        await raw.close()

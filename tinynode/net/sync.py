@@ -72,6 +72,17 @@ MAX_QUEUED_BLOCKS = 8
 MAX_STALLS = 3
 
 
+#: Block/header failures that are not proof of a bad peer (Core's MaybePunishNodeForBlock does
+#: not punish BLOCK_TIME_FUTURE, a missing parent, or a duplicate).
+_NO_FAULT_REASONS = frozenset({"time-too-new", "prev-blk-not-found", "duplicate", "inconclusive"})
+
+
+def _block_fault_score(err: Any) -> int:
+    """Misbehaviour points for a block or header the chain refused (Core MaybePunishNodeForBlock)."""
+    reason = getattr(getattr(err, "reason", None), "value", getattr(err, "reason", ""))
+    return 0 if str(reason) in _NO_FAULT_REASONS else 100
+
+
 class _Known:
     """A bounded set with insertion order (oldest forgotten first)."""
 
@@ -272,7 +283,11 @@ class SyncManager:
         try:
             await self.writer.submit_headers(headers)
         except ValidationError as e:
-            raise Misbehaving(100, f"invalid header: {getattr(e, 'reason', e)}") from None
+            score = _block_fault_score(e)
+            if score:
+                raise Misbehaving(score, f"invalid header: {getattr(e, 'reason', e)}") from None
+            log.debug("peer %d: headers not accepted: %s", peer.id, e)
+            return
         last = await self.writer.call(self._entry_of, headers[-1].hash)
         self._update_best(st, last)
         for h in headers:
@@ -537,11 +552,12 @@ class SyncManager:
             result = await self.writer.submit_block(block)
         except ValidationError as e:
             if peer is not None:
-                peer.misbehaving(100, f"invalid block: {getattr(e, 'reason', e)}")
+                peer.misbehaving(_block_fault_score(e), f"invalid block: {getattr(e, 'reason', e)}")
             return False
         if not result.ok:
             if peer is not None:
-                peer.misbehaving(100, f"invalid block {hash_to_hex(block.hash)[:16]}…: {result.reason}")
+                peer.misbehaving(_block_fault_score(result.error),
+                                 f"invalid block {hash_to_hex(block.hash)[:16]}…: {result.reason}")
             return False
         if result.status == "orphan":
             if peer is not None:
