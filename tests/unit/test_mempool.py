@@ -385,3 +385,23 @@ def test_views_for_rpc_and_wallet():
     assert (info.size, info.total_fee, info.orphans, info.full_rbf) == (2, 5000, 0, True)
     assert info.mempool_min_fee == FeeRate(1000) and info.max_mempool == 50_000_000
     assert pool.remove(a.txid) == {a.txid, b.txid} and len(pool) == 0
+
+
+def test_test_accept_checks_everything_and_changes_nothing():
+    _, pool, w, (u1, u2, *_) = setup()
+    a = w.create_spend(u1, fee=2000)
+    pool.accept(a, NOW)
+    child = w.create_spend(w.outputs_of(a)[0], fee=3000)
+    before = (pool.txids(), pool.total_size, pool.sequence)
+    e = pool.test_accept(child, NOW)
+    assert e.txid == child.txid and e.ancestor_count == 2 and e.ancestor_fees == 5000
+    replacement = w.create_spend(u1, fee=50_000)
+    assert pool.test_accept(replacement, NOW).fee == 50_000        # would replace a (and nothing happens)
+    with pytest.raises(PolicyError) as info:
+        pool.test_accept(w.create_spend(u1, fee=2100), NOW)        # rule 4
+    assert info.value.reason == "insufficient fee"
+    with pytest.raises(PolicyError) as info:
+        pool.test_accept(a, NOW)
+    assert info.value.reason == "txn-already-in-mempool"
+    assert (pool.txids(), pool.total_size, pool.sequence) == before
+    assert child.txid not in pool and a.txid in pool

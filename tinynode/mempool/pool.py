@@ -310,8 +310,14 @@ class Mempool:
                 queue.append(orphan.tx)
         return ProcessResult(tuple(accepted))
 
+    def test_accept(self, tx: Tx, now: float | None = None) -> MempoolEntry:
+        """Core `testmempoolaccept`: every check `accept` makes (RBF included), but nothing is
+        added or evicted. Returns the entry the tx would get; raises like `accept`."""
+        now = self._clock() if now is None else now
+        return _entry_view(self._accept(tx, now, test_only=True))
+
     def _accept(self, tx: Tx, now: float, *, bypass_limits: bool = False,
-                skip_scripts: bool = False) -> _Entry:
+                skip_scripts: bool = False, test_only: bool = False) -> _Entry:
         cfg = self.config
         cs = self.chainstate
         entries = self._entries
@@ -408,6 +414,17 @@ class Mempool:
                 except ScriptError as err:
                     raise PolicyError(f"mempool-script-verify-flag-failed ({err.code})",
                                       f"input {i}: {err}") from err
+
+        if test_only:
+            entry = _Entry(tx, fee, size, sigops, now, height - 1)
+            entry.parents = set(parents)
+            for a in ancestors:
+                ae = entries[a]
+                entry.anc_count += 1
+                entry.anc_size += ae.size
+                entry.anc_fees += ae.fee
+                entry.anc_sigops += ae.sigops
+            return entry
 
         # Finalize: evict replaced txs, add, trim.
         if to_evict:
