@@ -413,8 +413,12 @@ class Node:
             try:
                 mp.accept(tx, int(time.time()))
             except Exception as e:
-                gone = [i.prevout for i in tx.vin
-                        if cs.get_coin(i.prevout) is None and w.get_tx(i.prevout.txid) is None]
+                def lost(op) -> bool:
+                    parent = w.get_tx(op.txid)
+                    if parent is not None and parent.state != "conflicted":
+                        return False
+                    return cs.get_coin(op) is None and mp.get(op.txid) is None
+                gone = [i.prevout for i in tx.vin if lost(i.prevout)]
                 if gone:
                     w.mark_conflicted(tx.txid)
                 log.info("wallet tx %s not re-accepted after reorg: %s", tx.txid_hex, e)

@@ -343,3 +343,15 @@ def test_restart_when_the_chain_lost_blocks_the_wallet_saw(tmp_path):
     assert w2.sync_with_chain(cs) == 1 and w2.tip_height == 2
     assert [w2.get_tx(b.txs[0].txid).state for b in x] == [CONFIRMED, CONFLICTED, CONFLICTED]
     w2.close()
+
+
+def test_unconfirmed_tx_spending_our_coins_is_trusted_even_if_built_elsewhere(wallet):
+    """Core's IsTrusted: an unconfirmed tx that spends our coins (signed by another tool with our
+    key, then seen in the mempool) makes its change spendable like our own sends."""
+    chain = FakeChain(wallet)
+    mine_to_wallet(chain, wallet, 101)
+    c = wallet.create_transaction([(OTHER, COIN)])
+    wallet.sync_mempool([c.tx])                     # not add_tx(from_me=True): seen in the mempool
+    assert wallet.get_tx(c.tx.txid).from_me is False
+    change = c.tx.vout[c.change_index].value
+    assert wallet.balances().trusted == change and wallet.balances().untrusted_pending == 0

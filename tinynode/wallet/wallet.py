@@ -393,7 +393,13 @@ class Wallet:
         return sorted(self._txs.values(), key=lambda w: w.seq)
 
     def _trusted(self, wtx: WalletTx) -> bool:
-        return wtx.state == CONFIRMED or (wtx.state == PENDING and wtx.from_me)
+        """Core `CachedTxIsTrusted`: confirmed, or unconfirmed and spending our own coins."""
+        if wtx.state == CONFIRMED:
+            return True
+        if wtx.state != PENDING:
+            return False
+        return wtx.from_me or (not wtx.tx.is_coinbase()
+                               and any(self.is_mine_output(i.prevout) for i in wtx.tx.vin))
 
     def coins(self, *, include_immature: bool = True, include_untrusted: bool = True) -> list[WalletCoin]:
         """Our unspent outputs (spent = spent by any non-conflicted tx we know)."""
