@@ -83,10 +83,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def sched_totals(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for a CPU) summed over the process's live
+    threads, from /proc/<pid>/task/*/schedstat; (nan, nan) where that is unavailable."""
+    run = wait = 0.0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return float("nan"), float("nan")
+    for t in tasks:
+        try:
+            a, b, _ = (t / "schedstat").read_text().split()
+        except (OSError, ValueError):
+            continue
+        run += int(a) / 1e9
+        wait += int(b) / 1e9
+    return run, wait
+
+
 class Daemon:
     """One `python -m tinynode` child process on regtest, talked to over its RPC socket."""
 
-    def __init__(self, name: str, datadir: Path, args: list[str]):
+    def __init__(self, name: str, datadir: Path, args: list[str], profile: Path | None = None):
         from tinynode.rpc.client import RPCClient
 
         self.name = name
@@ -97,9 +115,14 @@ class Daemon:
         for k in ("TC_PORT", "TC_PEERS", "TC_MINE", "TC_LOG_LEVEL"):
             env.pop(k, None)
         self.stderr = open(datadir / "stderr.txt", "wb")
+        daemon_args = ["--network", "regtest", "--datadir", str(datadir), "--no-mine",
+                       "--log-file", str(self.log), "--log-level", "info", *args]
+        if profile is None:
+            cmd = [sys.executable, "-m", "tinynode", *daemon_args]
+        else:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--profile-child", str(profile), *daemon_args]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tinynode", "--network", "regtest", "--datadir", str(datadir),
-             "--no-mine", "--log-file", str(self.log), "--log-level", "info", *args],
+            cmd,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr, env=env,
             cwd=str(ROOT))
         self.rpc = RPCClient(self.sock, timeout=30.0)
@@ -151,7 +174,41 @@ class Daemon:
         self.stderr.close()
 
 
-def run_sync(base: Path, blocks, timeout: float) -> dict:
+def profile_child(out: Path, argv: list[str]) -> int:
+    """Run the daemon with a cProfile per thread (main, chain writer, executors); on exit, write
+    their merged stats to `out` (pstats format)."""
+    import cProfile
+    import pstats
+    import threading
+
+    profilers: list[tuple[str, cProfile.Profile]] = []
+
+    def start_in_thread(frame, event, arg):      # the first profile event of each new thread
+        p = cProfile.Profile()
+        profilers.append((threading.current_thread().name, p))
+        p.enable()
+
+    threading.setprofile(start_in_thread)
+    main_prof = cProfile.Profile()
+    main_prof.enable()
+    try:
+        from tinynode.cli import daemon_main
+        return daemon_main(argv)
+    finally:
+        main_prof.disable()
+        threading.setprofile(None)
+        stats = pstats.Stats(main_prof)
+        main_prof.dump_stats(f"{out}.main")
+        for i, (name, p) in enumerate(profilers):
+            try:
+                pstats.Stats(p).dump_stats(f"{out}.{i}-{name.replace('/', '_')}")
+                stats.add(p)
+            except TypeError:                     # a thread that never recorded anything
+                pass
+        stats.dump_stats(str(out))
+
+
+def run_sync(base: Path, blocks, timeout: float, profile: Path | None = None) -> dict:
     """Fill A's store, start A and B, time B's sync. Returns seconds, cpu and heights."""
     from tinynode.primitives.hashes import hash_to_hex
 
@@ -167,7 +224,7 @@ def run_sync(base: Path, blocks, timeout: float) -> dict:
     try:
         a = Daemon("A (server)", a_dir, ["--port", str(port), "--listen"])
         daemons.append(a)
-        b = Daemon("B (syncing)", b_dir, ["--port", str(free_port()), "--no-listen"])
+        b = Daemon("B (syncing)", b_dir, ["--port", str(free_port()), "--no-listen"], profile=profile)
         daemons.append(b)
         a.wait_ready(120.0)
         b.wait_ready(120.0)
@@ -178,6 +235,8 @@ def run_sync(base: Path, blocks, timeout: float) -> dict:
         assert best == hash_to_hex(blocks[-1].hash)
 
         c0 = cpu_seconds(b.proc.pid)
+        a0 = cpu_seconds(a.proc.pid)
+        s0 = sched_totals(b.proc.pid)
         t0 = time.perf_counter()
         b.rpc.call("addnode", f"127.0.0.1:{port}", "onetry")
         deadline = t0 + timeout
@@ -191,13 +250,16 @@ def run_sync(base: Path, blocks, timeout: float) -> dict:
             time.sleep(POLL_S)
         elapsed = time.perf_counter() - t0
         cpu = cpu_seconds(b.proc.pid) - c0
+        a_cpu = cpu_seconds(a.proc.pid) - a0
+        s1 = sched_totals(b.proc.pid)
+        run_delay = s1[1] - s0[1]
         if height < target:
             print(f"# sync incomplete: B at height {height} of {target} after {elapsed:.1f}s\n{b.tail()}",
                   file=sys.stderr)
         else:
             got = b.rpc.call("getbestblockhash")
             assert got == best, f"B's tip {got} differs from A's {best}"
-        return {"seconds": elapsed, "cpu": cpu, "height": height, "target": target}
+        return {"seconds": elapsed, "cpu": cpu, "server_cpu": a_cpu, "run_delay": run_delay, "height": height, "target": target}
     finally:
         for d in reversed(daemons):
             d.stop()
@@ -210,6 +272,13 @@ def main() -> int:
     ap.add_argument("--txs", type=int, default=20, help="signed spends per block")
     ap.add_argument("--timeout", type=float, default=None, help="sync deadline in seconds")
     ap.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the daemons' logs")
+    ap.add_argument("--profile", type=Path, metavar="FILE",
+                    help="run B under cProfile (every thread) and write pstats to FILE (merged; "
+                         "FILE.main and FILE.<n>-<thread> per thread; the whole process life, "
+                         "start-up and idle waits included); prints the top functions (the figures "
+                         "then include the profiler's overhead)")
+    if len(sys.argv) > 2 and sys.argv[1] == "--profile-child":
+        return profile_child(Path(sys.argv[2]), sys.argv[3:])
     args = ap.parse_args()
 
     from connect import PREMINE, load_or_build, raw_verify_rate
@@ -226,7 +295,7 @@ def main() -> int:
     # A short base path: the RPC socket path must stay under the OS limit (~107 bytes).
     base = Path(tempfile.mkdtemp(prefix="tnb-ibd-"))
     try:
-        res = run_sync(base, blocks, timeout)
+        res = run_sync(base, blocks, timeout, args.profile.resolve() if args.profile else None)
     finally:
         if args.keep_logs:
             print(f"# logs kept in {base}", file=sys.stderr)
@@ -240,8 +309,14 @@ def main() -> int:
     emit(BENCH, "ibd_blocks_per_s", res["target"] / secs, "blocks/s")
     emit(BENCH, "ibd_inputs_per_cpu_s", inputs / res["cpu"], "inputs/s (cpu)", target=">= 0.35",
          reference="coincurve parse+verify/s (cpu)", reference_value=verify_rate)
-    print(f"# {res['target']} blocks / {inputs} inputs synced in {secs:.2f}s wall, "
-          f"B used {res['cpu']:.2f}s cpu", file=sys.stderr)
+    print(f"# {res['target']} blocks / {inputs} inputs synced in {secs:.2f}s wall; cpu during the sync: "
+          f"B {res['cpu']:.2f}s, A (server) {res['server_cpu']:.2f}s; B's threads waited "
+          f"{res['run_delay']:.2f}s for a CPU (machine load {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cpus)", file=sys.stderr)
+    if args.profile:
+        import pstats
+        print(f"# profile of B (all threads) in {args.profile}; top 25 by own time:", file=sys.stderr)
+        pstats.Stats(str(args.profile), stream=sys.stderr).sort_stats("tottime").print_stats(25)
     return 0
 
 
