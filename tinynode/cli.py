@@ -368,7 +368,9 @@ def cli_main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 1
     path = opts.socket_path()
-    client = RPCClient(path)
+    # bitcoin-cli's -rpcclienttimeout is 900 s; mining on demand may take longer on tinynet
+    client = RPCClient(path) if command not in ("generatetoaddress", "generateblock", "mine") \
+        else RPCClient(path, timeout=None)
     try:
         if opts.rpcwait:
             client.wait_ready(opts.rpcwait_timeout)

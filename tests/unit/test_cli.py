@@ -65,7 +65,7 @@ class FakeClient:
 
 def run(monkeypatch, capsys, argv, answers):
     fake = FakeClient(answers)
-    monkeypatch.setattr("tinynode.rpc.client.RPCClient", lambda path: fake)
+    monkeypatch.setattr("tinynode.rpc.client.RPCClient", lambda path, **kw: fake)
     rc = cli.cli_main(argv)
     out = capsys.readouterr()
     return rc, out.out, out.err, fake
@@ -177,3 +177,10 @@ def test_stdin_and_getinfo(monkeypatch, capsys):
                "getbalances": {"mine": {"trusted": 1.0, "untrusted_pending": 0.0, "immature": 0.0}}}
     rc, out, _, _ = run(monkeypatch, capsys, ["-getinfo"], answers)
     assert rc == 0 and "height    1" in out and "balance   1" in out
+
+
+def test_mine_verb(monkeypatch, capsys):
+    answers = {"getnewaddress": "ADDR", "generatetoaddress": ["h1", "h2"], "getblockcount": 2}
+    rc, out, _, fake = run(monkeypatch, capsys, ["mine", "2"], answers)
+    assert rc == 0 and out.splitlines() == ["mined 2 blocks to ADDR; height 2", "tip h2"]
+    assert fake.calls[1] == ("generatetoaddress", (2, "ADDR"), None)
