@@ -164,12 +164,17 @@ class Miner:
             # cancel only if it does not finish promptly.
             try:
                 await asyncio.wait_for(asyncio.shield(task), 2.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except asyncio.TimeoutError:
                 task.cancel()
                 try:
                     await task
                 except asyncio.CancelledError:
                     pass
+            except asyncio.CancelledError:
+                # stop() itself was cancelled: still leave no task and no process behind.
+                task.cancel()
+                await asyncio.shield(self._shutdown_pool())
+                raise
             except Exception:
                 log.exception("miner task failed")
         unsub, self._unsubscribe = self._unsubscribe, None
