@@ -250,16 +250,8 @@ class Node:
             cs = self.writer.chainstate
             scanned = w.sync_with_chain(cs)
             cs.subscribe(w.on_chain_event)
-            resent = 0
-            if self.mempool is not None:
-                for tx in w.pending_own_txs():
-                    if tx.txid in self.mempool:
-                        continue
-                    try:
-                        self.mempool.accept(tx, int(time.time()))
-                        resent += 1
-                    except Exception as e:  # conflicted while we were away, or not valid any more
-                        log.info("wallet tx %s not re-accepted: %s", tx.txid_hex, e)
+            self.wallet = w
+            resent = self._resend_wallet_txs() if self.mempool is not None else 0
             return w, scanned, resent, w.balances(), len(w.keys.addresses())
         self.wallet, scanned, resent, b, n_addr = await self.writer.call(make)
         log.info("wallet loaded: %d addresses, balance %s (+%s immature)%s%s",
@@ -404,24 +396,33 @@ class Node:
                     pass
 
     def _wallet_after_reorg(self) -> None:
-        """Writer thread: our sends that fell out of blocks go back to the mempool; a send whose
-        inputs are gone from the chain and the mempool lost a double spend (conflicted)."""
+        self._resend_wallet_txs()
+
+    def _resend_wallet_txs(self) -> int:
+        """Writer thread (Core `ResendWalletTransactions` + conflict detection): our pending
+        sends missing from the mempool go back into it; one whose inputs are gone from both the
+        chain and the mempool lost a double spend and is marked conflicted. Returns how many
+        went back."""
         w, mp, cs = self.wallet, self.mempool, self.writer.chainstate
+        back = 0
+
+        def lost(op) -> bool:
+            parent = w.get_tx(op.txid)
+            if parent is not None and parent.state != "conflicted":
+                return False
+            return cs.get_coin(op) is None and mp.get(op.txid) is None
+
         for tx in w.pending_own_txs():
             if tx.txid in mp:
                 continue
             try:
                 mp.accept(tx, int(time.time()))
-            except Exception as e:
-                def lost(op) -> bool:
-                    parent = w.get_tx(op.txid)
-                    if parent is not None and parent.state != "conflicted":
-                        return False
-                    return cs.get_coin(op) is None and mp.get(op.txid) is None
-                gone = [i.prevout for i in tx.vin if lost(i.prevout)]
-                if gone:
+                back += 1
+            except Exception as e:  # conflicted while we were away, or not valid any more
+                if any(lost(i.prevout) for i in tx.vin):
                     w.mark_conflicted(tx.txid)
-                log.info("wallet tx %s not re-accepted after reorg: %s", tx.txid_hex, e)
+                log.info("wallet tx %s not re-accepted: %s", tx.txid_hex, e)
+        return back
 
     async def _progress_loop(self) -> None:
         """A one-line heartbeat every minute when something changed: height, peers, mempool,
