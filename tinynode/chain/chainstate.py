@@ -63,6 +63,9 @@ MAX_UNCONNECTED_BLOCKS = 750
 MAX_UNCONNECTED_BYTES = 64 * 1024 * 1024
 #: connect at most this many blocks per store transaction while catching up
 MAX_BLOCKS_PER_COMMIT = 100
+#: staged (unflushed) state is written once it holds this many block bytes or coin changes
+MAX_DIRTY_BLOCK_BYTES = 64 * 1024 * 1024
+MAX_DIRTY_COINS = 500_000
 #: recently seen Block objects kept to avoid re-parsing for events and reorgs
 _RECENT_BLOCKS = 64
 
@@ -132,8 +135,12 @@ class ChainState:
         self._dirty = StoreBatch()
         self._dirty_view = CoinsView(self.coins)
         self._dirty_steps = 0
+        self._dirty_bytes = 0
         self._last_flush = _time.monotonic()
         self.flush_blocks = flush_blocks
+        #: hard bounds on staged memory whatever the policy (Core's dbcache idea)
+        self.flush_bytes = MAX_DIRTY_BLOCK_BYTES
+        self.flush_coins = MAX_DIRTY_COINS
         self.flush_seconds = flush_seconds
         self._load()
 
@@ -202,6 +209,8 @@ class ChainState:
 
     def _maybe_flush(self) -> None:
         if (self._dirty_steps >= self.flush_blocks
+                or self._dirty_bytes >= self.flush_bytes
+                or len(self._dirty_view.changes) >= self.flush_coins
                 or _time.monotonic() - self._last_flush >= self.flush_seconds):
             self.flush()
 
@@ -217,6 +226,7 @@ class ChainState:
         self._dirty = StoreBatch()
         self._dirty_view = CoinsView(self.coins)
         self._dirty_steps = 0
+        self._dirty_bytes = 0
         self._last_flush = _time.monotonic()
 
     @staticmethod
@@ -518,7 +528,9 @@ class ChainState:
         e.sequence_id = self._seq
         self._seq += 1
         batch.index[e.hash] = self._record(e)
-        batch.blocks[e.hash] = block.serialize()
+        raw = block.serialize()
+        batch.blocks[e.hash] = raw
+        self._dirty_bytes += len(raw)
         self._remember(block)
         sc = self._sigop_counts
         sc[e.hash] = sigop_counts

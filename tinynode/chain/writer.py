@@ -61,8 +61,8 @@ class ChainWriter:
     is what makes sync fast (dirty B-tree pages are written once per commit, not per block).
     """
 
-    SYNC_FLUSH_BLOCKS = 500
-    SYNC_FLUSH_SECONDS = 2.0
+    SYNC_FLUSH_BLOCKS = 1000
+    SYNC_FLUSH_SECONDS = 5.0
 
     def __init__(self, chainstate: ChainState | Callable[[], ChainState], *, max_queue: int = 1024,
                  sync_flush_blocks: int | None = None, sync_flush_seconds: float | None = None) -> None:
