@@ -105,3 +105,14 @@ def test_default_policy_commits_before_events():
     for b in blocks:
         cs.process_block(b)
     assert [t for _, t in seen if _ == "TipChanged"] == [blocks[0].hash, blocks[1].hash]
+
+
+def test_staged_bytes_are_bounded():
+    store = MemoryChainStore()
+    cs = ChainState(PARAMS, store, flush_blocks=1000, flush_seconds=1e9)
+    cs.flush_bytes = 1  # every accepted body exceeds it: each step is written at once
+    B = Builder()
+    blocks = B.chain(G, 3)
+    for b in blocks:
+        cs.process_block(b)
+        assert store.get_tip() == b.hash
