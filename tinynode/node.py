@@ -368,6 +368,7 @@ class Node:
                 try:
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._progress_loop(), name="progress")
+                        tg.create_task(self._rebroadcast_loop(), name="wallet-rebroadcast")
                         await self._stop_event.wait()
                         raise _Shutdown
                 except* _Shutdown:
@@ -423,6 +424,23 @@ class Node:
                     w.mark_conflicted(tx.txid)
                 log.info("wallet tx %s not re-accepted: %s", tx.txid_hex, e)
         return back
+
+    async def _rebroadcast_loop(self, interval: float = 30.0) -> None:
+        """Announce our unconfirmed sends again now and then, so peers that joined after a send
+        (or lost it) hear of it (Core `ResendWalletTransactions`; relay skips peers that know it)."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.wallet is None or self.mempool is None or self.sync is None:
+                continue
+            try:
+                txs = await self.writer.call(self._pending_in_mempool)
+            except RuntimeError:  # writer stopping
+                return
+            for tx in txs:
+                self.relay_tx(tx)
+
+    def _pending_in_mempool(self) -> list:
+        return [tx for tx in self.wallet.pending_own_txs() if tx.txid in self.mempool]
 
     async def _progress_loop(self) -> None:
         """A one-line heartbeat every minute when something changed: height, peers, mempool,
