@@ -529,7 +529,17 @@ def verb_send(c, args, opts) -> int:
         named["subtractfeefromamount"] = True
     if "data" in o:
         named["data"] = o["data"]
-    txid = c.call("sendtoaddress", named=named)
+    from .rpc.protocol import RPCError
+    try:
+        txid = c.call("sendtoaddress", named=named)
+    except RPCError as e:
+        if e.code != -6:
+            raise
+        b = c.call("getbalances")["mine"]
+        raise CliError(f"insufficient funds: {_coins(b['trusted'])} spendable, "
+                       f"{_coins(b['immature'])} immature (mined coins become spendable after "
+                       f"{_maturity(opts)} confirmations), {_coins(b['untrusted_pending'])} "
+                       f"incoming unconfirmed") from None
     tx = c.call("gettransaction", txid, None, True)
     fee = -tx.get("fee", 0)
     sent = -sum(d["amount"] for d in tx["details"] if d["category"] == "send")

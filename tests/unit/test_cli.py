@@ -184,3 +184,11 @@ def test_mine_verb(monkeypatch, capsys):
     rc, out, _, fake = run(monkeypatch, capsys, ["mine", "2"], answers)
     assert rc == 0 and out.splitlines() == ["mined 2 blocks to ADDR; height 2", "tip h2"]
     assert fake.calls[1] == ("generatetoaddress", (2, "ADDR"), None)
+
+
+def test_send_verb_explains_insufficient_funds(monkeypatch, capsys):
+    answers = {"sendtoaddress": RPCError(-6, "Insufficient funds"),
+               "getbalances": {"mine": {"trusted": 0.5, "untrusted_pending": 0.0, "immature": 150.0}}}
+    rc, _, err, _ = run(monkeypatch, capsys, ["send", "DEST", "1"], answers)
+    assert rc == 1 and err.count("\n") == 1
+    assert "insufficient funds: 0.5 spendable, 150 immature" in err and "11 confirmations" in err
