@@ -78,6 +78,9 @@ def daemon_main(argv: list[str] | None = None) -> int:
         except NodeError as e:
             log.error("%s", e)
             return 1
+        except Exception as e:  # a bug or a broken data directory: say so, with the details
+            log.exception("tinynode stopped on an unexpected error: %s", e)
+            return 1
         return 0
 
     try:

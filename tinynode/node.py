@@ -188,7 +188,10 @@ class Node:
         self.payout_script = await self._choose_payout()
         self._start_miner_object()
         await self._start_p2p()
-        if cfg.mine and self.miner is not None:
+        if cfg.mine and self.miner is not None and self.payout_script is None:
+            log.warning("not mining: there is no wallet to pay to; give --mine-to ADDR")
+            await self.miner.start()
+        elif cfg.mine and self.miner is not None:
             self.miner.payout_script = self.payout_script
             await self.miner.start()
             where = cfg.mine_to or self.wallet.keys.address_of(self.payout_script)
