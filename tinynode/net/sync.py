@@ -60,8 +60,9 @@ MAX_BLOCKS_TO_ANNOUNCE = 8
 MAX_GETBLOCKS = 500
 #: Core's MAX_UNCONNECTING_HEADERS.
 MAX_UNCONNECTING_HEADERS = 10
-#: Per-peer inventory known to the peer (Core's m_tx_inventory_known_filter, bounded).
-MAX_KNOWN_INV = 50_000
+#: Per-peer inventory known to the peer (Core keeps a 50k rolling bloom filter; a bounded
+#: ordered set of 10k hashes is ~1 MB per peer).
+MAX_KNOWN_INV = 10_000
 #: Transactions requested from one peer at once (Core MAX_PEER_TX_REQUEST_IN_FLIGHT).
 MAX_TX_IN_FLIGHT = 100
 #: Recently rejected txids not fetched again (Core's m_recent_rejects, bounded).
