@@ -22,7 +22,8 @@ from tinynode.wire import messages as m
 from tinynode.wire.constants import HEADER_SIZE, NODE_NETWORK, PROTOCOL_VERSION
 
 __all__ = ["fast_config", "sync_config", "RawConn", "NetNode", "SimpleChain", "start_nodes",
-           "stop_nodes", "connect_line", "sync_blocks", "sync_mempools"]
+           "stop_nodes", "connect_line", "connect_star", "connect_mesh", "sync_blocks",
+           "sync_mempools"]
 
 
 def fast_config(**overrides: Any) -> NetConfig:
@@ -478,6 +479,19 @@ async def stop_nodes(nodes: list[NetNode]) -> None:
 async def connect_line(nodes: list[NetNode]) -> None:
     for a, b in zip(nodes, nodes[1:]):
         await a.connect(b)
+
+
+async def connect_star(nodes: list[NetNode]) -> None:
+    """Every other node dials the first."""
+    for nd in nodes[1:]:
+        await nd.connect(nodes[0])
+
+
+async def connect_mesh(nodes: list[NetNode]) -> None:
+    """Each pair connected once (the lower index dials)."""
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1:]:
+            await a.connect(b)
 
 
 async def sync_blocks(nodes: list[NetNode], timeout: float = 15.0) -> None:

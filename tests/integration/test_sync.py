@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.framework.netnodes import (RawConn, connect_line, start_nodes, stop_nodes, sync_blocks,
-                                      sync_config)
+from tests.framework.netnodes import (RawConn, connect_line, connect_mesh, connect_star, start_nodes,
+                                      stop_nodes, sync_blocks, sync_config)
 from tests.framework.wait import wait_until
 from tinynode.params import REGTEST
 from tinynode.wire import messages as m
@@ -151,5 +151,18 @@ async def test_getblocks_continuation_after_500():
             assert [iv.hash for iv in cont.items] == [hashes[-1]]
         finally:
             await raw.close()
+    finally:
+        await stop_nodes(nodes)
+
+
+@pytest.mark.parametrize("topology", ["star", "mesh"])
+async def test_blocks_mined_anywhere_reach_everyone(topology):
+    nodes = await start_nodes(4, REGTEST)
+    try:
+        await (connect_star if topology == "star" else connect_mesh)(nodes)
+        for i, nd in enumerate(nodes):
+            await nd.mine(2)
+            await sync_blocks(nodes)
+            assert all(x.height == 2 * (i + 1) for x in nodes)
     finally:
         await stop_nodes(nodes)
