@@ -208,6 +208,10 @@ class SimpleChain:
     def get_block(self, h):
         return self.blocks.get(h)
 
+    def get_block_bytes(self, h):
+        b = self.blocks.get(h)
+        return None if b is None else b.serialize()
+
     def get_block_hash(self, height):
         e = self.active[height]
         return None if e is None else e.hash

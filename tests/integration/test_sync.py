@@ -190,3 +190,22 @@ async def test_restart_on_sqlite_redials_from_address_book_and_catches_up(tmp_pa
     finally:
         await b.stop()
         await a.stop()
+
+
+async def test_blocks_served_from_stored_bytes_when_the_chain_offers_them():
+    """With `get_block_bytes` (the harness' SimpleChain has it) blocks go out as stored bytes."""
+    nodes = await start_nodes(2, REGTEST, real_chain=False)
+    try:
+        hashes = await nodes[0].mine(5)
+        raw = await RawConn.connect("127.0.0.1", nodes[0].port, REGTEST.magic)
+        try:
+            await raw.handshake()
+            await raw.send(m.GetData((m.InvVect(InvType.BLOCK, hashes[2]),)))
+            blk = await raw.expect("block")
+            assert blk.block.hash == hashes[2]
+        finally:
+            await raw.close()
+        await nodes[1].connect(nodes[0])
+        await sync_blocks(nodes)
+    finally:
+        await stop_nodes(nodes)

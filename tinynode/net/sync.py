@@ -84,6 +84,22 @@ def _block_fault_score(err: Any) -> int:
     return 0 if str(reason) in _NO_FAULT_REASONS else 100
 
 
+class _RawBlockMsg:
+    """A `block` message whose payload is the block's stored serialization (served as is)."""
+
+    __slots__ = ("payload",)
+    COMMAND = "block"
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+    def serialize(self) -> bytes:
+        return self.payload
+
+    def __repr__(self) -> str:
+        return f"RawBlock({len(self.payload)} bytes)"
+
+
 class _Known:
     """A bounded set with insertion order (oldest forgotten first)."""
 
@@ -418,10 +434,15 @@ class SyncManager:
 
     def _lookup(self, items: list[m.InvVect]) -> list[Any]:
         cs = self.writer.chainstate
+        get_raw = getattr(cs, "get_block_bytes", None)   # serialized block, if the chain offers it
         out: list[Any] = []
         for iv in items:
             t = iv.base_type
             if t == InvType.BLOCK:
+                raw = get_raw(iv.hash) if get_raw is not None else None
+                if raw is not None:
+                    out.append(_RawBlockMsg(bytes(raw)))   # stored bytes as they are: no re-encode
+                    continue
                 b = cs.get_block(iv.hash)
                 out.append(m.BlockMsg(b) if b is not None else None)
             elif t == InvType.TX and self.mempool is not None:
