@@ -75,8 +75,18 @@ def test_block_removes_conflicting_orphans():
 
 
 def test_orphan_pool_unit_bounds():
+    from tests.framework.miniwallet import MiniWallet
+    from tinynode.primitives.tx import Tx, TxIn, TxOut
+
+    w = MiniWallet(0)
     op = OrphanPool(max_orphans=2, max_per_peer=5, expiry=10)
-    assert len(op) == 0 and op.children_of.__doc__
-    assert op.get(b"x" * 32) is None
-    assert op.missing_parents.__doc__
-    assert OutPoint(b"\0" * 32, 0) is not None
+    big = Tx(1, (TxIn(OutPoint(b"\1" * 32, 0)),), tuple(TxOut(1000, w.script_pubkey) for _ in range(3000)))
+    assert not op.add(big, "p", 0)                         # larger than any standard tx
+    a = Tx(1, (TxIn(OutPoint(b"\2" * 32, 0)), TxIn(OutPoint(b"\3" * 32, 1))), (TxOut(1, b"\x51"),))
+    assert op.add(a, None, 0) and not op.add(a, None, 0)   # known
+    assert op.missing_parents(a) == [b"\2" * 32, b"\3" * 32]
+    assert op.get(a.txid) == a and a.txid in op and op.get(b"x" * 32) is None
+    parent = Tx(1, (TxIn(OutPoint(b"\4" * 32, 0)),), (TxOut(1, b"\x51"),) * 2)
+    assert op.children_of(parent) == []
+    assert op.remove_for_block([Tx(1, (TxIn(OutPoint(b"\3" * 32, 1)),), (TxOut(1, b"\x51"),))]) == 1
+    assert len(op) == 0
