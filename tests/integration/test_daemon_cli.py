@@ -136,9 +136,11 @@ def test_two_daemons_mine_send_confirm(daemons):
     assert n1.wait() == 0 and n2.wait() == 0
 
 
-def test_lock_socket_mode_and_signals(daemons):
-    n1 = daemons()
+def test_lock_socket_mode_and_signals(daemons, tmp_path):
+    log_file = tmp_path / "node.log"
+    n1 = daemons("--log-file", str(log_file))
     assert n1.out("-rpcwait", "getblockcount") == "0"
+    assert "RPC listening on" in log_file.read_text()
     sock = n1.datadir / "regtest" / "rpc.sock"
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
     # a second daemon on the same datadir is refused with a sentence, exit 1
@@ -150,6 +152,8 @@ def test_lock_socket_mode_and_signals(daemons):
     n1.proc.send_signal(signal.SIGTERM)
     assert n1.wait() == 0
     assert not sock.exists()
+    assert "received SIGTERM, shutting down" in log_file.read_text()
+    assert log_file.read_text().rstrip().endswith("tinynode stopped")
     # restart on the same datadir, then SIGINT
     again = subprocess.Popen(_script("tinynode") + ["--network", "regtest", "--datadir", str(n1.datadir),
                                                     "--port", "0"], stdout=subprocess.DEVNULL,
