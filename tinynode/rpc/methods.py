@@ -193,6 +193,7 @@ class RPCMethods:
 
     def __init__(self, node: "Node"):
         self.node = node
+        self._mempool_seen: tuple = ()
         self._table: dict[str, Callable[..., Any]] = {}
         for name, fn in inspect.getmembers(self, inspect.iscoroutinefunction):
             if name.startswith("m_"):
@@ -556,9 +557,15 @@ Returns a new address for receiving payments (P2PKH; address_type "legacy" only)
         return await self._w(w.keys.new_address, _str(label, "label"))
 
     def _sync_mempool(self) -> None:
-        w = self.node.wallet
-        if w is not None:
-            w.sync_mempool(self._mempool_txs())
+        """Writer thread: let the wallet see the mempool (skipped while the pool is unchanged)."""
+        w, mp = self.node.wallet, self.node.mempool
+        if w is None:
+            return
+        seq = (getattr(mp, "sequence", None), id(w), w.tx_count, len(w.keys))
+        if seq[0] is not None and seq == self._mempool_seen:
+            return
+        w.sync_mempool(self._mempool_txs())
+        self._mempool_seen = (getattr(mp, "sequence", None), id(w), w.tx_count, len(w.keys))
 
     async def m_getbalance(self, dummy=None, minconf=0, include_watchonly=None, avoid_reuse=None) -> float:
         """getbalance ( "*" minconf include_watchonly avoid_reuse )

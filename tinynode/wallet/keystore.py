@@ -139,6 +139,10 @@ class KeyStore:
                                    CHAIN_NAMES[rec.chain], rec.issued, rec.used, rec.label))
         return out
 
+    def __len__(self) -> int:
+        """Number of keys watched (keypool, handed out and imported)."""
+        return len(self._by_script)
+
     def scripts(self) -> set[bytes]:
         return set(self._by_script)
 

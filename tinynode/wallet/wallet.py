@@ -389,6 +389,10 @@ class Wallet:
     def get_tx(self, txid: bytes) -> WalletTx | None:
         return self._txs.get(txid)
 
+    @property
+    def tx_count(self) -> int:
+        return len(self._txs)
+
     def transactions(self) -> list[WalletTx]:
         return sorted(self._txs.values(), key=lambda w: w.seq)
 
