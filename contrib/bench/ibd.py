@@ -74,6 +74,16 @@ def fill_store(network_dir: Path, blocks) -> None:
         cs.close()
 
 
+def _die_with_parent() -> None:
+    """In the daemon child before exec (Linux): SIGTERM it if this script dies, even by SIGKILL,
+    so a killed benchmark never leaves daemons behind. Best effort elsewhere."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads) from /proc/<pid>/stat."""
     try:
@@ -124,7 +134,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr, env=env,
-            cwd=str(ROOT))
+            cwd=str(ROOT), preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         self.rpc = RPCClient(self.sock, timeout=30.0)
 
     def wait_ready(self, timeout: float) -> None:
