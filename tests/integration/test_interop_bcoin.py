@@ -9,9 +9,14 @@ Facts about bcoin 1.0.2 on regtest the tests rely on (read in its lib/net/pool.j
 protocol/networks.js):
 - same genesis and magic as Core's regtest; its own default ports (48444) and address prefixes
   (P2PKH version 0x3c), so its `generatetoaddress` needs a bcoin-format address;
-- segwit is a BIP9 deployment there (not active from genesis as in Core): until it activates
-  (432 signalling blocks) bcoin asks nothing of a peer but NODE_NETWORK. After activation it
-  refuses outbound peers without NODE_WITNESS and never syncs from one (Pool.isSyncable);
+- segwit is a BIP9 deployment there (not active from genesis as in Core); bcoin's miner signals
+  it, so it activates at height 432. Before that bcoin asks nothing of a peer but NODE_NETWORK.
+  After it, bcoin refuses outbound peers without NODE_WITNESS (Peer.handleVersion), never syncs
+  from one (Pool.isSyncable) and ignores its block invs (Pool.handleBlockInv). A peer asking
+  MSG_BLOCK gets blocks stripped of witnesses, so tinynode syncs bcoin's post-activation blocks;
+  the reverse cannot work until tinynode has segwit: a stripped block that carries a witness
+  commitment fails bcoin's checks with `bad-witness-nonce-size` (score 100, ban), which is why
+  bcoin syncing from tinynode is tested on a tinynode-mined chain (it never signals segwit);
 - as a fresh node it syncs only from a "loader" peer it dialed itself (`--only host:port`), with
   `getblocks` (it has no regtest checkpoints), and follows new blocks by `inv` once synced.
 """
@@ -45,6 +50,8 @@ BCOIN_ENTRY = BCOIN_DIR / "node_modules" / "bcoin" / "bin" / "node"
 REQUIRED = os.environ.get("TINYNODE_INTEROP") == "1"
 API_KEY = "tinynode-interop"
 BCOIN_P2PKH_PREFIX = 0x3C  # bcoin's regtest pubkeyhash version byte (Core's is 0x6f)
+SEGWIT_ACTIVE_HEIGHT = 432  # bcoin regtest: BIP9 window 144, its miner signals from genesis
+WITNESS_COMMITMENT_PREFIX = "6a24aa21a9ed"  # OP_RETURN PUSH36 0xaa21a9ed (BIP141)
 
 
 def _missing() -> str | None:
@@ -202,23 +209,29 @@ async def wait_same_tip(t: TestNode, bc: Bcoin, want: str, timeout: float = 30.0
 
 
 async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
-    """bcoin mines; tinynode dials it, syncs headers-first to the same tip, then follows
-    new blocks bcoin announces, including one with a P2PKH spend signed by tinynode's code."""
+    """bcoin mines past its segwit activation (432 on its regtest: later blocks carry a witness
+    commitment and a coinbase witness, which bcoin strips for a peer asking MSG_BLOCK); tinynode
+    dials it and syncs headers-first to the same tip; a P2PKH spend signed by tinynode's code goes
+    through bcoin's mempool (relayed to tinynode) and a block bcoin mines, which tinynode follows."""
     key = PrivateKey(bytes(31) + b"\x07")
     h160 = key.public_key.hash160()
     bc = await start_bcoin()
     t: TestNode | None = None
     try:
-        hashes = await bc.rpc("generatetoaddress", 110, bcoin_address(h160))
-        assert len(hashes) == 110
+        hashes = await bc.rpc("generatetoaddress", SEGWIT_ACTIVE_HEIGHT + 8, bcoin_address(h160))
+        info = await bc.rpc("getblockchaininfo")
+        assert info["bip9_softforks"]["segwit"]["status"] == "active"
+        last = await bc.rpc("getblock", hashes[-1], True, True)
+        assert any(out["scriptPubKey"]["hex"].startswith(WITNESS_COMMITMENT_PREFIX)
+                   for out in last["tx"][0]["vout"])
         t = await start_node(peers=(("127.0.0.1", bc.p2p_port),))
         await wait_same_tip(t, bc, hashes[-1])
-        assert t.node.writer.snapshot.height == 110
-        for height in (1, 55, 110):
+        assert t.node.writer.snapshot.height == SEGWIT_ACTIVE_HEIGHT + 8
+        for height in (1, 100, SEGWIT_ACTIVE_HEIGHT, SEGWIT_ACTIVE_HEIGHT + 8):
             assert await t.rpc.call("getblockhash", height) == hashes[height - 1]
 
-        # Spend bcoin's first coinbase (mature at 110) with tinynode's signer; bcoin must accept it
-        # to its mempool, mine it, and tinynode must validate the block.
+        # Spend bcoin's first coinbase (mature) with tinynode's signer: bcoin accepts it to its
+        # mempool and relays it to tinynode, then mines it; tinynode validates the block.
         first = await bc.rpc("getblock", hashes[0], True, True)
         cb = first["tx"][0]
         value = round(cb["vout"][0]["value"] * COIN)
@@ -228,11 +241,17 @@ async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
         tx = dataclasses.replace(tx, vin=(dataclasses.replace(
             tx.vin[0], script_sig=sign_p2pkh(tx, 0, key, spk)),))
         assert await bc.rpc("sendrawtransaction", tx.raw.hex()) == tx.txid_hex
+
+        async def relayed() -> bool:
+            return tx.txid_hex in await t.rpc.call("getrawmempool")
+
+        await wait_until(relayed, 20, message="bcoin's tx never reached tinynode's mempool")
         more = await bc.rpc("generatetoaddress", 2, bcoin_address(h160))
         await wait_same_tip(t, bc, more[-1])
         block = await t.rpc.call("getblock", more[0])
         assert tx.txid_hex in block["tx"]
-        assert t.node.writer.snapshot.height == 112
+        assert t.node.writer.snapshot.height == SEGWIT_ACTIVE_HEIGHT + 10
+        assert tx.txid_hex not in await t.rpc.call("getrawmempool")
     finally:
         if t is not None:
             await t.stop()
@@ -240,9 +259,10 @@ async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
 
 
 async def test_bcoin_syncs_from_tinynode(bcoin_available: None) -> None:
-    """tinynode mines (coinbases, then a wallet P2PKH spend); bcoin dials tinynode, downloads
-    and fully validates every block (its own scripts and consensus) to the same tip, then
-    follows blocks tinynode mines afterwards (announced by inv)."""
+    """tinynode mines 101 blocks; bcoin dials tinynode and syncs (getblocks, getdata) validating
+    every block by its own rules to the same tip; a wallet spend is relayed into bcoin's mempool,
+    and bcoin follows the blocks tinynode mines next (announced by inv), the spend included.
+    (Stays below bcoin's segwit activation: a tinynode chain never signals it.)"""
     t = await start_node()
     bc: Bcoin | None = None
     try:
@@ -255,6 +275,11 @@ async def test_bcoin_syncs_from_tinynode(bcoin_available: None) -> None:
             assert await bc.rpc("getblockhash", height) == hashes[height - 1]
 
         txid = await t.rpc.call("sendtoaddress", await t.rpc.call("getnewaddress"), 1.5)
+
+        async def relayed() -> bool:
+            return txid in await bc.rpc("getrawmempool")
+
+        await wait_until(relayed, 20, message="tinynode's tx never reached bcoin's mempool")
         more = await t.rpc.call("generatetoaddress", 3, addr)
         await wait_same_tip(t, bc, more[-1])
         block = await bc.rpc("getblock", more[0], True, False)
