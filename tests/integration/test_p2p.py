@@ -202,3 +202,20 @@ async def test_seed_names_resolve_to_one_target_per_address():
         assert len(addrs) == len(set(addrs))
         assert await a._resolve("127.0.0.1") == [("127.0.0.1", REGTEST.default_port)]
         assert await a._resolve("no-such-host.invalid:1") == []
+
+
+async def test_addnode_add_remove_onetry():
+    async with nodes(3) as (a, b, c):
+        a.dial_enabled = True
+        a.addnode(f"127.0.0.1:{b.port}", "add")
+        assert a.added_nodes() == [f"127.0.0.1:{b.port}"]
+        await wait_until(lambda: len(a.connected_peers()) == 1, timeout=5)
+        a.addnode(f"127.0.0.1:{b.port}", "remove")
+        assert a.added_nodes() == []
+        with pytest.raises(KeyError):
+            a.addnode(f"127.0.0.1:{b.port}", "remove")
+        a.addnode(f"127.0.0.1:{c.port}", "onetry")
+        await wait_until(lambda: len(a.connected_peers()) == 2, timeout=5)
+        assert a.added_nodes() == []                      # onetry is not remembered
+        with pytest.raises(ValueError):
+            a.addnode("127.0.0.1:0", "add")
