@@ -9,6 +9,7 @@
 # compiler, make and python3); bcrypto/bsip/bstring fall back to pure JS if their builds fail.
 # Tests run bcoin with --memory (no LevelDB on disk).
 # Needs node >= 12 and npm; bounded by INTEROP_NPM_TIMEOUT seconds (default 300).
+# Does nothing when DIR already holds this exact lock file and a working bcoin.
 # Exit codes: 0 installed (prints the bcoin entry point), 2 node/npm missing, 1 install failed.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,6 +24,13 @@ for tool in node npm; do
     fi
 done
 
+entry="$dir/node_modules/bcoin/bin/node"
+if [ -f "$entry" ] && cmp -s "$here/package-lock.json" "$dir/package-lock.json" \
+        && node "$entry" --version >/dev/null 2>&1; then
+    echo "install_bcoin: bcoin $(node "$entry" --version) already installed in $dir"
+    echo "$entry"
+    exit 0
+fi
 mkdir -p "$dir"
 cp "$here/package.json" "$here/package-lock.json" "$dir/"
 start=$(date +%s)
@@ -30,7 +38,6 @@ if ! timeout "$timeout_s" npm ci --prefix "$dir" --no-audit --no-fund --loglevel
     echo "install_bcoin: npm ci failed or timed out after ${timeout_s}s (registry reachable?)" >&2
     exit 1
 fi
-entry="$dir/node_modules/bcoin/bin/node"
 version="$(node "$entry" --version)"
 echo "install_bcoin: bcoin $version installed in $dir in $(( $(date +%s) - start ))s"
 echo "$entry"
