@@ -174,3 +174,25 @@ async def test_future_header_is_refused_without_punishment():
         assert p.banscore == 0 and p.is_connected
         assert await node.writer.call(node.writer.chainstate.get_entry, h.hash) is None
         await raw.close()
+
+
+async def test_unrequested_stale_block_is_not_processed():
+    """Core AcceptBlock: a block nobody asked for that would not beat our tip is dropped after
+    its header is checked; the sender is not punished."""
+    async with node_with_honest_neighbour() as (node, honest):
+        [other] = await start_nodes(1, REGTEST)
+        try:
+            [h] = await other.mine(1, payout=b"\x52")   # a valid height-1 fork off genesis
+            block = await other.writer.call(other.writer.chainstate.get_block, h)
+        finally:
+            await stop_nodes([other])
+        raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        await raw.handshake()
+        await raw.send(m.BlockMsg(block))
+        await raw.ping_roundtrip()
+        [p] = raw_peer_of(node, raw)
+        assert p.banscore == 0
+        entry = await node.writer.call(node.writer.chainstate.get_entry, h)
+        assert entry is not None and not entry.have_data   # header kept, block not processed
+        assert node.height == 5
+        await raw.close()

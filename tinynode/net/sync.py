@@ -485,16 +485,50 @@ class SyncManager:
         h = block.hash
         st = self._state(peer)
         st.known.add(h)
-        st.stalls = 0
+        requested = h in st.blocks_in_flight or h in self._requested
+        if requested:
+            st.stalls = 0
         st.avoid.discard(h)
         st.blocks_in_flight.pop(h, None)
         if self._requested.get(h) == peer.id:
             del self._requested[h]
+        if not requested and not await self._unrequested_block_wanted(peer, block):
+            return
         if h not in self._received and h not in self._submitting and h not in self._recent_ok:
             self._received[h] = (block, peer.id)
         # The submitter task hands blocks to the writer; this peer's reader goes on reading
         # (decoding the next block overlaps validating this one).
         self._blocks_waiting.set()
+
+    async def _unrequested_block_wanted(self, peer: Peer, block: Any) -> bool:
+        """Core AcceptBlock for a block nobody asked for: its header is checked (an invalid one
+        costs the sender), then the block is only processed if it would carry more work than
+        our tip, or if its parent is unknown (we then ask the sender for headers). Anything
+        else is dropped: pushing old or side-chain blocks makes us do no work."""
+        try:
+            verdict = await self.writer.call(self._check_unrequested, block.header)
+        except ValidationError as e:
+            score = _block_fault_score(e)
+            if score:
+                raise Misbehaving(score, f"invalid header of unrequested block: {e.reason.value}") from None
+            return False
+        if verdict is None:        # parent unknown: an orphan; the normal path asks for headers
+            return True
+        if not verdict:
+            log.debug("peer %d: dropping unrequested block %s (no more work than our tip)",
+                      peer.id, hash_to_hex(block.hash)[:16])
+        return verdict
+
+    def _check_unrequested(self, header: Any) -> bool | None:
+        cs = self.writer.chainstate
+        entry = cs.get_entry(header.hash)
+        if entry is not None and entry.have_data:
+            return False
+        if cs.get_entry(header.prev_hash) is None:
+            return None
+        if entry is None:
+            entry = cs.process_headers([header])[-1]
+        return entry.chainwork > cs.tip.chainwork
 
     async def _submitter_loop(self) -> None:
         while True:
