@@ -77,6 +77,11 @@ class _Job:
     round: int          # which _mine_one call handed it out (others' results are not ours)
 
 
+def _consume(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 def _default_context() -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
@@ -434,6 +439,10 @@ class Miner:
 
     async def _shutdown_pool(self) -> None:
         pool, self._pool = self._pool, None
+        for fut in self._inflight:
+            # Nobody awaits these any more: retrieve their outcome so asyncio does not log
+            # "Future exception was never retrieved" (a killed worker, a cancelled chunk).
+            fut.add_done_callback(_consume)
         self._inflight.clear()
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
