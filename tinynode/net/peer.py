@@ -354,6 +354,8 @@ class Peer:
                         await self._process(msg)
         except TimeoutError:
             raise PeerDisconnect("handshake timeout") from None
+        # Outside the handshake deadline: the owner's hooks may wait on a busy chain writer.
+        await self.host.peer_ready(self)
         while True:
             msg = await self._read_message()
             if msg is not None:
@@ -441,7 +443,6 @@ class Peer:
         log.info("peer %d (%s) connected: %s, version %d, %s, height %d", self.id, self.addr_str,
                  "inbound" if self.inbound else "outbound", self.version, self.subver,
                  self.start_height)
-        await self.host.peer_ready(self)
 
     # ------------------------------------------------------------------ ping
     async def _ping_loop(self) -> None:
