@@ -361,3 +361,63 @@ async def test_continuous_mining_waits_while_syncing_but_not_forever():
     finally:
         await miner.stop()
     assert writer.refused == [] and writer2.refused == []
+
+
+_ORPHAN_SCRIPT = r"""
+import asyncio, sys
+from dataclasses import dataclass
+from tinynode.mining.miner import Miner
+from tinynode.mining.template import BLOCK_VERSION, BlockTemplate, make_coinbase
+from tinynode.params import REGTEST
+from tinynode.primitives.block import Block, BlockHeader, merkle_root
+
+@dataclass(frozen=True)
+class Snap:
+    tip_hash: bytes
+    height: int
+
+class W:
+    snapshot = Snap(REGTEST.genesis.hash, 0)
+    async def call(self, fn, *a):
+        return fn(*a)
+    async def submit_block(self, b):
+        raise AssertionError
+    def subscribe_async(self, cb):
+        return None
+
+def tmpl(payout, now, extranonce):
+    cb = make_coinbase(1, 50 * 10**8, payout, extranonce)
+    root, _ = merkle_root([cb.txid])
+    h = BlockHeader(BLOCK_VERSION, REGTEST.genesis.hash, root, now, 0x03000001, 0)
+    return BlockTemplate(Block(h, (cb,)), 1, 0, 1, 1, extranonce, payout)
+
+async def main():
+    m = Miner(W(), REGTEST, payout_script=b"\x51", workers=2, template_fn=tmpl)
+    await m.start()
+    while len(m.worker_pids()) < 2 or m.chunks_sent < 2:
+        await asyncio.sleep(0.05)
+    print(" ".join(map(str, m.worker_pids())), flush=True)
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+def test_workers_exit_when_the_node_process_is_killed():
+    import signal
+    import subprocess
+    import sys
+
+    from tests.framework.wait import wait_until_sync
+
+    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    try:
+        line = proc.stdout.readline().decode()
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+    finally:
+        proc.send_signal(signal.SIGKILL)     # the "node" dies without shutting its pool down
+        proc.wait(10)
+    wait_until_sync(lambda: not any(_alive(p) for p in pids), timeout=15,
+                    message="mining workers outlived their node")

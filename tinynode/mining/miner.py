@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -434,7 +435,7 @@ class Miner:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers, mp_context=self._ctx,
-                initializer=init_worker, initargs=(self._nice,))
+                initializer=init_worker, initargs=(self._nice, os.getpid()))
         return self._pool
 
     async def _shutdown_pool(self) -> None:

@@ -1,7 +1,8 @@
 """The proof-of-work inner loop, run in worker processes.
 
 `grind` is a top-level pure function (hashlib and struct only) so a `ProcessPoolExecutor` can
-pickle it by reference. It mirrors the hashing half of Bitcoin Core's `GenerateBlock()` /
+pickle it by reference; `init_worker` prepares each worker process (signals, priority, exit
+when the node is gone). It mirrors the hashing half of Bitcoin Core's `GenerateBlock()` /
 btcd's `cpuminer.solveBlock`: the 80-byte header is `header76 | nonce`, the first 64 bytes are
 constant for a whole chunk, so their SHA-256 midstate is computed once and copied per nonce.
 """
@@ -12,6 +13,8 @@ import hashlib
 import os
 import signal
 import struct
+import threading
+import time
 
 __all__ = ["grind", "MAX_NONCE", "init_worker"]
 
@@ -51,10 +54,11 @@ def grind(header76: bytes, target: int, nonce_start: int, count: int) -> int | N
     return None
 
 
-def init_worker(nice: int = 10) -> None:
+def init_worker(nice: int = 10, parent_pid: int | None = None) -> None:
     """Worker initializer: ignore SIGINT (Ctrl-C reaches the whole process group; the parent
-    shuts the pool down) and raise the nice value so the node's event loop always wins the
-    CPU over hashing. Best effort where not permitted."""
+    shuts the pool down), raise the nice value so the node's event loop always wins the CPU
+    over hashing, and exit if the node process disappears (killed with SIGKILL, it cannot
+    shut the pool down; the workers of a forkserver pool would otherwise linger, idle)."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except (ValueError, OSError):
@@ -64,3 +68,17 @@ def init_worker(nice: int = 10) -> None:
             os.nice(nice)
         except (AttributeError, OSError):
             pass
+    if parent_pid:
+        threading.Thread(target=_exit_when_gone, args=(parent_pid,), name="parent-watch",
+                         daemon=True).start()
+
+
+def _exit_when_gone(pid: int, interval: float = 1.0) -> None:
+    while True:
+        time.sleep(interval)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except OSError:
+            pass  # exists but not ours to signal: still alive
