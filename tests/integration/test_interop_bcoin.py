@@ -93,6 +93,7 @@ class Bcoin:
     datadir: Path
     p2p_port: int
     http_port: int
+    listen: bool
 
     @property
     def p2p_addr(self) -> str:
@@ -103,7 +104,11 @@ class Bcoin:
             text = (self.datadir / "bcoin.out").read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        noise = ("(rpc)", "ECONNREFUSED", "loader peer", "Refilling peers", "Connecting to",
+                 "Memory:")
+        kept = [line for line in text.splitlines()
+                if line.startswith("[") and not any(n in line for n in noise)]
+        return "\n".join(kept[-lines:])
 
     async def rpc(self, method: str, *params: Any) -> Any:
         """bcoin's HTTP JSON-RPC (Core-compatible methods), API key as the basic-auth password."""
@@ -129,8 +134,17 @@ class Bcoin:
         return reply["result"]
 
     async def ready(self) -> bool:
+        """HTTP RPC answers and, when listening, the P2P server is up (bcoin opens it last,
+        after looking up its external address, which takes seconds without internet)."""
         if self.proc.poll() is not None:
             raise AssertionError(f"bcoin exited with {self.proc.returncode}:\n{self.log_tail()}")
+        if self.listen:
+            try:
+                text = (self.datadir / "bcoin.out").read_text(errors="replace")
+            except OSError:
+                return False
+            if "Pool server listening" not in text:
+                return False
         try:
             await self.rpc("getblockcount")
             return True
@@ -182,7 +196,7 @@ async def start_bcoin(*, only: str | None = None, listen: bool = True) -> Bcoin:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     finally:
         out.close()
-    node = Bcoin(proc, datadir, p2p_port, http_port)
+    node = Bcoin(proc, datadir, p2p_port, http_port, listen)
     try:
         await wait_until(node.ready, 30, interval=0.1,
                          message=lambda: f"bcoin did not start:\n{node.log_tail()}")
@@ -289,3 +303,43 @@ async def test_bcoin_syncs_from_tinynode(bcoin_available: None) -> None:
         if bc is not None:
             bc.stop()
         await t.stop()
+
+
+async def test_reorgs_across_implementations(bcoin_available: None) -> None:
+    """Competing chains: tinynode mines 6 blocks and bcoin 3 on their own, then tinynode dials
+    bcoin. bcoin starts a sync only with peers it dialed, but its chain is recent ("synced"),
+    so the next block tinynode announces (inv) is fetched, found to be an orphan, its ancestors
+    asked with getblocks, and bcoin reorgs onto tinynode's 7-block chain, disconnecting its 3;
+    tinynode keeps its own chain (bcoin's 3 headers are a side branch). Then a second tinynode
+    with its own 4 blocks dials bcoin and reorgs onto the 7-block chain, served by bcoin."""
+    key = PrivateKey(bytes(31) + b"\x09")
+    bc = await start_bcoin()
+    t: TestNode | None = None
+    t2: TestNode | None = None
+    try:
+        t = await start_node()
+        mined = await t.rpc.call("generatetoaddress", 6, await t.rpc.call("getnewaddress"))
+        own = await bc.rpc("generatetoaddress", 3, bcoin_address(key.public_key.hash160()))
+        await t.rpc.call("addnode", bc.p2p_addr, "onetry")
+        await wait_until(lambda: len(t.node.connman.connected_peers()) == 1, 10,
+                         message="tinynode did not connect to bcoin")
+        mined += await t.rpc.call("generatetoaddress", 1, await t.rpc.call("getnewaddress"))
+        await wait_same_tip(t, bc, mined[-1])
+        assert await bc.rpc("getblockcount") == 7
+        assert await bc.rpc("getblockhash", 3) == mined[2] != own[2]
+        assert t.node.writer.snapshot.height == 7
+
+        # A second tinynode mines 4 blocks of its own, then dials bcoin: it must reorg to the
+        # 7-block chain (headers and blocks from bcoin), disconnecting its 4.
+        t2 = await start_node()
+        lonely = await t2.rpc.call("generatetoaddress", 4, await t2.rpc.call("getnewaddress"))
+        await t2.rpc.call("addnode", bc.p2p_addr, "onetry")
+        await wait_same_tip(t2, bc, mined[-1])
+        assert await t2.rpc.call("getblockhash", 4) == mined[3] != lonely[3]
+        tips = await t2.rpc.call("getchaintips")
+        assert any(tip["hash"] == lonely[-1] and tip["status"] != "active" for tip in tips)
+    finally:
+        for node in (t2, t):
+            if node is not None:
+                await node.stop()
+        bc.stop()
