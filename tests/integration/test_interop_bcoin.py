@@ -222,6 +222,15 @@ async def wait_same_tip(t: TestNode, bc: Bcoin, want: str, timeout: float = 30.0
             f"bcoin tip {await bc.best_hash()}\n--- bcoin log ---\n{bc.log_tail()}") from None
 
 
+async def assert_no_misbehaviour(t: TestNode, bc: Bcoin) -> None:
+    """Neither side scored the other: unknown messages (bcoin's sendcmpct, feefilter) are free."""
+    ours = [(p["subver"], p["banscore"]) for p in await t.rpc.call("getpeerinfo")]
+    assert ours and all(agent.startswith("/bcoin:") and score == 0 for agent, score in ours), ours
+    theirs = [(p["subver"], p["banscore"]) for p in await bc.rpc("getpeerinfo")]
+    assert theirs and all(agent.startswith("/tinynode:") and score == 0
+                          for agent, score in theirs), theirs
+
+
 async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
     """bcoin mines past its segwit activation (432 on its regtest: later blocks carry a witness
     commitment and a coinbase witness, which bcoin strips for a peer asking MSG_BLOCK); tinynode
@@ -266,6 +275,7 @@ async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
         assert tx.txid_hex in block["tx"]
         assert t.node.writer.snapshot.height == SEGWIT_ACTIVE_HEIGHT + 10
         assert tx.txid_hex not in await t.rpc.call("getrawmempool")
+        await assert_no_misbehaviour(t, bc)
     finally:
         if t is not None:
             await t.stop()
@@ -299,6 +309,7 @@ async def test_bcoin_syncs_from_tinynode(bcoin_available: None) -> None:
         block = await bc.rpc("getblock", more[0], True, False)
         assert txid in block["tx"]
         assert await bc.rpc("getblockcount") == 104
+        await assert_no_misbehaviour(t, bc)
     finally:
         if bc is not None:
             bc.stop()
@@ -328,6 +339,7 @@ async def test_reorgs_across_implementations(bcoin_available: None) -> None:
         assert await bc.rpc("getblockcount") == 7
         assert await bc.rpc("getblockhash", 3) == mined[2] != own[2]
         assert t.node.writer.snapshot.height == 7
+        await assert_no_misbehaviour(t, bc)
 
         # A second tinynode mines 4 blocks of its own, then dials bcoin: it must reorg to the
         # 7-block chain (headers and blocks from bcoin), disconnecting its 4.
