@@ -51,6 +51,7 @@ REQUIRED = os.environ.get("TINYNODE_INTEROP") == "1"
 API_KEY = "tinynode-interop"
 BCOIN_P2PKH_PREFIX = 0x3C  # bcoin's regtest pubkeyhash version byte (Core's is 0x6f)
 SEGWIT_ACTIVE_HEIGHT = 432  # bcoin regtest: BIP9 window 144, its miner signals from genesis
+CHAIN_A = 2010  # > 2,000: more than one `headers` batch
 WITNESS_COMMITMENT_PREFIX = "6a24aa21a9ed"  # OP_RETURN PUSH36 0xaa21a9ed (BIP141)
 
 
@@ -232,16 +233,17 @@ async def assert_no_misbehaviour(t: TestNode, bc: Bcoin) -> None:
 
 
 async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
-    """bcoin mines past its segwit activation (432 on its regtest: later blocks carry a witness
-    commitment and a coinbase witness, which bcoin strips for a peer asking MSG_BLOCK); tinynode
-    dials it and syncs headers-first to the same tip; a P2PKH spend signed by tinynode's code goes
+    """bcoin mines 2,010 blocks, past its segwit activation (432 on its regtest: later blocks carry
+    a witness commitment and a coinbase witness, which bcoin strips for a peer asking MSG_BLOCK);
+    tinynode dials it and syncs headers-first (two `headers` batches: 2,000 max each) to the same
+    tip; a P2PKH spend signed by tinynode's code goes
     through bcoin's mempool (relayed to tinynode) and a block bcoin mines, which tinynode follows."""
     key = PrivateKey(bytes(31) + b"\x07")
     h160 = key.public_key.hash160()
     bc = await start_bcoin()
     t: TestNode | None = None
     try:
-        hashes = await bc.rpc("generatetoaddress", SEGWIT_ACTIVE_HEIGHT + 8, bcoin_address(h160))
+        hashes = await bc.rpc("generatetoaddress", CHAIN_A, bcoin_address(h160))
         info = await bc.rpc("getblockchaininfo")
         assert info["bip9_softforks"]["segwit"]["status"] == "active"
         last = await bc.rpc("getblock", hashes[-1], True, True)
@@ -249,8 +251,8 @@ async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
                    for out in last["tx"][0]["vout"])
         t = await start_node(peers=(("127.0.0.1", bc.p2p_port),))
         await wait_same_tip(t, bc, hashes[-1])
-        assert t.node.writer.snapshot.height == SEGWIT_ACTIVE_HEIGHT + 8
-        for height in (1, 100, SEGWIT_ACTIVE_HEIGHT, SEGWIT_ACTIVE_HEIGHT + 8):
+        assert t.node.writer.snapshot.height == CHAIN_A
+        for height in (1, SEGWIT_ACTIVE_HEIGHT - 1, SEGWIT_ACTIVE_HEIGHT, 2000, 2001, CHAIN_A):
             assert await t.rpc.call("getblockhash", height) == hashes[height - 1]
 
         # Spend bcoin's first coinbase (mature) with tinynode's signer: bcoin accepts it to its
@@ -273,7 +275,7 @@ async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
         await wait_same_tip(t, bc, more[-1])
         block = await t.rpc.call("getblock", more[0])
         assert tx.txid_hex in block["tx"]
-        assert t.node.writer.snapshot.height == SEGWIT_ACTIVE_HEIGHT + 10
+        assert t.node.writer.snapshot.height == CHAIN_A + 2
         assert tx.txid_hex not in await t.rpc.call("getrawmempool")
         await assert_no_misbehaviour(t, bc)
     finally:
