@@ -52,6 +52,7 @@ API_KEY = "tinynode-interop"
 BCOIN_P2PKH_PREFIX = 0x3C  # bcoin's regtest pubkeyhash version byte (Core's is 0x6f)
 SEGWIT_ACTIVE_HEIGHT = 432  # bcoin regtest: BIP9 window 144, its miner signals from genesis
 CHAIN_A = 2010  # > 2,000: more than one `headers` batch
+CHAIN_B = 600  # > 500: more than one `getblocks` answer
 WITNESS_COMMITMENT_PREFIX = "6a24aa21a9ed"  # OP_RETURN PUSH36 0xaa21a9ed (BIP141)
 
 
@@ -285,19 +286,20 @@ async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
 
 
 async def test_bcoin_syncs_from_tinynode(bcoin_available: None) -> None:
-    """tinynode mines 101 blocks; bcoin dials tinynode and syncs (getblocks, getdata) validating
+    """tinynode mines 600 blocks; bcoin dials tinynode and syncs (getblocks: tinynode answers at
+    most 500 hashes, then bcoin continues from the last one; getdata) validating
     every block by its own rules to the same tip; a wallet spend is relayed into bcoin's mempool,
     and bcoin follows the blocks tinynode mines next (announced by inv), the spend included.
-    (Stays below bcoin's segwit activation: a tinynode chain never signals it.)"""
+    (600 > 432, yet segwit stays inactive in bcoin: tinynode's blocks do not signal it.)"""
     t = await start_node()
     bc: Bcoin | None = None
     try:
         addr = await t.rpc.call("getnewaddress")
-        hashes = await t.rpc.call("generatetoaddress", 101, addr)
+        hashes = await t.rpc.call("generatetoaddress", CHAIN_B, addr)
         bc = await start_bcoin(only=t.p2p_addr, listen=False)
         await wait_same_tip(t, bc, hashes[-1])
-        assert await bc.rpc("getblockcount") == 101
-        for height in (1, 50, 101):
+        assert await bc.rpc("getblockcount") == CHAIN_B
+        for height in (1, 500, 501, CHAIN_B):
             assert await bc.rpc("getblockhash", height) == hashes[height - 1]
 
         txid = await t.rpc.call("sendtoaddress", await t.rpc.call("getnewaddress"), 1.5)
@@ -310,7 +312,7 @@ async def test_bcoin_syncs_from_tinynode(bcoin_available: None) -> None:
         await wait_same_tip(t, bc, more[-1])
         block = await bc.rpc("getblock", more[0], True, False)
         assert txid in block["tx"]
-        assert await bc.rpc("getblockcount") == 104
+        assert await bc.rpc("getblockcount") == CHAIN_B + 3
         await assert_no_misbehaviour(t, bc)
     finally:
         if bc is not None:
