@@ -299,6 +299,8 @@ async def test_bcoin_syncs_from_tinynode(bcoin_available: None) -> None:
         bc = await start_bcoin(only=t.p2p_addr, listen=False)
         await wait_same_tip(t, bc, hashes[-1])
         assert await bc.rpc("getblockcount") == CHAIN_B
+        info = await bc.rpc("getblockchaininfo")
+        assert info["bip9_softforks"]["segwit"]["status"] != "active"
         for height in (1, 500, 501, CHAIN_B):
             assert await bc.rpc("getblockhash", height) == hashes[height - 1]
 
