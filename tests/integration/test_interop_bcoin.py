@@ -195,7 +195,8 @@ async def start_bcoin(*, only: str | None = None, listen: bool = True) -> Bcoin:
             "--max-outbound=1", "--log-level=debug"]
     out = open(datadir / "bcoin.out", "wb")
     try:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
     finally:
         out.close()
     node = Bcoin(proc, datadir, p2p_port, http_port, listen)
@@ -238,7 +239,8 @@ async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
     a witness commitment and a coinbase witness, which bcoin strips for a peer asking MSG_BLOCK);
     tinynode dials it and syncs headers-first (two `headers` batches: 2,000 max each) to the same
     tip; a P2PKH spend signed by tinynode's code goes
-    through bcoin's mempool (relayed to tinynode) and a block bcoin mines, which tinynode follows."""
+    through bcoin's mempool (relayed to tinynode) and a block bcoin mines, which tinynode
+    follows."""
     key = PrivateKey(bytes(31) + b"\x07")
     h160 = key.public_key.hash160()
     bc = await start_bcoin()
