@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from ..consensus.block_checks import (
-    check_block, check_block_header, contextual_check_block, contextual_check_block_header,
+    BIP34_HEIGHT, check_block, check_block_header, contextual_check_block, contextual_check_block_header,
     script_flags_for_height,
 )
 from ..consensus.errors import RejectReason, ValidationError
@@ -745,51 +745,73 @@ class ChainState:
         script_jobs: list[tuple[Tx, list[Coin]]] = []
         view_get = view.get
         view_spend = view.spend
-        view_add = view.add
         txindex = batch.txindex
         block_hash = e.hash
         # BIP30 (always enforced): no tx may overwrite an unspent output; checked before any
-        # change, as Core. Shortcut, exact under BIP34 (active from height 1): an unspent
+        # change, as Core. Shortcuts, exact under BIP34 (active from height 1): an unspent
         # duplicate of a non-coinbase tx would have spent the very inputs this tx spends, so a tx
-        # whose inputs are all unspent cannot be one; only the coinbase and txs with an input not
-        # (yet) in the view need the output lookups.
-        found: list[list[Coin] | None] = [None] * len(block.txs)
-        for i, tx in enumerate(block.txs):
+        # whose inputs are all unspent cannot be one; only txs with an input not (yet) in the view
+        # need the output lookups. A coinbase at height >= BIP34_HEIGHT starts with the push of
+        # its own height (contextual_check_block), and distinct heights give distinct pushes none
+        # of which is a prefix of another, so its txid differs from every other coinbase of the
+        # chain (Core skips BIP30 once BIP34 is active for the same reason); only a coinbase
+        # below BIP34_HEIGHT is looked up.
+        txs = block.txs
+        found: list[list[Coin] | None] = [None] * len(txs)
+        keys: list[list[bytes] | None] = [None] * len(txs)
+        for i, tx in enumerate(txs):
             if i:
                 pre = []
-                for txin in tx.vin:
-                    po = txin.prevout
-                    c = view_get(po.txid + _BE32(po.n))
+                ks = [po.txid + _BE32(po.n) for po in [txin.prevout for txin in tx.vin]]
+                keys[i] = ks
+                for k in ks:
+                    c = view_get(k)
                     if c is None:
                         break
                     pre.append(c)
                 else:
                     found[i] = pre
                     continue
+            elif height >= BIP34_HEIGHT:
+                continue
             txid = tx.txid
             for n, out in enumerate(tx.vout):
                 if _spendable(out.script_pubkey) and view_get(txid + _BE32(n)) is not None:
                     raise ValidationError(R.BAD_TXNS_BIP30, f"tried to overwrite transaction {tx.txid_hex}")
         counts = self._sigop_counts.pop(block_hash, None)
-        if counts is None or len(counts) != len(block.txs):
-            counts = [legacy_sigops(tx) for tx in block.txs]
+        if counts is None or len(counts) != len(txs):
+            counts = [legacy_sigops(tx) for tx in txs]
+        changes = view.changes
+        fresh_add = view.fresh.add
         # check_block ran on every stored block: txs[0] is the only coinbase
-        for i, tx in enumerate(block.txs):
+        for i, tx in enumerate(txs):
             txid = tx.txid
             coinbase = i == 0
             if coinbase:
                 coins: list[Coin] = []
             else:
-                coins = []
                 pre = found[i]
-                for j, txin in enumerate(tx.vin):
-                    po = txin.prevout
-                    k = po.txid + _BE32(po.n)
-                    c = view_spend(k) if pre is None else view.spend_found(k, pre[j])
-                    if c is None:
-                        raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT,
-                                              f"tx {tx.txid_hex} input {po!r} missing or spent")
-                    coins.append(c)
+                if pre is not None:
+                    # every input was found unspent in the pre-pass; spend them (None if a
+                    # previous tx of this block spent one since)
+                    coins = []
+                    for k, c in zip(keys[i], pre):  # type: ignore[arg-type]
+                        if view.spend_found(k, c) is None:
+                            coins = None  # type: ignore[assignment]
+                            break
+                        coins.append(c)
+                else:
+                    coins = []
+                    for k in keys[i]:  # type: ignore[union-attr]
+                        c = view_spend(k)
+                        if c is None:
+                            coins = None  # type: ignore[assignment]
+                            break
+                        coins.append(c)
+                if coins is None:
+                    po = key_outpoint(k)
+                    raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT,
+                                          f"tx {tx.txid_hex} input {po!r} missing or spent")
                 fees += check_tx_input_coins(tx, coins, height, maturity)
                 if tx.version >= 2:
                     if prev_mtp is None:
@@ -811,9 +833,13 @@ class ChainState:
             n = 0
             for out in tx.vout:
                 spk = out.script_pubkey
-                # Core AddCoins skips unspendable outputs (OP_RETURN, oversize scripts)
+                # Core AddCoins skips unspendable outputs (OP_RETURN, oversize scripts);
+                # CoinsView.add inlined (BIP30 above: the key is not live in the view)
                 if not ((spk and spk[0] == 0x6A) or len(spk) > _MAX_SCRIPT_SIZE):
-                    view_add(txid + _BE32(n), Coin(out.value, spk, height, coinbase))
+                    k = txid + _BE32(n)
+                    if k not in changes:
+                        fresh_add(k)
+                    changes[k] = Coin(out.value, spk, height, coinbase)
                 n += 1
             txindex[txid] = block_hash
         cb_out = sum(o.value for o in block.txs[0].vout)

@@ -31,6 +31,11 @@ class BlockStatus(IntFlag):
     FAILED_MASK = FAILED | FAILED_PARENT
 
 
+_int_and = int.__and__
+_FAILED_MASK = int(BlockStatus.FAILED_MASK)
+_HAVE_DATA = int(BlockStatus.HAVE_DATA)
+
+
 class BlockIndexEntry:
     """One header in the block tree. `prev` is the parent entry (None for genesis)."""
 
@@ -71,13 +76,14 @@ class BlockIndexEntry:
     def hash_hex(self) -> str:
         return hash_to_hex(self.hash)
 
+    # plain int arithmetic: IntFlag.__and__ is a Python-level call, and these run per candidate
     @property
     def failed(self) -> bool:
-        return bool(self.status & BlockStatus.FAILED_MASK)
+        return _int_and(self.status, _FAILED_MASK) != 0
 
     @property
     def have_data(self) -> bool:
-        return bool(self.status & BlockStatus.HAVE_DATA)
+        return _int_and(self.status, _HAVE_DATA) != 0
 
     def get_ancestor(self, height: int) -> "BlockIndexEntry | None":
         """The ancestor at `height` by walking parents (ActiveChain answers on-chain in O(1))."""

@@ -11,6 +11,7 @@ byte order of keys is (txid, n) order, which `iter_coins` follows (used by `utxo
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol, runtime_checkable
 
@@ -30,9 +31,21 @@ def key_outpoint(key: bytes) -> OutPoint:
     return OutPoint(key[:32], int.from_bytes(key[32:36], "big"))
 
 
+_COIN_HDR = struct.Struct("<qIB").pack
+
+
 def serialize_undo(coins: list[Coin]) -> bytes:
-    """Undo record of a block: the coins its txs spent, in spending order (Core `CBlockUndo`)."""
-    return ser_compact_size(len(coins)) + b"".join(c.serialize() for c in coins)
+    """Undo record of a block: the coins its txs spent, in spending order (Core `CBlockUndo`);
+    each coin as `Coin.serialize()` (written out here: this runs for every spent coin)."""
+    parts = [ser_compact_size(len(coins))]
+    append = parts.append
+    for c in coins:
+        s = c.script_pubkey
+        n = len(s)
+        append(_COIN_HDR(c.value, c.height, 1 if c.is_coinbase else 0))
+        append(bytes((n,)) if n < 0xFD else ser_compact_size(n))
+        append(s)
+    return b"".join(parts)
 
 
 def parse_undo(data: bytes) -> list[Coin]:

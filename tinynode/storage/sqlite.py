@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import struct
 from typing import Callable, Iterator
 
 from ..primitives.coin import Coin
@@ -53,8 +54,12 @@ CREATE TABLE IF NOT EXISTS undo (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS txindex (k INTEGER PRIMARY KEY, block_hash BLOB NOT NULL);
 """
 
+_I64 = struct.Struct("<q").unpack_from
+
+
 def _txkey(txid: bytes) -> int:
-    return int.from_bytes(txid[:8], "little", signed=True)
+    """First 8 bytes of the txid as a signed little-endian integer."""
+    return _I64(txid)[0]
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
@@ -193,29 +198,29 @@ class SQLiteChainStore:
             if batch.blocks:
                 conn.executemany("INSERT OR REPLACE INTO blocks(hash, data) VALUES (?,?)",
                                  list(batch.blocks.items()))
+            # Rows come from generators, not lists: each row tuple is freed as soon as SQLite has
+            # bound it, so a large flush does not pile up GC-tracked tuples (which would trigger
+            # full garbage collections over the whole heap in the middle of the write).
             if batch.coins:
-                dels = [(k,) for k, c in batch.coins.items() if c is None]
-                if dels:
-                    conn.executemany("DELETE FROM coins WHERE key=?", dels)
-                adds = [(k, c.script_pubkey, c.value, c.height, c.is_coinbase)
-                        for k, c in batch.coins.items() if c is not None]
-                if adds:
-                    conn.executemany("INSERT OR REPLACE INTO coins(key, script, value, height, coinbase) "
-                                     "VALUES (?,?,?,?,?)", adds)
+                coins = batch.coins
+                conn.executemany("DELETE FROM coins WHERE key=?",
+                                 ((k,) for k, c in coins.items() if c is None))
+                conn.executemany("INSERT OR REPLACE INTO coins(key, script, value, height, coinbase) "
+                                 "VALUES (?,?,?,?,?)",
+                                 ((k, c.script_pubkey, c.value, c.height, c.is_coinbase)
+                                  for k, c in coins.items() if c is not None))
             if batch.undo:
-                dels = [(h,) for h, u in batch.undo.items() if u is None]
-                if dels:
-                    conn.executemany("DELETE FROM undo WHERE hash=?", dels)
-                adds = [(h, u) for h, u in batch.undo.items() if u is not None]
-                if adds:
-                    conn.executemany("INSERT OR REPLACE INTO undo(hash, data) VALUES (?,?)", adds)
+                undo = batch.undo
+                conn.executemany("DELETE FROM undo WHERE hash=?",
+                                 ((h,) for h, u in undo.items() if u is None))
+                conn.executemany("INSERT OR REPLACE INTO undo(hash, data) VALUES (?,?)",
+                                 ((h, u) for h, u in undo.items() if u is not None))
             if batch.txindex:
-                dels = [(_txkey(t),) for t, b in batch.txindex.items() if b is None]
-                if dels:
-                    conn.executemany("DELETE FROM txindex WHERE k=?", dels)
-                adds = [(_txkey(t), b) for t, b in batch.txindex.items() if b is not None]
-                if adds:
-                    conn.executemany("INSERT OR REPLACE INTO txindex(k, block_hash) VALUES (?,?)", adds)
+                txindex = batch.txindex
+                conn.executemany("DELETE FROM txindex WHERE k=?",
+                                 ((_txkey(t),) for t, b in txindex.items() if b is None))
+                conn.executemany("INSERT OR REPLACE INTO txindex(k, block_hash) VALUES (?,?)",
+                                 ((_txkey(t), b) for t, b in txindex.items() if b is not None))
             if batch.tip is not None:
                 conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tip', ?)", (batch.tip,))
             conn.execute("COMMIT")
