@@ -47,6 +47,7 @@ from tinynode.script.sign import sign_p2pkh
 REPO = Path(__file__).resolve().parents[2]
 BCOIN_DIR = Path(os.environ.get("TINYNODE_BCOIN_DIR") or REPO / ".interop")
 BCOIN_ENTRY = BCOIN_DIR / "node_modules" / "bcoin" / "bin" / "node"
+LOOPBACK_ONLY = REPO / "contrib" / "interop" / "loopback_only.js"
 REQUIRED = os.environ.get("TINYNODE_INTEROP") == "1"
 API_KEY = "tinynode-interop"
 BCOIN_P2PKH_PREFIX = 0x3C  # bcoin's regtest pubkeyhash version byte (Core's is 0x6f)
@@ -188,7 +189,8 @@ async def start_bcoin(*, only: str | None = None, listen: bool = True) -> Bcoin:
     p2p_port, http_port = free_port(), free_port()
     # bcoin needs at least one outbound slot; with nothing to dial, point it at a closed port.
     only = only or f"127.0.0.1:{free_port()}"
-    args = ["node", str(BCOIN_ENTRY), "--network=regtest", f"--prefix={datadir}", "--memory=true",
+    # The preload stops bcoin asking a public DNS resolver for its external IP: loopback only.
+    args = ["node", "-r", str(LOOPBACK_ONLY), str(BCOIN_ENTRY), "--network=regtest", f"--prefix={datadir}", "--memory=true",
             "--workers=false", "--no-wallet=true", f"--listen={'true' if listen else 'false'}",
             "--host=127.0.0.1", f"--port={p2p_port}", "--http-host=127.0.0.1",
             f"--http-port={http_port}", f"--api-key={API_KEY}", f"--only={only}",
