@@ -61,6 +61,10 @@ def daemon_main(argv: list[str] | None = None) -> int:
 
     from .config import ConfigError, from_args
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "lab":  # `tinynode lab ...`: local multi-node playgrounds
+        from .lab import lab_main
+        return lab_main(argv[1:])
     try:
         cfg = from_args(argv)
     except ConfigError as e:

@@ -142,7 +142,8 @@ def daemon_parser() -> argparse.ArgumentParser:
         epilog=(
             "Environment: TC_PORT (--port), TC_PEERS (--peers), TC_MINE (--mine-workers; 0 turns "
             "mining off), TC_LOG_LEVEL (--log-level). Command-line options win over the "
-            "environment."),
+            "environment. `tinynode lab --help` explains the lab: several local nodes in one "
+            "directory, with topologies, partitions and forks to watch."),
     )
     p.add_argument("--version", action="version", version=f"tinynode {__version__}")
     p.add_argument("--datadir", default=None, metavar="DIR",

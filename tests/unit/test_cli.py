@@ -192,3 +192,13 @@ def test_send_verb_explains_insufficient_funds(monkeypatch, capsys):
     rc, _, err, _ = run(monkeypatch, capsys, ["send", "DEST", "1"], answers)
     assert rc == 1 and err.count("\n") == 1
     assert "insufficient funds: 0.5 spendable, 150 immature" in err and "11 confirmations" in err
+
+
+def test_tinynode_lab_routes_to_the_lab(capsys):
+    from tinynode.lab import LAB_HELP
+    assert cli.daemon_main(["lab", "--help"]) == 0
+    assert capsys.readouterr().out.strip() == LAB_HELP.strip()
+    with pytest.raises(SystemExit) as e:
+        cli.daemon_main(["--help"])
+    assert e.value.code == 0
+    assert "tinynode lab --help" in " ".join(capsys.readouterr().out.split())

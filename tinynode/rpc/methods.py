@@ -1223,6 +1223,38 @@ List all manually banned IPs/Subnets."""
 Clear all banned IPs."""
         self._connman().clear_banned()
 
+    @staticmethod
+    def _peer_address(address: Any) -> str:
+        """`host:port` (or `[v6]:port`) → the canonical text ConnMan's deny-list holds."""
+        from ..net.addrman import addr_key
+        text = _str(address, "address").strip()
+        host, sep, port = text.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        try:
+            p = int(port)
+        except ValueError:
+            p = -1
+        if not sep or not host or not 0 < p < 65536:
+            raise RPCError(RPC_INVALID_PARAMETER, f"Invalid address {text!r}: expected host:port")
+        return addr_key(host, p)
+
+    async def m_denypeer(self, address) -> None:
+        """denypeer "host:port"
+Never connect to or accept the peer listening at host:port until allowpeer (tinynode; the lab's partitions).
+Current connections to that peer (by address or advertised listening address) are dropped."""
+        self._connman().deny(self._peer_address(address))
+
+    async def m_allowpeer(self, address) -> None:
+        """allowpeer "host:port"
+Undo denypeer for host:port (tinynode); peers added with --peers or addnode reconnect."""
+        self._connman().allow(self._peer_address(address))
+
+    async def m_listdeniedpeers(self) -> list:
+        """listdeniedpeers
+The host:port addresses denied with denypeer, sorted (tinynode)."""
+        return self._connman().denied()
+
     async def m_gettxoutsetinfo(self, hash_type="hash_serialized_2") -> dict:
         """gettxoutsetinfo ( "hash_type" )
 Returns statistics about the unspent transaction output set (with tinynode's UTXO-set hash)."""
