@@ -59,3 +59,28 @@ def test_codeseparator_with_truncated_push_matches_core_serializer():
     # iterator consumed (the opcode and length byte) and declares len - separators.
     code = bytes.fromhex("ab4c05")
     assert serialize_script_code(code) == bytes.fromhex("02" "4c05")
+
+
+@pytest.mark.parametrize("row", ROWS[::5], ids=[f"row{i}" for i in range(0, len(ROWS), 5)])
+def test_p2pkh_sighash_matches_legacy(row):
+    """The P2PKH shortcut (scriptCode = length byte + script) gives legacy_sighash's digest for
+    every hash type and input count; the scriptCode here holds 0xab bytes inside its push."""
+    from tinynode.script.sighash import p2pkh_sighash
+
+    tx = Tx.from_hex(row[0])
+    spk = b"\x76\xa9\x14" + bytes([0xAB]) * 20 + b"\x88\xac"
+    for ht in (row[3], 1, 0x41, 0x81, 2, 3, 0):
+        for i in range(len(tx.vin) + 1):
+            assert p2pkh_sighash(tx, i, spk, ht) == legacy_sighash(tx, i, spk, ht)
+
+
+@pytest.mark.parametrize("ss_len", [0, 107, 252, 253, 300, 70_000])
+def test_one_input_sighash_all_against_independent_serializer(ss_len):
+    """One-input SIGHASH_ALL slices tx.raw around the scriptSig: check every compact-size width
+    against the framework's independent sighash."""
+    from tests.framework.miniwallet import legacy_sighash_local
+
+    spk = b"\x76\xa9\x14" + bytes(range(20)) + b"\x88\xac"
+    tx = Tx(2, (TxIn(OutPoint(b"\x07" * 32, 3), b"\x01" * ss_len, 0xFFFFFFFD),),
+            (TxOut(5000, spk), TxOut(7, b"\x6a")), 99)
+    assert legacy_sighash(tx, 0, spk, SIGHASH_ALL) == legacy_sighash_local(tx, 0, spk, SIGHASH_ALL)

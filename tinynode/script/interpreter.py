@@ -22,7 +22,7 @@ from .sigcheck import (
     is_compressed_or_uncompressed_pubkey, is_defined_hashtype, is_low_der_signature,
     is_valid_signature_encoding, parse_der_lax, pubkey_size_ok, verify_lax,
 )
-from .sighash import legacy_sighash
+from .sighash import legacy_sighash, p2pkh_sighash
 
 __all__ = ["ScriptError", "verify_script", "eval_script", "SignatureChecker", "cast_to_bool",
            "LOCKTIME_THRESHOLD"]
@@ -47,6 +47,10 @@ _NULLFAIL = int(ScriptFlags.NULLFAIL)
 _CONST_SCRIPTCODE = int(ScriptFlags.CONST_SCRIPTCODE)
 
 _ORDER = SECP256K1_ORDER
+_sha256 = hashlib.sha256
+#: a fresh RIPEMD-160 context by copying an empty one (hashlib.new("ripemd160") looks the
+#: algorithm up by name on every call); the template is never updated
+_new_ripemd160 = hashlib.new("ripemd160").copy
 _HALF_ORDER = SECP256K1_ORDER // 2
 
 _TRUE = b"\x01"
@@ -591,7 +595,9 @@ def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, checker: SignatureChe
     if (lp != 33 and lp != 65) or n != ls + 2 + lp:
         return False
     pubkey = script_sig[ls + 2:]
-    if hash160(pubkey) != spk[3:23]:
+    h = _new_ripemd160()
+    h.update(_sha256(pubkey).digest())
+    if h.digest() != spk[3:23]:
         return False
     sig = script_sig[1:ls + 1]
     if is_valid_signature_encoding(sig):
@@ -617,5 +623,5 @@ def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, checker: SignatureChe
         return False
     if ls == 20 and sig == spk[3:23]:
         return False  # FindAndDelete would edit the scriptCode: leave it to the interpreter
-    digest = legacy_sighash(checker.tx, checker.input_index, spk, sig[-1])
+    digest = p2pkh_sighash(checker.tx, checker.input_index, spk, sig[-1])
     return verify_compact(pubkey, r.to_bytes(32, "big") + s.to_bytes(32, "big"), digest)

@@ -14,6 +14,7 @@ from ..primitives.tx import Tx
 from .script import get_op
 
 __all__ = [
+    "p2pkh_sighash",
     "SIGHASH_ALL", "SIGHASH_NONE", "SIGHASH_SINGLE", "SIGHASH_ANYONECANPAY", "SIGHASH_ONE",
     "legacy_sighash", "serialize_script_code",
 ]
@@ -118,10 +119,17 @@ def legacy_sighash(tx: Tx, input_index: int, script_code: bytes, hash_type: int)
 
 def _sighash_all(tx: Tx, input_index: int, code: bytes, hash_type: int) -> bytes:
     """SIGHASH_ALL without ANYONECANPAY: the outputs and locktime are the tail of the
-    transaction's own serialization, so they are sliced from `tx.raw` instead of re-serialized."""
+    transaction's own serialization, so they are sliced from `tx.raw` instead of re-serialized.
+    `code` is the serialized scriptCode (`serialize_script_code`); `input_index` < len(tx.vin)."""
     pack = _U32.pack
     vin = tx.vin
     raw = tx.raw
+    if len(vin) == 1:
+        # one input (input_index 0 here): version, count, outpoint, then the scriptSig replaced
+        # by `code`; everything after the scriptSig (sequence, outputs, locktime) is raw's tail
+        n = len(vin[0].script_sig)
+        start = 42 + n if n < 0xFD else 41 + len(ser_compact_size(n)) + n
+        return sha256d(raw[:41] + code + raw[start:] + pack(hash_type & 0xFFFFFFFF))
     tail = 4 + len(ser_compact_size(len(tx.vout)))
     for o in tx.vout:
         n = len(o.script_pubkey)
@@ -140,3 +148,11 @@ def _sighash_all(tx: Tx, input_index: int, code: bytes, hash_type: int) -> bytes
     append(raw[-tail:])
     append(pack(hash_type & 0xFFFFFFFF))
     return sha256d(b"".join(parts))
+
+
+def p2pkh_sighash(tx: Tx, input_index: int, script_pubkey: bytes, hash_type: int) -> bytes:
+    """`legacy_sighash` for a 25-byte P2PKH scriptCode (no OP_CODESEPARATOR instruction can
+    occur in it, so its serialization is its length byte and itself); same digest."""
+    if hash_type & 0x9F == SIGHASH_ALL and input_index < len(tx.vin):
+        return _sighash_all(tx, input_index, b"\x19" + script_pubkey, hash_type)
+    return legacy_sighash(tx, input_index, script_pubkey, hash_type)
