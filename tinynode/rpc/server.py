@@ -196,7 +196,10 @@ class RPCServer:
 
     @staticmethod
     def _reply(obj: Any, status: int) -> web.Response:
-        return web.Response(text=dumps(obj) + "\n", status=status, content_type="application/json")
+        # exactly "application/json" as Core's HTTP server sends (no charset parameter):
+        # python-bitcoinrpc's AuthServiceProxy compares the header verbatim
+        return web.Response(body=(dumps(obj) + "\n").encode(), status=status,
+                            headers={"Content-Type": "application/json"})
 
     async def _one(self, obj: Any) -> tuple[dict | None, int]:
         """Run one request object; (reply or None for a notification, legacy HTTP status)."""
