@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -82,6 +83,9 @@ class ChainWriter:
         self._event_task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribers: list[Callable[[ChainEvent], Any]] = []
+        #: events from the writer thread not yet moved to `_events` (guarded by the lock)
+        self._pending: list[ChainEvent] = []
+        self._pending_lock = threading.Lock()
         self._snapshot: ChainSnapshot | None = None
         self._snap_key: tuple | None = None
         self._stopping = False
@@ -126,6 +130,7 @@ class ChainWriter:
         finally:
             self._executor.shutdown(wait=True)  # type: ignore[union-attr]
         # deliver remaining events, then end the delivery task
+        self._drain_pending()
         self._events.put_nowait(_STOP)  # type: ignore[union-attr]
         try:
             await self._event_task  # type: ignore[misc]
@@ -254,9 +259,29 @@ class ChainWriter:
             pass
 
     def _on_event(self, event: ChainEvent) -> None:  # writer thread
+        """Queue `event` for the loop. Events wait in `_pending`; only the first one of a burst
+        wakes the loop (one `call_soon_threadsafe` per burst, not per event: during sync that
+        wake-up was a measurable share of the writer's time). Every event of a job is handed over
+        before the job's result, as the wake-up is scheduled before the result is."""
         loop, events = self._loop, self._events
-        if loop is not None and events is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(events.put_nowait, event)
+        if loop is None or events is None or loop.is_closed():
+            return
+        with self._pending_lock:
+            wake = not self._pending
+            self._pending.append(event)
+        if wake:
+            try:
+                loop.call_soon_threadsafe(self._drain_pending)
+            except RuntimeError:  # loop closed meanwhile
+                pass
+
+    def _drain_pending(self) -> None:  # event loop
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        events = self._events
+        if events is not None:
+            for ev in pending:
+                events.put_nowait(ev)
 
     async def _deliver_events(self) -> None:
         events = self._events
