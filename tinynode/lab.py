@@ -746,8 +746,8 @@ class Lab:
             RPCClient(node.socket, timeout=self.rpc_timeout).call("denypeer", address)
         except RPCError as e:
             if e.code == -32601:
-                raise LabError("this tinynode has no `denypeer` RPC, so the lab cannot partition "
-                               "nodes (see /work/plan/requests.md)") from None
+                raise LabError(f"{node.name} has no `denypeer` RPC (an older tinynode?), so the lab "
+                               "cannot partition it") from None
             raise
 
     def partition(self, groups: Sequence[Sequence[int]]) -> None:
@@ -806,7 +806,7 @@ class Lab:
                         RPCClient(node.socket, timeout=self.rpc_timeout).call("allowpeer", other.address)
                     except RPCError as e:
                         if e.code == -32601:
-                            raise LabError("this tinynode has no `allowpeer` RPC (see /work/plan/requests.md)") from None
+                            raise LabError(f"{node.name} has no `allowpeer` RPC (an older tinynode?)") from None
                         raise
                     except (ConnectionFailed, OSError):
                         pass
