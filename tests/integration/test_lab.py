@@ -151,3 +151,25 @@ def test_kill9_and_restart_lose_nothing(lab: Lab) -> None:
     assert lab.rpc(2, "listaddresses") == addresses
     st = lab.rpc(2, "gettxstatus", txid)
     assert st["status"] == "confirmed" and st["confirmations"] == 3
+
+
+def test_down_keep_data_then_up_again_keeps_the_chain(lab: Lab) -> None:
+    lab.up(2)
+    blocks = lab.mine(0, 3)
+    assert_synced(lab)
+    pids = lab.pids()
+    lab.down(keep_data=True)
+    assert all(not pid_alive(p) for p in pids)
+    assert (lab.dir / "n0" / "regtest" / "chain.sqlite").exists() and lab.exists()
+    assert lab.pids() == []
+    lab.up(2)                                   # same data directories, fresh ports
+    rows = assert_synced(lab)
+    assert {r["tip"] for r in rows} == {blocks[-1]} and {r["height"] for r in rows} == {3}
+
+
+def test_miners_flag_mines_continuously_on_regtest(lab: Lab) -> None:
+    nodes = lab.up(2, miners=[1])
+    assert [n.miner for n in nodes] == [False, True]
+    assert "--mine" in nodes[1].argv and "--no-mine" in nodes[0].argv
+    wait_until_sync(lambda: lab.rpc(0, "getblockcount") >= 2, 30, interval=0.2,
+                    message="blocks from the mining node reach the other")
