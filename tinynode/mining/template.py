@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..primitives.block import Block, BlockHeader, bits_to_target, merkle_root
 from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, Tx, TxIn, TxOut
+from ..script.script import push_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..mempool.pool import Mempool
@@ -43,43 +44,10 @@ COINBASE_SIGOPS_RESERVE = 100
 #: Core's `MAX_CONSECUTIVE_FAILURES` once the block is nearly full.
 _MAX_CONSECUTIVE_FAILURES = 1000
 
-_OP_0 = 0x00
-_OP_1NEGATE = 0x4F
-_OP_1 = 0x51
-
-
-def _script_num(n: int) -> bytes:
-    """Core's `CScriptNum::serialize`: minimal little-endian, sign bit in the top byte."""
-    if n == 0:
-        return b""
-    neg = n < 0
-    a = -n if neg else n
-    out = bytearray()
-    while a:
-        out.append(a & 0xFF)
-        a >>= 8
-    if out[-1] & 0x80:
-        out.append(0x80 if neg else 0)
-    elif neg:
-        out[-1] |= 0x80
-    return bytes(out)
-
-
-def _push_int(n: int) -> bytes:
-    """Core's `CScript() << n`: OP_0, OP_1NEGATE, OP_1..OP_16, else a push of CScriptNum(n)."""
-    if n == 0:
-        return bytes((_OP_0,))
-    if n == -1:
-        return bytes((_OP_1NEGATE,))
-    if 1 <= n <= 16:
-        return bytes((_OP_1 + n - 1,))
-    data = _script_num(n)
-    return bytes((len(data),)) + data  # ≤ 9 bytes: always a direct push
-
 
 def coinbase_script_sig(height: int, extranonce: int, tag: bytes = b"") -> bytes:
     """`<height> <extranonce> [tag]` as Core's `IncrementExtraNonce()` (2–100 bytes)."""
-    script = _push_int(height) + _push_int(extranonce)
+    script = push_int(height) + push_int(extranonce)
     if tag:
         tag = tag[:75]
         script += bytes((len(tag),)) + tag
