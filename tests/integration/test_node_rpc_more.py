@@ -54,7 +54,7 @@ async def test_core_methods_on_one_node():
         assert ds["type"] == "pubkeyhash" and ds["address"] == addr and ds["asm"].startswith("OP_DUP OP_HASH160")
         assert ds["p2sh"][0] == "2"
         assert (await c.call("decodescript", "6a02cafe"))["asm"] == "OP_RETURN -32458"
-        assert await err(c.call("decodescript", "zz")) == -22
+        assert await err(c.call("decodescript", "zz")) == -8          # Core ParseHexV
         tips = await c.call("getchaintips")
         assert tips == [{"height": 101, "hash": hashes[-1], "branchlen": 0, "status": "active"}]
         mi = await c.call("getmininginfo")

@@ -320,6 +320,10 @@ class RPCMethods:
         h = block.header
         if verbosity >= 2:
             txs = [self.tx_to_json(tx, include_hex=True) for tx in block.txs]
+            fees = self._block_fees(block, entry) if active else None
+            if fees is not None:  # Core ≥ 25: "fee" for each non-coinbase tx when undo data exists
+                for j, fee in zip(txs[1:], fees):
+                    j["fee"] = amount_to_json(fee)
         else:
             txs = [tx.txid_hex for tx in block.txs]
         j = {
@@ -337,6 +341,32 @@ class RPCMethods:
         if nxt is not None:
             j["nextblockhash"] = hash_to_hex(nxt)
         return j
+
+    def _block_fees(self, block: Block, entry) -> list[int] | None:
+        """Fees of the block's non-coinbase txs from its undo record (the coins it spent, in
+        spending order: Core's `CBlockUndo`, as `blockToJSON` uses it); None without undo data."""
+        from ..storage.base import parse_undo
+        cs = self._cs()
+        raw = None
+        dirty = getattr(cs, "_dirty", None)  # not yet flushed to the store
+        if dirty is not None:
+            raw = dirty.undo.get(entry.hash)
+        if raw is None:
+            raw = cs.store.get_undo(entry.hash)
+        if raw is None:
+            return None
+        try:
+            spent = parse_undo(bytes(raw))
+        except DecodeError:
+            return None
+        if len(spent) != sum(len(tx.vin) for tx in block.txs[1:]):
+            return None
+        fees, i = [], 0
+        for tx in block.txs[1:]:
+            value_in = sum(c.value for c in spent[i:i + len(tx.vin)])
+            i += len(tx.vin)
+            fees.append(value_in - sum(o.value for o in tx.vout))
+        return fees
 
     # === blockchain ================================================================================
     async def m_getblockchaininfo(self) -> dict:
@@ -426,17 +456,7 @@ Returns all transaction ids in memory pool as a json array of string transaction
             entries = list(mp.entries())
             if not verbose:
                 return [e.tx.txid_hex for e in entries]
-            txids = {e.tx.txid for e in entries}
-            out = {}
-            for e in entries:
-                fee = getattr(e, "fee", 0)
-                out[e.tx.txid_hex] = {
-                    "vsize": e.tx.size, "weight": 4 * e.tx.size, "time": int(getattr(e, "time", 0)),
-                    "height": getattr(e, "height", 0), "fees": {"base": amount_to_json(fee)},
-                    "depends": sorted(hash_to_hex(i.prevout.txid) for i in e.tx.vin if i.prevout.txid in txids),
-                    "bip125-replaceable": True,
-                }
-            return out
+            return {e.tx.txid_hex: self._mempool_entry_json(e) for e in entries}
         return await self._w(work)
 
     async def m_getrawtransaction(self, txid, verbose=False, blockhash=None) -> Any:
@@ -715,6 +735,7 @@ Get detailed information about in-wallet transaction <txid>."""
             j["blocktime"] = wtx.block_time
         j["trusted"] = wtx.state == "confirmed" or (wtx.state == "pending" and wtx.from_me)
         j["txid"] = wtx.tx.txid_hex
+        j["wtxid"] = wtx.tx.txid_hex
         j["walletconflicts"] = []
         j["time"] = wtx.block_time if wtx.block_time and wtx.block_time < wtx.time_received else wtx.time_received
         j["timereceived"] = wtx.time_received
@@ -913,6 +934,11 @@ command is "add", "remove" or "onetry"."""
              "merkleroot": hash_to_hex(h.merkle_root), "time": h.time,
              "mediantime": cs.median_time_past(entry), "nonce": h.nonce, "bits": f"{h.bits:08x}",
              "difficulty": self._difficulty(h.bits), "chainwork": f"{entry.chainwork:064x}"}
+        n_tx = getattr(entry, "n_tx", None)
+        if n_tx is None:
+            block = cs.get_block(entry.hash)
+            n_tx = len(block.txs) if block is not None else 0
+        j["nTx"] = n_tx
         if entry.prev is not None:
             j["previousblockhash"] = hash_to_hex(entry.prev.hash)
         nxt = cs.get_block_hash(entry.height + 1) if active else None
@@ -996,16 +1022,23 @@ Returns mempool data for given transaction."""
             e = mp.get(t) if mp is not None else None
             if e is None:
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Transaction not in mempool")
-            return {"vsize": e.size, "weight": 4 * e.size, "time": e.time, "height": e.height,
-                    "descendantcount": e.descendant_count, "descendantsize": e.descendant_size,
-                    "ancestorcount": e.ancestor_count, "ancestorsize": e.ancestor_size,
-                    "fees": {"base": amount_to_json(e.fee), "modified": amount_to_json(e.fee),
-                             "ancestor": amount_to_json(e.ancestor_fees),
-                             "descendant": amount_to_json(e.descendant_fees)},
-                    "depends": [hash_to_hex(d) for d in e.depends],
-                    "spentby": [hash_to_hex(d) for d in e.spent_by],
-                    "bip125-replaceable": True, "unbroadcast": False}
+            return self._mempool_entry_json(e)
         return await self._w(work)
+
+    @staticmethod
+    def _mempool_entry_json(e) -> dict:
+        """Core `entryToJSON` (getmempoolentry, getrawmempool verbose, …): legacy txs, so
+        wtxid = txid and vsize = size; full RBF, so every entry is replaceable."""
+        return {"vsize": e.size, "weight": 4 * e.size, "time": int(e.time), "height": e.height,
+                "descendantcount": e.descendant_count, "descendantsize": e.descendant_size,
+                "ancestorcount": e.ancestor_count, "ancestorsize": e.ancestor_size,
+                "wtxid": e.tx.txid_hex,
+                "fees": {"base": amount_to_json(e.fee), "modified": amount_to_json(e.fee),
+                         "ancestor": amount_to_json(e.ancestor_fees),
+                         "descendant": amount_to_json(e.descendant_fees)},
+                "depends": sorted(hash_to_hex(d) for d in e.depends),
+                "spentby": sorted(hash_to_hex(d) for d in e.spent_by),
+                "bip125-replaceable": True, "unbroadcast": False}
 
     async def m_decoderawtransaction(self, hexstring, iswitness=None) -> dict:
         """decoderawtransaction "hexstring"
@@ -1024,7 +1057,7 @@ Decode a hex-encoded script."""
         try:
             script = bytes.fromhex(_str(hexstring, "hexstring"))
         except ValueError:
-            raise RPCError(RPC_DESERIALIZATION_ERROR, "argument must be hexadecimal string") from None
+            raise RPCError(RPC_INVALID_PARAMETER, f"argument must be hexadecimal string (not '{hexstring}')") from None
         j: dict[str, Any] = {"asm": _script_asm(script), "type": _script_type(script)}
         addr = address_from_script(script, self._params)
         if addr:
@@ -1040,7 +1073,7 @@ Return information about the given address."""
         try:
             spk = decode_address(a, self._params).script_pubkey
         except AddressError as e:
-            return {"isvalid": False, "error": str(e)}
+            return {"isvalid": False, "error_locations": [], "error": str(e)}
         return {"isvalid": True, "address": a, "scriptPubKey": spk.hex(),
                 "isscript": spk[0] == 0xA9, "iswitness": False}
 
@@ -1117,7 +1150,8 @@ Returns up to 'count' most recent wallet transactions skipping the first 'skip'.
                         continue
                     row = dict(d)
                     for k in ("confirmations", "generated", "trusted", "blockhash", "blockheight",
-                              "blocktime", "txid", "time", "timereceived", "bip125-replaceable"):
+                              "blocktime", "txid", "wtxid", "walletconflicts", "time", "timereceived",
+                              "bip125-replaceable"):
                         if k in j:
                             row[k] = j[k]
                     rows.append(row)
@@ -1216,7 +1250,16 @@ Attempts to add or remove an IP (optionally with :port for local addresses) from
     async def m_listbanned(self) -> list:
         """listbanned
 List all manually banned IPs/Subnets."""
-        return self._connman().list_banned()
+        now = int(time.time())
+        out = []
+        for b in self._connman().list_banned():
+            until = int(b["banned_until"])
+            created = b.get("ban_created")  # null until ConnMan records when a ban was made
+            created = int(created) if created is not None else None
+            out.append({"address": b["address"], "ban_created": created, "banned_until": until,
+                        "ban_duration": until - created if created is not None else None,
+                        "time_remaining": max(0, until - now), "reason": b.get("reason")})
+        return out
 
     async def m_clearbanned(self) -> None:
         """clearbanned
@@ -1316,7 +1359,9 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
             if max_rate and fee * 1000 > max_rate * tx.size:
                 return {**res, "allowed": False, "reject-reason": "max-fee-exceeded"}
             return {**res, "allowed": True, "vsize": tx.size,
-                    "fees": {"base": amount_to_json(fee)}}
+                    "fees": {"base": amount_to_json(fee),
+                             "effective-feerate": amount_to_json(fee * 1000 // tx.size),
+                             "effective-includes": [tx.txid_hex]}}
         return await self._w(lambda: [one(tx) for tx in txs])
 
     # === raw transactions ============================================================================
