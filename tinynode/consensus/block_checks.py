@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from ..params import ChainParams
 from ..primitives.block import Block, BlockHeader
+from ..script.script import push_int
 from .errors import RejectReason, ValidationError
 from .pow import median_time_past, next_work_required
 from .tx_checks import check_transaction, is_final_tx, legacy_sigops
@@ -98,21 +99,7 @@ def contextual_check_block_header(header: BlockHeader, prev: Any, params: ChainP
 
 def bip34_height_script(height: int) -> bytes:
     """`CScript() << height`: the prefix BIP34 requires of the coinbase scriptSig."""
-    if height == 0:
-        return b"\x00"
-    if height == -1 or 1 <= height <= 16:
-        return bytes((0x50 + height,))
-    neg = height < 0
-    v = -height if neg else height
-    out = bytearray()
-    while v:
-        out.append(v & 0xFF)
-        v >>= 8
-    if out[-1] & 0x80:
-        out.append(0x80 if neg else 0)
-    elif neg:
-        out[-1] |= 0x80
-    return bytes((len(out),)) + bytes(out)
+    return push_int(height)
 
 
 def contextual_check_block(block: Block, prev: Any, params: ChainParams) -> None:
