@@ -2,6 +2,8 @@
 
 Nodes come from tests/framework/netnodes.py (`NetNode`: the real ChainState + ChainWriter,
 optional Mempool, SyncManager and ConnMan on 127.0.0.1:0; SQLite store when given a datadir).
+The last two tests repeat the tx and restart cases with complete `tinynode.node.Node`s
+(tests/framework/nodes.py: wallet, miner and RPC).
 Topologies are drawn from a seeded `random.Random`, so a failure replays exactly. Every wait is
 bounded and every node is stopped in `finally`.
 """
@@ -337,3 +339,94 @@ async def pools_empty(nodes: list[NetNode]) -> bool:
         if await nd.writer.call(lambda nd=nd: len(list(nd.mempool.entries()))):
             return False
     return True
+
+
+# ------------------------------------------------------------------ the same with full Nodes
+# tests/framework/nodes.py: complete `tinynode.node.Node`s (SQLite chain + wallet, miner, RPC).
+
+async def _full_utxo_hash(t) -> bytes:
+    return await t.node.writer.call(t.node.writer.chainstate.utxo_set_hash)
+
+
+def _linked(x, y) -> bool:
+    """x has a live connection to y (either direction; y known by its listening address)."""
+    target = ("127.0.0.1", y.node.p2p_port)
+    return any(p.addr_str == y.p2p_addr or p.listen_addr == target
+               for p in x.node.connman.connected_peers())
+
+
+async def _full_connect(a, b, timeout: float = 15.0) -> None:
+    """a dials b unless they are already connected (full Nodes also dial addresses they hear
+    of, so a pair may have met already); returns once both ends see the link."""
+    if not (_linked(a, b) and _linked(b, a)):
+        await a.node.connman.connect("127.0.0.1", b.node.p2p_port)
+    await wait_until(lambda: _linked(a, b) and _linked(b, a), timeout,
+                     message=f"{a.p2p_addr} -> {b.p2p_addr} did not connect")
+
+
+async def test_full_nodes_wallet_sends_from_every_node_are_mined_once():
+    from tests.framework.nodes import running_nodes, sync_blocks as full_sync
+
+    rng = random.Random(55)
+    n = 5
+    async with running_nodes(n) as nodes:
+        for a, b in sorted(random_topology(n, rng, 2, 3)):
+            await _full_connect(nodes[a], nodes[b])
+        addrs = [await t.rpc.call("getnewaddress") for t in nodes]
+        for t, addr in zip(nodes, addrs):            # one coinbase per node, mined by that node
+            await t.rpc.call("generatetoaddress", 1, addr)
+            await full_sync(nodes)
+        await nodes[0].rpc.call("generatetoaddress", REGTEST.coinbase_maturity,
+                                await nodes[0].rpc.call("getnewaddress"))
+        await full_sync(nodes, timeout=30)
+        for t in nodes:
+            assert await t.rpc.call("getbalance") == 50
+        txids = await asyncio.gather(*(t.rpc.call("sendtoaddress", addrs[(i + 1) % n], 1 + i)
+                                       for i, t in enumerate(nodes)))
+        want = set(txids)
+        assert len(want) == n
+
+        async def everywhere() -> bool:
+            pools = [set(await t.rpc.call("getrawmempool")) for t in nodes]
+            return all(p == want for p in pools)
+        await wait_until(everywhere, timeout=20, message="a mempool lacks some tx")
+
+        miner = nodes[rng.randrange(n)]
+        (bh,) = await miner.rpc.call("generatetoaddress", 1, await miner.rpc.call("getnewaddress"))
+        await full_sync(nodes, timeout=20)
+        block = await nodes[0].rpc.call("getblock", bh)
+        counts = Counter(block["tx"][1:])
+        assert set(counts) == want and all(c == 1 for c in counts.values()), counts
+
+        async def empty() -> bool:
+            pools = [await t.rpc.call("getrawmempool") for t in nodes]
+            return not any(pools)
+        await wait_until(empty, timeout=10, message="mempools not empty")
+        assert len({await _full_utxo_hash(t) for t in nodes}) == 1
+        for t in nodes:
+            st = await t.rpc.call("gettxstatus", txids[0])
+            assert st["status"] == "confirmed" and st["confirmations"] == 1
+
+
+async def test_full_node_restarted_mid_sync_resumes():
+    from tests.framework.nodes import running_nodes, sync_blocks as full_sync
+    from tinynode.rpc.protocol import RPCError
+
+    async with running_nodes(2) as (a, b):
+        total = 400
+        await a.rpc.call("generatetoaddress", total, await a.rpc.call("getnewaddress"))
+        await b.rpc.call("addnode", a.p2p_addr, "onetry")
+        await wait_until(lambda: b.node.writer.snapshot.height >= 40, timeout=20,
+                         message=lambda: f"b at {b.node.writer.snapshot.height}")
+        await b.restart()                            # same datadir (chain.sqlite)
+        resumed_at = b.node.writer.snapshot.height
+        assert 40 <= resumed_at < total, f"not restarted mid-sync: {resumed_at}"
+        assert await b.rpc.call("getblockhash", resumed_at) == await a.rpc.call("getblockhash", resumed_at)
+        try:
+            await b.rpc.call("addnode", a.p2p_addr, "onetry")
+        except RPCError:                             # it may already have redialled A itself
+            pass
+        await full_sync([a, b], timeout=25)
+        assert await b.rpc.call("getblockcount") == total
+        assert await b.rpc.call("getbestblockhash") == await a.rpc.call("getbestblockhash")
+        assert await _full_utxo_hash(a) == await _full_utxo_hash(b)
