@@ -233,3 +233,25 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         # --- invalidate / reconsider
         assert await err(c.call("invalidateblock", "11" * 32)) == -5
         assert await err(c.call("reconsiderblock", "11" * 32)) == -5
+
+
+async def test_testmempoolaccept_judges_replacements_without_touching_the_pool():
+    """Core's testmempoolaccept runs the full RBF rules in a dry run (mempool.test_accept)."""
+    async with running_nodes(1) as (a,):
+        c = a.rpc
+        addr = await c.call("getnewaddress")
+        await c.call("generatetoaddress", 101, addr)
+        utxo = next(u for u in await c.call("listunspent") if u["amount"] == 50)
+        ins = [{"txid": utxo["txid"], "vout": utxo["vout"]}]
+        dest = await c.call("getnewaddress")
+
+        async def signed(amount):
+            raw = await c.call("createrawtransaction", ins, {dest: amount})
+            return (await c.call("signrawtransactionwithwallet", raw))["hex"]
+
+        first = await c.call("sendrawtransaction", await signed(49.999))          # fee 0.001
+        better = (await c.call("testmempoolaccept", [await signed(49.99)]))[0]     # fee 0.01: a valid replacement
+        assert better["allowed"] is True and better["fees"]["base"] == 0.01
+        worse = (await c.call("testmempoolaccept", [await signed(49.9995)]))[0]    # fee 0.0005 < 0.001
+        assert worse["allowed"] is False and worse["reject-reason"] == "insufficient fee"
+        assert await c.call("getrawmempool") == [first]                            # nothing replaced

@@ -1341,16 +1341,8 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
                 return {**res, "allowed": False, "reject-reason": "mempool unavailable"}
             if tx.txid in mp:
                 return {**res, "allowed": False, "reject-reason": "txn-already-in-mempool"}
-            test = getattr(mp, "test_accept", None)
-            try:
-                if test is not None:
-                    entry = test(tx, int(time.time()))
-                else:
-                    if any(mp.spender_of(i.prevout) for i in tx.vin):
-                        # a replacement: do not disturb the pool to find out
-                        return {**res, "allowed": False, "reject-reason": "txn-mempool-conflict"}
-                    entry = mp.accept(tx, int(time.time()))
-                    mp.remove(tx.txid)
+            try:  # a dry run of every accept check, BIP125 replacement rules included
+                entry = mp.test_accept(tx, int(time.time()))
             except ValidationError as e:
                 return {**res, "allowed": False, "reject-reason": e.reject_string}
             except PolicyError as e:
