@@ -355,3 +355,45 @@ def test_unconfirmed_tx_spending_our_coins_is_trusted_even_if_built_elsewhere(wa
     assert wallet.get_tx(c.tx.txid).from_me is False
     change = c.tx.vout[c.change_index].value
     assert wallet.balances().trusted == change and wallet.balances().untrusted_pending == 0
+
+
+def test_blocks_without_our_txs_write_nothing_and_a_stale_tip_is_caught_up(tmp_path):
+    """IBD cost: a block touching nothing of ours opens no SQLite transaction; the tip is written
+    with the next block that does, every TIP_SAVE_BLOCKS blocks, and at close. After a crash the
+    stored tip is older than the chain's: the start-up rescan catches up exactly."""
+    path = tmp_path / "w.sqlite"
+    w = Wallet(P, WalletStore(path), keypool_size=3)
+    chain = FakeChain(w)
+    spk = mine_to_wallet(chain, w, 2)                          # 2 blocks pay us: tip stored at 2
+    for _ in range(5):
+        chain.mine(OTHER)                                       # 5 blocks for someone else
+    assert w.tip_height == 7 and w.tip_hash == chain.blocks[-1].hash
+    crashed = Wallet(P, WalletStore(path), keypool_size=3)     # what a power cut leaves on disk
+    assert crashed.tip_height == 2 and crashed.tip_hash == chain.blocks[1].hash
+    cs = FakeChainState()
+    cs.set_active(chain.blocks)
+    assert crashed.sync_with_chain(cs) == 5 and crashed.tip_height == 7
+    assert crashed.balances() == w.balances() and crashed.balances().immature == 100 * COIN
+    crashed.close()
+
+    chain.mine(spk)                                             # ours again: the tip is written
+    assert Wallet(P, WalletStore(path), keypool_size=3).tip_height == 8
+    w.TIP_SAVE_BLOCKS = 3
+    for _ in range(4):
+        chain.mine(OTHER)
+    assert Wallet(P, WalletStore(path), keypool_size=3).tip_height == 11   # written after 3
+    w.close()                                                   # close writes the rest
+    again = Wallet(P, WalletStore(path), keypool_size=3)
+    assert (again.tip_height, again.tip_hash) == (12, chain.blocks[-1].hash)
+    again.close()
+
+
+def test_a_block_spending_our_pending_txs_coin_is_still_seen(wallet):
+    chain = FakeChain(wallet)
+    mine_to_wallet(chain, wallet, 101)
+    c = wallet.create_transaction([(OTHER, COIN)])
+    wallet.add_tx(c.tx, from_me=True, fee=c.fee)
+    # someone else's tx spending the same coin (it need not be valid for the wallet's bookkeeping)
+    rival = Tx(1, (TxIn(c.tx.vin[0].prevout, b""),), (TxOut(COIN, OTHER),), 0)
+    chain.mine(OTHER, txs=(rival,))
+    assert wallet.get_tx(c.tx.txid).state == CONFLICTED

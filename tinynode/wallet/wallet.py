@@ -154,8 +154,16 @@ class Wallet:
         h = store.get_meta("tip_height")
         self.tip_height: int = int(h.decode()) if h is not None else -1
         self.tip_hash: bytes | None = store.get_meta("tip_hash")
+        self._unsaved_tip = 0  # blocks the in-memory tip is ahead of the stored one
+
+    #: Blocks that touch nothing of ours move the tip in memory only; it is written at most every
+    #: this many blocks and at close (a stale tip on disk just means a short rescan at start).
+    TIP_SAVE_BLOCKS = 1000
 
     def close(self) -> None:
+        if getattr(self, "_unsaved_tip", 0) and self.tip_hash is not None:
+            with self.store.batch():
+                self._set_tip(self.tip_height, self.tip_hash)
         self.store.close()
 
     # --- bookkeeping -----------------------------------------------------------------------------
@@ -192,6 +200,23 @@ class Wallet:
         self.tip_height, self.tip_hash = height, block_hash
         self.store.set_meta("tip_height", str(height).encode())
         self.store.set_meta("tip_hash", block_hash)
+        self._unsaved_tip = 0
+
+    def _move_tip_lazily(self, height: int, block_hash: bytes) -> None:
+        """The tip moved over blocks with nothing of ours: remember it, write it now and then."""
+        self.tip_height, self.tip_hash = height, block_hash
+        self._unsaved_tip = getattr(self, "_unsaved_tip", 0) + 1
+        if self._unsaved_tip >= self.TIP_SAVE_BLOCKS:
+            with self.store.batch():
+                self._set_tip(height, block_hash)
+
+    def _block_touches_us(self, block: Block) -> bool:
+        for tx in block.txs:
+            if self.is_relevant(tx):
+                return True
+            if not tx.is_coinbase() and any(txin.prevout in self._spent_by for txin in tx.vin):
+                return True
+        return False
 
     def is_mine_output(self, outpoint: OutPoint) -> TxOut | None:
         """The output at `outpoint` if a wallet tx created it and it pays one of our scripts."""
@@ -236,12 +261,14 @@ class Wallet:
             self.block_disconnected(event.block, event.entry.height)
         elif isinstance(event, TipChanged):
             if event.new_tip.height != self.tip_height or event.new_tip.hash != self.tip_hash:
-                with self.store.batch():
-                    self._set_tip(event.new_tip.height, event.new_tip.hash)
+                self._move_tip_lazily(event.new_tip.height, event.new_tip.hash)
 
     def block_connected(self, block: Block, height: int) -> None:
         """Core `CWallet::blockConnected` → `SyncTransaction` for each tx."""
         bhash = block.hash
+        if not self._block_touches_us(block):  # most blocks in IBD: no SQLite transaction at all
+            self._move_tip_lazily(height, bhash)
+            return
         with self.store.batch():
             for tx in block.txs:
                 # anything of ours spending the same outpoints now loses (Core MarkConflicted)
