@@ -240,6 +240,15 @@ class Node:
         def make():
             return Mempool(params, self.writer.chainstate)
         self.mempool = await self.writer.call(make)
+        accepted, failed = await self.writer.call(self.mempool.load, self._mempool_path)
+        if accepted or failed:
+            log.info("mempool loaded: %d txs back from %s (%d no longer valid)",
+                     accepted, self._mempool_path.name, failed)
+
+    @property
+    def _mempool_path(self) -> Path:
+        """Where the pool is kept across restarts (Core's mempool.dat)."""
+        return self.network_dir / "mempool.dat"
 
     async def _start_wallet(self) -> None:
         from .storage.wallet import WalletStore
@@ -326,6 +335,13 @@ class Node:
             await _quietly(miner.stop(), "miner")
         writer = self.writer
         if writer is not None:
+            mempool = self.mempool
+            if mempool is not None:
+                try:
+                    n = await writer.call(mempool.save, self._mempool_path)
+                    log.info("mempool saved: %d txs", n)
+                except Exception:
+                    log.exception("saving the mempool failed")
             wallet = self.wallet
             if wallet is not None:
                 try:

@@ -1,0 +1,28 @@
+"""The mempool survives a restart (Core's mempool.dat): txs the wallet knows nothing about come
+back from the file, re-validated; one that became invalid while the node was down does not."""
+from tests.framework.miniwallet import MiniWallet
+from tests.framework.nodes import start_node
+
+
+async def test_mempool_is_saved_on_stop_and_reloaded_on_start():
+    t = await start_node()
+    try:
+        mw = MiniWallet(7)
+        await t.rpc.call("generatetoaddress", 2, mw.address(t.node.params))
+        await t.rpc.call("generatetoaddress", 100, await t.rpc.call("getnewaddress"))
+        cs = t.node.writer.chainstate
+        await t.node.writer.call(mw.rescan, cs)          # SQLite lives on the writer thread
+        parent = mw.create_spend(await t.node.writer.call(mw.get_utxo, cs), fee=2000)
+        child = mw.create_spend(mw.outputs_of(parent)[0], fee=2000)
+        for tx in (parent, child):
+            assert await t.rpc.call("sendrawtransaction", tx.raw.hex()) == tx.txid_hex
+        before = sorted(await t.rpc.call("getrawmempool"))
+        assert before == sorted([parent.txid_hex, child.txid_hex])
+
+        await t.restart()
+        assert (t.datadir / "regtest" / "mempool.dat").exists()
+        assert sorted(await t.rpc.call("getrawmempool")) == before
+        entry = await t.rpc.call("getmempoolentry", child.txid_hex)
+        assert entry["depends"] == [parent.txid_hex]
+    finally:
+        await t.stop()
