@@ -1,8 +1,10 @@
 """ChainWriter: the single writer of chain state (DESIGN.md §3, btcd netsync `blockHandler`).
 
-One asyncio task consumes one bounded `asyncio.Queue` of jobs and runs each on a dedicated
-single-thread executor, so every `ChainState` / store / mempool access happens on one thread (the
-SQLite connection is created on it: pass a factory) and the event loop stays free::
+Jobs go, in order, into one thread-safe queue that a dedicated thread consumes by itself (no
+event-loop round trip between two jobs: a busy loop never leaves the writer idle), so every
+`ChainState` / store / mempool access happens on one thread (the SQLite connection is created on
+it: pass a factory) and the event loop stays free. At most `max_queue` jobs wait at once
+(callers beyond that wait their turn)::
 
     writer = ChainWriter(lambda: ChainState(params, SQLiteChainStore(path)))
     async with writer:
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import queue as _queue_mod
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +38,16 @@ log = logging.getLogger(__name__)
 __all__ = ["ChainWriter", "ChainSnapshot"]
 
 _STOP = object()
+
+
+def _set_result(fut: asyncio.Future, value: Any) -> None:  # event loop
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _set_exception(fut: asyncio.Future, exc: BaseException) -> None:  # event loop
+    if not fut.done():
+        fut.set_exception(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +90,8 @@ class ChainWriter:
         self._flush_blocks = self.SYNC_FLUSH_BLOCKS if sync_flush_blocks is None else sync_flush_blocks
         self._flush_seconds = self.SYNC_FLUSH_SECONDS if sync_flush_seconds is None else sync_flush_seconds
         self._executor: ThreadPoolExecutor | None = None
-        self._queue: asyncio.Queue | None = None
+        self._queue: _queue_mod.SimpleQueue | None = None   # jobs for the writer thread
+        self._slots: asyncio.Semaphore | None = None         # bounds the queue (max_queue)
         self._events: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._event_task: asyncio.Task | None = None
@@ -97,7 +111,8 @@ class ChainWriter:
             return
         self._loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-writer")
-        self._queue = asyncio.Queue(self._max_queue)
+        self._queue = _queue_mod.SimpleQueue()
+        self._slots = asyncio.Semaphore(self._max_queue)
         self._events = asyncio.Queue()
         self._stopping = False
         await self._loop.run_in_executor(self._executor, self._setup)
@@ -117,7 +132,7 @@ class ChainWriter:
         if self._task is None or self._stopping:
             return
         self._stopping = True
-        await self._queue.put(_STOP)  # type: ignore[union-attr]
+        self._queue.put(_STOP)  # type: ignore[union-attr]
         try:
             await self._task
         except asyncio.CancelledError:
@@ -163,7 +178,10 @@ class ChainWriter:
         if self._task is None or self._stopping:
             raise RuntimeError("chain writer is not running")
         fut = asyncio.get_running_loop().create_future()
-        await self._queue.put((fn, args, fut))  # type: ignore[union-attr]
+        slots = self._slots
+        await slots.acquire()  # type: ignore[union-attr]
+        fut.add_done_callback(lambda _f: slots.release())  # type: ignore[union-attr]
+        self._queue.put((fn, args, fut))  # type: ignore[union-attr]
         return await fut
 
     async def submit_block(self, block: Block) -> BlockResult:
@@ -195,36 +213,48 @@ class ChainWriter:
             self._refresh_snapshot()
 
     async def _run(self) -> None:
+        """Runs the writer thread's job loop (`_work`) on the executor until `_STOP`."""
         loop = asyncio.get_running_loop()
-        queue = self._queue
-        assert queue is not None
+        await asyncio.shield(loop.run_in_executor(self._executor, self._work, loop))
+
+    def _work(self, loop: asyncio.AbstractEventLoop) -> None:  # writer thread
+        """Take jobs in order; hand each result to the loop; commit whenever the queue runs
+        empty (bursts share one commit, DESIGN.md §5). Jobs still queued behind `_STOP` (callers
+        that were waiting for room when stop began) fail with RuntimeError."""
+        q = self._queue
+        assert q is not None
         while True:
-            item = await queue.get()
+            item = q.get()
             if item is _STOP:
-                return
+                break
             fn, args, fut = item
             if fut.done():  # caller gave up (cancelled) before we started
                 continue
             try:
-                result = await asyncio.shield(loop.run_in_executor(self._executor, self._job, fn, args))
-            except asyncio.CancelledError:
-                if not fut.done():
-                    fut.cancel()
-                raise
+                result = self._job(fn, args)
             except BaseException as e:  # noqa: BLE001 - handed to the caller
-                if not fut.done():
-                    fut.set_exception(e)
+                self._resolve(loop, fut, _set_exception, e)
             else:
-                if not fut.done():
-                    fut.set_result(result)
-            if queue.empty():
-                # idle: write staged chain state now (bursts share one commit, DESIGN.md §5)
+                self._resolve(loop, fut, _set_result, result)
+            if q.empty():
                 try:
-                    await asyncio.shield(loop.run_in_executor(self._executor, self._flush))
-                except asyncio.CancelledError:
-                    raise
+                    self._flush()
                 except Exception:  # logged in _flush; staged state is kept and retried
                     pass
+        while True:
+            try:
+                item = q.get_nowait()
+            except _queue_mod.Empty:
+                return
+            if item is not _STOP:
+                self._resolve(loop, item[2], _set_exception, RuntimeError("chain writer stopped"))
+
+    @staticmethod
+    def _resolve(loop: asyncio.AbstractEventLoop, fut: asyncio.Future, setter: Callable, value: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(setter, fut, value)
+        except RuntimeError:  # loop closed: nobody is waiting any more
+            pass
 
     # --- snapshot ------------------------------------------------------------------------------
     @property
