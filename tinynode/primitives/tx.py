@@ -139,14 +139,13 @@ class Tx:
     @classmethod
     def _from_parsed(cls, version: int, vin: tuple, vout: tuple, locktime: int, raw: bytes) -> "Tx":
         """Build from already-parsed parts and their exact bytes (no re-serialization)."""
-        self = object.__new__(cls)
-        setattr_ = object.__setattr__
-        setattr_(self, "version", version)
-        setattr_(self, "vin", vin)
-        setattr_(self, "vout", vout)
-        setattr_(self, "locktime", locktime)
-        setattr_(self, "raw", raw)
-        setattr_(self, "txid", _sha256(_sha256(raw).digest()).digest())
+        self = _new(cls)
+        _SET_TX_VERSION(self, version)
+        _SET_TX_VIN(self, vin)
+        _SET_TX_VOUT(self, vout)
+        _SET_TX_LOCKTIME(self, locktime)
+        _SET_TX_RAW(self, raw)
+        _SET_TX_TXID(self, _sha256(_sha256(raw).digest()).digest())
         return self
 
     def _serialize(self) -> bytes:
@@ -271,3 +270,13 @@ class Tx:
 
     def __repr__(self) -> str:
         return f"Tx({self.txid_hex}, {len(self.vin)} in, {len(self.vout)} out)"
+
+
+# Slot setters for `Tx._from_parsed` (as for the input/output slots above): a descriptor call
+# instead of object.__setattr__'s lookup by name, six times per parsed transaction.
+_SET_TX_VERSION = Tx.__dict__["version"].__set__
+_SET_TX_VIN = Tx.__dict__["vin"].__set__
+_SET_TX_VOUT = Tx.__dict__["vout"].__set__
+_SET_TX_LOCKTIME = Tx.__dict__["locktime"].__set__
+_SET_TX_RAW = Tx.__dict__["raw"].__set__
+_SET_TX_TXID = Tx.__dict__["txid"].__set__
