@@ -697,7 +697,9 @@ class Mempool:
         """Core `removeForBlock`: drop the block's txs (their pool children stay) and every pool
         tx that conflicts with it (with descendants); forget matching orphans."""
         entries = self._entries
-        for tx in block.txs:
+        # During initial sync the pool is empty: nothing can be confirmed or conflicted.
+        busy = entries or self._disconnected or len(self.orphans)
+        for tx in block.txs if busy else ():
             if tx.is_coinbase():
                 continue
             txid = tx.txid
@@ -710,7 +712,8 @@ class Mempool:
         if self._disconnected:
             confirmed = {tx.txid for tx in block.txs}
             self._disconnected = [t for t in self._disconnected if t.txid not in confirmed]
-        self.orphans.remove_for_block(block.txs)
+        if busy:
+            self.orphans.remove_for_block(block.txs)
         self._block_since_bump = True
         self.sequence += 1
 
