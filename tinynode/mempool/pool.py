@@ -522,32 +522,27 @@ class Mempool:
 
     # ------------------------------------------------------------------ graph bookkeeping
 
-    def _ancestors_of(self, parents: Iterable[bytes]) -> set[bytes]:
+    def _closure(self, start: Iterable[bytes], edges: str) -> set[bytes]:
+        """Every txid reachable from `start` along `edges` ("parents" or "children")."""
         entries = self._entries
         result: set[bytes] = set()
-        stack = list(parents)
+        stack = list(start)
         while stack:
             t = stack.pop()
             if t in result:
                 continue
             result.add(t)
-            stack.extend(entries[t].parents)
+            stack.extend(getattr(entries[t], edges))
         return result
+
+    def _ancestors_of(self, parents: Iterable[bytes]) -> set[bytes]:
+        return self._closure(parents, "parents")
 
     def _ancestors(self, txid: bytes) -> set[bytes]:
-        return self._ancestors_of(self._entries[txid].parents)
+        return self._closure(self._entries[txid].parents, "parents")
 
     def _descendants(self, txid: bytes) -> set[bytes]:
-        entries = self._entries
-        result: set[bytes] = set()
-        stack = list(entries[txid].children)
-        while stack:
-            t = stack.pop()
-            if t in result:
-                continue
-            result.add(t)
-            stack.extend(entries[t].children)
-        return result
+        return self._closure(self._entries[txid].children, "children")
 
     def _push_evict(self, e: _Entry) -> None:
         e.ver += 1
