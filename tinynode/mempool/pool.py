@@ -98,6 +98,13 @@ class _Entry:
         self.desc_fees = fee
         self.ver = 0
 
+    def add_ancestor(self, a: "_Entry") -> None:
+        """Count pool ancestor `a` in this entry's ancestor totals."""
+        self.anc_count += 1
+        self.anc_size += a.size
+        self.anc_fees += a.fee
+        self.anc_sigops += a.sigops
+
     def descendant_score(self) -> float:
         """Core's descendant_score: the higher of the tx's own and its package-with-descendants rate."""
         return max(self.fee / self.size, self.desc_fees / self.desc_size)
@@ -419,11 +426,7 @@ class Mempool:
             entry = _Entry(tx, fee, size, sigops, now, height - 1)
             entry.parents = set(parents)
             for a in ancestors:
-                ae = entries[a]
-                entry.anc_count += 1
-                entry.anc_size += ae.size
-                entry.anc_fees += ae.fee
-                entry.anc_sigops += ae.sigops
+                entry.add_ancestor(entries[a])
             return entry
 
         # Finalize: evict replaced txs, add, trim.
@@ -556,10 +559,7 @@ class Mempool:
             entries[p].children.add(txid)
         for a in ancestors:
             ae = entries[a]
-            e.anc_count += 1
-            e.anc_size += ae.size
-            e.anc_fees += ae.fee
-            e.anc_sigops += ae.sigops
+            e.add_ancestor(ae)
             ae.desc_count += 1
             ae.desc_size += e.size
             ae.desc_fees += e.fee

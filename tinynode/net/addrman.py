@@ -54,25 +54,26 @@ def addr_key(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def is_local_address(host: str) -> bool:
-    """True for loopback, private, link-local or unspecified addresses (Core's !IsRoutable())."""
+def _parse_ip(host: str):
+    """The IP address in `host` (IPv4-mapped IPv6 unwrapped), or None if it is not one."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
+    return ip
+
+
+def is_local_address(host: str) -> bool:
+    """True for loopback, private, link-local or unspecified addresses (Core's !IsRoutable())."""
+    ip = _parse_ip(host)
+    return ip is not None and (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified)
 
 
 def _valid_host(host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (ip.is_unspecified or ip.is_multicast or ip.is_reserved)
+    ip = _parse_ip(host)
+    return ip is not None and not (ip.is_unspecified or ip.is_multicast or ip.is_reserved)
 
 
 @dataclass(frozen=True, slots=True)
