@@ -200,8 +200,30 @@ def _wait_reaped(pids: Iterable[int], timeout: float) -> bool:
         time.sleep(0.05)
 
 
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out for outgoing connections (Linux's default 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on right now (bound briefly, then released)."""
+    """A loopback port nobody listens on right now (bound briefly, then released).
+
+    Drawn below the kernel's ephemeral range when there is room, so an outgoing connection
+    (which gets an ephemeral source port) cannot take it between this probe and the bind."""
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    if low > 11000:
+        for _ in range(50):
+            port = rng.randrange(10000, low - 1)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((HOST, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]

@@ -334,7 +334,7 @@ class Node:
         if miner is not None:
             await _quietly(miner.stop(), "miner")
         writer = self.writer
-        if writer is not None:
+        if writer is not None and writer.running:  # a failed start already stopped it
             mempool = self.mempool
             if mempool is not None:
                 try:

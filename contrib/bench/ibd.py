@@ -34,7 +34,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,15 +43,10 @@ from pathlib import Path
 
 from _common import ROOT, emit  # noqa: E402  (puts the repo root on sys.path)
 
+from tinynode.lab import free_port  # noqa: E402
+
 BENCH = "ibd"
 POLL_S = 0.02
-
-
-def free_port() -> int:
-    """A currently free loopback TCP port (the daemon binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fill_store(network_dir: Path, blocks) -> None:

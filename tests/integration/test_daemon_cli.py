@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tinynode.lab import free_port
 from tests.framework.wait import wait_until_sync
 
 pytestmark = pytest.mark.slow
@@ -27,12 +27,6 @@ def _script(name: str) -> list[str]:
         return [str(exe)]
     fn = "daemon_main" if name == "tinynode" else "cli_main"
     return [sys.executable, "-c", f"import sys; from tinynode.cli import {fn}; sys.exit({fn}())"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Daemon:

@@ -29,7 +29,6 @@ import dataclasses
 import json
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ import pytest
 
 from tests.framework.nodes import TestNode, short_tmpdir, start_node
 from tests.framework.wait import wait_until
+from tinynode.lab import free_port
 from tinynode.primitives.address import p2pkh_script
 from tinynode.primitives.hashes import hash_to_hex, hex_to_hash
 from tinynode.primitives.keys import PrivateKey
@@ -74,12 +74,6 @@ def bcoin_available() -> None:
         pytest.fail(f"TINYNODE_INTEROP=1 but {reason}", pytrace=False)
     print(f"skipping bcoin interop: {reason}; set TINYNODE_INTEROP=1 to make this a failure")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bcoin_address(h160: bytes) -> str:

@@ -206,3 +206,36 @@ async def test_any_address_balance_from_the_script_index():
         assert (await a.rpc.call("getaddressbalance", stranger))["balance"] == 2
         assert (await a.rpc.call("gettxstatus", "11" * 32))["status"] == "not found"
         assert await err(a.rpc.call("getaddressbalance", "bad")) == -5
+
+
+
+async def test_busy_port_fails_run_cleanly(caplog):
+    """`Node.run()` (what the daemon runs) on a P2P port already taken: raises NodeError naming
+    the port and the fix, logs no error on the way down (parts stopped by the failed start are
+    not stopped again), frees the lock and the RPC socket, and the datadir starts on another port."""
+    import logging
+    import shutil
+    import socket
+
+    from tests.framework.nodes import net_config, short_tmpdir, start_node
+    from tinynode.config import NodeConfig
+    from tinynode.node import Node, NodeError
+
+    d = short_tmpdir()
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            port = s.getsockname()[1]
+            node = Node(NodeConfig(datadir=d, network="regtest", port=port, bind="127.0.0.1"),
+                        net_config=net_config())
+            with caplog.at_level(logging.INFO, logger="tinynode"):
+                with pytest.raises(NodeError) as e:
+                    await node.run()
+        assert f"cannot listen on 127.0.0.1:{port}" in str(e.value) and "--port" in str(e.value)
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+        t = await start_node(d)
+        assert await t.rpc.call("getblockcount") == 0
+        await t.stop(remove=False)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -166,6 +166,11 @@ class ChainWriter:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def running(self) -> bool:
+        """True between `start()` and the beginning of `stop()`: `call` accepts jobs."""
+        return self._task is not None and not self._stopping
+
     # --- jobs ----------------------------------------------------------------------------------
     @property
     def chainstate(self) -> ChainState:
@@ -175,7 +180,7 @@ class ChainWriter:
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run `fn(*args)` on the writer thread after the jobs queued before it; return its result."""
-        if self._task is None or self._stopping:
+        if not self.running:
             raise RuntimeError("chain writer is not running")
         fut = asyncio.get_running_loop().create_future()
         slots = self._slots
