@@ -24,9 +24,7 @@ protocol/networks.js):
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -35,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from tests.framework.httprpc import http_rpc
 from tests.framework.nodes import TestNode, short_tmpdir, start_node
 from tests.framework.wait import wait_until
 from tinynode.lab import free_port
@@ -109,26 +108,7 @@ class Bcoin:
 
     async def rpc(self, method: str, *params: Any) -> Any:
         """bcoin's HTTP JSON-RPC (Core-compatible methods), API key as the basic-auth password."""
-        body = json.dumps({"method": method, "params": list(params), "id": 1}).encode()
-        auth = base64.b64encode(f"x:{API_KEY}".encode()).decode()
-        request = (f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n"
-                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                   f"Connection: close\r\n\r\n").encode() + body
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", self.http_port), 5)
-        try:
-            writer.write(request)
-            await writer.drain()
-            raw = await asyncio.wait_for(reader.read(), 30)
-        finally:
-            writer.close()
-        head, _, payload = raw.partition(b"\r\n\r\n")
-        if b"chunked" in head.lower():
-            payload = _dechunk(payload)
-        reply = json.loads(payload)
-        if reply.get("error"):
-            raise RuntimeError(f"bcoin {method}: {reply['error']}")
-        return reply["result"]
+        return await http_rpc(self.http_port, "x", API_KEY, method, *params, timeout=30)
 
     async def ready(self) -> bool:
         """HTTP RPC answers and, when listening, the P2P server is up (bcoin opens it last,
@@ -163,18 +143,6 @@ class Bcoin:
                 self.proc.kill()
                 self.proc.wait(5)
         shutil.rmtree(self.datadir, ignore_errors=True)
-
-
-def _dechunk(data: bytes) -> bytes:
-    out = bytearray()
-    for _ in range(100_000):  # bounded
-        size_line, _, rest = data.partition(b"\r\n")
-        size = int(size_line.split(b";")[0] or b"0", 16)
-        if size == 0:
-            break
-        out += rest[:size]
-        data = rest[size + 2:]
-    return bytes(out)
 
 
 async def start_bcoin(*, only: str | None = None, listen: bool = True) -> Bcoin:
