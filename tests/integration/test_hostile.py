@@ -162,10 +162,8 @@ async def test_never_reading_peer_is_dropped():
         [p] = inbound_raw_peers(node, honest)
         big = m.Inv(tuple(m.InvVect(1, i.to_bytes(32, "little")) for i in range(20_000)))
         # The node has a lot to say; the peer reads nothing. It must be dropped, not buffered.
-        for _ in range(200):
-            if not p.send(big):
-                break
-            await asyncio.sleep(0.01)
+        # keep offering until the bounded send queue refuses or the peer is dropped
+        await wait_until(lambda: not p.send(big) or p.closed.is_set(), timeout=10, interval=0.01)
         await wait_until(lambda: p.closed.is_set(), timeout=5)
         assert "send" in p.disconnect_reason
         await r.close()

@@ -397,7 +397,7 @@ async def main():
     while len(m.worker_pids()) < 2 or m.chunks_sent < 2:
         await asyncio.sleep(0.05)
     print(" ".join(map(str, m.worker_pids())), flush=True)
-    await asyncio.sleep(120)
+    await asyncio.Event().wait()  # until the test kills this process
 
 asyncio.run(main())
 """
