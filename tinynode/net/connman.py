@@ -25,7 +25,9 @@ it cuts a node off from chosen neighbours to build a partition and heals it agai
 Address gossip (Core `ProcessMessage` ADDR/GETADDR): after the handshake each node advertises
 its own listening address; outbound peers are asked `getaddr` once; inbound peers' `getaddr` is
 answered once per connection from the address book; small fresh `addr` messages are relayed to
-two other peers, each address at most once per peer.
+two other peers, each address at most once per peer. Every peer has an addr token bucket (Core's
+0.1 address/s, at most 1000, +1000 for the answer to our getaddr): addresses beyond it are dropped
+and counted in getpeerinfo's `addr_rate_limited`.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ __all__ = ["ConnMan", "parse_peer_entry"]
 
 #: Addresses remembered per peer so gossip is not echoed back (Core's m_addr_known, bounded).
 MAX_ADDR_KNOWN = 5_000
+#: Core net_processing: addr token bucket refill rate and cap (a getaddr we send adds MAX_ADDR).
+MAX_ADDR_RATE_PER_SECOND = 0.1
+MAX_ADDR_PROCESSING_TOKEN_BUCKET = MAX_ADDR
 
 
 def parse_peer_entry(entry: str, default_port: int) -> tuple[str, int]:
@@ -234,6 +239,8 @@ class ConnMan:
             self._send_addrs(peer, [(own[0], own[1], NODE_NETWORK, int(time.time()))])
         if not peer.inbound:
             peer.send(m.GetAddr())
+            # Core: accept a full answer to our getaddr, bypassing the bucket's cap.
+            peer.addr_token_bucket += MAX_ADDR
         for h in self.handlers:
             fn = getattr(h, "peer_connected", None)
             if fn is not None:
@@ -577,19 +584,45 @@ class ConnMan:
             peer.send(m.Addr(tuple(out[i:i + MAX_ADDR])))
 
     async def on_addr(self, peer: Peer, msg: m.Addr) -> None:
-        """Core ProcessMessage(ADDR): store, and relay small fresh announcements to two peers."""
+        """Core ProcessMessage(ADDR): rate-limit, store, relay small fresh announcements to two peers.
+
+        Each address costs one token of the peer's bucket (Core `m_addr_token_bucket`): it starts
+        at 1, refills at MAX_ADDR_RATE_PER_SECOND up to MAX_ADDR_PROCESSING_TOKEN_BUCKET, and gets
+        MAX_ADDR more when we send the peer getaddr. Addresses beyond the tokens are dropped
+        unpunished and counted (`addr_rate_limited`), the rest counted as `addr_processed`."""
+        if len(msg.addrs) > MAX_ADDR:  # the codec caps this already
+            raise Misbehaving(20, f"addr message size = {len(msg.addrs)}")
         now = time.time()
+        mono = time.monotonic()
+        if peer.addr_token_bucket < MAX_ADDR_PROCESSING_TOKEN_BUCKET:
+            refill = max(0.0, mono - peer.addr_token_timestamp) * MAX_ADDR_RATE_PER_SECOND
+            peer.addr_token_bucket = min(peer.addr_token_bucket + refill, float(MAX_ADDR_PROCESSING_TOKEN_BUCKET))
+        peer.addr_token_timestamp = mono
+        addrs = list(msg.addrs)
+        self._rng.shuffle(addrs)    # Core: which addresses survive the limit is not the sender's choice
         known = self._addr_known.get(peer.id)
         fresh: list[tuple[str, int, int, int]] = []
-        for ta in msg.addrs:
+        processed = rate_limited = 0
+        for ta in addrs:
+            if peer.addr_token_bucket < 1.0:
+                rate_limited += 1
+                continue
+            peer.addr_token_bucket -= 1.0
             host, port = ta.addr.host, ta.addr.port
             if known is not None:
                 known[addr_key(host, port)] = True
+            if self.is_banned(host, port):
+                continue
+            processed += 1
             if (host, port) in self._self_addrs or not self.addrman.acceptable(host, port):
                 continue
             self.addrman.add(host, port, ta.addr.services, ta.time)
             if ta.time > now - 600 and len(msg.addrs) <= 10:
                 fresh.append((host, port, ta.addr.services, ta.time))
+        peer.addr_processed += processed
+        peer.addr_rate_limited += rate_limited
+        log.debug("received addr: %d addresses (%d processed, %d rate-limited) from peer %d",
+                  len(msg.addrs), processed, rate_limited, peer.id)
         if fresh:
             others = [p for p in self.connected_peers() if p.id != peer.id]
             if len(msg.addrs) == 1 and (msg.addrs[0].addr.host, msg.addrs[0].addr.port) == peer.listen_addr:
@@ -601,8 +634,6 @@ class ConnMan:
                 targets = self._rng.sample(others, min(2, len(others)))   # Core: two random peers
             for target in targets:
                 self._send_addrs(target, fresh)
-        if len(msg.addrs) > MAX_ADDR:  # the codec caps this already
-            raise Misbehaving(20, f"addr message size = {len(msg.addrs)}")
 
     async def on_getaddr(self, peer: Peer, msg: m.GetAddr) -> None:
         """Core answers getaddr only from inbound peers, once per connection."""

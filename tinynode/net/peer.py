@@ -167,6 +167,12 @@ class Peer:
         self.min_ping: float | None = None
         self.banscore = 0
         self.disconnect_reason = ""
+        # addr rate limiting (Core Peer::m_addr_token_bucket, ::m_addr_token_timestamp,
+        # ::m_addr_processed, ::m_addr_rate_limited), kept by the connection manager
+        self.addr_token_bucket = 1.0
+        self.addr_token_timestamp = time.monotonic()
+        self.addr_processed = 0
+        self.addr_rate_limited = 0
         # set by the sync manager, shown by getpeerinfo
         self.synced_headers = -1
         self.synced_blocks = -1
@@ -197,6 +203,7 @@ class Peer:
             "pingtime": self.ping_time, "minping": self.min_ping,
             "pingwait": (time.monotonic() - self.ping_sent) if self.ping_nonce else None,
             "banscore": self.banscore, "relaytxes": self.relay,
+            "addr_processed": self.addr_processed, "addr_rate_limited": self.addr_rate_limited,
         }
 
     # ------------------------------------------------------------------ API for owners
