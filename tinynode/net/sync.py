@@ -3,12 +3,18 @@ btcd netsync `SyncManager`).
 
 The pipeline, per peer:
 
-1. **Headers.** On connect we send `sendheaders` (BIP 130) and `getheaders` with the locator of
-   our best header. Each full `headers` answer (2,000) is followed by another `getheaders` from
-   its last hash until the peer has nothing more; headers go to the chain writer, which checks
-   them (a `ValidationError` costs the peer 100 points). Headers that do not connect to anything
-   we know make us ask again with our locator (Core's unconnecting-headers rule: ten in a row
-   cost 20 points). An `inv` of an unknown block starts the same exchange.
+1. **Headers.** On connect we send `sendheaders` (BIP 130). Headers sync (`getheaders` with the
+   locator of our best header) starts with one peer at a time while our best header is old, and
+   with every peer once it is recent (Core SendMessages `fSyncStarted` / `nSyncStarted`, see
+   `_headers_sync_step`): in initial sync one peer streams the 2,000-header batches, not all of
+   them. The sync peer that does not get us to a recent header within Core's headers download
+   timeout is disconnected if another peer can take over; one that disconnects or runs out of
+   headers while another peer claims more (version `start_height`, announcements) is replaced.
+   Each full `headers` answer (2,000) is followed by another `getheaders` from its last hash
+   until the peer has nothing more; headers go to the chain writer, which checks them (a
+   `ValidationError` costs the peer 100 points). Headers that do not connect to anything we
+   know make us ask again with our locator (Core's unconnecting-headers rule: ten in a row cost
+   20 points). An `inv` of an unknown block from any peer starts the same exchange with it.
 2. **Blocks.** Each peer's best known header defines what it can give us. Blocks along that
    chain that we lack are requested in a moving window (Core `FindNextBlocksToDownload`): at most
    `blocks_per_peer` in flight per peer and `blocks_total` in all, never further than
@@ -71,6 +77,14 @@ MAX_RECENT_REJECTS = 20_000
 MAX_QUEUED_BLOCKS = 8
 #: A peer that stalls this many block requests in a row is dropped.
 MAX_STALLS = 3
+#: A best header younger than this (s) is "recent": headers sync starts with every peer (Core
+#: SendMessages writes `24h` inline; the same age as Core's DEFAULT_MAX_TIP_AGE).
+RECENT_HEADER_AGE = 24 * 3600.0
+#: Core's HEADERS_DOWNLOAD_TIMEOUT_BASE (15 min) for the headers sync peer ...
+HEADERS_DOWNLOAD_TIMEOUT_BASE = 15 * 60.0
+#: ... plus Core's HEADERS_DOWNLOAD_TIMEOUT_PER_HEADER (1 ms) per header we expect, i.e. per
+#: target spacing between our best header's time and now.
+HEADERS_DOWNLOAD_TIMEOUT_PER_HEADER = 0.001
 
 
 #: Block/header failures that are not proof of a bad peer (Core's MaybePunishNodeForBlock does
@@ -127,7 +141,8 @@ class _PeerSync:
 
     __slots__ = ("peer", "best_hash", "best_work", "best_height", "send_headers", "known",
                  "blocks_in_flight", "headers_requested", "unconnecting", "stalls",
-                 "tx_in_flight", "tx_to_announce", "hash_continue", "headers_synced", "avoid")
+                 "tx_in_flight", "tx_to_announce", "hash_continue", "headers_synced", "avoid",
+                 "sync_started", "headers_sync_timeout")
 
     def __init__(self, peer: Peer) -> None:
         self.peer = peer
@@ -143,21 +158,32 @@ class _PeerSync:
         self.tx_in_flight: dict[bytes, float] = {}
         self.tx_to_announce: list[bytes] = []
         self.hash_continue: bytes | None = None
-        self.headers_synced = False
+        self.headers_synced = False      # the peer answered our getheaders with < 2,000
         self.avoid: set[bytes] = set()
+        self.sync_started = False         # Core fSyncStarted: we run headers sync with this peer
+        self.headers_sync_timeout: float | None = None   # monotonic deadline; None: never
 
 
 class SyncManager:
-    """Message handlers for chain and mempool traffic; give it to `ConnMan(handlers=[...])`."""
+    """Message handlers for chain and mempool traffic; give it to `ConnMan(handlers=[...])`.
+
+    `recent_header_age`, `headers_timeout_base` and `headers_timeout_per_header` (seconds) are
+    the headers-sync rules' thresholds (module constants by default); tests shrink them."""
 
     def __init__(self, params: Any, config: NetConfig, writer: "ChainWriter", mempool: Any = None,
-                 *, now=time.time) -> None:
+                 *, now=time.time, recent_header_age: float = RECENT_HEADER_AGE,
+                 headers_timeout_base: float = HEADERS_DOWNLOAD_TIMEOUT_BASE,
+                 headers_timeout_per_header: float = HEADERS_DOWNLOAD_TIMEOUT_PER_HEADER) -> None:
         self.params = params
         self.config = config
         self.writer = writer
         self.mempool = mempool
         self.connman: "ConnMan | None" = None
         self._now = now
+        self.recent_header_age = recent_header_age
+        self.headers_timeout_base = headers_timeout_base
+        self.headers_timeout_per_header = headers_timeout_per_header
+        self._best_header_time: tuple[bytes, int] | None = None   # (best header hash, its time)
         self._peers: dict[int, _PeerSync] = {}
         self._requested: dict[bytes, int] = {}            # block hash -> peer id
         self._received: dict[bytes, tuple[Any, int]] = {}  # blocks waiting for their parent
@@ -244,7 +270,7 @@ class SyncManager:
         st = self._state(peer)
         if peer.version >= 70012:
             peer.send(m.SendHeaders())
-        await self._send_getheaders(st)
+        await self._headers_sync_step()
         if self.mempool is not None and peer.relay:
             # Core announces its mempool to new peers through the normal trickle; we do the same.
             txids = await self.writer.call(self._mempool_txids)
@@ -274,16 +300,120 @@ class SyncManager:
         except Exception:
             log.exception("dropping orphans of peer %d failed", peer_id)
 
+    # ------------------------------------------------------------------ headers sync peer
+    def headers_sync_peers(self) -> list[int]:
+        """Ids of the connected peers we run headers sync with (Core fSyncStarted)."""
+        return sorted(s.peer.id for s in self._live_states() if s.sync_started)
+
+    async def _best_header_time_now(self) -> int:
+        """Our best header's timestamp (asked from the writer only when the best header moved
+        and is not our tip)."""
+        snap = self.writer.snapshot
+        best = snap.best_header_hash
+        if best == snap.tip_hash and snap.tip_time:
+            return snap.tip_time
+        cached = self._best_header_time
+        if cached is None or cached[0] != best:
+            cached = self._best_header_time = (best, await self.writer.call(self._header_time, best))
+        return cached[1]
+
+    def _header_time(self, h: bytes) -> int:
+        entry = self.writer.chainstate.get_entry(h)
+        return entry.header.time if entry is not None else 0
+
+    async def _headers_sync_step(self) -> None:
+        """Mirrors Bitcoin Core SendMessages' headers-sync rules (`fSyncStarted`, `nSyncStarted`,
+        `m_headers_sync_timeout`); run on connect, after headers and on every maintenance tick.
+
+        * Start headers sync with a peer when none is running (nSyncStarted == 0) or when our
+          best header is recent (younger than `recent_header_age`): in initial sync one peer
+          streams the headers, near the tip every peer is asked.
+        * The sync peer gets `headers_timeout_base + headers_timeout_per_header x expected
+          headers` to bring us to a recent header; after that it is disconnected if it is the
+          only sync peer and another peer is connected (Core; we have no NoBan peers). Once our
+          best header was recent the timeout is off for good (Core's microseconds::max()).
+        * Beyond Core: a sync peer whose headers ran out (it answered with fewer than 2,000)
+          while another peer claims more (its version start_height, or announced headers) is
+          released and the next one takes over, instead of waiting for the timeout. If nobody
+          claims more, our best header is the network's: every peer is then asked once (its
+          answer is a header or two), so its best block is known and blocks come from all.
+
+        Decisions and marks are made without an await in between: concurrent callers (peer
+        readers, the maintenance loop) never start two sync peers."""
+        best_time = await self._best_header_time_now()
+        snap = self.writer.snapshot
+        best_height = snap.best_header_height
+        recent = best_time > self._now() - self.recent_header_age
+        now = time.monotonic()
+        live = [s for s in self._live_states() if s.peer.handshake_done.is_set()]
+        started = [s for s in live if s.sync_started]
+
+        def claim(s: _PeerSync) -> int:
+            # A peer that ran out of headers has shown us its best; only announcements count then.
+            return s.best_height if s.headers_synced else max(s.peer.start_height, s.best_height)
+
+        for st in started:
+            if st.headers_sync_timeout is None:
+                continue
+            if recent:
+                st.headers_sync_timeout = None
+            elif (now > st.headers_sync_timeout and len(started) == 1 and not st.headers_synced
+                  and len(live) > 1):
+                log.info("timeout downloading headers from peer %d (best header %d), disconnecting",
+                         st.peer.id, best_height)
+                self._stop_headers_sync(st)
+                st.peer.disconnect("headers sync timed out")
+                live.remove(st)
+        started = [s for s in live if s.sync_started]
+        idle = [s for s in live if not s.sync_started]
+        caught_up = recent
+        if not recent and started and all(s.headers_synced for s in started):
+            if any(claim(s) > best_height for s in idle):
+                for st in started:
+                    log.info("peer %d has no headers after %d; continuing headers sync with another peer",
+                             st.peer.id, best_height)
+                    self._stop_headers_sync(st)
+                started, idle = [], live
+            else:
+                caught_up = True
+        if caught_up:
+            chosen = idle
+        elif not started and idle:
+            chosen = [max(idle, key=lambda s: (claim(s) > best_height, not s.headers_synced,
+                                               not s.peer.inbound, claim(s), -s.peer.id))]
+            log.info("headers sync with peer %d (its height %d, our best header %d)",
+                     chosen[0].peer.id, claim(chosen[0]), best_height)
+        else:
+            return
+        if not chosen:
+            return
+        expected = max(0.0, self._now() - best_time) / self.params.pow_target_spacing
+        deadline = now + self.headers_timeout_base + self.headers_timeout_per_header * expected
+        for st in chosen:
+            st.sync_started = True
+            st.headers_sync_timeout = None if recent else deadline
+            st.headers_requested = now
+        locator = await self.writer.call(self._best_header_locator)
+        for st in chosen:
+            await self._send_getheaders(st, locator)
+
+    @staticmethod
+    def _stop_headers_sync(st: _PeerSync) -> None:
+        st.sync_started = False
+        st.headers_sync_timeout = None
+
     # ------------------------------------------------------------------ headers
     async def on_sendheaders(self, peer: Peer, msg: m.SendHeaders) -> None:
         self._state(peer).send_headers = True
 
     async def on_headers(self, peer: Peer, msg: m.Headers) -> None:
         st = self._state(peer)
+        answered = st.headers_requested is not None
         st.headers_requested = None
         headers = list(msg.headers)
         if not headers:
             st.headers_synced = True
+            await self._headers_sync_step()
             return
         for prev, cur in zip(headers, headers[1:]):
             if cur.prev_hash != prev.hash:
@@ -310,9 +440,11 @@ class SyncManager:
         for h in headers:
             st.known.add(h.hash)
         if len(headers) == MAX_HEADERS:
+            st.headers_synced = False
             await self._send_getheaders(st, [headers[-1].hash])
-        else:
+        elif answered:   # an announcement while no request is out says nothing about the end
             st.headers_synced = True
+        await self._headers_sync_step()
         await self._schedule()
 
     def _entry_of(self, h: bytes) -> Any:
@@ -755,6 +887,7 @@ class SyncManager:
                     if self._tx_requested.get(t) == st.peer.id:
                         del self._tx_requested[t]
             try:
+                await self._headers_sync_step()
                 if self._received:
                     await self._submit_ready()
                 await self._schedule()
