@@ -2,6 +2,8 @@
 
 * addr rate limiting (Core ProcessMessage "addr" token bucket): an inbound flood is stored only up
   to the tokens the peer has; a getaddr we send buys one full answer.
+* inbound eviction (Core AttemptToEvictConnection): with the inbound slots full, a newcomer takes
+  the place of the youngest unprotected peer; a peer that just gave us a block is protected.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import time
 
 import pytest
 
-from tests.framework.netnodes import RawConn, fast_config
+from tests.framework.blockbuilder import BlockBuilder
+from tests.framework.netnodes import NetNode, RawConn, fast_config, sync_config
 from tests.framework.wait import wait_until
 from tinynode.net.addrman import addr_key
 from tinynode.net.connman import MAX_ADDR_RATE_PER_SECOND, ConnMan
@@ -120,3 +123,55 @@ async def test_getaddr_answer_is_accepted_in_full_once():
     finally:
         server.close()
         await server.wait_closed()
+
+
+# ------------------------------------------------------------------ inbound eviction
+
+def sockport(r: RawConn) -> int:
+    return r.writer.get_extra_info("sockname")[1]
+
+
+async def test_full_node_evicts_youngest_unprotected_peer_not_the_block_relayer():
+    # No pong from raw peers within the test (first ping unanswered): no ping protection for them.
+    node = await NetNode(REGTEST, config=sync_config(max_inbound=13, ping_interval=60.0,
+                                                     pong_timeout=60.0)).start()
+    conns: list[RawConn] = []
+    try:
+        for _ in range(13):
+            r = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+            await r.handshake()
+            conns.append(r)
+        await wait_until(lambda: len(node.connman.connected_peers()) == 13)
+        by_port = {p.addr[1]: p for p in node.connman.connected_peers()}
+        relayer = conns[-1]                        # the youngest: evicted first but for its block
+        rp = by_port[sockport(relayer)]
+        await relayer.send(m.BlockMsg(BlockBuilder(REGTEST).next_block("b1")))
+        await wait_until(lambda: node.height == 1 and rp.last_block_time > 0)
+        assert rp.synced_blocks == 1
+        victim = by_port[sockport(conns[-2])]      # the youngest of the others
+
+        newcomer = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        await newcomer.handshake()
+        conns.append(newcomer)
+        assert await conns[-3].wait_closed(3)
+        await wait_until(lambda: victim.closed.is_set())
+        assert victim.disconnect_reason == "evicted for an inbound connection"
+        inbound = [p for p in node.connman.connected_peers() if p.inbound]
+        assert len(inbound) == 13 and rp in inbound and victim not in inbound
+        assert sockport(newcomer) in {p.addr[1] for p in inbound}
+    finally:
+        for r in conns:
+            await r.close()
+        await node.stop()
+
+
+async def test_newcomer_refused_when_every_inbound_peer_is_protected():
+    async with connman(max_inbound=3) as node:
+        conns = [await RawConn.connect("127.0.0.1", node.port, MAGIC) for _ in range(3)]
+        for r in conns:
+            await r.handshake()
+        late = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        assert await late.wait_closed(3)
+        assert len(node.connected_peers()) == 3       # three peers: all protected, none evicted
+        for r in conns + [late]:
+            await r.close()

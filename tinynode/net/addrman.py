@@ -34,7 +34,7 @@ from typing import Callable, Iterable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AddrInfo", "AddrMan", "is_local_address", "addr_key"]
+__all__ = ["AddrInfo", "AddrMan", "is_local_address", "addr_key", "net_group"]
 
 #: Core's ADDRMAN_HORIZON: addresses not seen for 30 days are terrible.
 HORIZON = 30 * 24 * 3600
@@ -69,6 +69,17 @@ def is_local_address(host: str) -> bool:
     """True for loopback, private, link-local or unspecified addresses (Core's !IsRoutable())."""
     ip = _parse_ip(host)
     return ip is not None and (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified)
+
+
+def net_group(host: str) -> str:
+    """The group inbound eviction spreads peers over (Core `NetGroupManager::GetGroup`, trimmed):
+    the /16 of a routable IPv4 address; any other address (loopback, private, IPv6) is its own."""
+    ip = _parse_ip(host)
+    if ip is None:
+        return host
+    if isinstance(ip, ipaddress.IPv4Address) and not is_local_address(host):
+        return str(ipaddress.ip_network(f"{ip}/16", strict=False))
+    return str(ip)
 
 
 def _valid_host(host: str) -> bool:

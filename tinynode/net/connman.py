@@ -14,8 +14,12 @@ Outbound connections come from three places:
 * the **address book** fills the remaining slots up to `max_outbound` (Core's 8 full-relay
   outbound connections).
 
-Inbound connections are refused while the network is inactive, from banned or denied addresses,
-and above `max_inbound`. There is at most one connection per address:port we dial.
+Inbound connections are refused while the network is inactive and from banned or denied
+addresses. At `max_inbound` a newcomer takes the place of an inbound peer chosen by
+`select_node_to_evict` (Core's eviction: peers with the lowest ping, that recently gave us a
+novel tx or block, and the longest connected are protected; the youngest of the largest network
+group goes), and is refused if all are protected. There is at most one connection per
+address:port we dial.
 
 Bans are by address:port for loopback and private addresses — a lab runs many nodes on
 127.0.0.1, so banning the whole IP would cut off every honest neighbour — and by IP otherwise
@@ -36,29 +40,33 @@ import asyncio
 import itertools
 import json
 import logging
+import math
 import os
 import random
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from tinynode.params import ChainParams
 from tinynode.wire import messages as m
 from tinynode.wire.constants import MAX_ADDR, NODE_NETWORK
 
-from .addrman import AddrMan, addr_key, is_local_address
+from .addrman import AddrMan, addr_key, is_local_address, net_group
 from .peer import Misbehaving, NetConfig, Peer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ConnMan", "parse_peer_entry"]
+__all__ = ["ConnMan", "EvictionCandidate", "parse_peer_entry", "select_node_to_evict"]
 
 #: Addresses remembered per peer so gossip is not echoed back (Core's m_addr_known, bounded).
 MAX_ADDR_KNOWN = 5_000
 #: Core net_processing: addr token bucket refill rate and cap (a getaddr we send adds MAX_ADDR).
 MAX_ADDR_RATE_PER_SECOND = 0.1
 MAX_ADDR_PROCESSING_TOKEN_BUCKET = MAX_ADDR
+#: Txids recently received from any peer: a tx not among them is novel (eviction protection).
+MAX_RECENT_TXIDS = 10_000
 
 
 def parse_peer_entry(entry: str, default_port: int) -> tuple[str, int]:
@@ -77,6 +85,55 @@ def parse_peer_entry(entry: str, default_port: int) -> tuple[str, int]:
     if not host or not (0 < port < 65536):
         raise ValueError(f"bad peer entry {entry!r}")
     return host, port
+
+
+@dataclass(frozen=True, slots=True)
+class EvictionCandidate:
+    """What eviction knows of one inbound peer (Core `NodeEvictionCandidate`, trimmed)."""
+
+    peer_id: int
+    connected: float          # when the connection was made (Core m_connected)
+    min_ping: float           # lowest ping round trip, math.inf before the first pong
+    last_block_time: float    # last novel block from the peer, 0 if none
+    last_tx_time: float       # last novel tx from the peer, 0 if none
+    net_group: str            # Core nKeyedNetGroup (`addrman.net_group`)
+
+
+def _erase_last_k(candidates: list[EvictionCandidate], key: Callable[[EvictionCandidate], Any],
+                  k: int) -> list[EvictionCandidate]:
+    """Core `EraseLastKElements`: sort by `key` and drop (protect) the last `k`."""
+    ordered = sorted(candidates, key=key)
+    return ordered[:len(ordered) - min(k, len(ordered))]
+
+
+def select_node_to_evict(candidates: Iterable[EvictionCandidate]) -> int | None:
+    """Mirrors Bitcoin Core `SelectNodeToEvict()` (node/eviction.cpp): the id of the inbound peer
+    to disconnect for a newcomer, or None if every candidate is protected.
+
+    Protected, in Core's order: the 4 with the lowest minimum ping, the 4 that most recently sent
+    us a novel tx, the 4 that most recently sent us a novel block, then half of the rest by
+    longest connection. Of the remaining, the network group with the most connections (ties: the
+    one with the youngest member) loses its youngest peer. Ties in a rule go to the longer
+    connected peer (Core leaves them to its sort), so the choice is deterministic."""
+    def age(n: EvictionCandidate) -> tuple[float, int]:   # younger first, older protected
+        return (-n.connected, -n.peer_id)
+
+    c = list(candidates)
+    c = _erase_last_k(c, lambda n: (-n.min_ping, *age(n)), 4)        # ReverseCompareNodeMinPingTime
+    c = _erase_last_k(c, lambda n: (n.last_tx_time, *age(n)), 4)     # CompareNodeTXTime
+    c = _erase_last_k(c, lambda n: (n.last_block_time, *age(n)), 4)  # CompareNodeBlockTime
+    c = _erase_last_k(c, age, len(c) // 2)                           # ReverseCompareNodeTimeConnected
+    if not c:
+        return None
+    groups: dict[str, list[EvictionCandidate]] = {}
+    most: str = c[0].net_group
+    most_size, most_time = 0, 0.0
+    for n in c:                   # youngest first, so each group's [0] is its youngest
+        group = groups.setdefault(n.net_group, [])
+        group.append(n)
+        if len(group) > most_size or (len(group) == most_size and group[0].connected > most_time):
+            most, most_size, most_time = n.net_group, len(group), group[0].connected
+    return groups[most][0].peer_id
 
 
 class _Target:
@@ -125,6 +182,7 @@ class ConnMan:
         self._denied: set[str] = set()
         self._addr_known: dict[int, OrderedDict] = {}
         self._getaddr_answered: set[int] = set()
+        self._recent_txids: OrderedDict = OrderedDict()
         self._ids = itertools.count(1)
         self._rng = random.Random()
         self._server: asyncio.base_events.Server | None = None
@@ -271,6 +329,16 @@ class ConnMan:
     def peer_banned(self, peer: Peer, reason: str) -> None:
         host, port = peer.listen_addr if peer.listen_addr else peer.addr
         self.ban(host, port if is_local_address(host) else None, self.config.ban_time, reason)
+
+    def tx_received(self, peer: Peer, txid: bytes) -> None:
+        """A `tx` was handled unpunished: the first peer to bring a txid gets Core's
+        m_last_tx_time (the sync manager does not report mempool acceptance to us)."""
+        if txid in self._recent_txids:
+            return
+        self._recent_txids[txid] = True
+        if len(self._recent_txids) > MAX_RECENT_TXIDS:
+            self._recent_txids.popitem(last=False)
+        peer.last_tx_time = time.time()
 
     # ------------------------------------------------------------------ peers
     def connected_peers(self) -> list[Peer]:
@@ -446,7 +514,7 @@ class ConnMan:
             why = "banned"
         elif addr_key(host, port) in self._denied:
             why = "denied"
-        elif self.inbound_count >= self.config.max_inbound:
+        elif self._live_inbound() >= self.config.max_inbound and not self.attempt_to_evict_connection():
             why = "inbound limit reached"
         elif self._tg is None:
             why = "shutting down"
@@ -456,6 +524,23 @@ class ConnMan:
             return
         peer = self._new_peer(reader, writer, inbound=True, addr=(host, port))
         self._tg.create_task(peer.run(), name=f"peer-{peer.id}")
+
+    def _live_inbound(self) -> int:
+        return sum(1 for p in self._peers.values() if p.inbound and p.is_connected)
+
+    def attempt_to_evict_connection(self) -> bool:
+        """Mirrors Core `CConnman::AttemptToEvictConnection()`: disconnect the inbound peer
+        `select_node_to_evict` picks; False if all of them are protected."""
+        victim = select_node_to_evict(
+            EvictionCandidate(p.id, p.conn_time, math.inf if p.min_ping is None else p.min_ping,
+                              p.last_block_time, p.last_tx_time, net_group(p.addr[0]))
+            for p in self._peers.values() if p.inbound and p.is_connected)
+        if victim is None:
+            return False
+        peer = self._peers[victim]
+        log.info("evicting peer %d (%s) to make room for an inbound connection", peer.id, peer.addr_str)
+        peer.disconnect("evicted for an inbound connection")
+        return True
 
     def _new_peer(self, reader, writer, *, inbound: bool, addr: tuple[str, int],
                   listen_addr: tuple[str, int] | None = None) -> Peer:
