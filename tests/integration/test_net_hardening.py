@@ -4,21 +4,25 @@
   to the tokens the peer has; a getaddr we send buys one full answer.
 * inbound eviction (Core AttemptToEvictConnection): with the inbound slots full, a newcomer takes
   the place of the youngest unprotected peer; a peer that just gave us a block is protected.
+* escalating bans of local inbound peers: banned on three ephemeral ports, a loopback IP may no
+  longer connect in, while the node still dials honest nodes on that IP; setban/clearbanned lift it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 
 import pytest
 
 from tests.framework.blockbuilder import BlockBuilder
 from tests.framework.netnodes import NetNode, RawConn, fast_config, sync_config
+from tests.framework.nodes import running_nodes, sync_blocks
 from tests.framework.wait import wait_until
 from tinynode.net.addrman import addr_key
-from tinynode.net.connman import MAX_ADDR_RATE_PER_SECOND, ConnMan
+from tinynode.net.connman import MAX_ADDR_RATE_PER_SECOND, MAX_LOCAL_INBOUND_BANS, ConnMan
 from tinynode.params import REGTEST
 from tinynode.wire import messages as m
 from tinynode.wire.constants import NODE_NETWORK
@@ -131,6 +135,20 @@ def sockport(r: RawConn) -> int:
     return r.writer.get_extra_info("sockname")[1]
 
 
+async def closed_by_node(r: RawConn, timeout: float = 3.0) -> bool:
+    """True if the node closes the connection within `timeout` s. (Not RawConn.wait_closed: it
+    also answers True on a timeout, since TimeoutError is an OSError.)"""
+    try:
+        async with asyncio.timeout(timeout):
+            while await r.reader.read(65536):
+                pass
+    except TimeoutError:
+        return False
+    except (ConnectionError, OSError):
+        return True
+    return True
+
+
 async def test_full_node_evicts_youngest_unprotected_peer_not_the_block_relayer():
     # No pong from raw peers within the test (first ping unanswered): no ping protection for them.
     node = await NetNode(REGTEST, config=sync_config(max_inbound=13, ping_interval=60.0,
@@ -153,7 +171,7 @@ async def test_full_node_evicts_youngest_unprotected_peer_not_the_block_relayer(
         newcomer = await RawConn.connect("127.0.0.1", node.port, MAGIC)
         await newcomer.handshake()
         conns.append(newcomer)
-        assert await conns[-3].wait_closed(3)
+        assert await closed_by_node(conns[-3])
         await wait_until(lambda: victim.closed.is_set())
         assert victim.disconnect_reason == "evicted for an inbound connection"
         inbound = [p for p in node.connman.connected_peers() if p.inbound]
@@ -171,7 +189,121 @@ async def test_newcomer_refused_when_every_inbound_peer_is_protected():
         for r in conns:
             await r.handshake()
         late = await RawConn.connect("127.0.0.1", node.port, MAGIC)
-        assert await late.wait_closed(3)
+        assert await closed_by_node(late)
         assert len(node.connected_peers()) == 3       # three peers: all protected, none evicted
         for r in conns + [late]:
             await r.close()
+
+
+async def test_first_peer_to_bring_a_txid_gets_the_tx_time():
+    class TxStub(Stub):
+        async def on_tx(self, peer, msg) -> None:
+            pass
+
+    tx = BlockBuilder(REGTEST).next_block("b1").txs[0]
+    node = ConnMan(REGTEST, fast_config(), handlers=[TxStub()], dial=False)
+    await node.start()
+    try:
+        first = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        second = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        for r in (first, second):
+            await r.handshake()
+            await r.send(m.TxMsg(tx))
+            await r.ping_roundtrip()
+        by_port = {p.addr[1]: p for p in node.connected_peers()}
+        assert by_port[sockport(first)].last_tx_time > 0
+        assert by_port[sockport(second)].last_tx_time == 0     # not novel any more
+        await first.close()
+        await second.close()
+    finally:
+        await node.stop()
+
+
+# ------------------------------------------------------------------ escalating local inbound bans
+
+async def misbehave_from_new_port(port: int) -> int:
+    """Connect from a fresh ephemeral port and send a wrong-magic header (100 points: banned)."""
+    r = await RawConn.connect("127.0.0.1", port, MAGIC)
+    src = sockport(r)
+    await r.send_raw("version", b"\x00" * 100, magic=b"\xf9\xbe\xb4\xd9")
+    assert await closed_by_node(r)
+    await r.close()
+    return src
+
+
+async def refused(port: int) -> bool:
+    """The node closes a new inbound connection at once, before any handshake."""
+    r = await RawConn.connect("127.0.0.1", port, MAGIC)
+    try:
+        return await closed_by_node(r, 2.0)
+    finally:
+        await r.close()
+
+
+def inbound_ban_rows(rows: list[dict]) -> list[dict]:
+    return [b for b in rows if b["address"] == "127.0.0.1"]
+
+
+async def test_loopback_ip_refused_inbound_after_three_port_bans_but_still_dials_out():
+    async with running_nodes(2) as (victim, honest):
+        cm = victim.node.connman
+        ports = []
+        for i in range(MAX_LOCAL_INBOUND_BANS):
+            if i == MAX_LOCAL_INBOUND_BANS - 1:        # one ban short: the IP may still connect in
+                r = await RawConn.connect("127.0.0.1", victim.node.p2p_port, MAGIC)
+                await r.handshake()
+                await r.close()
+            ports.append(await misbehave_from_new_port(victim.node.p2p_port))
+            await wait_until(lambda: cm.is_banned("127.0.0.1", ports[-1]))
+        assert len(set(ports)) == MAX_LOCAL_INBOUND_BANS
+        assert not cm.is_banned("127.0.0.1")               # no IP-wide ban
+        [row] = inbound_ban_rows(await victim.rpc.call("listbanned"))
+        assert "inbound connections refused" in row["reason"] and row["time_remaining"] > 0
+        assert await refused(victim.node.p2p_port)        # the 4th connection
+        assert not any(p.inbound for p in cm.all_peers())
+
+        # Outbound to an honest node on the same IP works, and the victim syncs from it.
+        await honest.rpc.call("generatetoaddress", 3, await honest.rpc.call("getnewaddress"))
+        await victim.rpc.call("addnode", honest.p2p_addr, "onetry")
+        await sync_blocks([victim, honest])
+        assert victim.node.writer.snapshot.height == 3
+
+        # setban remove lifts it (and its count): a new raw peer completes the handshake.
+        await victim.rpc.call("setban", "127.0.0.1", "remove")
+        assert inbound_ban_rows(await victim.rpc.call("listbanned")) == []
+        r = await RawConn.connect("127.0.0.1", victim.node.p2p_port, MAGIC)
+        await r.handshake()
+        await r.close()
+
+        # Escalate again; clearbanned lifts it too.
+        for _ in range(MAX_LOCAL_INBOUND_BANS):
+            await misbehave_from_new_port(victim.node.p2p_port)
+        await wait_until(lambda: cm.is_inbound_banned("127.0.0.1"))
+        assert await refused(victim.node.p2p_port)
+        await victim.rpc.call("clearbanned")
+        assert await victim.rpc.call("listbanned") == []
+        r = await RawConn.connect("127.0.0.1", victim.node.p2p_port, MAGIC)
+        await r.handshake()
+        await r.close()
+
+
+async def test_inbound_ip_ban_is_persisted_in_the_old_format(tmp_path):
+    cm = ConnMan(REGTEST, fast_config(), handlers=[Stub()], dial=False, datadir=tmp_path)
+    await cm.start()
+    try:
+        for _ in range(MAX_LOCAL_INBOUND_BANS):
+            await misbehave_from_new_port(cm.port)
+        await wait_until(lambda: cm.is_inbound_banned("127.0.0.1"))
+    finally:
+        await cm.stop()
+    data = json.loads((tmp_path / "banlist.json").read_text())
+    # Still {key: [until, reason]}; the new key is one older versions never match.
+    assert all(isinstance(v, list) and len(v) == 2 for v in data.values())
+    assert "inbound:127.0.0.1" in data and "127.0.0.1" not in data
+    again = ConnMan(REGTEST, fast_config(), handlers=[Stub()], dial=False, datadir=tmp_path)
+    await again.start()
+    try:
+        assert again.is_inbound_banned("127.0.0.1") and not again.is_banned("127.0.0.1")
+        assert await refused(again.port)
+    finally:
+        await again.stop()

@@ -23,8 +23,13 @@ address:port we dial.
 
 Bans are by address:port for loopback and private addresses — a lab runs many nodes on
 127.0.0.1, so banning the whole IP would cut off every honest neighbour — and by IP otherwise
-(Core bans the IP; `clearbanned` lifts all of them). The `deny`/`allow` list is a lab tool:
-it cuts a node off from chosen neighbours to build a partition and heals it again.
+(Core bans the IP; `clearbanned` lifts all of them). An inbound peer's port is its ephemeral
+source port, so a hostile local peer could reconnect from a new one: when inbound peers from one
+loopback/private IP are banned on MAX_LOCAL_INBOUND_BANS different ports within the ban time,
+inbound connections from that IP are refused for the ban time (ban-list key `inbound:<ip>`;
+outbound connections to it keep working, so a lab's honest nodes can still be dialled).
+The `deny`/`allow` list is a lab tool: it cuts a node off from chosen neighbours to build a
+partition and heals it again.
 
 Address gossip (Core `ProcessMessage` ADDR/GETADDR): after the handshake each node advertises
 its own listening address; outbound peers are asked `getaddr` once; inbound peers' `getaddr` is
@@ -65,6 +70,11 @@ MAX_ADDR_KNOWN = 5_000
 #: Core net_processing: addr token bucket refill rate and cap (a getaddr we send adds MAX_ADDR).
 MAX_ADDR_RATE_PER_SECOND = 0.1
 MAX_ADDR_PROCESSING_TOKEN_BUCKET = MAX_ADDR
+#: Inbound bans of one loopback/private IP (different ports, within the ban time) before inbound
+#: connections from the whole IP are refused (tinynode; Core bans the IP at once).
+MAX_LOCAL_INBOUND_BANS = 3
+#: Ban-list key prefix of such an inbound-only IP ban (older versions ignore these keys).
+INBOUND_BAN_PREFIX = "inbound:"
 #: Txids recently received from any peer: a tx not among them is novel (eviction protection).
 MAX_RECENT_TXIDS = 10_000
 
@@ -179,6 +189,7 @@ class ConnMan:
         self._nonces: set[int] = set()
         self._self_addrs: set[tuple[str, int]] = set()
         self._bans: dict[str, tuple[float, str]] = {}                    # key -> (until, reason)
+        self._inbound_strikes: dict[str, dict[str, float]] = {}          # local IP -> {ban key: time}
         self._denied: set[str] = set()
         self._addr_known: dict[int, OrderedDict] = {}
         self._getaddr_answered: set[int] = set()
@@ -328,7 +339,33 @@ class ConnMan:
 
     def peer_banned(self, peer: Peer, reason: str) -> None:
         host, port = peer.listen_addr if peer.listen_addr else peer.addr
-        self.ban(host, port if is_local_address(host) else None, self.config.ban_time, reason)
+        local = is_local_address(host)
+        self.ban(host, port if local else None, self.config.ban_time, reason)
+        if local and peer.inbound:
+            self._note_inbound_ban(host, addr_key(host, port), reason)
+
+    def _note_inbound_ban(self, host: str, key: str, reason: str) -> None:
+        """Count inbound bans per local IP; at MAX_LOCAL_INBOUND_BANS ports within the ban time,
+        refuse inbound connections from the IP for the ban time."""
+        now = time.time()
+        horizon = now - self.config.ban_time
+        for ip in list(self._inbound_strikes):
+            live = {k: t for k, t in self._inbound_strikes[ip].items() if t > horizon}
+            if live:
+                self._inbound_strikes[ip] = live
+            else:
+                del self._inbound_strikes[ip]
+        strikes = self._inbound_strikes.setdefault(host, {})
+        strikes[key] = now
+        if len(strikes) < MAX_LOCAL_INBOUND_BANS:
+            return
+        del self._inbound_strikes[host]
+        until = now + self.config.ban_time
+        self._bans[INBOUND_BAN_PREFIX + host] = (
+            until, f"inbound connections refused: {len(strikes)} ports banned, last for {reason}")
+        log.warning("refusing inbound connections from %s until %s: %d of its ports banned", host,
+                    time.strftime("%H:%M:%S", time.localtime(until)), len(strikes))
+        self._save_bans()
 
     def tx_received(self, peer: Peer, txid: bytes) -> None:
         """A `tx` was handled unpunished: the first peer to bring a txid gets Core's
@@ -437,18 +474,35 @@ class ConnMan:
         self._save_bans()
 
     def unban(self, host: str, port: int | None = None) -> bool:
+        """setban remove: the ban of `host[:port]`; an IP also loses its inbound-only ban."""
         ok = self._bans.pop(self._ban_key(host, port), None) is not None
+        if port is None:
+            ok = self._bans.pop(INBOUND_BAN_PREFIX + host, None) is not None or ok
+            self._inbound_strikes.pop(host, None)
         self._save_bans()
         return ok
 
     def clear_banned(self) -> None:
         self._bans.clear()
+        self._inbound_strikes.clear()
         self._save_bans()
 
     def list_banned(self) -> list[dict]:
+        """listbanned rows; an inbound-only ban shows as its IP, the reason says what it does."""
         now = time.time()
-        return [{"address": k, "banned_until": int(u), "ban_created": None, "reason": r}
+        return [{"address": k.removeprefix(INBOUND_BAN_PREFIX), "banned_until": int(u),
+                 "ban_created": None, "reason": r}
                 for k, (u, r) in self._bans.items() if u > now]
+
+    def is_inbound_banned(self, host: str) -> bool:
+        """Inbound connections from `host` are refused (escalated local bans)."""
+        v = self._bans.get(INBOUND_BAN_PREFIX + host)
+        if v is None:
+            return False
+        if v[0] > time.time():
+            return True
+        del self._bans[INBOUND_BAN_PREFIX + host]
+        return False
 
     def is_banned(self, host: str, port: int | None = None) -> bool:
         now = time.time()
@@ -510,7 +564,7 @@ class ConnMan:
         why = None
         if not self.network_active:
             why = "network inactive"
-        elif self.is_banned(host, port):
+        elif self.is_banned(host, port) or self.is_inbound_banned(host):
             why = "banned"
         elif addr_key(host, port) in self._denied:
             why = "denied"
