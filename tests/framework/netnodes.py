@@ -134,10 +134,10 @@ class RawConn:
                     data = await self.reader.read(65536)
                     if not data:
                         return True
+        except TimeoutError:  # before OSError: TimeoutError is an OSError since Python 3.10
+            return False
         except (ConnectionError, OSError):
             return True
-        except TimeoutError:
-            return False
 
     async def close(self) -> None:
         try:
