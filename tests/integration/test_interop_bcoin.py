@@ -34,14 +34,12 @@ from typing import Any
 import pytest
 
 from tests.framework.httprpc import http_rpc
+from tests.framework.interop import spend_p2pkh, wait_same_tip
 from tests.framework.nodes import TestNode, short_tmpdir, start_node
 from tests.framework.wait import wait_until
 from tinynode.lab import free_port
-from tinynode.primitives.address import p2pkh_script
-from tinynode.primitives.hashes import hash_to_hex, hex_to_hash
 from tinynode.primitives.keys import PrivateKey
-from tinynode.primitives.tx import COIN, OutPoint, Tx, TxIn, TxOut
-from tinynode.script.sign import sign_p2pkh
+from tinynode.primitives.tx import COIN
 
 REPO = Path(__file__).resolve().parents[2]
 BCOIN_DIR = Path(os.environ.get("TINYNODE_BCOIN_DIR") or REPO / ".interop")
@@ -173,22 +171,6 @@ async def start_bcoin(*, only: str | None = None, listen: bool = True) -> Bcoin:
     return node
 
 
-def tip_hex(t: TestNode) -> str:
-    return hash_to_hex(t.node.writer.snapshot.tip_hash)
-
-
-async def wait_same_tip(t: TestNode, bc: Bcoin, want: str, timeout: float = 30.0) -> None:
-    async def both() -> bool:
-        return tip_hex(t) == want and await bc.best_hash() == want
-
-    try:
-        await wait_until(both, timeout, interval=0.05)
-    except AssertionError as e:
-        raise AssertionError(
-            f"{e}: want {want}; tinynode height {t.node.writer.snapshot.height} tip {tip_hex(t)}; "
-            f"bcoin tip {await bc.best_hash()}\n--- bcoin log ---\n{bc.log_tail()}") from None
-
-
 async def assert_no_misbehaviour(t: TestNode, bc: Bcoin) -> None:
     """Neither side scored the other: unknown messages (bcoin's sendcmpct, feefilter) are free."""
     ours = [(p["subver"], p["banscore"]) for p in await t.rpc.call("getpeerinfo")]
@@ -226,12 +208,7 @@ async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
         # mempool and relays it to tinynode, then mines it; tinynode validates the block.
         first = await bc.rpc("getblock", hashes[0], True, True)
         cb = first["tx"][0]
-        value = round(cb["vout"][0]["value"] * COIN)
-        spk = p2pkh_script(h160)
-        tx = Tx(1, (TxIn(OutPoint(hex_to_hash(cb["txid"]), 0)),),
-                (TxOut(value - 10_000, spk),))
-        tx = dataclasses.replace(tx, vin=(dataclasses.replace(
-            tx.vin[0], script_sig=sign_p2pkh(tx, 0, key, spk)),))
+        tx = spend_p2pkh(key, cb["txid"], 0, round(cb["vout"][0]["value"] * COIN))
         assert await bc.rpc("sendrawtransaction", tx.raw.hex()) == tx.txid_hex
 
         async def relayed() -> bool:
