@@ -19,11 +19,12 @@ import pytest
 
 from tests.framework.blockbuilder import BlockBuilder
 from tests.framework.netnodes import NetNode, RawConn, fast_config, sync_config
-from tests.framework.nodes import running_nodes, sync_blocks
+from tests.framework.nodes import connect_nodes, running_nodes, sync_blocks, sync_mempools
 from tests.framework.wait import wait_until
 from tinynode.net.addrman import addr_key
 from tinynode.net.connman import MAX_ADDR_RATE_PER_SECOND, MAX_LOCAL_INBOUND_BANS, ConnMan
 from tinynode.params import REGTEST
+from tinynode.primitives.tx import Tx
 from tinynode.wire import messages as m
 from tinynode.wire.constants import NODE_NETWORK
 
@@ -195,28 +196,25 @@ async def test_newcomer_refused_when_every_inbound_peer_is_protected():
             await r.close()
 
 
-async def test_first_peer_to_bring_a_txid_gets_the_tx_time():
-    class TxStub(Stub):
-        async def on_tx(self, peer, msg) -> None:
-            pass
+async def test_peer_whose_tx_enters_the_mempool_gets_the_tx_time():
+    """Core's m_last_tx_time: set when a tx from the peer is accepted to the mempool; a raw peer
+    that sends the same tx afterwards (a duplicate, not accepted) gets none."""
+    async with running_nodes(2) as (a, b):
+        await connect_nodes(a, b)
+        await a.rpc.call("generatetoaddress", 101, await a.rpc.call("getnewaddress"))
+        await sync_blocks([a, b])
+        txid = await a.rpc.call("sendtoaddress", await b.rpc.call("getnewaddress"), 1)
+        await sync_mempools([a, b])
+        [from_a] = b.node.connman.connected_peers()
+        assert from_a.last_tx_time > 0
+        raw = await RawConn.connect("127.0.0.1", b.node.p2p_port, MAGIC)
+        await raw.handshake()
+        await raw.send(m.TxMsg(Tx.from_hex(await a.rpc.call("getrawtransaction", txid))))
+        await raw.ping_roundtrip()
+        [dup] = [p for p in b.node.connman.connected_peers() if p.addr[1] == sockport(raw)]
+        assert dup.last_tx_time == 0
+        await raw.close()
 
-    tx = BlockBuilder(REGTEST).next_block("b1").txs[0]
-    node = ConnMan(REGTEST, fast_config(), handlers=[TxStub()], dial=False)
-    await node.start()
-    try:
-        first = await RawConn.connect("127.0.0.1", node.port, MAGIC)
-        second = await RawConn.connect("127.0.0.1", node.port, MAGIC)
-        for r in (first, second):
-            await r.handshake()
-            await r.send(m.TxMsg(tx))
-            await r.ping_roundtrip()
-        by_port = {p.addr[1]: p for p in node.connected_peers()}
-        assert by_port[sockport(first)].last_tx_time > 0
-        assert by_port[sockport(second)].last_tx_time == 0     # not novel any more
-        await first.close()
-        await second.close()
-    finally:
-        await node.stop()
 
 
 # ------------------------------------------------------------------ escalating local inbound bans
@@ -260,7 +258,8 @@ async def test_loopback_ip_refused_inbound_after_three_port_bans_but_still_dials
         [row] = inbound_ban_rows(await victim.rpc.call("listbanned"))
         assert "inbound connections refused" in row["reason"] and row["time_remaining"] > 0
         assert await refused(victim.node.p2p_port)        # the 4th connection
-        assert not any(p.inbound for p in cm.all_peers())
+        await wait_until(lambda: not any(p.inbound for p in cm.all_peers()), 5,
+                         message="a banned or refused inbound peer is still listed")
 
         # Outbound to an honest node on the same IP works, and the victim syncs from it.
         await honest.rpc.call("generatetoaddress", 3, await honest.rpc.call("getnewaddress"))

@@ -75,8 +75,6 @@ MAX_ADDR_PROCESSING_TOKEN_BUCKET = MAX_ADDR
 MAX_LOCAL_INBOUND_BANS = 3
 #: Ban-list key prefix of such an inbound-only IP ban (older versions ignore these keys).
 INBOUND_BAN_PREFIX = "inbound:"
-#: Txids recently received from any peer: a tx not among them is novel (eviction protection).
-MAX_RECENT_TXIDS = 10_000
 
 
 def parse_peer_entry(entry: str, default_port: int) -> tuple[str, int]:
@@ -193,7 +191,6 @@ class ConnMan:
         self._denied: set[str] = set()
         self._addr_known: dict[int, OrderedDict] = {}
         self._getaddr_answered: set[int] = set()
-        self._recent_txids: OrderedDict = OrderedDict()
         self._ids = itertools.count(1)
         self._rng = random.Random()
         self._server: asyncio.base_events.Server | None = None
@@ -366,16 +363,6 @@ class ConnMan:
         log.warning("refusing inbound connections from %s until %s: %d of its ports banned", host,
                     time.strftime("%H:%M:%S", time.localtime(until)), len(strikes))
         self._save_bans()
-
-    def tx_received(self, peer: Peer, txid: bytes) -> None:
-        """A `tx` was handled unpunished: the first peer to bring a txid gets Core's
-        m_last_tx_time (the sync manager does not report mempool acceptance to us)."""
-        if txid in self._recent_txids:
-            return
-        self._recent_txids[txid] = True
-        if len(self._recent_txids) > MAX_RECENT_TXIDS:
-            self._recent_txids.popitem(last=False)
-        peer.last_tx_time = time.time()
 
     # ------------------------------------------------------------------ peers
     def connected_peers(self) -> list[Peer]:

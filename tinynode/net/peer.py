@@ -107,7 +107,6 @@ class PeerHost(Protocol):
     async def peer_ready(self, peer: "Peer") -> None: ...
     def peer_closed(self, peer: "Peer") -> None: ...
     def peer_banned(self, peer: "Peer", reason: str) -> None: ...
-    def tx_received(self, peer: "Peer", txid: bytes) -> None: ...
 
 
 # Misbehaviour prices (Core's Misbehaving() howmuch; aiorpcX error costs).
@@ -174,31 +173,19 @@ class Peer:
         self.addr_token_timestamp = time.monotonic()
         self.addr_processed = 0
         self.addr_rate_limited = 0
-        # eviction (Core NodeEvictionCandidate::m_last_block_time, ::m_last_tx_time)
+        # eviction (Core NodeEvictionCandidate::m_last_block_time, ::m_last_tx_time), set by the
+        # sync manager when a block from this peer is new to us / a tx from it enters the mempool
         self.last_block_time = 0.0
         self.last_tx_time = 0.0
         # set by the sync manager, shown by getpeerinfo
         self.synced_headers = -1
-        self._synced_blocks = -1
+        self.synced_blocks = -1
 
     # ------------------------------------------------------------------ info
     @property
     def addr_str(self) -> str:
         h, p = self.addr
         return f"[{h}]:{p}" if ":" in h else f"{h}:{p}"
-
-    @property
-    def synced_blocks(self) -> int:
-        """Height of the best block this peer gave us (set by the sync manager)."""
-        return self._synced_blocks
-
-    @synced_blocks.setter
-    def synced_blocks(self, height: int) -> None:
-        # The sync manager raises it only after the chain stored a block from this peer: Core's
-        # "novel block" moment, which protects the peer from eviction (m_last_block_time).
-        if height > self._synced_blocks:
-            self.last_block_time = time.time()
-        self._synced_blocks = height
 
     @property
     def is_connected(self) -> bool:
@@ -421,9 +408,6 @@ class Peer:
                 raise
             except Exception:
                 log.exception("peer %d: handler for %s failed", self.id, command)
-            else:
-                if command == "tx":
-                    self.host.tx_received(self, msg.tx.txid)
             return
 
     # ------------------------------------------------------------------ handshake

@@ -756,6 +756,8 @@ class SyncManager:
             if st is not None and result.entry is not None:
                 self._update_best(st, result.entry)
                 peer.synced_blocks = max(peer.synced_blocks, result.entry.height)
+            if result.status != "duplicate":  # Core ProcessBlock: m_last_block_time on a new block
+                peer.last_block_time = time.time()
         self._blocks_done += 1
         self._log_progress()
         return True
@@ -956,6 +958,8 @@ class SyncManager:
         for entry in result.accepted:
             self.relay_txid(entry.txid, exclude=source)
         if result.accepted:
+            if source is not None:  # Core ProcessMessage "tx": m_last_tx_time on acceptance
+                source.last_tx_time = time.time()
             return result
         if result.orphan or result.missing_parents:
             if source is not None:
