@@ -3,8 +3,12 @@ and signing a spend with tinynode's own code for the other node to accept."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from typing import Awaitable, Callable, Protocol
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
 
 from tests.framework.nodes import TestNode
 from tests.framework.wait import wait_until
@@ -15,10 +19,40 @@ from tinynode.primitives.tx import OutPoint, Tx, TxIn, TxOut
 from tinynode.script.sign import sign_p2pkh
 
 
-class OtherNode(Protocol):
-    best_hash: Callable[[], Awaitable[str | None]]
+#: What a failed RPC to the other node may raise: not up yet, warming up, or an error reply.
+RPC_ERRORS = (OSError, ValueError, RuntimeError, asyncio.TimeoutError)
 
-    def log_tail(self, lines: int = 40) -> str: ...
+
+@dataclasses.dataclass
+class OtherNode:
+    """One process of another implementation, with its data directory (removed on stop)."""
+
+    proc: subprocess.Popen
+    datadir: Path
+
+    STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
+
+    async def rpc(self, method: str, *params: Any) -> Any:
+        raise NotImplementedError
+
+    def log_tail(self, lines: int = 40) -> str:
+        raise NotImplementedError
+
+    async def best_hash(self) -> str | None:
+        try:
+            return await self.rpc("getbestblockhash")
+        except RPC_ERRORS:
+            return None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(self.STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.datadir, ignore_errors=True)
 
 
 def tip_hex(t: TestNode) -> str:

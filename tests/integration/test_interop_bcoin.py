@@ -23,7 +23,6 @@ protocol/networks.js):
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import shutil
@@ -34,7 +33,7 @@ from typing import Any
 import pytest
 
 from tests.framework.httprpc import http_rpc
-from tests.framework.interop import spend_p2pkh, wait_same_tip
+from tests.framework.interop import RPC_ERRORS, OtherNode, spend_p2pkh, wait_same_tip
 from tests.framework.nodes import TestNode, short_tmpdir, start_node
 from tests.framework.wait import wait_until
 from tinynode.lab import free_port
@@ -80,11 +79,9 @@ def bcoin_address(h160: bytes) -> str:
 
 
 @dataclasses.dataclass
-class Bcoin:
+class Bcoin(OtherNode):
     """One bcoin process (regtest, in-memory chain, no wallet, loopback only)."""
 
-    proc: subprocess.Popen
-    datadir: Path
     p2p_port: int
     http_port: int
     listen: bool
@@ -123,24 +120,8 @@ class Bcoin:
         try:
             await self.rpc("getblockcount")
             return True
-        except (OSError, ValueError, RuntimeError, asyncio.TimeoutError):
+        except RPC_ERRORS:
             return False
-
-    async def best_hash(self) -> str | None:
-        try:
-            return await self.rpc("getbestblockhash")
-        except (OSError, ValueError, RuntimeError, asyncio.TimeoutError):
-            return None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        shutil.rmtree(self.datadir, ignore_errors=True)
 
 
 async def start_bcoin(*, only: str | None = None, listen: bool = True) -> Bcoin:

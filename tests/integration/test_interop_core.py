@@ -1,9 +1,10 @@
 """Interop with Bitcoin Core (`bitcoind`) on regtest, over 127.0.0.1 only (issue 7 "Interop").
 
-No package registry ships bitcoind, so these tests need one built from source
-(`contrib/interop/build_bitcoind.sh`) and named by TINYNODE_BITCOIND (or `bitcoind` on PATH).
-Without it they are skipped with that reason; when TINYNODE_BITCOIND is set but does not run,
-they fail, so a broken build cannot pass unnoticed.
+No package registry ships bitcoind, so these tests need one built from source —
+`contrib/interop/install_bitcoind.sh` builds it from the Core source tree in py-bitcoinkernel's
+PyPI sdist, as `.ci/run` does — named by TINYNODE_BITCOIND (or `bitcoind` on PATH). Without it
+they are skipped with that reason; when TINYNODE_BITCOIND is set but does not run, they fail,
+so a broken build cannot pass unnoticed.
 
 Facts about Core on regtest the tests rely on (net_processing.cpp, validation.cpp, chainparams):
 - tinynode's `regtest` is Core's: same genesis, magic, ports and address prefixes;
@@ -21,19 +22,17 @@ Facts about Core on regtest the tests rely on (net_processing.cpp, validation.cp
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import shutil
 import subprocess
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.framework.httprpc import http_rpc
-from tests.framework.interop import spend_p2pkh, tip_hex, wait_same_tip
+from tests.framework.interop import RPC_ERRORS, OtherNode, spend_p2pkh, tip_hex, wait_same_tip
 from tests.framework.nodes import TestNode, short_tmpdir, start_node
 from tests.framework.wait import wait_until
 from tinynode.lab import free_port
@@ -59,7 +58,7 @@ def bitcoind_path() -> str:
         return path
     reason = (f"TINYNODE_BITCOIND={NAMED} is not an executable" if NAMED else
               "bitcoind is not installed (no registry ships it; build one with "
-              "contrib/interop/build_bitcoind.sh and set TINYNODE_BITCOIND)")
+              "contrib/interop/install_bitcoind.sh and set TINYNODE_BITCOIND)")
     if NAMED:
         pytest.fail(reason, pytrace=False)
     print(f"skipping Bitcoin Core interop: {reason}")
@@ -67,13 +66,13 @@ def bitcoind_path() -> str:
 
 
 @dataclasses.dataclass
-class Bitcoind:
+class Bitcoind(OtherNode):
     """One bitcoind process: regtest, loopback only, no wallet, cookie-authenticated RPC."""
 
-    proc: subprocess.Popen
-    datadir: Path
     p2p_port: int
     rpc_port: int
+
+    STOP_GRACE = 30.0
 
     @property
     def p2p_addr(self) -> str:
@@ -97,24 +96,8 @@ class Bitcoind:
         try:
             await self.rpc("getblockcount")
             return True
-        except (OSError, ValueError, RuntimeError, asyncio.TimeoutError):
+        except RPC_ERRORS:
             return False  # no cookie yet, or -28 "Loading block index"
-
-    async def best_hash(self) -> str | None:
-        try:
-            return await self.rpc("getbestblockhash")
-        except (OSError, ValueError, RuntimeError, asyncio.TimeoutError):
-            return None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        shutil.rmtree(self.datadir, ignore_errors=True)
 
 
 async def start_bitcoind(path: str) -> Bitcoind:
