@@ -12,6 +12,9 @@ Figures (DESIGN.md §8 lines via `_common.emit`):
   own signatures; target ratio >= 0.5).
 - `connect_growth`: median per-block connect time over the top 10% of spend blocks / the bottom
   10% (target <= 1.3: connect cost must not grow with height / UTXO-set size).
+- `connect_inputs_per_wall_s`: the same inputs per wall-clock second (informational, no target):
+  what the parallel script checks (`--script-threads`, default one worker per extra core) buy
+  when a core is free; on a loaded machine it measures the load.
 
 The ChainState is built with the chain writer's sync commit policy (`ChainWriter.SYNC_FLUSH_BLOCKS`
 steps / `SYNC_FLUSH_SECONDS` per store transaction), as the node connects blocks;
@@ -19,11 +22,12 @@ steps / `SYNC_FLUSH_SECONDS` per store transaction), as the node connects blocks
 counted in the inputs/s total; the growth medians are per-block costs (a block that happens to
 carry a flush is an outlier the median ignores).
 
-Both figures use process CPU time (user + system, `time.process_time`) for the connect and the
-reference alike, so other load on the machine does not skew them; wall-clock totals are printed
-to stderr as well.
+The first two figures use process CPU time (user + system of all threads, `time.process_time`)
+for the connect and the reference alike, so other load on the machine does not skew them (the
+script check workers' GIL hand-offs count against them).
 
-Usage: contrib/bench/connect.py [--quick] [--blocks N] [--txs K] [--flush-blocks N] [--no-cache]
+Usage: contrib/bench/connect.py [--quick] [--blocks N] [--txs K] [--flush-blocks N]
+                                [--script-threads N] [--no-cache]
 """
 
 from __future__ import annotations
@@ -173,6 +177,8 @@ def main() -> int:
     ap.add_argument("--txs", type=int, default=20)
     ap.add_argument("--flush-blocks", type=int, default=ChainWriter.SYNC_FLUSH_BLOCKS,
                     help="activation steps per store transaction (default: the writer's sync policy)")
+    ap.add_argument("--script-threads", type=int, default=None,
+                    help="script check worker threads (default: the ChainState's, one per extra core; 0: inline)")
     ap.add_argument("--no-cache", action="store_true")
     args = ap.parse_args()
     n_blocks = args.blocks or (200 if args.quick else 2000)
@@ -189,7 +195,7 @@ def main() -> int:
         store = SQLiteChainStore(Path(d) / "chain.sqlite")
         flush_seconds = ChainWriter.SYNC_FLUSH_SECONDS if args.flush_blocks > 1 else 0.0
         cs = ChainState(REGTEST, store, script_checks=True, flush_blocks=args.flush_blocks,
-                        flush_seconds=flush_seconds)
+                        flush_seconds=flush_seconds, script_check_threads=args.script_threads)
         try:
             for blk in blocks[:PREMINE]:
                 res = cs.process_block(blk)
@@ -223,7 +229,10 @@ def main() -> int:
     top = statistics.median(per_block[-tenth:])
     emit(BENCH, "connect_growth", top / bottom, "ratio", target="<= 1.3",
          reference=f"median cpu s/block, top {tenth} / bottom {tenth} spend blocks")
-    print(f"# flush every {args.flush_blocks} steps; {len(per_block)} spend blocks, {inputs} inputs: cpu {total:.2f}s "
+    emit(BENCH, "connect_inputs_per_wall_s", inputs / wall, "inputs/s (wall)",
+         reference="coincurve parse+verify/s (cpu)", reference_value=verify_rate)
+    print(f"# script check threads {cs.script_check_queue.threads}; flush every {args.flush_blocks} steps; "
+          f"{len(per_block)} spend blocks, {inputs} inputs: cpu {total:.2f}s "
           f"({1000 * total / len(per_block):.1f} ms/block), wall {wall:.2f}s "
           f"({inputs / wall:.0f} inputs/s); bottom {1000 * bottom:.1f} ms, top {1000 * top:.1f} ms",
           file=sys.stderr)

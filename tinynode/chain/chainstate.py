@@ -36,8 +36,7 @@ from ..consensus.block_checks import (
 from ..consensus.errors import RejectReason, ValidationError
 from ..consensus.pow import block_work, median_time_past, next_work_required
 from ..consensus.tx_checks import (
-    check_input_scripts, check_tx_input_coins, legacy_sigops, p2sh_sigops, sequence_locks,
-    sequence_locks_satisfied,
+    check_tx_input_coins, legacy_sigops, p2sh_sigops, sequence_locks, sequence_locks_satisfied,
 )
 from ..params import ChainParams
 from ..primitives.block import Block, BlockHeader
@@ -45,6 +44,7 @@ from ..primitives.coin import Coin
 from ..primitives.tx import OutPoint, Tx
 from ..storage.base import IndexRecord, StoreBatch, key_outpoint, parse_undo, serialize_undo
 from .active import ActiveChain
+from .checkqueue import ScriptCheck, ScriptCheckQueue, default_script_check_threads
 from .coins import CoinsCache, CoinsView, outpoint_key
 from .events import BlockConnected, BlockDisconnected, ChainEvent, TipChanged
 from .index import BlockIndex, BlockIndexEntry, BlockStatus
@@ -104,16 +104,21 @@ class ChainState:
 
     `now` is the clock used for the 2-hour future-time rule (injectable for tests).
     `script_checks=False` skips only the script interpreter (every other rule still runs).
+    `script_check_threads`: worker threads that verify a block's input scripts alongside the
+    calling thread (Core `-par`; `chain/checkqueue.py`); None = one per extra core, 0 = inline.
     """
 
     def __init__(self, params: ChainParams, store, now: Callable[[], float] = _time.time, *,
                  coins_cache_size: int = 200_000, script_checks: bool = True,
                  max_unconnected_blocks: int = MAX_UNCONNECTED_BLOCKS,
-                 flush_blocks: int = 1, flush_seconds: float = 0.5) -> None:
+                 flush_blocks: int = 1, flush_seconds: float = 0.5,
+                 script_check_threads: int | None = None) -> None:
         self.params = params
         self.store = store
         self._now = now
         self.script_checks = script_checks
+        self.script_check_queue = ScriptCheckQueue(
+            default_script_check_threads() if script_check_threads is None else script_check_threads)
         self.index = BlockIndex()
         self.active = ActiveChain()
         self.coins = CoinsCache(store, coins_cache_size)
@@ -742,7 +747,7 @@ class ChainState:
         fees = 0
         sigops = 0
         spent: list[Coin] = []
-        script_jobs: list[tuple[Tx, list[Coin]]] = []
+        checks: list[ScriptCheck] = []   # Core CScriptCheck: one per spend input
         view_get = view.get
         view_spend = view.spend
         txindex = batch.txindex
@@ -821,7 +826,7 @@ class ChainState:
                     if not sequence_locks_satisfied(lock, height, prev_mtp):
                         raise ValidationError(R.BAD_TXNS_NONBIP68_FINAL, f"tx {tx.txid_hex}")
                 spent.extend(coins)
-                script_jobs.append((tx, coins))
+                checks.extend([(tx, j, c.script_pubkey) for j, c in enumerate(coins)])
             sigops += counts[i]
             for c in coins:  # P2SH inputs add their redeem script's sigops (GetP2SHSigOpCount)
                 spk = c.script_pubkey
@@ -846,10 +851,10 @@ class ChainState:
         limit = fees + params.block_subsidy(height)
         if cb_out > limit:
             raise ValidationError(R.BAD_CB_AMOUNT, f"coinbase pays too much (actual={cb_out} vs limit={limit})")
-        if self.script_checks and script_jobs:
-            flags = script_flags_for_height(height, params)
-            for tx, coins in script_jobs:
-                check_input_scripts(tx, coins, flags)
+        if self.script_checks and checks:
+            # Core CheckInputScripts → control.Add, then control.Wait(): every input, in parallel
+            # when threads are configured; the error is the lowest failing input's, as inline.
+            self.script_check_queue.check(checks, script_flags_for_height(height, params))
         e.status |= S.VALID_SCRIPTS
         batch.index[block_hash] = self._record(e)
         batch.undo[block_hash] = serialize_undo(spent)
@@ -920,6 +925,7 @@ class ChainState:
     # ==========================================================================================
     def close(self) -> None:
         if not self._closed:
+            self.script_check_queue.close()
             self.flush()
             self._closed = True
             self.store.close()

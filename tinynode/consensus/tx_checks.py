@@ -6,6 +6,7 @@
 - `sequence_locks` / `sequence_locks_satisfied`   BIP68 relative lock-time (Core `CalculateSequenceLocks`,
                                               `EvaluateSequenceLocks`)
 - `legacy_sigops(tx)` / `p2sh_sigops(tx, coins)`  (Core `GetLegacySigOpCount`, `GetP2SHSigOpCount`)
+- `check_input_script(tx, i, spk, flags)`     one input's script (Core `CScriptCheck`)
 - `check_input_scripts(tx, coins, flags)`     every input's script (Core `CheckInputScripts`)
 """
 
@@ -22,7 +23,7 @@ from .errors import RejectReason, ValidationError
 __all__ = [
     "check_transaction", "check_tx_inputs", "check_tx_input_coins", "is_final_tx",
     "sequence_locks", "sequence_locks_satisfied", "legacy_sigops", "p2sh_sigops",
-    "check_input_scripts", "LOCKTIME_THRESHOLD", "MAX_TX_SIZE",
+    "check_input_script", "check_input_scripts", "LOCKTIME_THRESHOLD", "MAX_TX_SIZE",
     "SEQUENCE_LOCKTIME_DISABLE_FLAG", "SEQUENCE_LOCKTIME_TYPE_FLAG", "SEQUENCE_LOCKTIME_MASK",
 ]
 
@@ -202,15 +203,25 @@ def p2sh_sigops(tx: Tx, coins: Sequence[Coin]) -> int:
     return n
 
 
+def check_input_script(tx: Tx, input_index: int, script_pubkey: bytes, flags: int,
+                       reason_prefix: str | RejectReason = R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED) -> None:
+    """Core `CScriptCheck::operator()`: verify one input's scriptSig against the script of the
+    coin it spends. Raises ValidationError(reason_prefix, detail=<Core script error name>).
+
+    Reads only its arguments (immutable values), so checks may run on several threads at once
+    (`chain/checkqueue.py`)."""
+    try:
+        verify_script(tx.vin[input_index].script_sig, script_pubkey, tx, input_index, flags)
+    except ScriptError as e:
+        code = getattr(e, "code", None) or str(e)
+        raise ValidationError(RejectReason(reason_prefix), str(code)) from e
+
+
 def check_input_scripts(tx: Tx, coins: Sequence[Coin], flags: int,
                         reason_prefix: str | RejectReason = R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED) -> None:
     """Core `CheckInputScripts`: verify every input's scriptSig against the coin it spends.
 
     Raises ValidationError(reason_prefix, detail=<Core script error name>) on the first failure.
     """
-    for i, (txin, coin) in enumerate(zip(tx.vin, coins)):
-        try:
-            verify_script(txin.script_sig, coin.script_pubkey, tx, i, flags)
-        except ScriptError as e:
-            code = getattr(e, "code", None) or str(e)
-            raise ValidationError(RejectReason(reason_prefix), str(code)) from e
+    for i, coin in enumerate(coins):
+        check_input_script(tx, i, coin.script_pubkey, flags, reason_prefix)
