@@ -73,13 +73,19 @@ class ChainWriter:
     that keeps up commits every block on its own. While jobs are queued (initial sync, a burst
     of blocks) up to `SYNC_FLUSH_BLOCKS` steps / `SYNC_FLUSH_SECONDS` share one commit, which
     is what makes sync fast (dirty B-tree pages are written once per commit, not per block).
+    While the chain is catching up (a known header is ahead of the tip: more blocks are on
+    their way), an empty queue is not yet idleness: the commit waits until no job has come for
+    `SYNC_IDLE_FLUSH_SECONDS` (Core flushes during IBD only when its cache fills or a while has
+    passed, not between blocks). A crash then costs at most those blocks, fetched again.
     """
 
     SYNC_FLUSH_BLOCKS = 1000
     SYNC_FLUSH_SECONDS = 5.0
+    SYNC_IDLE_FLUSH_SECONDS = 1.0
 
     def __init__(self, chainstate: ChainState | Callable[[], ChainState], *, max_queue: int = 1024,
-                 sync_flush_blocks: int | None = None, sync_flush_seconds: float | None = None) -> None:
+                 sync_flush_blocks: int | None = None, sync_flush_seconds: float | None = None,
+                 sync_idle_flush_seconds: float | None = None) -> None:
         if isinstance(chainstate, ChainState) or not callable(chainstate):
             self._cs: ChainState | None = chainstate  # type: ignore[assignment]
             self._factory = None
@@ -89,6 +95,8 @@ class ChainWriter:
         self._max_queue = max_queue
         self._flush_blocks = self.SYNC_FLUSH_BLOCKS if sync_flush_blocks is None else sync_flush_blocks
         self._flush_seconds = self.SYNC_FLUSH_SECONDS if sync_flush_seconds is None else sync_flush_seconds
+        self._idle_flush_seconds = (self.SYNC_IDLE_FLUSH_SECONDS if sync_idle_flush_seconds is None
+                                    else sync_idle_flush_seconds)
         self._executor: ThreadPoolExecutor | None = None
         self._queue: _queue_mod.SimpleQueue | None = None   # jobs for the writer thread
         self._slots: asyncio.Semaphore | None = None         # bounds the queue (max_queue)
@@ -224,15 +232,19 @@ class ChainWriter:
 
     def _work(self, loop: asyncio.AbstractEventLoop) -> None:  # writer thread
         """Take jobs in order; hand each result to the loop; commit whenever the queue runs
-        empty (bursts share one commit, DESIGN.md §5). Jobs still queued behind `_STOP` (callers
+        empty (bursts share one commit, DESIGN.md §5) — while catching up, once it has stayed
+        empty for the idle delay. Jobs still queued behind `_STOP` (callers
         that were waiting for room when stop began) fail with RuntimeError."""
         q = self._queue
         assert q is not None
+        item = None
         while True:
-            item = q.get()
+            if item is None:
+                item = q.get()
             if item is _STOP:
                 break
             fn, args, fut = item
+            item = None
             if fut.done():  # caller gave up (cancelled) before we started
                 continue
             try:
@@ -242,6 +254,12 @@ class ChainWriter:
             else:
                 self._resolve(loop, fut, _set_result, result)
             if q.empty():
+                if self._catching_up():
+                    try:
+                        item = q.get(timeout=self._idle_flush_seconds)
+                        continue
+                    except _queue_mod.Empty:
+                        pass
                 try:
                     self._flush()
                 except Exception:  # logged in _flush; staged state is kept and retried
@@ -253,6 +271,11 @@ class ChainWriter:
                 return
             if item is not _STOP:
                 self._resolve(loop, item[2], _set_exception, RuntimeError("chain writer stopped"))
+
+    def _catching_up(self) -> bool:  # writer thread
+        """A header better than the tip is known: blocks are still being fetched (initial sync)."""
+        cs = self._cs
+        return cs is not None and not self._closed and cs.best_header.height > cs.tip.height
 
     @staticmethod
     def _resolve(loop: asyncio.AbstractEventLoop, fut: asyncio.Future, setter: Callable, value: Any) -> None:
