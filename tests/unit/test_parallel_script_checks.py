@@ -3,6 +3,9 @@ checking inline: the same verdict on valid blocks, the same reject reason and sc
 a bad signature wherever it sits, the lowest-indexed failure when several inputs fail, and no
 state left behind by a failing block.
 
+Most tests pin the queue to its workers (no probing: `workers_always`); the probe that picks
+workers or inline by measured speed has its own test with a fake clock.
+
 The block under test (on a chain of 100 + SPEND_COINS blocks, whose first coinbases are mature):
 
     tip -> blk:  coinbase | t0 (1 in) | t1 (3 in) | t2 (1 in) | t3 (2 in) | t4 (1 in)
@@ -68,6 +71,12 @@ BAD = {"EVAL_FALSE": _bad_sig, "SIG_DER": _not_der, "EQUALVERIFY": _other_key,
        "INVALID_STACK_OPERATION": _empty}
 
 
+@pytest.fixture
+def workers_always(monkeypatch):
+    """No probe blocks: a queue with threads always uses them."""
+    monkeypatch.setattr(checkqueue, "PROBE_BLOCKS", 0)
+
+
 # ------------------------------------------------------------------------------ chain fixture
 @pytest.fixture(scope="module")
 def chain():
@@ -128,7 +137,7 @@ def _case_id(bad: dict[int, str]) -> str:
 
 
 @pytest.mark.parametrize("bad", CASES, ids=_case_id)
-def test_queue_matches_inline(chain, bad):
+def test_queue_matches_inline(chain, bad, workers_always):
     b, blocks, txs = chain
     checks = _checks(_with_bad_inputs(txs, bad), b.wallet.script_pubkey)
     flags = script_flags_for_height(len(blocks) + 1, REGTEST)
@@ -142,7 +151,7 @@ def test_queue_matches_inline(chain, bad):
             q.close()
 
 
-def test_lowest_failing_index_wins_under_any_timing(monkeypatch):
+def test_lowest_failing_index_wins_under_any_timing(monkeypatch, workers_always):
     """Checks that take random times (sleeping releases the GIL as libsecp256k1 does) and fail
     at random positions: the error is always the lowest failing position's."""
     def fake_check(tx, j, spk, flags, reason):
@@ -175,7 +184,7 @@ def test_lowest_failing_index_wins_under_any_timing(monkeypatch):
         q.close()
 
 
-def test_workers_start_lazily_and_stop_at_close(chain):
+def test_workers_start_lazily_and_stop_at_close(chain, workers_always):
     b, blocks, txs = chain
     flags = script_flags_for_height(len(blocks) + 1, REGTEST)
 
@@ -195,6 +204,43 @@ def test_workers_start_lazily_and_stop_at_close(chain):
     assert len(workers()) == before
 
 
+def test_probe_uses_the_faster_mode(monkeypatch):
+    """Each cycle of PROBE_INTERVAL blocks starts with PROBE_BLOCKS blocks per mode, alternating;
+    the mode with less wall time per check serves the rest of the cycle. Blocks too small for
+    the workers run inline and do not count."""
+    now = [0.0]
+    cost = {"inline": 1.0, "workers": 3.0}      # seconds a block's checks take in each mode
+    used = []
+    q = ScriptCheckQueue(2, clock=lambda: now[0])
+
+    def run(mode):
+        def fn(checks, flags, reason):
+            used.append(mode)
+            now[0] += cost[mode] * len(checks)
+        return fn
+
+    monkeypatch.setattr(q, "_check_inline", run("inline"))
+    monkeypatch.setattr(q, "_check_parallel", run("workers"))
+    big, small = [None] * 8, [None] * (checkqueue.MIN_PARALLEL_CHECKS - 1)
+    probe, interval = checkqueue.PROBE_BLOCKS, checkqueue.PROBE_INTERVAL
+
+    for _ in range(2 * probe):
+        q.check(big, 0)
+        q.check(small, 0)
+    assert used[0::2] == ["inline", "workers"] * probe and set(used[1::2]) == {"inline"}
+    assert not q.use_workers                    # inline was faster
+    used.clear()
+    for _ in range(interval - 2 * probe):
+        q.check(big, 0)
+    assert set(used) == {"inline"}
+    cost["workers"] = 0.5                       # a core came free
+    used.clear()
+    for _ in range(interval):
+        q.check(big, 0)
+    assert used[:2 * probe] == ["inline", "workers"] * probe
+    assert q.use_workers and set(used[2 * probe:]) == {"workers"}
+
+
 def test_default_threads_follow_cpu_count(monkeypatch):
     for cpus, want in ((None, 0), (1, 0), (2, 1), (8, 7), (64, checkqueue.MAX_SCRIPTCHECK_THREADS)):
         monkeypatch.setattr(checkqueue.os, "cpu_count", lambda c=cpus: c)
@@ -211,7 +257,7 @@ def _block(b: BlockBuilder, name: str, tip: str, txs: list[Tx]):
 
 
 @pytest.mark.parametrize("bad", CASES, ids=_case_id)
-def test_chainstate_parallel_matches_inline(chain, bad):
+def test_chainstate_parallel_matches_inline(chain, bad, workers_always):
     b, blocks, txs = chain
     tip_name = f"p{len(blocks) - 1}"
     name = "blk-" + _case_id(bad)
@@ -248,7 +294,7 @@ def test_chainstate_parallel_matches_inline(chain, bad):
     assert results == [expected] * len(THREADS)
 
 
-def test_bad_input_in_a_later_tx_than_a_non_script_failure():
+def test_bad_input_in_a_later_tx_than_a_non_script_failure(workers_always):
     """Script checks run after every other rule of the block, inline or not: a block with a bad
     signature in t0 and a missing input in t2 is rejected for the missing input."""
     wallet = MiniWallet(0)

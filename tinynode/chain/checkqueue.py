@@ -11,6 +11,14 @@ coincurve's cffi binding, which releases the GIL for the length of every C call.
 thread verifies a signature, another can interpret the next input's script, so with a free
 core the checks of a block take about as long as their Python part alone.
 
+Unlike C++ threads, they can also hurt: every cffi call (pubkey parse, signature parse, verify)
+hands the GIL over, and when the cores are busy with other work the thread that takes it may be
+descheduled while holding it. Measured on 2 busy CPUs, a block's checks then took about twice
+as long with a worker as inline. So the queue measures instead of assuming (no Core
+counterpart): of every PROBE_INTERVAL blocks with enough checks, the first 2 * PROBE_BLOCKS
+alternate inline and with the workers, and the mode with the lower wall time per check is used
+for the rest of the interval.
+
 The outcome never depends on the threads. A check reads only immutable values (the `Tx`, the
 spent coin's script bytes, the flags): the coins view is not touched by the workers. Indices are
 handed out in order, and after a failure at index i no index above i is started; every index
@@ -23,8 +31,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..consensus.errors import RejectReason
 from ..consensus.tx_checks import check_input_script
@@ -38,6 +47,9 @@ __all__ = ["ScriptCheckQueue", "ScriptCheck", "default_script_check_threads", "M
 MAX_SCRIPTCHECK_THREADS = 15
 #: fewer checks than this run inline: waking a worker costs about as much as one check
 MIN_PARALLEL_CHECKS = 4
+#: blocks (with at least MIN_PARALLEL_CHECKS checks) per probe cycle, and blocks per mode probed
+PROBE_INTERVAL = 256
+PROBE_BLOCKS = 8
 
 #: (tx, input index, script_pubkey of the spent coin) — Core `CScriptCheck` without the flags,
 #: which are the same for every input of a block
@@ -51,16 +63,22 @@ def default_script_check_threads() -> int:
 
 
 class ScriptCheckQueue:
-    """Runs a block's script checks on `threads` worker threads plus the caller.
+    """Runs a block's script checks on `threads` worker threads plus the caller, or inline when
+    the last probe found that faster (`use_workers`).
 
     Owned by one `ChainState` (no state is shared between chainstates); the workers start with
-    the first block that has at least MIN_PARALLEL_CHECKS checks and end at `close()`."""
+    the first block that has at least MIN_PARALLEL_CHECKS checks and end at `close()`. `clock`
+    (wall seconds) is injectable for tests."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, clock: Callable[[], float] = time.perf_counter) -> None:
         if threads < 0:
             raise ValueError("script check threads must be >= 0")
         self.threads = min(threads, MAX_SCRIPTCHECK_THREADS)
+        self.use_workers = self.threads > 0
         self._executor: ThreadPoolExecutor | None = None
+        self._clock = clock
+        self._blocks = 0                          # blocks with enough checks for the workers
+        self._probe = [[0.0, 0], [0.0, 0]]        # [inline, workers]: seconds, checks
 
     def check(self, checks: Sequence[ScriptCheck], flags: int,
               reason: RejectReason = RejectReason.BLOCK_SCRIPT_VERIFY_FLAG_FAILED) -> None:
@@ -68,9 +86,42 @@ class ScriptCheckQueue:
         lowest-indexed failing one, exactly as running them in order would."""
         n = len(checks)
         if self.threads == 0 or n < MIN_PARALLEL_CHECKS:
-            for tx, i, spk in checks:
-                check_input_script(tx, i, spk, flags, reason)
+            self._check_inline(checks, flags, reason)
             return
+        phase = self._blocks % PROBE_INTERVAL
+        self._blocks += 1
+        probing = phase < 2 * PROBE_BLOCKS
+        workers = phase % 2 == 1 if probing else self.use_workers
+        start = self._clock()
+        if workers:
+            self._check_parallel(checks, flags, reason)
+        else:
+            self._check_inline(checks, flags, reason)
+        if probing:                               # (a failing block raised: no sample)
+            sample = self._probe[workers]
+            sample[0] += self._clock() - start
+            sample[1] += n
+            if phase == 2 * PROBE_BLOCKS - 1:
+                self._decide()
+
+    def _decide(self) -> None:
+        (t_inline, n_inline), (t_workers, n_workers) = self._probe
+        self._probe = [[0.0, 0], [0.0, 0]]
+        if n_inline and n_workers:
+            use = t_workers * n_inline <= t_inline * n_workers
+            if use != self.use_workers:
+                log.debug("script checks %s: %.0f us/check inline, %.0f us/check with %d workers",
+                          "in parallel" if use else "inline", 1e6 * t_inline / n_inline,
+                          1e6 * t_workers / n_workers, self.threads)
+            self.use_workers = use
+
+    @staticmethod
+    def _check_inline(checks: Sequence[ScriptCheck], flags: int, reason: RejectReason) -> None:
+        for tx, i, spk in checks:
+            check_input_script(tx, i, spk, flags, reason)
+
+    def _check_parallel(self, checks: Sequence[ScriptCheck], flags: int, reason: RejectReason) -> None:
+        n = len(checks)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="scriptcheck")
         run = _Run(checks, flags, reason)
