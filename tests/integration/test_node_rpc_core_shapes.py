@@ -40,7 +40,7 @@ MEMPOOL_ENTRY = {"vsize": int, "weight": int, "time": int, "height": int, "desce
                  "unbroadcast": bool}
 HEADER = {"hash": str, "confirmations": int, "height": int, "version": int, "versionHex": str,
           "merkleroot": str, "time": int, "mediantime": int, "nonce": int, "bits": str,
-          "difficulty": NUM, "chainwork": str, "nTx": int}
+          "target": str, "difficulty": NUM, "chainwork": str, "nTx": int}
 
 
 async def test_replies_match_cores_documented_shapes_and_error_codes():
@@ -71,7 +71,7 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         assert "fee" not in b2["tx"][0] and b2["tx"][1]["txid"] == txid and b2["tx"][1]["fee"] == fee
         assert b2["tx"][0]["vout"][0]["value"] == 50 + fee
         shape(await c.call("getblock", mined, 1), {**HEADER, "size": int, "strippedsize": int, "weight": int,
-                                                    "tx": list}, optional={"previousblockhash", "nextblockhash"})
+                                                    "coinbase_tx": dict, "tx": list}, optional={"previousblockhash", "nextblockhash"})
         assert await err(c.call("getblock", "11" * 32)) == -5
         assert await err(c.call("getblockhash", -1)) == -8
 
@@ -86,7 +86,7 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
 
         # --- gettxoutsetinfo
         u = await c.call("gettxoutsetinfo")
-        shape(u, {"height": int, "bestblock": str, "txouts": int, "bogosize": int, "hash_serialized_2": str,
+        shape(u, {"height": int, "bestblock": str, "txouts": int, "bogosize": int, "hash_serialized_3": str,
                   "total_amount": NUM, "transactions": int, "disk_size": int})
         assert u["txouts"] == 103 and u["transactions"] == 102 and u["total_amount"] == 5100
 
@@ -98,7 +98,8 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         mi = await c.call("getmempoolinfo")
         shape(mi, {"loaded": bool, "size": int, "bytes": int, "usage": int, "total_fee": NUM,
                    "maxmempool": int, "mempoolminfee": NUM, "minrelaytxfee": NUM,
-                   "incrementalrelayfee": NUM, "unbroadcastcount": int, "fullrbf": bool})
+                   "incrementalrelayfee": NUM, "unbroadcastcount": int, "fullrbf": bool,
+                   "permitbaremultisig": bool, "maxdatacarriersize": int})
         assert mi["size"] == 2
         e2 = await c.call("getmempoolentry", t2)
         shape(e2, MEMPOOL_ENTRY)
@@ -180,7 +181,10 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         assert ok["fees"]["base"] == 0.0001 and ok["fees"]["effective-includes"] == [ok["wtxid"]]
         assert ok["fees"]["effective-feerate"] == round(0.0001 * 1000 / ok["vsize"], 8)
         no = (await c.call("testmempoolaccept", [rawtx]))[0]
-        shape(no, {"txid": str, "wtxid": str, "allowed": bool, "reject-reason": str})
+        shape(no, {"txid": str, "wtxid": str, "allowed": bool, "reject-reason": str, "reject-details": str})
+        assert no["reject-reason"] == ("mempool-script-verify-flag-failed "
+                                       "(Operation not valid with the current stack size)")
+        assert no["reject-details"].startswith(no["reject-reason"] + ", input 0")
         high = (await c.call("testmempoolaccept", [signed["hex"]], 0.00000001))[0]
         assert high["allowed"] is False and high["reject-reason"] == "max-fee-exceeded"
         assert await err(c.call("testmempoolaccept", [])) in (-3, -8)
@@ -200,7 +204,7 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         assert await err(c.call("generateblock", addr, ["00"])) == -22
         mi = await c.call("getmininginfo")
         shape(mi, {"blocks": int, "difficulty": NUM, "networkhashps": NUM, "pooledtx": int, "chain": str,
-                   "warnings": str}, extra={"mining", "hashespersec", "blocksfound", "workers"})
+                   "warnings": list}, extra={"mining", "hashespersec", "blocksfound", "workers"})
         assert isinstance(await c.call("uptime"), int)
         hl = await c.call("help", "getblockheader")
         assert hl.startswith('getblockheader "blockhash" ( verbose )') and "Examples:" in hl
@@ -210,7 +214,7 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         shape(ni, {"version": int, "subversion": str, "protocolversion": int, "localservices": str,
                    "localservicesnames": list, "localrelay": bool, "timeoffset": int, "networkactive": bool,
                    "connections": int, "connections_in": int, "connections_out": int, "networks": list,
-                   "relayfee": NUM, "incrementalfee": NUM, "localaddresses": list, "warnings": str})
+                   "relayfee": NUM, "incrementalfee": NUM, "localaddresses": list, "warnings": list})
         await c.call("setban", "10.9.8.7", "add", 3600)
         ban = (await c.call("listbanned"))[0]
         shape(ban, {"address": str, "banned_until": int, "time_remaining": int},

@@ -30,7 +30,7 @@ async def test_core_methods_on_one_node():
         assert await c.call("getdifficulty") > 0
         u1 = await c.call("gettxoutsetinfo")
         assert u1["height"] == 101 and u1["txouts"] == 101 and u1["total_amount"] == 5050
-        assert len(u1["hash_serialized_2"]) == 64
+        assert len(u1["hash_serialized_3"]) == 64
 
         other = await c.call("getnewaddress")
         txid = await c.call("sendtoaddress", other, 3)

@@ -46,7 +46,9 @@ def test_error_strings():
     e = ValidationError(R.BAD_VERSION, "0x00000002")
     assert e.reject_string == "bad-version(0x00000002)"
     e = ValidationError(R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED, "EVAL_FALSE")
-    assert e.reject_string == "block-script-verify-flag-failed (EVAL_FALSE)"
+    assert e.reject_string == ("block-script-verify-flag-failed (Script evaluated without error but "
+                               "finished with a false/empty top stack element)")  # Core's ScriptErrorString
+    assert e.detail == "EVAL_FALSE"
     assert ValidationError(R.BAD_TXNMRKLROOT, mutated=True).mutated
     assert PolicyError("dust").reason == "dust"
 

@@ -171,12 +171,12 @@ def test_script_failures_use_mempool_script_verify_reason():
     tx = w.create_spend(u)
     other = MiniWallet(9).create_spend(Utxo(u.outpoint, u.value, key(9)))   # signed by the wrong key
     forged = replace(tx, vin=(replace(tx.vin[0], script_sig=other.vin[0].script_sig),))
-    err = reject(pool, forged, "mempool-script-verify-flag-failed (EQUALVERIFY)")
+    err = reject(pool, forged, "mempool-script-verify-flag-failed (Script failed an OP_EQUALVERIFY operation)")
     assert isinstance(err, PolicyError)
     # Valid by consensus, not by policy: an extra push leaves two items (CLEANSTACK).
     tx2 = w.create_spend(u2)
     extra = replace(tx2, vin=(replace(tx2.vin[0], script_sig=push_data(b"\x01\x02") + tx2.vin[0].script_sig),))
-    reject(pool, extra, "mempool-script-verify-flag-failed (CLEANSTACK)")
+    reject(pool, extra, "mempool-script-verify-flag-failed (Stack size must be exactly one after execution)")
 
 
 def test_non_final_and_bip68():

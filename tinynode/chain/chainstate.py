@@ -41,6 +41,7 @@ from ..consensus.tx_checks import (
 from ..params import ChainParams
 from ..primitives.block import Block, BlockHeader
 from ..primitives.coin import Coin
+from ..primitives.serialize import ser_compact_size
 from ..primitives.tx import OutPoint, Tx
 from ..storage.base import IndexRecord, StoreBatch, key_outpoint, parse_undo, serialize_undo
 from .active import ActiveChain
@@ -68,6 +69,17 @@ MAX_DIRTY_BLOCK_BYTES = 64 * 1024 * 1024
 MAX_DIRTY_COINS = 500_000
 #: recently seen Block objects kept to avoid re-parsing for events and reorgs
 _RECENT_BLOCKS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class UTXOStats:
+    """What `gettxoutsetinfo` reports (Core `CCoinsStats`)."""
+
+    txouts: int
+    transactions: int
+    total_amount: int
+    bogosize: int
+    hash_serialized: bytes | None  # Core hash_serialized_3, internal byte order; None if not asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,14 +394,33 @@ class ChainState:
         out.sort(key=lambda t: -t[0].height)
         return out
 
-    def utxo_set_hash(self) -> bytes:
-        """sha256 over every coin (key ‖ Coin.serialize()) in outpoint order (Core hash_serialized idea)."""
+    def utxo_stats(self, with_hash: bool = True) -> UTXOStats:
+        """Core `ComputeUTXOStats` with `hash_serialized_3` (kernel/coinstats.cpp): counts, the
+        total amount, the bogosize and the sha256d over every coin as `TxOutSer` writes it
+        (outpoint, height × 2 + coinbase, txout), in (txid, n) order — the same hash Core
+        computes for the same UTXO set."""
         self.flush()
         h = hashlib.sha256()
-        for key, coin in self.store.iter_coins():
-            h.update(bytes(key))
-            h.update(coin.serialize())
-        return h.digest()
+        n = total = bogosize = 0
+        txids: set[bytes] = set()
+        for key, coin in self.store.iter_coins():  # ordered by (txid, n): Core's cursor order
+            key = bytes(key)
+            spk = coin.script_pubkey
+            n += 1
+            txids.add(key[:32])
+            total += coin.value
+            bogosize += 50 + len(spk)  # Core GetBogoSize
+            if with_hash:
+                h.update(b"".join((key[:32], key[35:31:-1],  # txid, n as little-endian uint32
+                                   ((coin.height << 1) | coin.is_coinbase).to_bytes(4, "little"),
+                                   coin.value.to_bytes(8, "little", signed=True),
+                                   ser_compact_size(len(spk)), spk)))
+        digest = hashlib.sha256(h.digest()).digest() if with_hash else None
+        return UTXOStats(n, len(txids), total, bogosize, digest)
+
+    def utxo_set_hash(self) -> bytes:
+        """Core's `hash_serialized_3` of the UTXO set (internal byte order)."""
+        return self.utxo_stats().hash_serialized  # type: ignore[return-value]
 
     def coin_count(self) -> int:
         self.flush()

@@ -12,13 +12,16 @@ Three families, never mixed (STYLE.md §8.4):
 
 Two reasons are formatted as Core formats them; `ValidationError.reject_string` gives the full
 text: `bad-version(0x00000001)` (detail = the version in hex) and
-`block-script-verify-flag-failed (<script error>)` / `mandatory-script-verify-flag-failed (...)`.
+`block-script-verify-flag-failed (<script error sentence>)` / `mandatory-script-verify-flag-failed (...)`
+(detail = the script error name, e.g. EVAL_FALSE; Core's ScriptErrorString gives the sentence).
 Tests compare `err.reason` with the enum member (`err.reason == RejectReason.HIGH_HASH`).
 """
 
 from __future__ import annotations
 
 from enum import Enum
+
+from ..script.interpreter import script_error_string
 
 __all__ = ["RejectReason", "ValidationError", "PolicyError"]
 
@@ -110,8 +113,8 @@ class ValidationError(Exception):
         r = self.reason
         if r is RejectReason.BAD_VERSION:
             return f"bad-version({self.detail})" if self.detail else r.value
-        if self._formatted():
-            return f"{r.value} ({self.detail})" if self.detail else r.value
+        if self._formatted():  # detail = the script error name; Core prints its sentence
+            return f"{r.value} ({script_error_string(self.detail)})" if self.detail else r.value
         return r.value
 
     def __repr__(self) -> str:

@@ -41,7 +41,7 @@ from ..primitives.coin import Coin
 from ..primitives.serialize import ByteReader, DecodeError, ser_compact_size
 from ..primitives.tx import OutPoint, Tx
 from ..script.flags import STANDARD_FLAGS
-from ..script.interpreter import ScriptError, verify_script
+from ..script.interpreter import ScriptError, script_error_string, verify_script
 from .orphans import OrphanPool
 from .policy import (
     MAX_STANDARD_TX_SIGOPS, FeeRate, PolicyConfig, check_inputs_standard, check_standard_tx,
@@ -419,7 +419,7 @@ class Mempool:
                 try:
                     verify_script(txin.script_sig, coin.script_pubkey, tx, i, STANDARD_FLAGS)
                 except ScriptError as err:
-                    raise PolicyError(f"mempool-script-verify-flag-failed ({err.code})",
+                    raise PolicyError(f"mempool-script-verify-flag-failed ({script_error_string(err.code)})",
                                       f"input {i}: {err}") from err
 
         if test_only:

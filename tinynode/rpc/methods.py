@@ -20,10 +20,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..consensus.errors import PolicyError, RejectReason, ValidationError
 from ..primitives.address import AddressError, address_from_script, decode_address
-from ..primitives.block import Block
+from ..primitives.block import Block, bits_to_target
 from ..primitives.hashes import hash_to_hex, hex_to_hash
 from ..primitives.serialize import DecodeError
 from ..primitives.tx import COIN, MAX_MONEY, Tx
+from ..mempool.policy import MAX_OP_RETURN_RELAY
+from ..script.opcodes import Op
+from ..script.script import iter_ops
+from ..script.sigcheck import is_valid_signature_encoding
 from .protocol import (
     Amount,
     RPC_CLIENT_NODE_ALREADY_ADDED, RPC_CLIENT_NODE_NOT_ADDED, RPC_CLIENT_NODE_NOT_CONNECTED,
@@ -142,13 +146,29 @@ def _fee_rate_kvb(sat_per_vb: Any) -> int:
     return int(d * 1000)
 
 
-def _script_asm(script: bytes) -> str:
-    """Core's `ScriptToAsmStr` (without sighash decoding)."""
-    try:
-        from ..script.opcodes import Op
-        from ..script.script import iter_ops
-    except ImportError:  # pragma: no cover
-        return script.hex()
+def _target_hex(bits: int) -> str:
+    """Core `GetTarget(...).GetHex()`: the target the compact `bits` stand for, 64 hex digits."""
+    return f"{bits_to_target(bits)[0]:064x}"
+
+
+def _coinbase_tx_json(tx: Tx) -> dict:
+    """Core `coinbaseTxToJSON` (getblock's `coinbase_tx`; no `witness`: tinynode keeps no
+    witness data)."""
+    txin = tx.vin[0]
+    return {"version": tx.version, "locktime": tx.locktime, "sequence": txin.sequence,
+            "coinbase": txin.script_sig.hex()}
+
+
+#: Core's mapSigHashTypes (core_io.cpp), for scriptSig asm
+_SIGHASH_NAMES = {0x01: "ALL", 0x81: "ALL|ANYONECANPAY", 0x02: "NONE", 0x82: "NONE|ANYONECANPAY",
+                  0x03: "SINGLE", 0x83: "SINGLE|ANYONECANPAY"}
+
+
+def _script_asm(script: bytes, sighash_decode: bool = False) -> str:
+    """Core's `ScriptToAsmStr`. With `sighash_decode` (scriptSigs, as TxToUniv asks), a push
+    that is a strictly encoded signature shows its hash type as `[ALL]` etc. instead of its
+    last byte, unless the script is unspendable (OP_RETURN)."""
+    decode = sighash_decode and not (script[:1] == b"\x6a" or len(script) > 10_000)  # IsUnspendable
     parts = []
     try:
         for op, data in iter_ops(script):
@@ -157,6 +177,8 @@ def _script_asm(script: bytes) -> str:
                     parts.append("0")
                 elif len(data) <= 4:
                     parts.append(str(_scriptnum(data)))
+                elif decode and is_valid_signature_encoding(data) and data[-1] in _SIGHASH_NAMES:
+                    parts.append(f"{data[:-1].hex()}[{_SIGHASH_NAMES[data[-1]]}]")
                 else:
                     parts.append(data.hex())
             elif 0x51 <= op <= 0x60:
@@ -270,7 +292,8 @@ class RPCMethods:
         return [e.tx for e in mp.entries()]
 
     def _difficulty(self, bits: int) -> float:
-        """Core `GetDifficulty`: pow_limit-relative, as mainnet's 0x1d00ffff = 1."""
+        """Core `GetDifficulty` (mainnet's 0x1d00ffff = 1), as Core's JSON prints it: UniValue
+        writes a double with 16 significant digits, so the value a client parses is that one."""
         shift = (bits >> 24) & 0xFF
         d = float(0x0000FFFF) / float(bits & 0x00FFFFFF)
         while shift < 29:
@@ -279,7 +302,7 @@ class RPCMethods:
         while shift > 29:
             d /= 256.0
             shift -= 1
-        return d
+        return float(f"{d:.16g}")
 
     def tx_to_json(self, tx: Tx, block_hash: bytes | None = None, height: int | None = None,
                    tip_height: int | None = None, include_hex: bool = True) -> dict:
@@ -290,7 +313,8 @@ class RPCMethods:
                 vin.append({"coinbase": txin.script_sig.hex(), "sequence": txin.sequence})
             else:
                 vin.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
-                            "scriptSig": {"asm": _script_asm(txin.script_sig), "hex": txin.script_sig.hex()},
+                            "scriptSig": {"asm": _script_asm(txin.script_sig, sighash_decode=True),
+                                          "hex": txin.script_sig.hex()},
                             "sequence": txin.sequence})
         vout = []
         for n, out in enumerate(tx.vout):
@@ -333,8 +357,9 @@ class RPCMethods:
             "height": entry.height, "version": h.version, "versionHex": f"{h.version & 0xffffffff:08x}",
             "merkleroot": hash_to_hex(h.merkle_root), "tx": txs, "time": h.time,
             "mediantime": cs.median_time_past(entry), "nonce": h.nonce, "bits": f"{h.bits:08x}",
-            "difficulty": self._difficulty(h.bits), "chainwork": f"{entry.chainwork:064x}",
-            "nTx": len(block.txs),
+            "target": _target_hex(h.bits), "difficulty": self._difficulty(h.bits),
+            "chainwork": f"{entry.chainwork:064x}", "nTx": len(block.txs),
+            "coinbase_tx": _coinbase_tx_json(block.txs[0]),
         }
         if entry.prev is not None:
             j["previousblockhash"] = hash_to_hex(entry.prev.hash)
@@ -377,11 +402,12 @@ Returns an object containing various state info regarding blockchain processing.
             tip, best = cs.tip, cs.best_header
             return {
                 "chain": self._params.name, "blocks": tip.height, "headers": best.height,
-                "bestblockhash": hash_to_hex(tip.hash), "difficulty": self._difficulty(tip.header.bits),
+                "bestblockhash": hash_to_hex(tip.hash), "bits": f"{tip.header.bits:08x}",
+                "target": _target_hex(tip.header.bits), "difficulty": self._difficulty(tip.header.bits),
                 "time": tip.header.time, "mediantime": cs.median_time_past(tip),
                 "verificationprogress": 1.0 if best.height <= tip.height else tip.height / max(1, best.height),
                 "initialblockdownload": self.node.in_ibd(), "chainwork": f"{tip.chainwork:064x}",
-                "size_on_disk": self.node.size_on_disk(), "pruned": False, "warnings": "",
+                "size_on_disk": self.node.size_on_disk(), "pruned": False, "warnings": [],
             }
         return await self._w(work)
 
@@ -882,7 +908,7 @@ Returns a json object containing mining-related information."""
         pooled = await self._w(len, mp) if mp is not None else 0
         return {"blocks": snap.height, "difficulty": self._difficulty(snap.tip_bits) if snap.tip_bits else 0,
                 "networkhashps": 0, "pooledtx": pooled,
-                "chain": self._params.name, "warnings": "",
+                "chain": self._params.name, "warnings": [],
                 "mining": bool(miner is not None and miner.running),
                 "hashespersec": miner.hashrate if miner is not None else 0.0,
                 "blocksfound": miner.blocks_found if miner is not None else 0,
@@ -933,7 +959,8 @@ command is "add", "remove" or "onetry"."""
              "height": entry.height, "version": h.version, "versionHex": f"{h.version & 0xffffffff:08x}",
              "merkleroot": hash_to_hex(h.merkle_root), "time": h.time,
              "mediantime": cs.median_time_past(entry), "nonce": h.nonce, "bits": f"{h.bits:08x}",
-             "difficulty": self._difficulty(h.bits), "chainwork": f"{entry.chainwork:064x}"}
+             "target": _target_hex(h.bits), "difficulty": self._difficulty(h.bits),
+             "chainwork": f"{entry.chainwork:064x}"}
         n_tx = getattr(entry, "n_tx", None)
         if n_tx is None:
             block = cs.get_block(entry.hash)
@@ -1009,7 +1036,9 @@ Returns details on the active state of the TX memory pool."""
                     "mempoolminfee": amount_to_json(i.mempool_min_fee.sat_per_kvb),
                     "minrelaytxfee": amount_to_json(i.min_relay_fee.sat_per_kvb),
                     "incrementalrelayfee": amount_to_json(i.incremental_relay_fee.sat_per_kvb),
-                    "unbroadcastcount": 0, "fullrbf": i.full_rbf}
+                    "unbroadcastcount": 0, "fullrbf": i.full_rbf,
+                    "permitbaremultisig": mp.config.permit_bare_multisig,
+                    "maxdatacarriersize": MAX_OP_RETURN_RELAY}
         return await self._w(work)
 
     async def m_getmempoolentry(self, txid) -> dict:
@@ -1216,7 +1245,7 @@ Returns an object containing various state info regarding P2P networking."""
                 "networks": [], "relayfee": amount_to_json(1000), "incrementalfee": amount_to_json(1000),
                 "localaddresses": ([{"address": self.node.config.bind, "port": self.node.p2p_port, "score": 1}]
                                    if cm is not None and cm.listen else []),
-                "warnings": ""}
+                "warnings": []}
 
     async def m_setnetworkactive(self, state) -> bool:
         """setnetworkactive state
@@ -1298,25 +1327,23 @@ Undo denypeer for host:port (tinynode); peers added with --peers or addnode reco
 The host:port addresses denied with denypeer, sorted (tinynode)."""
         return self._connman().denied()
 
-    async def m_gettxoutsetinfo(self, hash_type="hash_serialized_2") -> dict:
+    async def m_gettxoutsetinfo(self, hash_type="hash_serialized_3") -> dict:
         """gettxoutsetinfo ( "hash_type" )
-Returns statistics about the unspent transaction output set (with tinynode's UTXO-set hash)."""
+Returns statistics about the unspent transaction output set. hash_type: 'hash_serialized_3'
+(Core's legacy UTXO-set hash, the same value Core computes for the same set) or 'none'."""
+        if hash_type not in ("hash_serialized_3", "none"):
+            raise RPCError(RPC_INVALID_PARAMETER, f"'{hash_type}' is not a valid hash_type")
+
         def work():
             cs = self._cs()
-            cs.flush() if hasattr(cs, "flush") else None
-            n = 0
-            txids = set()
-            total = 0
-            size = 0
-            for key, coin in cs.store.iter_coins():
-                n += 1
-                txids.add(bytes(key)[:32])
-                total += coin.value
-                size += len(bytes(key)) + len(coin.serialize())
-            return {"height": cs.height, "bestblock": hash_to_hex(cs.tip.hash), "txouts": n,
-                    "transactions": len(txids), "bogosize": size,
-                    "hash_serialized_2": cs.utxo_set_hash()[::-1].hex(),
-                    "total_amount": amount_to_json(total), "disk_size": self.node.size_on_disk()}
+            st = cs.utxo_stats(with_hash=hash_type == "hash_serialized_3")
+            res = {"height": cs.height, "bestblock": hash_to_hex(cs.tip.hash), "txouts": st.txouts,
+                   "bogosize": st.bogosize}
+            if st.hash_serialized is not None:
+                res["hash_serialized_3"] = hash_to_hex(st.hash_serialized)
+            res.update({"total_amount": amount_to_json(st.total_amount), "transactions": st.transactions,
+                        "disk_size": self.node.size_on_disk()})
+            return res
         return await self._w(work)
 
     async def m_testmempoolaccept(self, rawtxs, maxfeerate=0.10) -> list:
@@ -1340,13 +1367,18 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
             if mp is None:
                 return {**res, "allowed": False, "reject-reason": "mempool unavailable"}
             if tx.txid in mp:
-                return {**res, "allowed": False, "reject-reason": "txn-already-in-mempool"}
+                return {**res, "allowed": False, "reject-reason": "txn-already-in-mempool",
+                        "reject-details": "txn-already-in-mempool"}
             try:  # a dry run of every accept check, BIP125 replacement rules included
                 entry = mp.test_accept(tx, int(time.time()))
-            except ValidationError as e:
-                return {**res, "allowed": False, "reject-reason": e.reject_string}
+            except ValidationError as e:  # Core: reject-details = ValidationState::ToString()
+                if e.reason == RejectReason.MISSING_INPUTS:
+                    return {**res, "allowed": False, "reject-reason": "missing-inputs"}
+                details = e.reject_string + (f", {e.detail}" if e.detail and not e._formatted() else "")
+                return {**res, "allowed": False, "reject-reason": e.reject_string, "reject-details": details}
             except PolicyError as e:
-                return {**res, "allowed": False, "reject-reason": e.reason}
+                return {**res, "allowed": False, "reject-reason": e.reason,
+                        "reject-details": e.reason + (f", {e.detail}" if e.detail else "")}
             fee = entry.fee
             if max_rate and fee * 1000 > max_rate * tx.size:
                 return {**res, "allowed": False, "reject-reason": "max-fee-exceeded"}
@@ -1390,7 +1422,7 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
             out.append(TxOut(amount_from_json(value), spk))
         return out
 
-    async def m_createrawtransaction(self, inputs, outputs, locktime=0, replaceable=False) -> str:
+    async def m_createrawtransaction(self, inputs, outputs, locktime=0, replaceable=True) -> str:
         """createrawtransaction [{"txid":"hex","vout":n,"sequence":n},...] [{"address":amount},{"data":"hex"},...] ( locktime replaceable )
 Create a transaction spending the given inputs and creating new outputs (not signed, not stored)."""
         from ..primitives.tx import OutPoint, TxIn
