@@ -33,7 +33,7 @@ def is_hash(s) -> bool:
     return isinstance(s, str) and len(s) == 64 and all(c in HEX64 for c in s)
 
 
-SCRIPT_PUBKEY = {"asm": str, "hex": str, "type": str}
+SCRIPT_PUBKEY = {"asm": str, "desc": str, "hex": str, "type": str}
 MEMPOOL_ENTRY = {"vsize": int, "weight": int, "time": int, "height": int, "descendantcount": int,
                  "descendantsize": int, "ancestorcount": int, "ancestorsize": int, "wtxid": str,
                  "fees": dict, "depends": list, "spentby": list, "bip125-replaceable": bool,
@@ -121,7 +121,7 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         shape(d["vout"][0], {"value": NUM, "n": int, "scriptPubKey": dict})
         assert await err(c.call("decoderawtransaction", "00")) == -22
         ds = await c.call("decodescript", d["vout"][0]["scriptPubKey"]["hex"])
-        shape(ds, {"asm": str, "type": str}, optional={"address", "p2sh"})
+        shape(ds, {"asm": str, "desc": str, "type": str}, optional={"address", "p2sh"})
         assert await err(c.call("decodescript", "zz")) == -8
 
         # --- validateaddress / getaddressinfo (desc, timestamp, hd* left out)

@@ -25,6 +25,7 @@ from ..primitives.hashes import hash_to_hex, hex_to_hash
 from ..primitives.serialize import DecodeError
 from ..primitives.tx import COIN, MAX_MONEY, Tx
 from ..mempool.policy import MAX_OP_RETURN_RELAY
+from ..script.descriptor import infer_descriptor
 from ..script.opcodes import Op
 from ..script.script import iter_ops
 from ..script.sigcheck import is_valid_signature_encoding
@@ -202,6 +203,17 @@ def _scriptnum(data: bytes) -> int:
     return v
 
 
+def _script_pubkey_json(spk: bytes, params) -> dict:
+    """Core `ScriptToUniv(script, out, include_hex=true, include_address=true)`: asm, desc
+    (the inferred descriptor, `script/descriptor.py`), hex, address when there is one, type."""
+    j: dict[str, Any] = {"asm": _script_asm(spk), "desc": infer_descriptor(spk, params), "hex": spk.hex()}
+    addr = address_from_script(spk, params)
+    if addr:
+        j["address"] = addr
+    j["type"] = _script_type(spk)
+    return j
+
+
 def _script_type(spk: bytes) -> str:
     try:
         from ..script.script import classify
@@ -318,12 +330,8 @@ class RPCMethods:
                             "sequence": txin.sequence})
         vout = []
         for n, out in enumerate(tx.vout):
-            spk = {"asm": _script_asm(out.script_pubkey), "hex": out.script_pubkey.hex(),
-                   "type": _script_type(out.script_pubkey)}
-            addr = address_from_script(out.script_pubkey, self._params)
-            if addr:
-                spk["address"] = addr
-            vout.append({"value": amount_to_json(out.value), "n": n, "scriptPubKey": spk})
+            vout.append({"value": amount_to_json(out.value), "n": n,
+                         "scriptPubKey": _script_pubkey_json(out.script_pubkey, self._params)})
         j: dict[str, Any] = {"txid": tx.txid_hex, "hash": tx.txid_hex, "version": tx.version,
                              "size": tx.size, "vsize": tx.size, "weight": 4 * tx.size,
                              "locktime": tx.locktime, "vin": vin, "vout": vout}
@@ -1014,13 +1022,10 @@ Returns details about an unspent transaction output (null if spent or unknown)."
                 if coin is None:
                     return None
                 conf = cs.height - coin.height + 1
-            spk = {"asm": _script_asm(coin.script_pubkey), "hex": coin.script_pubkey.hex(),
-                   "type": _script_type(coin.script_pubkey)}
-            addr = address_from_script(coin.script_pubkey, self._params)
-            if addr:
-                spk["address"] = addr
             return {"bestblock": hash_to_hex(cs.tip.hash), "confirmations": conf,
-                    "value": amount_to_json(coin.value), "scriptPubKey": spk, "coinbase": coin.is_coinbase}
+                    "value": amount_to_json(coin.value),
+                    "scriptPubKey": _script_pubkey_json(coin.script_pubkey, self._params),
+                    "coinbase": coin.is_coinbase}
         return await self._w(work)
 
     async def m_getmempoolinfo(self) -> dict:
@@ -1087,7 +1092,8 @@ Decode a hex-encoded script."""
             script = bytes.fromhex(_str(hexstring, "hexstring"))
         except ValueError:
             raise RPCError(RPC_INVALID_PARAMETER, f"argument must be hexadecimal string (not '{hexstring}')") from None
-        j: dict[str, Any] = {"asm": _script_asm(script), "type": _script_type(script)}
+        j: dict[str, Any] = {"asm": _script_asm(script), "desc": infer_descriptor(script, self._params),
+                             "type": _script_type(script)}
         addr = address_from_script(script, self._params)
         if addr:
             j["address"] = addr
