@@ -289,7 +289,14 @@ EXPECTED_DIFFERENCES = {
     "getblock": {".size", ".weight", ".coinbase_tx.witness+missing"},
     "getblock2": {".size", ".weight", ".coinbase_tx.witness+missing", ".tx[0].hash", ".tx[0].hex",
                   ".tx[0].size", ".tx[0].vsize", ".tx[0].weight", ".tx[0].vin[0].txinwitness+missing"},
+    "getblock3": {".size", ".weight", ".coinbase_tx.witness+missing", ".tx[0].hash", ".tx[0].hex",
+                  ".tx[0].size", ".tx[0].vsize", ".tx[0].weight", ".tx[0].vin[0].txinwitness+missing"},
     "getblockchaininfo": {".size_on_disk", ".warnings"},
+    # Core's block assembler: its option and the last block it assembled (generatetoaddress)
+    "getmininginfo": {".warnings", ".blockmintxfee+missing", ".currentblocktx+missing",
+                      ".currentblockweight+missing"},
+    # entry time is each node's own clock; chunk fields come from Core's cluster mempool
+    "getmempoolentry": {".time", ".chunkweight+missing", ".fees.chunk+missing"},
     "gettxoutsetinfo": {".disk_size"},
     "decodescript": {".segwit+missing"},
 }
@@ -297,9 +304,10 @@ EXPECTED_DIFFERENCES = {
 
 async def test_rpc_answers_equal_cores(bitcoind_path: str) -> None:
     """The same chain and transaction on both nodes (synced from Core): tinynode's RPC answers
-    equal Core's field by field — headers, blocks with their txs and fees, UTXO lookups, the
-    UTXO-set hash (hash_serialized_3), decoded txs and scripts, raw-tx building, address checks
-    and a mempool dry run — except EXPECTED_DIFFERENCES, each explained."""
+    equal Core's field by field — headers, blocks with their txs, fees and spent coins, UTXO
+    lookups, the UTXO-set hash (hash_serialized_3), decoded txs and scripts, raw-tx building,
+    address checks, mining info and network hash rate, a mempool dry run and a mempool entry —
+    except EXPECTED_DIFFERENCES, each explained."""
     key = PrivateKey(bytes(31) + b"\x0d")
     addr = encode_address("p2pkh", key.public_key.hash160(), REGTEST)
     core = await start_bitcoind(bitcoind_path)
@@ -335,6 +343,9 @@ async def test_rpc_answers_equal_cores(bitcoind_path: str) -> None:
             ("validateaddress", "validateaddress", (addr,)),
             ("validateaddress", "validateaddress", ("2MtoTvMi65NXBt3sTCXNd1aqKGa7gXsX8CC",)),
             ("testmempoolaccept", "testmempoolaccept", ([pending.raw.hex()],)),
+            ("getblock3", "getblock", (with_tx, 3)),
+            ("getmininginfo", "getmininginfo", ()),
+            ("getnetworkhashps", "getnetworkhashps", (50, 100)),
         ]
         for script in ("76a914" + "11" * 20 + "88ac", "a914" + "11" * 20 + "87", "6a0568656c6c6f",
                        "5121" + "02" + "11" * 32 + "51ae", "21" + "03" + "22" * 32 + "ac", "00ff5151"):
@@ -345,6 +356,16 @@ async def test_rpc_answers_equal_cores(bitcoind_path: str) -> None:
             diff = differences(ours, theirs) - EXPECTED_DIFFERENCES.get(name, set())
             if diff:
                 unexpected[f"{method}{args}"] = sorted(diff)
+        await core.rpc("sendrawtransaction", pending.raw.hex())
+
+        async def relayed() -> bool:
+            return pending.txid_hex in await t.rpc.call("getrawmempool")
+
+        await wait_until(relayed, 60, message="Core's tx never reached tinynode's mempool")
+        diff = differences(await t.rpc.call("getmempoolentry", pending.txid_hex),
+                           await core.rpc("getmempoolentry", pending.txid_hex))
+        if diff - EXPECTED_DIFFERENCES["getmempoolentry"]:
+            unexpected["getmempoolentry"] = sorted(diff - EXPECTED_DIFFERENCES["getmempoolentry"])
         assert not unexpected, unexpected
         # the checks above compared these too; said once more, plainly
         assert (await t.rpc.call("gettxoutsetinfo"))["hash_serialized_3"] == \

@@ -203,8 +203,13 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         assert await err(c.call("generateblock", "nope", [])) == -5
         assert await err(c.call("generateblock", addr, ["00"])) == -22
         mi = await c.call("getmininginfo")
-        shape(mi, {"blocks": int, "difficulty": NUM, "networkhashps": NUM, "pooledtx": int, "chain": str,
-                   "warnings": list}, extra={"mining", "hashespersec", "blocksfound", "workers"})
+        shape(mi, {"blocks": int, "bits": str, "difficulty": NUM, "target": str, "networkhashps": NUM,
+                   "pooledtx": int, "chain": str, "next": dict, "warnings": list},
+              extra={"mining", "hashespersec", "blocksfound", "workers"})
+        shape(mi["next"], {"height": int, "bits": str, "difficulty": NUM, "target": str})
+        assert mi["next"]["height"] == mi["blocks"] + 1 and mi["networkhashps"] > 0
+        assert await c.call("getnetworkhashps") == mi["networkhashps"]
+        assert await c.call("getnetworkhashps", 1, 0) == 0 and await err(c.call("getnetworkhashps", 0)) == -8
         assert isinstance(await c.call("uptime"), int)
         hl = await c.call("help", "getblockheader")
         assert hl.startswith('getblockheader "blockhash" ( verbose )') and "Examples:" in hl

@@ -352,10 +352,16 @@ class RPCMethods:
         h = block.header
         if verbosity >= 2:
             txs = [self.tx_to_json(tx, include_hex=True) for tx in block.txs]
-            fees = self._block_fees(block, entry) if active else None
-            if fees is not None:  # Core ≥ 25: "fee" for each non-coinbase tx when undo data exists
-                for j, fee in zip(txs[1:], fees):
-                    j["fee"] = amount_to_json(fee)
+            spent = self._block_spent_coins(block, entry) if active else None
+            if spent is not None:  # Core ≥ 25: "fee" for each non-coinbase tx when undo data exists
+                for j, tx, coins in zip(txs[1:], block.txs[1:], spent):
+                    j["fee"] = amount_to_json(sum(c.value for c in coins) - sum(o.value for o in tx.vout))
+                    if verbosity >= 3:  # Core TxVerbosity::SHOW_DETAILS_AND_PREVOUT
+                        for vin, c in zip(j["vin"], coins):
+                            vin["prevout"] = {"generated": c.is_coinbase, "height": c.height,
+                                              "value": amount_to_json(c.value),
+                                              "scriptPubKey": _script_pubkey_json(c.script_pubkey, self._params)}
+                            vin["sequence"] = vin.pop("sequence")  # Core's key order: prevout first
         else:
             txs = [tx.txid_hex for tx in block.txs]
         j = {
@@ -375,9 +381,9 @@ class RPCMethods:
             j["nextblockhash"] = hash_to_hex(nxt)
         return j
 
-    def _block_fees(self, block: Block, entry) -> list[int] | None:
-        """Fees of the block's non-coinbase txs from its undo record (the coins it spent, in
-        spending order: Core's `CBlockUndo`, as `blockToJSON` uses it); None without undo data."""
+    def _block_spent_coins(self, block: Block, entry) -> list[list] | None:
+        """The coins each non-coinbase tx of the block spent, from its undo record (in spending
+        order: Core's `CBlockUndo`, as `blockToJSON` uses it); None without undo data."""
         from ..storage.base import parse_undo
         cs = self._cs()
         raw = None
@@ -394,12 +400,11 @@ class RPCMethods:
             return None
         if len(spent) != sum(len(tx.vin) for tx in block.txs[1:]):
             return None
-        fees, i = [], 0
+        out, i = [], 0
         for tx in block.txs[1:]:
-            value_in = sum(c.value for c in spent[i:i + len(tx.vin)])
+            out.append(spent[i:i + len(tx.vin)])
             i += len(tx.vin)
-            fees.append(value_in - sum(o.value for o in tx.vout))
-        return fees
+        return out
 
     # === blockchain ================================================================================
     async def m_getblockchaininfo(self) -> dict:
@@ -442,7 +447,8 @@ Returns hash of block in best-block-chain at height provided."""
         """getblock "blockhash" ( verbosity )
 If verbosity is 0, returns a string that is serialized, hex-encoded data for block 'hash'.
 If verbosity is 1, returns an Object with information about block <hash>.
-If verbosity is 2, returns an Object with information about block <hash> and information about each transaction."""
+If verbosity is 2, returns an Object with information about block <hash> and information about each transaction.
+If verbosity is 3, also the coin each input spent ("prevout")."""
         bh = _hash(blockhash, "blockhash")
         if isinstance(verbosity, bool):
             verbosity = 1 if verbosity else 0
@@ -907,20 +913,59 @@ Mine blocks immediately to a specified address (before the RPC call returns)."""
         hashes = await self.node.miner.generate(n, spk)
         return [hash_to_hex(h) for h in hashes]
 
+    def _network_hashps(self, nblocks: int = 120, height: int = -1) -> float:
+        """Core `GetNetworkHashPS`: work over the last `nblocks` blocks (-1: since the last
+        retarget) divided by the time they span, at the tip or at `height` (writer thread)."""
+        cs = self._cs()
+        if nblocks < -1 or nblocks == 0:
+            raise RPCError(RPC_INVALID_PARAMETER, "Invalid nblocks. Must be a positive number or -1.")
+        if height < -1 or height > cs.height:
+            raise RPCError(RPC_INVALID_PARAMETER, "Block does not exist at specified height")
+        pb = cs.tip if height == -1 else cs.get_entry(cs.get_block_hash(height))
+        if pb is None or pb.height == 0:
+            return 0
+        if nblocks == -1:
+            nblocks = pb.height % self._params.retarget_window + 1
+        nblocks = min(nblocks, pb.height)
+        pb0 = pb
+        times = [pb.header.time]
+        for _ in range(nblocks):
+            pb0 = pb0.prev
+            times.append(pb0.header.time)
+        if min(times) == max(times):
+            return 0
+        return float(f"{(pb.chainwork - pb0.chainwork) / (max(times) - min(times)):.16g}")
+
+    async def m_getnetworkhashps(self, nblocks=120, height=-1) -> float:
+        """getnetworkhashps ( nblocks height )
+Returns the estimated network hashes per second based on the last n blocks (-1: since the last
+difficulty change), at the tip or at the given height."""
+        n, h = _int(nblocks, "nblocks"), _int(height, "height")
+        return await self._w(lambda: self._network_hashps(n, h))
+
     async def m_getmininginfo(self) -> dict:
         """getmininginfo
 Returns a json object containing mining-related information."""
-        snap = self.node.writer.snapshot
         miner = self.node.miner
         mp = self.node.mempool
-        pooled = await self._w(len, mp) if mp is not None else 0
-        return {"blocks": snap.height, "difficulty": self._difficulty(snap.tip_bits) if snap.tip_bits else 0,
-                "networkhashps": 0, "pooledtx": pooled,
-                "chain": self._params.name, "warnings": [],
-                "mining": bool(miner is not None and miner.running),
-                "hashespersec": miner.hashrate if miner is not None else 0.0,
-                "blocksfound": miner.blocks_found if miner is not None else 0,
-                "workers": miner.workers if miner is not None else 0}
+
+        def work():
+            cs = self._cs()
+            tip = cs.tip
+            next_time = max(cs.median_time_past(tip) + 1, int(time.time()))
+            next_bits = cs.next_bits(tip, next_time)  # Core NextEmptyBlockIndex
+            return {"blocks": tip.height, "bits": f"{tip.header.bits:08x}",
+                    "difficulty": self._difficulty(tip.header.bits), "target": _target_hex(tip.header.bits),
+                    "networkhashps": self._network_hashps(), "pooledtx": len(mp) if mp is not None else 0,
+                    "chain": self._params.name,
+                    "next": {"height": tip.height + 1, "bits": f"{next_bits:08x}",
+                             "difficulty": self._difficulty(next_bits), "target": _target_hex(next_bits)},
+                    "warnings": [],
+                    "mining": bool(miner is not None and miner.running),
+                    "hashespersec": miner.hashrate if miner is not None else 0.0,
+                    "blocksfound": miner.blocks_found if miner is not None else 0,
+                    "workers": miner.workers if miner is not None else 0}
+        return await self._w(work)
 
     # === network =====================================================================================
     async def m_getpeerinfo(self) -> list:
