@@ -133,7 +133,7 @@ KNOWN_METHODS = (
     "getchaintips", "getrawmempool", "getrawtransaction", "sendrawtransaction", "getnewaddress",
     "getbalance", "getbalances", "listunspent", "sendtoaddress", "gettransaction",
     "generatetoaddress", "getmininginfo", "getnetworkhashps", "getpeerinfo", "getconnectioncount",
-    "addnode", "stop",
+    "addnode", "stop", "submitblock",
     "help", "uptime", "listaddresses", "getaddressbalance", "gettxstatus", "getblockheader",
     "getdifficulty", "gettxout", "getmempoolinfo", "getmempoolentry", "decoderawtransaction",
     "validateaddress", "getaddressinfo", "dumpprivkey", "importprivkey", "listtransactions",

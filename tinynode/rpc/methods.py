@@ -1599,6 +1599,30 @@ Sign inputs for raw transaction with the wallet's keys."""
         return await self._w(self._sign_inputs, tx,
                              lambda h160, spk: w.keys.private_key(p2pkh_script(h160)), prevtxs, sighashtype)
 
+    async def m_submitblock(self, hexdata, dummy=None) -> str | None:
+        """submitblock "hexdata" ( "dummy" )
+Attempts to submit a new block to the network. Returns null when it is valid and now the tip,
+otherwise a BIP22 result as Core gives it: "duplicate", "duplicate-invalid", "inconclusive"
+(valid so far but not on the best chain), "prev-blk-not-found", or the reject reason."""
+        try:
+            block = Block.from_bytes(bytes.fromhex(_str(hexdata, "hexdata")))
+        except (ValueError, DecodeError):
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None
+        parent = await self._w(lambda: self._cs().get_entry(block.header.prev_hash))
+        if parent is None:  # Core keeps no block whose parent it lacks (AcceptBlockHeader)
+            return "prev-blk-not-found"
+        parent_failed = parent.failed
+        res = await self.node.writer.submit_block(block)  # Core submitblock + BIP22ValidationResult
+        if res.status == "connected":
+            return None
+        if res.status in ("duplicate", "accepted"):
+            return "duplicate" if res.status == "duplicate" else "inconclusive"
+        if res.error is not None and res.error.reason == RejectReason.BAD_PREVBLK and not parent_failed:
+            # stored, then an ancestor failed while the chain moved onto it: Core reports on the
+            # submitted block only, which was never checked on its own
+            return "inconclusive"
+        return res.error.reject_string if res.error is not None else "rejected"
+
     async def m_generateblock(self, output, transactions, submit=True) -> dict:
         """generateblock "output" ["rawtx/txid",...] ( submit )
 Mine a block with exactly the given transactions (mempool txids or raw hex), in that order."""
