@@ -6,6 +6,11 @@ PyPI sdist, as `.ci/run` does — named by TINYNODE_BITCOIND (or `bitcoind` on P
 they are skipped with that reason; when TINYNODE_BITCOIND is set but does not run, they fail,
 so a broken build cannot pass unnoticed.
 
+What is checked: tinynode syncs from Core, txs go both ways, reorgs onto Core's chain, Core
+validates tinynode's headers; tinynode's RPC answers equal Core's field by field on one chain
+(test_rpc_answers_equal_cores); and both judge the same blocks the same way, reject reason for
+reject reason (test_blocks_judged_as_core_judges_them).
+
 Facts about Core on regtest the tests rely on (net_processing.cpp, validation.cpp, chainparams):
 - tinynode's `regtest` is Core's: same genesis, magic, ports and address prefixes;
 - segwit is active from genesis, so every block Core mines carries a witness commitment and a
