@@ -34,7 +34,7 @@ import subprocess
 import time
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -46,12 +46,13 @@ from tests.framework.nodes import TestNode, short_tmpdir, start_node
 from tests.framework.wait import wait_until
 from tinynode.lab import free_port
 from tinynode.params import REGTEST
-from tinynode.primitives.address import encode_address
+from tinynode.primitives.address import encode_address, p2pkh_script
 from tinynode.primitives.block import Block
-from tinynode.primitives.hashes import hash_to_hex
-from tinynode.primitives.keys import PrivateKey
-from tinynode.primitives.tx import COIN, OutPoint
+from tinynode.primitives.hashes import hash_to_hex, hex_to_hash
+from tinynode.primitives.keys import SECP256K1_ORDER, PrivateKey, der_decode_signature, der_encode_signature
+from tinynode.primitives.tx import COIN, OutPoint, Tx, TxIn, TxOut
 from tinynode.rpc.protocol import RPCError
+from tinynode.script.sign import sign_p2pkh
 
 pytestmark = pytest.mark.slow
 
@@ -499,6 +500,89 @@ async def test_blocks_judged_as_core_judges_them(bitcoind_path: str) -> None:
         assert not mismatches, mismatches
         assert len({a[2] for a in answers}) > 15, answers   # the catalogue really hit many rules
         assert tip_hex(t) == await core.best_hash() == hash_to_hex(b["f105"].hash)
+    finally:
+        if t is not None:
+            await t.stop()
+        core.stop()
+
+
+#: Where tinynode's relay policy is its own (issue 6's numbers), not Core v31's:
+#: - min relay / incremental fee 1,000 sat/kvB (Core v31: 100 sat/kvB);
+#: - one OP_RETURN output of at most 83 bytes (Core v31: any number, 100,000 bytes in all);
+#: - tx version 1 and 2 only (Core v31 also relays version 3, TRUC).
+POLICY_DIFFERENCES = {"low-fee", "op-return-84", "two-op-returns", "version-3"}
+
+
+async def test_mempool_judges_txs_as_core_does(bitcoind_path: str) -> None:
+    """Policy and consensus for loose transactions against Bitcoin Core: on one chain, the same
+    txs go through both nodes' `testmempoolaccept`; `allowed` and the reject reason are equal,
+    except POLICY_DIFFERENCES (tinynode's own relay policy), which must really differ."""
+    key = PrivateKey(bytes(31) + b"\x0e")
+    h160 = key.public_key.hash160()
+    spk = p2pkh_script(h160)
+    addr = encode_address("p2pkh", h160, REGTEST)
+    core = await start_bitcoind(bitcoind_path)
+    t: TestNode | None = None
+    try:
+        t = await start_node(peers=(("127.0.0.1", core.p2p_port),))
+        hashes = await core.rpc("generatetoaddress", 120, addr)
+        await wait_same_tip(t, core, hashes[-1])
+        coins = [(await core.rpc("getblock", h, 2))["tx"][0]["txid"] for h in hashes[:20]]
+        value = 50 * COIN
+
+        def build(coin: int, outputs: list[tuple[bytes, int]], *, version: int = 1, locktime: int = 0,
+                  sequence: int = 0xFFFFFFFF, script_sig: Callable[[bytes], bytes] | None = None,
+                  signer: PrivateKey = key, txid: str | None = None) -> str:
+            tx = Tx(version, (TxIn(OutPoint(hex_to_hash(txid or coins[coin]), 0), b"", sequence),),
+                    tuple(TxOut(v, s) for s, v in outputs), locktime)
+            sig = sign_p2pkh(tx, 0, signer, spk)
+            if script_sig is not None:
+                sig = script_sig(sig)
+            return replace(tx, vin=(replace(tx.vin[0], script_sig=sig),)).raw.hex()
+
+        def high_s(script_sig: bytes) -> bytes:
+            """The same signature with s replaced by n - s (valid by consensus, not standard)."""
+            sig = script_sig[1:1 + script_sig[0]]
+            r, s = der_decode_signature(sig[:-1])
+            high = der_encode_signature(r, SECP256K1_ORDER - s) + sig[-1:]
+            return bytes([len(high)]) + high + script_sig[1 + script_sig[0]:]
+
+        keys = [PrivateKey(bytes(31) + bytes([i])).public_key.sec for i in range(20, 24)]
+        cases = {
+            "ok": build(0, [(spk, value - 10_000)]),
+            "dust": build(1, [(spk, value - 10_000 - 545), (spk, 545)]),
+            "not-dust": build(1, [(spk, value - 10_000 - 546), (spk, 546)]),
+            "bare-multisig-1of4": build(2, [(bytes([0x51]) + b"".join(b"\x21" + k for k in keys)
+                                             + bytes([0x54, 0xAE]), value - 10_000)]),
+            "bare-multisig-1of3": build(2, [(bytes([0x51]) + b"".join(b"\x21" + k for k in keys[:3])
+                                             + bytes([0x53, 0xAE]), value - 10_000)]),
+            "op-return-83": build(3, [(spk, value - 10_000), (b"\x6a\x4c\x50" + bytes(80), 0)]),
+            "op-return-84": build(3, [(spk, value - 10_000), (b"\x6a\x4c\x51" + bytes(81), 0)]),
+            "two-op-returns": build(3, [(spk, value - 10_000), (b"\x6a\x01\x01", 0), (b"\x6a\x01\x02", 0)]),
+            "not-pushonly": build(4, [(spk, value - 10_000)], script_sig=lambda s: b"\x61" + s),
+            "scriptsig-size": build(4, [(spk, value - 10_000)],
+                                    script_sig=lambda s: b"\x4d\x80\x06" + bytes(1664) + s),
+            "high-s": build(5, [(spk, value - 10_000)], script_sig=high_s),
+            "wrong-key": build(5, [(spk, value - 10_000)], signer=PrivateKey(bytes(31) + b"\x0f")),
+            "missing-input": build(6, [(spk, value - 10_000)], txid="11" * 32),
+            "zero-fee": build(6, [(spk, value)]),
+            "low-fee": build(6, [(spk, value - 100)]),
+            "too-much": build(6, [(spk, value + 1)]),
+            "non-final": build(7, [(spk, value - 10_000)], locktime=10_000, sequence=0),
+            "version-3": build(7, [(spk, value - 10_000)], version=3),
+            "nonstandard-out": build(8, [(b"\x51\x51\x93", value - 10_000)]),
+            "tx-size": build(9, [(spk, value - 10_000_000)] + [(spk, 1_000)] * 3000),
+            "immature": build(0, [(spk, value - 10_000)], txid=(await core.rpc("getblock", hashes[-1], 2))["tx"][0]["txid"]),
+        }
+        verdicts = {}
+        for name, raw in cases.items():
+            [ours] = await t.rpc.call("testmempoolaccept", [raw])
+            [theirs] = await core.rpc("testmempoolaccept", [raw])
+            verdicts[name] = ((ours["allowed"], ours.get("reject-reason")),
+                              (theirs["allowed"], theirs.get("reject-reason")))
+        same = {n for n, (a, b) in verdicts.items() if a == b}
+        assert set(verdicts) - same == POLICY_DIFFERENCES, {n: verdicts[n] for n in set(verdicts) - same}
+        assert len({v[1] for v in verdicts.values()}) >= 12, verdicts   # many distinct rules hit
     finally:
         if t is not None:
             await t.stop()

@@ -1423,8 +1423,8 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
             try:  # a dry run of every accept check, BIP125 replacement rules included
                 entry = mp.test_accept(tx, int(time.time()))
             except ValidationError as e:  # Core: reject-details = ValidationState::ToString()
-                if e.reason == RejectReason.MISSING_INPUTS:
-                    return {**res, "allowed": False, "reject-reason": "missing-inputs"}
+                if e.reason in (RejectReason.MISSING_INPUTS, RejectReason.BAD_TXNS_INPUTS_MISSINGORSPENT):
+                    return {**res, "allowed": False, "reject-reason": "missing-inputs"}  # TX_MISSING_INPUTS
                 details = e.reject_string + (f", {e.detail}" if e.detail and not e._formatted() else "")
                 return {**res, "allowed": False, "reject-reason": e.reject_string, "reject-details": details}
             except PolicyError as e:
