@@ -500,6 +500,19 @@ async def test_blocks_judged_as_core_judges_them(bitcoind_path: str) -> None:
         assert not mismatches, mismatches
         assert len({a[2] for a in answers}) > 15, answers   # the catalogue really hit many rules
         assert tip_hex(t) == await core.best_hash() == hash_to_hex(b["f105"].hash)
+
+        def tips(rows: list[dict]) -> set[tuple]:
+            return {(r["height"], r["hash"], r["branchlen"], r["status"]) for r in rows}
+
+        # The same tips with the same statuses, except blocks that fail Core's context-free
+        # CheckBlock: Core never puts those in its index (ProcessNewBlock returns first), while
+        # tinynode records them as invalid tips (resubmitted, they are "duplicate-invalid" here)
+        # or, when the body was mutated, keeps the valid header alone.
+        check_block_failures = {"no-cb", "two-cb", "cb-long", "sigops", "bad-merkle", "dup-tx"}
+        ours, theirs = tips(await t.rpc.call("getchaintips")), tips(await core.rpc("getchaintips"))
+        assert {b.name_of(hex_to_hash(x[1])) for x in ours - theirs} == check_block_failures
+        assert theirs <= ours
+        assert {x[3] for x in ours - theirs} <= {"invalid", "headers-only"}  # mutated: header only
     finally:
         if t is not None:
             await t.stop()
