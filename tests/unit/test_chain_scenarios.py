@@ -662,6 +662,11 @@ def test_coinbase_structure(make_node):
     b.next_block("long", coinbase_script_sig=push_int(102) + push_data(b"\x00" * 97))   # 101 bytes
     assert len(b["long"].txs[0].vin[0].script_sig) == 101
     assert_rejected(cs, b["long"], R.BAD_CB_LENGTH, tip=b["c101"])
+    # Core ProcessNewBlock: a CheckBlock failure is not indexed, so it is checked again (the same
+    # reason, not duplicate-invalid) and leaves no block index entry behind
+    for name, reason in (("nocb", R.BAD_CB_MISSING), ("twocb", R.BAD_CB_MULTIPLE), ("long", R.BAD_CB_LENGTH)):
+        assert cs.get_entry(b[name].hash) is None
+        assert_rejected(cs, b[name], reason, tip=b["c101"])
     b.set_tip("c101")
     b.next_block("max", coinbase_script_sig=push_int(102) + push_data(b"\x00" * 96))    # 100 bytes
     assert_accepted(cs, b["max"], tip=b["max"])

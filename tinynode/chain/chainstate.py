@@ -511,16 +511,18 @@ class ChainState:
             return BlockResult(h, "duplicate", None, e)
         if h in self._unconnected:
             return BlockResult(h, "duplicate")
+        # Core ProcessNewBlock: CheckBlock (context-free) comes first, and a block failing it is
+        # not indexed nor marked: nothing is stored for it (only AcceptBlock's failures mark).
+        try:
+            sigop_counts = check_block(block, self.params)
+        except ValidationError as err:
+            return BlockResult(h, "invalid", err, e)
         prev = self.index.get(block.header.prev_hash)
         if prev is None:
-            try:
-                check_block(block, self.params)
-            except ValidationError as err:
-                return BlockResult(h, "invalid", err)
             self._add_unconnected(block)
             return BlockResult(h, "orphan")
         try:
-            e = self._accept_block(block)
+            e = self._accept_block(block, sigop_counts)
         except ValidationError as err:
             self._maybe_flush()
             return BlockResult(h, "invalid", err, self.index.get(h))
@@ -546,15 +548,17 @@ class ChainState:
             return BlockResult(h, "connected", None, e)
         return BlockResult(h, "accepted", None, e)
 
-    def _accept_block(self, block: Block) -> BlockIndexEntry:
-        """Core `AcceptBlock`: header, context-free and contextual block checks, then store the body
-        (in the pending batch, written with the next store transaction)."""
+    def _accept_block(self, block: Block, sigop_counts: list[int] | None = None) -> BlockIndexEntry:
+        """Core `AcceptBlock`: header, context-free (unless the caller ran them: `sigop_counts`)
+        and contextual block checks, then store the body (in the pending batch, written with the
+        next store transaction)."""
         batch = self._dirty
         e = self._accept_header(block.header, batch)
         if e.have_data:
             return e
         try:
-            sigop_counts = check_block(block, self.params, check_pow=False)
+            if sigop_counts is None:
+                sigop_counts = check_block(block, self.params, check_pow=False)
             contextual_check_block(block, e.prev, self.params)
         except ValidationError as err:
             if not err.mutated:
