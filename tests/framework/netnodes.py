@@ -37,6 +37,21 @@ def fast_config(**overrides: Any) -> NetConfig:
     return NetConfig(**base)
 
 
+class InvSink:
+    """A message handler that takes `inv`s and does nothing: a bare ConnMan then fetches nothing."""
+
+    async def on_inv(self, peer: Any, msg: m.Inv) -> None:
+        pass
+
+
+def bare_connman(datadir: Any = None, **overrides: Any) -> Any:
+    """A ConnMan on regtest with `fast_config(**overrides)`, no chain behind it, never dialing:
+    the victim (or the honest neighbour) of the hostile-peer tests."""
+    from tinynode.net.connman import ConnMan
+    from tinynode.params import REGTEST
+    return ConnMan(REGTEST, fast_config(**overrides), handlers=[InvSink()], dial=False, datadir=datadir)
+
+
 def sync_config(**overrides: Any) -> NetConfig:
     """For multi-node tests: quick dialing and trickling, but deadlines lenient enough that a
     loaded CI machine does not drop honest peers (hostile tests use `fast_config`)."""

@@ -16,9 +16,8 @@ import time
 
 import pytest
 
-from tests.framework.netnodes import RawConn, fast_config
+from tests.framework.netnodes import RawConn, bare_connman
 from tests.framework.wait import wait_until
-from tinynode.net.connman import ConnMan
 from tinynode.params import REGTEST
 from tinynode.wire import messages as m
 
@@ -27,15 +26,10 @@ pytestmark = pytest.mark.slow
 MAGIC = REGTEST.magic
 
 
-class Stub:
-    async def on_inv(self, peer, msg) -> None:
-        pass
-
-
 @contextlib.asynccontextmanager
 async def victim_and_honest(**cfg):
-    node = ConnMan(REGTEST, fast_config(**cfg), handlers=[Stub()], dial=False)
-    honest = ConnMan(REGTEST, fast_config(), handlers=[Stub()], dial=False)
+    node = bare_connman(**cfg)
+    honest = bare_connman()
     await node.start()
     await honest.start()
     try:

@@ -18,11 +18,11 @@ import time
 import pytest
 
 from tests.framework.blockbuilder import BlockBuilder
-from tests.framework.netnodes import NetNode, RawConn, fast_config, sync_config
+from tests.framework.netnodes import NetNode, RawConn, bare_connman, sync_config
 from tests.framework.nodes import connect_nodes, running_nodes, sync_blocks, sync_mempools
 from tests.framework.wait import wait_until
 from tinynode.net.addrman import addr_key
-from tinynode.net.connman import MAX_ADDR_RATE_PER_SECOND, MAX_LOCAL_INBOUND_BANS, ConnMan
+from tinynode.net.connman import MAX_ADDR_RATE_PER_SECOND, MAX_LOCAL_INBOUND_BANS
 from tinynode.params import REGTEST
 from tinynode.primitives.tx import Tx
 from tinynode.wire import messages as m
@@ -33,14 +33,9 @@ pytestmark = pytest.mark.slow
 MAGIC = REGTEST.magic
 
 
-class Stub:
-    async def on_inv(self, peer, msg) -> None:
-        pass
-
-
 @contextlib.asynccontextmanager
 async def connman(**cfg):
-    node = ConnMan(REGTEST, fast_config(**cfg), handlers=[Stub()], dial=False)
+    node = bare_connman(**cfg)
     await node.start()
     try:
         yield node
@@ -287,7 +282,7 @@ async def test_loopback_ip_refused_inbound_after_three_port_bans_but_still_dials
 
 
 async def test_inbound_ip_ban_is_persisted_in_the_old_format(tmp_path):
-    cm = ConnMan(REGTEST, fast_config(), handlers=[Stub()], dial=False, datadir=tmp_path)
+    cm = bare_connman(tmp_path)
     await cm.start()
     try:
         for _ in range(MAX_LOCAL_INBOUND_BANS):
@@ -299,7 +294,7 @@ async def test_inbound_ip_ban_is_persisted_in_the_old_format(tmp_path):
     # Still {key: [until, reason]}; the new key is one older versions never match.
     assert all(isinstance(v, list) and len(v) == 2 for v in data.values())
     assert "inbound:127.0.0.1" in data and "127.0.0.1" not in data
-    again = ConnMan(REGTEST, fast_config(), handlers=[Stub()], dial=False, datadir=tmp_path)
+    again = bare_connman(tmp_path)
     await again.start()
     try:
         assert again.is_inbound_banned("127.0.0.1") and not again.is_banned("127.0.0.1")
