@@ -9,7 +9,9 @@ so a broken build cannot pass unnoticed.
 What is checked: tinynode syncs from Core, txs go both ways, reorgs onto Core's chain, Core
 validates tinynode's headers; tinynode's RPC answers equal Core's field by field on one chain
 (test_rpc_answers_equal_cores); and both judge the same blocks the same way, reject reason for
-reject reason (test_blocks_judged_as_core_judges_them).
+reject reason (test_blocks_judged_as_core_judges_them), and the same loose txs
+(test_mempool_judges_txs_as_core_does); Core accepts every block tinynode mines when handed over
+by submitblock (test_core_accepts_blocks_tinynode_mines).
 
 Facts about Core on regtest the tests rely on (net_processing.cpp, validation.cpp, chainparams):
 - tinynode's `regtest` is Core's: same genesis, magic, ports and address prefixes;
@@ -593,6 +595,33 @@ async def test_mempool_judges_txs_as_core_does(bitcoind_path: str) -> None:
         same = {n for n, (a, b) in verdicts.items() if a == b}
         assert set(verdicts) - same == POLICY_DIFFERENCES, {n: verdicts[n] for n in set(verdicts) - same}
         assert len({v[1] for v in verdicts.values()}) >= 12, verdicts   # many distinct rules hit
+    finally:
+        if t is not None:
+            await t.stop()
+        core.stop()
+
+
+async def test_core_accepts_blocks_tinynode_mines(bitcoind_path: str) -> None:
+    """Core will not download blocks from tinynode over P2P (no NODE_WITNESS), but it validates
+    them when handed over: tinynode mines 110 blocks (its miner's coinbases, BIP34 heights,
+    templates) and a block with its wallet's spend and the fee in the coinbase; every block goes
+    to Core by `submitblock` and is accepted, and both end with the same tip and the same
+    UTXO-set hash."""
+    core = await start_bitcoind(bitcoind_path)
+    t: TestNode | None = None
+    try:
+        t = await start_node()
+        addr = await t.rpc.call("getnewaddress")
+        hashes = await t.rpc.call("generatetoaddress", 110, addr)
+        txid = await t.rpc.call("sendtoaddress", await t.rpc.call("getnewaddress"), 12.5)
+        hashes += await t.rpc.call("generatetoaddress", 1, addr)
+        assert txid in (await t.rpc.call("getblock", hashes[-1]))["tx"]
+        answers = [await core.rpc("submitblock", await t.rpc.call("getblock", h, 0)) for h in hashes]
+        assert answers == [None] * len(hashes), [a for a in answers if a is not None]
+        assert await core.best_hash() == tip_hex(t) == hashes[-1]
+        assert (await core.rpc("getblock", hashes[-1], 2))["tx"][1]["txid"] == txid
+        assert (await core.rpc("gettxoutsetinfo"))["hash_serialized_3"] == \
+            (await t.rpc.call("gettxoutsetinfo"))["hash_serialized_3"]
     finally:
         if t is not None:
             await t.stop()
