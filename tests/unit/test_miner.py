@@ -370,6 +370,7 @@ from tinynode.mining.miner import Miner
 from tinynode.mining.template import BLOCK_VERSION, BlockTemplate, make_coinbase
 from tinynode.params import REGTEST
 from tinynode.primitives.block import Block, BlockHeader, merkle_root
+from tests.framework.wait import wait_until
 
 @dataclass(frozen=True)
 class Snap:
@@ -394,8 +395,7 @@ def tmpl(payout, now, extranonce):
 async def main():
     m = Miner(W(), REGTEST, payout_script=b"\x51", workers=2, template_fn=tmpl)
     await m.start()
-    while len(m.worker_pids()) < 2 or m.chunks_sent < 2:
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: len(m.worker_pids()) >= 2 and m.chunks_sent >= 2, 60)
     print(" ".join(map(str, m.worker_pids())), flush=True)
     await asyncio.Event().wait()  # until the test kills this process
 
