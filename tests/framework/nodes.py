@@ -113,6 +113,28 @@ async def connect_nodes(a: TestNode, b: TestNode, timeout: float = 10.0) -> None
                      message=f"{b.p2p_addr} -> {a.p2p_addr} did not connect")
 
 
+def _linked(a: TestNode, b: TestNode) -> bool:
+    """a has a connection to or from b (by b's listening address)."""
+    there = ("127.0.0.1", b.node.p2p_port)
+    return any(p.addr == there or p.listen_addr == there for p in a.node.connman.connected_peers())
+
+
+async def disconnect_nodes(a: TestNode, b: TestNode, timeout: float = 10.0) -> None:
+    """Partition a from b (Core's disconnect_nodes) with the lab deny list both ways, so neither
+    dials the other again; returns once neither sees the other."""
+    a.node.connman.deny(b.p2p_addr)
+    b.node.connman.deny(a.p2p_addr)
+    await wait_until(lambda: not _linked(a, b) and not _linked(b, a), timeout,
+                     message=f"{a.p2p_addr} and {b.p2p_addr} are still connected")
+
+
+async def reconnect_nodes(a: TestNode, b: TestNode, timeout: float = 10.0) -> None:
+    """Heal a partition made by `disconnect_nodes`: lift the deny lists, then b dials a."""
+    a.node.connman.allow(b.p2p_addr)
+    b.node.connman.allow(a.p2p_addr)
+    await connect_nodes(a, b, timeout)
+
+
 async def sync_blocks(nodes: list[TestNode], timeout: float = 20.0) -> None:
     def same() -> bool:
         return len({t.node.writer.snapshot.tip_hash for t in nodes}) == 1

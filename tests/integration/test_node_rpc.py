@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from tests.framework.nodes import connect_nodes, running_nodes, start_node, sync_blocks, sync_mempools
+from tests.framework.nodes import (connect_nodes, disconnect_nodes, reconnect_nodes, running_nodes, start_node,
+                                   sync_blocks)
 from tests.framework.wait import wait_until
 from tinynode.config import NodeConfig
 from tinynode.node import Node, NodeError
 from tinynode.primitives.address import decode_address
-from tinynode.primitives.hashes import hex_to_hash
 from tinynode.primitives.tx import COIN, Tx, TxIn, TxOut
 from tinynode.rpc.protocol import RPCError
 
@@ -167,10 +167,7 @@ async def test_reorg_returns_send_to_pending_then_conflicted():
         addr_a = await a.rpc.call("getnewaddress")
         await a.rpc.call("generatetoaddress", 101, addr_a)
         await sync_blocks([a, b])
-        # partition (the lab deny list, so the dialers do not reconnect)
-        a.node.connman.deny(b.p2p_addr)
-        b.node.connman.deny(a.p2p_addr)
-        await wait_until(lambda: not a.node.connman.connected_peers() and not b.node.connman.connected_peers(), 10)
+        await disconnect_nodes(a, b)
         dest = await b.rpc.call("getnewaddress")
         txid = await a.rpc.call("sendtoaddress", dest, 5)
         tx1 = Tx.from_hex((await a.rpc.call("gettransaction", txid))["hex"])
@@ -188,9 +185,7 @@ async def test_reorg_returns_send_to_pending_then_conflicted():
         await b.rpc.call("sendrawtransaction", ds.raw.hex(), 0)   # 0 = no fee-rate cap (Core)
         addr_b = await b.rpc.call("getnewaddress")
         await b.rpc.call("generatetoaddress", 3, addr_b)
-        a.node.connman.allow(b.p2p_addr)
-        b.node.connman.allow(a.p2p_addr)
-        await connect_nodes(a, b)
+        await reconnect_nodes(a, b)
         await sync_blocks([a, b])
         assert await a.rpc.call("getblockcount") == 104
         wtx = await a.rpc.call("gettransaction", txid)

@@ -158,16 +158,13 @@ async def test_generateblock_mines_chosen_txs():
 
 
 async def test_generateblock_double_spend_race_then_reorg_marks_loser_conflicted():
-    from tests.framework.nodes import connect_nodes, sync_blocks
-    from tests.framework.wait import wait_until
+    from tests.framework.nodes import connect_nodes, disconnect_nodes, reconnect_nodes, sync_blocks
     async with running_nodes(2) as (a, b):
         await connect_nodes(a, b)
         addr = await a.rpc.call("getnewaddress")
         await a.rpc.call("generatetoaddress", 101, addr)
         await sync_blocks([a, b])
-        a.node.connman.deny(b.p2p_addr)
-        b.node.connman.deny(a.p2p_addr)
-        await wait_until(lambda: not a.node.connman.connected_peers(), 10)
+        await disconnect_nodes(a, b)
         dest_a, dest_b = await a.rpc.call("getnewaddress"), await b.rpc.call("getnewaddress")
         t1 = await a.rpc.call("sendtoaddress", dest_a, 5)
         spent = (await a.rpc.call("decoderawtransaction", (await a.rpc.call("gettransaction", t1))["hex"]))["vin"][0]
@@ -179,9 +176,7 @@ async def test_generateblock_double_spend_race_then_reorg_marks_loser_conflicted
         await b.rpc.call("generateblock", dest_b, [t2["hex"]])
         await b.rpc.call("generatetoaddress", 1, dest_b)
         assert (await a.rpc.call("gettransaction", t1))["confirmations"] == 1
-        a.node.connman.allow(b.p2p_addr)
-        b.node.connman.allow(a.p2p_addr)
-        await connect_nodes(a, b)
+        await reconnect_nodes(a, b)
         await sync_blocks([a, b])
         w = await a.rpc.call("gettransaction", t1)
         assert w["confirmations"] == -1 and w["status"] == "conflicted"
