@@ -365,7 +365,7 @@ def test_bip68_relative_lock_in_connect(make_cs):
     # coin at height 1; relative lock of 5 blocks → first valid height 1 + 5 = 6
     locked = spend(blocks[0].txs[0], 49 * COIN, version=2, sequence=5)
     r = cs.process_block(B.next(blocks[-1], (locked,), fees=COIN))
-    assert r.reason == R.BAD_TXNS_NONBIP68_FINAL
+    assert r.reason == R.BAD_TXNS_NONFINAL
     more = B.chain(blocks[-1], 2)
     for b in more:
         cs.process_block(b)

@@ -36,7 +36,8 @@ from ..consensus.block_checks import (
 from ..consensus.errors import RejectReason, ValidationError
 from ..consensus.pow import block_work, median_time_past, next_work_required
 from ..consensus.tx_checks import (
-    check_tx_input_coins, legacy_sigops, p2sh_sigops, sequence_locks, sequence_locks_satisfied,
+    check_tx_input_coins, enforces_bip68, legacy_sigops, p2sh_sigops, sequence_locks,
+    sequence_locks_satisfied,
 )
 from ..params import ChainParams
 from ..primitives.block import Block, BlockHeader
@@ -853,13 +854,14 @@ class ChainState:
                     raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT,
                                           f"tx {tx.txid_hex} input {po!r} missing or spent")
                 fees += check_tx_input_coins(tx, coins, height, maturity)
-                if tx.version >= 2:
+                if enforces_bip68(tx):
                     if prev_mtp is None:
                         prev_mtp = median_time_past(prev)
                     lock = sequence_locks(tx, [c.height for c in coins],
                                           lambda h: median_time_past(self.get_ancestor(prev, h)))
                     if not sequence_locks_satisfied(lock, height, prev_mtp):
-                        raise ValidationError(R.BAD_TXNS_NONBIP68_FINAL, f"tx {tx.txid_hex}")
+                        raise ValidationError(R.BAD_TXNS_NONFINAL,
+                                              f"contains a non-BIP68-final transaction {tx.txid_hex}")
                 spent.extend(coins)
                 checks.extend([(tx, j, c.script_pubkey) for j, c in enumerate(coins)])
             sigops += counts[i]

@@ -63,7 +63,6 @@ class RejectReason(str, Enum):
     BAD_TXNS_INPUTVALUES_OUTOFRANGE = "bad-txns-inputvalues-outofrange"
     BAD_TXNS_INPUTINTOTAL_TOOLARGE = "bad-txns-inputintotal-toolarge"
     BAD_TXNS_FEE_OUTOFRANGE = "bad-txns-fee-outofrange"
-    BAD_TXNS_NONBIP68_FINAL = "bad-txns-nonBIP68-final"   # block context (ConnectBlock)
     NON_BIP68_FINAL = "non-BIP68-final"                   # mempool context
     BLOCK_SCRIPT_VERIFY_FLAG_FAILED = "block-script-verify-flag-failed"
     MANDATORY_SCRIPT_VERIFY_FLAG_FAILED = "mandatory-script-verify-flag-failed"

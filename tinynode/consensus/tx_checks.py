@@ -122,6 +122,12 @@ def is_final_tx(tx: Tx, height: int, lock_time_cutoff: int) -> bool:
     return True
 
 
+def enforces_bip68(tx: Tx) -> bool:
+    """BIP68 applies to version >= 2 read as *unsigned* (Core `CalculateSequenceLocks`:
+    `tx.version >= 2` on the uint32 `CTransaction::version`): 0x80000000..0xffffffff count too."""
+    return tx.version & 0xFFFFFFFF >= 2
+
+
 def sequence_locks(tx: Tx, prev_heights: Sequence[int],
                    mtp_at_height: Callable[[int], int]) -> tuple[int, int]:
     """BIP68 lock pair (min_height, min_time) (Core `CalculateSequenceLocks`, BIP68 enforced).
@@ -132,7 +138,7 @@ def sequence_locks(tx: Tx, prev_heights: Sequence[int],
     """
     min_height = -1
     min_time = -1
-    if tx.version < 2:
+    if not enforces_bip68(tx):
         return min_height, min_time
     for txin, coin_height in zip(tx.vin, prev_heights):
         seq = txin.sequence

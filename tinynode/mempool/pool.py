@@ -33,7 +33,7 @@ from typing import Any, Callable, Hashable, Iterable
 
 from ..consensus.errors import PolicyError, RejectReason, ValidationError
 from ..consensus.tx_checks import (
-    check_transaction, check_tx_input_coins, is_final_tx, legacy_sigops, sequence_locks,
+    check_transaction, check_tx_input_coins, enforces_bip68, is_final_tx, legacy_sigops, sequence_locks,
     sequence_locks_satisfied,
 )
 from ..primitives.block import Block
@@ -383,7 +383,7 @@ class Mempool:
                     raise PolicyError(R.TXN_ALREADY_KNOWN)
             raise MissingInputsError(missing, f"{tx.txid_hex}: {len(missing)} input(s) missing or spent")
 
-        if tx.version >= 2:
+        if enforces_bip68(tx):
             lock = sequence_locks(tx, prev_heights, self._mtp_at_height)
             if not sequence_locks_satisfied(lock, height, mtp):
                 raise PolicyError(R.NON_BIP68_FINAL)

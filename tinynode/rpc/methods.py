@@ -156,7 +156,7 @@ def _coinbase_tx_json(tx: Tx) -> dict:
     """Core `coinbaseTxToJSON` (getblock's `coinbase_tx`; no `witness`: tinynode keeps no
     witness data)."""
     txin = tx.vin[0]
-    return {"version": tx.version, "locktime": tx.locktime, "sequence": txin.sequence,
+    return {"version": tx.version & 0xFFFFFFFF, "locktime": tx.locktime, "sequence": txin.sequence,
             "coinbase": txin.script_sig.hex()}
 
 
@@ -332,7 +332,7 @@ class RPCMethods:
         for n, out in enumerate(tx.vout):
             vout.append({"value": amount_to_json(out.value), "n": n,
                          "scriptPubKey": _script_pubkey_json(out.script_pubkey, self._params)})
-        j: dict[str, Any] = {"txid": tx.txid_hex, "hash": tx.txid_hex, "version": tx.version,
+        j: dict[str, Any] = {"txid": tx.txid_hex, "hash": tx.txid_hex, "version": tx.version & 0xFFFFFFFF,
                              "size": tx.size, "vsize": tx.size, "weight": 4 * tx.size,
                              "locktime": tx.locktime, "vin": vin, "vout": vout}
         if include_hex:
