@@ -18,6 +18,7 @@ import dataclasses
 import pytest
 
 from tests.framework.blockbuilder import BlockBuilder, assert_accepted, assert_rejected
+from tests.framework.oracle import KERNEL_ERROR, OracleChainState
 from tests.framework.miniwallet import Utxo, key, push_data, push_int
 from tinynode.chain.chainstate import ChainState
 from tinynode.chain.events import TipChanged
@@ -58,6 +59,8 @@ def make_node(tmp_path):
             store = MemoryChainStore()
         clock = (lambda: now) if now is not None else None
         cs = ChainState(params, store, now=clock, **kw) if clock else ChainState(params, store, **kw)
+        if builder is not None and params is REGTEST and KERNEL_ERROR is None:
+            cs = OracleChainState(cs)   # every block also goes to Core's kernel: same verdicts, same tip
         nodes.append(cs)
         if builder is not None:
             scenario.append((cs, builder))
@@ -780,12 +783,43 @@ def test_bip68_relative_lock_in_block(make_node):
     deliver(cs, b, "b1", tip="b1")
     t1 = b.wallet.create_spend(out_of(t0, 0, key(1)), n_outputs=1, version=2, sequence=3)
     b.next_block("b2", txs=[t1], fees=1000)
-    assert_rejected(cs, b["b2"], R.BAD_TXNS_NONBIP68_FINAL, tip=b["b1"])
+    assert_rejected(cs, b["b2"], R.BAD_TXNS_NONFINAL, tip=b["b1"])
     b.set_tip("b1")
     b.next_block("e2")
     b.next_block("e3")
     b.next_block("b4", txs=[t1], fees=1000)                     # height 104 = 101 + 3
     deliver(cs, b, "e2", "e3", "b4", tip="b4")
+
+
+@pytest.mark.parametrize("version,enforced", [
+    (0, False), (1, False), (2, True), (3, True), (0x7FFFFFFF, True),
+    (-0x80000000, True),   # 0x80000000 on the wire
+    (-1, True),            # 0xffffffff: Core reads the version unsigned, so BIP68 applies
+])
+def test_bip68_applies_to_unsigned_version(make_node, version, enforced):
+    """BIP68 is enforced for tx.version >= 2 read as uint32 (Core `CalculateSequenceLocks` on
+    `CTransaction::version`); a signed comparison would let a 0xffffffff tx skip the lock,
+    a split from Core with one block. Core's kernel gets the same blocks (make_node)."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b)
+    build_base(b, cs)
+    t0 = spend_to(b, b.get_spendable_output(), key(1))
+    b.next_block("b1", txs=[t0], fees=1000)                     # t0 at height 101
+    deliver(cs, b, "b1", tip="b1")
+    t1 = b.wallet.create_spend(out_of(t0, 0, key(1)), n_outputs=1, version=version, sequence=3)
+    assert t1.serialize()[:4] == (version & 0xFFFFFFFF).to_bytes(4, "little")
+    b.next_block("b2", txs=[t1], fees=1000)                     # height 102 < 101 + 3
+    if enforced:
+        assert_rejected(cs, b["b2"], R.BAD_TXNS_NONFINAL, tip=b["b1"])
+        b.set_tip("b1")
+        b.next_block("e2")
+        b.next_block("e3")
+        b.next_block("b4", txs=[t1], fees=1000)                 # height 104 = 101 + 3
+        deliver(cs, b, "e2", "e3", "b4", tip="b4")
+    else:
+        deliver(cs, b, "b2", tip="b2")
+    if isinstance(cs, OracleChainState):
+        assert cs.calls >= 102                                  # the kernel saw every block
 
 
 def test_p2sh_multisig_spend_in_block(make_node):
@@ -1145,7 +1179,7 @@ def test_bip68_time_based_relative_lock(make_node):
             accepted += 1
             break
         b.next_block(f"locked{h}", txs=[t1], fees=1000)
-        assert_rejected(cs, b[f"locked{h}"], R.BAD_TXNS_NONBIP68_FINAL, tip=b[tip])
+        assert_rejected(cs, b[f"locked{h}"], R.BAD_TXNS_NONFINAL, tip=b[tip])
         rejected += 1
         b.set_tip(tip)
         b.next_block(f"e{h}")

@@ -1,0 +1,228 @@
+"""Bitcoin Core's own consensus engine as a test oracle (libbitcoinkernel via PyPI py-bitcoinkernel).
+
+Two differential checks, used by the script-vector, property, chain-scenario and BIP68 tests:
+
+- `kernel_verify(...)`: Core's `VerifyScript` through `btck_script_pubkey_verify` for one input,
+  with the consensus flags the kernel exposes (P2SH, DERSIG, NULLDUMMY, CHECKLOCKTIMEVERIFY,
+  CHECKSEQUENCEVERIFY; WITNESS/TAPROOT stay off until tinynode has segwit). Policy-only flags
+  (STRICTENC, LOW_S, ...) are not part of the kernel's API, so a caller compares verdicts on
+  `consensus_part(flags)` and runs tinynode with exactly that set too.
+- `KernelChain`: a regtest `ChainstateManager` (in-memory databases, a temporary blocks dir)
+  fed the same blocks as a tinynode `ChainState`; `OracleChainState` wraps a ChainState so every
+  `process_block` / `process_headers` also goes to the kernel and the verdict (accepted or
+  rejected) and the active tip must be equal after each call.
+
+The kernel is optional for a developer machine (the module reports why it is missing); CI
+installs it with the test extra, and `require_kernel()` makes a missing kernel a test failure
+there (TINYNODE_ORACLE=1).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import shutil
+from dataclasses import dataclass, field
+
+import pytest
+
+from tinynode.primitives.block import Block, BlockHeader
+from tinynode.primitives.hashes import hash_to_hex
+from tinynode.script.flags import ScriptFlags
+
+try:  # pragma: no cover - depends on the platform's wheel
+    import pbk
+    KERNEL_ERROR: str | None = None
+except Exception as e:  # ImportError, or the shared library failing to load
+    pbk = None
+    KERNEL_ERROR = f"py-bitcoinkernel is not importable: {e}"
+
+__all__ = ["pbk", "KERNEL_ERROR", "require_kernel", "consensus_part", "kernel_verify",
+           "KernelChain", "OracleChainState", "KERNEL_FLAGS"]
+
+#: The script flags libbitcoinkernel takes that tinynode implements (Core's bit values).
+KERNEL_FLAGS = (ScriptFlags.P2SH | ScriptFlags.DERSIG | ScriptFlags.NULLDUMMY
+                | ScriptFlags.CHECKLOCKTIMEVERIFY | ScriptFlags.CHECKSEQUENCEVERIFY)
+
+
+def require_kernel() -> None:
+    """Skip (developer machine) or fail (CI sets TINYNODE_ORACLE=1) when the kernel is missing."""
+    if KERNEL_ERROR is None:
+        return
+    if os.environ.get("TINYNODE_ORACLE") == "1":
+        pytest.fail(KERNEL_ERROR + " (TINYNODE_ORACLE=1 requires it)")
+    pytest.skip(KERNEL_ERROR)
+
+
+def consensus_part(flags: int) -> int:
+    """The part of `flags` the kernel can be asked about."""
+    return int(flags) & int(KERNEL_FLAGS)
+
+
+def kernel_verify(tx_bytes: bytes, input_index: int, script_pubkey: bytes, amount: int,
+                  flags: int) -> bool:
+    """Core `VerifyScript` (via the kernel) for input `input_index` of the serialized tx."""
+    assert int(flags) & ~int(KERNEL_FLAGS) == 0, "only kernel flags can be compared"
+    ktx = pbk.Transaction(tx_bytes)
+    spk = pbk.ScriptPubkey(script_pubkey)
+    try:
+        return bool(spk.verify(amount, ktx, None, input_index, pbk.ScriptVerificationFlags(int(flags))))
+    except pbk.ScriptVerifyException as e:  # invalid flag combination / missing spent outputs
+        raise AssertionError(f"kernel refused the call itself: {e}") from e
+
+
+@dataclass
+class _Checked:
+    """The kernel's `block_checked` reports during one call: hash → valid?"""
+    verdicts: dict[bytes, bool] = field(default_factory=dict)
+
+
+class KernelChain:
+    """A regtest libbitcoinkernel chainstate with in-memory databases.
+
+    `submit(block)` → True if Core accepted the block (stored, valid so far), False if Core
+    rejected it (ProcessNewBlock failed, or connecting it or a block it activated failed).
+    Blocks whose parent Core does not know wait in a pool bounded like the tinynode node's
+    unconnected-blocks store (`max_orphans`, oldest evicted first; Core itself keeps none, its
+    net layer asks for the parent first), and are retried after each accepted block. A block
+    Core cannot even deserialize (e.g. a tx with no inputs, which Core reads as a segwit
+    marker) counts as rejected.
+    """
+
+    def __init__(self, max_orphans: int = 100) -> None:
+        require_kernel()
+        self.max_orphans = max_orphans
+        self._dir = tempfile.mkdtemp(prefix="tinynode-kernel-")
+        self._checked = _Checked()
+        checked = self._checked
+
+        def on_checked(_user, block, state) -> None:
+            checked.verdicts[bytes(block.block_hash)] = (
+                state.validation_mode == pbk.ValidationMode.VALID)
+
+        self._callbacks = pbk.ValidationInterfaceCallbacks(block_checked=on_checked)
+        self._context = pbk.make_context(pbk.ChainType.REGTEST, validation_callbacks=self._callbacks)
+        opts = pbk.ChainstateManagerOptions(self._context, self._dir, os.path.join(self._dir, "blocks"))
+        opts.update_block_tree_db_in_memory(True)
+        opts.update_chainstate_db_in_memory(True)
+        self.chainman = pbk.ChainstateManager(opts)
+        self.orphans: dict[bytes, Block] = {}   # block hash → block waiting for its parent
+
+    def knows(self, block_hash: bytes) -> bool:
+        return pbk.BlockHash(block_hash) in self.chainman.block_tree_entries
+
+    def tip_hash(self) -> bytes:
+        chain = self.chainman.get_active_chain()
+        return bytes(chain._get_by_height(chain.height).block_hash)
+
+    def submit(self, block: Block) -> tuple[bool, dict[bytes, bool]]:
+        """Hand `block` to Core. Returns (accepted, every block_checked verdict of the call)."""
+        self._checked.verdicts.clear()
+        if not self.knows(block.header.prev_hash):
+            if block.hash not in self.orphans:
+                while len(self.orphans) >= self.max_orphans:
+                    del self.orphans[next(iter(self.orphans))]
+                self.orphans[block.hash] = block
+            return True, {}
+        accepted = self._process(block)
+        verdicts = dict(self._checked.verdicts)
+        if accepted:
+            self._adopt_orphans(block.hash, verdicts)
+        return accepted, verdicts
+
+    def _adopt_orphans(self, parent: bytes, verdicts: dict[bytes, bool]) -> None:
+        todo = [parent]
+        while todo:
+            p = todo.pop()
+            for h, blk in list(self.orphans.items()):
+                if blk.header.prev_hash != p:
+                    continue
+                del self.orphans[h]
+                self._checked.verdicts.clear()
+                ok = self._process(blk)
+                verdicts.update(self._checked.verdicts)
+                verdicts[h] = ok
+                if ok:
+                    todo.append(h)
+
+    def _process(self, block: Block) -> bool:
+        try:
+            kblock = pbk.Block(block.serialize())
+        except RuntimeError:          # Core's deserializer refuses it
+            return False
+        try:
+            self.chainman.process_block(kblock)
+        except pbk.ProcessBlockException:
+            return False
+        return self._checked.verdicts.get(block.hash, True)
+
+    def submit_header(self, header: BlockHeader) -> bool:
+        try:
+            state = self.chainman.process_block_header(pbk.BlockHeader(header.serialize()))
+        except pbk.ProcessBlockHeaderException:
+            return False
+        return state.validation_mode == pbk.ValidationMode.VALID
+
+    def close(self) -> None:
+        self.chainman = None
+        self._context = None
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class OracleChainState:
+    """A tinynode `ChainState` whose every block also goes to Core's kernel.
+
+    After each `process_block` the two must agree on whether the delivered block was rejected
+    and on the active tip; `process_headers` feeds the kernel the same headers. Everything else
+    is the wrapped ChainState's. `calls` counts compared deliveries (a test can assert the
+    oracle really ran).
+    """
+
+    def __init__(self, chainstate) -> None:
+        self._cs = chainstate
+        self.kernel = KernelChain(getattr(chainstate, "_max_unconnected", 100))
+        self.calls = 0
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "_cs":
+            raise AttributeError(name)
+        return getattr(self._cs, name)
+
+    def __repr__(self) -> str:
+        return f"OracleChainState({self._cs!r})"
+
+    def process_headers(self, headers: list[BlockHeader]):
+        out = self._cs.process_headers(headers)
+        for h in headers:
+            self.kernel.submit_header(h)
+        return out
+
+    def process_block(self, block: Block):
+        from tinynode.consensus.errors import RejectReason, ValidationError
+        try:
+            res = self._cs.process_block(block)
+            err = res.error
+        except ValidationError as e:
+            res, err = None, e
+        accepted, verdicts = self.kernel.submit(block)
+        self.calls += 1
+        tiny_rejected = err is not None
+        core_rejected = not accepted
+        if err is not None and err.reason == RejectReason.BAD_PREVBLK and accepted:
+            # The block is fine but activating its branch failed at a stored ancestor in this
+            # same call: Core stores it (ProcessNewBlock true) and marks the ancestor invalid
+            # (its block_checked), which leaves the block on an invalid branch, as tinynode says.
+            core_rejected = any(v is False for h, v in verdicts.items() if h != block.hash)
+        assert tiny_rejected == core_rejected, (
+            f"block {hash_to_hex(block.hash)}: tinynode {'rejected ' + repr(err) if err else 'accepted'}"
+            f", Core {'rejected' if core_rejected else 'accepted'} ({verdicts})")
+        assert self._cs.tip.hash == self.kernel.tip_hash(), (
+            f"tips differ after {hash_to_hex(block.hash)}: tinynode {self._cs.tip.hash_hex}, "
+            f"Core {hash_to_hex(self.kernel.tip_hash())}")
+        if res is None:
+            raise err
+        return res
+
+    def close(self) -> None:
+        self.kernel.close()
+        self._cs.close()
