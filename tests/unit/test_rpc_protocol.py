@@ -189,3 +189,14 @@ async def test_tcp_with_cookie_auth(tmp_path):
     finally:
         await srv.stop()
         os.rmdir(d)
+
+
+def test_decode_body_turns_every_parser_failure_into_parse_error():
+    """Core answers -32700 for any body its JSON parser refuses; a body nested deeper than
+    Python's recursion limit raised RecursionError (not a ValueError) past the old handler."""
+    from tinynode.rpc.protocol import RPC_PARSE_ERROR, RPCError, decode_body
+    for body in (b"[" * 100_000, b'{"a":' * 50_000, b"\xff\xfe", b"{", b"", b"nan-ish"):
+        with pytest.raises(RPCError) as e:
+            decode_body(body)
+        assert e.value.code == RPC_PARSE_ERROR and e.value.message == "Parse error"
+    assert decode_body(b'[[[1]]]') == [[[1]]]

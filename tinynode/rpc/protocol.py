@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "RPCError", "Request", "parse_request", "success", "failure", "http_status_for",
+    "RPCError", "Request", "parse_request", "decode_body", "success", "failure", "http_status_for",
     "dumps", "loads", "Amount", "RawNumber", "MISSING_ID",
     "RPC_MISC_ERROR", "RPC_TYPE_ERROR", "RPC_INVALID_ADDRESS_OR_KEY", "RPC_OUT_OF_MEMORY",
     "RPC_INVALID_PARAMETER", "RPC_DATABASE_ERROR", "RPC_DESERIALIZATION_ERROR",
@@ -118,6 +118,18 @@ def parse_request(obj: Any) -> Request:
     elif not isinstance(params, (list, dict)):
         raise RPCError(RPC_INVALID_REQUEST, "Params must be an array or object")
     return Request(method, params, rid, v2)
+
+
+def decode_body(body: bytes) -> Any:
+    """An HTTP body as JSON, or RPCError(-32700 "Parse error") as Core's `JSONRPCRequest` parse.
+
+    Any failure of the parser is a parse error, including a body nested deeper than Python's
+    recursion limit (RecursionError is not a ValueError) and bytes that are not UTF-8.
+    """
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise RPCError(RPC_PARSE_ERROR, "Parse error") from None
 
 
 def request_id(obj: Any) -> Any:

@@ -12,7 +12,6 @@ The server knows nothing about the node: it is handed an async `dispatch(method,
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -24,7 +23,7 @@ from aiohttp import web
 
 from .protocol import (
     RPC_IN_WARMUP, RPC_INVALID_REQUEST, RPC_MISC_ERROR, RPC_PARSE_ERROR, RPCError, Request,
-    dumps, failure, http_status_for, parse_request, request_id, success,
+    decode_body, dumps, failure, http_status_for, parse_request, request_id, success,
 )
 
 __all__ = ["RPCServer", "SocketInUseError"]
@@ -176,9 +175,9 @@ class RPCServer:
             err = RPCError(RPC_INVALID_REQUEST, f"Request body over {self.max_body} bytes")
             return self._reply(failure(err, None, False), 413)
         try:
-            obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return self._reply(failure(RPCError(RPC_PARSE_ERROR, "Parse error"), None, False), 500)
+            obj = decode_body(body)
+        except RPCError as e:
+            return self._reply(failure(e, None, False), 500)
         if isinstance(obj, dict):
             reply, status = await self._one(obj)
             if reply is None:
