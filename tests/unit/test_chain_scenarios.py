@@ -822,6 +822,38 @@ def test_bip68_applies_to_unsigned_version(make_node, version, enforced):
         assert cs.calls >= 102                                  # the kernel saw every block
 
 
+def test_header_version_and_locktime_at_sign_edges(make_node):
+    """The audit of signed/unsigned consensus integers, with Core's kernel as judge (make_node):
+    the header version is Core's int32 (0x80000000 and 0xffffffff are negative, so below 4:
+    bad-version); tx locktime and sequence are uint32 (a 0xffffffff locktime is a time lock far
+    in the future, non-final with a non-final sequence; final with every sequence 0xffffffff;
+    a height lock is final once it is below the block height, 102 here)."""
+    b = BlockBuilder(REGTEST)
+    cs = make_node(REGTEST, b)
+    build_base(b, cs)
+    for i, v in enumerate([-1, -0x80000000, 0, 1, 3]):
+        b.set_tip("c100")
+        assert_rejected(cs, b.next_block(f"v{i}", version=v), R.BAD_VERSION, tip=b["c100"])
+    accepted = []
+    for i, v in enumerate([4, 0x7FFFFFFF, 0x20000000]):
+        b.set_tip("c100")
+        accepted.append(b.next_block(f"w{i}", version=v))
+        assert_accepted(cs, accepted[-1], tip=accepted[0])   # equal work: the first one stays
+    b.set_tip("w0")
+    coin = b.get_spendable_output()
+    for i, (locktime, sequence, ok) in enumerate([
+            (0xFFFFFFFF, 0, False), (0xFFFFFFFF, 0xFFFFFFFF, True), (0x80000000, 0xFFFFFFFE, False),
+            (499_999_999, 0, False), (500_000_000, 0, True), (102, 0, False), (101, 0, True)]):
+        b.set_tip("w0")
+        tx = b.wallet.create_spend(coin, n_outputs=1, locktime=locktime, sequence=sequence)
+        blk = b.next_block(f"l{i}", txs=[tx], fees=1000)
+        if ok:
+            assert_accepted(cs, blk)
+        else:
+            assert_rejected(cs, blk, R.BAD_TXNS_NONFINAL)
+    assert cs.calls >= 100 + 8 + 7
+
+
 def test_p2sh_multisig_spend_in_block(make_node):
     """MiniWallet's P2SH 2-of-3 spends connect; a spend with one signature fails its script."""
     from tests.framework.miniwallet import MultisigKey, sign_p2sh_multisig_input
