@@ -95,10 +95,12 @@ class RawConn:
         await self.send_bytes(envelope.encode_raw(kw.pop("magic", self.magic), command, payload, **kw))
 
     async def send_version(self, *, version: int = PROTOCOL_VERSION, start_height: int = 0,
-                           nonce: int | None = None, listen_port: int = 0) -> None:
+                           nonce: int | None = None, listen_port: int = 0,
+                           user_agent: str | None = None) -> None:
         await self.send(m.Version.create(
             version=version, nonce=nonce if nonce is not None else random.getrandbits(64),
             start_height=start_height, timestamp=int(time.time()),
+            **({} if user_agent is None else {"user_agent": user_agent}),
             addr_from=m.NetAddr.from_host("127.0.0.1", listen_port, NODE_NETWORK)))
 
     async def handshake(self, **kw: Any) -> m.Version:

@@ -301,3 +301,23 @@ async def test_inbound_ip_ban_is_persisted_in_the_old_format(tmp_path):
         assert await refused(again.port)
     finally:
         await again.stop()
+
+
+# ------------------------------------------------------------------ peer strings
+
+async def test_user_agent_is_sanitized_before_it_is_shown_or_logged(caplog):
+    """Core `SanitizeString` (cleanSubVer): a user agent with a newline and terminal escape
+    codes cannot forge a log line or reach getpeerinfo unfiltered."""
+    evil = "/evil:1.0/\n2026-12-06 INFO tinynode.chain: forged line\x1b[31m\x00(x)"
+    assert m.sanitize_string(evil) == "/evil:1.0/2026-12-06 INFO tinynode.chain: forged line31m(x)"
+    caplog.set_level("INFO", logger="tinynode.net.peer")
+    async with connman() as node:
+        r = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        await r.handshake(user_agent=evil)
+        await r.ping_roundtrip()
+        [info] = node.peers()
+        assert info["subver"] == m.sanitize_string(evil)
+        await r.close()
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "forged line31m(x)" in logged
+    assert "\x1b" not in logged and "/\n2026" not in logged

@@ -436,7 +436,7 @@ class Peer:
         self.version_received = True
         self.version = msg.version
         self.services = msg.services
-        self.subver = msg.user_agent
+        self.subver = m.sanitize_string(msg.user_agent)   # Core cleanSubVer
         self.start_height = msg.start_height
         self.relay = msg.relay is not False
         af = msg.addr_from

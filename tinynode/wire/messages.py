@@ -68,7 +68,7 @@ __all__ = [
     "MemPool",
     "SendHeaders",
     "Reject",
-    "MESSAGE_TYPES",
+    "MESSAGE_TYPES", "sanitize_string",
     "ip_to_bytes",
     "bytes_to_ip",
 ]
@@ -92,6 +92,16 @@ def _ser_str(s: str) -> bytes:
 def _parse_str(r: ByteReader, max_len: int) -> str:
     # surrogateescape keeps arbitrary bytes round-trippable (serialize gives the bytes back).
     return r.var_bytes(max_len).decode("utf-8", "surrogateescape")
+
+
+#: Core's SAFE_CHARS_DEFAULT (util/strencodings.cpp): what a peer's user agent may show.
+_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;-_/:?@()")
+
+
+def sanitize_string(text: str) -> str:
+    """Core `SanitizeString`: drop every character outside the safe set, so a peer's string
+    (its user agent) cannot forge log lines (newlines) or send terminal escape codes."""
+    return "".join(c for c in text if c in _SAFE_CHARS)
 
 
 def _short_hex(h: bytes) -> str:
