@@ -145,7 +145,8 @@ class Node:
         if self._started:
             return
         self.config.validate()
-        self.network_dir.mkdir(parents=True, exist_ok=True)
+        self.network_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.network_dir.mkdir(mode=0o700, exist_ok=True)
         try:
             os.chmod(self.network_dir, 0o700)
         except OSError:

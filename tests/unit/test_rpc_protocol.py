@@ -43,6 +43,24 @@ async def test_socket_mode_is_0600(server):
     assert stat.S_IMODE(os.stat(srv.path).st_mode) == 0o600
 
 
+async def test_socket_is_created_0600_not_chmod_afterwards(monkeypatch):
+    """The socket file never exists with a looser mode: no chmod after listening is needed
+    (os.chmod is made to fail), even under a permissive umask."""
+    def no_chmod(*a, **kw):
+        raise AssertionError("the socket was chmod-ed after it was created")
+    monkeypatch.setattr(os, "chmod", no_chmod)
+    old = os.umask(0o000)
+    d = tempfile.mkdtemp(prefix="tnrpc", dir="/tmp")
+    srv = RPCServer(Path(d) / "rpc.sock", _dispatch)
+    try:
+        await srv.start()
+        assert stat.S_IMODE(os.stat(srv.path).st_mode) == 0o600
+    finally:
+        os.umask(old)
+        await srv.stop()
+        os.rmdir(d)
+
+
 async def test_legacy_request_shape(server):
     _, c = server
     status, reply = await c.post({"id": 7, "method": "echo", "params": [1, "a"]})

@@ -85,13 +85,21 @@ class RPCServer:
         app.router.add_post("/wallet/{name}", self._handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.UnixSite(runner, str(path))
+        # The socket file is 0600 from the moment it exists: on Linux bind() gives the new file
+        # the mode of the socket's inode (less the umask), so set it before binding rather than
+        # chmod-ing a file another local user could already have connected to.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            os.fchmod(sock.fileno(), 0o600)
+            sock.bind(str(path))
+            site = web.SockSite(runner, sock)
             await site.start()
         except BaseException:
+            sock.close()
             await runner.cleanup()
             raise
-        os.chmod(path, 0o600)
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:   # a platform whose bind ignores fchmod
+            os.chmod(path, 0o600)
         self._runner = runner
         log.info("RPC listening on %s", path)
         if self.tcp_port is not None:
