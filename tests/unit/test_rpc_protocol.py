@@ -133,6 +133,21 @@ async def test_body_limit_and_timeout(server):
     assert await c.call("echo", 1) == [1]      # the connection and server are still fine
 
 
+async def test_batch_shares_one_deadline(server):
+    """A batch gets one deadline (0.3 s here) for the HTTP request, not one per item: four
+    never-answering calls end after about 0.3 s, each with an error reply, in order."""
+    _, c = server
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    status, reply = await c.post([{"id": i, "method": "slow"} for i in range(4)])
+    took = loop.time() - t0
+    assert status == 200 and [r["id"] for r in reply] == [0, 1, 2, 3]
+    assert all(r["result"] is None and r["error"]["code"] == -1 for r in reply)
+    assert "timed out" in reply[0]["error"]["message"]
+    assert "deadline" in reply[3]["error"]["message"]
+    assert took < 0.3 * 2        # one per item would take 1.2 s
+
+
 async def test_warmup_gets_minus_28(server):
     srv, c = server
     srv.warmup = "Loading block index..."

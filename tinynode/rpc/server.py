@@ -192,9 +192,12 @@ class RPCServer:
                 return web.Response(status=204)
             return self._reply(reply, status)
         if isinstance(obj, list):
+            # One deadline for the whole HTTP request (Core's -rpcservertimeout is per request):
+            # a batch of slow calls cannot hold the connection for n times the timeout.
+            deadline = asyncio.get_running_loop().time() + self.timeout
             replies = []
             for item in obj:
-                reply, _ = await self._one(item)
+                reply, _ = await self._one(item, deadline)
                 if reply is not None:
                     replies.append(reply)
             return self._reply(replies, 200)
@@ -208,7 +211,7 @@ class RPCServer:
         return web.Response(body=(dumps(obj) + "\n").encode(), status=status,
                             headers={"Content-Type": "application/json"})
 
-    async def _one(self, obj: Any) -> tuple[dict | None, int]:
+    async def _one(self, obj: Any, deadline: float | None = None) -> tuple[dict | None, int]:
         """Run one request object; (reply or None for a notification, legacy HTTP status)."""
         try:
             req = parse_request(obj)
@@ -216,7 +219,7 @@ class RPCServer:
             v2 = isinstance(obj, dict) and obj.get("jsonrpc") == "2.0"
             return failure(e, request_id(obj), v2), (200 if v2 else http_status_for(e.code))
         try:
-            result = await self._call(req)
+            result = await self._call(req, deadline)
         except RPCError as e:
             if req.is_notification:
                 return None, 204
@@ -225,12 +228,18 @@ class RPCServer:
             return None, 204
         return success(result, req.id, req.v2), 200
 
-    async def _call(self, req: Request) -> Any:
+    async def _call(self, req: Request, deadline: float | None = None) -> Any:
         if self.warmup is not None and req.method not in WARMUP_ALLOWED:
             raise RPCError(RPC_IN_WARMUP, self.warmup)
         timeout = self._timeout_for(req.method) if self._timeout_for else None
         if timeout is None:
             timeout = self.timeout
+        if deadline is not None:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise RPCError(RPC_MISC_ERROR, f"{req.method} not run: the batch used up its "
+                                               f"{self.timeout:g} s deadline")
+            timeout = min(timeout, left)
         try:
             async with asyncio.timeout(timeout):
                 return await self._dispatch(req.method, req.params)
