@@ -64,7 +64,7 @@ def daemon_main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "lab":  # `tinynode lab ...`: local multi-node playgrounds
         from .lab import lab_main
-        return lab_main(argv[1:])
+        return lab_main(argv[1:], run_cli=cli_main)
     try:
         cfg = from_args(argv)
     except ConfigError as e:

@@ -852,12 +852,10 @@ class Lab:
             self._wait_for(lambda: all(self._peer_count(x) > 0 for x in live), timeout,
                            "every node to have a peer again")
 
-    def cli(self, ref: int | str, args: Sequence[str]) -> int:
-        """`tinynode-cli` against one node (Core RPC names and the friendly verbs); exit status."""
-        from .cli import cli_main
-
+    def cli_argv(self, ref: int | str, args: Sequence[str]) -> list[str]:
+        """The `tinynode-cli` arguments that talk to one node (its network and RPC socket)."""
         node = self.node(ref)
-        return cli_main(["--network", self.network, "--rpc-socket", node.socket, *args])
+        return ["--network", self.network, "--rpc-socket", node.socket, *args]
 
 
 # ------------------------------------------------------------------------------- the CLI
@@ -921,8 +919,13 @@ def _print_tips(rows: list[dict]) -> None:
         print(f"{r['node']:<5} {r['height']:>6}  {_short(r['tip']):<16}  {work:>9}  {r['peers']:>5}  {r['mempool']:>7}")
 
 
-def lab_main(argv: Sequence[str] | None = None) -> int:
-    """`tinynode lab ...`; returns the exit status."""
+def lab_main(argv: Sequence[str] | None = None,
+             run_cli: Callable[[list[str]], int] | None = None) -> int:
+    """`tinynode lab ...`; returns the exit status.
+
+    `run_cli` runs `tinynode-cli` with the given arguments (`tinynode lab cli NODE ...`); the
+    daemon's entry point passes it, so the lab depends only on the RPC client, not on the CLI.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(LAB_HELP)
@@ -934,7 +937,9 @@ def lab_main(argv: Sequence[str] | None = None) -> int:
         if verb == "cli":
             if not rest:
                 raise LabError("usage: tinynode lab cli NODE <command> [args...]")
-            return lab.cli(rest[0], rest[1:])
+            if run_cli is None:
+                raise LabError("tinynode lab cli is only available from the tinynode command")
+            return run_cli(lab.cli_argv(rest[0], rest[1:]))
         if verb == "up":
             topo = _take(rest, "topology") or "line"
             miners_s = _take(rest, "miners")
