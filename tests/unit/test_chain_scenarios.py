@@ -769,35 +769,18 @@ def test_nonfinal_tx_in_block(make_node):
     assert_accepted(cs, b["b2"], tip=b["b2"])
 
 
-def test_bip68_relative_lock_in_block(make_node):
-    """BIP68: a v2 tx with sequence 3 spending a coin mined at height h needs height >= h + 3.
-
-        c100 -> b1 (t0) -> b2 (t1 locked)*
-                        -> e2 -> e3 -> b4 (t1) ok
-    """
-    b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b)
-    build_base(b, cs)
-    t0 = spend_to(b, b.get_spendable_output(), key(1))
-    b.next_block("b1", txs=[t0], fees=1000)                     # t0 at height 101
-    deliver(cs, b, "b1", tip="b1")
-    t1 = b.wallet.create_spend(out_of(t0, 0, key(1)), n_outputs=1, version=2, sequence=3)
-    b.next_block("b2", txs=[t1], fees=1000)
-    assert_rejected(cs, b["b2"], R.BAD_TXNS_NONFINAL, tip=b["b1"])
-    b.set_tip("b1")
-    b.next_block("e2")
-    b.next_block("e3")
-    b.next_block("b4", txs=[t1], fees=1000)                     # height 104 = 101 + 3
-    deliver(cs, b, "e2", "e3", "b4", tip="b4")
-
-
 @pytest.mark.parametrize("version,enforced", [
     (0, False), (1, False), (2, True), (3, True), (0x7FFFFFFF, True),
     (-0x80000000, True),   # 0x80000000 on the wire
     (-1, True),            # 0xffffffff: Core reads the version unsigned, so BIP68 applies
 ])
 def test_bip68_applies_to_unsigned_version(make_node, version, enforced):
-    """BIP68 is enforced for tx.version >= 2 read as uint32 (Core `CalculateSequenceLocks` on
+    """BIP68: a tx with sequence 3 spending a coin mined at height h needs height >= h + 3.
+
+        c100 -> b1 (t0) -> b2 (t1 locked)*
+                        -> e2 -> e3 -> b4 (t1) ok
+
+    It is enforced for tx.version >= 2 read as uint32 (Core `CalculateSequenceLocks` on
     `CTransaction::version`); a signed comparison would let a 0xffffffff tx skip the lock,
     a split from Core with one block. Core's kernel gets the same blocks (make_node)."""
     b = BlockBuilder(REGTEST)
