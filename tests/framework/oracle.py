@@ -37,7 +37,8 @@ except Exception as e:  # ImportError, or the shared library failing to load
     pbk = None
     KERNEL_ERROR = f"py-bitcoinkernel is not importable: {e}"
 
-__all__ = ["pbk", "KERNEL_ERROR", "require_kernel", "consensus_part", "kernel_verify",
+__all__ = ["pbk", "KERNEL_ERROR", "require_kernel", "consensus_part", "kernel_verify", "oracle_checked",
+           "require_kernel_if_ci",
            "KernelChain", "OracleChainState", "KERNEL_FLAGS"]
 
 #: The script flags libbitcoinkernel takes that tinynode implements (Core's bit values).
@@ -52,6 +53,12 @@ def require_kernel() -> None:
     if os.environ.get("TINYNODE_ORACLE") == "1":
         pytest.fail(KERNEL_ERROR + " (TINYNODE_ORACLE=1 requires it)")
     pytest.skip(KERNEL_ERROR)
+
+
+def require_kernel_if_ci() -> None:
+    """Fail when CI asked for the oracle (TINYNODE_ORACLE=1) and it is missing; else nothing."""
+    if KERNEL_ERROR is not None and os.environ.get("TINYNODE_ORACLE") == "1":
+        pytest.fail(KERNEL_ERROR + " (TINYNODE_ORACLE=1 requires it)")
 
 
 def consensus_part(flags: int) -> int:
@@ -69,6 +76,36 @@ def kernel_verify(tx_bytes: bytes, input_index: int, script_pubkey: bytes, amoun
         return bool(spk.verify(amount, ktx, None, input_index, pbk.ScriptVerificationFlags(int(flags))))
     except pbk.ScriptVerifyException as e:  # invalid flag combination / missing spent outputs
         raise AssertionError(f"kernel refused the call itself: {e}") from e
+
+
+def oracle_checked(verify_script):
+    """`verify_script` that also asks Core about every call it can: the same input through the
+    kernel and through tinynode on the consensus part of the flags must get the same verdict;
+    then the call runs as asked (all flags) and returns or raises as the real one does.
+
+    Calls whose scriptSig is not the one in the tx (the kernel reads it from the tx) are only
+    run, not compared. Used by an autouse fixture in the interpreter tests, so their own cases
+    and their property tests go to Core too."""
+    from tinynode.script.interpreter import ScriptError
+
+    def checked(script_sig, script_pubkey, tx, input_index, flags=0):
+        if tx.vin[input_index].script_sig == script_sig:
+            cflags = consensus_part(flags)
+            try:
+                verify_script(script_sig, script_pubkey, tx, input_index, cflags)
+                mine = True
+            except ScriptError:
+                mine = False
+            core = kernel_verify(tx.serialize(), input_index, script_pubkey, 0, cflags)
+            assert mine == core, (
+                f"tinynode {'OK' if mine else 'fails'}, Core {'OK' if core else 'fails'} with "
+                f"flags {cflags:#x}: sig={script_sig.hex()} spk={script_pubkey.hex()} "
+                f"tx={tx.serialize().hex()}")
+            checked.compared += 1
+        return verify_script(script_sig, script_pubkey, tx, input_index, flags)
+
+    checked.compared = 0
+    return checked
 
 
 @dataclass
