@@ -19,16 +19,16 @@ there (TINYNODE_ORACLE=1).
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 import shutil
-from dataclasses import dataclass, field
+import tempfile
 
 import pytest
 
 from tinynode.primitives.block import Block, BlockHeader
 from tinynode.primitives.hashes import hash_to_hex
-from tinynode.script.flags import ScriptFlags
+from tinynode.script.flags import ScriptFlags, format_flags
 
 try:  # pragma: no cover - depends on the platform's wheel
     import pbk
@@ -37,28 +37,26 @@ except Exception as e:  # ImportError, or the shared library failing to load
     pbk = None
     KERNEL_ERROR = f"py-bitcoinkernel is not importable: {e}"
 
-__all__ = ["pbk", "KERNEL_ERROR", "require_kernel", "consensus_part", "kernel_verify", "oracle_checked",
-           "require_kernel_if_ci",
-           "KernelChain", "OracleChainState", "KERNEL_FLAGS"]
+__all__ = ["pbk", "KERNEL_ERROR", "KERNEL_FLAGS", "require_kernel", "require_kernel_if_ci",
+           "consensus_part", "kernel_verify", "same_verdict", "oracle_checked",
+           "verify_script_checked_by_core", "KernelChain", "OracleChainState"]
 
 #: The script flags libbitcoinkernel takes that tinynode implements (Core's bit values).
 KERNEL_FLAGS = (ScriptFlags.P2SH | ScriptFlags.DERSIG | ScriptFlags.NULLDUMMY
                 | ScriptFlags.CHECKLOCKTIMEVERIFY | ScriptFlags.CHECKSEQUENCEVERIFY)
 
 
-def require_kernel() -> None:
-    """Skip (developer machine) or fail (CI sets TINYNODE_ORACLE=1) when the kernel is missing."""
-    if KERNEL_ERROR is None:
-        return
-    if os.environ.get("TINYNODE_ORACLE") == "1":
-        pytest.fail(KERNEL_ERROR + " (TINYNODE_ORACLE=1 requires it)")
-    pytest.skip(KERNEL_ERROR)
-
-
 def require_kernel_if_ci() -> None:
     """Fail when CI asked for the oracle (TINYNODE_ORACLE=1) and it is missing; else nothing."""
     if KERNEL_ERROR is not None and os.environ.get("TINYNODE_ORACLE") == "1":
         pytest.fail(KERNEL_ERROR + " (TINYNODE_ORACLE=1 requires it)")
+
+
+def require_kernel() -> None:
+    """Skip (developer machine) or fail (CI sets TINYNODE_ORACLE=1) when the kernel is missing."""
+    require_kernel_if_ci()
+    if KERNEL_ERROR is not None:
+        pytest.skip(KERNEL_ERROR)
 
 
 def consensus_part(flags: int) -> int:
@@ -78,29 +76,34 @@ def kernel_verify(tx_bytes: bytes, input_index: int, script_pubkey: bytes, amoun
         raise AssertionError(f"kernel refused the call itself: {e}") from e
 
 
-def oracle_checked(verify_script):
-    """`verify_script` that also asks Core about every call it can: the same input through the
-    kernel and through tinynode on the consensus part of the flags must get the same verdict;
-    then the call runs as asked (all flags) and returns or raises as the real one does.
-
-    Calls whose scriptSig is not the one in the tx (the kernel reads it from the tx) are only
-    run, not compared. Used by an autouse fixture in the interpreter tests, so their own cases
-    and their property tests go to Core too."""
+def same_verdict(verify_script, script_pubkey: bytes, tx, input_index: int, flags: int,
+                 amount: int = 0, what: str = "") -> bool:
+    """Run input `input_index` of `tx` through tinynode's `verify_script` and Core's kernel on
+    the consensus part of `flags`; assert both give the same verdict and return it."""
     from tinynode.script.interpreter import ScriptError
 
+    cflags = consensus_part(flags)
+    try:
+        verify_script(tx.vin[input_index].script_sig, script_pubkey, tx, input_index, cflags)
+        mine = True
+    except ScriptError:
+        mine = False
+    core = kernel_verify(tx.serialize(), input_index, script_pubkey, amount, cflags)
+    assert mine == core, (
+        f"{what}: tinynode {'OK' if mine else 'fails'}, Core {'OK' if core else 'fails'} with "
+        f"{format_flags(cflags)}: spk={script_pubkey.hex()} tx={tx.serialize().hex()}")
+    return core
+
+
+def oracle_checked(verify_script):
+    """`verify_script` that also asks Core about every call it can (`same_verdict`), then runs
+    the call as asked (all flags) and returns or raises as the real one does.
+
+    Calls whose scriptSig is not the one in the tx (the kernel reads it from the tx) are only
+    run, not compared."""
     def checked(script_sig, script_pubkey, tx, input_index, flags=0):
         if tx.vin[input_index].script_sig == script_sig:
-            cflags = consensus_part(flags)
-            try:
-                verify_script(script_sig, script_pubkey, tx, input_index, cflags)
-                mine = True
-            except ScriptError:
-                mine = False
-            core = kernel_verify(tx.serialize(), input_index, script_pubkey, 0, cflags)
-            assert mine == core, (
-                f"tinynode {'OK' if mine else 'fails'}, Core {'OK' if core else 'fails'} with "
-                f"flags {cflags:#x}: sig={script_sig.hex()} spk={script_pubkey.hex()} "
-                f"tx={tx.serialize().hex()}")
+            same_verdict(verify_script, script_pubkey, tx, input_index, flags, what="verify_script")
             checked.compared += 1
         return verify_script(script_sig, script_pubkey, tx, input_index, flags)
 
@@ -108,10 +111,23 @@ def oracle_checked(verify_script):
     return checked
 
 
-@dataclass
-class _Checked:
-    """The kernel's `block_checked` reports during one call: hash → valid?"""
-    verdicts: dict[bytes, bool] = field(default_factory=dict)
+@contextlib.contextmanager
+def verify_script_checked_by_core(namespace: dict):
+    """For a test module's module-scoped autouse fixture: while it is active, the module's
+    `verify_script` (in `namespace`, its globals) is `oracle_checked`, so the module's own cases
+    and property tests go to Core too; at the end at least one call must have been compared.
+    Without a kernel nothing changes (and CI, TINYNODE_ORACLE=1, fails)."""
+    if KERNEL_ERROR is not None:
+        require_kernel_if_ci()
+        yield None
+        return
+    real = namespace["verify_script"]
+    checked = namespace["verify_script"] = oracle_checked(real)
+    try:
+        yield checked
+    finally:
+        namespace["verify_script"] = real
+    assert checked.compared > 0, "no call was compared with Core"
 
 
 class KernelChain:
@@ -130,11 +146,11 @@ class KernelChain:
         require_kernel()
         self.max_orphans = max_orphans
         self._dir = tempfile.mkdtemp(prefix="tinynode-kernel-")
-        self._checked = _Checked()
-        checked = self._checked
+        self._verdicts: dict[bytes, bool] = {}   # the kernel's block_checked reports of one call
+        verdicts = self._verdicts
 
         def on_checked(_user, block, state) -> None:
-            checked.verdicts[bytes(block.block_hash)] = (
+            verdicts[bytes(block.block_hash)] = (
                 state.validation_mode == pbk.ValidationMode.VALID)
 
         self._callbacks = pbk.ValidationInterfaceCallbacks(block_checked=on_checked)
@@ -154,7 +170,7 @@ class KernelChain:
 
     def submit(self, block: Block) -> tuple[bool, dict[bytes, bool]]:
         """Hand `block` to Core. Returns (accepted, every block_checked verdict of the call)."""
-        self._checked.verdicts.clear()
+        self._verdicts.clear()
         if not self.knows(block.header.prev_hash):
             if block.hash not in self.orphans:
                 while len(self.orphans) >= self.max_orphans:
@@ -162,7 +178,7 @@ class KernelChain:
                 self.orphans[block.hash] = block
             return True, {}
         accepted = self._process(block)
-        verdicts = dict(self._checked.verdicts)
+        verdicts = dict(self._verdicts)
         if accepted:
             self._adopt_orphans(block.hash, verdicts)
         return accepted, verdicts
@@ -175,9 +191,9 @@ class KernelChain:
                 if blk.header.prev_hash != p:
                     continue
                 del self.orphans[h]
-                self._checked.verdicts.clear()
+                self._verdicts.clear()
                 ok = self._process(blk)
-                verdicts.update(self._checked.verdicts)
+                verdicts.update(self._verdicts)
                 verdicts[h] = ok
                 if ok:
                     todo.append(h)
@@ -191,7 +207,7 @@ class KernelChain:
             self.chainman.process_block(kblock)
         except pbk.ProcessBlockException:
             return False
-        return self._checked.verdicts.get(block.hash, True)
+        return self._verdicts.get(block.hash, True)
 
     def submit_header(self, header: BlockHeader) -> bool:
         try:

@@ -16,7 +16,7 @@ from tinynode.script.sigcheck import (
     is_low_der_signature, is_valid_signature_encoding, parse_der_lax, verify_lax,
 )
 from tinynode.script.sighash import SIGHASH_ALL, legacy_sighash
-from tests.framework.oracle import KERNEL_ERROR, oracle_checked, require_kernel_if_ci
+from tests.framework.oracle import verify_script_checked_by_core
 
 KEY = PrivateKey(bytes([7]) * 32)
 PRE_BIP66 = ScriptFlags.P2SH  # consensus flags before BIP66 activated
@@ -25,17 +25,8 @@ PRE_BIP66 = ScriptFlags.P2SH  # consensus flags before BIP66 activated
 @pytest.fixture(autouse=True, scope="module")
 def _core_checks_every_verify():
     """Every verify_script call of this module also goes to Core's kernel (tests/framework/oracle)."""
-    if KERNEL_ERROR is not None:
-        require_kernel_if_ci()
-        yield None
-        return
-    real = globals()["verify_script"]
-    checked = globals()["verify_script"] = oracle_checked(real)
-    try:
+    with verify_script_checked_by_core(globals()) as checked:
         yield checked
-    finally:
-        globals()["verify_script"] = real
-        assert checked.compared > 0, "no call was compared with Core"
 
 
 def _spend_tx(script_sig: bytes = b"") -> Tx:

@@ -22,7 +22,7 @@ from tinynode.primitives.tx import MAX_MONEY, OutPoint, Tx, TxIn, TxOut
 from tinynode.script.flags import ALL_FLAGS, ScriptFlags, format_flags, parse_flags
 from tinynode.script.interpreter import ScriptError, verify_script
 from tinynode.script.script import parse_core_script
-from tests.framework.oracle import KERNEL_ERROR, oracle_checked, require_kernel_if_ci
+from tests.framework.oracle import verify_script_checked_by_core
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 INDEX = json.loads((DATA / "legacy_subset_index.json").read_text())
@@ -34,17 +34,8 @@ WITNESS_FLAG_NAMES = {"WITNESS", "WITNESS_PUBKEYTYPE", "DISCOURAGE_UPGRADABLE_WI
 @pytest.fixture(autouse=True, scope="module")
 def _core_checks_every_verify():
     """Every verify_script call of this module also goes to Core's kernel (tests/framework/oracle)."""
-    if KERNEL_ERROR is not None:
-        require_kernel_if_ci()
-        yield None
-        return
-    real = globals()["verify_script"]
-    checked = globals()["verify_script"] = oracle_checked(real)
-    try:
+    with verify_script_checked_by_core(globals()) as checked:
         yield checked
-    finally:
-        globals()["verify_script"] = real
-        assert checked.compared > 0, "no call was compared with Core"
 
 
 def _load(name: str) -> list:

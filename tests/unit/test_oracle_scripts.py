@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.framework.oracle import KERNEL_FLAGS, consensus_part, kernel_verify, require_kernel
+from tests.framework.oracle import KERNEL_FLAGS, require_kernel, same_verdict
 from tinynode.primitives.hashes import ZERO_HASH, hex_to_hash
 from tinynode.primitives.serialize import DecodeError
 from tinynode.primitives.tx import OutPoint, Tx, TxIn, TxOut
-from tinynode.script.flags import ALL_FLAGS, ScriptFlags, format_flags, parse_flags
-from tinynode.script.interpreter import ScriptError, verify_script
+from tinynode.script.flags import ALL_FLAGS, ScriptFlags, parse_flags
+from tinynode.script.interpreter import verify_script
 from tinynode.script.script import parse_core_script
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -37,22 +37,9 @@ def kernel():
     require_kernel()
 
 
-def _tiny(script_sig: bytes, script_pubkey: bytes, tx: Tx, index: int, flags: int) -> bool:
-    try:
-        verify_script(script_sig, script_pubkey, tx, index, flags)
-    except ScriptError:
-        return False
-    return True
-
-
 def _compare(script_pubkey: bytes, tx: Tx, index: int, flags: int, amount: int = 0,
              what: str = "") -> bool:
-    flags = consensus_part(flags)
-    mine = _tiny(tx.vin[index].script_sig, script_pubkey, tx, index, flags)
-    core = kernel_verify(tx.serialize(), index, script_pubkey, amount, flags)
-    assert mine == core, (f"{what}: tinynode {'OK' if mine else 'fails'}, Core {'OK' if core else 'fails'}"
-                          f" with {format_flags(flags)}; spk={script_pubkey.hex()} tx={tx.serialize().hex()}")
-    return core
+    return same_verdict(verify_script, script_pubkey, tx, index, flags, amount, what)
 
 
 def _spending(script_sig: bytes, script_pubkey: bytes, *, version: int = 1, sequence: int = 0xFFFFFFFF,
