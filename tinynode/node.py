@@ -29,6 +29,7 @@ from typing import Any
 from .config import NodeConfig
 from .primitives.address import decode_address
 from .primitives.hashes import hash_to_hex
+from .validation import TxOrigin
 
 __all__ = ["Node", "NodeError"]
 
@@ -87,6 +88,7 @@ class Node:
         self.rpc_socket: Path = config.rpc_socket_path
         self.start_time = time.time()
         self.writer: Any = None
+        self.service: Any = None        # tinynode.validation.ValidationService: the one way in
         self.mempool: Any = None
         self.wallet: Any = None
         self.miner: Any = None
@@ -115,12 +117,12 @@ class Node:
         self._stop_event.set()
 
     def relay_tx(self, tx: Any) -> None:
-        """Announce a tx we accepted (wallet send, sendrawtransaction) to peers."""
+        """Announce a tx of ours again (the wallet's rebroadcast; new txs are relayed by the sync
+        manager when the service reports them accepted)."""
         sync = self.sync
-        fn = getattr(sync, "relay_txid", None) if sync is not None else None
-        if fn is not None:
+        if sync is not None:
             try:
-                fn(tx.txid)
+                sync.relay_txid(tx.txid)
             except Exception:
                 log.exception("relaying %s failed", tx.txid_hex)
 
@@ -231,16 +233,14 @@ class Node:
         log.info("chain loaded: height %d, best header %d", snap.height, snap.best_header_height)
 
     async def _start_mempool(self) -> None:
-        try:
-            from .mempool.pool import Mempool
-        except ImportError:
-            log.warning("no mempool module: transactions are not accepted")
-            return
+        from .mempool.pool import Mempool
+        from .validation import ValidationService
         params = self.params
 
         def make():
             return Mempool(params, self.writer.chainstate)
         self.mempool = await self.writer.call(make)
+        self.service = ValidationService(self.writer, params, self.mempool)
         accepted, failed = await self.writer.call(self.mempool.load, self._mempool_path)
         if accepted or failed:
             log.info("mempool loaded: %d txs back from %s (%d no longer valid)",
@@ -282,11 +282,8 @@ class Node:
         return None
 
     def _start_miner_object(self) -> None:
-        try:
-            from .mining.miner import Miner
-        except ImportError:
-            return
-        self.miner = Miner(self.writer, self.params, None, self.config.mine_workers, self.mempool)
+        from .mining.miner import Miner
+        self.miner = Miner(self.service, self.params, None, self.config.mine_workers, self.mempool)
 
     async def _start_p2p(self) -> None:
         from .net.connman import ConnMan
@@ -299,14 +296,10 @@ class Node:
                                bind_port=cfg.port, seeds=seeds,
                                start_height=lambda: self.writer.snapshot.height,
                                datadir=self.network_dir)
-        try:
-            from .net.sync import SyncManager
-        except ImportError:
-            SyncManager = None  # noqa: N806
-        if SyncManager is not None:
-            self.sync = SyncManager(self.params, netcfg, self.writer, self.mempool)
-            self.sync.attach(self.connman)
-            await self.sync.start()
+        from .net.sync import SyncManager
+        self.sync = SyncManager(self.params, netcfg, self.service)
+        self.sync.attach(self.connman)
+        await self.sync.start()
         try:
             await self.connman.start()
         except OSError as e:
@@ -436,13 +429,14 @@ class Node:
         for tx in w.pending_own_txs():
             if tx.txid in mp:
                 continue
-            try:
-                mp.accept(tx, int(time.time()))
+            res = self.service.submit_tx_now(tx, TxOrigin.wallet())
+            if res.accepted:
                 back += 1
-            except Exception as e:  # conflicted while we were away, or not valid any more
-                if any(lost(i.prevout) for i in tx.vin):
-                    w.mark_conflicted(tx.txid)
-                log.info("wallet tx %s not re-accepted: %s", tx.txid_hex, e)
+                continue
+            # conflicted while we were away, or not valid any more
+            if any(lost(i.prevout) for i in tx.vin):
+                w.mark_conflicted(tx.txid)
+            log.info("wallet tx %s not re-accepted: %s", tx.txid_hex, res.error)
         return back
 
     async def _rebroadcast_loop(self, interval: float = 30.0) -> None:

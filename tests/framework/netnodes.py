@@ -362,6 +362,7 @@ from tinynode.net.connman import ConnMan  # noqa: E402
 from tinynode.net.sync import SyncManager  # noqa: E402
 from tinynode.primitives.block import bits_to_target  # noqa: E402
 from tinynode.primitives.hashes import hash_to_hex  # noqa: E402
+from tinynode.validation import ValidationService  # noqa: E402
 
 #: OP_TRUE: anyone can spend; enough for blocks whose coinbases nobody spends.
 OP_TRUE_SCRIPT = b"\x51"
@@ -404,6 +405,7 @@ class NetNode:
         self.want_mempool = mempool
         self.writer: ChainWriter | None = None
         self.mempool: Any = None
+        self.service: ValidationService | None = None
         self.sync: SyncManager | None = None
         self.connman: ConnMan | None = None
         self._extranonce = 0
@@ -419,7 +421,8 @@ class NetNode:
         if self.want_mempool:
             from tinynode.mempool.pool import Mempool
             self.mempool = await self.writer.call(lambda: Mempool(self.params, self.writer.chainstate))
-        self.sync = SyncManager(self.params, self.config, self.writer, self.mempool)
+        self.service = ValidationService(self.writer, self.params, self.mempool)
+        self.sync = SyncManager(self.params, self.config, self.service)
         self.connman = ConnMan(self.params, self.config, handlers=[self.sync], seeds=self.seeds,
                                dial=self.dial, start_height=lambda: self.writer.snapshot.height,
                                datadir=self.datadir)

@@ -40,7 +40,7 @@ from ..primitives.block import Block
 from ..primitives.coin import Coin
 from ..primitives.serialize import ByteReader, DecodeError, ser_compact_size
 from ..primitives.tx import OutPoint, Tx
-from ..script.flags import STANDARD_FLAGS
+from ..script.flags import MANDATORY_FLAGS, STANDARD_FLAGS
 from ..script.interpreter import ScriptError, script_error_string, verify_script
 from .orphans import OrphanPool
 from .policy import (
@@ -49,7 +49,8 @@ from .policy import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Mempool", "MempoolEntry", "MempoolInfo", "MissingInputsError", "ProcessResult"]
+__all__ = ["Mempool", "MempoolEntry", "MempoolInfo", "MissingInputsError", "ProcessResult",
+           "ScriptCheckError", "is_consensus_invalid"]
 
 R = RejectReason
 _ROLLING_FEE_HALFLIFE = 12 * 3600      # Core CTxMemPool::ROLLING_FEE_HALFLIFE
@@ -70,6 +71,30 @@ class MissingInputsError(ValidationError):
     @property
     def missing_parents(self) -> list[bytes]:
         return list(dict.fromkeys(p.txid for p in self.missing))
+
+
+class ScriptCheckError(PolicyError):
+    """An input script failed with the standard flags (Core's reject reason
+    "mempool-script-verify-flag-failed (...)", TX_NOT_STANDARD in Core v31, which never bans for
+    a tx). `consensus` says whether it also fails with only the consensus flags, i.e. whether the
+    tx could never be valid in a block (Core before v30 re-checked with the mandatory flags in
+    `CheckInputScripts` for the same question; tinynode asks it to price the sender's work)."""
+
+    def __init__(self, reason: str, detail: str, consensus: bool) -> None:
+        super().__init__(reason, detail)
+        self.consensus = consensus
+
+
+def is_consensus_invalid(err: BaseException | None) -> bool:
+    """True for a tx no block could ever contain: a consensus `ValidationError` (not missing
+    inputs, which may arrive later) or a script that fails with the consensus flags alone."""
+    if isinstance(err, ScriptCheckError):
+        return err.consensus
+    if not isinstance(err, ValidationError) or isinstance(err, MissingInputsError):
+        return False
+    # Core TX_PREMATURE_SPEND: valid once the coinbase matures, not the sender's fault
+    return err.reason not in (R.BAD_TXNS_PREMATURE_SPEND_OF_COINBASE, R.MISSING_INPUTS,
+                              R.TXN_ALREADY_KNOWN, R.TXN_ALREADY_IN_MEMPOOL)
 
 
 class _Entry:
@@ -419,8 +444,14 @@ class Mempool:
                 try:
                     verify_script(txin.script_sig, coin.script_pubkey, tx, i, STANDARD_FLAGS)
                 except ScriptError as err:
-                    raise PolicyError(f"mempool-script-verify-flag-failed ({script_error_string(err.code)})",
-                                      f"input {i}: {err}") from err
+                    try:
+                        verify_script(txin.script_sig, coin.script_pubkey, tx, i, MANDATORY_FLAGS)
+                        consensus = False
+                    except ScriptError:
+                        consensus = True
+                    raise ScriptCheckError(
+                        f"mempool-script-verify-flag-failed ({script_error_string(err.code)})",
+                        f"input {i}: {err}", consensus) from err
 
         if test_only:
             entry = _Entry(tx, fee, size, sigops, now, height - 1)

@@ -31,7 +31,10 @@ The pipeline, per peer:
    announced by `inv` to every other peer once (trickled every `relay_tick`); a tx with missing
    inputs (an orphan) makes us request its parents from the peer that sent it.
 
-Every chain or mempool access is `await writer.call(...)`: SQLite lives on the writer thread.
+Chain and mempool are reached only through the validation service (`tinynode.validation`):
+blocks and headers with `submit_block` / `submit_headers`, transactions with `submit_tx` (the
+same path as RPC and wallet txs), reads with `service.call(...)` on the writer thread (SQLite
+lives there). Relay follows the service's `TxAccepted` events, whatever the tx's origin.
 """
 
 from __future__ import annotations
@@ -42,16 +45,18 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterable
 
-from tinynode.consensus.errors import ValidationError
+from tinynode.consensus.errors import PolicyError, ValidationError
 from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
 from tinynode.primitives.hashes import ZERO_HASH, hash_to_hex
 from tinynode.wire import messages as m
 from tinynode.wire.constants import InvType, MAX_HEADERS, MAX_INV
 
+from tinynode.validation import TxAccepted, TxOrigin, TxResult
+
 from .peer import Misbehaving, NetConfig, Peer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tinynode.chain.writer import ChainWriter
+    from tinynode.validation import ValidationService
     from .connman import ConnMan
 
 log = logging.getLogger(__name__)
@@ -170,14 +175,13 @@ class SyncManager:
     `recent_header_age`, `headers_timeout_base` and `headers_timeout_per_header` (seconds) are
     the headers-sync rules' thresholds (module constants by default); tests shrink them."""
 
-    def __init__(self, params: Any, config: NetConfig, writer: "ChainWriter", mempool: Any = None,
+    def __init__(self, params: Any, config: NetConfig, service: "ValidationService",
                  *, now=time.time, recent_header_age: float = RECENT_HEADER_AGE,
                  headers_timeout_base: float = HEADERS_DOWNLOAD_TIMEOUT_BASE,
                  headers_timeout_per_header: float = HEADERS_DOWNLOAD_TIMEOUT_PER_HEADER) -> None:
         self.params = params
         self.config = config
-        self.writer = writer
-        self.mempool = mempool
+        self.service = service
         self.connman: "ConnMan | None" = None
         self._now = now
         self.recent_header_age = recent_header_age
@@ -204,6 +208,11 @@ class SyncManager:
         self._progress_h = 0
         self._blocks_done = 0
 
+    @property
+    def mempool(self) -> Any:
+        """The service's pool (read it only inside `service.call`); None without one."""
+        return getattr(self.service, "mempool", None)
+
     # ------------------------------------------------------------------ lifecycle
     def attach(self, connman: "ConnMan") -> None:
         self.connman = connman
@@ -211,11 +220,15 @@ class SyncManager:
             connman.add_handler(self)
 
     async def start(self) -> None:
-        self.writer.subscribe_async(self._on_chain_event)
+        self.service.subscribe_async(self._on_chain_event)
+        if hasattr(self.service, "subscribe"):
+            self.service.subscribe(self._on_tx_event)
         self._task = asyncio.create_task(self._supervise(), name="sync")
 
     async def stop(self) -> None:
-        self.writer.unsubscribe_async(self._on_chain_event)
+        self.service.unsubscribe_async(self._on_chain_event)
+        if hasattr(self.service, "unsubscribe"):
+            self.service.unsubscribe(self._on_tx_event)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -247,14 +260,14 @@ class SyncManager:
     async def _send_getheaders(self, st: _PeerSync, locator: Iterable[bytes] | None = None,
                                hash_stop: bytes = ZERO_HASH) -> None:
         if locator is None:
-            locator = await self.writer.call(self._best_header_locator)
+            locator = await self.service.call(self._best_header_locator)
         st.headers_requested = time.monotonic()
         st.peer.send(m.GetHeaders(tuple(locator), hash_stop))
 
     def _best_header_locator(self) -> list[bytes]:
         """Core's locator from `best_header->pprev`: the answer is never empty when the peer is
         on our best header chain, so we always learn the peer's best block."""
-        cs = self.writer.chainstate
+        cs = self.service.chainstate
         best = cs.best_header
         return cs.block_locator(best.prev if best.prev is not None else best)
 
@@ -273,7 +286,7 @@ class SyncManager:
         await self._headers_sync_step()
         if self.mempool is not None and peer.relay:
             # Core announces its mempool to new peers through the normal trickle; we do the same.
-            txids = await self.writer.call(self._mempool_txids)
+            txids = await self.service.call(self._mempool_txids)
             st.tx_to_announce.extend(txids)
 
     def peer_disconnected(self, peer: Peer) -> None:
@@ -287,6 +300,9 @@ class SyncManager:
             if self._tx_requested.get(txid) == peer.id:
                 del self._tx_requested[txid]
         self._kick.set()
+        gone = getattr(self.service, "peer_gone", None)
+        if gone is not None:
+            gone(peer.id)
         orphans = getattr(self.mempool, "orphans", None)
         if orphans is not None and hasattr(orphans, "remove_for_peer") and self._tg is not None:
             # Core EraseForPeer: the orphans this peer gave us go with it.
@@ -294,7 +310,7 @@ class SyncManager:
 
     async def _forget_orphans(self, peer_id: int) -> None:
         try:
-            await self.writer.call(self.mempool.orphans.remove_for_peer, peer_id)
+            await self.service.call(self.mempool.orphans.remove_for_peer, peer_id)
         except RuntimeError:   # writer stopping
             pass
         except Exception:
@@ -308,17 +324,17 @@ class SyncManager:
     async def _best_header_time_now(self) -> int:
         """Our best header's timestamp (asked from the writer only when the best header moved
         and is not our tip)."""
-        snap = self.writer.snapshot
+        snap = self.service.snapshot
         best = snap.best_header_hash
         if best == snap.tip_hash and snap.tip_time:
             return snap.tip_time
         cached = self._best_header_time
         if cached is None or cached[0] != best:
-            cached = self._best_header_time = (best, await self.writer.call(self._header_time, best))
+            cached = self._best_header_time = (best, await self.service.call(self._header_time, best))
         return cached[1]
 
     def _header_time(self, h: bytes) -> int:
-        entry = self.writer.chainstate.get_entry(h)
+        entry = self.service.chainstate.get_entry(h)
         return entry.header.time if entry is not None else 0
 
     async def _headers_sync_step(self) -> None:
@@ -341,7 +357,7 @@ class SyncManager:
         Decisions and marks are made without an await in between: concurrent callers (peer
         readers, the maintenance loop) never start two sync peers."""
         best_time = await self._best_header_time_now()
-        snap = self.writer.snapshot
+        snap = self.service.snapshot
         best_height = snap.best_header_height
         recent = best_time > self._now() - self.recent_header_age
         now = time.monotonic()
@@ -393,7 +409,7 @@ class SyncManager:
             st.sync_started = True
             st.headers_sync_timeout = None if recent else deadline
             st.headers_requested = now
-        locator = await self.writer.call(self._best_header_locator)
+        locator = await self.service.call(self._best_header_locator)
         for st in chosen:
             await self._send_getheaders(st, locator)
 
@@ -418,7 +434,7 @@ class SyncManager:
         for prev, cur in zip(headers, headers[1:]):
             if cur.prev_hash != prev.hash:
                 raise Misbehaving(20, "non-continuous headers sequence")
-        known_parent = await self.writer.call(self._entry_of, headers[0].prev_hash)
+        known_parent = await self.service.call(self._entry_of, headers[0].prev_hash)
         if known_parent is None:
             # Core's unconnecting headers: ask for the path, punish if it keeps happening.
             st.unconnecting += 1
@@ -428,14 +444,14 @@ class SyncManager:
             return
         st.unconnecting = 0
         try:
-            await self.writer.submit_headers(headers)
+            await self.service.submit_headers(headers)
         except ValidationError as e:
             score = _block_fault_score(e)
             if score:
                 raise Misbehaving(score, f"invalid header: {getattr(e, 'reason', e)}") from None
             log.debug("peer %d: headers not accepted: %s", peer.id, e)
             return
-        last = await self.writer.call(self._entry_of, headers[-1].hash)
+        last = await self.service.call(self._entry_of, headers[-1].hash)
         self._update_best(st, last)
         for h in headers:
             st.known.add(h.hash)
@@ -448,16 +464,16 @@ class SyncManager:
         await self._schedule()
 
     def _entry_of(self, h: bytes) -> Any:
-        return self.writer.chainstate.get_entry(h)
+        return self.service.chainstate.get_entry(h)
 
     async def on_getheaders(self, peer: Peer, msg: m.GetHeaders) -> None:
         """Core ProcessMessage(GETHEADERS): up to 2,000 headers after the fork with `locator`."""
         stop = None if msg.hash_stop == ZERO_HASH else msg.hash_stop
         if not msg.locator and stop is not None:
-            entry = await self.writer.call(self._entry_of, stop)
+            entry = await self.service.call(self._entry_of, stop)
             headers = [entry.header] if entry is not None else []
         else:
-            headers = await self.writer.call(self.writer.chainstate.headers_after, list(msg.locator),
+            headers = await self.service.call(self.service.chainstate.headers_after, list(msg.locator),
                                              stop, MAX_HEADERS)
         st = self._state(peer)
         for h in headers:
@@ -466,7 +482,7 @@ class SyncManager:
 
     async def on_getblocks(self, peer: Peer, msg: m.GetBlocks) -> None:
         """Core ProcessMessage(GETBLOCKS): ≤ 500 inv after the fork; remember where we stopped."""
-        hashes = await self.writer.call(self._hashes_after, list(msg.locator), msg.hash_stop)
+        hashes = await self.service.call(self._hashes_after, list(msg.locator), msg.hash_stop)
         st = self._state(peer)
         if len(hashes) == MAX_GETBLOCKS:
             st.hash_continue = hashes[-1]
@@ -474,7 +490,7 @@ class SyncManager:
             peer.send(m.Inv(tuple(m.InvVect(InvType.BLOCK, h) for h in hashes)))
 
     def _hashes_after(self, locator: list[bytes], stop: bytes) -> list[bytes]:
-        cs = self.writer.chainstate
+        cs = self.service.chainstate
         fork = cs.find_fork(locator)
         out = []
         h = fork.height + 1
@@ -496,7 +512,7 @@ class SyncManager:
         for h in blocks:
             st.known.add(h)
         if blocks:
-            entries = await self.writer.call(self._entries_of, blocks)
+            entries = await self.service.call(self._entries_of, blocks)
             unknown = [h for h, e in zip(blocks, entries) if e is None]
             for e in entries:
                 if e is not None:
@@ -513,7 +529,7 @@ class SyncManager:
                 return
             fresh = [t for t in txids if t not in self._recent_rejects and t not in self._tx_requested]
             if fresh:
-                have = await self.writer.call(self._have_txs, fresh)
+                have = await self.service.call(self._have_txs, fresh)
                 want = [t for t, h in zip(fresh, have) if not h]
                 room = MAX_TX_IN_FLIGHT - len(st.tx_in_flight)
                 want = want[:max(0, room)]
@@ -525,7 +541,7 @@ class SyncManager:
                     peer.send(m.GetData(tuple(m.InvVect(InvType.TX, t) for t in want)))
 
     def _entries_of(self, hashes: list[bytes]) -> list[Any]:
-        cs = self.writer.chainstate
+        cs = self.service.chainstate
         return [cs.get_entry(h) for h in hashes]
 
     def _have_txs(self, txids: list[bytes]) -> list[bool]:
@@ -545,7 +561,7 @@ class SyncManager:
         items = list(msg.items)
         for i in range(0, len(items), 16):
             chunk = items[i:i + 16]
-            found = await self.writer.call(self._lookup, chunk)
+            found = await self.service.call(self._lookup, chunk)
             for iv, obj in zip(chunk, found):
                 if obj is None:
                     notfound.append(iv)
@@ -559,13 +575,13 @@ class SyncManager:
                     # Core: after the last block of a getblocks batch, inv our tip so the peer
                     # asks for the next batch.
                     st.hash_continue = None
-                    peer.send(m.Inv((m.InvVect(InvType.BLOCK, self.writer.snapshot.tip_hash),)))
+                    peer.send(m.Inv((m.InvVect(InvType.BLOCK, self.service.snapshot.tip_hash),)))
         if notfound:
             for j in range(0, len(notfound), MAX_INV):
                 peer.send(m.NotFound(tuple(notfound[j:j + MAX_INV])))
 
     def _lookup(self, items: list[m.InvVect]) -> list[Any]:
-        cs = self.writer.chainstate
+        cs = self.service.chainstate
         get_raw = getattr(cs, "get_block_bytes", None)   # serialized block, if the chain offers it
         out: list[Any] = []
         for iv in items:
@@ -600,7 +616,7 @@ class SyncManager:
     async def on_mempool(self, peer: Peer, msg: m.MemPool) -> None:
         if self.mempool is None:
             return
-        txids = await self.writer.call(self._mempool_txids)
+        txids = await self.service.call(self._mempool_txids)
         st = self._state(peer)
         for j in range(0, len(txids), MAX_INV):
             chunk = txids[j:j + MAX_INV]
@@ -638,7 +654,7 @@ class SyncManager:
         our tip, or if its parent is unknown (we then ask the sender for headers). Anything
         else is dropped: pushing old or side-chain blocks makes us do no work."""
         try:
-            verdict = await self.writer.call(self._check_unrequested, block.header)
+            verdict = await self.service.call(self._check_unrequested, block.header)
         except ValidationError as e:
             score = _block_fault_score(e)
             if score:
@@ -652,7 +668,7 @@ class SyncManager:
         return verdict
 
     def _check_unrequested(self, header: Any) -> bool | None:
-        cs = self.writer.chainstate
+        cs = self.service.chainstate
         entry = cs.get_entry(header.hash)
         if entry is not None and entry.have_data:
             return False
@@ -682,13 +698,13 @@ class SyncManager:
         during a download lets it connect many blocks per store commit."""
         async with self._submit_lock:
             while self._received:
-                tip = self.writer.snapshot.tip_hash
+                tip = self.service.snapshot.tip_hash
                 ready = [h for h, (blk, _) in self._received.items()
                          if (p := blk.header.prev_hash) in self._submitting or p in self._recent_ok
                          or p == tip]
                 if not ready:
                     # Ask the chain: parents stored earlier, or unknown (unsolicited / orphan).
-                    state = await self.writer.call(self._ready_blocks, list(self._received))
+                    state = await self.service.call(self._ready_blocks, list(self._received))
                     ready = [h for h, ok in state if ok]
                     if not ready:
                         ready = [h for h, ok in state if ok is None]
@@ -720,7 +736,7 @@ class SyncManager:
     def _ready_blocks(self, hashes: list[bytes]) -> list[tuple[bytes, bool | None]]:
         """(hash, True) if the parent has data, False if the parent header is known but its body
         is missing, None if the parent is unknown."""
-        cs = self.writer.chainstate
+        cs = self.service.chainstate
         out: list[tuple[bytes, bool | None]] = []
         for h in hashes:
             block = self._received[h][0] if h in self._received else None
@@ -737,7 +753,7 @@ class SyncManager:
         """Submit one block; True if the chain now has its data."""
         peer = self.connman.get_peer(pid) if self.connman is not None else None
         try:
-            result = await self.writer.submit_block(block)
+            result = await self.service.submit_block(block)
         except ValidationError as e:
             if peer is not None:
                 peer.misbehaving(_block_fault_score(e), f"invalid block: {getattr(e, 'reason', e)}")
@@ -763,7 +779,7 @@ class SyncManager:
         return True
 
     def _log_progress(self) -> None:
-        snap = self.writer.snapshot
+        snap = self.service.snapshot
         now = time.monotonic()
         behind = snap.best_header_height - snap.height
         if behind <= 0 and self._progress_t == 0.0:
@@ -795,7 +811,7 @@ class SyncManager:
 
     async def _schedule_once(self) -> None:
         cfg = self.config
-        snap = self.writer.snapshot
+        snap = self.service.snapshot
         for st in sorted(self._live_states(), key=lambda s: len(s.blocks_in_flight)):
             if not st.peer.handshake_done.is_set() or st.best_hash is None:
                 continue
@@ -812,7 +828,7 @@ class SyncManager:
             if st.avoid and any(o is not st and o.best_work > snap.chainwork
                                 for o in self._live_states()):
                 exclude |= st.avoid
-            hashes = await self.writer.call(self._next_blocks, st.best_hash, exclude, free)
+            hashes = await self.service.call(self._next_blocks, st.best_hash, exclude, free)
             hashes = [h for h in hashes if h not in self._requested]
             if not hashes or not st.peer.is_connected:
                 continue
@@ -827,7 +843,7 @@ class SyncManager:
 
         The path from the fork to `best_hash` is computed once per best hash and then walked
         from a cursor that only moves past blocks we already have (IBD stays linear)."""
-        cs = self.writer.chainstate
+        cs = self.service.chainstate
         cache = self._path_cache
         if cache.get("best") != best_hash:
             best = cs.get_entry(best_hash)
@@ -905,6 +921,8 @@ class SyncManager:
         elif isinstance(ev, BlockDisconnected):
             pass
         elif isinstance(ev, TipChanged):
+            # Core hashRecentRejectsChainTip: a new tip may make a refused tx valid
+            self._recent_rejects = _Known(MAX_RECENT_REJECTS)
             connected, self._connected_since_tip = self._connected_since_tip, []
             self._announce_blocks(connected, ev.new_tip)
             self._kick.set()
@@ -912,14 +930,14 @@ class SyncManager:
                 # Transactions of disconnected blocks went back to the pool: offer them again
                 # (each peer still hears of a tx at most once).
                 try:
-                    for txid in await self.writer.call(self._mempool_txids):
+                    for txid in await self.service.call(self._mempool_txids):
                         self.relay_txid(txid)
                 except RuntimeError:
                     pass
 
     def _announce_blocks(self, connected: list[Any], tip: Any) -> None:
         """Core SendMessages block announcement: headers to sendheaders peers, else inv of the tip."""
-        snap = self.writer.snapshot
+        snap = self.service.snapshot
         if snap.best_header_height - snap.height > DOWNLOAD_WINDOW:
             return  # still far behind: nobody wants our stale tips
         if not connected:
@@ -950,38 +968,40 @@ class SyncManager:
             del self._tx_requested[txid]
         await self.accept_tx(tx, source=peer)
 
-    async def accept_tx(self, tx: Any, source: Peer | None = None) -> Any:
-        """Accept `tx` to the mempool (Core ProcessMessage "tx" + orphan handling) and relay what
-        entered the pool: the tx and any orphans it unblocked. Returns the mempool's
-        `ProcessResult`; a tx from RPC/wallet (`source` None) raises its error instead."""
-        result = await self.writer.call(self._process_tx, tx, None if source is None else source.id)
-        for entry in result.accepted:
-            self.relay_txid(entry.txid, exclude=source)
-        if result.accepted:
-            if source is not None:  # Core ProcessMessage "tx": m_last_tx_time on acceptance
-                source.last_tx_time = time.time()
+    async def accept_tx(self, tx: Any, source: Peer | None = None) -> TxResult:
+        """A tx from a peer (`source`) or from this node: `service.submit_tx` (Core ProcessMessage
+        "tx"); the service relays what entered the pool through `TxAccepted`. For a peer's tx:
+        missing parents are requested from it, a refused txid is remembered (Core
+        m_recent_rejects), and a peer whose invalid txs overspent its validation budget is
+        disconnected (never discouraged: Core v31 punishes no tx failure)."""
+        origin = TxOrigin.peer(source.id) if source is not None else TxOrigin.rpc()
+        result = await self.service.submit_tx(tx, origin)
+        if source is None:
             return result
-        if result.orphan or result.missing_parents:
-            if source is not None:
-                await self._fetch_parents(list(result.missing_parents), source)
-            elif result.error is not None:
-                raise result.error
-            return result
-        err = result.error
-        if err is not None:
-            if isinstance(err, ValidationError):
+        if result.accepted:  # Core ProcessMessage "tx": m_last_tx_time on acceptance
+            source.last_tx_time = time.time()
+        elif result.orphan or result.missing_parents:
+            await self._fetch_parents(list(result.missing_parents), source)
+        elif result.error is not None:
+            if isinstance(result.error, (ValidationError, PolicyError)):
                 self._recent_rejects.add(tx.txid)
-            if source is None:
-                raise err
-            log.debug("tx %s from peer %d rejected: %s", tx.txid_hex[:16], source.id, err)
+            log.debug("tx %s from peer %d rejected: %s", tx.txid_hex[:16], source.id, result.error)
+        if result.over_budget and not result.skipped:
+            log.info("disconnecting peer %d (%s): its invalid transactions cost too much validation "
+                     "work (last %s: %s)", source.id, source.addr_str, tx.txid_hex[:16], result.error)
+            source.disconnect("invalid transactions over the validation budget")
         return result
 
-    def _process_tx(self, tx: Any, peer_id: int | None) -> Any:
-        return self.mempool.process_tx(tx, self._now(), peer=peer_id)
+    async def _on_tx_event(self, ev: Any) -> None:
+        """Relay every tx that entered the pool (Core `TransactionAddedToMempool` → RelayTransaction),
+        except back to the peer it came from."""
+        if isinstance(ev, TxAccepted):
+            exclude = ev.origin.peer_id
+            self.relay_txid(ev.entry.txid, exclude_id=exclude)
 
     async def _fetch_parents(self, parents: list[bytes], peer: Peer) -> None:
         """Core's orphan handling: request the missing parents from the peer that sent the child."""
-        have = await self.writer.call(self._have_txs, parents)
+        have = await self.service.call(self._have_txs, parents)
         want = [p for p, h in zip(parents, have) if not h and p not in self._recent_rejects]
         if want:
             st = self._state(peer)
@@ -991,10 +1011,10 @@ class SyncManager:
                 self._tx_requested[t] = peer.id
             peer.send(m.GetData(tuple(m.InvVect(InvType.TX, t) for t in want)))
 
-    def relay_txid(self, txid: bytes, exclude: Peer | None = None) -> None:
+    def relay_txid(self, txid: bytes, exclude_id: int | None = None) -> None:
         """Queue an inv of `txid` to every peer that does not know it (trickled)."""
         for st in self._live_states():
-            if exclude is not None and st.peer.id == exclude.id:
+            if st.peer.id == exclude_id:
                 continue
             if txid in st.known or not st.peer.relay or not st.peer.handshake_done.is_set():
                 continue
