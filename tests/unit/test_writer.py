@@ -86,7 +86,7 @@ async def test_stop_drains_queued_jobs():
     blocks = B.chain(G, 8)
     import asyncio
     futs = [asyncio.ensure_future(writer.submit_block(b)) for b in blocks]
-    await wait_until(lambda: writer._queue.qsize() >= 7 or any(f.done() for f in futs), timeout=5)
+    await wait_until(lambda: writer.queued[0] >= 7 or any(f.done() for f in futs), timeout=5)
     await writer.stop()
     results = await asyncio.gather(*futs)
     assert [r.status for r in results] == ["connected"] * 8

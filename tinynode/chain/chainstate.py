@@ -9,10 +9,12 @@ Pipeline (btcd blockchain/doc.go):
     activate_best_chain()           pick the most-work candidate (first seen wins ties), find the fork
                                     with the active chain, disconnect to it and connect the new branch on
                                     a scratch coins view; each block gets the ConnectBlock checks; a step
-                                    that checks out is staged whole (else nothing of it is kept), then
-                                    events are emitted. `flush()` writes all staged steps in ONE store
+                                    that checks out is staged whole (else nothing of it is kept) with
+                                    its events. `flush()` writes all staged steps in ONE store
                                     transaction (every `flush_blocks` steps / `flush_seconds`, when the
-                                    writer is idle, before store-wide reads, at close).
+                                    writer is idle, before store-wide reads, at close), then delivers
+                                    their events: no subscriber sees a block that is not on disk.
+                                    Any store exception is fatal (FatalStorageError, Core AbortNode).
                                     A failing block is marked FAILED (descendants FAILED_PARENT) and the
                                     choice is made again, so the node settles on the best valid chain.
 
@@ -53,7 +55,7 @@ from .index import BlockIndex, BlockIndexEntry, BlockStatus
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ChainState", "BlockResult"]
+__all__ = ["ChainState", "BlockResult", "FatalStorageError", "FATAL_ERROR_MESSAGE"]
 
 R = RejectReason
 S = BlockStatus
@@ -70,6 +72,123 @@ MAX_DIRTY_BLOCK_BYTES = 64 * 1024 * 1024
 MAX_DIRTY_COINS = 500_000
 #: recently seen Block objects kept to avoid re-parsing for events and reorgs
 _RECENT_BLOCKS = 64
+
+
+#: Core's user-facing wording for AbortNode / FatalError (node/abort.cpp, validation.cpp)
+FATAL_ERROR_MESSAGE = "A fatal internal error occurred, see debug.log for details"
+
+
+class FatalStorageError(RuntimeError):
+    """The chain store failed (a read or write raised): Core's `AbortNode` / `FatalError`.
+
+    The in-memory chain state may be ahead of the store or half-updated, so nothing may use it
+    any more: the chainstate refuses further work, the writer stops taking jobs and the node
+    shuts down; a restart comes up on the last committed tip. `what` names the store call,
+    `__cause__` is the store's own exception."""
+
+    def __init__(self, what: str, cause: BaseException | None = None) -> None:
+        self.what = what
+        detail = f"{what}: {type(cause).__name__}: {cause}" if cause is not None else what
+        super().__init__(f"{FATAL_ERROR_MESSAGE} ({detail})")
+
+
+class _GuardedStore:
+    """The chain store as ChainState sees it: any exception from the store becomes fatal
+    (Core's `CCoinsViewErrorCatcher` for reads, `AbortNode` after a failed write/flush). Once
+    one store call failed, every later call fails the same way."""
+
+    __slots__ = ("_store", "_on_error", "failure")
+
+    def __init__(self, store, on_error: Callable[[str, BaseException], "FatalStorageError"]) -> None:
+        self._store = store
+        self._on_error = on_error
+        self.failure: FatalStorageError | None = None
+
+    def _fail(self, what: str, e: BaseException) -> FatalStorageError:
+        if self.failure is None:
+            self.failure = self._on_error(what, e)
+        return self.failure
+
+    def _check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def load_index(self):
+        self._check()
+        try:
+            return self._store.load_index()
+        except Exception as e:
+            raise self._fail("load_index", e) from e
+
+    def get_tip(self):
+        self._check()
+        try:
+            return self._store.get_tip()
+        except Exception as e:
+            raise self._fail("get_tip", e) from e
+
+    def get_block(self, block_hash: bytes):
+        self._check()
+        try:
+            return self._store.get_block(block_hash)
+        except Exception as e:
+            raise self._fail("get_block", e) from e
+
+    def has_block(self, block_hash: bytes):
+        self._check()
+        try:
+            return self._store.has_block(block_hash)
+        except Exception as e:
+            raise self._fail("has_block", e) from e
+
+    def get_undo(self, block_hash: bytes):
+        self._check()
+        try:
+            return self._store.get_undo(block_hash)
+        except Exception as e:
+            raise self._fail("get_undo", e) from e
+
+    def get_coin(self, key: bytes):
+        self._check()
+        try:
+            return self._store.get_coin(key)
+        except Exception as e:
+            raise self._fail("get_coin", e) from e
+
+    def coins_for_script(self, script_pubkey: bytes):
+        self._check()
+        try:
+            return self._store.coins_for_script(script_pubkey)
+        except Exception as e:
+            raise self._fail("coins_for_script", e) from e
+
+    def iter_coins(self):
+        self._check()
+        try:
+            yield from self._store.iter_coins()
+        except Exception as e:
+            raise self._fail("iter_coins", e) from e
+
+    def coin_count(self):
+        self._check()
+        try:
+            return self._store.coin_count()
+        except Exception as e:
+            raise self._fail("coin_count", e) from e
+
+    def get_tx_block(self, txid: bytes):
+        self._check()
+        try:
+            return self._store.get_tx_block(txid)
+        except Exception as e:
+            raise self._fail("get_tx_block", e) from e
+
+    def write(self, batch: StoreBatch) -> None:
+        self._check()
+        try:
+            self._store.write(batch)
+        except Exception as e:
+            raise self._fail("write", e) from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +246,22 @@ class ChainState:
                  flush_blocks: int = 1, flush_seconds: float = 0.5,
                  script_check_threads: int | None = None) -> None:
         self.params = params
+        #: the store itself (for read-only callers outside the writer's jobs); ChainState uses
+        #: `_store`, which turns any store exception into a FatalStorageError
         self.store = store
+        self._store = _GuardedStore(store, self._store_failed)
         self._now = now
         self.script_checks = script_checks
         self.script_check_queue = ScriptCheckQueue(
             default_script_check_threads() if script_check_threads is None else script_check_threads)
         self.index = BlockIndex()
         self.active = ActiveChain()
-        self.coins = CoinsCache(store, coins_cache_size)
+        self.coins = CoinsCache(self._store, coins_cache_size)
         self._best_header: BlockIndexEntry | None = None
         self._candidates: set[BlockIndexEntry] = set()
         self._subscribers: list[Callable[[ChainEvent], None]] = []
+        #: events of staged steps, delivered by `flush()` once the commit holding them succeeded
+        self._unflushed_events: list[ChainEvent] = []
         self._seq = 1
         self._unconnected: OrderedDict[bytes, Block] = OrderedDict()
         self._unconnected_by_prev: dict[bytes, set[bytes]] = {}
@@ -166,7 +290,7 @@ class ChainState:
     # loading
     # ==========================================================================================
     def _load(self) -> None:
-        records = self.store.load_index()
+        records = self._store.load_index()
         if not records:
             self._init_genesis()
             return
@@ -183,7 +307,7 @@ class ChainState:
                 self._seq = r.sequence_id + 1
             if e.have_data and (prev is None or prev.has_chain_data):
                 e.has_chain_data = True
-        tip_hash = self.store.get_tip()
+        tip_hash = self._store.get_tip()
         tip = index.get(tip_hash) if tip_hash else None
         if tip is None:
             raise RuntimeError("chain store has an index but no valid tip")
@@ -204,7 +328,7 @@ class ChainState:
         batch.blocks[e.hash] = g.serialize()
         batch.tip = e.hash
         # Core: the genesis coinbase is not spendable; nothing enters the coins set or tx index.
-        self.store.write(batch)
+        self._store.write(batch)
         self.active.set_tip(e)
         self._best_header = e
 
@@ -233,19 +357,49 @@ class ChainState:
             self.flush()
 
     def flush(self) -> None:
-        """Write everything staged in one store transaction (Core `FlushStateToDisk`)."""
+        """Write everything staged in one store transaction (Core `FlushStateToDisk`), then
+        deliver the events of the steps it contained. A failing write is fatal
+        (FatalStorageError, Core's AbortNode): the staged steps and their events are never
+        used, and the chainstate refuses any further work."""
+        self._check_usable()
         d = self._dirty
         changes = self._dirty_view.changes
         if changes:
             d.coins = changes
         if not d.is_empty():
-            self.store.write(d)
+            self._store.write(d)
         self.coins.apply(changes)
         self._dirty = StoreBatch()
         self._dirty_view = CoinsView(self.coins)
         self._dirty_steps = 0
         self._dirty_bytes = 0
         self._last_flush = _time.monotonic()
+        if self._unflushed_events:
+            events, self._unflushed_events = self._unflushed_events, []
+            self._deliver(events)
+
+    @property
+    def aborted(self) -> FatalStorageError | None:
+        """The store failure that made this chainstate unusable, or None."""
+        return self._store.failure
+
+    @property
+    def staged_steps(self) -> int:
+        """Activation steps connected in memory but not yet committed to the store."""
+        return self._dirty_steps
+
+    def _check_usable(self) -> None:
+        failure = self._store.failure
+        if failure is not None:
+            raise failure
+
+    def _store_failed(self, what: str, cause: BaseException) -> FatalStorageError:
+        """Core `AbortNode`: log the store failure once and make it the chainstate's fate."""
+        err = FatalStorageError(f"chain store {what} failed", cause)
+        log.critical("*** %s", err, exc_info=cause)
+        # the staged steps never reached the store: their events must never be seen
+        self._unflushed_events = []
+        return err
 
     @staticmethod
     def _record(e: BlockIndexEntry) -> IndexRecord:
@@ -277,12 +431,13 @@ class ChainState:
         return self.active.contains(entry)
 
     def get_block(self, block_hash: bytes) -> Block | None:
+        self._check_usable()
         b = self._recent.get(block_hash)
         if b is not None:
             return b
         raw = self._dirty.blocks.get(block_hash)
         if raw is None:
-            raw = self.store.get_block(block_hash)
+            raw = self._store.get_block(block_hash)
         if raw is None:
             return None
         b = Block.from_bytes(bytes(raw))
@@ -345,12 +500,15 @@ class ChainState:
         return out
 
     def get_coin(self, outpoint: OutPoint) -> Coin | None:
+        if self._store.failure is not None:
+            raise self._store.failure
         return self._dirty_view.get(outpoint_key(outpoint))
 
     def get_tx(self, txid: bytes) -> tuple[Tx, bytes, int] | None:
         """(tx, block hash, height) of a tx in an active-chain block (tx index)."""
+        self._check_usable()
         d = self._dirty.txindex
-        bh = d[txid] if txid in d else self.store.get_tx_block(txid)
+        bh = d[txid] if txid in d else self._store.get_tx_block(txid)
         if bh is None:
             return None
         bh = bytes(bh)
@@ -365,7 +523,7 @@ class ChainState:
 
     def coins_for_script(self, script_pubkey: bytes) -> list[tuple[OutPoint, Coin]]:
         self.flush()
-        return [(key_outpoint(bytes(k)), c) for k, c in self.store.coins_for_script(script_pubkey)]
+        return [(key_outpoint(bytes(k)), c) for k, c in self._store.coins_for_script(script_pubkey)]
 
     def next_bits(self, prev_entry: BlockIndexEntry | None = None, time: int | None = None) -> int:
         prev_entry = prev_entry or self.tip
@@ -404,7 +562,7 @@ class ChainState:
         h = hashlib.sha256()
         n = total = bogosize = 0
         txids: set[bytes] = set()
-        for key, coin in self.store.iter_coins():  # ordered by (txid, n): Core's cursor order
+        for key, coin in self._store.iter_coins():  # ordered by (txid, n): Core's cursor order
             key = bytes(key)
             spk = coin.script_pubkey
             n += 1
@@ -425,13 +583,14 @@ class ChainState:
 
     def coin_count(self) -> int:
         self.flush()
-        return self.store.coin_count()
+        return self._store.coin_count()
 
     # ==========================================================================================
     # events
     # ==========================================================================================
     def subscribe(self, callback: Callable[[ChainEvent], None]) -> None:
-        """`callback(event)` runs synchronously on the writer thread after each commit."""
+        """`callback(event)` runs synchronously on the writer thread after the commit that
+        contains the event's block (never for a block whose commit failed)."""
         self._subscribers.append(callback)
 
     def unsubscribe(self, callback: Callable[[ChainEvent], None]) -> None:
@@ -441,6 +600,11 @@ class ChainState:
             pass
 
     def _emit(self, events: list[ChainEvent]) -> None:
+        """Queue a step's events; `flush()` delivers them after the commit containing the step
+        (with the default policy, at once: every step is committed as it is made)."""
+        self._unflushed_events.extend(events)
+
+    def _deliver(self, events: list[ChainEvent]) -> None:
         for ev in events:
             for cb in list(self._subscribers):
                 try:
@@ -454,6 +618,7 @@ class ChainState:
     def process_headers(self, headers: list[BlockHeader]) -> list[BlockIndexEntry]:
         """Accept headers in order (Core `ProcessNewBlockHeaders`); raise on the first bad one.
         Headers accepted before the bad one are kept."""
+        self._check_usable()
         batch = StoreBatch()
         out = []
         try:
@@ -503,7 +668,9 @@ class ChainState:
     # ==========================================================================================
     def process_block(self, block: Block) -> BlockResult:
         """Core `ProcessNewBlock`: check, store, and activate the best chain. Never raises
-        ValidationError; the result says what happened."""
+        ValidationError; the result says what happened (a store failure raises
+        FatalStorageError)."""
+        self._check_usable()
         h = block.hash
         e = self.index.get(h)
         if e is not None and e.failed:
@@ -675,6 +842,7 @@ class ChainState:
 
     def activate_best_chain(self) -> None:
         """Core `ActivateBestChain`: move to the most-work valid candidate, one step at a time."""
+        self._check_usable()
         for _ in range(1_000_000):  # bounded; each step makes progress or marks a block failed
             cand = self._best_candidate()
             tip = self.tip
@@ -739,13 +907,13 @@ class ChainState:
         batch.tip = new_tip.hash
         self._stage(batch, view)
         self.active.set_tip(new_tip)
-        self._maybe_flush()  # when this step is due for a commit, it lands before the events
         if disconnected or new_tip is not old_tip:
             if disconnected:
                 log.info("reorg: disconnected %d blocks, new tip %s at height %d", disconnected,
                          new_tip.hash_hex, new_tip.height)
             events.append(TipChanged(old_tip, new_tip, disconnected))
             self._emit(events)
+        self._maybe_flush()  # the events are delivered by the commit that contains this step
 
     def _disconnect_block(self, block: Block, e: BlockIndexEntry, view: CoinsView, batch: StoreBatch) -> None:
         """Core `DisconnectBlock`: remove the block's outputs, restore the coins it spent."""
@@ -754,7 +922,7 @@ class ChainState:
         elif e.hash in self._dirty.undo:
             raw = self._dirty.undo[e.hash]
         else:
-            raw = self.store.get_undo(e.hash)
+            raw = self._store.get_undo(e.hash)
         undo = parse_undo(bytes(raw)) if raw else []
         i = len(undo)
         for tx in reversed(block.txs):
@@ -901,6 +1069,7 @@ class ChainState:
     # ==========================================================================================
     def invalidate_block(self, block_hash: bytes) -> None:
         """Core `InvalidateBlock`: mark the block failed, disconnect it if active, re-pick the best chain."""
+        self._check_usable()
         e = self.index.get(block_hash)
         if e is None:
             raise KeyError("block not found")
@@ -923,9 +1092,9 @@ class ChainState:
             batch.tip = e.prev.hash
             self._stage(batch, view)
             self.active.set_tip(e.prev)
-            self.flush()
             events.append(TipChanged(old_tip, e.prev, n))
             self._emit(events)
+            self.flush()
         else:
             self._stage(batch)
         self._rebuild_candidates()
@@ -935,6 +1104,7 @@ class ChainState:
     def reconsider_block(self, block_hash: bytes) -> None:
         """Core `ReconsiderBlock` (ResetBlockFailureFlags): clear failure marks on the block, its
         descendants and ancestors, then activate the best chain."""
+        self._check_usable()
         e = self.index.get(block_hash)
         if e is None:
             raise KeyError("block not found")
@@ -961,8 +1131,18 @@ class ChainState:
 
     # ==========================================================================================
     def close(self) -> None:
+        """Commit what is staged and close the store. After a store failure nothing staged is
+        written (it may be half-made): the store is just closed, at its last committed tip."""
         if not self._closed:
             self.script_check_queue.close()
-            self.flush()
-            self._closed = True
-            self.store.close()
+            try:
+                if self.aborted is None:
+                    self.flush()
+            finally:
+                self._closed = True
+                try:
+                    self.store.close()
+                except Exception:
+                    if self.aborted is None:
+                        raise
+                    log.exception("closing the chain store after a fatal error failed")

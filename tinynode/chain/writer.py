@@ -1,10 +1,13 @@
 """ChainWriter: the single writer of chain state (DESIGN.md §3, btcd netsync `blockHandler`).
 
-Jobs go, in order, into one thread-safe queue that a dedicated thread consumes by itself (no
-event-loop round trip between two jobs: a busy loop never leaves the writer idle), so every
-`ChainState` / store / mempool access happens on one thread (the SQLite connection is created on
-it: pass a factory) and the event loop stays free. At most `max_queue` jobs wait at once
-(callers beyond that wait their turn)::
+Jobs go into two thread-safe lanes that a dedicated thread consumes by itself (no event-loop
+round trip between two jobs: a busy loop never leaves the writer idle), so every `ChainState` /
+store / mempool access happens on one thread (the SQLite connection is created on it: pass a
+factory) and the event loop stays free. The block lane (`call`: blocks, headers, reads,
+everything chain-related) has priority: a job of the tx lane (`call_tx`: transaction
+validation) starts only when no block-lane job is waiting (Core validates blocks before
+transactions; a tx flood cannot delay a block by more than the one tx job running). Each lane
+is FIFO and bounded (`max_queue`, `max_tx_queue`: callers beyond that wait their turn)::
 
     writer = ChainWriter(lambda: ChainState(params, SQLiteChainStore(path)))
     async with writer:
@@ -14,7 +17,12 @@ it: pass a factory) and the event loop stays free. At most `max_queue` jobs wait
 
 Readers on the loop use the immutable `snapshot` (replaced after each job that moved the chain).
 Chain events are forwarded to async subscribers on the loop, in order, by one delivery task.
-`stop()` drains queued jobs, then closes the chainstate (and its store) on the writer thread.
+`stop()` drains queued jobs of both lanes, then closes the chainstate (and its store) on the
+writer thread.
+
+A store failure is fatal (Core `AbortNode`): the job that hit it gets the `FatalStorageError`,
+every queued and later job gets `ChainWriterAborted`, nothing is committed or emitted any more,
+and `on_fatal(error)` is called on the loop (the node shuts down with a non-zero exit status).
 """
 
 from __future__ import annotations
@@ -24,20 +32,33 @@ import inspect
 import logging
 import queue as _queue_mod
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from ..primitives.block import Block, BlockHeader
-from .chainstate import BlockResult, ChainState
+from .chainstate import FATAL_ERROR_MESSAGE, BlockResult, ChainState, FatalStorageError
 from .events import ChainEvent
 from .index import BlockIndexEntry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ChainWriter", "ChainSnapshot"]
+__all__ = ["ChainWriter", "ChainSnapshot", "ChainWriterAborted", "FatalStorageError"]
 
 _STOP = object()
+
+
+class ChainWriterAborted(FatalStorageError):
+    """The writer stopped on a fatal storage error; this job was not run (Core's
+    "Error: A fatal internal error occurred")."""
+
+    def __init__(self, cause: BaseException) -> None:
+        self.what = "chain writer aborted"
+        root = cause.__cause__ or cause
+        RuntimeError.__init__(self, f"Error: {FATAL_ERROR_MESSAGE} (the chain writer stopped after "
+                                    f"a storage failure: {type(root).__name__}: {root})")
+        self.__cause__ = cause
 
 
 def _set_result(fut: asyncio.Future, value: Any) -> None:  # event loop
@@ -69,14 +90,18 @@ class ChainWriter:
     """Serializes all chain work onto one thread. Accepts a `ChainState` or a zero-arg factory
     returning one (use the factory with SQLite so the connection is made on the writer thread).
 
-    Commit policy: the writer flushes the chainstate whenever its queue runs empty, so a node
-    that keeps up commits every block on its own. While jobs are queued (initial sync, a burst
-    of blocks) up to `SYNC_FLUSH_BLOCKS` steps / `SYNC_FLUSH_SECONDS` share one commit, which
+    Commit policy: the writer flushes the chainstate whenever both lanes run empty, so a node
+    that keeps up commits every block on its own (before handing the job's result back, so a
+    failing commit is that job's error). While jobs are queued (initial sync, a burst of
+    blocks) up to `SYNC_FLUSH_BLOCKS` steps / `SYNC_FLUSH_SECONDS` share one commit, which
     is what makes sync fast (dirty B-tree pages are written once per commit, not per block).
     While the chain is catching up (a known header is ahead of the tip: more blocks are on
     their way), an empty queue is not yet idleness: the commit waits until no job has come for
     `SYNC_IDLE_FLUSH_SECONDS` (Core flushes during IBD only when its cache fills or a while has
     passed, not between blocks). A crash then costs at most those blocks, fetched again.
+    Outside catching up, staged blocks are also committed before a tx-lane job starts, so
+    transaction work sees the mempool updated for every block it validates against.
+    Chain events are emitted only after the commit that contains their block.
     """
 
     SYNC_FLUSH_BLOCKS = 1000
@@ -84,8 +109,10 @@ class ChainWriter:
     SYNC_IDLE_FLUSH_SECONDS = 1.0
 
     def __init__(self, chainstate: ChainState | Callable[[], ChainState], *, max_queue: int = 1024,
-                 sync_flush_blocks: int | None = None, sync_flush_seconds: float | None = None,
-                 sync_idle_flush_seconds: float | None = None) -> None:
+                 max_tx_queue: int = 1024, sync_flush_blocks: int | None = None,
+                 sync_flush_seconds: float | None = None,
+                 sync_idle_flush_seconds: float | None = None,
+                 on_fatal: Callable[[FatalStorageError], Any] | None = None) -> None:
         if isinstance(chainstate, ChainState) or not callable(chainstate):
             self._cs: ChainState | None = chainstate  # type: ignore[assignment]
             self._factory = None
@@ -93,13 +120,21 @@ class ChainWriter:
             self._cs = None
             self._factory = chainstate
         self._max_queue = max_queue
+        self._max_tx_queue = max_tx_queue
         self._flush_blocks = self.SYNC_FLUSH_BLOCKS if sync_flush_blocks is None else sync_flush_blocks
         self._flush_seconds = self.SYNC_FLUSH_SECONDS if sync_flush_seconds is None else sync_flush_seconds
         self._idle_flush_seconds = (self.SYNC_IDLE_FLUSH_SECONDS if sync_idle_flush_seconds is None
                                     else sync_idle_flush_seconds)
+        #: called on the event loop with the error when a storage failure stopped the writer
+        self.on_fatal = on_fatal
         self._executor: ThreadPoolExecutor | None = None
-        self._queue: _queue_mod.SimpleQueue | None = None   # jobs for the writer thread
-        self._slots: asyncio.Semaphore | None = None         # bounds the queue (max_queue)
+        # the two lanes (block, tx) and the writer thread's wake-up, guarded by `_cond`
+        self._cond = threading.Condition()
+        self._block_lane: deque = deque()
+        self._tx_lane: deque = deque()
+        self._stop_requested = False   # no job enters a lane any more; drain, then end
+        self._slots: asyncio.Semaphore | None = None         # bounds the block lane (max_queue)
+        self._tx_slots: asyncio.Semaphore | None = None      # bounds the tx lane (max_tx_queue)
         self._events: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._event_task: asyncio.Task | None = None
@@ -112,6 +147,8 @@ class ChainWriter:
         self._snap_key: tuple | None = None
         self._stopping = False
         self._closed = False
+        #: the storage failure that stopped the writer (Core AbortNode), or None
+        self._fatal: FatalStorageError | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -119,8 +156,12 @@ class ChainWriter:
             return
         self._loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-writer")
-        self._queue = _queue_mod.SimpleQueue()
+        with self._cond:
+            self._block_lane.clear()
+            self._tx_lane.clear()
+            self._stop_requested = False
         self._slots = asyncio.Semaphore(self._max_queue)
+        self._tx_slots = asyncio.Semaphore(self._max_tx_queue)
         self._events = asyncio.Queue()
         self._stopping = False
         await self._loop.run_in_executor(self._executor, self._setup)
@@ -136,11 +177,14 @@ class ChainWriter:
         self._refresh_snapshot()
 
     async def stop(self) -> None:
-        """Drain queued jobs, close the chainstate on the writer thread, stop the executor."""
+        """Drain queued jobs (both lanes), close the chainstate on the writer thread (after a
+        fatal error: without writing anything), stop the executor."""
         if self._task is None or self._stopping:
             return
         self._stopping = True
-        self._queue.put(_STOP)  # type: ignore[union-attr]
+        with self._cond:
+            self._stop_requested = True
+            self._cond.notify()
         try:
             await self._task
         except asyncio.CancelledError:
@@ -150,6 +194,8 @@ class ChainWriter:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self._close_cs)
+        except FatalStorageError:
+            pass  # logged where it happened; the store stays at its last committed tip
         finally:
             self._executor.shutdown(wait=True)  # type: ignore[union-attr]
         # deliver remaining events, then end the delivery task
@@ -165,7 +211,11 @@ class ChainWriter:
     def _close_cs(self) -> None:
         if self._cs is not None and not self._closed:
             self._closed = True
-            self._cs.close()
+            try:
+                self._cs.close()
+            except FatalStorageError as e:  # the last commit failed: the same fatal error
+                self._abort(e)
+                raise
 
     async def __aenter__(self) -> "ChainWriter":
         await self.start()
@@ -176,8 +226,19 @@ class ChainWriter:
 
     @property
     def running(self) -> bool:
-        """True between `start()` and the beginning of `stop()`: `call` accepts jobs."""
-        return self._task is not None and not self._stopping
+        """True between `start()` and the beginning of `stop()` (or a fatal error): `call` accepts jobs."""
+        return self._task is not None and not self._stopping and self._fatal is None
+
+    @property
+    def fatal_error(self) -> FatalStorageError | None:
+        """The storage failure that stopped the writer (Core AbortNode), or None."""
+        return self._fatal
+
+    @property
+    def queued(self) -> tuple[int, int]:
+        """(block-lane, tx-lane) jobs waiting to start."""
+        with self._cond:
+            return len(self._block_lane), len(self._tx_lane)
 
     # --- jobs ----------------------------------------------------------------------------------
     @property
@@ -187,15 +248,39 @@ class ChainWriter:
         return self._cs
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run `fn(*args)` on the writer thread after the jobs queued before it; return its result."""
+        """Block lane: run `fn(*args)` on the writer thread after the block-lane jobs queued
+        before it (and before any waiting tx-lane job); return its result."""
+        return await self._submit(self._block_lane, self._slots, fn, args)
+
+    async def call_tx(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Tx lane (transaction validation): run `fn(*args)` on the writer thread after the
+        tx-lane jobs queued before it, once no block-lane job is waiting; return its result."""
+        return await self._submit(self._tx_lane, self._tx_slots, fn, args)
+
+    async def _submit(self, lane: deque, slots: asyncio.Semaphore | None, fn: Callable[..., Any],
+                      args: tuple) -> Any:
+        self._check_running()
+        fut = asyncio.get_running_loop().create_future()
+        await slots.acquire()  # type: ignore[union-attr]
+        with self._cond:
+            if self._fatal is not None or self._stop_requested or self._task is None:
+                slots.release()  # type: ignore[union-attr]
+                refused = True
+            else:
+                refused = False
+                fut.add_done_callback(lambda _f: slots.release())  # type: ignore[union-attr]
+                lane.append((fn, args, fut, lane is self._tx_lane))
+                self._cond.notify()
+        if refused:  # stop or a fatal error came while this caller waited for room
+            self._check_running()
+            raise RuntimeError("chain writer stopped")
+        return await fut
+
+    def _check_running(self) -> None:
+        if self._fatal is not None:
+            raise ChainWriterAborted(self._fatal)
         if not self.running:
             raise RuntimeError("chain writer is not running")
-        fut = asyncio.get_running_loop().create_future()
-        slots = self._slots
-        await slots.acquire()  # type: ignore[union-attr]
-        fut.add_done_callback(lambda _f: slots.release())  # type: ignore[union-attr]
-        self._queue.put((fn, args, fut))  # type: ignore[union-attr]
-        return await fut
 
     async def submit_block(self, block: Block) -> BlockResult:
         return await self.call(self._submit_block, block)
@@ -210,67 +295,136 @@ class ChainWriter:
     def _submit_headers(self, headers: list[BlockHeader]) -> list[BlockIndexEntry]:
         return self._cs.process_headers(headers)  # type: ignore[union-attr]
 
-    def _flush(self) -> None:
+    def _flush(self) -> None:  # writer thread; a failure is fatal (ChainState raises it)
         cs = self._cs
         if cs is not None and not self._closed:
-            try:
-                cs.flush()
-            except Exception:
-                log.exception("chain flush failed")
-                raise
+            cs.flush()
 
     def _job(self, fn: Callable[..., Any], args: tuple) -> Any:
         try:
             return fn(*args)
         finally:
-            self._refresh_snapshot()
+            if self._cs is None or self._cs.aborted is None:
+                self._refresh_snapshot()
 
     async def _run(self) -> None:
-        """Runs the writer thread's job loop (`_work`) on the executor until `_STOP`."""
+        """Runs the writer thread's job loop (`_work`) on the executor until stopped."""
         loop = asyncio.get_running_loop()
         await asyncio.shield(loop.run_in_executor(self._executor, self._work, loop))
 
+    def _take(self, timeout: float | None = None) -> Any:  # writer thread
+        """The next job: the block lane first, the tx lane only when the block lane is empty.
+        `_STOP` once stop was requested and both lanes are empty; None after `timeout`."""
+        cond = self._cond
+        with cond:
+            for _ in range(2):  # wait at most once
+                if self._block_lane:
+                    return self._block_lane.popleft()
+                if self._tx_lane:
+                    return self._tx_lane.popleft()
+                if self._stop_requested:
+                    return _STOP
+                if timeout is not None and timeout <= 0:
+                    return None
+                # bounded: a notify or the timeout ends the wait (a spurious wake-up just
+                # ends it early: the caller loops again)
+                cond.wait(timeout if timeout is not None else 60.0)
+            return None
+
+    def _lanes_empty(self) -> bool:
+        with self._cond:
+            return not self._block_lane and not self._tx_lane
+
     def _work(self, loop: asyncio.AbstractEventLoop) -> None:  # writer thread
-        """Take jobs in order; hand each result to the loop; commit whenever the queue runs
-        empty (bursts share one commit, DESIGN.md §5) — while catching up, once it has stayed
-        empty for the idle delay. Jobs still queued behind `_STOP` (callers
-        that were waiting for room when stop began) fail with RuntimeError."""
-        q = self._queue
-        assert q is not None
+        """Take jobs by priority; commit whenever both lanes run empty (bursts share one commit,
+        DESIGN.md §5) — while catching up, once they stayed empty for the idle delay — and
+        then hand the job's result to the loop. A store failure (FatalStorageError from a job
+        or a commit) ends the loop: see `_abort`."""
         item = None
         while True:
             if item is None:
-                item = q.get()
+                item = self._take()
+            if item is None:
+                continue
             if item is _STOP:
-                break
-            fn, args, fut = item
+                return
+            fn, args, fut, tx_lane = item
             item = None
             if fut.done():  # caller gave up (cancelled) before we started
                 continue
+            if tx_lane and self._staged_outside_sync():
+                # tx work runs on committed blocks (their events have reached the mempool)
+                if not self._commit(loop, None):
+                    self._resolve(loop, fut, _set_exception, ChainWriterAborted(self._fatal))  # type: ignore[arg-type]
+                    return
             try:
                 result = self._job(fn, args)
+                outcome: tuple = (_set_result, result)
             except BaseException as e:  # noqa: BLE001 - handed to the caller
-                self._resolve(loop, fut, _set_exception, e)
-            else:
-                self._resolve(loop, fut, _set_result, result)
-            if q.empty():
-                if self._catching_up():
-                    try:
-                        item = q.get(timeout=self._idle_flush_seconds)
-                        continue
-                    except _queue_mod.Empty:
-                        pass
-                try:
-                    self._flush()
-                except Exception:  # logged in _flush; staged state is kept and retried
-                    pass
-        while True:
-            try:
-                item = q.get_nowait()
-            except _queue_mod.Empty:
+                outcome = (_set_exception, e)
+            cs = self._cs
+            if cs is not None and cs.aborted is not None:
+                self._abort(cs.aborted)
+                self._resolve(loop, fut, _set_exception,
+                              outcome[1] if isinstance(outcome[1], FatalStorageError) else cs.aborted)
                 return
-            if item is not _STOP:
-                self._resolve(loop, item[2], _set_exception, RuntimeError("chain writer stopped"))
+            if self._lanes_empty():
+                if self._catching_up():
+                    self._resolve(loop, fut, *outcome)
+                    fut = None
+                    item = self._take(self._idle_flush_seconds)
+                    if item is not None:
+                        continue
+                if not self._commit(loop, fut):
+                    return
+            if fut is not None:
+                self._resolve(loop, fut, *outcome)
+
+    def _staged_outside_sync(self) -> bool:  # writer thread
+        cs = self._cs
+        return cs is not None and not self._closed and cs.staged_steps > 0 and not self._catching_up()
+
+    def _commit(self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future | None) -> bool:  # writer thread
+        """Flush the chainstate. On failure: abort, hand the error to `fut` (the job whose
+        result this commit was to make durable), return False."""
+        try:
+            self._flush()
+            return True
+        except FatalStorageError as e:
+            self._abort(e)
+            if fut is not None:
+                self._resolve(loop, fut, _set_exception, e)
+            return False
+
+    def _abort(self, error: FatalStorageError) -> None:  # writer thread
+        """Core `AbortNode`: stop taking jobs, fail every queued one, tell the node."""
+        loop = self._loop
+        with self._cond:
+            if self._fatal is not None:
+                return
+            self._fatal = error
+            queued = list(self._block_lane) + list(self._tx_lane)
+            self._block_lane.clear()
+            self._tx_lane.clear()
+        log.critical("chain writer stopped: %s; %d queued job%s refused", error, len(queued),
+                     "" if len(queued) == 1 else "s")
+        if loop is None:
+            return
+        for _fn, _args, fut, _tx in queued:
+            self._resolve(loop, fut, _set_exception, ChainWriterAborted(error))
+        try:
+            loop.call_soon_threadsafe(self._fire_fatal, error)
+        except RuntimeError:  # loop closed
+            pass
+
+    def _fire_fatal(self, error: FatalStorageError) -> None:  # event loop
+        cb = self.on_fatal
+        if cb is None:
+            return
+        try:
+            cb(error)
+        except Exception:
+            log.exception("on_fatal callback failed")
 
     def _catching_up(self) -> bool:  # writer thread
         """A header better than the tip is known: blocks are still being fetched (initial sync)."""
