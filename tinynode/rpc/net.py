@@ -1,0 +1,169 @@
+"""Peer-to-peer RPCs (Core's rpc/net.cpp): peers, addnode/disconnectnode, bans, network
+activity, and tinynode's deny/allow list for the lab's partitions. Argument parsing and JSON over
+ConnMan.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from .protocol import (
+    RPC_CLIENT_NODE_ALREADY_ADDED, RPC_CLIENT_NODE_NOT_ADDED, RPC_CLIENT_NODE_NOT_CONNECTED,
+    RPC_CLIENT_INVALID_IP_OR_SUBNET, RPC_CLIENT_P2P_DISABLED, RPC_INVALID_PARAMS, RPC_INVALID_PARAMETER,
+    RPC_MISC_ERROR, RPCError,
+)
+from .util import RPCArea, _bool, _int, _str, amount_to_json
+
+log = logging.getLogger(__name__)
+
+
+class NetRPC(RPCArea):
+    """Network methods over ConnMan."""
+
+    async def m_getpeerinfo(self) -> list:
+        """getpeerinfo
+Returns data about each connected network node as a json array of objects."""
+        cm = self.node.connman
+        return [] if cm is None else cm.peers()
+
+    async def m_getconnectioncount(self) -> int:
+        """getconnectioncount
+Returns the number of connections to other nodes."""
+        cm = self.node.connman
+        return 0 if cm is None else len(cm.connected_peers())
+
+    async def m_addnode(self, node, command) -> None:
+        """addnode "node" "command"
+Attempts to add or remove a node from the addnode list, or try a connection to a node once.
+command is "add", "remove" or "onetry"."""
+        target, cmd = _str(node, "node"), _str(command, "command")
+        if cmd not in ("add", "remove", "onetry"):
+            raise RPCError(RPC_MISC_ERROR, 'addnode "node" "command"\ncommand must be one of "add", "remove", "onetry"')
+        cm = self.node.connman
+        if cm is None:
+            raise RPCError(RPC_MISC_ERROR, "Error: Peer-to-peer functionality missing or disabled")
+        added = set(cm.added_nodes())
+        if cmd == "add" and target in added:
+            raise RPCError(RPC_CLIENT_NODE_ALREADY_ADDED, "Error: Node already added")
+        if cmd == "remove" and target not in added:
+            raise RPCError(RPC_CLIENT_NODE_NOT_ADDED, "Error: Node could not be removed. It has not been added previously.")
+        try:
+            cm.addnode(target, cmd)
+        except ValueError as e:
+            raise RPCError(RPC_INVALID_PARAMETER, str(e)) from None
+        return None
+
+    def _connman(self):
+        cm = self.node.connman
+        if cm is None:
+            raise RPCError(RPC_CLIENT_P2P_DISABLED, "Error: Peer-to-peer functionality missing or disabled")
+        return cm
+
+    async def m_disconnectnode(self, address="", nodeid=None) -> None:
+        """disconnectnode ( "address" nodeid )
+Immediately disconnects from the specified peer node."""
+        cm = self._connman()
+        if address and nodeid is not None:
+            raise RPCError(RPC_INVALID_PARAMS, "Only one of address and nodeid should be provided.")
+        ok = cm.disconnect(address=address or None, peer_id=_int(nodeid, "nodeid") if nodeid is not None else None)
+        if not ok:
+            raise RPCError(RPC_CLIENT_NODE_NOT_CONNECTED, "Node not found in connected nodes")
+
+    async def m_getnetworkinfo(self) -> dict:
+        """getnetworkinfo
+Returns an object containing various state info regarding P2P networking."""
+        from .. import __version__
+        cm = self.node.connman
+        peers = cm.connected_peers() if cm is not None else []
+        inbound = sum(1 for p in peers if p.inbound)
+        return {"version": 10000, "subversion": f"/tinynode:{__version__}/", "protocolversion": 70015,
+                "localservices": "0000000000000001", "localservicesnames": ["NETWORK"],
+                "localrelay": True, "timeoffset": 0,
+                "networkactive": bool(cm.network_active) if cm is not None else False,
+                "connections": len(peers), "connections_in": inbound, "connections_out": len(peers) - inbound,
+                "networks": [], "relayfee": amount_to_json(1000), "incrementalfee": amount_to_json(1000),
+                "localaddresses": ([{"address": self.node.config.bind, "port": self.node.p2p_port, "score": 1}]
+                                   if cm is not None and cm.listen else []),
+                "warnings": []}
+
+    async def m_setnetworkactive(self, state) -> bool:
+        """setnetworkactive state
+Disable/enable all p2p network activity."""
+        active = _bool(state, "state")
+        self._connman().set_network_active(active)
+        return active
+
+    async def m_setban(self, subnet, command, bantime=0, absolute=False) -> None:
+        """setban "subnet" "command" ( bantime absolute )
+Attempts to add or remove an IP (optionally with :port for local addresses) from the banned list."""
+        cm = self._connman()
+        target, cmd = _str(subnet, "subnet"), _str(command, "command")
+        host, port = target, None
+        if target.count(":") == 1:
+            host, p = target.split(":")
+            port = _int(p, "port")
+        if cmd == "add":
+            if cm.is_banned(host, port):
+                raise RPCError(RPC_CLIENT_NODE_ALREADY_ADDED, "Error: IP/Subnet already banned")
+            secs = _int(bantime, "bantime")
+            if _bool(absolute, "absolute") and secs:
+                secs = secs - int(time.time())
+            cm.ban(host, port, float(secs) if secs > 0 else None)
+        elif cmd == "remove":
+            if not cm.unban(host, port):
+                raise RPCError(RPC_CLIENT_INVALID_IP_OR_SUBNET, "Error: Unban failed. Requested address/subnet was not previously manually banned.")
+        else:
+            raise RPCError(RPC_MISC_ERROR, 'setban "subnet" "command"\ncommand must be "add" or "remove"')
+
+    async def m_listbanned(self) -> list:
+        """listbanned
+List all manually banned IPs/Subnets."""
+        now = int(time.time())
+        out = []
+        for b in self._connman().list_banned():
+            until = int(b["banned_until"])
+            created = b.get("ban_created")  # null until ConnMan records when a ban was made
+            created = int(created) if created is not None else None
+            out.append({"address": b["address"], "ban_created": created, "banned_until": until,
+                        "ban_duration": until - created if created is not None else None,
+                        "time_remaining": max(0, until - now), "reason": b.get("reason")})
+        return out
+
+    async def m_clearbanned(self) -> None:
+        """clearbanned
+Clear all banned IPs."""
+        self._connman().clear_banned()
+
+    @staticmethod
+    def _peer_address(address: Any) -> str:
+        """`host:port` (or `[v6]:port`) → the canonical text ConnMan's deny-list holds."""
+        from ..net.addrman import addr_key
+        text = _str(address, "address").strip()
+        host, sep, port = text.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        try:
+            p = int(port)
+        except ValueError:
+            p = -1
+        if not sep or not host or not 0 < p < 65536:
+            raise RPCError(RPC_INVALID_PARAMETER, f"Invalid address {text!r}: expected host:port")
+        return addr_key(host, p)
+
+    async def m_denypeer(self, address) -> None:
+        """denypeer "host:port"
+Never connect to or accept the peer listening at host:port until allowpeer (tinynode; the lab's partitions).
+Current connections to that peer (by address or advertised listening address) are dropped."""
+        self._connman().deny(self._peer_address(address))
+
+    async def m_allowpeer(self, address) -> None:
+        """allowpeer "host:port"
+Undo denypeer for host:port (tinynode); peers added with --peers or addnode reconnect."""
+        self._connman().allow(self._peer_address(address))
+
+    async def m_listdeniedpeers(self) -> list:
+        """listdeniedpeers
+The host:port addresses denied with denypeer, sorted (tinynode)."""
+        return self._connman().denied()

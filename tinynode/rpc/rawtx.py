@@ -1,0 +1,401 @@
+"""Mempool and raw-transaction RPCs (Core's rpc/mempool.cpp and rpc/rawtransaction.cpp):
+the pool's contents, mempool acceptance (`sendrawtransaction`, `testmempoolaccept`), decoders
+(`decoderawtransaction`, `decodescript`, `validateaddress`), `createrawtransaction` and the two
+`signrawtransactionwith*`. Argument parsing and JSON over the mempool and the chain state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ..consensus.errors import PolicyError, RejectReason, ValidationError
+from ..primitives.address import AddressError, address_from_script, decode_address
+from ..primitives.hashes import hash_to_hex
+from ..primitives.serialize import DecodeError
+from ..primitives.tx import Tx
+from ..mempool.policy import MAX_OP_RETURN_RELAY
+from ..script.descriptor import infer_descriptor
+from .protocol import (
+    RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_TYPE_ERROR,
+    RPC_VERIFY_ALREADY_IN_CHAIN, RPCError,
+)
+from .util import (
+    RPCArea, _bool, _hash, _int, _script_asm, _script_type, _str, amount_from_json, amount_to_json,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RawTxRPC(RPCArea):
+    """Mempool and raw-transaction methods."""
+
+    async def m_getrawmempool(self, verbose=False, mempool_sequence=False) -> Any:
+        """getrawmempool ( verbose )
+Returns all transaction ids in memory pool as a json array of string transaction ids."""
+        verbose = _bool(verbose, "verbose")
+
+        def work():
+            mp = self.node.mempool
+            if mp is None:
+                return {} if verbose else []
+            entries = list(mp.entries())
+            if not verbose:
+                return [e.tx.txid_hex for e in entries]
+            return {e.tx.txid_hex: self._mempool_entry_json(e) for e in entries}
+        return await self._w(work)
+
+    async def m_getmempoolinfo(self) -> dict:
+        """getmempoolinfo
+Returns details on the active state of the TX memory pool."""
+        def work():
+            mp = self.node.mempool
+            if mp is None:
+                return {"loaded": False}
+            i = mp.info()
+            return {"loaded": True, "size": i.size, "bytes": i.bytes, "usage": i.bytes,
+                    "total_fee": amount_to_json(i.total_fee), "maxmempool": i.max_mempool,
+                    "mempoolminfee": amount_to_json(i.mempool_min_fee.sat_per_kvb),
+                    "minrelaytxfee": amount_to_json(i.min_relay_fee.sat_per_kvb),
+                    "incrementalrelayfee": amount_to_json(i.incremental_relay_fee.sat_per_kvb),
+                    "unbroadcastcount": 0, "fullrbf": i.full_rbf,
+                    "permitbaremultisig": mp.config.permit_bare_multisig,
+                    "maxdatacarriersize": MAX_OP_RETURN_RELAY}
+        return await self._w(work)
+
+    async def m_getmempoolentry(self, txid) -> dict:
+        """getmempoolentry "txid"
+Returns mempool data for given transaction."""
+        t = _hash(txid, "parameter 1")
+
+        def work():
+            mp = self.node.mempool
+            e = mp.get(t) if mp is not None else None
+            if e is None:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Transaction not in mempool")
+            return self._mempool_entry_json(e)
+        return await self._w(work)
+
+    @staticmethod
+    def _mempool_entry_json(e) -> dict:
+        """Core `entryToJSON` (getmempoolentry, getrawmempool verbose, …): legacy txs, so
+        wtxid = txid and vsize = size; full RBF, so every entry is replaceable."""
+        return {"vsize": e.size, "weight": 4 * e.size, "time": int(e.time), "height": e.height,
+                "descendantcount": e.descendant_count, "descendantsize": e.descendant_size,
+                "ancestorcount": e.ancestor_count, "ancestorsize": e.ancestor_size,
+                "wtxid": e.tx.txid_hex,
+                "fees": {"base": amount_to_json(e.fee), "modified": amount_to_json(e.fee),
+                         "ancestor": amount_to_json(e.ancestor_fees),
+                         "descendant": amount_to_json(e.descendant_fees)},
+                "depends": sorted(hash_to_hex(d) for d in e.depends),
+                "spentby": sorted(hash_to_hex(d) for d in e.spent_by),
+                "bip125-replaceable": True, "unbroadcast": False}
+
+    async def m_testmempoolaccept(self, rawtxs, maxfeerate=0.10) -> list:
+        """testmempoolaccept ["rawtx",...] ( maxfeerate )
+Returns result of mempool acceptance tests indicating if raw transaction(s) would be accepted."""
+        if not isinstance(rawtxs, list) or not rawtxs:
+            raise RPCError(RPC_TYPE_ERROR, "rawtxs must be a non-empty array")
+        if len(rawtxs) > 25:
+            raise RPCError(RPC_INVALID_PARAMETER, "Array must contain between 1 and 25 transactions.")
+        txs = []
+        for r in rawtxs:
+            try:
+                txs.append(Tx.from_hex(_str(r, "rawtx")))
+            except DecodeError:
+                raise RPCError(RPC_DESERIALIZATION_ERROR, f"TX decode failed: {r} Make sure the tx has at least one input.") from None
+        max_rate = amount_from_json(maxfeerate)
+
+        def one(tx: Tx) -> dict:
+            mp = self.node.mempool
+            res: dict[str, Any] = {"txid": tx.txid_hex, "wtxid": tx.txid_hex}
+            if mp is None:
+                return {**res, "allowed": False, "reject-reason": "mempool unavailable"}
+            if tx.txid in mp:
+                return {**res, "allowed": False, "reject-reason": "txn-already-in-mempool",
+                        "reject-details": "txn-already-in-mempool"}
+            try:  # a dry run of every accept check, BIP125 replacement rules included
+                entry = mp.test_accept(tx, int(time.time()))
+            except ValidationError as e:  # Core: reject-details = ValidationState::ToString()
+                if e.reason in (RejectReason.MISSING_INPUTS, RejectReason.BAD_TXNS_INPUTS_MISSINGORSPENT):
+                    return {**res, "allowed": False, "reject-reason": "missing-inputs"}  # TX_MISSING_INPUTS
+                details = e.reject_string + (f", {e.detail}" if e.detail and not e._formatted() else "")
+                return {**res, "allowed": False, "reject-reason": e.reject_string, "reject-details": details}
+            except PolicyError as e:
+                return {**res, "allowed": False, "reject-reason": e.reason,
+                        "reject-details": e.reason + (f", {e.detail}" if e.detail else "")}
+            fee = entry.fee
+            if max_rate and fee * 1000 > max_rate * tx.size:
+                return {**res, "allowed": False, "reject-reason": "max-fee-exceeded"}
+            return {**res, "allowed": True, "vsize": tx.size,
+                    "fees": {"base": amount_to_json(fee),
+                             "effective-feerate": amount_to_json(fee * 1000 // tx.size),
+                             "effective-includes": [tx.txid_hex]}}
+        return await self._w(lambda: [one(tx) for tx in txs])
+
+    async def m_getrawtransaction(self, txid, verbose=False, blockhash=None) -> Any:
+        """getrawtransaction "txid" ( verbose "blockhash" )
+Return the raw transaction data, from the mempool or the transaction index."""
+        t = _hash(txid, "parameter 1")
+        if isinstance(verbose, int) and not isinstance(verbose, bool):
+            verbose = verbose != 0
+        verbose = _bool(verbose, "verbose")
+        bh = _hash(blockhash, "parameter 3") if blockhash is not None else None
+
+        def work():
+            cs = self._cs()
+            mp = self.node.mempool
+            if bh is None and mp is not None:
+                e = mp.get(t)
+                if e is not None:
+                    return e.tx, None, None
+            if bh is not None:
+                if cs.get_entry(bh) is None:
+                    raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block hash not found")
+                block = cs.get_block(bh)
+                for tx in block.txs if block else ():
+                    if tx.txid == t:
+                        return tx, bh, cs.get_entry(bh).height
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY,
+                               "No such transaction found in the provided block. Use gettransaction for wallet transactions.")
+            found = cs.get_tx(t)
+            if found is None:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY,
+                               "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
+            tx, block_hash, height = found
+            return tx, block_hash, height
+        tx, block_hash, height = await self._w(work)
+        if not verbose:
+            return tx.raw.hex()
+        j = self.tx_to_json(tx, block_hash, height, self.node.writer.snapshot.height)
+        if block_hash is not None:
+            j["in_active_chain"] = True
+            blk_time = await self._w(lambda: self._cs().get_entry(block_hash).header.time)
+            j["time"] = j["blocktime"] = blk_time
+        return j
+
+    async def m_sendrawtransaction(self, hexstring, maxfeerate=0.10) -> str:
+        """sendrawtransaction "hexstring" ( maxfeerate )
+Submit a raw transaction (serialized, hex-encoded) to the local node and network."""
+        try:
+            tx = Tx.from_hex(_str(hexstring, "hexstring"))
+        except DecodeError:
+            raise RPCError(RPC_DESERIALIZATION_ERROR,
+                           "TX decode failed. Make sure the tx has at least one input.") from None
+        max_rate = amount_from_json(maxfeerate)  # coins per kvB
+
+        def work():
+            cs = self._cs()
+            mp = self.node.mempool
+            if mp is not None and tx.txid in mp:
+                return True
+            found = cs.get_tx(tx.txid)
+            if found is not None:
+                raise RPCError(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction already in block chain")
+            self._accept(tx, max_rate)
+            w = self.node.wallet
+            if w is not None and w.is_relevant(tx):
+                w.add_tx(tx, from_me=False)
+            return False
+        known = await self._w(work)
+        if not known:
+            self.node.relay_tx(tx)
+        return tx.txid_hex
+
+    async def m_decoderawtransaction(self, hexstring, iswitness=None) -> dict:
+        """decoderawtransaction "hexstring"
+Return a JSON object representing the serialized, hex-encoded transaction."""
+        try:
+            tx = Tx.from_hex(_str(hexstring, "hexstring"))
+        except DecodeError:
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
+        return self.tx_to_json(tx, include_hex=False)
+
+    async def m_decodescript(self, hexstring) -> dict:
+        """decodescript "hexstring"
+Decode a hex-encoded script."""
+        from ..primitives.address import encode_address
+        from ..primitives.hashes import hash160
+        try:
+            script = bytes.fromhex(_str(hexstring, "hexstring"))
+        except ValueError:
+            raise RPCError(RPC_INVALID_PARAMETER, f"argument must be hexadecimal string (not '{hexstring}')") from None
+        j: dict[str, Any] = {"asm": _script_asm(script), "desc": infer_descriptor(script, self._params),
+                             "type": _script_type(script)}
+        addr = address_from_script(script, self._params)
+        if addr:
+            j["address"] = addr
+        if j["type"] not in ("scripthash", "nulldata"):
+            j["p2sh"] = encode_address("p2sh", hash160(script), self._params)
+        return j
+
+    async def m_validateaddress(self, address) -> dict:
+        """validateaddress "address"
+Return information about the given address."""
+        a = _str(address, "address")
+        try:
+            spk = decode_address(a, self._params).script_pubkey
+        except AddressError as e:
+            return {"isvalid": False, "error_locations": [], "error": str(e)}
+        return {"isvalid": True, "address": a, "scriptPubKey": spk.hex(),
+                "isscript": spk[0] == 0xA9, "iswitness": False}
+
+    def _parse_outputs(self, outputs: Any) -> list:
+        """Core's `AddOutputs`: {address: amount, "data": hex} or an array of one-key objects."""
+        from ..primitives.tx import TxOut
+        if isinstance(outputs, dict):
+            items = list(outputs.items())
+        elif isinstance(outputs, list):
+            items = []
+            for o in outputs:
+                if not isinstance(o, dict) or len(o) != 1:
+                    raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, key-value pair must contain exactly one key")
+                items.extend(o.items())
+        else:
+            raise RPCError(RPC_TYPE_ERROR, "Outputs must be an object or an array")
+        out, seen, has_data = [], set(), False
+        for key, value in items:
+            if key == "data":
+                if has_data:
+                    raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, duplicate key: data")
+                has_data = True
+                try:
+                    data = bytes.fromhex(_str(value, "data"))
+                except ValueError:
+                    raise RPCError(RPC_INVALID_PARAMETER, "Data must be hexadecimal string") from None
+                from ..script.script import nulldata_script
+                out.append(TxOut(0, nulldata_script(data)))
+                continue
+            spk = self._decode_address(key)
+            if key in seen:
+                raise RPCError(RPC_INVALID_PARAMETER, f"Invalid parameter, duplicated address: {key}")
+            seen.add(key)
+            out.append(TxOut(amount_from_json(value), spk))
+        return out
+
+    async def m_createrawtransaction(self, inputs, outputs, locktime=0, replaceable=True) -> str:
+        """createrawtransaction [{"txid":"hex","vout":n,"sequence":n},...] [{"address":amount},{"data":"hex"},...] ( locktime replaceable )
+Create a transaction spending the given inputs and creating new outputs (not signed, not stored)."""
+        from ..primitives.tx import OutPoint, TxIn
+        if not isinstance(inputs, list):
+            raise RPCError(RPC_TYPE_ERROR, "Expected type array for inputs")
+        lt = _int(locktime, "locktime")
+        if not 0 <= lt <= 0xFFFFFFFF:
+            raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, locktime out of range")
+        rbf = _bool(replaceable, "replaceable")
+        vin = []
+        for i in inputs:
+            if not isinstance(i, dict):
+                raise RPCError(RPC_TYPE_ERROR, "Expected type object for an input")
+            t = _hash(i.get("txid"), "txid")
+            if "vout" not in i:
+                raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, missing vout key")
+            n = _int(i["vout"], "vout")
+            if n < 0:
+                raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, vout cannot be negative")
+            default_seq = 0xFFFFFFFD if rbf else (0xFFFFFFFE if lt else 0xFFFFFFFF)
+            seq = _int(i.get("sequence", default_seq), "sequence")
+            if not 0 <= seq <= 0xFFFFFFFF:
+                raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, sequence number is out of range")
+            vin.append(TxIn(OutPoint(t, n), b"", seq))
+        tx = Tx(2, tuple(vin), tuple(self._parse_outputs(outputs)), lt)
+        return tx.raw.hex()
+
+    def _sign_inputs(self, tx: Tx, key_for, prevtxs: Any, sighashtype: Any) -> dict:
+        """Core `SignTransaction`: sign every input we can (P2PKH, P2PK); report the others."""
+        from dataclasses import replace as dc_replace
+        from ..primitives.tx import OutPoint, TxIn
+        from ..script.sighash import SIGHASH_ALL, SIGHASH_ANYONECANPAY, SIGHASH_NONE, SIGHASH_SINGLE
+        from ..script.sign import sign_p2pk, sign_p2pkh
+        from ..script.script import classify, iter_ops
+        names = {"ALL": SIGHASH_ALL, "NONE": SIGHASH_NONE, "SINGLE": SIGHASH_SINGLE,
+                 "ALL|ANYONECANPAY": SIGHASH_ALL | SIGHASH_ANYONECANPAY,
+                 "NONE|ANYONECANPAY": SIGHASH_NONE | SIGHASH_ANYONECANPAY,
+                 "SINGLE|ANYONECANPAY": SIGHASH_SINGLE | SIGHASH_ANYONECANPAY}
+        ht_name = "ALL" if sighashtype in (None, "DEFAULT") else _str(sighashtype, "sighashtype")
+        if ht_name not in names:
+            raise RPCError(RPC_INVALID_PARAMETER, f"{ht_name} is not a valid sighash parameter.")
+        hash_type = names[ht_name]
+        given: dict = {}
+        for p in prevtxs or []:
+            if not isinstance(p, dict):
+                raise RPCError(RPC_TYPE_ERROR, "prevtxs entries must be objects")
+            try:
+                spk = bytes.fromhex(_str(p.get("scriptPubKey"), "scriptPubKey"))
+            except ValueError:
+                raise RPCError(RPC_DESERIALIZATION_ERROR, "scriptPubKey must be hex") from None
+            given[OutPoint(_hash(p.get("txid"), "txid"), _int(p.get("vout"), "vout"))] = spk
+        cs, mp = self._cs(), self.node.mempool
+        vin = list(tx.vin)
+        errors = []
+        for i, txin in enumerate(tx.vin):
+            spk = given.get(txin.prevout)
+            if spk is None:
+                coin = cs.get_coin(txin.prevout)
+                if coin is None and mp is not None:
+                    e = mp.get(txin.prevout.txid)
+                    if e is not None and txin.prevout.n < len(e.tx.vout):
+                        spk = e.tx.vout[txin.prevout.n].script_pubkey
+                elif coin is not None:
+                    spk = coin.script_pubkey
+            if spk is None:
+                errors.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
+                               "scriptSig": txin.script_sig.hex(), "sequence": txin.sequence,
+                               "error": "Input not found or already spent"})
+                continue
+            kind = classify(spk).value
+            key = None
+            if kind == "pubkeyhash":
+                key = key_for(spk[3:23], spk)
+            elif kind == "pubkey":
+                pub = next(d for op, d in iter_ops(spk) if d is not None)
+                from ..primitives.hashes import hash160
+                key = key_for(hash160(pub), None)
+            if key is None:
+                errors.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
+                               "scriptSig": txin.script_sig.hex(), "sequence": txin.sequence,
+                               "error": "Unable to sign input, missing key or unsupported script"})
+                continue
+            tmp = dc_replace(tx, vin=tuple(vin))
+            sig = (sign_p2pkh if kind == "pubkeyhash" else sign_p2pk)(tmp, i, key, spk, hash_type)
+            vin[i] = TxIn(txin.prevout, sig, txin.sequence)
+        signed = dc_replace(tx, vin=tuple(vin))
+        j: dict[str, Any] = {"hex": signed.raw.hex(), "complete": not errors}
+        if errors:
+            j["errors"] = errors
+        return j
+
+    async def m_signrawtransactionwithkey(self, hexstring, privkeys, prevtxs=None, sighashtype="ALL") -> dict:
+        """signrawtransactionwithkey "hexstring" ["privatekey",...] ( [{"txid":"hex","vout":n,"scriptPubKey":"hex"},...] "sighashtype" )
+Sign inputs for raw transaction with the given base58-encoded private keys."""
+        from ..primitives.address import decode_wif
+        from ..primitives.hashes import hash160
+        from ..primitives.keys import PrivateKey
+        try:
+            tx = Tx.from_hex(_str(hexstring, "hexstring"))
+        except DecodeError:
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed. Make sure the tx has at least one input.") from None
+        if not isinstance(privkeys, list):
+            raise RPCError(RPC_TYPE_ERROR, "privkeys must be an array")
+        keys = {}
+        for wif in privkeys:
+            try:
+                secret, compressed = decode_wif(_str(wif, "privkey"), self._params)
+            except AddressError:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid private key") from None
+            k = PrivateKey(secret, compressed)
+            keys[hash160(k.public_key.sec)] = k
+        return await self._w(self._sign_inputs, tx, lambda h160, spk: keys.get(h160), prevtxs, sighashtype)
+
+    async def m_signrawtransactionwithwallet(self, hexstring, prevtxs=None, sighashtype="ALL") -> dict:
+        """signrawtransactionwithwallet "hexstring" ( [{"txid":"hex","vout":n,"scriptPubKey":"hex"},...] "sighashtype" )
+Sign inputs for raw transaction with the wallet's keys."""
+        from ..primitives.address import p2pkh_script
+        try:
+            tx = Tx.from_hex(_str(hexstring, "hexstring"))
+        except DecodeError:
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed. Make sure the tx has at least one input.") from None
+        w = self._wallet()
+        return await self._w(self._sign_inputs, tx,
+                             lambda h160, spk: w.keys.private_key(p2pkh_script(h160)), prevtxs, sighashtype)

@@ -1,0 +1,414 @@
+"""What every RPC area shares: argument parsing and the JSON builders.
+
+Module functions parse arguments as Core's RPC helpers do (`AmountFromValue`, `ParseHashV`, the
+UniValue type errors) and build the JSON of scripts (`ScriptToAsmStr`, `ScriptToUniv`).
+`RPCArea` is the base of every area mixin (`blockchain`, `rawtx`, `mining`, `net`, `wallet`,
+`control`): the node's owners (chain writer, mempool, wallet, miner, connman) and the JSON of
+transactions, headers and blocks (`TxToUniv`, `blockheaderToJSON`, `blockToJSON`). Chain,
+mempool and wallet state are only touched on the chain writer thread (`writer.call`). Amounts
+are integer satoshis inside and JSON numbers of coins with 8 decimals at this edge, as in Core.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..consensus.errors import PolicyError, RejectReason, ValidationError
+from ..primitives.address import AddressError, address_from_script, decode_address
+from ..primitives.block import Block, bits_to_target
+from ..primitives.hashes import hash_to_hex, hex_to_hash
+from ..primitives.serialize import DecodeError
+from ..primitives.tx import COIN, MAX_MONEY, Tx
+from ..script.descriptor import infer_descriptor
+from ..script.opcodes import Op
+from ..script.script import iter_ops
+from ..script.sigcheck import is_valid_signature_encoding
+from .protocol import (
+    Amount, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND, RPC_MISC_ERROR,
+    RPC_TYPE_ERROR, RPC_VERIFY_ERROR, RPC_VERIFY_REJECTED, RPCError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..node import Node
+
+log = logging.getLogger(__name__)
+
+
+# --- argument helpers ---------------------------------------------------------------------------
+
+def amount_to_json(sats: int) -> float:
+    """Satoshis → a JSON number of coins with 8 decimals (Core's `ValueFromAmount`)."""
+    return Amount(Decimal(sats) / COIN)
+
+
+def amount_from_json(value: Any) -> int:
+    """Core's `AmountFromValue`: a number or numeric string with at most 8 decimals."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise RPCError(RPC_TYPE_ERROR, "Amount is not a number or string")
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        raise RPCError(RPC_TYPE_ERROR, "Invalid amount") from None
+    if not d.is_finite():
+        raise RPCError(RPC_TYPE_ERROR, "Invalid amount")
+    sats = d * COIN
+    if sats != sats.to_integral_value():
+        raise RPCError(RPC_TYPE_ERROR, "Invalid amount")
+    sats = int(sats)
+    if sats < 0 or sats > MAX_MONEY:
+        raise RPCError(RPC_TYPE_ERROR, "Amount out of range")
+    return sats
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise RPCError(RPC_TYPE_ERROR, f"{name} is not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(value)} is not of expected type number")
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, int):
+        return bool(value)
+    raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(value)} is not of expected type bool")
+
+
+def _str(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(value)} is not of expected type string")
+    return value
+
+
+def _jtype(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def _hash(value: Any, name: str) -> bytes:
+    """Core's `ParseHashV`: -8 with Core's sentences."""
+    if not isinstance(value, str):
+        raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(value)} is not of expected type string")
+    if len(value) != 64:
+        raise RPCError(RPC_INVALID_PARAMETER, f"{name} must be of length 64 (not {len(value)}, for '{value}')")
+    try:
+        return hex_to_hash(value)
+    except ValueError:
+        raise RPCError(RPC_INVALID_PARAMETER, f"{name} must be hexadecimal string (not '{value}')") from None
+
+
+def _fee_rate_kvb(sat_per_vb: Any) -> int:
+    """`fee_rate` in sat/vB (Core's sendtoaddress) → sat per 1000 bytes."""
+    if isinstance(sat_per_vb, bool) or not isinstance(sat_per_vb, (int, float, str)):
+        raise RPCError(RPC_TYPE_ERROR, "fee_rate is not a number")
+    try:
+        d = Decimal(str(sat_per_vb))
+    except InvalidOperation:
+        raise RPCError(RPC_TYPE_ERROR, "Invalid fee_rate") from None
+    if not d.is_finite() or d < 0:
+        raise RPCError(RPC_INVALID_PARAMETER, "Invalid fee_rate (must be a non-negative number of sat/vB)")
+    if d > 10_000:
+        raise RPCError(RPC_INVALID_PARAMETER, "Fee rates larger than 10000 sat/vB are not allowed")
+    return int(d * 1000)
+
+
+def _target_hex(bits: int) -> str:
+    """Core `GetTarget(...).GetHex()`: the target the compact `bits` stand for, 64 hex digits."""
+    return f"{bits_to_target(bits)[0]:064x}"
+
+
+def _coinbase_tx_json(tx: Tx) -> dict:
+    """Core `coinbaseTxToJSON` (getblock's `coinbase_tx`; no `witness`: tinynode keeps no
+    witness data)."""
+    txin = tx.vin[0]
+    return {"version": tx.version & 0xFFFFFFFF, "locktime": tx.locktime, "sequence": txin.sequence,
+            "coinbase": txin.script_sig.hex()}
+
+
+#: Core's mapSigHashTypes (core_io.cpp), for scriptSig asm
+_SIGHASH_NAMES = {0x01: "ALL", 0x81: "ALL|ANYONECANPAY", 0x02: "NONE", 0x82: "NONE|ANYONECANPAY",
+                  0x03: "SINGLE", 0x83: "SINGLE|ANYONECANPAY"}
+
+
+def _script_asm(script: bytes, sighash_decode: bool = False) -> str:
+    """Core's `ScriptToAsmStr`. With `sighash_decode` (scriptSigs, as TxToUniv asks), a push
+    that is a strictly encoded signature shows its hash type as `[ALL]` etc. instead of its
+    last byte, unless the script is unspendable (OP_RETURN)."""
+    decode = sighash_decode and not (script[:1] == b"\x6a" or len(script) > 10_000)  # IsUnspendable
+    parts = []
+    try:
+        for op, data in iter_ops(script):
+            if data is not None:
+                if not data:
+                    parts.append("0")
+                elif len(data) <= 4:
+                    parts.append(str(_scriptnum(data)))
+                elif decode and is_valid_signature_encoding(data) and data[-1] in _SIGHASH_NAMES:
+                    parts.append(f"{data[:-1].hex()}[{_SIGHASH_NAMES[data[-1]]}]")
+                else:
+                    parts.append(data.hex())
+            elif 0x51 <= op <= 0x60:
+                parts.append(str(op - 0x50))
+            elif op == 0x4F:
+                parts.append("-1")
+            else:
+                try:
+                    parts.append(Op(op).name)
+                except ValueError:
+                    parts.append("OP_UNKNOWN")
+    except Exception:
+        parts.append("[error]")
+    return " ".join(parts)
+
+
+def _scriptnum(data: bytes) -> int:
+    v = int.from_bytes(data, "little")
+    if data[-1] & 0x80:
+        return -(v & ~(0x80 << (8 * (len(data) - 1))))
+    return v
+
+
+def _script_pubkey_json(spk: bytes, params) -> dict:
+    """Core `ScriptToUniv(script, out, include_hex=true, include_address=true)`: asm, desc
+    (the inferred descriptor, `script/descriptor.py`), hex, address when there is one, type."""
+    j: dict[str, Any] = {"asm": _script_asm(spk), "desc": infer_descriptor(spk, params), "hex": spk.hex()}
+    addr = address_from_script(spk, params)
+    if addr:
+        j["address"] = addr
+    j["type"] = _script_type(spk)
+    return j
+
+
+def _script_type(spk: bytes) -> str:
+    try:
+        from ..script.script import classify
+        return str(classify(spk).value)
+    except ImportError:  # pragma: no cover
+        return "nonstandard"
+
+
+# --- the base of every area ----------------------------------------------------------------------
+
+class RPCArea:
+    """The node's owners as the RPC areas reach them, and the JSON shared between areas."""
+
+    def __init__(self, node: "Node"):
+        self.node = node
+
+    @property
+    def _params(self):
+        return self.node.params
+
+    async def _w(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self.node.writer.call(fn, *args)
+
+    def _cs(self):
+        return self.node.writer.chainstate
+
+    def _decode_address(self, address: Any) -> bytes:
+        if not isinstance(address, str):
+            raise RPCError(RPC_TYPE_ERROR, "address must be a string")
+        try:
+            return decode_address(address, self._params).script_pubkey
+        except AddressError:
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Invalid address: {address}") from None
+
+    def _wallet(self):
+        if self.node.wallet is None:
+            raise RPCError(RPC_METHOD_NOT_FOUND, "Method not found (wallet is disabled)")
+        return self.node.wallet
+
+    def _mempool_txs(self) -> list[Tx]:
+        mp = self.node.mempool
+        if mp is None:
+            return []
+        return [e.tx for e in mp.entries()]
+
+    def _difficulty(self, bits: int) -> float:
+        """Core `GetDifficulty` (mainnet's 0x1d00ffff = 1), as Core's JSON prints it: UniValue
+        writes a double with 16 significant digits, so the value a client parses is that one."""
+        shift = (bits >> 24) & 0xFF
+        d = float(0x0000FFFF) / float(bits & 0x00FFFFFF)
+        while shift < 29:
+            d *= 256.0
+            shift += 1
+        while shift > 29:
+            d /= 256.0
+            shift -= 1
+        return float(f"{d:.16g}")
+
+    def tx_to_json(self, tx: Tx, block_hash: bytes | None = None, height: int | None = None,
+                   tip_height: int | None = None, include_hex: bool = True) -> dict:
+        """Core `TxToUniv` (legacy transactions: hash = txid, vsize = size, weight = 4 × size)."""
+        vin = []
+        for txin in tx.vin:
+            if tx.is_coinbase():
+                vin.append({"coinbase": txin.script_sig.hex(), "sequence": txin.sequence})
+            else:
+                vin.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
+                            "scriptSig": {"asm": _script_asm(txin.script_sig, sighash_decode=True),
+                                          "hex": txin.script_sig.hex()},
+                            "sequence": txin.sequence})
+        vout = []
+        for n, out in enumerate(tx.vout):
+            vout.append({"value": amount_to_json(out.value), "n": n,
+                         "scriptPubKey": _script_pubkey_json(out.script_pubkey, self._params)})
+        j: dict[str, Any] = {"txid": tx.txid_hex, "hash": tx.txid_hex, "version": tx.version & 0xFFFFFFFF,
+                             "size": tx.size, "vsize": tx.size, "weight": 4 * tx.size,
+                             "locktime": tx.locktime, "vin": vin, "vout": vout}
+        if include_hex:
+            j["hex"] = tx.raw.hex()
+        if block_hash is not None:
+            j["blockhash"] = hash_to_hex(block_hash)
+            if height is not None and tip_height is not None:
+                j["confirmations"] = tip_height - height + 1
+        return j
+
+    def _block_to_json(self, block: Block, entry, verbosity: int) -> dict:
+        """Core `blockToJSON` (runs on the writer thread)."""
+        cs = self._cs()
+        tip = cs.tip
+        active = cs.get_block_hash(entry.height) == entry.hash
+        nxt = cs.get_block_hash(entry.height + 1) if active else None
+        h = block.header
+        if verbosity >= 2:
+            txs = [self.tx_to_json(tx, include_hex=True) for tx in block.txs]
+            spent = self._block_spent_coins(block, entry) if active else None
+            if spent is not None:  # Core ≥ 25: "fee" for each non-coinbase tx when undo data exists
+                for j, tx, coins in zip(txs[1:], block.txs[1:], spent):
+                    j["fee"] = amount_to_json(sum(c.value for c in coins) - sum(o.value for o in tx.vout))
+                    if verbosity >= 3:  # Core TxVerbosity::SHOW_DETAILS_AND_PREVOUT
+                        for vin, c in zip(j["vin"], coins):
+                            vin["prevout"] = {"generated": c.is_coinbase, "height": c.height,
+                                              "value": amount_to_json(c.value),
+                                              "scriptPubKey": _script_pubkey_json(c.script_pubkey, self._params)}
+                            vin["sequence"] = vin.pop("sequence")  # Core's key order: prevout first
+        else:
+            txs = [tx.txid_hex for tx in block.txs]
+        j = {
+            "hash": hash_to_hex(entry.hash),
+            "confirmations": tip.height - entry.height + 1 if active else -1,
+            "size": block.size, "strippedsize": block.size, "weight": 4 * block.size,
+            "height": entry.height, "version": h.version, "versionHex": f"{h.version & 0xffffffff:08x}",
+            "merkleroot": hash_to_hex(h.merkle_root), "tx": txs, "time": h.time,
+            "mediantime": cs.median_time_past(entry), "nonce": h.nonce, "bits": f"{h.bits:08x}",
+            "target": _target_hex(h.bits), "difficulty": self._difficulty(h.bits),
+            "chainwork": f"{entry.chainwork:064x}", "nTx": len(block.txs),
+            "coinbase_tx": _coinbase_tx_json(block.txs[0]),
+        }
+        if entry.prev is not None:
+            j["previousblockhash"] = hash_to_hex(entry.prev.hash)
+        if nxt is not None:
+            j["nextblockhash"] = hash_to_hex(nxt)
+        return j
+
+    def _block_spent_coins(self, block: Block, entry) -> list[list] | None:
+        """The coins each non-coinbase tx of the block spent, from its undo record (in spending
+        order: Core's `CBlockUndo`, as `blockToJSON` uses it); None without undo data."""
+        from ..storage.base import parse_undo
+        cs = self._cs()
+        raw = None
+        dirty = getattr(cs, "_dirty", None)  # not yet flushed to the store
+        if dirty is not None:
+            raw = dirty.undo.get(entry.hash)
+        if raw is None:
+            raw = cs.store.get_undo(entry.hash)
+        if raw is None:
+            return None
+        try:
+            spent = parse_undo(bytes(raw))
+        except DecodeError:
+            return None
+        if len(spent) != sum(len(tx.vin) for tx in block.txs[1:]):
+            return None
+        out, i = [], 0
+        for tx in block.txs[1:]:
+            out.append(spent[i:i + len(tx.vin)])
+            i += len(tx.vin)
+        return out
+
+    def _header_json(self, entry) -> dict:
+        cs = self._cs()
+        tip = cs.tip
+        active = cs.get_block_hash(entry.height) == entry.hash
+        h = entry.header
+        j = {"hash": hash_to_hex(entry.hash),
+             "confirmations": tip.height - entry.height + 1 if active else -1,
+             "height": entry.height, "version": h.version, "versionHex": f"{h.version & 0xffffffff:08x}",
+             "merkleroot": hash_to_hex(h.merkle_root), "time": h.time,
+             "mediantime": cs.median_time_past(entry), "nonce": h.nonce, "bits": f"{h.bits:08x}",
+             "target": _target_hex(h.bits), "difficulty": self._difficulty(h.bits),
+             "chainwork": f"{entry.chainwork:064x}"}
+        n_tx = getattr(entry, "n_tx", None)
+        if n_tx is None:
+            block = cs.get_block(entry.hash)
+            n_tx = len(block.txs) if block is not None else 0
+        j["nTx"] = n_tx
+        if entry.prev is not None:
+            j["previousblockhash"] = hash_to_hex(entry.prev.hash)
+        nxt = cs.get_block_hash(entry.height + 1) if active else None
+        if nxt is not None:
+            j["nextblockhash"] = hash_to_hex(nxt)
+        return j
+
+    def _prevout_value(self, outpoint) -> int | None:
+        """Value of a chain coin or a mempool tx's output, spent or not (writer thread)."""
+        coin = self._cs().get_coin(outpoint)
+        if coin is not None:
+            return coin.value
+        mp = self.node.mempool
+        e = mp.get(outpoint.txid) if mp is not None else None
+        if e is not None and outpoint.n < len(e.tx.vout):
+            return e.tx.vout[outpoint.n].value
+        return None
+
+    def _accept(self, tx: Tx, max_rate_kvb_sats: int = 0) -> Any:
+        """Mempool accept on the writer thread, errors mapped as Core's `BroadcastTransaction`."""
+        mp = self.node.mempool
+        if mp is None:
+            raise RPCError(RPC_MISC_ERROR, "mempool is not available")
+        if max_rate_kvb_sats and not tx.is_coinbase():
+            # Core checks the fee rate before anything is replaced or added
+            values = [self._prevout_value(i.prevout) for i in tx.vin]
+            if all(v is not None for v in values):
+                fee = sum(values) - sum(o.value for o in tx.vout)
+                if fee * 1000 > max_rate_kvb_sats * tx.size:
+                    raise RPCError(RPC_VERIFY_REJECTED, "max-fee-exceeded")
+        try:
+            entry = mp.accept(tx, int(time.time()))
+        except ValidationError as e:
+            if e.reason in (RejectReason.BAD_TXNS_INPUTS_MISSINGORSPENT, RejectReason.MISSING_INPUTS):
+                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent") from None
+            if e.reason in (RejectReason.TXN_ALREADY_IN_MEMPOOL, RejectReason.TXN_ALREADY_KNOWN):
+                return None
+            raise RPCError(RPC_VERIFY_REJECTED, e.reject_string) from None
+        except PolicyError as e:
+            if e.reason in ("bad-txns-inputs-missingorspent", "missing-inputs"):
+                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent") from None
+            if e.reason in ("txn-already-in-mempool", "txn-already-known"):
+                return None
+            raise RPCError(RPC_VERIFY_REJECTED, e.reason + (f" ({e.detail})" if e.detail else "")) from None
+        return entry

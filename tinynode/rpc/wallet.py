@@ -1,0 +1,402 @@
+"""Wallet RPCs (Core's wallet/rpc/*.cpp) and tinynode's friendly verbs behind `tinynode-cli
+balance/send/status/newaddress`: addresses, balances, coins, sends, wallet transactions, key
+import/export, any address's balance and any transaction's status. Argument parsing and JSON over
+the wallet, on the chain writer thread.
+
+Methods tinynode adds are marked "(tinynode)" in `help`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..primitives.address import AddressError, address_from_script, decode_address
+from ..primitives.hashes import hash_to_hex
+from .protocol import (
+    RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND, RPC_TYPE_ERROR,
+    RPC_WALLET_ERROR, RPC_WALLET_INSUFFICIENT_FUNDS, RPCError,
+)
+from .util import RPCArea, _bool, _fee_rate_kvb, _hash, _int, _str, amount_from_json, amount_to_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..node import Node
+
+log = logging.getLogger(__name__)
+
+
+class WalletRPC(RPCArea):
+    """Wallet methods; -32601 (wallet is disabled) when the node runs without one."""
+
+    def __init__(self, node: "Node"):
+        super().__init__(node)
+        self._mempool_seen: tuple = ()
+
+    def _sync_mempool(self) -> None:
+        """Writer thread: let the wallet see the mempool (skipped while the pool is unchanged)."""
+        w, mp = self.node.wallet, self.node.mempool
+        if w is None:
+            return
+        seq = (getattr(mp, "sequence", None), id(w), w.tx_count, len(w.keys))
+        if seq[0] is not None and seq == self._mempool_seen:
+            return
+        w.sync_mempool(self._mempool_txs())
+        self._mempool_seen = (getattr(mp, "sequence", None), id(w), w.tx_count, len(w.keys))
+
+    async def m_getnewaddress(self, label="", address_type=None) -> str:
+        """getnewaddress ( "label" "address_type" )
+Returns a new address for receiving payments (P2PKH; address_type "legacy" only)."""
+        if address_type not in (None, "legacy"):
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Unknown address type '{address_type}'")
+        w = self._wallet()
+        return await self._w(w.keys.new_address, _str(label, "label"))
+
+    async def m_getbalance(self, dummy=None, minconf=0, include_watchonly=None, avoid_reuse=None) -> float:
+        """getbalance ( "*" minconf include_watchonly avoid_reuse )
+Returns the total available balance: confirmed coins with at least minconf confirmations plus
+the change of this wallet's own unconfirmed sends (Core's trusted balance)."""
+        if dummy is not None and dummy != "*":
+            raise RPCError(RPC_METHOD_NOT_FOUND, 'dummy first argument must be excluded or set to "*".')
+        mc = _int(minconf, "minconf")
+        w = self._wallet()
+
+        def work():
+            self._sync_mempool()
+            return w.balances(mc).trusted
+        return amount_to_json(await self._w(work))
+
+    async def m_getbalances(self) -> dict:
+        """getbalances
+Returns an object with all balances in coins: trusted, untrusted_pending, immature."""
+        w = self._wallet()
+
+        def work():
+            self._sync_mempool()
+            return w.balances(), w.tip_hash, w.tip_height
+        b, tip_hash, tip_height = await self._w(work)
+        return {"mine": {"trusted": amount_to_json(b.trusted),
+                         "untrusted_pending": amount_to_json(b.untrusted_pending),
+                         "immature": amount_to_json(b.immature)},
+                "lastprocessedblock": {"hash": hash_to_hex(tip_hash) if tip_hash else None,
+                                       "height": tip_height}}
+
+    async def m_listunspent(self, minconf=1, maxconf=9999999, addresses=None, include_unsafe=True,
+                            query_options=None) -> list:
+        """listunspent ( minconf maxconf ["address",...] include_unsafe query_options )
+Returns array of unspent transaction outputs with between minconf and maxconf (inclusive) confirmations."""
+        lo, hi = _int(minconf, "minconf"), _int(maxconf, "maxconf")
+        want: set[bytes] | None = None
+        if addresses is not None:
+            if not isinstance(addresses, list):
+                raise RPCError(RPC_TYPE_ERROR, "addresses must be an array")
+            want = set()
+            for a in addresses:
+                spk = self._decode_address(a)
+                if spk in want:
+                    raise RPCError(RPC_INVALID_PARAMETER, f"Invalid parameter, duplicated address: {a}")
+                want.add(spk)
+        unsafe = _bool(include_unsafe, "include_unsafe")
+        w = self._wallet()
+
+        def work():
+            self._sync_mempool()
+            out = []
+            for c in sorted(w.coins(), key=lambda c: (-c.confirmations, c.outpoint.txid, c.outpoint.n)):
+                if not lo <= c.confirmations <= hi:
+                    continue
+                if want is not None and c.script_pubkey not in want:
+                    continue
+                if not c.trusted and not unsafe:
+                    continue
+                if not c.mature:
+                    continue
+                out.append({"txid": hash_to_hex(c.outpoint.txid), "vout": c.outpoint.n,
+                            "address": c.address, "label": w.keys.label_of(c.script_pubkey),
+                            "scriptPubKey": c.script_pubkey.hex(), "amount": amount_to_json(c.value),
+                            "confirmations": c.confirmations, "spendable": True, "solvable": True,
+                            "safe": c.trusted})
+            return out
+        return await self._w(work)
+
+    async def m_sendtoaddress(self, address, amount, comment=None, comment_to=None,
+                              subtractfeefromamount=False, replaceable=None, conf_target=None,
+                              estimate_mode=None, avoid_reuse=None, fee_rate=None, verbose=False,
+                              from_address=None, data=None) -> Any:
+        """sendtoaddress "address" amount ( "comment" "comment_to" subtractfeefromamount replaceable conf_target "estimate_mode" avoid_reuse fee_rate verbose from_address )
+Send an amount to a given address. fee_rate is in sat/vB (default 2). from_address (tinynode)
+spends only that wallet address's coins and returns the change to it. data (tinynode) adds an
+OP_RETURN output carrying those hex bytes."""
+        spk = self._decode_address(address)
+        sats = amount_from_json(amount)
+        if sats <= 0:
+            raise RPCError(RPC_TYPE_ERROR, "Invalid amount for send")
+        subtract = _bool(subtractfeefromamount, "subtractfeefromamount")
+        from ..wallet.wallet import DEFAULT_FEE_RATE
+        rate = DEFAULT_FEE_RATE if fee_rate is None else _fee_rate_kvb(fee_rate)
+        from_spk = self._decode_address(from_address) if from_address is not None else None
+        outputs = [(spk, sats)]
+        if data is not None:
+            try:
+                payload = bytes.fromhex(_str(data, "data"))
+            except ValueError:
+                raise RPCError(RPC_INVALID_PARAMETER, "Data must be hexadecimal string") from None
+            from ..script.script import nulldata_script
+            outputs.append((nulldata_script(payload), 0))
+        w = self._wallet()
+        created = await self._w(self._send, w, outputs, rate, [0] if subtract else [], from_spk)
+        self.node.relay_tx(created.tx)
+        log.info("wallet sent %s: %.8f to %s, fee %.8f", created.tx.txid_hex, amount_to_json(created.amounts[0]),
+                 address, amount_to_json(created.fee))
+        if _bool(verbose, "verbose"):
+            return {"txid": created.tx.txid_hex, "fee_reason": "Fallback fee" if fee_rate is None else "User-specified fee rate"}
+        return created.tx.txid_hex
+
+    def _send(self, w, outputs, rate, subtract, from_spk):
+        """Writer thread: build, sign, hand to the mempool, record as pending — atomically."""
+        from ..wallet.coinselect import InsufficientFunds
+        from ..wallet.wallet import WalletError
+        self._sync_mempool()
+        if from_spk is not None and not w.keys.is_mine(from_spk):
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "The from address is not in this wallet")
+        try:
+            created = w.create_transaction(outputs, fee_rate=rate, subtract_fee_from=subtract,
+                                           from_script=from_spk)
+        except InsufficientFunds:
+            raise RPCError(RPC_WALLET_INSUFFICIENT_FUNDS, "Insufficient funds") from None
+        except WalletError as e:
+            raise RPCError(RPC_WALLET_ERROR, str(e)) from None
+        self._accept(created.tx)
+        w.add_tx(created.tx, from_me=True, fee=created.fee)
+        return created
+
+    async def m_gettransaction(self, txid, include_watchonly=None, verbose=False) -> dict:
+        """gettransaction "txid" ( include_watchonly verbose )
+Get detailed information about in-wallet transaction <txid>."""
+        t = _hash(txid, "txid")
+        w = self._wallet()
+        verbose = _bool(verbose, "verbose")
+
+        def work():
+            self._sync_mempool()
+            wtx = w.get_tx(t)
+            if wtx is None:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid or non-wallet transaction id")
+            return self._wallet_tx_json(w, wtx, verbose)
+        return await self._w(work)
+
+    def _wallet_tx_json(self, w, wtx, verbose: bool = False) -> dict:
+        credit, debit, fee = w.tx_amounts(wtx)
+        conf = w.confirmations(wtx)
+        j: dict[str, Any] = {"amount": amount_to_json(credit - debit + fee)}
+        if debit > 0:
+            j["fee"] = amount_to_json(-fee)
+        j["confirmations"] = conf
+        if wtx.tx.is_coinbase():
+            j["generated"] = True
+        if wtx.state == "confirmed":
+            j["blockhash"] = hash_to_hex(wtx.block_hash)
+            j["blockheight"] = wtx.height
+            j["blocktime"] = wtx.block_time
+        j["trusted"] = wtx.state == "confirmed" or (wtx.state == "pending" and wtx.from_me)
+        j["txid"] = wtx.tx.txid_hex
+        j["wtxid"] = wtx.tx.txid_hex
+        j["walletconflicts"] = []
+        j["time"] = wtx.block_time if wtx.block_time and wtx.block_time < wtx.time_received else wtx.time_received
+        j["timereceived"] = wtx.time_received
+        j["bip125-replaceable"] = "yes" if wtx.state == "pending" else "no"
+        j["status"] = wtx.state  # (tinynode) confirmed | pending | conflicted
+        details = []
+        maturity = self._params.coinbase_maturity
+        for n, out in enumerate(wtx.tx.vout):
+            addr = address_from_script(out.script_pubkey, self._params)
+            mine = w.keys.is_mine(out.script_pubkey)
+            if debit > 0 and not mine:
+                d = {"address": addr, "category": "send", "amount": amount_to_json(-out.value),
+                     "vout": n, "fee": amount_to_json(-fee), "abandoned": False}
+                details.append(d)
+            elif mine:
+                if debit > 0 and w.keys.is_change(out.script_pubkey):
+                    continue
+                if debit > 0:  # a payment to ourselves: Core lists the send and the receive
+                    details.append({"address": addr, "category": "send", "amount": amount_to_json(-out.value),
+                                    "vout": n, "fee": amount_to_json(-fee), "abandoned": False})
+                if wtx.tx.is_coinbase():
+                    if conf < 1:
+                        cat = "orphan"
+                    elif conf < maturity + 1:
+                        cat = "immature"
+                    else:
+                        cat = "generate"
+                else:
+                    cat = "receive"
+                details.append({"address": addr, "category": cat, "amount": amount_to_json(out.value),
+                                "label": w.keys.label_of(out.script_pubkey), "vout": n})
+        j["details"] = details
+        j["hex"] = wtx.tx.raw.hex()
+        if verbose:
+            j["decoded"] = self.tx_to_json(wtx.tx)
+        return j
+
+    async def m_listtransactions(self, label=None, count=10, skip=0, include_watchonly=None) -> list:
+        """listtransactions ( "label" count skip include_watchonly )
+Returns up to 'count' most recent wallet transactions skipping the first 'skip'."""
+        c, sk = _int(count, "count"), _int(skip, "skip")
+        if c < 0:
+            raise RPCError(RPC_INVALID_PARAMETER, "Negative count")
+        if sk < 0:
+            raise RPCError(RPC_INVALID_PARAMETER, "Negative from")
+        w = self._wallet()
+
+        def work():
+            self._sync_mempool()
+            rows = []
+            for wtx in w.transactions():
+                j = self._wallet_tx_json(w, wtx)
+                for d in j["details"]:
+                    if label not in (None, "*") and d.get("label", "") != label:
+                        continue
+                    row = dict(d)
+                    for k in ("confirmations", "generated", "trusted", "blockhash", "blockheight",
+                              "blocktime", "txid", "wtxid", "walletconflicts", "time", "timereceived",
+                              "bip125-replaceable"):
+                        if k in j:
+                            row[k] = j[k]
+                    rows.append(row)
+            end = len(rows) - sk
+            return rows[max(0, end - c):max(0, end)]
+        return await self._w(work)
+
+    async def m_listaddresses(self) -> list:
+        """listaddresses
+(tinynode) The wallet's handed-out addresses with their kind, label and confirmed balance."""
+        w = self._wallet()
+
+        def work():
+            self._sync_mempool()
+            bal: dict[bytes, int] = {}
+            for c in w.coins():
+                if c.mature and c.confirmations > 0:
+                    bal[c.script_pubkey] = bal.get(c.script_pubkey, 0) + c.value
+            return [{"address": a.address, "kind": a.chain, "used": a.used, "label": a.label,
+                     "balance": amount_to_json(bal.get(a.script_pubkey, 0))}
+                    for a in w.keys.addresses()]
+        return await self._w(work)
+
+    async def m_getaddressinfo(self, address) -> dict:
+        """getaddressinfo "address"
+Return information about the given address (ismine, labels, ...)."""
+        spk = self._decode_address(address)
+        w = self.node.wallet
+
+        def work():
+            mine = bool(w is not None and w.keys.is_mine(spk))
+            j = {"address": address, "scriptPubKey": spk.hex(), "ismine": mine, "solvable": mine,
+                 "iswatchonly": False, "isscript": spk[0] == 0xA9, "iswitness": False,
+                 "ischange": bool(mine and w.keys.is_change(spk)),
+                 "labels": [w.keys.label_of(spk)] if mine else []}
+            if mine:
+                key = w.keys.private_key(spk)
+                j["pubkey"] = key.public_key.sec.hex()
+                j["iscompressed"] = key.compressed
+            return j
+        return await self._w(work)
+
+    async def m_dumpprivkey(self, address) -> str:
+        """dumpprivkey "address"
+Reveals the private key (WIF) corresponding to 'address'."""
+        self._decode_address(address)
+        w = self._wallet()
+        try:
+            return await self._w(w.keys.export_wif, address)
+        except AddressError:
+            raise RPCError(RPC_WALLET_ERROR, f"Private key for address {address} is not known") from None
+
+    async def m_importprivkey(self, privkey, label="", rescan=True) -> None:
+        """importprivkey "privkey" ( "label" rescan )
+Adds a private key (WIF) to the wallet; with rescan, its unspent coins are found in the UTXO set."""
+        wif = _str(privkey, "privkey")
+        w = self._wallet()
+        do_rescan = _bool(rescan, "rescan")
+
+        def work():
+            from ..primitives.address import AddressError as AE
+            try:
+                addr = w.keys.import_wif(wif, _str(label, "label"))
+            except (AE, ValueError):
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid private key encoding") from None
+            if do_rescan:
+                cs = self._cs()
+                spk = decode_address(addr, self._params).script_pubkey
+                for op, coin in cs.coins_for_script(spk):
+                    found = cs.get_tx(op.txid)
+                    if found is not None:
+                        tx, bh, height = found
+                        w.add_confirmed_tx(tx, bh, height, cs.get_entry(bh).header.time)
+            return None
+        return await self._w(work)
+
+    async def m_getaddressbalance(self, address, minconf=1) -> dict:
+        """getaddressbalance "address" ( minconf )
+(tinynode) Any address's balance from the chain's script index. minconf 0 adds mempool
+receipts and subtracts mempool spends."""
+        spk = self._decode_address(address)
+        mc = _int(minconf, "minconf")
+
+        def work():
+            cs = self._cs()
+            tip = cs.height
+            maturity = self._params.coinbase_maturity
+            confirmed = immature = 0
+            outpoints = set()
+            for op, coin in cs.coins_for_script(spk):
+                conf = tip - coin.height + 1
+                outpoints.add(op)
+                if coin.is_coinbase and conf < maturity + 1:
+                    immature += coin.value
+                elif conf >= max(mc, 1):
+                    confirmed += coin.value
+            pending_in = pending_out = 0
+            for tx in self._mempool_txs():
+                for out in tx.vout:
+                    if out.script_pubkey == spk:
+                        pending_in += out.value
+                for txin in tx.vin:
+                    if txin.prevout in outpoints:
+                        c = cs.get_coin(txin.prevout)
+                        if c is not None:
+                            pending_out += c.value
+            total = confirmed + (pending_in - pending_out if mc == 0 else 0)
+            return {"address": address, "balance": amount_to_json(total),
+                    "confirmed": amount_to_json(confirmed), "immature": amount_to_json(immature),
+                    "pending_in": amount_to_json(pending_in), "pending_out": amount_to_json(pending_out)}
+        return await self._w(work)
+
+    async def m_gettxstatus(self, txid) -> dict:
+        """gettxstatus "txid"
+(tinynode) Where any transaction stands: mempool, confirmed (confirmations, block, height),
+conflicted (a wallet transaction that lost a double spend), or not found."""
+        t = _hash(txid, "txid")
+
+        def work():
+            cs = self._cs()
+            mp = self.node.mempool
+            res: dict[str, Any] = {"txid": txid}
+            found = cs.get_tx(t)
+            if found is not None:
+                _, bh, height = found
+                res.update(status="confirmed", confirmations=cs.height - height + 1,
+                           blockhash=hash_to_hex(bh), height=height)
+                return res
+            if mp is not None and t in mp:
+                res.update(status="mempool", confirmations=0)
+                return res
+            w = self.node.wallet
+            wtx = w.get_tx(t) if w is not None else None
+            if wtx is not None and wtx.state == "conflicted":
+                res.update(status="conflicted", confirmations=-1)
+            elif wtx is not None:
+                res.update(status="pending", confirmations=0)
+            else:
+                res.update(status="not found")
+            return res
+        return await self._w(work)
