@@ -7,6 +7,14 @@ removals, undo records, tx-index changes and the new tip.
 
 Coins are keyed by `coin_key(outpoint)` = txid (internal order) + n (4 bytes big-endian), so
 byte order of keys is (txid, n) order, which `iter_coins` follows (used by `utxo_set_hash`).
+
+The tx index maps the full 32-byte txid to the active-chain block holding the tx (Core's
+`TxIndex`, a `CDiskTxPos` keyed by the full txid). A txid can be in more than one active-chain
+block: before BIP34 a coinbase could repeat an earlier one once that one's outputs were spent
+(BIP30 allows it; mainnet blocks 91842 and 91880 repeat coinbases of 91812 and 91722). As Core's
+txindex, the latest connected block wins: `get_tx_block` returns it. Unlike Core, the earlier
+blocks are kept underneath (a stack per txid), so disconnecting the latest block in a reorg
+restores the entry of the earlier block instead of losing it (`next_txindex_stack`).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from ..primitives.serialize import ByteReader, ser_compact_size
 from ..primitives.tx import OutPoint
 
 __all__ = ["ChainStore", "StoreBatch", "IndexRecord", "coin_key", "key_outpoint",
-           "serialize_undo", "parse_undo"]
+           "serialize_undo", "parse_undo", "next_txindex_stack"]
 
 
 def coin_key(outpoint: OutPoint) -> bytes:
@@ -73,8 +81,10 @@ class StoreBatch:
     """Changes applied atomically by `ChainStore.write`.
 
     coins:   key → Coin (insert or replace) or None (delete)
-    undo:    block hash → undo bytes or None (delete)
-    txindex: txid → block hash or None (delete)
+    undo:    block hash → undo bytes or None (delete); a block whose undo is deleted is a block
+             disconnected from the active chain (Core `DisconnectBlock`), which the tx index uses
+    txindex: full txid → block hash (the tx is in that newly connected block) or None (the tx's
+             block was disconnected); applied per txid by `next_txindex_stack`
     """
 
     index: dict[bytes, IndexRecord] = field(default_factory=dict)
@@ -84,9 +94,33 @@ class StoreBatch:
     txindex: dict[bytes, bytes | None] = field(default_factory=dict)
     tip: bytes | None = None
 
+    def disconnected(self) -> frozenset[bytes]:
+        """Hashes of the blocks this batch disconnects (their undo records are deleted)."""
+        return frozenset(h for h, u in self.undo.items() if u is None)
+
     def is_empty(self) -> bool:
         return not (self.index or self.blocks or self.coins or self.undo or self.txindex
                     or self.tip is not None)
+
+
+def next_txindex_stack(stack: tuple[bytes, ...], block_hash: bytes | None,
+                       disconnected: frozenset[bytes]) -> tuple[bytes, ...]:
+    """The blocks holding one txid after a batch: `stack` lists them oldest first (the last one is
+    what `get_tx_block` returns); `block_hash` is the batch's entry for the txid.
+
+    A batch may merge several connect/disconnect steps, and keeps only the last entry per txid,
+    so the entry alone cannot say which stored blocks went away; the batch's disconnected blocks
+    do. Every block of `disconnected` leaves the stack (its txs are no longer confirmed there), then
+    a connected `block_hash` goes on top: latest write wins, as Core's txindex on a duplicate txid.
+    A None entry with no disconnected block in the batch (a direct store caller removing an
+    entry) removes the latest block only.
+    """
+    kept = tuple(h for h in stack if h not in disconnected) if disconnected else stack
+    if block_hash is None:
+        return kept[:-1] if kept and not disconnected else kept
+    if kept and kept[-1] == block_hash:
+        return kept
+    return tuple(h for h in kept if h != block_hash) + (block_hash,)
 
 
 @runtime_checkable
@@ -117,7 +151,9 @@ class ChainStore(Protocol):
 
     def coin_count(self) -> int: ...
 
-    def get_tx_block(self, txid: bytes) -> bytes | None: ...
+    def get_tx_block(self, txid: bytes) -> bytes | None:
+        """The latest active-chain block holding the tx with this full txid (None: not indexed)."""
+        ...
 
     def write(self, batch: StoreBatch) -> None:
         """Apply `batch` atomically."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..primitives.coin import Coin
-from .base import IndexRecord, StoreBatch
+from .base import IndexRecord, StoreBatch, next_txindex_stack
 
 __all__ = ["MemoryChainStore"]
 
@@ -17,7 +17,7 @@ class MemoryChainStore:
         self._coins: dict[bytes, Coin] = {}
         self._by_script: dict[bytes, set[bytes]] = {}
         self._undo: dict[bytes, bytes] = {}
-        self._txindex: dict[bytes, bytes] = {}
+        self._txindex: dict[bytes, tuple[bytes, ...]] = {}  # txid → blocks, latest last
         self._tip: bytes | None = None
         self.closed = False
         self.writes = 0
@@ -52,7 +52,8 @@ class MemoryChainStore:
         return len(self._coins)
 
     def get_tx_block(self, txid: bytes) -> bytes | None:
-        return self._txindex.get(txid)
+        stack = self._txindex.get(txid)
+        return stack[-1] if stack else None
 
     def write(self, batch: StoreBatch) -> None:
         self._index.update(batch.index)
@@ -74,11 +75,15 @@ class MemoryChainStore:
                 self._undo.pop(h, None)
             else:
                 self._undo[h] = u
-        for t, b in batch.txindex.items():
-            if b is None:
-                self._txindex.pop(t, None)
-            else:
-                self._txindex[t] = b
+        if batch.txindex:
+            disconnected = batch.disconnected()
+            txindex = self._txindex
+            for t, b in batch.txindex.items():
+                stack = next_txindex_stack(txindex.get(t, ()), b, disconnected)
+                if stack:
+                    txindex[t] = stack
+                else:
+                    txindex.pop(t, None)
         if batch.tip is not None:
             self._tip = batch.tip
         self.writes += 1

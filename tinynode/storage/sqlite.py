@@ -12,9 +12,16 @@ Tables:
     undo(hash, data)                    spent coins of a connected block
     coins(key, script, value, height, coinbase)   key = txid + n (big-endian); index on script
                                         (the script index: a script's coins without a scan)
-    txindex(k, block_hash)              k = first 8 bytes of the txid as a signed integer (a rowid
-                                        table: much cheaper to write than 32-byte keys); readers
-                                        confirm the txid in the block (ChainState.get_tx)
+    txindex(txid, block_hash)           full 32-byte txid → the latest active-chain block holding
+                                        it (Core's txindex, keyed by the full txid)
+    txindex_shadowed(txid, pos, block_hash)   earlier active-chain blocks holding the same txid
+                                        (BIP30-era duplicates), pos 0 oldest; empty in practice.
+                                        Disconnecting the latest block moves the newest of these
+                                        back into txindex (base.next_txindex_stack)
+
+Schema history: v1 coins as blobs, txindex by full txid; v2 coins in columns, txindex keyed by an
+8-byte txid prefix (two txids sharing a prefix collided, the later one replacing the earlier);
+v3 txindex by full txid again, rebuilt on upgrade from the stored blocks of the active chain.
 """
 
 from __future__ import annotations
@@ -25,14 +32,19 @@ import sqlite3
 import struct
 from typing import Callable, Iterator
 
+from ..primitives.block import Block
 from ..primitives.coin import Coin
-from .base import IndexRecord, StoreBatch
+from ..primitives.hashes import hash_to_hex
+from .base import IndexRecord, StoreBatch, next_txindex_stack
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SQLiteChainStore", "SCHEMA_VERSION", "StoreError"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+#: a tx-index rebuild logs its progress every this many blocks
+REBUILD_LOG_EVERY = 10_000
 
 
 class StoreError(Exception):
@@ -44,22 +56,34 @@ _SCHEMA_COINS = """CREATE TABLE IF NOT EXISTS coins (
     coinbase INTEGER NOT NULL) WITHOUT ROWID"""
 _SCHEMA_COINS_INDEX = "CREATE INDEX IF NOT EXISTS coins_by_script ON coins(script)"
 
-_SCHEMA = _SCHEMA_COINS + ";" + _SCHEMA_COINS_INDEX + """;
+_SCHEMA_TXINDEX = """CREATE TABLE IF NOT EXISTS txindex (
+    txid BLOB PRIMARY KEY, block_hash BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS txindex_shadowed (
+    txid BLOB NOT NULL, pos INTEGER NOT NULL, block_hash BLOB NOT NULL,
+    PRIMARY KEY (txid, pos)) WITHOUT ROWID"""
+
+_SCHEMA = _SCHEMA_COINS + ";" + _SCHEMA_COINS_INDEX + ";" + _SCHEMA_TXINDEX + """;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS block_index (
     hash BLOB PRIMARY KEY, height INTEGER NOT NULL, chainwork BLOB NOT NULL,
     status INTEGER NOT NULL, seq INTEGER NOT NULL, header BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocks (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS undo (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS txindex (k INTEGER PRIMARY KEY, block_hash BLOB NOT NULL);
 """
 
 _I64 = struct.Struct("<q").unpack_from
 
 
 def _txkey(txid: bytes) -> int:
-    """First 8 bytes of the txid as a signed little-endian integer."""
+    """First 8 bytes of the txid as a signed little-endian integer (the v2 txindex key)."""
     return _I64(txid)[0]
+
+
+def _execute_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run `;`-separated statements one by one (executescript would COMMIT the transaction)."""
+    for stmt in script.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
@@ -84,8 +108,99 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
         conn.executemany("INSERT OR REPLACE INTO txindex(k, block_hash) VALUES (?,?)", rows)
 
 
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """v2 keyed the txindex by an 8-byte txid prefix with INSERT OR REPLACE, so of two txids
+    sharing a prefix only the later was found. Its rows cannot be turned back into txids: the
+    index is rebuilt from the active chain's blocks (Core builds its txindex the same way)."""
+    conn.execute("DROP TABLE IF EXISTS txindex")
+    conn.execute("DROP TABLE IF EXISTS txindex_shadowed")
+    _execute_script(conn, _SCHEMA_TXINDEX)
+    _rebuild_txindex(conn)
+
+
+def _active_chain(conn: sqlite3.Connection) -> list[bytes]:
+    """Block hashes of the stored active chain, genesis first: the tip's ancestors by prev hash
+    (header bytes 4..36), each at the height below its child's."""
+    row = conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
+    if row is None:
+        return []
+    parents = {bytes(h): (height, bytes(hdr[4:36])) for h, height, hdr in
+               conn.execute("SELECT hash, height, header FROM block_index")}
+    tip = bytes(row[0])
+    if tip not in parents:
+        raise StoreError(f"the chain tip {hash_to_hex(tip)} has no block index entry")
+    chain = []
+    h = tip
+    want = parents[tip][0]
+    while True:  # bounded: one step per height, heights strictly decrease to 0
+        entry = parents.get(h)
+        if entry is None or entry[0] != want:
+            raise StoreError(f"the block index is broken below block {hash_to_hex(chain[-1])}")
+        chain.append(h)
+        if want == 0:
+            break
+        h, want = entry[1], want - 1
+    chain.reverse()
+    return chain
+
+
+def _rebuild_txindex(conn: sqlite3.Connection) -> None:
+    """Fill the (empty) txindex from the stored blocks of the active chain, oldest first, as
+    connecting them did (Core `TxIndex::CustomAppend`): every tx of every block above genesis
+    (the genesis coinbase is not spendable, so neither Core nor tinynode indexes it); a txid met
+    again goes on top, the earlier block underneath. Runs inside the caller's transaction."""
+    chain = _active_chain(conn)
+    total = len(chain) - 1
+    log.info("rebuilding the tx index from the %d blocks of the active chain", max(total, 0))
+    txs = dups = 0
+    for n, block_hash in enumerate(chain[1:], 1):
+        row = conn.execute("SELECT data FROM blocks WHERE hash=?", (block_hash,)).fetchone()
+        if row is None:
+            raise StoreError(f"block {hash_to_hex(block_hash)} of the active chain is not stored; "
+                             "the tx index cannot be rebuilt")
+        txids = [tx.txid for tx in Block.from_bytes(bytes(row[0])).txs]
+        before = conn.total_changes
+        conn.executemany("INSERT OR IGNORE INTO txindex(txid, block_hash) VALUES (?,?)",
+                         ((t, block_hash) for t in txids))
+        if conn.total_changes - before != len(txids):
+            for t in txids:
+                if _apply_txindex_entry(conn, t, block_hash, frozenset()):
+                    dups += 1
+        txs += len(txids)
+        if n % REBUILD_LOG_EVERY == 0:
+            log.info("tx index rebuild: %d/%d blocks (%d%%), %d txs", n, total, 100 * n // total, txs)
+    log.info("rebuilt the tx index: %d txs in %d blocks (%d duplicate txids)", txs, max(total, 0), dups)
+
+
+def _apply_txindex_entry(conn: sqlite3.Connection, txid: bytes, block_hash: bytes | None,
+                         disconnected: frozenset[bytes]) -> bool:
+    """Apply one batch entry to a txid's stored blocks (base.next_txindex_stack); True when the
+    txid ends up in more than one block (a duplicate)."""
+    row = conn.execute("SELECT block_hash FROM txindex WHERE txid=?", (txid,)).fetchone()
+    stack: tuple[bytes, ...] = ()
+    if row is not None:
+        stack = tuple(bytes(h) for (h,) in conn.execute(
+            "SELECT block_hash FROM txindex_shadowed WHERE txid=? ORDER BY pos", (txid,)))
+        stack += (bytes(row[0]),)
+    new = next_txindex_stack(stack, block_hash, disconnected)
+    if new == stack:
+        return len(new) > 1
+    if len(stack) > 1 or len(new) > 1:
+        conn.execute("DELETE FROM txindex_shadowed WHERE txid=?", (txid,))
+        conn.executemany("INSERT INTO txindex_shadowed(txid, pos, block_hash) VALUES (?,?,?)",
+                         [(txid, i, h) for i, h in enumerate(new[:-1])])
+    if new:
+        conn.execute("INSERT OR REPLACE INTO txindex(txid, block_hash) VALUES (?,?)", (txid, new[-1]))
+    else:
+        conn.execute("DELETE FROM txindex WHERE txid=?", (txid,))
+    if len(new) > len(stack) > 0:
+        log.info("tx %s is in %d active-chain blocks; the tx index returns the latest, %s",
+                 hash_to_hex(txid), len(new), hash_to_hex(new[-1]))
+    return len(new) > 1
+
+
 #: version → function upgrading the schema from version-1 to version (run inside a transaction).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_1_to_2, 3: _migrate_2_to_3}
 
 
 class SQLiteChainStore:
@@ -117,9 +232,7 @@ class SQLiteChainStore:
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: schema version {version} is newer than {SCHEMA_VERSION}")
             if version == 0:
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        conn.execute(stmt)
+                _execute_script(conn, _SCHEMA)
                 version = SCHEMA_VERSION
             while version < SCHEMA_VERSION:
                 version += 1
@@ -180,7 +293,7 @@ class SQLiteChainStore:
         return self._conn.execute("SELECT COUNT(*) FROM coins").fetchone()[0]
 
     def get_tx_block(self, txid: bytes) -> bytes | None:
-        row = self._conn.execute("SELECT block_hash FROM txindex WHERE k=?", (_txkey(txid),)).fetchone()
+        row = self._conn.execute("SELECT block_hash FROM txindex WHERE txid=?", (txid,)).fetchone()
         return row[0] if row else None
 
     # --- writes -----------------------------------------------------------------------------
@@ -216,11 +329,7 @@ class SQLiteChainStore:
                 conn.executemany("INSERT OR REPLACE INTO undo(hash, data) VALUES (?,?)",
                                  ((h, u) for h, u in undo.items() if u is not None))
             if batch.txindex:
-                txindex = batch.txindex
-                conn.executemany("DELETE FROM txindex WHERE k=?",
-                                 ((_txkey(t),) for t, b in txindex.items() if b is None))
-                conn.executemany("INSERT OR REPLACE INTO txindex(k, block_hash) VALUES (?,?)",
-                                 ((_txkey(t), b) for t, b in txindex.items() if b is not None))
+                self._write_txindex(batch)
             if batch.tip is not None:
                 conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tip', ?)", (batch.tip,))
             conn.execute("COMMIT")
@@ -228,6 +337,27 @@ class SQLiteChainStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _write_txindex(self, batch: StoreBatch) -> None:
+        """Apply the batch's tx-index entries. The common case (txids not indexed yet) is one
+        INSERT OR IGNORE per tx; only when some insert was ignored (a tx re-mined after a reorg,
+        a duplicate txid) and for the entries of disconnected blocks does each txid get read and
+        resolved by `next_txindex_stack`."""
+        conn = self._conn
+        txindex = batch.txindex
+        slow = [t for t, b in txindex.items() if b is None]
+        n_adds = len(txindex) - len(slow)
+        before = conn.total_changes
+        conn.executemany("INSERT OR IGNORE INTO txindex(txid, block_hash) VALUES (?,?)",
+                         ((t, b) for t, b in txindex.items() if b is not None))
+        if conn.total_changes - before != n_adds:
+            get = conn.execute
+            slow.extend(t for t, b in txindex.items() if b is not None and
+                        bytes(get("SELECT block_hash FROM txindex WHERE txid=?", (t,)).fetchone()[0]) != b)
+        if slow:
+            disconnected = batch.disconnected()
+            for t in slow:
+                _apply_txindex_entry(conn, t, txindex[t], disconnected)
 
     def close(self) -> None:
         conn = self._conn
