@@ -265,6 +265,15 @@ class OracleChainState:
             raise AttributeError(name)
         return getattr(self._cs, name)
 
+    _OWN = frozenset({"_cs", "kernel", "calls", "invalidated", "tied"})
+
+    def __setattr__(self, name, value) -> None:
+        """Settings a test changes (e.g. `flush_bytes`) go to the wrapped ChainState."""
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._cs, name, value)
+
     def __repr__(self) -> str:
         return f"OracleChainState({self._cs!r})"
 
