@@ -39,7 +39,8 @@ except Exception as e:  # ImportError, or the shared library failing to load
 
 __all__ = ["pbk", "KERNEL_ERROR", "KERNEL_FLAGS", "require_kernel", "require_kernel_if_ci",
            "consensus_part", "kernel_verify", "same_verdict", "oracle_checked",
-           "verify_script_checked_by_core", "KernelChain", "OracleChainState"]
+           "verify_script_checked_by_core", "KernelChain", "OracleChainState", "with_oracle",
+           "restarted", "MAX_FUTURE_BLOCK_TIME"]
 
 #: The script flags libbitcoinkernel takes that tinynode implements (Core's bit values).
 KERNEL_FLAGS = (ScriptFlags.P2SH | ScriptFlags.DERSIG | ScriptFlags.NULLDUMMY
@@ -222,6 +223,11 @@ class KernelChain:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
+#: Core's MAX_FUTURE_BLOCK_TIME (validation.h/chain.h): a header more than 2 h ahead of the
+#: node's clock is `time-too-new`.
+MAX_FUTURE_BLOCK_TIME = 2 * 60 * 60
+
+
 class OracleChainState:
     """A tinynode `ChainState` whose every block also goes to Core's kernel.
 
@@ -229,17 +235,44 @@ class OracleChainState:
     and on the active tip; `process_headers` feeds the kernel the same headers. Everything else
     is the wrapped ChainState's. `calls` counts compared deliveries (a test can assert the
     oracle really ran).
+
+    Three things the kernel's API cannot follow, handled here:
+
+    - Its clock is the system clock (no mock time through the C API). A block tinynode refuses
+      as `time-too-new` is not handed to the kernel; instead Core's rule (`ContextualCheckBlockHeader`:
+      time > now + MAX_FUTURE_BLOCK_TIME) is checked against tinynode's own clock, so a test's
+      frozen clock never makes the two disagree by accident.
+    - It has no `invalidateblock`/`reconsiderblock`. `invalidate_block` suspends the comparison
+      (blocks still go to the kernel) until `reconsider_block` has undone every invalidation.
+      Then the tips must be equal again, or tied: the kernel, which never left the first-seen
+      branch, may be on another tip of equal work (regtest: equal height) than the one
+      tinynode moved to meanwhile; verdicts are compared at once, tips from the first block
+      that ends the tie.
+    - A restart: `kernel=` hands an existing `KernelChain` to the reopened chainstate
+      (`close(keep_kernel=True)` keeps it); the two tips must be equal from the start.
     """
 
-    def __init__(self, chainstate) -> None:
+    def __init__(self, chainstate, kernel: "KernelChain | None" = None) -> None:
         self._cs = chainstate
-        self.kernel = KernelChain(getattr(chainstate, "_max_unconnected", 100))
+        self.kernel = kernel or KernelChain(getattr(chainstate, "_max_unconnected", 100))
         self.calls = 0
+        self.invalidated: set[bytes] = set()
+        self.tied = False          # after a reconsider: different tips of equal work allowed
+        assert self._cs.tip.hash == self.kernel.tip_hash(), "tinynode and Core start on different tips"
 
     def __getattr__(self, name):
         if name.startswith("__") or name == "_cs":
             raise AttributeError(name)
         return getattr(self._cs, name)
+
+    _OWN = frozenset({"_cs", "kernel", "calls", "invalidated", "tied"})
+
+    def __setattr__(self, name, value) -> None:
+        """Settings a test changes (e.g. `flush_bytes`) go to the wrapped ChainState."""
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._cs, name, value)
 
     def __repr__(self) -> str:
         return f"OracleChainState({self._cs!r})"
@@ -250,6 +283,31 @@ class OracleChainState:
             self.kernel.submit_header(h)
         return out
 
+    def invalidate_block(self, block_hash: bytes) -> None:
+        self._cs.invalidate_block(block_hash)
+        self.invalidated.add(block_hash)
+
+    def reconsider_block(self, block_hash: bytes) -> None:
+        self._cs.reconsider_block(block_hash)
+        if block_hash in self.invalidated:
+            self.invalidated.discard(block_hash)
+            if not self.invalidated:
+                self.tied = True
+                self._assert_same_tip(f"reconsider_block {hash_to_hex(block_hash)}")
+
+    def _assert_same_tip(self, after: str) -> None:
+        if self._cs.tip.hash == self.kernel.tip_hash():
+            self.tied = False
+            return
+        if self.tied:
+            assert self._cs.tip.height == self.kernel.chainman.get_active_chain().height, (
+                f"after {after}: tinynode {self._cs.tip.hash_hex} h={self._cs.tip.height} and Core "
+                f"{hash_to_hex(self.kernel.tip_hash())} are not tied")
+            return
+        assert self._cs.tip.hash == self.kernel.tip_hash(), (
+            f"tips differ after {after}: tinynode {self._cs.tip.hash_hex}, "
+            f"Core {hash_to_hex(self.kernel.tip_hash())}")
+
     def process_block(self, block: Block):
         from tinynode.consensus.errors import RejectReason, ValidationError
         try:
@@ -257,7 +315,23 @@ class OracleChainState:
             err = res.error
         except ValidationError as e:
             res, err = None, e
+        if err is not None and err.reason == RejectReason.TIME_TOO_NEW:
+            now = int(self._cs._now())
+            assert block.header.time > now + MAX_FUTURE_BLOCK_TIME, (
+                f"block {hash_to_hex(block.hash)}: tinynode says time-too-new at time "
+                f"{block.header.time}, Core's rule needs more than {now} + {MAX_FUTURE_BLOCK_TIME}")
+            self.calls += 1
+        else:
+            self._compare(block, err)
+        if res is None:
+            raise err
+        return res
+
+    def _compare(self, block: Block, err) -> None:
+        from tinynode.consensus.errors import RejectReason
         accepted, verdicts = self.kernel.submit(block)
+        if self.invalidated:            # tinynode follows an invalidateblock Core never saw
+            return
         self.calls += 1
         tiny_rejected = err is not None
         core_rejected = not accepted
@@ -269,13 +343,28 @@ class OracleChainState:
         assert tiny_rejected == core_rejected, (
             f"block {hash_to_hex(block.hash)}: tinynode {'rejected ' + repr(err) if err else 'accepted'}"
             f", Core {'rejected' if core_rejected else 'accepted'} ({verdicts})")
-        assert self._cs.tip.hash == self.kernel.tip_hash(), (
-            f"tips differ after {hash_to_hex(block.hash)}: tinynode {self._cs.tip.hash_hex}, "
-            f"Core {hash_to_hex(self.kernel.tip_hash())}")
-        if res is None:
-            raise err
-        return res
+        self._assert_same_tip(hash_to_hex(block.hash))
 
-    def close(self) -> None:
-        self.kernel.close()
+    def close(self, keep_kernel: bool = False) -> None:
+        if not keep_kernel:
+            self.kernel.close()
         self._cs.close()
+
+
+def with_oracle(chainstate, kernel: "KernelChain | None" = None):
+    """`chainstate` wrapped in `OracleChainState` when the kernel is importable; else itself
+    (CI, TINYNODE_ORACLE=1, fails instead). For tests whose blocks are on Bitcoin's regtest."""
+    if KERNEL_ERROR is not None:
+        require_kernel_if_ci()
+        return chainstate
+    return OracleChainState(chainstate, kernel)
+
+
+def restarted(old, reopen):
+    """Close `old` and return `reopen()` (a new ChainState on the same store), checked by
+    `old`'s kernel if `old` had one (the kernel's chainstate lives on; tinynode's restarts)."""
+    if isinstance(old, OracleChainState):
+        old.close(keep_kernel=True)
+        return OracleChainState(reopen(), old.kernel)
+    old.close()
+    return reopen()

@@ -1,10 +1,18 @@
 """ChainState unit tests: extend, spend, reorgs, invalid branches, orphans, mutated blocks,
 invalidate/reconsider, restart, headers-first, locators. Run against both stores.
 
-Fork diagrams use the style of Core's feature_block.py:
+Every test runs on Bitcoin's regtest as it is and starts on `base_chain()` (heights 1..100,
+delivered by `make_cs`), so the spends use base coinbases (`C1` is height 1's) and heights are
+`H0 + n`. Every node built by `make_cs` is checked by Core's kernel (tests/framework/oracle.py
+`OracleChainState`): after each block, same verdict and same tip. Not checked by the kernel:
+`test_retarget_more_work_fewer_blocks` (its own retargeting params; Core's regtest never
+retargets) and the `script_checks=False` node of `test_bip30_and_script_failure` (the kernel
+always checks scripts).
 
-    genesis -> b1 -> b2 -> b3 -> b4            (active)
-                      \\-> f3 -> f4 -> f5       (heavier side branch)
+Fork diagrams use the style of Core's feature_block.py (`base` is c1..c100):
+
+    base -> b1 -> b2 -> b3 -> b4            (active)
+                   \\-> f3 -> f4 -> f5       (heavier side branch)
 """
 
 from __future__ import annotations
@@ -23,22 +31,40 @@ from tinynode.primitives.tx import COIN, OutPoint
 from tinynode.storage.memory import MemoryChainStore
 from tinynode.storage.sqlite import SQLiteChainStore
 
-from tests.unit.test_chain_unit_helpers import OP_TRUE, PARAMS, Builder, make_block, spend
+from tests.framework.oracle import OracleChainState, restarted, with_oracle
+from tests.unit.test_chain_unit_helpers import (
+    BASE_HEIGHT as H0, OP_TRUE, PARAMS, Builder, base_chain, make_block, spend,
+)
 
 G = PARAMS.genesis
+BASE = base_chain()
+T = BASE[-1]                 # the tip every test builds on (height H0)
+C1 = BASE[0].txs[0]          # height 1's coinbase: mature from height 101
+
+
+def base_builder() -> Builder:
+    return Builder(base=BASE)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
 def make_cs(request, tmp_path):
+    """`make(path_name, oracle=True, base=True, **chainstate_kw)`: a ChainState on the
+    parametrized store, checked by Core's kernel, with `BASE` delivered."""
     made = []
 
-    def make(path_name="chain.sqlite", **kw):
+    def make(path_name="chain.sqlite", oracle=True, base=True, **kw):
         store = MemoryChainStore() if request.param == "memory" else SQLiteChainStore(tmp_path / path_name)
         cs = ChainState(PARAMS, store, **kw)
+        if oracle:
+            cs = with_oracle(cs)
         made.append(cs)
+        for blk in BASE if base else ():
+            assert cs.process_block(blk).status == "connected"
         return cs
     yield make
     for cs in made:
+        if isinstance(cs, OracleChainState):
+            assert cs.calls > 0, "the kernel compared nothing"
         cs.close()
 
 
@@ -49,30 +75,35 @@ def events_of(cs):
 
 
 def test_genesis_only(make_cs):
-    cs = make_cs()
+    cs = make_cs(oracle=False, base=False)
     assert cs.height == 0 and cs.tip.hash == G.hash
     assert cs.get_block(G.hash) == G
     assert cs.coin_count() == 0
     assert cs.block_locator() == [G.hash]
 
 
+def test_base_chain(make_cs):
+    cs = make_cs()
+    assert cs.height == H0 and cs.tip.hash == T.hash
+    assert cs.coin_count() == H0
+
+
 def test_extend_and_spend(make_cs):
     cs = make_cs()
     evs = events_of(cs)
-    B = Builder()
-    blocks = B.chain(G, 3)
+    B = base_builder()
+    blocks = B.chain(T, 3)
     for b in blocks:
         assert cs.process_block(b).status == "connected"
-    assert cs.height == 3 and cs.tip.hash == blocks[-1].hash
-    cb1 = blocks[0].txs[0]
-    t = spend(cb1, 49 * COIN, outputs=2)
+    assert cs.height == H0 + 3 and cs.tip.hash == blocks[-1].hash
+    t = spend(C1, 49 * COIN, outputs=2)
     b4 = B.next(blocks[-1], (t,), fees=COIN)
     r = cs.process_block(b4)
     assert r.status == "connected", r
-    assert cs.get_coin(OutPoint(cb1.txid, 0)) is None
-    assert cs.get_coin(OutPoint(t.txid, 1)) == Coin(49 * COIN // 2, OP_TRUE, 4, False)
-    assert cs.get_tx(t.txid) == (t, b4.hash, 4)
-    assert len(cs.coins_for_script(OP_TRUE)) == 4 - 1 + 2 + 0  # 4 coinbases, one spent, two outputs
+    assert cs.get_coin(OutPoint(C1.txid, 0)) is None
+    assert cs.get_coin(OutPoint(t.txid, 1)) == Coin(49 * COIN // 2, OP_TRUE, H0 + 4, False)
+    assert cs.get_tx(t.txid) == (t, b4.hash, H0 + 4)
+    assert len(cs.coins_for_script(OP_TRUE)) == H0 + 4 - 1 + 2   # coinbases, one spent, two outputs
     kinds = [type(e).__name__ for e in evs]
     assert kinds == ["BlockConnected", "TipChanged"] * 4
     assert evs[-2].block == b4 and evs[-1].new_tip.hash == b4.hash and evs[-1].disconnected == 0
@@ -82,18 +113,18 @@ def test_extend_and_spend(make_cs):
 
 def test_reorg_with_spends_on_both_sides(make_cs):
     r"""
-        genesis -> b1 -> b2 -> b3 -> b4(ta spends cb1)
-                            \-> f3(tb spends cb1 too) -> f4 -> f5(tc spends tb)
+        base -> b1 -> b2 -> b3 -> b4(ta spends C1)
+                         \-> f3(tb spends C1 too) -> f4 -> f5(tc spends tb)
     """
     cs = make_cs()
-    B = Builder()
-    b1, b2, b3 = B.chain(G, 3)
+    B = base_builder()
+    b1, b2, b3 = B.chain(T, 3)
     for b in (b1, b2, b3):
-        cs.process_block(b)
-    ta = spend(b1.txs[0], 50 * COIN)
+        assert cs.process_block(b).status == "connected"
+    ta = spend(C1, 50 * COIN)
     b4 = B.next(b3, (ta,))
     assert cs.process_block(b4).status == "connected"
-    tb = spend(b1.txs[0], 50 * COIN, spk=b"\x52")
+    tb = spend(C1, 50 * COIN, spk=b"\x52")
     f3 = B.next(b2, (tb,), cb_extra=b"f")
     f4 = B.next(f3, cb_extra=b"f")
     tc = spend(tb, 50 * COIN)
@@ -103,13 +134,13 @@ def test_reorg_with_spends_on_both_sides(make_cs):
     assert cs.process_block(f4).status == "accepted"   # equal work: first seen stays
     assert cs.tip.hash == b4.hash
     assert cs.process_block(f5).status == "connected"
-    assert cs.tip.hash == f5.hash and cs.height == 5
+    assert cs.tip.hash == f5.hash and cs.height == H0 + 5
     # events: b4, b3 disconnected, then f3, f4, f5 connected, one TipChanged with depth 2
     assert [(type(e).__name__, getattr(e, "block", None)) for e in evs[:5]] == [
         ("BlockDisconnected", b4), ("BlockDisconnected", b3),
         ("BlockConnected", f3), ("BlockConnected", f4), ("BlockConnected", f5)]
     assert isinstance(evs[5], TipChanged) and evs[5].disconnected == 2
-    assert cs.get_coin(OutPoint(b1.txs[0].txid, 0)) is None   # spent by tb now
+    assert cs.get_coin(OutPoint(C1.txid, 0)) is None          # spent by tb now
     assert cs.get_coin(OutPoint(ta.txid, 0)) is None          # ta undone
     assert cs.get_coin(OutPoint(tb.txid, 0)) is None          # spent by tc
     assert cs.get_coin(OutPoint(b3.txs[0].txid, 0)) is None   # b3 disconnected
@@ -125,13 +156,13 @@ def test_reorg_with_spends_on_both_sides(make_cs):
 
 def test_invalid_block_inside_heavier_branch(make_cs):
     r"""
-        genesis -> b1 -> b2 -> b3
-                     \-> f2 -> f3(bad-cb-amount) -> f4 -> f5
+        base -> b1 -> b2 -> b3
+                  \-> f2 -> f3(bad-cb-amount) -> f4 -> f5
     The node stays on b3 ... until f2's branch is valid; f3 and descendants are marked.
     """
     cs = make_cs()
-    B = Builder()
-    b1, b2, b3 = B.chain(G, 3)
+    B = base_builder()
+    b1, b2, b3 = B.chain(T, 3)
     for b in (b1, b2, b3):
         cs.process_block(b)
     f2 = B.next(b1, cb_extra=b"f")
@@ -152,8 +183,8 @@ def test_invalid_block_inside_heavier_branch(make_cs):
 
 def test_failing_block_reported_and_marked(make_cs):
     cs = make_cs()
-    B = Builder()
-    b1, b2 = B.chain(G, 2)
+    B = base_builder()
+    b1, b2 = B.chain(T, 2)
     cs.process_block(b1)
     cs.process_block(b2)
     bad = B.next(b2, cb_value=50 * COIN + 1)
@@ -169,38 +200,40 @@ def test_failing_block_reported_and_marked(make_cs):
 @pytest.mark.parametrize("case", ["double_in_block", "double_across", "immature", "missing"])
 def test_input_failures(make_cs, case):
     cs = make_cs()
-    B = Builder()
-    blocks = B.chain(G, 3)
+    B = base_builder()
+    blocks = B.chain(T, 3)
     for b in blocks:
         cs.process_block(b)
-    cb1 = blocks[0].txs[0]
     tip = blocks[-1]
     if case == "double_in_block":
-        t1 = spend(cb1, 10 * COIN)
-        t2 = spend(cb1, 20 * COIN)
+        t1 = spend(C1, 10 * COIN)
+        t2 = spend(C1, 20 * COIN)
         bad, expected = B.next(tip, (t1, t2)), R.BAD_TXNS_INPUTS_MISSINGORSPENT
     elif case == "double_across":
-        t1 = spend(cb1, 10 * COIN)
+        t1 = spend(C1, 10 * COIN)
         b4 = B.next(tip, (t1,), fees=40 * COIN)
         assert cs.process_block(b4).status == "connected"
-        bad, expected = B.next(b4, (spend(cb1, 20 * COIN),)), R.BAD_TXNS_INPUTS_MISSINGORSPENT
+        bad, expected = B.next(b4, (spend(C1, 20 * COIN),)), R.BAD_TXNS_INPUTS_MISSINGORSPENT
     elif case == "immature":
-        cb3 = blocks[2].txs[0]   # height 3, spend at 4 < maturity 2? 4-3=1 < 2
-        bad, expected = B.next(tip, (spend(cb3, COIN),)), R.BAD_TXNS_PREMATURE_SPEND_OF_COINBASE
+        cb5 = BASE[4].txs[0]     # height 5, spent at H0 + 4 = 104: depth 99 < maturity 100
+        bad, expected = B.next(tip, (spend(cb5, COIN),), cb_extra=b"i"), R.BAD_TXNS_PREMATURE_SPEND_OF_COINBASE
     else:
         bad, expected = B.next(tip, (spend(OutPoint(b"\x77" * 32, 0), COIN),)), R.BAD_TXNS_INPUTS_MISSINGORSPENT
     r = cs.process_block(bad)
     assert r.reason == expected
     assert cs.tip.hash != bad.hash
+    if case == "immature":       # the coinbase one block older (depth exactly 100) is mature
+        ok = B.next(tip, (spend(BASE[3].txs[0], COIN),), fees=49 * COIN, cb_extra=b"m")
+        assert cs.process_block(ok).status == "connected"
 
 
 def test_bip30_and_script_failure(make_cs):
     cs = make_cs()
-    B = Builder()
-    blocks = B.chain(G, 3)
+    B = base_builder()
+    blocks = B.chain(T, 3)
     for b in blocks:
         cs.process_block(b)
-    t = spend(blocks[0].txs[0], 10 * COIN, spk=b"\x00")   # output nobody can spend (OP_0)
+    t = spend(C1, 10 * COIN, spk=b"\x00")   # output nobody can spend (OP_0)
     b4 = B.next(blocks[-1], (t,), fees=40 * COIN)
     assert cs.process_block(b4).status == "connected"
     # re-including a confirmed tx whose outputs are unspent overwrites them: BIP30
@@ -209,8 +242,9 @@ def test_bip30_and_script_failure(make_cs):
     r = cs.process_block(bad)
     assert r.reason == R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED
     assert r.error.reject_string.startswith("block-script-verify-flag-failed (")
-    # the same block passes with script checks off (every other rule still applies)
-    cs2 = make_cs("noscripts.sqlite", script_checks=False)
+    # the same block passes with script checks off (every other rule still applies); the
+    # kernel always checks scripts, so this node is not compared with it
+    cs2 = make_cs("noscripts.sqlite", oracle=False, script_checks=False)
     for b in (*blocks, b4):
         cs2.process_block(b)
     assert cs2.process_block(bad).status == "connected"
@@ -218,20 +252,20 @@ def test_bip30_and_script_failure(make_cs):
 
 def test_orphans_out_of_order(make_cs):
     cs = make_cs()
-    B = Builder()
-    blocks = B.chain(G, 30)
+    B = base_builder()
+    blocks = B.chain(T, 30)
     for b in reversed(blocks[1:]):
         assert cs.process_block(b).status == "orphan"
     assert cs.process_block(blocks[5]).status == "duplicate"
-    assert cs.height == 0 and cs.unconnected_count == 29
+    assert cs.height == H0 and cs.unconnected_count == 29
     assert cs.process_block(blocks[0]).status == "connected"
-    assert cs.height == 30 and cs.tip.hash == blocks[-1].hash and cs.unconnected_count == 0
+    assert cs.height == H0 + 30 and cs.tip.hash == blocks[-1].hash and cs.unconnected_count == 0
 
 
 def test_unconnected_store_is_bounded(make_cs):
     cs = make_cs(max_unconnected_blocks=5)
-    B = Builder()
-    blocks = B.chain(G, 12)
+    B = base_builder()
+    blocks = B.chain(T, 12)
     for b in blocks[1:]:
         cs.process_block(b)
     assert cs.unconnected_count == 5
@@ -239,11 +273,11 @@ def test_unconnected_store_is_bounded(make_cs):
 
 def test_mutated_block_then_real_one(make_cs):
     cs = make_cs()
-    B = Builder()
-    blocks = B.chain(G, 3)
+    B = base_builder()
+    blocks = B.chain(T, 3)
     for b in blocks:
         cs.process_block(b)
-    t1 = spend(blocks[0].txs[0], 10 * COIN)
+    t1 = spend(C1, 10 * COIN)
     t2 = spend(t1, 9 * COIN)
     real = B.next(blocks[-1], (t1, t2), fees=COIN * 41)
     mutated = Block(real.header, real.txs + (t2,))
@@ -257,10 +291,10 @@ def test_mutated_block_then_real_one(make_cs):
 
 
 def test_header_failures(make_cs):
-    now = G.header.time + 1000
+    now = T.header.time + 1000
     cs = make_cs(now=lambda: now)
-    B = Builder()
-    b1 = B.next(G)
+    B = base_builder()
+    b1 = B.next(T)
     cs.process_block(b1)
     assert cs.process_block(B.next(b1, time=G.header.time)).reason == R.TIME_TOO_OLD
     assert cs.process_block(B.next(b1, time=now + 7201)).reason == R.TIME_TOO_NEW
@@ -273,35 +307,39 @@ def test_header_failures(make_cs):
 
 def test_headers_first_then_blocks(make_cs):
     cs = make_cs()
-    B = Builder()
-    blocks = B.chain(G, 15)
+    B = base_builder()
+    blocks = B.chain(T, 15)
     entries = cs.process_headers([b.header for b in blocks])
-    assert [e.height for e in entries] == list(range(1, 16))
-    assert cs.best_header.hash == blocks[-1].hash and cs.height == 0
+    assert [e.height for e in entries] == list(range(H0 + 1, H0 + 16))
+    assert cs.best_header.hash == blocks[-1].hash and cs.height == H0
     # blocks arrive out of order but parents' headers are known: stored, connected when complete
     for b in reversed(blocks[1:]):
         assert cs.process_block(b).status == "accepted"
     assert cs.process_block(blocks[0]).status == "connected"
-    assert cs.height == 15
+    assert cs.height == H0 + 15
     loc = cs.block_locator()
-    assert loc[0] == blocks[-1].hash and loc[-1] == G.hash and len(loc) == 12
+    heights = [cs.get_entry(h).height for h in loc]
+    assert loc[0] == blocks[-1].hash and loc[-1] == G.hash
+    assert heights[:10] == list(range(H0 + 15, H0 + 5, -1))          # ten steps of one back
+    assert all(a > b for a, b in zip(heights, heights[1:])) and len(loc) < 20
     assert cs.find_fork([b"\x99" * 32, blocks[4].hash]).hash == blocks[4].hash
     assert cs.find_fork([]).hash == G.hash
     hs = cs.headers_after([blocks[4].hash], None, 3)
     assert [h.hash for h in hs] == [b.hash for b in blocks[5:8]]
     hs = cs.headers_after([blocks[4].hash], blocks[6].hash)
     assert [h.hash for h in hs] == [b.hash for b in blocks[5:7]]
-    assert cs.get_block_hash(7) == blocks[6].hash
+    assert cs.get_block_hash(H0 + 7) == blocks[6].hash
 
 
 def test_invalidate_and_reconsider(make_cs):
     r"""
-        genesis -> b1 -> b2 -> b3 -> b4     invalidate b3 → tip b2 ... f3 → tip f3
-                            \-> f3
+        base -> b1 -> b2 -> b3 -> b4     invalidate b3 → tip b2 ... f3 → tip f3
+                         \-> f3
+    (The kernel cannot invalidate: the oracle compares again once b3 is reconsidered.)
     """
     cs = make_cs()
-    B = Builder()
-    b1, b2, b3, b4 = B.chain(G, 4)
+    B = base_builder()
+    b1, b2, b3, b4 = B.chain(T, 4)
     f3 = B.next(b2, cb_extra=b"f")
     for b in (b1, b2, b3, b4, f3):
         cs.process_block(b)
@@ -314,30 +352,32 @@ def test_invalidate_and_reconsider(make_cs):
     assert cs.tip.hash == b4.hash and cs.utxo_set_hash() == before
     tips = dict((e.hash, s) for e, s in cs.chain_tips())
     assert tips[b4.hash] == "active" and tips[f3.hash] == "valid-fork"
+    b5 = B.next(b4)
+    assert cs.process_block(b5).status == "connected"        # compared with the kernel again
 
 
 def test_restart_keeps_tip(tmp_path):
     p = tmp_path / "chain.sqlite"
-    cs = ChainState(PARAMS, SQLiteChainStore(p))
-    B = Builder()
-    blocks = B.chain(G, 6)
-    for b in blocks:
-        cs.process_block(b)
+    cs = with_oracle(ChainState(PARAMS, SQLiteChainStore(p)))
+    B = base_builder()
+    blocks = B.chain(T, 6)
+    for b in (*BASE, *blocks):
+        assert cs.process_block(b).error is None
     side = B.next(blocks[2], cb_extra=b"s")
     cs.process_block(side)
     h = cs.utxo_set_hash()
-    cs.close()
-    cs = ChainState(PARAMS, SQLiteChainStore(p))
-    assert cs.tip.hash == blocks[-1].hash and cs.height == 6
+    cs = restarted(cs, lambda: ChainState(PARAMS, SQLiteChainStore(p)))
+    assert cs.tip.hash == blocks[-1].hash and cs.height == H0 + 6
     assert cs.utxo_set_hash() == h
     assert cs.get_entry(side.hash).have_data
-    b7 = B.next(blocks[-1], (spend(blocks[0].txs[0], COIN),), fees=49 * COIN)
+    b7 = B.next(blocks[-1], (spend(C1, COIN),), fees=49 * COIN)
     assert cs.process_block(b7).status == "connected"
     cs.close()
 
 
-def test_retarget_more_work_fewer_blocks(make_cs):
-    """With retargeting, a shorter branch of harder blocks beats a longer easy one."""
+def test_retarget_more_work_fewer_blocks():
+    """With retargeting, a shorter branch of harder blocks beats a longer easy one. Its own
+    params (a 4-block retarget window): Core's regtest never retargets, so no kernel here."""
     from tinynode.consensus.pow import block_work
     p = dataclasses.replace(PARAMS, no_retargeting=False, allow_min_difficulty=False, retarget_window=4,
                             pow_target_spacing=600)
@@ -354,20 +394,28 @@ def test_retarget_more_work_fewer_blocks(make_cs):
     assert cs.tip.chainwork == cs.get_entry(base[-1].hash).chainwork + block_work(hard_bits)
     easy = B.next(base[-1], bits=0x207FFFFF, cb_extra=b"e")
     assert cs.process_block(easy).reason == R.BAD_DIFFBITS
+    cs.close()
 
 
 def test_bip68_relative_lock_in_connect(make_cs):
     cs = make_cs()
-    B = Builder()
-    blocks = B.chain(G, 3)
+    B = base_builder()
+    blocks = B.chain(T, 3)
     for b in blocks:
         cs.process_block(b)
-    # coin at height 1; relative lock of 5 blocks → first valid height 1 + 5 = 6
-    locked = spend(blocks[0].txs[0], 49 * COIN, version=2, sequence=5)
-    r = cs.process_block(B.next(blocks[-1], (locked,), fees=COIN))
+    fund = spend(C1, 49 * COIN)
+    bf = B.next(blocks[-1], (fund,), fees=COIN)              # the coin is at height H0 + 4
+    assert cs.process_block(bf).status == "connected"
+    # relative lock of 5 blocks → first valid height H0 + 4 + 5
+    locked = spend(fund, 48 * COIN, version=2, sequence=5)
+    r = cs.process_block(B.next(bf, (locked,), fees=COIN))
     assert r.reason == R.BAD_TXNS_NONFINAL
-    more = B.chain(blocks[-1], 2)
+    more = B.chain(bf, 3)
     for b in more:
         cs.process_block(b)
-    assert cs.height == 5
-    assert cs.process_block(B.next(more[-1], (locked,), fees=COIN)).status == "connected"
+    assert cs.height == H0 + 7
+    r = cs.process_block(B.next(more[-1], (locked,), fees=COIN, cb_extra=b"l"))   # at H0 + 8: one early
+    assert r.reason == R.BAD_TXNS_NONFINAL
+    last = B.next(more[-1], cb_extra=b"n")
+    assert cs.process_block(last).status == "connected"
+    assert cs.process_block(B.next(last, (locked,), fees=COIN)).status == "connected"

@@ -1,5 +1,9 @@
 """Staged chain state: steps are staged whole and written in one transaction by flush();
-the store is always at a consistent tip; coins views merge correctly; the cache is bounded."""
+the store is always at a consistent tip; coins views merge correctly; the cache is bounded.
+
+The chains are Bitcoin regtest blocks on `base_chain()` (test_chain_unit_helpers), and each
+node that processes them is checked by Core's kernel (tests/framework/oracle.py): same verdict,
+same tip after every block, whatever the flush policy."""
 
 from __future__ import annotations
 
@@ -11,9 +15,19 @@ from tinynode.storage.base import StoreBatch
 from tinynode.storage.memory import MemoryChainStore
 from tinynode.storage.sqlite import SQLiteChainStore
 
-from tests.unit.test_chain_unit_helpers import PARAMS, Builder, spend
+from tests.framework.oracle import with_oracle
+from tests.unit.test_chain_unit_helpers import BASE_HEIGHT as H0, PARAMS, Builder, base_chain, spend
 
-G = PARAMS.genesis
+BASE = base_chain()
+
+
+def on_base(cs):
+    """`cs` checked by the kernel, with `BASE` connected (and flushed)."""
+    cs = with_oracle(cs)
+    for blk in BASE:
+        assert cs.process_block(blk).status == "connected"
+    cs.flush()
+    return cs
 
 
 def c(v: int) -> Coin:
@@ -58,24 +72,24 @@ def test_cache_is_bounded():
 
 def test_store_lags_by_unflushed_steps_and_stays_consistent(tmp_path):
     p = tmp_path / "chain.sqlite"
-    cs = ChainState(PARAMS, SQLiteChainStore(p), flush_blocks=1000, flush_seconds=1e9)
-    B = Builder()
-    blocks = B.chain(G, 6)
+    cs = on_base(ChainState(PARAMS, SQLiteChainStore(p), flush_blocks=1000, flush_seconds=1e9))
+    B = Builder(base=BASE)
+    blocks = B.chain(BASE[-1], 6)
     for b in blocks[:3]:
         assert cs.process_block(b).status == "connected"
     cs.flush()
-    t = spend(blocks[0].txs[0], 49 * COIN)
+    t = spend(BASE[0].txs[0], 49 * COIN)
     b7 = B.next(blocks[-1], (t,), fees=COIN)
     for b in (*blocks[3:], b7):
         assert cs.process_block(b).status == "connected"
     # reads through the chainstate see the staged state
-    assert cs.get_coin(OutPoint(blocks[0].txs[0].txid, 0)) is None
+    assert cs.get_coin(OutPoint(BASE[0].txs[0].txid, 0)) is None
     assert cs.get_tx(t.txid)[1] == b7.hash
     assert cs.get_block(b7.hash) == b7
     # a second opener (as after kill -9 now) sees the last flushed, consistent tip
     other = ChainState(PARAMS, SQLiteChainStore(p))
     assert other.tip.hash == blocks[2].hash
-    assert other.get_coin(OutPoint(blocks[0].txs[0].txid, 0)) is not None
+    assert other.get_coin(OutPoint(BASE[0].txs[0].txid, 0)) is not None
     other.store.close()
     cs.flush()
     other = ChainState(PARAMS, SQLiteChainStore(p))
@@ -86,33 +100,36 @@ def test_store_lags_by_unflushed_steps_and_stays_consistent(tmp_path):
 
 def test_store_wide_reads_flush_first():
     store = MemoryChainStore()
-    cs = ChainState(PARAMS, store, flush_blocks=1000, flush_seconds=1e9)
-    B = Builder()
-    for b in B.chain(G, 3):
+    cs = on_base(ChainState(PARAMS, store, flush_blocks=1000, flush_seconds=1e9))
+    B = Builder(base=BASE)
+    for b in B.chain(BASE[-1], 3):
         cs.process_block(b)
-    assert store.get_tip() == G.hash
-    assert len(cs.coins_for_script(b"\x51")) == 3
+    assert store.get_tip() == BASE[-1].hash
+    assert len(cs.coins_for_script(b"\x51")) == H0 + 3
     assert store.get_tip() == cs.tip.hash
+    cs.close()
 
 
 def test_default_policy_commits_before_events():
     store = MemoryChainStore()
-    cs = ChainState(PARAMS, store)
+    cs = on_base(ChainState(PARAMS, store))
     seen = []
     cs.subscribe(lambda ev: seen.append((type(ev).__name__, store.get_tip())))
-    B = Builder()
-    blocks = B.chain(G, 2)
+    B = Builder(base=BASE)
+    blocks = B.chain(BASE[-1], 2)
     for b in blocks:
         cs.process_block(b)
     assert [t for _, t in seen if _ == "TipChanged"] == [blocks[0].hash, blocks[1].hash]
+    cs.close()
 
 
 def test_staged_bytes_are_bounded():
     store = MemoryChainStore()
-    cs = ChainState(PARAMS, store, flush_blocks=1000, flush_seconds=1e9)
+    cs = on_base(ChainState(PARAMS, store, flush_blocks=1000, flush_seconds=1e9))
     cs.flush_bytes = 1  # every accepted body exceeds it: each step is written at once
-    B = Builder()
-    blocks = B.chain(G, 3)
+    B = Builder(base=BASE)
+    blocks = B.chain(BASE[-1], 3)
     for b in blocks:
         cs.process_block(b)
         assert store.get_tip() == b.hash
+    cs.close()

@@ -1,5 +1,10 @@
 """Tiny regtest block helpers for H-chain's own unit tests (the full named-block builder is
-tests/framework/blockbuilder.py). No tests in this module."""
+tests/framework/blockbuilder.py). No tests in this module.
+
+The blocks are valid on Bitcoin's regtest as it is (coinbase maturity 100 included), so the
+tests deliver them to Core's kernel too (tests/framework/oracle.py): a test starts on
+`base_chain()`, 100 blocks of anyone-can-spend coinbases (cheap regtest PoW), whose coinbases
+are mature for every block the test builds on top (height > 100)."""
 
 from __future__ import annotations
 
@@ -11,9 +16,11 @@ from tinynode.primitives.block import Block, BlockHeader, merkle_root
 from tinynode.primitives.tx import COIN, NULL_OUTPOINT, OutPoint, Tx, TxIn, TxOut
 
 OP_TRUE = b"\x51"
-#: regtest with short coinbase maturity so spends need few blocks
-PARAMS = dataclasses.replace(REGTEST, coinbase_maturity=2)
+#: Bitcoin's regtest, unchanged (the name stays for the tests that import it)
+PARAMS = REGTEST
 T0 = REGTEST.genesis.header.time
+#: height of the tip of `base_chain()`
+BASE_HEIGHT = 100
 
 
 def coinbase(height: int, value: int = 50 * COIN, spk: bytes = OP_TRUE, extra: bytes = b"") -> Tx:
@@ -51,11 +58,15 @@ def make_block(prev_hash: bytes, height: int, time: int, txs: tuple = (), *, cb:
 
 
 class Builder:
-    """Builds a chain on top of a ChainState-like tip: `b = Builder(cs); blk = b.next(prev_block)`."""
+    """Builds a chain on top of a ChainState-like tip: `b = Builder(); blk = b.next(prev_block)`.
+    `base` (e.g. `base_chain()`) registers blocks built elsewhere on genesis, in order."""
 
-    def __init__(self, genesis: Block = REGTEST.genesis) -> None:
+    def __init__(self, genesis: Block = REGTEST.genesis, base: tuple[Block, ...] = ()) -> None:
         self.heights = {genesis.hash: 0}
         self.times = {genesis.hash: genesis.header.time}
+        for blk in base:
+            self.heights[blk.hash] = self.heights[blk.header.prev_hash] + 1
+            self.times[blk.hash] = blk.header.time
 
     def next(self, prev: Block | bytes, txs: tuple = (), **kw) -> Block:
         ph = prev if isinstance(prev, bytes) else prev.hash
@@ -73,3 +84,9 @@ class Builder:
             out.append(b)
             prev = b
         return out
+
+
+def base_chain(n: int = BASE_HEIGHT) -> tuple[Block, ...]:
+    """Heights 1..n on regtest's genesis: coinbases of 50 BTC to OP_TRUE, one second apart.
+    `base_chain()[i].txs[0]` (height i + 1) may be spent from height i + 101 on."""
+    return tuple(Builder().chain(REGTEST.genesis, n, cb_extra=b"base"))

@@ -2,7 +2,9 @@
 
 A burst of blocks submitted concurrently (so the writer batches commits) must give the same
 reject reasons, tip, events and UTXO set as one-by-one `ChainState.process_block`, and what
-the SQLite store holds after `stop()` is exactly that state.
+the SQLite store holds after `stop()` is exactly that state. The one-by-one reference and the
+writer's chainstate are both checked by Core's kernel (tests/framework/oracle.py): same
+verdict and tip after every block.
 
     c1 .. c100 -> a1 -> a2 -> a3                 (a: spends out0..out2)
                \\-> d1 -> d2*                    (d2: wrong BIP34 height in its coinbase)
@@ -15,6 +17,7 @@ import asyncio
 
 from tests.framework.blockbuilder import BlockBuilder
 from tests.framework.miniwallet import key
+from tests.framework.oracle import OracleChainState, with_oracle
 from tinynode.chain.chainstate import ChainState
 from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
 from tinynode.chain.writer import ChainWriter
@@ -51,15 +54,22 @@ async def test_burst_through_writer_matches_direct_processing(tmp_path):
              + [b["e1"], b["e2"], b["e3"], b["e4"]])
 
     # reference: one block at a time, memory store
-    ref = ChainState(REGTEST, MemoryChainStore(), now=lambda: b.now)
+    ref = with_oracle(ChainState(REGTEST, MemoryChainStore(), now=lambda: b.now))
     ref_results = [ref.process_block(blk) for blk in order]
     ref_hash, ref_tip = ref.utxo_set_hash(), ref.tip.hash
+    if isinstance(ref, OracleChainState):
+        assert ref.calls == len(order)
     ref.close()
     assert ref_tip == b["e4"].hash
     assert [r.reason for r in ref_results if r.error] == [R.BAD_CB_HEIGHT]
 
     path = tmp_path / "chain.sqlite"
-    writer = ChainWriter(lambda: ChainState(REGTEST, SQLiteChainStore(path), now=lambda: b.now))
+    checked = []
+
+    def open_checked():
+        checked.append(with_oracle(ChainState(REGTEST, SQLiteChainStore(path), now=lambda: b.now)))
+        return checked[-1]
+    writer = ChainWriter(open_checked)
     events = []
     writer.subscribe_async(events.append)
     async with writer:
@@ -70,6 +80,7 @@ async def test_burst_through_writer_matches_direct_processing(tmp_path):
         assert await writer.call(lambda: writer.chainstate.utxo_set_hash()) == ref_hash
         coins_k3 = await writer.call(writer.chainstate.coins_for_script, key(3).script_pubkey)
         assert [c.value for _, c in coins_k3] == [10**8]
+        assert all(cs.calls == len(order) for cs in checked if isinstance(cs, OracleChainState))
     # events, in order, on the loop: 103 connects, then the reorg a3..a1 -> e1..e4
     names = [(type(e).__name__, b.name_of(e.block.hash)) for e in events
              if isinstance(e, (BlockConnected, BlockDisconnected))]

@@ -1,5 +1,9 @@
 """Templates, mempool and miner against the real ChainState (regtest, in-memory store):
-every template connects as a valid block; mined txs leave the pool; reorgs bring them back."""
+every template connects as a valid block; mined txs leave the pool; reorgs bring them back.
+
+Every chainstate here is checked by Core's kernel (tests/framework/oracle.py): each mined or
+hand-built block gets the same verdict and tip from Core (after `invalidate_block`, which the
+kernel cannot follow, the reorg test's last blocks are not compared)."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import multiprocessing
 import time
 
 from tests.framework.miniwallet import MiniWallet, MultisigKey
+from tests.framework.oracle import OracleChainState, with_oracle
 from tests.framework.wait import wait_until
 from tinynode.chain.chainstate import ChainState
 from tinynode.chain.writer import ChainWriter
@@ -25,7 +30,7 @@ class Rig:
     """ChainState + Mempool + MiniWallet, mining with build_template + grind (no processes)."""
 
     def __init__(self) -> None:
-        self.cs = ChainState(REGTEST, MemoryChainStore(), now=lambda: NOW + 3600)
+        self.cs = with_oracle(ChainState(REGTEST, MemoryChainStore(), now=lambda: NOW + 3600))
         self.pool = Mempool(REGTEST, self.cs, clock=lambda: NOW)
         self.wallet = MiniWallet(0)
         self.now = NOW
@@ -40,6 +45,13 @@ class Rig:
             self.wallet.coins.connect_block(block, t.height)
             out.append(block)
         return out
+
+    def compared(self) -> int:
+        """Blocks Core's kernel judged alike (-1 without a kernel)."""
+        return self.cs.calls if isinstance(self.cs, OracleChainState) else -1
+
+    def close(self) -> None:
+        self.cs.close()
 
     def coin(self):
         return self.wallet.coins.pop(self.cs.height, REGTEST.coinbase_maturity)
@@ -72,6 +84,8 @@ def test_templates_connect_with_packages_multisig_and_chains():
     assert rig.cs.get_coin(block.txs[0].vin[0].prevout) is None
     cb = rig.cs.get_tx(block.txs[0].txid)
     assert cb is not None and cb[2] == t.height
+    assert rig.compared() in (-1, 105)
+    rig.close()
 
 
 def test_reorg_returns_txs_and_drops_double_spends_on_the_real_chain():
@@ -105,10 +119,12 @@ def test_reorg_returns_txs_and_drops_double_spends_on_the_real_chain():
     rig.wallet.coins.remove(c2.outpoint)
     rig.mine(1)
     assert len(pool) == 0
+    assert rig.compared() in (-1, 102)          # up to the invalidate_block
+    rig.close()
 
 
 async def test_miner_generate_with_real_writer_mines_pool_txs_and_stops_cleanly():
-    cs = ChainState(REGTEST, MemoryChainStore())
+    cs = with_oracle(ChainState(REGTEST, MemoryChainStore()))
     writer = ChainWriter(cs)
     wallet = MiniWallet(0)
     async with writer:
@@ -131,11 +147,12 @@ async def test_miner_generate_with_real_writer_mines_pool_txs_and_stops_cleanly(
             pids = miner.worker_pids()
         finally:
             await miner.stop()
+    assert not isinstance(cs, OracleChainState) or cs.calls == 102
     await wait_until(lambda: not [c for c in multiprocessing.active_children() if c.pid in pids], timeout=10)
 
 
 async def test_continuous_mining_on_the_real_chain_then_stop():
-    cs = ChainState(REGTEST, MemoryChainStore())
+    cs = with_oracle(ChainState(REGTEST, MemoryChainStore()))
     writer = ChainWriter(cs)
     payout = MiniWallet(3).script_pubkey
     async with writer:
@@ -151,3 +168,4 @@ async def test_continuous_mining_on_the_real_chain_then_stop():
         assert miner.blocks_found == height            # every submitted block connected
         tip_block = await writer.call(cs.get_block, writer.snapshot.tip_hash)
         assert tip_block.txs[0].vout[0].script_pubkey == payout
+    assert not isinstance(cs, OracleChainState) or cs.calls >= height
