@@ -204,12 +204,17 @@ class ValidationService:
         `max_fee_rate_kvb` (sat/kvB, 0 = none): refuse "max-fee-exceeded" before anything
         changes, as Core's `BroadcastTransaction`."""
         result = await self.writer.call_tx(self.submit_tx_now, tx, origin, max_fee_rate_kvb)
-        if result.accepted:
-            await self._publish([TxAccepted(e, origin) for e in result.accepted])
+        await self.publish(result, origin)
         return result
 
+    async def publish(self, result: TxResult, origin: TxOrigin) -> None:
+        """Tell subscribers (relay, ...) about the txs a `submit_tx_now` result put in the pool."""
+        if result.accepted:
+            await self._publish([TxAccepted(e, origin) for e in result.accepted])
+
     def submit_tx_now(self, tx: "Tx", origin: TxOrigin, max_fee_rate_kvb: int = 0) -> TxResult:
-        """`submit_tx` for code already on the writer thread (no events: the caller relays)."""
+        """`submit_tx` for code already on the writer thread (a wallet building, signing and
+        recording a send in one job); the caller then hands the result to `publish`."""
         now = self._clock()
         peer = origin.peer_id
         if peer is not None and self._budgets.exhausted(peer, now):
@@ -258,6 +263,9 @@ class ValidationService:
         for tx in txs:
             if mp is None:
                 out.append((None, PolicyError("mempool unavailable")))
+                continue
+            if tx.txid in mp:
+                out.append((None, PolicyError("txn-already-in-mempool")))
                 continue
             try:
                 out.append((mp.test_accept(tx, self._clock()), None))

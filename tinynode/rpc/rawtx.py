@@ -7,7 +7,6 @@ the pool's contents, mempool acceptance (`sendrawtransaction`, `testmempoolaccep
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from ..consensus.errors import PolicyError, RejectReason, ValidationError
@@ -17,6 +16,7 @@ from ..primitives.serialize import DecodeError
 from ..primitives.tx import Tx
 from ..mempool.policy import MAX_OP_RETURN_RELAY
 from ..script.descriptor import infer_descriptor
+from ..validation import TxOrigin
 from .protocol import (
     RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_TYPE_ERROR,
     RPC_VERIFY_ALREADY_IN_CHAIN, RPCError,
@@ -107,24 +107,20 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
                 raise RPCError(RPC_DESERIALIZATION_ERROR, f"TX decode failed: {r} Make sure the tx has at least one input.") from None
         max_rate = amount_from_json(maxfeerate)
 
-        def one(tx: Tx) -> dict:
-            mp = self.node.mempool
+        def one(tx: Tx, entry: Any, err: Exception | None) -> dict:
             res: dict[str, Any] = {"txid": tx.txid_hex, "wtxid": tx.txid_hex}
-            if mp is None:
-                return {**res, "allowed": False, "reject-reason": "mempool unavailable"}
-            if tx.txid in mp:
-                return {**res, "allowed": False, "reject-reason": "txn-already-in-mempool",
-                        "reject-details": "txn-already-in-mempool"}
-            try:  # a dry run of every accept check, BIP125 replacement rules included
-                entry = mp.test_accept(tx, int(time.time()))
-            except ValidationError as e:  # Core: reject-details = ValidationState::ToString()
-                if e.reason in (RejectReason.MISSING_INPUTS, RejectReason.BAD_TXNS_INPUTS_MISSINGORSPENT):
+            if isinstance(err, ValidationError):  # Core: reject-details = ValidationState::ToString()
+                if err.reason in (RejectReason.MISSING_INPUTS, RejectReason.BAD_TXNS_INPUTS_MISSINGORSPENT):
                     return {**res, "allowed": False, "reject-reason": "missing-inputs"}  # TX_MISSING_INPUTS
-                details = e.reject_string + (f", {e.detail}" if e.detail and not e._formatted() else "")
-                return {**res, "allowed": False, "reject-reason": e.reject_string, "reject-details": details}
-            except PolicyError as e:
-                return {**res, "allowed": False, "reject-reason": e.reason,
-                        "reject-details": e.reason + (f", {e.detail}" if e.detail else "")}
+                details = err.reject_string + (f", {err.detail}" if err.detail and not err._formatted() else "")
+                return {**res, "allowed": False, "reject-reason": err.reject_string, "reject-details": details}
+            if isinstance(err, PolicyError):
+                if err.reason == "mempool unavailable":
+                    return {**res, "allowed": False, "reject-reason": err.reason}
+                return {**res, "allowed": False, "reject-reason": err.reason,
+                        "reject-details": err.reason + (f", {err.detail}" if err.detail else "")}
+            if err is not None:
+                raise err
             fee = entry.fee
             if max_rate and fee * 1000 > max_rate * tx.size:
                 return {**res, "allowed": False, "reject-reason": "max-fee-exceeded"}
@@ -132,7 +128,9 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
                     "fees": {"base": amount_to_json(fee),
                              "effective-feerate": amount_to_json(fee * 1000 // tx.size),
                              "effective-includes": [tx.txid_hex]}}
-        return await self._w(lambda: [one(tx) for tx in txs])
+        # a dry run of every accept check, BIP125 replacement rules included
+        verdicts = await self.node.service.test_txs(txs)
+        return [one(tx, entry, err) for tx, (entry, err) in zip(txs, verdicts)]
 
     async def m_getrawtransaction(self, txid, verbose=False, blockhash=None) -> Any:
         """getrawtransaction "txid" ( verbose "blockhash" )
@@ -185,22 +183,24 @@ Submit a raw transaction (serialized, hex-encoded) to the local node and network
                            "TX decode failed. Make sure the tx has at least one input.") from None
         max_rate = amount_from_json(maxfeerate)  # coins per kvB
 
+        origin = TxOrigin.rpc()
+
         def work():
             cs = self._cs()
             mp = self.node.mempool
             if mp is not None and tx.txid in mp:
-                return True
+                return None
             found = cs.get_tx(tx.txid)
             if found is not None:
                 raise RPCError(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction already in block chain")
-            self._accept(tx, max_rate)
+            res = self._accept(tx, origin, max_rate)
             w = self.node.wallet
             if w is not None and w.is_relevant(tx):
                 w.add_tx(tx, from_me=False)
-            return False
-        known = await self._w(work)
-        if not known:
-            self.node.relay_tx(tx)
+            return res
+        res = await self._w(work)
+        if res is not None:
+            await self.node.service.publish(res, origin)   # relayed to peers
         return tx.txid_hex
 
     async def m_decoderawtransaction(self, hexstring, iswitness=None) -> dict:

@@ -12,7 +12,6 @@ are integer satoshis inside and JSON numbers of coins with 8 decimals at this ed
 from __future__ import annotations
 
 import logging
-import time
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -26,6 +25,7 @@ from ..script.descriptor import infer_descriptor
 from ..script.opcodes import Op
 from ..script.script import iter_ops
 from ..script.sigcheck import is_valid_signature_encoding
+from ..validation import TxOrigin
 from .protocol import (
     Amount, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND, RPC_MISC_ERROR,
     RPC_TYPE_ERROR, RPC_VERIFY_ERROR, RPC_VERIFY_REJECTED, RPCError,
@@ -374,41 +374,27 @@ class RPCArea:
             j["nextblockhash"] = hash_to_hex(nxt)
         return j
 
-    def _prevout_value(self, outpoint) -> int | None:
-        """Value of a chain coin or a mempool tx's output, spent or not (writer thread)."""
-        coin = self._cs().get_coin(outpoint)
-        if coin is not None:
-            return coin.value
-        mp = self.node.mempool
-        e = mp.get(outpoint.txid) if mp is not None else None
-        if e is not None and outpoint.n < len(e.tx.vout):
-            return e.tx.vout[outpoint.n].value
-        return None
-
-    def _accept(self, tx: Tx, max_rate_kvb_sats: int = 0) -> Any:
-        """Mempool accept on the writer thread, errors mapped as Core's `BroadcastTransaction`."""
-        mp = self.node.mempool
-        if mp is None:
-            raise RPCError(RPC_MISC_ERROR, "mempool is not available")
-        if max_rate_kvb_sats and not tx.is_coinbase():
-            # Core checks the fee rate before anything is replaced or added
-            values = [self._prevout_value(i.prevout) for i in tx.vin]
-            if all(v is not None for v in values):
-                fee = sum(values) - sum(o.value for o in tx.vout)
-                if fee * 1000 > max_rate_kvb_sats * tx.size:
-                    raise RPCError(RPC_VERIFY_REJECTED, "max-fee-exceeded")
-        try:
-            entry = mp.accept(tx, int(time.time()))
-        except ValidationError as e:
+    def _accept(self, tx: Tx, origin: TxOrigin, max_rate_kvb_sats: int = 0) -> Any:
+        """Writer thread: the service's tx path (`submit_tx_now`), its refusal mapped as Core's
+        `BroadcastTransaction` (RPC_VERIFY_ERROR for missing inputs, RPC_VERIFY_REJECTED with
+        the reject reason otherwise). Returns the `TxResult`; already known is not an error.
+        The caller publishes the result (`service.publish`) once off the writer thread."""
+        res = self.node.service.submit_tx_now(tx, origin, max_rate_kvb_sats)
+        e = res.error
+        if res.accepted or e is None:
+            return res
+        if isinstance(e, ValidationError):
             if e.reason in (RejectReason.BAD_TXNS_INPUTS_MISSINGORSPENT, RejectReason.MISSING_INPUTS):
-                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent") from None
+                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
             if e.reason in (RejectReason.TXN_ALREADY_IN_MEMPOOL, RejectReason.TXN_ALREADY_KNOWN):
-                return None
-            raise RPCError(RPC_VERIFY_REJECTED, e.reject_string) from None
-        except PolicyError as e:
+                return res
+            raise RPCError(RPC_VERIFY_REJECTED, e.reject_string)
+        if isinstance(e, PolicyError):
             if e.reason in ("bad-txns-inputs-missingorspent", "missing-inputs"):
-                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent") from None
+                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
             if e.reason in ("txn-already-in-mempool", "txn-already-known"):
-                return None
-            raise RPCError(RPC_VERIFY_REJECTED, e.reason + (f" ({e.detail})" if e.detail else "")) from None
-        return entry
+                return res
+            if e.reason == "mempool unavailable":
+                raise RPCError(RPC_MISC_ERROR, "mempool is not available")
+            raise RPCError(RPC_VERIFY_REJECTED, e.reason + (f" ({e.detail})" if e.detail else ""))
+        raise RPCError(RPC_MISC_ERROR, str(e))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..primitives.address import AddressError, address_from_script, decode_address
 from ..primitives.hashes import hash_to_hex
+from ..validation import TxOrigin
 from .protocol import (
     RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND, RPC_TYPE_ERROR,
     RPC_WALLET_ERROR, RPC_WALLET_INSUFFICIENT_FUNDS, RPCError,
@@ -143,8 +144,8 @@ OP_RETURN output carrying those hex bytes."""
             from ..script.script import nulldata_script
             outputs.append((nulldata_script(payload), 0))
         w = self._wallet()
-        created = await self._w(self._send, w, outputs, rate, [0] if subtract else [], from_spk)
-        self.node.relay_tx(created.tx)
+        created, res = await self._w(self._send, w, outputs, rate, [0] if subtract else [], from_spk)
+        await self.node.service.publish(res, TxOrigin.wallet())   # relayed to peers
         log.info("wallet sent %s: %.8f to %s, fee %.8f", created.tx.txid_hex, amount_to_json(created.amounts[0]),
                  address, amount_to_json(created.fee))
         if _bool(verbose, "verbose"):
@@ -165,9 +166,9 @@ OP_RETURN output carrying those hex bytes."""
             raise RPCError(RPC_WALLET_INSUFFICIENT_FUNDS, "Insufficient funds") from None
         except WalletError as e:
             raise RPCError(RPC_WALLET_ERROR, str(e)) from None
-        self._accept(created.tx)
+        res = self._accept(created.tx, TxOrigin.wallet())
         w.add_tx(created.tx, from_me=True, fee=created.fee)
-        return created
+        return created, res
 
     async def m_gettransaction(self, txid, include_watchonly=None, verbose=False) -> dict:
         """gettransaction "txid" ( include_watchonly verbose )
