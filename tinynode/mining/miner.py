@@ -13,19 +13,22 @@ move to the new tip within one chunk. When the 32-bit nonce space of a template 
 miner rolls the coinbase extranonce and rebuilds the template (new time, new mempool txs). The
 pool is made with an explicit spawn/forkserver context (never fork a process holding a loop,
 threads and an SQLite connection) and is shut down with `cancel_futures=True` on `stop()`.
+`solve(template)` runs the same chunk loop on a given template (one whose transactions the
+caller chose: RPC `generateblock`), returning the block instead of submitting it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import multiprocessing
 import os
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 from ..primitives.block import Block
 from ..primitives.hashes import hash_to_hex
@@ -93,6 +96,7 @@ class Miner:
 
     `start()` prepares the worker pool and, when `payout_script` is given, starts continuous
     mining; `generate(n, payout_script)` mines n blocks on demand (pausing continuous mining);
+    `solve(template)` grinds a template someone else built (RPC `generateblock`) and returns it;
     `stop()` ends the task and shuts the pool down, leaving no child process.
 
     `template_fn(payout_script, now, extranonce) -> BlockTemplate` runs on the writer thread; by
@@ -225,6 +229,37 @@ class Miner:
             raise ValueError("n must be ≥ 0")
         self._ensure_pool()
         hashes: list[bytes] = []
+        async with self._exclusive():
+            for _ in range(n):
+                block = None
+                while block is None:
+                    if self._stopping:
+                        raise MiningError("miner stopped")
+                    block = await self._mine_one(payout_script, preemptible=False)
+                hashes.append(block.hash)
+        return hashes
+
+    async def solve(self, template: BlockTemplate) -> Block:
+        """Grind `template` in the worker pool until its proof of work is met; the solved block,
+        not submitted (the hashing half of Core's `GenerateBlock()`, as `generateblock` uses it).
+
+        The template's transactions are kept as they are and it is not dropped when the tip
+        moves (the caller chose its parent and transactions); when its nonce space is used up
+        the coinbase extranonce rolls and the time moves up to the clock. Continuous mining
+        pauses meanwhile, as for `generate`. Raises MiningError if the miner stops first.
+        """
+        self._ensure_pool()
+        async with self._exclusive():
+            if self._stopping:
+                raise MiningError("miner stopped")
+            block = await self._mine_one(template.payout_script, preemptible=False, fixed=template)
+            if block is None:
+                raise MiningError("miner stopped")
+        return block
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """Hold the mining lock; continuous mining yields it within a chunk (`_waiting`)."""
         self._waiting += 1
         self._wake()
         counted = True
@@ -232,17 +267,10 @@ class Miner:
             async with self._lock:
                 self._waiting -= 1
                 counted = False
-                for _ in range(n):
-                    block = None
-                    while block is None:
-                        if self._stopping:
-                            raise MiningError("miner stopped")
-                        block = await self._mine_one(payout_script, preemptible=False)
-                    hashes.append(block.hash)
+                yield
         finally:
             if counted:
                 self._waiting -= 1
-        return hashes
 
     async def _run(self) -> None:
         """Continuous mining until stopped."""
@@ -301,22 +329,39 @@ class Miner:
         tip = self._tip_hash()
         return tip is not None and tip != template.prev_hash
 
-    async def _mine_one(self, payout_script: bytes, preemptible: bool) -> Block | None:
-        """Grind templates on the current tip until one is solved; None if preempted/stopped."""
+    async def _rebuild(self, fixed: BlockTemplate, extranonce: int) -> BlockTemplate:
+        """`fixed` with another extranonce (a fresh nonce space) and the time moved up to now."""
+        if extranonce == fixed.extranonce:
+            return fixed
+        return fixed.with_extranonce(extranonce, max(fixed.header.time, int(self._clock())))
+
+    async def _mine_one(self, payout_script: bytes, preemptible: bool,
+                        fixed: BlockTemplate | None = None) -> Block | None:
+        """Grind templates on the current tip until one is solved; None if preempted/stopped.
+
+        With `fixed`, grind that template (rolling only its extranonce) whatever the tip does,
+        and return the solved block without submitting it."""
         self._round += 1
         my_round = self._round
-        extranonce = 0
-        template = await self._build(payout_script, extranonce)
+        follow_tip = fixed is None
+        if fixed is None:
+            def build(extranonce: int) -> Awaitable[BlockTemplate]:
+                return self._build(payout_script, extranonce)
+        else:
+            def build(extranonce: int) -> Awaitable[BlockTemplate]:
+                return self._rebuild(fixed, extranonce)
+        extranonce = 0 if fixed is None else fixed.extranonce
+        template = await build(extranonce)
         built_at = time.monotonic()
         next_nonce = 0
         loop = asyncio.get_running_loop()
         while True:
             if self._stopping or (preemptible and (self._waiting or self._syncing())):
                 return None
-            if self._is_stale(template):
+            if follow_tip and self._is_stale(template):
                 self.stale_dropped += 1
                 log.debug("tip changed: dropping template at height %d", template.height)
-                template = await self._build(payout_script, 0)
+                template = await build(0)
                 extranonce, next_nonce = 0, 0
                 built_at = time.monotonic()
                 if self._is_stale(template):
@@ -326,18 +371,18 @@ class Miner:
                     except asyncio.TimeoutError:
                         pass
                 continue
-            if self.template_refresh and time.monotonic() - built_at > self.template_refresh:
+            if follow_tip and self.template_refresh and time.monotonic() - built_at > self.template_refresh:
                 # Fresh time and mempool txs (as pools refresh getblocktemplate work).
                 extranonce += 1
-                template = await self._build(payout_script, extranonce)
+                template = await build(extranonce)
                 next_nonce, built_at = 0, time.monotonic()
             # Keep every worker busy with a chunk of the current template.
             while len(self._inflight) < self.workers:
                 if next_nonce >= self.nonce_space:
                     extranonce += 1
-                    template = await self._build(payout_script, extranonce)
+                    template = await build(extranonce)
                     next_nonce, built_at = 0, time.monotonic()
-                    if self._is_stale(template):
+                    if follow_tip and self._is_stale(template):
                         break
                 count = min(self._chunk, self.nonce_space - next_nonce)
                 job = _Job(template, next_nonce, count, time.monotonic(), my_round)
@@ -371,7 +416,7 @@ class Miner:
                     # preempted): another payout script, so never submitted here.
                     self.stale_dropped += 1
                     continue
-                if self._is_stale(job.template) or self._stopping:
+                if (follow_tip and self._is_stale(job.template)) or self._stopping:
                     self.stale_dropped += 1
                     log.debug("solved a stale template at height %d: dropped", job.template.height)
                     continue
@@ -379,7 +424,8 @@ class Miner:
                 if not block.header.check_pow(self.params.pow_limit):
                     log.error("grind returned nonce %d that fails the PoW check", nonce)
                     continue
-                await self._submit(block, job.template)
+                if fixed is None:
+                    await self._submit(block, job.template)
                 return block
 
     async def _submit(self, block: Block, template: BlockTemplate) -> None:

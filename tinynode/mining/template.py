@@ -14,10 +14,10 @@ from __future__ import annotations
 import heapq
 import logging
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..primitives.block import Block, BlockHeader, bits_to_target, merkle_root
-from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, Tx, TxIn, TxOut
+from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, OutPoint, Tx, TxIn, TxOut
 from ..script.script import push_int
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "BlockTemplate",
     "build_template",
+    "template_with_txs",
     "coinbase_script_sig",
     "select_package_txs",
     "BLOCK_VERSION",
@@ -253,9 +254,6 @@ def build_template(chainstate: Any, mempool: "Mempool | None", payout_script: by
     tip = chainstate.tip
     height = tip.height + 1
     mtp = chainstate.median_time_past(tip)
-    time = max(int(now), mtp + 1)
-    bits = chainstate.next_bits(tip, time)
-    target = bits_to_target(bits)[0]
 
     max_size = params.max_block_size - COINBASE_SIZE_RESERVE
     max_sigops = params.max_block_sigops - COINBASE_SIGOPS_RESERVE
@@ -265,15 +263,58 @@ def build_template(chainstate: Any, mempool: "Mempool | None", payout_script: by
     if mempool is not None:
         candidates = mempool.mining_candidates(height, mtp)
         selected, _, sigops, fees = select_package_txs(candidates, max_size - 80 - 5, max_sigops)
+    return _assemble(chainstate, params, mtp, [c.tx for c in selected], fees, sigops, payout_script,
+                     now, extranonce)
 
+
+def template_with_txs(chainstate: Any, txs: Sequence[Tx], payout_script: bytes, now: int,
+                      extranonce: int = 0, params: Any = None) -> BlockTemplate:
+    """A block of exactly `txs`, in that order, on top of `chainstate.tip`: what Core's
+    `generateblock` builds (`CreateNewBlock()` without the mempool, the caller's transactions
+    appended, the merkle root regenerated).
+
+    Nothing here checks the transactions; the chain does when the block is submitted. Unlike
+    Core (whose generateblock leaves the fees unclaimed), the coinbase claims the fees the
+    transactions pay: inputs are valued from the UTXO set or from outputs earlier in `txs`, and
+    an input found in neither counts 0. Runs on the chain writer thread.
+    """
+    params = params if params is not None else chainstate.params
+    tip = chainstate.tip
+    mtp = chainstate.median_time_past(tip)
+    fees = sigops = 0
+    made: dict[OutPoint, int] = {}
+    for tx in txs:
+        value_in = 0
+        for txin in tx.vin:
+            value = made.get(txin.prevout)
+            if value is None:
+                coin = chainstate.get_coin(txin.prevout)
+                value = coin.value if coin is not None else 0
+            value_in += value
+            sigops += _legacy_sigops(txin.script_sig)
+        for n, out in enumerate(tx.vout):
+            made[OutPoint(tx.txid, n)] = out.value
+            sigops += _legacy_sigops(out.script_pubkey)
+        fees += max(0, value_in - sum(o.value for o in tx.vout))
+    return _assemble(chainstate, params, mtp, list(txs), fees, sigops, payout_script, now, extranonce)
+
+
+def _assemble(chainstate: Any, params: Any, mtp: int, txs: list[Tx], fees: int, sigops: int,
+              payout_script: bytes, now: int, extranonce: int) -> BlockTemplate:
+    """Coinbase + `txs` under a header on the tip (the tail of Core's `CreateNewBlock()`)."""
+    tip = chainstate.tip
+    height = tip.height + 1
+    time = max(int(now), mtp + 1)
+    bits = chainstate.next_bits(tip, time)
+    target = bits_to_target(bits)[0]
     coinbase = make_coinbase(height, params.block_subsidy(height) + fees, payout_script, extranonce)
     if coinbase.size > COINBASE_SIZE_RESERVE - 80 - 5:
         raise ValueError("payout script too large for the coinbase reserve")
-    txs = (coinbase,) + tuple(c.tx for c in selected)
-    root, _ = merkle_root([t.txid for t in txs])
+    all_txs = (coinbase,) + tuple(txs)
+    root, _ = merkle_root([t.txid for t in all_txs])
     header = BlockHeader(BLOCK_VERSION, tip.hash, root, time, bits, 0)
-    block = Block(header, txs)
+    block = Block(header, all_txs)
     sigops += _legacy_sigops(payout_script)
-    log.debug("template height=%d txs=%d fees=%d size=%d sigops=%d", height, len(txs), fees,
+    log.debug("template height=%d txs=%d fees=%d size=%d sigops=%d", height, len(all_txs), fees,
               block.size, sigops)
     return BlockTemplate(block, height, fees, target, sigops, extranonce, payout_script)

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from typing import Any
 
 from ..consensus.errors import RejectReason
+from ..mining.miner import MiningError
+from ..mining.template import template_with_txs
 from ..primitives.address import AddressError, decode_address
 from ..primitives.block import Block
 from ..primitives.hashes import hash_to_hex, hex_to_hash
 from ..primitives.serialize import DecodeError
 from ..primitives.tx import Tx
+from ..script.descriptor import descriptor_checksum
 from .protocol import (
     RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR,
     RPC_TYPE_ERROR, RPC_VERIFY_ERROR, RPCError,
@@ -45,73 +48,32 @@ Mine blocks immediately to a specified address (before the RPC call returns)."""
 
     async def m_generateblock(self, output, transactions, submit=True) -> dict:
         """generateblock "output" ["rawtx/txid",...] ( submit )
-Mine a block with exactly the given transactions (mempool txids or raw hex), in that order."""
-        from ..mining.template import make_coinbase
-        from ..mining.worker import grind
-        from ..primitives.block import BlockHeader, bits_to_target, merkle_root
-        spk = self._decode_address(output)
+Mine a block with exactly the given transactions (mempool txids or raw hex), in that order.
+output is an address or a descriptor (addr(ADDRESS), raw(HEX)). With submit false the block is
+returned as hex ("hex") instead of being submitted. The coinbase claims the transactions' fees."""
+        spk = _output_script(output, self._params)
         if not isinstance(transactions, list):
             raise RPCError(RPC_TYPE_ERROR, "transactions must be an array")
         do_submit = _bool(submit, "submit")
+        miner = self.node.miner
+        if miner is None:
+            raise RPCError(RPC_MISC_ERROR, "mining is not available")
 
         def build():
-            cs, mp = self._cs(), self.node.mempool
-            txs = []
-            for item in transactions:
-                s_item = _str(item, "transaction")
-                tx = None
-                if len(s_item) == 64:
-                    try:
-                        t = hex_to_hash(s_item)
-                    except ValueError:
-                        t = None
-                    e = mp.get(t) if (mp is not None and t is not None) else None
-                    if e is None:
-                        raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Transaction {s_item} not in mempool.")
-                    tx = e.tx
-                else:
-                    try:
-                        tx = Tx.from_hex(s_item)
-                    except DecodeError:
-                        raise RPCError(RPC_DESERIALIZATION_ERROR, f"Transaction decode failed for {s_item}") from None
-                txs.append(tx)
-            fees = 0
-            spent: dict = {}
-            for tx in txs:
-                total_in = 0
-                for txin in tx.vin:
-                    v = spent.get(txin.prevout)
-                    if v is None:
-                        coin = cs.get_coin(txin.prevout)
-                        v = coin.value if coin is not None else 0
-                    total_in += v
-                for n, o in enumerate(tx.vout):
-                    from ..primitives.tx import OutPoint
-                    spent[OutPoint(tx.txid, n)] = o.value
-                fees += max(0, total_in - sum(o.value for o in tx.vout))
-            tip = cs.tip
-            height = tip.height + 1
-            now = max(int(time.time()), cs.median_time_past(tip) + 1)
-            bits = cs.next_bits(tip, now)
-            cb = make_coinbase(height, self._params.block_subsidy(height) + fees, spk)
-            all_txs = (cb,) + tuple(txs)
-            root, _ = merkle_root([t.txid for t in all_txs])
-            return BlockHeader(4, tip.hash, root, now, bits, 0), all_txs
-        header, all_txs = await self._w(build)
-        target = bits_to_target(header.bits)[0]
-        h76 = header.serialize()[:76]
-        nonce, start = None, 0
-        while nonce is None:
-            if start > 0xFFFFFFFF:
-                raise RPCError(RPC_MISC_ERROR, "nonce space exhausted; try again")
-            nonce = await asyncio.to_thread(grind, h76, target, start, 1 << 20)
-            start += 1 << 20
-        from dataclasses import replace as dc_replace
-        block = Block(dc_replace(header, nonce=nonce), all_txs)
+            mp = self.node.mempool
+            txs = [_block_tx(_str(item, "transaction"), mp) for item in transactions]
+            return template_with_txs(self._cs(), txs, spk, int(time.time()), params=self._params)
+        template = await self._w(build)
+        try:
+            block = await miner.solve(template)  # the miner's worker pool, not this process
+        except MiningError:
+            raise RPCError(RPC_MISC_ERROR, "Failed to make block.") from None
         if do_submit:
             res = await self.node.writer.submit_block(block)
             if not res.ok:
-                raise RPCError(RPC_VERIFY_ERROR, f"generateblock: block rejected: {res.error}")
+                err = res.error
+                detail = f", {err.detail}" if err.detail and not err._formatted() else ""
+                raise RPCError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {err.reject_string}{detail}")
             return {"hash": hash_to_hex(block.hash)}
         return {"hash": hash_to_hex(block.hash), "hex": block.serialize().hex()}
 
@@ -192,3 +154,43 @@ Returns a json object containing mining-related information."""
                     "blocksfound": miner.blocks_found if miner is not None else 0,
                     "workers": miner.workers if miner is not None else 0}
         return await self._w(work)
+
+
+def _output_script(output: Any, params) -> bytes:
+    """generateblock's `output` (Core's `getScriptFromDescriptor`, then `DecodeDestination`): a
+    descriptor `addr(ADDRESS)` or `raw(HEX)`, with or without its `#checksum`, or an address."""
+    text = _str(output, "output")
+    desc, sep, checksum = text.partition("#")
+    try:
+        if sep and descriptor_checksum(desc) != checksum:
+            raise ValueError("bad checksum")
+        if desc.startswith("raw(") and desc.endswith(")"):
+            return bytes.fromhex(desc[4:-1])
+        if desc.startswith("addr(") and desc.endswith(")"):
+            return decode_address(desc[5:-1], params).script_pubkey
+        if not sep:
+            return decode_address(text, params).script_pubkey
+    except ValueError:  # AddressError is a ValueError
+        pass
+    raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Error: Invalid address or descriptor")
+
+
+def _block_tx(item: str, mempool: Any) -> Tx:
+    """One entry of generateblock's `transactions`: 64 hex digits name a mempool transaction,
+    anything else is a raw transaction (Core's `uint256::FromHex`, then `DecodeHexTx`)."""
+    txid = None
+    if len(item) == 64:
+        try:
+            txid = hex_to_hash(item)
+        except ValueError:
+            txid = None
+    if txid is not None:
+        entry = mempool.get(txid) if mempool is not None else None
+        if entry is None:
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Transaction {item} not in mempool.")
+        return entry.tx
+    try:
+        return Tx.from_hex(item)
+    except (DecodeError, ValueError):
+        raise RPCError(RPC_DESERIALIZATION_ERROR,
+                       f"Transaction decode failed for {item}. Make sure the tx has at least one input.") from None
