@@ -20,7 +20,7 @@ from tinynode.primitives.block import Block, merkle_root
 from tinynode.primitives.tx import OutPoint, Tx, TxIn, TxOut
 
 
-def test_template_with_txs_keeps_the_callers_txs_in_order_and_claims_their_fees():
+def test_template_with_txs_keeps_the_callers_txs_in_order_and_leaves_their_fees_unclaimed():
     rig = Rig()
     rig.mine(101)
     w = rig.wallet
@@ -32,8 +32,8 @@ def test_template_with_txs_keeps_the_callers_txs_in_order_and_claims_their_fees(
     assert [tx.txid for tx in t.block.txs[1:]] == [parent.txid, child.txid]
     assert t.height == 102 and t.prev_hash == rig.cs.tip.hash
     assert t.header.version == BLOCK_VERSION
-    assert t.fees == 1000
-    assert t.coinbase.vout[0].value == REGTEST.block_subsidy(102) + 1000
+    assert t.fees == 0                  # Core's generateblock claims only the subsidy
+    assert t.coinbase.vout[0].value == REGTEST.block_subsidy(102)
     assert t.coinbase.vout[0].script_pubkey == payout
     assert t.header.merkle_root == merkle_root([tx.txid for tx in t.block.txs])[0]
     block = t.solved(grind(t.header76, t.target, 0, 10_000))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..primitives.block import Block, BlockHeader, bits_to_target, merkle_root
-from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, OutPoint, Tx, TxIn, TxOut
+from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, Tx, TxIn, TxOut
 from ..script.script import push_int
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -273,29 +273,20 @@ def template_with_txs(chainstate: Any, txs: Sequence[Tx], payout_script: bytes, 
     `generateblock` builds (`CreateNewBlock()` without the mempool, the caller's transactions
     appended, the merkle root regenerated).
 
-    Nothing here checks the transactions; the chain does when the block is submitted. Unlike
-    Core (whose generateblock leaves the fees unclaimed), the coinbase claims the fees the
-    transactions pay: inputs are valued from the UTXO set or from outputs earlier in `txs`, and
-    an input found in neither counts 0. Runs on the chain writer thread.
+    Nothing here checks the transactions; the chain does when the block is submitted. As in
+    Core, the coinbase claims only the subsidy: the transactions' fees are left unclaimed.
+    Runs on the chain writer thread.
     """
     params = params if params is not None else chainstate.params
     tip = chainstate.tip
     mtp = chainstate.median_time_past(tip)
-    fees = sigops = 0
-    made: dict[OutPoint, int] = {}
+    sigops = 0
     for tx in txs:
-        value_in = 0
         for txin in tx.vin:
-            value = made.get(txin.prevout)
-            if value is None:
-                coin = chainstate.get_coin(txin.prevout)
-                value = coin.value if coin is not None else 0
-            value_in += value
             sigops += _legacy_sigops(txin.script_sig)
-        for n, out in enumerate(tx.vout):
-            made[OutPoint(tx.txid, n)] = out.value
+        for out in tx.vout:
             sigops += _legacy_sigops(out.script_pubkey)
-        fees += max(0, value_in - sum(o.value for o in tx.vout))
+    fees = 0
     return _assemble(chainstate, params, mtp, list(txs), fees, sigops, payout_script, now, extranonce)
 
 

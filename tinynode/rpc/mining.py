@@ -50,7 +50,8 @@ Mine blocks immediately to a specified address (before the RPC call returns)."""
         """generateblock "output" ["rawtx/txid",...] ( submit )
 Mine a block with exactly the given transactions (mempool txids or raw hex), in that order.
 output is an address or a descriptor (addr(ADDRESS), raw(HEX)). With submit false the block is
-returned as hex ("hex") instead of being submitted. The coinbase claims the transactions' fees."""
+returned as hex ("hex") instead of being submitted. As in Core, the coinbase claims only the
+subsidy (the transactions' fees are left unclaimed)."""
         spk = _output_script(output, self._params)
         if not isinstance(transactions, list):
             raise RPCError(RPC_TYPE_ERROR, "transactions must be an array")
@@ -69,7 +70,7 @@ returned as hex ("hex") instead of being submitted. The coinbase claims the tran
         except MiningError:
             raise RPCError(RPC_MISC_ERROR, "Failed to make block.") from None
         if do_submit:
-            res = await self.node.writer.submit_block(block)
+            res = await self.node.service.submit_block(block)
             if not res.ok:
                 err = res.error
                 detail = f", {err.detail}" if err.detail and not err._formatted() else ""
@@ -90,7 +91,7 @@ otherwise a BIP22 result as Core gives it: "duplicate", "duplicate-invalid", "in
         if parent is None:  # Core keeps no block whose parent it lacks (AcceptBlockHeader)
             return "prev-blk-not-found"
         parent_failed = parent.failed
-        res = await self.node.writer.submit_block(block)  # Core submitblock + BIP22ValidationResult
+        res = await self.node.service.submit_block(block)  # Core submitblock + BIP22ValidationResult
         if res.status == "connected":
             return None
         if res.status in ("duplicate", "accepted"):
