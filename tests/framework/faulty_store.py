@@ -102,5 +102,9 @@ class FaultyConnection:
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
 
+    @property
+    def total_changes(self) -> int:
+        return self._conn.total_changes
+
     def close(self) -> None:
         self._conn.close()

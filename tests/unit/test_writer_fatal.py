@@ -19,6 +19,7 @@ to the reopened store ends at the same final state as an undisturbed run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -31,8 +32,12 @@ from tinynode.storage.sqlite import SQLiteChainStore
 
 from tests.framework.faulty_store import FaultyConnection, FaultyStore
 from tests.framework.wait import wait_until
-from tests.unit.test_chain_unit_helpers import PARAMS, Builder, spend
+from tests.unit.test_chain_unit_helpers import Builder, spend
+from tinynode.params import REGTEST
 
+#: regtest with coinbase maturity 2, so a spend needs few blocks (this test is about the store,
+#: not consensus, and never goes to Core's kernel)
+PARAMS = dataclasses.replace(REGTEST, coinbase_maturity=2)
 G = PARAMS.genesis
 NEVER = 1e9
 
