@@ -274,3 +274,23 @@ def test_chainstate_refuses_work_after_a_store_failure():
         assert again.value is ei.value
     cs.close()                                  # writes nothing, closes the store
     assert inner.closed and inner.get_tip() == G.hash and inner.writes == 1  # genesis only
+
+
+async def test_failed_last_commit_at_stop_is_fatal_too():
+    """stop() commits what a sync left staged; when that commit fails, on_fatal still fires
+    (the node's exit status) and the store keeps its last committed tip."""
+    inner = MemoryChainStore()
+    ChainState(PARAMS, inner)
+    fatal: list = []
+    writer = ChainWriter(ChainState(PARAMS, FaultyStore(inner, "write", 1)), sync_flush_blocks=NEVER,
+                         sync_flush_seconds=NEVER, sync_idle_flush_seconds=NEVER, on_fatal=fatal.append)
+    seen: list = []
+    writer.subscribe_async(seen.append)
+    blocks = Builder().chain(G, 3)
+    async with writer:
+        await writer.submit_headers([b.header for b in blocks])
+        for b in blocks[:2]:
+            assert (await writer.submit_block(b)).status == "connected"
+    await wait_until(lambda: fatal, timeout=5)
+    assert isinstance(fatal[0], FatalStorageError) and writer.fatal_error is fatal[0]
+    assert seen == [] and inner.get_tip() == G.hash and inner.closed
