@@ -211,14 +211,19 @@ async def test_any_store_exception_is_fatal_memory_store(method):
 
 
 async def test_events_wait_for_the_commit_that_holds_their_block():
-    """While a sync batches steps, no subscriber hears of a block before it is on disk."""
+    """While a sync batches steps, no subscriber hears of a block before it is on disk; the
+    commit then announces its steps' blocks and ONE tip change."""
     store = MemoryChainStore()
-    at_delivery: list[tuple[bytes, bytes | None]] = []
+    at_delivery: list[tuple] = []
+
+    def record(ev) -> None:
+        what = (ev.entry.hash if isinstance(ev, BlockConnected)
+                else (ev.old_tip.hash, ev.new_tip.hash, ev.disconnected))
+        at_delivery.append((type(ev).__name__, what, store.get_tip()))
 
     def factory():
         cs = ChainState(PARAMS, store)
-        cs.subscribe(lambda ev: at_delivery.append((ev.new_tip.hash, store.get_tip()))
-                     if isinstance(ev, TipChanged) else None)
+        cs.subscribe(record)
         return cs
     writer = ChainWriter(factory, sync_flush_blocks=NEVER, sync_flush_seconds=NEVER,
                          sync_idle_flush_seconds=NEVER)
@@ -231,9 +236,11 @@ async def test_events_wait_for_the_commit_that_holds_their_block():
         assert at_delivery == []            # connected in memory, not committed: not announced
         for b in blocks[3:]:
             await writer.submit_block(b)
-        await wait_until(lambda: len(at_delivery) == 5, timeout=5)
-    # all five were announced by the one commit that wrote them, after it
-    assert at_delivery == [(b.hash, blocks[-1].hash) for b in blocks]
+        await wait_until(lambda: len(at_delivery) == 6, timeout=5)
+    # all five were announced by the one commit that wrote them, after it, then one tip change
+    tip = blocks[-1].hash
+    assert at_delivery == [("BlockConnected", b.hash, tip) for b in blocks] + [
+        ("TipChanged", (G.hash, tip, 0), tip)]
 
 
 async def test_failed_idle_commit_refuses_the_next_job_and_stop_writes_nothing():
