@@ -78,14 +78,14 @@ def daemon_main(argv: list[str] | None = None) -> int:
     async def main() -> int:
         node = Node(cfg)
         try:
-            await node.run()
+            status = await node.run()   # 1 after a fatal error (the node logged it)
         except NodeError as e:
             log.error("%s", e)
             return 1
         except Exception as e:  # a bug or a broken data directory: say so, with the details
             log.exception("tinynode stopped on an unexpected error: %s", e)
             return 1
-        return 0
+        return status
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:

@@ -14,6 +14,8 @@ Start order (each step can fail with a sentence, and undoes what came before):
 chain writer drains → stores close → lock released. `run()` owns a TaskGroup, installs the
 SIGINT/SIGTERM handlers, and returns when `request_stop()` is called (the RPC `stop` method,
 a signal, or a test). Many nodes run in one process: nothing here is global.
+A fatal storage error in the chain writer (Core's AbortNode) requests the stop by itself, and
+`run()` then returns exit status 1 (`exit_status`).
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ class Node:
         self._locked = False
         self._started = False
         self._stop_event = asyncio.Event()
+        #: 0, or 1 once a fatal error stopped the node (the daemon's exit code)
+        self.exit_status = 0
 
     # --- facade used by RPC --------------------------------------------------------------------
     @property
@@ -115,6 +119,12 @@ class Node:
     def request_stop(self) -> None:
         """Ask `run()` to shut down (RPC stop, signals). Safe to call more than once."""
         self._stop_event.set()
+
+    def _on_fatal(self, error: BaseException) -> None:
+        """The chain writer stopped on a storage failure (Core `AbortNode`): shut down, exit 1."""
+        log.critical("Error: %s; shutting down (the chain stays at its last committed block)", error)
+        self.exit_status = 1
+        self.request_stop()
 
     def relay_tx(self, tx: Any) -> None:
         """Announce a tx of ours again (the wallet's rebroadcast; new txs are relayed by the sync
@@ -226,7 +236,8 @@ class Node:
 
         path = self.network_dir / "chain.sqlite"
         params = self.params
-        self.writer = ChainWriter(lambda: ChainState(params, SQLiteChainStore(path)))
+        self.writer = ChainWriter(lambda: ChainState(params, SQLiteChainStore(path)),
+                                  on_fatal=self._on_fatal)
         await self.writer.start()
         self.writer.subscribe_async(self._on_chain_event)
         snap = self.writer.snapshot
@@ -342,6 +353,10 @@ class Node:
                     await writer.call(wallet.close)
                 except Exception:
                     log.exception("closing the wallet failed")
+        elif writer is not None and writer.fatal_error is not None:
+            log.warning("after the fatal error the mempool is not saved (it may hold the state "
+                        "of blocks that were never written)")
+        if writer is not None:  # a no-op when a failed start already stopped it
             await _quietly(writer.stop(), "chain writer")
         self.wallet = None
         if self._locked:
@@ -349,8 +364,9 @@ class Node:
             self._locked = False
         log.info("tinynode stopped")
 
-    async def run(self) -> None:
-        """Start, serve until `request_stop()` or SIGINT/SIGTERM, then stop in order.
+    async def run(self) -> int:
+        """Start, serve until `request_stop()` or SIGINT/SIGTERM, then stop in order. Returns
+        the exit status: 0, or 1 after a fatal error (Core's AbortNode).
 
         The signal handlers go in first, so a signal while the chain is still loading also
         shuts down in order."""
@@ -390,6 +406,7 @@ class Node:
             for sig in installed:
                 loop.remove_signal_handler(sig)
             await self.stop()
+        return self.exit_status
 
     def _on_signal(self, sig: int) -> None:
         log.info("received %s, shutting down", signal.Signals(sig).name)

@@ -216,14 +216,19 @@ async def test_any_store_exception_is_fatal_memory_store(method):
 
 
 async def test_events_wait_for_the_commit_that_holds_their_block():
-    """While a sync batches steps, no subscriber hears of a block before it is on disk."""
+    """While a sync batches steps, no subscriber hears of a block before it is on disk; the
+    commit then announces its steps' blocks and ONE tip change."""
     store = MemoryChainStore()
-    at_delivery: list[tuple[bytes, bytes | None]] = []
+    at_delivery: list[tuple] = []
+
+    def record(ev) -> None:
+        what = (ev.entry.hash if isinstance(ev, BlockConnected)
+                else (ev.old_tip.hash, ev.new_tip.hash, ev.disconnected))
+        at_delivery.append((type(ev).__name__, what, store.get_tip()))
 
     def factory():
         cs = ChainState(PARAMS, store)
-        cs.subscribe(lambda ev: at_delivery.append((ev.new_tip.hash, store.get_tip()))
-                     if isinstance(ev, TipChanged) else None)
+        cs.subscribe(record)
         return cs
     writer = ChainWriter(factory, sync_flush_blocks=NEVER, sync_flush_seconds=NEVER,
                          sync_idle_flush_seconds=NEVER)
@@ -236,9 +241,11 @@ async def test_events_wait_for_the_commit_that_holds_their_block():
         assert at_delivery == []            # connected in memory, not committed: not announced
         for b in blocks[3:]:
             await writer.submit_block(b)
-        await wait_until(lambda: len(at_delivery) == 5, timeout=5)
-    # all five were announced by the one commit that wrote them, after it
-    assert at_delivery == [(b.hash, blocks[-1].hash) for b in blocks]
+        await wait_until(lambda: len(at_delivery) == 6, timeout=5)
+    # all five were announced by the one commit that wrote them, after it, then one tip change
+    tip = blocks[-1].hash
+    assert at_delivery == [("BlockConnected", b.hash, tip) for b in blocks] + [
+        ("TipChanged", (G.hash, tip, 0), tip)]
 
 
 async def test_failed_idle_commit_refuses_the_next_job_and_stop_writes_nothing():
@@ -279,3 +286,23 @@ def test_chainstate_refuses_work_after_a_store_failure():
         assert again.value is ei.value
     cs.close()                                  # writes nothing, closes the store
     assert inner.closed and inner.get_tip() == G.hash and inner.writes == 1  # genesis only
+
+
+async def test_failed_last_commit_at_stop_is_fatal_too():
+    """stop() commits what a sync left staged; when that commit fails, on_fatal still fires
+    (the node's exit status) and the store keeps its last committed tip."""
+    inner = MemoryChainStore()
+    ChainState(PARAMS, inner)
+    fatal: list = []
+    writer = ChainWriter(ChainState(PARAMS, FaultyStore(inner, "write", 1)), sync_flush_blocks=NEVER,
+                         sync_flush_seconds=NEVER, sync_idle_flush_seconds=NEVER, on_fatal=fatal.append)
+    seen: list = []
+    writer.subscribe_async(seen.append)
+    blocks = Builder().chain(G, 3)
+    async with writer:
+        await writer.submit_headers([b.header for b in blocks])
+        for b in blocks[:2]:
+            assert (await writer.submit_block(b)).status == "connected"
+    await wait_until(lambda: fatal, timeout=5)
+    assert isinstance(fatal[0], FatalStorageError) and writer.fatal_error is fatal[0]
+    assert seen == [] and inner.get_tip() == G.hash and inner.closed

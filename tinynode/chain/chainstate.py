@@ -226,6 +226,19 @@ class BlockResult:
         return self.error.reason if self.error else None
 
 
+def _one_tip_change(events: list[ChainEvent]) -> list[ChainEvent]:
+    """The events of one commit with a single TipChanged at the end (from the first step's old
+    tip to the last step's new tip, every disconnect counted), like Core's UpdatedBlockTip once
+    per ActivateBestChain call: a sync committing a thousand steps at once announces its new tip
+    once, not a thousand times."""
+    tips = [ev for ev in events if isinstance(ev, TipChanged)]
+    if len(tips) <= 1:
+        return events
+    out: list[ChainEvent] = [ev for ev in events if not isinstance(ev, TipChanged)]
+    out.append(TipChanged(tips[0].old_tip, tips[-1].new_tip, sum(t.disconnected for t in tips)))
+    return out
+
+
 def _spendable(spk: bytes) -> bool:
     """Core `CScript::IsUnspendable` negated: OP_RETURN outputs and oversize scripts never enter the UTXO set."""
     return not ((spk and spk[0] == 0x6A) or len(spk) > _MAX_SCRIPT_SIZE)
@@ -376,7 +389,7 @@ class ChainState:
         self._last_flush = _time.monotonic()
         if self._unflushed_events:
             events, self._unflushed_events = self._unflushed_events, []
-            self._deliver(events)
+            self._deliver(_one_tip_change(events))
 
     @property
     def aborted(self) -> FatalStorageError | None:

@@ -4,8 +4,10 @@ Order for one activation step: `BlockDisconnected` for each block taken off the 
 then `BlockConnected` for each block attached (lowest first), then one `TipChanged`. Events are
 emitted only after the whole step checked out (no partial step is ever visible) and only after
 the store commit that contains it succeeded: under the writer's sync policy a burst of steps
-shares one commit, and their events wait for it. If that commit fails (a fatal storage error),
-the events are dropped with the staged steps; subscribers never see state that is not on disk.
+shares one commit, and their events wait for it; the steps of one commit end with ONE
+TipChanged (from the first step's old tip to the last step's new tip, `disconnected` summed).
+If that commit fails (a fatal storage error), the events are dropped with the staged steps;
+subscribers never see state that is not on disk.
 Subscribers of `ChainState.subscribe` run synchronously on the writer thread; asyncio code uses
 `ChainWriter.subscribe_async`, which delivers the same objects on the event loop.
 """

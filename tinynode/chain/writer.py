@@ -406,8 +406,8 @@ class ChainWriter:
             queued = list(self._block_lane) + list(self._tx_lane)
             self._block_lane.clear()
             self._tx_lane.clear()
-        log.critical("chain writer stopped: %s; %d queued job%s refused", error, len(queued),
-                     "" if len(queued) == 1 else "s")
+        log.critical("chain writer stopped after a fatal storage error (%s); %d queued job%s refused",
+                     type(error.__cause__ or error).__name__, len(queued), "" if len(queued) == 1 else "s")
         if loop is None:
             return
         for _fn, _args, fut, _tx in queued:
