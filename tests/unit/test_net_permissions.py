@@ -188,3 +188,42 @@ def test_config_refuses_with_core_s_message(argv, message):
     with pytest.raises(ConfigError) as ei:
         from_args(["--network", "regtest", *argv], env={})
     assert str(ei.value).startswith(message)
+
+
+# ------------------------------------------------------------------ eviction skips noban peers
+
+class _FakePeer:
+    """What `ConnMan.attempt_to_evict_connection` reads of a peer."""
+
+    def __init__(self, peer_id: int, permissions: F = F.NONE) -> None:
+        self.id = peer_id
+        self.inbound = True
+        self.is_connected = True
+        self.conn_time = 1000.0 + peer_id          # higher id: younger
+        self.min_ping = 0.1
+        self.last_block_time = self.last_tx_time = 0.0
+        self.addr = ("11.1.0.1", 1000 + peer_id)     # one network group
+        self.addr_str = f"11.1.0.1:{1000 + peer_id}"
+        self.permissions = permissions
+        self.reason = ""
+
+    def has_permission(self, flag: F) -> bool:
+        return flag in self.permissions
+
+    def disconnect(self, reason: str) -> None:
+        self.reason = reason
+        self.is_connected = False
+
+
+@pytest.mark.parametrize(("noban_ids", "victim"), [((), 30), ((30,), 29), ((29, 30), 28),
+                                                    (tuple(range(1, 31)), None)])
+def test_eviction_never_picks_a_noban_peer(noban_ids, victim):
+    """Core AttemptToEvictConnection skips peers with NetPermissionFlags::NoBan."""
+    from tinynode.net.connman import ConnMan
+    from tinynode.params import REGTEST
+    cm = ConnMan(REGTEST, listen=False, dial=False)
+    peers = {i: _FakePeer(i, F.NOBAN if i in noban_ids else F.NONE) for i in range(1, 31)}
+    cm._peers = peers
+    assert cm.attempt_to_evict_connection() is (victim is not None)
+    evicted = [i for i, p in peers.items() if p.reason]
+    assert evicted == ([] if victim is None else [victim])
