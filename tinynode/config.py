@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import __version__
+from .net.permissions import (PermissionParseError, WhitebindEntry, WhitelistEntry,
+                              parse_whitebind, parse_whitelist)
 from .params import ChainParams, get_params
 
 __all__ = [
@@ -91,6 +93,8 @@ class NodeConfig:
     rpc_port: int | None = None        # loopback TCP RPC with cookie auth; None = off, 0 = any port
     rpc_timeout: float = 60.0          # per request, seconds
     rpc_max_body: int = 8 * 1024 * 1024
+    whitelist: tuple[WhitelistEntry, ...] = ()   # Core -whitelist: permissions by peer address
+    whitebind: tuple[WhitebindEntry, ...] = ()   # Core -whitebind: listeners granting permissions
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @property
@@ -122,6 +126,9 @@ class NodeConfig:
             raise ConfigError("--mine-workers must be at least 1")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+        if self.whitebind and not self.listen:
+            raise ConfigError("Cannot set -bind or -whitebind together with -listen=0; "
+                              "drop --whitebind or --no-listen")
 
 
 def _int_or_none(value: str) -> int | None:
@@ -178,6 +185,15 @@ def daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-port", type=int, default=None, metavar="N",
                    help="also serve RPC on 127.0.0.1:N with Bitcoin Core's cookie auth (the cookie "
                         "is DIR/<network>/.cookie); for existing Bitcoin RPC clients (default off)")
+    p.add_argument("--whitelist", action="append", default=[], metavar="[PERMISSIONS@]IP[/MASK]",
+                   help="grant peers connecting from IP (or the subnet IP/MASK) permissions, as "
+                        "Bitcoin Core's -whitelist: a comma-separated list of bloomfilter, noban, "
+                        "forcerelay, relay, mempool, download, addr, all, and in/out for the "
+                        "connection direction (default in); without PERMISSIONS@ the peer gets "
+                        "noban,relay,mempool,download. Repeatable")
+    p.add_argument("--whitebind", action="append", default=[], metavar="[PERMISSIONS@]IP:PORT",
+                   help="also listen on IP:PORT and grant the peers connecting there permissions "
+                        "(the same names as --whitelist, inbound only). Repeatable")
     p.add_argument("--log-level", default=None, choices=LOG_LEVELS,
                    help="how much to log (env TC_LOG_LEVEL; default info)")
     p.add_argument("--log-file", default=None, metavar="PATH",
@@ -235,6 +251,12 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
 
     log_level = ns.log_level or env.get("TC_LOG_LEVEL", "info").lower()
 
+    try:   # Core stops at the first value it cannot read and names it
+        whitelist = tuple(parse_whitelist(v) for v in ns.whitelist)
+        whitebind = tuple(parse_whitebind(v) for v in ns.whitebind)
+    except PermissionParseError as e:
+        raise ConfigError(str(e)) from None
+
     cfg = NodeConfig(
         datadir=datadir,
         network=ns.network,
@@ -249,6 +271,8 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         rpc_port=ns.rpc_port,
         log_level=log_level,
         log_file=Path(os.path.expanduser(ns.log_file)) if ns.log_file else None,
+        whitelist=whitelist,
+        whitebind=whitebind,
     )
     cfg.validate()
     if cfg.mine_to:

@@ -306,7 +306,8 @@ class Node:
         self.connman = ConnMan(self.params, netcfg, listen=cfg.listen, bind_host=cfg.bind,
                                bind_port=cfg.port, seeds=seeds,
                                start_height=lambda: self.writer.snapshot.height,
-                               datadir=self.network_dir)
+                               datadir=self.network_dir, whitelist=cfg.whitelist,
+                               whitebind=cfg.whitebind)
         from .net.sync import SyncManager
         self.sync = SyncManager(self.params, netcfg, self.service)
         self.sync.attach(self.connman)

@@ -4,8 +4,9 @@
   to the tokens the peer has; a getaddr we send buys one full answer.
 * inbound eviction (Core AttemptToEvictConnection): with the inbound slots full, a newcomer takes
   the place of the youngest unprotected peer; a peer that just gave us a block is protected.
-* escalating bans of local inbound peers: banned on three ephemeral ports, a loopback IP may no
-  longer connect in, while the node still dials honest nodes on that IP; setban/clearbanned lift it.
+* local peers are disconnected for misbehaviour, never banned (Core MaybeDiscourageAndDisconnect):
+  however often peers from 127.0.0.1 misbehave, the IP may connect again; old ban lists with the
+  `inbound:<ip>` keys of the earlier escalation load, the keys dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.framework.netnodes import NetNode, RawConn, bare_connman, sync_config
 from tests.framework.nodes import connect_nodes, running_nodes, sync_blocks, sync_mempools
 from tests.framework.wait import wait_until
 from tinynode.net.addrman import addr_key
-from tinynode.net.connman import MAX_ADDR_RATE_PER_SECOND, MAX_LOCAL_INBOUND_BANS
+from tinynode.net.connman import MAX_ADDR_RATE_PER_SECOND
 from tinynode.params import REGTEST
 from tinynode.primitives.tx import Tx
 from tinynode.wire import messages as m
@@ -212,10 +213,10 @@ async def test_peer_whose_tx_enters_the_mempool_gets_the_tx_time():
 
 
 
-# ------------------------------------------------------------------ escalating local inbound bans
+# ------------------------------------------------------------------ local peers: disconnected, never banned
 
 async def misbehave_from_new_port(port: int) -> int:
-    """Connect from a fresh ephemeral port and send a wrong-magic header (100 points: banned)."""
+    """Connect from a fresh ephemeral port and send a wrong-magic header (100 points)."""
     r = await RawConn.connect("127.0.0.1", port, MAGIC)
     src = sockport(r)
     await r.send_raw("version", b"\x00" * 100, magic=b"\xf9\xbe\xb4\xd9")
@@ -233,74 +234,56 @@ async def refused(port: int) -> bool:
         await r.close()
 
 
-def inbound_ban_rows(rows: list[dict]) -> list[dict]:
-    return [b for b in rows if b["address"] == "127.0.0.1"]
-
-
-async def test_loopback_ip_refused_inbound_after_three_port_bans_but_still_dials_out():
+async def test_misbehaving_loopback_peers_are_disconnected_and_may_always_reconnect(caplog):
+    """Core MaybeDiscourageAndDisconnect: a local peer is disconnected, never discouraged (that
+    would cut off every node on 127.0.0.1). However often peers from 127.0.0.1 misbehave, the
+    IP is never refused wholesale, and the node keeps dialling and syncing from its neighbours."""
+    caplog.set_level("INFO", logger="tinynode.net.peer")
     async with running_nodes(2) as (victim, honest):
         cm = victim.node.connman
-        ports = []
-        for i in range(MAX_LOCAL_INBOUND_BANS):
-            if i == MAX_LOCAL_INBOUND_BANS - 1:        # one ban short: the IP may still connect in
-                r = await RawConn.connect("127.0.0.1", victim.node.p2p_port, MAGIC)
-                await r.handshake()
-                await r.close()
-            ports.append(await misbehave_from_new_port(victim.node.p2p_port))
-            await wait_until(lambda: cm.is_banned("127.0.0.1", ports[-1]))
-        assert len(set(ports)) == MAX_LOCAL_INBOUND_BANS
-        assert not cm.is_banned("127.0.0.1")               # no IP-wide ban
-        [row] = inbound_ban_rows(await victim.rpc.call("listbanned"))
-        assert "inbound connections refused" in row["reason"] and row["time_remaining"] > 0
-        assert await refused(victim.node.p2p_port)        # the 4th connection
-        await wait_until(lambda: not any(p.inbound for p in cm.all_peers()), 5,
-                         message="a banned or refused inbound peer is still listed")
+        ports = [await misbehave_from_new_port(victim.node.p2p_port) for _ in range(5)]
+        assert len(set(ports)) == 5
+        assert caplog.text.count("disconnecting but not discouraging local peer") == 5
+        assert await victim.rpc.call("listbanned") == []
+        assert not any(cm.is_banned("127.0.0.1", p) for p in ports) and not cm.is_banned("127.0.0.1")
+        assert not await refused(victim.node.p2p_port)
+        r = await RawConn.connect("127.0.0.1", victim.node.p2p_port, MAGIC)
+        await r.handshake()
+        await r.ping_roundtrip()
+        await r.close()
 
-        # Outbound to an honest node on the same IP works, and the victim syncs from it.
         await honest.rpc.call("generatetoaddress", 3, await honest.rpc.call("getnewaddress"))
         await victim.rpc.call("addnode", honest.p2p_addr, "onetry")
         await sync_blocks([victim, honest])
         assert victim.node.writer.snapshot.height == 3
 
-        # setban remove lifts it (and its count): a new raw peer completes the handshake.
-        await victim.rpc.call("setban", "127.0.0.1", "remove")
-        assert inbound_ban_rows(await victim.rpc.call("listbanned")) == []
-        r = await RawConn.connect("127.0.0.1", victim.node.p2p_port, MAGIC)
-        await r.handshake()
-        await r.close()
-
-        # Escalate again; clearbanned lifts it too.
-        for _ in range(MAX_LOCAL_INBOUND_BANS):
-            await misbehave_from_new_port(victim.node.p2p_port)
-        await wait_until(lambda: cm.is_inbound_banned("127.0.0.1"))
+        # setban still bans a loopback address when told to.
+        await victim.rpc.call("setban", "127.0.0.1", "add")
         assert await refused(victim.node.p2p_port)
         await victim.rpc.call("clearbanned")
-        assert await victim.rpc.call("listbanned") == []
-        r = await RawConn.connect("127.0.0.1", victim.node.p2p_port, MAGIC)
-        await r.handshake()
-        await r.close()
+        assert not await refused(victim.node.p2p_port)
 
 
-async def test_inbound_ip_ban_is_persisted_in_the_old_format(tmp_path):
+async def test_old_inbound_only_ban_keys_are_dropped_when_read(tmp_path, caplog):
+    """Ban lists written by the escalation of earlier versions (`inbound:<ip>` keys) load
+    without error: those keys are dropped with a log line, other bans are kept."""
+    until = time.time() + 3600
+    (tmp_path / "banlist.json").write_text(json.dumps({
+        "inbound:127.0.0.1": [until, "inbound connections refused: 3 ports banned"],
+        "11.2.3.4": [until, "manually added"]}))
+    caplog.set_level("INFO", logger="tinynode.net.connman")
     cm = bare_connman(tmp_path)
     await cm.start()
     try:
-        for _ in range(MAX_LOCAL_INBOUND_BANS):
-            await misbehave_from_new_port(cm.port)
-        await wait_until(lambda: cm.is_inbound_banned("127.0.0.1"))
+        assert "dropping inbound:127.0.0.1 from the ban list" in caplog.text
+        assert [b["address"] for b in cm.list_banned()] == ["11.2.3.4"]
+        assert cm.is_banned("11.2.3.4") and not cm.is_banned("127.0.0.1")
+        r = await RawConn.connect("127.0.0.1", cm.port, MAGIC)
+        await r.handshake()
+        await r.close()
     finally:
         await cm.stop()
-    data = json.loads((tmp_path / "banlist.json").read_text())
-    # Still {key: [until, reason]}; the new key is one older versions never match.
-    assert all(isinstance(v, list) and len(v) == 2 for v in data.values())
-    assert "inbound:127.0.0.1" in data and "127.0.0.1" not in data
-    again = bare_connman(tmp_path)
-    await again.start()
-    try:
-        assert again.is_inbound_banned("127.0.0.1") and not again.is_banned("127.0.0.1")
-        assert await refused(again.port)
-    finally:
-        await again.stop()
+    assert set(json.loads((tmp_path / "banlist.json").read_text())) == {"11.2.3.4"}
 
 
 # ------------------------------------------------------------------ peer strings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import socket
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from tests.framework.netnodes import RawConn, fast_config
 from tests.framework.wait import wait_until
 from tinynode.net.peer import Misbehaving, NetConfig, Peer
+from tinynode.net.permissions import NetPermissionFlags
 from tinynode.params import REGTEST
 from tinynode.wire import messages as m
 
@@ -62,13 +64,15 @@ class Handler:
         raise ValueError("a bug in a handler must not kill the peer")
 
 
-async def pair(inbound: bool = True, config: NetConfig | None = None):
+async def pair(inbound: bool = True, config: NetConfig | None = None,
+               addr: tuple[str, int] = ("127.0.0.1", 5555),
+               permissions: NetPermissionFlags = NetPermissionFlags.NONE):
     a, b = socket.socketpair()
     r1, w1 = await asyncio.open_connection(sock=a)
     r2, w2 = await asyncio.open_connection(sock=b)
     host, handler = Host(), Handler()
     peer = Peer(r1, w1, params=REGTEST, config=config or fast_config(), host=host, handlers=[handler],
-                inbound=inbound, peer_id=1, addr=("127.0.0.1", 5555))
+                inbound=inbound, peer_id=1, addr=addr, permissions=permissions)
     task = asyncio.create_task(peer.run())
     return peer, host, handler, RawConn(r2, w2, REGTEST.magic), task
 
@@ -110,7 +114,7 @@ async def test_self_connection_by_nonce():
 
 
 async def test_handler_misbehaving_and_bugs():
-    peer, host, handler, raw, task = await pair(inbound=True)
+    peer, host, handler, raw, task = await pair(inbound=True, addr=("11.2.3.4", 5555))
     try:
         await raw.handshake()
         await raw.send(m.GetAddr())                # handler raises a plain bug: peer survives
@@ -121,9 +125,48 @@ async def test_handler_misbehaving_and_bugs():
         assert peer.banscore == 60
         await raw.send(m.Inv(()))                  # 120 >= 100: banned and dropped
         await asyncio.wait_for(task, 3)
-        assert host.banned == ["test inv"] and peer.disconnect_reason.startswith("banned")
+        assert host.banned == ["test inv"] and peer.disconnect_reason == "banned: test inv"
     finally:
         await raw.close()
+
+
+@pytest.mark.parametrize("host_ip", ["127.0.0.1", "127.5.6.7", "::1", "::ffff:127.0.0.1", "0.1.2.3"])
+async def test_misbehaving_loopback_peer_is_disconnected_never_banned(host_ip, caplog):
+    """Core MaybeDiscourageAndDisconnect: a local peer (CNetAddr::IsLocal) is disconnected but
+    not discouraged, since that would cut off every peer on the same address."""
+    caplog.set_level(logging.INFO, logger="tinynode.net.peer")
+    peer, host, handler, raw, task = await pair(inbound=True, addr=(host_ip, 5555))
+    try:
+        await raw.handshake()
+        await raw.send(m.Inv(()))
+        await raw.send(m.Inv(()))                  # 120 >= 100
+        await asyncio.wait_for(task, 3)
+        assert host.banned == []
+        assert peer.disconnect_reason == "misbehaving: test inv"
+        assert "disconnecting but not discouraging local peer 1" in caplog.text
+    finally:
+        await raw.close()
+
+
+@pytest.mark.parametrize("host_ip", ["127.0.0.1", "11.2.3.4"])
+async def test_misbehaving_noban_peer_is_neither_banned_nor_disconnected(host_ip, caplog):
+    """Core: "We never disconnect or discourage peers for bad behavior if they have
+    NetPermissionFlags::NoBan permission" — the score grows, the peer stays."""
+    peer, host, handler, raw, task = await pair(inbound=True, addr=(host_ip, 5555),
+                                                permissions=NetPermissionFlags.NOBAN)
+    try:
+        await raw.handshake()
+        for _ in range(3):
+            await raw.send(m.Inv(()))
+        await raw.ping_roundtrip()
+        assert peer.banscore == 180 and peer.is_connected and host.banned == []
+        assert "not punishing noban peer 1" in caplog.text
+        assert peer.info()["permissions"] == ["noban", "download"]
+    finally:
+        peer.disconnect("test over")
+        await task
+        await raw.close()
+    assert peer.disconnect_reason == "test over"
 
 
 async def test_full_send_queue_drops_the_peer():

@@ -4,6 +4,7 @@ upgrade of a schema-2 file (txindex keyed by an 8-byte prefix) by a rebuild from
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import struct
@@ -18,7 +19,11 @@ from tinynode.storage.base import IndexRecord, StoreBatch, next_txindex_stack
 from tinynode.storage.memory import MemoryChainStore
 from tinynode.storage.sqlite import SCHEMA_VERSION, SQLiteChainStore, StoreError
 
-from tests.unit.test_chain_unit_helpers import PARAMS, Builder, spend
+from tests.unit.test_chain_unit_helpers import Builder, spend
+from tinynode.params import REGTEST
+
+#: regtest with coinbase maturity 2, so spends need few blocks (a storage test, not consensus)
+PARAMS = dataclasses.replace(REGTEST, coinbase_maturity=2)
 
 G = PARAMS.genesis
 X, Y, Z, W = (bytes([c]) * 32 for c in b"XYZW")

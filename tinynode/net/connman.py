@@ -21,15 +21,18 @@ novel tx or block, and the longest connected are protected; the youngest of the 
 group goes), and is refused if all are protected. There is at most one connection per
 address:port we dial.
 
-Bans are by address:port for loopback and private addresses — a lab runs many nodes on
-127.0.0.1, so banning the whole IP would cut off every honest neighbour — and by IP otherwise
-(Core bans the IP; `clearbanned` lifts all of them). An inbound peer's port is its ephemeral
-source port, so a hostile local peer could reconnect from a new one: when inbound peers from one
-loopback/private IP are banned on MAX_LOCAL_INBOUND_BANS different ports within the ban time,
-inbound connections from that IP are refused for the ban time (ban-list key `inbound:<ip>`;
-outbound connections to it keep working, so a lab's honest nodes can still be dialled).
-The `deny`/`allow` list is a lab tool: it cuts a node off from chosen neighbours to build a
-partition and heals it again.
+Misbehaviour follows Core's `MaybeDiscourageAndDisconnect` (in `Peer.misbehaving`): a `noban`
+peer is never punished, a loopback peer is disconnected but never banned — a lab runs many
+nodes on 127.0.0.1, and a ban of the IP would cut off every honest neighbour, while a ban of
+the ephemeral source port is worthless — and any other peer is banned: by address:port for a
+private address, by IP otherwise (Core discourages the IP; `clearbanned` lifts all of them).
+`setban` still bans whatever it is told to, loopback included. The `deny`/`allow` list is a lab
+tool: it cuts a node off from chosen neighbours to build a partition and heals it again.
+
+Permissions (Core `-whitelist` / `-whitebind`, `net.permissions`): every `whitebind` entry is one
+more listener whose inbound peers get its permissions; `whitelist` ranges add theirs to inbound
+peers (and to outbound ones for `out` ranges) whose address they hold. `noban` peers connect
+even when banned and are never chosen for eviction; `addr` peers skip the addr rate limit.
 
 Address gossip (Core `ProcessMessage` ADDR/GETADDR): after the handshake each node advertises
 its own listening address; outbound peers are asked `getaddr` once; inbound peers' `getaddr` is
@@ -60,6 +63,8 @@ from tinynode.wire.constants import MAX_ADDR, NODE_NETWORK
 
 from .addrman import AddrMan, addr_key, is_local_address, net_group
 from .peer import Misbehaving, NetConfig, Peer
+from .permissions import (NetPermissionFlags, WhitebindEntry, WhitelistEntry, permission_names,
+                          whitelist_permissions)
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +75,9 @@ MAX_ADDR_KNOWN = 5_000
 #: Core net_processing: addr token bucket refill rate and cap (a getaddr we send adds MAX_ADDR).
 MAX_ADDR_RATE_PER_SECOND = 0.1
 MAX_ADDR_PROCESSING_TOKEN_BUCKET = MAX_ADDR
-#: Inbound bans of one loopback/private IP (different ports, within the ban time) before inbound
-#: connections from the whole IP are refused (tinynode; Core bans the IP at once).
-MAX_LOCAL_INBOUND_BANS = 3
-#: Ban-list key prefix of such an inbound-only IP ban (older versions ignore these keys).
-INBOUND_BAN_PREFIX = "inbound:"
+#: Ban-list key prefix of the inbound-only IP bans earlier versions escalated local bans to;
+#: such keys are dropped when a ban list is read.
+OLD_INBOUND_BAN_PREFIX = "inbound:"
 
 
 def parse_peer_entry(entry: str, default_port: int) -> tuple[str, int]:
@@ -163,7 +166,9 @@ class ConnMan:
                  handlers: Sequence[Any] = (), addrman: AddrMan | None = None,
                  listen: bool = True, bind_host: str = "127.0.0.1", bind_port: int = 0,
                  seeds: Sequence[str] = (), start_height: Callable[[], int] = lambda: 0,
-                 datadir: Path | str | None = None, dial: bool = True) -> None:
+                 datadir: Path | str | None = None, dial: bool = True,
+                 whitelist: Sequence[WhitelistEntry] = (),
+                 whitebind: Sequence[WhitebindEntry] = ()) -> None:
         self.params = params
         self.config = config or NetConfig()
         self.handlers: list[Any] = list(handlers)
@@ -179,6 +184,10 @@ class ConnMan:
             addrman.allow_local = True
         self.addrman = addrman
         self.dial_enabled = dial
+        self.whitelist: tuple[WhitelistEntry, ...] = tuple(whitelist)
+        self.whitebind: tuple[WhitebindEntry, ...] = tuple(whitebind)
+        self._white_servers: list[asyncio.base_events.Server] = []
+        self.whitebind_ports: list[int] = []            # the bound ports, in `whitebind` order
         self._start_height = start_height
         self._targets: dict[str, _Target] = {e: _Target(e) for e in seeds}
         self._peers: dict[int, Peer] = {}
@@ -187,7 +196,6 @@ class ConnMan:
         self._nonces: set[int] = set()
         self._self_addrs: set[tuple[str, int]] = set()
         self._bans: dict[str, tuple[float, str]] = {}                    # key -> (until, reason)
-        self._inbound_strikes: dict[str, dict[str, float]] = {}          # local IP -> {ban key: time}
         self._denied: set[str] = set()
         self._addr_known: dict[int, OrderedDict] = {}
         self._getaddr_answered: set[int] = set()
@@ -209,12 +217,27 @@ class ConnMan:
             self.port = self._server.sockets[0].getsockname()[1]
             self._self_addrs.add((self.bind_host, self.port))
             log.info("listening on %s", addr_key(self.bind_host, self.port))
+        try:
+            for wb in self.whitebind:
+                server = await asyncio.start_server(
+                    lambda r, w, flags=wb.flags: self._on_inbound(r, w, flags), wb.host, wb.port)
+                self._white_servers.append(server)
+                self.whitebind_ports.append(server.sockets[0].getsockname()[1])
+                log.info("listening on %s with permissions %s", addr_key(wb.host, wb.port),
+                         ",".join(permission_names(wb.flags)) or "none")
+        except OSError:
+            self._close_servers()
+            raise
         self._supervisor = asyncio.create_task(self._supervise(), name="connman")
         await self._ready.wait()
 
+    def _close_servers(self) -> None:
+        for server in [self._server, *self._white_servers]:
+            if server is not None:
+                server.close()
+
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        self._close_servers()
         for p in list(self._peers.values()):
             p.disconnect("shutting down")
         if self._supervisor is not None:
@@ -224,13 +247,15 @@ class ConnMan:
             except asyncio.CancelledError:
                 pass
             self._supervisor = None
-        if self._server is not None:
-            try:
-                async with asyncio.timeout(2):
-                    await self._server.wait_closed()
-            except TimeoutError:
-                pass
-            self._server = None
+        for server in [self._server, *self._white_servers]:
+            if server is not None:
+                try:
+                    async with asyncio.timeout(2):
+                        await server.wait_closed()
+                except TimeoutError:
+                    pass
+        self._server = None
+        self._white_servers = []
         self.addrman.save()
         self._save_bans()
 
@@ -290,7 +315,8 @@ class ConnMan:
         return (host, self.port)
 
     async def peer_ready(self, peer: Peer) -> None:
-        if self._is_denied(peer) or (peer.listen_addr and self.is_banned(*peer.listen_addr)):
+        if self._is_denied(peer) or (peer.listen_addr and self.is_banned(*peer.listen_addr)
+                                     and not peer.has_permission(NetPermissionFlags.NOBAN)):
             peer.disconnect("denied or banned")
             return
         if not peer.inbound:
@@ -335,34 +361,11 @@ class ConnMan:
         self._wake.set()
 
     def peer_banned(self, peer: Peer, reason: str) -> None:
+        """Ban a misbehaving peer (`Peer.misbehaving` never calls this for noban or loopback
+        peers): a private address by address:port, any other by IP."""
         host, port = peer.listen_addr if peer.listen_addr else peer.addr
         local = is_local_address(host)
         self.ban(host, port if local else None, self.config.ban_time, reason)
-        if local and peer.inbound:
-            self._note_inbound_ban(host, addr_key(host, port), reason)
-
-    def _note_inbound_ban(self, host: str, key: str, reason: str) -> None:
-        """Count inbound bans per local IP; at MAX_LOCAL_INBOUND_BANS ports within the ban time,
-        refuse inbound connections from the IP for the ban time."""
-        now = time.time()
-        horizon = now - self.config.ban_time
-        for ip in list(self._inbound_strikes):
-            live = {k: t for k, t in self._inbound_strikes[ip].items() if t > horizon}
-            if live:
-                self._inbound_strikes[ip] = live
-            else:
-                del self._inbound_strikes[ip]
-        strikes = self._inbound_strikes.setdefault(host, {})
-        strikes[key] = now
-        if len(strikes) < MAX_LOCAL_INBOUND_BANS:
-            return
-        del self._inbound_strikes[host]
-        until = now + self.config.ban_time
-        self._bans[INBOUND_BAN_PREFIX + host] = (
-            until, f"inbound connections refused: {len(strikes)} ports banned, last for {reason}")
-        log.warning("refusing inbound connections from %s until %s: %d of its ports banned", host,
-                    time.strftime("%H:%M:%S", time.localtime(until)), len(strikes))
-        self._save_bans()
 
     # ------------------------------------------------------------------ peers
     def connected_peers(self) -> list[Peer]:
@@ -461,35 +464,20 @@ class ConnMan:
         self._save_bans()
 
     def unban(self, host: str, port: int | None = None) -> bool:
-        """setban remove: the ban of `host[:port]`; an IP also loses its inbound-only ban."""
+        """setban remove: the ban of `host[:port]`."""
         ok = self._bans.pop(self._ban_key(host, port), None) is not None
-        if port is None:
-            ok = self._bans.pop(INBOUND_BAN_PREFIX + host, None) is not None or ok
-            self._inbound_strikes.pop(host, None)
         self._save_bans()
         return ok
 
     def clear_banned(self) -> None:
         self._bans.clear()
-        self._inbound_strikes.clear()
         self._save_bans()
 
     def list_banned(self) -> list[dict]:
-        """listbanned rows; an inbound-only ban shows as its IP, the reason says what it does."""
+        """listbanned rows."""
         now = time.time()
-        return [{"address": k.removeprefix(INBOUND_BAN_PREFIX), "banned_until": int(u),
-                 "ban_created": None, "reason": r}
+        return [{"address": k, "banned_until": int(u), "ban_created": None, "reason": r}
                 for k, (u, r) in self._bans.items() if u > now]
-
-    def is_inbound_banned(self, host: str) -> bool:
-        """Inbound connections from `host` are refused (escalated local bans)."""
-        v = self._bans.get(INBOUND_BAN_PREFIX + host)
-        if v is None:
-            return False
-        if v[0] > time.time():
-            return True
-        del self._bans[INBOUND_BAN_PREFIX + host]
-        return False
 
     def is_banned(self, host: str, port: int | None = None) -> bool:
         now = time.time()
@@ -503,6 +491,7 @@ class ConnMan:
         return False
 
     def _peer_banned(self, p: Peer) -> bool:
+        """`setban` disconnects a matching peer even if noban (Core DisconnectNode(subnet))."""
         return self.is_banned(*p.addr) or (p.listen_addr is not None and self.is_banned(*p.listen_addr))
 
     def deny(self, addr_port: str) -> None:
@@ -529,11 +518,19 @@ class ConnMan:
         path = self.datadir / "banlist.json"
         try:
             data = json.loads(path.read_text())
-            self._bans = {str(k): (float(v[0]), str(v[1])) for k, v in data.items()}
+            bans = {str(k): (float(v[0]), str(v[1])) for k, v in data.items()}
         except FileNotFoundError:
-            pass
-        except (OSError, ValueError, TypeError, IndexError) as e:
+            return
+        except (OSError, ValueError, TypeError, IndexError, AttributeError) as e:
             log.warning("ignoring unreadable ban list %s: %s", path, e)
+            return
+        old = sorted(k for k in bans if k.startswith(OLD_INBOUND_BAN_PREFIX))
+        for k in old:
+            del bans[k]
+        if old:
+            log.info("dropping %s from the ban list %s: local peers are disconnected for "
+                     "misbehaviour, never banned wholesale", ", ".join(old), path)
+        self._bans = bans
 
     def _save_bans(self) -> None:
         if self.datadir is None:
@@ -545,13 +542,17 @@ class ConnMan:
         os.replace(tmp, path)
 
     # ------------------------------------------------------------------ inbound
-    async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                          bind_flags: NetPermissionFlags = NetPermissionFlags.NONE) -> None:
+        """Core `CConnman::CreateNodeFromAcceptedSocket()`: the listener's permissions plus the
+        whitelist's; a noban peer is let in though banned."""
         peername = writer.get_extra_info("peername")
         host, port = peername[0], peername[1]
+        flags = whitelist_permissions(self.whitelist, host, True, bind_flags)
         why = None
         if not self.network_active:
             why = "network inactive"
-        elif self.is_banned(host, port) or self.is_inbound_banned(host):
+        elif self.is_banned(host, port) and NetPermissionFlags.NOBAN not in flags:
             why = "banned"
         elif addr_key(host, port) in self._denied:
             why = "denied"
@@ -563,7 +564,7 @@ class ConnMan:
             log.debug("refusing inbound %s: %s", addr_key(host, port), why)
             writer.transport.abort()
             return
-        peer = self._new_peer(reader, writer, inbound=True, addr=(host, port))
+        peer = self._new_peer(reader, writer, inbound=True, addr=(host, port), permissions=flags)
         self._tg.create_task(peer.run(), name=f"peer-{peer.id}")
 
     def _live_inbound(self) -> int:
@@ -571,11 +572,13 @@ class ConnMan:
 
     def attempt_to_evict_connection(self) -> bool:
         """Mirrors Core `CConnman::AttemptToEvictConnection()`: disconnect the inbound peer
-        `select_node_to_evict` picks; False if all of them are protected."""
+        `select_node_to_evict` picks; False if all of them are protected. Noban peers are never
+        candidates (Core skips them)."""
         victim = select_node_to_evict(
             EvictionCandidate(p.id, p.conn_time, math.inf if p.min_ping is None else p.min_ping,
                               p.last_block_time, p.last_tx_time, net_group(p.addr[0]))
-            for p in self._peers.values() if p.inbound and p.is_connected)
+            for p in self._peers.values() if p.inbound and p.is_connected
+            and not p.has_permission(NetPermissionFlags.NOBAN))
         if victim is None:
             return False
         peer = self._peers[victim]
@@ -584,10 +587,13 @@ class ConnMan:
         return True
 
     def _new_peer(self, reader, writer, *, inbound: bool, addr: tuple[str, int],
-                  listen_addr: tuple[str, int] | None = None) -> Peer:
+                  listen_addr: tuple[str, int] | None = None,
+                  permissions: NetPermissionFlags | None = None) -> Peer:
+        if permissions is None:
+            permissions = whitelist_permissions(self.whitelist, addr[0], inbound)
         peer = Peer(reader, writer, params=self.params, config=self.config, host=self,
                     handlers=[self, *self.handlers], inbound=inbound, peer_id=next(self._ids),
-                    addr=addr, listen_addr=listen_addr)
+                    addr=addr, listen_addr=listen_addr, permissions=permissions)
         self._peers[peer.id] = peer
         return peer
 
@@ -715,7 +721,8 @@ class ConnMan:
         Each address costs one token of the peer's bucket (Core `m_addr_token_bucket`): it starts
         at 1, refills at MAX_ADDR_RATE_PER_SECOND up to MAX_ADDR_PROCESSING_TOKEN_BUCKET, and gets
         MAX_ADDR more when we send the peer getaddr. Addresses beyond the tokens are dropped
-        unpunished and counted (`addr_rate_limited`), the rest counted as `addr_processed`."""
+        unpunished and counted (`addr_rate_limited`), the rest counted as `addr_processed`.
+        A peer with the `addr` permission is not rate limited (Core `rate_limited`)."""
         if len(msg.addrs) > MAX_ADDR:  # the codec caps this already
             raise Misbehaving(20, f"addr message size = {len(msg.addrs)}")
         now = time.time()
@@ -729,11 +736,13 @@ class ConnMan:
         known = self._addr_known.get(peer.id)
         fresh: list[tuple[str, int, int, int]] = []
         processed = rate_limited = 0
+        limited = not peer.has_permission(NetPermissionFlags.ADDR)
         for ta in addrs:
-            if peer.addr_token_bucket < 1.0:
-                rate_limited += 1
-                continue
-            peer.addr_token_bucket -= 1.0
+            if limited:
+                if peer.addr_token_bucket < 1.0:
+                    rate_limited += 1
+                    continue
+                peer.addr_token_bucket -= 1.0
             host, port = ta.addr.host, ta.addr.port
             if known is not None:
                 known[addr_key(host, port)] = True

@@ -25,7 +25,11 @@ After the handshake every message goes to the first handler object that has a me
 `Misbehaving(score, reason)`; other handler errors are logged and the peer stays up.
 
 Misbehaviour adds to `banscore` (Core `Misbehaving()`, btcd `dynamicbanscore`); at
-`ban_threshold` the peer is disconnected and the connection manager bans its address.
+`ban_threshold` Core's `MaybeDiscourageAndDisconnect` rule applies: a peer with the `noban`
+permission is only warned about, a loopback peer is disconnected but not banned (a ban would
+cut off every node on 127.0.0.1), any other peer is disconnected and the connection manager
+bans its address. `permissions` (`net.permissions`) are set by the connection manager from
+`-whitelist` / `-whitebind` before the peer runs.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from tinynode.wire import envelope
 from tinynode.wire import messages as m
 from tinynode.wire.constants import (HEADER_SIZE, MIN_PEER_PROTO_VERSION, NODE_NETWORK,
                                      PROTOCOL_VERSION, USER_AGENT)
+
+from .permissions import NetPermissionFlags, is_loopback, permission_names
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +131,8 @@ class Peer:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  params: ChainParams, config: NetConfig, host: PeerHost, handlers: Sequence[Any],
                  inbound: bool, peer_id: int, addr: tuple[str, int],
-                 listen_addr: tuple[str, int] | None = None, relay: bool = True) -> None:
+                 listen_addr: tuple[str, int] | None = None, relay: bool = True,
+                 permissions: NetPermissionFlags = NetPermissionFlags.NONE) -> None:
         self.params = params
         self.config = config
         self.host = host
@@ -135,6 +142,7 @@ class Peer:
         self.addr = addr                        # (host, port) of the socket's far end
         self.listen_addr = listen_addr          # where the peer accepts connections, if known
         self.relay_ours = relay
+        self.permissions = NetPermissionFlags(permissions)   # Core CNode::m_permission_flags
         self._reader = reader
         self._writer = writer
         self._queue: asyncio.Queue = asyncio.Queue(config.send_queue)
@@ -208,7 +216,12 @@ class Peer:
             "pingwait": (time.monotonic() - self.ping_sent) if self.ping_nonce else None,
             "banscore": self.banscore, "relaytxes": self.relay,
             "addr_processed": self.addr_processed, "addr_rate_limited": self.addr_rate_limited,
+            "permissions": permission_names(self.permissions),
         }
+
+    def has_permission(self, flag: NetPermissionFlags) -> bool:
+        """Core `CNode::HasPermission()`: the peer holds all of `flag`'s bits."""
+        return flag in self.permissions
 
     # ------------------------------------------------------------------ API for owners
     def send(self, msg: Any) -> bool:
@@ -247,15 +260,26 @@ class Peer:
             self._stop.set()
 
     def misbehaving(self, score: int, reason: str) -> None:
-        """Core `Misbehaving()`: add to the score; at the threshold disconnect and ban."""
+        """Core `Misbehaving()`: add to the score; at the threshold act as Core's
+        `MaybeDiscourageAndDisconnect()`: a `noban` peer is only warned about, a loopback peer
+        is disconnected without a ban, any other peer is disconnected and banned."""
         if score <= 0 or not self.is_connected:
             return
         self.banscore += score
         log.info("peer %d (%s) misbehaving: %s (+%d -> %d)", self.id, self.addr_str, reason,
                  score, self.banscore)
-        if self.banscore >= self.config.ban_threshold:
-            self.host.peer_banned(self, reason)
-            self.disconnect(f"banned: {reason}")
+        if self.banscore < self.config.ban_threshold:
+            return
+        if self.has_permission(NetPermissionFlags.NOBAN):
+            log.warning("not punishing noban peer %d (%s): %s", self.id, self.addr_str, reason)
+            return
+        if is_loopback(self.addr[0]):
+            log.info("disconnecting but not discouraging local peer %d (%s): %s", self.id,
+                     self.addr_str, reason)
+            self.disconnect(f"misbehaving: {reason}")
+            return
+        self.host.peer_banned(self, reason)
+        self.disconnect(f"banned: {reason}")
 
     async def wait_ready(self, timeout: float) -> bool:
         """Wait for the handshake (or the end of the connection)."""

@@ -30,6 +30,12 @@ The pipeline, per peer:
 5. **Transactions.** An `inv` of an unknown tx is fetched with `getdata`; an accepted tx is
    announced by `inv` to every other peer once (trickled every `relay_tick`); a tx with missing
    inputs (an orphan) makes us request its parents from the peer that sent it.
+6. **Permissions** (`net.permissions`, Core's `-whitelist`): `relay` peers' tx invs are fetched
+   even where we asked for no txs (`relay_ours` off, Core's blocksonly); a tx from a
+   `forcerelay` peer that is already in our mempool is announced again to every other peer
+   (Core force-relays it past its known filter only to peers that do not know it; tinynode
+   already announces its mempool to every new peer, so it re-announces to all); only `mempool`
+   peers may send BIP35 `mempool` (we offer no NODE_BLOOM): others are disconnected unless noban.
 
 Chain and mempool are reached only through the validation service (`tinynode.validation`):
 blocks and headers with `submit_block` / `submit_headers`, transactions with `submit_tx` (the
@@ -54,6 +60,7 @@ from tinynode.wire.constants import InvType, MAX_HEADERS, MAX_INV
 from tinynode.validation import TxAccepted, TxOrigin, TxResult
 
 from .peer import Misbehaving, NetConfig, Peer
+from .permissions import NetPermissionFlags
 
 if TYPE_CHECKING:  # pragma: no cover
     from tinynode.validation import ValidationService
@@ -136,6 +143,9 @@ class _Known:
 
     def __contains__(self, h: object) -> bool:
         return h in self._d
+
+    def discard(self, h: bytes) -> None:
+        self._d.pop(h, None)
 
     def __len__(self) -> int:
         return len(self._d)
@@ -525,8 +535,8 @@ class SyncManager:
         if txids and self.mempool is not None:
             for t in txids:
                 st.known.add(t)
-            if not peer.relay_ours:
-                return
+            if not peer.relay_ours and not peer.has_permission(NetPermissionFlags.RELAY):
+                return   # Core RejectIncomingTxs: blocksonly, unless the peer has `relay`
             fresh = [t for t in txids if t not in self._recent_rejects and t not in self._tx_requested]
             if fresh:
                 have = await self.service.call(self._have_txs, fresh)
@@ -614,6 +624,13 @@ class SyncManager:
         self._kick.set()
 
     async def on_mempool(self, peer: Peer, msg: m.MemPool) -> None:
+        """Core ProcessMessage "mempool" (BIP35): we do not offer NODE_BLOOM, so only a peer
+        with the `mempool` permission may ask; any other is disconnected (a noban one ignored)."""
+        if not peer.has_permission(NetPermissionFlags.MEMPOOL):
+            if not peer.has_permission(NetPermissionFlags.NOBAN):
+                log.debug("mempool request with bloom filters disabled, disconnect peer=%d", peer.id)
+                peer.disconnect("mempool request with bloom filters disabled")
+            return
         if self.mempool is None:
             return
         txids = await self.service.call(self._mempool_txids)
@@ -966,7 +983,11 @@ class SyncManager:
         st.tx_in_flight.pop(txid, None)
         if self._tx_requested.get(txid) == peer.id:
             del self._tx_requested[txid]
+        force = (peer.has_permission(NetPermissionFlags.FORCE_RELAY)
+                 and await self.service.call(self._in_mempool, txid))
         await self.accept_tx(tx, source=peer)
+        if force:
+            await self._force_relay(txid, peer)
 
     async def accept_tx(self, tx: Any, source: Peer | None = None) -> TxResult:
         """A tx from a peer (`source`) or from this node: `service.submit_tx` (Core ProcessMessage
@@ -1011,11 +1032,27 @@ class SyncManager:
                 self._tx_requested[t] = peer.id
             peer.send(m.GetData(tuple(m.InvVect(InvType.TX, t) for t in want)))
 
-    def relay_txid(self, txid: bytes, exclude_id: int | None = None) -> None:
-        """Queue an inv of `txid` to every peer that does not know it (trickled)."""
+    def _in_mempool(self, txid: bytes) -> bool:
+        return self.mempool is not None and txid in self.mempool
+
+    async def _force_relay(self, txid: bytes, peer: Peer) -> None:
+        """Core ProcessMessage "tx" with ForceRelay: a tx from this peer that we already had is
+        relayed anyway (a gateway for nodes behind it), if it is still in our mempool."""
+        if not await self.service.call(self._in_mempool, txid):
+            log.info("not relaying non-mempool transaction %s from forcerelay peer=%d",
+                     hash_to_hex(txid), peer.id)
+            return
+        log.info("force relaying tx %s from peer=%d", hash_to_hex(txid), peer.id)
+        self.relay_txid(txid, exclude_id=peer.id, force=True)
+
+    def relay_txid(self, txid: bytes, exclude_id: int | None = None, force: bool = False) -> None:
+        """Queue an inv of `txid` to every peer that does not know it (trickled); `force`
+        (forcerelay) announces it again to peers that know it too."""
         for st in self._live_states():
             if st.peer.id == exclude_id:
                 continue
+            if force and st.peer.relay:
+                st.known.discard(txid)
             if txid in st.known or not st.peer.relay or not st.peer.handshake_done.is_set():
                 continue
             if len(st.tx_to_announce) < MAX_INV:
