@@ -18,7 +18,6 @@ to the reopened store ends at the same final state as an undisturbed run.
 
 from __future__ import annotations
 
-
 import pytest
 
 from tinynode.chain.chainstate import FATAL_ERROR_MESSAGE, ChainState, FatalStorageError

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import queue as _queue_mod
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
