@@ -240,11 +240,14 @@ async def test_late_joiner_syncs_headers_first_to_the_same_tip():
         late = await NetNode(REGTEST, name="late", config=sync_config(blocks_per_peer=4)).start()
         header_ahead: list[int] = []
 
-        def watch(_ev) -> None:
+        submit = late.writer.submit_block
+
+        async def watch(block):  # chain events wait for commits: look as each block arrives
             snap = late.writer.snapshot
             if snap.best_header_height > snap.height:
                 header_ahead.append(snap.best_header_height)
-        late.writer.subscribe_async(watch)
+            return await submit(block)
+        late.writer.submit_block = watch
         for i in rng.sample(range(6), 3):
             await late.connect(nodes[i])
         await sync_blocks([*nodes, late], timeout=20)

@@ -49,11 +49,14 @@ async def test_late_joiner_syncs_headers_first_from_several_peers():
         nodes.append(late)
         seen_header_ahead = []
 
-        def watch(ev):
+        submit = late.writer.submit_block
+
+        async def watch(block):  # chain events wait for commits: look as each block arrives
             snap = late.writer.snapshot
             if snap.best_header_height > snap.height:
                 seen_header_ahead.append(snap.best_header_height)
-        late.writer.subscribe_async(watch)
+            return await submit(block)
+        late.writer.submit_block = watch
         await late.connect(nodes[0])
         await late.connect(nodes[2])
         await sync_blocks(nodes)

@@ -18,7 +18,6 @@ to the reopened store ends at the same final state as an undisturbed run.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import pytest

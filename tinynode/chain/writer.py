@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import queue as _queue_mod
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -297,14 +296,15 @@ class ChainWriter:
 
     def _flush(self) -> None:  # writer thread; a failure is fatal (ChainState raises it)
         cs = self._cs
-        if cs is not None and not self._closed:
-            cs.flush()
+        flush = getattr(cs, "flush", None)  # a stand-in chain may keep nothing to commit
+        if flush is not None and not self._closed:
+            flush()
 
     def _job(self, fn: Callable[..., Any], args: tuple) -> Any:
         try:
             return fn(*args)
         finally:
-            if self._cs is None or self._cs.aborted is None:
+            if self._aborted_by() is None:
                 self._refresh_snapshot()
 
     async def _run(self) -> None:
@@ -362,11 +362,11 @@ class ChainWriter:
                 outcome: tuple = (_set_result, result)
             except BaseException as e:  # noqa: BLE001 - handed to the caller
                 outcome = (_set_exception, e)
-            cs = self._cs
-            if cs is not None and cs.aborted is not None:
-                self._abort(cs.aborted)
+            aborted = self._aborted_by()
+            if aborted is not None:
+                self._abort(aborted)
                 self._resolve(loop, fut, _set_exception,
-                              outcome[1] if isinstance(outcome[1], FatalStorageError) else cs.aborted)
+                              outcome[1] if isinstance(outcome[1], FatalStorageError) else aborted)
                 return
             if self._lanes_empty():
                 if self._catching_up():
@@ -380,9 +380,14 @@ class ChainWriter:
             if fut is not None:
                 self._resolve(loop, fut, *outcome)
 
+    def _aborted_by(self) -> FatalStorageError | None:  # writer thread
+        """The chainstate's store failure (a stand-in chain without one never aborts)."""
+        return getattr(self._cs, "aborted", None)
+
     def _staged_outside_sync(self) -> bool:  # writer thread
         cs = self._cs
-        return cs is not None and not self._closed and cs.staged_steps > 0 and not self._catching_up()
+        return (cs is not None and not self._closed and getattr(cs, "staged_steps", 0) > 0
+                and not self._catching_up())
 
     def _commit(self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future | None) -> bool:  # writer thread
         """Flush the chainstate. On failure: abort, hand the error to `fut` (the job whose
