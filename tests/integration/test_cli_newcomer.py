@@ -1,0 +1,51 @@
+"""issue 19, the friendly CLI against a real regtest node: `send --from` prints the amount sent
+(not amount + change), its insufficient-funds sentence quotes that address, `addresses` shows
+immature coins, and an unknown txid's `status` exits 1."""
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from tests.framework.nodes import running_nodes
+from tinynode import cli
+
+pytestmark = pytest.mark.slow
+
+
+async def run_cli(capsys, node, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = await asyncio.to_thread(cli.cli_main, ["-regtest", "--rpc-socket", str(node.node.rpc_socket), *argv])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+async def test_send_from_an_address_prints_amount_fee_and_change(capsys):
+    async with running_nodes(1) as (a,):
+        src = await a.rpc.call("getnewaddress", "mining")
+        dest = await a.rpc.call("getnewaddress", "dest")
+        await a.rpc.call("generatetoaddress", 101, src)          # 50 spendable + 100 x 50 immature at src
+
+        rc, out, err = await run_cli(capsys, a, "addresses")
+        assert rc == 0, err
+        assert f"{src}  receive              50  (+5000 immature)  mining" in out.splitlines()
+
+        rc, out, err = await run_cli(capsys, a, "send", dest, "100", "--from", src)
+        assert (rc, out) == (1, "")
+        assert err == (f"tinynode-cli: insufficient funds in {src}: 50 spendable, 5000 immature (mined coins "
+                       f"become spendable after 101 confirmations), 0 incoming unconfirmed\n")
+
+        rc, out, err = await run_cli(capsys, a, "send", dest, "0.5", "--from", src)
+        assert rc == 0, err
+        sent, txid_line, fee_line, change_line = out.splitlines()
+        txid = txid_line.split()[1]
+        fee = Decimal(fee_line.split()[1])
+        assert sent == f"sent 0.5 to {dest}" and 0 < fee < Decimal("0.0001")
+        assert change_line == f"change  {cli._coins(Decimal(50) - Decimal('0.5') - fee)} to {src}"
+        raw = await a.rpc.call("getrawtransaction", txid, True)
+        assert sorted((v["scriptPubKey"]["address"], Decimal(str(v["value"]))) for v in raw["vout"]) == \
+            sorted([(dest, Decimal("0.5")), (src, Decimal(50) - Decimal("0.5") - fee)])
+
+        rc, out, _ = await run_cli(capsys, a, "status", "11" * 32)
+        assert (rc, out) == (1, "not found (not in the mempool or the chain)\n")
+        rc, out, _ = await run_cli(capsys, a, "status", txid)
+        assert (rc, out) == (0, "in mempool (0 confirmations)\n")
