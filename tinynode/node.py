@@ -363,7 +363,8 @@ class Node:
         if self._locked:
             self._lock.release()
             self._locked = False
-        log.info("tinynode stopped")
+        if self._started:  # after a failed start the caller reports the error: no "stopped" before it
+            log.info("tinynode stopped")
 
     async def run(self) -> int:
         """Start, serve until `request_stop()` or SIGINT/SIGTERM, then stop in order. Returns

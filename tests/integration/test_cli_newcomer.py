@@ -49,3 +49,42 @@ async def test_send_from_an_address_prints_amount_fee_and_change(capsys):
         assert (rc, out) == (1, "not found (not in the mempool or the chain)\n")
         rc, out, _ = await run_cli(capsys, a, "status", txid)
         assert (rc, out) == (0, "in mempool (0 confirmations)\n")
+
+
+async def test_failed_start_logs_no_stopped_line_before_the_error(caplog):
+    """issue 19: "tinynode stopped" was logged (twice) before the daemon reported why it could not
+    start (busy port, locked datadir); a failed start now logs no "stopped" line, a normal stop one."""
+    import logging
+    import shutil
+    import socket
+
+    from tests.framework.nodes import net_config, short_tmpdir, start_node
+    from tinynode.config import NodeConfig
+    from tinynode.node import Node, NodeError
+
+    d = short_tmpdir()
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            port = s.getsockname()[1]
+            node = Node(NodeConfig(datadir=d, network="regtest", port=port, bind="127.0.0.1"),
+                        net_config=net_config())
+            with caplog.at_level(logging.INFO, logger="tinynode"):
+                with pytest.raises(NodeError):
+                    await node.run()
+        assert "tinynode stopped" not in [r.getMessage() for r in caplog.records]
+        t = await start_node(d)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tinynode"):
+            second = Node(NodeConfig(datadir=d, network="regtest", port=0, bind="127.0.0.1"),
+                          net_config=net_config())
+            with pytest.raises(NodeError):                  # the datadir is locked by t
+                await second.run()
+        assert "tinynode stopped" not in [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tinynode"):
+            await t.stop(remove=False)
+        assert [r.getMessage() for r in caplog.records][-1] == "tinynode stopped"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
