@@ -212,6 +212,8 @@ class Node:
                      "" if self.miner.workers == 1 else "s", where)
         elif self.miner is not None:
             await self.miner.start()
+            log.info("mining off: blocks come from peers, or on demand with `tinynode-cli mine N`; "
+                     "start with --mine to mine continuously")
         self.rpc.warmup = None
         snap = self.writer.snapshot
         log.info("ready: height %d, tip %s; talk to me with `%s`", snap.height,

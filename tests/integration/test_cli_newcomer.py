@@ -88,3 +88,12 @@ async def test_failed_start_logs_no_stopped_line_before_the_error(caplog):
         assert [r.getMessage() for r in caplog.records][-1] == "tinynode stopped"
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+async def test_mining_off_is_logged_at_start(caplog):
+    import logging
+    with caplog.at_level(logging.INFO, logger="tinynode"):
+        async with running_nodes(1):
+            pass
+    assert ("mining off: blocks come from peers, or on demand with `tinynode-cli mine N`; "
+            "start with --mine to mine continuously") in [r.getMessage() for r in caplog.records]
