@@ -140,7 +140,7 @@ KNOWN_METHODS = (
     "invalidateblock", "reconsiderblock", "disconnectnode", "getnetworkinfo", "setnetworkactive",
     "setban", "listbanned", "clearbanned", "createrawtransaction", "signrawtransactionwithkey",
     "signrawtransactionwithwallet", "generateblock", "gettxoutsetinfo", "testmempoolaccept",
-    "decodescript",
+    "decodescript", "backupwallet",
 )
 
 VERBS = {

@@ -97,3 +97,36 @@ async def test_mining_off_is_logged_at_start(caplog):
             pass
     assert ("mining off: blocks come from peers, or on demand with `tinynode-cli mine N`; "
             "start with --mine to mine continuously") in [r.getMessage() for r in caplog.records]
+
+
+async def test_backupwallet_copies_keys_and_coins_to_one_private_file(tmp_path):
+    """Core's backupwallet: the copy opens as a wallet with the same keys and coins; a directory
+    gets wallet.sqlite inside; the wallet's own file is refused with -4."""
+    import os
+    import stat
+
+    from tinynode.params import REGTEST
+    from tinynode.rpc.protocol import RPCError
+    from tinynode.storage.wallet import WalletStore
+    from tinynode.wallet.wallet import Wallet
+
+    async with running_nodes(1) as (a,):
+        addr = await a.rpc.call("getnewaddress", "mining")
+        await a.rpc.call("generatetoaddress", 101, addr)
+        wif = await a.rpc.call("dumpprivkey", addr)
+        assert await a.rpc.call("backupwallet", str(tmp_path / "b1.sqlite")) is None
+        assert await a.rpc.call("backupwallet", str(tmp_path)) is None
+        with pytest.raises(RPCError) as e:
+            await a.rpc.call("backupwallet", str(a.node.network_dir / "wallet.sqlite"))
+        assert e.value.code == -4 and e.value.message.startswith("Error: Wallet backup failed!")
+    for name in ("b1.sqlite", "wallet.sqlite"):
+        path = tmp_path / name
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert not (tmp_path / (name + "-wal")).exists() or (tmp_path / (name + "-wal")).stat().st_size == 0
+        w = Wallet(REGTEST, WalletStore(path))
+        try:
+            assert w.keys.export_wif(addr) == wif
+            b = w.balances()
+            assert (b.trusted, b.immature) == (50 * 10**8, 100 * 50 * 10**8)
+        finally:
+            w.close()

@@ -306,6 +306,22 @@ incoming (unconfirmed payments from others)."""
                     for a in w.keys.addresses()]
         return await self._w(work)
 
+    async def m_backupwallet(self, destination) -> None:
+        """backupwallet "destination"
+Safely copies the wallet file (DIR/<network>/wallet.sqlite) to destination, which can be a
+directory or a path with filename (relative paths are relative to the daemon's working directory)."""
+        dest = _str(destination, "destination")
+        w = self._wallet()
+
+        def work():
+            try:
+                path = w.store.backup(dest)
+            except (OSError, ValueError) as e:
+                log.warning("backupwallet to %s failed: %s", dest, e)
+                raise RPCError(RPC_WALLET_ERROR, f"Error: Wallet backup failed! ({e})") from None
+            log.info("wallet backed up to %s", path)
+        await self._w(work)
+
     async def m_getaddressinfo(self, address) -> dict:
         """getaddressinfo "address"
 Return information about the given address (ismine, labels, ...)."""
