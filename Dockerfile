@@ -1,5 +1,5 @@
 # tinynode on tinynet: a mining node with its data on a volume.
-#   docker build -t tinynode . && docker run -p 9999:9999 tinynode
+#   docker build -t tinynode . && docker run -p 127.0.0.1:9999:9999 tinynode
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

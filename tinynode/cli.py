@@ -140,10 +140,11 @@ KNOWN_METHODS = (
     "invalidateblock", "reconsiderblock", "disconnectnode", "getnetworkinfo", "setnetworkactive",
     "setban", "listbanned", "clearbanned", "createrawtransaction", "signrawtransactionwithkey",
     "signrawtransactionwithwallet", "generateblock", "gettxoutsetinfo", "testmempoolaccept",
-    "decodescript",
+    "decodescript", "backupwallet",
 )
 
 VERBS = {
+    "help": "help [COMMAND]            these commands, then every RPC method; or one command's help",
     "info": "info                      network, height, peers, mining and balance at a glance",
     "balance": "balance [--minconf N] [--address A]\n"
                "                          wallet balance: confirmed / pending / immature; with --address,\n"
@@ -153,7 +154,7 @@ VERBS = {
             "                          --data attaches an OP_RETURN output with HEX",
     "status": "status TXID               where a transaction stands (mempool / confirmations / conflicted)",
     "newaddress": "newaddress [LABEL]        a fresh receive address",
-    "addresses": "addresses                 the wallet's addresses and their balances",
+    "addresses": "addresses                 the wallet's addresses and their balances (immature, pending)",
     "mine": "mine [N]                  mine N blocks (default 1) to a fresh wallet address",
     "mempool": "mempool                   transactions waiting in the mempool",
     "peers": "peers                     connected peers",
@@ -177,7 +178,7 @@ Options:
   -stdin               read more arguments from standard input, one per line
   -getinfo             the same as the `info` command
   --json               print JSON for the friendly commands too
-  -h, --help           this help;  tinynode-cli help [METHOD] lists the daemon's RPC methods
+  -h, --help           this help;  tinynode-cli help also lists the daemon's RPC methods
   --version            print the version
 
 Friendly commands:
@@ -449,6 +450,41 @@ def _int_arg(s: str, what: str) -> int:
         raise CliError(f"{what} must be a whole number, not {s!r}") from None
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _when(t: int) -> str:
+    """A Unix time with its UTC date beside it: `1700000000 (2023-11-14 22:13:20 UTC)`."""
+    import datetime
+    try:
+        d = datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return str(t)
+    return f"{t} ({d:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+def _check_amount(amount: str) -> None:
+    """Say why an AMOUNT cannot be sent (the RPC's Core strings, `Amount out of range` and
+    `Invalid amount`, do not)."""
+    from decimal import Decimal, InvalidOperation
+    try:
+        d = Decimal(amount)
+    except InvalidOperation:
+        raise CliError(f"AMOUNT must be a number of coins, not {amount!r}") from None
+    if not d.is_finite():
+        raise CliError(f"AMOUNT must be a number of coins, not {amount!r}")
+    if d < 0:
+        raise CliError(f"AMOUNT {amount} is negative: a send pays a positive number of coins")
+    if d == 0:
+        raise CliError("AMOUNT must be more than 0 coins")
+    if d != d.quantize(Decimal("0.00000001")):
+        raise CliError(f"AMOUNT {amount} has more than 8 decimals: the smallest unit is "
+                       f"0.00000001 coins (1 satoshi)")
+    if d > 21_000_000:
+        raise CliError(f"AMOUNT {amount} is more than the 21000000 coins that can ever exist")
+
+
 def _emit(opts: _Opts, obj: Any, lines: list[str]) -> int:
     if opts.json:
         from .rpc.protocol import dumps
@@ -474,7 +510,7 @@ def verb_info(c, args, opts) -> int:
         f"peers     {len(peers)} ({sum(1 for p in peers if p.get('inbound'))} in, "
         f"{sum(1 for p in peers if not p.get('inbound'))} out)",
         f"mining    " + (f"on, {mining.get('workers', 0)} worker(s), {mining.get('hashespersec', 0) / 1000:.1f} kH/s, "
-                         f"{mining.get('blocksfound', 0)} blocks found" if mining.get("mining") else "off"),
+                         f"{_plural(mining.get('blocksfound', 0), 'block')} found" if mining.get("mining") else "off"),
     ]
     if bal is not None:
         lines.append(f"balance   {_coins(bal['trusted'])} (pending {_coins(bal['untrusted_pending'])}, "
@@ -489,6 +525,8 @@ def verb_balance(c, args, opts) -> int:
     if pos:
         raise CliError("usage: balance [--minconf N] [--address A]")
     minconf = _int_arg(o["minconf"], "--minconf") if "minconf" in o else None
+    if minconf is not None and minconf < 0:
+        raise CliError(f"--minconf must be 0 or more, not {minconf}: it counts confirmations")
     if "address" in o:
         mc = 1 if minconf is None else minconf
         r = c.call("getaddressbalance", o["address"], mc)
@@ -500,15 +538,29 @@ def verb_balance(c, args, opts) -> int:
         return _emit(opts, r, lines)
     mc = 1 if minconf is None else minconf
     b = c.call("getbalances")["mine"]
-    confirmed = c.call("getbalance", "*", mc)
-    trusted0 = b["trusted"]
-    pending = round(trusted0 - confirmed + b["untrusted_pending"], 8)
+    trusted0, incoming = b["trusted"], b["untrusted_pending"]
     maturity = _maturity(opts)
+    immature_line = f"immature   {_coins(b['immature'])}   (mined coins spendable after {maturity} confirmations)"
+    if mc == 0:
+        # as the per-address view: every coin with >= 0 confirmations, incoming ones included
+        confirmed = round(trusted0 + incoming, 8)
+        obj = {"confirmed": confirmed, "pending": 0, "immature": b["immature"], "minconf": 0,
+               "trusted": trusted0, "untrusted_pending": incoming}
+        lines = [f"confirmed  {_coins(confirmed)}   (with ≥ 0 confirmations: unconfirmed change and incoming included)",
+                 immature_line]
+        return _emit(opts, obj, lines)
+    confirmed1 = c.call("getbalance", "*", 1)
+    confirmed = confirmed1 if mc == 1 else c.call("getbalance", "*", mc)
+    pending = round(trusted0 - confirmed1 + incoming, 8)
     obj = {"confirmed": confirmed, "pending": pending, "immature": b["immature"], "minconf": mc,
-           "trusted": trusted0, "untrusted_pending": b["untrusted_pending"]}
-    lines = [f"confirmed  {_coins(confirmed)}" + ("" if mc == 1 else f"   (with ≥ {mc} confirmations)"),
-             f"pending    {_coins(pending)}   (unconfirmed: change of your sends, and incoming)",
-             f"immature   {_coins(b['immature'])}   (mined coins spendable after {maturity} confirmations)"]
+           "trusted": trusted0, "untrusted_pending": incoming}
+    lines = [f"confirmed  {_coins(confirmed)}" + ("" if mc == 1 else f"   (with ≥ {mc} confirmations)")]
+    if mc > 1:
+        recent = round(confirmed1 - confirmed, 8)
+        obj["recent"] = recent
+        lines.append(f"recent     {_coins(recent)}   (confirmed but fewer than {mc} confirmations)")
+    lines += [f"pending    {_coins(pending)}   (unconfirmed: change of your sends, and incoming)",
+              immature_line]
     return _emit(opts, obj, lines)
 
 
@@ -524,11 +576,8 @@ def verb_send(c, args, opts) -> int:
     if len(pos) != 2:
         raise CliError("usage: send ADDR AMOUNT [--fee-rate R] [--from A] [--subtract-fee] [--data HEX]")
     addr, amount = pos
-    try:
-        float(amount)
-    except ValueError:
-        raise CliError(f"AMOUNT must be a number of coins, not {amount!r}") from None
-    named: dict[str, Any] = {"address": addr, "amount": amount}
+    _check_amount(amount)
+    named: dict[str, Any] = {"address": addr, "amount": amount, "verbose": True}
     if "fee-rate" in o:
         named["fee_rate"] = o["fee-rate"]
     if "from" in o:
@@ -539,28 +588,33 @@ def verb_send(c, args, opts) -> int:
         named["data"] = o["data"]
     from .rpc.protocol import RPCError
     try:
-        txid = c.call("sendtoaddress", named=named)
+        r = c.call("sendtoaddress", named=named)
     except RPCError as e:
         if e.code != -6:
             raise
-        b = c.call("getbalances")["mine"]
-        raise CliError(f"insufficient funds: {_coins(b['trusted'])} spendable, "
-                       f"{_coins(b['immature'])} immature (mined coins become spendable after "
-                       f"{_maturity(opts)} confirmations), {_coins(b['untrusted_pending'])} "
-                       f"incoming unconfirmed") from None
-    tx = c.call("gettransaction", txid, None, True)
-    fee = -tx.get("fee", 0)
-    sent = -sum(d["amount"] for d in tx["details"] if d["category"] == "send")
-    change = [(v["value"], v["scriptPubKey"].get("address")) for v in tx["decoded"]["vout"]
-              if v["scriptPubKey"].get("address") not in (addr, None)]
-    obj = {"txid": txid, "amount": sent, "fee": fee,
-           "change": [{"amount": a, "address": ad} for a, ad in change]}
-    lines = [f"sent {_coins(sent)} to {addr}", f"txid    {txid}", f"fee     {_coins(fee)}"]
-    for a, ad in change:
-        lines.append(f"change  {_coins(a)} to {ad}")
-    if not change:
-        lines.append("change  none")
+        raise CliError(_insufficient_funds(c, opts, o.get("from"))) from None
+    # what the wallet built: the amount paid to ADDR, the fee, the change (and where it went);
+    # with --from the change goes back to that address, so it cannot be told from the outputs
+    change = r.get("change")
+    obj = {"txid": r["txid"], "amount": r["amount"], "fee": r["fee"], "change": change}
+    lines = [f"sent {_coins(r['amount'])} to {addr}", f"txid    {r['txid']}", f"fee     {_coins(r['fee'])}",
+             f"change  {_coins(change['amount'])} to {change['address']}" if change else "change  none"]
     return _emit(opts, obj, lines)
+
+
+def _insufficient_funds(c, opts, from_addr: str | None) -> str:
+    """The sentence for a send the coins cannot cover: the wallet's balances, or with --from
+    that address's own."""
+    spend_after = f"(mined coins become spendable after {_maturity(opts)} confirmations)"
+    if from_addr is not None:
+        row = next((r for r in c.call("listaddresses") if r["address"] == from_addr), None)
+        if row is not None:
+            return (f"insufficient funds in {from_addr}: {_coins(row['spendable'])} spendable, "
+                    f"{_coins(row['immature'])} immature {spend_after}, "
+                    f"{_coins(row['incoming'])} incoming unconfirmed")
+    b = c.call("getbalances")["mine"]
+    return (f"insufficient funds: {_coins(b['trusted'])} spendable, {_coins(b['immature'])} immature "
+            f"{spend_after}, {_coins(b['untrusted_pending'])} incoming unconfirmed")
 
 
 def verb_status(c, args, opts) -> int:
@@ -573,7 +627,9 @@ def verb_status(c, args, opts) -> int:
     st = r["status"]
     if st == "confirmed":
         n = r["confirmations"]
-        line = f"{n} confirmation{'' if n == 1 else 's'} in block {r['blockhash']} at height {r['height']}"
+        line = f"{_plural(n, 'confirmation')} in block {r['blockhash']} at height {r['height']}"
+        if "blocktime" in r:
+            line += f", mined at {_when(r['blocktime'])}"
     elif st == "mempool":
         line = "in mempool (0 confirmations)"
     elif st == "pending":
@@ -582,7 +638,8 @@ def verb_status(c, args, opts) -> int:
         line = "conflicted: a double spend of it was confirmed; it will not confirm"
     else:
         line = "not found (not in the mempool or the chain)"
-    return _emit(opts, r, [line])
+    _emit(opts, r, [line])
+    return 1 if st == "not found" else 0
 
 
 def verb_newaddress(c, args, opts) -> int:
@@ -596,7 +653,10 @@ def verb_addresses(c, args, opts) -> int:
     if o.get("json"):
         opts.json = True
     rows = c.call("listaddresses")
-    lines = [f"{r['address']}  {r['kind']:<8} {_coins(r['balance']):>14}  {r['label']}".rstrip() for r in rows]
+    lines = []
+    for r in rows:
+        extra = "".join(f"  (+{_coins(r[k])} {k})" for k in ("immature", "pending") if r.get(k))
+        lines.append(f"{r['address']}  {r['kind']:<8} {_coins(r['balance']):>14}{extra}  {r['label']}".rstrip())
     return _emit(opts, rows, lines or ["no addresses yet; make one with `tinynode-cli newaddress`"])
 
 
@@ -654,10 +714,21 @@ def verb_block(c, args, opts) -> int:
     if len(pos) != 1:
         raise CliError("usage: block HEIGHT|HASH")
     ref = pos[0]
-    h = c.call("getblockhash", int(ref)) if ref.isdigit() else ref
+    if ref.lstrip("-").isdigit():
+        height = int(ref)
+        if height < 0:
+            raise CliError(f"block height must be 0 or more, not {height}: heights count up from the genesis block (0)")
+        tip = c.call("getblockcount")
+        if height > tip:
+            raise CliError(f"no block at height {height} yet: the chain's height is {tip}")
+        h = c.call("getblockhash", height)
+    elif len(ref) == 64 and all(ch in "0123456789abcdefABCDEF" for ch in ref):
+        h = ref
+    else:
+        raise CliError(f"{ref!r} is neither a block height (a whole number) nor a block hash (64 hex characters)")
     b = c.call("getblock", h, 1)
     lines = [f"block {b['hash']}", f"height        {b['height']} ({b['confirmations']} confirmations)",
-             f"time          {b['time']}", f"transactions  {b['nTx']}", f"size          {b['size']} bytes",
+             f"time          {_when(b['time'])}", f"transactions  {b['nTx']}", f"size          {b['size']} bytes",
              f"bits          {b['bits']} (difficulty {b['difficulty']:.6g})",
              f"previous      {b.get('previousblockhash', '-')}"]
     if "nextblockhash" in b:
@@ -683,6 +754,8 @@ def verb_tx(c, args, opts) -> int:
         t = c.call("gettransaction", pos[0], None, True)["decoded"]
     lines = [f"tx {t['txid']}  ({t['size']} bytes, " +
              (f"{t['confirmations']} confirmations" if t.get("confirmations") else "unconfirmed") + ")"]
+    if t.get("blocktime"):
+        lines.append(f"  mined at {_when(t['blocktime'])}")
     for i in t["vin"]:
         lines.append(f"  in   coinbase {i['coinbase']}" if "coinbase" in i else f"  in   {i['txid']}:{i['vout']}")
     for v in t["vout"]:
@@ -708,9 +781,25 @@ def verb_chain(c, args, opts) -> int:
     return _emit(opts, obj, lines)
 
 
+def verb_help(c, args, opts) -> int:
+    """`help`: the friendly commands first, then the daemon's RPC methods (Core names);
+    `help COMMAND`: one friendly command's usage, or one RPC method's help."""
+    if args and args[0] in VERBS:
+        print(VERBS[args[0]])
+        return 0
+    if args:
+        _print_result(c.call("help", *args))
+        return 0
+    lines = ["Friendly commands:"] + ["  " + v for v in VERBS.values()]
+    lines += ["", "RPC methods (Bitcoin Core's names and arguments; `tinynode-cli help METHOD` for one):"]
+    print("\n".join(lines))
+    print(c.call("help"))
+    return 0
+
+
 VERB_FUNCS: dict[str, Callable[..., int]] = {
     "info": verb_info, "balance": verb_balance, "send": verb_send, "status": verb_status,
     "newaddress": verb_newaddress, "addresses": verb_addresses, "mine": verb_mine,
     "mempool": verb_mempool, "peers": verb_peers, "connect": verb_connect, "block": verb_block,
-    "tx": verb_tx, "chain": verb_chain,
+    "tx": verb_tx, "chain": verb_chain, "help": verb_help,
 }

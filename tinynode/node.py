@@ -212,6 +212,8 @@ class Node:
                      "" if self.miner.workers == 1 else "s", where)
         elif self.miner is not None:
             await self.miner.start()
+            log.info("mining off: blocks come from peers, or on demand with `tinynode-cli mine N`; "
+                     "start with --mine to mine continuously")
         self.rpc.warmup = None
         snap = self.writer.snapshot
         log.info("ready: height %d, tip %s; talk to me with `%s`", snap.height,
@@ -363,7 +365,8 @@ class Node:
         if self._locked:
             self._lock.release()
             self._locked = False
-        log.info("tinynode stopped")
+        if self._started:  # after a failed start the caller reports the error: no "stopped" before it
+            log.info("tinynode stopped")
 
     async def run(self) -> int:
         """Start, serve until `request_stop()` or SIGINT/SIGTERM, then stop in order. Returns

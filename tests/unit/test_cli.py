@@ -120,7 +120,7 @@ def test_balance_verb(monkeypatch, capsys):
     assert lines[0].startswith("confirmed  40") and lines[1].startswith("pending    9.5")
     assert lines[2].startswith("immature   100") and "101 confirmations" in lines[2]
     rc, out, _, fake = run(monkeypatch, capsys, ["balance", "--minconf", "0", "--json"], answers)
-    assert json.loads(out)["confirmed"] == 48.5 and json.loads(out)["pending"] == 1.0
+    assert json.loads(out)["confirmed"] == 49.5 and json.loads(out)["pending"] == 0
     answers = {"getaddressbalance": {"address": "A", "balance": 2.0, "confirmed": 2.0, "immature": 0,
                                      "pending_in": 1.0, "pending_out": 0}}
     rc, out, _, fake = run(monkeypatch, capsys, ["balance", "--address", "A"], answers)
@@ -130,16 +130,14 @@ def test_balance_verb(monkeypatch, capsys):
 
 
 def test_send_verb_uses_named_args(monkeypatch, capsys):
-    tx = {"fee": -0.00000452, "details": [{"category": "send", "amount": -1.5}],
-          "decoded": {"vout": [{"value": 1.5, "scriptPubKey": {"address": "DEST"}},
-                               {"value": 48.49999548, "scriptPubKey": {"address": "CHANGE"}}]}}
-    answers = {"sendtoaddress": "tt", "gettransaction": tx}
+    answers = {"sendtoaddress": {"txid": "tt", "fee_reason": "x", "amount": 1.5, "fee": 0.00000452,
+                                 "change": {"address": "SRC", "amount": 48.49999548, "vout": 1}}}
     rc, out, _, fake = run(monkeypatch, capsys, ["send", "DEST", "1.5", "--fee-rate", "3", "--from", "SRC"], answers)
     assert rc == 0
-    assert fake.calls[0] == ("sendtoaddress", (), {"address": "DEST", "amount": "1.5", "fee_rate": "3",
-                                                   "from_address": "SRC"})
+    assert fake.calls == [("sendtoaddress", (), {"address": "DEST", "amount": "1.5", "verbose": True,
+                                                 "fee_rate": "3", "from_address": "SRC"})]
     assert out.splitlines() == ["sent 1.5 to DEST", "txid    tt", "fee     0.00000452",
-                                "change  48.49999548 to CHANGE"]
+                                "change  48.49999548 to SRC"]
     rc, _, err, _ = run(monkeypatch, capsys, ["send", "DEST"], answers)
     assert rc == 1 and "usage: send" in err
 
@@ -202,3 +200,118 @@ def test_tinynode_lab_routes_to_the_lab(capsys):
         cli.daemon_main(["--help"])
     assert e.value.code == 0
     assert "tinynode lab --help" in " ".join(capsys.readouterr().out.split())
+
+
+def test_send_from_prints_the_amount_sent_not_amount_plus_change(monkeypatch, capsys):
+    """issue 19: `send ADDR 0.5 --from A` printed `sent 1.4999774` (the change back to A counted
+    as sent); the amount, the fee and the change each get their own line."""
+    answers = {"sendtoaddress": {"txid": "t" * 64, "fee_reason": "Fallback fee", "amount": 0.5,
+                                 "fee": 0.0000226, "change": {"address": "TA", "amount": 0.9999774, "vout": 0}}}
+    rc, out, _, _ = run(monkeypatch, capsys, ["send", "TDEST", "0.5", "--from", "TA"], answers)
+    assert rc == 0 and out == f"sent 0.5 to TDEST\ntxid    {'t' * 64}\nfee     0.0000226\nchange  0.9999774 to TA\n"
+    answers["sendtoaddress"] = {"txid": "u", "fee_reason": "x", "amount": 2.0, "fee": 0.00000452, "change": None}
+    rc, out, _, _ = run(monkeypatch, capsys, ["send", "TDEST", "2"], answers)
+    assert out.splitlines()[0] == "sent 2 to TDEST" and out.splitlines()[-1] == "change  none"
+
+
+def test_send_from_insufficient_funds_quotes_that_address(monkeypatch, capsys):
+    rows = [{"address": "TA", "kind": "receive", "used": True, "label": "", "balance": 0.3, "immature": 150.0,
+             "pending": 0.0, "spendable": 0.3, "incoming": 0.0},
+            {"address": "TB", "kind": "receive", "used": True, "label": "", "balance": 80.0, "immature": 0.0,
+             "pending": 0.0, "spendable": 80.0, "incoming": 0.0}]
+    answers = {"sendtoaddress": RPCError(-6, "Insufficient funds"), "listaddresses": rows,
+               "getbalances": {"mine": {"trusted": 80.3, "untrusted_pending": 0.0, "immature": 150.0}}}
+    rc, out, err, _ = run(monkeypatch, capsys, ["send", "TDEST", "1", "--from", "TA"], answers)
+    assert rc == 1 and out == ""
+    assert err == ("tinynode-cli: insufficient funds in TA: 0.3 spendable, 150 immature (mined coins become "
+                   "spendable after 11 confirmations), 0 incoming unconfirmed\n")
+
+
+def test_send_amount_errors_say_why(monkeypatch, capsys):
+    for amount, why in [("-1", "AMOUNT -1 is negative: a send pays a positive number of coins"),
+                        ("0.123456789", "AMOUNT 0.123456789 has more than 8 decimals: the smallest unit "
+                                        "is 0.00000001 coins (1 satoshi)"),
+                        ("0", "AMOUNT must be more than 0 coins"),
+                        ("abc", "AMOUNT must be a number of coins, not 'abc'")]:
+        rc, _, err, fake = run(monkeypatch, capsys, ["send", "TDEST", amount], {})
+        assert (rc, err, fake.calls) == (1, f"tinynode-cli: {why}\n", []), amount
+
+
+def test_balance_minconf_semantics(monkeypatch, capsys):
+    """issue 19: --minconf 0 counts incoming unconfirmed coins (as the per-address view does);
+    coins with 1..N-1 confirmations are "recent", not "unconfirmed"; a negative minconf is refused."""
+    b = {"trusted": 10.0, "untrusted_pending": 1.5, "immature": 150.0}
+    answers = {"getbalances": {"mine": b},
+               "getbalance": lambda dummy, minconf: {1: 9.0, 5: 6.0}[minconf]}
+    rc, out, _, fake = run(monkeypatch, capsys, ["balance", "--minconf", "0"], answers)
+    assert rc == 0 and out == ("confirmed  11.5   (with ≥ 0 confirmations: unconfirmed change and incoming included)\n"
+                               "immature   150   (mined coins spendable after 11 confirmations)\n")
+    rc, out, _, _ = run(monkeypatch, capsys, ["balance", "--minconf", "5"], answers)
+    assert rc == 0 and out == ("confirmed  6   (with ≥ 5 confirmations)\n"
+                               "recent     3   (confirmed but fewer than 5 confirmations)\n"
+                               "pending    2.5   (unconfirmed: change of your sends, and incoming)\n"
+                               "immature   150   (mined coins spendable after 11 confirmations)\n")
+    rc, out, _, _ = run(monkeypatch, capsys, ["balance"], answers)
+    assert out.splitlines()[:2] == ["confirmed  9", "pending    2.5   (unconfirmed: change of your sends, and incoming)"]
+    rc, out, err, fake = run(monkeypatch, capsys, ["balance", "--minconf", "-1"], answers)
+    assert (rc, out, fake.calls) == (1, "", [])
+    assert err == "tinynode-cli: --minconf must be 0 or more, not -1: it counts confirmations\n"
+
+
+def test_addresses_show_immature_and_pending(monkeypatch, capsys):
+    rows = [{"address": "TA", "kind": "receive", "used": True, "label": "mining", "balance": 0.0,
+             "immature": 150.0, "pending": 0.0, "spendable": 0.0, "incoming": 0.0},
+            {"address": "TB", "kind": "change", "used": True, "label": "", "balance": 2.0,
+             "immature": 0.0, "pending": 0.5, "spendable": 2.5, "incoming": 0.0}]
+    rc, out, _, _ = run(monkeypatch, capsys, ["addresses"], {"listaddresses": rows})
+    assert rc == 0 and out.splitlines() == ["TA  receive               0  (+150 immature)  mining",
+                                            "TB  change                2  (+0.5 pending)"]
+
+
+def test_status_of_an_unknown_txid_exits_nonzero(monkeypatch, capsys):
+    answers = {"gettxstatus": {"txid": "t", "status": "not found"}}
+    rc, out, _, _ = run(monkeypatch, capsys, ["status", "t"], answers)
+    assert (rc, out) == (1, "not found (not in the mempool or the chain)\n")
+    answers = {"gettxstatus": {"txid": "t", "status": "confirmed", "confirmations": 2, "blockhash": "bb",
+                               "height": 7, "blocktime": 1700000000}}
+    rc, out, _, _ = run(monkeypatch, capsys, ["status", "t"], answers)
+    assert (rc, out) == (0, "2 confirmations in block bb at height 7, mined at 1700000000 (2023-11-14 22:13:20 UTC)\n")
+
+
+def test_block_verb_heights_and_times(monkeypatch, capsys):
+    blk = {"hash": "ab" * 32, "height": 3, "confirmations": 1, "time": 1700000000, "nTx": 1, "size": 200,
+           "bits": "1f00ffff", "difficulty": 1.0, "previousblockhash": "cd" * 32, "tx": ["ee" * 32]}
+    answers = {"getblockcount": 3, "getblockhash": "ab" * 32, "getblock": blk}
+    rc, _, err, fake = run(monkeypatch, capsys, ["block", "-1"], answers)
+    assert (rc, fake.calls) == (1, [])
+    assert err == ("tinynode-cli: block height must be 0 or more, not -1: heights count up from the "
+                   "genesis block (0)\n")
+    rc, _, err, _ = run(monkeypatch, capsys, ["block", "9"], answers)
+    assert (rc, err) == (1, "tinynode-cli: no block at height 9 yet: the chain's height is 3\n")
+    rc, _, err, _ = run(monkeypatch, capsys, ["block", "tip"], answers)
+    assert err == ("tinynode-cli: 'tip' is neither a block height (a whole number) nor a block hash "
+                   "(64 hex characters)\n")
+    rc, out, _, _ = run(monkeypatch, capsys, ["block", "3"], answers)
+    assert rc == 0 and "time          1700000000 (2023-11-14 22:13:20 UTC)" in out.splitlines()
+
+
+def test_help_lists_friendly_verbs_first_then_rpc_names(monkeypatch, capsys):
+    answers = {"help": lambda *a: "getblock \"blockhash\" ( verbosity )" if a else "getblock ...\nstop"}
+    rc, out, _, fake = run(monkeypatch, capsys, ["help"], answers)
+    lines = out.splitlines()
+    assert rc == 0 and lines[0] == "Friendly commands:" and lines[1].startswith("  help [COMMAND]")
+    rpc_at = lines.index("RPC methods (Bitcoin Core's names and arguments; `tinynode-cli help METHOD` for one):")
+    assert all(any(l.startswith("  " + v) for l in lines[:rpc_at]) for v in cli.VERBS)
+    assert lines[rpc_at + 1:] == ["getblock ...", "stop"]
+    rc, out, _, fake = run(monkeypatch, capsys, ["help", "send"], answers)
+    assert out.startswith("send ADDR AMOUNT") and fake.calls == []
+    rc, out, _, fake = run(monkeypatch, capsys, ["help", "getblock"], answers)
+    assert out == 'getblock "blockhash" ( verbosity )\n' and fake.calls == [("help", ("getblock",), None)]
+
+
+def test_info_says_1_block_found(monkeypatch, capsys):
+    answers = {"getblockchaininfo": {"chain": "tinynet", "blocks": 1, "headers": 1, "bestblockhash": "h"},
+               "getpeerinfo": [], "getbalances": RPCError(-18, "no wallet"),
+               "getmininginfo": {"mining": True, "workers": 1, "hashespersec": 2000, "blocksfound": 1}}
+    rc, out, _, _ = run(monkeypatch, capsys, ["info"], answers)
+    assert "mining    on, 1 worker(s), 2.0 kH/s, 1 block found" in out.splitlines()

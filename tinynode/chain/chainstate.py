@@ -909,6 +909,8 @@ class ChainState:
                 break
             new_tip = e
             events.append(BlockConnected(block, e))
+            if e.prev is not None and not self.params.no_retargeting and e.height % self.params.retarget_window == 0:
+                _log_retarget(e)
             if len(events) - disconnected >= MAX_BLOCKS_PER_COMMIT and new_tip.chainwork > old_tip.chainwork:
                 break
         if failed:
@@ -1159,3 +1161,17 @@ class ChainState:
                     if self.aborted is None:
                         raise
                     log.exception("closing the chain store after a fatal error failed")
+
+
+def _log_retarget(e: BlockIndexEntry) -> None:
+    """One line when a block on a retarget boundary (Core's `GetNextWorkRequired` period)
+    connects: the difficulty before → after, as `getdifficulty` reports it."""
+    old, new = _difficulty(e.prev.bits), _difficulty(e.bits)  # type: ignore[union-attr]
+    log.info("difficulty retarget at height %d: %.6g -> %.6g (x%.3f), bits %08x -> %08x",
+             e.height, old, new, new / old if old else 0.0, e.prev.bits, e.bits)  # type: ignore[union-attr]
+
+
+def _difficulty(bits: int) -> float:
+    """Core `GetDifficulty`: how many times harder than mainnet's 0x1d00ffff."""
+    shift, d = (bits >> 24) & 0xFF, float(0xFFFF) / float(max(bits & 0x00FFFFFF, 1))
+    return d * 256.0 ** (29 - shift)

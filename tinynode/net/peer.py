@@ -512,7 +512,17 @@ class Peer:
             msg = await self._queue.get()
             self._dequeued.set()
             data = envelope.encode(magic, msg)
-            w.write(data)
+            try:
+                if w.transport.is_closing():
+                    raise ConnectionResetError("transport closed")
+                w.write(data)
+            except (RuntimeError, ConnectionError) as e:
+                # the socket closed under us (uvloop raises RuntimeError on a closed handle):
+                # a normal disconnect, not a bug
+                if not isinstance(e, ConnectionError) and not w.transport.is_closing():
+                    raise
+                log.debug("peer %d: %s not sent, the connection is closed: %s", self.id, msg.COMMAND, e)
+                raise PeerDisconnect("connection closed") from None
             self.bytes_sent += len(data)
             self.last_send = time.time()
             if w.transport.get_write_buffer_size() > 0:

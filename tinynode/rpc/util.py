@@ -63,6 +63,19 @@ def amount_from_json(value: Any) -> int:
     return sats
 
 
+def address_prefix_hint(params) -> str:
+    """What this network's addresses start with, from its base58 version bytes:
+    `tinynet addresses start with T (P2SH ones with t)`."""
+    from ..primitives.address import b58check_encode
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+    def leading(version: int) -> str:
+        lo, hi = (b58check_encode(bytes((version,)) + fill * 20)[0] for fill in (b"\x00", b"\xff"))
+        return " or ".join(alphabet[alphabet.index(lo):alphabet.index(hi) + 1])
+    return f"{params.name} addresses start with {leading(params.pubkey_prefix)} " \
+           f"(P2SH ones with {leading(params.script_prefix)})"
+
+
 def _int(value: Any, name: str) -> int:
     if isinstance(value, bool):
         raise RPCError(RPC_TYPE_ERROR, f"{name} is not an integer")
@@ -234,7 +247,8 @@ class RPCArea:
         try:
             return decode_address(address, self._params).script_pubkey
         except AddressError:
-            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Invalid address: {address}") from None
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY,
+                           f"Invalid address: {address}; {address_prefix_hint(self._params)}") from None
 
     def _wallet(self):
         if self.node.wallet is None:

@@ -126,7 +126,9 @@ Returns array of unspent transaction outputs with between minconf and maxconf (i
         """sendtoaddress "address" amount ( "comment" "comment_to" subtractfeefromamount replaceable conf_target "estimate_mode" avoid_reuse fee_rate verbose from_address )
 Send an amount to a given address. fee_rate is in sat/vB (default 2). from_address (tinynode)
 spends only that wallet address's coins and returns the change to it. data (tinynode) adds an
-OP_RETURN output carrying those hex bytes."""
+OP_RETURN output carrying those hex bytes. With verbose, also (tinynode) amount (what address
+receives), fee, and change {address, amount, vout} (null without change): with from_address the
+change returns to that address, so the outputs alone cannot tell it from a payment."""
         spk = self._decode_address(address)
         sats = amount_from_json(amount)
         if sats <= 0:
@@ -149,7 +151,15 @@ OP_RETURN output carrying those hex bytes."""
         log.info("wallet sent %s: %.8f to %s, fee %.8f", created.tx.txid_hex, amount_to_json(created.amounts[0]),
                  address, amount_to_json(created.fee))
         if _bool(verbose, "verbose"):
-            return {"txid": created.tx.txid_hex, "fee_reason": "Fallback fee" if fee_rate is None else "User-specified fee rate"}
+            change = None
+            if created.change_index is not None:
+                out = created.tx.vout[created.change_index]
+                change = {"address": address_from_script(out.script_pubkey, self._params),
+                          "amount": amount_to_json(out.value), "vout": created.change_index}
+            return {"txid": created.tx.txid_hex,
+                    "fee_reason": "Fallback fee" if fee_rate is None else "User-specified fee rate",
+                    "amount": amount_to_json(created.amounts[0]), "fee": amount_to_json(created.fee),
+                    "change": change}
         return created.tx.txid_hex
 
     def _send(self, w, outputs, rate, subtract, from_spk):
@@ -269,19 +279,48 @@ Returns up to 'count' most recent wallet transactions skipping the first 'skip'.
 
     async def m_listaddresses(self) -> list:
         """listaddresses
-(tinynode) The wallet's handed-out addresses with their kind, label and confirmed balance."""
+(tinynode) The wallet's handed-out addresses with their kind, label and balances: balance
+(confirmed, mature), immature (mined coins not yet spendable), pending (unconfirmed: change of our
+sends and incoming), spendable (what a send from it may use: mature, confirmed or our own change),
+incoming (unconfirmed payments from others)."""
         w = self._wallet()
 
         def work():
             self._sync_mempool()
-            bal: dict[bytes, int] = {}
+            sums: dict[tuple[bytes, str], int] = {}
+
+            def add(spk: bytes, kind: str, value: int) -> None:
+                sums[(spk, kind)] = sums.get((spk, kind), 0) + value
             for c in w.coins():
-                if c.mature and c.confirmations > 0:
-                    bal[c.script_pubkey] = bal.get(c.script_pubkey, 0) + c.value
+                if not c.mature:
+                    add(c.script_pubkey, "immature", c.value)
+                    continue
+                add(c.script_pubkey, "balance" if c.confirmations > 0 else "pending", c.value)
+                if c.trusted:
+                    add(c.script_pubkey, "spendable", c.value)
+                else:
+                    add(c.script_pubkey, "incoming", c.value)
+            kinds = ("balance", "immature", "pending", "spendable", "incoming")
             return [{"address": a.address, "kind": a.chain, "used": a.used, "label": a.label,
-                     "balance": amount_to_json(bal.get(a.script_pubkey, 0))}
+                     **{k: amount_to_json(sums.get((a.script_pubkey, k), 0)) for k in kinds}}
                     for a in w.keys.addresses()]
         return await self._w(work)
+
+    async def m_backupwallet(self, destination) -> None:
+        """backupwallet "destination"
+Safely copies the wallet file (DIR/<network>/wallet.sqlite) to destination, which can be a
+directory or a path with filename (relative paths are relative to the daemon's working directory)."""
+        dest = _str(destination, "destination")
+        w = self._wallet()
+
+        def work():
+            try:
+                path = w.store.backup(dest)
+            except (OSError, ValueError) as e:
+                log.warning("backupwallet to %s failed: %s", dest, e)
+                raise RPCError(RPC_WALLET_ERROR, f"Error: Wallet backup failed! ({e})") from None
+            log.info("wallet backed up to %s", path)
+        await self._w(work)
 
     async def m_getaddressinfo(self, address) -> dict:
         """getaddressinfo "address"
@@ -386,7 +425,8 @@ conflicted (a wallet transaction that lost a double spend), or not found."""
             if found is not None:
                 _, bh, height = found
                 res.update(status="confirmed", confirmations=cs.height - height + 1,
-                           blockhash=hash_to_hex(bh), height=height)
+                           blockhash=hash_to_hex(bh), height=height,
+                           blocktime=cs.get_entry(bh).header.time)
                 return res
             if mp is not None and t in mp:
                 res.update(status="mempool", confirmations=0)

@@ -117,6 +117,28 @@ class WalletStore:
             self._db.close()
             self._db = None  # type: ignore[assignment]
 
+    def backup(self, dest: Path | str) -> Path:
+        """A consistent copy of the wallet in one file at `dest` (mode 0600), made with SQLite's
+        online backup while the wallet stays open (Core `BackupWallet`). A directory gets
+        `wallet.sqlite` inside it; an existing file is replaced; the wallet's own file is refused."""
+        target = Path(dest).expanduser()
+        if target.is_dir():
+            target = target / self.path.name
+        if target.resolve() == self.path.resolve():
+            raise ValueError("the backup cannot be the wallet file itself")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        _create_private_file(tmp)
+        out = sqlite3.connect(str(tmp))
+        try:
+            self._db.backup(out)
+            out.execute("PRAGMA journal_mode=DELETE")   # one self-contained file, no -wal beside it
+        finally:
+            out.close()
+        os.replace(tmp, target)
+        return target
+
     @contextmanager
     def batch(self) -> Iterator[None]:
         """One SQLite transaction around the block (nested batches join the outer one)."""
