@@ -138,9 +138,14 @@ class KernelChain:
     rejected it (ProcessNewBlock failed, or connecting it or a block it activated failed).
     Blocks whose parent Core does not know wait in a pool bounded like the tinynode node's
     unconnected-blocks store (`max_orphans`, oldest evicted first; Core itself keeps none, its
-    net layer asks for the parent first), and are retried after each accepted block. A block
-    Core cannot even deserialize (e.g. a tx with no inputs, which Core reads as a segwit
-    marker) counts as rejected.
+    net layer asks for the parent first), and are retried after each accepted block. Before
+    pooling, Core's context-free `CheckBlock` (PoW, merkle root, size, coinbase, txs) runs on
+    the block, as `ProcessNewBlock` does before it looks for the parent. The pool is adopted in
+    the order tinynode adopts its own unconnected blocks (children of a parent by ascending
+    hash, depth-first from the last one): that order decides which of several equal-work tips
+    formed in one call is "first seen", a choice of the node's (Core has no such pool), so the
+    kernel is made to see the blocks in that order. A block Core cannot even deserialize (e.g.
+    a tx with no inputs, which Core reads as a segwit marker) counts as rejected.
     """
 
     def __init__(self, max_orphans: int = 100) -> None:
@@ -160,7 +165,10 @@ class KernelChain:
         opts.update_block_tree_db_in_memory(True)
         opts.update_chainstate_db_in_memory(True)
         self.chainman = pbk.ChainstateManager(opts)
+        self._chain_params = pbk.ChainParameters(pbk.ChainType.REGTEST)
+        self._consensus_params = self._chain_params.consensus_params
         self.orphans: dict[bytes, Block] = {}   # block hash → block waiting for its parent
+        self.rejected: set[bytes] = set()       # pooled blocks refused under a refused parent
 
     def knows(self, block_hash: bytes) -> bool:
         return pbk.BlockHash(block_hash) in self.chainman.block_tree_entries
@@ -169,10 +177,18 @@ class KernelChain:
         chain = self.chainman.get_active_chain()
         return bytes(chain._get_by_height(chain.height).block_hash)
 
-    def submit(self, block: Block) -> tuple[bool, dict[bytes, bool]]:
-        """Hand `block` to Core. Returns (accepted, every block_checked verdict of the call)."""
+    def submit(self, block: Block, stored_by_node: bool = False) -> tuple[bool, dict[bytes, bool]]:
+        """Hand `block` to Core. Returns (accepted, every block_checked verdict of the call).
+
+        `stored_by_node`: tinynode stored the block (so it adopts its waiting children even
+        when connecting them fails); the pool then does the same."""
         self._verdicts.clear()
         if not self.knows(block.header.prev_hash):
+            if block.header.prev_hash in self.rejected:      # Core: bad-prevblk
+                self.rejected.add(block.hash)
+                return False, {block.hash: False}
+            if not self._context_free_ok(block):
+                return False, {block.hash: False}
             if block.hash not in self.orphans:
                 while len(self.orphans) >= self.max_orphans:
                     del self.orphans[next(iter(self.orphans))]
@@ -182,22 +198,45 @@ class KernelChain:
         verdicts = dict(self._verdicts)
         if accepted:
             self._adopt_orphans(block.hash, verdicts)
+            # connecting an adopted child's branch may have failed at this very block
+            accepted = verdicts.get(block.hash, True)
+        elif stored_by_node and self.knows(block.hash):
+            self._adopt_orphans(block.hash, verdicts, failed=True)
         return accepted, verdicts
 
-    def _adopt_orphans(self, parent: bytes, verdicts: dict[bytes, bool]) -> None:
-        todo = [parent]
+    def _context_free_ok(self, block: Block) -> bool:
+        """Core `CheckBlock` with PoW and merkle checks, on regtest's consensus params."""
+        try:
+            kblock = pbk.Block(block.serialize())
+        except RuntimeError:
+            return False
+        state = kblock.check(self._consensus_params, pbk.BlockCheckFlags.ALL)
+        return state.validation_mode == pbk.ValidationMode.VALID
+
+    def _adopt_orphans(self, parent: bytes, verdicts: dict[bytes, bool], failed: bool = False) -> None:
+        """Hand Core the pooled descendants of `parent`. Under a parent Core refused
+        (`failed`), tinynode still stores them, as failed children; Core would refuse each
+        (bad-prevblk, not indexed), so they are refused here and remembered in `rejected`,
+        whose children are refused too."""
+        todo = [(parent, failed)]
         while todo:
-            p = todo.pop()
-            for h, blk in list(self.orphans.items()):
-                if blk.header.prev_hash != p:
+            p, p_failed = todo.pop()
+            children = sorted(h for h, blk in self.orphans.items() if blk.header.prev_hash == p)
+            for h in children:
+                blk = self.orphans.pop(h)
+                if p_failed:
+                    self.rejected.add(h)
+                    verdicts[h] = False
+                    todo.append((h, True))
                     continue
-                del self.orphans[h]
                 self._verdicts.clear()
                 ok = self._process(blk)
                 verdicts.update(self._verdicts)
                 verdicts[h] = ok
                 if ok:
-                    todo.append(h)
+                    todo.append((h, False))
+                elif self.knows(h):
+                    todo.append((h, True))
 
     def _process(self, block: Block) -> bool:
         try:
@@ -206,9 +245,10 @@ class KernelChain:
             return False
         try:
             self.chainman.process_block(kblock)
+            ok = self._verdicts.get(block.hash, True)
         except pbk.ProcessBlockException:
-            return False
-        return self._verdicts.get(block.hash, True)
+            ok = False
+        return ok
 
     def submit_header(self, header: BlockHeader) -> bool:
         try:
@@ -329,7 +369,8 @@ class OracleChainState:
 
     def _compare(self, block: Block, err) -> None:
         from tinynode.consensus.errors import RejectReason
-        accepted, verdicts = self.kernel.submit(block)
+        entry = self._cs.get_entry(block.hash)
+        accepted, verdicts = self.kernel.submit(block, stored_by_node=bool(entry and entry.have_data))
         if self.invalidated:            # tinynode follows an invalidateblock Core never saw
             return
         self.calls += 1

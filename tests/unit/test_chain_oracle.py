@@ -124,3 +124,18 @@ def test_restart_keeps_the_kernel(tmp_path):
         assert cs.calls == 1
     finally:
         cs.close()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "disagreement: a mutated copy (txs duplicated, same hash) of a block already stored is "
+    "'duplicate' (no error) for tinynode's process_block, which looks the hash up before "
+    "CheckBlock; Core's ProcessNewBlock runs CheckBlock first and refuses it (bad-txns-duplicate "
+    "/ mutated). No state differs (neither marks anything), only the verdict."))
+def test_mutated_copy_of_a_stored_block(node):
+    b, cs = node
+    real = b.next_block("real")
+    assert_accepted(cs, real, tip=real)
+    from tinynode.primitives.block import Block
+    copy = Block(real.header, real.txs + real.txs)
+    assert copy.hash == real.hash
+    cs.process_block(copy)          # the oracle: tinynode accepted ('duplicate'), Core rejected
