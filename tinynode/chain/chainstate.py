@@ -686,18 +686,19 @@ class ChainState:
         self._check_usable()
         h = block.hash
         e = self.index.get(h)
+        # Core ProcessNewBlock: CheckBlock (context-free) comes first, even for a hash we know
+        # (a mutated copy of a stored block is refused, not a duplicate), and a block failing
+        # it is not indexed nor marked: nothing is stored for it (only AcceptBlock's failures mark).
+        try:
+            sigop_counts = check_block(block, self.params)
+        except ValidationError as err:
+            return BlockResult(h, "invalid", err, e)
         if e is not None and e.failed:
             return BlockResult(h, "invalid", ValidationError(R.DUPLICATE_INVALID, "block is marked invalid"), e)
         if e is not None and e.have_data:
             return BlockResult(h, "duplicate", None, e)
         if h in self._unconnected:
             return BlockResult(h, "duplicate")
-        # Core ProcessNewBlock: CheckBlock (context-free) comes first, and a block failing it is
-        # not indexed nor marked: nothing is stored for it (only AcceptBlock's failures mark).
-        try:
-            sigop_counts = check_block(block, self.params)
-        except ValidationError as err:
-            return BlockResult(h, "invalid", err, e)
         prev = self.index.get(block.header.prev_hash)
         if prev is None:
             self._add_unconnected(block)

@@ -12,6 +12,7 @@ from ..consensus.errors import RejectReason
 from ..mining.miner import MiningError
 from ..mining.template import template_with_txs
 from ..primitives.address import AddressError, decode_address
+from ..chain.index import BlockStatus
 from ..primitives.block import Block
 from ..primitives.hashes import hash_to_hex, hex_to_hash
 from ..primitives.serialize import DecodeError
@@ -87,7 +88,13 @@ otherwise a BIP22 result as Core gives it: "duplicate", "duplicate-invalid", "in
             block = Block.from_bytes(bytes.fromhex(_str(hexdata, "hexdata")))
         except (ValueError, DecodeError):
             raise RPCError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None
-        parent = await self._w(lambda: self._cs().get_entry(block.header.prev_hash))
+        known, parent = await self._w(lambda: (self._cs().get_entry(block.hash),
+                                               self._cs().get_entry(block.header.prev_hash)))
+        if known is not None:  # Core submitblock looks the hash up before ProcessNewBlock
+            if known.failed:
+                return "duplicate-invalid"
+            if known.status & BlockStatus.VALID_SCRIPTS:   # Core IsValid(BLOCK_VALID_SCRIPTS)
+                return "duplicate"
         if parent is None:  # Core keeps no block whose parent it lacks (AcceptBlockHeader)
             return "prev-blk-not-found"
         parent_failed = parent.failed
