@@ -419,3 +419,13 @@ def test_bip68_relative_lock_in_connect(make_cs):
     last = B.next(more[-1], cb_extra=b"n")
     assert cs.process_block(last).status == "connected"
     assert cs.process_block(B.next(last, (locked,), fees=COIN)).status == "connected"
+
+
+def test_locator_heights_are_cores_locator_entries():
+    """Core `LocatorEntries`: the step doubles only once the locator holds more than 10 hashes,
+    so 12 consecutive heights come first; the last entry is always genesis."""
+    from tinynode.chain.active import locator_heights
+    assert locator_heights(0) == [0]
+    assert locator_heights(1) == [1, 0]
+    assert locator_heights(15) == [15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 2, 0]
+    assert locator_heights(100) == [*range(100, 88, -1), 87, 83, 75, 59, 27, 0]

@@ -10,17 +10,18 @@ __all__ = ["ActiveChain", "locator_heights"]
 
 
 def locator_heights(height: int) -> list[int]:
-    """Heights for a block locator from `height`: the last 10 one by one, then doubling steps, then 0."""
+    """Heights for a block locator from `height` (Core `LocatorEntries`): one by one while the
+    locator has at most 11 entries (so 12 consecutive heights), then steps doubling, then 0."""
     out = []
     step = 1
     h = height
-    while h > 0:
+    while True:
         out.append(h)
-        if len(out) >= 10:
+        if h == 0:
+            return out
+        h = max(h - step, 0)
+        if len(out) > 10:
             step *= 2
-        h -= step
-    out.append(0)
-    return out
 
 
 class ActiveChain:
