@@ -119,11 +119,12 @@ def legacy_sighash(tx: Tx, input_index: int, script_code: bytes, hash_type: int)
 
 def _sighash_all(tx: Tx, input_index: int, code: bytes, hash_type: int) -> bytes:
     """SIGHASH_ALL without ANYONECANPAY: the outputs and locktime are the tail of the
-    transaction's own serialization, so they are sliced from `tx.raw` instead of re-serialized.
+    transaction's own (non-witness) serialization, so they are sliced from it instead of
+    re-serialized.
     `code` is the serialized scriptCode (`serialize_script_code`); `input_index` < len(tx.vin)."""
     pack = _U32.pack
     vin = tx.vin
-    raw = tx.raw
+    raw = tx.raw if tx.base_size == len(tx.raw) else tx.serialize_without_witness()
     if len(vin) == 1:
         # one input (input_index 0 here): version, count, outpoint, then the scriptSig replaced
         # by `code`; everything after the scriptSig (sequence, outputs, locktime) is raw's tail
