@@ -126,7 +126,7 @@ TINYNET = ChainParams(
     pubkey_prefix=65,
     script_prefix=127,
     wif_prefix=193,
-    bech32_hrp="tiny",
+    bech32_hrp="tn0",                # never a prefix of a tinynet base58 address (no "0" in base58)
     default_bind="0.0.0.0",
     mine_by_default=True,
 )

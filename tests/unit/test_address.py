@@ -217,7 +217,7 @@ def test_segwit_kinds():
     assert (a.kind, a.witness_version) == ("witness_unknown", 16)
     # tinynet's HRP
     s = encode_address("p2wpkh", bytes(20), TINYNET)
-    assert s.startswith("tiny1q") and decode_address(s, TINYNET).script_pubkey == b"\x00\x14" + bytes(20)
+    assert s.startswith("tn01q") and decode_address(s, TINYNET).script_pubkey == b"\x00\x14" + bytes(20)
     with pytest.raises(AddressError, match="Base58 encoding"):      # another network's HRP
         decode_address("bcrt1qdavt4j2sd7dlhqsavtnfxvzppw6k7qy97tmnu9", TINYNET)
     with pytest.raises(AddressError, match=r"\(expected bc, got bcrt\)"):   # Core's own example
