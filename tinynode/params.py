@@ -50,6 +50,7 @@ class ChainParams:
     pubkey_prefix: int
     script_prefix: int
     wif_prefix: int
+    bech32_hrp: str                  # BIP173 human-readable part of segwit addresses
     max_block_size: int = 1_000_000
     max_block_sigops: int = 20_000
     max_future_block_time: int = 2 * 60 * 60
@@ -91,6 +92,7 @@ REGTEST = ChainParams(
     pubkey_prefix=111,
     script_prefix=196,
     wif_prefix=239,
+    bech32_hrp="bcrt",
 )
 
 #: tinynet's genesis, mined once by `contrib/mine_genesis.py` (constants committed below).
@@ -124,6 +126,7 @@ TINYNET = ChainParams(
     pubkey_prefix=65,
     script_prefix=127,
     wif_prefix=193,
+    bech32_hrp="tn0",                # never a prefix of a tinynet base58 address (no "0" in base58)
     default_bind="0.0.0.0",
     mine_by_default=True,
 )

@@ -4,8 +4,9 @@ Two differential checks, used by the script-vector, property, chain-scenario and
 
 - `kernel_verify(...)`: Core's `VerifyScript` through `btck_script_pubkey_verify` for one input,
   with the consensus flags the kernel exposes (P2SH, DERSIG, NULLDUMMY, CHECKLOCKTIMEVERIFY,
-  CHECKSEQUENCEVERIFY; WITNESS/TAPROOT stay off until tinynode has segwit). Policy-only flags
-  (STRICTENC, LOW_S, ...) are not part of the kernel's API, so a caller compares verdicts on
+  CHECKSEQUENCEVERIFY, WITNESS; TAPROOT stays off until tinynode has taproot), the spent
+  amount (BIP143 signs it) and, when known, every spent output. Policy-only flags (STRICTENC,
+  LOW_S, ...) are not part of the kernel's API, so a caller compares verdicts on
   `consensus_part(flags)` and runs tinynode with exactly that set too.
 - `KernelChain`: a regtest `ChainstateManager` (in-memory databases, a temporary blocks dir)
   fed the same blocks as a tinynode `ChainState`; `OracleChainState` wraps a ChainState so every
@@ -44,7 +45,8 @@ __all__ = ["pbk", "KERNEL_ERROR", "KERNEL_FLAGS", "require_kernel", "require_ker
 
 #: The script flags libbitcoinkernel takes that tinynode implements (Core's bit values).
 KERNEL_FLAGS = (ScriptFlags.P2SH | ScriptFlags.DERSIG | ScriptFlags.NULLDUMMY
-                | ScriptFlags.CHECKLOCKTIMEVERIFY | ScriptFlags.CHECKSEQUENCEVERIFY)
+                | ScriptFlags.CHECKLOCKTIMEVERIFY | ScriptFlags.CHECKSEQUENCEVERIFY
+                | ScriptFlags.WITNESS)
 
 
 def require_kernel_if_ci() -> None:
@@ -61,35 +63,50 @@ def require_kernel() -> None:
 
 
 def consensus_part(flags: int) -> int:
-    """The part of `flags` the kernel can be asked about."""
-    return int(flags) & int(KERNEL_FLAGS)
+    """The part of `flags` the kernel can be asked about: its flags, with WITNESS only beside
+    P2SH (Core's `is_valid_flag_combination`, as its tests' TrimFlags: WITNESS needs P2SH)."""
+    f = int(flags) & int(KERNEL_FLAGS)
+    if not f & ScriptFlags.P2SH:
+        f &= ~int(ScriptFlags.WITNESS)
+    return f
 
 
 def kernel_verify(tx_bytes: bytes, input_index: int, script_pubkey: bytes, amount: int,
-                  flags: int) -> bool:
-    """Core `VerifyScript` (via the kernel) for input `input_index` of the serialized tx."""
+                  flags: int, spent_outputs: list[tuple[bytes, int]] | None = None) -> bool:
+    """Core `VerifyScript` (via the kernel) for input `input_index` of the serialized tx (the
+    kernel reads scriptSig and witness from it). `amount` is the spent output's value;
+    `spent_outputs` ((script_pubkey, amount) for every input), when given, goes to the
+    kernel's PrecomputedTransactionData as Core's validation passes it."""
     assert int(flags) & ~int(KERNEL_FLAGS) == 0, "only kernel flags can be compared"
     ktx = pbk.Transaction(tx_bytes)
     spk = pbk.ScriptPubkey(script_pubkey)
+    txdata = None
+    if spent_outputs is not None:
+        outs = [pbk.TransactionOutput(pbk.ScriptPubkey(s), a) for s, a in spent_outputs]
+        txdata = pbk.script.PrecomputedTransactionData(ktx, outs)
     try:
-        return bool(spk.verify(amount, ktx, None, input_index, pbk.ScriptVerificationFlags(int(flags))))
+        return bool(spk.verify(amount, ktx, txdata, input_index,
+                               pbk.ScriptVerificationFlags(int(flags))))
     except pbk.ScriptVerifyException as e:  # invalid flag combination / missing spent outputs
         raise AssertionError(f"kernel refused the call itself: {e}") from e
 
 
 def same_verdict(verify_script, script_pubkey: bytes, tx, input_index: int, flags: int,
-                 amount: int = 0, what: str = "") -> bool:
-    """Run input `input_index` of `tx` through tinynode's `verify_script` and Core's kernel on
-    the consensus part of `flags`; assert both give the same verdict and return it."""
+                 amount: int = 0, what: str = "",
+                 spent_outputs: list[tuple[bytes, int]] | None = None) -> bool:
+    """Run input `input_index` of `tx` (its scriptSig and witness) through tinynode's
+    `verify_script` and Core's kernel on the consensus part of `flags` with the spent `amount`;
+    assert both give the same verdict and return it."""
     from tinynode.script.interpreter import ScriptError
 
     cflags = consensus_part(flags)
     try:
-        verify_script(tx.vin[input_index].script_sig, script_pubkey, tx, input_index, cflags)
+        verify_script(tx.vin[input_index].script_sig, script_pubkey, tx, input_index, cflags,
+                      amount=amount)
         mine = True
     except ScriptError:
         mine = False
-    core = kernel_verify(tx.serialize(), input_index, script_pubkey, amount, cflags)
+    core = kernel_verify(tx.serialize(), input_index, script_pubkey, amount, cflags, spent_outputs)
     assert mine == core, (
         f"{what}: tinynode {'OK' if mine else 'fails'}, Core {'OK' if core else 'fails'} with "
         f"{format_flags(cflags)}: spk={script_pubkey.hex()} tx={tx.serialize().hex()}")
@@ -100,15 +117,23 @@ def oracle_checked(verify_script):
     """`verify_script` that also asks Core about every call it can (`same_verdict`), then runs
     the call as asked (all flags) and returns or raises as the real one does.
 
-    Calls whose scriptSig is not the one in the tx (the kernel reads it from the tx) are only
-    run, not compared."""
-    def checked(script_sig, script_pubkey, tx, input_index, flags=0):
-        if tx.vin[input_index].script_sig == script_sig:
-            same_verdict(verify_script, script_pubkey, tx, input_index, flags, what="verify_script")
+    Calls whose scriptSig or witness is not the one in the tx (the kernel reads them from the
+    tx) are only run, not compared; `checked.compared_witness` counts compared calls with the
+    WITNESS flag on."""
+    def checked(script_sig, script_pubkey, tx, input_index, flags=0, amount=0, witness=None,
+                txdata=None):
+        txin = tx.vin[input_index]
+        if txin.script_sig == script_sig and (witness is None or tuple(witness) == txin.witness):
+            same_verdict(verify_script, script_pubkey, tx, input_index, flags, amount=amount,
+                         what="verify_script")
             checked.compared += 1
-        return verify_script(script_sig, script_pubkey, tx, input_index, flags)
+            if consensus_part(flags) & ScriptFlags.WITNESS:
+                checked.compared_witness += 1
+        return verify_script(script_sig, script_pubkey, tx, input_index, flags, amount=amount,
+                             witness=witness, txdata=txdata)
 
     checked.compared = 0
+    checked.compared_witness = 0
     return checked
 
 

@@ -17,15 +17,17 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 @dataclass(frozen=True)
 class Prefixes:
-    """A stand-in for ChainParams carrying only the base58 prefixes."""
+    """A stand-in for ChainParams carrying only the base58 prefixes and the bech32 HRP."""
     pubkey_prefix: int
     script_prefix: int
     wif_prefix: int
+    bech32_hrp: str
 
 
-MAIN = Prefixes(0, 5, 128)
-TEST = Prefixes(111, 196, 239)      # testnet3, testnet4, signet and regtest share these
-CHAINS = {"main": MAIN, "testnet": TEST, "testnet4": TEST, "signet": TEST, "regtest": TEST}
+MAIN = Prefixes(0, 5, 128, "bc")
+TEST = Prefixes(111, 196, 239, "tb")      # testnet3, testnet4 and signet share these
+RT = Prefixes(111, 196, 239, "bcrt")      # regtest: testnet's base58 prefixes, its own HRP
+CHAINS = {"main": MAIN, "testnet": TEST, "testnet4": TEST, "signet": TEST, "regtest": RT}
 
 
 def _load(name):
@@ -74,6 +76,8 @@ def test_key_io_valid_base58(string, payload, meta):
             decode_wif(string, params)
     # Never valid on a chain with other prefixes.
     other = TEST if params is MAIN else MAIN
+    if not meta["isPrivkey"] and params is RT:
+        other = MAIN
     with pytest.raises(AddressError):
         decode_wif(string, other) if meta["isPrivkey"] else decode_address(string, other)
 
@@ -81,7 +85,7 @@ def test_key_io_valid_base58(string, payload, meta):
 @pytest.mark.parametrize("row", _load("key_io_invalid.json"))
 def test_key_io_invalid_rejected_everywhere(row):
     (string,) = row
-    for params in (MAIN, TEST, REGTEST, TINYNET):
+    for params in (MAIN, TEST, RT, REGTEST, TINYNET):
         with pytest.raises(AddressError):
             decode_address(string, params)
         with pytest.raises(AddressError):
@@ -166,3 +170,192 @@ def test_white_space_as_core_decode_base58():
     for bad in (a[:5] + " " + a[5:], "2 g", "2\x00g"):
         with pytest.raises(AddressError):
             b58decode(bad) if len(bad) < 5 else decode_address(bad, MAIN)
+
+
+# --- bech32 / bech32m segwit addresses ----------------------------------------------------------
+
+from tinynode.primitives.address import (  # noqa: E402
+    BECH32, BECH32M, bech32_decode, bech32_encode, decode_segwit_address, encode_segwit_address,
+    witness_program, witness_script,
+)
+
+SEGWIT_ROWS = [r for i, r in enumerate(_load("key_io_valid.json")) if r not in BASE58_ROWS]
+
+
+def test_every_key_io_valid_row_is_base58_or_segwit():
+    assert len(SEGWIT_ROWS) == 32 and len(SEGWIT_ROWS) + len(BASE58_ROWS) == 70
+    assert all(r[2].get("tryCaseFlip") for r in SEGWIT_ROWS)
+
+
+@pytest.mark.parametrize("string, payload, meta", SEGWIT_ROWS, ids=[r[0][:14] for r in SEGWIT_ROWS])
+def test_key_io_valid_segwit(string, payload, meta):
+    """Core's key_io_tests: the address decodes to the scriptPubKey, the scriptPubKey encodes
+    back to the address, the case-flipped string decodes the same, and it is no WIF key."""
+    params = CHAINS[meta["chain"]]
+    spk = bytes.fromhex(payload)
+    addr = decode_address(string, params)
+    assert addr.script_pubkey == spk and addr.is_witness
+    assert address_from_script(spk, params) == string
+    assert encode_address(addr.kind, addr.program, params, addr.witness_version) == string
+    assert decode_address(string.swapcase(), params).script_pubkey == spk
+    with pytest.raises(AddressError):
+        decode_wif(string, params)
+    for other in {MAIN, TEST, RT} - {params}:
+        with pytest.raises(AddressError):
+            decode_address(string, other)
+
+
+def test_segwit_kinds():
+    a = decode_address("bcrt1qdavt4j2sd7dlhqsavtnfxvzppw6k7qy97tmnu9", REGTEST)
+    assert (a.kind, a.witness_version, len(a.program)) == ("p2wpkh", 0, 20)
+    a = decode_address("bcrt1qan8gntac7z7me2ejt4hpru42ad2f759fmy0m3ejvs98656znv7eqga4uhv", REGTEST)
+    assert (a.kind, a.witness_version) == ("p2wsh", 0)
+    a = decode_address("bcrt1pfwxjqvtt4tcxrtdluukfmy2dv7xd2qzdfy6kajv5nwn4yam3wxkq3553uh", REGTEST)
+    assert (a.kind, a.witness_version) == ("p2tr", 1)
+    a = decode_address("bcrt1sx6p8njlx7h9mc2agz4yg82dzne23050ncq72cneeecez2pst8mahn8xecsf8g6hzx94420",
+                       REGTEST)
+    assert (a.kind, a.witness_version) == ("witness_unknown", 16)
+    # tinynet's HRP
+    s = encode_address("p2wpkh", bytes(20), TINYNET)
+    assert s.startswith("tn01q") and decode_address(s, TINYNET).script_pubkey == b"\x00\x14" + bytes(20)
+    with pytest.raises(AddressError, match="Base58 encoding"):      # another network's HRP
+        decode_address("bcrt1qdavt4j2sd7dlhqsavtnfxvzppw6k7qy97tmnu9", TINYNET)
+    with pytest.raises(AddressError, match=r"\(expected bc, got bcrt\)"):   # Core's own example
+        decode_address("bcrt1qdavt4j2sd7dlhqsavtnfxvzppw6k7qy97tmnu9", MAIN)
+
+
+# Core's test/functional/rpc_validateaddress.py (main chain): BIP173 and BIP350 vectors with
+# Core's error sentences. Checksum errors: Core names the encoding from its error locator;
+# tinynode says "Invalid checksum" (no error locations), so those rows match on "checksum".
+BIP_INVALID = [
+    ("tc1qw508d6qejxtdg4y5r3zarvary0c5xw7kg3g4ty", "Invalid or unsupported Segwit (Bech32) or Base58 encoding."),
+    ("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5", "checksum"),
+    ("BC13W508D6QEJXTDG4Y5R3ZARVARY0C5XW7KN40WF2", "Version 1+ witness address must use Bech32m checksum"),
+    ("bc1rw5uspcuh", "Version 1+ witness address must use Bech32m checksum"),
+    ("bc10w508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7kw5rljs90",
+     "Version 1+ witness address must use Bech32m checksum"),
+    ("BC1QR508D6QEJXTDG4Y5R3ZARVARYV98GJ9P", "Invalid Bech32 v0 address program size (16 bytes), per BIP141"),
+    ("tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sL5k7",
+     "Invalid or unsupported Segwit (Bech32) or Base58 encoding."),
+    ("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3t4", "Invalid character or mixed case"),
+    ("bc1zw508d6qejxtdg4y5r3zarvaryvqyzf3du", "Version 1+ witness address must use Bech32m checksum"),
+    ("tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3pjxtptv",
+     "Invalid or unsupported Segwit (Bech32) or Base58 encoding."),
+    ("bc1gmk9yu", "Empty Bech32 data section"),
+    ("tc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vq5zuyut",
+     "Invalid or unsupported Segwit (Bech32) or Base58 encoding."),
+    ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqh2y7hd",
+     "Version 1+ witness address must use Bech32m checksum"),
+    ("BC1S0XLXVLHEMJA6C4DQV22UAPCTQUPFHLXM9H8Z3K2E72Q4K9HCZ7VQ54WELL",
+     "Version 1+ witness address must use Bech32m checksum"),
+    ("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kemeawh", "Version 0 witness address must use Bech32 checksum"),
+    ("bc1p38j9r5y49hruaue7wxjce0updqjuyyx0kh56v8s25huc6995vvpql3jow4", "Invalid Base 32 character"),
+    ("BC130XLXVLHEMJA6C4DQV22UAPCTQUPFHLXM9H8Z3K2E72Q4K9HCZ7VQ7ZWS8R", "Invalid Bech32 address witness version"),
+    ("bc1pw5dgrnzv", "Invalid Bech32 address program size (1 byte)"),
+    ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7v8n0nx0muaewav253zgeav",
+     "Invalid Bech32 address program size (41 bytes)"),
+    ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7v07qwwzcrf", "Invalid padding in Bech32 data section"),
+]
+BIP_VALID = [
+    ("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", "0014751e76e8199196d454941c45d1b3a323f1433bd6"),
+    ("bc1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qccfmv3",
+     "00201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262"),
+    ("bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7kt5nd6y",
+     "5128751e76e8199196d454941c45d1b3a323f1433bd6751e76e8199196d454941c45d1b3a323f1433bd6"),
+    ("BC1SW50QGDZ25J", "6002751e"),
+    ("bc1zw508d6qejxtdg4y5r3zarvaryvaxxpcs", "5210751e76e8199196d454941c45d1b3a323"),
+    ("bc1qqqqqp399et2xygdj5xreqhjjvcmzhxw4aywxecjdzew6hylgvses5wp4dt",
+     "0020000000c4a5cad46221b2a187905e5266362b99d5e91c6ce24d165dab93e86433"),
+    ("bc1pqqqqp399et2xygdj5xreqhjjvcmzhxw4aywxecjdzew6hylgvses7epu4h",
+     "5120000000c4a5cad46221b2a187905e5266362b99d5e91c6ce24d165dab93e86433"),
+    ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
+     "512079be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"),
+    ("bc1pfeessrawgf", "51024e73"),     # pay-to-anchor
+]
+
+
+@pytest.mark.parametrize("string, reason", BIP_INVALID, ids=[r[0][:16] for r in BIP_INVALID])
+def test_bip173_bip350_invalid_addresses(string, reason):
+    with pytest.raises(AddressError) as e:
+        decode_address(string, MAIN)
+    assert reason in str(e.value)
+
+
+@pytest.mark.parametrize("string, spk", BIP_VALID, ids=[r[0][:16] for r in BIP_VALID])
+def test_bip173_bip350_valid_addresses(string, spk):
+    a = decode_address(string, MAIN)
+    assert a.script_pubkey.hex() == spk
+    assert address_from_script(bytes.fromhex(spk), MAIN) == string.lower()
+
+
+# Core's src/test/bech32_tests.cpp
+BECH32_VALID = ["A12UEL5L", "a12uel5l",
+                "an83characterlonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1tt5tgs",
+                "abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw",
+                "11qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqc8247j",
+                "split1checkupstagehandshakeupstreamerranterredcaperred2y9e3w", "?1ezyfcl"]
+BECH32M_VALID = ["A1LQFN3A", "a1lqfn3a",
+                 "an83characterlonghumanreadablepartthatcontainsthetheexcludedcharactersbioandnumber11sg7hg6",
+                 "abcdef1l7aum6echk45nj3s0wdvt2fg8x9yrzpqzd3ryx",
+                 "11llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllludsr8",
+                 "split1checkupstagehandshakeupstreamerranterredcaperredlc445v", "?1v759aa"]
+BECH32_INVALID = [
+    (" 1nwldj5", "Invalid character or mixed case"), ("\x7f1axkwrx", "Invalid character or mixed case"),
+    ("\x801eym55h", "Invalid character or mixed case"),
+    ("an84characterslonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1569pvx",
+     "Bech32 string too long"),
+    ("pzry9x0s0muk", "Missing separator"), ("1pzry9x0s0muk", "Invalid separator position"),
+    ("x1b4n0q5v", "Invalid Base 32 character"), ("li1dgmt3", "Invalid separator position"),
+    ("de1lg7wt\xff", "Invalid character or mixed case"), ("A1G7SGD8", "Invalid checksum"),
+    ("10a06t8", "Invalid separator position"), ("1qzzfhee", "Invalid separator position"),
+    ("a12UEL5L", "Invalid character or mixed case"), ("A12uEL5L", "Invalid character or mixed case"),
+    ("abcdef1qpzrz9x8gf2tvdw0s3jn54khce6mua7lmqqqxw", "checksum"),
+    ("test1zg69w7y6hn0aqy352euf40x77qddq3dc", "checksum"),
+    (" 1xj0phk", "Invalid character or mixed case"), ("\x7f1g6xzxy", "Invalid character or mixed case"),
+    ("\x801vctc34", "Invalid character or mixed case"),
+    ("an84characterslonghumanreadablepartthatcontainsthetheexcludedcharactersbioandnumber11d6pts4",
+     "Bech32 string too long"),
+    ("qyrz8wqd2c9m", "Missing separator"), ("1qyrz8wqd2c9m", "Invalid separator position"),
+    ("y1b0jsk6g", "Invalid Base 32 character"), ("lt1igcx5c0", "Invalid Base 32 character"),
+    ("in1muywd", "Invalid separator position"), ("mm1crxm3i", "Invalid Base 32 character"),
+    ("au1s5cgom", "Invalid Base 32 character"), ("M1VUXWEZ", "Invalid checksum"),
+    ("16plkw9", "Invalid separator position"), ("1p2gdwpf", "Invalid separator position"),
+    ("abcdef1l7aum6echk45nj2s0wdvt2fg8x9yrzpqzd3ryx", "checksum"),
+    ("test1zg69v7y60n00qy352euf40x77qcusag6", "checksum"),
+]
+
+
+@pytest.mark.parametrize("string", BECH32_VALID + BECH32M_VALID)
+def test_bech32_and_bech32m_strings(string):
+    encoding, hrp, data = bech32_decode(string)
+    assert encoding == (BECH32 if string in BECH32_VALID else BECH32M)
+    assert bech32_encode(hrp, data, encoding) == string.lower()
+
+
+@pytest.mark.parametrize("string, reason", BECH32_INVALID)
+def test_bech32_invalid_strings(string, reason):
+    with pytest.raises(AddressError) as e:
+        bech32_decode(string)
+    assert reason in str(e.value)
+
+
+def test_witness_program_detection():
+    assert witness_program(witness_script(0, bytes(20))) == (0, bytes(20))
+    assert witness_program(witness_script(16, bytes(40))) == (16, bytes(40))
+    assert witness_program(bytes((0x00, 1, 7))) is None            # program too short
+    assert witness_program(bytes((0x51, 41)) + bytes(41)) is None   # program too long
+    assert witness_program(bytes((0x4f, 2, 1, 2))) is None          # OP_1NEGATE is no version
+    # v0 programs other than 20/32 bytes have no address (Core: NONSTANDARD)
+    assert address_from_script(witness_script(0, bytes(21)), MAIN) is None
+    with pytest.raises(AddressError):
+        encode_segwit_address("bc", 0, bytes(21))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 16), st.binary(min_size=2, max_size=40), st.sampled_from([MAIN, TEST, RT, TINYNET]))
+def test_segwit_round_trip(version, program, params):
+    if version == 0 and len(program) not in (20, 32):
+        return
+    s = encode_segwit_address(params.bech32_hrp, version, program)
+    assert decode_segwit_address(s, params.bech32_hrp) == (version, program)
+    assert decode_address(s, params).script_pubkey == witness_script(version, program)

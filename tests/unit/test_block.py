@@ -273,3 +273,28 @@ def test_random_header_bytes_only_decode_error(b):
         assert len(b) != HEADER_SIZE
         return
     assert h.serialize() == b
+
+
+def test_witness_block_round_trip_sizes_and_witness_merkle_root():
+    from tinynode.primitives.block import witness_merkle_root
+    from tinynode.primitives.hashes import sha256d
+    from tinynode.primitives.tx import NULL_OUTPOINT, OutPoint, Tx, TxIn, TxOut
+    coinbase = Tx(1, (TxIn(NULL_OUTPOINT, b"\x01\x01", witness=(bytes(32),)),), (TxOut(50, b"\x51"),))
+    spend = Tx(2, (TxIn(OutPoint(bytes(range(32)), 0), b"", witness=(b"\x30" * 72, b"\x02" * 33)),),
+               (TxOut(49, b"\x00\x14" + bytes(20)),))
+    legacy = Tx(1, (TxIn(OutPoint(bytes(32), 1), b"\x51"),), (TxOut(1, b"\x51"),))
+    root, mutated = merkle_root([coinbase.txid, spend.txid, legacy.txid])
+    header = BlockHeader(0x20000000, bytes(32), root, 1, 0x207FFFFF, 0)
+    block = Block(header, (coinbase, spend, legacy))
+    raw = block.serialize()
+    again = Block.from_bytes(raw)
+    assert again == block and again.serialize() == raw and again.size == len(raw) == block.size
+    assert [t.wtxid for t in again.txs] == [coinbase.wtxid, spend.wtxid, legacy.wtxid]
+    assert again.compute_merkle_root() == (root, False)           # txids, not wtxids
+    stripped = header.serialize() + b"\x03" + b"".join(t.serialize_without_witness() for t in block.txs)
+    assert block.base_size == len(stripped) < block.size
+    assert block.weight == 3 * len(stripped) + len(raw)
+    # BIP141: the coinbase's wtxid counts as zero
+    expected = sha256d(sha256d(bytes(32) + spend.wtxid) + sha256d(legacy.wtxid + legacy.wtxid))
+    assert witness_merkle_root(block.txs) == (expected, False) == block.compute_witness_merkle_root()
+    assert legacy.wtxid == legacy.txid and spend.wtxid != spend.txid

@@ -221,7 +221,7 @@ def test_encode_segwit_address_key_io_valid(address, spk, chain):
 
 def test_bech32_hrp_per_network():
     assert bech32_hrp(REGTEST) == "bcrt"
-    assert bech32_hrp(TINYNET) == "tn"
+    assert bech32_hrp(TINYNET) == "tn0"
     assert [bech32_hrp(Net(n)) for n in ("main", "test", "testnet4", "signet")] == ["bc", "tb", "tb", "tb"]
     with pytest.raises(ValueError):
         bech32_hrp(Net("nowhere"))
@@ -257,7 +257,7 @@ def test_infer_descriptor_tinynet_uses_its_prefixes():
     h = bytes([0x11] * 20)
     assert desc("76a914" + "11" * 20 + "88ac", TINYNET) \
         == add_checksum(f"addr({encode_address('p2pkh', h, TINYNET)})")
-    assert desc("0014" + "11" * 20, TINYNET).startswith("addr(tn1q")
+    assert desc("0014" + "11" * 20, TINYNET).startswith("addr(tn01q")
 
 
 def test_infer_descriptor_accepts_bytearray_and_memoryview():

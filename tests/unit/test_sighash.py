@@ -1,4 +1,5 @@
-"""Legacy sighash against Bitcoin Core's sighash.json (all 500 rows) and the SINGLE bug."""
+"""Legacy sighash against Bitcoin Core's sighash.json (all 500 rows) and the SINGLE bug; BIP143
+sighash against the BIP's own examples."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from tinynode.primitives.tx import OutPoint, Tx, TxIn, TxOut
 from tinynode.script.sighash import (
     SIGHASH_ALL, SIGHASH_ANYONECANPAY, SIGHASH_ONE, SIGHASH_SINGLE, legacy_sighash,
-    serialize_script_code,
+    PrecomputedTxData, serialize_script_code, witness_v0_sighash,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -84,3 +85,75 @@ def test_one_input_sighash_all_against_independent_serializer(ss_len):
     tx = Tx(2, (TxIn(OutPoint(b"\x07" * 32, 3), b"\x01" * ss_len, 0xFFFFFFFD),),
             (TxOut(5000, spk), TxOut(7, b"\x6a")), 99)
     assert legacy_sighash(tx, 0, spk, SIGHASH_ALL) == legacy_sighash_local(tx, 0, spk, SIGHASH_ALL)
+
+
+# --- BIP143 (witness v0) -------------------------------------------------------------------------
+# The examples of bitcoin/bips bip-0143.mediawiki: unsigned tx, input, scriptCode (without its
+# length byte), amount in satoshis, hashtype, and the sigHash the BIP prints.
+
+_P2WPKH_TX = ("0100000002fff7f7881a8099afa6940d42d1e7f6362bec38171ea3edf433541db4e4ad969f0000000000eeffffff"
+              "ef51e1b804cc89d182d279655c3aa89e815b1b309fe287d9b2b55d57b90ec68a0100000000ffffffff02202cb2"
+              "06000000001976a9148280b37df378db99f66f85c95a783a76ac7a6d5988ac9093510d000000001976a9143bde"
+              "42dbee7e4dbe6a21b2d50ce2f0167faa815988ac11000000")
+_P2SH_P2WPKH_TX = ("0100000001db6b1b20aa0fd7b23880be2ecbd4a98130974cf4748fb66092ac4d3ceb1a54770100000000fe"
+                   "ffffff02b8b4eb0b000000001976a914a457b684d7f0d539a46a45bbc043f35b59d0d96388ac0008af2f00"
+                   "0000001976a914fd270b1ee6abcaea97fea7ad0402e8bd8ad6d77c88ac92040000")
+_P2WSH_TX = ("0100000002fe3dc9208094f3ffd12645477b3dc56f60ec4fa8e6f5d67c565d1c6b9216b36e0000000000ffffff"
+             "ff0815cf020f013ed6cf91d29f4202e8a58726b1ac6c79da47c23d1bee0a6925f80000000000ffffffff0100f2"
+             "052a010000001976a914a30741f8145e5acadf23f751864167f32e0963f788ac00000000")
+_P2WSH_ACP_TX = ("0100000002e9b542c5176808107ff1df906f46bb1f2583b16112b95ee5380665ba7fcfc00100000000"
+                 "00ffffffff80e68831516392fcd100d186b3c2c7b95c80b53c77e77c35ba03a66b429a2a1b000000000"
+                 "0ffffffff0280969800000000001976a914de4b231626ef508c9a74a8517e6783c0546d6b2888ac8096"
+                 "9800000000001976a9146648a8cd4531e1ec47f35916de8e259237294d1e88ac00000000")
+_P2WSH_SCRIPT = ("21026dccc749adc2a9d0d89497ac511f760f45c47dc5ed9cf352a58ac706453880aeadab210255a9626aeb"
+                 "f5e29c0e6538428ba0d1dcf6ca98ffdf086aa8ced5e0d0215ea465ac")
+_P2SH_P2WSH_TX = ("010000000136641869ca081e70f394c6948e8af409e18b619df2ed74aa106c1ca29787b96e0100000000ff"
+                  "ffffff0200e9a435000000001976a914389ffce9cd9ae88dcc0631e88a821ffdbe9bfe2688acc0832f0500"
+                  "0000001976a9147480a33f950689af511e6e84c138dbbd3c3ee41588ac00000000")
+_SIX_OF_SIX = ("56210307b8ae49ac90a048e9b53357a2354b3334e9c8bee813ecb98e99a7e07e8c3ba32103b28f0c28bfab5455"
+               "4ae8c658ac5c3e0ce6e79ad336331f78c428dd43eea8449b21034b8113d703413d57761b8b9781957b8c0ac1"
+               "dfe69f492580ca4195f50376ba4a21033400f6afecb833092a9a21cfdf1ed1376e58c5d1f47de74683123987"
+               "e967a8f42103a6d48b1131e94ba04d9737d61acdaa1322008af9602b3b14862c07a1789aac162102d8b661b0"
+               "b3302ee2f162b09e07a55ad5dfbe673a9f01d9f0c19617681024306b56ae")
+
+BIP143_CASES = [
+    # native P2WPKH, second input (the scriptCode is the implied P2PKH script)
+    (_P2WPKH_TX, 1, "76a9141d0f172a0ecb48aee1be1f2687d2963ae33f71a188ac", 600_000_000, 1,
+     "c37af31116d1b27caf68aae9e3ac82f1477929014d5b917657d0eb49478cb670"),
+    # P2SH-P2WPKH
+    (_P2SH_P2WPKH_TX, 0, "76a91479091972186c449eb1ded22b78e40d009bdf008988ac", 1_000_000_000, 1,
+     "64f3b0f4dd2bb3aa1ce8566d220cc74dda9df97d8490cc81d89d735c92e59fb6"),
+    # native P2WSH with OP_CODESEPARATOR and SIGHASH_SINGLE out of range: whole script, then
+    # the part after the executed OP_CODESEPARATOR
+    (_P2WSH_TX, 1, _P2WSH_SCRIPT, 4_900_000_000, 3,
+     "82dde6e4f1e94d02c2b7ad03d2115d691f48d064e9d52f58194a6637e4194391"),
+    (_P2WSH_TX, 1, _P2WSH_SCRIPT[-70:], 4_900_000_000, 3,
+     "fef7bd749cce710c5c052bd796df1af0d935e59cea63736268bcbe2d2134fc47"),
+    # native P2WSH, SINGLE|ANYONECANPAY, unexecuted and executed OP_CODESEPARATOR
+    (_P2WSH_ACP_TX, 0, "0063ab68210392972e2eb617b2388771abe27235fd5ac44af8e61693261550447a4c3e39da98ac",
+     16_777_215, 0x83, "e9071e75e25b8a1e298a72f0d2e9f4f95a0f5cdf86a533cda597eb402ed13b3a"),
+    (_P2WSH_ACP_TX, 1, "68210392972e2eb617b2388771abe27235fd5ac44af8e61693261550447a4c3e39da98ac",
+     16_777_215, 0x83, "cd72f1f1a433ee9df816857fad88d8ebd97e09a75cd481583eb841c330275e54"),
+    # P2SH-P2WSH 6-of-6: ALL and NONE
+    (_P2SH_P2WSH_TX, 0, _SIX_OF_SIX, 987_654_321, 1,
+     "185c0be5263dce5b4bb50a047973c1b6272bfbd0103a89444597dc40b248ee7c"),
+    (_P2SH_P2WSH_TX, 0, _SIX_OF_SIX, 987_654_321, 2,
+     "e9733bc60ea13c95c6527066bb975a2ff29a925e80aa14c213f686cbae5d2f36"),
+]
+
+
+@pytest.mark.parametrize("tx_hex,index,script_code,amount,hash_type,expected", BIP143_CASES)
+def test_bip143_examples(tx_hex, index, script_code, amount, hash_type, expected):
+    tx = Tx.from_hex(tx_hex)
+    code = bytes.fromhex(script_code)
+    assert witness_v0_sighash(tx, index, code, amount, hash_type).hex() == expected
+    txdata = PrecomputedTxData.for_tx(tx)       # the shared per-tx hashes give the same digest
+    assert witness_v0_sighash(tx, index, code, amount, hash_type, txdata).hex() == expected
+
+
+def test_bip143_precomputed_hashes():
+    tx = Tx.from_hex(_P2WPKH_TX)
+    d = PrecomputedTxData.for_tx(tx)
+    assert d.hash_prevouts.hex() == "96b827c8483d4e9b96712b6713a7b68d6e8003a781feba36c31143470b4efd37"
+    assert d.hash_sequence.hex() == "52b0a642eea2fb7ae638c36f6252b6750293dbe574a806984b8e4d8548339a3b"
+    assert d.hash_outputs.hex() == "863ef3e1a92afbfdb97f31ad0fc7683ee943e9abcf2501590ff8f6551f47e5e5"

@@ -127,13 +127,14 @@ def test_constants():
 def test_registry_is_static_and_complete():
     assert sorted(MESSAGE_TYPES) == sorted([
         "version", "verack", "ping", "pong", "addr", "getaddr", "inv", "getdata", "notfound",
-        "getheaders", "getblocks", "headers", "block", "tx", "mempool", "sendheaders", "reject"])
+        "getheaders", "getblocks", "headers", "block", "tx", "mempool", "sendheaders", "reject",
+        "wtxidrelay"])
     for command, cls in MESSAGE_TYPES.items():
         assert cls.COMMAND == command
         assert 0 <= cls.MAX_PAYLOAD <= MAX_PROTOCOL_MESSAGE_LENGTH
     with pytest.raises(TypeError):
         MESSAGE_TYPES["feefilter"] = Ping  # type: ignore[index]
-    for name in ("wtxidrelay", "sendaddrv2", "feefilter", "sendcmpct", "addrv2"):
+    for name in ("sendaddrv2", "feefilter", "sendcmpct", "addrv2"):
         assert name not in MESSAGE_TYPES
 
 
@@ -437,7 +438,7 @@ def test_command_checked_before_per_message_cap():
         parse_header(MAGIC, _header(command=b"p\x01ng", length=100_000))
 
 
-@pytest.mark.parametrize("name", ["wtxidrelay", "sendaddrv2", "feefilter", "sendcmpct", "addrv2",
+@pytest.mark.parametrize("name", ["sendaddrv2", "feefilter", "sendcmpct", "addrv2",
                                   "abcdefghijkl", "a b~"])
 def test_unknown_command_is_reported_not_an_error(name):
     header = parse_header(MAGIC, _header(command=name.encode(), length=MAX_PROTOCOL_MESSAGE_LENGTH))

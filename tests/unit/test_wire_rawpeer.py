@@ -18,6 +18,7 @@ from tinynode.wire import (
     Verack,
     Version,
     WireError,
+    WtxidRelay,
     encode,
     encode_raw,
 )
@@ -90,7 +91,7 @@ async def test_handshake_and_traffic():
             theirs = await peer.handshake(start_height=3, nonce=42)
             assert theirs.start_height == 7 and peer.peer_version is theirs
             # Messages around the handshake are kept, unknown ones as RawMessage.
-            assert await peer.recv(2) == RawMessage("wtxidrelay", b"")
+            assert await peer.recv(2) == WtxidRelay()     # known since BIP 339 support
             assert (await peer.recv(2)).command == "sendaddrv2"
             assert await peer.wait_for("sendheaders", 2) == SendHeaders()
             assert await peer.wait_for("ping", 2) == Ping(99)  # answered automatically

@@ -59,7 +59,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from tinynode.params import ChainParams
 from tinynode.wire import messages as m
-from tinynode.wire.constants import MAX_ADDR, NODE_NETWORK
+from tinynode.wire.constants import MAX_ADDR
 
 from .addrman import AddrMan, addr_key, is_local_address, net_group
 from .peer import Misbehaving, NetConfig, Peer
@@ -328,7 +328,7 @@ class ConnMan:
         # Advertise our own listening address (Core AdvertiseLocal), ask outbound peers for more.
         own = self._advertised_address(peer)
         if own is not None and self.addrman.acceptable(*own):
-            self._send_addrs(peer, [(own[0], own[1], NODE_NETWORK, int(time.time()))])
+            self._send_addrs(peer, [(own[0], own[1], self.config.local_services, int(time.time()))])
         if not peer.inbound:
             peer.send(m.GetAddr())
             # Core: accept a full answer to our getaddr, bypassing the bucket's cap.
@@ -694,7 +694,7 @@ class ConnMan:
             for p in self.connected_peers():
                 own = self._advertised_address(p)
                 if own is not None and self.addrman.acceptable(*own):
-                    self._send_addrs(p, [(own[0], own[1], NODE_NETWORK, int(time.time()))], force=True)
+                    self._send_addrs(p, [(own[0], own[1], self.config.local_services, int(time.time()))], force=True)
             self.addrman.save()
 
     def _send_addrs(self, peer: Peer, addrs: list[tuple[str, int, int, int]], force: bool = False) -> None:

@@ -46,7 +46,8 @@ from tinynode.primitives.serialize import DecodeError
 from tinynode.wire import envelope
 from tinynode.wire import messages as m
 from tinynode.wire.constants import (HEADER_SIZE, MIN_PEER_PROTO_VERSION, NODE_NETWORK,
-                                     PROTOCOL_VERSION, USER_AGENT)
+                                     NODE_WITNESS, PROTOCOL_VERSION, USER_AGENT,
+                                     WTXID_RELAY_VERSION)
 
 from .permissions import NetPermissionFlags, is_loopback, permission_names
 
@@ -83,6 +84,19 @@ class NetConfig:
     relay_tick: float = 0.05             # batching interval for inv trickling
     addr_interval: float = 30.0          # self-advertisement / addr relay tick
     user_agent: str = USER_AGENT
+    # segwit (BIP144/339): advertise NODE_WITNESS, speak protocol 70016 with `wtxidrelay`,
+    # fetch blocks/txs with MSG_WITNESS_*; off until the chain validates witness blocks
+    advertise_witness: bool = False
+
+    @property
+    def local_services(self) -> int:
+        """Our `version` services: NODE_NETWORK, plus NODE_WITNESS when advertised."""
+        return NODE_NETWORK | (NODE_WITNESS if self.advertise_witness else 0)
+
+    @property
+    def protocol_version(self) -> int:
+        """70016 (BIP 339 wtxidrelay) with witness advertised, else 70015."""
+        return WTXID_RELAY_VERSION if self.advertise_witness else PROTOCOL_VERSION
 
 
 class Misbehaving(Exception):
@@ -160,6 +174,8 @@ class Peer:
         self.relay = True
         self.version_received = False
         self.verack_received = False
+        self.wtxidrelay_sent = False     # we sent `wtxidrelay` (BIP 339)
+        self.wtxid_relay = False         # both sides sent it: tx invs and getdata use MSG_WTX
         self.their_addr_from: tuple[str, int] | None = None
         # ours
         self.local_nonce = 0
@@ -412,6 +428,9 @@ class Peer:
                 self.verack_received = True
                 await self._handshake_complete()
             return
+        if command == "wtxidrelay":
+            self._on_wtxidrelay()
+            return
         if not self.verack_received:
             return  # Core ignores everything but the feature-negotiation messages before verack
         if command == "ping":
@@ -440,11 +459,12 @@ class Peer:
         local = self.host.local_address() or ("0.0.0.0", 0)
         try:
             addr_recv = m.NetAddr.from_host(self.addr[0], self.addr[1], 0)
-            addr_from = m.NetAddr.from_host(local[0], local[1], NODE_NETWORK)
+            addr_from = m.NetAddr.from_host(local[0], local[1], self.config.local_services)
         except ValueError:
             addr_recv = addr_from = m.NULL_NETADDR
         self.send(m.Version.create(
-            version=PROTOCOL_VERSION, services=NODE_NETWORK, timestamp=int(time.time()),
+            version=self.config.protocol_version, services=self.config.local_services,
+            timestamp=int(time.time()),
             addr_recv=addr_recv, addr_from=addr_from, nonce=self.local_nonce,
             user_agent=self.config.user_agent, start_height=self.host.start_height(),
             relay=self.relay_ours))
@@ -471,7 +491,22 @@ class Peer:
                 self.listen_addr = (self.addr[0], af.port)
         if self.inbound:
             self._send_version()
+        if self.config.advertise_witness and min(msg.version, self.config.protocol_version) >= WTXID_RELAY_VERSION:
+            # BIP 339 / Core ProcessMessage "version": wtxidrelay goes before our verack
+            self.send(m.WtxidRelay())
+            self.wtxidrelay_sent = True
         self.send(m.Verack())
+
+    def _on_wtxidrelay(self) -> None:
+        """Core ProcessMessage "wtxidrelay": only before verack (after it the peer is
+        disconnected), only from a peer whose common version is 70016+ (else ignored); wtxid
+        relay is on when we sent ours too."""
+        if self.verack_received:
+            raise PeerDisconnect("wtxidrelay received after verack")
+        if min(self.version, self.config.protocol_version) < WTXID_RELAY_VERSION:
+            log.debug("peer %d: ignoring wtxidrelay from a peer with version %d", self.id, self.version)
+            return
+        self.wtxid_relay = self.wtxidrelay_sent
 
     async def _handshake_complete(self) -> None:
         self.handshake_done.set()

@@ -55,7 +55,8 @@ from tinynode.consensus.errors import PolicyError, ValidationError
 from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
 from tinynode.primitives.hashes import ZERO_HASH, hash_to_hex
 from tinynode.wire import messages as m
-from tinynode.wire.constants import InvType, MAX_HEADERS, MAX_INV
+from tinynode.primitives.block import Block
+from tinynode.wire.constants import InvType, MAX_HEADERS, MAX_INV, MSG_WITNESS_FLAG, NODE_WITNESS
 
 from tinynode.validation import TxAccepted, TxOrigin, TxResult
 
@@ -85,6 +86,8 @@ MAX_KNOWN_INV = 10_000
 MAX_TX_IN_FLIGHT = 100
 #: Recently rejected txids not fetched again (Core's m_recent_rejects, bounded).
 MAX_RECENT_REJECTS = 20_000
+#: Entries of the wtxid <-> txid map kept from TxAccepted events (BIP 339 lookups by wtxid).
+MAX_WTXID_MAP = 50_000
 #: Blocks queued for one peer's writer while serving getdata.
 MAX_QUEUED_BLOCKS = 8
 #: A peer that stalls this many block requests in a row is dropped.
@@ -211,6 +214,10 @@ class SyncManager:
         self._path_cache: dict = {}   # writer thread only (see _next_blocks)
         self._tx_requested: dict[bytes, int] = {}
         self._recent_rejects = _Known(MAX_RECENT_REJECTS)
+        # BIP 339: wtxid -> txid and txid -> wtxid of txs that entered our mempool (bounded,
+        # oldest forgotten first); the mempool itself is keyed by txid
+        self._txid_of_wtxid: OrderedDict[bytes, bytes] = OrderedDict()
+        self._wtxid_of_txid: dict[bytes, bytes] = {}
         self._connected_since_tip: list[Any] = []
         self._task: asyncio.Task | None = None
         self._kick = asyncio.Event()
@@ -518,7 +525,10 @@ class SyncManager:
     async def on_inv(self, peer: Peer, msg: m.Inv) -> None:
         st = self._state(peer)
         blocks = [iv.hash for iv in msg.items if iv.base_type == InvType.BLOCK]
-        txids = [iv.hash for iv in msg.items if iv.base_type == InvType.TX]
+        # Core ProcessMessage "inv": a wtxidrelay peer announces by wtxid (MSG_WTX), any other
+        # by txid (MSG_TX); the other kind is ignored
+        tx_type = InvType.WTX if peer.wtxid_relay else InvType.TX
+        txids = [iv.hash for iv in msg.items if iv.base_type == tx_type]
         for h in blocks:
             st.known.add(h)
         if blocks:
@@ -548,7 +558,30 @@ class SyncManager:
                     for t in want:
                         st.tx_in_flight[t] = now
                         self._tx_requested[t] = peer.id
-                    peer.send(m.GetData(tuple(m.InvVect(InvType.TX, t) for t in want)))
+                    req = InvType.WTX if peer.wtxid_relay else InvType.TX | self._fetch_flag(peer)
+                    peer.send(m.GetData(tuple(m.InvVect(req, t) for t in want)))
+
+    def _fetch_flag(self, peer: Peer) -> int:
+        """Core `GetFetchFlags`: MSG_WITNESS_FLAG for a NODE_WITNESS peer (when we do segwit)."""
+        if self.config.advertise_witness and peer.services & NODE_WITNESS:
+            return MSG_WITNESS_FLAG
+        return 0
+
+    def _remember_wtxid(self, tx: Any) -> None:
+        """Keep `tx`'s wtxid <-> txid (bounded) so MSG_WTX getdata/inv can find it by wtxid."""
+        wtxid, txid = tx.wtxid, tx.txid
+        self._txid_of_wtxid[wtxid] = txid
+        self._txid_of_wtxid.move_to_end(wtxid)
+        self._wtxid_of_txid[txid] = wtxid
+        while len(self._txid_of_wtxid) > MAX_WTXID_MAP:
+            old_w, old_t = self._txid_of_wtxid.popitem(last=False)
+            if self._wtxid_of_txid.get(old_t) == old_w:
+                del self._wtxid_of_txid[old_t]
+
+    def _txid_for(self, h: bytes, by_wtxid: bool) -> bytes:
+        """The mempool key (txid) of a hash a peer sent: a wtxid is mapped (a tx without witness
+        has wtxid == txid, so an unknown one is tried as a txid)."""
+        return self._txid_of_wtxid.get(h, h) if by_wtxid else h
 
     def _entries_of(self, hashes: list[bytes]) -> list[Any]:
         cs = self.service.chainstate
@@ -558,7 +591,8 @@ class SyncManager:
         mp = self.mempool
         out = []
         for t in txids:
-            out.append(t in mp or t in mp.orphans)
+            t2 = self._txid_of_wtxid.get(t, t)
+            out.append(t in mp or t in mp.orphans or t2 in mp)
         return out
 
     def _mempool_txids(self) -> list[bytes]:
@@ -596,16 +630,30 @@ class SyncManager:
         out: list[Any] = []
         for iv in items:
             t = iv.base_type
+            witness = bool(iv.type & MSG_WITNESS_FLAG)
             if t == InvType.BLOCK:
+                # Core ProcessGetBlockData: MSG_WITNESS_BLOCK gets the block as stored (with
+                # witnesses), MSG_BLOCK the witness-stripped block
                 raw = get_raw(iv.hash) if get_raw is not None else None
                 if raw is not None:
-                    out.append(_RawBlockMsg(bytes(raw)))   # stored bytes as they are: no re-encode
+                    raw = bytes(raw)
+                    if witness:
+                        out.append(_RawBlockMsg(raw))   # stored bytes as they are: no re-encode
+                        continue
+                    b = Block.from_bytes(raw)
+                    stripped = m.strip_block_witness(b)
+                    out.append(_RawBlockMsg(raw if len(stripped) == len(raw) else stripped))
                     continue
                 b = cs.get_block(iv.hash)
-                out.append(m.BlockMsg(b) if b is not None else None)
-            elif t == InvType.TX and self.mempool is not None:
-                tx = self.mempool.get_tx(iv.hash)
-                out.append(m.TxMsg(tx) if tx is not None else None)
+                out.append(m.BlockMsg(b, witness=witness) if b is not None else None)
+            elif t in (InvType.TX, InvType.WTX) and self.mempool is not None:
+                # Core FindTxForGetData: MSG_WTX by wtxid, always with witness; MSG_TX by txid,
+                # stripped unless MSG_WITNESS_TX
+                txid = self._txid_for(iv.hash, t == InvType.WTX)
+                tx = self.mempool.get_tx(txid)
+                if tx is not None and t == InvType.WTX and tx.wtxid != iv.hash:
+                    tx = None
+                out.append(m.TxMsg(tx, witness=witness or t == InvType.WTX) if tx is not None else None)
             else:
                 out.append(None)
         return out
@@ -617,7 +665,7 @@ class SyncManager:
                 del st.blocks_in_flight[iv.hash]
                 if self._requested.get(iv.hash) == peer.id:
                     del self._requested[iv.hash]
-            elif iv.base_type == InvType.TX and iv.hash in st.tx_in_flight:
+            elif iv.base_type in (InvType.TX, InvType.WTX) and iv.hash in st.tx_in_flight:
                 del st.tx_in_flight[iv.hash]
                 if self._tx_requested.get(iv.hash) == peer.id:
                     del self._tx_requested[iv.hash]
@@ -639,7 +687,11 @@ class SyncManager:
             chunk = txids[j:j + MAX_INV]
             for t in chunk:
                 st.known.add(t)
-            peer.send(m.Inv(tuple(m.InvVect(InvType.TX, t) for t in chunk)))
+            if peer.wtxid_relay:
+                peer.send(m.Inv(tuple(m.InvVect(InvType.WTX, self._wtxid_of_txid.get(t, t))
+                                      for t in chunk)))
+            else:
+                peer.send(m.Inv(tuple(m.InvVect(InvType.TX, t) for t in chunk)))
 
     async def on_reject(self, peer: Peer, msg: m.Reject) -> None:
         log.debug("peer %d rejected our %s: %s %s", peer.id, msg.message, msg.code, msg.reason)
@@ -853,7 +905,8 @@ class SyncManager:
             for h in hashes:
                 st.blocks_in_flight[h] = now
                 self._requested[h] = st.peer.id
-            st.peer.send(m.GetData(tuple(m.InvVect(InvType.BLOCK, h) for h in hashes)))
+            req = InvType.BLOCK | self._fetch_flag(st.peer)
+            st.peer.send(m.GetData(tuple(m.InvVect(req, h) for h in hashes)))
 
     def _next_blocks(self, best_hash: bytes, exclude: frozenset, count: int) -> list[bytes]:
         """Writer thread: up to `count` blocks we lack on the way from our chain to `best_hash`.
@@ -980,9 +1033,12 @@ class SyncManager:
         txid = tx.txid
         st = self._state(peer)
         st.known.add(txid)
-        st.tx_in_flight.pop(txid, None)
-        if self._tx_requested.get(txid) == peer.id:
-            del self._tx_requested[txid]
+        for h in {txid, tx.wtxid}:     # requested by txid, or by wtxid from a wtxidrelay peer
+            st.tx_in_flight.pop(h, None)
+            if self._tx_requested.get(h) == peer.id:
+                del self._tx_requested[h]
+        if tx.wtxid != txid:
+            st.known.add(tx.wtxid)
         force = (peer.has_permission(NetPermissionFlags.FORCE_RELAY)
                  and await self.service.call(self._in_mempool, txid))
         await self.accept_tx(tx, source=peer)
@@ -1018,6 +1074,9 @@ class SyncManager:
         except back to the peer it came from."""
         if isinstance(ev, TxAccepted):
             exclude = ev.origin.peer_id
+            tx = getattr(ev.entry, "tx", None)
+            if tx is not None:
+                self._remember_wtxid(tx)
             self.relay_txid(ev.entry.txid, exclude_id=exclude)
 
     async def _fetch_parents(self, parents: list[bytes], peer: Peer) -> None:
@@ -1030,7 +1089,8 @@ class SyncManager:
             for t in want:
                 st.tx_in_flight[t] = now
                 self._tx_requested[t] = peer.id
-            peer.send(m.GetData(tuple(m.InvVect(InvType.TX, t) for t in want)))
+            req = InvType.TX | self._fetch_flag(peer)   # parents are known by txid only
+            peer.send(m.GetData(tuple(m.InvVect(req, t) for t in want)))
 
     def _in_mempool(self, txid: bytes) -> bool:
         return self.mempool is not None and txid in self.mempool
@@ -1068,7 +1128,12 @@ class SyncManager:
                 for t in dict.fromkeys(st.tx_to_announce):
                     if t not in st.known:
                         st.known.add(t)
-                        items.append(m.InvVect(InvType.TX, t))
+                        if st.peer.wtxid_relay:   # BIP 339: announce the wtxid as MSG_WTX
+                            w = self._wtxid_of_txid.get(t, t)
+                            st.known.add(w)
+                            items.append(m.InvVect(InvType.WTX, w))
+                        else:
+                            items.append(m.InvVect(InvType.TX, t))
                 st.tx_to_announce = []
                 for j in range(0, len(items), MAX_INV):
                     st.peer.send(m.Inv(tuple(items[j:j + MAX_INV])))

@@ -2,6 +2,9 @@
 
     header = version:i32 | prev_hash[32] | merkle_root[32] | time:u32 | bits:u32 | nonce:u32
     block  = header | compact(n_tx) | Tx*
+
+A block's txs are stored in their full serialization (BIP144 witness form where they have a
+witness), so `serialize()` round-trips the bytes received; `size` is the total size.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ __all__ = [
     "BlockHeader",
     "Block",
     "merkle_root",
+    "witness_merkle_root",
     "bits_to_target",
     "target_to_bits",
     "HEADER_SIZE",
@@ -131,6 +135,14 @@ def merkle_root(hashes: list[bytes]) -> tuple[bytes, bool]:
     return level[0], mutated
 
 
+def witness_merkle_root(txs) -> tuple[bytes, bool]:
+    """Core `BlockWitnessMerkleRoot`: the merkle root of the txs' wtxids with the coinbase's
+    wtxid taken as zero (BIP141; the coinbase commits to this root). (root, mutated)."""
+    hashes = [bytes(32)]
+    hashes.extend(t.wtxid for t in list(txs)[1:])
+    return merkle_root(hashes)
+
+
 @dataclass(frozen=True, slots=True)
 class Block:
     header: BlockHeader
@@ -155,7 +167,21 @@ class Block:
         return b"".join([self.header.serialize(), ser_compact_size(len(self.txs))] + [t.raw for t in self.txs])
 
     def compute_merkle_root(self) -> tuple[bytes, bool]:
+        """Core `BlockMerkleRoot`: over txids (never wtxids)."""
         return merkle_root([t.txid for t in self.txs])
+
+    def compute_witness_merkle_root(self) -> tuple[bytes, bool]:
+        return witness_merkle_root(self.txs)
+
+    @property
+    def base_size(self) -> int:
+        """Core `GetSerializeSize(TX_NO_WITNESS(block))`: the size without any witness."""
+        return self.size - sum(len(t.raw) - t.base_size for t in self.txs)
+
+    @property
+    def weight(self) -> int:
+        """Core `GetBlockWeight` (BIP141): base size × 3 + total size."""
+        return self.base_size * 3 + self.size
 
     @classmethod
     def parse(cls, r: ByteReader) -> "Block":

@@ -78,8 +78,12 @@ Returns an object containing various state info regarding P2P networking."""
         cm = self.node.connman
         peers = cm.connected_peers() if cm is not None else []
         inbound = sum(1 for p in peers if p.inbound)
-        return {"version": 10000, "subversion": f"/tinynode:{__version__}/", "protocolversion": 70015,
-                "localservices": "0000000000000001", "localservicesnames": ["NETWORK"],
+        netcfg = cm.config if cm is not None else None
+        witness = bool(netcfg is not None and netcfg.advertise_witness)
+        return {"version": 10000, "subversion": f"/tinynode:{__version__}/",
+                "protocolversion": 70016 if witness else 70015,
+                "localservices": "0000000000000009" if witness else "0000000000000001",
+                "localservicesnames": ["NETWORK", "WITNESS"] if witness else ["NETWORK"],
                 "localrelay": True, "timeoffset": 0,
                 "networkactive": bool(cm.network_active) if cm is not None else False,
                 "connections": len(peers), "connections_in": inbound, "connections_out": len(peers) - inbound,

@@ -79,12 +79,12 @@ Returns mempool data for given transaction."""
 
     @staticmethod
     def _mempool_entry_json(e) -> dict:
-        """Core `entryToJSON` (getmempoolentry, getrawmempool verbose, …): legacy txs, so
-        wtxid = txid and vsize = size; full RBF, so every entry is replaceable."""
-        return {"vsize": e.size, "weight": 4 * e.size, "time": int(e.time), "height": e.height,
+        """Core `entryToJSON` (getmempoolentry, getrawmempool verbose, …): vsize and weight per
+        BIP141, the wtxid; full RBF, so every entry is replaceable."""
+        return {"vsize": e.tx.vsize, "weight": e.tx.weight, "time": int(e.time), "height": e.height,
                 "descendantcount": e.descendant_count, "descendantsize": e.descendant_size,
                 "ancestorcount": e.ancestor_count, "ancestorsize": e.ancestor_size,
-                "wtxid": e.tx.txid_hex,
+                "wtxid": e.tx.wtxid_hex,
                 "fees": {"base": amount_to_json(e.fee), "modified": amount_to_json(e.fee),
                          "ancestor": amount_to_json(e.ancestor_fees),
                          "descendant": amount_to_json(e.descendant_fees)},
@@ -108,7 +108,7 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
         max_rate = amount_from_json(maxfeerate)
 
         def one(tx: Tx, entry: Any, err: Exception | None) -> dict:
-            res: dict[str, Any] = {"txid": tx.txid_hex, "wtxid": tx.txid_hex}
+            res: dict[str, Any] = {"txid": tx.txid_hex, "wtxid": tx.wtxid_hex}
             if isinstance(err, ValidationError):  # Core: reject-details = ValidationState::ToString()
                 if err.reason in (RejectReason.MISSING_INPUTS, RejectReason.BAD_TXNS_INPUTS_MISSINGORSPENT):
                     return {**res, "allowed": False, "reject-reason": "missing-inputs"}  # TX_MISSING_INPUTS
@@ -122,11 +122,12 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
             if err is not None:
                 raise err
             fee = entry.fee
-            if max_rate and fee * 1000 > max_rate * tx.size:
+            vsize = tx.vsize
+            if max_rate and fee * 1000 > max_rate * vsize:
                 return {**res, "allowed": False, "reject-reason": "max-fee-exceeded"}
-            return {**res, "allowed": True, "vsize": tx.size,
+            return {**res, "allowed": True, "vsize": vsize,
                     "fees": {"base": amount_to_json(fee),
-                             "effective-feerate": amount_to_json(fee * 1000 // tx.size),
+                             "effective-feerate": amount_to_json(fee * 1000 // vsize),
                              "effective-includes": [tx.txid_hex]}}
         # a dry run of every accept check, BIP125 replacement rules included
         verdicts = await self.node.service.test_txs(txs)
@@ -235,11 +236,20 @@ Decode a hex-encoded script."""
 Return information about the given address."""
         a = _str(address, "address")
         try:
-            spk = decode_address(a, self._params).script_pubkey
+            dest = decode_address(a, self._params)
         except AddressError as e:
             return {"isvalid": False, "error_locations": [], "error": str(e)}
-        return {"isvalid": True, "address": a, "scriptPubKey": spk.hex(),
-                "isscript": spk[0] == 0xA9, "iswitness": False}
+        spk = dest.script_pubkey
+        # Core DescribeAddress: the address re-encoded (bech32 in lower case), then per kind
+        j: dict[str, Any] = {"isvalid": True, "address": address_from_script(spk, self._params) or a,
+                             "scriptPubKey": spk.hex()}
+        if not dest.is_witness:
+            j.update(isscript=dest.kind == "p2sh", iswitness=False)
+            return j
+        if dest.kind != "witness_unknown" or dest.program == b"\x4e\x73":
+            j["isscript"] = dest.kind != "p2wpkh"
+        j.update(iswitness=True, witness_version=dest.witness_version, witness_program=dest.program.hex())
+        return j
 
     def _parse_outputs(self, outputs: Any) -> list:
         """Core's `AddOutputs`: {address: amount, "data": hex} or an array of one-key objects."""

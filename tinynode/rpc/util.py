@@ -216,6 +216,18 @@ def _script_pubkey_json(spk: bytes, params) -> dict:
 
 
 def _script_type(spk: bytes) -> str:
+    """Core `GetTxnOutputType(Solver(spk))`, witness programs included."""
+    from ..primitives.address import witness_program
+    wp = witness_program(spk) if spk[:1] != b"\xa9" else None
+    if wp is not None:
+        version, program = wp
+        if version == 0:
+            return {20: "witness_v0_keyhash", 32: "witness_v0_scripthash"}.get(len(program), "nonstandard")
+        if version == 1 and len(program) == 32:
+            return "witness_v1_taproot"
+        if version == 1 and program == b"\x4e\x73":
+            return "anchor"
+        return "witness_unknown"
     try:
         from ..script.script import classify
         return str(classify(spk).value)
@@ -276,22 +288,26 @@ class RPCArea:
 
     def tx_to_json(self, tx: Tx, block_hash: bytes | None = None, height: int | None = None,
                    tip_height: int | None = None, include_hex: bool = True) -> dict:
-        """Core `TxToUniv` (legacy transactions: hash = txid, vsize = size, weight = 4 × size)."""
+        """Core `TxToUniv`: hash = wtxid, size = total size, vsize/weight per BIP141, and
+        `txinwitness` (hex items) on each input that has a witness."""
         vin = []
         for txin in tx.vin:
             if tx.is_coinbase():
-                vin.append({"coinbase": txin.script_sig.hex(), "sequence": txin.sequence})
+                j_in: dict[str, Any] = {"coinbase": txin.script_sig.hex()}
             else:
-                vin.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
-                            "scriptSig": {"asm": _script_asm(txin.script_sig, sighash_decode=True),
-                                          "hex": txin.script_sig.hex()},
-                            "sequence": txin.sequence})
+                j_in = {"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
+                        "scriptSig": {"asm": _script_asm(txin.script_sig, sighash_decode=True),
+                                      "hex": txin.script_sig.hex()}}
+            if txin.witness:
+                j_in["txinwitness"] = [item.hex() for item in txin.witness]
+            j_in["sequence"] = txin.sequence
+            vin.append(j_in)
         vout = []
         for n, out in enumerate(tx.vout):
             vout.append({"value": amount_to_json(out.value), "n": n,
                          "scriptPubKey": _script_pubkey_json(out.script_pubkey, self._params)})
-        j: dict[str, Any] = {"txid": tx.txid_hex, "hash": tx.txid_hex, "version": tx.version & 0xFFFFFFFF,
-                             "size": tx.size, "vsize": tx.size, "weight": 4 * tx.size,
+        j: dict[str, Any] = {"txid": tx.txid_hex, "hash": tx.wtxid_hex, "version": tx.version & 0xFFFFFFFF,
+                             "size": tx.size, "vsize": tx.vsize, "weight": tx.weight,
                              "locktime": tx.locktime, "vin": vin, "vout": vout}
         if include_hex:
             j["hex"] = tx.raw.hex()
@@ -325,7 +341,7 @@ class RPCArea:
         j = {
             "hash": hash_to_hex(entry.hash),
             "confirmations": tip.height - entry.height + 1 if active else -1,
-            "size": block.size, "strippedsize": block.size, "weight": 4 * block.size,
+            "size": block.size, "strippedsize": block.base_size, "weight": block.weight,
             "height": entry.height, "version": h.version, "versionHex": f"{h.version & 0xffffffff:08x}",
             "merkleroot": hash_to_hex(h.merkle_root), "tx": txs, "time": h.time,
             "mediantime": cs.median_time_past(entry), "nonce": h.nonce, "bits": f"{h.bits:08x}",

@@ -80,12 +80,13 @@ _BECH32M_CONST = 0x2BC830A3
 _BECH32_GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
 
 #: Core's `bech32_hrp` per chain (`CChainParams::Bech32HRP`), keyed by tinynode `params.name`.
-#: tinynet is tinynode's own network; nothing else uses its "tn" prefix.
+#: tinynet is tinynode's own network: "tn0" (its base58 addresses start with T/t, and a "0" is never
+#: in base58, so Core's case-insensitive HRP-prefix test never mistakes one for bech32).
 _BECH32_HRP = {
     "main": "bc", "mainnet": "bc",
     "test": "tb", "testnet": "tb", "testnet4": "tb", "signet": "tb",
     "regtest": "bcrt",
-    "tinynet": "tn",
+    "tinynet": "tn0",
 }
 
 

@@ -1,14 +1,16 @@
-"""Script verification flags with Core's names (Core `script/interpreter.h`, `policy/policy.h`)."""
+"""Script verification flags with Core's names and bit values (Core `script/interpreter.h`,
+`policy/policy.h`)."""
 
 from __future__ import annotations
 
 from enum import IntFlag
 
-__all__ = ["ScriptFlags", "MANDATORY_FLAGS", "STANDARD_FLAGS", "ALL_FLAGS", "parse_flags", "format_flags"]
+__all__ = ["ScriptFlags", "MANDATORY_FLAGS", "STANDARD_FLAGS", "ALL_FLAGS", "TAPROOT_FLAGS",
+           "parse_flags", "format_flags"]
 
 
 class ScriptFlags(IntFlag):
-    """Bit values follow Core's `SCRIPT_VERIFY_*` order (the witness/taproot bits are not used)."""
+    """Core's `SCRIPT_VERIFY_*` bits, in Core's order (bit n = the n-th enumerator)."""
 
     NONE = 0
     P2SH = 1 << 0
@@ -22,28 +24,44 @@ class ScriptFlags(IntFlag):
     CLEANSTACK = 1 << 8
     CHECKLOCKTIMEVERIFY = 1 << 9
     CHECKSEQUENCEVERIFY = 1 << 10
-    MINIMALIF = 1 << 13  # accepted; in Core it only affects witness scripts, so no legacy effect
+    WITNESS = 1 << 11
+    DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM = 1 << 12
+    MINIMALIF = 1 << 13  # only witness v0 scripts (and tapscript) are affected, as in Core
     NULLFAIL = 1 << 14
+    WITNESS_PUBKEYTYPE = 1 << 15
     CONST_SCRIPTCODE = 1 << 16
+    # Taproot (BIP341/342) bits: named so Core's vector files parse; tinynode does not
+    # implement taproot yet (the interpreter refuses TAPROOT for a v1 program).
+    TAPROOT = 1 << 17
+    DISCOURAGE_UPGRADABLE_TAPROOT_VERSION = 1 << 18
+    DISCOURAGE_OP_SUCCESS = 1 << 19
+    DISCOURAGE_UPGRADABLE_PUBKEYTYPE = 1 << 20
 
 
-#: What consensus enforces today for non-witness scripts (Core's mandatory flags minus segwit).
-MANDATORY_FLAGS = (ScriptFlags.P2SH | ScriptFlags.DERSIG | ScriptFlags.CHECKLOCKTIMEVERIFY
-                   | ScriptFlags.CHECKSEQUENCEVERIFY | ScriptFlags.NULLDUMMY)
+#: The taproot bits, which tinynode does not implement yet.
+TAPROOT_FLAGS = (ScriptFlags.TAPROOT | ScriptFlags.DISCOURAGE_UPGRADABLE_TAPROOT_VERSION
+                 | ScriptFlags.DISCOURAGE_OP_SUCCESS | ScriptFlags.DISCOURAGE_UPGRADABLE_PUBKEYTYPE)
 
-#: Core's STANDARD_SCRIPT_VERIFY_FLAGS restricted to the flags a legacy node implements.
-STANDARD_FLAGS = (MANDATORY_FLAGS | ScriptFlags.STRICTENC | ScriptFlags.LOW_S | ScriptFlags.SIGPUSHONLY
-                  | ScriptFlags.MINIMALDATA | ScriptFlags.DISCOURAGE_UPGRADABLE_NOPS | ScriptFlags.CLEANSTACK
-                  | ScriptFlags.MINIMALIF | ScriptFlags.NULLFAIL | ScriptFlags.CONST_SCRIPTCODE)
+#: Core's MANDATORY_SCRIPT_VERIFY_FLAGS without TAPROOT (not implemented yet).
+MANDATORY_FLAGS = (ScriptFlags.P2SH | ScriptFlags.DERSIG | ScriptFlags.NULLDUMMY
+                   | ScriptFlags.CHECKLOCKTIMEVERIFY | ScriptFlags.CHECKSEQUENCEVERIFY
+                   | ScriptFlags.WITNESS)
+
+#: Core's STANDARD_SCRIPT_VERIFY_FLAGS without the taproot bits (SIGPUSHONLY is not in it:
+#: policy checks push-only scriptSigs itself, "scriptsig-not-pushonly").
+STANDARD_FLAGS = (MANDATORY_FLAGS | ScriptFlags.STRICTENC | ScriptFlags.MINIMALDATA
+                  | ScriptFlags.DISCOURAGE_UPGRADABLE_NOPS | ScriptFlags.CLEANSTACK
+                  | ScriptFlags.MINIMALIF | ScriptFlags.NULLFAIL | ScriptFlags.LOW_S
+                  | ScriptFlags.DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM
+                  | ScriptFlags.WITNESS_PUBKEYTYPE | ScriptFlags.CONST_SCRIPTCODE)
 
 #: Every flag tinynode implements.
-ALL_FLAGS = STANDARD_FLAGS
+ALL_FLAGS = STANDARD_FLAGS | ScriptFlags.SIGPUSHONLY
 
 
 def parse_flags(text: str) -> ScriptFlags:
-    """Parse Core's comma-separated flag list ("P2SH,DERSIG"; "" or "NONE" = no flags).
-
-    Raises KeyError for a flag tinynode does not know (e.g. WITNESS)."""
+    """Parse Core's comma-separated flag list ("P2SH,DERSIG"; "" or "NONE" = no flags), every
+    name Core's vector files use. Raises KeyError for an unknown name."""
     flags = ScriptFlags.NONE
     for name in text.split(","):
         name = name.strip()

@@ -1,4 +1,5 @@
-"""The legacy script interpreter: Core `EvalScript` / `VerifyScript` for `SigVersion::BASE`.
+"""The script interpreter: Core `EvalScript` / `VerifyScript` for `SigVersion::BASE` and
+`SigVersion::WITNESS_V0` (BIP141 witness programs: P2WPKH, P2WSH, and their P2SH-wrapped forms).
 
 Every failure raises `ScriptError` whose `.code` is Core's error name as script_tests.json
 spells it ("EVAL_FALSE", "SIG_DER", ...). Checks run in Core's order so the first error found
@@ -22,10 +23,14 @@ from .sigcheck import (
     is_compressed_or_uncompressed_pubkey, is_defined_hashtype, is_low_der_signature,
     is_valid_signature_encoding, parse_der_lax, pubkey_size_ok, verify_lax,
 )
-from .sighash import legacy_sighash, p2pkh_sighash
+from .sighash import PrecomputedTxData, legacy_sighash, p2pkh_sighash, witness_v0_sighash
 
 __all__ = ["ScriptError", "verify_script", "eval_script", "SignatureChecker", "cast_to_bool",
-           "LOCKTIME_THRESHOLD"]
+           "LOCKTIME_THRESHOLD", "SIGVERSION_BASE", "SIGVERSION_WITNESS_V0", "witness_program"]
+
+#: Core's `SigVersion` values this interpreter runs (tapscript is not implemented yet).
+SIGVERSION_BASE = 0
+SIGVERSION_WITNESS_V0 = 1
 
 LOCKTIME_THRESHOLD = 500_000_000
 SEQUENCE_LOCKTIME_DISABLE_FLAG = 1 << 31
@@ -45,6 +50,11 @@ _CLTV = int(ScriptFlags.CHECKLOCKTIMEVERIFY)
 _CSV = int(ScriptFlags.CHECKSEQUENCEVERIFY)
 _NULLFAIL = int(ScriptFlags.NULLFAIL)
 _CONST_SCRIPTCODE = int(ScriptFlags.CONST_SCRIPTCODE)
+_WITNESS = int(ScriptFlags.WITNESS)
+_DISCOURAGE_WITNESS = int(ScriptFlags.DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM)
+_MINIMALIF = int(ScriptFlags.MINIMALIF)
+_WITNESS_PUBKEYTYPE = int(ScriptFlags.WITNESS_PUBKEYTYPE)
+_TAPROOT = int(ScriptFlags.TAPROOT)
 
 _ORDER = SECP256K1_ORDER
 _sha256 = hashlib.sha256
@@ -141,17 +151,32 @@ def _num(v: bytes, minimal: bool, size: int = 4) -> int:
 
 
 class SignatureChecker:
-    """Core `GenericTransactionSignatureChecker` for legacy inputs: sighash + lax ECDSA check,
-    and the CLTV/CSV comparisons against the spending transaction."""
+    """Core `GenericTransactionSignatureChecker`: sighash (legacy or BIP143) + lax ECDSA check,
+    and the CLTV/CSV comparisons against the spending transaction.
 
-    __slots__ = ("tx", "input_index")
+    `amount` is the value of the output being spent (BIP143 signs it); `txdata` the
+    transaction's `PrecomputedTxData`, made on first use when not given."""
 
-    def __init__(self, tx: Tx, input_index: int) -> None:
+    __slots__ = ("tx", "input_index", "amount", "txdata")
+
+    def __init__(self, tx: Tx, input_index: int, amount: int = 0,
+                 txdata: PrecomputedTxData | None = None) -> None:
         self.tx = tx
         self.input_index = input_index
+        self.amount = amount
+        self.txdata = txdata
+
+    def _sighash(self, script_code: bytes, hash_type: int, sigversion: int) -> bytes:
+        if sigversion == SIGVERSION_WITNESS_V0:
+            txdata = self.txdata
+            if txdata is None:
+                txdata = self.txdata = PrecomputedTxData.for_tx(self.tx)
+            return witness_v0_sighash(self.tx, self.input_index, script_code, self.amount,
+                                      hash_type, txdata)
+        return legacy_sighash(self.tx, self.input_index, script_code, hash_type)
 
     def check_sig(self, sig: bytes, pubkey: bytes, script_code: bytes,
-                  digests: dict[int, bytes] | None = None) -> bool:
+                  digests: dict[int, bytes] | None = None, sigversion: int = SIGVERSION_BASE) -> bool:
         """Core `CheckECDSASignature`: `sig` ends with its hashtype byte.
 
         `digests` (hashtype → sighash) may be passed by a caller that checks several
@@ -160,12 +185,11 @@ class SignatureChecker:
             return False
         hash_type = sig[-1]
         if digests is None:
-            digest = legacy_sighash(self.tx, self.input_index, script_code, hash_type)
+            digest = self._sighash(script_code, hash_type, sigversion)
         else:
             digest = digests.get(hash_type)
             if digest is None:
-                digest = digests[hash_type] = legacy_sighash(self.tx, self.input_index,
-                                                             script_code, hash_type)
+                digest = digests[hash_type] = self._sighash(script_code, hash_type, sigversion)
         return verify_lax(sig[:-1], pubkey, digest)
 
     def check_locktime(self, lock_time: int) -> bool:
@@ -209,20 +233,30 @@ def _check_signature_encoding(sig: bytes, flags: int) -> None:
         raise ScriptError("SIG_HASHTYPE")
 
 
-def _check_pubkey_encoding(pubkey: bytes, flags: int) -> None:
-    """Core `CheckPubKeyEncoding` (legacy part)."""
+def _check_pubkey_encoding(pubkey: bytes, flags: int, sigversion: int) -> None:
+    """Core `CheckPubKeyEncoding`: STRICTENC key forms; in witness v0 scripts with
+    WITNESS_PUBKEYTYPE only compressed keys (0x02/0x03 + 32 bytes)."""
     if flags & _STRICTENC and not is_compressed_or_uncompressed_pubkey(pubkey):
         raise ScriptError("PUBKEYTYPE")
+    if (flags & _WITNESS_PUBKEYTYPE and sigversion == SIGVERSION_WITNESS_V0
+            and not (len(pubkey) == 33 and (pubkey[0] == 2 or pubkey[0] == 3))):
+        raise ScriptError("WITNESS_PUBKEYTYPE")
 
 
-def eval_script(stack: list[bytes], script: bytes, flags: int, checker: SignatureChecker | None) -> None:
-    """Core `EvalScript` with `SigVersion::BASE`: run `script` on `stack` (modified in place).
+def eval_script(stack: list[bytes], script: bytes, flags: int, checker: SignatureChecker | None,
+                sigversion: int = SIGVERSION_BASE) -> None:
+    """Core `EvalScript` with `SigVersion::BASE` or `WITNESS_V0`: run `script` on `stack`
+    (modified in place).
 
+    Witness v0 differs only in: no FindAndDelete of the signature and no CONST_SCRIPTCODE
+    rules, MINIMALIF applies, WITNESS_PUBKEYTYPE applies, and signatures use the BIP143 sighash.
     `checker` may be None only for scripts without signature or lock-time checks."""
     if len(script) > MAX_SCRIPT_SIZE:
         raise ScriptError("SCRIPT_SIZE")
     flags = int(flags)
     minimal = bool(flags & _MINIMALDATA)
+    base = sigversion == SIGVERSION_BASE
+    minimal_if = not base and bool(flags & _MINIMALIF)
     vexec: list[bool] = []
     n_false = 0  # how many entries of vexec are False
     altstack: list[bytes] = []
@@ -257,7 +291,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
                 raise ScriptError("OP_COUNT")
         if op in _DISABLED:
             raise ScriptError("DISABLED_OPCODE")
-        if op == 0xAB and flags & _CONST_SCRIPTCODE:
+        if op == 0xAB and base and flags & _CONST_SCRIPTCODE:
             raise ScriptError("OP_CODESEPARATOR")
         if not fexec and not 0x63 <= op <= 0x68:
             continue
@@ -275,6 +309,10 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
             if fexec:
                 if not stack:  # Core reports this as a stack error (script_tests.json agrees)
                     raise ScriptError("INVALID_STACK_OPERATION")
+                if minimal_if:
+                    top = stack[-1]
+                    if len(top) > 1 or (len(top) == 1 and top[0] != 1):
+                        raise ScriptError("MINIMALIF")
                 value = cast_to_bool(pop())
                 if op == 0x64:
                     value = not value
@@ -507,13 +545,14 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
             sig = stack[-2]
             pubkey = stack[-1]
             script_code = script[begin_code:] if begin_code else script
-            # Core `FindAndDelete(scriptCode, CScript() << vchSig)`; an empty signature is OP_0
-            script_code, found = find_and_delete(script_code, core_push(sig))
-            if found and flags & _CONST_SCRIPTCODE:
-                raise ScriptError("SIG_FINDANDDELETE")
+            if base:
+                # Core `FindAndDelete(scriptCode, CScript() << vchSig)`; an empty signature is OP_0
+                script_code, found = find_and_delete(script_code, core_push(sig))
+                if found and flags & _CONST_SCRIPTCODE:
+                    raise ScriptError("SIG_FINDANDDELETE")
             _check_signature_encoding(sig, flags)
-            _check_pubkey_encoding(pubkey, flags)
-            ok = checker is not None and checker.check_sig(sig, pubkey, script_code)
+            _check_pubkey_encoding(pubkey, flags, sigversion)
+            ok = checker is not None and checker.check_sig(sig, pubkey, script_code, None, sigversion)
             if not ok and flags & _NULLFAIL and sig:
                 raise ScriptError("NULLFAIL")
             del stack[-2:]
@@ -548,7 +587,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
             if len(stack) < i:
                 raise ScriptError("INVALID_STACK_OPERATION")
             script_code = script[begin_code:] if begin_code else script
-            for k in range(n_sigs):
+            for k in range(n_sigs if base else 0):
                 script_code, found = find_and_delete(script_code, core_push(stack[-isig - k]))
                 if found and flags & _CONST_SCRIPTCODE:
                     raise ScriptError("SIG_FINDANDDELETE")
@@ -558,8 +597,9 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
                 sig = stack[-isig]
                 pubkey = stack[-ikey]
                 _check_signature_encoding(sig, flags)
-                _check_pubkey_encoding(pubkey, flags)
-                if checker is not None and checker.check_sig(sig, pubkey, script_code, digests):
+                _check_pubkey_encoding(pubkey, flags, sigversion)
+                if checker is not None and checker.check_sig(sig, pubkey, script_code, digests,
+                                                             sigversion):
                     isig += 1
                     n_sigs -= 1
                 ikey += 1
@@ -595,22 +635,45 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
         raise ScriptError("UNBALANCED_CONDITIONAL")
 
 
+def witness_program(script: bytes) -> tuple[int, bytes] | None:
+    """Core `CScript::IsWitnessProgram`: (version, program) for a 4-42 byte script made of a
+    version opcode (OP_0, OP_1..OP_16) and one direct push of 2-40 bytes; else None."""
+    n = len(script)
+    if n < 4 or n > 42:
+        return None
+    v = script[0]
+    if v != 0 and not 0x51 <= v <= 0x60:
+        return None
+    if script[1] + 2 != n:
+        return None
+    return (v - 0x50 if v else 0), script[2:]
+
+
 def verify_script(script_sig: bytes, script_pubkey: bytes, tx: Tx, input_index: int,
-                  flags: int = 0) -> None:
-    """Core `VerifyScript` for a non-witness input; raises ScriptError, returns None if valid."""
+                  flags: int = 0, amount: int = 0, witness: tuple[bytes, ...] | None = None,
+                  txdata: PrecomputedTxData | None = None) -> None:
+    """Core `VerifyScript`; raises ScriptError, returns None if valid.
+
+    `amount` is the value of the spent output (BIP143 signs it; only witness v0 signatures read
+    it). `witness` is the input's witness stack, `tx.vin[input_index].witness` when None.
+    `txdata` may carry the tx's precomputed BIP143 hashes shared by all its inputs. Without
+    the WITNESS flag, witness programs are anyone-can-spend and witnesses are ignored, as Core.
+    """
     flags = int(flags)
-    checker = SignatureChecker(tx, input_index)
+    if witness is None:
+        witness = tx.vin[input_index].witness
+    checker = SignatureChecker(tx, input_index, amount, txdata)
     if flags & _SIGPUSHONLY and not is_push_only(script_sig):
         raise ScriptError("SIG_PUSHONLY")
     if (len(script_pubkey) == 25 and script_pubkey[:3] == b"\x76\xa9\x14"
-            and script_pubkey[23:] == b"\x88\xac"):
+            and script_pubkey[23:] == b"\x88\xac" and not (witness and flags & _WITNESS)):
         if _p2pkh_fast(script_sig, script_pubkey, flags, checker):
             return
-    _verify_general(script_sig, script_pubkey, flags, checker)
+    _verify_general(script_sig, script_pubkey, flags, checker, witness)
 
 
 def _verify_general(script_sig: bytes, script_pubkey: bytes, flags: int,
-                    checker: SignatureChecker) -> None:
+                    checker: SignatureChecker, witness: tuple[bytes, ...] = ()) -> None:
     """`verify_script` without the P2PKH fast path (tests compare the two)."""
     if flags & _SIGPUSHONLY and not is_push_only(script_sig):
         raise ScriptError("SIG_PUSHONLY")
@@ -620,6 +683,16 @@ def _verify_general(script_sig: bytes, script_pubkey: bytes, flags: int,
     eval_script(stack, script_pubkey, flags, checker)
     if not stack or not cast_to_bool(stack[-1]):
         raise ScriptError("EVAL_FALSE")
+    had_witness = False
+    if flags & _WITNESS:
+        prog = witness_program(script_pubkey)
+        if prog is not None:
+            had_witness = True
+            if script_sig:
+                # anything but an empty scriptSig would make the txid malleable again
+                raise ScriptError("WITNESS_MALLEATED")
+            _verify_witness_program(witness, prog[0], prog[1], flags, checker, False)
+            del stack[1:]  # the witness program's stack is not the one CLEANSTACK looks at
     if copy is not None and is_p2sh(script_pubkey):
         if not is_push_only(script_sig):
             raise ScriptError("SIG_PUSHONLY")
@@ -628,8 +701,62 @@ def _verify_general(script_sig: bytes, script_pubkey: bytes, flags: int,
         eval_script(stack, redeem, flags, checker)
         if not stack or not cast_to_bool(stack[-1]):
             raise ScriptError("EVAL_FALSE")
+        if flags & _WITNESS:
+            prog = witness_program(redeem)
+            if prog is not None:
+                had_witness = True
+                if script_sig != core_push(redeem):
+                    # exactly one push of the redeem script, else the txid is malleable
+                    raise ScriptError("WITNESS_MALLEATED_P2SH")
+                _verify_witness_program(witness, prog[0], prog[1], flags, checker, True)
+                del stack[1:]
     if flags & _CLEANSTACK and len(stack) != 1:
         raise ScriptError("CLEANSTACK")
+    if flags & _WITNESS and not had_witness and witness:
+        raise ScriptError("WITNESS_UNEXPECTED")
+
+
+def _verify_witness_program(witness: tuple[bytes, ...], version: int, program: bytes, flags: int,
+                            checker: SignatureChecker, is_p2sh: bool) -> None:
+    """Core `VerifyWitnessProgram` for version 0 (BIP141); other versions and lengths are
+    anyone-can-spend (DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM makes them fail), except a native
+    v1 32-byte program under TAPROOT, which tinynode does not implement yet."""
+    if version == 0:
+        if len(program) == 32:  # P2WSH: the last witness item is the script, sha256 = program
+            if not witness:
+                raise ScriptError("WITNESS_PROGRAM_WITNESS_EMPTY")
+            script = witness[-1]
+            if _sha256(script).digest() != program:
+                raise ScriptError("WITNESS_PROGRAM_MISMATCH")
+            _execute_witness_script(list(witness[:-1]), script, flags, checker)
+        elif len(program) == 20:  # P2WPKH: <sig> <pubkey> against the implied P2PKH script
+            if len(witness) != 2:
+                raise ScriptError("WITNESS_PROGRAM_MISMATCH")
+            script = b"\x76\xa9\x14" + program + b"\x88\xac"
+            _execute_witness_script(list(witness), script, flags, checker)
+        else:
+            raise ScriptError("WITNESS_PROGRAM_WRONG_LENGTH")
+        return
+    if version == 1 and len(program) == 32 and not is_p2sh:
+        if flags & _TAPROOT:
+            raise NotImplementedError("taproot (BIP341/342) spending is not implemented yet")
+        return
+    if flags & _DISCOURAGE_WITNESS:
+        raise ScriptError("DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM")
+
+
+def _execute_witness_script(stack: list[bytes], script: bytes, flags: int,
+                            checker: SignatureChecker) -> None:
+    """Core `ExecuteWitnessScript` for witness v0: witness items ≤ 520 bytes, run the script,
+    then exactly one true item must remain (an implicit CLEANSTACK)."""
+    for item in stack:
+        if len(item) > MAX_SCRIPT_ELEMENT_SIZE:
+            raise ScriptError("PUSH_SIZE")
+    eval_script(stack, script, flags, checker, SIGVERSION_WITNESS_V0)
+    if len(stack) != 1:
+        raise ScriptError("CLEANSTACK")
+    if not cast_to_bool(stack[-1]):
+        raise ScriptError("EVAL_FALSE")
 
 
 def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, checker: SignatureChecker) -> bool:

@@ -1,4 +1,5 @@
-"""Legacy (pre-segwit) signature hash: Core `SignatureHash` with `SigVersion::BASE`.
+"""Signature hashes: Core `SignatureHash` with `SigVersion::BASE` (legacy) and
+`SigVersion::WITNESS_V0` (BIP143).
 
 The digest returned is sha256d of the preimage in internal order: exactly the 32 bytes ECDSA
 signs (no reversal, no further hashing).
@@ -7,6 +8,7 @@ signs (no reversal, no further hashing).
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from ..primitives.hashes import sha256d
 from ..primitives.serialize import ser_compact_size
@@ -16,7 +18,7 @@ from .script import get_op
 __all__ = [
     "p2pkh_sighash",
     "SIGHASH_ALL", "SIGHASH_NONE", "SIGHASH_SINGLE", "SIGHASH_ANYONECANPAY", "SIGHASH_ONE",
-    "legacy_sighash", "serialize_script_code",
+    "legacy_sighash", "serialize_script_code", "PrecomputedTxData", "witness_v0_sighash",
 ]
 
 SIGHASH_ALL = 1
@@ -31,6 +33,8 @@ SIGHASH_ONE = b"\x01" + bytes(31)
 _OP_CODESEPARATOR = 0xAB
 _U32 = struct.Struct("<I")
 _NULL_TXOUT = b"\xff" * 8 + b"\x00"  # CTxOut() : value -1, empty script
+_Q = struct.Struct("<q")
+_ZERO32 = bytes(32)
 
 
 def serialize_script_code(script_code: bytes) -> bytes:
@@ -119,11 +123,12 @@ def legacy_sighash(tx: Tx, input_index: int, script_code: bytes, hash_type: int)
 
 def _sighash_all(tx: Tx, input_index: int, code: bytes, hash_type: int) -> bytes:
     """SIGHASH_ALL without ANYONECANPAY: the outputs and locktime are the tail of the
-    transaction's own serialization, so they are sliced from `tx.raw` instead of re-serialized.
+    transaction's own (non-witness) serialization, so they are sliced from it instead of
+    re-serialized.
     `code` is the serialized scriptCode (`serialize_script_code`); `input_index` < len(tx.vin)."""
     pack = _U32.pack
     vin = tx.vin
-    raw = tx.raw
+    raw = tx.raw if tx.base_size == len(tx.raw) else tx.serialize_without_witness()
     if len(vin) == 1:
         # one input (input_index 0 here): version, count, outpoint, then the scriptSig replaced
         # by `code`; everything after the scriptSig (sequence, outputs, locktime) is raw's tail
@@ -156,3 +161,61 @@ def p2pkh_sighash(tx: Tx, input_index: int, script_pubkey: bytes, hash_type: int
     if hash_type & 0x9F == SIGHASH_ALL and input_index < len(tx.vin):
         return _sighash_all(tx, input_index, b"\x19" + script_pubkey, hash_type)
     return legacy_sighash(tx, input_index, script_pubkey, hash_type)
+
+
+@dataclass(frozen=True, slots=True)
+class PrecomputedTxData:
+    """Core `PrecomputedTransactionData` (the BIP143 part): the three per-transaction hashes
+    every witness v0 signature of `tx` shares, computed once per transaction.
+
+    `spent_outputs` (the TxOuts the inputs spend, in input order) is carried for callers that
+    have them (Core's `m_spent_outputs`); BIP143 itself only needs each input's amount."""
+
+    hash_prevouts: bytes
+    hash_sequence: bytes
+    hash_outputs: bytes
+    spent_outputs: tuple | None = None
+
+    @classmethod
+    def for_tx(cls, tx: Tx, spent_outputs=None) -> "PrecomputedTxData":
+        pack = _U32.pack
+        prevouts = b"".join(i.prevout.txid + pack(i.prevout.n) for i in tx.vin)
+        sequences = b"".join(pack(i.sequence) for i in tx.vin)
+        outputs = b"".join(o.serialize() for o in tx.vout)
+        return cls(sha256d(prevouts), sha256d(sequences), sha256d(outputs),
+                   tuple(spent_outputs) if spent_outputs is not None else None)
+
+
+def witness_v0_sighash(tx: Tx, input_index: int, script_code: bytes, amount: int, hash_type: int,
+                       txdata: PrecomputedTxData | None = None) -> bytes:
+    """Core `SignatureHash(scriptCode, tx, nIn, nHashType, amount, SigVersion::WITNESS_V0)`
+    (BIP143).
+
+    The preimage is version | hashPrevouts | hashSequence | outpoint | scriptCode (length-
+    prefixed, OP_CODESEPARATORs kept) | amount | nSequence | hashOutputs | locktime | hashtype.
+    ANYONECANPAY zeroes hashPrevouts; ANYONECANPAY, NONE or SINGLE zero hashSequence; NONE zeroes
+    hashOutputs, SINGLE hashes only the output at `input_index` (zero when there is none: no
+    SIGHASH_SINGLE bug here). `txdata` supplies the shared hashes (computed here if None).
+    """
+    if txdata is None:
+        txdata = PrecomputedTxData.for_tx(tx)
+    base = hash_type & 0x1F
+    anyone = hash_type & SIGHASH_ANYONECANPAY
+    hash_prevouts = _ZERO32 if anyone else txdata.hash_prevouts
+    hash_sequence = (txdata.hash_sequence
+                     if not anyone and base != SIGHASH_SINGLE and base != SIGHASH_NONE else _ZERO32)
+    if base != SIGHASH_SINGLE and base != SIGHASH_NONE:
+        hash_outputs = txdata.hash_outputs
+    elif base == SIGHASH_SINGLE and input_index < len(tx.vout):
+        hash_outputs = sha256d(tx.vout[input_index].serialize())
+    else:
+        hash_outputs = _ZERO32
+    txin = tx.vin[input_index]
+    pack = _U32.pack
+    return sha256d(b"".join((
+        pack(tx.version & 0xFFFFFFFF), hash_prevouts, hash_sequence,
+        txin.prevout.txid, pack(txin.prevout.n),
+        ser_compact_size(len(script_code)), script_code,
+        _Q.pack(amount), pack(txin.sequence), hash_outputs,
+        pack(tx.locktime), pack(hash_type & 0xFFFFFFFF),
+    )))

@@ -13,6 +13,8 @@ from tinynode import __version__
 __all__ = [
     "PROTOCOL_VERSION",
     "MIN_PEER_PROTO_VERSION",
+    "WTXID_RELAY_VERSION",
+    "NODE_WITNESS",
     "NODE_NETWORK",
     "ServiceFlags",
     "InvType",
@@ -32,6 +34,9 @@ __all__ = [
 
 #: The protocol version we speak (Core's 70015: BIP 130 sendheaders, BIP 133 feefilter era).
 PROTOCOL_VERSION = 70015
+#: BIP 339: peers of this protocol version or newer may negotiate `wtxidrelay` (Core's
+#: WTXID_RELAY_VERSION); we announce it when we advertise NODE_WITNESS.
+WTXID_RELAY_VERSION = 70016
 #: Peers announcing an older protocol are refused (Core's MIN_PEER_PROTO_VERSION).
 MIN_PEER_PROTO_VERSION = 31800
 
@@ -48,6 +53,7 @@ class ServiceFlags(IntFlag):
 
 
 NODE_NETWORK = int(ServiceFlags.NODE_NETWORK)
+NODE_WITNESS = int(ServiceFlags.NODE_WITNESS)
 
 #: Core's MSG_WITNESS_FLAG: set on inventory types that request witness serialization.
 MSG_WITNESS_FLAG = 1 << 30

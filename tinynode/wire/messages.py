@@ -68,7 +68,7 @@ __all__ = [
     "MemPool",
     "SendHeaders",
     "Reject",
-    "MESSAGE_TYPES", "sanitize_string",
+    "MESSAGE_TYPES", "sanitize_string", "WtxidRelay", "strip_block_witness",
     "ip_to_bytes",
     "bytes_to_ip",
 ]
@@ -604,15 +604,20 @@ class Headers(Message):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class BlockMsg(Message):
-    """`block`: one legacy-serialized block."""
+    """`block`: one block, its txs in the BIP144 witness form (Core `TX_WITH_WITNESS`, the
+    answer to MSG_WITNESS_BLOCK) or, with `witness=False`, stripped of every witness (Core's
+    answer to a plain MSG_BLOCK)."""
 
     block: Block
+    witness: bool = field(default=True, compare=False)
 
     COMMAND: ClassVar[str] = "block"
     MAX_PAYLOAD: ClassVar[int] = MAX_PROTOCOL_MESSAGE_LENGTH
 
     def serialize(self) -> bytes:
-        return self.block.serialize()
+        if self.witness:
+            return self.block.serialize()
+        return strip_block_witness(self.block)
 
     @classmethod
     def parse(cls, r: ByteReader) -> "BlockMsg":
@@ -622,17 +627,25 @@ class BlockMsg(Message):
         return f"BlockMsg({self.block.hash_hex}, {len(self.block.txs)} txs)"
 
 
+def strip_block_witness(block: Block) -> bytes:
+    """Core `TX_NO_WITNESS(block)`: the block with every tx in its legacy serialization."""
+    return b"".join([block.header.serialize(), ser_compact_size(len(block.txs))]
+                    + [t.serialize_without_witness() for t in block.txs])
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class TxMsg(Message):
-    """`tx`: one legacy-serialized transaction."""
+    """`tx`: one transaction, in the BIP144 witness form when it has a witness (for peers that
+    asked with MSG_WITNESS_TX or MSG_WTX) or, with `witness=False`, in the legacy form."""
 
     tx: Tx
+    witness: bool = field(default=True, compare=False)
 
     COMMAND: ClassVar[str] = "tx"
     MAX_PAYLOAD: ClassVar[int] = MAX_PROTOCOL_MESSAGE_LENGTH
 
     def serialize(self) -> bytes:
-        return self.tx.raw
+        return self.tx.raw if self.witness else self.tx.serialize_without_witness()
 
     @classmethod
     def parse(cls, r: ByteReader) -> "TxMsg":
@@ -640,6 +653,14 @@ class TxMsg(Message):
 
     def __repr__(self) -> str:
         return f"TxMsg({self.tx.txid_hex})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class WtxidRelay(_Empty):
+    """`wtxidrelay` (BIP 339): sent between `version` and `verack` by a peer of protocol 70016+
+    that announces and requests txs by wtxid (MSG_WTX). Empty payload."""
+
+    COMMAND: ClassVar[str] = "wtxidrelay"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -698,5 +719,5 @@ class Reject(Message):
 MESSAGE_TYPES: Mapping[str, type[Message]] = MappingProxyType({
     cls.COMMAND: cls
     for cls in (Version, Verack, Ping, Pong, Addr, GetAddr, Inv, GetData, NotFound, GetHeaders,
-                GetBlocks, Headers, BlockMsg, TxMsg, MemPool, SendHeaders, Reject)
+                GetBlocks, Headers, BlockMsg, TxMsg, MemPool, SendHeaders, Reject, WtxidRelay)
 })
