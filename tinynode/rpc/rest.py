@@ -59,6 +59,8 @@ _FORMATS = (UNDEF, BIN, HEX, JSON)             # Core's rf_names, in order
 _AVAILABLE = ".bin, .hex, .json"               # Core's AvailableDataFormatsString()
 
 _CT_JSON, _CT_TEXT, _CT_BIN = "application/json", "text/plain", "application/octet-stream"
+#: what libevent sends with a reply that set no Content-Type (Core's bare 404 and 405)
+_CT_BARE = "text/html; charset=ISO-8859-1"
 
 #: Core's SAFE_CHARS_URI (util/strencodings.cpp), for SanitizeString in error texts
 _SAFE_URI = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -71,7 +73,7 @@ HTTP_METHODS = frozenset({"GET", "POST", "HEAD", "PUT"})
 
 @dataclass(frozen=True, slots=True)
 class RESTReply:
-    """One HTTP answer: status, Content-Type (None = none, as Core's bare replies) and body."""
+    """One HTTP answer: status, Content-Type and body."""
 
     status: int
     content_type: str | None
@@ -186,7 +188,7 @@ class RESTHandler:
     async def serve(self, method: str, uri: str, body: bytes, warmup: str | None) -> RESTReply:
         """Answer one request; `uri` is the raw request target (path and query, undecoded)."""
         if method not in HTTP_METHODS:
-            return RESTReply(405, None, b"")
+            return RESTReply(405, _CT_BARE, b"")
         for prefix, handler in self._prefixes:
             if uri.startswith(prefix):
                 if warmup is not None:
@@ -195,7 +197,7 @@ class RESTHandler:
                     return await handler(uri[len(prefix):], uri, body)
                 except RESTError as e:
                     return _err(e.status, e.message)
-        return RESTReply(404, None, b"")   # Core: no handler for the path
+        return RESTReply(404, _CT_BARE, b"")   # Core: no handler for the path
 
     # --- helpers on the writer thread ------------------------------------------------------------
 
