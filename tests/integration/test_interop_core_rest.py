@@ -6,7 +6,8 @@ spend waits in both mempools. Then the same REST requests go to both HTTP server
 block hashes, txs, UTXO lookups (bin and json) and spent outputs must be byte for byte Core's;
 block and chain JSON field by field except the differences test_interop_core.py explains
 (blocks arrive without witness data); and a catalogue of bad requests must get Core's status,
-Content-Type and sentence.
+Content-Type and sentence. On the same chain getblockstats, getchaintxstats, getindexinfo
+(Core runs with -txindex) and getnetworkinfo's version (Core v31's) equal Core's.
 """
 from __future__ import annotations
 
@@ -131,7 +132,20 @@ async def test_rest_answers_equal_cores(bitcoind_path: str) -> None:
             for k in ("loaded", "size", "bytes", "total_fee"):
                 if ours[k] != theirs[k]:
                     mismatched[f"mempool/info.{k}"] = (ours[k], theirs[k])
+        # the RPCs of issue 20 on the same chain: equal to Core's answers
+        for method, args in (("getblockstats", (with_tx,)), ("getblockstats", (106,)),
+                             ("getblockstats", (50,)), ("getblockstats", (0,)),
+                             ("getblockstats", (with_tx, ["feerate_percentiles", "utxo_size_inc"])),
+                             ("getchaintxstats", ()), ("getchaintxstats", (10, hashes[50])),
+                             ("getchaintxstats", (0,)), ("getindexinfo", ()),
+                             ("getindexinfo", ("txindex",))):
+            ours, theirs = await t.rpc.call(method, *args), await core.rpc(method, *args)
+            if ours != theirs or list(ours) != list(theirs):
+                mismatched[f"{method}{args}"] = (ours, theirs)
         assert not mismatched, mismatched
+        # tinynode answers as Core v31.0 (310000); the Core built here may be a later dev version
+        assert (await t.rpc.call("getnetworkinfo"))["version"] == 310000
+        assert (await core.rpc("getnetworkinfo"))["version"] >= 310000
     finally:
         if t is not None:
             await t.stop()
