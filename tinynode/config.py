@@ -124,12 +124,12 @@ class NodeConfig:
             raise ConfigError(f"--port {self.port} is out of range")
         if self.rpc_port is not None and not 0 <= self.rpc_port < 65536:
             raise ConfigError(f"--rpc-port {self.rpc_port} is out of range")
-        if self.rest and self.rpc_port is None:
-            raise ConfigError("--rest serves on the TCP RPC port, as Bitcoin Core's REST interface "
-                              "does; give --rpc-port N as well")
         if self.explorer and self.rpc_port is None:
             raise ConfigError("--explorer is served on the TCP RPC port (127.0.0.1); give "
                               "--rpc-port N as well")
+        if self.rest and self.rpc_port is None:
+            raise ConfigError("--rest serves on the TCP RPC port, as Bitcoin Core's REST interface "
+                              "does; give --rpc-port N as well")
         if self.mine_workers < 1:
             raise ConfigError("--mine-workers must be at least 1")
         if self.log_level not in LOG_LEVELS:
