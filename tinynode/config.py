@@ -93,6 +93,8 @@ class NodeConfig:
     rpc_port: int | None = None        # loopback TCP RPC with cookie auth; None = off, 0 = any port
     rpc_timeout: float = 60.0          # per request, seconds
     rpc_max_body: int = 8 * 1024 * 1024
+    rest: bool = False                 # Core -rest: the REST interface on the TCP RPC port
+    explorer: bool = False             # the explorer page on the TCP RPC port (implies rest)
     whitelist: tuple[WhitelistEntry, ...] = ()   # Core -whitelist: permissions by peer address
     whitebind: tuple[WhitebindEntry, ...] = ()   # Core -whitebind: listeners granting permissions
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
@@ -122,6 +124,12 @@ class NodeConfig:
             raise ConfigError(f"--port {self.port} is out of range")
         if self.rpc_port is not None and not 0 <= self.rpc_port < 65536:
             raise ConfigError(f"--rpc-port {self.rpc_port} is out of range")
+        if self.explorer and self.rpc_port is None:
+            raise ConfigError("--explorer is served on the TCP RPC port (127.0.0.1); give "
+                              "--rpc-port N as well")
+        if self.rest and self.rpc_port is None:
+            raise ConfigError("--rest serves on the TCP RPC port, as Bitcoin Core's REST interface "
+                              "does; give --rpc-port N as well")
         if self.mine_workers < 1:
             raise ConfigError("--mine-workers must be at least 1")
         if self.log_level not in LOG_LEVELS:
@@ -185,6 +193,13 @@ def daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-port", type=int, default=None, metavar="N",
                    help="also serve RPC on 127.0.0.1:N with Bitcoin Core's cookie auth (the cookie "
                         "is DIR/<network>/.cookie); for existing Bitcoin RPC clients (default off)")
+    p.add_argument("--rest", action="store_true", default=False,
+                   help="serve Bitcoin Core's REST interface (/rest/chaininfo.json, /rest/block/…, "
+                        "/rest/tx/…, /rest/getutxos/…, /rest/mempool/…) on the --rpc-port "
+                        "listener, read-only and without auth, as Core's -rest (default off)")
+    p.add_argument("--explorer", action="store_true", default=False,
+                   help="serve a small block explorer at http://127.0.0.1:N/explorer/ on the "
+                        "--rpc-port listener (read-only, no auth; turns on --rest) (default off)")
     p.add_argument("--whitelist", action="append", default=[], metavar="[PERMISSIONS@]IP[/MASK]",
                    help="grant peers connecting from IP (or the subnet IP/MASK) permissions, as "
                         "Bitcoin Core's -whitelist: a comma-separated list of bloomfilter, noban, "
@@ -269,6 +284,8 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         mine_workers=workers,
         rpc_socket=Path(os.path.expanduser(ns.rpc_socket)) if ns.rpc_socket else None,
         rpc_port=ns.rpc_port,
+        rest=ns.rest or ns.explorer,
+        explorer=ns.explorer,
         log_level=log_level,
         log_file=Path(os.path.expanduser(ns.log_file)) if ns.log_file else None,
         whitelist=whitelist,

@@ -180,9 +180,17 @@ class Node:
         log.info("tinynode starting on %s, data in %s", self.params.name, self.network_dir)
         # RPC first, so `tinynode-cli -rpcwait` sees -28 while the chain loads
         self.methods = RPCMethods(self)
+        rest = explorer = None
+        if cfg.rest or cfg.explorer:
+            from .rpc.rest import RESTHandler
+            rest = RESTHandler(self.methods).serve
+        if cfg.explorer:
+            from .rpc.explorer import ExplorerHandler
+            explorer = ExplorerHandler(self.methods).serve
         self.rpc = RPCServer(self.rpc_socket, self.methods.dispatch, max_body=cfg.rpc_max_body,
                              timeout=cfg.rpc_timeout, timeout_for=self.methods.timeout_for,
-                             tcp_port=cfg.rpc_port, cookie_path=self.network_dir / ".cookie")
+                             tcp_port=cfg.rpc_port, cookie_path=self.network_dir / ".cookie",
+                             rest=rest, explorer=explorer)
         self.rpc.warmup = "Loading block index..."
         try:
             await self.rpc.start()

@@ -115,14 +115,14 @@ class Bitcoind(OtherNode):
             return False  # no cookie yet, or -28 "Loading block index"
 
 
-async def start_bitcoind(path: str) -> Bitcoind:
+async def start_bitcoind(path: str, extra: tuple[str, ...] = ()) -> Bitcoind:
     datadir = short_tmpdir("btc")
     p2p_port, rpc_port = free_port(), free_port()
     args = [path, "-regtest", f"-datadir={datadir}", "-server=1", "-listen=1",
             f"-bind=127.0.0.1:{p2p_port}", f"-port={p2p_port}", "-rpcbind=127.0.0.1",
             "-rpcallowip=127.0.0.1", f"-rpcport={rpc_port}", "-dnsseed=0", "-fixedseeds=0",
             "-discover=0", "-listenonion=0", "-printtoconsole=0", "-debug=net",
-            "-debugexclude=libevent", "-disablewallet=1"]
+            "-debugexclude=libevent", "-disablewallet=1", *extra]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL)
     node = Bitcoind(proc, datadir, p2p_port, rpc_port)

@@ -98,3 +98,23 @@ def test_nodeconfig_is_frozen_and_directly_constructible(tmp_path):
     with pytest.raises(AttributeError):
         cfg.port = 1  # type: ignore[misc]
     cfg.validate()
+
+
+def test_rest_and_explorer_flags():
+    """Issue 20: --rest (Core's -rest) and --explorer are off by default, live on the TCP RPC
+    port (so they need --rpc-port), and --explorer turns REST on (the page reads it)."""
+    from tinynode.config import ConfigError, from_args
+    env = {"HOME": "/tmp"}
+    cfg = from_args(["--network", "regtest"], env)
+    assert (cfg.rest, cfg.explorer) == (False, False)
+    cfg = from_args(["--network", "regtest", "--rpc-port", "18443", "--rest"], env)
+    assert (cfg.rest, cfg.explorer) == (True, False)
+    cfg = from_args(["--network", "regtest", "--rpc-port", "18443", "--explorer"], env)
+    assert (cfg.rest, cfg.explorer) == (True, True)
+    for flag, option in (("--rest", "--rest"), ("--explorer", "--explorer")):
+        try:
+            from_args(["--network", "regtest", flag], env)
+        except ConfigError as e:
+            assert str(e).startswith(f"{option} ") and "--rpc-port N" in str(e)
+        else:  # pragma: no cover
+            raise AssertionError(f"{flag} without --rpc-port accepted")

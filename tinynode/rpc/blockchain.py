@@ -9,8 +9,12 @@ import logging
 from typing import Any
 
 from ..primitives.hashes import hash_to_hex
-from .protocol import RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RPCError
-from .util import RPCArea, _bool, _hash, _int, _script_pubkey_json, _target_hex, amount_to_json
+from .protocol import (
+    RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RPC_TYPE_ERROR, RPCError,
+)
+from .util import (
+    RPCArea, _bool, _hash, _int, _jtype, _script_pubkey_json, _str, _target_hex, amount_to_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,3 +189,271 @@ Removes invalidity status of a block, its ancestors and its descendants, reconsi
             except KeyError:
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found") from None
         return await self._w(work)
+
+    # --- indexes and statistics (Core rpc/node.cpp getindexinfo, rpc/blockchain.cpp) -----------
+
+    async def m_getindexinfo(self, index_name=None) -> dict:
+        """getindexinfo ( "index_name" )
+Returns the status of one or all available indices currently running in the node.
+tinynode keeps one index, Core's "txindex" (txid -> block), written in the same store
+transaction as each block it indexes, so it is always synced to the tip."""
+        name = _str(index_name, "index_name") if index_name is not None else ""
+        height = self.node.writer.snapshot.height
+        if name and name != "txindex":      # Core's SummaryToJSON: other names give nothing
+            return {}
+        return {"txindex": {"synced": True, "best_block_height": height}}
+
+    async def m_getchaintxstats(self, nblocks=None, blockhash=None) -> dict:
+        """getchaintxstats ( nblocks "blockhash" )
+Compute statistics about the total number and rate of transactions in the chain.
+nblocks: size of the window in blocks (default: one month of blocks); blockhash: the block
+that ends the window (default: the chain tip)."""
+        bh = _hash(blockhash, "blockhash") if blockhash is not None else None
+        count_arg = _int(nblocks, "nblocks") if nblocks is not None else None
+
+        def work():
+            cs = self._cs()
+            if bh is None:
+                entry = cs.tip
+            else:
+                entry = cs.get_entry(bh)
+                if entry is None:
+                    raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
+                if cs.get_block_hash(entry.height) != entry.hash:
+                    raise RPCError(RPC_INVALID_PARAMETER, "Block is not in main chain")
+            if count_arg is None:    # Core: one month of blocks, at most the block's height - 1
+                blockcount = 30 * 24 * 60 * 60 // self._params.pow_target_spacing
+                blockcount = max(0, min(blockcount, entry.height - 1))
+            else:
+                blockcount = count_arg
+                if blockcount < 0 or (blockcount > 0 and blockcount >= entry.height):
+                    raise RPCError(RPC_INVALID_PARAMETER,
+                                   "Invalid block count: should be between 0 and the block's height - 1")
+            past = cs.get_ancestor(entry, entry.height - blockcount)
+            time_diff = cs.median_time_past(entry) - cs.median_time_past(past)
+            txcount = self._chain_tx_count(entry)
+            res: dict[str, Any] = {"time": entry.header.time, "txcount": txcount,
+                                   "window_final_block_hash": hash_to_hex(entry.hash),
+                                   "window_final_block_height": entry.height,
+                                   "window_block_count": blockcount}
+            if blockcount > 0:
+                res["window_interval"] = time_diff
+                window_tx_count = txcount - self._chain_tx_count(past)
+                res["window_tx_count"] = window_tx_count
+                if time_diff > 0:
+                    res["txrate"] = float(f"{window_tx_count / time_diff:.16g}")
+            return res
+        return await self._w(work)
+
+    def _chain_tx_count(self, entry) -> int:
+        """Core's `CBlockIndex::m_chain_tx_count`: txs in the chain up to and including `entry`.
+        Counted once per block from the stored block's tx count and remembered per block hash
+        (a block's count depends only on its ancestors, so reorgs never invalidate it)."""
+        memo: dict[bytes, int] | None = getattr(self, "_chain_tx_memo", None)
+        if memo is None:
+            memo = self._chain_tx_memo = {}
+        path = []
+        e = entry
+        while e is not None and e.hash not in memo:   # bounded by the entry's height
+            path.append(e)
+            e = e.prev
+        total = memo[e.hash] if e is not None else 0
+        for e in reversed(path):
+            total += self._block_tx_count(e.hash)
+            memo[e.hash] = total
+        return total
+
+    def _block_tx_count(self, block_hash: bytes) -> int:
+        from ..primitives.serialize import ByteReader
+        cs = self._cs()
+        dirty = getattr(cs, "_dirty", None)
+        raw = dirty.blocks.get(block_hash) if dirty is not None else None
+        if raw is None:
+            raw = cs.store.get_block(block_hash)
+        if raw is None:
+            block = cs.get_block(block_hash)
+            return len(block.txs) if block is not None else 0
+        return ByteReader(bytes(raw)[80:89]).compact_size()
+
+    async def m_getblockstats(self, hash_or_height, stats=None) -> dict:
+        """getblockstats hash_or_height ( stats )
+Compute per block statistics for a given window. All amounts are in satoshis.
+stats: the names of the values to return (default: all of them), as Core's: avgfee,
+avgfeerate, avgtxsize, blockhash, feerate_percentiles, height, ins, maxfee, maxfeerate,
+maxtxsize, medianfee, mediantime, mediantxsize, minfee, minfeerate, mintxsize, outs, subsidy,
+swtotal_size, swtotal_weight, swtxs, time, total_out, total_size, total_weight, totalfee, txs,
+utxo_increase, utxo_size_inc, utxo_increase_actual, utxo_size_inc_actual. Fees come from the
+block's undo record (the coins its txs spent)."""
+        if isinstance(hash_or_height, (int, float)) and not isinstance(hash_or_height, bool):
+            height = _int(hash_or_height, "hash_or_height")
+            bh = None
+        else:
+            height, bh = None, _hash(hash_or_height, "hash_or_height")
+        selected: list[str] = []
+        if stats is not None:
+            if not isinstance(stats, list):
+                raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(stats)} is not of expected type array")
+            selected = sorted({_str(s, "stats") for s in stats})   # Core iterates a std::set
+
+        def work():
+            cs = self._cs()
+            if bh is None:
+                if height < 0:
+                    raise RPCError(RPC_INVALID_PARAMETER, f"Target block height {height} is negative")
+                if height > cs.height:
+                    raise RPCError(RPC_INVALID_PARAMETER,
+                                   f"Target block height {height} after current tip {cs.height}")
+                entry = cs.get_entry(cs.get_block_hash(height))
+            else:
+                entry = cs.get_entry(bh)
+                if entry is None:
+                    raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
+            block = cs.get_block(entry.hash)
+            if block is None:
+                raise RPCError(RPC_MISC_ERROR, "Block not found on disk")
+            spent = [] if entry.height == 0 else self._block_spent_coins(block, entry)
+            if spent is None:
+                raise RPCError(RPC_MISC_ERROR, "Undo data expected but can't be read. This could be due "
+                                               "to disk corruption or a conflict with a pruning event.")
+            return block_stats(block, entry.height, entry.hash, entry.header.time,
+                               cs.median_time_past(entry), spent, self._params.block_subsidy(entry.height))
+        all_stats = await self._w(work)
+        if not selected:
+            return all_stats
+        out = {}
+        for name in selected:
+            if name not in all_stats:
+                raise RPCError(RPC_INVALID_PARAMETER, f"Invalid selected statistic '{name}'")
+            out[name] = all_stats[name]
+        return out
+
+
+#: Core's PER_UTXO_OVERHEAD: a COutPoint (36 bytes) and the height/coinbase word (4)
+PER_UTXO_OVERHEAD = 36 + 4
+MAX_BLOCK_SERIALIZED_SIZE = 4_000_000
+
+
+def _txout_size(value_unused: int, script_pubkey: bytes) -> int:
+    """`GetSerializeSize(CTxOut)`: the 8-byte value and the length-prefixed script."""
+    from ..primitives.serialize import ser_compact_size
+    return 8 + len(ser_compact_size(len(script_pubkey))) + len(script_pubkey)
+
+
+def _tx_size_weight(tx) -> tuple[int, int, bool]:
+    """(total size with witness, weight, has witness) — tinynode's txs are legacy today
+    (weight = 4 × size); a tx that reports its own weight and witness is taken at its word."""
+    size = tx.size
+    weight = getattr(tx, "weight", None)
+    weight = weight if isinstance(weight, int) else 4 * size
+    has_witness = getattr(tx, "has_witness", False)
+    has_witness = bool(has_witness() if callable(has_witness) else has_witness)
+    return size, weight, has_witness
+
+
+def _truncated_median(values: list[int]) -> int:
+    """Core `CalculateTruncatedMedian` (integer mean of the middle two)."""
+    if not values:
+        return 0
+    v = sorted(values)
+    n = len(v)
+    return (v[n // 2 - 1] + v[n // 2]) // 2 if n % 2 == 0 else v[n // 2]
+
+
+def _percentiles_by_weight(scores: list[tuple[int, int]], total_weight: int) -> list[int]:
+    """Core `CalculatePercentilesByWeight`: the 10/25/50/75/90th percentile feerates by weight."""
+    result = [0] * 5
+    if not scores:
+        return result
+    scores = sorted(scores)
+    marks = (total_weight / 10.0, total_weight / 4.0, total_weight / 2.0,
+             (total_weight * 3.0) / 4.0, (total_weight * 9.0) / 10.0)
+    i, cumulative = 0, 0
+    for rate, weight in scores:
+        cumulative += weight
+        while i < 5 and cumulative >= marks[i]:
+            result[i] = rate
+            i += 1
+    for j in range(i, 5):
+        result[j] = scores[-1][0]
+    return result
+
+
+def _cdiv(a: int, b: int) -> int:
+    """C++ integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def block_stats(block, height: int, block_hash: bytes, time: int, mediantime: int,
+                spent: list[list], subsidy: int) -> dict:
+    """Core `getblockstats`' values for one block; `spent` holds the coins each non-coinbase tx
+    spent (its undo record). Amounts in satoshis, feerates in sat/vB, as Core. Core's BIP30
+    repeat exception (two mainnet coinbases) does not arise on tinynode's networks."""
+    max_money = 21_000_000 * 100_000_000
+    maxfee = maxfeerate = total_out = totalfee = inputs = outputs = 0
+    minfee = minfeerate = max_money
+    maxtxsize, mintxsize = 0, MAX_BLOCK_SERIALIZED_SIZE
+    swtotal_size = swtotal_weight = swtxs = total_size = total_weight = 0
+    utxos = utxo_size_inc = utxo_size_inc_actual = 0
+    fees: list[int] = []
+    feerates: list[tuple[int, int]] = []
+    sizes: list[int] = []
+    for i, tx in enumerate(block.txs):
+        outputs += len(tx.vout)
+        tx_total_out = 0
+        for out in tx.vout:
+            tx_total_out += out.value
+            out_size = _txout_size(out.value, out.script_pubkey) + PER_UTXO_OVERHEAD
+            utxo_size_inc += out_size
+            if height == 0:
+                continue
+            spk = out.script_pubkey
+            if spk[:1] == b"\x6a" or len(spk) > 10_000:     # IsUnspendable: not in the UTXO set
+                continue
+            utxos += 1
+            utxo_size_inc_actual += out_size
+        if i == 0:
+            continue
+        inputs += len(tx.vin)
+        total_out += tx_total_out
+        size, weight, has_witness = _tx_size_weight(tx)
+        sizes.append(size)
+        maxtxsize, mintxsize = max(maxtxsize, size), min(mintxsize, size)
+        total_size += size
+        total_weight += weight
+        if has_witness:
+            swtxs += 1
+            swtotal_size += size
+            swtotal_weight += weight
+        tx_total_in = 0
+        for coin in spent[i - 1]:
+            tx_total_in += coin.value
+            prev_size = _txout_size(coin.value, coin.script_pubkey) + PER_UTXO_OVERHEAD
+            utxo_size_inc -= prev_size
+            utxo_size_inc_actual -= prev_size
+        fee = tx_total_in - tx_total_out
+        fees.append(fee)
+        maxfee, minfee = max(maxfee, fee), min(minfee, fee)
+        totalfee += fee
+        feerate = _cdiv(fee * 4, weight) if weight else 0
+        feerates.append((feerate, weight))
+        maxfeerate, minfeerate = max(maxfeerate, feerate), min(minfeerate, feerate)
+    n = len(block.txs)
+    return {
+        "avgfee": _cdiv(totalfee, n - 1) if n > 1 else 0,
+        "avgfeerate": _cdiv(totalfee * 4, total_weight) if total_weight else 0,
+        "avgtxsize": _cdiv(total_size, n - 1) if n > 1 else 0,
+        "blockhash": hash_to_hex(block_hash),
+        "feerate_percentiles": _percentiles_by_weight(feerates, total_weight),
+        "height": height, "ins": inputs, "maxfee": maxfee, "maxfeerate": maxfeerate,
+        "maxtxsize": maxtxsize, "medianfee": _truncated_median(fees), "mediantime": mediantime,
+        "mediantxsize": _truncated_median(sizes),
+        "minfee": 0 if minfee == max_money else minfee,
+        "minfeerate": 0 if minfeerate == max_money else minfeerate,
+        "mintxsize": 0 if mintxsize == MAX_BLOCK_SERIALIZED_SIZE else mintxsize,
+        "outs": outputs, "subsidy": subsidy, "swtotal_size": swtotal_size,
+        "swtotal_weight": swtotal_weight, "swtxs": swtxs, "time": time, "total_out": total_out,
+        "total_size": total_size, "total_weight": total_weight, "totalfee": totalfee, "txs": n,
+        "utxo_increase": outputs - inputs, "utxo_size_inc": utxo_size_inc,
+        "utxo_increase_actual": utxos - inputs, "utxo_size_inc_actual": utxo_size_inc_actual,
+    }

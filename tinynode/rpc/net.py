@@ -19,6 +19,10 @@ from .util import RPCArea, _bool, _int, _str, amount_to_json
 log = logging.getLogger(__name__)
 
 
+#: the Bitcoin Core RPC interface version tinynode answers as (Core's CLIENT_VERSION of v31.0)
+CORE_RPC_VERSION = 310000
+
+
 class NetRPC(RPCArea):
     """Network methods over ConnMan."""
 
@@ -73,14 +77,17 @@ Immediately disconnects from the specified peer node."""
 
     async def m_getnetworkinfo(self) -> dict:
         """getnetworkinfo
-Returns an object containing various state info regarding P2P networking."""
+Returns an object containing various state info regarding P2P networking.
+"version" is the Bitcoin Core RPC version whose interface tinynode implements (310000 = Core
+v31.0), so clients that check it (ElectrumX, bitcoin-cli -netinfo, btc-rpc-explorer) accept the
+answers; tinynode's own name and version are in "subversion" (/tinynode:x.y.z/)."""
         from .. import __version__
         cm = self.node.connman
         peers = cm.connected_peers() if cm is not None else []
         inbound = sum(1 for p in peers if p.inbound)
         netcfg = cm.config if cm is not None else None
         witness = bool(netcfg is not None and netcfg.advertise_witness)
-        return {"version": 10000, "subversion": f"/tinynode:{__version__}/",
+        return {"version": CORE_RPC_VERSION, "subversion": f"/tinynode:{__version__}/",
                 "protocolversion": 70016 if witness else 70015,
                 "localservices": "0000000000000009" if witness else "0000000000000001",
                 "localservicesnames": ["NETWORK", "WITNESS"] if witness else ["NETWORK"],

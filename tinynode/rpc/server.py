@@ -31,6 +31,8 @@ __all__ = ["RPCServer", "SocketInUseError"]
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[str, "list | dict"], Awaitable[Any]]
+#: the REST interface (`rest.RESTHandler.serve`): (HTTP method, raw URI, body, warmup status)
+RESTServe = Callable[[str, str, bytes, "str | None"], Awaitable[Any]]
 
 #: Methods that answer even while the node warms up (Core lets `stop` through as well).
 WARMUP_ALLOWED = frozenset({"stop", "help", "uptime"})
@@ -57,8 +59,11 @@ class RPCServer:
 
     def __init__(self, path: Path, dispatch: Dispatch, *, max_body: int = 8 * 1024 * 1024,
                  timeout: float = 60.0, timeout_for: Callable[[str], float | None] | None = None,
-                 tcp_port: int | None = None, cookie_path: Path | None = None):
+                 tcp_port: int | None = None, cookie_path: Path | None = None,
+                 rest: RESTServe | None = None, explorer: RESTServe | None = None):
         self.path = Path(path)
+        self._rest = rest                 # Core's -rest: /rest/ on the TCP listener, no auth
+        self._explorer = explorer         # tinynode's --explorer: /explorer/ beside it, no auth
         self.tcp_port = tcp_port          # None = no TCP listener; 0 = any free port
         self.cookie_path = Path(cookie_path) if cookie_path is not None else None
         self._cookie: str | None = None
@@ -126,6 +131,11 @@ class RPCServer:
         app = web.Application(client_max_size=self.max_body, middlewares=[self._auth])
         app.router.add_post("/", self._handle)
         app.router.add_post("/wallet/{name}", self._handle)
+        if self._rest is not None:
+            app.router.add_route("*", "/rest/{tail:.*}", self._open_handler(self._rest))
+        if self._explorer is not None:
+            app.router.add_route("*", "/explorer", self._open_handler(self._explorer))
+            app.router.add_route("*", "/explorer/{tail:.*}", self._open_handler(self._explorer))
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.tcp_port)
@@ -136,13 +146,20 @@ class RPCServer:
             raise
         self._tcp_runner = runner
         self.tcp_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        log.info("RPC listening on 127.0.0.1:%d (cookie auth, %s)", self.tcp_port, self.cookie_path)
+        log.info("RPC listening on 127.0.0.1:%d (cookie auth, %s)%s", self.tcp_port, self.cookie_path,
+                 "; REST on /rest/ (no auth)" if self._rest is not None else "")
+        if self._explorer is not None:
+            log.info("explorer: http://127.0.0.1:%d/explorer/", self.tcp_port)
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         import base64
         import hmac
 
+        if request.path.startswith(("/rest/", "/explorer")):
+            # Core checks credentials only in its JSON-RPC handler: REST is unauthenticated,
+            # and without -rest a /rest/ path is a plain 404 (the explorer, read-only, likewise)
+            return await handler(request)
         header = request.headers.get("Authorization", "")
         ok = False
         if header.startswith("Basic ") and self._cookie is not None:
@@ -203,6 +220,26 @@ class RPCServer:
             return self._reply(replies, 200)
         err = RPCError(RPC_PARSE_ERROR, "Top-level object parse error")
         return self._reply(failure(err, None, False), 500)
+
+    def _open_handler(self, serve: RESTServe) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """An aiohttp handler for an unauthenticated read-only area (`rest.py`, `explorer.py`):
+        it gets the raw request target as Core's prefix match sees it."""
+        async def handle(request: web.Request) -> web.Response:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return web.Response(status=413)
+            try:
+                reply = await serve(request.method, request.raw_path, body, self.warmup)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # our bug or I/O trouble: log it, answer with a sentence
+                log.exception("%s failed", request.raw_path)
+                return web.Response(status=500, body=f"{type(e).__name__}: {e}\r\n".encode(),
+                                    headers={"Content-Type": "text/plain"})
+            headers = {"Content-Type": reply.content_type} if reply.content_type else {}
+            return web.Response(body=reply.body, status=reply.status, headers=headers)
+        return handle
 
     @staticmethod
     def _reply(obj: Any, status: int) -> web.Response:
