@@ -50,8 +50,8 @@ class ChainParams:
     pubkey_prefix: int
     script_prefix: int
     wif_prefix: int
-    max_block_size: int = 1_000_000
-    max_block_sigops: int = 20_000
+    max_block_weight: int = 4_000_000       # Core MAX_BLOCK_WEIGHT (BIP141)
+    max_block_sigops_cost: int = 80_000     # Core MAX_BLOCK_SIGOPS_COST (BIP141)
     max_future_block_time: int = 2 * 60 * 60
     default_bind: str = "127.0.0.1"
     mine_by_default: bool = False
