@@ -264,3 +264,27 @@ def test_template_commits_and_connects(make_node):
     blk = t.solved(grind(t.header76, t.target, 0, 1_000_000))
     assert_accepted(cs, blk, tip=blk)
     b.add_block("mined", blk)
+
+
+def test_witness_mutated_orphan_not_stored():
+    """A block whose parent is unknown and whose witness does not match its commitment is
+    refused at once (Core IsBlockMutated in the net layer), so the genuine block, arriving
+    later, is not taken for a duplicate. (No kernel here: the oracle's orphan pool cannot
+    judge a block before its parent.)"""
+    from tinynode.chain.chainstate import ChainState
+    from tinynode.storage.memory import MemoryChainStore
+
+    b = BlockBuilder(REGTEST)
+    cs = ChainState(REGTEST, MemoryChainStore(), now=lambda: b.now)
+    try:
+        p1 = b.next_block("p1")
+        good = b.next_block("p2", witness_commitment=True)
+        cb = good.txs[0]
+        bad = Block(good.header, (replace(cb, vin=(replace(cb.vin[0], witness=(b"\x01" * 32,)),)),))
+        res = cs.process_block(bad)
+        assert res.error.reason == R.BAD_WITNESS_MERKLE_MATCH and res.error.mutated
+        assert cs.unconnected_count == 0
+        assert cs.process_block(good).status == "orphan"
+        assert_accepted(cs, p1, tip=good)
+    finally:
+        cs.close()

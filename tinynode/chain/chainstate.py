@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from ..consensus.block_checks import (
-    BIP34_HEIGHT, check_block, check_block_header, contextual_check_block, contextual_check_block_header,
-    script_flags_for_height,
+    BIP34_HEIGHT, check_block, check_block_header, check_witness_malleation, contextual_check_block,
+    contextual_check_block_header, script_flags_for_height,
 )
 from ..consensus.errors import RejectReason, ValidationError
 from ..consensus.pow import block_work, median_time_past, next_work_required
@@ -701,6 +701,13 @@ class ChainState:
             return BlockResult(h, "invalid", err, e)
         prev = self.index.get(block.header.prev_hash)
         if prev is None:
+            # Core's net layer refuses a block whose witnesses do not match its commitment
+            # (IsBlockMutated, segwit active) before anything else: a stored mutated copy would
+            # make the genuine block a "duplicate" here. Any orphan is above SEGWIT_HEIGHT.
+            try:
+                check_witness_malleation(block, True)
+            except ValidationError as err:
+                return BlockResult(h, "invalid", err, e)
             self._add_unconnected(block)
             return BlockResult(h, "orphan")
         try:
