@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .primitives.block import Block, BlockHeader, bits_to_target, merkle_root
-from .primitives.tx import COIN, OutPoint, Tx, TxIn, TxOut, NULL_OUTPOINT
+from .primitives.tx import COIN, Tx, TxIn, TxOut, NULL_OUTPOINT
 
 __all__ = ["ChainParams", "REGTEST", "TINYNET", "NETWORKS", "build_genesis", "get_params"]
 
@@ -51,8 +51,8 @@ class ChainParams:
     script_prefix: int
     wif_prefix: int
     bech32_hrp: str                  # BIP173 human-readable part of segwit addresses
-    max_block_size: int = 1_000_000
-    max_block_sigops: int = 20_000
+    max_block_weight: int = 4_000_000       # Core MAX_BLOCK_WEIGHT (BIP141)
+    max_block_sigops_cost: int = 80_000     # Core MAX_BLOCK_SIGOPS_COST (BIP141)
     max_future_block_time: int = 2 * 60 * 60
     default_bind: str = "127.0.0.1"
     mine_by_default: bool = False

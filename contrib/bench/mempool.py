@@ -134,7 +134,7 @@ def bench_template(n_independent: int, n_chains: int, chain_len: int, runs: int)
         t = time.process_time()      # CPU time: the build is single-threaded; immune to load
         tmpl = build_template(chain, pool, wallets[0].script_pubkey, NOW)
         times.append((time.process_time() - t) * 1000)
-    assert tmpl.block.size <= REGTEST.max_block_size
+    assert tmpl.block.weight <= REGTEST.max_block_weight
     emit("mempool", "template_ms", statistics.median(times), "ms")
     print(f"# pool: {len(pool)} txs, {pool.total_size} bytes; template: {tmpl.tx_count} txs, "
           f"{tmpl.block.size} bytes, fees {tmpl.fees}", flush=True)

@@ -17,6 +17,11 @@ implementation, so a disagreement with the node shows up as `bad-diffbits`), a t
 `spacing` after the parent (always > median-time-past), and a nonce ground until the hash meets
 the target. `update_block(name, fn)` changes a block and re-merkles, re-solves and re-keys it.
 
+Segwit (BIP141): when a block's txs carry witness data (or `witness_commitment=True`), the
+coinbase gets the witness commitment output (OP_RETURN 0xaa21a9ed || sha256d(witness merkle
+root || reserved value)) and the one-item witness [reserved value] (32 zero bytes), written here
+independently of tinynode's miner; `add_witness_commitment` redoes it for a changed tx list.
+
 The builder never talks to a node: tests deliver blocks with `ChainState.process_block` and
 assert on `RejectReason`s (see `assert_accepted` / `assert_rejected`).
 """
@@ -29,16 +34,39 @@ from typing import Callable, Iterable, Sequence
 
 from tinynode.params import REGTEST, ChainParams
 from tinynode.primitives.block import Block, BlockHeader, bits_to_target, merkle_root, target_to_bits
-from tinynode.primitives.hashes import hash_to_hex
+from tinynode.primitives.hashes import hash_to_hex, sha256d
 from tinynode.primitives.tx import NULL_OUTPOINT, OutPoint, Tx, TxIn, TxOut
 
 from .miniwallet import MiniWallet, Utxo, push_data, push_int
 
 __all__ = ["BlockBuilder", "next_bits_for", "solve", "assert_accepted", "assert_rejected",
-           "block_work", "MEDIAN_TIME_SPAN"]
+           "block_work", "MEDIAN_TIME_SPAN", "add_witness_commitment", "witness_root",
+           "COMMITMENT_HEADER"]
 
 MEDIAN_TIME_SPAN = 11
 DEFAULT_SPEND_FEE = 1000
+
+
+COMMITMENT_HEADER = bytes.fromhex("6a24aa21a9ed")
+
+
+def witness_root(txs: Sequence[Tx]) -> bytes:
+    """BIP141's witness merkle root: the merkle root of the wtxids, the coinbase's as zero."""
+    root, _ = merkle_root([bytes(32)] + [t.wtxid for t in txs[1:]])
+    return root
+
+
+def add_witness_commitment(txs: Sequence[Tx], reserved: bytes = bytes(32), *,
+                           replace_existing: bool = True) -> list[Tx]:
+    """`txs` with a coinbase committing to their witnesses: the commitment output appended (or,
+    with `replace_existing`, every earlier commitment output dropped first) and the coinbase
+    witness set to [reserved]."""
+    cb = txs[0]
+    vout = [o for o in cb.vout if not (replace_existing and o.script_pubkey[:6] == COMMITMENT_HEADER)]
+    cb = replace(cb, vin=(replace(cb.vin[0], witness=(reserved,)),) + cb.vin[1:])
+    commitment = sha256d(witness_root(txs) + reserved)
+    cb = replace(cb, vout=tuple(vout) + (TxOut(0, COMMITMENT_HEADER + commitment),))
+    return [cb, *txs[1:]]
 
 
 def block_work(bits: int) -> int:
@@ -216,12 +244,15 @@ class BlockBuilder:
                    txs: Sequence[Tx] = (), *, fees: int = 0, time: int | None = None,
                    bits: int | None = None, version: int | None = None, solve_pow: bool = True,
                    valid_pow: bool = True, coinbase: Tx | None = None, spend_fee: int = DEFAULT_SPEND_FEE,
-                   coinbase_script_sig: bytes | None = None, height: int | None = None) -> Block:
+                   coinbase_script_sig: bytes | None = None, height: int | None = None,
+                   witness_commitment: bool | None = None) -> Block:
         """Build block `name` on the current tip and make it the tip.
 
         `spend` adds a tx spending that coin (fee `spend_fee` goes to the coinbase); `txs` are
         appended after it; `fees` is what the caller's `txs` pay (added to the coinbase value).
         `height` overrides the height written in the coinbase (for bad-cb-height tests).
+        `witness_commitment`: None adds the BIP141 commitment when some tx has a witness;
+        True always, False never.
         """
         if name in self.blocks:
             raise KeyError(f"block {name!r} already exists")
@@ -243,6 +274,8 @@ class BlockBuilder:
         if bits is None:
             bits = self.next_bits(parent, time)
         all_txs = (coinbase, *body)
+        if witness_commitment or (witness_commitment is None and any(t.has_witness() for t in body)):
+            all_txs = tuple(add_witness_commitment(all_txs))
         root, _ = merkle_root([t.txid for t in all_txs])
         header = BlockHeader(self.version if version is None else version, parent.hash, root, time, bits, 0)
         if solve_pow:

@@ -4,7 +4,9 @@ Like Bitcoin Core's `test_framework/wallet.py` MiniWallet, but legacy-only: ever
 derived from its index (`secret = sha256(b"miniwallet" + index)`), so two runs (or two nodes in
 one process) build byte-identical transactions. The wallet can:
 
-- pay to P2PKH (`key(i).script_pubkey`) and to P2SH m-of-n multisig (`MultisigKey`);
+- pay to P2PKH (`key(i).script_pubkey`), to P2SH m-of-n multisig (`MultisigKey`), to P2WPKH
+  (`P2WPKHKey`) and to P2WSH (`P2WSHScript`: a witness script with a fixed witness stack, or
+  `<pubkey> OP_CHECKSIG` signed with BIP143);
 - build and sign spends: 1-in/N-out (`create_spend`), chains of spends (`create_chain`),
   spends of many coins (`spend_many`), always with explicit fees;
 - track "spendable outputs" (`CoinTracker`): add the outputs of blocks/txs that pay its keys,
@@ -43,6 +45,12 @@ __all__ = [
     "legacy_sighash",
     "sign_p2pkh_input",
     "sign_p2sh_multisig_input",
+    "P2WPKHKey",
+    "P2WSHScript",
+    "sign_p2wpkh_input",
+    "sign_p2wsh_input",
+    "p2wpkh_script",
+    "p2wsh_script",
 ]
 
 SIGHASH_ALL = 1
@@ -225,7 +233,72 @@ class MultisigKey:
         return encode_address("p2sh", hash160(self.redeem_script), params)
 
 
+def p2wpkh_script(h160: bytes) -> bytes:
+    """BIP141 P2WPKH output: OP_0 <20-byte key hash>."""
+    return b"\x00\x14" + h160
+
+
+def p2wsh_script(witness_script: bytes) -> bytes:
+    """BIP141 P2WSH output: OP_0 <sha256(witness script)>."""
+    return b"\x00\x20" + hashlib.sha256(witness_script).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class P2WPKHKey:
+    """A deterministic key paid to by P2WPKH; spent with witness [sig, pubkey], empty scriptSig."""
+
+    key: MiniKey = field(repr=False)
+    script_pubkey: bytes = field(repr=False)
+
+    @classmethod
+    def make(cls, index: int, seed: bytes = b"miniwallet") -> "P2WPKHKey":
+        k = key(index, seed)
+        return cls(k, p2wpkh_script(k.h160))
+
+
+@dataclass(frozen=True, slots=True)
+class P2WSHScript:
+    """A P2WSH output. With `key`, the witness script is `<pubkey> OP_CHECKSIG` and a spend's
+    witness is [BIP143 sig, script]; otherwise the witness is `stack` + [script]."""
+
+    witness_script: bytes = field(repr=False)
+    script_pubkey: bytes = field(repr=False)
+    key: MiniKey | None = field(default=None, repr=False)
+    stack: tuple[bytes, ...] = ()
+
+    @classmethod
+    def make(cls, witness_script: bytes, stack: Sequence[bytes] = ()) -> "P2WSHScript":
+        return cls(witness_script, p2wsh_script(witness_script), None, tuple(stack))
+
+    @classmethod
+    def checksig(cls, index: int, seed: bytes = b"miniwallet") -> "P2WSHScript":
+        k = key(index, seed)
+        ws = push_data(k.pubkey) + b"\xac"
+        return cls(ws, p2wsh_script(ws), k)
+
+
 # --------------------------------------------------------------------------- signing
+def sign_p2wpkh_input(tx: Tx, input_index: int, wk: P2WPKHKey, amount: int,
+                      hash_type: int = SIGHASH_ALL) -> tuple[bytes, ...]:
+    """The witness [sig||hashtype, pubkey] for a P2WPKH input worth `amount` (BIP143: the
+    scriptCode is the P2PKH script of the key hash)."""
+    from tinynode.script.sighash import witness_v0_sighash
+
+    digest = witness_v0_sighash(tx, input_index, _p2pkh_script(wk.key.h160), amount, hash_type)
+    return (wk.key.privkey.sign(digest) + bytes((hash_type & 0xFF,)), wk.key.pubkey)
+
+
+def sign_p2wsh_input(tx: Tx, input_index: int, ws: P2WSHScript, amount: int,
+                     hash_type: int = SIGHASH_ALL) -> tuple[bytes, ...]:
+    """The witness for a P2WSH input: [sig, script] with a key, else `ws.stack` + [script]."""
+    if ws.key is None:
+        return ws.stack + (ws.witness_script,)
+    from tinynode.script.sighash import witness_v0_sighash
+
+    digest = witness_v0_sighash(tx, input_index, ws.witness_script, amount, hash_type)
+    return (ws.key.privkey.sign(digest) + bytes((hash_type & 0xFF,)), ws.witness_script)
+
+
 def sign_p2pkh_input(tx: Tx, input_index: int, k: MiniKey, hash_type: int = SIGHASH_ALL) -> bytes:
     """scriptSig `<sig||hashtype> <pubkey>` spending `k.script_pubkey` from input `input_index`."""
     digest = legacy_sighash(tx, input_index, k.script_pubkey, hash_type)
@@ -251,13 +324,13 @@ def sign_p2sh_multisig_input(tx: Tx, input_index: int, ms: MultisigKey,
 class Utxo:
     """A spendable output and what it takes to sign for it.
 
-    `owner` is a `MiniKey` (P2PKH) or a `MultisigKey` (P2SH). `height` is the block height
-    it was confirmed at (None while unconfirmed).
+    `owner` is a `MiniKey` (P2PKH), a `MultisigKey` (P2SH), a `P2WPKHKey` or a `P2WSHScript`.
+    `height` is the block height it was confirmed at (None while unconfirmed).
     """
 
     outpoint: OutPoint
     value: int
-    owner: MiniKey | MultisigKey = field(repr=False)
+    owner: "MiniKey | MultisigKey | P2WPKHKey | P2WSHScript" = field(repr=False)
     height: int | None = None
     is_coinbase: bool = False
 
@@ -273,10 +346,16 @@ def _sign_input(tx: Tx, i: int, utxo: Utxo, hash_type: int = SIGHASH_ALL) -> byt
 
 
 def sign_tx(tx: Tx, utxos: Sequence[Utxo], hash_type: int = SIGHASH_ALL) -> Tx:
-    """Return `tx` with every input i signed for `utxos[i]` (legacy signatures)."""
+    """Return `tx` with every input i signed for `utxos[i]` (legacy signatures in the scriptSig,
+    BIP143 ones in the witness for P2WPKH/P2WSH coins, signing `utxos[i].value`)."""
     vin = list(tx.vin)
     for i, u in enumerate(utxos):
-        vin[i] = replace(vin[i], script_sig=_sign_input(tx, i, u, hash_type))
+        if isinstance(u.owner, P2WPKHKey):
+            vin[i] = replace(vin[i], script_sig=b"", witness=sign_p2wpkh_input(tx, i, u.owner, u.value, hash_type))
+        elif isinstance(u.owner, P2WSHScript):
+            vin[i] = replace(vin[i], script_sig=b"", witness=sign_p2wsh_input(tx, i, u.owner, u.value, hash_type))
+        else:
+            vin[i] = replace(vin[i], script_sig=_sign_input(tx, i, u, hash_type))
     return replace(tx, vin=tuple(vin))
 
 

@@ -612,15 +612,16 @@ def _pad_block_to(b: BlockBuilder, name: str, spend: Utxo, size: int) -> Block:
 
 
 def test_oversize_block(make_node):
-    """A block of exactly 1,000,000 bytes is fine; one byte more is `bad-blk-length`."""
+    """A block of exactly 1,000,000 stripped bytes is fine (× 4 = MAX_BLOCK_WEIGHT); one byte
+    more is `bad-blk-length`."""
     b = BlockBuilder(REGTEST)
     cs = make_node(REGTEST, b)
     build_base(b, cs)
     o1 = b.get_spendable_output()
-    big = _pad_block_to(b, "b1", o1, REGTEST.max_block_size + 1)
+    big = _pad_block_to(b, "b1", o1, REGTEST.max_block_weight // 4 + 1)
     assert_rejected(cs, big, R.BAD_BLK_LENGTH, tip=b["c100"])
     b.set_tip("c100")
-    ok = _pad_block_to(b, "b2", o1, REGTEST.max_block_size)
+    ok = _pad_block_to(b, "b2", o1, REGTEST.max_block_weight // 4)
     assert_accepted(cs, ok, tip=ok)
 
 
@@ -634,7 +635,7 @@ def test_too_many_sigops(make_node):
     cs = make_node(REGTEST, b)
     build_base(b, cs)
     o1 = b.get_spendable_output()
-    limit = REGTEST.max_block_sigops
+    limit = REGTEST.max_block_sigops_cost // 4   # legacy sigops count × 4 (CheckBlock)
 
     def sigop_tx(u: Utxo, n_checksig: int) -> Tx:
         return b.wallet.spend_many([u], [(b.wallet.script_pubkey, u.value - 1000), (b"\xac" * n_checksig, 0)],

@@ -351,7 +351,7 @@ def test_nonstandard_inputs_and_p2sh_sigop_limit():
     chain.coins[op15] = Coin(COIN, ms15.script_pubkey, 5, False)
     tx15 = Tx(1, (TxIn(op15),), (TxOut(COIN - 10_000, w.script_pubkey),))
     tx15 = replace(tx15, vin=(replace(tx15.vin[0], script_sig=sign_p2sh_multisig_input(tx15, 0, ms15)),))
-    assert pool.accept(tx15, NOW).sigops == 15 + 1   # + the P2PKH output's CHECKSIG
+    assert pool.accept(tx15, NOW).sigops == (15 + 1) * 4   # + the P2PKH output's CHECKSIG; sigop cost
 
 
 def test_scriptsig_size_and_bare_multisig_switch():

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from tests.unit.test_mempool import setup
 from tests.unit.test_mempool_helpers import MTP_BASE, NOW
 from tinynode.mining.template import (
-    BLOCK_VERSION, build_template, coinbase_script_sig, select_package_txs,
+    BLOCK_VERSION, COINBASE_WEIGHT_RESERVE, build_template, coinbase_script_sig, select_package_txs,
 )
 from tinynode.mining.worker import grind
 from tinynode.params import REGTEST
@@ -69,6 +69,7 @@ def test_child_pays_for_parent_ordering_and_fees():
 
 
 def _cand(txid: bytes, fee: int, size: int, sigops: int = 1, parents=(), children=()):
+    """A candidate of `size` vbytes (no `weight`: the assembler counts size × 4)."""
     return SimpleNamespace(txid=txid, tx=txid, fee=fee, size=size, sigops=sigops,
                            parents=set(parents), children=set(children))
 
@@ -79,10 +80,10 @@ def test_package_selection_respects_size_and_sigop_limits():
     c = _cand(b"c", 60_000, 3000, sigops=50)      # 20 sat/B but many sigops
     d = _cand(b"d", 1_000, 500)
     cands = {x.txid: x for x in (a, b, c, d)}
-    picked, size, sigops, fees = select_package_txs(cands, 2600, 40)
+    picked, weight, sigops, fees = select_package_txs(cands, 2600 * 4, 40)
     assert [p.txid for p in picked] == [b"a", b"b", b"d"]
-    assert (size, sigops, fees) == (2500, 3, 16_000)
-    picked, *_ = select_package_txs(cands, 10_000, 100)
+    assert (weight, sigops, fees) == (2500 * 4, 3, 16_000)
+    picked, *_ = select_package_txs(cands, 10_000 * 4, 100)
     assert [p.txid for p in picked] == [b"c", b"a", b"b", b"d"]
 
 
@@ -93,7 +94,7 @@ def test_package_scores_update_after_ancestors_are_included():
     c2 = _cand(b"c2", 3_500, 1000, parents=(b"p",))
     q = _cand(b"q", 3_000, 1000)
     cands = {x.txid: x for x in (p, c1, c2, q)}
-    picked, *_ = select_package_txs(cands, 10_000, 1000)
+    picked, *_ = select_package_txs(cands, 10_000 * 4, 1000)
     # After p+c1, c2's package is c2 alone (3.5 sat/B) which beats q (3 sat/B).
     assert [x.txid for x in picked] == [b"p", b"c1", b"c2", b"q"]
 
@@ -101,12 +102,12 @@ def test_package_scores_update_after_ancestors_are_included():
 def test_template_fills_to_the_block_size_limit():
     chain, pool, w, utxos = setup(n=1, value=50 * COIN)
     small_params = SimpleNamespace(**{f: getattr(REGTEST, f) for f in (
-        "block_subsidy", "max_block_sigops")}, max_block_size=2000)
+        "block_subsidy", "max_block_sigops_cost")}, max_block_weight=COINBASE_WEIGHT_RESERVE + 4 * 1000)
     fan, outs = w.fan_out(utxos[0], 20, fee=20_000)
     pool.accept(fan, NOW)
     for o in outs[:8]:
         pool.accept(w.create_spend(o, fee=2000), NOW)
     t = build_template(chain, pool, PAYOUT, NOW, params=small_params)
-    assert t.block.size <= 2000 - 1000 + 200
+    assert t.block.weight < COINBASE_WEIGHT_RESERVE + 4 * 1000
     assert t.block.txs[1].txid == fan.txid
     assert 1 < t.tx_count < 10

@@ -104,8 +104,8 @@ def _with_bad_inputs(txs: list[Tx], bad: dict[int, str]) -> list[Tx]:
     return out
 
 
-def _checks(txs: list[Tx], spk: bytes) -> list[tuple[Tx, int, bytes]]:
-    return [(tx, j, spk) for tx in txs for j in range(len(tx.vin))]
+def _checks(txs: list[Tx], spk: bytes) -> list[tuple[Tx, int, bytes, int, None]]:
+    return [(tx, j, spk, 0, None) for tx in txs for j in range(len(tx.vin))]
 
 
 def _outcome(queue: ScriptCheckQueue, checks, flags):
@@ -154,7 +154,7 @@ def test_queue_matches_inline(chain, bad, workers_always):
 def test_lowest_failing_index_wins_under_any_timing(monkeypatch, workers_always):
     """Checks that take random times (sleeping releases the GIL as libsecp256k1 does) and fail
     at random positions: the error is always the lowest failing position's."""
-    def fake_check(tx, j, spk, flags, reason):
+    def fake_check(tx, j, spk, flags, reason, amount, txdata):
         time.sleep(random.random() * 0.0005)
         if spk == b"bad":
             raise ValidationError(reason, str(j))
@@ -168,7 +168,7 @@ def test_lowest_failing_index_wins_under_any_timing(monkeypatch, workers_always)
         for _ in range(150):
             n = rng.randrange(checkqueue.MIN_PARALLEL_CHECKS, 40)
             kinds = [rng.choice((b"ok",) * 8 + (b"bad", b"bug")) for _ in range(n)]
-            checks = [(None, j, kinds[j]) for j in range(n)]
+            checks = [(None, j, kinds[j], 0, None) for j in range(n)]
             first = next((j for j in range(n) if kinds[j] != b"ok"), None)
             try:
                 q.check(checks, 0)

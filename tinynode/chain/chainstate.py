@@ -32,14 +32,15 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from ..consensus.block_checks import (
-    BIP34_HEIGHT, check_block, check_block_header, contextual_check_block, contextual_check_block_header,
-    script_flags_for_height,
+    BIP34_HEIGHT, check_block, check_block_header, check_witness_malleation, contextual_check_block,
+    contextual_check_block_header, script_flags_for_height,
 )
 from ..consensus.errors import RejectReason, ValidationError
 from ..consensus.pow import block_work, median_time_past, next_work_required
+from ..consensus.sigops import inputs_witness_sigops
 from ..consensus.tx_checks import (
-    check_tx_input_coins, enforces_bip68, legacy_sigops, p2sh_sigops, sequence_locks,
-    sequence_locks_satisfied,
+    check_tx_input_coins, enforces_bip68, legacy_sigops, p2sh_sigops, precomputed_tx_data,
+    sequence_locks, sequence_locks_satisfied,
 )
 from ..params import ChainParams
 from ..primitives.block import Block, BlockHeader
@@ -701,6 +702,13 @@ class ChainState:
             return BlockResult(h, "duplicate")
         prev = self.index.get(block.header.prev_hash)
         if prev is None:
+            # Core's net layer refuses a block whose witnesses do not match its commitment
+            # (IsBlockMutated, segwit active) before anything else: a stored mutated copy would
+            # make the genuine block a "duplicate" here. Any orphan is above SEGWIT_HEIGHT.
+            try:
+                check_witness_malleation(block, True)
+            except ValidationError as err:
+                return BlockResult(h, "invalid", err, e)
             self._add_unconnected(block)
             return BlockResult(h, "orphan")
         try:
@@ -956,11 +964,14 @@ class ChainState:
         batch.undo[e.hash] = None
 
     def _connect_block(self, block: Block, e: BlockIndexEntry, view: CoinsView, batch: StoreBatch) -> None:
-        """Core `ConnectBlock`: BIP30, inputs, BIP68, sigops, fees, coinbase amount, scripts."""
+        """Core `ConnectBlock`: BIP30, inputs, BIP68, sigop cost (BIP141: legacy and P2SH
+        sigops × 4 plus witness sigops, `GetTransactionSigOpCost`), fees, coinbase amount, and
+        the scripts, each input checked with its spent amount and its tx's PrecomputedTxData."""
         params = self.params
         height = e.height
         maturity = params.coinbase_maturity
-        max_sigops = params.max_block_sigops
+        max_sigops = params.max_block_sigops_cost
+        flags = script_flags_for_height(height, params)
         prev = e.prev
         assert prev is not None
         prev_mtp = None
@@ -1047,13 +1058,16 @@ class ChainState:
                         raise ValidationError(R.BAD_TXNS_NONFINAL,
                                               f"contains a non-BIP68-final transaction {tx.txid_hex}")
                 spent.extend(coins)
-                checks.extend([(tx, j, c.script_pubkey) for j, c in enumerate(coins)])
-            sigops += counts[i]
+                txdata = precomputed_tx_data(tx, coins)
+                checks.extend([(tx, j, c.script_pubkey, c.value, txdata) for j, c in enumerate(coins)])
+            sigops += counts[i] * 4   # GetTransactionSigOpCost: legacy × WITNESS_SCALE_FACTOR
             for c in coins:  # P2SH inputs add their redeem script's sigops (GetP2SHSigOpCount)
                 spk = c.script_pubkey
                 if len(spk) == 23 and spk[0] == 0xA9 and spk[1] == 0x14 and spk[22] == 0x87:
-                    sigops += p2sh_sigops(tx, coins)
+                    sigops += p2sh_sigops(tx, coins) * 4
                     break
+            if coins:
+                sigops += inputs_witness_sigops(tx, coins, flags)
             if sigops > max_sigops:
                 raise ValidationError(R.BAD_BLK_SIGOPS, "too many sigops")
             n = 0
@@ -1075,7 +1089,7 @@ class ChainState:
         if self.script_checks and checks:
             # Core CheckInputScripts → control.Add, then control.Wait(): every input, in parallel
             # when threads are configured; the error is the lowest failing input's, as inline.
-            self.script_check_queue.check(checks, script_flags_for_height(height, params))
+            self.script_check_queue.check(checks, flags)
         e.status |= S.VALID_SCRIPTS
         batch.index[block_hash] = self._record(e)
         batch.undo[block_hash] = serialize_undo(spent)

@@ -1,7 +1,7 @@
 """Parallel input script checks: Bitcoin Core's `CCheckQueue` / `CCheckQueueControl` (checkqueue.h).
 
 ConnectBlock gathers one check per spend input (Core `CScriptCheck`: tx, input index, the spent
-coin's script, flags) after every other rule of the block has passed, and hands the list to
+coin's script and amount, the tx's precomputed BIP143 hashes; flags) after every other rule of the block has passed, and hands the list to
 `ScriptCheckQueue.check`. With `threads` > 0 the checks are shared by that many worker threads
 plus the calling thread (Core's master thread joins the workers in `CCheckQueueControl::Wait`);
 with 0 they run inline, one after the other.
@@ -20,9 +20,10 @@ alternate inline and with the workers, and the mode with the lower wall time per
 for the rest of the interval.
 
 The outcome never depends on the threads. A check reads only immutable values (the `Tx`, the
-spent coin's script bytes, the flags): the coins view is not touched by the workers. Indices are
-handed out in order, and after a failure at index i no index above i is started; every index
-below i was already handed out and is finished before `check` returns. So the error raised is
+spent coin's script bytes and amount, the frozen PrecomputedTxData, the flags): the coins view
+is not touched by the workers. Indices are handed out in order, and after a failure at index i
+no index above i is started; every index below i was already handed out and is finished before
+`check` returns. So the error raised is
 the one of the lowest failing input in block order — the one checking inline reports.
 """
 
@@ -38,6 +39,7 @@ from typing import Callable, Sequence
 from ..consensus.errors import RejectReason
 from ..consensus.tx_checks import check_input_script
 from ..primitives.tx import Tx
+from ..script.sighash import PrecomputedTxData
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,9 @@ MIN_PARALLEL_CHECKS = 4
 PROBE_INTERVAL = 256
 PROBE_BLOCKS = 8
 
-#: (tx, input index, script_pubkey of the spent coin) — Core `CScriptCheck` without the flags,
-#: which are the same for every input of a block
-ScriptCheck = tuple[Tx, int, bytes]
+#: (tx, input index, script_pubkey and value of the spent coin, the tx's PrecomputedTxData or
+#: None) — Core `CScriptCheck` without the flags, which are the same for every input of a block
+ScriptCheck = tuple[Tx, int, bytes, int, "PrecomputedTxData | None"]
 
 
 def default_script_check_threads() -> int:
@@ -117,8 +119,8 @@ class ScriptCheckQueue:
 
     @staticmethod
     def _check_inline(checks: Sequence[ScriptCheck], flags: int, reason: RejectReason) -> None:
-        for tx, i, spk in checks:
-            check_input_script(tx, i, spk, flags, reason)
+        for tx, i, spk, amount, txdata in checks:
+            check_input_script(tx, i, spk, flags, reason, amount, txdata)
 
     def _check_parallel(self, checks: Sequence[ScriptCheck], flags: int, reason: RejectReason) -> None:
         n = len(checks)
@@ -162,9 +164,9 @@ class _Run:
                 if i >= self.fail_index:
                     return
                 self.next_index = i + 1
-            tx, j, spk = checks[i]
+            tx, j, spk, amount, txdata = checks[i]
             try:
-                check_input_script(tx, j, spk, flags, reason)
+                check_input_script(tx, j, spk, flags, reason, amount, txdata)
             except BaseException as e:  # noqa: BLE001 - re-raised by check() on the caller's thread
                 with lock:
                     if i < self.fail_index:

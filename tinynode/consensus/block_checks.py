@@ -4,6 +4,8 @@
     check_block(block, params)                               Core CheckBlock (context-free)
     contextual_check_block_header(header, prev, params, now) Core ContextualCheckBlockHeader
     contextual_check_block(block, prev, params)              Core ContextualCheckBlock
+    check_witness_malleation(block, expect_commitment)       Core CheckWitnessMalleation
+    witness_commitment_index(block)                          Core GetWitnessCommitmentIndex
     script_flags_for_height(height, params)                  Core GetBlockScriptFlags
 
 The ConnectBlock rules (inputs, fees, BIP30, sigops with P2SH, scripts) need the coins view and
@@ -17,6 +19,8 @@ from typing import Any, Callable
 
 from ..params import ChainParams
 from ..primitives.block import Block, BlockHeader
+from ..primitives.hashes import sha256d
+from ..primitives.tx import WITNESS_SCALE_FACTOR
 from ..script.script import push_int
 from .errors import RejectReason, ValidationError
 from .pow import median_time_past, next_work_required
@@ -25,7 +29,8 @@ from .tx_checks import check_transaction, is_final_tx, legacy_sigops
 __all__ = [
     "check_block_header", "check_block", "contextual_check_block_header", "contextual_check_block",
     "script_flags_for_height", "bip34_height_script", "BIP34_HEIGHT", "BIP65_HEIGHT", "BIP66_HEIGHT",
-    "CSV_HEIGHT", "SEGWIT_HEIGHT",
+    "CSV_HEIGHT", "SEGWIT_HEIGHT", "check_witness_malleation", "witness_commitment_index",
+    "WITNESS_COMMITMENT_HEADER", "MINIMUM_WITNESS_COMMITMENT",
 ]
 
 R = RejectReason
@@ -35,7 +40,12 @@ BIP34_HEIGHT = 1
 BIP65_HEIGHT = 1
 BIP66_HEIGHT = 1
 CSV_HEIGHT = 1
-SEGWIT_HEIGHT = 1   # only NULLDUMMY (BIP147) rides on it here
+SEGWIT_HEIGHT = 1   # BIP141/143/147: WITNESS and NULLDUMMY script flags, witness commitment
+
+#: OP_RETURN, push 36 bytes, then BIP141's commitment header 0xaa21a9ed
+WITNESS_COMMITMENT_HEADER = b"\x6a\x24\xaa\x21\xa9\xed"
+#: Core MINIMUM_WITNESS_COMMITMENT: the header and the 32-byte commitment
+MINIMUM_WITNESS_COMMITMENT = 38
 
 
 def check_block_header(header: BlockHeader, params: ChainParams) -> None:
@@ -48,7 +58,11 @@ def check_block(block: Block, params: ChainParams, check_pow: bool = True,
                 check_merkle: bool = True) -> list[int]:
     """Core `CheckBlock`. Merkle failures are `mutated=True` (the header may still be genuine).
 
-    Returns each tx's legacy sigop count (ConnectBlock reuses them)."""
+    Sizes are BIP141's: the tx count and the stripped (witness-free) size, each × 4, must not
+    exceed the block weight limit (`bad-blk-length`), and the legacy sigops × 4 not the sigop
+    cost limit (`bad-blk-sigops`). Nothing here reads witness data (Core: witness malleability
+    is checked in ContextualCheckBlock). Returns each tx's legacy sigop count (ConnectBlock
+    reuses them)."""
     header = block.header
     if check_pow:
         check_block_header(header, params)
@@ -59,7 +73,9 @@ def check_block(block: Block, params: ChainParams, check_pow: bool = True,
             raise ValidationError(R.BAD_TXNMRKLROOT, "hashMerkleRoot mismatch", mutated=True)
         if mutated:
             raise ValidationError(R.BAD_TXNS_DUPLICATE, "duplicate transaction", mutated=True)
-    if not txs or block.size > params.max_block_size:
+    max_weight = params.max_block_weight
+    if (not txs or len(txs) * WITNESS_SCALE_FACTOR > max_weight
+            or block.base_size * WITNESS_SCALE_FACTOR > max_weight):
         raise ValidationError(R.BAD_BLK_LENGTH, "size limits failed")
     if not txs[0].is_coinbase():
         raise ValidationError(R.BAD_CB_MISSING, "first tx is not coinbase")
@@ -73,7 +89,7 @@ def check_block(block: Block, params: ChainParams, check_pow: bool = True,
             raise ValidationError(e.reason, f"tx {tx.txid_hex}: {e.detail}".rstrip(": ")) from None
     counts = [legacy_sigops(tx) for tx in txs]
     sigops = sum(counts)
-    if sigops > params.max_block_sigops:
+    if sigops * WITNESS_SCALE_FACTOR > params.max_block_sigops_cost:
         raise ValidationError(R.BAD_BLK_SIGOPS, f"out-of-bounds SigOpCount {sigops}")
     return counts
 
@@ -102,8 +118,49 @@ def bip34_height_script(height: int) -> bytes:
     return push_int(height)
 
 
+def witness_commitment_index(block: Block) -> int | None:
+    """Core `GetWitnessCommitmentIndex`: the index of the coinbase's *last* output whose script
+    is at least 38 bytes and starts OP_RETURN, push 36, 0xaa21a9ed; None when there is none."""
+    pos = None
+    if block.txs:
+        for i, out in enumerate(block.txs[0].vout):
+            spk = out.script_pubkey
+            if len(spk) >= MINIMUM_WITNESS_COMMITMENT and spk[:6] == WITNESS_COMMITMENT_HEADER:
+                pos = i
+    return pos
+
+
+def check_witness_malleation(block: Block, expect_commitment: bool) -> None:
+    """Core `CheckWitnessMalleation` (BIP141). With segwit active and a commitment output: the
+    coinbase witness must be exactly one 32-byte item, the reserved value
+    (`bad-witness-nonce-size`), and the commitment must be sha256d(witness merkle root ||
+    reserved value) (`bad-witness-merkle-match`). Otherwise no tx may carry witness data
+    (`unexpected-witness`). All three are `mutated=True` (Core BLOCK_MUTATED): the witness is
+    not covered by the header's merkle root, so the same block with the right witnesses may
+    still arrive and must not find its hash marked invalid."""
+    if expect_commitment:
+        pos = witness_commitment_index(block)
+        if pos is not None:
+            stack = block.txs[0].vin[0].witness
+            if len(stack) != 1 or len(stack[0]) != 32:
+                raise ValidationError(R.BAD_WITNESS_NONCE_SIZE, "invalid witness reserved value size",
+                                      mutated=True)
+            root, _ = block.compute_witness_merkle_root()   # malleation impossible here (Core)
+            if sha256d(root + stack[0]) != block.txs[0].vout[pos].script_pubkey[6:38]:
+                raise ValidationError(R.BAD_WITNESS_MERKLE_MATCH, "witness merkle commitment mismatch",
+                                      mutated=True)
+            return
+    for tx in block.txs:
+        if tx.has_witness():
+            raise ValidationError(R.UNEXPECTED_WITNESS, f"unexpected witness data found in {tx.txid_hex}",
+                                  mutated=True)
+
+
 def contextual_check_block(block: Block, prev: Any, params: ChainParams) -> None:
-    """Core `ContextualCheckBlock`: every tx final at the parent's MTP (BIP113); BIP34 height."""
+    """Core `ContextualCheckBlock`: every tx final at the parent's MTP (BIP113); BIP34 height;
+    the witness commitment (`check_witness_malleation`); then, once the witnesses are known to
+    be the committed ones, the block weight (`bad-blk-weight`, not mutated: a block too heavy
+    with its committed witnesses is invalid)."""
     height = prev.height + 1
     cutoff = median_time_past(prev) if height >= CSV_HEIGHT else block.header.time
     for tx in block.txs:
@@ -113,6 +170,10 @@ def contextual_check_block(block: Block, prev: Any, params: ChainParams) -> None
         expect = bip34_height_script(height)
         if not block.txs[0].vin[0].script_sig.startswith(expect):
             raise ValidationError(R.BAD_CB_HEIGHT, "block height mismatch in coinbase")
+    check_witness_malleation(block, height >= SEGWIT_HEIGHT)
+    weight = block.weight
+    if weight > params.max_block_weight:
+        raise ValidationError(R.BAD_BLK_WEIGHT, f"weight limit failed ({weight})")
 
 
 def script_flags_for_height(height: int, params: ChainParams) -> int:
@@ -126,5 +187,5 @@ def script_flags_for_height(height: int, params: ChainParams) -> int:
     if height >= CSV_HEIGHT:
         flags |= F.CHECKSEQUENCEVERIFY
     if height >= SEGWIT_HEIGHT:
-        flags |= F.NULLDUMMY
+        flags |= F.WITNESS | F.NULLDUMMY
     return flags

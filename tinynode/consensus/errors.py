@@ -5,7 +5,8 @@ Three families, never mixed (STYLE.md §8.4):
 - `ValidationError` — the data is invalid by consensus (the sender's fault). `reason` is a
   `RejectReason` (Core's `reject_reason` string); `detail` is free text for logs. A block error
   with `mutated=True` mirrors Core's `BLOCK_MUTATED`: the block's bytes do not match what its
-  header commits to (bad merkle root, duplicated txs), so the header hash must NOT be marked
+  header commits to (bad merkle root, duplicated txs, witnesses not matching the coinbase's
+  witness commitment or present without one), so the header hash must NOT be marked
   invalid — the genuine block can still arrive.
 - `PolicyError` — valid but non-standard (mempool policy). `reason` is a plain Core string.
 - anything else — our bug or I/O; it propagates.
@@ -54,6 +55,10 @@ class RejectReason(str, Enum):
     BAD_CB_AMOUNT = "bad-cb-amount"
     BAD_CB_HEIGHT = "bad-cb-height"
     BAD_TXNS_NONFINAL = "bad-txns-nonfinal"
+    BAD_BLK_WEIGHT = "bad-blk-weight"
+    BAD_WITNESS_NONCE_SIZE = "bad-witness-nonce-size"      # mutated
+    BAD_WITNESS_MERKLE_MATCH = "bad-witness-merkle-match"  # mutated
+    UNEXPECTED_WITNESS = "unexpected-witness"              # mutated
 
     # --- ConnectBlock ---
     BAD_TXNS_BIP30 = "bad-txns-BIP30"

@@ -2,8 +2,8 @@
 `script/interpreter.cpp` `CountWitnessSigOps`).
 
 Cost = legacy sigops × 4 + P2SH sigops × 4 (with the P2SH flag) + witness sigops (with the
-WITNESS flag), against the block limit MAX_BLOCK_SIGOPS_COST = 80,000. Not wired into chain
-validation yet (issue 15's next slice).
+WITNESS flag), against the block limit MAX_BLOCK_SIGOPS_COST = 80,000 (ConnectBlock in
+`chain/chainstate.py`, the block assembler, the mempool).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from ..script.interpreter import witness_program
 from ..script.script import get_op, is_p2sh, is_push_only, legacy_sigop_count
 from .tx_checks import legacy_sigops, p2sh_sigops
 
-__all__ = ["MAX_BLOCK_SIGOPS_COST", "witness_sigops", "count_witness_sigops", "transaction_sigop_cost"]
+__all__ = ["MAX_BLOCK_SIGOPS_COST", "witness_sigops", "count_witness_sigops", "transaction_sigop_cost",
+           "inputs_witness_sigops"]
 
 MAX_BLOCK_SIGOPS_COST = 80_000
 
@@ -70,3 +71,20 @@ def transaction_sigop_cost(tx: Tx, coins: Sequence[Coin], flags: int) -> int:
     for txin, coin in zip(tx.vin, coins):
         cost += count_witness_sigops(txin.script_sig, coin.script_pubkey, txin.witness, flags)
     return cost
+
+
+def inputs_witness_sigops(tx: Tx, coins: Sequence[Coin], flags: int) -> int:
+    """The witness part of `transaction_sigop_cost` (Core `CountWitnessSigOps` summed over the
+    inputs), skipping at once the coins that can be neither a witness program nor P2SH (a
+    witness program starts OP_0 or OP_1..OP_16; P2SH is 23 bytes from OP_HASH160)."""
+    if not int(flags) & ScriptFlags.WITNESS:
+        return 0
+    n = 0
+    for txin, coin in zip(tx.vin, coins):
+        spk = coin.script_pubkey
+        if not spk:
+            continue
+        first = spk[0]
+        if first == 0 or 0x51 <= first <= 0x60 or first == 0xA9:
+            n += count_witness_sigops(txin.script_sig, spk, txin.witness, flags)
+    return n

@@ -6,8 +6,9 @@
 - `sequence_locks` / `sequence_locks_satisfied`   BIP68 relative lock-time (Core `CalculateSequenceLocks`,
                                               `EvaluateSequenceLocks`)
 - `legacy_sigops(tx)` / `p2sh_sigops(tx, coins)`  (Core `GetLegacySigOpCount`, `GetP2SHSigOpCount`)
-- `check_input_script(tx, i, spk, flags)`     one input's script (Core `CScriptCheck`)
+- `check_input_script(tx, i, spk, flags, reason, amount, txdata)`  one input (Core `CScriptCheck`)
 - `check_input_scripts(tx, coins, flags)`     every input's script (Core `CheckInputScripts`)
+- `precomputed_tx_data(tx, coins)`            the tx's BIP143 hashes (Core `PrecomputedTransactionData`)
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ from typing import Callable, Sequence
 from ..params import ChainParams
 from ..script.interpreter import ScriptError, verify_script
 from ..primitives.coin import Coin
-from ..primitives.tx import MAX_MONEY, SEQUENCE_FINAL, OutPoint, Tx
+from ..primitives.tx import MAX_MONEY, SEQUENCE_FINAL, OutPoint, Tx, TxOut
+from ..script.sighash import PrecomputedTxData
 from .errors import RejectReason, ValidationError
 
 __all__ = [
     "check_transaction", "check_tx_inputs", "check_tx_input_coins", "is_final_tx",
     "sequence_locks", "sequence_locks_satisfied", "legacy_sigops", "p2sh_sigops",
-    "check_input_script", "check_input_scripts", "LOCKTIME_THRESHOLD", "MAX_TX_SIZE",
+    "check_input_script", "check_input_scripts", "precomputed_tx_data", "LOCKTIME_THRESHOLD", "MAX_TX_SIZE",
     "SEQUENCE_LOCKTIME_DISABLE_FLAG", "SEQUENCE_LOCKTIME_TYPE_FLAG", "SEQUENCE_LOCKTIME_MASK",
 ]
 
 LOCKTIME_THRESHOLD = 500_000_000          # below: a height; at or above: a unix time
-MAX_TX_SIZE = 1_000_000                   # legacy: no tx larger than a block
+MAX_TX_SIZE = 1_000_000                   # stripped size: Core MAX_BLOCK_WEIGHT / WITNESS_SCALE_FACTOR
 SEQUENCE_LOCKTIME_DISABLE_FLAG = 1 << 31
 SEQUENCE_LOCKTIME_TYPE_FLAG = 1 << 22
 SEQUENCE_LOCKTIME_MASK = 0x0000FFFF
@@ -42,13 +44,15 @@ _P2PKH_TAIL = b"\x88\xac"
 
 
 def check_transaction(tx: Tx) -> None:
-    """Context-free checks (Core `CheckTransaction`). Raises ValidationError."""
+    """Context-free checks (Core `CheckTransaction`). Raises ValidationError.
+
+    The size rule is on the stripped size (no witness) × 4 against the block weight limit."""
     vin, vout = tx.vin, tx.vout
     if not vin:
         raise ValidationError(R.BAD_TXNS_VIN_EMPTY)
     if not vout:
         raise ValidationError(R.BAD_TXNS_VOUT_EMPTY)
-    if len(tx.raw) > MAX_TX_SIZE:
+    if tx.base_size > MAX_TX_SIZE:
         raise ValidationError(R.BAD_TXNS_OVERSIZE)
     total = 0
     for out in vout:
@@ -210,24 +214,40 @@ def p2sh_sigops(tx: Tx, coins: Sequence[Coin]) -> int:
 
 
 def check_input_script(tx: Tx, input_index: int, script_pubkey: bytes, flags: int,
-                       reason_prefix: str | RejectReason = R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED) -> None:
-    """Core `CScriptCheck::operator()`: verify one input's scriptSig against the script of the
-    coin it spends. Raises ValidationError(reason_prefix, detail=<Core script error name>).
+                       reason_prefix: str | RejectReason = R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED,
+                       amount: int = 0, txdata: PrecomputedTxData | None = None) -> None:
+    """Core `CScriptCheck::operator()`: verify one input's scriptSig (and witness) against the
+    script of the coin it spends, whose value is `amount` (BIP143 signs it); `txdata` is the
+    tx's `PrecomputedTxData`, shared by its inputs. Raises ValidationError(reason_prefix,
+    detail=<Core script error name>).
 
     Reads only its arguments (immutable values), so checks may run on several threads at once
     (`chain/checkqueue.py`)."""
     try:
-        verify_script(tx.vin[input_index].script_sig, script_pubkey, tx, input_index, flags)
+        verify_script(tx.vin[input_index].script_sig, script_pubkey, tx, input_index, flags,
+                      amount, None, txdata)
     except ScriptError as e:
         code = getattr(e, "code", None) or str(e)
         raise ValidationError(RejectReason(reason_prefix), str(code)) from e
 
 
+def precomputed_tx_data(tx: Tx, coins: Sequence[Coin]) -> PrecomputedTxData | None:
+    """Core `PrecomputedTransactionData::Init`: the BIP143 hashes, computed once per tx and only
+    when some input has a witness (no witness v0 signature can be checked otherwise)."""
+    if not tx.has_witness():
+        return None
+    return PrecomputedTxData.for_tx(tx, [TxOut(c.value, c.script_pubkey) for c in coins])
+
+
 def check_input_scripts(tx: Tx, coins: Sequence[Coin], flags: int,
-                        reason_prefix: str | RejectReason = R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED) -> None:
-    """Core `CheckInputScripts`: verify every input's scriptSig against the coin it spends.
+                        reason_prefix: str | RejectReason = R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED,
+                        txdata: PrecomputedTxData | None = None) -> None:
+    """Core `CheckInputScripts`: verify every input against the coin it spends (its script and
+    amount), with one `PrecomputedTxData` for the tx (made here unless given).
 
     Raises ValidationError(reason_prefix, detail=<Core script error name>) on the first failure.
     """
+    if txdata is None:
+        txdata = precomputed_tx_data(tx, coins)
     for i, coin in enumerate(coins):
-        check_input_script(tx, i, coin.script_pubkey, flags, reason_prefix)
+        check_input_script(tx, i, coin.script_pubkey, flags, reason_prefix, coin.value, txdata)

@@ -1,11 +1,13 @@
 """Relay policy: what a node accepts into its mempool beyond consensus (Core `policy/policy.cpp`).
 
 Everything here raises `PolicyError(reason)` with Core's reject strings; nothing is consensus.
-Numbers are Core's defaults for a legacy (pre-segwit) node:
+Numbers are Core's defaults; sizes are BIP141 virtual sizes (vbytes):
 
-- standard output templates: P2PKH, P2PK, bare multisig with ≤ 3 keys, P2SH, and at most one
-  null-data (OP_RETURN) output whose script is ≤ 83 bytes;
-- a standard tx is ≤ 100,000 bytes, version 1 or 2, scriptSigs push-only and ≤ 1,650 bytes;
+- standard output templates: P2PKH, P2PK, bare multisig with ≤ 3 keys, P2SH, witness programs
+  (P2WPKH, P2WSH, taproot, other versions; a v0 program of another length is not), and at most
+  one null-data (OP_RETURN) output whose script is ≤ 83 bytes;
+- a standard tx weighs ≤ 400,000, is version 1 or 2, scriptSigs push-only and ≤ 1,650 bytes;
+- spending an unknown witness version is non-standard; witnesses must pass `check_witness_standard`;
 - min relay and incremental relay fee 1,000 sat/kvB; dust from a 3,000 sat/kvB dust fee;
 - ≤ 25 ancestors / descendants (tx included) and ≤ 101 kvB of each.
 """
@@ -18,8 +20,9 @@ from typing import Sequence
 from ..consensus.errors import PolicyError
 from ..primitives.coin import Coin
 from ..primitives.serialize import ser_compact_size
-from ..primitives.tx import Tx, TxOut
-from ..script.script import ScriptType, classify, is_push_only, multisig_info, p2sh_sigop_count
+from ..primitives.tx import WITNESS_SCALE_FACTOR, Tx, TxOut
+from ..script.interpreter import ScriptError, eval_script, witness_program
+from ..script.script import ScriptType, classify, is_p2sh, is_push_only, multisig_info, p2sh_sigop_count
 
 __all__ = [
     "FeeRate",
@@ -37,14 +40,25 @@ __all__ = [
     "is_dust",
     "check_standard_tx",
     "check_inputs_standard",
+    "check_witness_standard",
+    "virtual_size",
+    "MAX_STANDARD_TX_WEIGHT",
+    "MAX_STANDARD_TX_SIGOPS_COST",
+    "DEFAULT_BYTES_PER_SIGOP",
 ]
 
-MAX_STANDARD_TX_SIZE = 100_000          # Core MAX_STANDARD_TX_WEIGHT / 4
-MIN_STANDARD_TX_SIZE = 65               # Core MIN_STANDARD_TX_NONWITNESS_SIZE
+MAX_STANDARD_TX_WEIGHT = 400_000        # Core MAX_STANDARD_TX_WEIGHT
+MAX_STANDARD_TX_SIZE = MAX_STANDARD_TX_WEIGHT // WITNESS_SCALE_FACTOR   # in vbytes
+MIN_STANDARD_TX_SIZE = 65               # Core MIN_STANDARD_TX_NONWITNESS_SIZE (stripped size)
 MAX_STANDARD_SCRIPTSIG_SIZE = 1650
 MAX_OP_RETURN_RELAY = 83                # Core MAX_OP_RETURN_RELAY (whole script)
 MAX_P2SH_SIGOPS = 15
-MAX_STANDARD_TX_SIGOPS = 4000           # Core MAX_STANDARD_TX_SIGOPS_COST / WITNESS_SCALE_FACTOR
+MAX_STANDARD_TX_SIGOPS_COST = 16_000    # Core MAX_STANDARD_TX_SIGOPS_COST (MAX_BLOCK_SIGOPS_COST / 5)
+MAX_STANDARD_TX_SIGOPS = MAX_STANDARD_TX_SIGOPS_COST // WITNESS_SCALE_FACTOR
+DEFAULT_BYTES_PER_SIGOP = 20            # Core DEFAULT_BYTES_PER_SIGOP (-bytespersigop)
+MAX_STANDARD_P2WSH_STACK_ITEMS = 100
+MAX_STANDARD_P2WSH_STACK_ITEM_SIZE = 80
+MAX_STANDARD_P2WSH_SCRIPT_SIZE = 3600
 MAX_STANDARD_MULTISIG_KEYS = 3
 TX_MAX_STANDARD_VERSION = 2
 DEFAULT_MIN_RELAY_FEE = 1000            # sat/kvB
@@ -58,6 +72,8 @@ DEFAULT_MAX_MEMPOOL_SIZE = 50_000_000   # bytes of serialized txs
 DEFAULT_MEMPOOL_EXPIRY = 336 * 3600     # seconds (Core -mempoolexpiry, 336 h)
 #: Spending a standard output costs about this many bytes (Core's GetDustThreshold, non-witness).
 _SPEND_INPUT_SIZE = 32 + 4 + 1 + 107 + 4
+#: ... and a witness output this many vbytes (the 107-byte signature and key are witness data)
+_SPEND_WITNESS_INPUT_SIZE = 32 + 4 + 1 + 107 // WITNESS_SCALE_FACTOR + 4
 _P2PKH_HEAD = b"\x76\xa9\x14"
 _P2PKH_TAIL = b"\x88\xac"
 
@@ -113,14 +129,25 @@ def _is_unspendable(spk: bytes) -> bool:
     return (len(spk) > 0 and spk[0] == 0x6A) or len(spk) > 10_000
 
 
-def dust_threshold(out: TxOut, dust_relay_fee: FeeRate = FeeRate(DUST_RELAY_FEE)) -> int:
-    """Core `GetDustThreshold` for a non-witness output: the fee to spend it at the dust fee rate.
+def virtual_size(weight: int, sigop_cost: int, bytes_per_sigop: int = DEFAULT_BYTES_PER_SIGOP) -> int:
+    """Core `GetVirtualTransactionSize`: weight (or sigop cost × bytes per sigop when larger)
+    / 4, rounded up. The mempool's size of a tx: fees, fee rates and package sizes use it."""
+    w = max(weight, sigop_cost * bytes_per_sigop)
+    return (w + WITNESS_SCALE_FACTOR - 1) // WITNESS_SCALE_FACTOR
 
-    (output size + 148) × 3 sat/vB with the default: 546 sat for P2PKH, 540 for P2SH.
+
+def dust_threshold(out: TxOut, dust_relay_fee: FeeRate = FeeRate(DUST_RELAY_FEE)) -> int:
+    """Core `GetDustThreshold`: the fee to spend the output at the dust fee rate.
+
+    (output size + 148) × 3 sat/vB with the default for a non-witness output: 546 sat for
+    P2PKH, 540 for P2SH; a witness program spends for (output size + 67) vbytes: 294 sat for
+    P2WPKH, 330 for P2WSH.
     """
-    if _is_unspendable(out.script_pubkey):
+    spk = out.script_pubkey
+    if _is_unspendable(spk):
         return 0
-    return dust_relay_fee.fee(_output_size(out) + _SPEND_INPUT_SIZE)
+    spend = _SPEND_WITNESS_INPUT_SIZE if witness_program(spk) is not None else _SPEND_INPUT_SIZE
+    return dust_relay_fee.fee(_output_size(out) + spend)
 
 
 def is_dust(out: TxOut, dust_relay_fee: FeeRate = FeeRate(DUST_RELAY_FEE)) -> bool:
@@ -128,8 +155,30 @@ def is_dust(out: TxOut, dust_relay_fee: FeeRate = FeeRate(DUST_RELAY_FEE)) -> bo
     return out.value < dust_threshold(out, dust_relay_fee)
 
 
-def _standard_output_type(spk: bytes, config: PolicyConfig) -> ScriptType | None:
+def _witness_type(spk: bytes) -> str | None:
+    """Core `Solver` for witness programs: "v0_keyhash", "v0_scripthash", "v1_taproot",
+    "unknown" (another version), "nonstandard" (a v0 program of another length), or None when
+    `spk` is no witness program. (P2A, the anchor, counts as "unknown" here: no anchor policy.)"""
+    prog = witness_program(spk)
+    if prog is None:
+        return None
+    version, program = prog
+    if version == 0:
+        if len(program) == 20:
+            return "v0_keyhash"
+        if len(program) == 32:
+            return "v0_scripthash"
+        return "nonstandard"
+    if version == 1 and len(program) == 32:
+        return "v1_taproot"
+    return "unknown"
+
+
+def _standard_output_type(spk: bytes, config: PolicyConfig) -> ScriptType | str | None:
     """Core `IsStandard(scriptPubKey)`: the template, or None when non-standard."""
+    wtype = _witness_type(spk)
+    if wtype is not None:
+        return None if wtype == "nonstandard" else wtype
     kind = classify(spk)
     if kind is ScriptType.NONSTANDARD:
         return None
@@ -150,9 +199,9 @@ def check_standard_tx(tx: Tx, config: PolicyConfig = PolicyConfig()) -> None:
     """Core `IsStandardTx` (plus the `tx-size-small` rule of PreChecks). Raises PolicyError."""
     if tx.version > TX_MAX_STANDARD_VERSION or tx.version < 1:
         raise PolicyError("version")
-    size = len(tx.raw)
-    if size > MAX_STANDARD_TX_SIZE:
-        raise PolicyError("tx-size", f"{size} > {MAX_STANDARD_TX_SIZE}")
+    weight = tx.weight
+    if weight > MAX_STANDARD_TX_WEIGHT:
+        raise PolicyError("tx-size", f"weight {weight} > {MAX_STANDARD_TX_WEIGHT}")
     for txin in tx.vin:
         sig = txin.script_sig
         n = len(sig)
@@ -186,12 +235,13 @@ def check_standard_tx(tx: Tx, config: PolicyConfig = PolicyConfig()) -> None:
             raise PolicyError("dust")
     if n_data > 1:
         raise PolicyError("multi-op-return")
-    if size < MIN_STANDARD_TX_SIZE:
+    if tx.base_size < MIN_STANDARD_TX_SIZE:   # Core PreChecks: the size without witness
         raise PolicyError("tx-size-small")
 
 
 def check_inputs_standard(tx: Tx, coins: Sequence[Coin]) -> int:
-    """Core `AreInputsStandard`: every spent output is standard, P2SH redeem scripts ≤ 15 sigops.
+    """Core `AreInputsStandard` (`ValidateInputsStandardness`): every spent output is standard
+    and no unknown witness version, P2SH redeem scripts ≤ 15 sigops.
 
     Returns the P2SH sigop count (needed for the tx's sigop total).
     """
@@ -199,6 +249,13 @@ def check_inputs_standard(tx: Tx, coins: Sequence[Coin]) -> int:
     for txin, coin in zip(tx.vin, coins):
         spk = coin.script_pubkey
         if len(spk) == 25 and spk[:3] == _P2PKH_HEAD and spk[23:] == _P2PKH_TAIL:
+            continue
+        wtype = _witness_type(spk)
+        if wtype is not None:
+            if wtype == "nonstandard":
+                raise PolicyError("bad-txns-nonstandard-inputs")
+            if wtype == "unknown":
+                raise PolicyError("bad-txns-nonstandard-inputs", "witness program is undefined")
             continue
         kind = classify(spk)
         if kind is ScriptType.NONSTANDARD or kind is ScriptType.NULLDATA:
@@ -209,3 +266,38 @@ def check_inputs_standard(tx: Tx, coins: Sequence[Coin]) -> int:
                 raise PolicyError("bad-txns-nonstandard-inputs", f"p2sh redeem script has {n} sigops")
             p2sh_total += n
     return p2sh_total
+
+
+def check_witness_standard(tx: Tx, coins: Sequence[Coin]) -> None:
+    """Core `IsWitnessStandard` for an input with a witness: the spent script (the redeem script
+    of a P2SH coin, the last push of its scriptSig) must be a witness program; a P2WSH witness
+    script ≤ 3,600 bytes with ≤ 100 other items of ≤ 80 bytes each. Taproot spends are not
+    checked further (no taproot yet). Raises PolicyError("bad-witness-nonstandard")."""
+    if tx.is_coinbase():
+        return
+    for txin, coin in zip(tx.vin, coins):
+        stack = txin.witness
+        if not stack:
+            continue
+        spk = coin.script_pubkey
+        if is_p2sh(spk):
+            evaluated: list[bytes] = []
+            try:
+                eval_script(evaluated, txin.script_sig, 0, None)
+            except ScriptError:
+                raise PolicyError("bad-witness-nonstandard") from None
+            if not evaluated:
+                raise PolicyError("bad-witness-nonstandard")
+            spk = evaluated[-1]
+        prog = witness_program(spk)
+        if prog is None:
+            raise PolicyError("bad-witness-nonstandard")
+        version, program = prog
+        if version == 0 and len(program) == 32:
+            if len(stack[-1]) > MAX_STANDARD_P2WSH_SCRIPT_SIZE:
+                raise PolicyError("bad-witness-nonstandard", "witness script too large")
+            if len(stack) - 1 > MAX_STANDARD_P2WSH_STACK_ITEMS:
+                raise PolicyError("bad-witness-nonstandard", "too many witness items")
+            for item in stack[:-1]:
+                if len(item) > MAX_STANDARD_P2WSH_STACK_ITEM_SIZE:
+                    raise PolicyError("bad-witness-nonstandard", "witness item too large")

@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable
 
 from ..consensus.errors import PolicyError, RejectReason, ValidationError
+from ..consensus.sigops import inputs_witness_sigops
 from ..consensus.tx_checks import (
-    check_transaction, check_tx_input_coins, enforces_bip68, is_final_tx, legacy_sigops, sequence_locks,
-    sequence_locks_satisfied,
+    check_transaction, check_tx_input_coins, enforces_bip68, is_final_tx, legacy_sigops,
+    precomputed_tx_data, sequence_locks, sequence_locks_satisfied,
 )
 from ..primitives.block import Block
 from ..primitives.coin import Coin
@@ -44,7 +45,8 @@ from ..script.flags import MANDATORY_FLAGS, STANDARD_FLAGS
 from ..script.interpreter import ScriptError, script_error_string, verify_script
 from .orphans import OrphanPool
 from .policy import (
-    MAX_STANDARD_TX_SIGOPS, FeeRate, PolicyConfig, check_inputs_standard, check_standard_tx,
+    MAX_STANDARD_TX_SIGOPS_COST, FeeRate, PolicyConfig, check_inputs_standard, check_standard_tx,
+    check_witness_standard, virtual_size,
 )
 
 log = logging.getLogger(__name__)
@@ -100,13 +102,15 @@ def is_consensus_invalid(err: BaseException | None) -> bool:
 class _Entry:
     """Mutable bookkeeping for one pool tx (Core `CTxMemPoolEntry`)."""
 
-    __slots__ = ("tx", "txid", "fee", "size", "sigops", "time", "height", "parents", "children",
-                 "anc_count", "anc_size", "anc_fees", "anc_sigops", "desc_count", "desc_size",
-                 "desc_fees", "ver")
+    __slots__ = ("tx", "txid", "fee", "size", "weight", "sigops", "time", "height", "parents",
+                 "children", "anc_count", "anc_size", "anc_fees", "anc_sigops", "desc_count",
+                 "desc_size", "desc_fees", "ver")
 
     def __init__(self, tx: Tx, fee: int, size: int, sigops: int, time: float, height: int) -> None:
+        """`size` is the virtual size (Core `GetTxSize`), `sigops` the sigop cost."""
         self.tx = tx
         self.txid = tx.txid
+        self.weight = tx.weight
         self.fee = fee
         self.size = size
         self.sigops = sigops
@@ -415,11 +419,15 @@ class Mempool:
 
         fee = check_tx_input_coins(tx, coins, height, self.params.coinbase_maturity)
         p2sh_sigops = check_inputs_standard(tx, coins)
-        sigops = legacy_sigops(tx) + p2sh_sigops
-        if sigops > MAX_STANDARD_TX_SIGOPS:
+        if tx.has_witness():
+            check_witness_standard(tx, coins)
+        # Core GetTransactionSigOpCost with the standard flags (P2SH and WITNESS)
+        sigops = ((legacy_sigops(tx) + p2sh_sigops) * 4
+                  + inputs_witness_sigops(tx, coins, STANDARD_FLAGS))
+        if sigops > MAX_STANDARD_TX_SIGOPS_COST:
             raise PolicyError(R.BAD_TXNS_TOO_MANY_SIGOPS, f"{sigops}")
 
-        size = len(tx.raw)
+        size = virtual_size(tx.weight, sigops)
         if not bypass_limits:
             reject_fee = self.min_fee_rate(now).fee(size)
             if reject_fee > 0 and fee < reject_fee:
@@ -440,12 +448,16 @@ class Mempool:
             to_evict = set()
 
         if not skip_scripts:
+            # Core PolicyScriptChecks: each input with its spent amount, one PrecomputedTxData
+            txdata = precomputed_tx_data(tx, coins)
             for i, (txin, coin) in enumerate(zip(tx.vin, coins)):
                 try:
-                    verify_script(txin.script_sig, coin.script_pubkey, tx, i, STANDARD_FLAGS)
+                    verify_script(txin.script_sig, coin.script_pubkey, tx, i, STANDARD_FLAGS,
+                                  coin.value, None, txdata)
                 except ScriptError as err:
                     try:
-                        verify_script(txin.script_sig, coin.script_pubkey, tx, i, MANDATORY_FLAGS)
+                        verify_script(txin.script_sig, coin.script_pubkey, tx, i, MANDATORY_FLAGS,
+                                      coin.value, None, txdata)
                         consensus = False
                     except ScriptError:
                         consensus = True

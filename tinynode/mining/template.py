@@ -1,10 +1,16 @@
 """Block templates: a coinbase plus mempool transactions chosen by ancestor fee rate.
 
-Mirrors Bitcoin Core's `BlockAssembler::CreateNewBlock()` / `addPackageTxs()` for a pre-segwit
-chain: packages (a tx with its not-yet-included in-pool ancestors) are taken best ancestor
-fee rate first, parents before children, while the block stays under the size and sigop
-limits. The coinbase scriptSig is `<height> <extranonce>` (BIP34, Core's
-`CScript() << nHeight << CScriptNum(extranonce)`) and pays subsidy + fees to `payout_script`.
+Mirrors Bitcoin Core's `BlockAssembler::CreateNewBlock()` / `addPackageTxs()`: packages (a tx
+with its not-yet-included in-pool ancestors) are taken best ancestor fee rate (per vbyte) first,
+parents before children, while the block stays under the BIP141 limits: weight below
+MAX_BLOCK_WEIGHT with DEFAULT_BLOCK_RESERVED_WEIGHT (8,000) kept for the header and coinbase,
+sigop cost below MAX_BLOCK_SIGOPS_COST with 400 kept for the coinbase (Core's
+`TestChunkBlockLimits`: a package fails when the total would reach the limit). The coinbase
+scriptSig is `<height> <extranonce>` (BIP34, Core's `CScript() << nHeight << CScriptNum(extranonce)`)
+and pays subsidy + fees to `payout_script`; as Core's `GenerateCoinbaseCommitment` with segwit
+active, it always carries the BIP141 witness commitment (OP_RETURN 0xaa21a9ed ||
+sha256d(witness merkle root || 32 zero bytes)) and the coinbase witness is that one 32-byte
+zero reserved value.
 
 The template's block has nonce 0; the miner grinds `header76` (the first 76 header bytes).
 """
@@ -16,8 +22,10 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..primitives.block import Block, BlockHeader, bits_to_target, merkle_root
-from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, Tx, TxIn, TxOut
+from ..consensus.block_checks import SEGWIT_HEIGHT, WITNESS_COMMITMENT_HEADER, witness_commitment_index
+from ..primitives.block import Block, BlockHeader, bits_to_target, merkle_root, witness_merkle_root
+from ..primitives.hashes import sha256d
+from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, WITNESS_SCALE_FACTOR, Tx, TxIn, TxOut
 from ..script.script import push_int
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,18 +40,23 @@ __all__ = [
     "coinbase_script_sig",
     "select_package_txs",
     "BLOCK_VERSION",
-    "COINBASE_SIZE_RESERVE",
+    "COINBASE_WEIGHT_RESERVE",
     "COINBASE_SIGOPS_RESERVE",
+    "add_witness_commitment",
 ]
 
 #: BIP9 top bits with no deployment signalled (Core's `VERSIONBITS_TOP_BITS`).
 BLOCK_VERSION = 0x20000000
-#: Bytes kept free for the header, tx count and coinbase (Core reserves 4000 weight = 1000 vbytes).
-COINBASE_SIZE_RESERVE = 1000
-#: Legacy sigops kept free for the coinbase (Core reserves 400 sigop cost = 100 legacy sigops).
-COINBASE_SIGOPS_RESERVE = 100
-#: Core's `MAX_CONSECUTIVE_FAILURES` once the block is nearly full.
+#: Weight kept free for the header, tx count and coinbase (Core DEFAULT_BLOCK_RESERVED_WEIGHT).
+COINBASE_WEIGHT_RESERVE = 8000
+#: Sigop cost kept free for the coinbase (Core DEFAULT_COINBASE_OUTPUT_MAX_ADDITIONAL_SIGOPS).
+COINBASE_SIGOPS_RESERVE = 400
+_RESERVED_VALUE = bytes(32)
+_NO_HEADER = BlockHeader(0, bytes(32), bytes(32), 0, 0, 0)
+#: Core's `MAX_CONSECUTIVE_FAILURES` once the block is nearly full (within
+#: BLOCK_FULL_ENOUGH_WEIGHT_DELTA of the limit).
 _MAX_CONSECUTIVE_FAILURES = 1000
+_FULL_ENOUGH_WEIGHT = 4000
 
 
 def coinbase_script_sig(height: int, extranonce: int, tag: bytes = b"") -> bytes:
@@ -65,7 +78,7 @@ class BlockTemplate:
     height: int
     fees: int
     target: int
-    sigops: int
+    sigops: int          # sigop cost (BIP141)
     extranonce: int
     payout_script: bytes
 
@@ -94,7 +107,8 @@ class BlockTemplate:
         return Block(replace(self.block.header, nonce=nonce), self.block.txs)
 
     def with_extranonce(self, extranonce: int, time: int | None = None) -> "BlockTemplate":
-        """Same transactions, a new coinbase extranonce (and optionally time): a fresh nonce space."""
+        """Same transactions, a new coinbase extranonce (and optionally time): a fresh nonce space.
+        (The witness commitment does not change: the coinbase's wtxid counts as zero.)"""
         cb = self.coinbase
         new_in = replace(cb.vin[0], script_sig=coinbase_script_sig(self.height, extranonce))
         new_cb = replace(cb, vin=(new_in,))
@@ -141,14 +155,38 @@ def make_coinbase(height: int, value: int, payout_script: bytes, extranonce: int
               (TxOut(value, payout_script),), 0)
 
 
-def select_package_txs(candidates: dict[bytes, Any], max_size: int, max_sigops: int
+def add_witness_commitment(txs: Sequence[Tx]) -> tuple[Tx, ...]:
+    """Core `GenerateCoinbaseCommitment`: unless the coinbase already has a commitment output,
+    append one (value 0, OP_RETURN push36 0xaa21a9ed || sha256d(witness root || reserved value),
+    the reserved value being 32 zero bytes); then, as `UpdateUncommittedBlockStructures`, give a
+    coinbase without witness the one-item witness [reserved value]. Returns the new tx list."""
+    txs = tuple(txs)
+    cb = txs[0]
+    if witness_commitment_index(Block(_NO_HEADER, txs)) is None:
+        root, _ = witness_merkle_root(txs)
+        spk = WITNESS_COMMITMENT_HEADER + sha256d(root + _RESERVED_VALUE)
+        cb = replace(cb, vout=cb.vout + (TxOut(0, spk),))
+    if not cb.has_witness():
+        cb = replace(cb, vin=(replace(cb.vin[0], witness=(_RESERVED_VALUE,)),) + cb.vin[1:])
+    return (cb,) + txs[1:]
+
+
+def _tx_weight(c: Any) -> int:
+    w = getattr(c, "weight", None)
+    return w if w is not None else c.size * WITNESS_SCALE_FACTOR
+
+
+def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops: int
                        ) -> tuple[list[Any], int, int, int]:
     """Core's `addPackageTxs()` with modified-entry updates.
 
     `candidates` maps txid → an object with `txid, tx, fee, size, sigops, parents, children`
-    (parents/children: txids inside the pool) and optionally `anc_fees, anc_size` (the
-    package totals with all in-pool ancestors, as the mempool keeps them). Returns (txs in block order, total size,
-    total sigops, total fees). Order: by package (ancestor) fee rate, ancestors first.
+    (size: virtual size, Core's `GetTxSize`; sigops: sigop cost; parents/children: txids inside
+    the pool), optionally `weight` (the tx's BIP141 weight; size × 4 when absent) and
+    `anc_fees, anc_size` (the package totals with all in-pool ancestors, as the mempool keeps
+    them). A package is taken while the totals stay ≤ `max_weight` and ≤ `max_sigops`.
+    Returns (txs in block order, total weight, total sigop cost, total fees). Order: by package
+    (ancestor) fee rate, ancestors first.
     """
     included: set[bytes] = set()
     failed: set[bytes] = set()
@@ -175,16 +213,17 @@ def select_package_txs(candidates: dict[bytes, Any], max_size: int, max_sigops: 
         anc_cache[txid] = got
         return got
 
-    def package(txid: bytes) -> tuple[int, int, int, list[bytes]]:
+    def package(txid: bytes) -> tuple[int, int, int, int, list[bytes]]:
         members = [a for a in ancestors(txid) if a not in included]
         members.append(txid)
-        fee = size = sigops = 0
+        fee = size = weight = sigops = 0
         for m in members:
             c = candidates[m]
             fee += c.fee
             size += c.size
+            weight += _tx_weight(c)
             sigops += c.sigops
-        return fee, size, sigops, members
+        return fee, size, weight, sigops, members
 
     # Heap of (-feerate, -fee... tiebreak, txid); entries may be stale and are re-checked when popped.
     heap: list[tuple[float, int, bytes]] = []
@@ -194,27 +233,27 @@ def select_package_txs(candidates: dict[bytes, Any], max_size: int, max_sigops: 
             # The pool keeps ancestor totals (Core's ancestor score): no closure needed yet.
             fee, size = anc_fees, c.anc_size
         else:
-            fee, size, _, _ = package(txid)
+            fee, size, _, _, _ = package(txid)
         heap.append((-fee / size, size, txid))
     heapq.heapify(heap)
 
     out: list[Any] = []
-    total_size = total_sigops = total_fees = 0
+    total_weight = total_sigops = total_fees = 0
     failures = 0
     while heap:
         neg_rate, _, txid = heapq.heappop(heap)
         if txid in included or txid in failed:
             continue
-        fee, size, sigops, members = package(txid)
+        fee, size, weight, sigops, members = package(txid)
         rate = fee / size
         if rate < -neg_rate - 1e-12:
             # Stale (some ancestors already in): retry with the current score.
             heapq.heappush(heap, (-rate, size, txid))
             continue
-        if total_size + size > max_size or total_sigops + sigops > max_sigops:
+        if total_weight + weight > max_weight or total_sigops + sigops > max_sigops:
             failed.add(txid)
             failures += 1
-            if failures > _MAX_CONSECUTIVE_FAILURES and total_size > max_size - 4000:
+            if failures > _MAX_CONSECUTIVE_FAILURES and total_weight > max_weight - _FULL_ENOUGH_WEIGHT:
                 break
             continue
         failures = 0
@@ -224,7 +263,7 @@ def select_package_txs(candidates: dict[bytes, Any], max_size: int, max_sigops: 
             included.add(m)
             c = candidates[m]
             out.append(c)
-            total_size += c.size
+            total_weight += _tx_weight(c)
             total_sigops += c.sigops
             total_fees += c.fee
         # Descendants of what was just included may now score higher: re-queue them.
@@ -239,9 +278,9 @@ def select_package_txs(candidates: dict[bytes, Any], max_size: int, max_sigops: 
         for d in touched:
             if d in failed:
                 failed.discard(d)  # its package shrank; it may fit now
-            dfee, dsize, _, _ = package(d)
+            dfee, dsize, _, _, _ = package(d)
             heapq.heappush(heap, (-dfee / dsize, dsize, d))
-    return out, total_size, total_sigops, total_fees
+    return out, total_weight, total_sigops, total_fees
 
 
 def build_template(chainstate: Any, mempool: "Mempool | None", payout_script: bytes, now: int,
@@ -255,14 +294,15 @@ def build_template(chainstate: Any, mempool: "Mempool | None", payout_script: by
     height = tip.height + 1
     mtp = chainstate.median_time_past(tip)
 
-    max_size = params.max_block_size - COINBASE_SIZE_RESERVE
-    max_sigops = params.max_block_sigops - COINBASE_SIGOPS_RESERVE
+    # Core TestChunkBlockLimits: reserve + total >= limit fails, so the totals stay one below
+    max_weight = params.max_block_weight - COINBASE_WEIGHT_RESERVE - 1
+    max_sigops = params.max_block_sigops_cost - COINBASE_SIGOPS_RESERVE - 1
     selected: list[Any] = []
     fees = 0
     sigops = 0
     if mempool is not None:
         candidates = mempool.mining_candidates(height, mtp)
-        selected, _, sigops, fees = select_package_txs(candidates, max_size - 80 - 5, max_sigops)
+        selected, _, sigops, fees = select_package_txs(candidates, max_weight, max_sigops)
     return _assemble(chainstate, params, mtp, [c.tx for c in selected], fees, sigops, payout_script,
                      now, extranonce)
 
@@ -280,12 +320,12 @@ def template_with_txs(chainstate: Any, txs: Sequence[Tx], payout_script: bytes, 
     params = params if params is not None else chainstate.params
     tip = chainstate.tip
     mtp = chainstate.median_time_past(tip)
-    sigops = 0
+    sigops = 0   # legacy sigop cost only (the spent coins are not looked up here)
     for tx in txs:
         for txin in tx.vin:
-            sigops += _legacy_sigops(txin.script_sig)
+            sigops += _legacy_sigops(txin.script_sig) * WITNESS_SCALE_FACTOR
         for out in tx.vout:
-            sigops += _legacy_sigops(out.script_pubkey)
+            sigops += _legacy_sigops(out.script_pubkey) * WITNESS_SCALE_FACTOR
     fees = 0
     return _assemble(chainstate, params, mtp, list(txs), fees, sigops, payout_script, now, extranonce)
 
@@ -299,13 +339,16 @@ def _assemble(chainstate: Any, params: Any, mtp: int, txs: list[Tx], fees: int, 
     bits = chainstate.next_bits(tip, time)
     target = bits_to_target(bits)[0]
     coinbase = make_coinbase(height, params.block_subsidy(height) + fees, payout_script, extranonce)
-    if coinbase.size > COINBASE_SIZE_RESERVE - 80 - 5:
-        raise ValueError("payout script too large for the coinbase reserve")
     all_txs = (coinbase,) + tuple(txs)
+    if height >= SEGWIT_HEIGHT:
+        all_txs = add_witness_commitment(all_txs)
+    # header (80) + tx count (≤ 5) + coinbase, all stripped bytes × 4 plus the coinbase witness
+    if (80 + 5) * WITNESS_SCALE_FACTOR + all_txs[0].weight > COINBASE_WEIGHT_RESERVE:
+        raise ValueError("payout script too large for the coinbase reserve")
     root, _ = merkle_root([t.txid for t in all_txs])
     header = BlockHeader(BLOCK_VERSION, tip.hash, root, time, bits, 0)
     block = Block(header, all_txs)
-    sigops += _legacy_sigops(payout_script)
-    log.debug("template height=%d txs=%d fees=%d size=%d sigops=%d", height, len(all_txs), fees,
-              block.size, sigops)
+    sigops += _legacy_sigops(payout_script) * WITNESS_SCALE_FACTOR
+    log.debug("template height=%d txs=%d fees=%d weight=%d sigops=%d", height, len(all_txs), fees,
+              block.weight, sigops)
     return BlockTemplate(block, height, fees, target, sigops, extranonce, payout_script)
