@@ -340,14 +340,8 @@ def _txout_size(value_unused: int, script_pubkey: bytes) -> int:
 
 
 def _tx_size_weight(tx) -> tuple[int, int, bool]:
-    """(total size with witness, weight, has witness) — tinynode's txs are legacy today
-    (weight = 4 × size); a tx that reports its own weight and witness is taken at its word."""
-    size = tx.size
-    weight = getattr(tx, "weight", None)
-    weight = weight if isinstance(weight, int) else 4 * size
-    has_witness = getattr(tx, "has_witness", False)
-    has_witness = bool(has_witness() if callable(has_witness) else has_witness)
-    return size, weight, has_witness
+    """(total size with witness, weight, has witness), as Core's getblockstats reads them."""
+    return tx.size, tx.weight, tx.has_witness()
 
 
 def _truncated_median(values: list[int]) -> int:
