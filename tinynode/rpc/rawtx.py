@@ -81,7 +81,7 @@ Returns mempool data for given transaction."""
     def _mempool_entry_json(e) -> dict:
         """Core `entryToJSON` (getmempoolentry, getrawmempool verbose, …): vsize and weight per
         BIP141, the wtxid; full RBF, so every entry is replaceable."""
-        return {"vsize": e.size, "weight": e.weight, "time": int(e.time), "height": e.height,
+        return {"vsize": e.size, "weight": e.tx.weight, "time": int(e.time), "height": e.height,
                 "descendantcount": e.descendant_count, "descendantsize": e.descendant_size,
                 "ancestorcount": e.ancestor_count, "ancestorsize": e.ancestor_size,
                 "wtxid": e.tx.wtxid_hex,
