@@ -46,6 +46,7 @@ def _core_checks_every_verify():
         yield checked
     if checked is not None:
         assert checked.compared_witness > 0, "no call was compared with the WITNESS flag on"
+        assert checked.compared_taproot > 0, "no call was compared with the TAPROOT flag on"
 
 
 def _load(name: str) -> list:

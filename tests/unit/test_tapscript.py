@@ -1,13 +1,16 @@
 """BIP341 script path and BIP342 tapscript rules, one constructed spend per rule, asserting
-Core's error names (tests/unit/test_taproot_oracle.py asks Core's kernel about the same kinds
-of spends)."""
+Core's error names. Every spend is also judged by Core's kernel on the consensus part of its
+flags (the DISCOURAGE_* bits are policy, not in the kernel's API), and the verdicts must be equal
+(tests/unit/test_taproot_oracle.py does the same for seeded random spends)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
 
+from tests.framework.oracle import KERNEL_ERROR, consensus_part, kernel_verify, require_kernel_if_ci
 from tests.framework.taproot_spends import (
     TaprootCase, key, keypath_sig, script_sig, spending_tx, verify, with_witness,
 )
@@ -41,7 +44,18 @@ def _leaf_case(script: bytes, stack: list[bytes], *, flags=TR, leaf_version=TAPR
 
 
 def _code(case) -> str:
-    return verify(case)
+    got = verify(case)
+    if KERNEL_ERROR is None:
+        cflags = consensus_part(case.flags)
+        mine = verify(dataclasses.replace(case, flags=cflags))
+        spent = [(o.script_pubkey, o.value) for o in case.spent]
+        core = kernel_verify(case.tx.serialize(), case.index, case.script_pubkey,
+                             case.spent[case.index].value, cflags, spent)
+        assert (mine == "OK") == core, (mine, core)
+    else:
+        require_kernel_if_ci()
+    return got
+
 
 
 def _checksig_script(k) -> bytes:
