@@ -282,3 +282,12 @@ def test_error_sentences_are_cores():
                  "TAPSCRIPT_MINIMALIF", "TAPSCRIPT_EMPTY_PUBKEY", "DISCOURAGE_OP_SUCCESS",
                  "DISCOURAGE_UPGRADABLE_PUBKEYTYPE", "DISCOURAGE_UPGRADABLE_TAPROOT_VERSION"):
         assert code in SCRIPT_ERROR_STRINGS
+
+
+def test_tapscript_signature_checks_are_no_sigops():
+    """Core `WitnessSigOps`: witness v1 counts 0 (tapscript is limited by validation weight)."""
+    from tinynode.consensus.sigops import count_witness_sigops
+    script = (push_data(KEYS[0].xonly_public_key) + b"\xac") * 20
+    info = taproot_tree(INTERNAL.xonly_public_key, (TAPROOT_LEAF_TAPSCRIPT, script))
+    witness = (b"\x01" * 64,) * 20 + (script, info.control_blocks[0])
+    assert count_witness_sigops(b"", info.script_pubkey, witness, TR) == 0
