@@ -193,9 +193,11 @@ class PrecomputedTxData:
         return self.sha_prevouts is not None
 
     @classmethod
-    def for_tx(cls, tx: Tx, spent_outputs=None) -> "PrecomputedTxData":
+    def for_tx(cls, tx: Tx, spent_outputs=None, force: bool = True) -> "PrecomputedTxData":
         """Core `PrecomputedTransactionData::Init`; `spent_outputs` must have one TxOut per
-        input (ValueError otherwise)."""
+        input (ValueError otherwise). With `force` False (validation) the BIP341 hashes are made
+        only when some input with a witness spends a 34-byte OP_1 output (Core's
+        `uses_bip341_taproot`); signers keep the default, Core's `force = true`."""
         pack = _U32.pack
         sha_prevouts = sha256(b"".join(i.prevout.txid + pack(i.prevout.n) for i in tx.vin))
         sha_sequences = sha256(b"".join(pack(i.sequence) for i in tx.vin))
@@ -206,6 +208,9 @@ class PrecomputedTxData:
         spent = tuple(spent_outputs)
         if len(spent) != len(tx.vin):
             raise ValueError("spent_outputs needs one output per input")
+        if not force and not any(i.witness and len(o.script_pubkey) == 34 and o.script_pubkey[0] == 0x51
+                                 for i, o in zip(tx.vin, spent)):
+            return cls(*doubled, spent)
         sha_amounts = sha256(b"".join(_Q.pack(o.value) for o in spent))
         sha_spks = sha256(b"".join(ser_compact_size(len(o.script_pubkey)) + o.script_pubkey
                                    for o in spent))
