@@ -324,6 +324,59 @@ def test_p2pkh_fast_path_matches_general_interpreter(compressed):
     assert {"OK", "SIG_DER", "SIG_HIGH_S", "SIG_HASHTYPE", "EVAL_FALSE", "EQUALVERIFY", "NULLFAIL"} <= seen
 
 
+@pytest.mark.parametrize("compressed", [True, False])
+def test_p2wpkh_fast_path_matches_general_interpreter(compressed):
+    """Every P2WPKH witness variant (encodings, hash types, wrong keys, a wrong amount, extra or
+    missing items) gets the same verdict and error from `verify_script` (which takes the P2WPKH
+    fast path when it can) and from the general interpreter alone."""
+    from tinynode.primitives.tx import OutPoint, Tx, TxIn, TxOut
+    from tinynode.script.interpreter import SignatureChecker, _verify_general
+    from tinynode.script.sighash import PrecomputedTxData, witness_v0_sighash
+
+    key = PrivateKey(bytes([9]) * 32, compressed=compressed)
+    spk = b"\x00\x14" + key.public_key.hash160()
+    code = p2pkh_script(key.public_key.hash160())
+    amount = 123_456
+    base = Tx(2, (TxIn(OutPoint(bytes(range(32)), 1), b"", 0xFFFFFFFD),),
+              (TxOut(100_000, p2pkh_script(bytes(20))),), 0)
+    txdata = PrecomputedTxData.for_tx(base, [TxOut(amount, spk)], force=False)
+    other = PrivateKey(bytes([3]) * 32).public_key.sec
+    witnesses = []
+    for ht in (1, 2, 3, 0x81, 0, 4):
+        digest = witness_v0_sighash(base, 0, code, amount, ht, txdata)
+        r, s_ = der_decode_signature(key.sign(digest))
+        for sig in (_der(_der_int(r), _der_int(s_)), _der(_der_int(r), _der_int(SECP256K1_ORDER - s_)),
+                    _der(_der_int(r, pad=1), _der_int(s_))):
+            full = sig + bytes((ht,))
+            bad = bytearray(full)
+            bad[8] ^= 0x40
+            witnesses += [(full, key.public_key.sec), (full, other), (bytes(bad), key.public_key.sec),
+                          (full,), (b"", key.public_key.sec), (full, key.public_key.sec, b"\x01")]
+    flag_sets = [MANDATORY_FLAGS, STANDARD_FLAGS, MANDATORY_FLAGS | ScriptFlags.LOW_S,
+                 MANDATORY_FLAGS | ScriptFlags.WITNESS_PUBKEYTYPE, MANDATORY_FLAGS | ScriptFlags.NULLFAIL]
+    seen = set()
+    for w in witnesses:
+        for value in (amount, amount + 1):
+            for flags in flag_sets:
+                def run(fn):
+                    try:
+                        fn()
+                        return "OK"
+                    except ScriptError as e:
+                        return e.code
+                fast = run(lambda: verify_script(b"", spk, base, 0, flags, amount=value, witness=w,
+                                                 txdata=txdata))
+                general = run(lambda: _verify_general(b"", spk, int(flags),
+                                                      SignatureChecker(base, 0, value, txdata), w))
+                assert fast == general, (w, value, flags)
+                seen.add(general)
+    expect = {"OK", "EVAL_FALSE", "SIG_HIGH_S", "SIG_DER", "SIG_HASHTYPE", "NULLFAIL",
+              "WITNESS_PROGRAM_MISMATCH", "EQUALVERIFY"}
+    if not compressed:
+        expect = (expect - {"OK"}) | {"WITNESS_PUBKEYTYPE"}
+    assert expect <= seen, seen
+
+
 _OPS = st.sampled_from(list(range(0x00, 0x100)))
 
 

@@ -807,6 +807,10 @@ def verify_script(script_sig: bytes, script_pubkey: bytes, tx: Tx, input_index: 
             and script_pubkey[23:] == b"\x88\xac" and not (witness and flags & _WITNESS)):
         if _p2pkh_fast(script_sig, script_pubkey, flags, checker):
             return
+    elif (len(script_pubkey) == 22 and script_pubkey[0] == 0 and script_pubkey[1] == 20
+          and flags & _WITNESS and not script_sig and len(witness) == 2):
+        if _p2wpkh_fast(script_pubkey, witness, flags, checker):
+            return
     _verify_general(script_sig, script_pubkey, flags, checker, witness)
 
 
@@ -954,6 +958,34 @@ def _execute_witness_script(stack: list[bytes], script: bytes, flags: int,
         raise ScriptError("EVAL_FALSE")
 
 
+def _fast_rs(sig: bytes, pubkey: bytes, flags: int) -> tuple[int, int] | None:
+    """(r, low s) of a signature the fast paths may verify directly: the encoding checks
+    CHECKSIG makes under `flags` (DER/LOW_S/STRICTENC, defined hash type, key encoding), or
+    None ("let the interpreter decide")."""
+    if is_valid_signature_encoding(sig):
+        len_r = sig[3]
+        r = int.from_bytes(sig[4:4 + len_r], "big")
+        s = int.from_bytes(sig[6 + len_r:-1], "big")
+        if r == 0 or s == 0 or r >= _ORDER or s >= _ORDER:
+            return None
+    else:
+        if flags & (_DERSIG | _LOW_S | _STRICTENC):
+            return None
+        rs = parse_der_lax(sig[:-1])
+        if rs is None or rs[0] == 0 or rs[1] == 0:
+            return None
+        r, s = rs
+    if s > _HALF_ORDER:
+        if flags & _LOW_S:
+            return None
+        s = _ORDER - s
+    if flags & _STRICTENC and not (is_defined_hashtype(sig) and is_compressed_or_uncompressed_pubkey(pubkey)):
+        return None
+    if not pubkey_size_ok(pubkey):
+        return None
+    return r, s
+
+
 def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, checker: SignatureChecker) -> bool:
     """The common P2PKH spend without the general interpreter.
 
@@ -977,28 +1009,32 @@ def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, checker: SignatureChe
     if h.digest() != spk[3:23]:
         return False
     sig = script_sig[1:ls + 1]
-    if is_valid_signature_encoding(sig):
-        len_r = sig[3]
-        r = int.from_bytes(sig[4:4 + len_r], "big")
-        s = int.from_bytes(sig[6 + len_r:-1], "big")
-        if r == 0 or s == 0 or r >= _ORDER or s >= _ORDER:
-            return False
-    else:
-        if flags & (_DERSIG | _LOW_S | _STRICTENC):
-            return False
-        rs = parse_der_lax(sig[:-1])
-        if rs is None or rs[0] == 0 or rs[1] == 0:
-            return False
-        r, s = rs
-    if s > _HALF_ORDER:
-        if flags & _LOW_S:
-            return False
-        s = _ORDER - s
-    if flags & _STRICTENC and not (is_defined_hashtype(sig) and is_compressed_or_uncompressed_pubkey(pubkey)):
-        return False
-    if not pubkey_size_ok(pubkey):
+    rs = _fast_rs(sig, pubkey, flags)
+    if rs is None:
         return False
     if ls == 20 and sig == spk[3:23]:
         return False  # FindAndDelete would edit the scriptCode: leave it to the interpreter
     digest = p2pkh_sighash(checker.tx, checker.input_index, spk, sig[-1])
-    return verify_compact(pubkey, r.to_bytes(32, "big") + s.to_bytes(32, "big"), digest)
+    return verify_compact(pubkey, rs[0].to_bytes(32, "big") + rs[1].to_bytes(32, "big"), digest)
+
+
+def _p2wpkh_fast(spk: bytes, witness: tuple[bytes, ...], flags: int, checker: SignatureChecker) -> bool:
+    """The common P2WPKH spend (empty scriptSig, witness [sig, pubkey]) without the general
+    interpreter: what VerifyWitnessProgram runs for a 20-byte v0 program — HASH160 of the key
+    equals the program, then CHECKSIG with the BIP143 sighash of the P2PKH script code and the
+    implicit clean stack. True when valid; False sends the input to the general interpreter
+    for the exact verdict and error, as `_p2pkh_fast`."""
+    sig, pubkey = witness
+    if not 9 <= len(sig) <= 73 or len(pubkey) not in (33, 65):
+        return False
+    if flags & _WITNESS_PUBKEYTYPE and not (len(pubkey) == 33 and pubkey[0] in (2, 3)):
+        return False
+    h = _new_ripemd160()
+    h.update(_sha256(pubkey).digest())
+    if h.digest() != spk[2:22]:
+        return False
+    rs = _fast_rs(sig, pubkey, flags)
+    if rs is None:
+        return False
+    digest = checker._sighash(b"\x76\xa9\x14" + spk[2:22] + b"\x88\xac", sig[-1], SIGVERSION_WITNESS_V0)
+    return verify_compact(pubkey, rs[0].to_bytes(32, "big") + rs[1].to_bytes(32, "big"), digest)

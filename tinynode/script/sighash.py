@@ -8,6 +8,7 @@ ECDSA signs (no reversal, no further hashing). The taproot digest is the tagged 
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass
 
@@ -37,6 +38,9 @@ _OP_CODESEPARATOR = 0xAB
 _U32 = struct.Struct("<I")
 _NULL_TXOUT = b"\xff" * 8 + b"\x00"  # CTxOut() : value -1, empty script
 _Q = struct.Struct("<q")
+_PACK_U32 = _U32.pack
+_sha256 = hashlib.sha256
+_new_object = object.__new__
 _ZERO32 = bytes(32)
 
 
@@ -197,24 +201,43 @@ class PrecomputedTxData:
         """Core `PrecomputedTransactionData::Init`; `spent_outputs` must have one TxOut per
         input (ValueError otherwise). With `force` False (validation) the BIP341 hashes are made
         only when some input with a witness spends a 34-byte OP_1 output (Core's
-        `uses_bip341_taproot`); signers keep the default, Core's `force = true`."""
-        pack = _U32.pack
-        sha_prevouts = sha256(b"".join(i.prevout.txid + pack(i.prevout.n) for i in tx.vin))
-        sha_sequences = sha256(b"".join(pack(i.sequence) for i in tx.vin))
-        sha_outputs = sha256(b"".join(o.serialize() for o in tx.vout))
-        doubled = (sha256(sha_prevouts), sha256(sha_sequences), sha256(sha_outputs))
-        if spent_outputs is None:
-            return cls(*doubled)
-        spent = tuple(spent_outputs)
-        if len(spent) != len(tx.vin):
-            raise ValueError("spent_outputs needs one output per input")
-        if not force and not any(i.witness and len(o.script_pubkey) == 34 and o.script_pubkey[0] == 0x51
-                                 for i, o in zip(tx.vin, spent)):
-            return cls(*doubled, spent)
-        sha_amounts = sha256(b"".join(_Q.pack(o.value) for o in spent))
-        sha_spks = sha256(b"".join(ser_compact_size(len(o.script_pubkey)) + o.script_pubkey
-                                   for o in spent))
-        return cls(*doubled, spent, sha_prevouts, sha_amounts, sha_spks, sha_sequences, sha_outputs)
+        `uses_bip341_taproot`); signers keep the default, Core's `force = true`.
+        (Hot in block connect: plain hashlib calls and one object build, no dataclass __init__.)"""
+        pack = _PACK_U32
+        vin = tx.vin
+        sha_prevouts = _sha256(b"".join([i.prevout.txid + pack(i.prevout.n) for i in vin])).digest()
+        sha_sequences = _sha256(b"".join([pack(i.sequence) for i in vin])).digest()
+        sha_outputs = _sha256(b"".join([o.serialize() for o in tx.vout])).digest()
+        spent = None
+        taproot = False
+        if spent_outputs is not None:
+            spent = tuple(spent_outputs)
+            if len(spent) != len(vin):
+                raise ValueError("spent_outputs needs one output per input")
+            taproot = force
+            if not force:
+                for i, o in zip(vin, spent):
+                    spk = o.script_pubkey
+                    if i.witness and len(spk) == 34 and spk[0] == 0x51:
+                        taproot = True
+                        break
+        self = _new_object(cls)
+        _set = object.__setattr__
+        _set(self, "hash_prevouts", _sha256(sha_prevouts).digest())
+        _set(self, "hash_sequence", _sha256(sha_sequences).digest())
+        _set(self, "hash_outputs", _sha256(sha_outputs).digest())
+        _set(self, "spent_outputs", spent)
+        if taproot:
+            _set(self, "sha_prevouts", sha_prevouts)
+            _set(self, "sha_amounts", _sha256(b"".join([_Q.pack(o.value) for o in spent])).digest())
+            _set(self, "sha_scriptpubkeys", _sha256(b"".join(
+                [ser_compact_size(len(o.script_pubkey)) + o.script_pubkey for o in spent])).digest())
+            _set(self, "sha_sequences", sha_sequences)
+            _set(self, "sha_outputs", sha_outputs)
+        else:
+            for name in ("sha_prevouts", "sha_amounts", "sha_scriptpubkeys", "sha_sequences", "sha_outputs"):
+                _set(self, name, None)
+        return self
 
 
 def witness_v0_sighash(tx: Tx, input_index: int, script_code: bytes, amount: int, hash_type: int,
