@@ -150,9 +150,11 @@ async def assert_friends(t: TestNode, core: Bitcoind) -> None:
 
 async def test_tinynode_syncs_from_core(bitcoind_path: str) -> None:
     """Core mines 2,010 segwit-era blocks to a key of ours; tinynode dials Core and syncs
-    headers-first (two `headers` batches) to the same tip, every block validated by tinynode's
-    rules; a P2PKH spend signed by tinynode's code is accepted by Core's mempool, relayed to
-    tinynode, mined by Core and followed by tinynode."""
+    headers-first (two `headers` batches, blocks with MSG_WITNESS_BLOCK) to the same tip, every
+    block validated by tinynode's rules; a P2PKH spend signed by tinynode's code is accepted by
+    Core's mempool, relayed to tinynode, mined by Core and followed by tinynode; then a P2WPKH
+    spend (BIP143 witness) of a coinbase Core mined to our bech32 address goes the same way:
+    same wtxid and witness in tinynode's block, same UTXO-set hash on both."""
     key = PrivateKey(bytes(31) + b"\x0b")
     h160 = key.public_key.hash160()
     core = await start_bitcoind(bitcoind_path)
@@ -188,6 +190,33 @@ async def test_tinynode_syncs_from_core(bitcoind_path: str) -> None:
         await wait_same_tip(t, core, more[-1])
         assert tx.txid_hex in (await t.rpc.call("getblock", more[0]))["tx"]
         assert tx.txid_hex not in await t.rpc.call("getrawmempool")
+
+        # Witness spends in Core's chain: Core mines to a P2WPKH key of ours; the matured
+        # coinbase is spent with a BIP143 witness, relayed by wtxid, mined by Core, followed.
+        from tests.framework.miniwallet import P2WPKHKey, sign_tx
+        from tinynode.primitives.address import address_from_script
+        wpkh = P2WPKHKey.make(11)
+        paid = await core.rpc("generatetoaddress", 101, address_from_script(wpkh.script_pubkey, REGTEST))
+        cb = (await core.rpc("getblock", paid[0], 2))["tx"][0]
+        value = int(Decimal(str(cb["vout"][0]["value"])) * COIN)
+        coin = Utxo(OutPoint(hex_to_hash(cb["txid"]), 0), value, wpkh)
+        wtx = sign_tx(Tx(2, (TxIn(coin.outpoint, b"", 0xFFFFFFFD),),
+                         (TxOut(value - 10_000, wpkh.script_pubkey),), 0), [coin])
+        assert wtx.has_witness() and wtx.wtxid != wtx.txid
+        assert await core.rpc("sendrawtransaction", wtx.raw.hex()) == wtx.txid_hex
+
+        async def witness_relayed() -> bool:
+            return wtx.txid_hex in await t.rpc.call("getrawmempool")
+
+        await wait_until(witness_relayed, 60, message="Core's witness tx never reached tinynode")
+        assert (await t.rpc.call("getmempoolentry", wtx.txid_hex))["wtxid"] == hash_to_hex(wtx.wtxid)
+        tip = (await core.rpc("generatetoaddress", 1, encode_address("p2pkh", h160, REGTEST)))[0]
+        await wait_same_tip(t, core, tip)
+        block = await t.rpc.call("getblock", tip, 2)
+        mined = next(x for x in block["tx"] if x["txid"] == wtx.txid_hex)
+        assert mined["hash"] == hash_to_hex(wtx.wtxid) and mined["vin"][0]["txinwitness"]
+        assert (await core.rpc("gettxoutsetinfo"))["hash_serialized_3"] == \
+            (await t.rpc.call("gettxoutsetinfo"))["hash_serialized_3"]
         await assert_friends(t, core)
     finally:
         if t is not None:
