@@ -155,3 +155,29 @@ async def test_errors_as_core():
         # a longpollid naming another tip answers at once
         t2 = await c.call("getblocktemplate", {"rules": ["segwit"], "longpollid": "00" * 32 + "0"})
         assert t2["previousblockhash"] == t["previousblockhash"]
+
+
+async def test_getdeploymentinfo_states_tinynodes_buried_heights_and_script_flags():
+    async with running_nodes(1) as (a,):
+        c = a.rpc
+        genesis = await c.call("getblockhash", 0)
+        g = await c.call("getdeploymentinfo")
+        assert g["hash"] == genesis and g["height"] == 0
+        assert g["script_flags"] == ["P2SH", "TAPROOT", "WITNESS"]   # enforced from genesis
+        assert g["deployments"] == {
+            "bip34": {"type": "buried", "active": True, "height": 1},
+            "bip66": {"type": "buried", "active": True, "height": 1},
+            "bip65": {"type": "buried", "active": True, "height": 1},
+            "csv": {"type": "buried", "active": True, "height": 1},
+            "segwit": {"type": "buried", "active": True, "height": 1},
+        }
+        addr = await c.call("getnewaddress")
+        h1 = (await c.call("generatetoaddress", 1, addr))[0]
+        d = await c.call("getdeploymentinfo", h1)
+        assert d["hash"] == h1 and d["height"] == 1
+        assert d["script_flags"] == ["CHECKLOCKTIMEVERIFY", "CHECKSEQUENCEVERIFY", "DERSIG", "NULLDUMMY",
+                                     "P2SH", "TAPROOT", "WITNESS"]
+        assert await c.call("getdeploymentinfo", genesis) == g
+        assert await rpc_error(c.call("getdeploymentinfo", "00" * 32)) == (-5, "Block not found")
+        info = await c.call("getblockchaininfo")
+        assert "softforks" not in info        # Core v31 moved them to getdeploymentinfo
