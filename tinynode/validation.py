@@ -8,6 +8,7 @@ writer (every call below runs on its thread, so chain and pool change in one ord
     await service.submit_tx(tx, origin)     Core AcceptToMemoryPool + orphans  tx lane
     await service.test_txs(txs)             Core testmempoolaccept             tx lane
     await service.build_template(spk, ...)  Core BlockAssembler::CreateNewBlock
+    await service.test_block_validity(blk)  Core TestBlockValidity (nothing stored)      block lane
     service.subscribe(callback)             Core CValidationInterface: chain events and
                                             TxAccepted (TransactionAddedToMempool)
 
@@ -195,6 +196,38 @@ class ValidationService:
         """`build_template` for code already on the writer thread."""
         return build_template(self.writer.chainstate, self.mempool, payout_script, now, extranonce,
                               params=self.params)
+
+    async def test_block_validity(self, block: "Block") -> str | None:
+        """Core `TestBlockValidity(check_pow=false, check_merkle_root=true)` for getblocktemplate
+        proposals: None when `block` would connect on the current tip, else the reject string."""
+        return await self.writer.call(self.test_block_validity_now, block)
+
+    def test_block_validity_now(self, block: "Block") -> str | None:
+        """`test_block_validity` on the writer thread. As Core: the block must build on the tip
+        ("inconclusive-not-best-prevblk"), then CheckBlock without proof of work,
+        ContextualCheckBlockHeader, ContextualCheckBlock, and ConnectBlock against a scratch
+        coins view over the tip's, with a dummy index entry and a batch that is thrown away:
+        the block index, the coins and the store are left as they were."""
+        from .chain.coins import CoinsView
+        from .chain.index import BlockIndexEntry
+        from .consensus.block_checks import check_block, contextual_check_block, contextual_check_block_header
+        from .consensus.errors import ValidationError
+        from .consensus.pow import block_work
+        from .storage.base import StoreBatch
+        cs = self.writer.chainstate
+        tip = cs.tip
+        if block.header.prev_hash != tip.hash:
+            return "inconclusive-not-best-prevblk"
+        try:
+            check_block(block, self.params, check_pow=False)
+            contextual_check_block_header(block.header, tip, self.params, int(self._clock()), cs.get_ancestor)
+            contextual_check_block(block, tip, self.params)
+            dummy = BlockIndexEntry(block.header, tip, tip.height + 1, tip.chainwork + block_work(block.header.bits))
+            # ChainState has no check-only connect: its ConnectBlock on throwaway view and batch
+            cs._connect_block(block, dummy, CoinsView(cs._dirty_view), StoreBatch())
+        except ValidationError as err:
+            return err.reject_string
+        return None
 
     # --- transactions -----------------------------------------------------------------------------
     async def submit_tx(self, tx: "Tx", origin: TxOrigin, *, max_fee_rate_kvb: int = 0) -> TxResult:

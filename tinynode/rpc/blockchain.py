@@ -8,7 +8,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..consensus.block_checks import (
+    BIP34_HEIGHT, BIP65_HEIGHT, BIP66_HEIGHT, CSV_HEIGHT, SEGWIT_HEIGHT, script_flags_for_height,
+)
 from ..primitives.hashes import hash_to_hex
+from ..script.flags import ScriptFlags
 from .protocol import (
     RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RPC_TYPE_ERROR, RPCError,
 )
@@ -17,6 +21,26 @@ from .util import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Core DeploymentInfo's buried deployments, in its order, with tinynode's heights (the same
+#: constants the block checks use). Core v31 regtest: bip34 1, bip66 1, bip65 1, csv 1, segwit 0.
+_BURIED = (("bip34", BIP34_HEIGHT), ("bip66", BIP66_HEIGHT), ("bip65", BIP65_HEIGHT),
+           ("csv", CSV_HEIGHT), ("segwit", SEGWIT_HEIGHT))
+
+
+def script_flag_names(flags: int) -> list[str]:
+    """Core `GetScriptFlagNames`: the names of the set flags in the order of Core's name map
+    (a std::map, so alphabetical), unknown leftover bits as one 0x%08x."""
+    names = []
+    left = int(flags)
+    for name in sorted(f.name for f in ScriptFlags if f.value and f.name):
+        bit = ScriptFlags[name].value
+        if flags & bit:
+            names.append(name)
+            left &= ~bit
+    if left:
+        names.append(f"0x{left:08x}")
+    return names
 
 
 class BlockchainRPC(RPCArea):
@@ -37,6 +61,28 @@ Returns an object containing various state info regarding blockchain processing.
                 "initialblockdownload": self.node.in_ibd(), "chainwork": f"{tip.chainwork:064x}",
                 "size_on_disk": self.node.size_on_disk(), "pruned": False, "warnings": [],
             }
+        return await self._w(work)
+
+    async def m_getdeploymentinfo(self, blockhash=None) -> dict:
+        """getdeploymentinfo ( "blockhash" )
+Returns an object containing various state info regarding deployments of consensus changes.
+Consensus changes for which the new rules are enforced from genesis are not listed in
+"deployments" (on tinynode: P2SH, and taproot, enforced on every block as Core's
+GetBlockScriptFlags). tinynode defines no version-bits (BIP9) deployments."""
+        bh = _hash(blockhash, "blockhash") if blockhash is not None else None
+
+        def work():
+            cs = self._cs()
+            entry = cs.tip if bh is None else cs.get_entry(bh)
+            if entry is None:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
+            # Core SoftForkDescPushBack: "active" from the block before the activation height
+            # (DeploymentActiveAfter), "height" the buried height
+            deployments = {name: {"type": "buried", "active": entry.height + 1 >= height, "height": height}
+                           for name, height in _BURIED}
+            return {"hash": hash_to_hex(entry.hash), "height": entry.height,
+                    "script_flags": script_flag_names(script_flags_for_height(entry.height, self._params)),
+                    "deployments": deployments}
         return await self._w(work)
 
     async def m_getblockcount(self) -> int:

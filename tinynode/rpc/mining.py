@@ -1,13 +1,15 @@
-"""Mining RPCs (Core's rpc/mining.cpp): `generatetoaddress`, `generateblock`, `submitblock`,
-`getmininginfo`, `getnetworkhashps`. Argument parsing and JSON over the miner and the chain writer.
+"""Mining RPCs (Core's rpc/mining.cpp): `getblocktemplate`, `generatetoaddress`, `generateblock`,
+`submitblock`, `getmininginfo`, `getnetworkhashps`. Argument parsing and JSON over the miner and the chain writer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
+from ..consensus.block_checks import SEGWIT_HEIGHT, witness_commitment_index
 from ..consensus.errors import RejectReason
 from ..mining.miner import MiningError
 from ..mining.template import template_with_txs
@@ -19,16 +21,182 @@ from ..primitives.serialize import DecodeError
 from ..primitives.tx import Tx
 from ..script.descriptor import descriptor_checksum
 from .protocol import (
-    RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR,
+    RPC_CLIENT_IN_INITIAL_DOWNLOAD, RPC_CLIENT_NOT_CONNECTED, RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR,
     RPC_TYPE_ERROR, RPC_VERIFY_ERROR, RPCError,
 )
 from .util import RPCArea, _bool, _int, _str, _target_hex
 
 log = logging.getLogger(__name__)
 
+#: Core MAX_TIMEWARP (BIP94): GetMinimumTime lets the first block of a difficulty period be at
+#: most this much older than its parent.
+MAX_TIMEWARP = 600
+#: Core MAX_BLOCK_SERIALIZED_SIZE, getblocktemplate's "sizelimit".
+MAX_BLOCK_SERIALIZED_SIZE = 4_000_000
+#: Networks where getblocktemplate needs no peers and no finished sync (Core `isTestChain()`:
+#: every chain but main; tinynet is tinynode's live network, so it is held to main's rule).
+_TEST_CHAINS = frozenset({"regtest", "testnet", "testnet4", "signet"})
+#: Core's getblocktemplate long poll: transactions count after a minute, then every 10 s.
+_LONGPOLL_FIRST_TX_CHECK = 60.0
+_LONGPOLL_TX_CHECK = 10.0
+
 
 class MiningRPC(RPCArea):
     """Mining methods."""
+
+    async def m_getblocktemplate(self, template_request=None) -> Any:
+        """getblocktemplate ( "template_request" )
+If the request parameters include a 'mode' key, that is used to explicitly select between the
+default 'template' request or a 'proposal'. It returns data needed to construct a block to work
+on (BIP22, BIP23, BIP9, BIP145); the request must name the "segwit" rule.
+A proposal ({"mode": "proposal", "data": HEX}) is checked as Core's TestBlockValidity (no proof
+of work, nothing stored): null when valid, else the reject reason, "duplicate",
+"duplicate-invalid" or "duplicate-inconclusive"."""
+        mode = "template"
+        lpval = None
+        rules: set[str] = set()
+        if template_request is not None:
+            if not isinstance(template_request, dict):
+                raise RPCError(RPC_TYPE_ERROR, "JSON value of type "
+                               f"{_jtype_name(template_request)} is not of expected type object")
+            modeval = template_request.get("mode")
+            if isinstance(modeval, str):
+                mode = modeval
+            elif modeval is not None:
+                raise RPCError(RPC_INVALID_PARAMETER, "Invalid mode")
+            lpval = template_request.get("longpollid")
+            if mode == "proposal":
+                return await self._proposal(template_request.get("data"))
+            client_rules = template_request.get("rules")
+            if isinstance(client_rules, list):
+                for r in client_rules:
+                    if not isinstance(r, str):
+                        raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype_name(r)} is not of expected type string")
+                    rules.add(r)
+        if mode != "template":
+            raise RPCError(RPC_INVALID_PARAMETER, "Invalid mode")
+        if self._params.name not in _TEST_CHAINS:
+            cm = self.node.connman
+            if cm is None or not cm.connected_peers():
+                raise RPCError(RPC_CLIENT_NOT_CONNECTED, "tinynode is not connected!")
+            if self.node.in_ibd():
+                raise RPCError(RPC_CLIENT_IN_INITIAL_DOWNLOAD, "tinynode is in initial sync and waiting for blocks...")
+        if lpval is not None:
+            await self._longpoll(lpval)
+        if "segwit" not in rules:
+            raise RPCError(RPC_INVALID_PARAMETER, "getblocktemplate must be called with the segwit rule set "
+                                                  "(call with {\"rules\": [\"segwit\"]})")
+        return await self._w(self._template_json, int(time.time()))
+
+    async def _proposal(self, data: Any) -> str | None:
+        """BIP23 block proposal: Core looks the hash up first, then runs TestBlockValidity
+        (here the validation service's `test_block_validity`, on the chain writer thread)."""
+        if not isinstance(data, str):
+            raise RPCError(RPC_TYPE_ERROR, "Missing data String key for proposal")
+        try:
+            block = Block.from_bytes(bytes.fromhex(data))
+        except (ValueError, DecodeError):
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None
+        known = await self._w(lambda: self._cs().get_entry(block.hash))
+        if known is not None:
+            if known.status & BlockStatus.VALID_SCRIPTS:
+                return "duplicate"
+            if known.failed:
+                return "duplicate-invalid"
+            return "duplicate-inconclusive"
+        return await self.node.service.test_block_validity(block)
+
+    def _longpoll_state(self) -> tuple[bytes, int]:
+        mp = self.node.mempool
+        return self.node.writer.snapshot.tip_hash, (mp.sequence if mp is not None else 0)
+
+    async def _longpoll(self, lpval: Any) -> None:
+        """BIP22 long polling as Core: `longpollid` is <tip hash><mempool update count>; answer
+        when the tip differs from that hash at once, or when the pool changed (checked after a
+        minute, then every 10 s). Ends with an error when the node stops."""
+        if isinstance(lpval, str):
+            watched = hex_to_hash(_hash_hex(lpval[:64], "longpollid"))
+            digits = lpval[64:]
+            seq = int(digits) if digits.isdigit() else 0
+        else:
+            watched, seq = self._longpoll_state()
+        changed = asyncio.Event()
+
+        def on_event(_ev: Any) -> None:
+            changed.set()
+        self.node.service.subscribe_async(on_event)
+        try:
+            wait = _LONGPOLL_FIRST_TX_CHECK
+            deadline = time.monotonic() + wait
+            while self.node.rpc is not None:   # Core IsRPCRunning()
+                tip, cur_seq = self._longpoll_state()
+                if tip != watched:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if cur_seq != seq:
+                        return
+                    deadline = time.monotonic() + _LONGPOLL_TX_CHECK
+                    continue
+                changed.clear()
+                try:
+                    await asyncio.wait_for(changed.wait(), timeout=left)
+                except TimeoutError:
+                    pass
+        finally:
+            self.node.service.unsubscribe_async(on_event)
+        raise RPCError(RPC_CLIENT_NOT_CONNECTED, "Shutting down")
+
+    def _template_json(self, now: int) -> dict:
+        """Core getblocktemplate's answer from the validation service's template (Core
+        `BlockAssembler::CreateNewBlock`), read with the pool's fee and sigop cost per tx in the
+        same writer job. The template's coinbase pays to an empty script; only its value
+        ("coinbasevalue") and its witness commitment output ("default_witness_commitment") are
+        shown, as Core."""
+        cs = self._cs()
+        svc = self.node.service
+        mp = self.node.mempool
+        tip = cs.tip
+        template = svc.template_now(b"", now)
+        candidates = mp.mining_candidates() if mp is not None else {}
+        block = template.block
+        height = tip.height + 1
+        pre_segwit = height < SEGWIT_HEIGHT
+        mintime = cs.median_time_past(tip) + 1     # Core GetMinimumTime (BIP94 on every network)
+        if height % self._params.retarget_window == 0:
+            mintime = max(mintime, tip.header.time - MAX_TIMEWARP)
+        curtime = max(mintime, now)                 # Core UpdateTime
+        bits = template.header.bits
+        index: dict[bytes, int] = {}
+        txs = []
+        for i, tx in enumerate(block.txs):
+            index[tx.txid] = i
+            if i == 0:
+                continue
+            c = candidates[tx.txid]
+            sigops = c.sigops // 4 if pre_segwit else c.sigops
+            txs.append({"data": tx.serialize().hex(), "txid": tx.txid_hex, "hash": hash_to_hex(tx.wtxid),
+                        "depends": [index[txin.prevout.txid] for txin in tx.vin if txin.prevout.txid in index],
+                        "fee": c.fee, "sigops": sigops, "weight": tx.weight})
+        rules = ["csv"] if pre_segwit else ["csv", "!segwit", "taproot"]
+        mp_seq = mp.sequence if mp is not None else 0
+        out: dict[str, Any] = {
+            "capabilities": ["proposal"], "version": template.header.version, "rules": rules,
+            "vbavailable": {}, "vbrequired": 0, "previousblockhash": hash_to_hex(tip.hash),
+            "transactions": txs, "coinbaseaux": {}, "coinbasevalue": block.txs[0].vout[0].value,
+            "longpollid": hash_to_hex(tip.hash) + str(mp_seq), "target": _target_hex(bits),
+            "mintime": mintime, "mutable": ["time", "transactions", "prevblock"],
+            "noncerange": "00000000ffffffff",
+            "sigoplimit": self._params.max_block_sigops_cost // (4 if pre_segwit else 1),
+            "sizelimit": MAX_BLOCK_SERIALIZED_SIZE // (4 if pre_segwit else 1),
+        }
+        if not pre_segwit:
+            out["weightlimit"] = self._params.max_block_weight
+        out.update({"curtime": curtime, "bits": f"{bits:08x}", "height": height})
+        ci = witness_commitment_index(block)
+        if ci is not None:
+            out["default_witness_commitment"] = block.txs[0].vout[ci].script_pubkey.hex()
+        return out
 
     async def m_generatetoaddress(self, nblocks, address, maxtries=1000000) -> list:
         """generatetoaddress nblocks "address" ( maxtries )
@@ -162,6 +330,29 @@ Returns a json object containing mining-related information."""
                     "blocksfound": miner.blocks_found if miner is not None else 0,
                     "workers": miner.workers if miner is not None else 0}
         return await self._w(work)
+
+
+def _jtype_name(v: Any) -> str:
+    """UniValue's type name for `v` in a type error."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def _hash_hex(text: str, name: str) -> str:
+    """Core ParseHashV: 64 hex digits."""
+    if len(text) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in text):
+        raise RPCError(RPC_INVALID_PARAMETER, f"{name} must be of length 64 (not {len(text)}, for '{text}')"
+                       if len(text) != 64 else f"{name} must be hexadecimal string (not '{text}')")
+    return text
 
 
 def _output_script(output: Any, params) -> bytes:

@@ -1,0 +1,97 @@
+"""getblocktemplate and getdeploymentinfo against a real Bitcoin Core v31 (TINYNODE_BITCOIND, else
+skipped): the same chain and mempool on both nodes (tinynode syncs from Core, Core's tx is
+relayed to tinynode), the answers compared field by field with `differences()`; each difference
+that remains is listed in EXPECTED below with its reason, and an explanation whose difference no
+longer occurs fails the test as stale."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.framework.interop import spend_p2pkh, wait_same_tip
+from tests.framework.nodes import TestNode, start_node
+from tests.framework.wait import wait_until
+from tests.integration.test_interop_core import bitcoind_path, differences, start_bitcoind  # noqa: F401
+from tinynode.params import REGTEST
+from tinynode.primitives.address import encode_address
+from tinynode.primitives.keys import PrivateKey
+from tinynode.primitives.tx import COIN
+
+pytestmark = pytest.mark.slow
+
+#: Where tinynode answers differently from Core, and why:
+EXPECTED = {
+    # <tip><Core's nTransactionsUpdated>: the counter is each node's own (tinynode: its pool's
+    # change sequence); both name the same tip, checked below
+    "getblocktemplate": {".longpollid"},
+    # Core regtest buries segwit at height 0, tinynode at 1 (consensus/block_checks.py
+    # SEGWIT_HEIGHT); Core's regtest also has the BIP9 "testdummy" deployment (bit 28, no rules),
+    # tinynode defines no version-bits deployments
+    "getdeploymentinfo": {".deployments.segwit.height", ".deployments.testdummy+missing"},
+    # at genesis Core's segwit (height 0) already adds NULLDUMMY; tinynode's starts at block 1
+    "getdeploymentinfo@genesis": {".script_flags", ".deployments.segwit.height",
+                                  ".deployments.testdummy+missing"},
+}
+
+
+async def test_getblocktemplate_and_getdeploymentinfo_equal_cores(bitcoind_path: str) -> None:  # noqa: F811
+    """110 Core blocks (below regtest's first 144-block signalling period, so Core's testdummy is
+    still DEFINED and its template version is the plain 0x20000000) plus a block with a spend;
+    a second spend waits in both mempools; both templates then hold it, with the same fee,
+    sigop cost, weight, coinbase value and witness commitment."""
+    key = PrivateKey(bytes(31) + b"\x0e")
+    addr = encode_address("p2pkh", key.public_key.hash160(), REGTEST)
+    core = await start_bitcoind(bitcoind_path)
+    t: TestNode | None = None
+    try:
+        t = await start_node(peers=(("127.0.0.1", core.p2p_port),))
+        hashes = await core.rpc("generatetoaddress", 110, addr)
+        cb = (await core.rpc("getblock", hashes[0], 2))["tx"][0]
+        spend = spend_p2pkh(key, cb["txid"], 0, int(Decimal(str(cb["vout"][0]["value"])) * COIN))
+        await core.rpc("sendrawtransaction", spend.raw.hex())
+        tip = (await core.rpc("generatetoaddress", 1, addr))[0]
+        await wait_same_tip(t, core, tip)
+        cb2 = (await core.rpc("getblock", hashes[1], 2))["tx"][0]
+        pending = spend_p2pkh(key, cb2["txid"], 0, int(Decimal(str(cb2["vout"][0]["value"])) * COIN),
+                              fee=7_000)
+        await core.rpc("sendrawtransaction", pending.raw.hex())
+
+        async def relayed() -> bool:
+            return pending.txid_hex in await t.rpc.call("getrawmempool")
+
+        await wait_until(relayed, 60, message="Core's tx never reached tinynode's mempool")
+        seen: dict[str, set[str]] = {}
+        unexpected = {}
+
+        def compare(name: str, ours, theirs) -> None:
+            found = differences(ours, theirs)
+            seen[name] = found
+            if found - EXPECTED.get(name, set()):
+                unexpected[name] = sorted(found - EXPECTED.get(name, set()))
+
+        req = {"rules": ["segwit"]}
+        ours, theirs = await t.rpc.call("getblocktemplate", req), await core.rpc("getblocktemplate", req)
+        # curtime is each node's clock read at its call: equal up to the seconds between them
+        assert 0 <= ours.pop("curtime") - theirs.pop("curtime") <= 5
+        assert list(ours) == [k for k in theirs] and ours["transactions"][0]["txid"] == pending.txid_hex
+        assert ours["longpollid"][:64] == theirs["longpollid"][:64] == tip
+        compare("getblocktemplate", ours, theirs)
+        # a block assembled from Core's template: both judge the proposal the same way
+        for mode_req in ({"mode": "proposal", "data": (await core.rpc("getblock", tip, 0))},):
+            assert await t.rpc.call("getblocktemplate", mode_req) == await core.rpc("getblocktemplate", mode_req) \
+                == "duplicate"
+        compare("getdeploymentinfo", await t.rpc.call("getdeploymentinfo"), await core.rpc("getdeploymentinfo"))
+        genesis = await core.rpc("getblockhash", 0)
+        compare("getdeploymentinfo@genesis", await t.rpc.call("getdeploymentinfo", genesis),
+                await core.rpc("getdeploymentinfo", genesis))
+        ours_ci, theirs_ci = await t.rpc.call("getblockchaininfo"), await core.rpc("getblockchaininfo")
+        assert set(ours_ci) == set(theirs_ci) and "softforks" not in theirs_ci
+        assert not unexpected, unexpected
+        stale = {n: sorted(p - seen.get(n, set())) for n, p in EXPECTED.items() if p - seen.get(n, set())}
+        assert not stale, stale
+    finally:
+        if t is not None:
+            await t.stop()
+        core.stop()
