@@ -26,13 +26,10 @@ EXPECTED = {
     # <tip><Core's nTransactionsUpdated>: the counter is each node's own (tinynode: its pool's
     # change sequence); both name the same tip, checked below
     "getblocktemplate": {".longpollid"},
-    # Core regtest buries segwit at height 0, tinynode at 1 (consensus/block_checks.py
-    # SEGWIT_HEIGHT); Core's regtest also has the BIP9 "testdummy" deployment (bit 28, no rules),
-    # tinynode defines no version-bits deployments
-    "getdeploymentinfo": {".deployments.segwit.height", ".deployments.testdummy+missing"},
-    # at genesis Core's segwit (height 0) already adds NULLDUMMY; tinynode's starts at block 1
-    "getdeploymentinfo@genesis": {".script_flags", ".deployments.segwit.height",
-                                  ".deployments.testdummy+missing"},
+    # Core's regtest has the BIP9 "testdummy" deployment (bit 28, no rules); tinynode defines no
+    # version-bits deployments
+    "getdeploymentinfo": {".deployments.testdummy+missing"},
+    "getdeploymentinfo@genesis": {".deployments.testdummy+missing"},
 }
 
 

@@ -163,13 +163,13 @@ async def test_getdeploymentinfo_states_tinynodes_buried_heights_and_script_flag
         genesis = await c.call("getblockhash", 0)
         g = await c.call("getdeploymentinfo")
         assert g["hash"] == genesis and g["height"] == 0
-        assert g["script_flags"] == ["P2SH", "TAPROOT", "WITNESS"]   # enforced from genesis
+        assert g["script_flags"] == ["NULLDUMMY", "P2SH", "TAPROOT", "WITNESS"]   # from genesis, as Core
         assert g["deployments"] == {
             "bip34": {"type": "buried", "active": True, "height": 1},
             "bip66": {"type": "buried", "active": True, "height": 1},
             "bip65": {"type": "buried", "active": True, "height": 1},
             "csv": {"type": "buried", "active": True, "height": 1},
-            "segwit": {"type": "buried", "active": True, "height": 1},
+            "segwit": {"type": "buried", "active": True, "height": 0},
         }
         addr = await c.call("getnewaddress")
         h1 = (await c.call("generatetoaddress", 1, addr))[0]

@@ -40,7 +40,7 @@ BIP34_HEIGHT = 1
 BIP65_HEIGHT = 1
 BIP66_HEIGHT = 1
 CSV_HEIGHT = 1
-SEGWIT_HEIGHT = 1   # BIP141/143/147: WITNESS and NULLDUMMY script flags, witness commitment
+SEGWIT_HEIGHT = 0   # BIP141/143/147 (NULLDUMMY flag, witness commitment): buried at genesis, as Core's regtest
 
 #: OP_RETURN, push 36 bytes, then BIP141's commitment header 0xaa21a9ed
 WITNESS_COMMITMENT_HEADER = b"\x6a\x24\xaa\x21\xa9\xed"

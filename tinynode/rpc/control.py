@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 #: Methods that may run longer than the per-request timeout (they mine).
-LONG_METHODS = frozenset({"generatetoaddress", "generateblock", "generate", "mine"})
+LONG_METHODS = frozenset({"generatetoaddress", "generateblock", "generate", "mine",
+                          "getblocktemplate"})   # a long poll waits for a new tip
 
 
 class ControlRPC(RPCArea):
