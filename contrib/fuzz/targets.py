@@ -151,7 +151,15 @@ def _seed_scripts() -> list[tuple[bytes, bytes]]:
 
 class _ScriptDiff:
     """Inputs: 2 bytes pick a script_tests row, 1 byte the flags, 3 bytes version/sequence/
-    locktime edges, 1 byte which side the rest replaces or extends (sig, spk, both)."""
+    locktime edges, 1 byte which side the rest replaces or extends (sig, spk, both).
+
+    With bit 7 of the flags byte set the input is a taproot spend instead (`_taproot`): the
+    first 7 bytes seed a generated spend (tests/framework/taproot_spends: key path with every
+    hash type, k-of-n CHECKSIG/CHECKSIGADD leaves, OP_SUCCESSx, annexes, unknown leaf versions,
+    wrong control blocks, validation weight, codeseparators) and the rest shapes it: the
+    tapscript itself (committed to, so it runs), a witness item, or the key path signature's
+    hash type and bits. Both engines get every spent output and P2SH|WITNESS|TAPROOT plus the
+    input's other consensus bits."""
 
     def __init__(self) -> None:
         import pbk  # the oracle; only this target needs it
@@ -162,6 +170,9 @@ class _ScriptDiff:
         if len(data) < 7:
             return
         row, fl, iv, isq, ilt, mode = struct.unpack_from("<HBBBBB", data)
+        if fl & 0x80:
+            self._taproot(data, fl, mode)
+            return
         sig, spk = self.seeds[row % len(self.seeds)]
         rest = data[7:]
         mode %= 5
@@ -194,6 +205,67 @@ class _ScriptDiff:
         if mine != bool(core):
             raise Disagreement(f"tinynode {mine}, Core {core}: flags={flags:#x} "
                                f"sig={sig.hex()} spk={spk.hex()} tx={tx.serialize().hex()}")
+
+
+    def _taproot(self, data: bytes, fl: int, mode: int) -> None:
+        import random
+
+        from tests.framework import taproot_spends as ts
+        from tinynode.script.taproot import TAPROOT_LEAF_TAPSCRIPT, taproot_tree
+
+        rng = random.Random(data[:7])
+        rest = data[7:]
+        flags = sum(b for i, b in enumerate(_FLAG_BITS) if fl >> i & 1) | (1 << 0) | (1 << 11) | (1 << 17)
+        sub = mode % 4
+        if sub == 0 or (sub == 2 and not rest):        # a generated spend, one witness item replaced
+            case = ts.random_case(rng, ts.KINDS[(mode >> 2) % len(ts.KINDS)])
+            wit = list(case.tx.vin[case.index].witness)
+            if rest and wit:
+                wit[rest[0] % len(wit)] = rest[1:]
+            case = ts.TaprootCase(ts.with_witness(case.tx, case.index, tuple(wit)), case.index,
+                                  case.spent)
+        elif sub == 1 or sub == 3:                     # the input is the tapscript
+            k = ts.key(rng.randrange(8))
+            leaf = (TAPROOT_LEAF_TAPSCRIPT, rest)
+            tree = leaf if sub == 1 else [leaf, (TAPROOT_LEAF_TAPSCRIPT, b"\x51")]
+            info = taproot_tree(ts.key(99).xonly_public_key, tree)
+            n_in = rng.randint(1, 2)
+            spks = [info.script_pubkey] * n_in
+            tx, spent = ts.spending_tx(spks, rng, rng.randint(1, 2))
+            index = rng.randrange(n_in)
+            annex = b"\x50" if rng.random() < 0.2 else None
+            sig = ts.script_sig(k, tx, index, spent, info.leaves[0][2],
+                                rng.choice((0, 1, 2, 3, 0x81, 0x82, 0x83)), annex)
+            stack = [b"", b"\x01", sig, k.xonly_public_key][rng.randrange(3):]
+            wit = tuple(stack) + (rest, info.control_blocks[0]) + ((annex,) if annex else ())
+            case = ts.TaprootCase(ts.with_witness(tx, index, wit), index, spent)
+        else:                                           # key path: hash type and flipped bits
+            k = ts.key(rng.randrange(8))
+            info = taproot_tree(k.xonly_public_key)
+            n_in = rng.randint(1, 3)
+            tx, spent = ts.spending_tx([info.script_pubkey] * n_in, rng, rng.randint(1, 3))
+            index = rng.randrange(n_in)
+            hash_type = rest[0]
+            sig = ts.keypath_sig(k, tx, index, spent, hash_type if hash_type in
+                                 (1, 2, 3, 0x81, 0x82, 0x83) else 0)
+            sig = sig[:64] + (bytes((hash_type,)) if hash_type or len(rest) % 2 else b"")
+            sig = bytearray(sig)
+            for b in rest[1:9]:
+                if b & 1:
+                    sig[(b >> 1) % len(sig)] ^= 1 << (b % 8)
+            case = ts.TaprootCase(ts.with_witness(tx, index, (bytes(sig),)), index, spent)
+        case = ts.TaprootCase(case.tx, case.index, case.spent, flags)
+        mine = ts.verify(case, verify_script) == "OK"
+        pbk = self.pbk
+        ktx = pbk.Transaction(case.tx.serialize())
+        outs = [pbk.TransactionOutput(pbk.ScriptPubkey(o.script_pubkey), o.value) for o in case.spent]
+        txdata = pbk.script.PrecomputedTransactionData(ktx, outs)
+        core = pbk.ScriptPubkey(case.script_pubkey).verify(
+            case.spent[case.index].value, ktx, txdata, case.index, pbk.ScriptVerificationFlags(flags))
+        if mine != bool(core):
+            raise Disagreement(f"taproot: tinynode {mine}, Core {core}: flags={flags:#x} "
+                               f"input={case.index} spent={[(o.script_pubkey.hex(), o.value) for o in case.spent]} "
+                               f"tx={case.tx.serialize().hex()}")
 
 
 def _script_diff_factory() -> Callable[[bytes], None]:

@@ -25,7 +25,7 @@ if [ ! -f "$entry" ]; then
 fi
 datadir="$1"; p2p_port="$2"; http_port="$3"; shift 3
 mkdir -p "$datadir"
-exec node -r "$here/loopback_only.js" "$entry" --network=regtest --prefix="$datadir" --memory=true --workers=false \
+exec node -r "$here/loopback_only.js" -r "$here/core_regtest_rules.js" "$entry" --network=regtest --prefix="$datadir" --memory=true --workers=false \
     --no-wallet=true --host=127.0.0.1 --port="$p2p_port" --http-host=127.0.0.1 \
     --http-port="$http_port" --api-key=tinynode --max-inbound=8 --max-outbound=1 \
     --log-level="${BCOIN_LOG_LEVEL:-info}" "$@"

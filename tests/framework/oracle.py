@@ -4,8 +4,9 @@ Two differential checks, used by the script-vector, property, chain-scenario and
 
 - `kernel_verify(...)`: Core's `VerifyScript` through `btck_script_pubkey_verify` for one input,
   with the consensus flags the kernel exposes (P2SH, DERSIG, NULLDUMMY, CHECKLOCKTIMEVERIFY,
-  CHECKSEQUENCEVERIFY, WITNESS; TAPROOT stays off until tinynode has taproot), the spent
-  amount (BIP143 signs it) and, when known, every spent output. Policy-only flags (STRICTENC,
+  CHECKSEQUENCEVERIFY, WITNESS, TAPROOT), the spent amount (BIP143 signs it) and every spent
+  output (the kernel requires them with TAPROOT: a one-input tx's is the checked output itself;
+  for a multi-input tx without them the comparison drops TAPROOT). Policy-only flags (STRICTENC,
   LOW_S, ...) are not part of the kernel's API, so a caller compares verdicts on
   `consensus_part(flags)` and runs tinynode with exactly that set too.
 - `KernelChain`: a regtest `ChainstateManager` (in-memory databases, a temporary blocks dir)
@@ -46,7 +47,7 @@ __all__ = ["pbk", "KERNEL_ERROR", "KERNEL_FLAGS", "require_kernel", "require_ker
 #: The script flags libbitcoinkernel takes that tinynode implements (Core's bit values).
 KERNEL_FLAGS = (ScriptFlags.P2SH | ScriptFlags.DERSIG | ScriptFlags.NULLDUMMY
                 | ScriptFlags.CHECKLOCKTIMEVERIFY | ScriptFlags.CHECKSEQUENCEVERIFY
-                | ScriptFlags.WITNESS)
+                | ScriptFlags.WITNESS | ScriptFlags.TAPROOT)
 
 
 def require_kernel_if_ci() -> None:
@@ -78,6 +79,8 @@ def kernel_verify(tx_bytes: bytes, input_index: int, script_pubkey: bytes, amoun
     `spent_outputs` ((script_pubkey, amount) for every input), when given, goes to the
     kernel's PrecomputedTransactionData as Core's validation passes it."""
     assert int(flags) & ~int(KERNEL_FLAGS) == 0, "only kernel flags can be compared"
+    assert not (int(flags) & ScriptFlags.TAPROOT and spent_outputs is None), \
+        "the kernel needs every spent output with TAPROOT"
     ktx = pbk.Transaction(tx_bytes)
     spk = pbk.ScriptPubkey(script_pubkey)
     txdata = None
@@ -95,14 +98,25 @@ def same_verdict(verify_script, script_pubkey: bytes, tx, input_index: int, flag
                  amount: int = 0, what: str = "",
                  spent_outputs: list[tuple[bytes, int]] | None = None) -> bool:
     """Run input `input_index` of `tx` (its scriptSig and witness) through tinynode's
-    `verify_script` and Core's kernel on the consensus part of `flags` with the spent `amount`;
-    assert both give the same verdict and return it."""
+    `verify_script` and Core's kernel on the consensus part of `flags` with the spent `amount`
+    and, when known, every spent output (both engines get them); assert both give the same
+    verdict and return it. A one-input tx's spent output is (script_pubkey, amount); without
+    spent outputs a multi-input tx is compared without TAPROOT."""
+    from tinynode.primitives.tx import TxOut
     from tinynode.script.interpreter import ScriptError
+    from tinynode.script.sighash import PrecomputedTxData
 
     cflags = consensus_part(flags)
+    if spent_outputs is None and len(tx.vin) == 1:
+        spent_outputs = [(script_pubkey, amount)]
+    txdata = None
+    if spent_outputs is None:
+        cflags &= ~int(ScriptFlags.TAPROOT)
+    else:
+        txdata = PrecomputedTxData.for_tx(tx, [TxOut(a, s) for s, a in spent_outputs])
     try:
         verify_script(tx.vin[input_index].script_sig, script_pubkey, tx, input_index, cflags,
-                      amount=amount)
+                      amount=amount, txdata=txdata)
         mine = True
     except ScriptError:
         mine = False
@@ -118,22 +132,28 @@ def oracle_checked(verify_script):
     the call as asked (all flags) and returns or raises as the real one does.
 
     Calls whose scriptSig or witness is not the one in the tx (the kernel reads them from the
-    tx) are only run, not compared; `checked.compared_witness` counts compared calls with the
-    WITNESS flag on."""
+    tx) are only run, not compared; `checked.compared_witness` / `compared_taproot` count
+    compared calls with the WITNESS / TAPROOT flag on."""
     def checked(script_sig, script_pubkey, tx, input_index, flags=0, amount=0, witness=None,
                 txdata=None):
         txin = tx.vin[input_index]
         if txin.script_sig == script_sig and (witness is None or tuple(witness) == txin.witness):
+            spent = None
+            if txdata is not None and txdata.spent_outputs is not None:
+                spent = [(o.script_pubkey, o.value) for o in txdata.spent_outputs]
             same_verdict(verify_script, script_pubkey, tx, input_index, flags, amount=amount,
-                         what="verify_script")
+                         what="verify_script", spent_outputs=spent)
             checked.compared += 1
             if consensus_part(flags) & ScriptFlags.WITNESS:
                 checked.compared_witness += 1
+            if consensus_part(flags) & ScriptFlags.TAPROOT:
+                checked.compared_taproot += 1
         return verify_script(script_sig, script_pubkey, tx, input_index, flags, amount=amount,
                              witness=witness, txdata=txdata)
 
     checked.compared = 0
     checked.compared_witness = 0
+    checked.compared_taproot = 0
     return checked
 
 

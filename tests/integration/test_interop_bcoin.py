@@ -9,14 +9,14 @@ Facts about bcoin 1.0.2 on regtest the tests rely on (read in its lib/net/pool.j
 protocol/networks.js):
 - same genesis and magic as Core's regtest; its own default ports (48444) and address prefixes
   (P2PKH version 0x3c), so its `generatetoaddress` needs a bcoin-format address;
-- segwit is a BIP9 deployment there (not active from genesis as in Core); bcoin's miner signals
-  it, so it activates at height 432. Before that bcoin asks nothing of a peer but NODE_NETWORK.
-  After it, bcoin refuses outbound peers without NODE_WITNESS (Peer.handleVersion), never syncs
-  from one (Pool.isSyncable) and ignores its block invs (Pool.handleBlockInv). A peer asking
-  MSG_BLOCK gets blocks stripped of witnesses, so tinynode syncs bcoin's post-activation blocks;
-  the reverse cannot work until tinynode has segwit: a stripped block that carries a witness
-  commitment fails bcoin's checks with `bad-witness-nonce-size` (score 100, ban), which is why
-  bcoin syncing from tinynode is tested on a tinynode-mined chain (it never signals segwit);
+- segwit is a BIP9 deployment there (bit 1, activating at height 432 when signalled), where
+  Core's regtest buries it at height 0 and Core's miner always adds a witness commitment, which
+  bcoin would refuse as `unexpected-witness` before its activation. The tests run bcoin with
+  Core's regtest rule (`contrib/interop/core_regtest_rules.js`: the segwit deployment is active
+  from genesis). bcoin refuses outbound peers without NODE_WITNESS (Peer.handleVersion), never
+  syncs from one (Pool.isSyncable) and ignores its block invs (Pool.handleBlockInv); tinynode
+  advertises NODE_WITNESS and asks for blocks with MSG_WITNESS_BLOCK, so both directions carry
+  witness blocks;
 - as a fresh node it syncs only from a "loader" peer it dialed itself (`--only host:port`), with
   `getblocks` (it has no regtest checkpoints), and follows new blocks by `inv` once synced.
 """
@@ -44,10 +44,11 @@ REPO = Path(__file__).resolve().parents[2]
 BCOIN_DIR = Path(os.environ.get("TINYNODE_BCOIN_DIR") or REPO / ".interop")
 BCOIN_ENTRY = BCOIN_DIR / "node_modules" / "bcoin" / "bin" / "node"
 LOOPBACK_ONLY = REPO / "contrib" / "interop" / "loopback_only.js"
+CORE_REGTEST_RULES = REPO / "contrib" / "interop" / "core_regtest_rules.js"
 REQUIRED = os.environ.get("TINYNODE_INTEROP") == "1"
 API_KEY = "tinynode-interop"
 BCOIN_P2PKH_PREFIX = 0x3C  # bcoin's regtest pubkeyhash version byte (Core's is 0x6f)
-SEGWIT_ACTIVE_HEIGHT = 432  # bcoin regtest: BIP9 window 144, its miner signals from genesis
+SEGWIT_ACTIVE_HEIGHT = 432  # where bcoin's own BIP9 window would activate segwit (a sync point)
 CHAIN_A = 2010  # > 2,000: more than one `headers` batch
 CHAIN_B = 600  # > 500: more than one `getblocks` answer
 WITNESS_COMMITMENT_PREFIX = "6a24aa21a9ed"  # OP_RETURN PUSH36 0xaa21a9ed (BIP141)
@@ -131,7 +132,7 @@ async def start_bcoin(*, only: str | None = None, listen: bool = True) -> Bcoin:
     # bcoin needs at least one outbound slot; with nothing to dial, point it at a closed port.
     only = only or f"127.0.0.1:{free_port()}"
     # The preload stops bcoin asking a public DNS resolver for its external IP: loopback only.
-    args = ["node", "-r", str(LOOPBACK_ONLY), str(BCOIN_ENTRY), "--network=regtest", f"--prefix={datadir}", "--memory=true",
+    args = ["node", "-r", str(LOOPBACK_ONLY), "-r", str(CORE_REGTEST_RULES), str(BCOIN_ENTRY), "--network=regtest", f"--prefix={datadir}", "--memory=true",
             "--workers=false", "--no-wallet=true", f"--listen={'true' if listen else 'false'}",
             "--host=127.0.0.1", f"--port={p2p_port}", "--http-host=127.0.0.1",
             f"--http-port={http_port}", f"--api-key={API_KEY}", f"--only={only}",
@@ -162,9 +163,8 @@ async def assert_no_misbehaviour(t: TestNode, bc: Bcoin) -> None:
 
 
 async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
-    """bcoin mines 2,010 blocks, past its segwit activation (432 on its regtest: later blocks carry
-    a witness commitment and a coinbase witness, which bcoin strips for a peer asking MSG_BLOCK);
-    tinynode dials it and syncs headers-first (two `headers` batches: 2,000 max each) to the same
+    """bcoin mines 2,010 blocks with segwit active (Core's regtest rule: every block carries a
+    witness commitment and a coinbase witness, fetched with MSG_WITNESS_BLOCK); tinynode dials it and syncs headers-first (two `headers` batches: 2,000 max each) to the same
     tip; a P2PKH spend signed by tinynode's code goes
     through bcoin's mempool (relayed to tinynode) and a block bcoin mines, which tinynode
     follows."""
@@ -212,9 +212,9 @@ async def test_tinynode_syncs_from_bcoin(bcoin_available: None) -> None:
 async def test_bcoin_syncs_from_tinynode(bcoin_available: None) -> None:
     """tinynode mines 600 blocks; bcoin dials tinynode and syncs (getblocks: tinynode answers at
     most 500 hashes, then bcoin continues from the last one; getdata) validating
-    every block by its own rules to the same tip; a wallet spend is relayed into bcoin's mempool,
-    and bcoin follows the blocks tinynode mines next (announced by inv), the spend included.
-    (600 > 432, yet segwit stays inactive in bcoin: tinynode's blocks do not signal it.)"""
+    every block by its own rules, segwit included (tinynode's blocks carry the witness
+    commitment, as Core's), to the same tip; a wallet spend is relayed into bcoin's mempool,
+    and bcoin follows the blocks tinynode mines next (announced by inv), the spend included."""
     t = await start_node()
     bc: Bcoin | None = None
     try:
@@ -224,7 +224,7 @@ async def test_bcoin_syncs_from_tinynode(bcoin_available: None) -> None:
         await wait_same_tip(t, bc, hashes[-1])
         assert await bc.rpc("getblockcount") == CHAIN_B
         info = await bc.rpc("getblockchaininfo")
-        assert info["bip9_softforks"]["segwit"]["status"] != "active"
+        assert info["bip9_softforks"]["segwit"]["status"] == "active"
         for height in (1, 500, 501, CHAIN_B):
             assert await bc.rpc("getblockhash", height) == hashes[height - 1]
 

@@ -125,7 +125,10 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         shape(d["vout"][0], {"value": NUM, "n": int, "scriptPubKey": dict})
         assert await err(c.call("decoderawtransaction", "00")) == -22
         ds = await c.call("decodescript", d["vout"][0]["scriptPubKey"]["hex"])
-        shape(ds, {"asm": str, "desc": str, "type": str}, optional={"address", "p2sh"})
+        shape(ds, {"asm": str, "desc": str, "type": str}, optional={"address", "p2sh", "segwit"})
+        if "segwit" in ds:
+            shape(ds["segwit"], {"asm": str, "hex": str, "type": str, "desc": str, "p2sh-segwit": str},
+                  optional={"address"})
         assert await err(c.call("decodescript", "zz")) == -8
 
         # --- validateaddress / getaddressinfo (desc, timestamp, hd* left out)

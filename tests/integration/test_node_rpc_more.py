@@ -85,7 +85,7 @@ async def test_core_methods_on_one_node():
         assert await c.call("getbestblockhash") == tip
 
         net = await c.call("getnetworkinfo")
-        assert net["protocolversion"] == 70015 and net["connections"] == 0
+        assert net["protocolversion"] == 70016 and net["connections"] == 0   # BIP339 wtxidrelay
         await c.call("setban", "10.1.2.3", "add")
         assert await err(c.call("setban", "10.1.2.3", "add")) == -23
         assert [b["address"] for b in await c.call("listbanned")] == ["10.1.2.3"]

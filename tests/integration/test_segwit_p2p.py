@@ -153,7 +153,7 @@ async def test_wtxidrelay_negotiation(tmp_path):
 
 
 async def test_switch_off_keeps_the_legacy_handshake(tmp_path):
-    a = await NetNode(REGTEST, name="a", config=sync_config()).start()
+    a = await NetNode(REGTEST, name="a", config=sync_config(advertise_witness=False)).start()
     try:
         raw, ver, before = await _raw_handshake(a, version=70016, wtxidrelay=True)
         assert ver.version == 70015 and ver.services == NODE_NETWORK and before == []

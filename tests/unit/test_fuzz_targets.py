@@ -45,3 +45,22 @@ def test_script_diff_agrees_and_detects_a_disagreement(monkeypatch):
     monkeypatch.setattr(T, "verify_script", flipped)
     with pytest.raises(T.Disagreement):
         fn(valid_row)
+
+
+def test_script_diff_taproot_inputs_agree_and_detect_a_disagreement(monkeypatch):
+    """Inputs with bit 7 of the flags byte set are taproot spends (each of the four shapes)."""
+    require_kernel()
+    fn = T.TARGETS["script_diff"]()
+    rng = random.Random("taproot")
+    for n in range(400):
+        head = bytes([rng.randrange(256), rng.randrange(256), 0x80 | rng.randrange(32),
+                      rng.randrange(256), rng.randrange(256), rng.randrange(256), n % 256])
+        fn(head + rng.randbytes(rng.randrange(0, 80)))
+    fn(bytes([0, 0, 0x80, 0, 0, 0, 1]) + b"\xac")     # the leaf CHECKSIG with a valid signature
+    from tests.framework import taproot_spends
+
+    def always_ok(case, verifier=None):
+        return "OK"
+    monkeypatch.setattr(taproot_spends, "verify", always_ok)
+    with pytest.raises(T.Disagreement):
+        fn(bytes([0, 0, 0x80, 0, 0, 0, 2]) + b"\x01\xff")   # a key path sig with a flipped bit

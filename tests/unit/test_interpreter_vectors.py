@@ -1,11 +1,10 @@
 """Bitcoin Core's script_tests.json, tx_valid.json and tx_invalid.json: every row, legacy and
 witness (BIP141/143), run as Core's script_tests / transaction_tests harness runs them.
 
-The only rows not run are those whose verdict needs taproot (BIP341/342), which tinynode does not
-implement yet: a row that turns the TAPROOT flag on *and* spends a native v1 32-byte witness
-program (or uses the taproot placeholders #SCRIPT#, #CONTROLBLOCK#, #TAPROOTOUTPUT#). They are
-counted (`test_taproot_rows_are_the_only_ones_skipped`) and skipped with that reason. Every
-verify_script call of this module is also asked of Core's kernel (tests/framework/oracle) with
+The 5 tapscript rows use Core's placeholders, resolved as Core's harness does: `#SCRIPT# <asm>`
+is the leaf script, `#CONTROLBLOCK#` the control block of a one-leaf tree (leaf version 0xc0)
+whose internal key is the x-only key of Core's `key0` (secret 1), `#TAPROOTOUTPUT#` that tree's
+output key. No row is skipped. Every verify_script call of this module is also asked of Core's kernel (tests/framework/oracle) with
 the consensus flags including WITNESS, the spent amount and, for tx rows, every spent output.
 """
 
@@ -21,17 +20,20 @@ import pytest
 from tinynode.consensus.errors import ValidationError
 from tinynode.consensus.tx_checks import check_transaction
 from tinynode.primitives.hashes import ZERO_HASH, hex_to_hash
+from tinynode.primitives.keys import PrivateKey
 from tinynode.primitives.serialize import DecodeError
 from tinynode.primitives.tx import MAX_MONEY, OutPoint, Tx, TxIn, TxOut
 from tinynode.script.flags import ALL_FLAGS, ScriptFlags, format_flags, parse_flags
 from tinynode.script.interpreter import ScriptError, verify_script, witness_program
 from tinynode.script.script import parse_core_script
 from tinynode.script.sighash import PrecomputedTxData
+from tinynode.script.taproot import TAPROOT_LEAF_TAPSCRIPT, taproot_tree
 from tests.framework.oracle import verify_script_checked_by_core
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TAPROOT_PLACEHOLDERS = ("#SCRIPT#", "#CONTROLBLOCK#", "#TAPROOTOUTPUT#")
-TAPROOT_REASON = "needs taproot (BIP341/342), the next issue"
+#: Core script_tests.cpp `vchKey0`: the secret 1, whose x-only key is G's X
+KEY0_XONLY = PrivateKey((1).to_bytes(32, "big")).xonly_public_key
 
 #: the implemented flags a harness may add or remove
 FLAG_BITS = [f for f in ScriptFlags if f.value and ALL_FLAGS & f]
@@ -44,6 +46,7 @@ def _core_checks_every_verify():
         yield checked
     if checked is not None:
         assert checked.compared_witness > 0, "no call was compared with the WITNESS flag on"
+        assert checked.compared_taproot > 0, "no call was compared with the TAPROOT flag on"
 
 
 def _load(name: str) -> list:
@@ -101,15 +104,29 @@ def _script_cases() -> tuple[list, int]:
             rest = row
         sig, spk, flags_text, expected = rest[:4]
         texts = (sig, spk) + witness
-        if any(p in t for t in texts for p in TAPROOT_PLACEHOLDERS) or (
-                "TAPROOT" in flags_text.split(",") and _is_v1_program(parse_core_script(spk))):
+        if any(p in t for t in texts for p in TAPROOT_PLACEHOLDERS):
             taproot += 1
-            cases.append(pytest.param(n, witness, amount, sig, spk, flags_text, expected,
-                                      id=f"row{n}-taproot", marks=pytest.mark.skip(TAPROOT_REASON)))
-            continue
+            witness, spk = _resolve_taproot_placeholders(witness, spk)
         cases.append(pytest.param(n, witness, amount, sig, spk, flags_text, expected,
                                   id=f"row{n}-{expected}"))
     return cases, taproot
+
+
+def _resolve_taproot_placeholders(witness: tuple[str, ...], spk: str) -> tuple[tuple[str, ...], str]:
+    """Core's DoTest placeholders: `#SCRIPT# <asm>` (the leaf), `#CONTROLBLOCK#`, and
+    `0x51 0x20 #TAPROOTOUTPUT#` for the one-leaf tree on key0's x-only key."""
+    items: list[str] = []
+    info = None
+    for w in witness:
+        if w.startswith("#SCRIPT#"):
+            items.append(parse_core_script(w[len("#SCRIPT#"):]).hex())
+        elif w == "#CONTROLBLOCK#":
+            info = taproot_tree(KEY0_XONLY, (TAPROOT_LEAF_TAPSCRIPT, bytes.fromhex(items[-1])))
+            items.append(info.control_blocks[0].hex())
+        else:
+            items.append(w)
+    assert info is not None and spk == "0x51 0x20 #TAPROOTOUTPUT#"
+    return tuple(items), "0x51 0x20 0x" + info.output_key.hex()
 
 
 SCRIPT_CASES, SCRIPT_TAPROOT_ROWS = _script_cases()
@@ -215,9 +232,6 @@ def _tx_cases(name: str) -> tuple[list, int]:
                 effective = ~effective & ((1 << 21) - 1)
             if _tx_needs_taproot(prevouts, effective):
                 taproot += 1
-                cases.append(pytest.param(n, prevouts, raw, flags, id=f"row{n}-taproot",
-                                          marks=pytest.mark.skip(TAPROOT_REASON)))
-                continue
         cases.append(pytest.param(n, prevouts, raw, flags, id=f"row{n}-{flags.replace(',', '+')}"))
     return cases, taproot
 
@@ -258,13 +272,10 @@ def test_tx_vector_counts():
     assert TX_VALID_TAPROOT_ROWS == 0 and TX_INVALID_TAPROOT_ROWS == 0
 
 
-def test_taproot_rows_are_the_only_ones_skipped():
-    """The skipped rows: 5 of script_tests.json, none of the tx files (the kernel oracle and
-    these tests will take them when taproot lands)."""
-    skipped = [c for c in SCRIPT_CASES + TX_VALID + TX_INVALID if c.marks]
-    assert len(skipped) == SCRIPT_TAPROOT_ROWS + TX_VALID_TAPROOT_ROWS + TX_INVALID_TAPROOT_ROWS == 5
-    assert all(m.kwargs.get("reason", m.args[0] if m.args else "") == TAPROOT_REASON
-               for c in skipped for m in c.marks)
+def test_no_row_is_skipped():
+    """Every row runs, the 5 tapscript placeholder rows of script_tests.json included."""
+    assert not [c for c in SCRIPT_CASES + TX_VALID + TX_INVALID if c.marks]
+    assert SCRIPT_TAPROOT_ROWS == 5
 
 
 @pytest.mark.parametrize("n,prevouts,raw,excluded_text", TX_VALID)

@@ -88,7 +88,7 @@ async def test_outbound_sends_core_style_version():
     peer, host, handler, raw, task = await pair(inbound=False)
     try:
         ver = await raw.expect("version")
-        assert ver.version == 70015 and ver.services == 1 and ver.start_height == 7
+        assert ver.version == 70016 and ver.services == 9 and ver.start_height == 7   # NODE_NETWORK|NODE_WITNESS
         assert ver.relay is True and ver.user_agent.startswith("/tinynode:")
         assert ver.nonce in host.nonces
         assert ver.addr_from.port == 18444

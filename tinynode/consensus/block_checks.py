@@ -177,9 +177,12 @@ def contextual_check_block(block: Block, prev: Any, params: ChainParams) -> None
 
 
 def script_flags_for_height(height: int, params: ChainParams) -> int:
-    """Core `GetBlockScriptFlags`: consensus flags for a block at `height` (DESIGN.md §2)."""
+    """Core `GetBlockScriptFlags`: consensus flags for a block at `height` (DESIGN.md §2).
+    P2SH, WITNESS and TAPROOT are always on (Core leaves them on for every block but two
+    historical mainnet exceptions; on regtest and tinynet segwit and taproot are buried at
+    genesis); NULLDUMMY from the segwit height."""
     from ..script.flags import ScriptFlags as F
-    flags = F.P2SH
+    flags = F.P2SH | F.WITNESS | F.TAPROOT
     if height >= BIP66_HEIGHT:
         flags |= F.DERSIG
     if height >= BIP65_HEIGHT:
@@ -187,5 +190,5 @@ def script_flags_for_height(height: int, params: ChainParams) -> int:
     if height >= CSV_HEIGHT:
         flags |= F.CHECKSEQUENCEVERIFY
     if height >= SEGWIT_HEIGHT:
-        flags |= F.WITNESS | F.NULLDUMMY
+        flags |= F.NULLDUMMY
     return flags

@@ -236,7 +236,7 @@ def precomputed_tx_data(tx: Tx, coins: Sequence[Coin]) -> PrecomputedTxData | No
     when some input has a witness (no witness v0 signature can be checked otherwise)."""
     if not tx.has_witness():
         return None
-    return PrecomputedTxData.for_tx(tx, [TxOut(c.value, c.script_pubkey) for c in coins])
+    return PrecomputedTxData.for_tx(tx, [TxOut(c.value, c.script_pubkey) for c in coins], force=False)
 
 
 def check_input_scripts(tx: Tx, coins: Sequence[Coin], flags: int,

@@ -85,8 +85,9 @@ class NetConfig:
     addr_interval: float = 30.0          # self-advertisement / addr relay tick
     user_agent: str = USER_AGENT
     # segwit (BIP144/339): advertise NODE_WITNESS, speak protocol 70016 with `wtxidrelay`,
-    # fetch blocks/txs with MSG_WITNESS_*; off until the chain validates witness blocks
-    advertise_witness: bool = False
+    # fetch blocks/txs with MSG_WITNESS_* (the chain validates witness blocks: on, as Core;
+    # off only for tests of a legacy-speaking node)
+    advertise_witness: bool = True
 
     @property
     def local_services(self) -> int:

@@ -1,4 +1,4 @@
-"""Bitcoin's hash functions: sha256, sha256d, ripemd160, hash160.
+"""Bitcoin's hash functions: sha256, sha256d, ripemd160, hash160, and BIP340 tagged hashes.
 
 Hashes are 32-byte little-endian `bytes` inside tinynode ("internal order", what sha256d
 returns); `hash_to_hex` / `hex_to_hash` reverse them for display, as Core's `uint256::GetHex`.
@@ -7,8 +7,10 @@ returns); `hash_to_hex` / `hex_to_hash` reverse them for display, as Core's `uin
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
-__all__ = ["sha256", "sha256d", "ripemd160", "hash160", "hash_to_hex", "hex_to_hash", "ZERO_HASH"]
+__all__ = ["sha256", "sha256d", "ripemd160", "hash160", "hash_to_hex", "hex_to_hash", "ZERO_HASH",
+           "tagged_hash", "tagged_hasher"]
 
 ZERO_HASH = bytes(32)
 
@@ -21,6 +23,28 @@ def sha256(data: bytes) -> bytes:
 
 def sha256d(data: bytes) -> bytes:
     return _sha256(_sha256(data).digest()).digest()
+
+
+@lru_cache(maxsize=32)
+def _tag_state(tag: str):
+    """A sha256 state that has absorbed sha256(tag) || sha256(tag) (the 64-byte prefix of every
+    hash with this tag). A pure memo: the state is only ever copied, never updated."""
+    t = _sha256(tag.encode()).digest()
+    return _sha256(t + t)
+
+
+def tagged_hasher(tag: str):
+    """A fresh sha256 object primed with BIP340's prefix for `tag` (Core `TaggedHash`, a
+    `HashWriter` to `.update()` and `.digest()`)."""
+    return _tag_state(tag).copy()
+
+
+def tagged_hash(tag: str, msg: bytes) -> bytes:
+    """BIP340 `hash_tag(msg)` = sha256(sha256(tag) || sha256(tag) || msg); the tag's prefix state
+    is computed once per tag."""
+    h = _tag_state(tag).copy()
+    h.update(msg)
+    return h.digest()
 
 
 def hash_to_hex(h: bytes) -> str:

@@ -1,9 +1,14 @@
-"""secp256k1 keys and ECDSA signatures (the only module that imports coincurve).
+"""secp256k1 keys, ECDSA and BIP340 Schnorr signatures (the only module that imports coincurve).
 
 Signing is RFC 6979 deterministic with low S (libsecp256k1's default). Verification here is
 strict (what libsecp256k1 accepts: strict DER, low S); the lax rules consensus needs for old
 signatures (Core's `ecdsa_signature_parse_der_lax`, high S normalised) live in `script/`, which
 hands this module a normalised compact signature and a 32-byte digest.
+
+BIP340/341: x-only public keys (32 bytes, the even-Y point with that X), Schnorr verification
+over a message of any length (`verify_schnorr`), signing with auxiliary randomness
+(`PrivateKey.sign_schnorr`), and the taproot tweak (`taproot_tweak_pubkey`,
+`check_tap_tweak`, `PrivateKey.taproot_tweaked`), all through libsecp256k1.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 from coincurve import PrivateKey as _CPrivateKey
 from coincurve import PublicKey as _CPublicKey
 
-from .hashes import hash160
+from .hashes import hash160, tagged_hash
 
 try:  # libsecp256k1 through coincurve's cffi binding: verify a compact signature directly.
     from coincurve._libsecp256k1 import ffi as _ffi
@@ -31,6 +36,11 @@ __all__ = [
     "der_decode_signature",
     "verify_compact",
     "is_valid_pubkey",
+    "verify_schnorr",
+    "is_valid_xonly",
+    "taproot_tweak_pubkey",
+    "check_tap_tweak",
+    "tap_tweak_hash",
 ]
 
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -96,6 +106,99 @@ def verify_compact(pubkey: bytes, sig64: bytes, digest: bytes) -> bool:
         return pk.verify(der, digest, hasher=None)
     except (ValueError, TypeError):  # pragma: no cover
         return False
+
+
+def _xonly(pubkey32: bytes):
+    """libsecp256k1's parsed x-only key, or None when 32 bytes are no X coordinate on the curve."""
+    if len(pubkey32) != 32:
+        return None
+    key = _ffi.new("secp256k1_xonly_pubkey *")
+    if not _lib.secp256k1_xonly_pubkey_parse(_CONTEXT.ctx, key, bytes(pubkey32)):
+        return None
+    return key
+
+
+def is_valid_xonly(pubkey32: bytes) -> bool:
+    """Core `XOnlyPubKey::IsFullyValid`: 32 bytes that are the X of a curve point."""
+    return _xonly(pubkey32) is not None
+
+
+def verify_schnorr(pubkey32: bytes, sig64: bytes, msg: bytes) -> bool:
+    """BIP340 verification (Core `XOnlyPubKey::VerifySchnorr`): libsecp256k1's
+    `schnorrsig_verify` of a 64-byte signature over `msg` (any length; taproot signs a 32-byte
+    sighash) with an x-only key. A key that is not on the curve, r ≥ p or s ≥ n give False."""
+    if len(sig64) != 64:
+        return False
+    key = _xonly(pubkey32)
+    if key is None:
+        return False
+    msg = bytes(msg)
+    return _lib.secp256k1_schnorrsig_verify(_CONTEXT.ctx, bytes(sig64), msg, len(msg), key) == 1
+
+
+def tap_tweak_hash(internal32: bytes, merkle_root: bytes | None) -> bytes:
+    """BIP341 `hash_TapTweak(p || merkle_root)` (Core `XOnlyPubKey::ComputeTapTweakHash`): no
+    merkle root (None) for a key-path-only output, an empty script tree."""
+    return tagged_hash("TapTweak", bytes(internal32) + (bytes(merkle_root) if merkle_root else b""))
+
+
+def check_tap_tweak(internal32: bytes, output32: bytes, merkle_root: bytes | None, parity: int) -> bool:
+    """Core `XOnlyPubKey::CheckTapTweak`: whether `output32` (with Y parity `parity`) is the
+    internal key tweaked by hash_TapTweak(internal || merkle_root)
+    (libsecp256k1 `xonly_pubkey_tweak_add_check`). False for an internal key not on the curve."""
+    key = _xonly(internal32)
+    if key is None or len(output32) != 32:
+        return False
+    tweak = tap_tweak_hash(internal32, merkle_root)
+    return _lib.secp256k1_xonly_pubkey_tweak_add_check(
+        _CONTEXT.ctx, bytes(output32), parity & 1, key, tweak) == 1
+
+
+def taproot_tweak_pubkey(internal32: bytes, merkle_root: bytes | None = None) -> tuple[bytes, int]:
+    """BIP341 `taproot_tweak_pubkey` (Core `XOnlyPubKey::CreateTapTweak`): the output key
+    (x-only) and its Y parity for an internal key and an optional script-tree merkle root.
+    ValueError when the internal key is invalid or the tweak is out of range."""
+    key = _xonly(internal32)
+    if key is None:
+        raise ValueError("the internal key is not a valid x-only public key")
+    tweak = tap_tweak_hash(internal32, merkle_root)
+    ctx = _CONTEXT.ctx
+    full = _ffi.new("secp256k1_pubkey *")
+    if not _lib.secp256k1_xonly_pubkey_tweak_add(ctx, full, key, tweak):
+        raise ValueError("taproot tweak out of range")
+    out = _ffi.new("secp256k1_xonly_pubkey *")
+    parity = _ffi.new("int *")
+    _lib.secp256k1_xonly_pubkey_from_pubkey(ctx, out, parity, full)
+    buf = _ffi.new("unsigned char[32]")
+    _lib.secp256k1_xonly_pubkey_serialize(ctx, buf, out)
+    return bytes(_ffi.buffer(buf, 32)), parity[0]
+
+
+_EXTRAPARAMS_MAGIC = bytes((0xDA, 0x6F, 0xB3, 0x8C))
+
+
+def _keypair(secret: bytes):
+    kp = _ffi.new("secp256k1_keypair *")
+    if not _lib.secp256k1_keypair_create(_CONTEXT.ctx, kp, secret):
+        raise ValueError("invalid secret key")
+    return kp
+
+
+def _schnorr_sign(kp, msg: bytes, aux32: bytes | None) -> bytes:
+    """libsecp256k1 `schnorrsig_sign_custom` with the BIP340 nonce function and `aux32` as its
+    auxiliary randomness (None: the nonce function's "no aux" variant)."""
+    if aux32 is not None and len(aux32) != 32:
+        raise ValueError("aux randomness is 32 bytes")
+    params = _ffi.new("secp256k1_schnorrsig_extraparams *")
+    params.magic = list(_EXTRAPARAMS_MAGIC)
+    params.noncefp = _ffi.NULL
+    aux_buf = _ffi.new("unsigned char[32]", aux32) if aux32 is not None else None
+    params.ndata = aux_buf if aux_buf is not None else _ffi.NULL
+    sig = _ffi.new("unsigned char[64]")
+    msg = bytes(msg)
+    if not _lib.secp256k1_schnorrsig_sign_custom(_CONTEXT.ctx, sig, msg, len(msg), kp, params):
+        raise ValueError("signing failed")  # pragma: no cover - only for an invalid keypair
+    return bytes(_ffi.buffer(sig, 64))
 
 
 def is_valid_pubkey(pubkey: bytes) -> bool:
@@ -200,6 +303,29 @@ class PrivateKey:
         out_len = _ffi.new("size_t *", 72)
         _lib.secp256k1_ecdsa_signature_serialize_der(ctx, out, out_len, sig)
         return bytes(_ffi.buffer(out, out_len[0]))
+
+    @property
+    def xonly_public_key(self) -> bytes:
+        """BIP340 x-only public key (the X of this key's point)."""
+        return self._public.to_sec(True)[1:]
+
+    def sign_schnorr(self, msg: bytes, aux32: bytes | None = None) -> bytes:
+        """BIP340 signature (64 bytes) over `msg` with auxiliary randomness `aux32`
+        (Core `CKey::SignSchnorr` without a tweak); fresh random aux when None."""
+        if aux32 is None:
+            aux32 = secrets.token_bytes(32)
+        return _schnorr_sign(_keypair(self.secret), msg, aux32)
+
+    def taproot_tweaked(self, merkle_root: bytes | None = None) -> "PrivateKey":
+        """BIP341 `taproot_tweak_seckey`: the secret whose x-only key is the output key for
+        this internal key and `merkle_root` (libsecp256k1 `keypair_xonly_tweak_add`)."""
+        kp = _keypair(self.secret)
+        tweak = tap_tweak_hash(self.xonly_public_key, merkle_root)
+        if not _lib.secp256k1_keypair_xonly_tweak_add(_CONTEXT.ctx, kp, tweak):
+            raise ValueError("taproot tweak out of range")
+        out = _ffi.new("unsigned char[32]")
+        _lib.secp256k1_keypair_sec(_CONTEXT.ctx, out, kp)
+        return PrivateKey(bytes(_ffi.buffer(out, 32)), True)
 
     def __repr__(self) -> str:
         return "PrivateKey(<secret>)"

@@ -15,7 +15,8 @@ from ..primitives.hashes import hash_to_hex
 from ..primitives.serialize import DecodeError
 from ..primitives.tx import Tx
 from ..mempool.policy import MAX_OP_RETURN_RELAY
-from ..script.descriptor import infer_descriptor
+from ..script.descriptor import add_checksum, infer_descriptor
+from ..script.script import ScriptParseError, iter_ops, multisig_info
 from ..validation import TxOrigin
 from .protocol import (
     RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_TYPE_ERROR,
@@ -227,8 +228,19 @@ Decode a hex-encoded script."""
         addr = address_from_script(script, self._params)
         if addr:
             j["address"] = addr
-        if j["type"] not in ("scripthash", "nulldata"):
+        if _can_wrap(script, j["type"]):
             j["p2sh"] = encode_address("p2sh", hash160(script), self._params)
+            segwit = _segwit_wrap(script, j["type"])
+            if segwit is not None:
+                sj = {"asm": _script_asm(segwit), "desc": infer_descriptor(segwit, self._params)}
+                if segwit[1] == 32 and j["type"] == "multisig":
+                    # Core infers the P2WSH with the script known: wsh(multi(...))
+                    inner = infer_descriptor(script, self._params).split("#")[0]
+                    sj["desc"] = add_checksum(f"wsh({inner})")
+                sj.update({"hex": segwit.hex(), "address": address_from_script(segwit, self._params),
+                           "type": _script_type(segwit),
+                           "p2sh-segwit": encode_address("p2sh", hash160(segwit), self._params)})
+                j["segwit"] = sj
         return j
 
     async def m_validateaddress(self, address) -> dict:
@@ -440,3 +452,48 @@ Sign inputs for raw transaction with the wallet's keys."""
             # signed when the key's P2PKH script is ours
             return w.keys.private_key(spk if spk is not None else p2pkh_script(h160))
         return await self._w(self._sign_inputs, tx, key_for, prevtxs, sighashtype)
+
+
+#: Core `IsOpSuccess` (BIP342): 80, 98, 126-129, 131-134, 137-138, 141-142, 149-153, 187-254
+_OP_SUCCESS = frozenset({80, 98, *range(126, 130), *range(131, 135), 137, 138, 141, 142,
+                         *range(149, 154), *range(187, 255)})
+_MAX_OPCODE = 0xB9          # Core MAX_OPCODE = OP_NOP10
+_OP_CHECKSIGADD = 0xBA
+
+
+def _can_wrap(script: bytes, kind: str) -> bool:
+    """Core decodescript's `can_wrap`: a P2SH (and maybe segwit) wrapping is shown for scripts of
+    these types whose ops are all valid (CScript::HasValidOps), that are spendable and that hold
+    no OP_CHECKSIGADD or OP_SUCCESSx."""
+    if kind in ("nulldata", "scripthash", "witness_unknown", "witness_v1_taproot", "anchor"):
+        return False
+    if script[:1] == b"\x6a" or len(script) > 10_000:          # CScript::IsUnspendable
+        return False
+    try:
+        for op, data in iter_ops(script):
+            if op > _MAX_OPCODE or (data is not None and len(data) > 520):
+                return False
+            if op == _OP_CHECKSIGADD or op in _OP_SUCCESS:
+                return False
+    except ScriptParseError:
+        return False
+    return True
+
+
+def _segwit_wrap(script: bytes, kind: str) -> bytes | None:
+    """Core decodescript's `can_wrap_P2WSH` and its segwit script: P2WPKH for a (compressed)
+    pubkey or a key hash, P2WSH for multisig with compressed keys and nonstandard scripts."""
+    import hashlib
+    from ..primitives.hashes import hash160
+    if kind == "pubkey":
+        pubkey = script[1:-1]
+        return None if len(pubkey) != 33 else b"\x00\x14" + hash160(pubkey)
+    if kind == "pubkeyhash":
+        return b"\x00\x14" + script[3:23]
+    if kind == "multisig":
+        info = multisig_info(script)
+        if info is None or any(len(k) != 33 for k in info[1]):
+            return None
+    elif kind != "nonstandard":
+        return None
+    return b"\x00\x20" + hashlib.sha256(script).digest()

@@ -154,11 +154,14 @@ def _target_hex(bits: int) -> str:
 
 
 def _coinbase_tx_json(tx: Tx) -> dict:
-    """Core `coinbaseTxToJSON` (getblock's `coinbase_tx`; no `witness`: tinynode keeps no
-    witness data)."""
+    """Core `coinbaseTxToJSON` (getblock's `coinbase_tx`): `witness` is the coinbase's witness
+    reserved value (BIP141), when it has one."""
     txin = tx.vin[0]
-    return {"version": tx.version & 0xFFFFFFFF, "locktime": tx.locktime, "sequence": txin.sequence,
-            "coinbase": txin.script_sig.hex()}
+    j = {"version": tx.version & 0xFFFFFFFF, "locktime": tx.locktime, "sequence": txin.sequence,
+         "coinbase": txin.script_sig.hex()}
+    if txin.witness:
+        j["witness"] = txin.witness[0].hex()
+    return j
 
 
 #: Core's mapSigHashTypes (core_io.cpp), for scriptSig asm

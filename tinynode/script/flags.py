@@ -30,30 +30,31 @@ class ScriptFlags(IntFlag):
     NULLFAIL = 1 << 14
     WITNESS_PUBKEYTYPE = 1 << 15
     CONST_SCRIPTCODE = 1 << 16
-    # Taproot (BIP341/342) bits: named so Core's vector files parse; tinynode does not
-    # implement taproot yet (the interpreter refuses TAPROOT for a v1 program).
+    # Taproot (BIP341/342)
     TAPROOT = 1 << 17
     DISCOURAGE_UPGRADABLE_TAPROOT_VERSION = 1 << 18
     DISCOURAGE_OP_SUCCESS = 1 << 19
     DISCOURAGE_UPGRADABLE_PUBKEYTYPE = 1 << 20
 
 
-#: The taproot bits, which tinynode does not implement yet.
+#: The taproot bits (TAPROOT and its three DISCOURAGE_* policy bits).
 TAPROOT_FLAGS = (ScriptFlags.TAPROOT | ScriptFlags.DISCOURAGE_UPGRADABLE_TAPROOT_VERSION
                  | ScriptFlags.DISCOURAGE_OP_SUCCESS | ScriptFlags.DISCOURAGE_UPGRADABLE_PUBKEYTYPE)
 
-#: Core's MANDATORY_SCRIPT_VERIFY_FLAGS without TAPROOT (not implemented yet).
+#: Core's MANDATORY_SCRIPT_VERIFY_FLAGS (policy/policy.h).
 MANDATORY_FLAGS = (ScriptFlags.P2SH | ScriptFlags.DERSIG | ScriptFlags.NULLDUMMY
                    | ScriptFlags.CHECKLOCKTIMEVERIFY | ScriptFlags.CHECKSEQUENCEVERIFY
-                   | ScriptFlags.WITNESS)
+                   | ScriptFlags.WITNESS | ScriptFlags.TAPROOT)
 
-#: Core's STANDARD_SCRIPT_VERIFY_FLAGS without the taproot bits (SIGPUSHONLY is not in it:
-#: policy checks push-only scriptSigs itself, "scriptsig-not-pushonly").
+#: Core's STANDARD_SCRIPT_VERIFY_FLAGS (SIGPUSHONLY is not in it: policy checks push-only
+#: scriptSigs itself, "scriptsig-not-pushonly").
 STANDARD_FLAGS = (MANDATORY_FLAGS | ScriptFlags.STRICTENC | ScriptFlags.MINIMALDATA
                   | ScriptFlags.DISCOURAGE_UPGRADABLE_NOPS | ScriptFlags.CLEANSTACK
                   | ScriptFlags.MINIMALIF | ScriptFlags.NULLFAIL | ScriptFlags.LOW_S
                   | ScriptFlags.DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM
-                  | ScriptFlags.WITNESS_PUBKEYTYPE | ScriptFlags.CONST_SCRIPTCODE)
+                  | ScriptFlags.WITNESS_PUBKEYTYPE | ScriptFlags.CONST_SCRIPTCODE
+                  | ScriptFlags.DISCOURAGE_UPGRADABLE_TAPROOT_VERSION
+                  | ScriptFlags.DISCOURAGE_OP_SUCCESS | ScriptFlags.DISCOURAGE_UPGRADABLE_PUBKEYTYPE)
 
 #: Every flag tinynode implements.
 ALL_FLAGS = STANDARD_FLAGS | ScriptFlags.SIGPUSHONLY

@@ -1,5 +1,6 @@
-"""The script interpreter: Core `EvalScript` / `VerifyScript` for `SigVersion::BASE` and
-`SigVersion::WITNESS_V0` (BIP141 witness programs: P2WPKH, P2WSH, and their P2SH-wrapped forms).
+"""The script interpreter: Core `EvalScript` / `VerifyScript` for `SigVersion::BASE`,
+`SigVersion::WITNESS_V0` (BIP141 witness programs: P2WPKH, P2WSH, and their P2SH-wrapped forms),
+`SigVersion::TAPROOT` (BIP341 key path) and `SigVersion::TAPSCRIPT` (BIP342 script path).
 
 Every failure raises `ScriptError` whose `.code` is Core's error name as script_tests.json
 spells it ("EVAL_FALSE", "SIG_DER", ...). Checks run in Core's order so the first error found
@@ -11,7 +12,8 @@ from __future__ import annotations
 import hashlib
 
 from ..primitives.hashes import hash160, ripemd160, sha256d
-from ..primitives.keys import SECP256K1_ORDER, verify_compact
+from ..primitives.keys import SECP256K1_ORDER, verify_compact, verify_schnorr
+from ..primitives.serialize import ser_compact_size
 from ..primitives.tx import Tx
 from .flags import ScriptFlags
 from .script import (
@@ -23,14 +25,30 @@ from .sigcheck import (
     is_compressed_or_uncompressed_pubkey, is_defined_hashtype, is_low_der_signature,
     is_valid_signature_encoding, parse_der_lax, pubkey_size_ok, verify_lax,
 )
-from .sighash import PrecomputedTxData, legacy_sighash, p2pkh_sighash, witness_v0_sighash
+from .sighash import (
+    SIGHASH_DEFAULT, PrecomputedTxData, legacy_sighash, p2pkh_sighash, taproot_sighash,
+    witness_v0_sighash,
+)
+from .taproot import (
+    ANNEX_TAG, TAPROOT_CONTROL_BASE_SIZE, TAPROOT_CONTROL_MAX_SIZE, TAPROOT_CONTROL_NODE_SIZE,
+    TAPROOT_LEAF_MASK, TAPROOT_LEAF_TAPSCRIPT, tapleaf_hash, verify_taproot_commitment,
+)
 
 __all__ = ["ScriptError", "verify_script", "eval_script", "SignatureChecker", "cast_to_bool",
-           "LOCKTIME_THRESHOLD", "SIGVERSION_BASE", "SIGVERSION_WITNESS_V0", "witness_program"]
+           "LOCKTIME_THRESHOLD", "SIGVERSION_BASE", "SIGVERSION_WITNESS_V0", "SIGVERSION_TAPROOT",
+           "SIGVERSION_TAPSCRIPT", "ScriptExecutionData", "witness_program", "is_op_success",
+           "VALIDATION_WEIGHT_PER_SIGOP_PASSED", "VALIDATION_WEIGHT_OFFSET"]
 
-#: Core's `SigVersion` values this interpreter runs (tapscript is not implemented yet).
+#: Core's `SigVersion` values.
 SIGVERSION_BASE = 0
 SIGVERSION_WITNESS_V0 = 1
+SIGVERSION_TAPROOT = 2      # key path spending; no script execution
+SIGVERSION_TAPSCRIPT = 3    # script path spending, leaf version 0xc0
+
+#: BIP342 validation weight: each executed signature check with a non-empty signature costs
+#: 50 units of a budget of (serialized witness size + 50).
+VALIDATION_WEIGHT_PER_SIGOP_PASSED = 50
+VALIDATION_WEIGHT_OFFSET = 50
 
 LOCKTIME_THRESHOLD = 500_000_000
 SEQUENCE_LOCKTIME_DISABLE_FLAG = 1 << 31
@@ -55,6 +73,9 @@ _DISCOURAGE_WITNESS = int(ScriptFlags.DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM)
 _MINIMALIF = int(ScriptFlags.MINIMALIF)
 _WITNESS_PUBKEYTYPE = int(ScriptFlags.WITNESS_PUBKEYTYPE)
 _TAPROOT = int(ScriptFlags.TAPROOT)
+_DISCOURAGE_TAPROOT_VERSION = int(ScriptFlags.DISCOURAGE_UPGRADABLE_TAPROOT_VERSION)
+_DISCOURAGE_OP_SUCCESS = int(ScriptFlags.DISCOURAGE_OP_SUCCESS)
+_DISCOURAGE_PUBKEYTYPE = int(ScriptFlags.DISCOURAGE_UPGRADABLE_PUBKEYTYPE)
 
 _ORDER = SECP256K1_ORDER
 _sha256 = hashlib.sha256
@@ -69,6 +90,14 @@ _FALSE = b""
 _DISABLED = frozenset((0x7E, 0x7F, 0x80, 0x81, 0x83, 0x84, 0x85, 0x86, 0x8D, 0x8E, 0x95, 0x96,
                        0x97, 0x98, 0x99))
 _UPGRADABLE_NOPS = frozenset((0xB0, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7, 0xB8, 0xB9))
+#: Core `IsOpSuccess` (BIP342): 80, 98, 126-129, 131-134, 137-138, 141-142, 149-153, 187-254
+_OP_SUCCESS = frozenset((80, 98, *range(126, 130), *range(131, 135), 137, 138, 141, 142,
+                         *range(149, 154), *range(187, 255)))
+
+
+def is_op_success(op: int) -> bool:
+    """Core `IsOpSuccess`: the opcodes that make a tapscript succeed unconditionally (BIP342)."""
+    return op in _OP_SUCCESS
 
 
 class ScriptError(Exception):
@@ -123,7 +152,18 @@ SCRIPT_ERROR_STRINGS = {
     "WITNESS_MALLEATED_P2SH": "Witness requires only-redeemscript scriptSig",
     "WITNESS_UNEXPECTED": "Witness provided for non-witness script",
     "WITNESS_PUBKEYTYPE": "Using non-compressed keys in segwit",
+    "DISCOURAGE_UPGRADABLE_TAPROOT_VERSION": "Taproot version reserved for soft-fork upgrades",
+    "DISCOURAGE_OP_SUCCESS": "OP_SUCCESSx reserved for soft-fork upgrades",
+    "DISCOURAGE_UPGRADABLE_PUBKEYTYPE": "Public key version reserved for soft-fork upgrades",
+    "SCHNORR_SIG_SIZE": "Invalid Schnorr signature size",
+    "SCHNORR_SIG_HASHTYPE": "Invalid Schnorr signature hash type",
+    "SCHNORR_SIG": "Invalid Schnorr signature",
+    "TAPROOT_WRONG_CONTROL_SIZE": "Invalid Taproot control block size",
+    "TAPSCRIPT_VALIDATION_WEIGHT": "Too much signature validation relative to witness weight",
+    "TAPSCRIPT_CHECKMULTISIG": "OP_CHECKMULTISIG(VERIFY) is not available in tapscript",
+    "TAPSCRIPT_MINIMALIF": "OP_IF/NOTIF argument must be minimal in tapscript",
     "TAPSCRIPT_EMPTY_PUBKEY": "Empty public key in tapscript",
+    "UNKNOWN_ERROR": "unknown error",
     "OP_CODESEPARATOR": "Using OP_CODESEPARATOR in non-witness script",
     "SIG_FINDANDDELETE": "Signature is found in scriptCode",
     "SCRIPTNUM": "Script number overflowed or is non-minimally encoded",
@@ -148,6 +188,23 @@ def _num(v: bytes, minimal: bool, size: int = 4) -> int:
         return decode_num(v, minimal, size)
     except ValueError as e:
         raise ScriptError("SCRIPTNUM", str(e)) from None
+
+
+class ScriptExecutionData:
+    """Core `ScriptExecutionData`: what one taproot input's verification carries between
+    `VerifyWitnessProgram`, `EvalScript` and the signature checks (one object per input, never
+    shared). `annex` is the annex (None when absent); `tapleaf_hash` None on the key path;
+    `codesep_pos` the opcode position of the last executed OP_CODESEPARATOR (0xFFFFFFFF none);
+    `weight_left` the BIP342 validation weight budget left."""
+
+    __slots__ = ("annex", "tapleaf_hash", "codesep_pos", "weight_left")
+
+    def __init__(self, annex: bytes | None = None, tapleaf_hash: bytes | None = None,
+                 weight_left: int = 0) -> None:
+        self.annex = annex
+        self.tapleaf_hash = tapleaf_hash
+        self.codesep_pos = 0xFFFFFFFF
+        self.weight_left = weight_left
 
 
 class SignatureChecker:
@@ -191,6 +248,33 @@ class SignatureChecker:
             if digest is None:
                 digest = digests[hash_type] = self._sighash(script_code, hash_type, sigversion)
         return verify_lax(sig[:-1], pubkey, digest)
+
+    def check_schnorr(self, sig: bytes, pubkey: bytes, sigversion: int,
+                      execdata: ScriptExecutionData) -> None:
+        """Core `CheckSchnorrSignature` (`pubkey` is 32 bytes): raises SCHNORR_SIG_SIZE (not 64
+        or 65 bytes), SCHNORR_SIG_HASHTYPE (65 bytes ending 0x00, an undefined hash type, or
+        SIGHASH_SINGLE without its output), SCHNORR_SIG (verification fails). Without every
+        spent output (`txdata.spent_outputs`) the check fails as Core's MissingDataBehavior::FAIL
+        (UNKNOWN_ERROR)."""
+        n = len(sig)
+        if n != 64 and n != 65:
+            raise ScriptError("SCHNORR_SIG_SIZE")
+        hash_type = SIGHASH_DEFAULT
+        if n == 65:
+            hash_type = sig[64]
+            if hash_type == SIGHASH_DEFAULT:
+                raise ScriptError("SCHNORR_SIG_HASHTYPE")
+            sig = sig[:64]
+        txdata = self.txdata
+        if txdata is None or not txdata.taproot_ready:
+            raise ScriptError("UNKNOWN_ERROR", "a taproot signature needs every spent output")
+        digest = taproot_sighash(self.tx, self.input_index, hash_type, txdata, execdata.annex,
+                                 execdata.tapleaf_hash if sigversion == SIGVERSION_TAPSCRIPT else None,
+                                 execdata.codesep_pos)
+        if digest is None:
+            raise ScriptError("SCHNORR_SIG_HASHTYPE")
+        if not verify_schnorr(pubkey, sig, digest):
+            raise ScriptError("SCHNORR_SIG")
 
     def check_locktime(self, lock_time: int) -> bool:
         """Core `CheckLockTime` (BIP65)."""
@@ -243,20 +327,52 @@ def _check_pubkey_encoding(pubkey: bytes, flags: int, sigversion: int) -> None:
         raise ScriptError("WITNESS_PUBKEYTYPE")
 
 
+def _checksig_tapscript(sig: bytes, pubkey: bytes, execdata: ScriptExecutionData, flags: int,
+                        checker: SignatureChecker | None) -> bool:
+    """Core `EvalChecksigTapscript`, in its consensus-critical order: a non-empty signature
+    spends validation weight first (TAPSCRIPT_VALIDATION_WEIGHT), then an empty key fails
+    (TAPSCRIPT_EMPTY_PUBKEY), a 32-byte key checks the signature (a non-empty invalid one fails
+    the script), any other key type succeeds unless DISCOURAGE_UPGRADABLE_PUBKEYTYPE. Returns
+    whether the check succeeded (False only for an empty signature)."""
+    success = bool(sig)
+    if success:
+        execdata.weight_left -= VALIDATION_WEIGHT_PER_SIGOP_PASSED
+        if execdata.weight_left < 0:
+            raise ScriptError("TAPSCRIPT_VALIDATION_WEIGHT")
+    if not pubkey:
+        raise ScriptError("TAPSCRIPT_EMPTY_PUBKEY")
+    if len(pubkey) == 32:
+        if success:
+            if checker is None:
+                raise ScriptError("SCHNORR_SIG", "no transaction to check against")
+            checker.check_schnorr(sig, pubkey, SIGVERSION_TAPSCRIPT, execdata)
+    elif flags & _DISCOURAGE_PUBKEYTYPE:
+        raise ScriptError("DISCOURAGE_UPGRADABLE_PUBKEYTYPE")
+    return success
+
+
 def eval_script(stack: list[bytes], script: bytes, flags: int, checker: SignatureChecker | None,
-                sigversion: int = SIGVERSION_BASE) -> None:
-    """Core `EvalScript` with `SigVersion::BASE` or `WITNESS_V0`: run `script` on `stack`
-    (modified in place).
+                sigversion: int = SIGVERSION_BASE, execdata: ScriptExecutionData | None = None) -> None:
+    """Core `EvalScript` with `SigVersion::BASE`, `WITNESS_V0` or `TAPSCRIPT`: run `script` on
+    `stack` (modified in place).
 
     Witness v0 differs only in: no FindAndDelete of the signature and no CONST_SCRIPTCODE
     rules, MINIMALIF applies, WITNESS_PUBKEYTYPE applies, and signatures use the BIP143 sighash.
+    Tapscript (BIP342; `execdata` required): no 10,000-byte script or 201-opcode limit,
+    MINIMALIF is consensus (TAPSCRIPT_MINIMALIF), CHECKSIG/CHECKSIGVERIFY/CHECKSIGADD take
+    x-only keys and Schnorr signatures within the validation weight budget, CHECKMULTISIG is
+    gone (TAPSCRIPT_CHECKMULTISIG), OP_CODESEPARATOR records its opcode position.
     `checker` may be None only for scripts without signature or lock-time checks."""
-    if len(script) > MAX_SCRIPT_SIZE:
+    tapscript = sigversion == SIGVERSION_TAPSCRIPT
+    if not tapscript and len(script) > MAX_SCRIPT_SIZE:
         raise ScriptError("SCRIPT_SIZE")
+    if tapscript and execdata is None:
+        execdata = ScriptExecutionData()
     flags = int(flags)
     minimal = bool(flags & _MINIMALDATA)
     base = sigversion == SIGVERSION_BASE
-    minimal_if = not base and bool(flags & _MINIMALIF)
+    minimal_if = sigversion == SIGVERSION_WITNESS_V0 and bool(flags & _MINIMALIF)
+    opcode_pos = -1
     vexec: list[bool] = []
     n_false = 0  # how many entries of vexec are False
     altstack: list[bytes] = []
@@ -270,6 +386,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
     while pc < end:
         fexec = n_false == 0
         op = script[pc]
+        opcode_pos += 1
         if op <= 0x4E:
             r = get_op(script, pc)
             if r is None:
@@ -285,7 +402,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
                 raise ScriptError("STACK_SIZE")
             continue
         pc += 1
-        if op > 0x60:
+        if op > 0x60 and not tapscript:
             op_count += 1
             if op_count > MAX_OPS_PER_SCRIPT:
                 raise ScriptError("OP_COUNT")
@@ -309,10 +426,10 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
             if fexec:
                 if not stack:  # Core reports this as a stack error (script_tests.json agrees)
                     raise ScriptError("INVALID_STACK_OPERATION")
-                if minimal_if:
+                if minimal_if or tapscript:
                     top = stack[-1]
                     if len(top) > 1 or (len(top) == 1 and top[0] != 1):
-                        raise ScriptError("MINIMALIF")
+                        raise ScriptError("TAPSCRIPT_MINIMALIF" if tapscript else "MINIMALIF")
                 value = cast_to_bool(pop())
                 if op == 0x64:
                     value = not value
@@ -539,6 +656,25 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
             stack[-1] = h
         elif op == 0xAB:  # CODESEPARATOR
             begin_code = pc
+            if execdata is not None:
+                execdata.codesep_pos = opcode_pos
+        elif tapscript and (op == 0xAC or op == 0xAD):  # CHECKSIG / CHECKSIGVERIFY (BIP342)
+            if len(stack) < 2:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            ok = _checksig_tapscript(stack[-2], stack[-1], execdata, flags, checker)
+            del stack[-2:]
+            if op == 0xAD:
+                if not ok:
+                    raise ScriptError("CHECKSIGVERIFY")
+            else:
+                push(_TRUE if ok else _FALSE)
+        elif op == 0xBA and tapscript:  # CHECKSIGADD (BIP342): sig n pubkey -- n+success
+            if len(stack) < 3:
+                raise ScriptError("INVALID_STACK_OPERATION")
+            n = _num(stack[-2], minimal)
+            ok = _checksig_tapscript(stack[-3], stack[-1], execdata, flags, checker)
+            del stack[-3:]
+            push(encode_num(n + 1 if ok else n))
         elif op == 0xAC or op == 0xAD:  # CHECKSIG / CHECKSIGVERIFY
             if len(stack) < 2:
                 raise ScriptError("INVALID_STACK_OPERATION")
@@ -562,6 +698,8 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, checker: Signatur
             else:
                 push(_TRUE if ok else _FALSE)
         elif op == 0xAE or op == 0xAF:  # CHECKMULTISIG / CHECKMULTISIGVERIFY
+            if tapscript:
+                raise ScriptError("TAPSCRIPT_CHECKMULTISIG")
             i = 1
             if len(stack) < i:
                 raise ScriptError("INVALID_STACK_OPERATION")
@@ -716,11 +854,22 @@ def _verify_general(script_sig: bytes, script_pubkey: bytes, flags: int,
         raise ScriptError("WITNESS_UNEXPECTED")
 
 
+def _witness_size(witness: tuple[bytes, ...]) -> int:
+    """Core `GetSerializeSize(witness.stack)`: compact size of the count, then each item with
+    its compact size."""
+    n = len(ser_compact_size(len(witness)))
+    for item in witness:
+        n += len(ser_compact_size(len(item))) + len(item)
+    return n
+
+
 def _verify_witness_program(witness: tuple[bytes, ...], version: int, program: bytes, flags: int,
                             checker: SignatureChecker, is_p2sh: bool) -> None:
-    """Core `VerifyWitnessProgram` for version 0 (BIP141); other versions and lengths are
-    anyone-can-spend (DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM makes them fail), except a native
-    v1 32-byte program under TAPROOT, which tinynode does not implement yet."""
+    """Core `VerifyWitnessProgram`: version 0 (BIP141), version 1 with a 32-byte program and
+    not P2SH-wrapped under TAPROOT (BIP341: key path with one signature, or script path with a
+    script and control block; an annex, the last of ≥ 2 items starting 0x50, is removed first
+    and signed), pay-to-anchor (v1 `4e73`) always valid; other versions and lengths are
+    anyone-can-spend (DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM makes them fail)."""
     if version == 0:
         if len(program) == 32:  # P2WSH: the last witness item is the script, sha256 = program
             if not witness:
@@ -738,21 +887,67 @@ def _verify_witness_program(witness: tuple[bytes, ...], version: int, program: b
             raise ScriptError("WITNESS_PROGRAM_WRONG_LENGTH")
         return
     if version == 1 and len(program) == 32 and not is_p2sh:
-        if flags & _TAPROOT:
-            raise NotImplementedError("taproot (BIP341/342) spending is not implemented yet")
+        if not flags & _TAPROOT:
+            return
+        if not witness:
+            raise ScriptError("WITNESS_PROGRAM_WITNESS_EMPTY")
+        stack = list(witness)
+        annex = None
+        if len(stack) >= 2 and stack[-1] and stack[-1][0] == ANNEX_TAG:
+            annex = stack.pop()
+        execdata = ScriptExecutionData(annex)
+        if len(stack) == 1:  # key path
+            checker.check_schnorr(stack[0], program, SIGVERSION_TAPROOT, execdata)
+            return
+        control = stack.pop()
+        script = stack.pop()
+        n = len(control)
+        if (n < TAPROOT_CONTROL_BASE_SIZE or n > TAPROOT_CONTROL_MAX_SIZE
+                or (n - TAPROOT_CONTROL_BASE_SIZE) % TAPROOT_CONTROL_NODE_SIZE):
+            raise ScriptError("TAPROOT_WRONG_CONTROL_SIZE")
+        leaf_version = control[0] & TAPROOT_LEAF_MASK
+        execdata.tapleaf_hash = tapleaf_hash(leaf_version, script)
+        if not verify_taproot_commitment(control, program, execdata.tapleaf_hash):
+            raise ScriptError("WITNESS_PROGRAM_MISMATCH")
+        if leaf_version == TAPROOT_LEAF_TAPSCRIPT:
+            execdata.weight_left = _witness_size(witness) + VALIDATION_WEIGHT_OFFSET
+            _execute_witness_script(stack, script, flags, checker, SIGVERSION_TAPSCRIPT, execdata)
+            return
+        if flags & _DISCOURAGE_TAPROOT_VERSION:
+            raise ScriptError("DISCOURAGE_UPGRADABLE_TAPROOT_VERSION")
         return
+    if version == 1 and program == b"\x4e\x73" and not is_p2sh:
+        return  # pay-to-anchor (Core `IsPayToAnchor`): never discouraged
     if flags & _DISCOURAGE_WITNESS:
         raise ScriptError("DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM")
 
 
 def _execute_witness_script(stack: list[bytes], script: bytes, flags: int,
-                            checker: SignatureChecker) -> None:
-    """Core `ExecuteWitnessScript` for witness v0: witness items ≤ 520 bytes, run the script,
-    then exactly one true item must remain (an implicit CLEANSTACK)."""
+                            checker: SignatureChecker, sigversion: int = SIGVERSION_WITNESS_V0,
+                            execdata: ScriptExecutionData | None = None) -> None:
+    """Core `ExecuteWitnessScript`. Tapscript first scans the script: an undecodable push
+    fails (BAD_OPCODE) unless an OP_SUCCESSx comes before it, and any OP_SUCCESSx makes the
+    spend valid at once (DISCOURAGE_OP_SUCCESS: fails); then at most 1,000 initial stack items.
+    Then witness items ≤ 520 bytes, run the script, and exactly one true item must remain (an
+    implicit CLEANSTACK)."""
+    if sigversion == SIGVERSION_TAPSCRIPT:
+        pc = 0
+        end = len(script)
+        while pc < end:
+            r = get_op(script, pc)
+            if r is None:
+                raise ScriptError("BAD_OPCODE")
+            op, _data, pc = r
+            if op in _OP_SUCCESS:
+                if flags & _DISCOURAGE_OP_SUCCESS:
+                    raise ScriptError("DISCOURAGE_OP_SUCCESS")
+                return
+        if len(stack) > MAX_STACK_SIZE:
+            raise ScriptError("STACK_SIZE")
     for item in stack:
         if len(item) > MAX_SCRIPT_ELEMENT_SIZE:
             raise ScriptError("PUSH_SIZE")
-    eval_script(stack, script, flags, checker, SIGVERSION_WITNESS_V0)
+    eval_script(stack, script, flags, checker, sigversion, execdata)
     if len(stack) != 1:
         raise ScriptError("CLEANSTACK")
     if not cast_to_bool(stack[-1]):

@@ -1,8 +1,9 @@
 """Signature hashes: Core `SignatureHash` with `SigVersion::BASE` (legacy) and
-`SigVersion::WITNESS_V0` (BIP143).
+`SigVersion::WITNESS_V0` (BIP143), and Core `SignatureHashSchnorr` (BIP341/342).
 
-The digest returned is sha256d of the preimage in internal order: exactly the 32 bytes ECDSA
-signs (no reversal, no further hashing).
+The legacy/BIP143 digest is sha256d of the preimage in internal order: exactly the 32 bytes
+ECDSA signs (no reversal, no further hashing). The taproot digest is the tagged hash
+`TapSighash` of its preimage, the 32 bytes BIP340 signs.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ..primitives.hashes import sha256d
+from ..primitives.hashes import sha256, sha256d, tagged_hasher
 from ..primitives.serialize import ser_compact_size
 from ..primitives.tx import Tx
 from .script import get_op
@@ -19,8 +20,10 @@ __all__ = [
     "p2pkh_sighash",
     "SIGHASH_ALL", "SIGHASH_NONE", "SIGHASH_SINGLE", "SIGHASH_ANYONECANPAY", "SIGHASH_ONE",
     "legacy_sighash", "serialize_script_code", "PrecomputedTxData", "witness_v0_sighash",
+    "SIGHASH_DEFAULT", "taproot_sighash", "taproot_sighash_preimage",
 ]
 
+SIGHASH_DEFAULT = 0  # BIP341: a 64-byte signature, signs like SIGHASH_ALL
 SIGHASH_ALL = 1
 SIGHASH_NONE = 2
 SIGHASH_SINGLE = 3
@@ -165,25 +168,53 @@ def p2pkh_sighash(tx: Tx, input_index: int, script_pubkey: bytes, hash_type: int
 
 @dataclass(frozen=True, slots=True)
 class PrecomputedTxData:
-    """Core `PrecomputedTransactionData` (the BIP143 part): the three per-transaction hashes
-    every witness v0 signature of `tx` shares, computed once per transaction.
+    """Core `PrecomputedTransactionData`: the per-transaction hashes every signature of `tx`
+    shares, computed once per transaction.
 
-    `spent_outputs` (the TxOuts the inputs spend, in input order) is carried for callers that
-    have them (Core's `m_spent_outputs`); BIP143 itself only needs each input's amount."""
+    BIP143 (witness v0): `hash_prevouts`, `hash_sequence`, `hash_outputs` (sha256d).
+    BIP341 (taproot), only when `spent_outputs` (the TxOuts the inputs spend, in input order,
+    Core's `m_spent_outputs`) are given: the single-SHA256 `sha_prevouts`, `sha_amounts`,
+    `sha_scriptpubkeys`, `sha_sequences`, `sha_outputs`. Without spent outputs a taproot
+    signature cannot be checked (Core `HandleMissingData`, MissingDataBehavior::FAIL)."""
 
     hash_prevouts: bytes
     hash_sequence: bytes
     hash_outputs: bytes
     spent_outputs: tuple | None = None
+    sha_prevouts: bytes | None = None
+    sha_amounts: bytes | None = None
+    sha_scriptpubkeys: bytes | None = None
+    sha_sequences: bytes | None = None
+    sha_outputs: bytes | None = None
+
+    @property
+    def taproot_ready(self) -> bool:
+        """Core `m_bip341_taproot_ready && m_spent_outputs_ready`."""
+        return self.sha_prevouts is not None
 
     @classmethod
-    def for_tx(cls, tx: Tx, spent_outputs=None) -> "PrecomputedTxData":
+    def for_tx(cls, tx: Tx, spent_outputs=None, force: bool = True) -> "PrecomputedTxData":
+        """Core `PrecomputedTransactionData::Init`; `spent_outputs` must have one TxOut per
+        input (ValueError otherwise). With `force` False (validation) the BIP341 hashes are made
+        only when some input with a witness spends a 34-byte OP_1 output (Core's
+        `uses_bip341_taproot`); signers keep the default, Core's `force = true`."""
         pack = _U32.pack
-        prevouts = b"".join(i.prevout.txid + pack(i.prevout.n) for i in tx.vin)
-        sequences = b"".join(pack(i.sequence) for i in tx.vin)
-        outputs = b"".join(o.serialize() for o in tx.vout)
-        return cls(sha256d(prevouts), sha256d(sequences), sha256d(outputs),
-                   tuple(spent_outputs) if spent_outputs is not None else None)
+        sha_prevouts = sha256(b"".join(i.prevout.txid + pack(i.prevout.n) for i in tx.vin))
+        sha_sequences = sha256(b"".join(pack(i.sequence) for i in tx.vin))
+        sha_outputs = sha256(b"".join(o.serialize() for o in tx.vout))
+        doubled = (sha256(sha_prevouts), sha256(sha_sequences), sha256(sha_outputs))
+        if spent_outputs is None:
+            return cls(*doubled)
+        spent = tuple(spent_outputs)
+        if len(spent) != len(tx.vin):
+            raise ValueError("spent_outputs needs one output per input")
+        if not force and not any(i.witness and len(o.script_pubkey) == 34 and o.script_pubkey[0] == 0x51
+                                 for i, o in zip(tx.vin, spent)):
+            return cls(*doubled, spent)
+        sha_amounts = sha256(b"".join(_Q.pack(o.value) for o in spent))
+        sha_spks = sha256(b"".join(ser_compact_size(len(o.script_pubkey)) + o.script_pubkey
+                                   for o in spent))
+        return cls(*doubled, spent, sha_prevouts, sha_amounts, sha_spks, sha_sequences, sha_outputs)
 
 
 def witness_v0_sighash(tx: Tx, input_index: int, script_code: bytes, amount: int, hash_type: int,
@@ -219,3 +250,65 @@ def witness_v0_sighash(tx: Tx, input_index: int, script_code: bytes, amount: int
         _Q.pack(amount), pack(txin.sequence), hash_outputs,
         pack(tx.locktime), pack(hash_type & 0xFFFFFFFF),
     )))
+
+
+def _valid_taproot_hashtype(hash_type: int) -> bool:
+    return hash_type <= 0x03 or 0x81 <= hash_type <= 0x83
+
+
+def taproot_sighash_preimage(tx: Tx, input_index: int, hash_type: int, txdata: PrecomputedTxData,
+                             annex: bytes | None = None, tapleaf_hash: bytes | None = None,
+                             codesep_pos: int = 0xFFFFFFFF, key_version: int = 0) -> bytes | None:
+    """The message BIP341 `SigMsg` (with BIP342's extension when `tapleaf_hash` is given:
+    ext_flag 1, tapleaf hash, key_version, codeseparator position), preceded by the epoch byte 0.
+
+    None where Core's `SignatureHashSchnorr` returns false: an undefined hash type (not 0x00-0x03
+    or 0x81-0x83), or SIGHASH_SINGLE without an output at `input_index`. `annex` is the whole
+    annex (starting 0x50), signed as sha256(compact size || annex). `txdata` must be
+    `taproot_ready` (built with every spent output)."""
+    if not _valid_taproot_hashtype(hash_type):
+        return None
+    if not txdata.taproot_ready:
+        raise ValueError("taproot signature hashes need every spent output (PrecomputedTxData)")
+    output_type = SIGHASH_ALL if hash_type == SIGHASH_DEFAULT else hash_type & 0x03
+    anyone = hash_type & SIGHASH_ANYONECANPAY
+    pack = _U32.pack
+    ext_flag = 0 if tapleaf_hash is None else 1
+    parts = [b"\x00", bytes((hash_type,)), pack(tx.version & 0xFFFFFFFF), pack(tx.locktime)]
+    if not anyone:
+        parts += [txdata.sha_prevouts, txdata.sha_amounts, txdata.sha_scriptpubkeys,
+                  txdata.sha_sequences]
+    if output_type == SIGHASH_ALL:
+        parts.append(txdata.sha_outputs)
+    parts.append(bytes(((ext_flag << 1) | (annex is not None),)))
+    txin = tx.vin[input_index]
+    if anyone:
+        parts += [txin.prevout.txid, pack(txin.prevout.n),
+                  txdata.spent_outputs[input_index].serialize(), pack(txin.sequence)]
+    else:
+        parts.append(pack(input_index))
+    if annex is not None:
+        parts.append(sha256(ser_compact_size(len(annex)) + annex))
+    if output_type == SIGHASH_SINGLE:
+        if input_index >= len(tx.vout):
+            return None
+        parts.append(sha256(tx.vout[input_index].serialize()))
+    if ext_flag:
+        parts += [tapleaf_hash, bytes((key_version,)), pack(codesep_pos & 0xFFFFFFFF)]
+    return b"".join(parts)
+
+
+def taproot_sighash(tx: Tx, input_index: int, hash_type: int, txdata: PrecomputedTxData,
+                    annex: bytes | None = None, tapleaf_hash: bytes | None = None,
+                    codesep_pos: int = 0xFFFFFFFF) -> bytes | None:
+    """Core `SignatureHashSchnorr`: hash_TapSighash(0x00 || SigMsg(...)) for a key path spend
+    (`tapleaf_hash` None, SigVersion::TAPROOT) or a tapscript signature (SigVersion::TAPSCRIPT);
+    None for an undefined hash type or SIGHASH_SINGLE without a matching output (Core then
+    reports SCHNORR_SIG_HASHTYPE)."""
+    pre = taproot_sighash_preimage(tx, input_index, hash_type, txdata, annex, tapleaf_hash,
+                                   codesep_pos)
+    if pre is None:
+        return None
+    h = tagged_hasher("TapSighash")
+    h.update(pre)
+    return h.digest()
