@@ -153,7 +153,7 @@ VERBS = {
             "                          pay AMOUNT coins to ADDR; fee rate R in sat/vB (default 2);\n"
             "                          --data attaches an OP_RETURN output with HEX",
     "status": "status TXID               where a transaction stands (mempool / confirmations / conflicted)",
-    "newaddress": "newaddress [LABEL]        a fresh receive address",
+    "newaddress": "newaddress [LABEL] [--legacy]  a fresh receive address (bech32; --legacy: P2PKH)",
     "addresses": "addresses                 the wallet's addresses and their balances (immature, pending)",
     "mine": "mine [N]                  mine N blocks (default 1) to a fresh wallet address",
     "mempool": "mempool                   transactions waiting in the mempool",
@@ -643,7 +643,12 @@ def verb_status(c, args, opts) -> int:
 
 
 def verb_newaddress(c, args, opts) -> int:
-    addr = c.call("getnewaddress", *(args[:1]))
+    """A fresh receive address: bech32 (P2WPKH), Core's default type; --legacy for P2PKH."""
+    o, pos = _verb_opts(args, {"legacy": False})
+    if o.get("legacy"):
+        addr = c.call("getnewaddress", pos[0] if pos else "", "legacy")
+    else:
+        addr = c.call("getnewaddress", *(pos[:1]))
     print(addr)
     return 0
 

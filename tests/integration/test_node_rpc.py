@@ -124,10 +124,10 @@ async def test_three_sends_from_one_coin_and_mempool_rejects():
         w = a.node.wallet
         out = w.is_mine_output(tx1.vin[0].prevout)
         key = w.keys.private_key(out.script_pubkey)
-        from tinynode.wallet.wallet import _sign_p2pkh
+        assert key is not None and out.script_pubkey[:2] == b"\x00\x14"   # a bech32 (P2WPKH) coin
         for value in (out.value - 100, 49 * COIN):
             unsigned = Tx(2, (TxIn(tx1.vin[0].prevout, b"", 0xFFFFFFFD),), (TxOut(value, out.script_pubkey),))
-            ds = replace(unsigned, vin=(TxIn(tx1.vin[0].prevout, _sign_p2pkh(unsigned, 0, key, out.script_pubkey), 0xFFFFFFFD),))
+            ds = w.sign_inputs(unsigned, [out])
             e = await rpc_error(a.rpc.call("sendrawtransaction", ds.raw.hex()))
             assert e.code == -26, e
         assert set(await a.rpc.call("getrawmempool")) == set(txids)
@@ -177,11 +177,9 @@ async def test_reorg_returns_send_to_pending_then_conflicted():
         w = a.node.wallet
         prevout = tx1.vin[0].prevout
         out = w.is_mine_output(prevout)
-        key = w.keys.private_key(out.script_pubkey)
-        from tinynode.wallet.wallet import _sign_p2pkh
         pay = decode_address(dest, a.node.params).script_pubkey
         unsigned = Tx(2, (TxIn(prevout, b"", 0xFFFFFFFD),), (TxOut(49 * COIN, pay),))
-        ds = replace(unsigned, vin=(TxIn(prevout, _sign_p2pkh(unsigned, 0, key, out.script_pubkey), 0xFFFFFFFD),))
+        ds = w.sign_inputs(unsigned, [out])
         await b.rpc.call("sendrawtransaction", ds.raw.hex(), 0)   # 0 = no fee-rate cap (Core)
         addr_b = await b.rpc.call("getnewaddress")
         await b.rpc.call("generatetoaddress", 3, addr_b)

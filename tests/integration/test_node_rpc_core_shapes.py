@@ -104,7 +104,9 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         e2 = await c.call("getmempoolentry", t2)
         shape(e2, MEMPOOL_ENTRY)
         shape(e2["fees"], {"base": NUM, "modified": NUM, "ancestor": NUM, "descendant": NUM})
-        assert e2["spentby"] == [t3] and e2["descendantcount"] == 2 and e2["wtxid"] == t2
+        # the wallet spends a bech32 (P2WPKH) coin: the entry's wtxid is the witness hash
+        wtxid2 = (await c.call("getrawtransaction", t2, True))["hash"]
+        assert e2["spentby"] == [t3] and e2["descendantcount"] == 2 and e2["wtxid"] == wtxid2 != t2
         e3 = (await c.call("getrawmempool", True))[t3]
         shape(e3, MEMPOOL_ENTRY)
         assert e3["depends"] == [t2] and e3["ancestorcount"] == 2
@@ -116,7 +118,9 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         d = await c.call("decoderawtransaction", raw)
         shape(d, {"txid": str, "hash": str, "version": int, "size": int, "vsize": int, "weight": int,
                   "locktime": int, "vin": list, "vout": list})
-        shape(d["vin"][0], {"txid": str, "vout": int, "scriptSig": dict, "sequence": int})
+        # a P2WPKH spend (bech32 default): Core adds the input's "txinwitness" [sig, pubkey]
+        shape(d["vin"][0], {"txid": str, "vout": int, "scriptSig": dict, "txinwitness": list, "sequence": int})
+        assert len(d["vin"][0]["txinwitness"]) == 2 and d["vin"][0]["scriptSig"]["hex"] == ""
         shape(d["vin"][0]["scriptSig"], {"asm": str, "hex": str})
         shape(d["vout"][0], {"value": NUM, "n": int, "scriptPubKey": dict})
         assert await err(c.call("decoderawtransaction", "00")) == -22
@@ -129,13 +133,23 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
 
         # --- validateaddress / getaddressinfo (desc, timestamp, hd* left out)
         va = await c.call("validateaddress", addr)
-        shape(va, {"isvalid": bool, "address": str, "scriptPubKey": str, "isscript": bool, "iswitness": bool})
+        # addr is bech32 (P2WPKH, the default type): Core adds witness_version / witness_program
+        shape(va, {"isvalid": bool, "address": str, "scriptPubKey": str, "isscript": bool, "iswitness": bool,
+                   "witness_version": int, "witness_program": str})
+        assert va["iswitness"] is True and va["isscript"] is False and va["witness_version"] == 0
         bad = await c.call("validateaddress", "nope")
         shape(bad, {"isvalid": bool, "error_locations": list, "error": str})
         ai = await c.call("getaddressinfo", addr)
-        shape(ai, {"address": str, "scriptPubKey": str, "ismine": bool, "solvable": bool, "iswatchonly": bool,
-                   "isscript": bool, "iswitness": bool, "ischange": bool, "labels": list},
+        shape(ai, {"address": str, "scriptPubKey": str, "ismine": bool, "solvable": bool, "desc": str,
+                   "iswatchonly": bool, "isscript": bool, "iswitness": bool, "witness_version": int,
+                   "witness_program": str, "ischange": bool, "labels": list},
               optional={"pubkey", "iscompressed"})
+        assert ai["ismine"] and ai["desc"].startswith(f"wpkh({ai['pubkey']})#")
+        leg = await c.call("getaddressinfo", await c.call("getnewaddress", "", "legacy"))
+        shape(leg, {"address": str, "scriptPubKey": str, "ismine": bool, "solvable": bool, "desc": str,
+                    "iswatchonly": bool, "isscript": bool, "iswitness": bool, "ischange": bool, "labels": list},
+              optional={"pubkey", "iscompressed"})
+        assert leg["desc"].startswith(f"pkh({leg['pubkey']})#") and leg["iswitness"] is False
         assert await err(c.call("getaddressinfo", "nope")) == -5
 
         # --- gettransaction / listtransactions (blockindex, comment, to left out)
@@ -163,7 +177,8 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         # --- raw transactions: createrawtransaction, sign*, testmempoolaccept, sendrawtransaction
         utxo = next(u for u in await c.call("listunspent") if u["amount"] == 50)
         shape(utxo, {"txid": str, "vout": int, "address": str, "label": str, "scriptPubKey": str, "amount": NUM,
-                     "confirmations": int, "spendable": bool, "solvable": bool, "safe": bool})
+                     "confirmations": int, "spendable": bool, "solvable": bool, "desc": str, "safe": bool})
+        assert utxo["desc"].startswith("wpkh(")          # a bech32 coin's spending descriptor
         ins = [{"txid": utxo["txid"], "vout": utxo["vout"]}]
         assert await err(c.call("createrawtransaction", [{"txid": utxo["txid"]}], {dest: 1})) == -8  # vout missing
         assert await err(c.call("createrawtransaction", [{"txid": utxo["txid"], "vout": -1}], {dest: 1})) == -8
@@ -175,7 +190,9 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         assert await err(c.call("signrawtransactionwithwallet", "00")) == -22
         part = await c.call("signrawtransactionwithkey", rawtx, [])
         shape(part, {"hex": str, "complete": bool, "errors": list})
-        shape(part["errors"][0], {"txid": str, "vout": int, "scriptSig": str, "sequence": int, "error": str})
+        # Core's help lists each error's "witness" (hex items) beside the scriptSig
+        shape(part["errors"][0], {"txid": str, "vout": int, "witness": list, "scriptSig": str, "sequence": int,
+                                  "error": str})
         signed = await c.call("signrawtransactionwithwallet", rawtx)
         shape(signed, {"hex": str, "complete": bool})
         ok = (await c.call("testmempoolaccept", [signed["hex"]]))[0]
@@ -185,8 +202,10 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         assert ok["fees"]["effective-feerate"] == round(0.0001 * 1000 / ok["vsize"], 8)
         no = (await c.call("testmempoolaccept", [rawtx]))[0]
         shape(no, {"txid": str, "wtxid": str, "allowed": bool, "reject-reason": str, "reject-details": str})
+        # the unsigned input spends a P2WPKH coin with an empty witness: Core's
+        # SCRIPT_ERR_WITNESS_PROGRAM_MISMATCH (a v0 key-hash program needs exactly 2 items)
         assert no["reject-reason"] == ("mempool-script-verify-flag-failed "
-                                       "(Operation not valid with the current stack size)")
+                                       "(Witness program hash mismatch)")
         assert no["reject-details"].startswith(no["reject-reason"] + ", input 0")
         high = (await c.call("testmempoolaccept", [signed["hex"]], 0.00000001))[0]
         assert high["allowed"] is False and high["reject-reason"] == "max-fee-exceeded"

@@ -51,7 +51,8 @@ async def test_core_methods_on_one_node():
 
         spk_hex = (await c.call("validateaddress", addr))["scriptPubKey"]
         ds = await c.call("decodescript", spk_hex)
-        assert ds["type"] == "pubkeyhash" and ds["address"] == addr and ds["asm"].startswith("OP_DUP OP_HASH160")
+        # getnewaddress is bech32 (P2WPKH) by default, as Core's -addresstype
+        assert ds["type"] == "witness_v0_keyhash" and ds["address"] == addr and ds["asm"].startswith("0 ")
         assert ds["p2sh"][0] == "2"
         assert (await c.call("decodescript", "6a02cafe"))["asm"] == "OP_RETURN -32458"
         assert await err(c.call("decodescript", "zz")) == -8          # Core ParseHexV

@@ -26,7 +26,7 @@ async def err(coro) -> tuple[int, str]:
 def expected_stats(block: dict, mediantime: int, subsidy: int) -> dict:
     """Core getblockstats, written out from its definition over getblock 3's JSON."""
     txs = block["tx"]
-    fees, sizes, rates = [], [], []
+    fees, sizes, rates, sw = [], [], [], []
     ins = outs = total_out = utxos = 0
     utxo_inc = utxo_inc_actual = 0
 
@@ -54,6 +54,8 @@ def expected_stats(block: dict, mediantime: int, subsidy: int) -> dict:
         fees.append(fee)
         sizes.append(tx["size"])
         rates.append((fee * 4 // tx["weight"], tx["weight"]))
+        if any(v.get("txinwitness") for v in tx["vin"]):    # the wallet's P2WPKH spends
+            sw.append((tx["size"], tx["weight"]))
     n = len(txs) - 1
     total_weight = sum(w for _, w in rates)
 
@@ -78,8 +80,9 @@ def expected_stats(block: dict, mediantime: int, subsidy: int) -> dict:
         "maxfeerate": max((r for r, _ in rates), default=0), "maxtxsize": max(sizes, default=0),
         "medianfee": median(fees), "mediantime": mediantime, "mediantxsize": median(sizes),
         "minfee": min(fees, default=0), "minfeerate": min((r for r, _ in rates), default=0),
-        "mintxsize": min(sizes, default=0), "outs": outs, "subsidy": subsidy, "swtotal_size": 0,
-        "swtotal_weight": 0, "swtxs": 0, "time": block["time"], "total_out": total_out,
+        "mintxsize": min(sizes, default=0), "outs": outs, "subsidy": subsidy,
+        "swtotal_size": sum(z for z, _ in sw), "swtotal_weight": sum(w for _, w in sw), "swtxs": len(sw),
+        "time": block["time"], "total_out": total_out,
         "total_size": sum(sizes), "total_weight": total_weight, "totalfee": sum(fees), "txs": len(txs),
         "utxo_increase": outs - ins, "utxo_size_inc": utxo_inc,
         "utxo_increase_actual": utxos - ins, "utxo_size_inc_actual": utxo_inc_actual,
@@ -117,6 +120,7 @@ async def test_getblockstats_by_cores_formulas():
         assert got == want and list(got) == list(want)                # Core's key order
         assert await call("getblockstats", bh) == got
         assert got["totalfee"] > 0 and got["minfeerate"] < got["maxfeerate"]
+        assert got["swtxs"] == 5             # the wallet spends its bech32 (P2WPKH) coins with witnesses
         # a block of only a coinbase, and genesis (no UTXO change counted)
         cb_only = await call("getblockstats", 50)
         assert cb_only["txs"] == 1 and cb_only["ins"] == 0 and cb_only["feerate_percentiles"] == [0] * 5

@@ -315,3 +315,11 @@ def test_info_says_1_block_found(monkeypatch, capsys):
                "getmininginfo": {"mining": True, "workers": 1, "hashespersec": 2000, "blocksfound": 1}}
     rc, out, _, _ = run(monkeypatch, capsys, ["info"], answers)
     assert "mining    on, 1 worker(s), 2.0 kH/s, 1 block found" in out.splitlines()
+
+
+def test_newaddress_is_bech32_by_default_and_legacy_on_request(monkeypatch, capsys):
+    """issue 15: `newaddress` asks for Core's default type (bech32); --legacy asks for P2PKH."""
+    rc, out, _, fake = run(monkeypatch, capsys, ["newaddress"], {"getnewaddress": "bcrt1qxyz"})
+    assert rc == 0 and out.strip() == "bcrt1qxyz" and fake.calls == [("getnewaddress", (), None)]
+    rc, out, _, fake = run(monkeypatch, capsys, ["newaddress", "savings", "--legacy"], {"getnewaddress": "mABC"})
+    assert rc == 0 and out.strip() == "mABC" and fake.calls == [("getnewaddress", ("savings", "legacy"), None)]

@@ -14,7 +14,9 @@ from tinynode.primitives.keys import PrivateKey, der_decode_signature
 from tinynode.primitives.tx import COIN, NULL_OUTPOINT, OutPoint, Tx, TxIn, TxOut
 from tinynode.storage.wallet import WalletStore
 from tinynode.wallet.coinselect import InsufficientFunds
-from tinynode.wallet.wallet import CONFLICTED, CONFIRMED, PENDING, Wallet, WalletError, _legacy_sighash_all
+from tinynode.script.flags import STANDARD_FLAGS
+from tinynode.script.interpreter import verify_script
+from tinynode.wallet.wallet import CONFLICTED, CONFIRMED, PENDING, Wallet, WalletError
 
 P = REGTEST
 OTHER = decode_address("mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn", P).script_pubkey  # not ours
@@ -60,23 +62,23 @@ def mine_to_wallet(chain, wallet, n):
 
 
 def verify_signed(wallet, tx):
-    """Every input's signature verifies against the key that owns the coin."""
+    """Every input passes the script interpreter with the standard flags (WITNESS included):
+    P2PKH inputs by scriptSig, P2WPKH inputs by witness [sig, pubkey] with an empty scriptSig."""
     for i, txin in enumerate(tx.vin):
         out = wallet.is_mine_output(txin.prevout)
         assert out is not None
-        s = txin.script_sig
-        sig = s[1:1 + s[0]]
-        pub = s[2 + s[0]:]
-        assert hash160(pub) == out.script_pubkey[3:23]
-        digest = _legacy_sighash_all(tx, i, out.script_pubkey)
-        from tinynode.primitives.keys import PublicKey
-        assert sig[-1] == 1 and PublicKey(pub).verify(sig[:-1], digest)
+        if out.script_pubkey[:2] == b"\x00\x14":
+            assert txin.script_sig == b"" and len(txin.witness) == 2
+            assert hash160(txin.witness[1]) == out.script_pubkey[2:]
+        else:
+            assert txin.witness == ()
+        verify_script(txin.script_sig, out.script_pubkey, tx, i, STANDARD_FLAGS, amount=out.value)
 
 
 def test_wallet_file_is_private_and_addresses_are_fresh(tmp_path, wallet):
     assert stat.S_IMODE(os.stat(tmp_path / "wallet.sqlite").st_mode) == 0o600
     a1, a2 = wallet.keys.new_address(), wallet.keys.new_address()
-    assert a1 != a2 and a1[0] in "mn"
+    assert a1 != a2 and a1.startswith("bcrt1q")     # bech32 (P2WPKH) is the default type
     assert [a.address for a in wallet.keys.addresses()] == [a1, a2]
     assert len(wallet.keys.addresses(include_unissued=True)) >= 2 + 3 + 3
 
@@ -109,10 +111,13 @@ def test_send_builds_valid_signed_tx_with_change_and_fee(wallet):
     created = wallet.create_transaction([(OTHER, 150_000_000)], fee_rate=2000)
     tx = created.tx
     assert len(tx.vin) == 1 and len(tx.vout) == 2
-    assert created.fee == 2 * tx.size or created.fee == -(-tx.size * 2000 // 1000) or created.fee >= tx.size * 2
-    assert created.fee <= (tx.size + 2) * 2      # estimate is tight (≤ 1 byte of slack per input)
+    # a P2WPKH coin: estimate 10 overhead + 34 (P2PKH recipient) + 68 input + 1 marker/flag
+    # + 31 (P2WPKH change) = 144 vB at 2 sat/vB; the signed tx is within 1 vB of it
+    assert tx.has_witness() and tx.wtxid != tx.txid
+    assert created.fee == 144 * 2 and tx.vsize in (143, 144)
     change = tx.vout[created.change_index]
     assert wallet.keys.is_change(change.script_pubkey)
+    assert change.script_pubkey[:2] == b"\x00\x14"        # -changetype bech32
     assert change.value == 50 * COIN - 150_000_000 - created.fee
     verify_signed(wallet, tx)
     wallet.add_tx(tx, from_me=True, fee=created.fee)
@@ -167,7 +172,8 @@ def test_dust_fee_rate_insufficient_funds(wallet):
     dear = wallet.create_transaction([(OTHER, COIN)], fee_rate=10_000)
     assert dear.fee > cheap.fee * 9
     # change that would be dust goes to the fee instead: no change output
-    almost_all = 50 * COIN - 226 * 2 - 300
+    # (no-change size 113 vB: fee 226; change would be 226 + 200 - 288 = 138 < 294 P2WPKH dust)
+    almost_all = 50 * COIN - 113 * 2 - 200
     c = wallet.create_transaction([(OTHER, almost_all)], fee_rate=2000)
     assert c.change_index is None and len(c.tx.vout) == 1 and c.fee == 50 * COIN - almost_all
 
@@ -397,3 +403,100 @@ def test_a_block_spending_our_pending_txs_coin_is_still_seen(wallet):
     rival = Tx(1, (TxIn(c.tx.vin[0].prevout, b""),), (TxOut(COIN, OTHER),), 0)
     chain.mine(OTHER, txs=(rival,))
     assert wallet.get_tx(c.tx.txid).state == CONFLICTED
+
+
+# --- segwit wallet (issue 15): address types, a schema-1 file, mixed inputs ---------------------
+
+def test_address_types_bech32_default_legacy_on_request(wallet):
+    seg = wallet.keys.new_address()
+    leg = wallet.keys.new_address(addr_type="legacy")
+    assert seg.startswith("bcrt1q") and leg[0] in "mn"
+    seg_spk, leg_spk = decode_address(seg, P).script_pubkey, decode_address(leg, P).script_pubkey
+    assert seg_spk[:2] == b"\x00\x14" and len(seg_spk) == 22
+    assert wallet.keys.address_type(seg_spk) == "bech32" and wallet.keys.address_type(leg_spk) == "legacy"
+    # exactly the script handed out is ours, not the key's other script
+    other_of_seg = b"\x76\xa9\x14" + seg_spk[2:] + b"\x88\xac"
+    assert wallet.keys.is_mine(seg_spk) and not wallet.keys.is_mine(other_of_seg)
+    assert wallet.keys.new_change_script()[:2] == b"\x00\x14"
+    with pytest.raises(ValueError, match="Unknown address type 'p2sh-segwit'"):
+        wallet.keys.new_address(addr_type="p2sh-segwit")
+    # dumpprivkey of a bech32 address: the WIF of the key behind it
+    from tinynode.primitives.address import decode_wif
+    secret, compressed = decode_wif(wallet.keys.export_wif(seg), P)
+    assert compressed and PrivateKey(secret, True).public_key.sec == wallet.keys.pubkey(seg_spk)
+
+
+def test_address_type_persists_across_restart(tmp_path):
+    w = Wallet(P, WalletStore(tmp_path / "w.sqlite"), keypool_size=2)
+    seg, leg = w.keys.new_address(), w.keys.new_address(addr_type="legacy")
+    w.close()
+    w = Wallet(P, WalletStore(tmp_path / "w.sqlite"), keypool_size=2)
+    types = {a.address: a.addr_type for a in w.keys.addresses()}
+    assert types == {seg: "bech32", leg: "legacy"}
+    assert w.store.get_meta("schema_version") == b"2"
+    w.close()
+
+
+_SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB);
+CREATE TABLE keys (id INTEGER PRIMARY KEY, secret BLOB NOT NULL, compressed INTEGER NOT NULL,
+    pubkey BLOB NOT NULL, script_pubkey BLOB NOT NULL UNIQUE, chain INTEGER NOT NULL,
+    issued INTEGER NOT NULL DEFAULT 0, used INTEGER NOT NULL DEFAULT 0,
+    label TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL);
+CREATE TABLE txs (txid BLOB PRIMARY KEY, raw BLOB NOT NULL, state TEXT NOT NULL, block_hash BLOB,
+    height INTEGER, block_time INTEGER, time_received INTEGER NOT NULL, from_me INTEGER NOT NULL,
+    fee INTEGER, seq INTEGER NOT NULL);
+"""
+
+
+def _schema1_wallet(path, keys):
+    """A wallet.sqlite as the legacy-only wallet wrote it (schema 1: no addr_type column)."""
+    import sqlite3
+    db = sqlite3.connect(str(path))
+    db.executescript(_SCHEMA_1)
+    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (b"1",))
+    for n, (key, chain, issued) in enumerate(keys, 1):
+        pub = key.public_key.sec
+        db.execute("INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, ?, 0, '', 1700000000)",
+                   (n, key.secret, 1, pub, b"\x76\xa9\x14" + hash160(pub) + b"\x88\xac", chain, int(issued)))
+    db.commit()
+    db.close()
+
+
+def test_schema1_wallet_migrates_and_spends_legacy_and_segwit_coins_in_one_tx(tmp_path):
+    old_key = PrivateKey(bytes(31) + b"\x2a")
+    pool_key = PrivateKey(bytes(31) + b"\x2b")
+    path = tmp_path / "wallet.sqlite"
+    _schema1_wallet(path, [(old_key, 0, True), (pool_key, 0, False)])
+    w = Wallet(P, WalletStore(path), keypool_size=2)
+    try:
+        assert w.store.get_meta("schema_version") == b"2"
+        old_spk = b"\x76\xa9\x14" + hash160(old_key.public_key.sec) + b"\x88\xac"
+        assert w.keys.is_mine(old_spk) and w.keys.address_type(old_spk) == "legacy"
+        # the unissued pool key of the old file is handed out as bech32 now
+        seg = w.keys.new_address()
+        seg_spk = decode_address(seg, P).script_pubkey
+        assert seg_spk == b"\x00\x14" + hash160(pool_key.public_key.sec)
+        chain = FakeChain(w)
+        chain.mine(old_spk)
+        chain.mine(seg_spk)
+        for _ in range(100):
+            chain.mine(OTHER)
+        assert w.balances().trusted == 100 * COIN
+        # 60 coins need both coinbases: one P2PKH and one P2WPKH input
+        c = w.create_transaction([(OTHER, 60 * COIN)], fee_rate=1000)
+        tx = c.tx
+        kinds = sorted("wit" if i.witness else "legacy" for i in tx.vin)
+        assert kinds == ["legacy", "wit"]
+        verify_signed(w, tx)
+        assert tx.vout[c.change_index].script_pubkey[:2] == b"\x00\x14"
+        # estimate at 1 sat/vB: 10 + 34 + 148 + 68 + 1 + 31 = 292 vB; the real tx within 1 vB
+        assert c.fee == 292 and 291 <= tx.vsize <= 292
+        w.add_tx(tx, from_me=True, fee=c.fee)
+        assert w.balances().trusted == 40 * COIN - c.fee
+    finally:
+        w.close()
+    # the migrated file reopens as schema 2 with its types kept
+    w = Wallet(P, WalletStore(path), keypool_size=2)
+    assert {a.address: a.addr_type for a in w.keys.addresses()}[seg] == "bech32"
+    w.close()

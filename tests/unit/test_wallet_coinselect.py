@@ -55,3 +55,13 @@ def test_subtract_fee_and_insufficient_funds():
         select_coins([coin(1, COIN)], COIN, 1000, BASE)
     with pytest.raises(InsufficientFunds):
         select_coins([], 1, 1000, BASE)
+
+
+def test_p2wpkh_inputs_are_68_vbytes_plus_one_for_marker_and_flag():
+    from tinynode.wallet.coinselect import P2WPKH_INPUT_SIZE, P2WPKH_OUTPUT_SIZE
+    seg = Candidate(OutPoint(b"\x09" * 32, 0), 50 * COIN, b"\x00\x14" + bytes(20), 6, P2WPKH_INPUT_SIZE, True)
+    sel = select_coins([seg], COIN, 1000, BASE, change_size=P2WPKH_OUTPUT_SIZE, min_change=294)
+    assert P2WPKH_INPUT_SIZE == 68 and sel.size == BASE + 68 + 1 + 31 and sel.fee == sel.size
+    # mixed: one legacy and one witness input
+    sel = select_coins([coin(1, COIN), seg], 50 * COIN + COIN // 2, 1000, BASE, subtract_fee=True)
+    assert len(sel.inputs) == 2 and sel.size == BASE + P2PKH_INPUT_SIZE + 68 + 1 + (P2PKH_OUTPUT_SIZE if sel.change else 0)

@@ -129,7 +129,7 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
             return {**res, "allowed": True, "vsize": vsize,
                     "fees": {"base": amount_to_json(fee),
                              "effective-feerate": amount_to_json(fee * 1000 // vsize),
-                             "effective-includes": [tx.txid_hex]}}
+                             "effective-includes": [tx.wtxid_hex]}}   # Core lists wtxids
         # a dry run of every accept check, BIP125 replacement rules included
         verdicts = await self.node.service.test_txs(txs)
         return [one(tx, entry, err) for tx, (entry, err) in zip(txs, verdicts)]
@@ -325,11 +325,17 @@ Create a transaction spending the given inputs and creating new outputs (not sig
         return tx.raw.hex()
 
     def _sign_inputs(self, tx: Tx, key_for, prevtxs: Any, sighashtype: Any) -> dict:
-        """Core `SignTransaction`: sign every input we can (P2PKH, P2PK); report the others."""
+        """Core `SignTransaction`: sign every input we can (P2PKH, P2PK, P2WPKH); report the
+        others. A P2WPKH input needs the spent amount (BIP143): prevtxs' "amount", else the UTXO
+        set or the mempool, as Core's `FetchAndClearCoins`; the witness is [sig, pubkey] with an
+        empty scriptSig, and all of the tx's witness inputs share one PrecomputedTxData."""
         from dataclasses import replace as dc_replace
+        from ..primitives.hashes import hash160
         from ..primitives.tx import OutPoint, TxIn
-        from ..script.sighash import SIGHASH_ALL, SIGHASH_ANYONECANPAY, SIGHASH_NONE, SIGHASH_SINGLE
-        from ..script.sign import sign_p2pk, sign_p2pkh
+        from ..script.sighash import (
+            SIGHASH_ALL, SIGHASH_ANYONECANPAY, SIGHASH_NONE, SIGHASH_SINGLE, PrecomputedTxData,
+        )
+        from ..script.sign import sign_p2pk, sign_p2pkh, sign_p2wpkh
         from ..script.script import classify, iter_ops
         names = {"ALL": SIGHASH_ALL, "NONE": SIGHASH_NONE, "SINGLE": SIGHASH_SINGLE,
                  "ALL|ANYONECANPAY": SIGHASH_ALL | SIGHASH_ANYONECANPAY,
@@ -347,41 +353,62 @@ Create a transaction spending the given inputs and creating new outputs (not sig
                 spk = bytes.fromhex(_str(p.get("scriptPubKey"), "scriptPubKey"))
             except ValueError:
                 raise RPCError(RPC_DESERIALIZATION_ERROR, "scriptPubKey must be hex") from None
-            given[OutPoint(_hash(p.get("txid"), "txid"), _int(p.get("vout"), "vout"))] = spk
+            amount = amount_from_json(p["amount"]) if p.get("amount") is not None else None
+            given[OutPoint(_hash(p.get("txid"), "txid"), _int(p.get("vout"), "vout"))] = (spk, amount)
         cs, mp = self._cs(), self.node.mempool
+        spent: list = []            # (script_pubkey, amount or None) per input, None if unknown
+        for txin in tx.vin:
+            found = given.get(txin.prevout)
+            coin = cs.get_coin(txin.prevout)
+            if coin is None and mp is not None:
+                e = mp.get(txin.prevout.txid)
+                if e is not None and txin.prevout.n < len(e.tx.vout):
+                    coin = e.tx.vout[txin.prevout.n]
+            if found is None and coin is not None:
+                found = (coin.script_pubkey, coin.value)
+            elif found is not None and found[1] is None and coin is not None \
+                    and coin.script_pubkey == found[0]:
+                found = (found[0], coin.value)
+            spent.append(found)
+
+        def error(i: int, txin, msg: str) -> dict:
+            return {"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
+                    "witness": [w.hex() for w in vin[i].witness],
+                    "scriptSig": vin[i].script_sig.hex(), "sequence": txin.sequence, "error": msg}
         vin = list(tx.vin)
         errors = []
+        txdata = None
         for i, txin in enumerate(tx.vin):
-            spk = given.get(txin.prevout)
-            if spk is None:
-                coin = cs.get_coin(txin.prevout)
-                if coin is None and mp is not None:
-                    e = mp.get(txin.prevout.txid)
-                    if e is not None and txin.prevout.n < len(e.tx.vout):
-                        spk = e.tx.vout[txin.prevout.n].script_pubkey
-                elif coin is not None:
-                    spk = coin.script_pubkey
-            if spk is None:
-                errors.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
-                               "scriptSig": txin.script_sig.hex(), "sequence": txin.sequence,
-                               "error": "Input not found or already spent"})
+            if spent[i] is None:
+                errors.append(error(i, txin, "Input not found or already spent"))
                 continue
-            kind = classify(spk).value
+            spk, amount = spent[i]
+            kind = "witness_v0_keyhash" if len(spk) == 22 and spk[:2] == b"\x00\x14" else classify(spk).value
             key = None
             if kind == "pubkeyhash":
                 key = key_for(spk[3:23], spk)
             elif kind == "pubkey":
                 pub = next(d for op, d in iter_ops(spk) if d is not None)
-                from ..primitives.hashes import hash160
                 key = key_for(hash160(pub), None)
+            elif kind == "witness_v0_keyhash":
+                key = key_for(spk[2:22], spk)
+                if key is not None and not key.compressed:
+                    key = None
+                if key is not None and amount is None:
+                    errors.append(error(i, txin, "Missing amount"))
+                    continue
             if key is None:
-                errors.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
-                               "scriptSig": txin.script_sig.hex(), "sequence": txin.sequence,
-                               "error": "Unable to sign input, missing key or unsupported script"})
+                errors.append(error(i, txin, "Unable to sign input, missing key or unsupported script"))
                 continue
             tmp = dc_replace(tx, vin=tuple(vin))
+            if kind == "witness_v0_keyhash":
+                if txdata is None:
+                    txdata = PrecomputedTxData.for_tx(tx)
+                witness = sign_p2wpkh(tmp, i, key, amount, hash_type, txdata)
+                vin[i] = TxIn(txin.prevout, b"", txin.sequence, witness)
+                continue
             sig = (sign_p2pkh if kind == "pubkeyhash" else sign_p2pk)(tmp, i, key, spk, hash_type)
-            vin[i] = TxIn(txin.prevout, sig, txin.sequence)
+            vin[i] = TxIn(txin.prevout, sig, txin.sequence, txin.witness)
         signed = dc_replace(tx, vin=tuple(vin))
         j: dict[str, Any] = {"hex": signed.raw.hex(), "complete": not errors}
         if errors:
@@ -389,7 +416,7 @@ Create a transaction spending the given inputs and creating new outputs (not sig
         return j
 
     async def m_signrawtransactionwithkey(self, hexstring, privkeys, prevtxs=None, sighashtype="ALL") -> dict:
-        """signrawtransactionwithkey "hexstring" ["privatekey",...] ( [{"txid":"hex","vout":n,"scriptPubKey":"hex"},...] "sighashtype" )
+        """signrawtransactionwithkey "hexstring" ["privatekey",...] ( [{"txid":"hex","vout":n,"scriptPubKey":"hex","amount":amount},...] "sighashtype" )
 Sign inputs for raw transaction with the given base58-encoded private keys."""
         from ..primitives.address import decode_wif
         from ..primitives.hashes import hash160
@@ -411,7 +438,7 @@ Sign inputs for raw transaction with the given base58-encoded private keys."""
         return await self._w(self._sign_inputs, tx, lambda h160, spk: keys.get(h160), prevtxs, sighashtype)
 
     async def m_signrawtransactionwithwallet(self, hexstring, prevtxs=None, sighashtype="ALL") -> dict:
-        """signrawtransactionwithwallet "hexstring" ( [{"txid":"hex","vout":n,"scriptPubKey":"hex"},...] "sighashtype" )
+        """signrawtransactionwithwallet "hexstring" ( [{"txid":"hex","vout":n,"scriptPubKey":"hex","amount":amount},...] "sighashtype" )
 Sign inputs for raw transaction with the wallet's keys."""
         from ..primitives.address import p2pkh_script
         try:
@@ -419,8 +446,12 @@ Sign inputs for raw transaction with the wallet's keys."""
         except DecodeError:
             raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed. Make sure the tx has at least one input.") from None
         w = self._wallet()
-        return await self._w(self._sign_inputs, tx,
-                             lambda h160, spk: w.keys.private_key(p2pkh_script(h160)), prevtxs, sighashtype)
+
+        def key_for(h160: bytes, spk: bytes | None):
+            # the wallet signs the scripts it handed out (P2PKH or P2WPKH); a bare P2PK input is
+            # signed when the key's P2PKH script is ours
+            return w.keys.private_key(spk if spk is not None else p2pkh_script(h160))
+        return await self._w(self._sign_inputs, tx, key_for, prevtxs, sighashtype)
 
 
 #: Core `IsOpSuccess` (BIP342): 80, 98, 126-129, 131-134, 137-138, 141-142, 149-153, 187-254

@@ -25,6 +25,33 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+#: Core's RPC_WALLET_KEYPOOL_RAN_OUT: the wallet cannot hand out an address of that type.
+RPC_WALLET_KEYPOOL_RAN_OUT = -12
+#: Core's `ParseOutputType` names; this wallet makes "legacy" and "bech32" (P2WPKH).
+_OUTPUT_TYPES = ("legacy", "p2sh-segwit", "bech32", "bech32m")
+
+
+def _address_type(address_type, default: str) -> str:
+    """Core getnewaddress/getrawchangeaddress: parse `address_type`; unknown names answer -5
+    "Unknown address type", known types without a key manager here (p2sh-segwit, bech32m until
+    taproot) answer -12 "Error: No <type> addresses available." as a Core wallet without that
+    descriptor does."""
+    if address_type is None:
+        return default
+    t = _str(address_type, "address_type")
+    if t not in _OUTPUT_TYPES:
+        raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Unknown address type '{t}'")
+    if t not in ("legacy", "bech32"):
+        raise RPCError(RPC_WALLET_KEYPOOL_RAN_OUT, f"Error: No {t} addresses available.")
+    return t
+
+
+def _key_descriptor(pubkey: bytes, addr_type: str) -> str:
+    """Core `InferDescriptor` for a script whose key the wallet holds (no HD origin in this
+    wallet): `wpkh(<key>)` for P2WPKH, `pkh(<key>)` for P2PKH, with the checksum."""
+    from ..script.descriptor import add_checksum
+    return add_checksum(f"{'wpkh' if addr_type == 'bech32' else 'pkh'}({pubkey.hex()})")
+
 
 class WalletRPC(RPCArea):
     """Wallet methods; -32601 (wallet is disabled) when the node runs without one."""
@@ -46,11 +73,23 @@ class WalletRPC(RPCArea):
 
     async def m_getnewaddress(self, label="", address_type=None) -> str:
         """getnewaddress ( "label" "address_type" )
-Returns a new address for receiving payments (P2PKH; address_type "legacy" only)."""
-        if address_type not in (None, "legacy"):
-            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Unknown address type '{address_type}'")
+Returns a new address for receiving payments. address_type is "bech32" (P2WPKH, the default)
+or "legacy" (P2PKH); "p2sh-segwit" and "bech32m" are not available in this wallet."""
+        lbl = _str(label, "label")
+        t = _address_type(address_type, "bech32")
         w = self._wallet()
-        return await self._w(w.keys.new_address, _str(label, "label"))
+        return await self._w(w.keys.new_address, lbl, t)
+
+    async def m_getrawchangeaddress(self, address_type=None) -> str:
+        """getrawchangeaddress ( "address_type" )
+Returns a new address for receiving change, for use with raw transactions (default type as
+-changetype: bech32)."""
+        w = self._wallet()
+        t = _address_type(address_type, w.change_type)
+
+        def work():
+            return w.keys.address_of(w.keys.new_change_script(t))
+        return await self._w(work)
 
     async def m_getbalance(self, dummy=None, minconf=0, include_watchonly=None, avoid_reuse=None) -> float:
         """getbalance ( "*" minconf include_watchonly avoid_reuse )
@@ -115,6 +154,8 @@ Returns array of unspent transaction outputs with between minconf and maxconf (i
                             "address": c.address, "label": w.keys.label_of(c.script_pubkey),
                             "scriptPubKey": c.script_pubkey.hex(), "amount": amount_to_json(c.value),
                             "confirmations": c.confirmations, "spendable": True, "solvable": True,
+                            "desc": _key_descriptor(w.keys.pubkey(c.script_pubkey),
+                                                    w.keys.address_type(c.script_pubkey)),
                             "safe": c.trusted})
             return out
         return await self._w(work)
@@ -329,15 +370,28 @@ Return information about the given address (ismine, labels, ...)."""
         w = self.node.wallet
 
         def work():
+            # Core getaddressinfo: address (re-encoded), scriptPubKey, ismine, solvable, desc
+            # (ours: pkh()/wpkh() of the key), iswatchonly, isscript, iswitness (+ version and
+            # program), pubkey/iscompressed for our keys, ischange, labels
+            from ..primitives.address import witness_program
             mine = bool(w is not None and w.keys.is_mine(spk))
-            j = {"address": address, "scriptPubKey": spk.hex(), "ismine": mine, "solvable": mine,
-                 "iswatchonly": False, "isscript": spk[0] == 0xA9, "iswitness": False,
-                 "ischange": bool(mine and w.keys.is_change(spk)),
-                 "labels": [w.keys.label_of(spk)] if mine else []}
+            j: dict[str, Any] = {"address": address_from_script(spk, self._params) or address,
+                                 "scriptPubKey": spk.hex(), "ismine": mine, "solvable": mine}
+            if mine:
+                j["desc"] = _key_descriptor(w.keys.pubkey(spk), w.keys.address_type(spk))
+            j["iswatchonly"] = False
+            wp = witness_program(spk)
+            j["isscript"] = spk[0] == 0xA9 or (wp is not None and not (wp[0] == 0 and len(wp[1]) == 20))
+            j["iswitness"] = wp is not None
+            if wp is not None:
+                j["witness_version"] = wp[0]
+                j["witness_program"] = wp[1].hex()
             if mine:
                 key = w.keys.private_key(spk)
                 j["pubkey"] = key.public_key.sec.hex()
                 j["iscompressed"] = key.compressed
+            j["ischange"] = bool(mine and w.keys.is_change(spk))
+            j["labels"] = [w.keys.label_of(spk)] if mine else []
             return j
         return await self._w(work)
 

@@ -1,13 +1,14 @@
-"""Signing legacy inputs: build scriptSigs for P2PKH, P2PK and (P2SH-)multisig."""
+"""Signing inputs: scriptSigs for P2PKH, P2PK and (P2SH-)multisig; witnesses for P2WPKH."""
 
 from __future__ import annotations
 
+from ..primitives.hashes import hash160
 from ..primitives.keys import PrivateKey
 from ..primitives.tx import Tx
 from .script import core_push, multisig_info
-from .sighash import SIGHASH_ALL, legacy_sighash
+from .sighash import SIGHASH_ALL, PrecomputedTxData, legacy_sighash, witness_v0_sighash
 
-__all__ = ["sign_digest", "sign_p2pkh", "sign_p2pk", "sign_multisig"]
+__all__ = ["sign_digest", "sign_p2pkh", "sign_p2pk", "sign_multisig", "sign_p2wpkh"]
 
 
 def sign_digest(tx: Tx, input_index: int, privkey: PrivateKey, script_code: bytes,
@@ -49,3 +50,15 @@ def sign_multisig(tx: Tx, input_index: int, privkeys: list[PrivateKey], redeem_o
     if p2sh:
         script_sig += core_push(redeem_or_spk)
     return script_sig
+
+
+def sign_p2wpkh(tx: Tx, input_index: int, privkey: PrivateKey, amount: int,
+                hash_type: int = SIGHASH_ALL, txdata: PrecomputedTxData | None = None) -> tuple[bytes, bytes]:
+    """Witness `[<sig>, <pubkey>]` spending a P2WPKH output of `amount` satoshis to this key
+    (BIP143: the scriptCode is the key hash's P2PKH script; the scriptSig stays empty).
+    `txdata` shares the per-transaction hashes between a tx's inputs (Core
+    `PrecomputedTransactionData`). The key must be compressed (policy `WITNESS_PUBKEYTYPE`)."""
+    pub = privkey.public_key.sec
+    script_code = b"\x76\xa9\x14" + hash160(pub) + b"\x88\xac"
+    digest = witness_v0_sighash(tx, input_index, script_code, amount, hash_type, txdata)
+    return (privkey.sign(digest) + bytes((hash_type & 0xFF,)), pub)

@@ -2,12 +2,16 @@
 
 Three tables, written through and read back whole at start (a wallet is small):
 
-    keys   one row per private key: secret, SEC pubkey, script_pubkey, chain
+    keys   one row per private key: secret, SEC pubkey, the script it pays (script_pubkey) and
+           that script's address type (addr_type: "legacy" P2PKH or "bech32" P2WPKH), chain
            (0 receive, 1 change, 2 imported), whether it was handed out and whether coins arrived
     txs    one row per transaction that touches the wallet: raw bytes, state
            ("confirmed" / "pending" / "conflicted"), block hash/height/time, first-seen time,
            whether the wallet made it, its fee when known
     meta   key → value: schema version, the last block the wallet processed (hash, height)
+
+Schema 2 added `keys.addr_type`; a schema-1 file (legacy-only wallet) is migrated in place on
+open: its keys keep their P2PKH scripts as "legacy".
 
 Like the chain store, it runs on one thread (the chain writer's), WAL with synchronous=NORMAL;
 `batch()` groups writes into one transaction (one per block event).
@@ -24,7 +28,7 @@ from typing import Iterator
 
 __all__ = ["WalletStore", "KeyRecord", "TxRecord", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);
@@ -38,7 +42,8 @@ CREATE TABLE IF NOT EXISTS keys (
     issued INTEGER NOT NULL DEFAULT 0,
     used INTEGER NOT NULL DEFAULT 0,
     label TEXT NOT NULL DEFAULT '',
-    created INTEGER NOT NULL
+    created INTEGER NOT NULL,
+    addr_type TEXT NOT NULL DEFAULT 'legacy'
 );
 CREATE TABLE IF NOT EXISTS txs (
     txid BLOB PRIMARY KEY,
@@ -67,6 +72,7 @@ class KeyRecord:
     used: bool
     label: str
     created: int
+    addr_type: str = "legacy"     # "legacy" (P2PKH) | "bech32" (P2WPKH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +111,22 @@ class WalletStore:
             for stmt in _SCHEMA.strip().split(";"):
                 if stmt.strip():
                     self._db.execute(stmt)
+            self._migrate()
             if self.get_meta("schema_version") is None:
                 self.set_meta("schema_version", str(SCHEMA_VERSION).encode())
         for suffix in ("-wal", "-shm"):
             p = Path(str(self.path) + suffix)
             if p.exists():
                 os.chmod(p, 0o600)
+
+    def _migrate(self) -> None:
+        """Bring an older file to SCHEMA_VERSION (inside the opening batch)."""
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(keys)").fetchall()}
+        if "addr_type" not in cols:  # schema 1: every key paid its P2PKH script
+            self._db.execute("ALTER TABLE keys ADD COLUMN addr_type TEXT NOT NULL DEFAULT 'legacy'")
+        v = self.get_meta("schema_version")
+        if v is not None and int(v.decode()) < SCHEMA_VERSION:
+            self.set_meta("schema_version", str(SCHEMA_VERSION).encode())
 
     def close(self) -> None:
         if self._db is not None:
@@ -167,23 +183,29 @@ class WalletStore:
 
     # --- keys ----------------------------------------------------------------------------------
     def add_key(self, secret: bytes, compressed: bool, pubkey: bytes, script_pubkey: bytes,
-                chain: int, created: int, label: str = "", issued: bool = False) -> KeyRecord:
+                chain: int, created: int, label: str = "", issued: bool = False,
+                addr_type: str = "legacy") -> KeyRecord:
         cur = self._db.execute(
-            "INSERT INTO keys(secret, compressed, pubkey, script_pubkey, chain, issued, used, label, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
-            (secret, int(compressed), pubkey, script_pubkey, chain, int(issued), label, created))
+            "INSERT INTO keys(secret, compressed, pubkey, script_pubkey, chain, issued, used, label, created,"
+            " addr_type) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            (secret, int(compressed), pubkey, script_pubkey, chain, int(issued), label, created, addr_type))
         return KeyRecord(int(cur.lastrowid), secret, compressed, pubkey, script_pubkey, chain,
-                         issued, False, label, created)
+                         issued, False, label, created, addr_type)
 
     def load_keys(self) -> list[KeyRecord]:
         rows = self._db.execute(
-            "SELECT id, secret, compressed, pubkey, script_pubkey, chain, issued, used, label, created"
-            " FROM keys ORDER BY id").fetchall()
+            "SELECT id, secret, compressed, pubkey, script_pubkey, chain, issued, used, label, created,"
+            " addr_type FROM keys ORDER BY id").fetchall()
         return [KeyRecord(r[0], bytes(r[1]), bool(r[2]), bytes(r[3]), bytes(r[4]), r[5], bool(r[6]),
-                          bool(r[7]), r[8], r[9]) for r in rows]
+                          bool(r[7]), r[8], r[9], r[10]) for r in rows]
 
     def update_key(self, key_id: int, *, issued: bool | None = None, used: bool | None = None,
-                   label: str | None = None) -> None:
+                   label: str | None = None, script_pubkey: bytes | None = None,
+                   addr_type: str | None = None) -> None:
+        """Change a key's flags; `script_pubkey` + `addr_type` re-type a key not yet handed out."""
+        if script_pubkey is not None:
+            self._db.execute("UPDATE keys SET script_pubkey=?, addr_type=? WHERE id=?",
+                             (script_pubkey, addr_type, key_id))
         if issued is not None:
             self._db.execute("UPDATE keys SET issued=? WHERE id=?", (int(issued), key_id))
         if used is not None:

@@ -9,11 +9,16 @@ wallet (src/wallet/spend.cpp) in miniature:
   else the smallest coin that covers it with no change, else largest-first accumulation;
 - change below `min_change` (the dust threshold) is never made: that excess goes to the fee
   (Core's "dust change is added to the fee");
-- fee = ceil(fee rate × estimated size); a P2PKH input with a compressed key is at most 148
-  bytes once signed (low-S DER signature ≤ 72 bytes with its hash type).
+- fee = ceil(fee rate × estimated virtual size). Sizes are Core's wallet estimates made with its
+  dummy signer (`DUMMY_SIGNATURE_CREATOR`: a 72-byte signature with its hash type, the most a
+  low-S DER signature takes): a P2PKH input with a compressed key is 148 bytes; a P2WPKH input is
+  41 bytes plus a 108-weight-unit witness (count, signature, 33-byte key) = 272 WU = 68 vbytes;
+  a transaction with any witness input also carries the 2-WU marker and flag, which rounds its
+  virtual size up by one (Core `CalculateMaximumSignedTxSize` rounds the weight up to vbytes).
+  A real signature is 71 or 72 bytes, so the signed tx is at most 1 vbyte under the estimate
+  per legacy input and under a vbyte for witness inputs.
 
-Fee rates are integers in satoshis per 1000 bytes (Core's `CFeeRate`); legacy transactions
-have no witness, so bytes = virtual bytes.
+Fee rates are integers in satoshis per 1000 virtual bytes (Core's `CFeeRate`).
 """
 
 from __future__ import annotations
@@ -26,12 +31,18 @@ from ..primitives.tx import OutPoint
 __all__ = [
     "Candidate", "Selection", "InsufficientFunds", "select_coins", "fee_for_size",
     "P2PKH_INPUT_SIZE", "P2PKH_INPUT_SIZE_UNCOMPRESSED", "P2PKH_OUTPUT_SIZE", "TX_OVERHEAD",
-    "DUST_THRESHOLD", "dust_threshold",
+    "P2WPKH_INPUT_SIZE", "P2WPKH_OUTPUT_SIZE", "WITNESS_OVERHEAD", "DUST_THRESHOLD", "dust_threshold",
 ]
 
 P2PKH_INPUT_SIZE = 148               # 36 outpoint + 1 len + 107 scriptSig (72 sig+1, 33 key+1) + 4 seq
 P2PKH_INPUT_SIZE_UNCOMPRESSED = 180
 P2PKH_OUTPUT_SIZE = 34               # 8 value + 1 len + 25 script
+#: 41 non-witness bytes (36 outpoint, empty scriptSig, 4 sequence) + witness (1 count + 73 sig
+#: + 34 key = 108 WU) / 4 = 68 vbytes (Core's P2WPKH input estimate).
+P2WPKH_INPUT_SIZE = 68
+P2WPKH_OUTPUT_SIZE = 31              # 8 value + 1 len + 22 script
+#: Marker + flag: 2 WU, one vbyte once the tx's weight is rounded up.
+WITNESS_OVERHEAD = 1
 TX_OVERHEAD = 10                     # version 4 + locktime 4 + in/out counts (1 each up to 252)
 #: Core's dust threshold for a P2PKH output at the default dust relay fee (3 sat/vB).
 DUST_THRESHOLD = 546
@@ -58,7 +69,8 @@ class Candidate:
     value: int
     script_pubkey: bytes
     confirmations: int                 # 0 = unconfirmed (own change)
-    input_size: int = P2PKH_INPUT_SIZE
+    input_size: int = P2PKH_INPUT_SIZE  # estimated signed size in vbytes
+    witness: bool = False               # spent with a witness (P2WPKH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +78,7 @@ class Selection:
     inputs: tuple[Candidate, ...]
     fee: int            # what the transaction pays (includes dust change dropped into the fee)
     change: int         # 0 = no change output
-    size: int           # estimated size in bytes (with the change output when there is one)
+    size: int           # estimated virtual size (with the change output when there is one)
 
     @property
     def total_in(self) -> int:
@@ -78,6 +90,8 @@ def _try(coins: Sequence[Candidate], target: int, fee_rate: int, base_size: int,
     """Evaluate one set of inputs; a Selection when they pay, None when they fall short."""
     total = sum(c.value for c in coins)
     in_size = sum(c.input_size for c in coins)
+    if any(c.witness for c in coins):
+        in_size += WITNESS_OVERHEAD
     size_nochange = base_size + in_size
     size_change = size_nochange + change_size
     fee_nochange = fee_for_size(size_nochange, fee_rate)

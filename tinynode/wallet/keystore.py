@@ -4,7 +4,14 @@ Like Bitcoin Core's legacy (pre-descriptor) wallet: keys come from the OS CSPRNG
 (`secrets`), never from a seed phrase; the wallet keeps `keypool_size` unused keys of each
 kind ahead of what it has handed out (Core `-keypool`), and watches all of them, so coins sent
 to an address from an older backup are still found. Imported WIF keys are kept as they came
-(compressed or not). Addresses are P2PKH.
+(compressed or not).
+
+Address types are Core's `OutputType` names: "bech32" (P2WPKH, `OP_0 <hash160(pubkey)>`, the
+default as Core's `-addresstype`/`-changetype`) and "legacy" (P2PKH). A key pays exactly one
+script: the one of the type it was handed out as (stored per key). Keys still in the pool pay
+the default type's script, so they are watched as that; when one is handed out as another type
+its script is re-typed before anyone has seen it. Keys from a legacy-only wallet (schema 1) and
+imported WIF keys stay P2PKH; an uncompressed key can only be legacy (BIP143 policy).
 """
 
 from __future__ import annotations
@@ -16,15 +23,21 @@ from typing import Callable
 from ..params import ChainParams
 from ..primitives.address import (
     AddressError, address_from_script, decode_address, decode_wif, encode_wif,
-    p2pkh_script,
+    p2pkh_script, witness_script,
 )
 from ..primitives.hashes import hash160
 from ..primitives.keys import PrivateKey
 from ..storage.wallet import KeyRecord, WalletStore
 
-__all__ = ["KeyStore", "RECEIVE", "CHANGE", "IMPORTED", "AddressInfo", "DEFAULT_KEYPOOL"]
+__all__ = ["KeyStore", "RECEIVE", "CHANGE", "IMPORTED", "AddressInfo", "DEFAULT_KEYPOOL",
+           "LEGACY", "BECH32", "ADDRESS_TYPES", "DEFAULT_ADDRESS_TYPE", "script_for_key"]
 
 RECEIVE, CHANGE, IMPORTED = 0, 1, 2
+LEGACY, BECH32 = "legacy", "bech32"
+#: The address types this wallet can hand out (Core `OutputType` names).
+ADDRESS_TYPES = (LEGACY, BECH32)
+#: Core's `-addresstype` and `-changetype` defaults.
+DEFAULT_ADDRESS_TYPE = BECH32
 CHAIN_NAMES = {RECEIVE: "receive", CHANGE: "change", IMPORTED: "imported"}
 DEFAULT_KEYPOOL = 20
 
@@ -37,6 +50,15 @@ class AddressInfo:
     issued: bool
     used: bool
     label: str
+    addr_type: str = LEGACY
+
+
+def script_for_key(pubkey: bytes, addr_type: str) -> bytes:
+    """The script a key pays as `addr_type` (Core `GetScriptForDestination` of
+    PKHash / WitnessV0KeyHash)."""
+    if addr_type == BECH32:
+        return witness_script(0, hash160(pubkey))
+    return p2pkh_script(hash160(pubkey))
 
 
 class KeyStore:
@@ -57,11 +79,14 @@ class KeyStore:
     def _remember(self, rec: KeyRecord) -> None:
         self._by_script[rec.script_pubkey] = rec
 
-    def _add(self, priv: PrivateKey, chain: int, label: str = "", issued: bool = False) -> KeyRecord:
+    def _add(self, priv: PrivateKey, chain: int, label: str = "", issued: bool = False,
+             addr_type: str = DEFAULT_ADDRESS_TYPE) -> KeyRecord:
         pub = priv.public_key.sec
-        spk = p2pkh_script(hash160(pub))
+        if not priv.compressed:
+            addr_type = LEGACY
+        spk = script_for_key(pub, addr_type)
         rec = self.store.add_key(priv.secret, priv.compressed, pub, spk, chain, int(self._now()),
-                                 label, issued)
+                                 label, issued, addr_type)
         self._remember(rec)
         return rec
 
@@ -73,13 +98,23 @@ class KeyStore:
                 for _ in range(self.keypool_size - free):
                     self._add(PrivateKey.generate(), chain)
 
-    def _take(self, chain: int, label: str = "") -> KeyRecord:
+    def _take(self, chain: int, label: str = "", addr_type: str = DEFAULT_ADDRESS_TYPE) -> KeyRecord:
+        if addr_type not in ADDRESS_TYPES:
+            raise ValueError(f"Unknown address type '{addr_type}'")
         with self.store.batch():
-            free = [r for r in self._by_script.values() if r.chain == chain and not r.issued]
+            free = [r for r in self._by_script.values() if r.chain == chain and not r.issued
+                    and (r.compressed or addr_type == LEGACY)]
             if not free:
                 self.top_up()
-                free = [r for r in self._by_script.values() if r.chain == chain and not r.issued]
+                free = [r for r in self._by_script.values() if r.chain == chain and not r.issued
+                        and (r.compressed or addr_type == LEGACY)]
             rec = min(free, key=lambda r: r.id)
+            if rec.addr_type != addr_type:
+                # never handed out, no coins (else it would be issued): safe to re-type
+                spk = script_for_key(rec.pubkey, addr_type)
+                self.store.update_key(rec.id, script_pubkey=spk, addr_type=addr_type)
+                del self._by_script[rec.script_pubkey]
+                rec = _replace(rec, script_pubkey=spk, addr_type=addr_type)
             self.store.update_key(rec.id, issued=True, label=label if label else None)
             rec = _replace(rec, issued=True, label=label or rec.label)
             self._remember(rec)
@@ -87,13 +122,24 @@ class KeyStore:
         return rec
 
     # --- addresses ---------------------------------------------------------------------------
-    def new_address(self, label: str = "") -> str:
-        """A fresh receive address (Core `getnewaddress`)."""
-        return self.address_of(self._take(RECEIVE, label).script_pubkey)
+    def new_address(self, label: str = "", addr_type: str = DEFAULT_ADDRESS_TYPE) -> str:
+        """A fresh receive address of `addr_type` (Core `getnewaddress`); ValueError for a type
+        this wallet cannot make."""
+        return self.address_of(self._take(RECEIVE, label, addr_type).script_pubkey)
 
-    def new_change_script(self) -> bytes:
-        """A fresh change script (Core `getrawchangeaddress`)."""
-        return self._take(CHANGE).script_pubkey
+    def new_change_script(self, addr_type: str = DEFAULT_ADDRESS_TYPE) -> bytes:
+        """A fresh change script (Core `getrawchangeaddress`, `-changetype` bech32)."""
+        return self._take(CHANGE, "", addr_type).script_pubkey
+
+    def address_type(self, script_pubkey: bytes) -> str | None:
+        """"legacy" | "bech32" for one of our scripts, None for others."""
+        rec = self._by_script.get(script_pubkey)
+        return rec.addr_type if rec else None
+
+    def pubkey(self, script_pubkey: bytes) -> bytes | None:
+        """The SEC public key behind one of our scripts."""
+        rec = self._by_script.get(script_pubkey)
+        return rec.pubkey if rec else None
 
     def address_of(self, script_pubkey: bytes) -> str:
         addr = address_from_script(script_pubkey, self.params)
@@ -136,7 +182,8 @@ class KeyStore:
             if not rec.issued and not include_unissued:
                 continue
             out.append(AddressInfo(self.address_of(rec.script_pubkey), rec.script_pubkey,
-                                   CHAIN_NAMES[rec.chain], rec.issued, rec.used, rec.label))
+                                   CHAIN_NAMES[rec.chain], rec.issued, rec.used, rec.label,
+                                   rec.addr_type))
         return out
 
     def __len__(self) -> int:
@@ -148,13 +195,14 @@ class KeyStore:
 
     # --- WIF -----------------------------------------------------------------------------------
     def import_wif(self, wif: str, label: str = "") -> str:
-        """Import a WIF private key (Core `importprivkey`); returns its P2PKH address."""
+        """Import a WIF private key (Core `importprivkey`); returns its P2PKH address (imported
+        keys are watched as legacy P2PKH, the script their WIF was made for)."""
         secret, compressed = decode_wif(wif, self.params)
         priv = PrivateKey(secret, compressed)
         spk = p2pkh_script(hash160(priv.public_key.sec))
         if spk not in self._by_script:
             with self.store.batch():
-                self._add(priv, IMPORTED, label, issued=True)
+                self._add(priv, IMPORTED, label, issued=True, addr_type=LEGACY)
         return self.address_of(spk)
 
     def export_wif(self, address: str) -> str:

@@ -31,14 +31,17 @@ from typing import Callable, Iterable, Sequence
 from ..chain.events import BlockConnected, BlockDisconnected, TipChanged
 from ..params import ChainParams
 from ..primitives.block import Block
-from ..primitives.hashes import hash_to_hex, sha256d
+from ..primitives.hashes import hash_to_hex
 from ..primitives.tx import OutPoint, Tx, TxIn, TxOut
+from ..mempool.policy import dust_threshold
+from ..script.sighash import SIGHASH_ALL, PrecomputedTxData
+from ..script.sign import sign_p2pkh, sign_p2wpkh
 from ..storage.wallet import TxRecord, WalletStore
 from .coinselect import (
-    P2PKH_INPUT_SIZE, P2PKH_INPUT_SIZE_UNCOMPRESSED, TX_OVERHEAD, Candidate, InsufficientFunds,
-    dust_threshold, fee_for_size, select_coins,
+    P2PKH_INPUT_SIZE, P2PKH_INPUT_SIZE_UNCOMPRESSED, P2WPKH_INPUT_SIZE, TX_OVERHEAD, Candidate,
+    InsufficientFunds, fee_for_size, select_coins,
 )
-from .keystore import KeyStore
+from .keystore import BECH32, DEFAULT_ADDRESS_TYPE, KeyStore, script_for_key
 
 __all__ = [
     "Wallet", "WalletTx", "WalletCoin", "Balances", "CreatedTx", "WalletError",
@@ -52,7 +55,6 @@ CONFIRMED, PENDING, CONFLICTED = "confirmed", "pending", "conflicted"
 DEFAULT_FEE_RATE = 2000
 #: Sequence for wallet inputs: signals replaceability (BIP125), final for locktime purposes.
 WALLET_SEQUENCE = 0xFFFFFFFD
-SIGHASH_ALL = 1
 
 
 class WalletError(Exception):
@@ -113,31 +115,13 @@ class CreatedTx:
     amounts: tuple[int, ...]      # what each recipient receives (after subtract-fee)
 
 
-def _legacy_sighash_all(tx: Tx, index: int, script_code: bytes) -> bytes:
-    """Core's legacy `SignatureHash` for SIGHASH_ALL (fallback when script.sign is absent)."""
-    vin = tuple(TxIn(i.prevout, script_code if n == index else b"", i.sequence) for n, i in enumerate(tx.vin))
-    return sha256d(replace(tx, vin=vin).raw + SIGHASH_ALL.to_bytes(4, "little"))
-
-
-def _sign_p2pkh(tx: Tx, index: int, key, script_pubkey: bytes) -> bytes:
-    """scriptSig `<sig+hashtype> <pubkey>` for a P2PKH input."""
-    try:
-        from ..script.sign import sign_p2pkh  # H-script's signer when it is there
-    except ImportError:
-        sign_p2pkh = None
-    if sign_p2pkh is not None:
-        return sign_p2pkh(tx, index, key, script_pubkey)
-    sig = key.sign(_legacy_sighash_all(tx, index, script_pubkey)) + bytes((SIGHASH_ALL,))
-    pub = key.public_key.sec
-    return bytes((len(sig),)) + sig + bytes((len(pub),)) + pub
-
-
 class Wallet:
     """One wallet over one `WalletStore`. All methods run on the chain writer thread."""
 
     def __init__(self, params: ChainParams, store: WalletStore, *, keypool_size: int = 20,
-                 now: Callable[[], float] = time.time):
+                 now: Callable[[], float] = time.time, change_type: str = DEFAULT_ADDRESS_TYPE):
         self.params = params
+        self.change_type = change_type   # Core -changetype (default: the address type, bech32)
         self.store = store
         self._now = now
         self.keys = KeyStore(store, params, keypool_size, now)
@@ -507,7 +491,7 @@ class Wallet:
                 continue
             if value <= 0:
                 raise WalletError("Transaction amounts must be positive")
-            if value < dust_threshold(len(spk)):
+            if value < dust_threshold(TxOut(value, spk)):
                 raise WalletError("Transaction amount too small")
         subtract = sorted(set(subtract_fee_from))
         if any(i < 0 or i >= len(outputs) for i in subtract):
@@ -520,38 +504,65 @@ class Wallet:
                 continue
             if c.confirmations < min_conf:
                 continue
-            key = self.keys.private_key(c.script_pubkey)
-            size = P2PKH_INPUT_SIZE if key.compressed else P2PKH_INPUT_SIZE_UNCOMPRESSED
-            candidates.append(Candidate(c.outpoint, c.value, c.script_pubkey, c.confirmations, size))
+            candidates.append(Candidate(c.outpoint, c.value, c.script_pubkey, c.confirmations,
+                                        *self._input_estimate(c.script_pubkey)))
         target = sum(v for _, v in outputs)
         if target <= 0:
             raise WalletError("Transaction must pay something besides data")
         base_size = TX_OVERHEAD + sum(9 + len(spk) for spk, _ in outputs)
         change_spk = from_script  # decided below; a fresh change key only when change is made
+        # the change output's shape (size, dust) before its key is taken: -changetype's script
+        change_shape = from_script if from_script is not None else script_for_key(
+            b"\x02" + bytes(32), self.change_type)
         sel = select_coins(candidates, target, fee_rate, base_size,
-                           change_size=9 + 25, subtract_fee=bool(subtract))
+                           change_size=9 + len(change_shape),
+                           min_change=dust_threshold(TxOut(0, change_shape)),
+                           subtract_fee=bool(subtract))
         values = [v for _, v in outputs]
         if subtract:
             size_fee = fee_for_size(sel.size, fee_rate)
             share, rest = divmod(size_fee, len(subtract))
             for k, i in enumerate(subtract):
                 values[i] -= share + (rest if k == 0 else 0)
-                if values[i] < dust_threshold(len(outputs[i][0])):
+                if values[i] < dust_threshold(TxOut(values[i], outputs[i][0])):
                     raise WalletError("The transaction amount is too small to pay the fee")
         vout = [TxOut(v, spk) for (spk, _), v in zip(outputs, values)]
         change_index = None
         if sel.change:
             if change_spk is None:
-                change_spk = self.keys.new_change_script()
+                change_spk = self.keys.new_change_script(self.change_type)
             change_index = secrets.randbelow(len(vout) + 1)
             vout.insert(change_index, TxOut(sel.change, change_spk))
         inputs = list(sel.inputs)
         unsigned = Tx(2, tuple(TxIn(c.outpoint, b"", WALLET_SEQUENCE) for c in inputs), tuple(vout), 0)
-        script_sigs = []
-        for i, c in enumerate(inputs):
-            key = self.keys.private_key(c.script_pubkey)
-            script_sigs.append(_sign_p2pkh(unsigned, i, key, c.script_pubkey))
-        tx = replace(unsigned, vin=tuple(TxIn(c.outpoint, s, WALLET_SEQUENCE)
-                                         for c, s in zip(inputs, script_sigs)))
+        tx = self.sign_inputs(unsigned, [TxOut(c.value, c.script_pubkey) for c in inputs])
         fee = sel.total_in - sum(o.value for o in tx.vout)
         return CreatedTx(tx, fee, change_index, tuple(values))
+
+    def _input_estimate(self, script_pubkey: bytes) -> tuple[int, bool]:
+        """(estimated signed input vsize, spent with a witness) for one of our scripts (Core
+        `CalculateMaximumSignedInputSize` with the dummy signer)."""
+        if self.keys.address_type(script_pubkey) == BECH32:
+            return P2WPKH_INPUT_SIZE, True
+        key = self.keys.private_key(script_pubkey)
+        return (P2PKH_INPUT_SIZE if key.compressed else P2PKH_INPUT_SIZE_UNCOMPRESSED), False
+
+    def sign_inputs(self, tx: Tx, spent: Sequence[TxOut]) -> Tx:
+        """Sign every input of `tx` (SIGHASH_ALL) spending `spent[i]`, all ours (Core
+        `CWallet::SignTransaction`): P2PKH with the legacy sighash into the scriptSig, P2WPKH
+        with the BIP143 sighash over the spent amount into the witness `[sig, pubkey]` with an
+        empty scriptSig. One PrecomputedTxData serves all witness inputs."""
+        txdata = None
+        vin = []
+        for i, (txin, out) in enumerate(zip(tx.vin, spent)):
+            key = self.keys.private_key(out.script_pubkey)
+            if key is None:
+                raise WalletError("Signing transaction failed: an input is not this wallet's")
+            if self.keys.address_type(out.script_pubkey) == BECH32:
+                if txdata is None:
+                    txdata = PrecomputedTxData.for_tx(tx, spent)
+                witness = sign_p2wpkh(tx, i, key, out.value, SIGHASH_ALL, txdata)
+                vin.append(TxIn(txin.prevout, b"", txin.sequence, witness))
+            else:
+                vin.append(TxIn(txin.prevout, sign_p2pkh(tx, i, key, out.script_pubkey), txin.sequence))
+        return replace(tx, vin=tuple(vin))
