@@ -509,7 +509,7 @@ def verb_info(c, args, opts) -> int:
         f"tip       {chain['bestblockhash']}",
         f"peers     {len(peers)} ({sum(1 for p in peers if p.get('inbound'))} in, "
         f"{sum(1 for p in peers if not p.get('inbound'))} out)",
-        f"mining    " + (f"on, {mining.get('workers', 0)} worker(s), {mining.get('hashespersec', 0) / 1000:.1f} kH/s, "
+        "mining    " + (f"on, {mining.get('workers', 0)} worker(s), {mining.get('hashespersec', 0) / 1000:.1f} kH/s, "
                          f"{_plural(mining.get('blocksfound', 0), 'block')} found" if mining.get("mining") else "off"),
     ]
     if bal is not None:
