@@ -301,8 +301,9 @@ async def test_reorg_onto_core_and_core_follows_ours(bitcoind_path: str) -> None
 
 
 async def test_core_syncs_tinynodes_chain_with_witness_spends(bitcoind_path: str) -> None:
-    """The segwit finish line (issue 15): tinynode mines 110 blocks, its wallet pays a P2WPKH
-    and a P2WSH output, those are spent with witnesses (BIP143 signatures) and mined, and then a
+    """The segwit finish line (issue 15): tinynode mines 110 blocks to its wallet's bech32
+    address, its wallet pays a P2WPKH and a P2WSH output from those P2WPKH coins (witness spends
+    signed by the wallet), those are spent with witnesses (BIP143 signatures) and mined, and then a
     fresh bitcoind dials tinynode and syncs the whole chain over P2P, headers first and blocks
     with MSG_WITNESS_BLOCK: same tip, same UTXO-set hash, the witness spends in Core's blocks,
     no misbehaviour either side."""
@@ -321,6 +322,7 @@ async def test_core_syncs_tinynodes_chain_with_witness_spends(bitcoind_path: str
             a = address_from_script(owner.script_pubkey, REGTEST)
             txid = await t.rpc.call("sendtoaddress", a, amount)
             raw = Tx.from_hex(await t.rpc.call("getrawtransaction", txid))
+            assert raw.has_witness()          # the wallet spends its own P2WPKH coins (bech32 default)
             n = next(i for i, o in enumerate(raw.vout) if o.script_pubkey == owner.script_pubkey)
             funded[owner.script_pubkey] = Utxo(OutPoint(raw.txid, n), raw.vout[n].value, owner)
         await t.rpc.call("generatetoaddress", 1, addr)
