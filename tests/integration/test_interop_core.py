@@ -248,7 +248,9 @@ async def test_tinynode_wallet_tx_reaches_core(bitcoind_path: str) -> None:
 
         await wait_until(in_core, 60, message=lambda: f"tx {txid} never reached Core:\n{core.log_tail()}")
         entry = await core.rpc("getmempoolentry", txid)
-        assert entry["vsize"] == len(bytes.fromhex(await t.rpc.call("getrawtransaction", txid)))
+        sent = Tx.from_hex(await t.rpc.call("getrawtransaction", txid))
+        assert sent.has_witness() and entry["vsize"] == sent.vsize      # a P2WPKH spend (bech32)
+        assert entry["wtxid"] == hash_to_hex(sent.wtxid)
         more = await core.rpc("generatetoaddress", 1, encode_address("p2pkh", bytes(20), REGTEST))
         await wait_same_tip(t, core, more[-1])
         assert (await t.rpc.call("gettransaction", txid))["confirmations"] == 1
