@@ -157,3 +157,34 @@ def test_bip143_precomputed_hashes():
     assert d.hash_prevouts.hex() == "96b827c8483d4e9b96712b6713a7b68d6e8003a781feba36c31143470b4efd37"
     assert d.hash_sequence.hex() == "52b0a642eea2fb7ae638c36f6252b6750293dbe574a806984b8e4d8548339a3b"
     assert d.hash_outputs.hex() == "863ef3e1a92afbfdb97f31ad0fc7683ee943e9abcf2501590ff8f6551f47e5e5"
+
+
+def test_bip143_sections_are_sliced_from_the_raw_bytes_exactly():
+    """PrecomputedTxData hashes prevouts, sequences and outputs sliced from the tx's raw bytes
+    (witness form or not); for every tx of Core's tx_valid/tx_invalid they equal the fields
+    serialized one by one."""
+    import json
+    import struct
+    from pathlib import Path
+
+    from tinynode.primitives.serialize import DecodeError
+    from tinynode.primitives.tx import Tx
+    from tinynode.script.sighash import _sections
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    rows = json.loads((data / "tx_valid.json").read_text()) + json.loads((data / "tx_invalid.json").read_text())
+    u32 = struct.Struct("<I").pack
+    checked = 0
+    for row in rows:
+        if len(row) < 3 or not isinstance(row[1], str):
+            continue
+        try:
+            tx = Tx.from_hex(row[1])
+        except (DecodeError, ValueError):
+            continue
+        expected = (b"".join(i.prevout.txid + u32(i.prevout.n) for i in tx.vin),
+                    b"".join(u32(i.sequence) for i in tx.vin),
+                    b"".join(o.serialize() for o in tx.vout))
+        assert _sections(tx) == expected, row
+        checked += 1
+    assert checked > 200

@@ -80,6 +80,32 @@ def der_decode_signature(sig: bytes) -> tuple[int, int]:
     return out[0], out[1]
 
 
+def verify_der(pubkey: bytes, der: bytes, digest: bytes) -> bool:
+    """Verify a strict-DER signature over a 32-byte digest with libsecp256k1's own DER parser,
+    a high S normalized first (consensus accepts it; callers enforce LOW_S themselves).
+    False for anything that does not parse or verify. The fast script paths use it; without
+    libsecp256k1's FFI it answers through `verify_compact`."""
+    if _lib is None:  # pragma: no cover - fallback path
+        try:
+            r, s = der_decode_signature(der)
+        except ValueError:
+            return False
+        if s > SECP256K1_ORDER // 2:
+            s = SECP256K1_ORDER - s
+        if not (0 < r < SECP256K1_ORDER and 0 < s < SECP256K1_ORDER):
+            return False
+        return verify_compact(pubkey, r.to_bytes(32, "big") + s.to_bytes(32, "big"), digest)
+    ctx = _CONTEXT.ctx
+    key = _ffi.new("secp256k1_pubkey *")
+    if not _lib.secp256k1_ec_pubkey_parse(ctx, key, pubkey, len(pubkey)):
+        return False
+    sig = _ffi.new("secp256k1_ecdsa_signature *")
+    if not _lib.secp256k1_ecdsa_signature_parse_der(ctx, sig, der, len(der)):
+        return False
+    _lib.secp256k1_ecdsa_signature_normalize(ctx, sig, sig)
+    return _lib.secp256k1_ecdsa_verify(ctx, sig, digest, key) == 1
+
+
 def verify_compact(pubkey: bytes, sig64: bytes, digest: bytes) -> bool:
     """Verify a 64-byte (r||s, low S) signature over a precomputed 32-byte digest.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 
 from ..primitives.hashes import hash160, ripemd160, sha256d
-from ..primitives.keys import SECP256K1_ORDER, verify_compact, verify_schnorr
+from ..primitives.keys import SECP256K1_ORDER, verify_compact, verify_der, verify_schnorr
 from ..primitives.serialize import ser_compact_size
 from ..primitives.tx import Tx
 from .flags import ScriptFlags
@@ -1031,10 +1031,13 @@ def _p2wpkh_fast(spk: bytes, witness: tuple[bytes, ...], flags: int, checker: Si
         return False
     h = _new_ripemd160()
     h.update(_sha256(pubkey).digest())
-    if h.digest() != spk[2:22]:
+    if h.digest() != spk[2:22] or not is_valid_signature_encoding(sig):
+        return False                       # only strict DER here; the interpreter takes the rest
+    if flags & _LOW_S and int.from_bytes(sig[6 + sig[3]:-1], "big") > _HALF_ORDER:
         return False
-    rs = _fast_rs(sig, pubkey, flags)
-    if rs is None:
+    if flags & _STRICTENC and not (is_defined_hashtype(sig) and is_compressed_or_uncompressed_pubkey(pubkey)):
+        return False
+    if not pubkey_size_ok(pubkey):
         return False
     digest = checker._sighash(b"\x76\xa9\x14" + spk[2:22] + b"\x88\xac", sig[-1], SIGVERSION_WITNESS_V0)
-    return verify_compact(pubkey, rs[0].to_bytes(32, "big") + rs[1].to_bytes(32, "big"), digest)
+    return verify_der(pubkey, sig[:-1], digest)   # r or s out of range or zero: False → interpreter

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from ..primitives.hashes import sha256, sha256d, tagged_hasher
-from ..primitives.serialize import ser_compact_size
+from ..primitives.serialize import read_compact_size_at, ser_compact_size
 from ..primitives.tx import Tx
 from .script import get_op
 
@@ -170,6 +170,26 @@ def p2pkh_sighash(tx: Tx, input_index: int, script_pubkey: bytes, hash_type: int
     return legacy_sighash(tx, input_index, script_pubkey, hash_type)
 
 
+def _sections(tx: Tx) -> tuple[bytes, bytes, bytes]:
+    """The serialized prevouts, sequences and outputs of `tx`, sliced from its raw bytes (the
+    parser checked them; no re-serialization): what BIP143/BIP341 hash."""
+    raw = tx.raw
+    end = len(raw)
+    witness = tx.base_size != end
+    pos = 6 if witness else 4
+    n_in, pos = read_compact_size_at(raw, pos, end)
+    prevouts, sequences = [], []
+    for _ in range(n_in):
+        prevouts.append(raw[pos:pos + 36])
+        n, pos = read_compact_size_at(raw, pos + 36, end)
+        pos += n
+        sequences.append(raw[pos:pos + 4])
+        pos += 4
+    _n_out, pos = read_compact_size_at(raw, pos, end)
+    outputs_end = tx.base_size - 4 + (2 if witness else 0)
+    return b"".join(prevouts), b"".join(sequences), raw[pos:outputs_end]
+
+
 @dataclass(frozen=True, slots=True)
 class PrecomputedTxData:
     """Core `PrecomputedTransactionData`: the per-transaction hashes every signature of `tx`
@@ -203,11 +223,11 @@ class PrecomputedTxData:
         only when some input with a witness spends a 34-byte OP_1 output (Core's
         `uses_bip341_taproot`); signers keep the default, Core's `force = true`.
         (Hot in block connect: plain hashlib calls and one object build, no dataclass __init__.)"""
-        pack = _PACK_U32
         vin = tx.vin
-        sha_prevouts = _sha256(b"".join([i.prevout.txid + pack(i.prevout.n) for i in vin])).digest()
-        sha_sequences = _sha256(b"".join([pack(i.sequence) for i in vin])).digest()
-        sha_outputs = _sha256(b"".join([o.serialize() for o in tx.vout])).digest()
+        prevouts, sequences, outputs = _sections(tx)
+        sha_prevouts = _sha256(prevouts).digest()
+        sha_sequences = _sha256(sequences).digest()
+        sha_outputs = _sha256(outputs).digest()
         spent = None
         taproot = False
         if spent_outputs is not None:
