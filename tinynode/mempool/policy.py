@@ -58,6 +58,8 @@ MAX_STANDARD_TX_SIGOPS = MAX_STANDARD_TX_SIGOPS_COST // WITNESS_SCALE_FACTOR
 DEFAULT_BYTES_PER_SIGOP = 20            # Core DEFAULT_BYTES_PER_SIGOP (-bytespersigop)
 MAX_STANDARD_P2WSH_STACK_ITEMS = 100
 MAX_STANDARD_P2WSH_STACK_ITEM_SIZE = 80
+#: Core MAX_STANDARD_TAPSCRIPT_STACK_ITEM_SIZE
+MAX_STANDARD_TAPSCRIPT_STACK_ITEM_SIZE = 80
 MAX_STANDARD_P2WSH_SCRIPT_SIZE = 3600
 MAX_STANDARD_MULTISIG_KEYS = 3
 TX_MAX_STANDARD_VERSION = 2
@@ -271,8 +273,9 @@ def check_inputs_standard(tx: Tx, coins: Sequence[Coin]) -> int:
 def check_witness_standard(tx: Tx, coins: Sequence[Coin]) -> None:
     """Core `IsWitnessStandard` for an input with a witness: the spent script (the redeem script
     of a P2SH coin, the last push of its scriptSig) must be a witness program; a P2WSH witness
-    script ≤ 3,600 bytes with ≤ 100 other items of ≤ 80 bytes each. Taproot spends are not
-    checked further (no taproot yet). Raises PolicyError("bad-witness-nonstandard")."""
+    script ≤ 3,600 bytes with ≤ 100 other items of ≤ 80 bytes each; a taproot spend (not
+    P2SH-wrapped) carries no annex and, on the tapscript path, stack items of ≤ 80 bytes.
+    Raises PolicyError("bad-witness-nonstandard")."""
     if tx.is_coinbase():
         return
     for txin, coin in zip(tx.vin, coins):
@@ -301,3 +304,16 @@ def check_witness_standard(tx: Tx, coins: Sequence[Coin]) -> None:
             for item in stack[:-1]:
                 if len(item) > MAX_STANDARD_P2WSH_STACK_ITEM_SIZE:
                     raise PolicyError("bad-witness-nonstandard", "witness item too large")
+        if version == 1 and len(program) == 32 and not is_p2sh(coin.script_pubkey):
+            # taproot: no annex (no semantics defined yet); a tapscript's stack items <= 80 bytes
+            items = list(stack)
+            if len(items) >= 2 and items[-1][:1] == b"\x50":
+                raise PolicyError("bad-witness-nonstandard", "annex")
+            if len(items) >= 2:
+                control = items.pop()
+                items.pop()                                   # the script
+                if not control:
+                    raise PolicyError("bad-witness-nonstandard", "empty control block")
+                if control[0] & 0xFE == 0xC0 and any(len(i) > MAX_STANDARD_TAPSCRIPT_STACK_ITEM_SIZE
+                                                      for i in items):
+                    raise PolicyError("bad-witness-nonstandard", "tapscript stack item too large")
