@@ -153,8 +153,9 @@ async def test_tinynode_syncs_from_core(bitcoind_path: str) -> None:
     headers-first (two `headers` batches, blocks with MSG_WITNESS_BLOCK) to the same tip, every
     block validated by tinynode's rules; a P2PKH spend signed by tinynode's code is accepted by
     Core's mempool, relayed to tinynode, mined by Core and followed by tinynode; then a P2WPKH
-    spend (BIP143 witness) of a coinbase Core mined to our bech32 address goes the same way:
-    same wtxid and witness in tinynode's block, same UTXO-set hash on both."""
+    spend (BIP143 witness) of a coinbase Core mined to our bech32 address goes the same way,
+    and a taproot key path spend of one mined to our bech32m address: same wtxid and witness in
+    tinynode's blocks, same UTXO-set hash on both."""
     key = PrivateKey(bytes(31) + b"\x0b")
     h160 = key.public_key.hash160()
     core = await start_bitcoind(bitcoind_path)
@@ -215,6 +216,25 @@ async def test_tinynode_syncs_from_core(bitcoind_path: str) -> None:
         block = await t.rpc.call("getblock", tip, 2)
         mined = next(x for x in block["tx"] if x["txid"] == wtx.txid_hex)
         assert mined["hash"] == hash_to_hex(wtx.wtxid) and mined["vin"][0]["txinwitness"]
+
+        # And a taproot key path spend: Core mines to our P2TR (bech32m) address, the coinbase
+        # is spent with a BIP341 Schnorr signature, relayed to tinynode, mined by Core, followed.
+        tr = tr_key_of(12)
+        tr_paid = await core.rpc("generatetoaddress", 101, address_from_script(tr.script_pubkey, REGTEST))
+        cb = (await core.rpc("getblock", tr_paid[0], 2))["tx"][0]
+        value = int(Decimal(str(cb["vout"][0]["value"])) * COIN)
+        ttx = Tx(2, (TxIn(OutPoint(hex_to_hash(cb["txid"]), 0), b"", 0xFFFFFFFD),),
+                 (TxOut(value - 10_000, tr.script_pubkey),), 0)
+        ttx = sign_p2tr_keypath(ttx, 0, tr, [TxOut(value, tr.script_pubkey)])
+        assert await core.rpc("sendrawtransaction", ttx.raw.hex()) == ttx.txid_hex
+
+        async def taproot_relayed() -> bool:
+            return ttx.txid_hex in await t.rpc.call("getrawmempool")
+
+        await wait_until(taproot_relayed, 60, message="Core's taproot tx never reached tinynode")
+        tip = (await core.rpc("generatetoaddress", 1, encode_address("p2pkh", h160, REGTEST)))[0]
+        await wait_same_tip(t, core, tip)
+        assert ttx.txid_hex in (await t.rpc.call("getblock", tip))["tx"]
         assert (await core.rpc("gettxoutsetinfo"))["hash_serialized_3"] == \
             (await t.rpc.call("gettxoutsetinfo"))["hash_serialized_3"]
         await assert_friends(t, core)
@@ -303,9 +323,10 @@ async def test_reorg_onto_core_and_core_follows_ours(bitcoind_path: str) -> None
 
 
 async def test_core_syncs_tinynodes_chain_with_witness_spends(bitcoind_path: str) -> None:
-    """The segwit finish line (issue 15): tinynode mines 110 blocks to its wallet's bech32
-    address, its wallet pays a P2WPKH and a P2WSH output from those P2WPKH coins (witness spends
-    signed by the wallet), those are spent with witnesses (BIP143 signatures) and mined, and then a
+    """The segwit finish line (issue 15) and a taproot one (16): tinynode mines 110 blocks to its
+    wallet's bech32 address, its wallet pays a P2WPKH, a P2WSH and a P2TR (bech32m) output from
+    those P2WPKH coins (witness spends signed by the wallet), one tx spends all three (BIP143
+    signatures, a BIP341 key path Schnorr signature) and is mined, and then a
     fresh bitcoind dials tinynode and syncs the whole chain over P2P, headers first and blocks
     with MSG_WITNESS_BLOCK: same tip, same UTXO-set hash, the witness spends in Core's blocks,
     no misbehaviour either side."""
@@ -319,8 +340,9 @@ async def test_core_syncs_tinynodes_chain_with_witness_spends(bitcoind_path: str
         await t.rpc.call("generatetoaddress", 110, addr)
         wpkh = P2WPKHKey.make(1)
         wsh = P2WSHScript.make(b"\x51")                     # OP_TRUE witness script
+        tr_key = tr_key_of(21)
         funded = {}
-        for owner, amount in ((wpkh, 7), (wsh, 3)):
+        for owner, amount in ((wpkh, 7), (wsh, 3), (tr_key, 2)):
             a = address_from_script(owner.script_pubkey, REGTEST)
             txid = await t.rpc.call("sendtoaddress", a, amount)
             raw = Tx.from_hex(await t.rpc.call("getrawtransaction", txid))
@@ -328,11 +350,15 @@ async def test_core_syncs_tinynodes_chain_with_witness_spends(bitcoind_path: str
             n = next(i for i, o in enumerate(raw.vout) if o.script_pubkey == owner.script_pubkey)
             funded[owner.script_pubkey] = Utxo(OutPoint(raw.txid, n), raw.vout[n].value, owner)
         await t.rpc.call("generatetoaddress", 1, addr)
-        coins = list(funded.values())
+        coins = [funded[wpkh.script_pubkey], funded[wsh.script_pubkey]]
+        tr_coin = funded[tr_key.script_pubkey]
         back = p2pkh_script(key(5).h160)
-        spend = sign_tx(Tx(2, tuple(TxIn(c.outpoint, b"", 0xFFFFFFFD) for c in coins),
-                           (TxOut(sum(c.value for c in coins) - 20_000, back),), 0), coins)
-        assert spend.has_witness() and spend.wtxid != spend.txid
+        unsigned = Tx(2, tuple(TxIn(c.outpoint, b"", 0xFFFFFFFD) for c in coins + [tr_coin]),
+                      (TxOut(sum(c.value for c in coins + [tr_coin]) - 20_000, back),), 0)
+        spend = sign_tx(unsigned, coins)                   # inputs 0 and 1 (BIP143 over all 3)
+        spend = sign_p2tr_keypath(spend, 2, tr_key,
+                                  [TxOut(c.value, c.owner.script_pubkey) for c in coins + [tr_coin]])
+        assert spend.has_witness() and spend.wtxid != spend.txid and len(spend.vin[2].witness) == 1
         assert await t.rpc.call("sendrawtransaction", spend.raw.hex()) == spend.txid_hex
         tip = (await t.rpc.call("generatetoaddress", 1, addr))[-1]
         mined = await t.rpc.call("getblock", tip, 2)
@@ -354,6 +380,27 @@ async def test_core_syncs_tinynodes_chain_with_witness_spends(bitcoind_path: str
         if t is not None:
             await t.stop()
         core.stop()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrKey:
+    """A P2TR output with no script tree, spent by the key path (BIP86-style tweak)."""
+
+    private: Any
+    script_pubkey: bytes
+
+
+def tr_key_of(n: int) -> TrKey:
+    from tests.framework.taproot_spends import key as tr_private
+    from tinynode.script.taproot import taproot_tree
+    k = tr_private(n)
+    return TrKey(k, taproot_tree(k.xonly_public_key, None).script_pubkey)
+
+
+def sign_p2tr_keypath(tx: Tx, index: int, owner: TrKey, spent: list) -> Tx:
+    """`tx` with input `index` signed by the key path (SIGHASH_DEFAULT), all spent outputs known."""
+    from tests.framework.taproot_spends import keypath_sig, with_witness
+    return with_witness(tx, index, (keypath_sig(owner.private, tx, index, spent, 0),))
 
 
 def differences(ours: Any, theirs: Any, path: str = "") -> set[str]:
