@@ -27,29 +27,32 @@ log = logging.getLogger(__name__)
 
 #: Core's RPC_WALLET_KEYPOOL_RAN_OUT: the wallet cannot hand out an address of that type.
 RPC_WALLET_KEYPOOL_RAN_OUT = -12
-#: Core's `ParseOutputType` names; this wallet makes "legacy" and "bech32" (P2WPKH).
+#: Core's `ParseOutputType` names; this wallet makes "legacy", "bech32" (P2WPKH) and "bech32m"
+#: (P2TR key path, BIP86).
 _OUTPUT_TYPES = ("legacy", "p2sh-segwit", "bech32", "bech32m")
 
 
 def _address_type(address_type, default: str) -> str:
     """Core getnewaddress/getrawchangeaddress: parse `address_type`; unknown names answer -5
-    "Unknown address type", known types without a key manager here (p2sh-segwit, bech32m until
-    taproot) answer -12 "Error: No <type> addresses available." as a Core wallet without that
-    descriptor does."""
+    "Unknown address type", a known type without a key manager here (p2sh-segwit) answers -12
+    "Error: No <type> addresses available." as a Core wallet without that descriptor does."""
     if address_type is None:
         return default
     t = _str(address_type, "address_type")
     if t not in _OUTPUT_TYPES:
         raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Unknown address type '{t}'")
-    if t not in ("legacy", "bech32"):
+    if t not in ("legacy", "bech32", "bech32m"):
         raise RPCError(RPC_WALLET_KEYPOOL_RAN_OUT, f"Error: No {t} addresses available.")
     return t
 
 
 def _key_descriptor(pubkey: bytes, addr_type: str) -> str:
     """Core `InferDescriptor` for a script whose key the wallet holds (no HD origin in this
-    wallet): `wpkh(<key>)` for P2WPKH, `pkh(<key>)` for P2PKH, with the checksum."""
+    wallet): `wpkh(<key>)` for P2WPKH, `tr(<x-only internal key>)` for P2TR (BIP86, no script
+    tree), `pkh(<key>)` for P2PKH, with the checksum."""
     from ..script.descriptor import add_checksum
+    if addr_type == "bech32m":
+        return add_checksum(f"tr({pubkey[1:33].hex()})")
     return add_checksum(f"{'wpkh' if addr_type == 'bech32' else 'pkh'}({pubkey.hex()})")
 
 
@@ -73,8 +76,8 @@ class WalletRPC(RPCArea):
 
     async def m_getnewaddress(self, label="", address_type=None) -> str:
         """getnewaddress ( "label" "address_type" )
-Returns a new address for receiving payments. address_type is "bech32" (P2WPKH, the default)
-or "legacy" (P2PKH); "p2sh-segwit" and "bech32m" are not available in this wallet."""
+Returns a new address for receiving payments. address_type is "bech32" (P2WPKH, the default),
+"bech32m" (P2TR, key path only) or "legacy" (P2PKH); "p2sh-segwit" is not available in this wallet."""
         lbl = _str(label, "label")
         t = _address_type(address_type, "bech32")
         w = self._wallet()
@@ -386,7 +389,8 @@ Return information about the given address (ismine, labels, ...)."""
             if wp is not None:
                 j["witness_version"] = wp[0]
                 j["witness_program"] = wp[1].hex()
-            if mine:
+            if mine and w.keys.address_type(spk) != "bech32m":
+                # Core shows no pubkey for a taproot output (its output key is a tweak)
                 key = w.keys.private_key(spk)
                 j["pubkey"] = key.public_key.sec.hex()
                 j["iscompressed"] = key.compressed

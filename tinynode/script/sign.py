@@ -1,4 +1,5 @@
-"""Signing inputs: scriptSigs for P2PKH, P2PK and (P2SH-)multisig; witnesses for P2WPKH."""
+"""Signing inputs: scriptSigs for P2PKH, P2PK and (P2SH-)multisig; witnesses for P2WPKH and
+P2TR key path spends (BIP86 outputs: no script tree)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ from ..primitives.hashes import hash160
 from ..primitives.keys import PrivateKey
 from ..primitives.tx import Tx
 from .script import core_push, multisig_info
-from .sighash import SIGHASH_ALL, PrecomputedTxData, legacy_sighash, witness_v0_sighash
+from .sighash import (
+    SIGHASH_ALL, SIGHASH_DEFAULT, PrecomputedTxData, legacy_sighash, taproot_sighash,
+    witness_v0_sighash,
+)
 
-__all__ = ["sign_digest", "sign_p2pkh", "sign_p2pk", "sign_multisig", "sign_p2wpkh"]
+__all__ = ["sign_digest", "sign_p2pkh", "sign_p2pk", "sign_multisig", "sign_p2wpkh", "sign_p2tr_keypath"]
 
 
 def sign_digest(tx: Tx, input_index: int, privkey: PrivateKey, script_code: bytes,
@@ -62,3 +66,19 @@ def sign_p2wpkh(tx: Tx, input_index: int, privkey: PrivateKey, amount: int,
     script_code = b"\x76\xa9\x14" + hash160(pub) + b"\x88\xac"
     digest = witness_v0_sighash(tx, input_index, script_code, amount, hash_type, txdata)
     return (privkey.sign(digest) + bytes((hash_type & 0xFF,)), pub)
+
+
+def sign_p2tr_keypath(tx: Tx, input_index: int, privkey: PrivateKey, txdata: PrecomputedTxData,
+                      hash_type: int = SIGHASH_DEFAULT, merkle_root: bytes | None = None,
+                      aux: bytes | None = None) -> tuple[bytes]:
+    """Witness `[<sig>]` spending a P2TR output by the key path (Core `MutableTransactionSignatureCreator::
+    CreateSchnorrSig` with no leaf hash): a BIP340 signature by `privkey` tweaked with
+    `merkle_root` (None: the BIP86 output key, no script tree) over the BIP341 sighash.
+    `txdata` must carry every spent output of the tx (`PrecomputedTxData.for_tx(tx, spent)`):
+    taproot signatures commit to all of them. 64 bytes for SIGHASH_DEFAULT, else 65 with the
+    hash type byte. `aux` is BIP340's auxiliary randomness (fresh random bytes when None)."""
+    digest = taproot_sighash(tx, input_index, hash_type, txdata)
+    if digest is None:
+        raise ValueError("no taproot signature hash for this hash type and input")
+    sig = privkey.taproot_tweaked(merkle_root).sign_schnorr(digest, aux)
+    return (sig + (bytes((hash_type,)) if hash_type != SIGHASH_DEFAULT else b""),)

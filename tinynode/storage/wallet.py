@@ -3,7 +3,8 @@
 Three tables, written through and read back whole at start (a wallet is small):
 
     keys   one row per private key: secret, SEC pubkey, the script it pays (script_pubkey) and
-           that script's address type (addr_type: "legacy" P2PKH or "bech32" P2WPKH), chain
+           that script's address type (addr_type: "legacy" P2PKH, "bech32" P2WPKH or "bech32m"
+           P2TR key path with the key as BIP86 internal key), chain
            (0 receive, 1 change, 2 imported), whether it was handed out and whether coins arrived
     txs    one row per transaction that touches the wallet: raw bytes, state
            ("confirmed" / "pending" / "conflicted"), block hash/height/time, first-seen time,
@@ -11,7 +12,8 @@ Three tables, written through and read back whole at start (a wallet is small):
     meta   key → value: schema version, the last block the wallet processed (hash, height)
 
 Schema 2 added `keys.addr_type`; a schema-1 file (legacy-only wallet) is migrated in place on
-open: its keys keep their P2PKH scripts as "legacy".
+open: its keys keep their P2PKH scripts as "legacy". "bech32m" needed no schema change (the
+column is free text); a schema-2 file from before it opens as it is.
 
 Like the chain store, it runs on one thread (the chain writer's), WAL with synchronous=NORMAL;
 `batch()` groups writes into one transaction (one per block event).
@@ -72,7 +74,7 @@ class KeyRecord:
     used: bool
     label: str
     created: int
-    addr_type: str = "legacy"     # "legacy" (P2PKH) | "bech32" (P2WPKH)
+    addr_type: str = "legacy"     # "legacy" (P2PKH) | "bech32" (P2WPKH) | "bech32m" (P2TR)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ wallet (src/wallet/spend.cpp) in miniature:
   dummy signer (`DUMMY_SIGNATURE_CREATOR`: a 72-byte signature with its hash type, the most a
   low-S DER signature takes): a P2PKH input with a compressed key is 148 bytes; a P2WPKH input is
   41 bytes plus a 108-weight-unit witness (count, signature, 33-byte key) = 272 WU = 68 vbytes;
+  a P2TR key path input is 41 bytes plus a 66-WU witness (count, 64-byte Schnorr signature with
+  SIGHASH_DEFAULT, Core's dummy Schnorr signature) = 230 WU = 57.5 vbytes, which Core's
+  `CalculateMaximumSignedInputSize` (`GetVirtualTransactionInputSize`) rounds up to 58;
   a transaction with any witness input also carries the 2-WU marker and flag, which rounds its
   virtual size up by one (Core `CalculateMaximumSignedTxSize` rounds the weight up to vbytes).
   A real signature is 71 or 72 bytes, so the signed tx is at most 1 vbyte under the estimate
@@ -31,7 +34,7 @@ from ..primitives.tx import OutPoint
 __all__ = [
     "Candidate", "Selection", "InsufficientFunds", "select_coins", "fee_for_size",
     "P2PKH_INPUT_SIZE", "P2PKH_INPUT_SIZE_UNCOMPRESSED", "P2PKH_OUTPUT_SIZE", "TX_OVERHEAD",
-    "P2WPKH_INPUT_SIZE", "P2WPKH_OUTPUT_SIZE", "WITNESS_OVERHEAD", "DUST_THRESHOLD", "dust_threshold",
+    "P2WPKH_INPUT_SIZE", "P2WPKH_OUTPUT_SIZE", "P2TR_INPUT_SIZE", "P2TR_OUTPUT_SIZE", "WITNESS_OVERHEAD", "DUST_THRESHOLD", "dust_threshold",
 ]
 
 P2PKH_INPUT_SIZE = 148               # 36 outpoint + 1 len + 107 scriptSig (72 sig+1, 33 key+1) + 4 seq
@@ -41,6 +44,10 @@ P2PKH_OUTPUT_SIZE = 34               # 8 value + 1 len + 25 script
 #: + 34 key = 108 WU) / 4 = 68 vbytes (Core's P2WPKH input estimate).
 P2WPKH_INPUT_SIZE = 68
 P2WPKH_OUTPUT_SIZE = 31              # 8 value + 1 len + 22 script
+#: 41 non-witness bytes + witness (1 count + 1 len + 64 signature = 66 WU) / 4 = 57.5 vbytes,
+#: rounded up as Core's `GetVirtualTransactionInputSize` does (P2TR key path, SIGHASH_DEFAULT).
+P2TR_INPUT_SIZE = 58
+P2TR_OUTPUT_SIZE = 43                # 8 value + 1 len + 34 script
 #: Marker + flag: 2 WU, one vbyte once the tx's weight is rounded up.
 WITNESS_OVERHEAD = 1
 TX_OVERHEAD = 10                     # version 4 + locktime 4 + in/out counts (1 each up to 252)
@@ -70,7 +77,7 @@ class Candidate:
     script_pubkey: bytes
     confirmations: int                 # 0 = unconfirmed (own change)
     input_size: int = P2PKH_INPUT_SIZE  # estimated signed size in vbytes
-    witness: bool = False               # spent with a witness (P2WPKH)
+    witness: bool = False               # spent with a witness (P2WPKH, P2TR)
 
 
 @dataclass(frozen=True, slots=True)

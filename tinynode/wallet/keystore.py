@@ -7,7 +7,9 @@ to an address from an older backup are still found. Imported WIF keys are kept a
 (compressed or not).
 
 Address types are Core's `OutputType` names: "bech32" (P2WPKH, `OP_0 <hash160(pubkey)>`, the
-default as Core's `-addresstype`/`-changetype`) and "legacy" (P2PKH). A key pays exactly one
+default as Core's `-addresstype`/`-changetype`), "bech32m" (P2TR key path only, BIP86:
+`OP_1 <output key>` with the output key = the x-only key tweaked with no script tree, Core's
+`tr(KEY)` descriptor) and "legacy" (P2PKH). A key pays exactly one
 script: the one of the type it was handed out as (stored per key). Keys still in the pool pay
 the default type's script, so they are watched as that; when one is handed out as another type
 its script is re-typed before anyone has seen it. Keys from a legacy-only wallet (schema 1) and
@@ -26,16 +28,17 @@ from ..primitives.address import (
     p2pkh_script, witness_script,
 )
 from ..primitives.hashes import hash160
-from ..primitives.keys import PrivateKey
+from ..primitives.keys import PrivateKey, taproot_tweak_pubkey
 from ..storage.wallet import KeyRecord, WalletStore
 
 __all__ = ["KeyStore", "RECEIVE", "CHANGE", "IMPORTED", "AddressInfo", "DEFAULT_KEYPOOL",
-           "LEGACY", "BECH32", "ADDRESS_TYPES", "DEFAULT_ADDRESS_TYPE", "script_for_key"]
+           "LEGACY", "BECH32", "BECH32M", "ADDRESS_TYPES", "DEFAULT_ADDRESS_TYPE", "script_for_key",
+           "script_shape"]
 
 RECEIVE, CHANGE, IMPORTED = 0, 1, 2
-LEGACY, BECH32 = "legacy", "bech32"
+LEGACY, BECH32, BECH32M = "legacy", "bech32", "bech32m"
 #: The address types this wallet can hand out (Core `OutputType` names).
-ADDRESS_TYPES = (LEGACY, BECH32)
+ADDRESS_TYPES = (LEGACY, BECH32, BECH32M)
 #: Core's `-addresstype` and `-changetype` defaults.
 DEFAULT_ADDRESS_TYPE = BECH32
 CHAIN_NAMES = {RECEIVE: "receive", CHANGE: "change", IMPORTED: "imported"}
@@ -54,11 +57,24 @@ class AddressInfo:
 
 
 def script_for_key(pubkey: bytes, addr_type: str) -> bytes:
-    """The script a key pays as `addr_type` (Core `GetScriptForDestination` of
-    PKHash / WitnessV0KeyHash)."""
+    """The script a key (SEC bytes) pays as `addr_type` (Core `GetScriptForDestination` of
+    PKHash / WitnessV0KeyHash / WitnessV1Taproot). For bech32m the key is the BIP86 internal
+    key: the output key is it tweaked with no script tree (BIP341 `taproot_tweak_pubkey(x, None)`,
+    Core `TaprootBuilder` with no leaves)."""
+    if addr_type == BECH32M:
+        return witness_script(1, taproot_tweak_pubkey(pubkey[1:33], None)[0])
     if addr_type == BECH32:
         return witness_script(0, hash160(pubkey))
     return p2pkh_script(hash160(pubkey))
+
+
+def script_shape(addr_type: str) -> bytes:
+    """A script of the size `addr_type` pays (for fee and dust estimates before a key is taken)."""
+    if addr_type == BECH32M:
+        return witness_script(1, bytes(32))
+    if addr_type == BECH32:
+        return witness_script(0, bytes(20))
+    return p2pkh_script(bytes(20))
 
 
 class KeyStore:
@@ -132,7 +148,7 @@ class KeyStore:
         return self._take(CHANGE, "", addr_type).script_pubkey
 
     def address_type(self, script_pubkey: bytes) -> str | None:
-        """"legacy" | "bech32" for one of our scripts, None for others."""
+        """"legacy" | "bech32" | "bech32m" for one of our scripts, None for others."""
         rec = self._by_script.get(script_pubkey)
         return rec.addr_type if rec else None
 

@@ -35,13 +35,14 @@ from ..primitives.hashes import hash_to_hex
 from ..primitives.tx import OutPoint, Tx, TxIn, TxOut
 from ..mempool.policy import dust_threshold
 from ..script.sighash import SIGHASH_ALL, PrecomputedTxData
-from ..script.sign import sign_p2pkh, sign_p2wpkh
+from ..script.sign import sign_p2pkh, sign_p2tr_keypath, sign_p2wpkh
 from ..storage.wallet import TxRecord, WalletStore
 from .coinselect import (
-    P2PKH_INPUT_SIZE, P2PKH_INPUT_SIZE_UNCOMPRESSED, P2WPKH_INPUT_SIZE, TX_OVERHEAD, Candidate,
+    P2PKH_INPUT_SIZE, P2PKH_INPUT_SIZE_UNCOMPRESSED, P2TR_INPUT_SIZE, P2WPKH_INPUT_SIZE, TX_OVERHEAD,
+    Candidate,
     InsufficientFunds, fee_for_size, select_coins,
 )
-from .keystore import BECH32, DEFAULT_ADDRESS_TYPE, KeyStore, script_for_key
+from .keystore import BECH32, BECH32M, DEFAULT_ADDRESS_TYPE, KeyStore, script_shape
 
 __all__ = [
     "Wallet", "WalletTx", "WalletCoin", "Balances", "CreatedTx", "WalletError",
@@ -512,8 +513,7 @@ class Wallet:
         base_size = TX_OVERHEAD + sum(9 + len(spk) for spk, _ in outputs)
         change_spk = from_script  # decided below; a fresh change key only when change is made
         # the change output's shape (size, dust) before its key is taken: -changetype's script
-        change_shape = from_script if from_script is not None else script_for_key(
-            b"\x02" + bytes(32), self.change_type)
+        change_shape = from_script if from_script is not None else script_shape(self.change_type)
         sel = select_coins(candidates, target, fee_rate, base_size,
                            change_size=9 + len(change_shape),
                            min_change=dust_threshold(TxOut(0, change_shape)),
@@ -542,8 +542,11 @@ class Wallet:
     def _input_estimate(self, script_pubkey: bytes) -> tuple[int, bool]:
         """(estimated signed input vsize, spent with a witness) for one of our scripts (Core
         `CalculateMaximumSignedInputSize` with the dummy signer)."""
-        if self.keys.address_type(script_pubkey) == BECH32:
+        t = self.keys.address_type(script_pubkey)
+        if t == BECH32:
             return P2WPKH_INPUT_SIZE, True
+        if t == BECH32M:
+            return P2TR_INPUT_SIZE, True
         key = self.keys.private_key(script_pubkey)
         return (P2PKH_INPUT_SIZE if key.compressed else P2PKH_INPUT_SIZE_UNCOMPRESSED), False
 
@@ -551,17 +554,25 @@ class Wallet:
         """Sign every input of `tx` (SIGHASH_ALL) spending `spent[i]`, all ours (Core
         `CWallet::SignTransaction`): P2PKH with the legacy sighash into the scriptSig, P2WPKH
         with the BIP143 sighash over the spent amount into the witness `[sig, pubkey]` with an
-        empty scriptSig. One PrecomputedTxData serves all witness inputs."""
+        empty scriptSig, P2TR by the key path (BIP86 output key: the key tweaked with no script
+        tree) with a 64-byte Schnorr signature, SIGHASH_DEFAULT, over the BIP341 sighash, which
+        commits to every spent output of the tx, ours of any type (Core `SignTransaction` fills
+        `PrecomputedTransactionData` with all spent outputs). One PrecomputedTxData, made with
+        all of `spent`, serves all witness inputs."""
         txdata = None
         vin = []
         for i, (txin, out) in enumerate(zip(tx.vin, spent)):
             key = self.keys.private_key(out.script_pubkey)
             if key is None:
                 raise WalletError("Signing transaction failed: an input is not this wallet's")
-            if self.keys.address_type(out.script_pubkey) == BECH32:
+            t = self.keys.address_type(out.script_pubkey)
+            if t in (BECH32, BECH32M):
                 if txdata is None:
                     txdata = PrecomputedTxData.for_tx(tx, spent)
-                witness = sign_p2wpkh(tx, i, key, out.value, SIGHASH_ALL, txdata)
+                if t == BECH32M:
+                    witness = sign_p2tr_keypath(tx, i, key, txdata)
+                else:
+                    witness = sign_p2wpkh(tx, i, key, out.value, SIGHASH_ALL, txdata)
                 vin.append(TxIn(txin.prevout, b"", txin.sequence, witness))
             else:
                 vin.append(TxIn(txin.prevout, sign_p2pkh(tx, i, key, out.script_pubkey), txin.sequence))
