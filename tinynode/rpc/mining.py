@@ -24,7 +24,7 @@ from .protocol import (
     RPC_CLIENT_IN_INITIAL_DOWNLOAD, RPC_CLIENT_NOT_CONNECTED, RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR,
     RPC_TYPE_ERROR, RPC_VERIFY_ERROR, RPCError,
 )
-from .util import RPCArea, _bool, _int, _str, _target_hex
+from .util import RPCArea, _bool, _int, _jtype, _str, _target_hex
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ of work, nothing stored): null when valid, else the reject reason, "duplicate",
         if template_request is not None:
             if not isinstance(template_request, dict):
                 raise RPCError(RPC_TYPE_ERROR, "JSON value of type "
-                               f"{_jtype_name(template_request)} is not of expected type object")
+                               f"{_jtype(template_request)} is not of expected type object")
             modeval = template_request.get("mode")
             if isinstance(modeval, str):
                 mode = modeval
@@ -71,7 +71,7 @@ of work, nothing stored): null when valid, else the reject reason, "duplicate",
             if isinstance(client_rules, list):
                 for r in client_rules:
                     if not isinstance(r, str):
-                        raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype_name(r)} is not of expected type string")
+                        raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(r)} is not of expected type string")
                     rules.add(r)
         if mode != "template":
             raise RPCError(RPC_INVALID_PARAMETER, "Invalid mode")
@@ -330,21 +330,6 @@ Returns a json object containing mining-related information."""
                     "blocksfound": miner.blocks_found if miner is not None else 0,
                     "workers": miner.workers if miner is not None else 0}
         return await self._w(work)
-
-
-def _jtype_name(v: Any) -> str:
-    """UniValue's type name for `v` in a type error."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
 
 
 def _hash_hex(text: str, name: str) -> str:
