@@ -437,6 +437,35 @@ EXPECTED_DIFFERENCES = {
 MAY_AGREE = {"getmempoolentry": {".time"}}
 
 
+@dataclasses.dataclass(frozen=True)
+class SpendChain:
+    """Core's chain for the field-by-field comparisons: `hashes` mined to `key`, then a block
+    `with_tx` holding `spend` (of the first coinbase `cb`), synced by tinynode; `pending` spends
+    the second coinbase `cb2` and is not sent anywhere yet."""
+
+    hashes: list
+    cb: dict
+    spend: Tx
+    with_tx: str
+    cb2: dict
+    pending: Tx
+
+
+async def core_chain_with_a_spend(core: "Bitcoind", t: TestNode, key: PrivateKey, blocks: int,
+                                  pending_fee: int) -> SpendChain:
+    addr = encode_address("p2pkh", key.public_key.hash160(), REGTEST)
+    hashes = await core.rpc("generatetoaddress", blocks, addr)
+    cb = (await core.rpc("getblock", hashes[0], 2))["tx"][0]
+    spend = spend_p2pkh(key, cb["txid"], 0, int(Decimal(str(cb["vout"][0]["value"])) * COIN))
+    await core.rpc("sendrawtransaction", spend.raw.hex())
+    with_tx = (await core.rpc("generatetoaddress", 1, addr))[0]
+    await wait_same_tip(t, core, with_tx)
+    cb2 = (await core.rpc("getblock", hashes[1], 2))["tx"][0]
+    pending = spend_p2pkh(key, cb2["txid"], 0, int(Decimal(str(cb2["vout"][0]["value"])) * COIN),
+                          fee=pending_fee)
+    return SpendChain(hashes, cb, spend, with_tx, cb2, pending)
+
+
 async def test_rpc_answers_equal_cores(bitcoind_path: str) -> None:
     """The same chain and transaction on both nodes (synced from Core): tinynode's RPC answers
     equal Core's field by field — headers, blocks with their txs, fees and spent coins, UTXO
@@ -449,15 +478,8 @@ async def test_rpc_answers_equal_cores(bitcoind_path: str) -> None:
     t: TestNode | None = None
     try:
         t = await start_node(peers=(("127.0.0.1", core.p2p_port),))
-        hashes = await core.rpc("generatetoaddress", 110, addr)
-        cb = (await core.rpc("getblock", hashes[0], 2))["tx"][0]
-        spend = spend_p2pkh(key, cb["txid"], 0, int(Decimal(str(cb["vout"][0]["value"])) * COIN))
-        await core.rpc("sendrawtransaction", spend.raw.hex())
-        with_tx = (await core.rpc("generatetoaddress", 1, addr))[0]
-        await wait_same_tip(t, core, with_tx)
-        cb2 = (await core.rpc("getblock", hashes[1], 2))["tx"][0]
-        pending = spend_p2pkh(key, cb2["txid"], 0, int(Decimal(str(cb2["vout"][0]["value"])) * COIN),
-                              fee=5_000)
+        c = await core_chain_with_a_spend(core, t, key, 110, pending_fee=5_000)
+        spend, with_tx, cb2, pending = c.spend, c.with_tx, c.cb2, c.pending
 
         calls: list[tuple[str, str, tuple]] = [
             ("getblockheader", "getblockheader", (with_tx,)),

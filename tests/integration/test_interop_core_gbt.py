@@ -6,18 +6,15 @@ longer occurs fails the test as stale."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 import pytest
 
-from tests.framework.interop import spend_p2pkh, wait_same_tip
 from tests.framework.nodes import TestNode, start_node
 from tests.framework.wait import wait_until
-from tests.integration.test_interop_core import bitcoind_path, differences, start_bitcoind  # noqa: F401
-from tinynode.params import REGTEST
-from tinynode.primitives.address import encode_address
+from tests.integration.test_interop_core import (  # noqa: F401  (bitcoind_path is a fixture)
+    bitcoind_path, core_chain_with_a_spend, differences, start_bitcoind,
+)
 from tinynode.primitives.keys import PrivateKey
-from tinynode.primitives.tx import COIN
 
 pytestmark = pytest.mark.slow
 
@@ -39,20 +36,12 @@ async def test_getblocktemplate_and_getdeploymentinfo_equal_cores(bitcoind_path:
     a second spend waits in both mempools; both templates then hold it, with the same fee,
     sigop cost, weight, coinbase value and witness commitment."""
     key = PrivateKey(bytes(31) + b"\x0e")
-    addr = encode_address("p2pkh", key.public_key.hash160(), REGTEST)
     core = await start_bitcoind(bitcoind_path)
     t: TestNode | None = None
     try:
         t = await start_node(peers=(("127.0.0.1", core.p2p_port),))
-        hashes = await core.rpc("generatetoaddress", 110, addr)
-        cb = (await core.rpc("getblock", hashes[0], 2))["tx"][0]
-        spend = spend_p2pkh(key, cb["txid"], 0, int(Decimal(str(cb["vout"][0]["value"])) * COIN))
-        await core.rpc("sendrawtransaction", spend.raw.hex())
-        tip = (await core.rpc("generatetoaddress", 1, addr))[0]
-        await wait_same_tip(t, core, tip)
-        cb2 = (await core.rpc("getblock", hashes[1], 2))["tx"][0]
-        pending = spend_p2pkh(key, cb2["txid"], 0, int(Decimal(str(cb2["vout"][0]["value"])) * COIN),
-                              fee=7_000)
+        c = await core_chain_with_a_spend(core, t, key, 110, pending_fee=7_000)
+        tip, pending = c.with_tx, c.pending
         await core.rpc("sendrawtransaction", pending.raw.hex())
 
         async def relayed() -> bool:

@@ -11,21 +11,16 @@ Content-Type and sentence. On the same chain getblockstats, getchaintxstats, get
 """
 from __future__ import annotations
 
-from decimal import Decimal
 
 import aiohttp
 import pytest
 
-from tests.framework.interop import spend_p2pkh, wait_same_tip
 from tests.framework.nodes import TestNode, start_node
 from tests.framework.wait import wait_until
 from tests.integration.test_interop_core import (  # noqa: F401  (bitcoind_path is a fixture)
-    EXPECTED_DIFFERENCES, bitcoind_path, differences, start_bitcoind,
+    EXPECTED_DIFFERENCES, bitcoind_path, core_chain_with_a_spend, differences, start_bitcoind,
 )
-from tinynode.params import REGTEST
-from tinynode.primitives.address import encode_address
 from tinynode.primitives.keys import PrivateKey
-from tinynode.primitives.tx import COIN
 from tinynode.rpc.protocol import loads
 
 pytestmark = pytest.mark.slow
@@ -40,20 +35,12 @@ async def _get(s: aiohttp.ClientSession, port: int, path: str,
 
 async def test_rest_answers_equal_cores(bitcoind_path: str) -> None:
     key = PrivateKey(bytes(31) + b"\x0e")
-    addr = encode_address("p2pkh", key.public_key.hash160(), REGTEST)
     core = await start_bitcoind(bitcoind_path, ("-rest", "-txindex"))
     t: TestNode | None = None
     try:
         t = await start_node(peers=(("127.0.0.1", core.p2p_port),), rpc_port=0, rest=True)
-        hashes = await core.rpc("generatetoaddress", 105, addr)
-        cb = (await core.rpc("getblock", hashes[0], 2))["tx"][0]
-        spend = spend_p2pkh(key, cb["txid"], 0, int(Decimal(str(cb["vout"][0]["value"])) * COIN))
-        await core.rpc("sendrawtransaction", spend.raw.hex())
-        with_tx = (await core.rpc("generatetoaddress", 1, addr))[0]
-        await wait_same_tip(t, core, with_tx)
-        cb2 = (await core.rpc("getblock", hashes[1], 2))["tx"][0]
-        pending = spend_p2pkh(key, cb2["txid"], 0, int(Decimal(str(cb2["vout"][0]["value"])) * COIN),
-                              fee=5_000)
+        c = await core_chain_with_a_spend(core, t, key, 105, pending_fee=5_000)
+        hashes, cb, spend, with_tx, cb2, pending = c.hashes, c.cb, c.spend, c.with_tx, c.cb2, c.pending
         await core.rpc("sendrawtransaction", pending.raw.hex())
 
         async def relayed() -> bool:
