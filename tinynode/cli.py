@@ -24,7 +24,7 @@ __all__ = ["daemon_main", "cli_main", "main"]
 
 # =============================================================================== the daemon
 
-def _setup_logging(level: str, log_file: Any) -> None:
+def _setup_logging(level: str, log_file: Any, console: bool = True) -> None:
     import logging
 
     fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
@@ -32,9 +32,10 @@ def _setup_logging(level: str, log_file: Any) -> None:
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     for h in list(root.handlers):
         root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(fmt)
-    root.addHandler(handler)
+    if console or log_file is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
     if log_file is not None:
         os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
         fh = logging.FileHandler(log_file)
@@ -70,7 +71,7 @@ def daemon_main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"tinynode: {e}", file=sys.stderr)
         return 1
-    _setup_logging(cfg.log_level, cfg.log_file)
+    _setup_logging(cfg.log_level, cfg.log_file, cfg.log_console)
     log = logging.getLogger("tinynode")
 
     from .node import Node, NodeError

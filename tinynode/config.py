@@ -91,6 +91,9 @@ class NodeConfig:
     log_level: str = "info"
     log_file: Path | None = None
     rpc_port: int | None = None        # loopback TCP RPC with cookie auth; None = off, 0 = any port
+    rpc_cookie_file: Path | None = None  # Core -rpccookiefile; None = <datadir>/<network>/.cookie
+    wallet: bool = True                # Core -disablewallet is wallet=False
+    log_console: bool = True           # Core -printtoconsole: the log on stderr too
     rpc_timeout: float = 60.0          # per request, seconds
     rpc_max_body: int = 8 * 1024 * 1024
     rest: bool = False                 # Core -rest: the REST interface on the TCP RPC port
@@ -107,6 +110,10 @@ class NodeConfig:
     def network_dir(self) -> Path:
         """Core's `GetDataDir()`: one directory per network under the datadir."""
         return self.datadir / self.network
+
+    @property
+    def rpc_cookie_path(self) -> Path:
+        return self.rpc_cookie_file if self.rpc_cookie_file is not None else self.network_dir / ".cookie"
 
     @property
     def rpc_socket_path(self) -> Path:
@@ -193,6 +200,11 @@ def daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-port", type=int, default=None, metavar="N",
                    help="also serve RPC on 127.0.0.1:N with Bitcoin Core's cookie auth (the cookie "
                         "is DIR/<network>/.cookie); for existing Bitcoin RPC clients (default off)")
+    p.add_argument("--rpc-cookie-file", default=None, metavar="PATH",
+                   help="write the --rpc-port cookie to PATH instead of DIR/<network>/.cookie "
+                        "(Core's -rpccookiefile)")
+    p.add_argument("--no-wallet", dest="wallet", action="store_false", default=True,
+                   help="run without a wallet: no wallet RPCs, no wallet file (Core's -disablewallet)")
     p.add_argument("--rest", action="store_true", default=False,
                    help="serve Bitcoin Core's REST interface (/rest/chaininfo.json, /rest/block/…, "
                         "/rest/tx/…, /rest/getutxos/…, /rest/mempool/…) on the --rpc-port "
@@ -213,6 +225,8 @@ def daemon_parser() -> argparse.ArgumentParser:
                    help="how much to log (env TC_LOG_LEVEL; default info)")
     p.add_argument("--log-file", default=None, metavar="PATH",
                    help="also append the log to PATH")
+    p.add_argument("--no-log-console", dest="log_console", action="store_false", default=True,
+                   help="do not write the log to stderr (with --log-file: Core's -printtoconsole=0)")
     return p
 
 
@@ -284,6 +298,9 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         mine_workers=workers,
         rpc_socket=Path(os.path.expanduser(ns.rpc_socket)) if ns.rpc_socket else None,
         rpc_port=ns.rpc_port,
+        rpc_cookie_file=Path(os.path.expanduser(ns.rpc_cookie_file)) if ns.rpc_cookie_file else None,
+        wallet=ns.wallet,
+        log_console=ns.log_console,
         rest=ns.rest or ns.explorer,
         explorer=ns.explorer,
         log_level=log_level,

@@ -85,7 +85,7 @@ class Node:
         self.config = config
         self.params = config.params
         self.net_config = net_config
-        self.enable_wallet = wallet
+        self.enable_wallet = wallet and config.wallet
         self.network_dir: Path = config.network_dir
         self.rpc_socket: Path = config.rpc_socket_path
         self.start_time = time.time()
@@ -189,7 +189,7 @@ class Node:
             explorer = ExplorerHandler(self.methods).serve
         self.rpc = RPCServer(self.rpc_socket, self.methods.dispatch, max_body=cfg.rpc_max_body,
                              timeout=cfg.rpc_timeout, timeout_for=self.methods.timeout_for,
-                             tcp_port=cfg.rpc_port, cookie_path=self.network_dir / ".cookie",
+                             tcp_port=cfg.rpc_port, cookie_path=cfg.rpc_cookie_path,
                              rest=rest, explorer=explorer)
         self.rpc.warmup = "Loading block index..."
         try:

@@ -1,0 +1,106 @@
+"""contrib/core-tests/bitcoind.py: Core's arguments (command line and bitcoin.conf) become
+tinynode's, and what tinynode cannot honour is refused rather than ignored."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tinynode.config import from_args
+from tinynode.net.permissions import NetPermissionFlags
+
+LAUNCHER = Path(__file__).resolve().parents[2] / "contrib" / "core-tests" / "bitcoind.py"
+
+
+def _launcher():
+    spec = importlib.util.spec_from_file_location("core_tests_bitcoind", LAUNCHER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+FRAMEWORK_CONF = """regtest=1
+[regtest]
+port=13148
+rpcport=18148
+rpcservertimeout=99000
+server=1
+keypool=1
+dnsseed=0
+peertimeout=999999999
+printtoconsole=0
+connect=0
+maxconnections=94
+par=2
+bind=127.0.0.1
+"""
+
+
+def _datadir(tmp_path: Path, conf: str = FRAMEWORK_CONF) -> Path:
+    d = tmp_path / "node0"
+    d.mkdir()
+    (d / "bitcoin.conf").write_text(conf)
+    return d
+
+
+def test_framework_datadir_maps_to_tinynode_layout(tmp_path):
+    m = _launcher()
+    d = _datadir(tmp_path)
+    argv = m.translate(m.read_args([f"-datadir={d}", "-logtimemicros", "-debug", "-debugexclude=libevent",
+                                    "-loglevel=trace", "-v2transport=0", "-disablewallet",
+                                    "-whitelist=noban@127.0.0.1"]))
+    cfg = from_args(argv, env={"HOME": str(tmp_path)})
+    assert cfg.network == "regtest"
+    assert cfg.port == 13148 and cfg.rpc_port == 18148 and cfg.bind == "127.0.0.1"
+    assert cfg.peers == ()                                     # connect=0
+    # the framework's cache keeps only <chain>/{blocks,chainstate,indexes}: tinynode's files live there
+    assert cfg.network_dir == d / "regtest" / "chainstate" / "regtest"
+    assert cfg.rpc_cookie_path == d / "regtest" / ".cookie"   # where get_auth_cookie reads it
+    assert cfg.log_file == d / "regtest" / "debug.log"         # where assert_debug_log reads
+    assert cfg.log_console is False                             # the framework asserts stderr is empty
+    assert cfg.wallet is False and cfg.mine is False
+    assert len(cfg.whitelist) == 1 and str(cfg.whitelist[0].network) == "127.0.0.1/32"
+    assert cfg.whitelist[0].flags == NetPermissionFlags.NOBAN
+    assert (d / "regtest" / "wallets").is_dir()                # the cache's os.rmdir expects it
+    assert len(str(cfg.rpc_socket_path).encode()) < 100
+
+
+def test_command_line_wins_over_conf_and_negation(tmp_path):
+    m = _launcher()
+    d = _datadir(tmp_path)
+    argv = m.translate(m.read_args([f"-datadir={d}", "-port=20000", "-nolisten"]))
+    cfg = from_args(argv, env={"HOME": str(tmp_path)})
+    assert cfg.port == 20000 and cfg.listen is False
+
+
+@pytest.mark.parametrize("arg, named", [
+    ("-prune=1", "-prune=1"), ("-v2transport=1", "-v2transport=1"), ("-blockversion=1337", "-blockversion"),
+    ("-printtoconsole=1", None),
+])
+def test_unsupported_arguments_are_refused_not_ignored(tmp_path, arg, named):
+    m = _launcher()
+    d = _datadir(tmp_path)
+    if named is None:   # printtoconsole=1 is honoured: the log goes to stderr too
+        argv = m.translate(m.read_args([f"-datadir={d}", arg]))
+        assert "--no-log-console" not in argv
+        return
+    with pytest.raises(m.LaunchError, match=named):
+        m.translate(m.read_args([f"-datadir={d}", arg]))
+
+
+def test_other_chains_are_refused(tmp_path):
+    m = _launcher()
+    d = _datadir(tmp_path, "testnet=1\n")
+    with pytest.raises(m.LaunchError, match="regtest only"):
+        m.translate(m.read_args([f"-datadir={d}"]))
+
+
+def test_refusal_exits_1_with_the_reason_on_stderr(tmp_path):
+    d = _datadir(tmp_path)
+    r = subprocess.run([sys.executable, str(LAUNCHER), f"-datadir={d}", "-prune=550"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "tinynode does not support -prune=550" in r.stderr
