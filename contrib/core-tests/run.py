@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -77,10 +78,15 @@ def prepare(work: Path, src: Path) -> tuple[Path, Path]:
 
 
 async def run_one(name: str, seed: int, src: Path, config: Path, wrapper: Path, work: Path,
-                  timeout: float, sem: asyncio.Semaphore) -> tuple[str, str, float, Path]:
+                  timeout: float, sem: asyncio.Semaphore,
+                  deadline: float = float("inf")) -> tuple[str, str, float, Path]:
     async with sem:
-        script = src / "test" / "functional" / f"{name}.py"
         log = work / f"{name}.log"
+        timeout = min(timeout, deadline - time.monotonic())
+        if timeout <= 0:
+            log.write_text("not started: the run's --budget was used up\n")
+            return name, "not run", 0.0, log
+        script = src / "test" / "functional" / f"{name}.py"
         tmpdir = work / name
         env = dict(os.environ, BITCOIND=str(wrapper), PYTHONPATH=str(REPO),
                    PYTHONUNBUFFERED="1")
@@ -104,6 +110,28 @@ async def run_one(name: str, seed: int, src: Path, config: Path, wrapper: Path, 
         return name, status, took, log
 
 
+def why(log: Path, tail: int) -> str:
+    """The exception a failed test ended with (the framework's traceback, without the stack
+    frames of the framework itself), else the log's last lines."""
+    lines = log.read_text(errors="replace").splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("Traceback"):
+            out = []
+            for j in range(i + 1, min(len(lines), i + 300)):
+                ln = lines[j]
+                if "/test/functional/" in ln and "test_framework/" not in ln:
+                    out += lines[j:j + 2]
+                elif re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b", ln):
+                    calls = [lines[k + 1] for k in range(i, j - 1) if lines[k].startswith("  File")
+                             and not re.search(r"(authproxy|coverage|util)\.py", lines[k])]
+                    if calls and calls[-1] not in out:   # the framework call that raised
+                        out.append("    ... " + calls[-1].strip())
+                    out.append(ln[:600])
+                    break
+            return "\n".join(out)
+    return "\n".join(lines[-tail:])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--core-src", help="Bitcoin Core source tree (default: .interop/core/...)")
     ap.add_argument("--jobs", type=int, default=2, help="tests run at once (default 2)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per test (default 600)")
+    ap.add_argument("--budget", type=float, default=float("inf"),
+                    help="seconds for the whole run: tests not started by then are reported "
+                         "'not run' (default no limit)")
     ap.add_argument("--workdir", help="keep logs and datadirs here (default: a temp dir, "
                                       "removed when every test passed)")
     ap.add_argument("--tail", type=int, default=30, help="log lines shown per failure")
@@ -127,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     async def run_all() -> list[tuple[str, str, float, Path]]:
         sem = asyncio.Semaphore(max(1, ns.jobs))
         base = os.getpid() % 200
-        jobs = [run_one(n, base + i, src, config, wrapper, work, ns.timeout, sem)
+        jobs = [run_one(n, base + i, src, config, wrapper, work, ns.timeout, sem, deadline)
                 for i, n in enumerate(names)]
         results = []
         for fut in asyncio.as_completed(jobs):
@@ -137,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return results
 
     start = time.monotonic()
+    deadline = start + ns.budget
     # The framework's 199-block chain cache is built once, first (as Core's test_runner does
     # with create_cache.py), by tinynode: parallel tests then only copy it.
     cache = asyncio.run(run_one("create_cache", 0, src, config, wrapper, work, ns.timeout,
@@ -149,14 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     bad = []
     for name, status, _took, log in sorted(results):
         if status in ("failed", "timeout", "missing"):
-            lines = log.read_text(errors="replace").splitlines()
-            print(f"\n--- {name}: {status}; last {ns.tail} lines of {log}")
-            print("\n".join(lines[-ns.tail:]))
+            print(f"\n--- {name}: {status}; {log}")
+            print(why(log, ns.tail))
         if name in EXPECTED_PASS and status != "passed":
             bad.append(name)
-    counts = {s: sum(1 for r in results if r[1] == s) for s in ("passed", "failed", "skipped", "timeout")}
+    counts = {s: sum(1 for r in results if r[1] == s)
+              for s in ("passed", "failed", "skipped", "timeout", "not run")}
     print(f"\nCore's functional tests: {counts['passed']} passed, {counts['failed']} failed, "
-          f"{counts['skipped']} skipped, {counts['timeout']} timed out in "
+          f"{counts['skipped']} skipped, {counts['timeout']} timed out, {counts['not run']} not run in "
           f"{time.monotonic() - start:.0f} s")
     if bad:
         print(f"FAILED: expected to pass but did not: {', '.join(bad)}")
