@@ -16,12 +16,10 @@ by submitblock (test_core_accepts_blocks_tinynode_mines).
 Facts about Core on regtest the tests rely on (net_processing.cpp, validation.cpp, chainparams):
 - tinynode's `regtest` is Core's: same genesis, magic, ports and address prefixes;
 - segwit is active from genesis, so every block Core mines carries a witness commitment and a
-  coinbase witness; a peer asking MSG_BLOCK (tinynode) gets the block stripped of witnesses,
-  whose txids and merkle root are unchanged, so tinynode validates it by the legacy rules;
-- Core syncs headers from any peer offering NODE_NETWORK, but downloads a post-segwit block only
-  from a peer with NODE_WITNESS (FindNextBlocksToDownload / CanServeWitnesses). tinynode offers
-  no NODE_WITNESS (DESIGN.md §1, §4), so Core learns tinynode's headers but not its blocks: that
-  limit is asserted here, not hidden;
+  coinbase witness; tinynode asks for blocks with MSG_WITNESS_BLOCK and checks them by the
+  segwit rules;
+- Core downloads a post-segwit block only from a peer with NODE_WITNESS (FindNextBlocksToDownload
+  / CanServeWitnesses); tinynode advertises NODE_WITNESS, so Core syncs its blocks too;
 - Core answers an inbound v1 `version` on a v2-transport-enabled listener (it detects the v1
   prefix), relays txs by `inv` MSG_TX to a peer that did not send `wtxidrelay`, and since v29
   disconnects a peer at its first misbehaviour (so "still connected, not banned" is the check).
