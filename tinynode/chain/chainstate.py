@@ -49,6 +49,7 @@ from ..primitives.serialize import ser_compact_size
 from ..primitives.tx import OutPoint, Tx
 from ..storage.base import IndexRecord, StoreBatch, key_outpoint, parse_undo, serialize_undo
 from .active import ActiveChain
+from ..script.cache import ScriptExecutionCache
 from .checkqueue import ScriptCheck, ScriptCheckQueue, default_script_check_threads
 from .coins import CoinsCache, CoinsView, outpoint_key
 from .events import BlockConnected, BlockDisconnected, ChainEvent, TipChanged
@@ -268,6 +269,8 @@ class ChainState:
         self.script_checks = script_checks
         self.script_check_queue = ScriptCheckQueue(
             default_script_check_threads() if script_check_threads is None else script_check_threads)
+        #: txs whose scripts the mempool verified (Core's script execution cache)
+        self.script_cache = ScriptExecutionCache()
         self.index = BlockIndex()
         self.active = ActiveChain()
         self.coins = CoinsCache(self._store, coins_cache_size)
@@ -983,6 +986,7 @@ class ChainState:
         view_spend = view.spend
         txindex = batch.txindex
         block_hash = e.hash
+        script_cache_take = self.script_cache.take
         # BIP30 (always enforced): no tx may overwrite an unspent output; checked before any
         # change, as Core. Shortcuts, exact under BIP34 (active from height 1): an unspent
         # duplicate of a non-coinbase tx would have spent the very inputs this tx spends, so a tx
@@ -1058,8 +1062,11 @@ class ChainState:
                         raise ValidationError(R.BAD_TXNS_NONFINAL,
                                               f"contains a non-BIP68-final transaction {tx.txid_hex}")
                 spent.extend(coins)
-                txdata = precomputed_tx_data(tx, coins)
-                checks.extend([(tx, j, c.script_pubkey, c.value, txdata) for j, c in enumerate(coins)])
+                # Core CheckInputScripts: a tx the mempool verified under these flags is not
+                # verified again (the entry is erased: a tx is confirmed once)
+                if not script_cache_take(tx.wtxid, flags):
+                    txdata = precomputed_tx_data(tx, coins)
+                    checks.extend([(tx, j, c.script_pubkey, c.value, txdata) for j, c in enumerate(coins)])
             sigops += counts[i] * 4   # GetTransactionSigOpCost: legacy × WITNESS_SCALE_FACTOR
             for c in coins:  # P2SH inputs add their redeem script's sigops (GetP2SHSigOpCount)
                 spk = c.script_pubkey

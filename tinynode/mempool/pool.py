@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable
 
 from ..consensus.errors import PolicyError, RejectReason, ValidationError
+from ..consensus.block_checks import script_flags_for_height
 from ..consensus.sigops import inputs_witness_sigops
 from ..consensus.tx_checks import (
     check_transaction, check_tx_input_coins, enforces_bip68, is_final_tx, legacy_sigops,
@@ -464,6 +465,10 @@ class Mempool:
                     raise ScriptCheckError(
                         f"mempool-script-verify-flag-failed ({script_error_string(err.code)})",
                         f"input {i}: {err}", consensus) from err
+            # Core ConsensusScriptChecks stores the result for the next block's flags (see
+            # script/cache.py for why the standard-flags pass is enough here)
+            self.chainstate.script_cache.add(tx.wtxid, STANDARD_FLAGS,
+                                             script_flags_for_height(height, self.params))
 
         if test_only:
             entry = _Entry(tx, fee, size, sigops, now, height - 1)
