@@ -71,9 +71,17 @@ def _call(expr: str) -> tuple[str, str] | None:
     return expr[:open_at], expr[open_at + 1:-1]
 
 
-def _key(text: str, params, *, uncompressed_ok: bool, xonly: bool = False) -> bytes:
+def _key(text: str, params, fname: str, *, uncompressed_ok: bool, xonly: bool = False) -> bytes:
     """Core `ParsePubkeyInner` for a constant key: hex public key or WIF; returns SEC bytes
-    (or 32 x-only bytes in a taproot context)."""
+    (or 32 x-only bytes in a taproot context). Errors name the function, as Core's
+    (`wpkh(): Pubkey '…' is invalid`)."""
+    try:
+        return _key_inner(text, params, uncompressed_ok=uncompressed_ok, xonly=xonly)
+    except DescriptorError as e:
+        raise DescriptorError(f"{fname}(): {e}") from None
+
+
+def _key_inner(text: str, params, *, uncompressed_ok: bool, xonly: bool) -> bytes:
     if text and all(c in "0123456789abcdefABCDEF" for c in text) and len(text) % 2 == 0:
         data = bytes.fromhex(text)
         if xonly and len(data) == 32:
@@ -120,22 +128,22 @@ def expand_descriptor(text: str, params) -> list[ExpandedScript]:
             raise DescriptorError("Address is not valid") from None
         return [inferred(spk)]
     if name == "pk":
-        sec = _key(arg, params, uncompressed_ok=True)
+        sec = _key(arg, params, "pk", uncompressed_ok=True)
         return [inferred(bytes((len(sec),)) + sec + b"\xac", f"pk({sec.hex()})")]
     if name == "pkh":
-        sec = _key(arg, params, uncompressed_ok=True)
+        sec = _key(arg, params, "pkh", uncompressed_ok=True)
         return [inferred(p2pkh_script(hash160(sec)), f"pkh({sec.hex()})")]
     if name == "wpkh":
-        sec = _key(arg, params, uncompressed_ok=False)
+        sec = _key(arg, params, "wpkh", uncompressed_ok=False)
         return [inferred(_p2wpkh(sec), f"wpkh({sec.hex()})")]
     if name == "sh":
         inner = _call(arg)
         if inner is None or inner[0] != "wpkh":
             raise DescriptorError(f"sh({arg}) is not supported by tinynode (only sh(wpkh(KEY)))")
-        sec = _key(inner[1], params, uncompressed_ok=False)
+        sec = _key(inner[1], params, "wpkh", uncompressed_ok=False)
         return [inferred(p2sh_script(hash160(_p2wpkh(sec))), f"sh(wpkh({sec.hex()}))")]
     if name == "combo":
-        sec = _key(arg, params, uncompressed_ok=True)
+        sec = _key(arg, params, "combo", uncompressed_ok=True)
         out = [inferred(bytes((len(sec),)) + sec + b"\xac", f"pk({sec.hex()})"),
                inferred(p2pkh_script(hash160(sec)), f"pkh({sec.hex()})")]
         if len(sec) == 33:
@@ -145,11 +153,11 @@ def expand_descriptor(text: str, params) -> list[ExpandedScript]:
     if name == "tr":
         if "," in arg or "{" in arg:
             raise DescriptorError("tr() with a script tree is not supported by tinynode")
-        internal = _key(arg, params, uncompressed_ok=False, xonly=True)
+        internal = _key(arg, params, "tr", uncompressed_ok=False, xonly=True)
         output, _parity = taproot_tweak_pubkey(internal)
         return [inferred(witness_script(1, output), f"tr({internal.hex()})")]
     if name == "rawtr":
-        output = _key(arg, params, uncompressed_ok=False, xonly=True)
+        output = _key(arg, params, "rawtr", uncompressed_ok=False, xonly=True)
         return [inferred(witness_script(1, output), f"rawtr({output.hex()})")]
     if name in ("multi", "sortedmulti", "wsh", "multi_a", "sortedmulti_a"):
         raise DescriptorError(f"{name}() descriptors are not supported by tinynode")
