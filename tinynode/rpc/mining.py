@@ -264,7 +264,8 @@ Throws when the header is invalid."""
     async def m_generateblock(self, output, transactions, submit=True) -> dict:
         """generateblock "output" ["rawtx/txid",...] ( submit )
 Mine a block with exactly the given transactions (mempool txids or raw hex), in that order.
-output is an address or a descriptor (addr(ADDRESS), raw(HEX)). With submit false the block is
+output is an address or a descriptor with fixed keys (addr(ADDRESS), raw(HEX), pk/pkh/wpkh/
+sh(wpkh)/combo/tr/rawtr(KEY)), the #checksum optional. With submit false the block is
 returned as hex ("hex") instead of being submitted. As in Core, the coinbase claims only the
 subsidy (the transactions' fees are left unclaimed)."""
         spk = _output_script(output, self._params)
