@@ -100,6 +100,7 @@ class NodeConfig:
     explorer: bool = False             # the explorer page on the TCP RPC port (implies rest)
     whitelist: tuple[WhitelistEntry, ...] = ()   # Core -whitelist: permissions by peer address
     whitebind: tuple[WhitebindEntry, ...] = ()   # Core -whitebind: listeners granting permissions
+    mocktime: int = 0                  # Core -mocktime: start with the clock frozen here (0 = system clock)
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @property
@@ -141,6 +142,10 @@ class NodeConfig:
             raise ConfigError("--mine-workers must be at least 1")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+        if self.mocktime:
+            from .clock import MAX_MOCKTIME
+            if not 0 <= self.mocktime <= MAX_MOCKTIME:
+                raise ConfigError(f"--mocktime must be in the range [0, {MAX_MOCKTIME}], not {self.mocktime}")
         if self.whitebind and not self.listen:
             raise ConfigError("Cannot set -bind or -whitebind together with -listen=0; "
                               "drop --whitebind or --no-listen")
@@ -221,6 +226,10 @@ def daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("--whitebind", action="append", default=[], metavar="[PERMISSIONS@]IP:PORT",
                    help="also listen on IP:PORT and grant the peers connecting there permissions "
                         "(the same names as --whitelist, inbound only). Repeatable")
+    p.add_argument("--mocktime", type=int, default=0, metavar="N",
+                   help="replace the actual time with N seconds since the epoch, frozen until "
+                        "`setmocktime` changes it, as Bitcoin Core's -mocktime (for tests; "
+                        "default 0: the system clock)")
     p.add_argument("--log-level", default=None, choices=LOG_LEVELS,
                    help="how much to log (env TC_LOG_LEVEL; default info)")
     p.add_argument("--log-file", default=None, metavar="PATH",
@@ -307,6 +316,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         log_file=Path(os.path.expanduser(ns.log_file)) if ns.log_file else None,
         whitelist=whitelist,
         whitebind=whitebind,
+        mocktime=ns.mocktime,
     )
     cfg.validate()
     if cfg.mine_to:

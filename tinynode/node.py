@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .clock import NodeClock
 from .config import NodeConfig
 from .primitives.address import decode_address
 from .primitives.hashes import hash_to_hex
@@ -89,6 +90,8 @@ class Node:
         self.network_dir: Path = config.network_dir
         self.rpc_socket: Path = config.rpc_socket_path
         self.start_time = time.time()
+        #: this node's time: the system clock, or Core's mock time (`setmocktime`, --mocktime)
+        self.clock = NodeClock(config.mocktime)
         self.writer: Any = None
         self.service: Any = None        # tinynode.validation.ValidationService: the one way in
         self.mempool: Any = None
@@ -140,7 +143,7 @@ class Node:
         snap = self.writer.snapshot
         if snap.best_header_height > snap.height + 6:
             return True
-        return snap.tip_time < time.time() - 24 * 3600 and snap.height > 0 and snap.best_header_height > snap.height
+        return snap.tip_time < self.clock() - 24 * 3600 and snap.height > 0 and snap.best_header_height > snap.height
 
     def size_on_disk(self) -> int:
         total = 0
@@ -246,7 +249,8 @@ class Node:
 
         path = self.network_dir / "chain.sqlite"
         params = self.params
-        self.writer = ChainWriter(lambda: ChainState(params, SQLiteChainStore(path)),
+        clock = self.clock
+        self.writer = ChainWriter(lambda: ChainState(params, SQLiteChainStore(path), now=clock),
                                   on_fatal=self._on_fatal)
         await self.writer.start()
         self.writer.subscribe_async(self._on_chain_event)
@@ -259,9 +263,9 @@ class Node:
         params = self.params
 
         def make():
-            return Mempool(params, self.writer.chainstate)
+            return Mempool(params, self.writer.chainstate, clock=self.clock)
         self.mempool = await self.writer.call(make)
-        self.service = ValidationService(self.writer, params, self.mempool)
+        self.service = ValidationService(self.writer, params, self.mempool, clock=self.clock)
         accepted, failed = await self.writer.call(self.mempool.load, self._mempool_path)
         if accepted or failed:
             log.info("mempool loaded: %d txs back from %s (%d no longer valid)",
@@ -280,7 +284,7 @@ class Node:
         params = self.params
 
         def make():
-            w = Wallet(params, WalletStore(path))
+            w = Wallet(params, WalletStore(path), now=self.clock)
             cs = self.writer.chainstate
             scanned = w.sync_with_chain(cs)
             cs.subscribe(w.on_chain_event)
@@ -304,7 +308,8 @@ class Node:
 
     def _start_miner_object(self) -> None:
         from .mining.miner import Miner
-        self.miner = Miner(self.service, self.params, None, self.config.mine_workers, self.mempool)
+        self.miner = Miner(self.service, self.params, None, self.config.mine_workers, self.mempool,
+                           clock=self.clock)
 
     async def _start_p2p(self) -> None:
         from .net.connman import ConnMan
@@ -317,9 +322,9 @@ class Node:
                                bind_port=cfg.port, seeds=seeds,
                                start_height=lambda: self.writer.snapshot.height,
                                datadir=self.network_dir, whitelist=cfg.whitelist,
-                               whitebind=cfg.whitebind)
+                               whitebind=cfg.whitebind, clock=self.clock)
         from .net.sync import SyncManager
-        self.sync = SyncManager(self.params, netcfg, self.service)
+        self.sync = SyncManager(self.params, netcfg, self.service, now=self.clock)
         self.sync.attach(self.connman)
         await self.sync.start()
         try:

@@ -325,6 +325,11 @@ class ValidationService:
         except ValueError:
             pass
 
+    async def sync_events(self) -> None:
+        """Core `SyncWithValidationInterfaceQueue`: every chain event queued so far has reached
+        every subscriber (`TxAccepted` events are delivered before `submit_tx` returns)."""
+        await self.writer.sync_events()
+
     def subscribe_async(self, callback: Callable[[Any], Awaitable[None] | None]) -> None:
         """Chain events only (the `ChainWriter` interface the miner and the sync manager use)."""
         self.writer.subscribe_async(callback)

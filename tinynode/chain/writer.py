@@ -500,6 +500,20 @@ class ChainWriter:
             for ev in pending:
                 events.put_nowait(ev)
 
+    async def sync_events(self) -> None:
+        """Core `SyncWithValidationInterfaceQueue`: return once every event of the jobs done
+        so far was delivered to every subscriber. A no-op job first makes the writer hand over
+        what earlier jobs emitted; then a marker goes through the event queue behind them."""
+        await self.call(lambda: None)
+        self._drain_pending()
+        events = self._events
+        if events is None or self._event_task is None or self._event_task.done():
+            return
+        done = asyncio.get_running_loop().create_future()
+        events.put_nowait(done)
+        # the delivery task ends at stop without reaching a marker queued behind _STOP
+        await asyncio.wait({done, self._event_task}, return_when=asyncio.FIRST_COMPLETED)
+
     async def _deliver_events(self) -> None:
         events = self._events
         assert events is not None
@@ -507,6 +521,10 @@ class ChainWriter:
             ev = await events.get()
             if ev is _STOP:
                 return
+            if isinstance(ev, asyncio.Future):   # a sync_events marker
+                if not ev.done():
+                    ev.set_result(None)
+                continue
             for cb in list(self._subscribers):
                 try:
                     r = cb(ev)

@@ -168,8 +168,10 @@ class ConnMan:
                  seeds: Sequence[str] = (), start_height: Callable[[], int] = lambda: 0,
                  datadir: Path | str | None = None, dial: bool = True,
                  whitelist: Sequence[WhitelistEntry] = (),
-                 whitebind: Sequence[WhitebindEntry] = ()) -> None:
+                 whitebind: Sequence[WhitebindEntry] = (),
+                 clock: Callable[[], float] = time.time) -> None:
         self.params = params
+        self.clock = clock   # the node's clock (tinynode.clock.NodeClock): bans, addr, peers' times
         self.config = config or NetConfig()
         self.handlers: list[Any] = list(handlers)
         self.listen = listen
@@ -179,7 +181,7 @@ class ConnMan:
         local = is_local_address(bind_host) or bind_host in ("", "0.0.0.0", "::")
         if addrman is None:
             path = self.datadir / "peers.json" if self.datadir is not None else None
-            addrman = AddrMan(path, allow_local=local)
+            addrman = AddrMan(path, allow_local=local, now=clock)
         elif local:
             addrman.allow_local = True
         self.addrman = addrman
@@ -200,6 +202,10 @@ class ConnMan:
         self._addr_known: dict[int, OrderedDict] = {}
         self._getaddr_answered: set[int] = set()
         self._ids = itertools.count(1)
+        # Core CConnman::nTotalBytesRecv / nTotalBytesSent: the bytes of closed connections
+        # (getnettotals adds the open ones')
+        self.closed_bytes_recv = 0
+        self.closed_bytes_sent = 0
         self._rng = random.Random()
         self._server: asyncio.base_events.Server | None = None
         self._tg: asyncio.TaskGroup | None = None
@@ -328,7 +334,7 @@ class ConnMan:
         # Advertise our own listening address (Core AdvertiseLocal), ask outbound peers for more.
         own = self._advertised_address(peer)
         if own is not None and self.addrman.acceptable(*own):
-            self._send_addrs(peer, [(own[0], own[1], self.config.local_services, int(time.time()))])
+            self._send_addrs(peer, [(own[0], own[1], self.config.local_services, int(self.clock()))])
         if not peer.inbound:
             peer.send(m.GetAddr())
             # Core: accept a full answer to our getaddr, bypassing the bucket's cap.
@@ -344,7 +350,9 @@ class ConnMan:
                     log.exception("peer_connected hook failed")
 
     def peer_closed(self, peer: Peer) -> None:
-        self._peers.pop(peer.id, None)
+        if self._peers.pop(peer.id, None) is not None:
+            self.closed_bytes_recv += peer.bytes_recv
+            self.closed_bytes_sent += peer.bytes_sent
         self._addr_known.pop(peer.id, None)
         self._getaddr_answered.discard(peer.id)
         if peer.disconnect_reason == "connected to self" and not peer.inbound:
@@ -454,7 +462,7 @@ class ConnMan:
 
     def ban(self, host: str, port: int | None = None, duration: float | None = None,
             reason: str = "manually added") -> None:
-        until = time.time() + (self.config.ban_time if duration is None else duration)
+        until = self.clock() + (self.config.ban_time if duration is None else duration)
         key = self._ban_key(host, port)
         self._bans[key] = (until, reason)
         log.warning("banned %s until %s: %s", key, time.strftime("%H:%M:%S", time.localtime(until)), reason)
@@ -475,12 +483,12 @@ class ConnMan:
 
     def list_banned(self) -> list[dict]:
         """listbanned rows."""
-        now = time.time()
+        now = self.clock()
         return [{"address": k, "banned_until": int(u), "ban_created": None, "reason": r}
                 for k, (u, r) in self._bans.items() if u > now]
 
     def is_banned(self, host: str, port: int | None = None) -> bool:
-        now = time.time()
+        now = self.clock()
         keys = [host] + ([addr_key(host, port)] if port is not None else [])
         for k in keys:
             v = self._bans.get(k)
@@ -593,7 +601,7 @@ class ConnMan:
             permissions = whitelist_permissions(self.whitelist, addr[0], inbound)
         peer = Peer(reader, writer, params=self.params, config=self.config, host=self,
                     handlers=[self, *self.handlers], inbound=inbound, peer_id=next(self._ids),
-                    addr=addr, listen_addr=listen_addr, permissions=permissions)
+                    addr=addr, listen_addr=listen_addr, permissions=permissions, clock=self.clock)
         self._peers[peer.id] = peer
         return peer
 
@@ -694,7 +702,7 @@ class ConnMan:
             for p in self.connected_peers():
                 own = self._advertised_address(p)
                 if own is not None and self.addrman.acceptable(*own):
-                    self._send_addrs(p, [(own[0], own[1], self.config.local_services, int(time.time()))], force=True)
+                    self._send_addrs(p, [(own[0], own[1], self.config.local_services, int(self.clock()))], force=True)
             self.addrman.save()
 
     def _send_addrs(self, peer: Peer, addrs: list[tuple[str, int, int, int]], force: bool = False) -> None:
@@ -725,8 +733,7 @@ class ConnMan:
         A peer with the `addr` permission is not rate limited (Core `rate_limited`)."""
         if len(msg.addrs) > MAX_ADDR:  # the codec caps this already
             raise Misbehaving(20, f"addr message size = {len(msg.addrs)}")
-        now = time.time()
-        mono = time.monotonic()
+        now = mono = self.clock()   # Core: NodeClock for the token bucket too
         if peer.addr_token_bucket < MAX_ADDR_PROCESSING_TOKEN_BUCKET:
             refill = max(0.0, mono - peer.addr_token_timestamp) * MAX_ADDR_RATE_PER_SECOND
             peer.addr_token_bucket = min(peer.addr_token_bucket + refill, float(MAX_ADDR_PROCESSING_TOKEN_BUCKET))

@@ -11,7 +11,8 @@ A `Peer` runs one supervising task (`run`) holding an `asyncio.TaskGroup` with f
   `send_timeout`: a peer that stops reading is dropped, never buffered without limit (aiorpcX's
   `max_send_delay`). A full queue is treated the same way.
 * **pinger** — pings every `ping_interval` s and drops the peer if the pong does not come back
-  within `pong_timeout` (Core's `MaybeSendPing` / `TIMEOUT_INTERVAL`).
+  within `pong_timeout` (Core's `MaybeSendPing` / `TIMEOUT_INTERVAL`), both on the node's
+  clock (`tinynode.clock`), so a mock time set with `setmocktime` drives them as in Core.
 * **stopper** — waits for `disconnect()` from anyone (the connection manager, the sync manager).
 
 The handshake is Core's: the dialer sends `version`, the listener answers with its own, both
@@ -39,7 +40,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from tinynode.params import ChainParams
 from tinynode.primitives.serialize import DecodeError
@@ -100,6 +101,11 @@ class NetConfig:
         return WTXID_RELAY_VERSION if self.advertise_witness else PROTOCOL_VERSION
 
 
+def _host_port(host: str, port: int) -> str:
+    """Core `CService::ToStringAddrPort`: `1.2.3.4:5`, `[::1]:5`."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class Misbehaving(Exception):
     """Raised by a message handler: the peer broke a rule worth `score` points."""
 
@@ -130,6 +136,15 @@ class PeerHost(Protocol):
     def peer_banned(self, peer: "Peer", reason: str) -> None: ...
 
 
+#: Core ALL_NET_MESSAGE_TYPES (protocol.h): getpeerinfo's bytesrecv_per_msg counts any other
+#: command under "*other*".
+CORE_MESSAGE_TYPES = frozenset((
+    "version", "verack", "addr", "addrv2", "sendaddrv2", "inv", "getdata", "merkleblock",
+    "getblocks", "getheaders", "tx", "headers", "block", "getaddr", "mempool", "ping", "pong",
+    "notfound", "filterload", "filteradd", "filterclear", "sendheaders", "feefilter", "sendcmpct",
+    "cmpctblock", "getblocktxn", "blocktxn", "getcfilters", "cfilter", "getcfheaders", "cfheaders",
+    "getcfcheckpt", "cfcheckpt", "wtxidrelay", "sendtxrcncl"))
+
 # Misbehaviour prices (Core's Misbehaving() howmuch; aiorpcX error costs).
 COST_BAD_MAGIC = 100
 COST_OVERSIZE = 100
@@ -147,8 +162,10 @@ class Peer:
                  params: ChainParams, config: NetConfig, host: PeerHost, handlers: Sequence[Any],
                  inbound: bool, peer_id: int, addr: tuple[str, int],
                  listen_addr: tuple[str, int] | None = None, relay: bool = True,
-                 permissions: NetPermissionFlags = NetPermissionFlags.NONE) -> None:
+                 permissions: NetPermissionFlags = NetPermissionFlags.NONE,
+                 clock: Callable[[], float] = time.time) -> None:
         self.params = params
+        self.clock = clock                      # the node's clock (tinynode.clock.NodeClock)
         self.config = config
         self.host = host
         self.handlers = tuple(handlers)
@@ -178,15 +195,21 @@ class Peer:
         self.wtxidrelay_sent = False     # we sent `wtxidrelay` (BIP 339)
         self.wtxid_relay = False         # both sides sent it: tx invs and getdata use MSG_WTX
         self.their_addr_from: tuple[str, int] | None = None
+        self.addr_local: tuple[str, int] | None = None   # our address as the peer saw it (Core addrLocal)
         # ours
         self.local_nonce = 0
         # accounting
-        self.conn_time = time.time()
+        self.conn_time = clock()
         self.last_send = 0.0
         self.last_recv = 0.0
         self.bytes_sent = 0
         self.bytes_recv = 0
+        # Core CNode::mapSendBytesPerMsgType / mapRecvBytesPerMsgType: bytes per command,
+        # each message counted with its 24-byte header
+        self.bytes_sent_per_msg: dict[str, int] = {}
+        self.bytes_recv_per_msg: dict[str, int] = {}
         self.ping_nonce = 0
+        self.ping_queued = False
         self.ping_sent = 0.0
         self.ping_time: float | None = None
         self.min_ping: float | None = None
@@ -195,7 +218,7 @@ class Peer:
         # addr rate limiting (Core Peer::m_addr_token_bucket, ::m_addr_token_timestamp,
         # ::m_addr_processed, ::m_addr_rate_limited), kept by the connection manager
         self.addr_token_bucket = 1.0
-        self.addr_token_timestamp = time.monotonic()
+        self.addr_token_timestamp = clock()
         self.addr_processed = 0
         self.addr_rate_limited = 0
         # eviction (Core NodeEvictionCandidate::m_last_block_time, ::m_last_tx_time), set by the
@@ -219,10 +242,27 @@ class Peer:
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.addr_str} {'in' if self.inbound else 'out'}>"
 
+    @property
+    def addr_bind(self) -> tuple[str, int] | None:
+        """Core `CNode::addrBind`: our end of the socket."""
+        try:
+            sock = self._writer.get_extra_info("sockname")
+        except Exception:  # noqa: BLE001 - a closed transport
+            return None
+        if not sock or len(sock) < 2:
+            return None
+        return (str(sock[0]), int(sock[1]))
+
     def info(self) -> dict:
         """The fields of Core's getpeerinfo that we can fill."""
-        return {
-            "id": self.id, "addr": self.addr_str, "inbound": self.inbound,
+        j: dict[str, Any] = {"id": self.id, "addr": self.addr_str}
+        bind = self.addr_bind
+        if bind is not None:
+            j["addrbind"] = _host_port(*bind)
+        if self.addr_local is not None:
+            j["addrlocal"] = _host_port(*self.addr_local)
+        j.update({
+            "inbound": self.inbound,
             "addrlisten": None if self.listen_addr is None else f"{self.listen_addr[0]}:{self.listen_addr[1]}",
             "services": f"{self.services:016x}", "version": self.version, "subver": self.subver,
             "startingheight": self.start_height, "synced_headers": self.synced_headers,
@@ -230,11 +270,14 @@ class Peer:
             "bytesrecv": self.bytes_recv, "conntime": int(self.conn_time),
             "lastsend": int(self.last_send), "lastrecv": int(self.last_recv),
             "pingtime": self.ping_time, "minping": self.min_ping,
-            "pingwait": (time.monotonic() - self.ping_sent) if self.ping_nonce else None,
+            "pingwait": (self.clock() - self.ping_sent) if self.ping_nonce else None,
             "banscore": self.banscore, "relaytxes": self.relay,
             "addr_processed": self.addr_processed, "addr_rate_limited": self.addr_rate_limited,
             "permissions": permission_names(self.permissions),
-        }
+            "bytessent_per_msg": {k: v for k, v in sorted(self.bytes_sent_per_msg.items()) if v > 0},
+            "bytesrecv_per_msg": {k: v for k, v in sorted(self.bytes_recv_per_msg.items()) if v > 0},
+        })
+        return j
 
     def has_permission(self, flag: NetPermissionFlags) -> bool:
         """Core `CNode::HasPermission()`: the peer holds all of `flag`'s bits."""
@@ -388,7 +431,8 @@ class Peer:
         except TimeoutError:
             raise PeerDisconnect("message timeout (slow sender)") from None
         self.bytes_recv += HEADER_SIZE + length
-        self.last_recv = time.time()
+        self._count_recv(command, HEADER_SIZE + length)
+        self.last_recv = self.clock()
         try:
             return envelope.decode_payload(command, payload, checksum)
         except envelope.BadChecksumError as e:
@@ -465,7 +509,7 @@ class Peer:
             addr_recv = addr_from = m.NULL_NETADDR
         self.send(m.Version.create(
             version=self.config.protocol_version, services=self.config.local_services,
-            timestamp=int(time.time()),
+            timestamp=int(self.clock()),
             addr_recv=addr_recv, addr_from=addr_from, nonce=self.local_nonce,
             user_agent=self.config.user_agent, start_height=self.host.start_height(),
             relay=self.relay_ours))
@@ -484,6 +528,9 @@ class Peer:
         self.subver = m.sanitize_string(msg.user_agent)   # Core cleanSubVer
         self.start_height = msg.start_height
         self.relay = msg.relay is not False
+        ar = msg.addr_recv
+        if ar.port and ar.host not in ("0.0.0.0", "::"):   # Core SetAddrLocal(addrMe) if valid
+            self.addr_local = (ar.host, ar.port)
         af = msg.addr_from
         if af.port:
             self.their_addr_from = (af.host, af.port)
@@ -516,29 +563,61 @@ class Peer:
                  self.start_height)
 
     # ------------------------------------------------------------------ ping
+    def request_ping(self) -> None:
+        """Core `PeerManager::SendPings` (the `ping` RPC): ping at the next tick."""
+        self.ping_queued = True
+
+    def _ping_tick(self) -> None:
+        """Core `MaybeSendPing` on the node's clock (mock time included): an outstanding ping
+        older than `pong_timeout` ends the connection; with none outstanding, a ping goes out
+        when one was asked for or `ping_interval` has passed since the last one (the first right
+        after the handshake)."""
+        now = self.clock()
+        cfg = self.config
+        if self.ping_nonce and now > self.ping_sent + cfg.pong_timeout:
+            log.info("ping timeout: %fs, peer %d", now - self.ping_sent, self.id)
+            raise PeerDisconnect("ping timeout")
+        if self.ping_queued or (not self.ping_nonce and (not self.ping_sent
+                                                         or now > self.ping_sent + cfg.ping_interval)):
+            self.ping_queued = False
+            self.ping_nonce = random.getrandbits(64) or 1
+            self.ping_sent = now
+            self.send(m.Ping(self.ping_nonce))
+
     async def _ping_loop(self) -> None:
         await self.handshake_done.wait()
         cfg = self.config
-        while True:
+        # polled, so that a jump of the mock time takes effect within one tick (Core's
+        # SendMessages runs every 100 ms); bounded by the connection's life
+        tick = max(0.01, min(0.25, cfg.ping_interval / 4, cfg.pong_timeout / 4))
+        while self.is_connected:
+            self._ping_tick()
             self._pong.clear()
-            self.ping_nonce = random.getrandbits(64) or 1
-            self.ping_sent = time.monotonic()
-            self.send(m.Ping(self.ping_nonce))
             try:
-                async with asyncio.timeout(cfg.pong_timeout):
+                async with asyncio.timeout(tick):
                     await self._pong.wait()
             except TimeoutError:
-                raise PeerDisconnect("ping timeout") from None
-            await asyncio.sleep(cfg.ping_interval)
+                pass
 
     def _on_pong(self, msg: Any) -> None:
-        if self.ping_nonce and msg.nonce == self.ping_nonce:
-            rtt = time.monotonic() - self.ping_sent
+        """Core ProcessMessage "pong": the matching nonce ends the ping and sets the round-trip
+        time (on the node's clock); nonce 0 cancels it; another nonce is ignored."""
+        if not self.ping_nonce:
+            return   # Core ignores an unsolicited pong
+        if msg.nonce == self.ping_nonce:
+            rtt = max(0.0, self.clock() - self.ping_sent)
             self.ping_time = rtt
             self.min_ping = rtt if self.min_ping is None else min(self.min_ping, rtt)
             self.ping_nonce = 0
             self._pong.set()
-        # Core ignores unsolicited or mismatched pongs.
+        elif msg.nonce == 0:
+            self.ping_nonce = 0
+            self._pong.set()
+
+    def _count_recv(self, command: str, n: int) -> None:
+        """Core `CNode::ReceiveMsgBytes`: per command, unknown commands under "*other*"."""
+        key = command if command in CORE_MESSAGE_TYPES else "*other*"
+        self.bytes_recv_per_msg[key] = self.bytes_recv_per_msg.get(key, 0) + n
 
     # ------------------------------------------------------------------ writing
     async def _write_loop(self) -> None:
@@ -560,7 +639,9 @@ class Peer:
                 log.debug("peer %d: %s not sent, the connection is closed: %s", self.id, msg.COMMAND, e)
                 raise PeerDisconnect("connection closed") from None
             self.bytes_sent += len(data)
-            self.last_send = time.time()
+            key = msg.COMMAND
+            self.bytes_sent_per_msg[key] = self.bytes_sent_per_msg.get(key, 0) + len(data)
+            self.last_send = self.clock()
             if w.transport.get_write_buffer_size() > 0:
                 try:
                     async with asyncio.timeout(self.config.send_timeout):

@@ -210,6 +210,84 @@ Returns statistics about the unspent transaction output set. hash_type: 'hash_se
             return res
         return await self._w(work)
 
+    async def m_scantxoutset(self, action, scanobjects=None) -> Any:
+        """scantxoutset "action" ( [scanobjects,...] )
+Scans the unspent transaction output set for entries that match certain output descriptors.
+action: "start" (scan, returns after it completes), "abort", "status".
+scanobjects: descriptors, each a string or {"desc": ..., "range": ...}: raw(HEX), addr(ADDRESS),
+pk/pkh/wpkh/combo(KEY), sh(wpkh(KEY)), tr(KEY), rawtr(KEY), with fixed keys (hex public keys or
+WIF), the #checksum optional. Result as Core's: success, txouts, height, bestblock, unspents
+[{txid, vout, scriptPubKey, desc, amount, coinbase, height, blockhash, confirmations}],
+total_amount."""
+        act = _str(action, "action")
+        scan = getattr(self, "_scan_state", None)
+        if act == "status":
+            return None if scan is None else {"progress": 0}
+        if act == "abort":
+            if scan is None:
+                return False
+            scan["abort"] = True
+            return True
+        if act != "start":
+            raise RPCError(RPC_INVALID_PARAMETER, f"Invalid action '{act}'")
+        if scan is not None:
+            raise RPCError(RPC_INVALID_PARAMETER, 'Scan already in progress, use action "abort" or "status"')
+        if scanobjects is None:
+            raise RPCError(RPC_MISC_ERROR, "scanobjects argument is required for the start action")
+        if not isinstance(scanobjects, list):
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(scanobjects)} is not of expected type array")
+        needles: dict[bytes, str] = {}
+        for obj in scanobjects:
+            for spk, desc in self._scan_object_scripts(obj):
+                needles.setdefault(spk, desc)
+        state = {"abort": False}
+        self._scan_state = state
+
+        def work():
+            cs = self._cs()
+            if state["abort"]:
+                return False, 0, cs.tip, []
+            found = []
+            for spk in needles:
+                found.extend(cs.coins_for_script(spk))
+            # Core's result is a std::map<COutPoint, Coin>: ordered by the txid's bytes, then n
+            found.sort(key=lambda oc: (bytes(oc[0].txid), oc[0].n))
+            tip = cs.tip
+            rows = [(op, coin, cs.get_block_hash(coin.height)) for op, coin in found]
+            return True, cs.coin_count(), tip, rows
+        try:
+            ok, count, tip, rows = await self._w(work)
+        finally:
+            self._scan_state = None
+        unspents = []
+        total = 0
+        for op, coin, block_hash in rows:
+            total += coin.value
+            unspents.append({
+                "txid": hash_to_hex(op.txid), "vout": op.n, "scriptPubKey": coin.script_pubkey.hex(),
+                "desc": needles[bytes(coin.script_pubkey)], "amount": amount_to_json(coin.value),
+                "coinbase": coin.is_coinbase, "height": coin.height,
+                "blockhash": hash_to_hex(block_hash) if block_hash is not None else None,
+                "confirmations": tip.height - coin.height + 1})
+        return {"success": ok, "txouts": count, "height": tip.height, "bestblock": hash_to_hex(tip.hash),
+                "unspents": unspents, "total_amount": amount_to_json(total)}
+
+    def _scan_object_scripts(self, obj: Any) -> list[tuple[bytes, str]]:
+        """Core `EvalDescriptorStringOrObject` for fixed-key descriptors: (script, desc) pairs."""
+        from ..script.scan_descriptor import DescriptorError, expand_descriptor
+        if isinstance(obj, str):
+            text = obj
+        elif isinstance(obj, dict):
+            if obj.get("desc") is None:
+                raise RPCError(RPC_INVALID_PARAMETER, "Descriptor needs to be provided in scan object")
+            text = _str(obj["desc"], "desc")
+        else:
+            raise RPCError(RPC_INVALID_PARAMETER, "Scan object needs to be either a string or an object")
+        try:
+            return [(e.script_pubkey, e.desc) for e in expand_descriptor(text, self._params)]
+        except DescriptorError as e:
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, str(e)) from None
+
     async def m_invalidateblock(self, blockhash) -> None:
         """invalidateblock "blockhash"
 Permanently marks a block as invalid, as if it violated a consensus rule."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .protocol import (RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND, RPC_MISC_ERROR, RPC_TYPE_ERROR,
                        RPCError)
-from .util import RPCArea, _jtype, _str
+from .util import RPCArea, _int, _jtype, _str
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..node import Node
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 #: Methods that may run longer than the per-request timeout (they mine).
 LONG_METHODS = frozenset({"generatetoaddress", "generateblock", "generate", "mine",
                           "getblocktemplate"})   # a long poll waits for a new tip
+
+
+#: Core's `"name|alias"` parameter names: the alias is accepted as a named argument too.
+_PARAM_ALIASES = {"getrawtransaction": {"verbose": "verbosity"}}
 
 
 class ControlRPC(RPCArea):
@@ -54,6 +58,9 @@ class ControlRPC(RPCArea):
         sig = inspect.signature(fn)
         names = [p.name for p in sig.parameters.values()]
         if isinstance(params, dict):
+            aliases = _PARAM_ALIASES.get(method)
+            if aliases:
+                params = {aliases.get(k, k): v for k, v in params.items()}
             args: list[Any] = []
             unknown = set(params) - set(names)
             if unknown:
@@ -96,6 +103,29 @@ Request a graceful shutdown of tinynode."""
         """uptime
 Returns the total uptime of the server in seconds."""
         return int(time.time() - self.node.start_time)
+
+    async def m_setmocktime(self, timestamp) -> None:
+        """setmocktime timestamp
+Set the local time to given timestamp (-regtest only).
+Pass 0 to go back to using the system time.
+The node's clock (tinynode.clock) then reads this second, frozen, for block-time checks, block
+templates, mempool entry times, P2P (version, pings, bans) and the wallet, as Core's SetMockTime."""
+        from ..clock import MAX_MOCKTIME
+        if self._params.name != "regtest":   # Core IsMockableChain()
+            raise RPCError(RPC_MISC_ERROR, "setmocktime is for regression testing (-regtest mode) only")
+        t = _int(timestamp, "timestamp")
+        if t < 0 or t > MAX_MOCKTIME:
+            raise RPCError(RPC_INVALID_PARAMETER, f"Mocktime must be in the range [0, {MAX_MOCKTIME}], not {t}.")
+        self.node.clock.set_mocktime(t)
+        return None
+
+    async def m_syncwithvalidationinterfacequeue(self) -> None:
+        """syncwithvalidationinterfacequeue
+Waits for the validation interface queue to catch up on everything that was there when we
+entered this function: every chain and mempool event so far has reached its subscribers
+(wallet, relay, miner)."""
+        await self.node.service.sync_events()
+        return None
 
     async def m_help(self, command=None) -> str:
         """help ( "command" )

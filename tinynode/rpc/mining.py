@@ -15,11 +15,11 @@ from ..mining.miner import MiningError
 from ..mining.template import template_with_txs
 from ..primitives.address import AddressError, decode_address
 from ..chain.index import BlockStatus
-from ..primitives.block import Block
+from ..primitives.block import Block, BlockHeader
+from ..consensus.errors import ValidationError
 from ..primitives.hashes import hash_to_hex, hex_to_hash
 from ..primitives.serialize import DecodeError
 from ..primitives.tx import Tx
-from ..script.descriptor import descriptor_checksum
 from .protocol import (
     RPC_CLIENT_IN_INITIAL_DOWNLOAD, RPC_CLIENT_NOT_CONNECTED, RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR,
     RPC_TYPE_ERROR, RPC_VERIFY_ERROR, RPCError,
@@ -86,7 +86,7 @@ of work, nothing stored): null when valid, else the reject reason, "duplicate",
         if "segwit" not in rules:
             raise RPCError(RPC_INVALID_PARAMETER, "getblocktemplate must be called with the segwit rule set "
                                                   "(call with {\"rules\": [\"segwit\"]})")
-        return await self._w(self._template_json, int(time.time()))
+        return await self._w(self._template_json, int(self.node.clock()))
 
     async def _proposal(self, data: Any) -> str | None:
         """BIP23 block proposal: Core looks the hash up first, then runs TestBlockValidity
@@ -215,10 +215,57 @@ Mine blocks immediately to a specified address (before the RPC call returns)."""
         hashes = await self.node.miner.generate(n, spk)
         return [hash_to_hex(h) for h in hashes]
 
+    async def m_generatetodescriptor(self, num_blocks, descriptor, maxtries=1000000) -> list:
+        """generatetodescriptor num_blocks "descriptor" ( maxtries )
+Mine to a specified descriptor and return the block hashes. The descriptor has fixed keys
+(raw, addr, pk, pkh, wpkh, sh(wpkh), combo, tr, rawtr); combo mines to its P2WPKH script for a
+compressed key, else to its P2PKH script, as Core."""
+        n = _int(num_blocks, "num_blocks")
+        _int(maxtries, "maxtries")
+        spk = _descriptor_script(_str(descriptor, "descriptor"), self._params)
+        if spk is None:
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, self._desc_error(descriptor))
+        if n < 0:
+            raise RPCError(RPC_INVALID_PARAMETER, "nblocks must be non-negative")
+        if self.node.miner is None:
+            raise RPCError(RPC_MISC_ERROR, "mining is not available")
+        hashes = await self.node.miner.generate(n, spk)
+        return [hash_to_hex(h) for h in hashes]
+
+    def _desc_error(self, descriptor: str) -> str:
+        from ..script.scan_descriptor import DescriptorError, expand_descriptor
+        try:
+            expand_descriptor(descriptor, self._params)
+        except DescriptorError as e:
+            return str(e)
+        return "Invalid descriptor"
+
+    async def m_submitheader(self, hexdata) -> None:
+        """submitheader "hexdata"
+Decode the given hexdata as a header and submit it as a candidate chain tip if valid.
+Throws when the header is invalid."""
+        text = _str(hexdata, "hexdata")
+        try:
+            raw = bytes.fromhex(text)
+            if len(raw) < 80:
+                raise ValueError("short")
+            header = BlockHeader.from_bytes(raw[:80])   # Core DecodeHexBlockHeader
+        except (ValueError, DecodeError):
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "Block header decode failed") from None
+        parent = await self._w(lambda: self._cs().get_entry(header.prev_hash))
+        if parent is None:
+            raise RPCError(RPC_VERIFY_ERROR, f"Must submit previous header ({hash_to_hex(header.prev_hash)}) first")
+        try:
+            await self.node.service.submit_headers([header])   # Core ProcessNewBlockHeaders
+        except ValidationError as err:
+            raise RPCError(RPC_VERIFY_ERROR, err.reject_string) from None
+        return None
+
     async def m_generateblock(self, output, transactions, submit=True) -> dict:
         """generateblock "output" ["rawtx/txid",...] ( submit )
 Mine a block with exactly the given transactions (mempool txids or raw hex), in that order.
-output is an address or a descriptor (addr(ADDRESS), raw(HEX)). With submit false the block is
+output is an address or a descriptor with fixed keys (addr(ADDRESS), raw(HEX), pk/pkh/wpkh/
+sh(wpkh)/combo/tr/rawtr(KEY)), the #checksum optional. With submit false the block is
 returned as hex ("hex") instead of being submitted. As in Core, the coinbase claims only the
 subsidy (the transactions' fees are left unclaimed)."""
         spk = _output_script(output, self._params)
@@ -232,7 +279,7 @@ subsidy (the transactions' fees are left unclaimed)."""
         def build():
             mp = self.node.mempool
             txs = [_block_tx(_str(item, "transaction"), mp) for item in transactions]
-            return template_with_txs(self._cs(), txs, spk, int(time.time()), params=self._params)
+            return template_with_txs(self._cs(), txs, spk, int(self.node.clock()), params=self._params)
         template = await self._w(build)
         try:
             block = await miner.solve(template)  # the miner's worker pool, not this process
@@ -316,7 +363,7 @@ Returns a json object containing mining-related information."""
         def work():
             cs = self._cs()
             tip = cs.tip
-            next_time = max(cs.median_time_past(tip) + 1, int(time.time()))
+            next_time = max(cs.median_time_past(tip) + 1, int(self.node.clock()))
             next_bits = cs.next_bits(tip, next_time)  # Core NextEmptyBlockIndex
             return {"blocks": tip.height, "bits": f"{tip.header.bits:08x}",
                     "difficulty": self._difficulty(tip.header.bits), "target": _target_hex(tip.header.bits),
@@ -340,20 +387,30 @@ def _hash_hex(text: str, name: str) -> str:
     return text
 
 
+def _descriptor_script(text: str, params) -> bytes | None:
+    """Core `getScriptFromDescriptor`: the one script of a fixed-key descriptor (the #checksum
+    optional); of a combo's scripts the P2WPKH one when there are four, else the P2PKH one.
+    None when `text` is no descriptor tinynode can read."""
+    from ..script.scan_descriptor import DescriptorError, expand_descriptor
+    try:
+        scripts = expand_descriptor(text, params)
+    except DescriptorError:
+        return None
+    if len(scripts) == 1:
+        return scripts[0].script_pubkey
+    return scripts[2].script_pubkey if len(scripts) == 4 else scripts[1].script_pubkey
+
+
 def _output_script(output: Any, params) -> bytes:
     """generateblock's `output` (Core's `getScriptFromDescriptor`, then `DecodeDestination`): a
-    descriptor `addr(ADDRESS)` or `raw(HEX)`, with or without its `#checksum`, or an address."""
+    descriptor (`addr(ADDRESS)`, `raw(HEX)`, key descriptors), with or without its `#checksum`,
+    or an address."""
     text = _str(output, "output")
-    desc, sep, checksum = text.partition("#")
+    spk = _descriptor_script(text, params)
+    if spk is not None:
+        return spk
     try:
-        if sep and descriptor_checksum(desc) != checksum:
-            raise ValueError("bad checksum")
-        if desc.startswith("raw(") and desc.endswith(")"):
-            return bytes.fromhex(desc[4:-1])
-        if desc.startswith("addr(") and desc.endswith(")"):
-            return decode_address(desc[5:-1], params).script_pubkey
-        if not sep:
-            return decode_address(text, params).script_pubkey
+        return decode_address(text, params).script_pubkey
     except ValueError:  # AddressError is a ValueError
         pass
     raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Error: Invalid address or descriptor")

@@ -32,6 +32,35 @@ Returns data about each connected network node as a json array of objects."""
         cm = self.node.connman
         return [] if cm is None else cm.peers()
 
+    async def m_getnettotals(self) -> dict:
+        """getnettotals
+Returns information about network traffic, including bytes in, bytes out, and current system
+time. Every message counts with its 24-byte header, closed connections included. tinynode has
+no upload target (Core -maxuploadtarget 0)."""
+        cm = self.node.connman
+        recv = sent = 0
+        if cm is not None:
+            recv, sent = cm.closed_bytes_recv, cm.closed_bytes_sent
+            for p in cm.all_peers():
+                recv += p.bytes_recv
+                sent += p.bytes_sent
+        return {"totalbytesrecv": recv, "totalbytessent": sent,
+                "timemillis": int(time.time() * 1000),      # Core: SystemClock, never mocked
+                "uploadtarget": {"timeframe": 86400, "target": 0, "target_reached": False,
+                                 "serve_historical_blocks": True, "bytes_left_in_cycle": 0,
+                                 "time_left_in_cycle": 0}}
+
+    async def m_ping(self) -> None:
+        """ping
+Requests that a ping be sent to all other nodes, to measure ping time.
+Results are provided in getpeerinfo, pingtime and pingwait fields are decimal seconds."""
+        cm = self.node.connman
+        if cm is None:
+            raise RPCError(RPC_CLIENT_P2P_DISABLED, "Error: Peer-to-peer functionality missing or disabled")
+        for p in cm.connected_peers():
+            p.request_ping()
+        return None
+
     async def m_getconnectioncount(self) -> int:
         """getconnectioncount
 Returns the number of connections to other nodes."""
@@ -120,7 +149,7 @@ Attempts to add or remove an IP (optionally with :port for local addresses) from
                 raise RPCError(RPC_CLIENT_NODE_ALREADY_ADDED, "Error: IP/Subnet already banned")
             secs = _int(bantime, "bantime")
             if _bool(absolute, "absolute") and secs:
-                secs = secs - int(time.time())
+                secs = secs - int(self.node.clock())
             cm.ban(host, port, float(secs) if secs > 0 else None)
         elif cmd == "remove":
             if not cm.unban(host, port):
@@ -131,7 +160,7 @@ Attempts to add or remove an IP (optionally with :port for local addresses) from
     async def m_listbanned(self) -> list:
         """listbanned
 List all manually banned IPs/Subnets."""
-        now = int(time.time())
+        now = int(self.node.clock())
         out = []
         for b in self._connman().list_banned():
             until = int(b["banned_until"])

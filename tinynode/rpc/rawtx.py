@@ -23,7 +23,8 @@ from .protocol import (
     RPC_VERIFY_ALREADY_IN_CHAIN, RPCError,
 )
 from .util import (
-    RPCArea, _bool, _hash, _int, _script_asm, _script_type, _str, amount_from_json, amount_to_json,
+    RPCArea, _bool, _hash, _int, _script_asm, _script_pubkey_json, _script_type, _str, amount_from_json,
+    amount_to_json,
 )
 
 log = logging.getLogger(__name__)
@@ -134,13 +135,14 @@ Returns result of mempool acceptance tests indicating if raw transaction(s) woul
         verdicts = await self.node.service.test_txs(txs)
         return [one(tx, entry, err) for tx, (entry, err) in zip(txs, verdicts)]
 
-    async def m_getrawtransaction(self, txid, verbose=False, blockhash=None) -> Any:
-        """getrawtransaction "txid" ( verbose "blockhash" )
-Return the raw transaction data, from the mempool or the transaction index."""
+    async def m_getrawtransaction(self, txid, verbosity=0, blockhash=None) -> Any:
+        """getrawtransaction "txid" ( verbosity "blockhash" )
+Return the raw transaction data, from the mempool or the transaction index.
+verbosity: 0 (or false) hex, 1 (or true) a JSON object, 2 also "fee" and each input's "prevout"
+(generated, height, value, scriptPubKey) from the block's undo data; a mempool or coinbase
+transaction shows as with verbosity 1, as Core."""
         t = _hash(txid, "parameter 1")
-        if isinstance(verbose, int) and not isinstance(verbose, bool):
-            verbose = verbose != 0
-        verbose = _bool(verbose, "verbose")
+        level = _verbosity(verbosity)
         bh = _hash(blockhash, "parameter 3") if blockhash is not None else None
 
         def work():
@@ -149,14 +151,15 @@ Return the raw transaction data, from the mempool or the transaction index."""
             if bh is None and mp is not None:
                 e = mp.get(t)
                 if e is not None:
-                    return e.tx, None, None
+                    return e.tx, None, None, None
             if bh is not None:
                 if cs.get_entry(bh) is None:
                     raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block hash not found")
                 block = cs.get_block(bh)
                 for tx in block.txs if block else ():
                     if tx.txid == t:
-                        return tx, bh, cs.get_entry(bh).height
+                        height = cs.get_entry(bh).height
+                        return tx, bh, height, self._prevouts(tx, block, bh, level)
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY,
                                "No such transaction found in the provided block. Use gettransaction for wallet transactions.")
             found = cs.get_tx(t)
@@ -164,16 +167,49 @@ Return the raw transaction data, from the mempool or the transaction index."""
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY,
                                "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
             tx, block_hash, height = found
-            return tx, block_hash, height
-        tx, block_hash, height = await self._w(work)
-        if not verbose:
+            prevouts = None
+            if level >= 2 and not tx.is_coinbase():
+                prevouts = self._prevouts(tx, cs.get_block(block_hash), block_hash, level)
+            return tx, block_hash, height, prevouts
+        tx, block_hash, height, prevouts = await self._w(work)
+        if level <= 0:
             return tx.raw.hex()
-        j = self.tx_to_json(tx, block_hash, height, self.node.writer.snapshot.height)
+        j: dict[str, Any] = {}
+        if bh is not None:  # Core pushes in_active_chain first, only with a blockhash argument
+            j["in_active_chain"] = await self._w(lambda: self._cs().get_block_hash(height) == bh)
+        j.update(self.tx_to_json(tx, block_hash, height, self.node.writer.snapshot.height))
+        if prevouts is not None:   # Core TxToUniv with undo data, TxVerbosity::SHOW_DETAILS_AND_PREVOUT
+            for vin, c in zip(j["vin"], prevouts):
+                seq = vin.pop("sequence")
+                vin["prevout"] = {"generated": c.is_coinbase, "height": c.height,
+                                  "value": amount_to_json(c.value),
+                                  "scriptPubKey": _script_pubkey_json(c.script_pubkey, self._params)}
+                vin["sequence"] = seq
+            fee = sum(c.value for c in prevouts) - sum(o.value for o in tx.vout)
+            hexstr = j.pop("hex", None)
+            rest = {k: j.pop(k) for k in ("blockhash", "confirmations") if k in j}
+            j["fee"] = amount_to_json(fee)
+            if hexstr is not None:
+                j["hex"] = hexstr
+            j.update(rest)
         if block_hash is not None:
-            j["in_active_chain"] = True
             blk_time = await self._w(lambda: self._cs().get_entry(block_hash).header.time)
             j["time"] = j["blocktime"] = blk_time
         return j
+
+    def _prevouts(self, tx: Tx, block: Any, block_hash: bytes, level: int) -> list | None:
+        """Writer thread: the coins `tx` spent, from its block's undo record (Core CTxUndo);
+        None for a coinbase, below verbosity 2, or without undo data."""
+        if level < 2 or tx.is_coinbase() or block is None:
+            return None
+        entry = self._cs().get_entry(block_hash)
+        spent = self._block_spent_coins(block, entry) if entry is not None else None
+        if spent is None:
+            return None
+        for i, btx in enumerate(block.txs[1:]):
+            if btx.txid == tx.txid:
+                return spent[i]
+        return None
 
     async def m_sendrawtransaction(self, hexstring, maxfeerate=0.10) -> str:
         """sendrawtransaction "hexstring" ( maxfeerate )
@@ -497,3 +533,12 @@ def _segwit_wrap(script: bytes, kind: str) -> bytes | None:
     elif kind != "nonstandard":
         return None
     return b"\x00\x20" + hashlib.sha256(script).digest()
+
+
+def _verbosity(value: Any) -> int:
+    """Core `ParseVerbosity(arg, 0, allow_bool=true)`: false/true are 0/1, else an integer."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    return _int(value, "verbosity")
