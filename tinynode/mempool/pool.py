@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable
 
+from ..consensus.block_checks import script_flags_for_height
 from ..consensus.errors import PolicyError, RejectReason, ValidationError
 from ..consensus.sigops import inputs_witness_sigops
 from ..consensus.tx_checks import (
@@ -461,7 +462,10 @@ class Mempool:
                                   coin.value, None, txdata)
                 except ScriptError as err:
                     try:
-                        verify_script(txin.script_sig, coin.script_pubkey, tx, i, MANDATORY_FLAGS,
+                        # the next block's consensus flags (Core GetBlockScriptFlags: they
+                        # follow the params' activation heights)
+                        verify_script(txin.script_sig, coin.script_pubkey, tx, i,
+                                      script_flags_for_height(height, self.params),
                                       coin.value, None, txdata)
                         consensus = False
                     except ScriptError:
