@@ -211,6 +211,7 @@ class SyncManager:
         self._peers: dict[int, _PeerSync] = {}
         self._requested: dict[bytes, int] = {}            # block hash -> peer id
         self._received: dict[bytes, tuple[Any, int]] = {}  # blocks waiting for their parent
+        self._store_now: set[bytes] = set()   # unrequested blocks to store without waiting (subset of _received)
         self._submit_lock = asyncio.Lock()
         self._schedule_lock = asyncio.Lock()
         self._want_schedule = False
@@ -310,7 +311,9 @@ class SyncManager:
         return max(near_tip, getattr(self.params, "minimum_chain_work", 0))
 
     def _update_best(self, st: _PeerSync, entry: Any) -> None:
-        if entry is not None and entry.chainwork > st.best_work:
+        """Core UpdateBlockAvailability: the peer's best known block moves to a block with at
+        least as much work (>=: a same-work fork it announces is fetched, as Core)."""
+        if entry is not None and (st.best_hash is None or entry.chainwork >= st.best_work):
             st.best_hash = entry.hash
             st.best_work = entry.chainwork
             st.best_height = entry.height
@@ -792,6 +795,10 @@ class SyncManager:
             return
         if h not in self._received and h not in self._submitting and h not in self._recent_ok:
             self._received[h] = (block, peer.id)
+            if not requested:
+                # Core AcceptBlock stores a wanted unrequested block at once, whether or not its
+                # parent's data is here (its header connects; the chain links it up later)
+                self._store_now.add(h)
         # The submitter task hands blocks to the writer; this peer's reader goes on reading
         # (decoding the next block overlaps validating this one).
         self._blocks_waiting.set()
@@ -873,7 +880,7 @@ class SyncManager:
                 tip = self.service.snapshot.tip_hash
                 ready = [h for h, (blk, _) in self._received.items()
                          if (p := blk.header.prev_hash) in self._submitting or p in self._recent_ok
-                         or p == tip]
+                         or p == tip or h in self._store_now]
                 if not ready:
                     # Ask the chain: parents stored earlier, or unknown (unsolicited / orphan).
                     state = await self.service.call(self._ready_blocks, list(self._received))
@@ -884,6 +891,7 @@ class SyncManager:
                         return
                 for h in ready:
                     item = self._received.pop(h, None)
+                    self._store_now.discard(h)
                     if item is None:
                         continue
                     self._submitting[h] = None
