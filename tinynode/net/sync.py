@@ -995,7 +995,9 @@ class SyncManager:
         for st in sorted(self._live_states(), key=lambda s: len(s.blocks_in_flight)):
             if not st.peer.handshake_done.is_set() or st.best_hash is None:
                 continue
-            if st.best_work < snap.chainwork:   # Core FindNextBlocksToDownload: same work is fetched
+            # Core FindNextBlocksToDownload: a chain with the same work as our tip is fetched
+            # too; a peer whose best block is our tip has nothing for us
+            if st.best_work < snap.chainwork or st.best_hash == snap.tip_hash:
                 continue
             free = min(cfg.blocks_per_peer - len(st.blocks_in_flight),
                        cfg.blocks_total - len(self._requested) - len(self._received)
@@ -1175,7 +1177,7 @@ class SyncManager:
                 self._recent_rejects.add(tx.txid)
             # Core ProcessInvalidTx's MEMPOOLREJ line, state.ToString() = "reason, detail"
             log.debug("%s (wtxid=%s) from peer=%d was not accepted: %s", tx.txid_hex,
-                      hash_to_hex(tx.wtxid), source.id, state_string(result.error))
+                      hash_to_hex(getattr(tx, "wtxid", tx.txid)), source.id, state_string(result.error))
         if result.over_budget and not result.skipped:
             log.info("disconnecting peer %d (%s): its invalid transactions cost too much validation "
                      "work (last %s: %s)", source.id, source.addr_str, tx.txid_hex[:16], result.error)
