@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import __version__
 from .net.permissions import (PermissionParseError, WhitebindEntry, WhitelistEntry,
                               parse_whitebind, parse_whitelist)
-from .params import ChainParams, get_params
+from .params import ChainParams, get_params, parse_activation_height
 
 __all__ = [
     "ConfigError",
@@ -101,11 +101,27 @@ class NodeConfig:
     whitelist: tuple[WhitelistEntry, ...] = ()   # Core -whitelist: permissions by peer address
     whitebind: tuple[WhitebindEntry, ...] = ()   # Core -whitebind: listeners granting permissions
     mocktime: int = 0                  # Core -mocktime: start with the clock frozen here (0 = system clock)
+    # Core's test-chain options
+    accept_nonstd_txn: bool = False    # Core -acceptnonstdtxn (test chains only)
+    minimum_chain_work: int | None = None   # Core -minimumchainwork (None = the network's)
+    test_activation_heights: tuple[tuple[str, int], ...] = ()   # Core -testactivationheight
+    uacomments: tuple[str, ...] = ()   # Core -uacomment: "(c1; c2)" in our user agent
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @property
     def params(self) -> ChainParams:
-        return get_params(self.network)
+        """The network's params with this config's test options applied (Core builds its
+        CChainParams from -testactivationheight; -minimumchainwork and -acceptnonstdtxn
+        travel with them here)."""
+        params = get_params(self.network)
+        if self.test_activation_heights:
+            params = params.with_activation_heights(dict(self.test_activation_heights))
+        changes: dict[str, object] = {}
+        if self.minimum_chain_work is not None:
+            changes["minimum_chain_work"] = self.minimum_chain_work
+        if self.accept_nonstd_txn:
+            changes["require_standard"] = False
+        return replace(params, **changes) if changes else params
 
     @property
     def network_dir(self) -> Path:
@@ -146,6 +162,25 @@ class NodeConfig:
             from .clock import MAX_MOCKTIME
             if not 0 <= self.mocktime <= MAX_MOCKTIME:
                 raise ConfigError(f"--mocktime must be in the range [0, {MAX_MOCKTIME}], not {self.mocktime}")
+        params = get_params(self.network)
+        if self.accept_nonstd_txn and not params.is_test_chain:
+            raise ConfigError(f"acceptnonstdtxn is not currently supported for {params.name} chain")
+        if self.test_activation_heights and not params.is_test_chain:
+            raise ConfigError(f"-testactivationheight is only for test chains, not {params.name}; "
+                              f"drop --testactivationheight or use --network regtest")
+        for name, height in self.test_activation_heights:
+            try:
+                parse_activation_height(f"{name}@{height}")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        if self.minimum_chain_work is not None and not 0 <= self.minimum_chain_work < 2**256:
+            raise ConfigError("Invalid minimum work specified, must be up to 64 hex digits")
+        if self.uacomments:
+            from .net.peer import check_ua_comments
+            try:
+                check_ua_comments(self.uacomments)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         if self.whitebind and not self.listen:
             raise ConfigError("Cannot set -bind or -whitebind together with -listen=0; "
                               "drop --whitebind or --no-listen")
@@ -236,7 +271,27 @@ def daemon_parser() -> argparse.ArgumentParser:
                    help="also append the log to PATH")
     p.add_argument("--no-log-console", dest="log_console", action="store_false", default=True,
                    help="do not write the log to stderr (with --log-file: Core's -printtoconsole=0)")
+    p.add_argument("--acceptnonstdtxn", action="store_true", default=False,
+                   help="relay and mine non-standard transactions, as Bitcoin Core's "
+                        "-acceptnonstdtxn (regtest only; default off)")
+    p.add_argument("--minimumchainwork", default=None, metavar="HEX",
+                   help="minimum work assumed to exist on a valid chain, in hex, as Bitcoin Core's "
+                        "-minimumchainwork: below it the node is in initial block download and "
+                        "does not store headers or blocks of chains with less work (default 0)")
+    p.add_argument("--testactivationheight", action="append", default=[], metavar="NAME@HEIGHT",
+                   help="regtest only: activate the buried soft fork NAME (segwit, bip34, dersig, "
+                        "cltv, csv) at HEIGHT, as Bitcoin Core's -testactivationheight. Repeatable")
+    p.add_argument("--uacomment", action="append", default=[], metavar="CMT",
+                   help="append CMT to the user agent, as Bitcoin Core's -uacomment. Repeatable")
     return p
+
+
+def parse_minimum_chain_work(text: str) -> int:
+    """Core `uint256::FromUserHex` for -minimumchainwork: optional 0x, 1 to 64 hex digits."""
+    digits = text[2:] if text[:2] in ("0x", "0X") else text
+    if not digits or len(digits) > 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+        raise ConfigError(f"Invalid minimum work specified ({text}), must be up to 64 hex digits")
+    return int(digits, 16)
 
 
 def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> NodeConfig:
@@ -295,6 +350,14 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     except PermissionParseError as e:
         raise ConfigError(str(e)) from None
 
+    heights = []
+    for text in ns.testactivationheight:
+        try:
+            heights.append(parse_activation_height(text))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    heights = tuple(heights)
+
     cfg = NodeConfig(
         datadir=datadir,
         network=ns.network,
@@ -317,6 +380,11 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         whitelist=whitelist,
         whitebind=whitebind,
         mocktime=ns.mocktime,
+        accept_nonstd_txn=ns.acceptnonstdtxn,
+        minimum_chain_work=(parse_minimum_chain_work(ns.minimumchainwork)
+                            if ns.minimumchainwork is not None else None),
+        test_activation_heights=heights,
+        uacomments=tuple(ns.uacomment),
     )
     cfg.validate()
     if cfg.mine_to:

@@ -141,6 +141,8 @@ class Node:
 
     def in_ibd(self) -> bool:
         snap = self.writer.snapshot
+        if snap.chainwork < self.params.minimum_chain_work:   # Core: tip below -minimumchainwork
+            return True
         if snap.best_header_height > snap.height + 6:
             return True
         return snap.tip_time < self.clock() - 24 * 3600 and snap.height > 0 and snap.best_header_height > snap.height
@@ -317,6 +319,10 @@ class Node:
 
         cfg = self.config
         netcfg = self.net_config or NetConfig()
+        if cfg.uacomments:   # Core -uacomment: strSubVersion for version and getnetworkinfo
+            from dataclasses import replace
+            from .net.peer import format_sub_version
+            netcfg = replace(netcfg, user_agent=format_sub_version(cfg.uacomments))
         seeds = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in cfg.peers]
         self.connman = ConnMan(self.params, netcfg, listen=cfg.listen, bind_host=cfg.bind,
                                bind_port=cfg.port, seeds=seeds,

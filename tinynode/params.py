@@ -7,12 +7,13 @@ tinynode interoperates with other regtest software. `TINYNET` is the demo networ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .primitives.block import Block, BlockHeader, bits_to_target, merkle_root
 from .primitives.tx import COIN, Tx, TxIn, TxOut, NULL_OUTPOINT
 
-__all__ = ["ChainParams", "REGTEST", "TINYNET", "NETWORKS", "build_genesis", "get_params"]
+__all__ = ["ChainParams", "REGTEST", "TINYNET", "NETWORKS", "build_genesis", "get_params",
+           "parse_activation_height"]
 
 #: Satoshi's genesis coinbase scriptSig and output script (shared by mainnet, testnet3, regtest).
 _SATOSHI_SCRIPT_SIG = bytes.fromhex(
@@ -32,6 +33,11 @@ def build_genesis(script_sig: bytes, output_script: bytes, time: int, bits: int,
     root, _ = merkle_root([coinbase.txid])
     header = BlockHeader(version, bytes(32), root, time, bits, nonce)
     return Block(header, (coinbase,))
+
+
+#: Core `GetBuriedDeployment` names (-testactivationheight) -> ChainParams field
+_DEPLOYMENT_FIELDS = {"segwit": "segwit_height", "bip34": "bip34_height", "dersig": "bip66_height",
+                      "cltv": "bip65_height", "csv": "csv_height"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,21 @@ class ChainParams:
     max_future_block_time: int = 2 * 60 * 60
     default_bind: str = "127.0.0.1"
     mine_by_default: bool = False
+    # Buried soft-fork activation heights (Core `Consensus::Params` BIP34Height, BIP65Height,
+    # BIP66Height, CSVHeight, SegwitHeight); Core's regtest defaults, movable on test chains with
+    # `--testactivationheight NAME@H` (Core -testactivationheight, `with_activation_heights`).
+    bip34_height: int = 1
+    bip65_height: int = 1
+    bip66_height: int = 1
+    csv_height: int = 1
+    segwit_height: int = 0
+    #: Core `nMinimumChainWork` (-minimumchainwork): below it we are in IBD, and headers/blocks
+    #: of chains with less work are not stored (AcceptBlockHeader's anti-DoS threshold)
+    minimum_chain_work: int = 0
+    #: Core `IsTestChain()`: test-only options (-acceptnonstdtxn, -testactivationheight) allowed
+    is_test_chain: bool = False
+    #: Core `-acceptnonstdtxn` negated (mempool `require_standard`): off only on test chains
+    require_standard: bool = True
 
     @property
     def pow_limit(self) -> int:
@@ -68,6 +89,18 @@ class ChainParams:
     @property
     def genesis_hash(self) -> bytes:
         return self.genesis.hash
+
+    def activation_height(self, name: str) -> int:
+        """Height of a buried deployment by Core's `-testactivationheight` name."""
+        return getattr(self, _DEPLOYMENT_FIELDS[name])
+
+    def with_activation_heights(self, heights: dict[str, int]) -> "ChainParams":
+        """Core `ReadRegTestArgs(-testactivationheight)`: these params with some buried
+        deployments moved (names: segwit, bip34, dersig, cltv, csv)."""
+        for name in heights:
+            if name not in _DEPLOYMENT_FIELDS:
+                raise ValueError(f"Invalid name ({name}) for -testactivationheight=name@height.")
+        return replace(self, **{_DEPLOYMENT_FIELDS[n]: h for n, h in heights.items()})
 
     def block_subsidy(self, height: int) -> int:
         """Core's `GetBlockSubsidy`."""
@@ -93,6 +126,7 @@ REGTEST = ChainParams(
     script_prefix=196,
     wif_prefix=239,
     bech32_hrp="bcrt",
+    is_test_chain=True,
 )
 
 #: tinynet's genesis, mined once by `contrib/mine_genesis.py` (constants committed below).
@@ -139,3 +173,20 @@ def get_params(name: str) -> ChainParams:
         return NETWORKS[name]
     except KeyError:
         raise ValueError(f"unknown network {name!r} (choose from {', '.join(NETWORKS)})") from None
+
+
+def parse_activation_height(text: str) -> tuple[str, int]:
+    """One `-testactivationheight=name@height` value (Core ReadRegTestArgs); ValueError with
+    Core's wording when it cannot be read."""
+    name, sep, value = text.partition("@")
+    if not sep:
+        raise ValueError(f"Invalid format ({text}) for -testactivationheight=name@height.")
+    try:
+        height = int(value, 10)
+    except ValueError:
+        height = -1
+    if not 0 <= height < 2**31 - 1 or not value.strip().isdigit():
+        raise ValueError(f"Invalid height value ({text}) for -testactivationheight=name@height.")
+    if name not in _DEPLOYMENT_FIELDS:
+        raise ValueError(f"Invalid name ({text}) for -testactivationheight=name@height.")
+    return name, height

@@ -16,7 +16,8 @@ from tinynode.net.connman import ConnMan, parse_peer_entry
 from tinynode.net.peer import Misbehaving
 from tinynode.params import REGTEST
 from tinynode.wire import messages as m
-from tinynode.wire.constants import USER_AGENT, WTXID_RELAY_VERSION
+from tinynode.net.peer import format_sub_version
+from tinynode.wire.constants import WTXID_RELAY_VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +78,7 @@ async def test_handshake_ping_and_peerinfo():
         await wait_until(lambda: len(b.connected_peers()) == 1 and len(a.connected_peers()) == 1)
         await wait_until(lambda: a.connected_peers()[0].ping_time is not None)
         info = a.peers()[0]
-        assert info["version"] == WTXID_RELAY_VERSION and info["subver"] == USER_AGENT
+        assert info["version"] == WTXID_RELAY_VERSION and info["subver"] == format_sub_version() == "/tinynode:0.1.0/"
         assert info["inbound"] is False and info["addr"] == f"127.0.0.1:{b.port}"
         assert info["bytessent"] > 0 and info["bytesrecv"] > 0 and info["banscore"] == 0
         binfo = b.peers()[0]
@@ -176,7 +177,7 @@ async def test_raw_handshake_and_unknown_messages_cost_nothing():
             await raw.send_raw("feefilter", (1000).to_bytes(8, "little"))
             await raw.send_raw("sendcmpct", b"\x00" + (1).to_bytes(8, "little"))
             ver = await raw.expect("version")
-            assert ver.version == WTXID_RELAY_VERSION and ver.user_agent == USER_AGENT
+            assert ver.version == WTXID_RELAY_VERSION and ver.user_agent == format_sub_version()
             await raw.expect("verack")
             await raw.ping_roundtrip()
             await wait_until(lambda: len(a.connected_peers()) == 1)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from ..consensus.block_checks import (
-    BIP34_HEIGHT, check_block, check_block_header, check_witness_malleation, contextual_check_block,
+    check_block, check_block_header, check_witness_malleation, contextual_check_block,
     contextual_check_block_header, script_flags_for_height,
 )
 from ..consensus.errors import RejectReason, ValidationError
@@ -655,13 +655,26 @@ class ChainState:
             if e.failed:
                 raise ValidationError(R.DUPLICATE_INVALID, "block is marked invalid")
             return e
-        check_block_header(header, self.params)
+        try:
+            check_block_header(header, self.params)
+        except ValidationError as err:
+            log.debug("AcceptBlockHeader: Consensus::CheckBlockHeader: %s, %s", header.hash_hex,
+                      err.state_string)
+            raise
         prev = self.index.get(header.prev_hash)
         if prev is None:
+            log.debug("header %s has prev block not found: %s", header.hash_hex,
+                      header.prev_hash[::-1].hex())
             raise ValidationError(R.PREV_BLK_NOT_FOUND, "previous block not found")
         if prev.failed:
+            log.debug("header %s has prev block invalid: %s", header.hash_hex, prev.hash_hex)
             raise ValidationError(R.BAD_PREVBLK, "previous block invalid")
-        contextual_check_block_header(header, prev, self.params, int(self._now()), self.get_ancestor)
+        try:
+            contextual_check_block_header(header, prev, self.params, int(self._now()), self.get_ancestor)
+        except ValidationError as err:
+            log.debug("AcceptBlockHeader: Consensus::ContextualCheckBlockHeader: %s, %s",
+                      header.hash_hex, err.state_string)
+            raise
         e = BlockIndexEntry(header, prev, prev.height + 1, prev.chainwork + block_work(header.bits),
                             S.HEADER_VALID)
         self.index.add(e)
@@ -696,6 +709,7 @@ class ChainState:
         try:
             sigop_counts = check_block(block, self.params)
         except ValidationError as err:
+            log.error("ProcessNewBlock: AcceptBlock FAILED (%s)", err.state_string)
             return BlockResult(h, "invalid", err, e)
         if e is not None and e.failed:
             return BlockResult(h, "invalid", ValidationError(R.DUPLICATE_INVALID, "block is marked invalid"), e)
@@ -707,7 +721,8 @@ class ChainState:
         if prev is None:
             # Core's net layer refuses a block whose witnesses do not match its commitment
             # (IsBlockMutated, segwit active) before anything else: a stored mutated copy would
-            # make the genuine block a "duplicate" here. Any orphan is above SEGWIT_HEIGHT.
+            # make the genuine block a "duplicate" here (an orphan's height is unknown: its
+            # commitment is checked if it has one).
             try:
                 check_witness_malleation(block, True)
             except ValidationError as err:
@@ -717,6 +732,7 @@ class ChainState:
         try:
             e = self._accept_block(block, sigop_counts)
         except ValidationError as err:
+            log.error("ProcessNewBlock: AcceptBlock FAILED (%s)", err.state_string)
             self._maybe_flush()
             return BlockResult(h, "invalid", err, self.index.get(h))
         # blocks that were waiting for this one (and their descendants)
@@ -754,6 +770,7 @@ class ChainState:
                 sigop_counts = check_block(block, self.params, check_pow=False)
             contextual_check_block(block, e.prev, self.params)
         except ValidationError as err:
+            log.error("AcceptBlock: %s", err.state_string)
             if not err.mutated:
                 self._mark_failed(e, batch)
             raise
@@ -911,7 +928,9 @@ class ChainState:
             try:
                 self._connect_block(block, e, view, batch)
             except ValidationError as err:
-                log.info("block %s at height %d invalid: %s", e.hash_hex, e.height, err)
+                # Core ConnectBlock's and ConnectTip's lines (state.ToString(): "reason, detail")
+                log.info("Block validation error: %s", err.state_string)
+                log.error("ConnectTip: ConnectBlock %s failed, %s", e.hash_hex, err.state_string)
                 self._block_errors[e.hash] = err
                 if len(self._block_errors) > 1000:
                     self._block_errors.clear()
@@ -995,7 +1014,7 @@ class ChainState:
         # its own height (contextual_check_block), and distinct heights give distinct pushes none
         # of which is a prefix of another, so its txid differs from every other coinbase of the
         # chain (Core skips BIP30 once BIP34 is active for the same reason); only a coinbase
-        # below BIP34_HEIGHT is looked up.
+        # below the BIP34 height is looked up.
         txs = block.txs
         found: list[list[Coin] | None] = [None] * len(txs)
         keys: list[list[bytes] | None] = [None] * len(txs)
@@ -1012,7 +1031,7 @@ class ChainState:
                 else:
                     found[i] = pre
                     continue
-            elif height >= BIP34_HEIGHT:
+            elif height >= params.bip34_height:
                 continue
             txid = tx.txid
             for n, out in enumerate(tx.vout):
@@ -1053,7 +1072,7 @@ class ChainState:
                     raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT,
                                           f"tx {tx.txid_hex} input {po!r} missing or spent")
                 fees += check_tx_input_coins(tx, coins, height, maturity)
-                if enforces_bip68(tx):
+                if enforces_bip68(tx) and height >= params.csv_height:   # Core: BIP68 with CSV
                     if prev_mtp is None:
                         prev_mtp = median_time_past(prev)
                     lock = sequence_locks(tx, [c.height for c in coins],

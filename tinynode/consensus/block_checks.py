@@ -35,7 +35,9 @@ __all__ = [
 
 R = RejectReason
 
-# Soft-fork activation heights: all from height 1 on both networks, as Core's regtest (DESIGN §2).
+# Soft-fork activation heights by default: all from height 1 on both networks, as Core's regtest
+# (DESIGN §2). The rules read the heights from `ChainParams` (bip34_height, ...), which
+# `--testactivationheight` may move; these constants are the defaults.
 BIP34_HEIGHT = 1
 BIP65_HEIGHT = 1
 BIP66_HEIGHT = 1
@@ -108,8 +110,8 @@ def contextual_check_block_header(header: BlockHeader, prev: Any, params: ChainP
     if header.time > now + params.max_future_block_time:
         raise ValidationError(R.TIME_TOO_NEW, "block timestamp too far in the future")
     v = header.version
-    if ((v < 2 and height >= BIP34_HEIGHT) or (v < 3 and height >= BIP66_HEIGHT)
-            or (v < 4 and height >= BIP65_HEIGHT)):
+    if ((v < 2 and height >= params.bip34_height) or (v < 3 and height >= params.bip66_height)
+            or (v < 4 and height >= params.bip65_height)):
         raise ValidationError(R.BAD_VERSION, f"0x{v & 0xFFFFFFFF:08x}")
 
 
@@ -162,15 +164,15 @@ def contextual_check_block(block: Block, prev: Any, params: ChainParams) -> None
     be the committed ones, the block weight (`bad-blk-weight`, not mutated: a block too heavy
     with its committed witnesses is invalid)."""
     height = prev.height + 1
-    cutoff = median_time_past(prev) if height >= CSV_HEIGHT else block.header.time
+    cutoff = median_time_past(prev) if height >= params.csv_height else block.header.time
     for tx in block.txs:
         if not is_final_tx(tx, height, cutoff):
             raise ValidationError(R.BAD_TXNS_NONFINAL, f"non-final transaction {tx.txid_hex}")
-    if height >= BIP34_HEIGHT:
+    if height >= params.bip34_height:
         expect = bip34_height_script(height)
         if not block.txs[0].vin[0].script_sig.startswith(expect):
             raise ValidationError(R.BAD_CB_HEIGHT, "block height mismatch in coinbase")
-    check_witness_malleation(block, height >= SEGWIT_HEIGHT)
+    check_witness_malleation(block, height >= params.segwit_height)
     weight = block.weight
     if weight > params.max_block_weight:
         raise ValidationError(R.BAD_BLK_WEIGHT, f"weight limit failed ({weight})")
@@ -180,15 +182,16 @@ def script_flags_for_height(height: int, params: ChainParams) -> int:
     """Core `GetBlockScriptFlags`: consensus flags for a block at `height` (DESIGN.md §2).
     P2SH, WITNESS and TAPROOT are always on (Core leaves them on for every block but two
     historical mainnet exceptions; on regtest and tinynet segwit and taproot are buried at
-    genesis); NULLDUMMY from the segwit height."""
+    genesis); DERSIG, CHECKLOCKTIMEVERIFY, CHECKSEQUENCEVERIFY and NULLDUMMY from the params'
+    BIP66, BIP65, CSV and segwit heights (Core DeploymentActiveAt)."""
     from ..script.flags import ScriptFlags as F
     flags = F.P2SH | F.WITNESS | F.TAPROOT
-    if height >= BIP66_HEIGHT:
+    if height >= params.bip66_height:
         flags |= F.DERSIG
-    if height >= BIP65_HEIGHT:
+    if height >= params.bip65_height:
         flags |= F.CHECKLOCKTIMEVERIFY
-    if height >= CSV_HEIGHT:
+    if height >= params.csv_height:
         flags |= F.CHECKSEQUENCEVERIFY
-    if height >= SEGWIT_HEIGHT:
+    if height >= params.segwit_height:
         flags |= F.NULLDUMMY
     return flags

@@ -24,7 +24,7 @@ from enum import Enum
 
 from ..script.interpreter import script_error_string
 
-__all__ = ["RejectReason", "ValidationError", "PolicyError"]
+__all__ = ["RejectReason", "ValidationError", "PolicyError", "state_string"]
 
 
 class RejectReason(str, Enum):
@@ -121,6 +121,21 @@ class ValidationError(Exception):
             return f"{r.value} ({script_error_string(self.detail)})" if self.detail else r.value
         return r.value
 
+    @property
+    def state_string(self) -> str:
+        """Core `ValidationState::ToString`: "reject_reason, debug message" — the text Core's
+        log lines carry (`Block validation error: ...`, `AcceptBlock FAILED (...)`)."""
+        r = self.reason
+        if r is RejectReason.BAD_VERSION and self.detail:
+            try:
+                v = int(self.detail, 16)
+            except ValueError:
+                return self.reject_string
+            return f"{self.reject_string}, rejected nVersion=0x{v:08x} block"
+        if self._formatted() or not self.detail:
+            return self.reject_string
+        return f"{self.reject_string}, {self.detail}"
+
     def __repr__(self) -> str:
         return f"ValidationError({self.reason.value!r}, {self.detail!r}, mutated={self.mutated})"
 
@@ -133,5 +148,19 @@ class PolicyError(Exception):
         self.detail = detail
         super().__init__(self.reason + (f": {detail}" if detail else ""))
 
+    @property
+    def state_string(self) -> str:
+        """Core `ValidationState::ToString`: "reject_reason, debug message"."""
+        return f"{self.reason}, {self.detail}" if self.detail else self.reason
+
     def __repr__(self) -> str:
         return f"PolicyError({self.reason!r}, {self.detail!r})"
+
+
+def state_string(err: BaseException | None) -> str:
+    """Core's `state.ToString()` for any refusal: "reason, detail" for ValidationError and
+    PolicyError (and their subclasses), the exception text otherwise."""
+    if err is None:
+        return "Valid"
+    s = getattr(err, "state_string", None)
+    return s if isinstance(s, str) else str(err)

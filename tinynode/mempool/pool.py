@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable
 
+from ..consensus.block_checks import script_flags_for_height
 from ..consensus.errors import PolicyError, RejectReason, ValidationError
 from ..consensus.block_checks import script_flags_for_height
 from ..consensus.sigops import inputs_witness_sigops
 from ..consensus.tx_checks import (
     check_transaction, check_tx_input_coins, enforces_bip68, is_final_tx, legacy_sigops,
-    precomputed_tx_data, sequence_locks, sequence_locks_satisfied,
+    p2sh_sigops as p2sh_sigops_of, precomputed_tx_data, sequence_locks, sequence_locks_satisfied,
 )
 from ..primitives.block import Block
 from ..primitives.coin import Coin
@@ -363,7 +364,9 @@ class Mempool:
         check_transaction(tx)
         if tx.is_coinbase():
             raise ValidationError(R.COINBASE)
-        check_standard_tx(tx, cfg)
+        require_standard = getattr(self.params, "require_standard", True)   # Core -acceptnonstdtxn
+        if require_standard:
+            check_standard_tx(tx, cfg)
         tip = cs.tip
         height = tip.height + 1
         mtp = cs.median_time_past(tip)
@@ -419,9 +422,12 @@ class Mempool:
                 raise PolicyError(R.NON_BIP68_FINAL)
 
         fee = check_tx_input_coins(tx, coins, height, self.params.coinbase_maturity)
-        p2sh_sigops = check_inputs_standard(tx, coins)
-        if tx.has_witness():
-            check_witness_standard(tx, coins)
+        if require_standard:
+            p2sh_sigops = check_inputs_standard(tx, coins)
+            if tx.has_witness():
+                check_witness_standard(tx, coins)
+        else:
+            p2sh_sigops = p2sh_sigops_of(tx, coins)   # Core GetP2SHSigOpCount, always counted
         # Core GetTransactionSigOpCost with the standard flags (P2SH and WITNESS)
         sigops = ((legacy_sigops(tx) + p2sh_sigops) * 4
                   + inputs_witness_sigops(tx, coins, STANDARD_FLAGS))
@@ -457,7 +463,10 @@ class Mempool:
                                   coin.value, None, txdata)
                 except ScriptError as err:
                     try:
-                        verify_script(txin.script_sig, coin.script_pubkey, tx, i, MANDATORY_FLAGS,
+                        # the next block's consensus flags (Core GetBlockScriptFlags: they
+                        # follow the params' activation heights)
+                        verify_script(txin.script_sig, coin.script_pubkey, tx, i,
+                                      script_flags_for_height(height, self.params),
                                       coin.value, None, txdata)
                         consensus = False
                     except ScriptError:

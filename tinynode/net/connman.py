@@ -465,7 +465,10 @@ class ConnMan:
         until = self.clock() + (self.config.ban_time if duration is None else duration)
         key = self._ban_key(host, port)
         self._bans[key] = (until, reason)
-        log.warning("banned %s until %s: %s", key, time.strftime("%H:%M:%S", time.localtime(until)), reason)
+        # the end of the ban as a full UTC date and time (Core FormatISO8601DateTime): a ban
+        # usually lasts 24 h, so a bare clock time would name the wrong day
+        log.warning("banned %s until %s: %s", key,
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until)), reason)
         for p in list(self._peers.values()):
             if self._peer_banned(p):
                 p.disconnect(f"banned: {reason}")
@@ -568,8 +571,11 @@ class ConnMan:
             why = "inbound limit reached"
         elif self._tg is None:
             why = "shutting down"
-        if why is not None:
+        if why == "banned":   # Core CConnman::CreateNodeFromAcceptedSocket's wording
+            log.debug("connection from %s dropped (banned)", addr_key(host, port))
+        elif why is not None:
             log.debug("refusing inbound %s: %s", addr_key(host, port), why)
+        if why is not None:
             writer.transport.abort()
             return
         peer = self._new_peer(reader, writer, inbound=True, addr=(host, port), permissions=flags)

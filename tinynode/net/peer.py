@@ -47,14 +47,44 @@ from tinynode.primitives.serialize import DecodeError
 from tinynode.wire import envelope
 from tinynode.wire import messages as m
 from tinynode.wire.constants import (HEADER_SIZE, MIN_PEER_PROTO_VERSION, NODE_NETWORK,
-                                     NODE_WITNESS, PROTOCOL_VERSION, USER_AGENT,
+                                     NODE_WITNESS, PROTOCOL_VERSION,
                                      WTXID_RELAY_VERSION)
 
 from .permissions import NetPermissionFlags, is_loopback, permission_names
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NetConfig", "Peer", "PeerHost", "Misbehaving", "PeerDisconnect"]
+__all__ = ["NetConfig", "Peer", "PeerHost", "Misbehaving", "PeerDisconnect", "format_sub_version",
+           "check_ua_comments", "UA_NAME", "MAX_SUBVERSION_LENGTH"]
+
+#: Core's UA_NAME: the client name in our BIP 14 user agent
+UA_NAME = "tinynode"
+#: Core MAX_SUBVERSION_LENGTH (net.h)
+MAX_SUBVERSION_LENGTH = 256
+#: Core SAFE_CHARS_UA_COMMENT (util/strencodings.cpp)
+_SAFE_UA_COMMENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;-_?@")
+
+
+def format_sub_version(comments: Sequence[str] = (), name: str = UA_NAME) -> str:
+    """Core `FormatSubVersion`: `/name:version(comment; comment)/`, the BIP 14 user agent our
+    `version` message carries and `getnetworkinfo` reports as `subversion` (one string for both)."""
+    from tinynode import __version__
+    extra = f"({'; '.join(comments)})" if comments else ""
+    return f"/{name}:{__version__}{extra}/"
+
+
+def check_ua_comments(comments: Sequence[str]) -> str:
+    """Core AppInitMain's -uacomment checks: every comment only of SAFE_CHARS_UA_COMMENT, and the
+    whole user agent at most MAX_SUBVERSION_LENGTH bytes. Returns the user agent; ValueError with
+    Core's message otherwise."""
+    for c in comments:
+        if any(ch not in _SAFE_UA_COMMENT for ch in c):
+            raise ValueError(f"User Agent comment ({c}) contains unsafe characters.")
+    ua = format_sub_version(comments)
+    if len(ua.encode()) > MAX_SUBVERSION_LENGTH:
+        raise ValueError(f"Total length of network version string ({len(ua.encode())}) exceeds maximum "
+                         f"length ({MAX_SUBVERSION_LENGTH}). Reduce the number or size of uacomments.")
+    return ua
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +114,7 @@ class NetConfig:
     blocks_total: int = 128              # moving download window (Core BLOCK_DOWNLOAD_WINDOW is 1024)
     relay_tick: float = 0.05             # batching interval for inv trickling
     addr_interval: float = 30.0          # self-advertisement / addr relay tick
-    user_agent: str = USER_AGENT
+    user_agent: str = format_sub_version()   # Core strSubVersion (FormatSubVersion + -uacomment)
     # segwit (BIP144/339): advertise NODE_WITNESS, speak protocol 70016 with `wtxidrelay`,
     # fetch blocks/txs with MSG_WITNESS_* (the chain validates witness blocks: on, as Core;
     # off only for tests of a legacy-speaking node)
@@ -326,18 +356,20 @@ class Peer:
         if score <= 0 or not self.is_connected:
             return
         self.banscore += score
-        log.info("peer %d (%s) misbehaving: %s (+%d -> %d)", self.id, self.addr_str, reason,
-                 score, self.banscore)
+        # Core Misbehaving()'s line ("Misbehaving: peer=N: message"), with our score
+        log.info("Misbehaving: peer=%d: %s (+%d -> %d, %s)", self.id, reason, score, self.banscore,
+                 self.addr_str)
         if self.banscore < self.config.ban_threshold:
             return
         if self.has_permission(NetPermissionFlags.NOBAN):
-            log.warning("not punishing noban peer %d (%s): %s", self.id, self.addr_str, reason)
+            log.warning("Warning: not punishing noban peer %d! (%s: %s)", self.id, self.addr_str, reason)
             return
         if is_loopback(self.addr[0]):
-            log.info("disconnecting but not discouraging local peer %d (%s): %s", self.id,
+            log.info("Warning: disconnecting but not discouraging local peer %d! (%s: %s)", self.id,
                      self.addr_str, reason)
             self.disconnect(f"misbehaving: {reason}")
             return
+        log.info("Disconnecting and discouraging peer %d! (%s: %s)", self.id, self.addr_str, reason)
         self.host.peer_banned(self, reason)
         self.disconnect(f"banned: {reason}")
 

@@ -51,7 +51,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterable
 
-from tinynode.consensus.errors import PolicyError, ValidationError
+from tinynode.consensus.errors import PolicyError, ValidationError, state_string
 from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
 from tinynode.primitives.hashes import ZERO_HASH, hash_to_hex
 from tinynode.wire import messages as m
@@ -100,6 +100,13 @@ HEADERS_DOWNLOAD_TIMEOUT_BASE = 15 * 60.0
 #: ... plus Core's HEADERS_DOWNLOAD_TIMEOUT_PER_HEADER (1 ms) per header we expect, i.e. per
 #: target spacing between our best header's time and now.
 HEADERS_DOWNLOAD_TIMEOUT_PER_HEADER = 0.001
+#: Core MIN_BLOCKS_TO_KEEP: an unrequested block further than this above our tip is not processed
+MIN_BLOCKS_TO_KEEP = 288
+#: Core STALE_RELAY_AGE_LIMIT (30 days): a valid side-chain block older than this (against our
+#: best header, by time and by work) is not served (BlockRequestAllowed)
+STALE_RELAY_AGE_LIMIT = 30 * 24 * 3600
+#: Core GetAntiDoSWorkThreshold: headers forking up to this many blocks below our tip are welcome
+ANTI_DOS_TIP_BUFFER = 144
 
 
 #: Block/header failures that are not proof of a bad peer (Core's MaybePunishNodeForBlock does
@@ -204,6 +211,7 @@ class SyncManager:
         self._peers: dict[int, _PeerSync] = {}
         self._requested: dict[bytes, int] = {}            # block hash -> peer id
         self._received: dict[bytes, tuple[Any, int]] = {}  # blocks waiting for their parent
+        self._store_now: set[bytes] = set()   # unrequested blocks to store without waiting (subset of _received)
         self._submit_lock = asyncio.Lock()
         self._schedule_lock = asyncio.Lock()
         self._want_schedule = False
@@ -288,8 +296,24 @@ class SyncManager:
         best = cs.best_header
         return cs.block_locator(best.prev if best.prev is not None else best)
 
+    def _best_header_locator_exact(self) -> list[bytes]:
+        """Core `GetLocator(m_chainman.m_best_header)`: the locator of our best header itself,
+        sent on an inv of an unknown block and on unconnecting headers."""
+        cs = self.service.chainstate
+        return cs.block_locator(cs.best_header)
+
+    def _anti_dos_work_threshold(self) -> int:
+        """Core `GetAntiDoSWorkThreshold`: our tip's work less 144 of its blocks' work (so
+        headers forking near our tip are welcome), and never below -minimumchainwork."""
+        from tinynode.consensus.pow import block_work
+        tip = self.service.chainstate.tip
+        near_tip = tip.chainwork - min(ANTI_DOS_TIP_BUFFER * block_work(tip.bits), tip.chainwork)
+        return max(near_tip, getattr(self.params, "minimum_chain_work", 0))
+
     def _update_best(self, st: _PeerSync, entry: Any) -> None:
-        if entry is not None and entry.chainwork > st.best_work:
+        """Core UpdateBlockAvailability: the peer's best known block moves to a block with at
+        least as much work (>=: a same-work fork it announces is fetched, as Core)."""
+        if entry is not None and (st.best_hash is None or entry.chainwork >= st.best_work):
             st.best_hash = entry.hash
             st.best_work = entry.chainwork
             st.best_height = entry.height
@@ -457,14 +481,23 @@ class SyncManager:
             st.unconnecting += 1
             if st.unconnecting % MAX_UNCONNECTING_HEADERS == 0:
                 peer.misbehaving(20, f"{st.unconnecting} non-connecting headers")
-            await self._send_getheaders(st)
+            # Core HandleUnconnectingHeaders: GetLocator(m_best_header)
+            await self._send_getheaders(st, await self.service.call(self._best_header_locator_exact))
             return
         st.unconnecting = 0
+        low = await self.service.call(self._low_work_headers, headers)
+        if low is not None and len(headers) < MAX_HEADERS:
+            # Core ProcessHeadersMessage / TryLowWorkHeadersSync: a short headers chain whose
+            # work stays below the anti-DoS threshold is ignored (a full one is a sync in progress)
+            log.debug("Ignoring low-work chain (height=%d) from peer=%d", low, peer.id)
+            return
         try:
             await self.service.submit_headers(headers)
         except ValidationError as e:
             score = _block_fault_score(e)
             if score:
+                if getattr(e, "reason", None) == "high-hash":   # Core CheckHeadersPoW
+                    raise Misbehaving(score, "header with invalid proof of work") from None
                 raise Misbehaving(score, f"invalid header: {getattr(e, 'reason', e)}") from None
             log.debug("peer %d: headers not accepted: %s", peer.id, e)
             return
@@ -483,12 +516,61 @@ class SyncManager:
     def _entry_of(self, h: bytes) -> Any:
         return self.service.chainstate.get_entry(h)
 
+    def _low_work_headers(self, headers: list[Any]) -> int | None:
+        """Writer thread: the height the headers chain would reach if its work stays below the
+        anti-DoS threshold (Core ProcessHeadersMessage's low-work check), else None."""
+        from tinynode.consensus.pow import block_work
+        cs = self.service.chainstate
+        parent = cs.get_entry(headers[0].prev_hash)
+        if parent is None or all(cs.get_entry(h.hash) is not None for h in headers):
+            return None
+        work = parent.chainwork + sum(block_work(h.bits) for h in headers)
+        if work >= self._anti_dos_work_threshold():
+            return None
+        return parent.height + len(headers)
+
+    def _block_request_allowed(self, entry: Any) -> bool:
+        """Core `BlockRequestAllowed`: a block on our active chain, or a fully validated one
+        (VALID_SCRIPTS) that is not older than a month against our best header, by time and by
+        the work between them (GetBlockProofEquivalentTime)."""
+        from tinynode.chain.index import BlockStatus
+        from tinynode.consensus.pow import block_work
+        cs = self.service.chainstate
+        if cs.is_active(entry):
+            return True
+        if not entry.status & BlockStatus.VALID_SCRIPTS:
+            return False
+        best = cs.best_header
+        if best.header.time - entry.header.time >= STALE_RELAY_AGE_LIMIT:
+            return False
+        diff = best.chainwork - entry.chainwork
+        sign = 1 if diff >= 0 else -1
+        equivalent = sign * abs(diff) * self.params.pow_target_spacing // max(1, block_work(best.bits))
+        return equivalent < STALE_RELAY_AGE_LIMIT
+
+    def _hashstop_header(self, stop: bytes) -> list[Any]:
+        """Core GETHEADERS with a null locator: just `stop`'s header, if BlockRequestAllowed."""
+        entry = self.service.chainstate.get_entry(stop)
+        if entry is None or not self._block_request_allowed(entry):
+            return []
+        return [entry.header]
+
+    def _tip_below_minimum_work(self) -> bool:
+        return self.service.chainstate.tip.chainwork < getattr(self.params, "minimum_chain_work", 0)
+
     async def on_getheaders(self, peer: Peer, msg: m.GetHeaders) -> None:
-        """Core ProcessMessage(GETHEADERS): up to 2,000 headers after the fork with `locator`."""
+        """Core ProcessMessage(GETHEADERS): up to 2,000 headers after the fork with `locator`;
+        with a null locator only `hash_stop`'s header, and only when BlockRequestAllowed. While
+        our tip has less than -minimumchainwork, an empty answer (unless the peer may download)."""
         stop = None if msg.hash_stop == ZERO_HASH else msg.hash_stop
+        if (not peer.has_permission(NetPermissionFlags.DOWNLOAD)
+                and await self.service.call(self._tip_below_minimum_work)):
+            log.debug("Ignoring getheaders from peer=%d because active chain has too little work; "
+                      "sending empty response", peer.id)
+            peer.send(m.Headers(()))
+            return
         if not msg.locator and stop is not None:
-            entry = await self.service.call(self._entry_of, stop)
-            headers = [entry.header] if entry is not None else []
+            headers = await self.service.call(self._hashstop_header, stop)
         else:
             headers = await self.service.call(self.service.chainstate.headers_after, list(msg.locator),
                                              stop, MAX_HEADERS)
@@ -538,8 +620,8 @@ class SyncManager:
                 if e is not None:
                     self._update_best(st, e)
             if unknown:
-                # Core: getheaders with our best header's locator, stopping at the announced hash.
-                await self._send_getheaders(st, hash_stop=ZERO_HASH)
+                # Core: getheaders with the locator of our best header (m_best_header itself).
+                await self._send_getheaders(st, await self.service.call(self._best_header_locator_exact))
             elif any(e is not None and not e.have_data for e in entries):
                 await self._schedule()
         if txids and self.mempool is not None:
@@ -713,15 +795,22 @@ class SyncManager:
             return
         if h not in self._received and h not in self._submitting and h not in self._recent_ok:
             self._received[h] = (block, peer.id)
+            if not requested:
+                # Core AcceptBlock stores a wanted unrequested block at once, whether or not its
+                # parent's data is here (its header connects; the chain links it up later)
+                self._store_now.add(h)
         # The submitter task hands blocks to the writer; this peer's reader goes on reading
         # (decoding the next block overlaps validating this one).
         self._blocks_waiting.set()
 
     async def _unrequested_block_wanted(self, peer: Peer, block: Any) -> bool:
-        """Core AcceptBlock for a block nobody asked for: its header is checked (an invalid one
-        costs the sender), then the block is only processed if it would carry more work than
-        our tip, or if its parent is unknown (we then ask the sender for headers). Anything
-        else is dropped: pushing old or side-chain blocks makes us do no work."""
+        """Core ProcessMessage("block") + AcceptBlock with fRequested false. The header must
+        connect (a block whose parent we do not know costs the sender: BLOCK_MISSING_PREV) and,
+        if new, carry the anti-DoS work (`min_pow_checked`); it is then checked and kept (an
+        invalid one costs the sender). The block itself is processed only if its chain has at
+        least as much work as our tip (a same-work block is stored and checked but does not
+        become the tip: first seen wins), is at most 288 blocks above our tip, and has at least
+        -minimumchainwork; anything else is dropped without punishment."""
         try:
             verdict = await self.service.call(self._check_unrequested, block.header)
         except ValidationError as e:
@@ -729,23 +818,44 @@ class SyncManager:
             if score:
                 raise Misbehaving(score, f"invalid header of unrequested block: {e.reason.value}") from None
             return False
-        if verdict is None:        # parent unknown: an orphan; the normal path asks for headers
+        if verdict == "ok":
             return True
-        if not verdict:
-            log.debug("peer %d: dropping unrequested block %s (no more work than our tip)",
-                      peer.id, hash_to_hex(block.hash)[:16])
-        return verdict
+        if verdict == "missing-prev":
+            raise Misbehaving(100, f"block {hash_to_hex(block.hash)} with unknown parent (prev-blk-not-found)")
+        if verdict == "low-work-header":
+            log.debug("AcceptBlockHeader: not adding new block header %s, missing anti-dos "
+                      "proof-of-work validation", hash_to_hex(block.hash))
+        else:
+            log.debug("peer %d: not processing unrequested block %s (%s)", peer.id,
+                      hash_to_hex(block.hash), verdict)
+        return False
 
-    def _check_unrequested(self, header: Any) -> bool | None:
+    def _check_unrequested(self, header: Any) -> str:
+        """Writer thread: "ok" to process, else why not (see `_unrequested_block_wanted`)."""
+        from tinynode.consensus.pow import block_work
         cs = self.service.chainstate
         entry = cs.get_entry(header.hash)
+        if entry is not None and entry.failed:
+            cs.process_headers([header])   # raises duplicate-invalid (Core BLOCK_CACHED_INVALID)
         if entry is not None and entry.have_data:
-            return False
-        if cs.get_entry(header.prev_hash) is None:
-            return None
+            return "already have"
+        prev = cs.get_entry(header.prev_hash)
+        if prev is None:
+            return "missing-prev"
         if entry is None:
+            if prev.chainwork + block_work(header.bits) < self._anti_dos_work_threshold():
+                if prev.failed:   # AcceptBlockHeader checks the parent before the work
+                    cs.process_headers([header])
+                return "low-work-header"
             entry = cs.process_headers([header])[-1]
-        return entry.chainwork > cs.tip.chainwork
+        tip = cs.tip
+        if entry.chainwork < tip.chainwork:
+            return "less work than our tip"
+        if entry.height > tip.height + MIN_BLOCKS_TO_KEEP:
+            return "too far ahead of our tip"
+        if entry.chainwork < getattr(self.params, "minimum_chain_work", 0):
+            return "below the minimum chain work"
+        return "ok"
 
     async def _submitter_loop(self) -> None:
         while True:
@@ -770,7 +880,7 @@ class SyncManager:
                 tip = self.service.snapshot.tip_hash
                 ready = [h for h, (blk, _) in self._received.items()
                          if (p := blk.header.prev_hash) in self._submitting or p in self._recent_ok
-                         or p == tip]
+                         or p == tip or h in self._store_now]
                 if not ready:
                     # Ask the chain: parents stored earlier, or unknown (unsolicited / orphan).
                     state = await self.service.call(self._ready_blocks, list(self._received))
@@ -781,6 +891,7 @@ class SyncManager:
                         return
                 for h in ready:
                     item = self._received.pop(h, None)
+                    self._store_now.discard(h)
                     if item is None:
                         continue
                     self._submitting[h] = None
@@ -884,7 +995,9 @@ class SyncManager:
         for st in sorted(self._live_states(), key=lambda s: len(s.blocks_in_flight)):
             if not st.peer.handshake_done.is_set() or st.best_hash is None:
                 continue
-            if st.best_work <= snap.chainwork:
+            # Core FindNextBlocksToDownload: a chain with the same work as our tip is fetched
+            # too; a peer whose best block is our tip has nothing for us
+            if st.best_work < snap.chainwork or st.best_hash == snap.tip_hash:
                 continue
             free = min(cfg.blocks_per_peer - len(st.blocks_in_flight),
                        cfg.blocks_total - len(self._requested) - len(self._received)
@@ -1062,7 +1175,9 @@ class SyncManager:
         elif result.error is not None:
             if isinstance(result.error, (ValidationError, PolicyError)):
                 self._recent_rejects.add(tx.txid)
-            log.debug("tx %s from peer %d rejected: %s", tx.txid_hex[:16], source.id, result.error)
+            # Core ProcessInvalidTx's MEMPOOLREJ line, state.ToString() = "reason, detail"
+            log.debug("%s (wtxid=%s) from peer=%d was not accepted: %s", tx.txid_hex,
+                      hash_to_hex(getattr(tx, "wtxid", tx.txid)), source.id, state_string(result.error))
         if result.over_budget and not result.skipped:
             log.info("disconnecting peer %d (%s): its invalid transactions cost too much validation "
                      "work (last %s: %s)", source.id, source.addr_str, tx.txid_hex[:16], result.error)

@@ -110,13 +110,14 @@ Returns an object containing various state info regarding P2P networking.
 "version" is the Bitcoin Core RPC version whose interface tinynode implements (310000 = Core
 v31.0), so clients that check it (ElectrumX, bitcoin-cli -netinfo, btc-rpc-explorer) accept the
 answers; tinynode's own name and version are in "subversion" (/tinynode:x.y.z/)."""
-        from .. import __version__
         cm = self.node.connman
         peers = cm.connected_peers() if cm is not None else []
         inbound = sum(1 for p in peers if p.inbound)
         netcfg = cm.config if cm is not None else None
         witness = bool(netcfg is not None and netcfg.advertise_witness)
-        return {"version": CORE_RPC_VERSION, "subversion": f"/tinynode:{__version__}/",
+        from ..net.peer import format_sub_version
+        return {"version": CORE_RPC_VERSION,
+                "subversion": netcfg.user_agent if netcfg is not None else format_sub_version(),
                 "protocolversion": 70016 if witness else 70015,
                 "localservices": "0000000000000009" if witness else "0000000000000001",
                 "localservicesnames": ["NETWORK", "WITNESS"] if witness else ["NETWORK"],
