@@ -43,6 +43,7 @@ from ..primitives.serialize import ByteReader, DecodeError, ser_compact_size
 from ..primitives.tx import OutPoint, Tx
 from ..script.flags import MANDATORY_FLAGS, STANDARD_FLAGS
 from ..script.interpreter import ScriptError, script_error_string, verify_script
+from .fees import BlockPolicyEstimator
 from .orphans import OrphanPool
 from .policy import (
     MAX_STANDARD_TX_SIGOPS_COST, FeeRate, PolicyConfig, check_inputs_standard, check_standard_tx,
@@ -200,7 +201,9 @@ class Mempool:
     """The pool. Synchronous; call it only from the chain writer thread."""
 
     def __init__(self, params: Any, chainstate: Any, config: PolicyConfig | None = None, *,
-                 clock: Callable[[], float] = _time.time, subscribe: bool = True) -> None:
+                 clock: Callable[[], float] = _time.time, subscribe: bool = True,
+                 fee_estimator: BlockPolicyEstimator | None = None) -> None:
+        """`fee_estimator`: Core's CBlockPolicyEstimator fed by this pool (a fresh one if None)."""
         self.params = params
         self.chainstate = chainstate
         self.config = config or PolicyConfig()
@@ -218,6 +221,7 @@ class Mempool:
         self._evict_heap: list[tuple[float, float, bytes, int]] = []
         self._disconnected: list[Tx] = []
         self._min_time: float | None = None    # a lower bound of entry times (for expiry)
+        self.fee_estimator = fee_estimator if fee_estimator is not None else BlockPolicyEstimator()
         if subscribe and hasattr(chainstate, "subscribe"):
             chainstate.subscribe(self._on_chain_event)
 
@@ -353,7 +357,11 @@ class Mempool:
         return _entry_view(self._accept(tx, now, test_only=True))
 
     def _accept(self, tx: Tx, now: float, *, bypass_limits: bool = False,
-                skip_scripts: bool = False, test_only: bool = False) -> _Entry:
+                skip_scripts: bool = False, test_only: bool = False,
+                in_package: bool = False) -> _Entry:
+        """One tx through every check (see the module docstring). `in_package`: Core's
+        package evaluation (`m_package_feerates`): the tx's own feerate is not checked (the
+        package's is, by `accept_package`), and the pool is neither expired nor trimmed here."""
         cfg = self.config
         cs = self.chainstate
         entries = self._entries
@@ -428,7 +436,7 @@ class Mempool:
             raise PolicyError(R.BAD_TXNS_TOO_MANY_SIGOPS, f"{sigops}")
 
         size = virtual_size(tx.weight, sigops)
-        if not bypass_limits:
+        if not bypass_limits and not in_package:
             reject_fee = self.min_fee_rate(now).fee(size)
             if reject_fee > 0 and fee < reject_fee:
                 raise PolicyError("mempool min fee not met", f"{fee} < {reject_fee}")
@@ -478,7 +486,11 @@ class Mempool:
             self._remove_set(to_evict)
         entry = _Entry(tx, fee, size, sigops, now, height - 1)
         self._add(entry, parents, ancestors)
-        if not bypass_limits:
+        # Core CBlockPolicyEstimator::processTransaction (validForFeeEstimation)
+        self.fee_estimator.process_transaction(
+            txid, fee, size, height - 1,
+            valid_for_estimation=not bypass_limits and not parents and not in_package)
+        if not bypass_limits and not in_package:
             self.expire(now)
             self.trim_to_size(now)
             if txid not in entries:
@@ -623,10 +635,15 @@ class Mempool:
         self._evict_heap = [(e.descendant_score(), e.time, e.txid, e.ver) for e in self._entries.values()]
         heapq.heapify(self._evict_heap)
 
-    def _remove_set(self, txids: set[bytes]) -> None:
+    def _remove_set(self, txids: set[bytes], *, confirmed: bool = False) -> None:
         """Remove `txids` (callers pass closed sets when descendants must go too), fixing the
-        ancestor/descendant totals of the txs that stay (Core `RemoveStaged`)."""
+        ancestor/descendant totals of the txs that stay (Core `RemoveStaged`). Unless they left
+        in a block (`confirmed`), the fee estimator stops tracking them (Core
+        TransactionRemovedFromMempool -> `removeTx`)."""
         entries = self._entries
+        if not confirmed:
+            for t in txids:
+                self.fee_estimator.remove_tx(t)
         for t in txids:
             e = entries[t]
             for a in self._ancestors(t):
@@ -724,25 +741,31 @@ class Mempool:
         """`ChainState` subscriber (writer thread)."""
         name = type(event).__name__
         if name == "BlockConnected":
-            self.remove_for_block(event.block)
+            self.remove_for_block(event.block, event.entry.height)
         elif name == "BlockDisconnected":
             self.on_disconnect(event.block)
         elif name == "TipChanged":
             if self._disconnected:
                 self.update_for_reorg()
 
-    def remove_for_block(self, block: Block) -> None:
+    def remove_for_block(self, block: Block, height: int | None = None) -> None:
         """Core `removeForBlock`: drop the block's txs (their pool children stay) and every pool
-        tx that conflicts with it (with descendants); forget matching orphans."""
+        tx that conflicts with it (with descendants); forget matching orphans; then hand the
+        confirmed txs to the fee estimator (Core `processBlock`, at the block's `height`)."""
         entries = self._entries
+        if height is None:
+            height = self.chainstate.tip.height
+        mined: list[tuple[bytes, int, int]] = []
         # During initial sync the pool is empty: nothing can be confirmed or conflicted.
         busy = entries or self._disconnected or len(self.orphans)
         for tx in block.txs if busy else ():
             if tx.is_coinbase():
                 continue
             txid = tx.txid
-            if txid in entries:
-                self._remove_set({txid})
+            e = entries.get(txid)
+            if e is not None:
+                mined.append((txid, e.fee, e.size))
+                self._remove_set({txid}, confirmed=True)
             for txin in tx.vin:
                 s = self._spenders.get(txin.prevout)
                 if s is not None and s != txid:
@@ -752,6 +775,7 @@ class Mempool:
             self._disconnected = [t for t in self._disconnected if t.txid not in confirmed]
         if busy:
             self.orphans.remove_for_block(block.txs)
+        self.fee_estimator.process_block(height, mined)
         self._block_since_bump = True
         self.sequence += 1
 
@@ -782,6 +806,7 @@ class Mempool:
                 self._accept(e.tx, e.time, bypass_limits=True, skip_scripts=True)
             except (ValidationError, PolicyError) as err:
                 dropped += 1
+                self.fee_estimator.remove_tx(e.txid)
                 log.debug("pool tx %s dropped after reorg: %s", e.tx.txid_hex, err)
         self.trim_to_size(now)
         log.info("reorg: %d of %d disconnected tx(s) back in the mempool, %d pool tx(s) dropped",
