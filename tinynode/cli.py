@@ -101,32 +101,110 @@ def main() -> int:
 
 # =============================================================================== the CLI
 
-#: Which positional arguments bitcoin-cli parses as JSON (Core's `vRPCConvertParams`); the rest are strings.
-CONVERT: dict[str, set[int]] = {
-    "getblock": {1},
-    "getblockhash": {0},
-    "getrawmempool": {0, 1},
-    "getrawtransaction": {1},
-    "sendrawtransaction": {1},
-    "getbalance": {1, 2, 3},
-    "listunspent": {0, 1, 2, 3, 4},
-    "sendtoaddress": {1, 4, 5, 6, 8, 9, 10},
-    "gettransaction": {1, 2},
-    "generatetoaddress": {0, 2},
-    "getaddressbalance": {1},
-    "getblockheader": {1},
-    "gettxout": {1, 2},
-    "createrawtransaction": {0, 1, 2, 3},
-    "signrawtransactionwithkey": {1, 2},
-    "signrawtransactionwithwallet": {1},
-    "testmempoolaccept": {0, 1},
-    "listtransactions": {1, 2, 3},
-    "generateblock": {1, 2},
-    "setban": {2, 3},
-    "setnetworkactive": {0},
-    "disconnectnode": {1},
-    "importprivkey": {2},
-}
+#: bitcoin-cli's `vRPCConvertParams` (Core rpc/client.cpp) for the methods tinynode serves: one
+#: row per (method, argument position, argument name, format). JSON arguments are parsed as JSON
+#: (an error if they do not parse); JSON_OR_STRING ones are parsed when they parse and passed as
+#: strings otherwise (`getblockstats <hash>` or `getblockstats 100`); everything else is a string.
+#: Positional (`convert_args`) and -named (`convert_named`) conversion both read this one table.
+JSON, JSON_OR_STRING = "json", "json_or_string"
+CONVERT_PARAMS: tuple[tuple[str, int, str, str], ...] = (
+    ("generatetoaddress", 0, "nblocks", JSON),
+    ("generatetoaddress", 2, "maxtries", JSON),
+    ("generateblock", 1, "transactions", JSON),
+    ("generateblock", 2, "submit", JSON),
+    ("getnetworkhashps", 0, "nblocks", JSON),
+    ("getnetworkhashps", 1, "height", JSON),
+    ("sendtoaddress", 1, "amount", JSON),
+    ("sendtoaddress", 4, "subtractfeefromamount", JSON),
+    ("sendtoaddress", 5, "replaceable", JSON),
+    ("sendtoaddress", 6, "conf_target", JSON),
+    ("sendtoaddress", 8, "avoid_reuse", JSON),
+    ("sendtoaddress", 9, "fee_rate", JSON),
+    ("sendtoaddress", 10, "verbose", JSON),
+    ("getbalance", 1, "minconf", JSON),
+    ("getbalance", 2, "include_watchonly", JSON),
+    ("getbalance", 3, "avoid_reuse", JSON),
+    ("getblockhash", 0, "height", JSON),
+    ("listtransactions", 1, "count", JSON),
+    ("listtransactions", 2, "skip", JSON),
+    ("listtransactions", 3, "include_watchonly", JSON),
+    ("getblocktemplate", 0, "template_request", JSON),
+    ("listunspent", 0, "minconf", JSON),
+    ("listunspent", 1, "maxconf", JSON),
+    ("listunspent", 2, "addresses", JSON),
+    ("listunspent", 3, "include_unsafe", JSON),
+    ("listunspent", 4, "query_options", JSON),
+    ("getblock", 1, "verbosity", JSON),
+    ("getblockheader", 1, "verbose", JSON),
+    ("getchaintxstats", 0, "nblocks", JSON),
+    ("gettransaction", 1, "include_watchonly", JSON),
+    ("gettransaction", 2, "verbose", JSON),
+    ("getrawtransaction", 1, "verbosity", JSON),
+    ("createrawtransaction", 0, "inputs", JSON),
+    ("createrawtransaction", 1, "outputs", JSON),
+    ("createrawtransaction", 2, "locktime", JSON),
+    ("createrawtransaction", 3, "replaceable", JSON),
+    ("decoderawtransaction", 1, "iswitness", JSON),
+    ("signrawtransactionwithkey", 1, "privkeys", JSON),
+    ("signrawtransactionwithkey", 2, "prevtxs", JSON),
+    ("signrawtransactionwithwallet", 1, "prevtxs", JSON),
+    ("sendrawtransaction", 1, "maxfeerate", JSON),
+    ("sendrawtransaction", 2, "maxburnamount", JSON),
+    ("testmempoolaccept", 0, "rawtxs", JSON),
+    ("testmempoolaccept", 1, "maxfeerate", JSON),
+    ("submitpackage", 0, "package", JSON),
+    ("submitpackage", 1, "maxfeerate", JSON),
+    ("submitpackage", 2, "maxburnamount", JSON),
+    ("gettxout", 1, "n", JSON),
+    ("gettxout", 2, "include_mempool", JSON),
+    ("gettxoutsetinfo", 1, "hash_or_height", JSON_OR_STRING),
+    ("gettxoutsetinfo", 2, "use_index", JSON),
+    ("getblockstats", 0, "hash_or_height", JSON_OR_STRING),
+    ("getblockstats", 1, "stats", JSON),
+    ("getrawmempool", 0, "verbose", JSON),
+    ("getrawmempool", 1, "mempool_sequence", JSON),
+    ("estimatesmartfee", 0, "conf_target", JSON),
+    ("estimaterawfee", 0, "conf_target", JSON),
+    ("estimaterawfee", 1, "threshold", JSON),
+    ("setban", 2, "bantime", JSON),
+    ("setban", 3, "absolute", JSON),
+    ("setnetworkactive", 0, "state", JSON),
+    ("gettxspendingprevout", 0, "outputs", JSON),
+    ("gettxspendingprevout", 1, "options", JSON),
+    ("gettxspendingprevout", 1, "mempool_only", JSON),
+    ("gettxspendingprevout", 1, "return_spending_tx", JSON),
+    ("disconnectnode", 1, "nodeid", JSON),
+    ("stop", 0, "wait", JSON),
+    # tinynode's own methods
+    ("getaddressbalance", 1, "minconf", JSON),
+    ("importprivkey", 2, "rescan", JSON),
+)
+
+#: method -> positions parsed as JSON (either format), derived from `CONVERT_PARAMS`.
+CONVERT: dict[str, set[int]] = {}
+for _m, _i, _n, _f in CONVERT_PARAMS:
+    CONVERT.setdefault(_m, set()).add(_i)
+del _m, _i, _n, _f
+
+
+def _param_format(method: str, *, index: int | None = None, name: str | None = None) -> str | None:
+    """Core `rpc_convert::FromPosition` / `FromName`: the format of a listed argument, else None."""
+    for m, i, n, f in CONVERT_PARAMS:
+        if m == method and (i == index if name is None else n == name):
+            return f
+    return None
+
+
+def _parse_param(fmt: str | None, raw: str) -> Any:
+    """Core `ParseParam`: JSON formats parse (JSON_OR_STRING falls back to the string)."""
+    if fmt is None:
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        if fmt == JSON_OR_STRING:
+            return raw
+        raise CliError(f"Error parsing JSON: {raw}") from None
 
 #: Core method names the CLI knows (for suggestions when a name is mistyped).
 KNOWN_METHODS = (
@@ -303,26 +381,23 @@ def _is_number(s: str) -> bool:
 
 
 def convert_args(method: str, args: list[str]) -> list[Any]:
-    """bitcoin-cli's `RPCConvertValues`: listed positions are JSON, the rest strings."""
-    convert = CONVERT.get(method, set())
-    out: list[Any] = []
-    for i, a in enumerate(args):
-        if i in convert:
-            try:
-                out.append(json.loads(a))
-            except ValueError:
-                raise CliError(f"Error parsing JSON: {a}") from None
-        else:
-            out.append(a)
-    return out
+    """bitcoin-cli's `RPCConvertValues`: each argument by its row in `CONVERT_PARAMS`."""
+    return [_parse_param(_param_format(method, index=i), a) for i, a in enumerate(args)]
 
 
 def convert_named(method: str, args: list[str]) -> dict[str, Any]:
+    """bitcoin-cli's `RPCConvertNamedValues` for name=value arguments: a name listed in
+    `CONVERT_PARAMS` is parsed by its format; other names keep tinynode's leniency (a value that
+    parses as JSON is sent as JSON), since not every tinynode argument has a row."""
     out: dict[str, Any] = {}
     for a in args:
         name, eq, val = a.partition("=")
         if not eq:
             raise CliError(f"No '=' in named argument '{a}', this needs to be present for every argument (even if it is empty)")
+        fmt = _param_format(method, name=name)
+        if fmt is not None:
+            out[name] = _parse_param(fmt, val)
+            continue
         try:
             out[name] = json.loads(val)
         except ValueError:

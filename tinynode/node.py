@@ -268,6 +268,7 @@ class Node:
             return Mempool(params, self.writer.chainstate, clock=self.clock)
         self.mempool = await self.writer.call(make)
         self.service = ValidationService(self.writer, params, self.mempool, clock=self.clock)
+        await self.writer.call(self.mempool.fee_estimator.load, self._fee_estimates_path)
         accepted, failed = await self.writer.call(self.mempool.load, self._mempool_path)
         if accepted or failed:
             log.info("mempool loaded: %d txs back from %s (%d no longer valid)",
@@ -277,6 +278,11 @@ class Node:
     def _mempool_path(self) -> Path:
         """Where the pool is kept across restarts (Core's mempool.dat)."""
         return self.network_dir / "mempool.dat"
+
+    @property
+    def _fee_estimates_path(self) -> Path:
+        """The fee estimator's state across restarts (Core's fee_estimates.dat)."""
+        return self.network_dir / "fee_estimates.json"
 
     async def _start_wallet(self) -> None:
         from .storage.wallet import WalletStore
@@ -369,6 +375,10 @@ class Node:
                     log.info("mempool saved: %d txs", n)
                 except Exception:
                     log.exception("saving the mempool failed")
+                try:   # Core CBlockPolicyEstimator::Flush at shutdown
+                    await writer.call(mempool.fee_estimator.save, self._fee_estimates_path)
+                except Exception:
+                    log.exception("saving the fee estimates failed")
             wallet = self.wallet
             if wallet is not None:
                 try:

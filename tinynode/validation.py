@@ -7,6 +7,7 @@ writer (every call below runs on its thread, so chain and pool change in one ord
     await service.submit_headers(headers)   Core ProcessNewBlockHeaders        block lane
     await service.submit_tx(tx, origin)     Core AcceptToMemoryPool + orphans  tx lane
     await service.test_txs(txs)             Core testmempoolaccept             tx lane
+    await service.submit_package(txs)       Core ProcessNewPackage             tx lane
     await service.build_template(spk, ...)  Core BlockAssembler::CreateNewBlock
     await service.test_block_validity(blk)  Core TestBlockValidity (nothing stored)      block lane
     service.subscribe(callback)             Core CValidationInterface: chain events and
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from .consensus.errors import PolicyError
-from .mempool.pool import MempoolEntry, is_consensus_invalid
+from .mempool.pool import MempoolEntry, PackageResult, is_consensus_invalid
 from .mining.template import BlockTemplate, build_template
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -285,6 +286,25 @@ class ValidationService:
                 return None
             total += e.tx.vout[txin.prevout.n].value
         return total - sum(o.value for o in tx.vout)
+
+    async def submit_package(self, txs: "list[Tx]", origin: TxOrigin | None = None, *,
+                             max_fee_rate_kvb: int = 0) -> PackageResult:
+        """Core `ProcessNewPackage(test_accept=false)`: a tx or a child with its unconfirmed
+        parents (`Mempool.accept_package`: package feerate for parents below the minimum).
+        Subscribers get one `TxAccepted` per tx that entered the pool, in order.
+        `max_fee_rate_kvb` (sat/kvB, 0 = none): Core's client maxfeerate per tx."""
+        origin = origin or TxOrigin.rpc()
+        result = await self.writer.call_tx(self.submit_package_now, list(txs), max_fee_rate_kvb)
+        if result.accepted:
+            await self._publish([TxAccepted(e, origin) for e in result.accepted])
+        return result
+
+    def submit_package_now(self, txs: "list[Tx]", max_fee_rate_kvb: int = 0) -> PackageResult:
+        """`submit_package` on the writer thread (nothing published)."""
+        mp = self.mempool
+        if mp is None:
+            return PackageResult("mempool unavailable", ())
+        return mp.accept_package(txs, self._clock(), max_rate_kvb=max_fee_rate_kvb)
 
     async def test_txs(self, txs: "Iterable[Tx]") -> list[tuple[MempoolEntry | None, Exception | None]]:
         """Core `testmempoolaccept`: every accept check, nothing added. One (entry, error) per tx."""

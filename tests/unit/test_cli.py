@@ -35,6 +35,35 @@ def test_convert_args_per_method():
         cli.convert_named("getblock", ["noequals"])
 
 
+def test_convert_table_getblockstats_getchaintxstats_as_bitcoin_cli():
+    """Core rpc/client.cpp: getblockstats' hash_or_height is JSON_OR_STRING (a height is a
+    number, a hash stays a string), its stats an array; getchaintxstats' nblocks a number and
+    its blockhash a string."""
+    h = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
+    assert cli.convert_args("getblockstats", ["100", '["height"]']) == [100, ["height"]]
+    assert cli.convert_args("getblockstats", [h]) == [h]
+    assert cli.convert_args("getblockstats", [f'"{h}"', '["txs","height"]']) == [h, ["txs", "height"]]
+    with pytest.raises(cli.CliError, match=r"Error parsing JSON: \[height"):
+        cli.convert_args("getblockstats", ["100", "[height"])
+    assert cli.convert_args("getchaintxstats", ["10", h]) == [10, h]
+    assert cli.convert_args("getchaintxstats", []) == []
+    with pytest.raises(cli.CliError, match="Error parsing JSON: ten"):
+        cli.convert_args("getchaintxstats", ["ten"])
+    assert cli.convert_named("getblockstats", ["hash_or_height=" + h, 'stats=["height"]']) == \
+        {"hash_or_height": h, "stats": ["height"]}
+    assert cli.convert_named("getchaintxstats", ["nblocks=5", "blockhash=00ab"]) == \
+        {"nblocks": 5, "blockhash": "00ab"}
+    # the other new rows: fee estimation, packages, spenders
+    assert cli.convert_args("estimatesmartfee", ["6", "conservative"]) == [6, "conservative"]
+    assert cli.convert_args("estimaterawfee", ["6", "0.9"]) == [6, 0.9]
+    assert cli.convert_args("submitpackage", ['["00","11"]', "0.1", "0"]) == [["00", "11"], 0.1, 0]
+    assert cli.convert_args("gettxspendingprevout", ['[{"txid":"ab","vout":1}]', '{"mempool_only":true}']) == \
+        [[{"txid": "ab", "vout": 1}], {"mempool_only": True}]
+    assert cli.convert_named("gettxspendingprevout", ["mempool_only=false"]) == {"mempool_only": False}
+    # the positional table is derived from the rows
+    assert cli.CONVERT["getblockstats"] == {0, 1} and cli.CONVERT["getchaintxstats"] == {0}
+
+
 def test_amounts_print_like_core_and_numbers_round_trip():
     from tinynode.rpc.methods import amount_from_json, amount_to_json
     assert dumps({"a": amount_to_json(5_000_000_000), "f": amount_to_json(-452)}) == '{"a":50.00000000,"f":-0.00000452}'

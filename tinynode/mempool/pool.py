@@ -45,6 +45,7 @@ from ..primitives.serialize import ByteReader, DecodeError, ser_compact_size
 from ..primitives.tx import OutPoint, Tx
 from ..script.flags import MANDATORY_FLAGS, STANDARD_FLAGS
 from ..script.interpreter import ScriptError, script_error_string, verify_script
+from .fees import BlockPolicyEstimator
 from .orphans import OrphanPool
 from .policy import (
     MAX_STANDARD_TX_SIGOPS_COST, FeeRate, PolicyConfig, check_inputs_standard, check_standard_tx,
@@ -53,8 +54,8 @@ from .policy import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Mempool", "MempoolEntry", "MempoolInfo", "MissingInputsError", "ProcessResult",
-           "ScriptCheckError", "is_consensus_invalid"]
+__all__ = ["Mempool", "MempoolEntry", "MempoolInfo", "MissingInputsError", "PackageResult",
+           "PackageTxResult", "ProcessResult", "ScriptCheckError", "is_consensus_invalid"]
 
 R = RejectReason
 _ROLLING_FEE_HALFLIFE = 12 * 3600      # Core CTxMemPool::ROLLING_FEE_HALFLIFE
@@ -63,6 +64,9 @@ _MEMPOOL_FILE_VERSION = 1
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _BIP125_MAX_SEQUENCE = 0xFFFFFFFD
+MAX_PACKAGE_COUNT = 25              # Core policy/packages.h
+MAX_PACKAGE_WEIGHT = 404_000
+_RECONSIDERABLE = ("min relay fee not met", "mempool min fee not met")   # Core TX_RECONSIDERABLE
 
 
 class MissingInputsError(ValidationError):
@@ -192,6 +196,77 @@ class ProcessResult:
     error: Exception | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PackageTxResult:
+    """One tx's outcome in `accept_package` (Core `MempoolAcceptResult`). kind: "valid" (entered
+    now), "mempool" (was already there), "different-witness" (same txid, other witness in the
+    pool: `other_wtxid`), "invalid" (`error`). For "valid": the feerate it was judged by in
+    sat/kvB (the package's when it needed its children's fees) and the wtxids counted in it,
+    and the txids it replaced."""
+
+    txid: bytes
+    wtxid: bytes
+    kind: str
+    vsize: int | None = None
+    fee: int | None = None
+    effective_feerate: int | None = None
+    effective_includes: tuple[bytes, ...] = ()
+    other_wtxid: bytes | None = None
+    error: Exception | None = None
+    replaced: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PackageResult:
+    """Core `PackageMempoolAcceptResult`: `error` is the package-wide state (None = success,
+    e.g. "transaction failed", "package-not-sorted"); `results` one per tx in package order, or
+    empty when the package was refused before any tx was looked at; `accepted` the entries
+    that entered the pool, in order."""
+
+    error: str | None
+    results: tuple[PackageTxResult, ...]
+    accepted: tuple[MempoolEntry, ...] = ()
+
+
+def is_child_with_parents(txs: list[Tx]) -> bool:
+    """Core `IsChildWithParents`: every tx but the last is a parent of the last."""
+    if len(txs) < 2:
+        return False
+    spent = {i.prevout.txid for i in txs[-1].vin}
+    return all(t.txid in spent for t in txs[:-1])
+
+
+def is_child_with_parents_tree(txs: list[Tx]) -> bool:
+    """Core `IsChildWithParentsTree`: child-with-parents, and no parent spends another."""
+    if not is_child_with_parents(txs):
+        return False
+    parents = {t.txid for t in txs[:-1]}
+    return all(i.prevout.txid not in parents for t in txs[:-1] for i in t.vin)
+
+
+def _well_formed_package(txs: list[Tx]) -> str | None:
+    """Core `IsWellFormedPackage`: the package-wide reject reason, or None."""
+    if len(txs) > MAX_PACKAGE_COUNT:
+        return "package-too-many-transactions"
+    if len(txs) > 1 and sum(t.weight for t in txs) > MAX_PACKAGE_WEIGHT:
+        return "package-too-large"
+    txids = [t.txid for t in txs]
+    if len(set(txids)) != len(txids):
+        return "package-contains-duplicates"
+    later = set(txids)
+    for t in txs:           # sorted: no tx spends one that comes after it
+        later.discard(t.txid)
+        if any(i.prevout.txid in later for i in t.vin):
+            return "package-not-sorted"
+    seen = set()
+    for t in txs:
+        for i in t.vin:
+            if i.prevout in seen:
+                return "conflict-in-package"
+            seen.add(i.prevout)
+    return None
+
+
 def _entry_view(e: _Entry) -> MempoolEntry:
     return MempoolEntry(e.txid, e.tx, e.fee, e.size, int(e.time), e.height, e.sigops,
                         e.anc_count, e.anc_size, e.anc_fees, e.desc_count, e.desc_size, e.desc_fees,
@@ -202,7 +277,9 @@ class Mempool:
     """The pool. Synchronous; call it only from the chain writer thread."""
 
     def __init__(self, params: Any, chainstate: Any, config: PolicyConfig | None = None, *,
-                 clock: Callable[[], float] = _time.time, subscribe: bool = True) -> None:
+                 clock: Callable[[], float] = _time.time, subscribe: bool = True,
+                 fee_estimator: BlockPolicyEstimator | None = None) -> None:
+        """`fee_estimator`: Core's CBlockPolicyEstimator fed by this pool (a fresh one if None)."""
         self.params = params
         self.chainstate = chainstate
         self.config = config or PolicyConfig()
@@ -220,6 +297,8 @@ class Mempool:
         self._evict_heap: list[tuple[float, float, bytes, int]] = []
         self._disconnected: list[Tx] = []
         self._min_time: float | None = None    # a lower bound of entry times (for expiry)
+        self.fee_estimator = fee_estimator if fee_estimator is not None else BlockPolicyEstimator()
+        self.last_replaced: tuple[bytes, ...] = ()
         if subscribe and hasattr(chainstate, "subscribe"):
             chainstate.subscribe(self._on_chain_event)
 
@@ -354,8 +433,128 @@ class Mempool:
         now = self._clock() if now is None else now
         return _entry_view(self._accept(tx, now, test_only=True))
 
+    def accept_package(self, txs: list[Tx], now: float | None = None, *,
+                       max_rate_kvb: int = 0) -> PackageResult:
+        """Core `ProcessNewPackage` → `AcceptPackage` for a single tx or a child with its
+        unconfirmed parents (topologically sorted, child last):
+
+        1. the package must be well formed (count, weight, no duplicates, sorted, no two
+           inputs spending one coin) and child-with-parents, else a package-wide error and no
+           per-tx results;
+        2. each tx already in the pool is reported as such; every other tx is tried on its own
+           (RBF allowed); one that fails only for its feerate (Core TX_RECONSIDERABLE) or
+           missing inputs (a parent that failed for its feerate) is kept for step 3; any other
+           failure ends the package ("transaction failed") after the rest were tried alone;
+        3. the kept txs are evaluated together: every check per tx except its own feerate,
+           then the package feerate (total fees / total vsize) against the mempool minimum and
+           the min relay fee (CPFP: a parent below the min relay fee with a child paying for
+           both enters). A failure puts back the pool as it was. tinynode does not replace pool
+           txs from step 3 (Core's package RBF): such a package fails with
+           "package RBF failed: ...".
+        Then the pool is trimmed to its size ("mempool full" for a package tx evicted).
+        Package txs are not used for fee estimation (Core `m_submitted_in_package`)."""
+        now = self._clock() if now is None else now
+        bad = _well_formed_package(txs)
+        if bad is None and len(txs) > 1 and not is_child_with_parents(txs):
+            bad = "package-not-child-with-parents"
+        if bad is not None:
+            return PackageResult(bad, ())
+        final: dict[bytes, PackageTxResult] = {}
+        nonfinal: dict[bytes, PackageTxResult] = {}
+        accepted: list[_Entry] = []
+        quit_early = False
+        to_eval: list[Tx] = []
+        for tx in txs:
+            wtxid = tx.wtxid
+            e = self._entries.get(tx.txid)
+            if e is not None:
+                if e.tx.wtxid == wtxid:
+                    final[wtxid] = PackageTxResult(tx.txid, wtxid, "mempool", e.size, e.fee)
+                else:
+                    final[wtxid] = PackageTxResult(tx.txid, wtxid, "different-witness",
+                                                   other_wtxid=e.tx.wtxid)
+                continue
+            try:
+                e = self._accept(tx, now, estimate=False, max_rate_kvb=max_rate_kvb)
+            except (ValidationError, PolicyError) as err:
+                nonfinal[wtxid] = PackageTxResult(tx.txid, wtxid, "invalid", error=err)
+                retry = isinstance(err, MissingInputsError) or (
+                    isinstance(err, PolicyError) and err.reason in _RECONSIDERABLE)
+                if len(txs) == 1 or not retry:
+                    quit_early = True
+                else:
+                    to_eval.append(tx)
+                continue
+            accepted.append(e)
+            final[wtxid] = PackageTxResult(tx.txid, wtxid, "valid", e.size, e.fee,
+                                           e.fee * 1000 // e.size, (wtxid,), replaced=self.last_replaced)
+        error: str | None = "transaction failed" if quit_early else None
+        multi: dict[bytes, PackageTxResult] = {}
+        if not quit_early and to_eval:
+            error, multi, added = self._accept_subpackage(to_eval, now, max_rate_kvb)
+            accepted.extend(added)
+        self.trim_to_size(now)          # Core LimitMempoolSize
+        results = []
+        for tx in txs:
+            wtxid = tx.wtxid
+            r = multi.get(wtxid) or final.get(wtxid)
+            if r is not None and r.kind != "invalid" and tx.txid not in self._entries:
+                error = "transaction failed"
+                r = PackageTxResult(tx.txid, wtxid, "invalid", error=PolicyError("mempool full"))
+            if r is None:
+                r = nonfinal[wtxid]
+            results.append(r)
+        kept = tuple(_entry_view(e) for e in accepted if self._entries.get(e.txid) is e)
+        return PackageResult(error, tuple(results), kept)
+
+    def _accept_subpackage(self, txs: list[Tx], now: float, max_rate_kvb: int
+                           ) -> tuple[str | None, dict[bytes, PackageTxResult], list[_Entry]]:
+        """Core `AcceptMultipleTransactionsInternal` (step 3 of `accept_package`): all or none."""
+        for tx in txs:
+            if any(i.prevout in self._spenders for i in tx.vin):
+                return ("package RBF failed: tinynode does not replace mempool transactions "
+                        "from a package", {}, [])
+        added: list[_Entry] = []
+
+        def undo() -> None:
+            for e in reversed(added):
+                if e.txid in self._entries:
+                    self._remove_set({e.txid} | self._descendants(e.txid))
+        for tx in txs:
+            try:
+                added.append(self._accept(tx, now, in_package=True, estimate=False,
+                                          max_rate_kvb=max_rate_kvb))
+            except (ValidationError, PolicyError) as err:
+                undo()
+                return "transaction failed", {tx.wtxid: PackageTxResult(tx.txid, tx.wtxid, "invalid", error=err)}, []
+        fee = sum(e.fee for e in added)
+        size = sum(e.size for e in added)
+        # Core CheckFeeRate on the package totals
+        reject_fee = self.min_fee_rate(now).fee(size)
+        err: PolicyError | None = None
+        if reject_fee > 0 and fee < reject_fee:
+            err = PolicyError("mempool min fee not met", f"{fee} < {reject_fee}")
+        elif fee < self.config.min_relay_fee.fee(size):
+            err = PolicyError("min relay fee not met", f"{fee} < {self.config.min_relay_fee.fee(size)}")
+        if err is not None:
+            undo()
+            last = txs[-1]
+            return "transaction failed", {last.wtxid: PackageTxResult(last.txid, last.wtxid, "invalid", error=err)}, []
+        rate = fee * 1000 // size
+        wtxids = tuple(t.wtxid for t in txs)
+        return None, {e.tx.wtxid: PackageTxResult(e.txid, e.tx.wtxid, "valid", e.size, e.fee, rate, wtxids)
+                      for e in added}, added
+
     def _accept(self, tx: Tx, now: float, *, bypass_limits: bool = False,
-                skip_scripts: bool = False, test_only: bool = False) -> _Entry:
+                skip_scripts: bool = False, test_only: bool = False,
+                in_package: bool = False, estimate: bool = True, max_rate_kvb: int = 0) -> _Entry:
+        """One tx through every check (see the module docstring). `in_package`: Core's
+        package evaluation (`m_package_feerates`): the tx's own feerate is not checked (the
+        package's is, by `accept_package`), and the pool is neither expired nor trimmed here.
+        `estimate`: the fee estimator may track it (not for package submissions, as Core);
+        `max_rate_kvb` (sat/kvB, 0 = none): Core's client maxfeerate, "max feerate exceeded".
+        The txs a replacement evicted are left in `self.last_replaced`."""
+        self.last_replaced: tuple[bytes, ...] = ()
         cfg = self.config
         cs = self.chainstate
         entries = self._entries
@@ -435,7 +634,9 @@ class Mempool:
             raise PolicyError(R.BAD_TXNS_TOO_MANY_SIGOPS, f"{sigops}")
 
         size = virtual_size(tx.weight, sigops)
-        if not bypass_limits:
+        if max_rate_kvb and fee * 1000 > max_rate_kvb * size:
+            raise PolicyError("max feerate exceeded")
+        if not bypass_limits and not in_package:
             reject_fee = self.min_fee_rate(now).fee(size)
             if reject_fee > 0 and fee < reject_fee:
                 raise PolicyError("mempool min fee not met", f"{fee} < {reject_fee}")
@@ -489,10 +690,15 @@ class Mempool:
         # Finalize: evict replaced txs, add, trim.
         if to_evict:
             log.debug("%s replaces %d tx(s)", tx.txid_hex, len(to_evict))
+            self.last_replaced = tuple(sorted(to_evict))
             self._remove_set(to_evict)
         entry = _Entry(tx, fee, size, sigops, now, height - 1)
         self._add(entry, parents, ancestors)
-        if not bypass_limits:
+        # Core CBlockPolicyEstimator::processTransaction (validForFeeEstimation)
+        self.fee_estimator.process_transaction(
+            txid, fee, size, height - 1,
+            valid_for_estimation=estimate and not bypass_limits and not parents and not in_package)
+        if not bypass_limits and not in_package:
             self.expire(now)
             self.trim_to_size(now)
             if txid not in entries:
@@ -637,10 +843,15 @@ class Mempool:
         self._evict_heap = [(e.descendant_score(), e.time, e.txid, e.ver) for e in self._entries.values()]
         heapq.heapify(self._evict_heap)
 
-    def _remove_set(self, txids: set[bytes]) -> None:
+    def _remove_set(self, txids: set[bytes], *, confirmed: bool = False) -> None:
         """Remove `txids` (callers pass closed sets when descendants must go too), fixing the
-        ancestor/descendant totals of the txs that stay (Core `RemoveStaged`)."""
+        ancestor/descendant totals of the txs that stay (Core `RemoveStaged`). Unless they left
+        in a block (`confirmed`), the fee estimator stops tracking them (Core
+        TransactionRemovedFromMempool -> `removeTx`)."""
         entries = self._entries
+        if not confirmed:
+            for t in txids:
+                self.fee_estimator.remove_tx(t)
         for t in txids:
             e = entries[t]
             for a in self._ancestors(t):
@@ -738,25 +949,31 @@ class Mempool:
         """`ChainState` subscriber (writer thread)."""
         name = type(event).__name__
         if name == "BlockConnected":
-            self.remove_for_block(event.block)
+            self.remove_for_block(event.block, event.entry.height)
         elif name == "BlockDisconnected":
             self.on_disconnect(event.block)
         elif name == "TipChanged":
             if self._disconnected:
                 self.update_for_reorg()
 
-    def remove_for_block(self, block: Block) -> None:
+    def remove_for_block(self, block: Block, height: int | None = None) -> None:
         """Core `removeForBlock`: drop the block's txs (their pool children stay) and every pool
-        tx that conflicts with it (with descendants); forget matching orphans."""
+        tx that conflicts with it (with descendants); forget matching orphans; then hand the
+        confirmed txs to the fee estimator (Core `processBlock`, at the block's `height`)."""
         entries = self._entries
+        if height is None:
+            height = self.chainstate.tip.height
+        mined: list[tuple[bytes, int, int]] = []
         # During initial sync the pool is empty: nothing can be confirmed or conflicted.
         busy = entries or self._disconnected or len(self.orphans)
         for tx in block.txs if busy else ():
             if tx.is_coinbase():
                 continue
             txid = tx.txid
-            if txid in entries:
-                self._remove_set({txid})
+            e = entries.get(txid)
+            if e is not None:
+                mined.append((txid, e.fee, e.size))
+                self._remove_set({txid}, confirmed=True)
             for txin in tx.vin:
                 s = self._spenders.get(txin.prevout)
                 if s is not None and s != txid:
@@ -766,6 +983,7 @@ class Mempool:
             self._disconnected = [t for t in self._disconnected if t.txid not in confirmed]
         if busy:
             self.orphans.remove_for_block(block.txs)
+        self.fee_estimator.process_block(height, mined)
         self._block_since_bump = True
         self.sequence += 1
 
@@ -796,6 +1014,7 @@ class Mempool:
                 self._accept(e.tx, e.time, bypass_limits=True, skip_scripts=True)
             except (ValidationError, PolicyError) as err:
                 dropped += 1
+                self.fee_estimator.remove_tx(e.txid)
                 log.debug("pool tx %s dropped after reorg: %s", e.tx.txid_hex, err)
         self.trim_to_size(now)
         log.info("reorg: %d of %d disconnected tx(s) back in the mempool, %d pool tx(s) dropped",

@@ -7,6 +7,8 @@ parsing and JSON over the node's owners:
     blockchain.py  getblockchaininfo, getblock*, getchaintips, gettxout*, invalidate/reconsider …
     rawtx.py       the mempool and raw transactions: getrawmempool, sendrawtransaction,
                    testmempoolaccept, decode*, createrawtransaction, sign* …
+    mempool.py     gettxspendingprevout, submitpackage
+    fees.py        estimatesmartfee, estimaterawfee
     mining.py      generatetoaddress, generateblock, submitblock, getmininginfo, getnetworkhashps
     net.py         getpeerinfo, addnode, setban …, getnetworkinfo, deny/allowpeer
     wallet.py      getnewaddress, balances, sendtoaddress, listunspent, gettransaction, and the
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 from .blockchain import BlockchainRPC
 from .control import LONG_METHODS, ControlRPC
+from .fees import FeesRPC
+from .mempool import MempoolRPC
 from .mining import MiningRPC
 from .net import NetRPC
 from .rawtx import RawTxRPC
@@ -30,5 +34,5 @@ from .wallet import WalletRPC
 __all__ = ["RPCMethods", "amount_to_json", "amount_from_json", "LONG_METHODS"]
 
 
-class RPCMethods(ControlRPC, BlockchainRPC, RawTxRPC, MiningRPC, NetRPC, WalletRPC):
+class RPCMethods(ControlRPC, BlockchainRPC, RawTxRPC, MempoolRPC, FeesRPC, MiningRPC, NetRPC, WalletRPC):
     """The method table of one node."""

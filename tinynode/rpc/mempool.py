@@ -1,0 +1,195 @@
+"""Mempool RPCs of Core's rpc/mempool.cpp that work on spends and packages:
+`gettxspendingprevout` and `submitpackage` (the others live in rawtx.py)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..consensus.errors import PolicyError, ValidationError
+from ..primitives.hashes import hash_to_hex
+from ..primitives.serialize import DecodeError
+from ..primitives.tx import OutPoint, Tx
+from ..script.script import ScriptParseError, iter_ops
+from ..validation import TxOrigin
+from .protocol import (
+    RPC_DESERIALIZATION_ERROR, RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RPC_TYPE_ERROR,
+    RPC_VERIFY_ERROR, RPCError,
+)
+from .util import RPCArea, _bool, _hash, _jtype, _str, amount_from_json, amount_to_json
+
+log = logging.getLogger(__name__)
+
+MAX_PACKAGE_COUNT = 25
+DEFAULT_MAX_RAW_TX_FEE_RATE = 10_000_000     # sat/kvB: Core's 0.10 BTC/kvB
+_MAX_OPCODE = 0xB9
+
+
+def _state_string(err: Exception) -> str:
+    """Core `ValidationState::ToString`: the reason, then ", " and the debug message if any."""
+    if isinstance(err, ValidationError):
+        if err.reason == "bad-txns-inputs-missingorspent":
+            return err.reason                  # Core sets no debug message for missing inputs
+        return err.reject_string + (f", {err.detail}" if err.detail and not err._formatted() else "")
+    if isinstance(err, PolicyError):
+        return err.reason + (f", {err.detail}" if err.detail else "")
+    return str(err)
+
+
+def _unspendable_or_invalid(script: bytes) -> bool:
+    """Core `IsUnspendable() || !HasValidOps()` (submitpackage's maxburnamount check)."""
+    if (script[:1] == b"\x6a") or len(script) > 10_000:
+        return True
+    try:
+        for op, data in iter_ops(script):
+            if op > _MAX_OPCODE or (data is not None and len(data) > 520):
+                return True
+    except ScriptParseError:
+        return True
+    return False
+
+
+def _check_obj(o: Any, fields: dict[str, type | tuple], allow_null: bool, what: str = "object") -> None:
+    """Core `RPCTypeCheckObj(strict=true)`."""
+    if not isinstance(o, dict):
+        raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(o)} is not of expected type object")
+    names = {int: "number", bool: "bool", str: "string"}
+    for name, typ in fields.items():
+        v = o.get(name)
+        if v is None:
+            if not allow_null:
+                raise RPCError(RPC_TYPE_ERROR, f"Missing {name}")
+            continue
+        ok = isinstance(v, typ) and not (typ is int and isinstance(v, bool))
+        if typ is int and isinstance(v, float):
+            ok = True
+        if not ok:
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(v)} for field {name} is not of "
+                                           f"expected type {names.get(typ, 'object')}")
+    for k in o:
+        if k not in fields:
+            raise RPCError(RPC_TYPE_ERROR, f"Unexpected key {k}")
+
+
+class MempoolRPC(RPCArea):
+    """gettxspendingprevout, submitpackage."""
+
+    async def m_gettxspendingprevout(self, outputs, options=None, mempool_only=None,
+                                     return_spending_tx=None) -> list:
+        """gettxspendingprevout [{"txid":"hex","vout":n},...] ( {"mempool_only":bool,"return_spending_tx":bool} )
+Scans the mempool to find transactions spending any of the given outputs.
+tinynode has no txospenderindex yet, so mempool_only defaults to true (as Core without
+-txospenderindex); mempool_only=false with an output unspent in the mempool is an error.
+Result: [{"txid", "vout", "spendingtxid" (if spent in the mempool), "spendingtx" (with
+return_spending_tx)}, ...]."""
+        if not isinstance(outputs, list):
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(outputs)} is not of expected type array")
+        if not outputs:
+            raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, outputs are missing")
+        opts = {} if options is None else options
+        _check_obj(opts, {"mempool_only": bool, "return_spending_tx": bool}, allow_null=True)
+        if mempool_only is not None:
+            opts = {**opts, "mempool_only": _bool(mempool_only, "mempool_only")}
+        if return_spending_tx is not None:
+            opts = {**opts, "return_spending_tx": _bool(return_spending_tx, "return_spending_tx")}
+        only_mempool = opts.get("mempool_only", True)       # no txospenderindex: true
+        with_tx = opts.get("return_spending_tx", False)
+        wanted: list[tuple[OutPoint, dict]] = []
+        for o in outputs:
+            _check_obj(o, {"txid": str, "vout": int}, allow_null=False)
+            txid = _hash(o["txid"], "txid")
+            n = int(o["vout"])
+            if n < 0:
+                raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, vout cannot be negative")
+            wanted.append((OutPoint(txid, n), o))
+
+        def work():
+            mp = self.node.mempool
+            result, left = [], []
+            for op, raw in wanted:
+                spender = mp.spender_of(op) if mp is not None else None
+                if spender is None and not only_mempool:
+                    left.append(op)
+                    continue
+                j = dict(raw)
+                if spender is not None:
+                    j["spendingtxid"] = hash_to_hex(spender)
+                    if with_tx:
+                        j["spendingtx"] = mp.get_tx(spender).raw.hex()
+                result.append(j)
+            if left:
+                raise RPCError(RPC_MISC_ERROR,
+                               "Mempool lacks a relevant spend, and txospenderindex is unavailable.")
+            return result
+        return await self._w(work)
+
+    async def m_submitpackage(self, package, maxfeerate=None, maxburnamount=None) -> dict:
+        """submitpackage ["rawtx",...] ( maxfeerate maxburnamount )
+Submit a package of raw transactions (serialized, hex-encoded) to local node: one transaction,
+or a child with (some of) its unconfirmed parents, topologically sorted with the child last.
+A parent below the minimum feerate is accepted when the package feerate meets it (CPFP).
+maxfeerate: coins/kvB, default 0.10, 0 = no limit; maxburnamount: coins, default 0.
+Result: {"package_msg": "success" or the package error, "tx-results": {wtxid: {"txid",
+"vsize", "fees": {"base", "effective-feerate", "effective-includes"}} or {"txid", "error"}},
+"replaced-transactions": [txid, ...]}."""
+        if not isinstance(package, list):
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(package)} is not of expected type array")
+        if not package or len(package) > MAX_PACKAGE_COUNT:
+            raise RPCError(RPC_INVALID_PARAMETER,
+                           f"Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions.")
+        max_rate = DEFAULT_MAX_RAW_TX_FEE_RATE if maxfeerate is None else amount_from_json(maxfeerate)
+        if max_rate >= 100_000_000:
+            raise RPCError(RPC_INVALID_PARAMETER, "Fee rates larger than or equal to 1BTC/kvB are not accepted")
+        max_burn = 0 if maxburnamount is None else amount_from_json(maxburnamount)
+        txs: list[Tx] = []
+        for raw in package:
+            raw = _str(raw, "rawtx")
+            try:
+                tx = Tx.from_hex(raw)
+            except (DecodeError, ValueError):
+                raise RPCError(RPC_DESERIALIZATION_ERROR,
+                               f"TX decode failed: {raw} Make sure the tx has at least one input.") from None
+            for out in tx.vout:
+                if _unspendable_or_invalid(out.script_pubkey) and out.value > max_burn:
+                    raise RPCError(RPC_VERIFY_ERROR,
+                                   "Unspendable output exceeds maximum configured by user (maxburnamount)")
+            txs.append(tx)
+        from ..mempool.pool import is_child_with_parents_tree
+        if len(txs) > 1 and not is_child_with_parents_tree(txs):
+            raise RPCError(RPC_VERIFY_ERROR, "package topology disallowed. not child-with-parents "
+                                             "or parents depend on each other.")
+        origin = TxOrigin.rpc()
+        res = await self.node.service.submit_package(txs, origin, max_fee_rate_kvb=max_rate)
+        if res.error == "mempool unavailable":
+            raise RPCError(RPC_MISC_ERROR, "mempool is not available")
+        if res.accepted and self.node.wallet is not None:
+            def record():
+                w = self.node.wallet
+                for e in res.accepted:
+                    if w.is_relevant(e.tx):
+                        w.add_tx(e.tx, from_me=False)
+            await self._w(record)
+        by_wtxid = {r.wtxid: r for r in res.results}
+        tx_results: dict[str, Any] = {}
+        replaced: set[bytes] = set()
+        for tx in txs:
+            j: dict[str, Any] = {"txid": tx.txid_hex}
+            r = by_wtxid.get(tx.wtxid)
+            if r is None:
+                j["error"] = "package-not-validated"
+            elif r.kind == "different-witness":
+                j["other-wtxid"] = hash_to_hex(r.other_wtxid)
+            elif r.kind == "invalid":
+                j["error"] = _state_string(r.error)
+            else:
+                j["vsize"] = r.vsize
+                fees: dict[str, Any] = {"base": amount_to_json(r.fee)}
+                if r.kind == "valid":
+                    fees["effective-feerate"] = amount_to_json(r.effective_feerate)
+                    fees["effective-includes"] = [hash_to_hex(w) for w in r.effective_includes]
+                j["fees"] = fees
+                replaced.update(r.replaced)
+            tx_results[tx.wtxid_hex] = j
+        return {"package_msg": "success" if res.error is None else res.error,
+                "tx-results": tx_results,
+                "replaced-transactions": sorted(hash_to_hex(t) for t in replaced)}
