@@ -270,3 +270,33 @@ async def test_ping_rpc_and_pong_round_trip_on_the_mock_clock():
             assert await c.call("ping") is None                # Core SendPings: one more now
             second = await r.wait_for("ping")
             assert second.nonce != first.nonce
+
+
+async def test_pong_problems_are_logged_with_cores_words(caplog):
+    """Core p2p_ping.py reads these lines: a short payload and nonce 0 cancel the ping, an
+    unsolicited pong and a wrong nonce do not; none of them costs the peer anything."""
+    import logging
+    from tinynode.wire.messages import Pong
+    caplog.set_level(logging.DEBUG, logger="tinynode.net.peer")
+    async with running_nodes(1) as (a,):
+        async with await RawPeer.connect("127.0.0.1", a.node.p2p_port, REGTEST.magic, auto_pong=False) as r:
+            await r.handshake()
+            first = await r.wait_for("ping")
+            [peer] = a.node.connman.connected_peers()
+            pid = peer.id
+            assert pid == 0                                    # Core's first NodeId
+            await r.send_command("pong", b"")
+            await wait_until(lambda: peer.ping_nonce == 0)
+            assert f"pong peer={pid}: Short payload, {first.nonce:x} expected, 0 received, 0 bytes" in caplog.text
+            await r.send(Pong(5))
+            await wait_until(lambda: "Unsolicited pong without ping" in caplog.text)
+            assert f"pong peer={pid}: Unsolicited pong without ping, 0 expected, 5 received, 8 bytes" in caplog.text
+            peer.request_ping()
+            second = await r.wait_for("ping")
+            await r.send(Pong(second.nonce - 1))
+            await wait_until(lambda: "Nonce mismatch" in caplog.text)
+            assert peer.ping_nonce == second.nonce             # a wrong nonce does not cancel
+            await r.send(Pong(0))
+            await wait_until(lambda: peer.ping_nonce == 0)
+            assert f"pong peer={pid}: Nonce zero, {second.nonce:x} expected, 0 received, 8 bytes" in caplog.text
+            assert a.node.connman.connected_peers() == [peer] and not r.is_closed()

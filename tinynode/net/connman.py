@@ -201,7 +201,7 @@ class ConnMan:
         self._denied: set[str] = set()
         self._addr_known: dict[int, OrderedDict] = {}
         self._getaddr_answered: set[int] = set()
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(0)   # Core's NodeId: 0 for the first peer
         # Core CConnman::nTotalBytesRecv / nTotalBytesSent: the bytes of closed connections
         # (getnettotals adds the open ones')
         self.closed_bytes_recv = 0

@@ -95,7 +95,7 @@ class NetConfig:
     idle_timeout: float = 20 * 60.0      # nothing received for this long (Core TIMEOUT_INTERVAL)
     message_timeout: float = 60.0        # a started message must be complete within this (slowloris)
     ping_interval: float = 120.0         # Core PING_INTERVAL 2 min
-    pong_timeout: float = 60.0           # no pong within this -> disconnect
+    pong_timeout: float = 20 * 60.0      # no pong within this -> disconnect (Core TIMEOUT_INTERVAL)
     send_timeout: float = 60.0           # one drain() may block this long (peer not reading)
     send_queue: int = 2_000              # outbound messages waiting for the writer
     connect_timeout: float = 10.0        # TCP connect for outbound dials
@@ -465,6 +465,10 @@ class Peer:
         self.bytes_recv += HEADER_SIZE + length
         self._count_recv(command, HEADER_SIZE + length)
         self.last_recv = self.clock()
+        if (command == "pong" and len(payload) < 8 and self.verack_received
+                and envelope.checksum(payload) == checksum):
+            self._on_pong(None)   # Core: "Short payload" cancels the ping, no misbehaviour
+            return None
         try:
             return envelope.decode_payload(command, payload, checksum)
         except envelope.BadChecksumError as e:
@@ -633,16 +637,28 @@ class Peer:
 
     def _on_pong(self, msg: Any) -> None:
         """Core ProcessMessage "pong": the matching nonce ends the ping and sets the round-trip
-        time (on the node's clock); nonce 0 cancels it; another nonce is ignored."""
-        if not self.ping_nonce:
-            return   # Core ignores an unsolicited pong
-        if msg.nonce == self.ping_nonce:
+        time (on the node's clock); nonce 0 cancels it; another nonce is ignored; each problem
+        is logged with Core's words. `msg` is None for a payload shorter than a nonce ("Short
+        payload", which also cancels the ping)."""
+        expected = self.ping_nonce
+        nonce, problem, finished = 0, "", False
+        if msg is None:
+            problem, finished = "Short payload", True
+        elif not expected:
+            nonce, problem = msg.nonce, "Unsolicited pong without ping"
+        elif msg.nonce == expected:
+            nonce, finished = msg.nonce, True
             rtt = max(0.0, self.clock() - self.ping_sent)
             self.ping_time = rtt
             self.min_ping = rtt if self.min_ping is None else min(self.min_ping, rtt)
-            self.ping_nonce = 0
-            self._pong.set()
         elif msg.nonce == 0:
+            problem, finished = "Nonce zero", True
+        else:
+            nonce, problem = msg.nonce, "Nonce mismatch"
+        if problem:
+            log.debug("pong peer=%d: %s, %x expected, %x received, %d bytes", self.id, problem,
+                      expected, nonce, 0 if msg is None else 8)
+        if finished:
             self.ping_nonce = 0
             self._pong.set()
 
