@@ -214,6 +214,7 @@ class KernelChain:
         self._consensus_params = self._chain_params.consensus_params
         self.orphans: dict[bytes, Block] = {}   # block hash → block waiting for its parent
         self.rejected: set[bytes] = set()       # pooled blocks refused under a refused parent
+        self.failed: set[bytes] = set()         # blocks a block_checked verdict found invalid
 
     def knows(self, block_hash: bytes) -> bool:
         return pbk.BlockHash(block_hash) in self.chainman.block_tree_entries
@@ -247,6 +248,7 @@ class KernelChain:
             accepted = verdicts.get(block.hash, True)
         elif stored_by_node and self.knows(block.hash):
             self._adopt_orphans(block.hash, verdicts, failed=True)
+        self.failed.update(h for h, ok in verdicts.items() if ok is False and self.knows(h))
         return accepted, verdicts
 
     def _context_free_ok(self, block: Block) -> bool:
@@ -294,6 +296,10 @@ class KernelChain:
         except pbk.ProcessBlockException:
             ok = False
         return ok
+
+    def judged_invalid(self, block_hash: bytes) -> bool:
+        """Core found the block invalid in an earlier call (a block_checked verdict)."""
+        return block_hash in self.failed
 
     def submit_header(self, header: BlockHeader) -> bool:
         try:
@@ -350,7 +356,7 @@ class OracleChainState:
             raise AttributeError(name)
         return getattr(self._cs, name)
 
-    _OWN = frozenset({"_cs", "kernel", "calls", "invalidated", "tied"})
+    _OWN = frozenset({"_cs", "kernel", "calls", "invalidated", "tied", "_unjudged"})
 
     def __setattr__(self, name, value) -> None:
         """Settings a test changes (e.g. `flush_bytes`) go to the wrapped ChainState."""
@@ -395,6 +401,7 @@ class OracleChainState:
 
     def process_block(self, block: Block):
         from tinynode.consensus.errors import RejectReason, ValidationError
+        self._unjudged = self._stored_unjudged(block.hash)
         try:
             res = self._cs.process_block(block)
             err = res.error
@@ -412,11 +419,28 @@ class OracleChainState:
             raise err
         return res
 
+    def _stored_unjudged(self, block_hash: bytes) -> bool:
+        """tinynode stores the block but has never connected it (its branch never had the most
+        work): tinynode does not know yet whether it is valid."""
+        from tinynode.chain.index import BlockStatus as S
+        e = self._cs.get_entry(block_hash)
+        return bool(e and e.have_data and not e.status & (S.VALID_SCRIPTS | S.FAILED_MASK))
+
     def _compare(self, block: Block, err) -> None:
         from tinynode.consensus.errors import RejectReason
         entry = self._cs.get_entry(block.hash)
+        core_knew_invalid = self.kernel.judged_invalid(block.hash)
         accepted, verdicts = self.kernel.submit(block, stored_by_node=bool(entry and entry.have_data))
         if self.invalidated:            # tinynode follows an invalidateblock Core never saw
+            return
+        if err is None and not accepted and self._unjudged and core_knew_invalid:
+            # A block delivered again that tinynode stored unconnected (a same-work sibling
+            # came first), while the kernel's stand-in for the unconnected-blocks pool, which
+            # activates after each adopted block, connected it and found it invalid: Core
+            # answers from that earlier verdict, tinynode ("already have it") has none yet.
+            # Not a rule difference; the tips are still compared.
+            self.calls += 1
+            self._assert_same_tip(hash_to_hex(block.hash))
             return
         self.calls += 1
         tiny_rejected = err is not None
