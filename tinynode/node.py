@@ -6,7 +6,7 @@ Start order (each step can fail with a sentence, and undoes what came before):
     RPC server <network dir>/rpc.sock (0600) answers -28 "warming up" while the chain loads
     chain      ChainWriter(ChainState(SQLiteChainStore(chain.sqlite))) on its own thread
     mempool    Mempool on the writer thread
-    wallet     wallet.sqlite; catches up with the chain; rebroadcasts its pending sends
+    wallets    wallets/[<name>/]wallet.sqlite (wallet/manager.py); catch up with the chain; rebroadcast pending sends
     P2P        ConnMan (listener + dialer) and SyncManager (headers-first sync, relay)
     miner      continuous mining when configured, else on demand (generatetoaddress)
 

@@ -1,4 +1,4 @@
-"""The wallet's SQLite file (`<datadir>/<network>/wallet.sqlite`, mode 0600): the only wallet SQL.
+"""A wallet's SQLite file (`<datadir>/<network>/wallets/[<name>/]wallet.sqlite`, mode 0600): the only wallet SQL.
 
 Three tables, written through and read back whole at start (a wallet is small):
 
