@@ -175,6 +175,15 @@ CONVERT_PARAMS: tuple[tuple[str, int, str, str], ...] = (
     ("gettxspendingprevout", 1, "return_spending_tx", JSON),
     ("disconnectnode", 1, "nodeid", JSON),
     ("stop", 0, "wait", JSON),
+    ("createwallet", 1, "disable_private_keys", JSON),
+    ("createwallet", 2, "blank", JSON),
+    ("createwallet", 4, "avoid_reuse", JSON),
+    ("createwallet", 5, "descriptors", JSON),
+    ("createwallet", 6, "load_on_startup", JSON),
+    ("createwallet", 7, "external_signer", JSON),
+    ("loadwallet", 1, "load_on_startup", JSON),
+    ("unloadwallet", 1, "load_on_startup", JSON),
+    ("walletpassphrase", 1, "timeout", JSON),
     # tinynode's own methods
     ("getaddressbalance", 1, "minconf", JSON),
     ("importprivkey", 2, "rescan", JSON),
@@ -219,7 +228,9 @@ KNOWN_METHODS = (
     "invalidateblock", "reconsiderblock", "disconnectnode", "getnetworkinfo", "setnetworkactive",
     "setban", "listbanned", "clearbanned", "createrawtransaction", "signrawtransactionwithkey",
     "signrawtransactionwithwallet", "generateblock", "gettxoutsetinfo", "testmempoolaccept",
-    "decodescript", "backupwallet",
+    "decodescript", "backupwallet", "createwallet", "loadwallet", "unloadwallet", "listwallets",
+    "listwalletdir", "getwalletinfo", "encryptwallet", "walletpassphrase", "walletlock",
+    "walletpassphrasechange",
 )
 
 VERBS = {
@@ -241,6 +252,13 @@ VERBS = {
     "block": "block HEIGHT|HASH         a block's summary",
     "tx": "tx TXID                   a transaction's summary",
     "chain": "chain [--tips]            the active chain (and every known tip)",
+    "history": "history [--count N] [--skip N]\n"
+               "                          the wallet's transactions, newest first (default the last 20):\n"
+               "                          date, what happened, amount, confirmations, address, txid",
+    "wallets": "wallets                   every wallet in DIR/NET/wallets: loaded or not, balance,\n"
+               "                          transactions, encrypted/locked (pick one with --wallet NAME)",
+    "createwallet": "createwallet NAME [--passphrase P] [--blank] [--disable-private-keys] [--load-on-startup]\n"
+                    "                          make and load a new wallet (Core's positional arguments work too)",
 }
 
 CLI_HELP = """usage: tinynode-cli [options] <command> [args...]
@@ -251,6 +269,8 @@ Options:
   --datadir DIR        data directory (default ~/.tinynode)
   --network NET        tinynet (default) or regtest; -regtest is the same as --network regtest
   --rpc-socket PATH    RPC socket (default DIR/NET/rpc.sock)
+  --wallet NAME        send wallet calls to wallet NAME (the same as -rpcwallet=NAME); needed
+                       when more than one wallet is loaded ("" is the default wallet)
   -rpcwait             wait for the daemon to start (and finish loading) before the call
   -rpcwaittimeout=N    give up waiting after N seconds (default 60)
   -named               pass arguments as name=value (Bitcoin Core's -named)
@@ -276,7 +296,7 @@ class CliError(Exception):
 
 class _Opts:
     __slots__ = ("datadir", "network", "rpc_socket", "rpcwait", "rpcwait_timeout", "named", "json",
-                 "stdin", "getinfo")
+                 "stdin", "getinfo", "wallet")
 
     def __init__(self) -> None:
         self.datadir: str | None = None
@@ -288,6 +308,7 @@ class _Opts:
         self.json = False
         self.stdin = False
         self.getinfo = False
+        self.wallet: str | None = None
 
     def socket_path(self) -> str:
         if self.rpc_socket:
@@ -342,6 +363,8 @@ def _parse_global(argv: list[str]) -> tuple[_Opts, list[str]]:
             o.network = "tinynet"
         elif name in ("rpc-socket", "rpcsocket"):
             o.rpc_socket = value()
+        elif name in ("wallet", "rpcwallet"):
+            o.wallet = value()
         elif name == "rpcwait":
             o.rpcwait = True
         elif name in ("rpcwaittimeout", "rpcwait-timeout"):
@@ -454,8 +477,8 @@ def cli_main(argv: list[str] | None = None) -> int:
             return 1
     path = opts.socket_path()
     # bitcoin-cli's -rpcclienttimeout is 900 s; mining on demand may take longer on tinynet
-    client = RPCClient(path) if command not in ("generatetoaddress", "generateblock", "mine") \
-        else RPCClient(path, timeout=None)
+    client = RPCClient(path, wallet=opts.wallet) if command not in ("generatetoaddress", "generateblock", "mine") \
+        else RPCClient(path, timeout=None, wallet=opts.wallet)
     try:
         if opts.rpcwait:
             client.wait_ready(opts.rpcwait_timeout)
@@ -878,9 +901,134 @@ def verb_help(c, args, opts) -> int:
     return 0
 
 
+def _utc(t: int | None) -> str:
+    import datetime
+    if not t:
+        return "-"
+    try:
+        return f"{datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc):%Y-%m-%d %H:%M}"
+    except (OverflowError, OSError, ValueError):
+        return str(t)
+
+
+def history_lines(rows: list[dict]) -> list[str]:
+    """listtransactions rows (oldest first, as Core returns them) as a table, newest first."""
+    if not rows:
+        return ["no transactions yet; receive coins at `tinynode-cli newaddress`"]
+    lines = [f"{'DATE (UTC)':<16}  {'CATEGORY':<9} {'AMOUNT':>17} {'FEE':>11} {'CONF':>6}  ADDRESS  TXID"]
+    for r in reversed(rows):
+        amount = r.get("amount", 0)
+        sign = "+" if amount > 0 else ("-" if amount < 0 else " ")
+        fee = f"{_coins(-r['fee'])}" if r.get("fee") else ""
+        conf = r.get("confirmations", 0)
+        conf_s = "conflicted" if conf < 0 else str(conf)
+        lines.append(f"{_utc(r.get('blocktime') or r.get('time')):<16}  {r.get('category', ''):<9} "
+                     f"{sign + _coins(abs(amount)):>17} {fee:>11} {conf_s:>6}  "
+                     f"{r.get('address', '-')}  {r.get('txid', '')}")
+    return lines
+
+
+def verb_history(c, args, opts) -> int:
+    """The wallet's transactions as a table (Core's listtransactions, newest first)."""
+    o, pos = _verb_opts(args, {"count": True, "skip": True, "json": False})
+    if o.get("json"):
+        opts.json = True
+    if pos:
+        raise CliError("usage: history [--count N] [--skip N]")
+    count = _int_arg(o.get("count", "20"), "--count")
+    skip = _int_arg(o.get("skip", "0"), "--skip")
+    if count < 0 or skip < 0:
+        raise CliError("--count and --skip must be 0 or more")
+    rows = c.call("listtransactions", "*", count, skip)
+    return _emit(opts, rows, history_lines(rows))
+
+
+def verb_wallets(c, args, opts) -> int:
+    """Every wallet on disk and the loaded ones (listwalletdir + listwallets), with each loaded
+    wallet's balance and state (getwalletinfo, getbalances through /wallet/<name>)."""
+    o, pos = _verb_opts(args, {"json": False})
+    if o.get("json"):
+        opts.json = True
+    if pos:
+        raise CliError("usage: wallets")
+    loaded = c.call("listwallets")
+    on_disk = [w["name"] for w in c.call("listwalletdir")["wallets"]]
+    names = on_disk + [n for n in loaded if n not in on_disk]
+    rows = []
+    for name in names:
+        row: dict[str, Any] = {"name": name, "loaded": name in loaded}
+        if name in loaded:
+            wc = c.for_wallet(name)
+            info = wc.call("getwalletinfo")
+            bal = wc.call("getbalances")["mine"]
+            row.update(balance=bal["trusted"], immature=bal["immature"], txcount=info["txcount"],
+                       encrypted="unlocked_until" in info,
+                       locked="unlocked_until" in info and info["unlocked_until"] == 0,
+                       private_keys_enabled=info["private_keys_enabled"])
+        rows.append(row)
+    lines = [f"{'NAME':<16} {'LOADED':<7} {'BALANCE':>16} {'TXS':>5}  STATE"]
+    for r in rows:
+        label = '""  (default)' if r["name"] == "" else r["name"]
+        if not r["loaded"]:
+            lines.append(f"{label:<16} {'no':<7} {'-':>16} {'-':>5}  load with `tinynode-cli loadwallet {r['name']}`")
+            continue
+        state = []
+        if r["encrypted"]:
+            state.append("encrypted, " + ("locked" if r["locked"] else "unlocked"))
+        if not r["private_keys_enabled"]:
+            state.append("watch-only")
+        if r["immature"]:
+            state.append(f"+{_coins(r['immature'])} immature")
+        lines.append(f"{label:<16} {'yes':<7} {_coins(r['balance']):>16} {r['txcount']:>5}  {', '.join(state)}".rstrip())
+    if len(loaded) > 1:
+        lines.append("several wallets are loaded: wallet commands need --wallet NAME")
+    return _emit(opts, rows, lines)
+
+
+def verb_createwallet(c, args, opts) -> int:
+    """Make and load a wallet. Core's form (`createwallet NAME false false "pass" ...`, or with
+    -named) goes straight to the RPC and prints its JSON."""
+    if opts.named:
+        _print_result(c.call("createwallet", named=convert_named("createwallet", args)))
+        return 0
+    o, pos = _verb_opts(args, {"passphrase": True, "blank": False, "disable-private-keys": False,
+                               "load-on-startup": False, "json": False})
+    if len(pos) > 1:
+        _print_result(c.call("createwallet", *convert_args("createwallet", pos)))
+        return 0
+    if o.get("json"):
+        opts.json = True
+    if len(pos) != 1:
+        raise CliError("usage: createwallet NAME [--passphrase P] [--blank] [--disable-private-keys] "
+                       "[--load-on-startup]")
+    name = pos[0]
+    named: dict[str, Any] = {"wallet_name": name}
+    if o.get("disable-private-keys"):
+        named["disable_private_keys"] = True
+    if o.get("blank"):
+        named["blank"] = True
+    if "passphrase" in o:
+        named["passphrase"] = o["passphrase"]
+    if o.get("load-on-startup"):
+        named["load_on_startup"] = True
+    r = c.call("createwallet", named=named)
+    how = []
+    if o.get("passphrase"):
+        how.append("encrypted: unlock it with `walletpassphrase PASSPHRASE SECONDS` to send")
+    if o.get("disable-private-keys"):
+        how.append("watch-only")
+    elif o.get("blank"):
+        how.append("blank: no keys until you import one")
+    lines = [f'created wallet "{r["name"]}"' + (f" ({'; '.join(how)})" if how else ""),
+             f"use it with `tinynode-cli --wallet {r['name']} balance` (or newaddress, send, history)"]
+    lines += [f"warning: {w}" for w in r.get("warnings", [])]
+    return _emit(opts, r, lines)
+
+
 VERB_FUNCS: dict[str, Callable[..., int]] = {
     "info": verb_info, "balance": verb_balance, "send": verb_send, "status": verb_status,
     "newaddress": verb_newaddress, "addresses": verb_addresses, "mine": verb_mine,
     "mempool": verb_mempool, "peers": verb_peers, "connect": verb_connect, "block": verb_block,
     "tx": verb_tx, "chain": verb_chain, "help": verb_help,
+    "history": verb_history, "wallets": verb_wallets, "createwallet": verb_createwallet,
 }

@@ -6,7 +6,7 @@ Start order (each step can fail with a sentence, and undoes what came before):
     RPC server <network dir>/rpc.sock (0600) answers -28 "warming up" while the chain loads
     chain      ChainWriter(ChainState(SQLiteChainStore(chain.sqlite))) on its own thread
     mempool    Mempool on the writer thread
-    wallet     wallet.sqlite; catches up with the chain; rebroadcasts its pending sends
+    wallets    wallets/[<name>/]wallet.sqlite (wallet/manager.py); catch up with the chain; rebroadcast pending sends
     P2P        ConnMan (listener + dialer) and SyncManager (headers-first sync, relay)
     miner      continuous mining when configured, else on demand (generatetoaddress)
 
@@ -95,7 +95,7 @@ class Node:
         self.writer: Any = None
         self.service: Any = None        # tinynode.validation.ValidationService: the one way in
         self.mempool: Any = None
-        self.wallet: Any = None
+        self.wallets: Any = None        # tinynode.wallet.manager.WalletManager (None: no wallets)
         self.miner: Any = None
         self.connman: Any = None
         self.sync: Any = None
@@ -110,6 +110,23 @@ class Node:
         self.exit_status = 0
 
     # --- facade used by RPC --------------------------------------------------------------------
+    @property
+    def wallet(self) -> Any:
+        """The wallet in play: in an RPC request, the one its URI names (`/wallet/<name>`) or,
+        for `/`, the only one loaded (None when that is ambiguous: the RPC says why); outside a
+        request, the default wallet "" (or the only one loaded)."""
+        m = self.wallets
+        if m is None:
+            return None
+        from .rpc.server import NOT_IN_REQUEST, REQUEST_WALLET
+        name = REQUEST_WALLET.get()
+        if name is NOT_IN_REQUEST:
+            return m.default()
+        if name is None:
+            loaded = m.loaded()
+            return loaded[0] if len(loaded) == 1 else None
+        return m.get(name)
+
     @property
     def rpc_port(self) -> int | None:
         """The loopback TCP RPC port actually bound (None when TCP RPC is off)."""
@@ -285,33 +302,45 @@ class Node:
         return self.network_dir / "fee_estimates.json"
 
     async def _start_wallet(self) -> None:
-        from .storage.wallet import WalletStore
-        from .wallet.wallet import Wallet
+        """The wallets (`wallet/manager.py`): a pre-multiwallet `wallet.sqlite` moves to
+        `wallets/` as the default wallet "", which is loaded (made on first run), then the
+        wallets settings.json lists for start. Each catches up with the chain; our pending sends
+        go back to the mempool."""
+        from .wallet.manager import WalletManager, WalletManagerError, migrate_legacy_layout
 
-        path = self.network_dir / "wallet.sqlite"
         params = self.params
 
         def make():
-            w = Wallet(params, WalletStore(path), now=self.clock)
-            cs = self.writer.chainstate
-            scanned = w.sync_with_chain(cs)
-            cs.subscribe(w.on_chain_event)
-            self.wallet = w
+            migrate_legacy_layout(self.network_dir)
+            m = WalletManager(params, self.network_dir, self.writer.chainstate, now=self.clock)
+            m.load_or_create_default()
+            for name in m.startup_names():
+                if name in m.names():
+                    continue
+                try:
+                    m.load(name)
+                except WalletManagerError as e:
+                    log.warning("wallet \"%s\" not loaded at start: %s", name, e.message)
+            self.wallets = m
             resent = self._resend_wallet_txs() if self.mempool is not None else 0
-            return w, scanned, resent, w.balances(), len(w.keys.addresses())
-        self.wallet, scanned, resent, b, n_addr = await self.writer.call(make)
-        log.info("wallet loaded: %d addresses, balance %s (+%s immature)%s%s",
-                 n_addr, _coins(b.trusted), _coins(b.immature),
-                 f", scanned {scanned} blocks" if scanned else "",
-                 f", re-sent {resent} pending txs" if resent else "")
+            summary = [(name, w.balances(), len(w.keys.addresses())) for name, w in zip(m.names(), m.loaded())]
+            return resent, summary
+        resent, summary = await self.writer.call(make)
+        for name, b, n_addr in summary:
+            log.info("wallet %sloaded: %d addresses, balance %s (+%s immature)%s",
+                     f'"{name}" ' if name else "", n_addr, _coins(b.trusted), _coins(b.immature),
+                     f", re-sent {resent} pending txs" if resent and name == "" else "")
 
     async def _choose_payout(self) -> bytes | None:
+        """--mine-to, else the default wallet's one mining address (made once, stored in the
+        wallet, reused at every start: `wallet.manager.mining_script`)."""
         cfg = self.config
         if cfg.mine_to:
             return decode_address(cfg.mine_to, self.params).script_pubkey
-        if self.wallet is not None and cfg.mine:
-            addr = await self.writer.call(self.wallet.keys.new_address, "mining")
-            return decode_address(addr, self.params).script_pubkey
+        w = self.wallet
+        if w is not None and cfg.mine:
+            from .wallet.manager import mining_script
+            return await self.writer.call(mining_script, w)
         return None
 
     def _start_miner_object(self) -> None:
@@ -379,18 +408,18 @@ class Node:
                     await writer.call(mempool.fee_estimator.save, self._fee_estimates_path)
                 except Exception:
                     log.exception("saving the fee estimates failed")
-            wallet = self.wallet
-            if wallet is not None:
+            wallets = self.wallets
+            if wallets is not None:
                 try:
-                    await writer.call(wallet.close)
+                    await writer.call(wallets.close_all)
                 except Exception:
-                    log.exception("closing the wallet failed")
+                    log.exception("closing the wallets failed")
         elif writer is not None and writer.fatal_error is not None:
             log.warning("after the fatal error the mempool is not saved (it may hold the state "
                         "of blocks that were never written)")
         if writer is not None:  # a no-op when a failed start already stopped it
             await _quietly(writer.stop(), "chain writer")
-        self.wallet = None
+        self.wallets = None
         if self._locked:
             self._lock.release()
             self._locked = False
@@ -453,7 +482,7 @@ class Node:
                         event.disconnected, "" if event.disconnected == 1 else "s",
                         hash_to_hex(event.old_tip.hash)[:16], event.old_tip.height,
                         hash_to_hex(event.new_tip.hash)[:16], event.new_tip.height)
-            if self.wallet is not None and self.mempool is not None:
+            if self.wallets is not None and self.mempool is not None:
                 try:
                     await self.writer.call(self._wallet_after_reorg)
                 except RuntimeError:  # writer stopping
@@ -467,26 +496,26 @@ class Node:
         sends missing from the mempool go back into it; one whose inputs are gone from both the
         chain and the mempool lost a double spend and is marked conflicted. Returns how many
         went back."""
-        w, mp, cs = self.wallet, self.mempool, self.writer.chainstate
+        mp, cs = self.mempool, self.writer.chainstate
         back = 0
+        for w in (self.wallets.loaded() if self.wallets is not None else ()):
+            def lost(op, w=w) -> bool:
+                parent = w.get_tx(op.txid)
+                if parent is not None and parent.state != "conflicted":
+                    return False
+                return cs.get_coin(op) is None and mp.get(op.txid) is None
 
-        def lost(op) -> bool:
-            parent = w.get_tx(op.txid)
-            if parent is not None and parent.state != "conflicted":
-                return False
-            return cs.get_coin(op) is None and mp.get(op.txid) is None
-
-        for tx in w.pending_own_txs():
-            if tx.txid in mp:
-                continue
-            res = self.service.submit_tx_now(tx, TxOrigin.wallet())
-            if res.accepted:
-                back += 1
-                continue
-            # conflicted while we were away, or not valid any more
-            if any(lost(i.prevout) for i in tx.vin):
-                w.mark_conflicted(tx.txid)
-            log.info("wallet tx %s not re-accepted: %s", tx.txid_hex, res.error)
+            for tx in w.pending_own_txs():
+                if tx.txid in mp:
+                    continue
+                res = self.service.submit_tx_now(tx, TxOrigin.wallet())
+                if res.accepted:
+                    back += 1
+                    continue
+                # conflicted while we were away, or not valid any more
+                if any(lost(i.prevout) for i in tx.vin):
+                    w.mark_conflicted(tx.txid)
+                log.info("wallet tx %s not re-accepted: %s", tx.txid_hex, res.error)
         return back
 
     async def _rebroadcast_loop(self, interval: float = 30.0) -> None:
@@ -494,7 +523,7 @@ class Node:
         (or lost it) hear of it (Core `ResendWalletTransactions`; relay skips peers that know it)."""
         while True:
             await asyncio.sleep(interval)
-            if self.wallet is None or self.mempool is None or self.sync is None:
+            if self.wallets is None or self.mempool is None or self.sync is None:
                 continue
             try:
                 txs = await self.writer.call(self._pending_in_mempool)
@@ -504,7 +533,7 @@ class Node:
                 self.relay_tx(tx)
 
     def _pending_in_mempool(self) -> list:
-        return [tx for tx in self.wallet.pending_own_txs() if tx.txid in self.mempool]
+        return [tx for w in self.wallets.loaded() for tx in w.pending_own_txs() if tx.txid in self.mempool]
 
     async def _progress_loop(self) -> None:
         """A one-line heartbeat every minute when something changed: height, peers, mempool,

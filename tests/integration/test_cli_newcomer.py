@@ -117,7 +117,7 @@ async def test_backupwallet_copies_keys_and_coins_to_one_private_file(tmp_path):
         assert await a.rpc.call("backupwallet", str(tmp_path / "b1.sqlite")) is None
         assert await a.rpc.call("backupwallet", str(tmp_path)) is None
         with pytest.raises(RPCError) as e:
-            await a.rpc.call("backupwallet", str(a.node.network_dir / "wallet.sqlite"))
+            await a.rpc.call("backupwallet", str(a.node.network_dir / "wallets" / "wallet.sqlite"))
         assert e.value.code == -4 and e.value.message.startswith("Error: Wallet backup failed!")
     for name in ("b1.sqlite", "wallet.sqlite"):
         path = tmp_path / name

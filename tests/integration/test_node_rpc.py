@@ -142,7 +142,7 @@ async def test_lock_file_socket_mode_and_restart_restores_wallet():
     t = await start_node()
     try:
         assert stat.S_IMODE(os.stat(t.node.rpc_socket).st_mode) == 0o600
-        assert stat.S_IMODE(os.stat(t.datadir / "regtest" / "wallet.sqlite").st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(t.datadir / "regtest" / "wallets" / "wallet.sqlite").st_mode) == 0o600
         second = Node(NodeConfig(datadir=t.datadir, network="regtest", port=0))
         with pytest.raises(NodeError, match="already running"):
             await second.start()

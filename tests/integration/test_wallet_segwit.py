@@ -164,8 +164,10 @@ async def test_legacy_wallet_file_spends_p2pkh_and_p2wpkh_coins_in_one_tx():
             assert sats(await c.call("getbalance")) == 150 * COIN - sats(r["fee"])
         finally:
             await n.stop()
-        # the migrated file reopens
-        with sqlite3.connect(str(d / "regtest" / "wallet.sqlite")) as db:
+        # the file moved to the multiwallet layout (wallets/wallet.sqlite, the default wallet "")
+        # and reopens migrated; nothing is left at the old place
+        assert not (d / "regtest" / "wallet.sqlite").exists()
+        with sqlite3.connect(str(d / "regtest" / "wallets" / "wallet.sqlite")) as db:
             assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == b"2"
             assert db.execute("SELECT addr_type FROM keys WHERE id=1").fetchone()[0] == "legacy"
     finally:

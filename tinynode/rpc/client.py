@@ -10,6 +10,7 @@ import http.client
 import json
 import socket
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +48,24 @@ def _decode_reply(status: int, body: bytes) -> Any:
     return reply
 
 
-class RPCClient:
-    """Blocking client: `RPCClient(path).call("getblockcount")`."""
+def wallet_uri(wallet: str | None) -> str:
+    """`/` or Core's wallet endpoint `/wallet/<url-encoded name>` (bitcoin-cli -rpcwallet)."""
+    return "/" if wallet is None else "/wallet/" + urllib.parse.quote(wallet, safe="")
 
-    def __init__(self, path: str | Path, timeout: float | None = 900.0):
+
+class RPCClient:
+    """Blocking client: `RPCClient(path).call("getblockcount")`; `wallet=` sends the calls to
+    `/wallet/<name>` (bitcoin-cli's -rpcwallet)."""
+
+    def __init__(self, path: str | Path, timeout: float | None = 900.0, wallet: str | None = None):
         self.path = str(path)
         self.timeout = timeout
+        self.wallet = wallet
         self._next_id = 0
+
+    def for_wallet(self, wallet: str | None) -> "RPCClient":
+        """The same daemon, calls routed to `wallet`."""
+        return RPCClient(self.path, self.timeout, wallet)
 
     def _post(self, payload: Any) -> Any:
         conn = _UnixHTTPConnection(self.path, self.timeout)
@@ -63,7 +75,7 @@ class RPCClient:
             except (FileNotFoundError, ConnectionRefusedError) as e:
                 raise ConnectionFailed(str(e)) from None
             body = json.dumps(payload).encode()
-            conn.request("POST", "/", body=body, headers={"Content-Type": "application/json"})
+            conn.request("POST", wallet_uri(self.wallet), body=body, headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
             data = resp.read()
             if resp.status == 204:
@@ -109,11 +121,12 @@ class RPCClient:
 class AsyncRPCClient:
     """aiohttp client over the Unix socket; `async with AsyncRPCClient(path) as c: await c.call(...)`."""
 
-    def __init__(self, path: str | Path, timeout: float = 120.0):
+    def __init__(self, path: str | Path, timeout: float = 120.0, wallet: str | None = None):
         import aiohttp
 
         self._aiohttp = aiohttp
         self.path = str(path)
+        self.wallet = wallet
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: Any = None
         self._next_id = 0
@@ -134,7 +147,7 @@ class AsyncRPCClient:
         """POST a payload (or raw bytes); (HTTP status, decoded JSON or None)."""
         data = raw if raw is not None else json.dumps(payload).encode()
         try:
-            async with self._get_session().post("http://localhost/", data=data,
+            async with self._get_session().post("http://localhost" + wallet_uri(self.wallet), data=data,
                                                 headers={"Content-Type": "application/json"}) as r:
                 body = await r.read()
                 return r.status, (json.loads(body) if body else None)

@@ -482,6 +482,8 @@ Sign inputs for raw transaction with the wallet's keys."""
         except DecodeError:
             raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed. Make sure the tx has at least one input.") from None
         w = self._wallet()
+        from .walletmgmt import ensure_unlocked
+        ensure_unlocked(w)      # Core EnsureWalletIsUnlocked: -13 while an encrypted wallet is locked
 
         def key_for(h160: bytes, spk: bytes | None):
             # the wallet signs the scripts it handed out (P2PKH or P2WPKH); a bare P2PK input is

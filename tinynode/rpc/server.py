@@ -7,6 +7,10 @@ deadline, and the body size is capped before it is read. While the node is still
 chain (`warmup` set), calls get -28 with the loading status, as Core's `RPC_IN_WARMUP`.
 
 The server knows nothing about the node: it is handed an async `dispatch(method, params)`.
+A request to `/wallet/<name>` (Core's wallet endpoint, URL-decoded as Core's `UrlDecode`) runs
+with `REQUEST_WALLET` set to that name, one to `/` with it set to None; the wallet RPCs read it
+(Core `GetWalletForJSONRPCRequest`). It is a context variable: each request is its own task, so
+many nodes and requests in one process never see each other's.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import logging
 import os
 import socket
 import stat
+import urllib.parse
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -26,7 +32,7 @@ from .protocol import (
     decode_body, dumps, failure, http_status_for, parse_request, request_id, success,
 )
 
-__all__ = ["RPCServer", "SocketInUseError"]
+__all__ = ["RPCServer", "SocketInUseError", "REQUEST_WALLET", "NOT_IN_REQUEST"]
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +40,21 @@ Dispatch = Callable[[str, "list | dict"], Awaitable[Any]]
 #: the REST interface (`rest.RESTHandler.serve`): (HTTP method, raw URI, body, warmup status)
 RESTServe = Callable[[str, str, bytes, "str | None"], Awaitable[Any]]
 
+#: What `REQUEST_WALLET` holds outside any RPC request (the node's own calls).
+NOT_IN_REQUEST = object()
+#: The wallet name of the request being served: a name for `/wallet/<name>`, None for `/`.
+REQUEST_WALLET: ContextVar[Any] = ContextVar("tinynode_request_wallet", default=NOT_IN_REQUEST)
+
 #: Methods that answer even while the node warms up (Core lets `stop` through as well).
 WARMUP_ALLOWED = frozenset({"stop", "help", "uptime"})
+
+
+def _wallet_from_path(raw_path: str) -> str | None:
+    """Core `GetWalletNameFromJSONRPCRequest`: the URL-decoded rest of a `/wallet/` URI."""
+    path = raw_path.split("?", 1)[0]
+    if path.startswith("/wallet/"):
+        return urllib.parse.unquote(path[len("/wallet/"):])
+    return None
 
 
 class SocketInUseError(RuntimeError):
@@ -87,7 +106,7 @@ class RPCServer:
             path.unlink()
         app = web.Application(client_max_size=self.max_body)
         app.router.add_post("/", self._handle)
-        app.router.add_post("/wallet/{name}", self._handle)
+        app.router.add_post("/wallet/{name:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         # The socket file is 0600 from the moment it exists: on Linux bind() gives the new file
@@ -130,7 +149,7 @@ class RPCServer:
         self._cookie = cookie
         app = web.Application(client_max_size=self.max_body, middlewares=[self._auth])
         app.router.add_post("/", self._handle)
-        app.router.add_post("/wallet/{name}", self._handle)
+        app.router.add_post("/wallet/{name:.*}", self._handle)
         if self._rest is not None:
             app.router.add_route("*", "/rest/{tail:.*}", self._open_handler(self._rest))
         if self._explorer is not None:
@@ -194,6 +213,13 @@ class RPCServer:
     # --- HTTP --------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
+        token = REQUEST_WALLET.set(_wallet_from_path(request.raw_path))
+        try:
+            return await self._handle_body(request)
+        finally:
+            REQUEST_WALLET.reset(token)
+
+    async def _handle_body(self, request: web.Request) -> web.Response:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:

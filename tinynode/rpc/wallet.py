@@ -18,7 +18,8 @@ from .protocol import (
     RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND, RPC_TYPE_ERROR,
     RPC_WALLET_ERROR, RPC_WALLET_INSUFFICIENT_FUNDS, RPCError,
 )
-from .util import RPCArea, _bool, _fee_rate_kvb, _hash, _int, _str, amount_from_json, amount_to_json
+from .util import _bool, _fee_rate_kvb, _hash, _int, _str, amount_from_json, amount_to_json
+from .walletmgmt import RPC_WALLET_UNLOCK_NEEDED, UNLOCK_NEEDED, WalletManagementRPC, ensure_unlocked
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..node import Node
@@ -56,16 +57,28 @@ def _key_descriptor(pubkey: bytes, addr_type: str) -> str:
     return add_checksum(f"{'wpkh' if addr_type == 'bech32' else 'pkh'}({pubkey.hex()})")
 
 
-class WalletRPC(RPCArea):
-    """Wallet methods; -32601 (wallet is disabled) when the node runs without one."""
+def _new_key(take, *args):
+    """Writer thread: hand out a key; Core's errors when there is none (-4 for a wallet without
+    keys, -12 when an encrypted wallet's keypool ran out while locked)."""
+    from ..wallet.keystore import KeypoolRanOut
+    try:
+        return take(*args)
+    except KeypoolRanOut as e:
+        code = RPC_WALLET_ERROR if "no available keys" in str(e) else RPC_WALLET_KEYPOOL_RAN_OUT
+        raise RPCError(code, str(e)) from None
+
+
+class WalletRPC(WalletManagementRPC):
+    """Wallet methods; -32601 (wallet is disabled) when the node runs without one. Each works
+    on the wallet the request names (`WalletManagementRPC._wallet`)."""
 
     def __init__(self, node: "Node"):
         super().__init__(node)
         self._mempool_seen: tuple = ()
 
-    def _sync_mempool(self) -> None:
-        """Writer thread: let the wallet see the mempool (skipped while the pool is unchanged)."""
-        w, mp = self.node.wallet, self.node.mempool
+    def _sync_mempool(self, w) -> None:
+        """Writer thread: let wallet `w` see the mempool (skipped while the pool is unchanged)."""
+        mp = self.node.mempool
         if w is None:
             return
         seq = (getattr(mp, "sequence", None), id(w), w.tx_count, len(w.keys))
@@ -81,7 +94,7 @@ Returns a new address for receiving payments. address_type is "bech32" (P2WPKH, 
         lbl = _str(label, "label")
         t = _address_type(address_type, "bech32")
         w = self._wallet()
-        return await self._w(w.keys.new_address, lbl, t)
+        return await self._w(_new_key, w.keys.new_address, lbl, t)
 
     async def m_getrawchangeaddress(self, address_type=None) -> str:
         """getrawchangeaddress ( "address_type" )
@@ -91,7 +104,7 @@ Returns a new address for receiving change, for use with raw transactions (defau
         t = _address_type(address_type, w.change_type)
 
         def work():
-            return w.keys.address_of(w.keys.new_change_script(t))
+            return w.keys.address_of(_new_key(w.keys.new_change_script, t))
         return await self._w(work)
 
     async def m_getbalance(self, dummy=None, minconf=0, include_watchonly=None, avoid_reuse=None) -> float:
@@ -104,7 +117,7 @@ the change of this wallet's own unconfirmed sends (Core's trusted balance)."""
         w = self._wallet()
 
         def work():
-            self._sync_mempool()
+            self._sync_mempool(w)
             return w.balances(mc).trusted
         return amount_to_json(await self._w(work))
 
@@ -114,7 +127,7 @@ Returns an object with all balances in coins: trusted, untrusted_pending, immatu
         w = self._wallet()
 
         def work():
-            self._sync_mempool()
+            self._sync_mempool(w)
             return w.balances(), w.tip_hash, w.tip_height
         b, tip_hash, tip_height = await self._w(work)
         return {"mine": {"trusted": amount_to_json(b.trusted),
@@ -142,7 +155,7 @@ Returns array of unspent transaction outputs with between minconf and maxconf (i
         w = self._wallet()
 
         def work():
-            self._sync_mempool()
+            self._sync_mempool(w)
             out = []
             for c in sorted(w.coins(), key=lambda c: (-c.confirmations, c.outpoint.txid, c.outpoint.n)):
                 if not lo <= c.confirmations <= hi:
@@ -209,8 +222,10 @@ change returns to that address, so the outputs alone cannot tell it from a payme
     def _send(self, w, outputs, rate, subtract, from_spk):
         """Writer thread: build, sign, hand to the mempool, record as pending — atomically."""
         from ..wallet.coinselect import InsufficientFunds
+        from ..wallet.crypter import WalletLocked
         from ..wallet.wallet import WalletError
-        self._sync_mempool()
+        self._sync_mempool(w)
+        ensure_unlocked(w)
         if from_spk is not None and not w.keys.is_mine(from_spk):
             raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "The from address is not in this wallet")
         try:
@@ -218,6 +233,8 @@ change returns to that address, so the outputs alone cannot tell it from a payme
                                            from_script=from_spk)
         except InsufficientFunds:
             raise RPCError(RPC_WALLET_INSUFFICIENT_FUNDS, "Insufficient funds") from None
+        except WalletLocked:
+            raise RPCError(RPC_WALLET_UNLOCK_NEEDED, UNLOCK_NEEDED) from None
         except WalletError as e:
             raise RPCError(RPC_WALLET_ERROR, str(e)) from None
         res = self._accept(created.tx, TxOrigin.wallet())
@@ -232,7 +249,7 @@ Get detailed information about in-wallet transaction <txid>."""
         verbose = _bool(verbose, "verbose")
 
         def work():
-            self._sync_mempool()
+            self._sync_mempool(w)
             wtx = w.get_tx(t)
             if wtx is None:
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid or non-wallet transaction id")
@@ -303,7 +320,7 @@ Returns up to 'count' most recent wallet transactions skipping the first 'skip'.
         w = self._wallet()
 
         def work():
-            self._sync_mempool()
+            self._sync_mempool(w)
             rows = []
             for wtx in w.transactions():
                 j = self._wallet_tx_json(w, wtx)
@@ -330,7 +347,7 @@ incoming (unconfirmed payments from others)."""
         w = self._wallet()
 
         def work():
-            self._sync_mempool()
+            self._sync_mempool(w)
             sums: dict[tuple[bytes, str], int] = {}
 
             def add(spk: bytes, kind: str, value: int) -> None:
@@ -352,7 +369,7 @@ incoming (unconfirmed payments from others)."""
 
     async def m_backupwallet(self, destination) -> None:
         """backupwallet "destination"
-Safely copies the wallet file (DIR/<network>/wallet.sqlite) to destination, which can be a
+Safely copies the wallet file (DIR/<network>/wallets/[<name>/]wallet.sqlite) to destination, which can be a
 directory or a path with filename (relative paths are relative to the daemon's working directory)."""
         dest = _str(destination, "destination")
         w = self._wallet()
@@ -390,10 +407,11 @@ Return information about the given address (ismine, labels, ...)."""
                 j["witness_version"] = wp[0]
                 j["witness_program"] = wp[1].hex()
             if mine and w.keys.address_type(spk) != "bech32m":
-                # Core shows no pubkey for a taproot output (its output key is a tweak)
-                key = w.keys.private_key(spk)
-                j["pubkey"] = key.public_key.sec.hex()
-                j["iscompressed"] = key.compressed
+                # Core shows no pubkey for a taproot output (its output key is a tweak); the
+                # public key is known even while an encrypted wallet is locked
+                pub = w.keys.pubkey(spk)
+                j["pubkey"] = pub.hex()
+                j["iscompressed"] = len(pub) == 33
             j["ischange"] = bool(mine and w.keys.is_change(spk))
             j["labels"] = [w.keys.label_of(spk)] if mine else []
             return j
@@ -404,6 +422,7 @@ Return information about the given address (ismine, labels, ...)."""
 Reveals the private key (WIF) corresponding to 'address'."""
         self._decode_address(address)
         w = self._wallet()
+        ensure_unlocked(w)
         try:
             return await self._w(w.keys.export_wif, address)
         except AddressError:
@@ -414,6 +433,7 @@ Reveals the private key (WIF) corresponding to 'address'."""
 Adds a private key (WIF) to the wallet; with rescan, its unspent coins are found in the UTXO set."""
         wif = _str(privkey, "privkey")
         w = self._wallet()
+        ensure_unlocked(w)
         do_rescan = _bool(rescan, "rescan")
 
         def work():
@@ -474,6 +494,7 @@ receipts and subtracts mempool spends."""
 (tinynode) Where any transaction stands: mempool, confirmed (confirmations, block, height),
 conflicted (a wallet transaction that lost a double spend), or not found."""
         t = _hash(txid, "txid")
+        w = self.node.wallet       # the request's wallet (None: none, or not named)
 
         def work():
             cs = self._cs()
@@ -489,7 +510,6 @@ conflicted (a wallet transaction that lost a double spend), or not found."""
             if mp is not None and t in mp:
                 res.update(status="mempool", confirmations=0)
                 return res
-            w = self.node.wallet
             wtx = w.get_tx(t) if w is not None else None
             if wtx is not None and wtx.state == "conflicted":
                 res.update(status="conflicted", confirmations=-1)

@@ -1,4 +1,4 @@
-"""The wallet's SQLite file (`<datadir>/<network>/wallet.sqlite`, mode 0600): the only wallet SQL.
+"""A wallet's SQLite file (`<datadir>/<network>/wallets/[<name>/]wallet.sqlite`, mode 0600): the only wallet SQL.
 
 Three tables, written through and read back whole at start (a wallet is small):
 
@@ -9,7 +9,10 @@ Three tables, written through and read back whole at start (a wallet is small):
     txs    one row per transaction that touches the wallet: raw bytes, state
            ("confirmed" / "pending" / "conflicted"), block hash/height/time, first-seen time,
            whether the wallet made it, its fee when known
-    meta   key → value: schema version, the last block the wallet processed (hash, height)
+    meta   key → value: schema version, the last block the wallet processed (hash, height),
+           the wallet's flags and birth time, the miner's payout script, and in an encrypted
+           wallet the wrapped master key (`wallet/crypter.py`; then `keys.secret` holds each
+           secret sealed under it, never in the clear)
 
 Schema 2 added `keys.addr_type`; a schema-1 file (legacy-only wallet) is migrated in place on
 open: its keys keep their P2PKH scripts as "legacy". "bech32m" needed no schema change (the
@@ -108,6 +111,8 @@ class WalletStore:
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # freed pages are zeroed: a secret overwritten by its ciphertext leaves no copy behind
+        self._db.execute("PRAGMA secure_delete=ON")
         self._depth = 0
         with self.batch():
             for stmt in _SCHEMA.strip().split(";"):
@@ -214,6 +219,17 @@ class WalletStore:
             self._db.execute("UPDATE keys SET used=? WHERE id=?", (int(used), key_id))
         if label is not None:
             self._db.execute("UPDATE keys SET label=? WHERE id=?", (label, key_id))
+
+    def set_key_secret(self, key_id: int, secret: bytes) -> None:
+        """Replace a key's stored secret (encrypting a wallet seals every one)."""
+        self._db.execute("UPDATE keys SET secret=? WHERE id=?", (secret, key_id))
+
+    def rewrite(self) -> None:
+        """Rebuild the file and empty the WAL, so no page of the old content survives on disk
+        (Core rewrites the database after `EncryptWallet`). Outside any batch."""
+        assert self._depth == 0
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # --- transactions ----------------------------------------------------------------------------
     def put_tx(self, rec: TxRecord) -> None:

@@ -14,10 +14,17 @@ script: the one of the type it was handed out as (stored per key). Keys still in
 the default type's script, so they are watched as that; when one is handed out as another type
 its script is re-typed before anyone has seen it. Keys from a legacy-only wallet (schema 1) and
 imported WIF keys stay P2PKH; an uncompressed key can only be legacy (BIP143 policy).
+
+Wallet flags (Core `WALLET_FLAG_*`, kept in the store's meta "flags"): "disable_private_keys"
+(a watch-only wallet: no keys, no keypool) and "blank" (made with no keys; it gets keys only by
+import). In an encrypted wallet (`crypter.py`) secrets are stored sealed; signing, importing and
+refilling the keypool need it unlocked (`WalletLocked`); while locked, addresses come from the
+keys already in the pool until it runs out (`KeypoolRanOut`, Core's -12).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -30,10 +37,11 @@ from ..primitives.address import (
 from ..primitives.hashes import hash160
 from ..primitives.keys import PrivateKey, taproot_tweak_pubkey
 from ..storage.wallet import KeyRecord, WalletStore
+from .crypter import META_KEY, MasterKey, WalletCrypter, WalletLocked
 
 __all__ = ["KeyStore", "RECEIVE", "CHANGE", "IMPORTED", "AddressInfo", "DEFAULT_KEYPOOL",
            "LEGACY", "BECH32", "BECH32M", "ADDRESS_TYPES", "DEFAULT_ADDRESS_TYPE", "script_for_key",
-           "script_shape"]
+           "script_shape", "KeypoolRanOut", "WalletLocked", "FLAG_DISABLE_PRIVATE_KEYS", "FLAG_BLANK"]
 
 RECEIVE, CHANGE, IMPORTED = 0, 1, 2
 LEGACY, BECH32, BECH32M = "legacy", "bech32", "bech32m"
@@ -43,6 +51,12 @@ ADDRESS_TYPES = (LEGACY, BECH32, BECH32M)
 DEFAULT_ADDRESS_TYPE = BECH32
 CHAIN_NAMES = {RECEIVE: "receive", CHANGE: "change", IMPORTED: "imported"}
 DEFAULT_KEYPOOL = 20
+#: Core's wallet flag names (getwalletinfo "flags")
+FLAG_DISABLE_PRIVATE_KEYS, FLAG_BLANK = "disable_private_keys", "blank"
+
+
+class KeypoolRanOut(ValueError):
+    """No key left to hand out (Core RPC_WALLET_KEYPOOL_RAN_OUT, -12)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +102,11 @@ class KeyStore:
         self._now = now
         self._by_script: dict[bytes, KeyRecord] = {}
         self._keys: dict[int, PrivateKey] = {}
+        raw_flags = store.get_meta("flags")
+        self.flags: frozenset[str] = frozenset(json.loads(raw_flags.decode()) if raw_flags else ())
+        mk = store.get_meta(META_KEY)
+        self.crypter = WalletCrypter(MasterKey.from_bytes(mk) if mk is not None else None, now)
+        self.crypter.on_lock.append(self._keys.clear)
         for rec in store.load_keys():
             self._remember(rec)
         self.top_up()
@@ -101,13 +120,18 @@ class KeyStore:
         if not priv.compressed:
             addr_type = LEGACY
         spk = script_for_key(pub, addr_type)
-        rec = self.store.add_key(priv.secret, priv.compressed, pub, spk, chain, int(self._now()),
+        stored = self.crypter.seal_secret(priv.secret, pub)
+        rec = self.store.add_key(stored, priv.compressed, pub, spk, chain, int(self._now()),
                                  label, issued, addr_type)
         self._remember(rec)
         return rec
 
     def top_up(self) -> None:
-        """Keep `keypool_size` unissued keys of each kind (Core `TopUpKeyPool`)."""
+        """Keep `keypool_size` unissued keys of each kind (Core `TopUpKeyPool`); nothing in a
+        wallet without private keys or a blank one, nor while locked (new secrets need the
+        master key)."""
+        if not self.private_keys_enabled or FLAG_BLANK in self.flags or self.crypter.locked:
+            return
         with self.store.batch():
             for chain in (RECEIVE, CHANGE):
                 free = sum(1 for r in self._by_script.values() if r.chain == chain and not r.issued)
@@ -124,6 +148,10 @@ class KeyStore:
                 self.top_up()
                 free = [r for r in self._by_script.values() if r.chain == chain and not r.issued
                         and (r.compressed or addr_type == LEGACY)]
+            if not free:
+                if not self.private_keys_enabled or FLAG_BLANK in self.flags:
+                    raise KeypoolRanOut("Error: This wallet has no available keys")
+                raise KeypoolRanOut("Error: Keypool ran out, please call keypoolrefill first")
             rec = min(free, key=lambda r: r.id)
             if rec.addr_type != addr_type:
                 # never handed out, no coins (else it would be issued): safe to re-type
@@ -179,7 +207,8 @@ class KeyStore:
             return None
         key = self._keys.get(rec.id)
         if key is None:
-            key = self._keys[rec.id] = PrivateKey(rec.secret, rec.compressed)
+            secret = self.crypter.open_secret(rec.secret, rec.pubkey)   # WalletLocked if locked
+            key = self._keys[rec.id] = PrivateKey(secret, rec.compressed)
         return key
 
     def mark_used(self, script_pubkey: bytes) -> bool:
@@ -201,6 +230,54 @@ class KeyStore:
                                    CHAIN_NAMES[rec.chain], rec.issued, rec.used, rec.label,
                                    rec.addr_type))
         return out
+
+    # --- flags and encryption --------------------------------------------------------------------
+    @property
+    def private_keys_enabled(self) -> bool:
+        return FLAG_DISABLE_PRIVATE_KEYS not in self.flags
+
+    @property
+    def locked(self) -> bool:
+        return self.crypter.locked
+
+    def set_flags(self, flags: set[str]) -> None:
+        """Set the wallet's flags (at creation, before any key exists)."""
+        self.flags = frozenset(flags)
+        self.store.set_meta("flags", json.dumps(sorted(self.flags)).encode())
+
+    def keypool_free(self, chain: int) -> int:
+        """Keys of `chain` not yet handed out (Core `KeypoolCountExternalKeys` for RECEIVE)."""
+        return sum(1 for r in self._by_script.values() if r.chain == chain and not r.issued)
+
+    def encrypt(self, passphrase: str, *, kdf_n: int | None = None) -> None:
+        """Core `CWallet::EncryptWallet`: a new master key under `passphrase`, every stored
+        secret sealed under it in one transaction, the file rewritten so no clear secret is left,
+        then locked. Refills the keypool first (with the clear keys still at hand)."""
+        if self.crypter.encrypted:
+            raise ValueError("already encrypted")
+        keys = {rec.id: self.crypter.open_secret(rec.secret, rec.pubkey) for rec in self._by_script.values()}
+        mk = self.crypter.begin_encryption(passphrase, **({"n": kdf_n} if kdf_n else {}))
+        try:
+            with self.store.batch():
+                for rec in list(self._by_script.values()):
+                    sealed = self.crypter.seal_secret(keys[rec.id], rec.pubkey)
+                    self.store.set_key_secret(rec.id, sealed)
+                    self._remember(_replace(rec, secret=sealed))
+                self.store.set_meta(META_KEY, mk.to_bytes())
+        except BaseException:
+            self.crypter.master_key = None
+            self.crypter.lock()
+            for rec in store_keys(self.store):
+                self._remember(rec)
+            raise
+        self.crypter.lock()
+        self.store.rewrite()
+
+    def change_passphrase(self, old: str, new: str) -> None:
+        """Core `ChangeWalletPassphrase`: the master key re-wrapped, the keys untouched."""
+        mk = self.crypter.change_passphrase(old, new)
+        with self.store.batch():
+            self.store.set_meta(META_KEY, mk.to_bytes())
 
     def __len__(self) -> int:
         """Number of keys watched (keypool, handed out and imported)."""
@@ -232,4 +309,8 @@ class KeyStore:
 
 def _replace(rec: KeyRecord, **kw) -> KeyRecord:
     return replace(rec, **kw)
+
+
+def store_keys(store: WalletStore) -> list[KeyRecord]:
+    return store.load_keys()
 
