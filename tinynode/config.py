@@ -93,6 +93,7 @@ class NodeConfig:
     rpc_port: int | None = None        # loopback TCP RPC with cookie auth; None = off, 0 = any port
     rpc_cookie_file: Path | None = None  # Core -rpccookiefile; None = <datadir>/<network>/.cookie
     wallet: bool = True                # Core -disablewallet is wallet=False
+    autoconnect: bool = True           # Core -connect=0 is autoconnect=False: --peers and addnode only
     log_console: bool = True           # Core -printtoconsole: the log on stderr too
     rpc_timeout: float = 60.0          # per request, seconds
     rpc_max_body: int = 8 * 1024 * 1024
@@ -243,6 +244,9 @@ def daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-cookie-file", default=None, metavar="PATH",
                    help="write the --rpc-port cookie to PATH instead of DIR/<network>/.cookie "
                         "(Core's -rpccookiefile)")
+    p.add_argument("--no-autoconnect", dest="autoconnect", action="store_false", default=True,
+                   help="dial only --peers and addnode targets, never addresses learned from "
+                        "other peers (Core's -connect=0)")
     p.add_argument("--no-wallet", dest="wallet", action="store_false", default=True,
                    help="run without a wallet: no wallet RPCs, no wallet file (Core's -disablewallet)")
     p.add_argument("--rest", action="store_true", default=False,
@@ -372,6 +376,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         rpc_port=ns.rpc_port,
         rpc_cookie_file=Path(os.path.expanduser(ns.rpc_cookie_file)) if ns.rpc_cookie_file else None,
         wallet=ns.wallet,
+        autoconnect=ns.autoconnect,
         log_console=ns.log_console,
         rest=ns.rest or ns.explorer,
         explorer=ns.explorer,

@@ -354,6 +354,9 @@ class Node:
 
         cfg = self.config
         netcfg = self.net_config or NetConfig()
+        if not cfg.autoconnect:   # Core -connect=0: no outbound connections from the address book
+            from dataclasses import replace
+            netcfg = replace(netcfg, max_outbound=0)
         if cfg.uacomments:   # Core -uacomment: strSubVersion for version and getnetworkinfo
             from dataclasses import replace
             from .net.peer import format_sub_version

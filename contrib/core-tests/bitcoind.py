@@ -144,9 +144,12 @@ def translate(args: dict[str, list[str]]) -> list[str]:
             out += ["--port", port]
     if one("listen", "1") == "0":
         out.append("--no-listen")
+    connect = args.get("connect", [])
     peers = many("connect") + many("addnode")
     if peers:
         out += ["--peers", ",".join(peers)]
+    if connect:   # Core: any -connect (=0 included) turns off automatic outbound connections
+        out.append("--no-autoconnect")
     for w in many("whitelist"):
         out += ["--whitelist", w]
     for w in many("whitebind"):

@@ -220,3 +220,22 @@ async def test_addnode_add_remove_onetry():
         assert a.added_nodes() == []                      # onetry is not remembered
         with pytest.raises(ValueError):
             a.addnode("127.0.0.1:0", "add")
+
+
+async def test_no_autoconnect_dials_only_what_it_is_told():
+    """Core -connect=0 (`--no-autoconnect`): an address in the book is never dialled; an
+    explicit addnode still is (Core's functional tests connect their nodes that way)."""
+    from tests.framework.nodes import start_node
+    b = await start_node()
+    a = await start_node(autoconnect=False)
+    try:
+        a.node.connman.addrman.add("127.0.0.1", b.node.p2p_port, 1)
+        assert a.node.connman.config.max_outbound == 0
+        a.node.connman._wake.set()
+        with pytest.raises(AssertionError):
+            await wait_until(lambda: a.node.connman.connected_peers(), timeout=1.0)
+        await a.rpc.call("addnode", f"127.0.0.1:{b.node.p2p_port}", "onetry")
+        await wait_until(lambda: len(a.node.connman.connected_peers()) == 1, timeout=10)
+    finally:
+        await a.stop()
+        await b.stop()

@@ -55,7 +55,7 @@ def test_framework_datadir_maps_to_tinynode_layout(tmp_path):
     cfg = from_args(argv, env={"HOME": str(tmp_path)})
     assert cfg.network == "regtest"
     assert cfg.port == 13148 and cfg.rpc_port == 18148 and cfg.bind == "127.0.0.1"
-    assert cfg.peers == ()                                     # connect=0
+    assert cfg.peers == () and cfg.autoconnect is False        # connect=0
     # the framework's cache keeps only <chain>/{blocks,chainstate,indexes}: tinynode's files live there
     assert cfg.network_dir == d / "regtest" / "chainstate" / "regtest"
     assert cfg.rpc_cookie_path == d / "regtest" / ".cookie"   # where get_auth_cookie reads it
