@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..consensus.block_checks import SEGWIT_HEIGHT, WITNESS_COMMITMENT_HEADER, witness_commitment_index
+from ..consensus.block_checks import WITNESS_COMMITMENT_HEADER, witness_commitment_index
 from ..primitives.block import Block, BlockHeader, bits_to_target, merkle_root, witness_merkle_root
 from ..primitives.hashes import sha256d
 from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, WITNESS_SCALE_FACTOR, Tx, TxIn, TxOut
@@ -340,7 +340,7 @@ def _assemble(chainstate: Any, params: Any, mtp: int, txs: list[Tx], fees: int, 
     target = bits_to_target(bits)[0]
     coinbase = make_coinbase(height, params.block_subsidy(height) + fees, payout_script, extranonce)
     all_txs = (coinbase,) + tuple(txs)
-    if height >= SEGWIT_HEIGHT:
+    if height >= params.segwit_height:
         all_txs = add_witness_commitment(all_txs)
     # header (80) + tx count (≤ 5) + coinbase, all stripped bytes × 4 plus the coinbase witness
     if (80 + 5) * WITNESS_SCALE_FACTOR + all_txs[0].weight > COINBASE_WEIGHT_RESERVE:

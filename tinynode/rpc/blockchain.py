@@ -8,9 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..consensus.block_checks import (
-    BIP34_HEIGHT, BIP65_HEIGHT, BIP66_HEIGHT, CSV_HEIGHT, SEGWIT_HEIGHT, script_flags_for_height,
-)
+from ..consensus.block_checks import script_flags_for_height
 from ..primitives.hashes import hash_to_hex
 from ..script.flags import ScriptFlags
 from .protocol import (
@@ -22,10 +20,11 @@ from .util import (
 
 log = logging.getLogger(__name__)
 
-#: Core DeploymentInfo's buried deployments, in its order, with tinynode's heights (the same
-#: constants the block checks use). Core v31 regtest: bip34 1, bip66 1, bip65 1, csv 1, segwit 0.
-_BURIED = (("bip34", BIP34_HEIGHT), ("bip66", BIP66_HEIGHT), ("bip65", BIP65_HEIGHT),
-           ("csv", CSV_HEIGHT), ("segwit", SEGWIT_HEIGHT))
+#: Core DeploymentInfo's buried deployments, in its order, with the ChainParams field holding
+#: each height (the ones the block checks read; Core v31 regtest: bip34 1, bip66 1, bip65 1,
+#: csv 1, segwit 0, moved by -testactivationheight).
+_BURIED = (("bip34", "bip34_height"), ("bip66", "bip66_height"), ("bip65", "bip65_height"),
+           ("csv", "csv_height"), ("segwit", "segwit_height"))
 
 
 def script_flag_names(flags: int) -> list[str]:
@@ -78,8 +77,10 @@ GetBlockScriptFlags). tinynode defines no version-bits (BIP9) deployments."""
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
             # Core SoftForkDescPushBack: "active" from the block before the activation height
             # (DeploymentActiveAfter), "height" the buried height
-            deployments = {name: {"type": "buried", "active": entry.height + 1 >= height, "height": height}
-                           for name, height in _BURIED}
+            deployments = {}
+            for name, field in _BURIED:
+                height = getattr(self._params, field)
+                deployments[name] = {"type": "buried", "active": entry.height + 1 >= height, "height": height}
             return {"hash": hash_to_hex(entry.hash), "height": entry.height,
                     "script_flags": script_flag_names(script_flags_for_height(entry.height, self._params)),
                     "deployments": deployments}

@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Any
 
-from ..consensus.block_checks import SEGWIT_HEIGHT, witness_commitment_index
+from ..consensus.block_checks import witness_commitment_index
 from ..consensus.errors import RejectReason
 from ..mining.miner import MiningError
 from ..mining.template import template_with_txs
@@ -161,7 +161,7 @@ of work, nothing stored): null when valid, else the reject reason, "duplicate",
         candidates = mp.mining_candidates() if mp is not None else {}
         block = template.block
         height = tip.height + 1
-        pre_segwit = height < SEGWIT_HEIGHT
+        pre_segwit = height < self._params.segwit_height
         mintime = cs.median_time_past(tip) + 1     # Core GetMinimumTime (BIP94 on every network)
         if height % self._params.retarget_window == 0:
             mintime = max(mintime, tip.header.time - MAX_TIMEWARP)
