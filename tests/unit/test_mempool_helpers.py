@@ -26,6 +26,9 @@ class FakeEntry:
     undo: list = field(default_factory=list)
 
 
+from tinynode.script.cache import ScriptExecutionCache
+
+
 class FakeChain:
     """Coins + a list of entries. `connect(txs)` applies a block and emits Core-ordered events."""
 
@@ -37,6 +40,7 @@ class FakeChain:
         self.blocks: dict[bytes, Block] = {}
         self.subs = []
         self._funding = 0
+        self.script_cache = ScriptExecutionCache()   # the mempool records its script checks here
 
     # --- the read API the mempool and the template use
     @property

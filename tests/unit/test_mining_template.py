@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 from tests.unit.test_mempool import setup
@@ -101,8 +102,7 @@ def test_package_scores_update_after_ancestors_are_included():
 
 def test_template_fills_to_the_block_size_limit():
     chain, pool, w, utxos = setup(n=1, value=50 * COIN)
-    small_params = SimpleNamespace(**{f: getattr(REGTEST, f) for f in (
-        "block_subsidy", "max_block_sigops_cost")}, max_block_weight=COINBASE_WEIGHT_RESERVE + 4 * 1000)
+    small_params = dataclasses.replace(REGTEST, max_block_weight=COINBASE_WEIGHT_RESERVE + 4 * 1000)
     fan, outs = w.fan_out(utxos[0], 20, fee=20_000)
     pool.accept(fan, NOW)
     for o in outs[:8]:
