@@ -177,6 +177,22 @@ def test_acceptnonstdtxn_skips_the_standardness_checks_only():
     assert info.value.reason == "min relay fee not met"
 
 
+def test_acceptnonstdtxn_keeps_the_tx_size_small_rule():
+    """Core PreChecks refuses a stripped size under 65 bytes outside -acceptnonstdtxn's reach
+    (CVE-2017-12842; Core's p2p_invalid_tx SizeTooSmall runs with -acceptnonstdtxn=1)."""
+    from tinynode.script.script import nulldata_script
+    from tinynode.primitives.tx import Tx, TxIn, TxOut
+    chain = FakeChain(200)
+    w = MiniWallet(0)
+    [u] = chain.fund(w, 10 * COIN, 1)
+    loose = Mempool(replace(REGTEST, require_standard=False), chain, clock=lambda: NOW)
+    small = Tx(1, (TxIn(u.outpoint, b"\x51"),), (TxOut(0, nulldata_script(b"")),))
+    assert small.base_size < 65
+    with pytest.raises(PolicyError) as info:
+        loose.accept(small, NOW)
+    assert info.value.reason == "tx-size-small"
+
+
 def test_state_string_is_cores_reason_comma_detail():
     assert state_string(ValidationError("bad-cb-amount", "coinbase pays too much")) == \
         "bad-cb-amount, coinbase pays too much"

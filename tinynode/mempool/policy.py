@@ -198,7 +198,8 @@ def _standard_output_type(spk: bytes, config: PolicyConfig) -> ScriptType | str 
 
 
 def check_standard_tx(tx: Tx, config: PolicyConfig = PolicyConfig()) -> None:
-    """Core `IsStandardTx` (plus the `tx-size-small` rule of PreChecks). Raises PolicyError."""
+    """Core `IsStandardTx`. Raises PolicyError. (PreChecks' `tx-size-small` is the pool's: it
+    applies with -acceptnonstdtxn too.)"""
     if tx.version > TX_MAX_STANDARD_VERSION or tx.version < 1:
         raise PolicyError("version")
     weight = tx.weight
@@ -237,8 +238,6 @@ def check_standard_tx(tx: Tx, config: PolicyConfig = PolicyConfig()) -> None:
             raise PolicyError("dust")
     if n_data > 1:
         raise PolicyError("multi-op-return")
-    if tx.base_size < MIN_STANDARD_TX_SIZE:   # Core PreChecks: the size without witness
-        raise PolicyError("tx-size-small")
 
 
 def check_inputs_standard(tx: Tx, coins: Sequence[Coin]) -> int:

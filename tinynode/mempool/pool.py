@@ -48,7 +48,7 @@ from ..script.interpreter import ScriptError, script_error_string, verify_script
 from .fees import BlockPolicyEstimator
 from .orphans import OrphanPool
 from .policy import (
-    MAX_STANDARD_TX_SIGOPS_COST, FeeRate, PolicyConfig, check_inputs_standard, check_standard_tx,
+    MAX_STANDARD_TX_SIGOPS_COST, MIN_STANDARD_TX_SIZE, FeeRate, PolicyConfig, check_inputs_standard, check_standard_tx,
     check_witness_standard, virtual_size,
 )
 
@@ -566,6 +566,9 @@ class Mempool:
         require_standard = getattr(self.params, "require_standard", True)   # Core -acceptnonstdtxn
         if require_standard:
             check_standard_tx(tx, cfg)
+        if tx.base_size < MIN_STANDARD_TX_SIZE:
+            # Core PreChecks (CVE-2017-12842): the size without witness, even with -acceptnonstdtxn
+            raise PolicyError("tx-size-small")
         tip = cs.tip
         height = tip.height + 1
         mtp = cs.median_time_past(tip)
