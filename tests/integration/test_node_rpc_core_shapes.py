@@ -4,6 +4,8 @@ and each documented error code comes back. Fields Core documents that tinynode c
 (descriptors `desc`, segwit-only members) are listed where they are left out."""
 import pytest
 
+from tinynode.primitives.hashes import hash_to_hex
+
 from tests.framework.nodes import running_nodes
 from tinynode.rpc.protocol import RPCError
 
@@ -206,7 +208,12 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         # SCRIPT_ERR_WITNESS_PROGRAM_MISMATCH (a v0 key-hash program needs exactly 2 items)
         assert no["reject-reason"] == ("mempool-script-verify-flag-failed "
                                        "(Witness program hash mismatch)")
-        assert no["reject-details"].startswith(no["reject-reason"] + ", input 0")
+        # Core CScriptCheck's debug string (feature_cltv/feature_dersig compare it whole)
+        from tinynode.primitives.tx import Tx
+        utx = Tx.from_hex(rawtx)
+        prev = utx.vin[0].prevout
+        assert no["reject-details"] == (f"{no['reject-reason']}, input 0 of {utx.txid_hex} (wtxid "
+                                        f"{utx.wtxid_hex}), spending {hash_to_hex(prev.txid)}:{prev.n}")
         high = (await c.call("testmempoolaccept", [signed["hex"]], 0.00000001))[0]
         assert high["allowed"] is False and high["reject-reason"] == "max-fee-exceeded"
         assert await err(c.call("testmempoolaccept", [])) in (-3, -8)

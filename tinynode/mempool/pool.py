@@ -41,6 +41,7 @@ from ..consensus.tx_checks import (
 )
 from ..primitives.block import Block
 from ..primitives.coin import Coin
+from ..primitives.hashes import hash_to_hex
 from ..primitives.serialize import ByteReader, DecodeError, ser_compact_size
 from ..primitives.tx import OutPoint, Tx
 from ..script.flags import MANDATORY_FLAGS, STANDARD_FLAGS
@@ -677,7 +678,9 @@ class Mempool:
                         consensus = True
                     raise ScriptCheckError(
                         f"mempool-script-verify-flag-failed ({script_error_string(err.code)})",
-                        f"input {i}: {err}", consensus) from err
+                        # Core CScriptCheck's debug string
+                        f"input {i} of {tx.txid_hex} (wtxid {tx.wtxid_hex}), spending "
+                        f"{hash_to_hex(txin.prevout.txid)}:{txin.prevout.n}", consensus) from err
             # Core ConsensusScriptChecks stores the result for the next block's flags (see
             # script/cache.py for why the standard-flags pass is enough here)
             self.chainstate.script_cache.add(tx.wtxid, STANDARD_FLAGS,
