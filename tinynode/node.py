@@ -258,14 +258,37 @@ class Node:
         from .validation import ValidationService
         params = self.params
 
+        policy = self._policy_config()
+
         def make():
-            return Mempool(params, self.writer.chainstate)
+            return Mempool(params, self.writer.chainstate, policy)
         self.mempool = await self.writer.call(make)
         self.service = ValidationService(self.writer, params, self.mempool)
+        self.service.assembler_options = self._assembler_options()
         accepted, failed = await self.writer.call(self.mempool.load, self._mempool_path)
         if accepted or failed:
             log.info("mempool loaded: %d txs back from %s (%d no longer valid)",
                      accepted, self._mempool_path.name, failed)
+
+    def _policy_config(self) -> Any:
+        """Core's -minrelaytxfee and -permitbaremultisig on the relay policy."""
+        from dataclasses import replace as _replace
+        from .mempool.policy import FeeRate, PolicyConfig
+        cfg = self.config
+        policy = PolicyConfig(permit_bare_multisig=cfg.permit_bare_multisig)
+        if cfg.min_relay_tx_fee is not None:
+            policy = _replace(policy, min_relay_fee=FeeRate(cfg.min_relay_tx_fee))
+        return policy
+
+    def _assembler_options(self) -> Any:
+        """Core's BlockAssembler options from -blockmaxweight, -blockreservedweight,
+        -blockmintxfee and -blockversion (regtest only, validated by the config)."""
+        from .mining.template import AssemblerOptions
+        cfg = self.config
+        return AssemblerOptions(block_max_weight=cfg.block_max_weight,
+                                block_reserved_weight=cfg.block_reserved_weight,
+                                block_min_fee_rate=cfg.block_min_tx_fee,
+                                block_version=cfg.block_version)
 
     @property
     def _mempool_path(self) -> Path:
@@ -304,7 +327,9 @@ class Node:
 
     def _start_miner_object(self) -> None:
         from .mining.miner import Miner
-        self.miner = Miner(self.service, self.params, None, self.config.mine_workers, self.mempool)
+        # templates through the service: Core's BlockAssembler options and its last-block stats
+        self.miner = Miner(self.service, self.params, None, self.config.mine_workers, self.mempool,
+                           template_fn=self.service.template_now)
 
     async def _start_p2p(self) -> None:
         from .net.connman import ConnMan

@@ -24,7 +24,7 @@ from .protocol import (
     RPC_CLIENT_IN_INITIAL_DOWNLOAD, RPC_CLIENT_NOT_CONNECTED, RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR,
     RPC_TYPE_ERROR, RPC_VERIFY_ERROR, RPCError,
 )
-from .util import RPCArea, _bool, _int, _jtype, _str, _target_hex
+from .util import RPCArea, _bool, _int, _jtype, _str, _target_hex, amount_to_json
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,16 @@ Returns a json object containing mining-related information."""
                     "hashespersec": miner.hashrate if miner is not None else 0.0,
                     "blocksfound": miner.blocks_found if miner is not None else 0,
                     "workers": miner.workers if miner is not None else 0}
-        return await self._w(work)
+        out = await self._w(work)
+        # Core: the last assembled block's weight and tx count (only once one was assembled),
+        # and the assembler's -blockmintxfee
+        svc = self.node.service
+        stats = getattr(svc, "last_block_stats", None)
+        if stats is not None:
+            out["currentblockweight"], out["currentblocktx"] = stats
+        opts = getattr(svc, "assembler_options", None)
+        out["blockmintxfee"] = amount_to_json(opts.block_min_fee_rate if opts is not None else 1)
+        return out
 
 
 def _hash_hex(text: str, name: str) -> str:
