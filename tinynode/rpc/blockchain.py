@@ -19,6 +19,7 @@ from .protocol import (
 from .util import (
     RPCArea, _bool, _hash, _int, _jtype, _script_pubkey_json, _str, _target_hex, amount_to_json,
 )
+from .rawtx import txindex_enabled
 
 log = logging.getLogger(__name__)
 
@@ -242,10 +243,13 @@ Removes invalidity status of a block, its ancestors and its descendants, reconsi
         """getindexinfo ( "index_name" )
 Returns the status of one or all available indices currently running in the node.
 tinynode keeps one index, Core's "txindex" (txid -> block), written in the same store
-transaction as each block it indexes, so it is always synced to the tip."""
+transaction as each block it indexes, so it is always synced to the tip; it is listed (and used
+by getrawtransaction and REST /tx) with --txindex, as Core's -txindex."""
         name = _str(index_name, "index_name") if index_name is not None else ""
         height = self.node.writer.snapshot.height
         if name and name != "txindex":      # Core's SummaryToJSON: other names give nothing
+            return {}
+        if not txindex_enabled(self.node):  # without --txindex, as Core without -txindex
             return {}
         return {"txindex": {"synced": True, "best_block_height": height}}
 
