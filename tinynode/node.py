@@ -246,8 +246,15 @@ class Node:
 
         path = self.network_dir / "chain.sqlite"
         params = self.params
-        self.writer = ChainWriter(lambda: ChainState(params, SQLiteChainStore(path)),
-                                  on_fatal=self._on_fatal)
+        cfg = self.config
+        # Core's nPruneAfterHeight on regtest: 1000, 100 with -fastprune
+        prune_after = 100 if cfg.fastprune else 1000
+
+        def make_chainstate():
+            cs = ChainState(params, SQLiteChainStore(path))
+            cs.configure_prune(cfg.prune_target_bytes, prune_after)
+            return cs
+        self.writer = ChainWriter(make_chainstate, on_fatal=self._on_fatal)
         await self.writer.start()
         self.writer.subscribe_async(self._on_chain_event)
         snap = self.writer.snapshot

@@ -261,14 +261,17 @@ otherwise a BIP22 result as Core gives it: "duplicate", "duplicate-invalid", "in
         if known is not None:  # Core submitblock looks the hash up before ProcessNewBlock
             if known.failed:
                 return "duplicate-invalid"
-            if known.status & BlockStatus.VALID_SCRIPTS:   # Core IsValid(BLOCK_VALID_SCRIPTS)
+            if known.status & BlockStatus.VALID_SCRIPTS and known.have_data:   # Core IsValid(BLOCK_VALID_SCRIPTS)
                 return "duplicate"
+        # a connected block whose data was pruned is stored again (Core AcceptBlock with
+        # fRequested); nothing is connected, so Core's BlockChecked never fires: "inconclusive"
+        restoring = known is not None and bool(known.status & BlockStatus.VALID_SCRIPTS)
         if parent is None:  # Core keeps no block whose parent it lacks (AcceptBlockHeader)
             return "prev-blk-not-found"
         parent_failed = parent.failed
         res = await self.node.service.submit_block(block)  # Core submitblock + BIP22ValidationResult
         if res.status == "connected":
-            return None
+            return "inconclusive" if restoring else None
         if res.status in ("duplicate", "accepted"):
             return "duplicate" if res.status == "duplicate" else "inconclusive"
         if res.error is not None and res.error.reason == RejectReason.BAD_PREVBLK and not parent_failed:
