@@ -344,6 +344,9 @@ class Node:
 
         cfg = self.config
         netcfg = self.net_config or NetConfig()
+        if cfg.prune and not netcfg.pruned:
+            from dataclasses import replace as _replace
+            netcfg = _replace(netcfg, pruned=True)   # Core: NODE_NETWORK_LIMITED when pruning
         seeds = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in cfg.peers]
         self.connman = ConnMan(self.params, netcfg, listen=cfg.listen, bind_host=cfg.bind,
                                bind_port=cfg.port, seeds=seeds,

@@ -118,3 +118,17 @@ async def test_block_assembler_options_and_getmininginfo():
         assert info["currentblockweight"] == 4000 and info["blockmintxfee"] == 0.00000001
     finally:
         await n.stop()
+
+
+async def test_pruned_node_advertises_network_limited():
+    """Core: a pruning node's services are NODE_NETWORK_LIMITED (BIP159), not NODE_NETWORK."""
+    from tinynode.wire.constants import NODE_NETWORK, NODE_NETWORK_LIMITED
+    n = await start_node(prune=1, wallet=False)
+    try:
+        services = n.node.connman.config.local_services if hasattr(n.node.connman, "config") else None
+        info = await n.rpc.call("getnetworkinfo")
+        got = int(info["localservices"], 16)
+        assert got & NODE_NETWORK_LIMITED and not got & NODE_NETWORK
+        assert services is None or services == got
+    finally:
+        await n.stop()

@@ -44,7 +44,7 @@ HEADER = {"hash": str, "confirmations": int, "height": int, "version": int, "ver
 
 
 async def test_replies_match_cores_documented_shapes_and_error_codes():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         c = a.rpc
         addr = await c.call("getnewaddress", "lbl")
         hashes = await c.call("generatetoaddress", 101, addr)
@@ -268,7 +268,7 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
 
 async def test_testmempoolaccept_judges_replacements_without_touching_the_pool():
     """Core's testmempoolaccept runs the full RBF rules in a dry run (mempool.test_accept)."""
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         c = a.rpc
         addr = await c.call("getnewaddress")
         await c.call("generatetoaddress", 101, addr)

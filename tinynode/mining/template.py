@@ -366,7 +366,8 @@ def _assemble(chainstate: Any, params: Any, mtp: int, txs: list[Tx], fees: int, 
     tip = chainstate.tip
     height = tip.height + 1
     time = max(int(now), mtp + 1)
-    if height % params.retarget_window == 0:
+    window = getattr(params, "retarget_window", 0)
+    if window and height % window == 0:
         # Core GetMinimumTime (BIP94, on every network): the first block of a difficulty period
         # is at most MAX_TIMEWARP seconds before its parent
         time = max(time, tip.time - MAX_TIMEWARP)
