@@ -226,7 +226,9 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         assert await err(c.call("generateblock", addr, ["00"])) == -22
         mi = await c.call("getmininginfo")
         shape(mi, {"blocks": int, "bits": str, "difficulty": NUM, "target": str, "networkhashps": NUM,
-                   "pooledtx": int, "chain": str, "next": dict, "warnings": list},
+                   "pooledtx": int, "chain": str, "next": dict, "warnings": list,
+                   "blockmintxfee": NUM},
+              optional={"currentblockweight", "currentblocktx"},   # once a block was assembled
               extra={"mining", "hashespersec", "blocksfound", "workers"})
         shape(mi["next"], {"height": int, "bits": str, "difficulty": NUM, "target": str})
         assert mi["next"]["height"] == mi["blocks"] + 1 and mi["networkhashps"] > 0
