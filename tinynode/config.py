@@ -20,6 +20,21 @@ from .net.permissions import (PermissionParseError, WhitebindEntry, WhitelistEnt
                               parse_whitebind, parse_whitelist)
 from .params import ChainParams, get_params, parse_activation_height
 
+# --- issue 18: Core's index, pruning, mining and policy options ---
+#: Core MAX_BLOCK_WEIGHT (BIP141), the consensus limit -blockmaxweight may not exceed
+MAX_BLOCK_WEIGHT = 4_000_000
+#: Core DEFAULT_BLOCK_RESERVED_WEIGHT and MINIMUM_BLOCK_RESERVED_WEIGHT (policy/policy.h)
+DEFAULT_BLOCK_RESERVED_WEIGHT = 8000
+MINIMUM_BLOCK_RESERVED_WEIGHT = 2000
+#: Core DEFAULT_BLOCK_MIN_TX_FEE, sat/kvB
+DEFAULT_BLOCK_MIN_TX_FEE = 1
+#: Core MIN_DISK_SPACE_FOR_BLOCK_FILES / 1 MiB: the smallest automatic prune target
+MIN_PRUNE_TARGET_MIB = 550
+#: Core BlockManager::PRUNE_TARGET_MANUAL (-prune=1)
+PRUNE_TARGET_MANUAL = (1 << 64) - 1
+#: Core's -test=<option> names tinynode knows
+TEST_OPTIONS = ("bip94",)
+
 __all__ = [
     "ConfigError",
     "NodeConfig",
@@ -107,6 +122,17 @@ class NodeConfig:
     minimum_chain_work: int | None = None   # Core -minimumchainwork (None = the network's)
     test_activation_heights: tuple[tuple[str, int], ...] = ()   # Core -testactivationheight
     uacomments: tuple[str, ...] = ()   # Core -uacomment: "(c1; c2)" in our user agent
+    # --- Core's index, pruning, mining and policy options (issue 18) ---
+    txindex: bool = False              # Core -txindex: RPC/REST may look confirmed txs up by txid
+    prune: int = 0                     # Core -prune: 0 off, 1 manual (pruneblockchain), N MiB target
+    fastprune: bool = False            # Core -fastprune: accepted with prune; no effect (no block files)
+    block_version: int | None = None   # Core -blockversion (regtest only): template nVersion
+    block_min_tx_fee: int = DEFAULT_BLOCK_MIN_TX_FEE         # Core -blockmintxfee, sat/kvB
+    block_max_weight: int = MAX_BLOCK_WEIGHT                 # Core -blockmaxweight
+    block_reserved_weight: int = DEFAULT_BLOCK_RESERVED_WEIGHT   # Core -blockreservedweight
+    min_relay_tx_fee: int | None = None   # Core -minrelaytxfee, sat/kvB; None = policy default
+    permit_bare_multisig: bool = True  # Core -permitbaremultisig
+    test: tuple[str, ...] = ()         # Core -test=<option>: only "bip94" (regtest)
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @property
@@ -122,7 +148,17 @@ class NodeConfig:
             changes["minimum_chain_work"] = self.minimum_chain_work
         if self.accept_nonstd_txn:
             changes["require_standard"] = False
+        if "bip94" in self.test and not params.enforce_bip94:
+            changes["enforce_bip94"] = True   # Core -test=bip94 (regtest only)
         return replace(params, **changes) if changes else params
+
+    @property
+    def prune_target_bytes(self) -> int:
+        """Core `BlockManager::GetPruneTarget`: 0 off, PRUNE_TARGET_MANUAL for -prune=1, else
+        the target in bytes."""
+        if self.prune == 0:
+            return 0
+        return PRUNE_TARGET_MANUAL if self.prune == 1 else self.prune * 1024 * 1024
 
     @property
     def network_dir(self) -> Path:
@@ -182,9 +218,55 @@ class NodeConfig:
                 check_ua_comments(self.uacomments)
             except ValueError as e:
                 raise ConfigError(str(e)) from None
+        self._validate_core_options()
         if self.whitebind and not self.listen:
             raise ConfigError("Cannot set -bind or -whitebind together with -listen=0; "
                               "drop --whitebind or --no-listen")
+
+
+    def _validate_core_options(self) -> None:
+        """Core's AppInitParameterInteraction checks for the options of issue 18, with its
+        messages (init.cpp, node/blockmanager_args.cpp)."""
+        if self.prune < 0:
+            raise ConfigError("Error: Prune cannot be configured with a negative value.")
+        if 1 < self.prune < MIN_PRUNE_TARGET_MIB:
+            raise ConfigError(f"Error: Prune configured below the minimum of {MIN_PRUNE_TARGET_MIB} "
+                              "MiB.  Please use a higher number.")
+        if self.prune and self.txindex:
+            raise ConfigError("Error: Prune mode is incompatible with -txindex.")
+        if self.fastprune and not self.prune:
+            raise ConfigError("--fastprune only makes sense with --prune (it changes block file "
+                              "sizes in Core; tinynode has no block files)")
+        if self.block_version is not None and self.network != "regtest":
+            raise ConfigError("--blockversion is a regtest-only option (Core ignores -blockversion "
+                              "on networks that do not mine blocks on demand)")
+        if self.block_max_weight > MAX_BLOCK_WEIGHT:
+            raise ConfigError(f"Error: Specified -blockmaxweight ({self.block_max_weight}) exceeds "
+                              f"consensus maximum block weight ({MAX_BLOCK_WEIGHT})")
+        if self.block_reserved_weight > MAX_BLOCK_WEIGHT:
+            raise ConfigError(f"Error: Specified -blockreservedweight ({self.block_reserved_weight}) "
+                              f"exceeds consensus maximum block weight ({MAX_BLOCK_WEIGHT})")
+        if self.block_reserved_weight < MINIMUM_BLOCK_RESERVED_WEIGHT:
+            raise ConfigError(f"Error: Specified -blockreservedweight ({self.block_reserved_weight}) "
+                              f"is lower than minimum safety value of ({MINIMUM_BLOCK_RESERVED_WEIGHT})")
+        for t in self.test:
+            if t not in TEST_OPTIONS:
+                raise ConfigError(f"Error: Unrecognised option \"{t}\" provided in -test=<option>.")
+            if self.network != "regtest":
+                raise ConfigError("Error: -test=<option> can only be used with regtest")
+
+
+def parse_money(text: str, option: str) -> int:
+    """Core `ParseMoney` for an amount option in coins (8 decimals max) → satoshis; ConfigError
+    with Core's `AmountErrMsg` otherwise."""
+    from decimal import Decimal, InvalidOperation
+    try:
+        d = Decimal(text.strip())
+    except InvalidOperation:
+        d = None
+    if d is None or not d.is_finite() or d < 0 or d != d.quantize(Decimal("1e-8")) or d > 21_000_000:
+        raise ConfigError(f"Error: Invalid amount for -{option}=<amount>: '{text}'")
+    return int(d * 100_000_000)
 
 
 def _int_or_none(value: str) -> int | None:
@@ -287,6 +369,7 @@ def daemon_parser() -> argparse.ArgumentParser:
                         "cltv, csv) at HEIGHT, as Bitcoin Core's -testactivationheight. Repeatable")
     p.add_argument("--uacomment", action="append", default=[], metavar="CMT",
                    help="append CMT to the user agent, as Bitcoin Core's -uacomment. Repeatable")
+    _add_core_options(p)
     return p
 
 
@@ -296,6 +379,59 @@ def parse_minimum_chain_work(text: str) -> int:
     if not digits or len(digits) > 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
         raise ConfigError(f"Invalid minimum work specified ({text}), must be up to 64 hex digits")
     return int(digits, 16)
+
+
+def _add_core_options(p: argparse.ArgumentParser) -> None:
+    """Bitcoin Core's index, pruning, mining and policy options (issue 18), under Core's names."""
+    g = p.add_argument_group("index, pruning, mining and policy (Bitcoin Core's options)")
+    g.add_argument("--txindex", action="store_true", default=False,
+                   help="let getrawtransaction and REST /tx find confirmed transactions by txid "
+                        "alone, as Core's -txindex (tinynode always keeps the index; without this "
+                        "option, as Core without -txindex, a confirmed tx needs its block hash)")
+    g.add_argument("--prune", type=int, default=0, metavar="N",
+                   help="delete old block bodies, as Core's -prune: 0 off (default), 1 only on "
+                        "`pruneblockchain HEIGHT`, N>=550 keep about N MiB of blocks; the last 288 "
+                        "blocks are always kept. A pruned node advertises NODE_NETWORK_LIMITED")
+    g.add_argument("--fastprune", action="store_true", default=False,
+                   help="Core's small-block-file test option; accepted with --prune and has no "
+                        "effect (tinynode stores blocks in SQLite, not in block files)")
+    g.add_argument("--blockversion", type=int, default=None, metavar="N",
+                   help="regtest only: the version of block templates (Core's -blockversion)")
+    g.add_argument("--blockmintxfee", default=None, metavar="AMT",
+                   help="lowest fee rate, in coins/kvB, of transactions put in block templates "
+                        "(Core's -blockmintxfee; default 0.00000001)")
+    g.add_argument("--blockmaxweight", type=int, default=None, metavar="N",
+                   help=f"maximum BIP141 weight of a block template (default {MAX_BLOCK_WEIGHT})")
+    g.add_argument("--blockreservedweight", type=int, default=None, metavar="N",
+                   help="weight kept free in templates for the header and coinbase "
+                        f"({MINIMUM_BLOCK_RESERVED_WEIGHT}..{MAX_BLOCK_WEIGHT}; "
+                        f"default {DEFAULT_BLOCK_RESERVED_WEIGHT})")
+    g.add_argument("--minrelaytxfee", default=None, metavar="AMT",
+                   help="fee rate, in coins/kvB, below which transactions are not accepted or "
+                        "relayed (Core's -minrelaytxfee; default 0.00000100)")
+    g.add_argument("--permitbaremultisig", type=int, choices=(0, 1), default=1, metavar="0|1",
+                   help="relay bare multisig outputs (Core's -permitbaremultisig; default 1)")
+    g.add_argument("--test", action="append", default=[], metavar="OPTION",
+                   help="regtest test option as Core's -test=<option>: bip94 enforces the BIP94 "
+                        "timewarp rule. Repeatable")
+
+
+def _core_options(ns: argparse.Namespace) -> dict[str, object]:
+    """NodeConfig fields from the options of `_add_core_options`."""
+    out: dict[str, object] = {
+        "txindex": ns.txindex, "prune": ns.prune, "fastprune": ns.fastprune,
+        "block_version": ns.blockversion, "permit_bare_multisig": bool(ns.permitbaremultisig),
+        "test": tuple(ns.test),
+    }
+    if ns.blockmintxfee is not None:
+        out["block_min_tx_fee"] = parse_money(ns.blockmintxfee, "blockmintxfee")
+    if ns.minrelaytxfee is not None:
+        out["min_relay_tx_fee"] = parse_money(ns.minrelaytxfee, "minrelaytxfee")
+    if ns.blockmaxweight is not None:
+        out["block_max_weight"] = ns.blockmaxweight
+    if ns.blockreservedweight is not None:
+        out["block_reserved_weight"] = ns.blockreservedweight
+    return out
 
 
 def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> NodeConfig:
@@ -390,6 +526,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
                             if ns.minimumchainwork is not None else None),
         test_activation_heights=heights,
         uacomments=tuple(ns.uacomment),
+        **_core_options(ns),   # type: ignore[arg-type]
     )
     cfg.validate()
     if cfg.mine_to:

@@ -268,9 +268,16 @@ class Node:
 
         path = self.network_dir / "chain.sqlite"
         params = self.params
+        cfg = self.config
         clock = self.clock
-        self.writer = ChainWriter(lambda: ChainState(params, SQLiteChainStore(path), now=clock),
-                                  on_fatal=self._on_fatal)
+        # Core's nPruneAfterHeight on regtest: 1000, 100 with -fastprune
+        prune_after = 100 if cfg.fastprune else 1000
+
+        def make_chainstate():
+            cs = ChainState(params, SQLiteChainStore(path), now=clock)
+            cs.configure_prune(cfg.prune_target_bytes, prune_after)
+            return cs
+        self.writer = ChainWriter(make_chainstate, on_fatal=self._on_fatal)
         await self.writer.start()
         self.writer.subscribe_async(self._on_chain_event)
         snap = self.writer.snapshot
@@ -281,15 +288,38 @@ class Node:
         from .validation import ValidationService
         params = self.params
 
+        policy = self._policy_config()
+
         def make():
-            return Mempool(params, self.writer.chainstate, clock=self.clock)
+            return Mempool(params, self.writer.chainstate, policy, clock=self.clock)
         self.mempool = await self.writer.call(make)
         self.service = ValidationService(self.writer, params, self.mempool, clock=self.clock)
+        self.service.assembler_options = self._assembler_options()
         await self.writer.call(self.mempool.fee_estimator.load, self._fee_estimates_path)
         accepted, failed = await self.writer.call(self.mempool.load, self._mempool_path)
         if accepted or failed:
             log.info("mempool loaded: %d txs back from %s (%d no longer valid)",
                      accepted, self._mempool_path.name, failed)
+
+    def _policy_config(self) -> Any:
+        """Core's -minrelaytxfee and -permitbaremultisig on the relay policy."""
+        from dataclasses import replace as _replace
+        from .mempool.policy import FeeRate, PolicyConfig
+        cfg = self.config
+        policy = PolicyConfig(permit_bare_multisig=cfg.permit_bare_multisig)
+        if cfg.min_relay_tx_fee is not None:
+            policy = _replace(policy, min_relay_fee=FeeRate(cfg.min_relay_tx_fee))
+        return policy
+
+    def _assembler_options(self) -> Any:
+        """Core's BlockAssembler options from -blockmaxweight, -blockreservedweight,
+        -blockmintxfee and -blockversion (regtest only, validated by the config)."""
+        from .mining.template import AssemblerOptions
+        cfg = self.config
+        return AssemblerOptions(block_max_weight=cfg.block_max_weight,
+                                block_reserved_weight=cfg.block_reserved_weight,
+                                block_min_fee_rate=cfg.block_min_tx_fee,
+                                block_version=cfg.block_version)
 
     @property
     def _mempool_path(self) -> Path:
@@ -345,8 +375,9 @@ class Node:
 
     def _start_miner_object(self) -> None:
         from .mining.miner import Miner
+        # templates through the service: Core's BlockAssembler options and its last-block stats
         self.miner = Miner(self.service, self.params, None, self.config.mine_workers, self.mempool,
-                           clock=self.clock)
+                           template_fn=self.service.template_now, clock=self.clock)
 
     async def _start_p2p(self) -> None:
         from .net.connman import ConnMan
@@ -361,6 +392,9 @@ class Node:
             from dataclasses import replace
             from .net.peer import format_sub_version
             netcfg = replace(netcfg, user_agent=format_sub_version(cfg.uacomments))
+        if cfg.prune and not netcfg.pruned:
+            from dataclasses import replace as _replace
+            netcfg = _replace(netcfg, pruned=True)   # Core: NODE_NETWORK_LIMITED when pruning
         seeds = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in cfg.peers]
         self.connman = ConnMan(self.params, netcfg, listen=cfg.listen, bind_host=cfg.bind,
                                bind_port=cfg.port, seeds=seeds,

@@ -60,6 +60,7 @@ class ChainParams:
     max_block_weight: int = 4_000_000       # Core MAX_BLOCK_WEIGHT (BIP141)
     max_block_sigops_cost: int = 80_000     # Core MAX_BLOCK_SIGOPS_COST (BIP141)
     max_future_block_time: int = 2 * 60 * 60
+    enforce_bip94: bool = False              # Core consensus.enforce_BIP94 (regtest: -test=bip94)
     default_bind: str = "127.0.0.1"
     mine_by_default: bool = False
     # Buried soft-fork activation heights (Core `Consensus::Params` BIP34Height, BIP65Height,

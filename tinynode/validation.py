@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from .consensus.errors import PolicyError
 from .mempool.pool import MempoolEntry, PackageResult, is_consensus_invalid
-from .mining.template import BlockTemplate, build_template
+from .mining.template import COINBASE_WEIGHT_RESERVE, BlockTemplate, build_template
 
 if TYPE_CHECKING:  # pragma: no cover
     from .chain.chainstate import BlockResult
@@ -159,6 +159,11 @@ class ValidationService:
         self._clock = clock
         self._budgets = _Budgets(budget or TxBudgetConfig())
         self._tx_subscribers: list[Callable[[Any], Any]] = []
+        #: Core's BlockAssembler::Options (-blockmaxweight, -blockmintxfee, ...); None = defaults
+        self.assembler_options: Any = None
+        #: (weight incl. the reserved weight, tx count) of the last template: getmininginfo's
+        #: currentblockweight / currentblocktx (Core's BlockAssembler::m_last_block_*)
+        self.last_block_stats: tuple[int, int] | None = None
 
     # --- reads ------------------------------------------------------------------------------------
     @property
@@ -195,8 +200,12 @@ class ValidationService:
 
     def template_now(self, payout_script: bytes, now: int, extranonce: int = 0) -> BlockTemplate:
         """`build_template` for code already on the writer thread."""
-        return build_template(self.writer.chainstate, self.mempool, payout_script, now, extranonce,
-                              params=self.params)
+        t = build_template(self.writer.chainstate, self.mempool, payout_script, now, extranonce,
+                           params=self.params, options=self.assembler_options)
+        reserved = (self.assembler_options.block_reserved_weight
+                    if self.assembler_options is not None else COINBASE_WEIGHT_RESERVE)
+        self.last_block_stats = (reserved + sum(tx.weight for tx in t.block.txs[1:]), t.tx_count - 1)
+        return t
 
     async def test_block_validity(self, block: "Block") -> str | None:
         """Core `TestBlockValidity(check_pow=false, check_merkle_root=true)` for getblocktemplate

@@ -167,6 +167,17 @@ def translate(args: dict[str, list[str]]) -> list[str]:
             out += [flag, v]
     if one("acceptnonstdtxn", "0") == "1":
         out.append("--acceptnonstdtxn")
+    # issue 18: index, pruning, mining and policy options
+    for name in ("txindex", "fastprune"):
+        if one(name, "0") == "1":
+            out.append(f"--{name}")
+    for name in ("prune", "blockversion", "blockmintxfee", "blockmaxweight", "blockreservedweight",
+                 "minrelaytxfee", "permitbaremultisig"):
+        v = one(name)
+        if v is not None:
+            out += [f"--{name}", v]
+    for v in args.pop("test", []):
+        out += ["--test", v]
     for name in list(args):
         if name in IGNORED:
             args.pop(name)

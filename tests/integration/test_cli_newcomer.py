@@ -20,7 +20,7 @@ async def run_cli(capsys, node, *argv: str) -> tuple[int, str, str]:
 
 
 async def test_send_from_an_address_prints_amount_fee_and_change(capsys):
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         src = await a.rpc.call("getnewaddress", "mining")
         dest = await a.rpc.call("getnewaddress", "dest")
         await a.rpc.call("generatetoaddress", 101, src)          # 50 spendable + 100 x 50 immature at src
@@ -93,7 +93,7 @@ async def test_failed_start_logs_no_stopped_line_before_the_error(caplog):
 async def test_mining_off_is_logged_at_start(caplog):
     import logging
     with caplog.at_level(logging.INFO, logger="tinynode"):
-        async with running_nodes(1):
+        async with running_nodes(1, txindex=True):
             pass
     assert ("mining off: blocks come from peers, or on demand with `tinynode-cli mine N`; "
             "start with --mine to mine continuously") in [r.getMessage() for r in caplog.records]
@@ -110,7 +110,7 @@ async def test_backupwallet_copies_keys_and_coins_to_one_private_file(tmp_path):
     from tinynode.storage.wallet import WalletStore
     from tinynode.wallet.wallet import Wallet
 
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         addr = await a.rpc.call("getnewaddress", "mining")
         await a.rpc.call("generatetoaddress", 101, addr)
         wif = await a.rpc.call("dumpprivkey", addr)

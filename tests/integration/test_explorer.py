@@ -36,7 +36,7 @@ def chromium() -> str:
 
 @pytest.fixture
 async def explorer_node():
-    t = await start_node(rpc_port=0, rest=True, explorer=True)
+    t = await start_node(txindex=True, rpc_port=0, rest=True, explorer=True)
     try:
         call = t.rpc.call
         addr = await call("getnewaddress")

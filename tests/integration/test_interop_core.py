@@ -165,7 +165,7 @@ async def test_tinynode_syncs_from_core(bitcoind_path: str) -> None:
         last = await core.rpc("getblock", hashes[-1], 2)
         assert any(out["scriptPubKey"]["hex"].startswith("6a24aa21a9ed")  # witness commitment
                    for out in last["tx"][0]["vout"])
-        t = await start_node(peers=(("127.0.0.1", core.p2p_port),))
+        t = await start_node(txindex=True, peers=(("127.0.0.1", core.p2p_port),))
         await wait_same_tip(t, core, hashes[-1], timeout=180)
         assert t.node.writer.snapshot.height == CHAIN
         for height in (1, 2000, 2001, CHAIN):
@@ -250,7 +250,7 @@ async def test_tinynode_wallet_tx_reaches_core(bitcoind_path: str) -> None:
     core = await start_bitcoind(bitcoind_path)
     t: TestNode | None = None
     try:
-        t = await start_node(peers=(("127.0.0.1", core.p2p_port),))
+        t = await start_node(txindex=True, peers=(("127.0.0.1", core.p2p_port),))
         addr = await t.rpc.call("getnewaddress")
         hashes = await core.rpc("generatetoaddress", 101, addr)
         await wait_same_tip(t, core, hashes[-1])
@@ -287,7 +287,7 @@ async def test_reorg_onto_core_and_core_follows_ours(bitcoind_path: str) -> None
     core = await start_bitcoind(bitcoind_path)
     t: TestNode | None = None
     try:
-        t = await start_node()
+        t = await start_node(txindex=True)
         addr = await t.rpc.call("getnewaddress")
         ours = await t.rpc.call("generatetoaddress", 3, addr)
         theirs = await core.rpc("generatetoaddress", 5, encode_address("p2pkh", bytes(20), REGTEST))
@@ -333,7 +333,7 @@ async def test_core_syncs_tinynodes_chain_with_witness_spends(bitcoind_path: str
     core = await start_bitcoind(bitcoind_path)
     t: TestNode | None = None
     try:
-        t = await start_node()
+        t = await start_node(txindex=True)
         addr = await t.rpc.call("getnewaddress")
         await t.rpc.call("generatetoaddress", 110, addr)
         wpkh = P2WPKHKey.make(1)
@@ -475,7 +475,7 @@ async def test_rpc_answers_equal_cores(bitcoind_path: str) -> None:
     core = await start_bitcoind(bitcoind_path)
     t: TestNode | None = None
     try:
-        t = await start_node(peers=(("127.0.0.1", core.p2p_port),))
+        t = await start_node(txindex=True, peers=(("127.0.0.1", core.p2p_port),))
         c = await core_chain_with_a_spend(core, t, key, 110, pending_fee=5_000)
         spend, with_tx, cb2, pending = c.spend, c.with_tx, c.cb2, c.pending
 
@@ -571,7 +571,7 @@ async def test_blocks_judged_as_core_judges_them(bitcoind_path: str) -> None:
         answers.append((name, ours, theirs))
 
     try:
-        t = await start_node()
+        t = await start_node(txindex=True)
         for i in range(1, 102):
             b.next_block(f"c{i}")
             b.save_spendable_output()
@@ -689,7 +689,7 @@ async def test_mempool_judges_txs_as_core_does(bitcoind_path: str) -> None:
     core = await start_bitcoind(bitcoind_path)
     t: TestNode | None = None
     try:
-        t = await start_node(peers=(("127.0.0.1", core.p2p_port),))
+        t = await start_node(txindex=True, peers=(("127.0.0.1", core.p2p_port),))
         hashes = await core.rpc("generatetoaddress", 120, addr)
         await wait_same_tip(t, core, hashes[-1])
         coins = [(await core.rpc("getblock", h, 2))["tx"][0]["txid"] for h in hashes[:20]]
@@ -763,7 +763,7 @@ async def test_core_accepts_blocks_tinynode_mines(bitcoind_path: str) -> None:
     core = await start_bitcoind(bitcoind_path)
     t: TestNode | None = None
     try:
-        t = await start_node()
+        t = await start_node(txindex=True)
         addr = await t.rpc.call("getnewaddress")
         hashes = await t.rpc.call("generatetoaddress", 110, addr)
         txid = await t.rpc.call("sendtoaddress", await t.rpc.call("getnewaddress"), 12.5)

@@ -38,7 +38,7 @@ async def test_rest_answers_equal_cores(bitcoind_path: str) -> None:
     core = await start_bitcoind(bitcoind_path, ("-rest", "-txindex"))
     t: TestNode | None = None
     try:
-        t = await start_node(peers=(("127.0.0.1", core.p2p_port),), rpc_port=0, rest=True)
+        t = await start_node(txindex=True, peers=(("127.0.0.1", core.p2p_port),), rpc_port=0, rest=True)
         c = await core_chain_with_a_spend(core, t, key, 105, pending_fee=5_000)
         hashes, cb, spend, with_tx, cb2, pending = c.hashes, c.cb, c.spend, c.with_tx, c.cb2, c.pending
         await core.rpc("sendrawtransaction", pending.raw.hex())

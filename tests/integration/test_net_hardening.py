@@ -195,7 +195,7 @@ async def test_newcomer_refused_when_every_inbound_peer_is_protected():
 async def test_peer_whose_tx_enters_the_mempool_gets_the_tx_time():
     """Core's m_last_tx_time: set when a tx from the peer is accepted to the mempool; a raw peer
     that sends the same tx afterwards (a duplicate, not accepted) gets none."""
-    async with running_nodes(2) as (a, b):
+    async with running_nodes(2, txindex=True) as (a, b):
         await connect_nodes(a, b)
         await a.rpc.call("generatetoaddress", 101, await a.rpc.call("getnewaddress"))
         await sync_blocks([a, b])
@@ -239,7 +239,7 @@ async def test_misbehaving_loopback_peers_are_disconnected_and_may_always_reconn
     would cut off every node on 127.0.0.1). However often peers from 127.0.0.1 misbehave, the
     IP is never refused wholesale, and the node keeps dialling and syncing from its neighbours."""
     caplog.set_level("INFO", logger="tinynode.net.peer")
-    async with running_nodes(2) as (victim, honest):
+    async with running_nodes(2, txindex=True) as (victim, honest):
         cm = victim.node.connman
         ports = [await misbehave_from_new_port(victim.node.p2p_port) for _ in range(5)]
         assert len(set(ports)) == 5

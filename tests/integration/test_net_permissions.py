@@ -79,7 +79,7 @@ async def tx_invs_until(r: RawConn, marker: bytes, timeout: float = 10.0) -> lis
 
 async def test_noban_peer_is_not_banned_or_disconnected_for_misbehaviour(caplog):
     caplog.set_level("WARNING", logger="tinynode.net.peer")
-    async with running_nodes(1, whitelist=whitelist("noban@127.0.0.1")) as [node]:
+    async with running_nodes(1, txindex=True, whitelist=whitelist("noban@127.0.0.1")) as [node]:
         r = await raw_peer(node.node.p2p_port)
         for i in range(3):                              # 50 points each: 150 >= 100
             await r.send_raw("ping", struct.pack("<Q", i), checksum_override=b"\x00\x00\x00\x00")
@@ -99,7 +99,7 @@ async def test_noban_peer_is_not_banned_or_disconnected_for_misbehaviour(caplog)
 
 
 async def test_the_same_misbehaviour_disconnects_a_peer_without_noban():
-    async with running_nodes(1, whitelist=whitelist("mempool@127.0.0.1")) as [node]:
+    async with running_nodes(1, txindex=True, whitelist=whitelist("mempool@127.0.0.1")) as [node]:
         r = await raw_peer(node.node.p2p_port)
         for i in range(2):
             await r.send_raw("ping", struct.pack("<Q", i), checksum_override=b"\x00\x00\x00\x00")
@@ -111,7 +111,7 @@ async def test_the_same_misbehaviour_disconnects_a_peer_without_noban():
 # ------------------------------------------------------------------ getpeerinfo permissions
 
 async def test_getpeerinfo_shows_whitelist_permissions_by_range_and_direction():
-    async with running_nodes(2, whitelist=whitelist("mempool,addr@127.0.0.0/8", "relay@10.0.0.0/8",
+    async with running_nodes(2, txindex=True, whitelist=whitelist("mempool,addr@127.0.0.0/8", "relay@10.0.0.0/8",
                                                     "out,forcerelay@127.0.0.1")) as (a, b):
         r = await raw_peer(a.node.p2p_port)
         assert (await row_of(a, r))["permissions"] == ["mempool", "addr"]
@@ -127,7 +127,7 @@ async def test_getpeerinfo_shows_whitelist_permissions_by_range_and_direction():
 
 async def test_whitebind_listener_grants_its_permissions():
     bind = (WhitebindEntry(F.NOBAN | F.MEMPOOL, "127.0.0.1", 0), WhitebindEntry(F.NONE, "127.0.0.1", 0))
-    async with running_nodes(1, whitebind=bind) as [node]:
+    async with running_nodes(1, txindex=True, whitebind=bind) as [node]:
         cm = node.node.connman
         assert len(cm.whitebind_ports) == 2 and node.node.p2p_port not in cm.whitebind_ports
         white = await raw_peer(cm.whitebind_ports[0])
@@ -143,14 +143,14 @@ async def test_whitebind_listener_grants_its_permissions():
 # ------------------------------------------------------------------ BIP35 mempool
 
 async def test_mempool_permission_controls_the_bip35_answer():
-    async with running_nodes(1, whitelist=whitelist("mempool@127.0.0.1")) as [node]:
+    async with running_nodes(1, txindex=True, whitelist=whitelist("mempool@127.0.0.1")) as [node]:
         txid = bytes.fromhex(await funded_tx(node))[::-1]
         # relay=False: no announcements at all, so an inv can only answer `mempool`.
         asker = await raw_peer(node.node.p2p_port, relay=False)
         await asker.send(m.MemPool())
         assert txid in await tx_invs_until(asker, txid)
         await asker.close()
-    async with running_nodes(1, whitelist=whitelist("noban@127.0.0.2")) as [node]:
+    async with running_nodes(1, txindex=True, whitelist=whitelist("noban@127.0.0.2")) as [node]:
         await funded_tx(node)
         rude = await raw_peer(node.node.p2p_port, relay=False)
         await rude.send(m.MemPool())
@@ -160,7 +160,7 @@ async def test_mempool_permission_controls_the_bip35_answer():
 
 
 async def test_a_noban_peer_without_mempool_permission_is_ignored_not_disconnected():
-    async with running_nodes(1, whitelist=whitelist("noban@127.0.0.1")) as [node]:
+    async with running_nodes(1, txindex=True, whitelist=whitelist("noban@127.0.0.1")) as [node]:
         await funded_tx(node)
         r = await raw_peer(node.node.p2p_port, relay=False)
         await r.send(m.MemPool())
@@ -177,7 +177,7 @@ async def test_forcerelay_announces_a_tx_the_node_already_had(force):
     """Core p2p_permissions check_tx_relay: a forcerelay peer resends a tx already in the
     mempool, and the node relays it onward again; without forcerelay nothing is announced."""
     perms = "forcerelay@127.0.0.1" if force else "relay@127.0.0.1"
-    async with running_nodes(1, whitelist=whitelist(perms)) as [node]:
+    async with running_nodes(1, txindex=True, whitelist=whitelist(perms)) as [node]:
         txid_hex = await funded_tx(node)
         txid = bytes.fromhex(txid_hex)[::-1]
         tx = Tx.from_hex(await node.rpc.call("getrawtransaction", txid_hex))
@@ -228,7 +228,7 @@ async def test_relay_permission_fetches_txs_where_the_node_asked_for_none(relay)
     tinynode's blocksonly is per connection (`relay_ours`, our version's relay flag); it is
     switched off by hand here, as nothing in the daemon sets it yet."""
     perms = "relay@127.0.0.1" if relay else "mempool@127.0.0.1"
-    async with running_nodes(1, whitelist=whitelist(perms)) as [node]:
+    async with running_nodes(1, txindex=True, whitelist=whitelist(perms)) as [node]:
         r = await raw_peer(node.node.p2p_port)
         [peer] = [p for p in node.node.connman.connected_peers() if p.addr[1] == sockport(r)]
         peer.relay_ours = False

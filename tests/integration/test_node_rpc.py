@@ -31,7 +31,7 @@ async def rpc_error(coro) -> RPCError:
 
 
 async def test_mine_send_relay_confirm_with_exact_balances():
-    async with running_nodes(2) as (a, b):
+    async with running_nodes(2, txindex=True) as (a, b):
         await connect_nodes(a, b)
         addr_a = await a.rpc.call("getnewaddress")
         await a.rpc.call("generatetoaddress", 101, addr_a)
@@ -72,7 +72,7 @@ async def test_mine_send_relay_confirm_with_exact_balances():
 
 
 async def test_blockchain_rpcs_and_error_codes():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         info = await a.rpc.call("getblockchaininfo")
         assert info["chain"] == "regtest" and info["blocks"] == 0
         genesis = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
@@ -112,7 +112,7 @@ async def test_blockchain_rpcs_and_error_codes():
 
 
 async def test_three_sends_from_one_coin_and_mempool_rejects():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         addr = await a.rpc.call("getnewaddress")
         await a.rpc.call("generatetoaddress", 101, addr)
         other = await a.rpc.call("getnewaddress")
@@ -139,7 +139,7 @@ async def test_three_sends_from_one_coin_and_mempool_rejects():
 
 
 async def test_lock_file_socket_mode_and_restart_restores_wallet():
-    t = await start_node()
+    t = await start_node(txindex=True)
     try:
         assert stat.S_IMODE(os.stat(t.node.rpc_socket).st_mode) == 0o600
         assert stat.S_IMODE(os.stat(t.datadir / "regtest" / "wallets" / "wallet.sqlite").st_mode) == 0o600
@@ -162,7 +162,7 @@ async def test_lock_file_socket_mode_and_restart_restores_wallet():
 
 
 async def test_reorg_returns_send_to_pending_then_conflicted():
-    async with running_nodes(2) as (a, b):
+    async with running_nodes(2, txindex=True) as (a, b):
         await connect_nodes(a, b)
         addr_a = await a.rpc.call("getnewaddress")
         await a.rpc.call("generatetoaddress", 101, addr_a)

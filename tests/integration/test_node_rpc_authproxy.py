@@ -95,14 +95,14 @@ def _status_without_auth(port: int, headers: dict) -> tuple[int, str | None]:
 
 
 async def test_authserviceproxy_raw_tx_workflow_over_tcp_cookie_auth():
-    async with running_nodes(1, rpc_port=0) as (a,):
+    async with running_nodes(1, txindex=True, rpc_port=0) as (a,):
         cookie = (a.node.network_dir / ".cookie").read_text()
         assert cookie.startswith("__cookie__:") and len(cookie.split(":")[1]) == 64
         await asyncio.to_thread(_raw_tx_workflow, _url(a))
 
 
 async def test_wrong_or_missing_credentials_get_http_401():
-    async with running_nodes(1, rpc_port=0) as (a,):
+    async with running_nodes(1, txindex=True, rpc_port=0) as (a,):
         wrong = "__cookie__:" + "00" * 32
 
         def wrong_cookie() -> str:

@@ -46,7 +46,7 @@ HEADER = {"hash": str, "confirmations": int, "height": int, "version": int, "ver
 
 
 async def test_replies_match_cores_documented_shapes_and_error_codes():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         c = a.rpc
         addr = await c.call("getnewaddress", "lbl")
         hashes = await c.call("generatetoaddress", 101, addr)
@@ -233,7 +233,9 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
         assert await err(c.call("generateblock", addr, ["00"])) == -22
         mi = await c.call("getmininginfo")
         shape(mi, {"blocks": int, "bits": str, "difficulty": NUM, "target": str, "networkhashps": NUM,
-                   "pooledtx": int, "chain": str, "next": dict, "warnings": list},
+                   "pooledtx": int, "chain": str, "next": dict, "warnings": list,
+                   "blockmintxfee": NUM},
+              optional={"currentblockweight", "currentblocktx"},   # once a block was assembled
               extra={"mining", "hashespersec", "blocksfound", "workers"})
         shape(mi["next"], {"height": int, "bits": str, "difficulty": NUM, "target": str})
         assert mi["next"]["height"] == mi["blocks"] + 1 and mi["networkhashps"] > 0
@@ -275,7 +277,7 @@ async def test_replies_match_cores_documented_shapes_and_error_codes():
 
 async def test_testmempoolaccept_judges_replacements_without_touching_the_pool():
     """Core's testmempoolaccept runs the full RBF rules in a dry run (mempool.test_accept)."""
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         c = a.rpc
         addr = await c.call("getnewaddress")
         await c.call("generatetoaddress", 101, addr)

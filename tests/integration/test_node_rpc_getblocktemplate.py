@@ -62,7 +62,7 @@ async def fund_and_spend(c) -> tuple[str, list[str]]:
 
 
 async def test_template_fields_and_the_block_the_node_mines_agree():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         c = a.rpc
         addr, sent = await fund_and_spend(c)
         t = await c.call("getblocktemplate", SEGWIT)
@@ -104,7 +104,7 @@ async def test_template_fields_and_the_block_the_node_mines_agree():
 
 
 async def test_a_block_assembled_from_the_template_passes_as_proposal_and_submitblock_accepts_it():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         c = a.rpc
         addr, sent = await fund_and_spend(c)
         spk = bytes.fromhex((await c.call("validateaddress", addr))["scriptPubKey"])
@@ -137,7 +137,7 @@ async def test_a_block_assembled_from_the_template_passes_as_proposal_and_submit
 
 
 async def test_errors_as_core():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         c = a.rpc
         need = (-8, 'getblocktemplate must be called with the segwit rule set (call with {"rules": ["segwit"]})')
         assert await rpc_error(c.call("getblocktemplate")) == need
@@ -158,7 +158,7 @@ async def test_errors_as_core():
 
 
 async def test_getdeploymentinfo_states_tinynodes_buried_heights_and_script_flags():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         c = a.rpc
         genesis = await c.call("getblockhash", 0)
         g = await c.call("getdeploymentinfo")

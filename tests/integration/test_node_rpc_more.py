@@ -19,7 +19,7 @@ async def err(coro) -> int:
 
 
 async def test_core_methods_on_one_node():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         c = a.rpc
         addr = await c.call("getnewaddress", "me")
         hashes = await c.call("generatetoaddress", 101, addr)
@@ -113,7 +113,7 @@ async def tcp_call(node, method, *params):
 
 
 async def test_raw_transaction_workflow_over_tcp_cookie_auth():
-    async with running_nodes(1, rpc_port=0) as (a,):
+    async with running_nodes(1, txindex=True, rpc_port=0) as (a,):
         addr = await tcp_call(a, "getnewaddress")
         await tcp_call(a, "generatetoaddress", 101, addr)
         utxo = (await tcp_call(a, "listunspent"))[0]
@@ -144,7 +144,7 @@ async def test_raw_transaction_workflow_over_tcp_cookie_auth():
 
 
 async def test_generateblock_mines_chosen_txs():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         addr = await a.rpc.call("getnewaddress")
         await a.rpc.call("generatetoaddress", 101, addr)
         t1 = await a.rpc.call("sendtoaddress", addr, 1)
@@ -160,7 +160,7 @@ async def test_generateblock_mines_chosen_txs():
 
 async def test_generateblock_double_spend_race_then_reorg_marks_loser_conflicted():
     from tests.framework.nodes import connect_nodes, disconnect_nodes, reconnect_nodes, sync_blocks
-    async with running_nodes(2) as (a, b):
+    async with running_nodes(2, txindex=True) as (a, b):
         await connect_nodes(a, b)
         addr = await a.rpc.call("getnewaddress")
         await a.rpc.call("generatetoaddress", 101, addr)
@@ -187,7 +187,7 @@ async def test_generateblock_double_spend_race_then_reorg_marks_loser_conflicted
 
 
 async def test_any_address_balance_from_the_script_index():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         mine = await a.rpc.call("getnewaddress")
         await a.rpc.call("generatetoaddress", 101, mine)
         r = await a.rpc.call("getaddressbalance", mine)

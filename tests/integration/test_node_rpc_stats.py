@@ -90,7 +90,7 @@ def expected_stats(block: dict, mediantime: int, subsidy: int) -> dict:
 
 
 async def test_getindexinfo_and_version():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         call = a.rpc.call
         await call("generatetoaddress", 3, await call("getnewaddress"))
         assert await call("getindexinfo") == {"txindex": {"synced": True, "best_block_height": 3}}
@@ -103,7 +103,7 @@ async def test_getindexinfo_and_version():
 
 
 async def test_getblockstats_by_cores_formulas():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         call = a.rpc.call
         addr = await call("getnewaddress")
         await call("generatetoaddress", 110, addr)
@@ -140,7 +140,7 @@ async def test_getblockstats_by_cores_formulas():
 
 
 async def test_getchaintxstats_by_cores_formulas():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         call = a.rpc.call
         addr = await call("getnewaddress")
         await call("generatetoaddress", 105, addr)

@@ -53,7 +53,7 @@ class Rest:
 
 @pytest.fixture
 async def rest_node():
-    t = await start_node(rpc_port=0, rest=True)
+    t = await start_node(txindex=True, rpc_port=0, rest=True)
     try:
         async with aiohttp.ClientSession() as s:
             yield t, Rest(t.node.rpc_port, s)
@@ -262,7 +262,7 @@ async def test_rest_errors_as_core(rest_node):
 
 
 async def test_rest_is_off_by_default_and_needs_the_tcp_port():
-    t = await start_node(rpc_port=0)
+    t = await start_node(txindex=True, rpc_port=0)
     try:
         async with aiohttp.ClientSession() as s:
             async with s.get(f"http://127.0.0.1:{t.node.rpc_port}/rest/chaininfo.json") as r:

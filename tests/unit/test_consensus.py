@@ -243,3 +243,22 @@ def test_p2sh_sigops_counts_redeem_script():
     t = tx(vin=(TxIn(OutPoint(TXID, 0), b"\x03" + redeem),))
     assert p2sh_sigops(t, [Coin(1, p2sh, 1, False)]) == 3
     assert p2sh_sigops(t, [Coin(1, OP_TRUE, 1, False)]) == 0
+
+
+def test_bip94_timewarp_rule_on_the_first_block_of_a_period():
+    """Core ContextualCheckBlockHeader with enforce_BIP94 (regtest -test=bip94): the first block
+    of a difficulty period may be at most MAX_TIMEWARP (600 s) before its parent."""
+    base = prev_chain(143)                                   # heights 0..142
+    prev = Prev(143, base.time + 7200, prev=base)            # the period's last block, 2 h ahead
+    bip94 = dataclasses.replace(REGTEST, enforce_bip94=True)
+    now = prev.time
+    at_limit = make_block(bytes(32), 144, prev.time - 600).header
+    contextual_check_block_header(at_limit, prev, bip94, now)
+    early = dataclasses.replace(at_limit, time=prev.time - 601)
+    with pytest.raises(ValidationError) as ei:
+        contextual_check_block_header(early, prev, bip94, now)
+    assert ei.value.reject_string == "time-timewarp-attack"
+    contextual_check_block_header(early, prev, REGTEST, now)  # not enforced without the option
+    # only the first block of a period: height 145 may be earlier than its parent by more
+    mid = Prev(144, prev.time, prev=prev)
+    contextual_check_block_header(make_block(bytes(32), 145, prev.time - 601).header, mid, bip94, now)

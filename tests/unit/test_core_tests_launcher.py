@@ -41,7 +41,7 @@ bind=127.0.0.1
 
 def _datadir(tmp_path: Path, conf: str = FRAMEWORK_CONF) -> Path:
     d = tmp_path / "node0"
-    d.mkdir()
+    d.mkdir(parents=True)
     (d / "bitcoin.conf").write_text(conf)
     return d
 
@@ -77,7 +77,7 @@ def test_command_line_wins_over_conf_and_negation(tmp_path):
 
 
 @pytest.mark.parametrize("arg, named", [
-    ("-prune=1", "-prune=1"), ("-v2transport=1", "-v2transport=1"), ("-blockversion=1337", "-blockversion"),
+    ("-reindex", "-reindex=1"), ("-v2transport=1", "-v2transport=1"), ("-checkblocks=-1", "-checkblocks"),
     ("-printtoconsole=1", None),
 ])
 def test_unsupported_arguments_are_refused_not_ignored(tmp_path, arg, named):
@@ -100,7 +100,50 @@ def test_other_chains_are_refused(tmp_path):
 
 def test_refusal_exits_1_with_the_reason_on_stderr(tmp_path):
     d = _datadir(tmp_path)
-    r = subprocess.run([sys.executable, str(LAUNCHER), f"-datadir={d}", "-prune=550"],
+    r = subprocess.run([sys.executable, str(LAUNCHER), f"-datadir={d}", "-reindex"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
-    assert "tinynode does not support -prune=550" in r.stderr
+    assert "tinynode does not support -reindex=1" in r.stderr
+
+
+def test_index_prune_mining_and_policy_options_map_to_tinynode(tmp_path):
+    m = _launcher()
+    d = _datadir(tmp_path)
+    argv = m.translate(m.read_args([f"-datadir={d}", "-fastprune", "-prune=1", "-blockversion=1337",
+                                    "-blockmintxfee=0.00000005", "-blockmaxweight=3998000",
+                                    "-blockreservedweight=4000", "-minrelaytxfee=0",
+                                    "-permitbaremultisig=0", "-test=bip94"]))
+    cfg = from_args(argv, env={"HOME": str(tmp_path)})
+    assert cfg.prune == 1 and cfg.fastprune is True and cfg.txindex is False
+    assert cfg.block_version == 1337 and cfg.block_min_tx_fee == 5
+    assert cfg.block_max_weight == 3_998_000 and cfg.block_reserved_weight == 4000
+    assert cfg.min_relay_tx_fee == 0 and cfg.permit_bare_multisig is False
+    assert cfg.test == ("bip94",) and cfg.params.enforce_bip94 is True
+    cfg = from_args(m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'b')}", "-txindex",
+                                             "-prune=0", "-permitbaremultisig"])),
+                    env={"HOME": str(tmp_path)})
+    assert cfg.txindex is True and cfg.prune == 0 and cfg.permit_bare_multisig is True
+    assert cfg.params.enforce_bip94 is False
+
+
+def test_core_init_errors_for_the_new_options(tmp_path):
+    from tinynode.config import ConfigError
+    m = _launcher()
+    cases = [
+        (["-blockreservedweight=4000001"],
+         "Error: Specified -blockreservedweight (4000001) exceeds consensus maximum block weight (4000000)"),
+        (["-blockreservedweight=1999"],
+         "Error: Specified -blockreservedweight (1999) is lower than minimum safety value of (2000)"),
+        (["-blockmaxweight=4000001"],
+         "Error: Specified -blockmaxweight (4000001) exceeds consensus maximum block weight (4000000)"),
+        (["-prune=-1"], "Error: Prune cannot be configured with a negative value."),
+        (["-prune=549"], "Error: Prune configured below the minimum of 550 MiB.  Please use a higher number."),
+        (["-prune=1", "-txindex"], "Error: Prune mode is incompatible with -txindex."),
+        (["-blockmintxfee=abc"], "Error: Invalid amount for -blockmintxfee=<amount>: 'abc'"),
+        (["-test=nope"], 'Error: Unrecognised option "nope" provided in -test=<option>.'),
+    ]
+    for i, (extra, msg) in enumerate(cases):
+        argv = m.translate(m.read_args([f"-datadir={_datadir(tmp_path / str(i))}", *extra]))
+        with pytest.raises(ConfigError) as e:
+            from_args(argv, env={"HOME": str(tmp_path)})
+        assert str(e.value) == msg

@@ -111,3 +111,38 @@ def test_template_fills_to_the_block_size_limit():
     assert t.block.weight < COINBASE_WEIGHT_RESERVE + 4 * 1000
     assert t.block.txs[1].txid == fan.txid
     assert 1 < t.tx_count < 10
+
+
+def test_block_min_fee_rate_stops_selection_at_the_first_cheaper_package():
+    """Core -blockmintxfee: packages paying at least the rate (sat/kvB) go in; selection stops at
+    the first one below it (everything after pays less)."""
+    exact = _cand(b"e", 5, 1000)          # exactly 5 sat/kvB
+    below = _cand(b"b", 4, 1000)
+    free = _cand(b"f", 0, 200)
+    cands = {x.txid: x for x in (exact, below, free)}
+    picked, *_ = select_package_txs(cands, 4_000_000, 80_000, min_fee_rate=5)
+    assert [p.txid for p in picked] == [b"e"]
+    picked, *_ = select_package_txs(cands, 4_000_000, 80_000, min_fee_rate=0)
+    assert [p.txid for p in picked] == [b"e", b"b", b"f"]
+
+
+def test_assembler_options_clamp_weights_and_set_the_version():
+    """Core ClampOptions, and -blockversion / -blockreservedweight on the template."""
+    from tinynode.mining.template import AssemblerOptions
+    o = AssemblerOptions(block_max_weight=1000, block_reserved_weight=500).clamped(4_000_000)
+    assert (o.block_reserved_weight, o.block_max_weight) == (2000, 2000)
+    o = AssemblerOptions(block_max_weight=5_000_000, block_reserved_weight=9_000_000).clamped(4_000_000)
+    assert (o.block_reserved_weight, o.block_max_weight) == (4_000_000, 4_000_000)
+    chain, pool, w, (u1, *_rest) = setup()
+    tx = w.create_spend(u1, fee=5000)
+    pool.accept(tx, NOW)
+    t = build_template(chain, pool, PAYOUT, NOW, options=AssemblerOptions(block_version=1337))
+    assert t.header.version == 1337 and t.tx_count == 2
+    # a reserve as large as the block leaves no room for transactions
+    full = AssemblerOptions(block_max_weight=4_000_000, block_reserved_weight=4_000_000)
+    assert build_template(chain, pool, PAYOUT, NOW, options=full).tx_count == 1
+    # a max weight just below what the tx needs keeps it out
+    tight = AssemblerOptions(block_max_weight=8000 + tx.weight, block_reserved_weight=8000)
+    assert build_template(chain, pool, PAYOUT, NOW, options=tight).tx_count == 1
+    roomy = AssemblerOptions(block_max_weight=8001 + tx.weight, block_reserved_weight=8000)
+    assert build_template(chain, pool, PAYOUT, NOW, options=roomy).tx_count == 2

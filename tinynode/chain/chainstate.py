@@ -66,6 +66,10 @@ _MAX_SCRIPT_SIZE = 10_000
 
 #: blocks whose parent is unknown, kept until the parent arrives (Core's old orphan-block limit)
 MAX_UNCONNECTED_BLOCKS = 750
+#: Core MIN_BLOCKS_TO_KEEP: a pruning node keeps the bodies and undo of the last 288 blocks
+MIN_BLOCKS_TO_KEEP = 288
+#: Core PRUNE_TARGET_MANUAL (-prune=1: prune only on pruneblockchain)
+PRUNE_TARGET_MANUAL = (1 << 64) - 1
 MAX_UNCONNECTED_BYTES = 64 * 1024 * 1024
 #: connect at most this many blocks per store transaction while catching up
 MAX_BLOCKS_PER_COMMIT = 100
@@ -192,6 +196,20 @@ class _GuardedStore:
         except Exception as e:
             raise self._fail("write", e) from e
 
+    def prune_blocks(self, records) -> None:
+        self._check()
+        try:
+            self._store.prune_blocks(records)
+        except Exception as e:
+            raise self._fail("prune_blocks", e) from e
+
+    def block_bytes(self) -> int:
+        self._check()
+        try:
+            return self._store.block_bytes()
+        except Exception as e:
+            raise self._fail("block_bytes", e) from e
+
 
 @dataclass(frozen=True, slots=True)
 class UTXOStats:
@@ -301,6 +319,13 @@ class ChainState:
         self.flush_bytes = MAX_DIRTY_BLOCK_BYTES
         self.flush_coins = MAX_DIRTY_COINS
         self.flush_seconds = flush_seconds
+        #: Core -prune: 0 off, PRUNE_TARGET_MANUAL, or a target in bytes (`configure_prune`)
+        self.prune_target = 0
+        #: Core's nPruneAfterHeight: no pruning below this chain height
+        self.prune_after_height = 1000
+        #: Core m_have_pruned: some block of the index lost its data to pruning
+        self.have_pruned = False
+        self._usage: int | None = None   # stored block + undo bytes, known once auto-pruning
         self._load()
 
     # ==========================================================================================
@@ -329,10 +354,30 @@ class ChainState:
         if tip is None:
             raise RuntimeError("chain store has an index but no valid tip")
         self.active.set_tip(tip)
+        self._restore_pruned_chain_data(records)
         self._recompute_best_header()
         self._rebuild_candidates()
         log.info("chain loaded: %d index entries, tip %s at height %d", len(index), tip.hash_hex, tip.height)
         self.activate_best_chain()
+
+    def _restore_pruned_chain_data(self, records: list[IndexRecord]) -> None:
+        """After pruning, blocks of the active chain have no data but were connected (Core keeps
+        their nChainTx): they and the stored blocks above them still count as having chain data."""
+        tip = self.active.tip
+        e = tip
+        pruned = False
+        while e is not None and not e.has_chain_data:   # bounded: one step per height
+            e.has_chain_data = True
+            pruned = pruned or not e.have_data
+            e = e.prev
+        if not pruned:
+            return
+        self.have_pruned = True
+        for r in records:   # parents first: forks built on the restored chain
+            x = self.index.get(r.hash)
+            if (x is not None and not x.has_chain_data and x.have_data and x.prev is not None
+                    and x.prev.has_chain_data):
+                x.has_chain_data = True
 
     def _init_genesis(self) -> None:
         g = self.params.genesis
@@ -383,6 +428,7 @@ class ChainState:
         changes = self._dirty_view.changes
         if changes:
             d.coins = changes
+        added = sum(map(len, d.blocks.values())) if self.prune_target else 0
         if not d.is_empty():
             self._store.write(d)
         self.coins.apply(changes)
@@ -394,6 +440,8 @@ class ChainState:
         if self._unflushed_events:
             events, self._unflushed_events = self._unflushed_events, []
             self._deliver(_one_tip_change(events))
+        if self.prune_target:
+            self._auto_prune(added)
 
     @property
     def aborted(self) -> FatalStorageError | None:
@@ -628,6 +676,96 @@ class ChainState:
                     cb(ev)
                 except Exception:  # a subscriber bug must not corrupt chain state
                     log.exception("chain subscriber %r failed on %r", cb, ev)
+
+    # ==========================================================================================
+    # pruning (Core BlockManager: PruneBlockFilesManual, FindFilesToPrune, IsBlockPruned)
+    # ==========================================================================================
+    def configure_prune(self, target: int, prune_after_height: int) -> None:
+        """Core -prune: `target` 0 off, PRUNE_TARGET_MANUAL, or bytes to keep about."""
+        self.prune_target = target
+        self.prune_after_height = prune_after_height
+
+    @property
+    def prune_mode(self) -> bool:
+        return self.prune_target != 0
+
+    def is_block_pruned(self, e: BlockIndexEntry) -> bool:
+        """Core `IsBlockPruned`: the node pruned, this block has no data but had been received
+        and validated once (connected: VALID_SCRIPTS, or counted as chain data)."""
+        return (self.have_pruned and not e.have_data
+                and (bool(e.status & S.VALID_SCRIPTS) or e.has_chain_data))
+
+    def prune_height(self) -> int | None:
+        """Core `GetPruneHeight`: the height of the highest pruned block of the active chain
+        (None when nothing is pruned); genesis does not count."""
+        tip = self.tip
+        if tip.height == 0:
+            return None
+        if not tip.have_data:
+            return tip.height
+        e = tip
+        while e.prev is not None and e.prev.height >= 1 and e.prev.have_data:   # bounded by height
+            e = e.prev
+        return e.height - 1 if e.height > 1 else None
+
+    def prune_to(self, height: int) -> int:
+        """Core `PruneBlockFilesManual` at block granularity: delete the data of every stored
+        block at or below `height`, never within MIN_BLOCKS_TO_KEEP of the tip and never the
+        genesis block. Returns how many blocks were pruned."""
+        self._check_usable()
+        self.flush()
+        last = min(height, self.tip.height - MIN_BLOCKS_TO_KEEP)
+        if last < 1:
+            return 0
+        records = []
+        for e in self.index:
+            if 1 <= e.height <= last and e.have_data:
+                records.append(e)
+        return self._prune_entries(records)
+
+    def _prune_entries(self, entries: list[BlockIndexEntry]) -> int:
+        if not entries:
+            return 0
+        for e in entries:
+            e.status &= ~S.HAVE_DATA
+            if not self.active.contains(e):
+                # a pruned fork block cannot be connected any more (Core drops it from the
+                # candidates, PruneBlockIndexCandidates)
+                e.has_chain_data = False
+                self._candidates.discard(e)
+            self._recent.pop(e.hash, None)
+            self._sigop_counts.pop(e.hash, None)
+        self._store.prune_blocks([self._record(e) for e in entries])
+        self.have_pruned = True
+        if self._usage is not None:
+            self._usage = self._store.block_bytes()
+        log.info("pruned %d blocks (heights %d..%d)", len(entries),
+                 min(e.height for e in entries), max(e.height for e in entries))
+        return len(entries)
+
+    def _auto_prune(self, added_bytes: int) -> None:
+        """Core `FindFilesToPrune` with a size estimate: once the chain is above
+        prune_after_height and the stored blocks exceed the target, prune the oldest active-chain
+        blocks (never within MIN_BLOCKS_TO_KEEP of the tip) by the average stored block size."""
+        target = self.prune_target
+        if target in (0, PRUNE_TARGET_MANUAL) or self.tip.height <= self.prune_after_height:
+            return
+        if self._usage is None:
+            self._usage = self._store.block_bytes()
+        else:
+            self._usage += added_bytes
+        if self._usage < target:
+            return
+        last = self.tip.height - MIN_BLOCKS_TO_KEEP
+        stored = [e for e in (self.active[h] for h in range(1, max(last, 0) + 1))
+                  if e is not None and e.have_data]
+        if not stored:
+            return
+        n_all = sum(1 for h in range(1, self.tip.height + 1)
+                    if (x := self.active[h]) is not None and x.have_data) or 1
+        average = max(1, self._usage // n_all)
+        want = -(-(self._usage - target) // average)
+        self._prune_entries(stored[:want])
 
     # ==========================================================================================
     # headers

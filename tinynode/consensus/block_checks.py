@@ -48,6 +48,8 @@ SEGWIT_HEIGHT = 0   # BIP141/143/147 (NULLDUMMY flag, witness commitment): burie
 WITNESS_COMMITMENT_HEADER = b"\x6a\x24\xaa\x21\xa9\xed"
 #: Core MINIMUM_WITNESS_COMMITMENT: the header and the 32-byte commitment
 MINIMUM_WITNESS_COMMITMENT = 38
+#: Core MAX_TIMEWARP (BIP94): how far before its parent the first block of a period may be
+MAX_TIMEWARP = 600
 
 
 def check_block_header(header: BlockHeader, params: ChainParams) -> None:
@@ -98,7 +100,8 @@ def check_block(block: Block, params: ChainParams, check_pow: bool = True,
 
 def contextual_check_block_header(header: BlockHeader, prev: Any, params: ChainParams, now: int,
                                   get_ancestor: Callable[[Any, int], Any] | None = None) -> None:
-    """Core `ContextualCheckBlockHeader`: difficulty, MTP, future limit, version after BIP34/65/66."""
+    """Core `ContextualCheckBlockHeader`: difficulty, MTP, the BIP94 timewarp rule (when the
+    params enforce it), future limit, version after BIP34/65/66."""
     height = prev.height + 1
     expected = next_work_required(prev, params, get_ancestor, header.time)
     if header.bits != expected:
@@ -107,6 +110,12 @@ def contextual_check_block_header(header: BlockHeader, prev: Any, params: ChainP
     mtp = median_time_past(prev)
     if header.time <= mtp:
         raise ValidationError(R.TIME_TOO_OLD, f"block's timestamp {header.time} is not after MTP {mtp}")
+    if params.enforce_bip94 and height % params.retarget_window == 0:
+        # BIP94: the first block of a difficulty period may not be more than MAX_TIMEWARP
+        # seconds before its parent (Core: testnet4, and regtest with -test=bip94)
+        if header.time < prev.time - MAX_TIMEWARP:
+            raise ValidationError(R.TIME_TIMEWARP_ATTACK,
+                                  "block's timestamp is too early on diff adjustment block")
     if header.time > now + params.max_future_block_time:
         raise ValidationError(R.TIME_TOO_NEW, "block timestamp too far in the future")
     v = header.version

@@ -35,6 +35,7 @@ class RejectReason(str, Enum):
     BAD_DIFFBITS = "bad-diffbits"
     TIME_TOO_OLD = "time-too-old"
     TIME_TOO_NEW = "time-too-new"
+    TIME_TIMEWARP_ATTACK = "time-timewarp-attack"   # BIP94
     BAD_VERSION = "bad-version"            # formatted bad-version(0x%08x): detail is the hex
     BAD_PREVBLK = "bad-prevblk"            # parent known invalid
     PREV_BLK_NOT_FOUND = "prev-blk-not-found"

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..consensus.block_checks import WITNESS_COMMITMENT_HEADER, witness_commitment_index
+from ..consensus.block_checks import MAX_TIMEWARP, WITNESS_COMMITMENT_HEADER, witness_commitment_index
 from ..primitives.block import Block, BlockHeader, bits_to_target, merkle_root, witness_merkle_root
 from ..primitives.hashes import sha256d
 from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, WITNESS_SCALE_FACTOR, Tx, TxIn, TxOut
@@ -43,6 +43,7 @@ __all__ = [
     "COINBASE_WEIGHT_RESERVE",
     "COINBASE_SIGOPS_RESERVE",
     "add_witness_commitment",
+    "AssemblerOptions",
 ]
 
 #: BIP9 top bits with no deployment signalled (Core's `VERSIONBITS_TOP_BITS`).
@@ -51,12 +52,33 @@ BLOCK_VERSION = 0x20000000
 COINBASE_WEIGHT_RESERVE = 8000
 #: Sigop cost kept free for the coinbase (Core DEFAULT_COINBASE_OUTPUT_MAX_ADDITIONAL_SIGOPS).
 COINBASE_SIGOPS_RESERVE = 400
+#: Core DEFAULT_BLOCK_MIN_TX_FEE: 1 sat/kvB
+DEFAULT_BLOCK_MIN_TX_FEE = 1
 _RESERVED_VALUE = bytes(32)
 _NO_HEADER = BlockHeader(0, bytes(32), bytes(32), 0, 0, 0)
 #: Core's `MAX_CONSECUTIVE_FAILURES` once the block is nearly full (within
 #: BLOCK_FULL_ENOUGH_WEIGHT_DELTA of the limit).
 _MAX_CONSECUTIVE_FAILURES = 1000
 _FULL_ENOUGH_WEIGHT = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class AssemblerOptions:
+    """Core's `BlockAssembler::Options` from -blockmaxweight, -blockreservedweight,
+    -blockmintxfee and (regtest) -blockversion. `clamped()` is Core's `ClampOptions`."""
+
+    block_max_weight: int = 4_000_000
+    block_reserved_weight: int = COINBASE_WEIGHT_RESERVE
+    block_min_fee_rate: int = DEFAULT_BLOCK_MIN_TX_FEE    # sat/kvB
+    block_version: int | None = None
+
+    def clamped(self, consensus_max_weight: int) -> "AssemblerOptions":
+        """Core `ClampOptions`: reserved weight within [2000, MAX_BLOCK_WEIGHT], max weight within
+        [reserved weight, MAX_BLOCK_WEIGHT] (a reserve above -blockmaxweight leaves the template
+        empty but valid)."""
+        reserved = min(max(self.block_reserved_weight, 2000), consensus_max_weight)
+        max_weight = min(max(self.block_max_weight, reserved), consensus_max_weight)
+        return replace(self, block_max_weight=max_weight, block_reserved_weight=reserved)
 
 
 def coinbase_script_sig(height: int, extranonce: int, tag: bytes = b"") -> bytes:
@@ -176,8 +198,8 @@ def _tx_weight(c: Any) -> int:
     return w if w is not None else c.size * WITNESS_SCALE_FACTOR
 
 
-def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops: int
-                       ) -> tuple[list[Any], int, int, int]:
+def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops: int,
+                       min_fee_rate: int = 0) -> tuple[list[Any], int, int, int]:
     """Core's `addPackageTxs()` with modified-entry updates.
 
     `candidates` maps txid → an object with `txid, tx, fee, size, sigops, parents, children`
@@ -186,7 +208,8 @@ def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops
     `anc_fees, anc_size` (the package totals with all in-pool ancestors, as the mempool keeps
     them). A package is taken while the totals stay ≤ `max_weight` and ≤ `max_sigops`.
     Returns (txs in block order, total weight, total sigop cost, total fees). Order: by package
-    (ancestor) fee rate, ancestors first.
+    (ancestor) fee rate, ancestors first. Selection stops at the first package whose fee rate is
+    below `min_fee_rate` sat/kvB (Core's -blockmintxfee check: everything after it pays less).
     """
     included: set[bytes] = set()
     failed: set[bytes] = set()
@@ -250,6 +273,8 @@ def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops
             # Stale (some ancestors already in): retry with the current score.
             heapq.heappush(heap, (-rate, size, txid))
             continue
+        if min_fee_rate and fee * 1000 < min_fee_rate * size:
+            break
         if total_weight + weight > max_weight or total_sigops + sigops > max_sigops:
             failed.add(txid)
             failures += 1
@@ -284,27 +309,31 @@ def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops
 
 
 def build_template(chainstate: Any, mempool: "Mempool | None", payout_script: bytes, now: int,
-                   extranonce: int = 0, params: Any = None) -> BlockTemplate:
-    """Core's `BlockAssembler::CreateNewBlock()` on top of `chainstate.tip`.
+                   extranonce: int = 0, params: Any = None,
+                   options: AssemblerOptions | None = None) -> BlockTemplate:
+    """Core's `BlockAssembler::CreateNewBlock()` on top of `chainstate.tip`, with Core's
+    `BlockAssembler::Options` (`options`; None = Core's defaults).
 
     Runs on the chain writer thread (it reads the chainstate and the mempool).
     """
     params = params if params is not None else chainstate.params
+    opts = (options or AssemblerOptions()).clamped(params.max_block_weight)
     tip = chainstate.tip
     height = tip.height + 1
     mtp = chainstate.median_time_past(tip)
 
     # Core TestChunkBlockLimits: reserve + total >= limit fails, so the totals stay one below
-    max_weight = params.max_block_weight - COINBASE_WEIGHT_RESERVE - 1
+    max_weight = opts.block_max_weight - opts.block_reserved_weight - 1
     max_sigops = params.max_block_sigops_cost - COINBASE_SIGOPS_RESERVE - 1
     selected: list[Any] = []
     fees = 0
     sigops = 0
-    if mempool is not None:
+    if mempool is not None and max_weight > 0:
         candidates = mempool.mining_candidates(height, mtp)
-        selected, _, sigops, fees = select_package_txs(candidates, max_weight, max_sigops)
+        selected, _, sigops, fees = select_package_txs(candidates, max_weight, max_sigops,
+                                                       opts.block_min_fee_rate)
     return _assemble(chainstate, params, mtp, [c.tx for c in selected], fees, sigops, payout_script,
-                     now, extranonce)
+                     now, extranonce, opts.block_version)
 
 
 def template_with_txs(chainstate: Any, txs: Sequence[Tx], payout_script: bytes, now: int,
@@ -331,11 +360,17 @@ def template_with_txs(chainstate: Any, txs: Sequence[Tx], payout_script: bytes, 
 
 
 def _assemble(chainstate: Any, params: Any, mtp: int, txs: list[Tx], fees: int, sigops: int,
-              payout_script: bytes, now: int, extranonce: int) -> BlockTemplate:
+              payout_script: bytes, now: int, extranonce: int,
+              version: int | None = None) -> BlockTemplate:
     """Coinbase + `txs` under a header on the tip (the tail of Core's `CreateNewBlock()`)."""
     tip = chainstate.tip
     height = tip.height + 1
     time = max(int(now), mtp + 1)
+    window = getattr(params, "retarget_window", 0)
+    if window and height % window == 0:
+        # Core GetMinimumTime (BIP94, on every network): the first block of a difficulty period
+        # is at most MAX_TIMEWARP seconds before its parent
+        time = max(time, tip.time - MAX_TIMEWARP)
     bits = chainstate.next_bits(tip, time)
     target = bits_to_target(bits)[0]
     coinbase = make_coinbase(height, params.block_subsidy(height) + fees, payout_script, extranonce)
@@ -346,7 +381,7 @@ def _assemble(chainstate: Any, params: Any, mtp: int, txs: list[Tx], fees: int, 
     if (80 + 5) * WITNESS_SCALE_FACTOR + all_txs[0].weight > COINBASE_WEIGHT_RESERVE:
         raise ValueError("payout script too large for the coinbase reserve")
     root, _ = merkle_root([t.txid for t in all_txs])
-    header = BlockHeader(BLOCK_VERSION, tip.hash, root, time, bits, 0)
+    header = BlockHeader(BLOCK_VERSION if version is None else version, tip.hash, root, time, bits, 0)
     block = Block(header, all_txs)
     sigops += _legacy_sigops(payout_script) * WITNESS_SCALE_FACTOR
     log.debug("template height=%d txs=%d fees=%d weight=%d sigops=%d", height, len(all_txs), fees,

@@ -47,6 +47,7 @@ from tinynode.primitives.serialize import DecodeError
 from tinynode.wire import envelope
 from tinynode.wire import messages as m
 from tinynode.wire.constants import (HEADER_SIZE, MIN_PEER_PROTO_VERSION, NODE_NETWORK,
+                                     NODE_NETWORK_LIMITED,
                                      NODE_WITNESS, PROTOCOL_VERSION,
                                      WTXID_RELAY_VERSION)
 
@@ -119,11 +120,15 @@ class NetConfig:
     # fetch blocks/txs with MSG_WITNESS_* (the chain validates witness blocks: on, as Core;
     # off only for tests of a legacy-speaking node)
     advertise_witness: bool = True
+    # Core -prune: a pruned node advertises NODE_NETWORK_LIMITED (BIP159) instead of NODE_NETWORK
+    pruned: bool = False
 
     @property
     def local_services(self) -> int:
-        """Our `version` services: NODE_NETWORK, plus NODE_WITNESS when advertised."""
-        return NODE_NETWORK | (NODE_WITNESS if self.advertise_witness else 0)
+        """Our `version` services: NODE_NETWORK (NODE_NETWORK_LIMITED when pruned), plus
+        NODE_WITNESS when advertised."""
+        return ((NODE_NETWORK_LIMITED if self.pruned else NODE_NETWORK)
+                | (NODE_WITNESS if self.advertise_witness else 0))
 
     @property
     def protocol_version(self) -> int:

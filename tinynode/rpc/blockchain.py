@@ -17,6 +17,8 @@ from .protocol import (
 from .util import (
     RPCArea, _bool, _hash, _int, _jtype, _script_pubkey_json, _str, _target_hex, amount_to_json,
 )
+from .rawtx import txindex_enabled
+from ..chain.chainstate import MIN_BLOCKS_TO_KEEP, PRUNE_TARGET_MANUAL
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,25 @@ def script_flag_names(flags: int) -> list[str]:
     return names
 
 
+#: Core TIMESTAMP_WINDOW: pruneblockchain by time keeps blocks up to 2 h older than asked
+TIMESTAMP_WINDOW = 2 * 60 * 60
+
+
+def _prune_info(cs: Any) -> dict:
+    """getblockchaininfo's pruning fields as Core: "pruned", and in prune mode "pruneheight"
+    (the first block not pruned), "automatic_pruning" and, when automatic,
+    "prune_target_size" in bytes."""
+    if not cs.prune_mode:
+        return {"pruned": False}
+    last = cs.prune_height()
+    out: dict = {"pruned": True, "pruneheight": 0 if last is None else last + 1}
+    automatic = cs.prune_target != PRUNE_TARGET_MANUAL
+    out["automatic_pruning"] = automatic
+    if automatic:
+        out["prune_target_size"] = cs.prune_target
+    return out
+
+
 class BlockchainRPC(RPCArea):
     """Blockchain methods: block, header, tip and UTXO-set queries; invalidate/reconsider."""
 
@@ -58,8 +79,43 @@ Returns an object containing various state info regarding blockchain processing.
                 "time": tip.header.time, "mediantime": cs.median_time_past(tip),
                 "verificationprogress": 1.0 if best.height <= tip.height else tip.height / max(1, best.height),
                 "initialblockdownload": self.node.in_ibd(), "chainwork": f"{tip.chainwork:064x}",
-                "size_on_disk": self.node.size_on_disk(), "pruned": False, "warnings": [],
+                "size_on_disk": self.node.size_on_disk(), "warnings": [],
+                **_prune_info(cs),
             }
+        return await self._w(work)
+
+    async def m_pruneblockchain(self, height) -> int:
+        """pruneblockchain height
+Attempts to delete block and undo data up to a specified height or timestamp, if eligible for
+pruning. Requires --prune at startup; the last 288 blocks are always kept. Returns the height of
+the last block pruned (-1 when none is)."""
+        h = _int(height, "height")
+
+        def work():
+            cs = self._cs()
+            if not cs.prune_mode:
+                raise RPCError(RPC_MISC_ERROR, "Cannot prune blocks because node is not in prune mode.")
+            target = h
+            if target < 0:
+                raise RPCError(RPC_INVALID_PARAMETER, "Negative block height.")
+            if target > 1_000_000_000:    # a timestamp: the earliest block at least 2 h before it
+                t = target - TIMESTAMP_WINDOW
+                found = next((cs.active[i] for i in range(cs.height + 1)
+                              if cs.active[i].header.time >= t), None)
+                if found is None:
+                    raise RPCError(RPC_INVALID_PARAMETER,
+                                   "Could not find block with at least the specified timestamp.")
+                target = found.height
+            chain_height = cs.height
+            if chain_height < cs.prune_after_height:
+                raise RPCError(RPC_MISC_ERROR, "Blockchain is too short for pruning.")
+            if target > chain_height:
+                raise RPCError(RPC_INVALID_PARAMETER,
+                               "Blockchain is shorter than the attempted prune height.")
+            target = min(target, chain_height - MIN_BLOCKS_TO_KEEP)
+            cs.prune_to(target)
+            got = cs.prune_height()
+            return -1 if got is None else got
         return await self._w(work)
 
     async def m_getdeploymentinfo(self, blockhash=None) -> dict:
@@ -123,6 +179,8 @@ If verbosity is 3, also the coin each input spent ("prevout")."""
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
             block = cs.get_block(bh)
             if block is None:
+                if cs.is_block_pruned(entry):
+                    raise RPCError(RPC_MISC_ERROR, "Block not available (pruned data)")
                 raise RPCError(RPC_MISC_ERROR, "Block not available (not fully downloaded)")
             if v <= 0:
                 return block.serialize().hex()
@@ -321,10 +379,13 @@ Removes invalidity status of a block, its ancestors and its descendants, reconsi
         """getindexinfo ( "index_name" )
 Returns the status of one or all available indices currently running in the node.
 tinynode keeps one index, Core's "txindex" (txid -> block), written in the same store
-transaction as each block it indexes, so it is always synced to the tip."""
+transaction as each block it indexes, so it is always synced to the tip; it is listed (and used
+by getrawtransaction and REST /tx) with --txindex, as Core's -txindex."""
         name = _str(index_name, "index_name") if index_name is not None else ""
         height = self.node.writer.snapshot.height
         if name and name != "txindex":      # Core's SummaryToJSON: other names give nothing
+            return {}
+        if not txindex_enabled(self.node):  # without --txindex, as Core without -txindex
             return {}
         return {"txindex": {"synced": True, "best_block_height": height}}
 

@@ -24,7 +24,7 @@ from .protocol import (
     RPC_CLIENT_IN_INITIAL_DOWNLOAD, RPC_CLIENT_NOT_CONNECTED, RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR,
     RPC_TYPE_ERROR, RPC_VERIFY_ERROR, RPCError,
 )
-from .util import RPCArea, _bool, _int, _jtype, _str, _target_hex
+from .util import RPCArea, _bool, _int, _jtype, _str, _target_hex, amount_to_json
 
 log = logging.getLogger(__name__)
 
@@ -308,14 +308,17 @@ otherwise a BIP22 result as Core gives it: "duplicate", "duplicate-invalid", "in
         if known is not None:  # Core submitblock looks the hash up before ProcessNewBlock
             if known.failed:
                 return "duplicate-invalid"
-            if known.status & BlockStatus.VALID_SCRIPTS:   # Core IsValid(BLOCK_VALID_SCRIPTS)
+            if known.status & BlockStatus.VALID_SCRIPTS and known.have_data:   # Core IsValid(BLOCK_VALID_SCRIPTS)
                 return "duplicate"
+        # a connected block whose data was pruned is stored again (Core AcceptBlock with
+        # fRequested); nothing is connected, so Core's BlockChecked never fires: "inconclusive"
+        restoring = known is not None and bool(known.status & BlockStatus.VALID_SCRIPTS)
         if parent is None:  # Core keeps no block whose parent it lacks (AcceptBlockHeader)
             return "prev-blk-not-found"
         parent_failed = parent.failed
         res = await self.node.service.submit_block(block)  # Core submitblock + BIP22ValidationResult
         if res.status == "connected":
-            return None
+            return "inconclusive" if restoring else None
         if res.status in ("duplicate", "accepted"):
             return "duplicate" if res.status == "duplicate" else "inconclusive"
         if res.error is not None and res.error.reason == RejectReason.BAD_PREVBLK and not parent_failed:
@@ -376,7 +379,16 @@ Returns a json object containing mining-related information."""
                     "hashespersec": miner.hashrate if miner is not None else 0.0,
                     "blocksfound": miner.blocks_found if miner is not None else 0,
                     "workers": miner.workers if miner is not None else 0}
-        return await self._w(work)
+        out = await self._w(work)
+        # Core: the last assembled block's weight and tx count (only once one was assembled),
+        # and the assembler's -blockmintxfee
+        svc = self.node.service
+        stats = getattr(svc, "last_block_stats", None)
+        if stats is not None:
+            out["currentblockweight"], out["currentblocktx"] = stats
+        opts = getattr(svc, "assembler_options", None)
+        out["blockmintxfee"] = amount_to_json(opts.block_min_fee_rate if opts is not None else 1)
+        return out
 
 
 def _hash_hex(text: str, name: str) -> str:

@@ -116,11 +116,14 @@ answers; tinynode's own name and version are in "subversion" (/tinynode:x.y.z/).
         netcfg = cm.config if cm is not None else None
         witness = bool(netcfg is not None and netcfg.advertise_witness)
         from ..net.peer import format_sub_version
+        services = netcfg.local_services if netcfg is not None else 1   # NETWORK_LIMITED when pruned
         return {"version": CORE_RPC_VERSION,
                 "subversion": netcfg.user_agent if netcfg is not None else format_sub_version(),
                 "protocolversion": 70016 if witness else 70015,
-                "localservices": "0000000000000009" if witness else "0000000000000001",
-                "localservicesnames": ["NETWORK", "WITNESS"] if witness else ["NETWORK"],
+                "localservices": f"{services:016x}",
+                "localservicesnames": [name for bit, name in ((1, "NETWORK"), (8, "WITNESS"),
+                                                              (1024, "NETWORK_LIMITED"))
+                                       if services & bit],
                 "localrelay": True, "timeoffset": 0,
                 "networkactive": bool(cm.network_active) if cm is not None else False,
                 "connections": len(peers), "connections_in": inbound, "connections_out": len(peers) - inbound,

@@ -19,7 +19,7 @@ from ..script.descriptor import add_checksum, infer_descriptor
 from ..script.script import ScriptParseError, iter_ops, multisig_info
 from ..validation import TxOrigin
 from .protocol import (
-    RPC_DESERIALIZATION_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_TYPE_ERROR,
+    RPC_DESERIALIZATION_ERROR, RPC_MISC_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_TYPE_ERROR,
     RPC_VERIFY_ALREADY_IN_CHAIN, RPCError,
 )
 from .util import (
@@ -28,6 +28,18 @@ from .util import (
 )
 
 log = logging.getLogger(__name__)
+
+
+#: Core's getrawtransaction error without -txindex (rpc/rawtransaction.cpp)
+NO_TXINDEX_MESSAGE = ("No such mempool transaction. Use -txindex or provide a block hash to enable "
+                      "blockchain transaction queries. Use gettransaction for wallet transactions.")
+
+
+def txindex_enabled(node: Any) -> bool:
+    """Core's `g_txindex != nullptr`: tinynode always keeps its tx index, and exposes it to RPC
+    and REST lookups by txid only with --txindex (a node without a config, in tests, has it)."""
+    cfg = getattr(node, "config", None)
+    return True if cfg is None else bool(getattr(cfg, "txindex", True))
 
 
 class RawTxRPC(RPCArea):
@@ -156,12 +168,16 @@ transaction shows as with verbosity 1, as Core."""
                 if cs.get_entry(bh) is None:
                     raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block hash not found")
                 block = cs.get_block(bh)
-                for tx in block.txs if block else ():
+                if block is None:        # Core: the block's data is pruned or not downloaded
+                    raise RPCError(RPC_MISC_ERROR, "Block not available")
+                for tx in block.txs:
                     if tx.txid == t:
                         height = cs.get_entry(bh).height
                         return tx, bh, height, self._prevouts(tx, block, bh, level)
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY,
                                "No such transaction found in the provided block. Use gettransaction for wallet transactions.")
+            if not txindex_enabled(self.node):
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, NO_TXINDEX_MESSAGE)
             found = cs.get_tx(t)
             if found is None:
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY,

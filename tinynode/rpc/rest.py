@@ -6,7 +6,7 @@ the last `.ext` of the path (`ParseDataFormat`: bin, hex or json), and every err
 status code with Core's sentence as `text/plain` plus CRLF (`RESTERR`). While the node warms up
 every handler answers 503 "Service temporarily unavailable: <status>" (`CheckWarmup`).
 
-    /rest/tx/<txid>.<ext>                          mempool, then the tx index (Core with -txindex)
+    /rest/tx/<txid>.<ext>                          mempool, then the tx index (with --txindex, as Core)
     /rest/block/<hash>.<ext>                       json = getblock verbosity 3 (with prevouts)
     /rest/block/notxdetails/<hash>.<ext>           json = getblock verbosity 1
     /rest/blockpart/<hash>.<bin|hex>?offset=&size=
@@ -39,6 +39,7 @@ from ..primitives.hashes import hash_to_hex, hex_to_hash
 from ..primitives.serialize import ByteReader, DecodeError, ser_compact_size, ser_var_bytes
 from ..primitives.tx import OutPoint
 from .protocol import dumps
+from .rawtx import txindex_enabled
 
 if TYPE_CHECKING:  # pragma: no cover
     from .methods import RPCMethods
@@ -228,6 +229,8 @@ class RESTHandler:
             e = mp.get(txid) if mp is not None else None
             if e is not None:
                 return e.tx, None
+            if not txindex_enabled(self.node):      # Core GetTransaction without g_txindex
+                return None, None
             found = self._cs().get_tx(txid)
             return (found[0], found[1]) if found is not None else (None, None)
         tx, block_hash = await self._w(work)

@@ -15,6 +15,11 @@ block: before BIP34 a coinbase could repeat an earlier one once that one's outpu
 txindex, the latest connected block wins: `get_tx_block` returns it. Unlike Core, the earlier
 blocks are kept underneath (a stack per txid), so disconnecting the latest block in a reorg
 restores the entry of the earlier block instead of losing it (`next_txindex_stack`).
+
+Pruning (Core's -prune) deletes old block bodies and undo records with `prune_blocks`; the
+index rows stay (with HAVE_DATA cleared), as Core keeps the block index of pruned blocks. The tx
+index keeps its rows: RPC only uses it with --txindex, which Core (and tinynode) refuse with
+pruning.
 """
 
 from __future__ import annotations
@@ -157,6 +162,16 @@ class ChainStore(Protocol):
 
     def write(self, batch: StoreBatch) -> None:
         """Apply `batch` atomically."""
+        ...
+
+    def prune_blocks(self, records: list[IndexRecord]) -> None:
+        """Core `PruneBlockFilesManual`/`UnlinkPrunedFiles` at block granularity, atomically:
+        write the index rows (their HAVE_DATA bit cleared) and delete those blocks' bodies and
+        undo records. Headers and index rows stay."""
+        ...
+
+    def block_bytes(self) -> int:
+        """Bytes of stored block bodies and undo records (Core `CalculateCurrentUsage`)."""
         ...
 
     def close(self) -> None: ...

@@ -88,5 +88,15 @@ class MemoryChainStore:
             self._tip = batch.tip
         self.writes += 1
 
+    def prune_blocks(self, records: list[IndexRecord]) -> None:
+        for r in records:
+            self._index[r.hash] = r
+            self._blocks.pop(r.hash, None)
+            self._undo.pop(r.hash, None)
+        self.writes += 1
+
+    def block_bytes(self) -> int:
+        return sum(map(len, self._blocks.values())) + sum(map(len, self._undo.values()))
+
     def close(self) -> None:
         self.closed = True

@@ -8,7 +8,7 @@ index, coins, undo, tx index and tip always agree.
 Tables:
     meta(key, value)                    schema_version, tip
     block_index(hash, height, chainwork, status, seq, header)
-    blocks(hash, data)                  full block bytes
+    blocks(hash, data)                  full block bytes (pruning deletes old rows: prune_blocks)
     undo(hash, data)                    spent coins of a connected block
     coins(key, script, value, height, coinbase)   key = txid + n (big-endian); index on script
                                         (the script index: a script's coins without a scan)
@@ -337,6 +337,31 @@ class SQLiteChainStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def prune_blocks(self, records: list[IndexRecord]) -> None:
+        """Delete the bodies and undo records of `records`' blocks and write their index rows,
+        in one transaction (a crash leaves them all pruned or none)."""
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
+            conn.executemany(
+                "INSERT OR REPLACE INTO block_index(hash, height, chainwork, status, seq, header) "
+                "VALUES (?,?,?,?,?,?)",
+                [(r.hash, r.height, r.chainwork.to_bytes(32, "big"), int(r.status), r.sequence_id,
+                  r.header) for r in records])
+            conn.executemany("DELETE FROM blocks WHERE hash=?", ((r.hash,) for r in records))
+            conn.executemany("DELETE FROM undo WHERE hash=?", ((r.hash,) for r in records))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def block_bytes(self) -> int:
+        row = self._conn.execute(
+            "SELECT (SELECT COALESCE(SUM(length(data)), 0) FROM blocks) + "
+            "(SELECT COALESCE(SUM(length(data)), 0) FROM undo)").fetchone()
+        return int(row[0])
 
     def _write_txindex(self, batch: StoreBatch) -> None:
         """Apply the batch's tx-index entries. The common case (txids not indexed yet) is one

@@ -15,6 +15,7 @@ __all__ = [
     "MIN_PEER_PROTO_VERSION",
     "WTXID_RELAY_VERSION",
     "NODE_WITNESS",
+    "NODE_NETWORK_LIMITED",
     "NODE_NETWORK",
     "ServiceFlags",
     "InvType",
@@ -54,6 +55,7 @@ class ServiceFlags(IntFlag):
 
 NODE_NETWORK = int(ServiceFlags.NODE_NETWORK)
 NODE_WITNESS = int(ServiceFlags.NODE_WITNESS)
+NODE_NETWORK_LIMITED = int(ServiceFlags.NODE_NETWORK_LIMITED)
 
 #: Core's MSG_WITNESS_FLAG: set on inventory types that request witness serialization.
 MSG_WITNESS_FLAG = 1 << 30
