@@ -800,17 +800,17 @@ def verify_script(script_sig: bytes, script_pubkey: bytes, tx: Tx, input_index: 
     flags = int(flags)
     if witness is None:
         witness = tx.vin[input_index].witness
-    if flags & _SIGPUSHONLY and script_sig and not is_push_only(script_sig):
-        raise ScriptError("SIG_PUSHONLY")
-    n = len(script_pubkey)
-    if n == 22:
-        if (script_pubkey[0] == 0 and script_pubkey[1] == 20 and flags & _WITNESS
-                and not script_sig and len(witness) == 2
+    if not script_sig:  # (push-only) the P2WPKH fast path, else the interpreter
+        if (len(witness) == 2 and len(script_pubkey) == 22 and script_pubkey[0] == 0
+                and script_pubkey[1] == 20 and flags & _WITNESS
                 and _p2wpkh_fast(script_pubkey, witness, flags, tx, input_index, amount, txdata)):
             return
-    elif (n == 25 and script_pubkey[:3] == b"\x76\xa9\x14" and script_pubkey[23:] == b"\x88\xac"
-          and not (witness and flags & _WITNESS)):
-        if _p2pkh_fast(script_sig, script_pubkey, flags, tx, input_index):
+    else:
+        if flags & _SIGPUSHONLY and not is_push_only(script_sig):
+            raise ScriptError("SIG_PUSHONLY")
+        if (len(script_pubkey) == 25 and script_pubkey[:3] == b"\x76\xa9\x14"
+                and script_pubkey[23:] == b"\x88\xac" and not (witness and flags & _WITNESS)
+                and _p2pkh_fast(script_sig, script_pubkey, flags, tx, input_index)):
             return
     _verify_general(script_sig, script_pubkey, flags,
                     SignatureChecker(tx, input_index, amount, txdata), witness)
@@ -1033,26 +1033,26 @@ def _p2wpkh_fast(spk: bytes, witness: tuple[bytes, ...], flags: int, tx: Tx, inp
     the interpreter); a strict DER signature (LOW_S and a defined hash type checked under their
     flags). A SIGHASH_ALL digest is built from the tx's precomputed BIP143 head and tail."""
     sig, pubkey = witness
-    n = len(pubkey)
-    if n == 33:
+    if len(pubkey) == 33:
         if pubkey[0] != 2 and pubkey[0] != 3:
             return False
-    elif n != 65 or pubkey[0] != 4 or flags & _WITNESS_PUBKEYTYPE:
+    elif len(pubkey) != 65 or pubkey[0] != 4 or flags & _WITNESS_PUBKEYTYPE:
         return False
+    program = spk[2:]
     h = _new_ripemd160()
     h.update(_sha256(pubkey).digest())
-    if h.digest() != spk[2:] or not is_valid_signature_encoding(sig):
+    if h.digest() != program or not is_valid_signature_encoding(sig):
         return False                       # only strict DER here; the interpreter takes the rest
     if flags & _LOW_S and int.from_bytes(sig[6 + sig[3]:-1], "big") > _HALF_ORDER:
         return False
     hash_type = sig[-1]
     if flags & _STRICTENC and not 1 <= hash_type & 0x7F <= 3:  # Core IsDefinedHashtypeSignature
         return False
-    if txdata is None or txdata.bip143_head is None:
-        txdata = PrecomputedTxData.for_tx(tx)
-    if hash_type == SIGHASH_ALL and 0 <= input_index < len(tx.vin):
-        digest = p2wpkh_sighash_all(txdata, input_index, spk[2:], amount)
+    if hash_type == SIGHASH_ALL and txdata is not None and txdata.bip143_head is not None:
+        # (an input index out of range slices no outpoint: no signature verifies, and the
+        # interpreter then reports it)
+        digest = p2wpkh_sighash_all(txdata, input_index, program, amount)
     else:
-        digest = witness_v0_sighash(tx, input_index, b"\x76\xa9\x14" + spk[2:] + b"\x88\xac", amount,
+        digest = witness_v0_sighash(tx, input_index, b"\x76\xa9\x14" + program + b"\x88\xac", amount,
                                     hash_type, txdata)
     return verify_der(pubkey, sig[:-1], digest)   # r or s out of range or zero: False → interpreter

@@ -206,6 +206,22 @@ def _sections(tx: Tx) -> tuple[bytes, bytes, bytes]:
     return prevouts, sequences, raw[pos:outputs_end]
 
 
+def _uses_bip143_bip341(vin: tuple, spent: tuple) -> tuple[bool, bool]:
+    """Core's `uses_bip143_segwit` and `uses_bip341_taproot` (PrecomputedTransactionData::Init):
+    some input with a witness spends anything but a 34-byte OP_1 output / spends one."""
+    v0 = taproot = False
+    for txin, o in zip(vin, spent):
+        if txin.witness:
+            spk = o.script_pubkey
+            if len(spk) == 34 and spk[0] == 0x51:
+                taproot = True
+            else:
+                v0 = True
+            if v0 and taproot:
+                break
+    return v0, taproot
+
+
 class PrecomputedTxData(NamedTuple):
     """Core `PrecomputedTransactionData`: the per-transaction hashes every signature of `tx`
     shares, computed once per transaction (an immutable value: a NamedTuple, built in one
@@ -261,18 +277,16 @@ class PrecomputedTxData(NamedTuple):
                 raise ValueError("spent_outputs needs one output per input")
             if force:
                 v0 = taproot = True
-            else:
+            elif not witness:
                 v0 = taproot = False
-                if witness:
-                    for txin, o in zip(vin, spent):
-                        if txin.witness:
-                            spk = o.script_pubkey
-                            if len(spk) == 34 and spk[0] == 0x51:
-                                taproot = True
-                            else:
-                                v0 = True
-                            if v0 and taproot:
-                                break
+            else:
+                for o in spent:
+                    spk = o.script_pubkey
+                    if len(spk) == 34 and spk[0] == 0x51:
+                        break
+                else:  # no input can be a taproot spend, and some input has a witness
+                    o = None
+                v0, taproot = (True, False) if o is None else _uses_bip143_bip341(vin, spent)
         if not (v0 or taproot):
             return _tuple_new(cls, (None, None, None, spent, None, None, None, None, None,
                                     None, None, None, None))
