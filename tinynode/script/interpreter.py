@@ -83,6 +83,7 @@ _sha256 = hashlib.sha256
 #: algorithm up by name on every call); the template is never updated
 _new_ripemd160 = hashlib.new("ripemd160").copy
 _HALF_ORDER = SECP256K1_ORDER // 2
+_HALF_ORDER_BYTES = _HALF_ORDER.to_bytes(32, "big")
 
 _TRUE = b"\x01"
 _FALSE = b""
@@ -1043,8 +1044,10 @@ def _p2wpkh_fast(spk: bytes, witness: tuple[bytes, ...], flags: int, tx: Tx, inp
     h.update(_sha256(pubkey).digest())
     if h.digest() != program or not is_valid_signature_encoding(sig):
         return False                       # only strict DER here; the interpreter takes the rest
-    if flags & _LOW_S and int.from_bytes(sig[6 + sig[3]:-1], "big") > _HALF_ORDER:
-        return False
+    if flags & _LOW_S:
+        s = sig[6 + sig[3]:-1]  # S of a strict DER signature, big-endian, minimal
+        if len(s) > 32 or (len(s) == 32 and s > _HALF_ORDER_BYTES):
+            return False
     hash_type = sig[-1]
     if flags & _STRICTENC and not 1 <= hash_type & 0x7F <= 3:  # Core IsDefinedHashtypeSignature
         return False
