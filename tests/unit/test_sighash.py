@@ -188,3 +188,124 @@ def test_bip143_sections_are_sliced_from_the_raw_bytes_exactly():
         assert _sections(tx) == expected, row
         checked += 1
     assert checked > 200
+
+
+def _reference_bip143(tx: Tx, index: int, code: bytes, amount: int, hash_type: int) -> bytes:
+    """BIP143's preimage written out field by field from the tx (no PrecomputedTxData)."""
+    import hashlib
+    import struct
+
+    def d(b: bytes) -> bytes:
+        return hashlib.sha256(hashlib.sha256(b).digest()).digest()
+
+    u32 = struct.Struct("<I").pack
+    base, anyone = hash_type & 0x1F, hash_type & 0x80
+    prevouts = b"".join(i.prevout.txid + u32(i.prevout.n) for i in tx.vin)
+    sequences = b"".join(u32(i.sequence) for i in tx.vin)
+    hp = bytes(32) if anyone else d(prevouts)
+    hs = d(sequences) if not anyone and base not in (2, 3) else bytes(32)
+    if base not in (2, 3):
+        ho = d(b"".join(o.serialize() for o in tx.vout))
+    elif base == 3 and index < len(tx.vout):
+        ho = d(tx.vout[index].serialize())
+    else:
+        ho = bytes(32)
+    txin = tx.vin[index]
+    assert len(code) < 0xFD
+    return d(u32(tx.version & 0xFFFFFFFF) + hp + hs + txin.prevout.txid + u32(txin.prevout.n)
+             + bytes((len(code),)) + code + struct.pack("<q", amount) + u32(txin.sequence) + ho
+             + u32(tx.locktime) + u32(hash_type & 0xFFFFFFFF))
+
+
+def _segwit_tx(n_in: int, n_out: int, witness: bool = True) -> Tx:
+    vin = tuple(TxIn(OutPoint(bytes([i + 7]) * 32, i * 3), b"", 0xFFFFFFF0 - i,
+                     (b"\x30" * 71, b"\x02" * 33) if witness else ()) for i in range(n_in))
+    vout = tuple(TxOut(5000 + i, b"\x00\x14" + bytes([i % 256]) * 20) for i in range(n_out))
+    return Tx(2, vin, vout, 600_000)
+
+
+@pytest.mark.parametrize("n_in,n_out", [(1, 1), (1, 3), (3, 1), (3, 3), (2, 0)])
+def test_witness_v0_sighash_matches_the_preimage_written_out(n_in, n_out):
+    """Every hash type (defined or not: the ALL-like ones use the tx's precomputed head and
+    tail), every input, with the tx's PrecomputedTxData, without one, and with one made for
+    validation that holds no BIP143 parts (computed on the fly, as Core when its cache is not
+    ready): the digest of the BIP143 preimage written out field by field."""
+    from tinynode.script.sighash import p2wpkh_sighash_all
+
+    tx = _segwit_tx(n_in, n_out)
+    code = b"\x76\xa9\x14" + bytes(range(20)) + b"\x88\xac"
+    full = PrecomputedTxData.for_tx(tx)
+    bare = PrecomputedTxData.for_tx(_segwit_tx(n_in, n_out, witness=False), force=False)
+    assert bare.bip143_head is None and bare.hash_prevouts is None
+    for index in range(n_in):
+        for hash_type in (0, 1, 2, 3, 4, 0x21, 0x41, 0x81, 0x82, 0x83, 0xFF):
+            expected = _reference_bip143(tx, index, code, 70_000 + index, hash_type)
+            for txdata in (full, None, bare):
+                assert witness_v0_sighash(tx, index, code, 70_000 + index, hash_type, txdata) == expected
+        assert p2wpkh_sighash_all(full, index, bytes(range(20)), 70_000 + index) == \
+            _reference_bip143(tx, index, code, 70_000 + index, SIGHASH_ALL)
+    with pytest.raises(IndexError):
+        witness_v0_sighash(tx, n_in, code, 1, SIGHASH_ALL, full)
+
+
+def test_precomputed_parts_are_the_fields_of_core_txs():
+    """For every tx of Core's tx_valid/tx_invalid (and long scriptSigs, many outputs, witness
+    or not): the outpoints, sequences, hashes, head and tail of PrecomputedTxData (its own
+    one-input fast path included) equal the fields serialized one by one."""
+    import hashlib
+    import struct
+
+    from tinynode.primitives.serialize import DecodeError
+
+    def d(b: bytes) -> bytes:
+        return hashlib.sha256(hashlib.sha256(b).digest()).digest()
+
+    u32 = struct.Struct("<I").pack
+    txs = [_segwit_tx(1, 1), _segwit_tx(1, 300), _segwit_tx(2, 253, witness=False),
+           Tx(1, (TxIn(OutPoint(bytes(32), 1), b"\x51" * 300, 5),), (TxOut(1, b""),), 9),
+           Tx(1, (TxIn(OutPoint(bytes(32), 1), b"\x51" * 252, 5, (b"\x01",)),),
+              tuple(TxOut(i, b"\x51") for i in range(253)), 9)]
+    for row in json.loads((DATA / "tx_valid.json").read_text()) + json.loads((DATA / "tx_invalid.json").read_text()):
+        if len(row) >= 3 and isinstance(row[1], str):
+            try:
+                txs.append(Tx.from_hex(row[1]))
+            except (DecodeError, ValueError):
+                pass
+    assert len(txs) > 200
+    for tx in txs:
+        t = PrecomputedTxData.for_tx(tx)
+        prevouts = b"".join(i.prevout.txid + u32(i.prevout.n) for i in tx.vin)
+        sequences = b"".join(u32(i.sequence) for i in tx.vin)
+        outputs = b"".join(o.serialize() for o in tx.vout)
+        assert (t.prevouts, t.sequences) == (prevouts, sequences)
+        assert (t.hash_prevouts, t.hash_sequence, t.hash_outputs) == (d(prevouts), d(sequences), d(outputs))
+        assert t.bip143_head == u32(tx.version & 0xFFFFFFFF) + d(prevouts) + d(sequences)
+        assert t.bip143_tail == d(outputs) + u32(tx.locktime)
+
+
+def test_for_tx_makes_only_what_the_inputs_use():
+    """Core `PrecomputedTransactionData::Init` with force = false: BIP143 parts only when some
+    input with a witness does not spend a 34-byte OP_1 output, BIP341 ones only when one does
+    (and the spent outputs are known); force = true (signers) makes the BIP143 parts always."""
+    v0_spk, tr_spk = b"\x00\x14" + bytes(20), b"\x51\x20" + bytes(32)
+    legacy = _segwit_tx(2, 1, witness=False)
+    spent_v0 = [TxOut(1, v0_spk), TxOut(2, v0_spk)]
+    spent_tr = [TxOut(1, tr_spk), TxOut(2, tr_spk)]
+    t = PrecomputedTxData.for_tx(legacy, spent_v0, force=False)
+    assert t.hash_prevouts is None and t.bip143_head is None and not t.taproot_ready
+    assert t.spent_outputs == tuple(spent_v0)
+    assert PrecomputedTxData.for_tx(legacy, force=False).hash_outputs is None
+    assert PrecomputedTxData.for_tx(legacy).bip143_head is not None
+    segwit = _segwit_tx(2, 1)
+    t = PrecomputedTxData.for_tx(segwit, spent_v0, force=False)
+    assert t.bip143_head is not None and not t.taproot_ready
+    t = PrecomputedTxData.for_tx(segwit, spent_tr, force=False)
+    assert t.bip143_head is None and t.hash_outputs is None and t.taproot_ready
+    t = PrecomputedTxData.for_tx(segwit, [TxOut(1, tr_spk), TxOut(2, v0_spk)], force=False)
+    assert t.bip143_head is not None and t.taproot_ready
+    t = PrecomputedTxData.for_tx(segwit, force=False)  # spent outputs unknown: no taproot
+    assert t.bip143_head is not None and not t.taproot_ready
+    t = PrecomputedTxData.for_tx(segwit, spent_tr)
+    assert t.bip143_head is not None and t.taproot_ready
+    with pytest.raises(ValueError):
+        PrecomputedTxData.for_tx(segwit, spent_v0[:1])

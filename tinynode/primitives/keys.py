@@ -27,6 +27,15 @@ try:  # libsecp256k1 through coincurve's cffi binding: verify a compact signatur
     from coincurve.context import GLOBAL_CONTEXT as _CONTEXT
 except ImportError:  # pragma: no cover - a coincurve without these internals: DER fallback
     _lib = None
+else:
+    # verify_der's types and functions resolved once (cffi looks a type string up on every
+    # `ffi.new` and a function on every `lib.` access); constants, shared read-only
+    _PUBKEY_PTR = _ffi.typeof("secp256k1_pubkey *")
+    _ECDSA_SIG_PTR = _ffi.typeof("secp256k1_ecdsa_signature *")
+    _pubkey_parse = _lib.secp256k1_ec_pubkey_parse
+    _ecdsa_parse_der = _lib.secp256k1_ecdsa_signature_parse_der
+    _ecdsa_normalize = _lib.secp256k1_ecdsa_signature_normalize
+    _ecdsa_verify = _lib.secp256k1_ecdsa_verify
 
 __all__ = [
     "PrivateKey",
@@ -96,14 +105,14 @@ def verify_der(pubkey: bytes, der: bytes, digest: bytes) -> bool:
             return False
         return verify_compact(pubkey, r.to_bytes(32, "big") + s.to_bytes(32, "big"), digest)
     ctx = _CONTEXT.ctx
-    key = _ffi.new("secp256k1_pubkey *")
-    if not _lib.secp256k1_ec_pubkey_parse(ctx, key, pubkey, len(pubkey)):
+    key = _ffi.new(_PUBKEY_PTR)
+    if not _pubkey_parse(ctx, key, pubkey, len(pubkey)):
         return False
-    sig = _ffi.new("secp256k1_ecdsa_signature *")
-    if not _lib.secp256k1_ecdsa_signature_parse_der(ctx, sig, der, len(der)):
+    sig = _ffi.new(_ECDSA_SIG_PTR)
+    if not _ecdsa_parse_der(ctx, sig, der, len(der)):
         return False
-    _lib.secp256k1_ecdsa_signature_normalize(ctx, sig, sig)
-    return _lib.secp256k1_ecdsa_verify(ctx, sig, digest, key) == 1
+    _ecdsa_normalize(ctx, sig, sig)
+    return _ecdsa_verify(ctx, sig, digest, key) == 1
 
 
 def verify_compact(pubkey: bytes, sig64: bytes, digest: bytes) -> bool:

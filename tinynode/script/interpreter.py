@@ -26,8 +26,8 @@ from .sigcheck import (
     is_valid_signature_encoding, parse_der_lax, pubkey_size_ok, verify_lax,
 )
 from .sighash import (
-    SIGHASH_DEFAULT, PrecomputedTxData, legacy_sighash, p2pkh_sighash, taproot_sighash,
-    witness_v0_sighash,
+    SIGHASH_ALL, SIGHASH_DEFAULT, PrecomputedTxData, legacy_sighash, p2pkh_sighash,
+    p2wpkh_sighash_all, taproot_sighash, witness_v0_sighash,
 )
 from .taproot import (
     ANNEX_TAG, TAPROOT_CONTROL_BASE_SIZE, TAPROOT_CONTROL_MAX_SIZE, TAPROOT_CONTROL_NODE_SIZE,
@@ -83,6 +83,7 @@ _sha256 = hashlib.sha256
 #: algorithm up by name on every call); the template is never updated
 _new_ripemd160 = hashlib.new("ripemd160").copy
 _HALF_ORDER = SECP256K1_ORDER // 2
+_HALF_ORDER_BYTES = _HALF_ORDER.to_bytes(32, "big")
 
 _TRUE = b"\x01"
 _FALSE = b""
@@ -800,18 +801,20 @@ def verify_script(script_sig: bytes, script_pubkey: bytes, tx: Tx, input_index: 
     flags = int(flags)
     if witness is None:
         witness = tx.vin[input_index].witness
-    checker = SignatureChecker(tx, input_index, amount, txdata)
-    if flags & _SIGPUSHONLY and not is_push_only(script_sig):
-        raise ScriptError("SIG_PUSHONLY")
-    if (len(script_pubkey) == 25 and script_pubkey[:3] == b"\x76\xa9\x14"
-            and script_pubkey[23:] == b"\x88\xac" and not (witness and flags & _WITNESS)):
-        if _p2pkh_fast(script_sig, script_pubkey, flags, checker):
+    if not script_sig:  # (push-only) the P2WPKH fast path, else the interpreter
+        if (len(witness) == 2 and len(script_pubkey) == 22 and script_pubkey[0] == 0
+                and script_pubkey[1] == 20 and flags & _WITNESS
+                and _p2wpkh_fast(script_pubkey, witness, flags, tx, input_index, amount, txdata)):
             return
-    elif (len(script_pubkey) == 22 and script_pubkey[0] == 0 and script_pubkey[1] == 20
-          and flags & _WITNESS and not script_sig and len(witness) == 2):
-        if _p2wpkh_fast(script_pubkey, witness, flags, checker):
+    else:
+        if flags & _SIGPUSHONLY and not is_push_only(script_sig):
+            raise ScriptError("SIG_PUSHONLY")
+        if (len(script_pubkey) == 25 and script_pubkey[:3] == b"\x76\xa9\x14"
+                and script_pubkey[23:] == b"\x88\xac" and not (witness and flags & _WITNESS)
+                and _p2pkh_fast(script_sig, script_pubkey, flags, tx, input_index)):
             return
-    _verify_general(script_sig, script_pubkey, flags, checker, witness)
+    _verify_general(script_sig, script_pubkey, flags,
+                    SignatureChecker(tx, input_index, amount, txdata), witness)
 
 
 def _verify_general(script_sig: bytes, script_pubkey: bytes, flags: int,
@@ -986,7 +989,7 @@ def _fast_rs(sig: bytes, pubkey: bytes, flags: int) -> tuple[int, int] | None:
     return r, s
 
 
-def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, checker: SignatureChecker) -> bool:
+def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, tx: Tx, input_index: int) -> bool:
     """The common P2PKH spend without the general interpreter.
 
     Applies only to `<sig> <pubkey>` with plain direct pushes (sig 9..73 bytes, pubkey 33 or 65
@@ -1014,30 +1017,45 @@ def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, checker: SignatureChe
         return False
     if ls == 20 and sig == spk[3:23]:
         return False  # FindAndDelete would edit the scriptCode: leave it to the interpreter
-    digest = p2pkh_sighash(checker.tx, checker.input_index, spk, sig[-1])
+    digest = p2pkh_sighash(tx, input_index, spk, sig[-1])
     return verify_compact(pubkey, rs[0].to_bytes(32, "big") + rs[1].to_bytes(32, "big"), digest)
 
 
-def _p2wpkh_fast(spk: bytes, witness: tuple[bytes, ...], flags: int, checker: SignatureChecker) -> bool:
+def _p2wpkh_fast(spk: bytes, witness: tuple[bytes, ...], flags: int, tx: Tx, input_index: int,
+                 amount: int, txdata: PrecomputedTxData | None) -> bool:
     """The common P2WPKH spend (empty scriptSig, witness [sig, pubkey]) without the general
     interpreter: what VerifyWitnessProgram runs for a 20-byte v0 program — HASH160 of the key
     equals the program, then CHECKSIG with the BIP143 sighash of the P2PKH script code and the
     implicit clean stack. True when valid; False sends the input to the general interpreter
-    for the exact verdict and error, as `_p2pkh_fast`."""
+    for the exact verdict and error, as `_p2pkh_fast`.
+
+    Handled here: a compressed key (02/03), or an uncompressed one (04) without
+    WITNESS_PUBKEYTYPE, so the key passes STRICTENC and `CPubKey::IsValid` (hybrid keys go to
+    the interpreter); a strict DER signature (LOW_S and a defined hash type checked under their
+    flags). A SIGHASH_ALL digest is built from the tx's precomputed BIP143 head and tail."""
     sig, pubkey = witness
-    if not 9 <= len(sig) <= 73 or len(pubkey) not in (33, 65):
+    if len(pubkey) == 33:
+        if pubkey[0] != 2 and pubkey[0] != 3:
+            return False
+    elif len(pubkey) != 65 or pubkey[0] != 4 or flags & _WITNESS_PUBKEYTYPE:
         return False
-    if flags & _WITNESS_PUBKEYTYPE and not (len(pubkey) == 33 and pubkey[0] in (2, 3)):
-        return False
+    program = spk[2:]
     h = _new_ripemd160()
     h.update(_sha256(pubkey).digest())
-    if h.digest() != spk[2:22] or not is_valid_signature_encoding(sig):
+    if h.digest() != program or not is_valid_signature_encoding(sig):
         return False                       # only strict DER here; the interpreter takes the rest
-    if flags & _LOW_S and int.from_bytes(sig[6 + sig[3]:-1], "big") > _HALF_ORDER:
+    if flags & _LOW_S:
+        s = sig[6 + sig[3]:-1]  # S of a strict DER signature, big-endian, minimal
+        if len(s) > 32 or (len(s) == 32 and s > _HALF_ORDER_BYTES):
+            return False
+    hash_type = sig[-1]
+    if flags & _STRICTENC and not 1 <= hash_type & 0x7F <= 3:  # Core IsDefinedHashtypeSignature
         return False
-    if flags & _STRICTENC and not (is_defined_hashtype(sig) and is_compressed_or_uncompressed_pubkey(pubkey)):
-        return False
-    if not pubkey_size_ok(pubkey):
-        return False
-    digest = checker._sighash(b"\x76\xa9\x14" + spk[2:22] + b"\x88\xac", sig[-1], SIGVERSION_WITNESS_V0)
+    if hash_type == SIGHASH_ALL and txdata is not None and txdata.bip143_head is not None:
+        # (an input index out of range slices no outpoint: no signature verifies, and the
+        # interpreter then reports it)
+        digest = p2wpkh_sighash_all(txdata, input_index, program, amount)
+    else:
+        digest = witness_v0_sighash(tx, input_index, b"\x76\xa9\x14" + program + b"\x88\xac", amount,
+                                    hash_type, txdata)
     return verify_der(pubkey, sig[:-1], digest)   # r or s out of range or zero: False → interpreter

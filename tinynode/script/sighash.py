@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..primitives.hashes import sha256, sha256d, tagged_hasher
 from ..primitives.serialize import read_compact_size_at, ser_compact_size
@@ -21,6 +21,7 @@ __all__ = [
     "p2pkh_sighash",
     "SIGHASH_ALL", "SIGHASH_NONE", "SIGHASH_SINGLE", "SIGHASH_ANYONECANPAY", "SIGHASH_ONE",
     "legacy_sighash", "serialize_script_code", "PrecomputedTxData", "witness_v0_sighash",
+    "bip143_all_sighash", "p2wpkh_sighash_all",
     "SIGHASH_DEFAULT", "taproot_sighash", "taproot_sighash_preimage",
 ]
 
@@ -40,7 +41,7 @@ _NULL_TXOUT = b"\xff" * 8 + b"\x00"  # CTxOut() : value -1, empty script
 _Q = struct.Struct("<q")
 _PACK_U32 = _U32.pack
 _sha256 = hashlib.sha256
-_new_object = object.__new__
+_tuple_new = tuple.__new__
 _ZERO32 = bytes(32)
 
 
@@ -177,39 +178,78 @@ def _sections(tx: Tx) -> tuple[bytes, bytes, bytes]:
     end = len(raw)
     witness = tx.base_size != end
     pos = 6 if witness else 4
-    n_in, pos = read_compact_size_at(raw, pos, end)
-    prevouts, sequences = [], []
-    for _ in range(n_in):
-        prevouts.append(raw[pos:pos + 36])
-        n, pos = read_compact_size_at(raw, pos + 36, end)
-        pos += n
-        sequences.append(raw[pos:pos + 4])
-        pos += 4
-    _n_out, pos = read_compact_size_at(raw, pos, end)
+    if raw[pos] == 1 and raw[pos + 37] < 0xFD:
+        # one input with a scriptSig shorter than 253 bytes (the usual spend): no loop
+        q = pos + 38 + raw[pos + 37]
+        prevouts, sequences = raw[pos + 1:pos + 37], raw[q:q + 4]
+        pos = q + 4
+    else:
+        n_in, pos = read_compact_size_at(raw, pos, end)
+        prevs, seqs = [], []
+        for _ in range(n_in):
+            prevs.append(raw[pos:pos + 36])
+            pos += 36
+            n = raw[pos]
+            if n < 0xFD:
+                pos += 1 + n
+            else:
+                n, pos = read_compact_size_at(raw, pos, end)
+                pos += n
+            seqs.append(raw[pos:pos + 4])
+            pos += 4
+        prevouts, sequences = b"".join(prevs), b"".join(seqs)
+    if raw[pos] < 0xFD:  # the output count
+        pos += 1
+    else:
+        _n_out, pos = read_compact_size_at(raw, pos, end)
     outputs_end = tx.base_size - 4 + (2 if witness else 0)
-    return b"".join(prevouts), b"".join(sequences), raw[pos:outputs_end]
+    return prevouts, sequences, raw[pos:outputs_end]
 
 
-@dataclass(frozen=True, slots=True)
-class PrecomputedTxData:
+def _uses_bip143_bip341(vin: tuple, spent: tuple) -> tuple[bool, bool]:
+    """Core's `uses_bip143_segwit` and `uses_bip341_taproot` (PrecomputedTransactionData::Init):
+    some input with a witness spends anything but a 34-byte OP_1 output / spends one."""
+    v0 = taproot = False
+    for txin, o in zip(vin, spent):
+        if txin.witness:
+            spk = o.script_pubkey
+            if len(spk) == 34 and spk[0] == 0x51:
+                taproot = True
+            else:
+                v0 = True
+            if v0 and taproot:
+                break
+    return v0, taproot
+
+
+class PrecomputedTxData(NamedTuple):
     """Core `PrecomputedTransactionData`: the per-transaction hashes every signature of `tx`
-    shares, computed once per transaction.
+    shares, computed once per transaction (an immutable value: a NamedTuple, built in one
+    call, as it is made once per tx in block connect and mempool accept).
 
-    BIP143 (witness v0): `hash_prevouts`, `hash_sequence`, `hash_outputs` (sha256d).
+    BIP143 (witness v0): `hash_prevouts`, `hash_sequence`, `hash_outputs` (sha256d), and the
+    parts of a SIGHASH_ALL preimage that do not depend on the input: `bip143_head` (version,
+    hashPrevouts, hashSequence), `bip143_tail` (hashOutputs, locktime), `prevouts` (the 36-byte
+    outpoints) and `sequences` (the 4-byte nSequences) in input order. They are None when not
+    computed (Core's `m_bip143_segwit_ready` false): `witness_v0_sighash` then computes them.
     BIP341 (taproot), only when `spent_outputs` (the TxOuts the inputs spend, in input order,
     Core's `m_spent_outputs`) are given: the single-SHA256 `sha_prevouts`, `sha_amounts`,
     `sha_scriptpubkeys`, `sha_sequences`, `sha_outputs`. Without spent outputs a taproot
     signature cannot be checked (Core `HandleMissingData`, MissingDataBehavior::FAIL)."""
 
-    hash_prevouts: bytes
-    hash_sequence: bytes
-    hash_outputs: bytes
+    hash_prevouts: bytes | None
+    hash_sequence: bytes | None
+    hash_outputs: bytes | None
     spent_outputs: tuple | None = None
     sha_prevouts: bytes | None = None
     sha_amounts: bytes | None = None
     sha_scriptpubkeys: bytes | None = None
     sha_sequences: bytes | None = None
     sha_outputs: bytes | None = None
+    bip143_head: bytes | None = None
+    bip143_tail: bytes | None = None
+    prevouts: bytes | None = None
+    sequences: bytes | None = None
 
     @property
     def taproot_ready(self) -> bool:
@@ -219,45 +259,68 @@ class PrecomputedTxData:
     @classmethod
     def for_tx(cls, tx: Tx, spent_outputs=None, force: bool = True) -> "PrecomputedTxData":
         """Core `PrecomputedTransactionData::Init`; `spent_outputs` must have one TxOut per
-        input (ValueError otherwise). With `force` False (validation) the BIP341 hashes are made
-        only when some input with a witness spends a 34-byte OP_1 output (Core's
-        `uses_bip341_taproot`); signers keep the default, Core's `force = true`.
-        (Hot in block connect: plain hashlib calls and one object build, no dataclass __init__.)"""
+        input (ValueError otherwise). With `force` False (validation) only what the inputs can
+        use is made, as Core: the BIP341 hashes when some input with a witness spends a 34-byte
+        OP_1 output (`uses_bip341_taproot`; needs the spent outputs), the BIP143 ones when
+        some other input has a witness (`uses_bip143_segwit`). Signers keep the default,
+        Core's `force = true`: the BIP143 hashes always, the BIP341 ones with spent outputs.
+        (Hot in block connect: plain hashlib calls and one tuple build.)"""
         vin = tx.vin
-        prevouts, sequences, outputs = _sections(tx)
+        raw = tx.raw
+        witness = tx.base_size != len(raw)
+        if spent_outputs is None:
+            spent = None
+            v0, taproot = force or witness, False  # without spent outputs no taproot check works
+        else:
+            spent = spent_outputs if type(spent_outputs) is tuple else tuple(spent_outputs)
+            if len(spent) != len(vin):
+                raise ValueError("spent_outputs needs one output per input")
+            if force:
+                v0 = taproot = True
+            elif not witness:
+                v0 = taproot = False
+            else:
+                for o in spent:
+                    spk = o.script_pubkey
+                    if len(spk) == 34 and spk[0] == 0x51:
+                        break
+                else:  # no input can be a taproot spend, and some input has a witness
+                    o = None
+                v0, taproot = (True, False) if o is None else _uses_bip143_bip341(vin, spent)
+        if not (v0 or taproot):
+            return _tuple_new(cls, (None, None, None, spent, None, None, None, None, None,
+                                    None, None, None, None))
+        pos = 6 if witness else 4
+        if raw[pos] == 1 and raw[pos + 37] < 0xFD:
+            # one input with a scriptSig shorter than 253 bytes and (the count byte after its
+            # sequence) fewer than 253 outputs: `_sections` without its loop
+            q = pos + 38 + raw[pos + 37]
+            prevouts, sequences = raw[pos + 1:pos + 37], raw[q:q + 4]
+            outputs = raw[q + 5:tx.base_size - (2 if witness else 4)] if raw[q + 4] < 0xFD else None
+        else:
+            outputs = None
+        if outputs is None:
+            prevouts, sequences, outputs = _sections(tx)
         sha_prevouts = _sha256(prevouts).digest()
         sha_sequences = _sha256(sequences).digest()
         sha_outputs = _sha256(outputs).digest()
-        spent = None
-        taproot = False
-        if spent_outputs is not None:
-            spent = tuple(spent_outputs)
-            if len(spent) != len(vin):
-                raise ValueError("spent_outputs needs one output per input")
-            taproot = force
-            if not force:
-                for i, o in zip(vin, spent):
-                    spk = o.script_pubkey
-                    if i.witness and len(spk) == 34 and spk[0] == 0x51:
-                        taproot = True
-                        break
-        self = _new_object(cls)
-        _set = object.__setattr__
-        _set(self, "hash_prevouts", _sha256(sha_prevouts).digest())
-        _set(self, "hash_sequence", _sha256(sha_sequences).digest())
-        _set(self, "hash_outputs", _sha256(sha_outputs).digest())
-        _set(self, "spent_outputs", spent)
-        if taproot:
-            _set(self, "sha_prevouts", sha_prevouts)
-            _set(self, "sha_amounts", _sha256(b"".join([_Q.pack(o.value) for o in spent])).digest())
-            _set(self, "sha_scriptpubkeys", _sha256(b"".join(
-                [ser_compact_size(len(o.script_pubkey)) + o.script_pubkey for o in spent])).digest())
-            _set(self, "sha_sequences", sha_sequences)
-            _set(self, "sha_outputs", sha_outputs)
+        if v0:
+            hash_prevouts = _sha256(sha_prevouts).digest()
+            hash_sequence = _sha256(sha_sequences).digest()
+            hash_outputs = _sha256(sha_outputs).digest()
+            head = raw[:4] + hash_prevouts + hash_sequence
+            tail = hash_outputs + raw[-4:]
+            if not taproot:
+                return _tuple_new(cls, (hash_prevouts, hash_sequence, hash_outputs, spent, None,
+                                        None, None, None, None, head, tail, prevouts, sequences))
         else:
-            for name in ("sha_prevouts", "sha_amounts", "sha_scriptpubkeys", "sha_sequences", "sha_outputs"):
-                _set(self, name, None)
-        return self
+            hash_prevouts = hash_sequence = hash_outputs = head = tail = prevouts = sequences = None
+        return _tuple_new(cls, (
+            hash_prevouts, hash_sequence, hash_outputs, spent, sha_prevouts,
+            _sha256(b"".join([_Q.pack(o.value) for o in spent])).digest(),
+            _sha256(b"".join([ser_compact_size(len(o.script_pubkey)) + o.script_pubkey
+                              for o in spent])).digest(),
+            sha_sequences, sha_outputs, head, tail, prevouts, sequences))
 
 
 def witness_v0_sighash(tx: Tx, input_index: int, script_code: bytes, amount: int, hash_type: int,
@@ -269,15 +332,21 @@ def witness_v0_sighash(tx: Tx, input_index: int, script_code: bytes, amount: int
     prefixed, OP_CODESEPARATORs kept) | amount | nSequence | hashOutputs | locktime | hashtype.
     ANYONECANPAY zeroes hashPrevouts; ANYONECANPAY, NONE or SINGLE zero hashSequence; NONE zeroes
     hashOutputs, SINGLE hashes only the output at `input_index` (zero when there is none: no
-    SIGHASH_SINGLE bug here). `txdata` supplies the shared hashes (computed here if None).
+    SIGHASH_SINGLE bug here). `txdata` supplies the shared hashes (computed here if None or
+    without them, as Core when its cache is not ready).
     """
-    if txdata is None:
+    if not 0 <= input_index < len(tx.vin):
+        raise IndexError("input index out of range")
+    if txdata is None or txdata.bip143_head is None:
         txdata = PrecomputedTxData.for_tx(tx)
     base = hash_type & 0x1F
+    if not hash_type & SIGHASH_ANYONECANPAY and base != SIGHASH_SINGLE and base != SIGHASH_NONE:
+        # SIGHASH_ALL behaviour: the tx's shared head and tail around this input's part
+        return bip143_all_sighash(txdata, input_index,
+                                  ser_compact_size(len(script_code)) + script_code, amount,
+                                  _PACK_U32(hash_type & 0xFFFFFFFF))
     anyone = hash_type & SIGHASH_ANYONECANPAY
     hash_prevouts = _ZERO32 if anyone else txdata.hash_prevouts
-    hash_sequence = (txdata.hash_sequence
-                     if not anyone and base != SIGHASH_SINGLE and base != SIGHASH_NONE else _ZERO32)
     if base != SIGHASH_SINGLE and base != SIGHASH_NONE:
         hash_outputs = txdata.hash_outputs
     elif base == SIGHASH_SINGLE and input_index < len(tx.vout):
@@ -286,13 +355,42 @@ def witness_v0_sighash(tx: Tx, input_index: int, script_code: bytes, amount: int
         hash_outputs = _ZERO32
     txin = tx.vin[input_index]
     pack = _U32.pack
-    return sha256d(b"".join((
-        pack(tx.version & 0xFFFFFFFF), hash_prevouts, hash_sequence,
+    return sha256d(b"".join((   # hashSequence is zero for these types
+        pack(tx.version & 0xFFFFFFFF), hash_prevouts, _ZERO32,
         txin.prevout.txid, pack(txin.prevout.n),
         ser_compact_size(len(script_code)), script_code,
         _Q.pack(amount), pack(txin.sequence), hash_outputs,
         pack(tx.locktime), pack(hash_type & 0xFFFFFFFF),
     )))
+
+
+def bip143_all_sighash(txdata: PrecomputedTxData, input_index: int, code: bytes, amount: int,
+                       hash_type_bytes: bytes = b"\x01\x00\x00\x00") -> bytes:
+    """The BIP143 digest of a hash type that signs all inputs and outputs (SIGHASH_ALL, or any
+    type without ANYONECANPAY, NONE or SINGLE: `hash_type_bytes` is its 4-byte little-endian
+    form): the tx's `bip143_head`, the input's outpoint, `code` (the scriptCode already
+    serialized with its length), `amount`, the input's nSequence, the tx's `bip143_tail`,
+    the hash type. `txdata` must carry the BIP143 parts and `input_index` be in range (the
+    callers check both)."""
+    o = 36 * input_index
+    q = 4 * input_index
+    return _sha256(_sha256(b"".join((
+        txdata.bip143_head, txdata.prevouts[o:o + 36], code, _Q.pack(amount),
+        txdata.sequences[q:q + 4], txdata.bip143_tail, hash_type_bytes,
+    ))).digest()).digest()
+
+
+def p2wpkh_sighash_all(txdata: PrecomputedTxData, input_index: int, program: bytes,
+                       amount: int) -> bytes:
+    """`bip143_all_sighash` with SIGHASH_ALL for a P2WPKH input: the scriptCode is the P2PKH
+    script of the 20-byte `program` (BIP143), written in place; same digest."""
+    o = 36 * input_index
+    q = 4 * input_index
+    return _sha256(_sha256(b"".join((
+        txdata.bip143_head, txdata.prevouts[o:o + 36], b"\x19\x76\xa9\x14", program,
+        b"\x88\xac", _Q.pack(amount), txdata.sequences[q:q + 4], txdata.bip143_tail,
+        b"\x01\x00\x00\x00",
+    ))).digest()).digest()
 
 
 def _valid_taproot_hashtype(hash_type: int) -> bool:
