@@ -300,3 +300,40 @@ async def test_pong_problems_are_logged_with_cores_words(caplog):
             await wait_until(lambda: peer.ping_nonce == 0)
             assert f"pong peer={pid}: Nonce zero, {second.nonce:x} expected, 0 received, 8 bytes" in caplog.text
             assert a.node.connman.connected_peers() == [peer] and not r.is_closed()
+
+
+async def test_getorphantxs_and_orphans_with_rejected_parents(caplog):
+    """Core v31 getorphantxs (verbosity 0/1/2, `from` = the sending peer's id); an orphan whose
+    parent was refused is not kept, with Core's log line (p2p_invalid_tx.py reads both)."""
+    import logging
+    from tinynode.primitives.tx import OutPoint, Tx, TxIn, TxOut
+    from tinynode.wire.messages import TxMsg
+    caplog.set_level(logging.DEBUG, logger="tinynode.net.sync")
+    from tinynode.primitives.hashes import hash160
+    op_true = b"\xa9\x14" + hash160(b"\x51") + b"\x87"      # P2SH of OP_TRUE: standard
+    async with running_nodes(1) as (a,):
+        c = a.rpc
+        async with await RawPeer.connect("127.0.0.1", a.node.p2p_port, REGTEST.magic) as r:
+            await r.handshake()
+            orphan = Tx(1, (TxIn(OutPoint(b"\x07" * 32, 333)),), (TxOut(11 * 10**8, op_true),))
+            await r.send(TxMsg(orphan))
+            await wait_until(lambda: orphan.txid in a.node.mempool.orphans)
+            assert await c.call("getorphantxs") == [orphan.txid_hex]
+            [row] = await c.call("getorphantxs", 2)
+            pid = a.node.connman.connected_peers()[0].id
+            assert row == {"txid": orphan.txid_hex, "wtxid": orphan.wtxid_hex, "bytes": len(orphan.raw),
+                           "vsize": (orphan.weight + 3) // 4, "weight": orphan.weight, "from": [pid],
+                           "hex": orphan.raw.hex()}
+            assert "hex" not in (await c.call("getorphantxs", 1))[0]
+            with pytest.raises(RPCError) as e:
+                await c.call("getorphantxs", 3)
+            assert e.value.code == -8 and e.value.message == "Invalid verbosity value 3"
+            # a parent refused by policy (version 0 is non-standard), then a child of it
+            bad_parent = Tx(0, (TxIn(OutPoint(b"\x08" * 32, 0)),), (TxOut(10**8, op_true),))
+            await r.send(TxMsg(bad_parent))
+            await r.sync_with_ping()
+            child = Tx(1, (TxIn(OutPoint(bad_parent.txid, 0)),), (TxOut(10**8 - 1000, op_true),))
+            await r.send(TxMsg(child))
+            await wait_until(lambda: f"not keeping orphan with rejected parents {child.txid_hex}" in caplog.text)
+            assert child.txid not in a.node.mempool.orphans
+            assert await c.call("getorphantxs") == [orphan.txid_hex]

@@ -49,18 +49,43 @@ def test_orphans_expire():
     assert pool.orphans.txids() == [child2.txid]
 
 
-def test_per_peer_and_total_limits():
-    cfg = PolicyConfig(max_orphans=3, max_orphans_per_peer=2)
+def test_latency_limit_evicts_the_worst_peers_oldest_first():
+    """Core v31 LimitOrphans: over the global latency score, the peer using the largest share
+    of its allowance (the global score / peers with orphans) loses its oldest orphan first."""
+    cfg = PolicyConfig(max_orphans=3)
     _, pool, w, utxos = setup(config=cfg, n=4)
     orphans = [w.create_chain(u, 2)[1] for u in utxos]
-    assert pool.process_tx(orphans[0], NOW, peer="a").orphan
-    assert pool.process_tx(orphans[1], NOW + 1, peer="a").orphan
-    assert not pool.process_tx(orphans[2], NOW + 2, peer="a").orphan      # peer limit
-    assert pool.process_tx(orphans[2], NOW + 2, peer="b").orphan
-    assert pool.process_tx(orphans[3], NOW + 3, peer="c").orphan          # full: the oldest goes
+    for i in range(3):
+        assert pool.process_tx(orphans[i], NOW + i, peer="a").orphan
+    assert pool.process_tx(orphans[3], NOW + 3, peer="b").orphan
     assert pool.orphans.txids() == [orphans[1].txid, orphans[2].txid, orphans[3].txid]
-    assert pool.orphans.remove_for_peer("a") == 1
-    assert len(pool.orphans) == 2
+    assert pool.orphans.remove_for_peer("a") == 2
+    assert len(pool.orphans) == 1
+
+
+def test_weight_limit_is_a_reservation_per_peer():
+    """The global weight allowance is the per-peer reservation times the peers with orphans: a
+    second peer's orphans make room for more, a lone peer over it loses its oldest."""
+    from tinynode.mempool.orphans import OrphanPool
+    from tinynode.primitives.tx import Tx, TxIn, TxOut
+    txs = [Tx(1, (TxIn(OutPoint(bytes([i]) * 32, 0)),), (TxOut(1, b"\x51"),)) for i in range(1, 6)]
+    w = txs[0].weight
+    op = OrphanPool(max_latency_score=100, reserved_weight_per_peer=2 * w, expiry=1000)
+    assert op.add(txs[0], "a", 0) and op.add(txs[1], "a", 1)
+    assert op.add(txs[2], "a", 2)                       # 3 × w > 2 × w: a's oldest goes
+    assert op.txids() == [txs[1].txid, txs[2].txid]
+    assert op.add(txs[3], "b", 3) and op.add(txs[4], "b", 4)   # 4 × w <= 2 peers × 2 × w
+    assert len(op) == 4 and {o.peer for o in op.orphans()} == {"a", "b"}
+
+
+def test_more_than_100_orphans_from_one_peer():
+    """Core v31 keeps more than the old 100 (its p2p_invalid_tx checks 101 tiny orphans)."""
+    from tinynode.mempool.orphans import OrphanPool
+    from tinynode.primitives.tx import Tx, TxIn, TxOut
+    op = OrphanPool()
+    for i in range(101):
+        assert op.add(Tx(1, (TxIn(OutPoint(i.to_bytes(32, "little"), 333)),), (TxOut(11, b"\x51"),)), 0, 0)
+    assert len(op) == 101
 
 
 def test_block_removes_conflicting_orphans():
@@ -79,7 +104,7 @@ def test_orphan_pool_unit_bounds():
     from tinynode.primitives.tx import Tx, TxIn, TxOut
 
     w = MiniWallet(0)
-    op = OrphanPool(max_orphans=2, max_per_peer=5, expiry=10)
+    op = OrphanPool(max_latency_score=2, expiry=10)
     big = Tx(1, (TxIn(OutPoint(b"\1" * 32, 0)),), tuple(TxOut(1000, w.script_pubkey) for _ in range(3000)))
     assert not op.add(big, "p", 0)                         # larger than any standard tx
     a = Tx(1, (TxIn(OutPoint(b"\2" * 32, 0)), TxIn(OutPoint(b"\3" * 32, 1))), (TxOut(1, b"\x51"),))

@@ -1,7 +1,11 @@
-"""Orphan transactions: txs whose parents we have not seen yet (Core `TxOrphanage`).
+"""Orphan transactions: txs whose parents we have not seen yet (Core v31 `TxOrphanage`).
 
-Bounded three ways: at most `max_orphans` in total (the oldest goes first when full), at most
-`max_per_peer` from one peer, and each expires `expiry` seconds after it arrived. Each orphan is
+Bounded as Core v31's orphanage: a global latency score (each orphan counts 1 + inputs / 10;
+at most `max_latency_score`, Core DEFAULT_MAX_ORPHANAGE_LATENCY_SCORE 3000) and a global weight
+of `reserved_weight_per_peer` (Core DEFAULT_RESERVED_ORPHAN_WEIGHT_PER_PEER, 404,000 WU) times
+the number of peers with orphans. Over either limit, the oldest orphans of the peer with the
+highest DoS score (the larger of its share of the latency allowance and of its weight
+reservation; Core `LimitOrphans`) go first. Each also expires `expiry` seconds after it arrived. Each orphan is
 indexed by the outpoints it spends, so when a parent arrives the pool hands back the orphans
 that spend it (`children_of`) to be retried.
 """
@@ -33,13 +37,16 @@ class Orphan:
 class OrphanPool:
     """A bounded orphan pool. Not thread-safe: it lives with the mempool on the writer thread."""
 
-    def __init__(self, max_orphans: int = 100, max_per_peer: int = 25, expiry: float = 20 * 60) -> None:
-        self.max_orphans = max_orphans
-        self.max_per_peer = max_per_peer
+    def __init__(self, max_latency_score: int = 3000, reserved_weight_per_peer: int = 404_000,
+                 expiry: float = 20 * 60) -> None:
+        self.max_latency_score = max_latency_score
+        self.reserved_weight_per_peer = reserved_weight_per_peer
         self.expiry = expiry
         self._orphans: OrderedDict[bytes, Orphan] = OrderedDict()   # txid -> orphan, oldest first
         self._by_prevout: dict[OutPoint, set[bytes]] = {}
-        self._per_peer: dict[Hashable, int] = {}
+        self._per_peer: dict[Hashable, list[int]] = {}   # peer -> [latency score, weight]
+        self._latency = 0
+        self._weight = 0
 
     def __len__(self) -> int:
         return len(self._orphans)
@@ -54,24 +61,46 @@ class OrphanPool:
     def txids(self) -> list[bytes]:
         return list(self._orphans)
 
+    @staticmethod
+    def latency_score(tx: Tx) -> int:
+        """Core `Announcement::GetLatencyScore`."""
+        return 1 + len(tx.vin) // 10
+
     def add(self, tx: Tx, peer: Hashable | None, now: float) -> bool:
-        """Keep `tx` (Core `TxOrphanage::AddTx`). False if it is known, too big or over the peer limit."""
+        """Keep `tx` (Core `TxOrphanage::AddTx` then `LimitOrphans`). False if it is known or
+        too big, or if the limits evicted it again at once."""
         txid = tx.txid
         if txid in self._orphans or len(tx.raw) > MAX_ORPHAN_TX_SIZE:
             return False
         self.expire(now)
-        if peer is not None and self._per_peer.get(peer, 0) >= self.max_per_peer:
-            return False
-        while len(self._orphans) >= self.max_orphans:
-            oldest = next(iter(self._orphans))
-            log.debug("orphan pool full: evicting %s", oldest[::-1].hex())
-            self.remove(oldest)
         self._orphans[txid] = Orphan(tx, peer, now)
         for txin in tx.vin:
             self._by_prevout.setdefault(txin.prevout, set()).add(txid)
-        if peer is not None:
-            self._per_peer[peer] = self._per_peer.get(peer, 0) + 1
-        return True
+        score, weight = self.latency_score(tx), tx.weight
+        self._latency += score
+        self._weight += weight
+        usage = self._per_peer.setdefault(peer, [0, 0])
+        usage[0] += score
+        usage[1] += weight
+        self._limit()
+        return txid in self._orphans
+
+    def _needs_trim(self) -> bool:
+        return (self._latency > self.max_latency_score
+                or self._weight > self.reserved_weight_per_peer * max(len(self._per_peer), 1))
+
+    def _limit(self) -> None:
+        """Core `LimitOrphans`: while over a global limit, evict the oldest orphan of the peer
+        with the highest DoS score (ties: the later peer)."""
+        while self._needs_trim():
+            max_lat = self.max_latency_score / max(len(self._per_peer), 1)
+            order = {p: i for i, p in enumerate(self._per_peer)}
+            worst = max(self._per_peer, key=lambda p: (max(self._per_peer[p][0] / max_lat,
+                                                            self._per_peer[p][1] / self.reserved_weight_per_peer),
+                                                        order[p]))
+            oldest = next(t for t, o in self._orphans.items() if o.peer == worst)
+            log.debug("orphanage over its limits: evicting %s from peer %s", oldest[::-1].hex(), worst)
+            self.remove(oldest)
 
     def remove(self, txid: bytes) -> Orphan | None:
         o = self._orphans.pop(txid, None)
@@ -83,13 +112,20 @@ class OrphanPool:
                 s.discard(txid)
                 if not s:
                     del self._by_prevout[txin.prevout]
-        if o.peer is not None:
-            n = self._per_peer.get(o.peer, 0) - 1
-            if n > 0:
-                self._per_peer[o.peer] = n
-            else:
-                self._per_peer.pop(o.peer, None)
+        score, weight = self.latency_score(o.tx), o.tx.weight
+        self._latency -= score
+        self._weight -= weight
+        usage = self._per_peer.get(o.peer)
+        if usage is not None:
+            usage[0] -= score
+            usage[1] -= weight
+            if usage[0] <= 0:
+                del self._per_peer[o.peer]
         return o
+
+    def orphans(self) -> list[Orphan]:
+        """Every orphan, oldest first (Core `GetOrphanTransactions`, for getorphantxs)."""
+        return list(self._orphans.values())
 
     def expire(self, now: float) -> int:
         """Drop orphans older than `expiry` (Core `LimitOrphans` expiry pass)."""

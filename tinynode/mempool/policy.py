@@ -116,8 +116,8 @@ class PolicyConfig:
     full_rbf: bool = True
     max_replacements: int = 100                  # Core MAX_REPLACEMENT_CANDIDATES
     permit_bare_multisig: bool = True
-    max_orphans: int = 100                       # Core DEFAULT_MAX_ORPHAN_TRANSACTIONS
-    max_orphans_per_peer: int = 25
+    max_orphans: int = 3000                      # Core DEFAULT_MAX_ORPHANAGE_LATENCY_SCORE
+    orphan_weight_per_peer: int = 404_000        # Core DEFAULT_RESERVED_ORPHAN_WEIGHT_PER_PEER
     orphan_expiry: int = 20 * 60                 # Core ORPHAN_TX_EXPIRE_TIME
 
 

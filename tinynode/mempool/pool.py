@@ -290,7 +290,7 @@ class Mempool:
         self.total_size = 0
         self.total_fees = 0
         self.sequence = 0                      # bumps on every change (the miner watches it)
-        self.orphans = OrphanPool(self.config.max_orphans, self.config.max_orphans_per_peer,
+        self.orphans = OrphanPool(self.config.max_orphans, self.config.orphan_weight_per_peer,
                                   self.config.orphan_expiry)
         self._rolling_min_fee = 0.0            # sat/kvB (Core rollingMinimumFeeRate)
         self._last_rolling_update = 0.0

@@ -1171,6 +1171,15 @@ class SyncManager:
         if result.accepted:  # Core ProcessMessage "tx": m_last_tx_time on acceptance
             source.last_tx_time = time.time()
         elif result.orphan or result.missing_parents:
+            rejected = [p for p in result.missing_parents if p in self._recent_rejects]
+            if rejected:
+                # Core: an orphan whose parent was refused is not kept (it would stay invalid)
+                # and is itself remembered as refused, so it is not fetched again
+                await self.service.call(self._forget_orphan, tx.txid)
+                self._recent_rejects.add(tx.txid)
+                log.debug("not keeping orphan with rejected parents %s (wtxid=%s)", tx.txid_hex,
+                          hash_to_hex(getattr(tx, "wtxid", tx.txid)))
+                return result
             await self._fetch_parents(list(result.missing_parents), source)
         elif result.error is not None:
             if isinstance(result.error, (ValidationError, PolicyError)):
@@ -1206,6 +1215,10 @@ class SyncManager:
                 self._tx_requested[t] = peer.id
             req = InvType.TX | self._fetch_flag(peer)   # parents are known by txid only
             peer.send(m.GetData(tuple(m.InvVect(req, t) for t in want)))
+
+    def _forget_orphan(self, txid: bytes) -> None:
+        if self.mempool is not None:
+            self.mempool.orphans.remove(txid)
 
     def _in_mempool(self, txid: bytes) -> bool:
         return self.mempool is not None and txid in self.mempool

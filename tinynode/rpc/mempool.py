@@ -72,7 +72,39 @@ def _check_obj(o: Any, fields: dict[str, type | tuple], allow_null: bool, what: 
 
 
 class MempoolRPC(RPCArea):
-    """gettxspendingprevout, submitpackage."""
+    """getorphantxs, gettxspendingprevout, submitpackage."""
+
+    async def m_getorphantxs(self, verbosity=0) -> list:
+        """getorphantxs ( verbosity )
+Shows transactions in the tx orphanage (Core v31). verbosity 0: txids; 1: objects with txid,
+wtxid, bytes, vsize, weight and from (the peer ids that sent it); 2: also hex."""
+        if isinstance(verbosity, bool):
+            raise RPCError(RPC_TYPE_ERROR, "Verbosity was boolean but only integer allowed")
+        if verbosity is None:
+            verbosity = 0
+        if not isinstance(verbosity, int):
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(verbosity)} is not of expected type number")
+        if verbosity not in (0, 1, 2):
+            raise RPCError(RPC_INVALID_PARAMETER, f"Invalid verbosity value {verbosity}")
+        mp = self.node.mempool
+        if mp is None:
+            return []
+
+        def read() -> list:
+            out: list = []
+            for o in mp.orphans.orphans():
+                tx = o.tx
+                if verbosity == 0:
+                    out.append(tx.txid_hex)
+                    continue
+                row = {"txid": tx.txid_hex, "wtxid": tx.wtxid_hex, "bytes": len(tx.raw),
+                       "vsize": (tx.weight + 3) // 4, "weight": tx.weight,
+                       "from": [o.peer] if isinstance(o.peer, int) else []}
+                if verbosity == 2:
+                    row["hex"] = tx.raw.hex()
+                out.append(row)
+            return out
+        return await self._w(read)
 
     async def m_gettxspendingprevout(self, outputs, options=None, mempool_only=None,
                                      return_spending_tx=None) -> list:
