@@ -30,6 +30,18 @@ async def test_signrawtransactionwithkey_matches_core_case_by_case():
                 got = {"error": {"code": e.code, "message": e.message}}
             want = {k: case[k] for k in ("result", "error") if k in case}
             assert got == want, case["name"]
+        # decodescript / validateaddress of a P2TR output (BIP86 of the key 0x01...01), as the
+        # same bitcoind printed them
+        spk = "51208c5db7f797196d6edc4dd7df6048f4ea6b883a6af6af032342088f436543790f"
+        addr = "bcrt1p33wm0auhr9kkahzd6l0kqj85af4cswn276hsxg6zpz85xe2r0y8s7hfsm7"
+        assert await n.rpc.call("decodescript", spk) == {
+            "asm": "1 8c5db7f797196d6edc4dd7df6048f4ea6b883a6af6af032342088f436543790f",
+            "desc": "rawtr(8c5db7f797196d6edc4dd7df6048f4ea6b883a6af6af032342088f436543790f)#nshjnxlt",
+            "address": addr, "type": "witness_v1_taproot"}
+        assert await n.rpc.call("validateaddress", addr) == {
+            "isvalid": True, "address": addr, "scriptPubKey": spk, "isscript": True, "iswitness": True,
+            "witness_version": 1,
+            "witness_program": "8c5db7f797196d6edc4dd7df6048f4ea6b883a6af6af032342088f436543790f"}
 
 
 def test_the_recorded_answers_cover_what_issue_16_asks():
