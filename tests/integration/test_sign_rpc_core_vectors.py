@@ -21,7 +21,7 @@ DATA = json.loads((Path(__file__).parent.parent / "data" / "core_signrawtransact
 
 async def test_signrawtransactionwithkey_matches_core_case_by_case():
     cases = DATA["cases"]
-    assert len(cases) == 29
+    assert len(cases) == 31
     async with running_nodes(1) as (n,):
         for case in cases:
             try:

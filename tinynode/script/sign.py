@@ -243,9 +243,11 @@ def _verify_error(tx: Tx, i: int, spk: bytes, amount: int, txdata) -> str | None
             return _STACK_SIZE
         if e.code == "SIG_NULLFAIL":
             return _NULLFAIL
+        if e.code == "UNKNOWN_ERROR" and _is_p2tr(spk) and (txdata is None or not txdata.taproot_ready):
+            # a taproot signature while some spent output is unknown: Core's checker cannot
+            # hash it (MissingDataBehavior::FAIL) and reports SCHNORR_SIG_HASHTYPE
+            return SCRIPT_ERROR_STRINGS["SCHNORR_SIG_HASHTYPE"]
         return SCRIPT_ERROR_STRINGS.get(e.code, "unknown error")
-    except ValueError:             # a taproot signature with spent outputs unknown
-        return SCRIPT_ERROR_STRINGS.get("SCHNORR_SIG", "Invalid Schnorr signature")
 
 
 def sign_transaction(tx: Tx, spent: Sequence[TxOut | None], provider: SigningProvider,
@@ -278,6 +280,8 @@ def sign_transaction(tx: Tx, spent: Sequence[TxOut | None], provider: SigningPro
             continue                   # already complete (Core DataFromTransaction)
         if not single or i < len(tx.vout):
             solved, script_sig, witness = _produce(provider, cur, i, spk, amount, hash_type, txdata)
+            if not solved and _is_p2tr(spk):
+                witness = txin.witness     # Core keeps a taproot input's witness it cannot redo
             vin[i] = TxIn(txin.prevout, script_sig, txin.sequence, witness)
             cur = replace(cur, vin=tuple(vin))
         if amount == MAX_MONEY and vin[i].witness:
