@@ -243,7 +243,9 @@ VERBS = {
             "                          pay AMOUNT coins to ADDR; fee rate R in sat/vB (default 2);\n"
             "                          --data attaches an OP_RETURN output with HEX",
     "status": "status TXID               where a transaction stands (mempool / confirmations / conflicted)",
-    "newaddress": "newaddress [LABEL] [--legacy]  a fresh receive address (bech32; --legacy: P2PKH)",
+    "newaddress": "newaddress [LABEL] [--bech32|--bech32m|--legacy]\n"
+                  "                          a fresh receive address: bech32 (P2WPKH, the default),\n"
+                  "                          bech32m (P2TR, taproot key path) or legacy (P2PKH)",
     "addresses": "addresses                 the wallet's addresses and their balances (immature, pending)",
     "mine": "mine [N]                  mine N blocks (default 1) to a fresh wallet address",
     "mempool": "mempool                   transactions waiting in the mempool",
@@ -742,10 +744,18 @@ def verb_status(c, args, opts) -> int:
 
 
 def verb_newaddress(c, args, opts) -> int:
-    """A fresh receive address: bech32 (P2WPKH), Core's default type; --legacy for P2PKH."""
-    o, pos = _verb_opts(args, {"legacy": False})
-    if o.get("legacy"):
-        addr = c.call("getnewaddress", pos[0] if pos else "", "legacy")
+    """A fresh receive address: bech32 (P2WPKH), Core's default type; --bech32m for P2TR (key
+    path), --legacy for P2PKH, --bech32 to ask for the default by name (getnewaddress's
+    address_type)."""
+    types = ("bech32", "bech32m", "legacy")
+    o, pos = _verb_opts(args, {t: False for t in types})
+    chosen = [t for t in types if o.get(t)]
+    if len(chosen) > 1:
+        raise CliError("newaddress takes one of --bech32, --bech32m, --legacy")
+    if len(pos) > 1:
+        raise CliError("usage: newaddress [LABEL] [--bech32|--bech32m|--legacy]")
+    if chosen:
+        addr = c.call("getnewaddress", pos[0] if pos else "", chosen[0])
     else:
         addr = c.call("getnewaddress", *(pos[:1]))
     print(addr)

@@ -84,6 +84,16 @@ def test_two_daemons_mine_send_confirm(daemons):
     assert n2.out("-rpcwait", "getblockcount") == "0"
 
     addr1 = n1.out("newaddress")
+    assert addr1.startswith("bcrt1q")
+    # issue 16: the address type verbs, through the real tinynode-cli
+    tr = n1.out("newaddress", "tr", "--bech32m")
+    assert tr.startswith("bcrt1p") and len(tr) == 64
+    tr_info = json.loads(n1.out("getaddressinfo", tr))
+    assert tr_info["desc"].startswith("tr(") and tr_info["witness_version"] == 1
+    assert tr_info["labels"] == ["tr"]
+    assert n1.out("newaddress", "--legacy")[0] in "mn"
+    assert n1.out("newaddress", "--bech32").startswith("bcrt1q")
+    assert "--bech32m" in n1.out("--help")
     hashes = json.loads(n1.out("generatetoaddress", "101", addr1))
     assert len(hashes) == 101
     assert n1.out("getbalance") == "50.00000000"

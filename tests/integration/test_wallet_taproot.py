@@ -54,6 +54,7 @@ async def test_bech32m_wallet_receives_and_spends_p2tr_by_the_key_path():
 
         # 1. pay ourselves 10 at the P2TR address (a P2WPKH spend), mine it
         r1 = await c.call("sendtoaddress", named={"address": tr, "amount": 10, "verbose": True})
+        assert r1["change"]["address"].startswith("bcrt1p")
         await c.call("generatetoaddress", 1, FOREIGN)
         coins = [u for u in await c.call("listunspent") if u["address"] == tr]
         assert len(coins) == 1 and sats(coins[0]["amount"]) == 10 * COIN
@@ -84,7 +85,9 @@ async def test_bech32m_wallet_receives_and_spends_p2tr_by_the_key_path():
                                                   "verbose": True})
         tx3 = Tx.from_hex((await c.call("gettransaction", r3["txid"]))["hex"])
         shapes = sorted(tuple(len(w) for w in i.witness) for i in tx3.vin)
-        assert shapes.count((64,)) == 1 and len(shapes) >= 2, shapes
+        # the P2TR coins: step 2's change at `tr` and step 1's change (a payment to a P2TR
+        # address gets P2TR change, Core's TransactionChangeType)
+        assert shapes.count((64,)) == 2 and len(shapes) >= 3, shapes
         assert all(len(s) == 2 and s[1] == 33 for s in shapes if s != (64,)), shapes
         assert await c.call("getrawmempool") == [r3["txid"]]
         (bh,) = await c.call("generatetoaddress", 1, FOREIGN)

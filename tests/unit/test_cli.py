@@ -352,3 +352,17 @@ def test_newaddress_is_bech32_by_default_and_legacy_on_request(monkeypatch, caps
     assert rc == 0 and out.strip() == "bcrt1qxyz" and fake.calls == [("getnewaddress", (), None)]
     rc, out, _, fake = run(monkeypatch, capsys, ["newaddress", "savings", "--legacy"], {"getnewaddress": "mABC"})
     assert rc == 0 and out.strip() == "mABC" and fake.calls == [("getnewaddress", ("savings", "legacy"), None)]
+
+
+def test_newaddress_bech32m_and_bech32_verbs(monkeypatch, capsys):
+    """issue 16: --bech32m asks getnewaddress for a P2TR address, --bech32 names the default;
+    one type at most; the verbs are in --help."""
+    rc, out, _, fake = run(monkeypatch, capsys, ["newaddress", "--bech32m"], {"getnewaddress": "bcrt1pxyz"})
+    assert rc == 0 and out.strip() == "bcrt1pxyz" and fake.calls == [("getnewaddress", ("", "bech32m"), None)]
+    rc, out, _, fake = run(monkeypatch, capsys, ["newaddress", "cold", "--bech32"], {"getnewaddress": "bcrt1qxyz"})
+    assert rc == 0 and fake.calls == [("getnewaddress", ("cold", "bech32"), None)]
+    rc, out, err, fake = run(monkeypatch, capsys, ["newaddress", "--bech32m", "--legacy"], {"getnewaddress": "x"})
+    assert rc == 1 and fake.calls == [] and "one of --bech32, --bech32m, --legacy" in err
+    rc, out, _, _ = run(monkeypatch, capsys, ["--help"], {})
+    assert rc == 0 and "newaddress [LABEL] [--bech32|--bech32m|--legacy]" in out
+    assert "bech32m (P2TR, taproot key path)" in out

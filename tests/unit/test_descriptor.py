@@ -264,3 +264,19 @@ def test_infer_descriptor_accepts_bytearray_and_memoryview():
     spk = bytes.fromhex("6a0568656c6c6f")
     assert infer_descriptor(bytearray(spk), REGTEST) == infer_descriptor(memoryview(spk), REGTEST) \
         == "raw(6a0568656c6c6f)#yktqjuxu"
+
+
+def test_tr_descriptor_of_a_wallet_key_matches_bitcoind():
+    """issue 16: the `desc` getaddressinfo / listunspent print for a bech32m (BIP86) address is
+    `tr(<x-only internal key>)#checksum`; bitcoind v31's getdescriptorinfo gave this checksum for
+    the key 0x01...01, and decodescript of its output `rawtr(<output key>)#nshjnxlt`."""
+    from tinynode.params import REGTEST
+    from tinynode.primitives.keys import PrivateKey, taproot_tweak_pubkey
+    from tinynode.rpc.wallet import _key_descriptor
+    key = PrivateKey(bytes([1]) * 32)
+    xonly = key.xonly_public_key.hex()
+    assert xonly == "1b84c5567b126440995d3ed5aaba0565d71e1834604819ff9c17f5e9d5dd078f"
+    assert _key_descriptor(key.public_key.sec, "bech32m") == f"tr({xonly})#s2jpwh85"
+    assert add_checksum(f"tr({xonly})") == f"tr({xonly})#s2jpwh85"
+    output = taproot_tweak_pubkey(key.xonly_public_key, None)[0]
+    assert infer_descriptor(b"\x51\x20" + output, REGTEST) == f"rawtr({output.hex()})#nshjnxlt"

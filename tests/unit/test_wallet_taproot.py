@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tinynode.params import REGTEST
-from tinynode.primitives.address import decode_address
+from tinynode.primitives.address import decode_address, witness_script
 from tinynode.primitives.hashes import hash160
 from tinynode.primitives.keys import PrivateKey, taproot_tweak_pubkey
 from tinynode.primitives.tx import COIN, TxOut
@@ -21,7 +21,7 @@ from tinynode.script.sign import sign_p2tr_keypath
 from tinynode.storage.wallet import WalletStore
 from tinynode.wallet.coinselect import P2TR_INPUT_SIZE, P2TR_OUTPUT_SIZE
 from tinynode.wallet.keystore import script_for_key
-from tinynode.wallet.wallet import Wallet
+from tinynode.wallet.wallet import Wallet, WalletError
 from tests.framework.taproot_spends import TAPROOT_CONSENSUS
 from tests.unit.test_wallet import OTHER, FakeChain, _schema1_wallet
 
@@ -143,8 +143,10 @@ def test_mixed_p2wpkh_p2tr_p2pkh_spend_verifies_every_input(wallet):
     assert len(by_type["bech32m"].witness) == 1 and len(by_type["bech32m"].witness[0]) == 64
     assert len(by_type["bech32"].witness) == 2 and by_type["legacy"].witness == ()
     verify_all(wallet, tx)
-    # estimate at 1 sat/vB: 10 + 34 (P2PKH recipient) + 58 + 68 + 148 + 1 + 31 (P2WPKH change)
-    assert c.fee == 350 and 348 <= tx.vsize <= 350
+    # a P2PKH recipient gets P2PKH change (Core TransactionChangeType: change like a recipient)
+    assert wallet.keys.address_type(tx.vout[c.change_index].script_pubkey) == "legacy"
+    # estimate at 1 sat/vB: 10 + 34 (P2PKH recipient) + 58 + 68 + 148 + 1 + 34 (P2PKH change)
+    assert c.fee == 353 and 351 <= tx.vsize <= 353
 
 
 def test_p2tr_sizes_and_change_type_bech32m(tmp_path):
@@ -163,5 +165,58 @@ def test_p2tr_sizes_and_change_type_bech32m(tmp_path):
         # 10 + 43 + 58 + 1 (marker, flag) + 43 (P2TR change) = 155 vB; the real tx: 154.5 → 154
         assert c.fee == 155 and tx.vsize == 154
         verify_all(w, tx)
+    finally:
+        w.close()
+
+
+def test_change_type_follows_core_transaction_change_type(tmp_path):
+    """issue 16: Core `CWallet::TransactionChangeType` on the change output's script: a P2TR
+    recipient → P2TR change, P2WPKH → P2WPKH, P2PKH → P2PKH, anything else (P2WSH, P2SH) →
+    P2TR (the newest type the wallet makes); -changetype or the call's change_type wins, and a
+    legacy -addresstype wallet makes legacy change."""
+    from tinynode.primitives.address import p2sh_script
+    tr_dest = witness_script(1, bytes(range(32)))
+    wpkh_dest = witness_script(0, bytes(20))
+    wsh_dest = witness_script(0, bytes(32))
+    sh_dest = p2sh_script(bytes(20))
+
+    def change_of(w, outputs, **kw):
+        c = w.create_transaction(outputs, fee_rate=1000, **kw)
+        spk = c.tx.vout[c.change_index].script_pubkey
+        assert w.keys.is_change(spk)
+        verify_all(w, c.tx)
+        return spk
+
+    w = Wallet(P, WalletStore(tmp_path / "w.sqlite"), keypool_size=2)
+    try:
+        chain = FakeChain(w)
+        chain.mine(decode_address(w.keys.new_address(), P).script_pubkey)
+        for _ in range(100):
+            chain.mine(OTHER)
+        assert w.transaction_change_type([(OTHER, 1)]) == "legacy"
+        assert change_of(w, [(tr_dest, COIN)])[:2] == b"\x51\x20"
+        assert change_of(w, [(wpkh_dest, COIN)])[:2] == b"\x00\x14"
+        assert change_of(w, [(OTHER, COIN)])[:3] == b"\x76\xa9\x14"
+        assert change_of(w, [(wsh_dest, COIN)])[:2] == b"\x51\x20"
+        assert change_of(w, [(sh_dest, COIN)])[:2] == b"\x51\x20"
+        # P2TR beats P2WPKH beats P2PKH among several recipients
+        assert change_of(w, [(OTHER, COIN), (wpkh_dest, COIN), (tr_dest, COIN)])[:2] == b"\x51\x20"
+        assert change_of(w, [(OTHER, COIN), (wpkh_dest, COIN)])[:2] == b"\x00\x14"
+        # an explicit change type wins
+        assert change_of(w, [(tr_dest, COIN)], change_type="legacy")[:3] == b"\x76\xa9\x14"
+        with pytest.raises(WalletError, match="No p2sh-segwit addresses available"):
+            w.create_transaction([(tr_dest, COIN)], change_type="p2sh-segwit")
+    finally:
+        w.close()
+    w = Wallet(P, WalletStore(tmp_path / "w2.sqlite"), keypool_size=2, change_type="bech32")
+    try:
+        assert w.transaction_change_type([(tr_dest, 1)]) == "bech32"       # -changetype wins
+        assert w.change_type == "bech32"
+    finally:
+        w.close()
+    w = Wallet(P, WalletStore(tmp_path / "w3.sqlite"), keypool_size=2, address_type="legacy")
+    try:
+        assert w.transaction_change_type([(tr_dest, 1)]) == "legacy"       # legacy wallet
+        assert w.change_type == "legacy"                                    # getrawchangeaddress
     finally:
         w.close()

@@ -322,17 +322,19 @@ class PrivateKey:
         """The public key in this key's SEC form (computed once, at construction)."""
         return self._public
 
-    def sign(self, digest: bytes) -> bytes:
-        """RFC 6979, low-S DER signature over a 32-byte digest (no re-hashing)."""
+    def sign(self, digest: bytes, extra_entropy: bytes | None = None) -> bytes:
+        """RFC 6979, low-S DER signature over a 32-byte digest (no re-hashing); `extra_entropy`
+        (32 bytes) is RFC 6979's additional data (Core's low-R grinding counter)."""
         if len(digest) != 32:
             raise ValueError("sign a 32-byte digest")
         if _lib is None:  # pragma: no cover - fallback path
             return self._key.sign(bytes(digest), hasher=None)
+        ndata = _ffi.new("unsigned char[32]", extra_entropy) if extra_entropy is not None else _ffi.NULL
         # libsecp256k1's ecdsa_sign with its default nonce function (RFC 6979; S is always
         # low), then serialize_der: coincurve's `PrivateKey.sign` minus its Python layers.
         ctx = _CONTEXT.ctx
         sig = _ffi.new("secp256k1_ecdsa_signature *")
-        if not _lib.secp256k1_ecdsa_sign(ctx, sig, bytes(digest), self.secret, _ffi.NULL, _ffi.NULL):
+        if not _lib.secp256k1_ecdsa_sign(ctx, sig, bytes(digest), self.secret, _ffi.NULL, ndata):
             raise ValueError("signing failed")  # pragma: no cover - only for an invalid key
         out = _ffi.new("unsigned char[72]")
         out_len = _ffi.new("size_t *", 72)

@@ -13,7 +13,7 @@ from ..consensus.errors import PolicyError, RejectReason, ValidationError
 from ..primitives.address import AddressError, address_from_script, decode_address
 from ..primitives.hashes import hash_to_hex
 from ..primitives.serialize import DecodeError
-from ..primitives.tx import Tx
+from ..primitives.tx import Tx, TxOut
 from ..mempool.policy import MAX_OP_RETURN_RELAY
 from ..script.descriptor import add_checksum, infer_descriptor
 from ..script.script import ScriptParseError, iter_ops, multisig_info
@@ -376,136 +376,185 @@ Create a transaction spending the given inputs and creating new outputs (not sig
         tx = Tx(2, tuple(vin), tuple(self._parse_outputs(outputs)), lt)
         return tx.raw.hex()
 
-    def _sign_inputs(self, tx: Tx, key_for, prevtxs: Any, sighashtype: Any) -> dict:
-        """Core `SignTransaction`: sign every input we can (P2PKH, P2PK, P2WPKH); report the
-        others. A P2WPKH input needs the spent amount (BIP143): prevtxs' "amount", else the UTXO
-        set or the mempool, as Core's `FetchAndClearCoins`; the witness is [sig, pubkey] with an
-        empty scriptSig, and all of the tx's witness inputs share one PrecomputedTxData."""
-        from dataclasses import replace as dc_replace
+    def _find_coins(self, tx: Tx) -> dict:
+        """Core `FindCoins`: the output each input spends, from the mempool or the UTXO set
+        (absent: unknown or spent)."""
+        cs, mp = self._cs(), self.node.mempool
+        coins: dict = {}
+        for txin in tx.vin:
+            out = None
+            if mp is not None:
+                e = mp.get(txin.prevout.txid)
+                if e is not None and txin.prevout.n < len(e.tx.vout):
+                    out = e.tx.vout[txin.prevout.n]
+            if out is None:
+                coin = cs.get_coin(txin.prevout)
+                if coin is not None:
+                    out = TxOut(coin.value, coin.script_pubkey)
+            if out is not None:
+                coins[txin.prevout] = out
+        return coins
+
+    def _parse_prevouts(self, prevtxs: Any, coins: dict, provider) -> None:
+        """Core `ParsePrevouts`: each prevtxs entry replaces the coin of its outpoint, with the
+        given amount or MAX_MONEY ("not given": a witness input then fails with "Missing
+        amount"); a known coin with another scriptPubKey is an error. With a key provider
+        (signrawtransactionwithkey) a P2SH / P2WSH entry must bring its redeemScript or
+        witnessScript, which is added to the provider with its P2WSH wrapping."""
+        import hashlib
+        from ..primitives.address import p2sh_script
         from ..primitives.hashes import hash160
-        from ..primitives.tx import OutPoint, TxIn
+        from ..primitives.tx import MAX_MONEY, OutPoint
+        from .util import _jtype
+        if prevtxs is None:
+            return
+        if not isinstance(prevtxs, list):
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(prevtxs)} is not of expected type array")
+
+        def typed(obj: dict, name: str, want: type, jname: str, optional: bool = False) -> Any:
+            v = obj.get(name)
+            if v is None:
+                if optional:
+                    return None
+                raise RPCError(RPC_TYPE_ERROR, f"Missing {name}")
+            if not isinstance(v, want) or isinstance(v, bool):
+                raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(v)} for field {name} "
+                                               f"is not of expected type {jname}")
+            return v
+
+        def hexfield(v: str, name: str) -> bytes:
+            try:
+                return bytes.fromhex(v)
+            except ValueError:
+                raise RPCError(RPC_INVALID_PARAMETER, f"{name} must be hexadecimal string (not '{v}')") from None
+
+        for p in prevtxs:
+            if not isinstance(p, dict):
+                raise RPCError(RPC_DESERIALIZATION_ERROR,
+                               'expected object with {"txid\'","vout","scriptPubKey"}')
+            typed(p, "txid", str, "string")
+            typed(p, "vout", (int, float), "number")
+            typed(p, "scriptPubKey", str, "string")
+            txid = _hash(p["txid"], "txid")
+            n = _int(p["vout"], "vout")
+            if n < 0:
+                raise RPCError(RPC_DESERIALIZATION_ERROR, "vout cannot be negative")
+            outpoint = OutPoint(txid, n)
+            spk = hexfield(p["scriptPubKey"], "scriptPubKey")
+            old = coins.get(outpoint)
+            if old is not None and old.script_pubkey != spk:
+                raise RPCError(RPC_DESERIALIZATION_ERROR, "Previous output scriptPubKey mismatch:\n"
+                               f"{_script_asm(old.script_pubkey)}\nvs:\n{_script_asm(spk)}")
+            amount = amount_from_json(p["amount"]) if "amount" in p else MAX_MONEY
+            coins[outpoint] = TxOut(amount, spk)
+            is_p2sh = len(spk) == 23 and spk[:2] == b"\xa9\x14" and spk[22] == 0x87
+            is_p2wsh = len(spk) == 34 and spk[:2] == b"\x00\x20"
+            if provider is None or not (is_p2sh or is_p2wsh):
+                continue
+            rs = typed(p, "redeemScript", str, "string", optional=True)
+            ws = typed(p, "witnessScript", str, "string", optional=True)
+            if rs is None and ws is None:
+                raise RPCError(RPC_INVALID_PARAMETER, "Missing redeemScript/witnessScript")
+            script = hexfield(ws, "witnessScript") if ws is not None else hexfield(rs, "redeemScript")
+            wrapped = b"\x00\x20" + hashlib.sha256(script).digest()
+            provider.scripts[hash160(script)] = script
+            provider.scripts[hash160(wrapped)] = wrapped
+            if ws is not None and rs is not None and ws != rs:
+                if hexfield(rs, "redeemScript") != wrapped:
+                    raise RPCError(RPC_INVALID_PARAMETER, "redeemScript does not correspond to witnessScript")
+            if is_p2sh:
+                ok = spk in (p2sh_script(hash160(script)), p2sh_script(hash160(wrapped)))
+            else:
+                ok = spk == wrapped
+            if not ok:
+                raise RPCError(RPC_INVALID_PARAMETER, "redeemScript/witnessScript does not match scriptPubKey")
+
+    def _sign_inputs(self, tx: Tx, provider, coins: dict, sighashtype: Any) -> dict:
+        """Core `SignTransaction` + `SignTransactionResultToJSON` (rpc/rawtransaction_util.cpp):
+        sign what the provider can (P2PKH, P2PK, P2WPKH, P2SH-P2WPKH, P2TR key path), verify
+        every input, and report each failing one with its txid, vout, witness, scriptSig,
+        sequence and Core's error text. "Missing amount" (a witness input whose prevtxs entry
+        gave no amount) is thrown as -3 "Missing amount for CTxOut(...)", as Core does."""
+        from ..primitives.tx import COIN
         from ..script.sighash import (
-            SIGHASH_ALL, SIGHASH_ANYONECANPAY, SIGHASH_NONE, SIGHASH_SINGLE, PrecomputedTxData,
+            SIGHASH_ALL, SIGHASH_ANYONECANPAY, SIGHASH_DEFAULT, SIGHASH_NONE, SIGHASH_SINGLE,
         )
-        from ..script.sign import sign_p2pk, sign_p2pkh, sign_p2wpkh
-        from ..script.script import classify, iter_ops
-        names = {"ALL": SIGHASH_ALL, "NONE": SIGHASH_NONE, "SINGLE": SIGHASH_SINGLE,
+        from ..script.sign import MISSING_AMOUNT, sign_transaction
+        names = {"DEFAULT": SIGHASH_DEFAULT, "ALL": SIGHASH_ALL, "NONE": SIGHASH_NONE,
+                 "SINGLE": SIGHASH_SINGLE,
                  "ALL|ANYONECANPAY": SIGHASH_ALL | SIGHASH_ANYONECANPAY,
                  "NONE|ANYONECANPAY": SIGHASH_NONE | SIGHASH_ANYONECANPAY,
                  "SINGLE|ANYONECANPAY": SIGHASH_SINGLE | SIGHASH_ANYONECANPAY}
-        ht_name = "ALL" if sighashtype in (None, "DEFAULT") else _str(sighashtype, "sighashtype")
+        ht_name = "DEFAULT" if sighashtype is None else _str(sighashtype, "sighashtype")
         if ht_name not in names:
-            raise RPCError(RPC_INVALID_PARAMETER, f"{ht_name} is not a valid sighash parameter.")
-        hash_type = names[ht_name]
-        given: dict = {}
-        for p in prevtxs or []:
-            if not isinstance(p, dict):
-                raise RPCError(RPC_TYPE_ERROR, "prevtxs entries must be objects")
-            try:
-                spk = bytes.fromhex(_str(p.get("scriptPubKey"), "scriptPubKey"))
-            except ValueError:
-                raise RPCError(RPC_DESERIALIZATION_ERROR, "scriptPubKey must be hex") from None
-            amount = amount_from_json(p["amount"]) if p.get("amount") is not None else None
-            given[OutPoint(_hash(p.get("txid"), "txid"), _int(p.get("vout"), "vout"))] = (spk, amount)
-        cs, mp = self._cs(), self.node.mempool
-        spent: list = []            # (script_pubkey, amount or None) per input, None if unknown
-        for txin in tx.vin:
-            found = given.get(txin.prevout)
-            coin = cs.get_coin(txin.prevout)
-            if coin is None and mp is not None:
-                e = mp.get(txin.prevout.txid)
-                if e is not None and txin.prevout.n < len(e.tx.vout):
-                    coin = e.tx.vout[txin.prevout.n]
-            if found is None and coin is not None:
-                found = (coin.script_pubkey, coin.value)
-            elif found is not None and found[1] is None and coin is not None \
-                    and coin.script_pubkey == found[0]:
-                found = (found[0], coin.value)
-            spent.append(found)
-
-        def error(i: int, txin, msg: str) -> dict:
-            return {"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
-                    "witness": [w.hex() for w in vin[i].witness],
-                    "scriptSig": vin[i].script_sig.hex(), "sequence": txin.sequence, "error": msg}
-        vin = list(tx.vin)
+            raise RPCError(RPC_INVALID_PARAMETER, f"'{ht_name}' is not a valid sighash parameter.")
+        spent = [coins.get(txin.prevout) for txin in tx.vin]
+        res = sign_transaction(tx, spent, provider, names[ht_name])
         errors = []
-        txdata = None
-        for i, txin in enumerate(tx.vin):
-            if spent[i] is None:
-                errors.append(error(i, txin, "Input not found or already spent"))
-                continue
-            spk, amount = spent[i]
-            kind = "witness_v0_keyhash" if len(spk) == 22 and spk[:2] == b"\x00\x14" else classify(spk).value
-            key = None
-            if kind == "pubkeyhash":
-                key = key_for(spk[3:23], spk)
-            elif kind == "pubkey":
-                pub = next(d for op, d in iter_ops(spk) if d is not None)
-                key = key_for(hash160(pub), None)
-            elif kind == "witness_v0_keyhash":
-                key = key_for(spk[2:22], spk)
-                if key is not None and not key.compressed:
-                    key = None
-                if key is not None and amount is None:
-                    errors.append(error(i, txin, "Missing amount"))
-                    continue
-            if key is None:
-                errors.append(error(i, txin, "Unable to sign input, missing key or unsupported script"))
-                continue
-            tmp = dc_replace(tx, vin=tuple(vin))
-            if kind == "witness_v0_keyhash":
-                if txdata is None:
-                    txdata = PrecomputedTxData.for_tx(tx)
-                witness = sign_p2wpkh(tmp, i, key, amount, hash_type, txdata)
-                vin[i] = TxIn(txin.prevout, b"", txin.sequence, witness)
-                continue
-            sig = (sign_p2pkh if kind == "pubkeyhash" else sign_p2pk)(tmp, i, key, spk, hash_type)
-            vin[i] = TxIn(txin.prevout, sig, txin.sequence, txin.witness)
-        signed = dc_replace(tx, vin=tuple(vin))
-        j: dict[str, Any] = {"hex": signed.raw.hex(), "complete": not errors}
+        for i, msg in res.errors.items():
+            txin = res.tx.vin[i]
+            if msg == MISSING_AMOUNT:
+                out = spent[i]
+                raise RPCError(RPC_TYPE_ERROR, f"Missing amount for CTxOut(nValue={out.value // COIN}."
+                                               f"{out.value % COIN:08d}, scriptPubKey={out.script_pubkey.hex()[:30]})")
+            errors.append({"txid": hash_to_hex(txin.prevout.txid), "vout": txin.prevout.n,
+                           "witness": [w.hex() for w in txin.witness],
+                           "scriptSig": txin.script_sig.hex(), "sequence": txin.sequence, "error": msg})
+        j: dict[str, Any] = {"hex": res.tx.raw.hex(), "complete": res.complete}
         if errors:
             j["errors"] = errors
         return j
 
-    async def m_signrawtransactionwithkey(self, hexstring, privkeys, prevtxs=None, sighashtype="ALL") -> dict:
-        """signrawtransactionwithkey "hexstring" ["privatekey",...] ( [{"txid":"hex","vout":n,"scriptPubKey":"hex","amount":amount},...] "sighashtype" )
-Sign inputs for raw transaction with the given base58-encoded private keys."""
-        from ..primitives.address import decode_wif
-        from ..primitives.hashes import hash160
-        from ..primitives.keys import PrivateKey
+    def _decode_for_signing(self, hexstring: Any) -> Tx:
         try:
-            tx = Tx.from_hex(_str(hexstring, "hexstring"))
-        except DecodeError:
+            return Tx.from_hex(_str(hexstring, "hexstring"))
+        except (DecodeError, ValueError):
             raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed. Make sure the tx has at least one input.") from None
+
+    async def m_signrawtransactionwithkey(self, hexstring, privkeys, prevtxs=None, sighashtype=None) -> dict:
+        """signrawtransactionwithkey "hexstring" ["privatekey",...] ( [{"txid":"hex","vout":n,"scriptPubKey":"hex","redeemScript":"hex","witnessScript":"hex","amount":amount},...] "sighashtype" )
+Sign inputs for raw transaction with the given base58-encoded private keys: P2PKH, P2PK, P2WPKH,
+P2SH-P2WPKH (prevtxs brings the redeemScript) and P2TR key path (with the key of the output key
+itself, as Core). Witness inputs need the spent "amount" in prevtxs (or a known coin); a P2TR
+input needs every spent output of the tx known. sighashtype: DEFAULT (ALL for ECDSA; 64-byte
+Schnorr signatures), ALL, NONE, SINGLE, each optionally |ANYONECANPAY."""
+        from ..primitives.address import decode_wif
+        from ..primitives.keys import PrivateKey
+        from ..script.sign import FlatSigningProvider
+        tx = self._decode_for_signing(hexstring)
         if not isinstance(privkeys, list):
             raise RPCError(RPC_TYPE_ERROR, "privkeys must be an array")
-        keys = {}
+        provider = FlatSigningProvider()
         for wif in privkeys:
             try:
                 secret, compressed = decode_wif(_str(wif, "privkey"), self._params)
-            except AddressError:
+                key = PrivateKey(secret, compressed)
+            except (AddressError, ValueError):
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid private key") from None
-            k = PrivateKey(secret, compressed)
-            keys[hash160(k.public_key.sec)] = k
-        return await self._w(self._sign_inputs, tx, lambda h160, spk: keys.get(h160), prevtxs, sighashtype)
+            provider.add_key(key)
 
-    async def m_signrawtransactionwithwallet(self, hexstring, prevtxs=None, sighashtype="ALL") -> dict:
+        def work():
+            coins = self._find_coins(tx)
+            self._parse_prevouts(prevtxs, coins, provider)
+            return self._sign_inputs(tx, provider, coins, sighashtype)
+        return await self._w(work)
+
+    async def m_signrawtransactionwithwallet(self, hexstring, prevtxs=None, sighashtype=None) -> dict:
         """signrawtransactionwithwallet "hexstring" ( [{"txid":"hex","vout":n,"scriptPubKey":"hex","amount":amount},...] "sighashtype" )
-Sign inputs for raw transaction with the wallet's keys."""
-        from ..primitives.address import p2pkh_script
-        try:
-            tx = Tx.from_hex(_str(hexstring, "hexstring"))
-        except DecodeError:
-            raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed. Make sure the tx has at least one input.") from None
+Sign inputs for raw transaction with the wallet's keys: the scripts the wallet handed out
+(P2PKH, P2WPKH, P2TR by the key path with the BIP86 tweak), a bare P2PK of a legacy key, and
+P2SH-P2WPKH of its keys. sighashtype as signrawtransactionwithkey."""
+        from ..wallet.provider import WalletSigningProvider
+        tx = self._decode_for_signing(hexstring)
         w = self._wallet()
         from .walletmgmt import ensure_unlocked
         ensure_unlocked(w)      # Core EnsureWalletIsUnlocked: -13 while an encrypted wallet is locked
 
-        def key_for(h160: bytes, spk: bytes | None):
-            # the wallet signs the scripts it handed out (P2PKH or P2WPKH); a bare P2PK input is
-            # signed when the key's P2PKH script is ours
-            return w.keys.private_key(spk if spk is not None else p2pkh_script(h160))
-        return await self._w(self._sign_inputs, tx, key_for, prevtxs, sighashtype)
+        def work():
+            coins = self._find_coins(tx)
+            self._parse_prevouts(prevtxs, coins, None)
+            return self._sign_inputs(tx, WalletSigningProvider(w.keys), coins, sighashtype)
+        return await self._w(work)
 
 
 #: Core `IsOpSuccess` (BIP342): 80, 98, 126-129, 131-134, 137-138, 141-142, 149-153, 187-254

@@ -35,14 +35,14 @@ from ..primitives.hashes import hash_to_hex
 from ..primitives.tx import OutPoint, Tx, TxIn, TxOut
 from ..mempool.policy import dust_threshold
 from ..script.sighash import SIGHASH_ALL, PrecomputedTxData
-from ..script.sign import sign_p2pkh, sign_p2tr_keypath, sign_p2wpkh
+from ..script.sign import ZERO_AUX, sign_p2pkh, sign_p2tr_keypath, sign_p2wpkh
 from ..storage.wallet import TxRecord, WalletStore
 from .coinselect import (
     P2PKH_INPUT_SIZE, P2PKH_INPUT_SIZE_UNCOMPRESSED, P2TR_INPUT_SIZE, P2WPKH_INPUT_SIZE, TX_OVERHEAD,
     Candidate,
     InsufficientFunds, fee_for_size, select_coins,
 )
-from .keystore import BECH32, BECH32M, DEFAULT_ADDRESS_TYPE, KeyStore, script_shape
+from .keystore import BECH32, BECH32M, DEFAULT_ADDRESS_TYPE, LEGACY, KeyStore, script_shape
 
 __all__ = [
     "Wallet", "WalletTx", "WalletCoin", "Balances", "CreatedTx", "WalletError",
@@ -120,9 +120,16 @@ class Wallet:
     """One wallet over one `WalletStore`. All methods run on the chain writer thread."""
 
     def __init__(self, params: ChainParams, store: WalletStore, *, keypool_size: int = 20,
-                 now: Callable[[], float] = time.time, change_type: str = DEFAULT_ADDRESS_TYPE):
+                 now: Callable[[], float] = time.time, change_type: str | None = None,
+                 address_type: str = DEFAULT_ADDRESS_TYPE):
         self.params = params
-        self.change_type = change_type   # Core -changetype (default: the address type, bech32)
+        #: Core -addresstype (`m_default_address_type`)
+        self.address_type = address_type
+        #: Core -changetype when given (`m_default_change_type`); None: chosen per transaction
+        #: from its recipients (`transaction_change_type`)
+        self.change_type_option = change_type
+        #: getrawchangeaddress's default (Core: -changetype, else -addresstype)
+        self.change_type = change_type or address_type
         self.store = store
         self._now = now
         self.keys = KeyStore(store, params, keypool_size, now)
@@ -472,14 +479,44 @@ class Wallet:
         return credit, debit, fee
 
     # --- sending -----------------------------------------------------------------------------------
+    def transaction_change_type(self, outputs: Sequence[tuple[bytes, int]],
+                                change_type: str | None = None) -> str:
+        """Core `CWallet::TransactionChangeType`: the change output's type for a send to `outputs`.
+
+        An explicit type (the RPC's change_type, else -changetype) wins; a legacy wallet
+        (-addresstype legacy) makes legacy change; else the change looks like a recipient: any
+        P2TR recipient → bech32m, else any P2WPKH → bech32, else any P2PKH → legacy (Core's next
+        rule, P2SH → p2sh-segwit, has no key manager here and is skipped); else bech32m, the
+        newest type this wallet can make (Core: "if has_bech32m_spkman")."""
+        if change_type is not None:
+            return change_type
+        if self.change_type_option is not None:
+            return self.change_type_option
+        if self.address_type == LEGACY:
+            return LEGACY
+        kinds = set()
+        for spk, _ in outputs:
+            if len(spk) == 34 and spk[0] == 0x51 and spk[1] == 32:
+                kinds.add(BECH32M)
+            elif len(spk) == 22 and spk[0] == 0 and spk[1] == 20:
+                kinds.add(BECH32)
+            elif len(spk) == 25 and spk[:3] == b"\x76\xa9\x14" and spk[23:] == b"\x88\xac":
+                kinds.add(LEGACY)
+        for t in (BECH32M, BECH32, LEGACY):
+            if t in kinds:
+                return t
+        return BECH32M
+
     def create_transaction(self, outputs: Sequence[tuple[bytes, int]], *,
                            fee_rate: int = DEFAULT_FEE_RATE, subtract_fee_from: Sequence[int] = (),
-                           from_script: bytes | None = None, min_conf: int = 0) -> CreatedTx:
+                           from_script: bytes | None = None, min_conf: int = 0,
+                           change_type: str | None = None) -> CreatedTx:
         """Build and sign a send (Core `CreateTransaction`); nothing is recorded until `add_tx`.
 
         `outputs` are (script_pubkey, satoshis); `fee_rate` is sat per 1000 bytes;
         `subtract_fee_from` lists output indexes that pay the fee; `from_script` spends only
-        that script's coins and returns change to it. Raises WalletError / InsufficientFunds.
+        that script's coins and returns change to it; otherwise the change is of
+        `transaction_change_type(outputs, change_type)`. Raises WalletError / InsufficientFunds.
         """
         if not outputs:
             raise WalletError("Transaction must have at least one recipient")
@@ -513,7 +550,10 @@ class Wallet:
         base_size = TX_OVERHEAD + sum(9 + len(spk) for spk, _ in outputs)
         change_spk = from_script  # decided below; a fresh change key only when change is made
         # the change output's shape (size, dust) before its key is taken: -changetype's script
-        change_shape = from_script if from_script is not None else script_shape(self.change_type)
+        change_kind = self.transaction_change_type(outputs, change_type)
+        if change_kind not in (LEGACY, BECH32, BECH32M):
+            raise WalletError(f"Error: No {change_kind} addresses available.")
+        change_shape = from_script if from_script is not None else script_shape(change_kind)
         sel = select_coins(candidates, target, fee_rate, base_size,
                            change_size=9 + len(change_shape),
                            min_change=dust_threshold(TxOut(0, change_shape)),
@@ -530,7 +570,7 @@ class Wallet:
         change_index = None
         if sel.change:
             if change_spk is None:
-                change_spk = self.keys.new_change_script(self.change_type)
+                change_spk = self.keys.new_change_script(change_kind)
             change_index = secrets.randbelow(len(vout) + 1)
             vout.insert(change_index, TxOut(sel.change, change_spk))
         inputs = list(sel.inputs)
@@ -555,7 +595,7 @@ class Wallet:
         `CWallet::SignTransaction`): P2PKH with the legacy sighash into the scriptSig, P2WPKH
         with the BIP143 sighash over the spent amount into the witness `[sig, pubkey]` with an
         empty scriptSig, P2TR by the key path (BIP86 output key: the key tweaked with no script
-        tree) with a 64-byte Schnorr signature, SIGHASH_DEFAULT, over the BIP341 sighash, which
+        tree) with a 64-byte Schnorr signature (Core's all-zero aux), SIGHASH_DEFAULT, over the BIP341 sighash, which
         commits to every spent output of the tx, ours of any type (Core `SignTransaction` fills
         `PrecomputedTransactionData` with all spent outputs). One PrecomputedTxData, made with
         all of `spent`, serves all witness inputs."""
@@ -570,7 +610,7 @@ class Wallet:
                 if txdata is None:
                     txdata = PrecomputedTxData.for_tx(tx, spent)
                 if t == BECH32M:
-                    witness = sign_p2tr_keypath(tx, i, key, txdata)
+                    witness = sign_p2tr_keypath(tx, i, key, txdata, aux=ZERO_AUX)
                 else:
                     witness = sign_p2wpkh(tx, i, key, out.value, SIGHASH_ALL, txdata)
                 vin.append(TxIn(txin.prevout, b"", txin.sequence, witness))
