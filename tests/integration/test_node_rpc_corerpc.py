@@ -145,7 +145,7 @@ async def test_generatetodescriptor_and_generateblock_outputs():
 
 
 async def test_getrawtransaction_verbosity_2_has_fee_and_prevouts_for_confirmed_txs():
-    async with running_nodes(1) as (a,):
+    async with running_nodes(1, txindex=True) as (a,):
         c = a.rpc
         addr = await c.call("getnewaddress")
         await c.call("generatetoaddress", 101, addr)
