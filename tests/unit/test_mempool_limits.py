@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.unit.test_mempool import reject, setup
 from tests.unit.test_mempool_helpers import NOW
 from tinynode.mempool import PolicyConfig
-from tinynode.mempool.policy import FeeRate
+from tinynode.mempool.policy import DEFAULT_INCREMENTAL_RELAY_FEE, FeeRate
 
 
 def test_full_pool_evicts_lowest_descendant_feerate_and_raises_min_fee():
@@ -22,9 +22,9 @@ def test_full_pool_evicts_lowest_descendant_feerate_and_raises_min_fee():
     pool.accept(t5, NOW)
     assert txs[0].txid not in pool and len(pool) == 4
     evicted_rate = 2000 * 1000 // len(txs[0].raw)
-    assert pool.min_fee_rate(NOW) == FeeRate(evicted_rate + 1000)
-    # Below the new minimum (~2,226 sat for 226 bytes): refused with Core's reason.
-    low = w.create_spend(utxos[5], fee=2100)
+    assert pool.min_fee_rate(NOW) == FeeRate(evicted_rate + DEFAULT_INCREMENTAL_RELAY_FEE)
+    # Below the new minimum (~2,022 sat for 226 bytes): refused with Core's reason.
+    low = w.create_spend(utxos[5], fee=2010)
     reject(pool, low, "mempool min fee not met")
     # Above the minimum but the lowest package in a full pool: evicted at once, "mempool full".
     t6 = w.create_spend(utxos[6], fee=2600)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.framework.miniwallet import MiniWallet
+from tinynode.mempool.policy import DEFAULT_INCREMENTAL_RELAY_FEE, FeeRate
 from tests.unit.test_mempool import reject, setup
 from tests.unit.test_mempool_helpers import NOW
 from tinynode.consensus.errors import PolicyError
@@ -54,10 +55,10 @@ def test_rule4_extra_fee_must_pay_incremental_relay_fee():
     _, pool, w, (u, *_) = setup()
     a = w.create_spend(u, fee=1000)
     pool.accept(a, NOW)
-    b = w.create_spend(u, fee=1100)                       # +100 sat < ~226 sat for its size
+    b = w.create_spend(u, fee=1010)                       # +10 sat < ~23 sat at 100 sat/kvB
     err = reject(pool, b, "insufficient fee")
     assert "not enough additional fees" in err.detail
-    c = w.create_spend(u, fee=1000 + len(a.raw) + 5)
+    c = w.create_spend(u, fee=1000 + FeeRate(DEFAULT_INCREMENTAL_RELAY_FEE).fee(len(a.raw)) + 5)
     pool.accept(c, NOW)
     assert a.txid not in pool
 

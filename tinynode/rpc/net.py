@@ -115,7 +115,9 @@ answers; tinynode's own name and version are in "subversion" (/tinynode:x.y.z/).
         inbound = sum(1 for p in peers if p.inbound)
         netcfg = cm.config if cm is not None else None
         witness = bool(netcfg is not None and netcfg.advertise_witness)
+        from ..mempool.policy import PolicyConfig
         from ..net.peer import format_sub_version
+        relay = self.node.mempool.config if self.node.mempool is not None else PolicyConfig()
         services = netcfg.local_services if netcfg is not None else 1   # NETWORK_LIMITED when pruned
         return {"version": CORE_RPC_VERSION,
                 "subversion": netcfg.user_agent if netcfg is not None else format_sub_version(),
@@ -127,7 +129,8 @@ answers; tinynode's own name and version are in "subversion" (/tinynode:x.y.z/).
                 "localrelay": True, "timeoffset": 0,
                 "networkactive": bool(cm.network_active) if cm is not None else False,
                 "connections": len(peers), "connections_in": inbound, "connections_out": len(peers) - inbound,
-                "networks": [], "relayfee": amount_to_json(1000), "incrementalfee": amount_to_json(1000),
+                "networks": [], "relayfee": amount_to_json(relay.min_relay_fee.sat_per_kvb),
+                "incrementalfee": amount_to_json(relay.incremental_relay_fee.sat_per_kvb),
                 "localaddresses": ([{"address": self.node.config.bind, "port": self.node.p2p_port, "score": 1}]
                                    if cm is not None and cm.listen else []),
                 "warnings": []}
