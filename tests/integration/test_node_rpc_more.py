@@ -247,3 +247,14 @@ async def test_stop_takes_cores_hidden_wait_argument():
         t0 = time.monotonic()
         assert await a.rpc.call("stop", named={"wait": 200}) == "tinynode stopping"
         assert time.monotonic() - t0 >= 0.2
+
+
+async def test_getrawtransaction_of_the_genesis_coinbase_is_cores_error():
+    """Core's rpc_rawtransaction checks this exact -5 message (the genesis coinbase is in no
+    index and not spendable)."""
+    async with running_nodes(1, txindex=True) as (a,):
+        root = (await a.rpc.call("getblock", await a.rpc.call("getblockhash", 0)))["merkleroot"]
+        with pytest.raises(RPCError) as e:
+            await a.rpc.call("getrawtransaction", root)
+        assert e.value.code == -5 and e.value.message == (
+            "The genesis block coinbase is not considered an ordinary transaction and cannot be retrieved")

@@ -154,6 +154,10 @@ verbosity: 0 (or false) hex, 1 (or true) a JSON object, 2 also "fee" and each in
 (generated, height, value, scriptPubKey) from the block's undo data; a mempool or coinbase
 transaction shows as with verbosity 1, as Core."""
         t = _hash(txid, "parameter 1")
+        if t == self._params.genesis.header.merkle_root:
+            # Core: the genesis coinbase is not in the UTXO set or any index
+            raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "The genesis block coinbase is not considered an "
+                                                       "ordinary transaction and cannot be retrieved")
         level = _verbosity(verbosity)
         bh = _hash(blockhash, "parameter 3") if blockhash is not None else None
 
