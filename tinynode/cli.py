@@ -69,7 +69,7 @@ def daemon_main(argv: list[str] | None = None) -> int:
     try:
         cfg = from_args(argv)
     except ConfigError as e:
-        print(f"tinynode: {e}", file=sys.stderr)
+        print(f"Error: {e}", file=sys.stderr)   # Core's InitError on stderr
         return 1
     _setup_logging(cfg.log_level, cfg.log_file, cfg.log_console)
     log = logging.getLogger("tinynode")
@@ -82,6 +82,8 @@ def daemon_main(argv: list[str] | None = None) -> int:
             status = await node.run()   # 1 after a fatal error (the node logged it)
         except NodeError as e:
             log.error("%s", e)
+            if not cfg.log_console:   # Core's InitError reaches stderr whatever -printtoconsole says
+                print(f"Error: {e}", file=sys.stderr)
             return 1
         except Exception as e:  # a bug or a broken data directory: say so, with the details
             log.exception("tinynode stopped on an unexpected error: %s", e)

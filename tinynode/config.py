@@ -228,12 +228,12 @@ class NodeConfig:
         """Core's AppInitParameterInteraction checks for the options of issue 18, with its
         messages (init.cpp, node/blockmanager_args.cpp)."""
         if self.prune < 0:
-            raise ConfigError("Error: Prune cannot be configured with a negative value.")
+            raise ConfigError("Prune cannot be configured with a negative value.")
         if 1 < self.prune < MIN_PRUNE_TARGET_MIB:
-            raise ConfigError(f"Error: Prune configured below the minimum of {MIN_PRUNE_TARGET_MIB} "
+            raise ConfigError(f"Prune configured below the minimum of {MIN_PRUNE_TARGET_MIB} "
                               "MiB.  Please use a higher number.")
         if self.prune and self.txindex:
-            raise ConfigError("Error: Prune mode is incompatible with -txindex.")
+            raise ConfigError("Prune mode is incompatible with -txindex.")
         if self.fastprune and not self.prune:
             raise ConfigError("--fastprune only makes sense with --prune (it changes block file "
                               "sizes in Core; tinynode has no block files)")
@@ -241,19 +241,19 @@ class NodeConfig:
             raise ConfigError("--blockversion is a regtest-only option (Core ignores -blockversion "
                               "on networks that do not mine blocks on demand)")
         if self.block_max_weight > MAX_BLOCK_WEIGHT:
-            raise ConfigError(f"Error: Specified -blockmaxweight ({self.block_max_weight}) exceeds "
+            raise ConfigError(f"Specified -blockmaxweight ({self.block_max_weight}) exceeds "
                               f"consensus maximum block weight ({MAX_BLOCK_WEIGHT})")
         if self.block_reserved_weight > MAX_BLOCK_WEIGHT:
-            raise ConfigError(f"Error: Specified -blockreservedweight ({self.block_reserved_weight}) "
+            raise ConfigError(f"Specified -blockreservedweight ({self.block_reserved_weight}) "
                               f"exceeds consensus maximum block weight ({MAX_BLOCK_WEIGHT})")
         if self.block_reserved_weight < MINIMUM_BLOCK_RESERVED_WEIGHT:
-            raise ConfigError(f"Error: Specified -blockreservedweight ({self.block_reserved_weight}) "
+            raise ConfigError(f"Specified -blockreservedweight ({self.block_reserved_weight}) "
                               f"is lower than minimum safety value of ({MINIMUM_BLOCK_RESERVED_WEIGHT})")
         for t in self.test:
             if t not in TEST_OPTIONS:
-                raise ConfigError(f"Error: Unrecognised option \"{t}\" provided in -test=<option>.")
+                raise ConfigError(f"Unrecognised option \"{t}\" provided in -test=<option>.")
             if self.network != "regtest":
-                raise ConfigError("Error: -test=<option> can only be used with regtest")
+                raise ConfigError("-test=<option> can only be used with regtest")
 
 
 def parse_money(text: str, option: str) -> int:
@@ -265,7 +265,7 @@ def parse_money(text: str, option: str) -> int:
     except InvalidOperation:
         d = None
     if d is None or not d.is_finite() or d < 0 or d != d.quantize(Decimal("1e-8")) or d > 21_000_000:
-        raise ConfigError(f"Error: Invalid amount for -{option}=<amount>: '{text}'")
+        raise ConfigError(f"Invalid amount for -{option}=<amount>: '{text}'")
     return int(d * 100_000_000)
 
 

@@ -282,6 +282,12 @@ class Node:
         self.writer.subscribe_async(self._on_chain_event)
         snap = self.writer.snapshot
         log.info("chain loaded: height %d, best header %d", snap.height, snap.best_header_height)
+        if snap.tip_time > self.clock() + self.params.max_future_block_time:
+            # Core LoadChainstate (VerifyLoadedChainstate): a tip more than 2 h ahead of the clock
+            raise NodeError("The block database contains a block which appears to be from the future. "
+                            "This may be due to your computer's date and time being set incorrectly. "
+                            "Only rebuild the block database if you are sure that your computer's date "
+                            "and time are correct.\nSet the clock right (or --mocktime) and start again.")
 
     async def _start_mempool(self) -> None:
         from .mempool.pool import Mempool

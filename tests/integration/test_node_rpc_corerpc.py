@@ -337,3 +337,19 @@ async def test_getorphantxs_and_orphans_with_rejected_parents(caplog):
             await wait_until(lambda: f"not keeping orphan with rejected parents {child.txid_hex}" in caplog.text)
             assert child.txid not in a.node.mempool.orphans
             assert await c.call("getorphantxs") == [orphan.txid_hex]
+
+
+async def test_a_tip_from_the_future_stops_the_start(tmp_path):
+    """Core LoadChainstate: restarted with a clock more than 2 h behind its tip, the node
+    refuses to start with Core's sentence; exactly 2 h behind is fine."""
+    from tests.framework.nodes import start_node
+    from tinynode.node import NodeError
+    t = await start_node(tmp_path / "n")
+    addr = await t.rpc.call("getnewaddress")
+    await t.rpc.call("generatetoaddress", 1, addr)
+    tip_time = (await t.rpc.call("getblockheader", await t.rpc.call("getbestblockhash")))["time"]
+    await t.stop(remove=False)
+    with pytest.raises(NodeError, match="appears to be from the future"):
+        await start_node(tmp_path / "n", mocktime=tip_time - 2 * 60 * 60 - 1)
+    t = await start_node(tmp_path / "n", mocktime=tip_time - 2 * 60 * 60)
+    await t.stop()

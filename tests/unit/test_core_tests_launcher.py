@@ -146,4 +146,14 @@ def test_core_init_errors_for_the_new_options(tmp_path):
         argv = m.translate(m.read_args([f"-datadir={_datadir(tmp_path / str(i))}", *extra]))
         with pytest.raises(ConfigError) as e:
             from_args(argv, env={"HOME": str(tmp_path)})
-        assert str(e.value) == msg
+        assert "Error: " + str(e.value) == msg          # the daemon prints "Error: " + it
+
+
+def test_daemon_prints_cores_init_error_alone_on_stderr(tmp_path):
+    """Core's assert_start_raises_init_error compares stderr with the whole text."""
+    d = _datadir(tmp_path)
+    r = subprocess.run([sys.executable, str(LAUNCHER), f"-datadir={d}", "-blockreservedweight=1999"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip() == ("Error: Specified -blockreservedweight (1999) is lower than minimum "
+                                "safety value of (2000)")
