@@ -235,6 +235,8 @@ class NodeConfig:
                               "MiB.  Please use a higher number.")
         if self.prune and self.txindex:
             raise ConfigError("Error: Prune mode is incompatible with -txindex.")
+        if self.prune and self.txospenderindex:   # Core init.cpp: the index reads spending blocks
+            raise ConfigError("Error: Prune mode is incompatible with -txospenderindex.")
         if self.fastprune and not self.prune:
             raise ConfigError("--fastprune only makes sense with --prune (it changes block file "
                               "sizes in Core; tinynode has no block files)")

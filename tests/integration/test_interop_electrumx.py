@@ -2,8 +2,8 @@
 node over Core's RPC, driven through the Electrum protocol as a wallet would (issue 20).
 
 ElectrumX checks at start-up that its daemon reports Core >= 31.0 (getnetworkinfo `version`)
-and a synced `txindex` and `txospenderindex` (getindexinfo; tinynode runs with
---txospenderindex); it then reads blocks with getblock (raw), the mempool with
+and a synced `txindex` and `txospenderindex` (getindexinfo; tinynode runs with --txindex
+and --txospenderindex); it then reads blocks with getblock (raw), the mempool with
 getrawmempool/getrawtransaction, fees with estimatesmartfee and outpoint spends with
 gettxspendingprevout, and broadcasts with sendrawtransaction and submitpackage. A second session
 speaks protocol 1.7 for `blockchain.outpoint.subscribe` / `get_status` (an outpoint funded,
@@ -40,7 +40,7 @@ def scripthash(script_pubkey: bytes) -> str:
 
 
 async def test_electrumx_indexes_tinynode_through_a_wallet_flow():
-    t = await start_node(rpc_port=0, txospenderindex=True)
+    t = await start_node(rpc_port=0, txindex=True, txospenderindex=True)
     ex = None
     client: ElectrumClient | None = None
     client17: ElectrumClient | None = None

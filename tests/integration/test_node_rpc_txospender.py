@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from tests.framework.nodes import start_node
-from tinynode.config import from_args
+from tinynode.config import ConfigError, from_args
 from tinynode.node import Node
 from tinynode.rpc.client import AsyncRPCClient
 from tinynode.rpc.protocol import RPCError
@@ -25,10 +25,12 @@ async def err(coro) -> tuple[int, str]:
 def test_the_daemon_flag():
     assert from_args(["--network", "regtest", "--txospenderindex"], {}).txospenderindex is True
     assert from_args(["--network", "regtest"], {}).txospenderindex is False
+    with pytest.raises(ConfigError, match="^Error: Prune mode is incompatible with -txospenderindex.$"):
+        from_args(["--network", "regtest", "--txospenderindex", "--prune", "550"], {})
 
 
 async def test_confirmed_spends_reorg_and_restart():
-    t = await start_node(txospenderindex=True)
+    t = await start_node(txindex=True, txospenderindex=True)
     try:
         call = t.rpc.call
         addr = await call("getnewaddress")
@@ -89,7 +91,7 @@ async def test_an_existing_datadir_turns_the_index_on():
         spent = {k: v for k, v in (await call("getrawtransaction", txid, True))["vin"][0].items()
                  if k in ("txid", "vout")}
         [b102] = await call("generatetoaddress", 1, addr)
-        assert "txospenderindex" not in await call("getindexinfo")
+        assert await call("getindexinfo") == {}               # neither --txindex nor the spender index
         assert await call("gettxspendingprevout", [spent]) == [spent]      # mempool_only by default
         assert await err(call("gettxspendingprevout", [spent], {"mempool_only": False})) == \
             (-1, "Mempool lacks a relevant spend, and txospenderindex is unavailable.")
@@ -102,7 +104,7 @@ async def test_an_existing_datadir_turns_the_index_on():
         await t.node.start()
         t.rpc = AsyncRPCClient(t.node.rpc_socket)
         call = t.rpc.call
-        assert (await call("getindexinfo"))["txospenderindex"] == {"synced": True, "best_block_height": 102}
+        assert await call("getindexinfo") == {"txospenderindex": {"synced": True, "best_block_height": 102}}
         assert await call("gettxspendingprevout", [spent]) == \
             [{**spent, "spendingtxid": txid, "blockhash": b102}]
     finally:
