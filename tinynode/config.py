@@ -117,6 +117,7 @@ class NodeConfig:
     whitelist: tuple[WhitelistEntry, ...] = ()   # Core -whitelist: permissions by peer address
     whitebind: tuple[WhitebindEntry, ...] = ()   # Core -whitebind: listeners granting permissions
     mocktime: int = 0                  # Core -mocktime: start with the clock frozen here (0 = system clock)
+    txospenderindex: bool = False      # Core -txospenderindex: the spender index (gettxspendingprevout)
     # Core's test-chain options
     accept_nonstd_txn: bool = False    # Core -acceptnonstdtxn (test chains only)
     minimum_chain_work: int | None = None   # Core -minimumchainwork (None = the network's)
@@ -234,6 +235,8 @@ class NodeConfig:
                               "MiB.  Please use a higher number.")
         if self.prune and self.txindex:
             raise ConfigError("Prune mode is incompatible with -txindex.")
+        if self.prune and self.txospenderindex:   # Core init.cpp: the index reads spending blocks
+            raise ConfigError("Prune mode is incompatible with -txospenderindex.")
         if self.fastprune and not self.prune:
             raise ConfigError("--fastprune only makes sense with --prune (it changes block file "
                               "sizes in Core; tinynode has no block files)")
@@ -357,6 +360,11 @@ def daemon_parser() -> argparse.ArgumentParser:
                    help="also append the log to PATH")
     p.add_argument("--no-log-console", dest="log_console", action="store_false", default=True,
                    help="do not write the log to stderr (with --log-file: Core's -printtoconsole=0)")
+    p.add_argument("--txospenderindex", action="store_true", default=False,
+                   help="maintain a transaction output spender index, used by the "
+                        "gettxspendingprevout RPC for confirmed spends, as Bitcoin Core's "
+                        "-txospenderindex (built from the stored blocks at start when missing; "
+                        "default off)")
     p.add_argument("--acceptnonstdtxn", action="store_true", default=False,
                    help="relay and mine non-standard transactions, as Bitcoin Core's "
                         "-acceptnonstdtxn (regtest only; default off)")
@@ -522,6 +530,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         whitebind=whitebind,
         mocktime=ns.mocktime,
         accept_nonstd_txn=ns.acceptnonstdtxn,
+        txospenderindex=ns.txospenderindex,
         minimum_chain_work=(parse_minimum_chain_work(ns.minimumchainwork)
                             if ns.minimumchainwork is not None else None),
         test_activation_heights=heights,

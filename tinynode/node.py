@@ -274,7 +274,8 @@ class Node:
         prune_after = 100 if cfg.fastprune else 1000
 
         def make_chainstate():
-            cs = ChainState(params, SQLiteChainStore(path), now=clock)
+            cs = ChainState(params, SQLiteChainStore(path, txospenderindex=cfg.txospenderindex),
+                            now=clock)
             cs.configure_prune(cfg.prune_target_bytes, prune_after)
             return cs
         self.writer = ChainWriter(make_chainstate, on_fatal=self._on_fatal)

@@ -2,11 +2,14 @@
 node over Core's RPC, driven through the Electrum protocol as a wallet would (issue 20).
 
 ElectrumX checks at start-up that its daemon reports Core >= 31.0 (getnetworkinfo `version`)
-and a synced `txindex` and `txospenderindex` (getindexinfo); it then reads blocks with getblock
-(raw), the mempool with getrawmempool/getrawtransaction, fees with estimatesmartfee and
-outpoint spends with gettxspendingprevout, and broadcasts with sendrawtransaction and
-submitpackage. Needs TINYNODE_ELECTRUMX (contrib/interop/install_electrumx.sh prints it);
-skipped with that reason without it.
+and a synced `txindex` and `txospenderindex` (getindexinfo; tinynode runs with --txindex
+and --txospenderindex); it then reads blocks with getblock (raw), the mempool with
+getrawmempool/getrawtransaction, fees with estimatesmartfee and outpoint spends with
+gettxspendingprevout, and broadcasts with sendrawtransaction and submitpackage. A second session
+speaks protocol 1.7 for `blockchain.outpoint.subscribe` / `get_status` (an outpoint funded,
+spent in the mempool, spent in a block, moved by a reorg) and 1.6's
+`blockchain.transaction.broadcast_package`. Needs TINYNODE_ELECTRUMX
+(contrib/interop/install_electrumx.sh prints it); skipped with that reason without it.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.framework.electrumx import ElectrumClient, ElectrumXServer
+from tests.framework.electrumx import ElectrumClient, ElectrumError, ElectrumXServer
 from tests.framework.nodes import short_tmpdir, start_node
 from tests.framework.wait import wait_until
 from tinynode.lab import free_port
@@ -37,9 +40,10 @@ def scripthash(script_pubkey: bytes) -> str:
 
 
 async def test_electrumx_indexes_tinynode_through_a_wallet_flow():
-    t = await start_node(rpc_port=0)
+    t = await start_node(rpc_port=0, txindex=True, txospenderindex=True)
     ex = None
     client: ElectrumClient | None = None
+    client17: ElectrumClient | None = None
     try:
         rpc = t.rpc
         mine_addr = await rpc.call("getnewaddress")
@@ -83,6 +87,13 @@ async def test_electrumx_indexes_tinynode_through_a_wallet_flow():
         assert merkle["block_height"] == 102
         assert await client.call("blockchain.transaction.id_from_pos", 102, merkle["pos"]) == txid
 
+        # protocol 1.7 in a second session: an outpoint's status, funded and unspent in block 102
+        # (ElectrumX asks getrawtransaction, then gettxspendingprevout with mempool_only=false)
+        client17 = await ElectrumClient.connect(ex.tcp_port)
+        assert (await client17.call("server.version", "tinynode-test", "1.7"))[1] == "1.7"
+        txo = (txid, utxo["tx_pos"], spk.hex())
+        assert await client17.call("blockchain.outpoint.subscribe", *txo) == {"funder_height": 102}
+
         # send: a tx signed by the wallet, broadcast through ElectrumX, reaches tinynode's mempool
         dest = await rpc.call("getnewaddress")
         rawtx = await rpc.call("createrawtransaction", [{"txid": txid, "vout": utxo["tx_pos"]}],
@@ -91,6 +102,11 @@ async def test_electrumx_indexes_tinynode_through_a_wallet_flow():
         assert signed["complete"] is True
         sent = await client.call("blockchain.transaction.broadcast", signed["hex"])
         assert sent in await rpc.call("getrawmempool")
+        # the outpoint subscription fires: spent in the mempool (height 0: confirmed parents)
+        in_mempool = {"funder_height": 102, "spender_txhash": sent, "spender_height": 0}
+        note = await client17.next_notification("blockchain.outpoint.subscribe", timeout=30)
+        assert note == [txid, utxo["tx_pos"], in_mempool]
+        assert await client17.call("blockchain.outpoint.get_status", *txo) == in_mempool
 
         # fees: ElectrumX asks estimatesmartfee; the relay fee is tinynode's
         fee = await client.call("blockchain.estimatefee", 2)
@@ -98,14 +114,49 @@ async def test_electrumx_indexes_tinynode_through_a_wallet_flow():
         relay = await rpc.call("getnetworkinfo")
         assert Decimal(str(await client.call("blockchain.relayfee"))) == Decimal(str(relay["relayfee"]))
 
-        # a reorg: tinynode drops block 102 for a longer branch; ElectrumX follows it
+        # the spend confirms in block 103: only tinynode's spender index (txospenderindex) can
+        # tell ElectrumX where, through gettxspendingprevout's blockhash
+        [h103] = await rpc.call("generatetoaddress", 1, mine_addr)
+        in_103 = {"funder_height": 102, "spender_txhash": sent, "spender_height": 103}
+        assert await client17.next_notification("blockchain.outpoint.subscribe", timeout=30) == \
+            [txid, utxo["tx_pos"], in_103]
+        assert await client17.call("blockchain.outpoint.get_status", *txo) == in_103
+        assert await rpc.call("gettxspendingprevout", [{"txid": txid, "vout": utxo["tx_pos"]}]) == \
+            [{"txid": txid, "vout": utxo["tx_pos"], "spendingtxid": sent, "blockhash": h103}]
+
+        # a reorg: tinynode drops blocks 102 and 103 for a longer branch (mined to another
+        # address: the same template in the same second would be the invalidated block again);
+        # ElectrumX follows it, and both txs, back from the mempool, confirm in the new block 102
         await rpc.call("invalidateblock", h102)
-        new = await rpc.call("generatetoaddress", 2, mine_addr)
-        await wait_until(lambda: _tip_is(client, 103, new[-1]), 60)
+        new = await rpc.call("generatetoaddress", 3, await rpc.call("getnewaddress"))
+        await wait_until(lambda: _tip_is(client, 104, new[-1]), 60)
         assert await client.call("blockchain.block.header", 102) != await _header_hex(rpc, h102)
+        in_new_102 = {"funder_height": 102, "spender_txhash": sent, "spender_height": 102}
+        await wait_until(lambda: _outpoint_status_is(client17, txo, in_new_102), 30)
+
+        # a package: a parent paying no fee and a child paying for both (CPFP), broadcast with
+        # protocol 1.6+'s blockchain.transaction.broadcast_package (ElectrumX calls submitpackage)
+        coin = next(u for u in await rpc.call("listunspent") if u["amount"] == 50)
+        pkg_addr = await rpc.call("getnewaddress")
+        p_raw = await rpc.call("createrawtransaction", [{"txid": coin["txid"], "vout": coin["vout"]}],
+                               [{pkg_addr: 50}])
+        parent = (await rpc.call("signrawtransactionwithwallet", p_raw))["hex"]
+        p_dec = await rpc.call("decoderawtransaction", parent)
+        c_raw = await rpc.call("createrawtransaction", [{"txid": p_dec["txid"], "vout": 0}],
+                               [{pkg_addr: 49.9999}])
+        child = (await rpc.call("signrawtransactionwithwallet", c_raw, [
+            {"txid": p_dec["txid"], "vout": 0, "scriptPubKey": p_dec["vout"][0]["scriptPubKey"]["hex"],
+             "amount": 50}]))["hex"]
+        c_txid = (await rpc.call("decoderawtransaction", child))["txid"]
+        with pytest.raises(ElectrumError):          # the parent alone is below the min relay fee
+            await client17.call("blockchain.transaction.broadcast", parent)
+        assert await client17.call("blockchain.transaction.broadcast_package", [parent, child]) == \
+            {"success": True}
+        assert set(await rpc.call("getrawmempool")) == {p_dec["txid"], c_txid}
     finally:
-        if client is not None:
-            await client.close()
+        for c in (client17, client):
+            if c is not None:
+                await c.close()
         if ex is not None:
             ex.stop()
         await t.stop()
@@ -113,6 +164,10 @@ async def test_electrumx_indexes_tinynode_through_a_wallet_flow():
 
 async def _confirmed(client: ElectrumClient, sh: str, amount: int) -> bool:
     return (await client.call("blockchain.scripthash.get_balance", sh))["confirmed"] == amount
+
+
+async def _outpoint_status_is(client: ElectrumClient, txo: tuple, want: dict) -> bool:
+    return await client.call("blockchain.outpoint.get_status", *txo) == want
 
 
 async def _tip_is(client: ElectrumClient, height: int, block_hash: str) -> bool:

@@ -47,7 +47,7 @@ from ..primitives.block import Block, BlockHeader
 from ..primitives.coin import Coin
 from ..primitives.serialize import ser_compact_size
 from ..primitives.tx import OutPoint, Tx
-from ..storage.base import IndexRecord, StoreBatch, key_outpoint, parse_undo, serialize_undo
+from ..storage.base import IndexRecord, StoreBatch, TxoSpend, key_outpoint, parse_undo, serialize_undo
 from .active import ActiveChain
 from ..script.cache import ScriptExecutionCache
 from .checkqueue import ScriptCheck, ScriptCheckQueue, default_script_check_threads
@@ -189,6 +189,13 @@ class _GuardedStore:
         except Exception as e:
             raise self._fail("get_tx_block", e) from e
 
+    def get_spender(self, key: bytes):
+        self._check()
+        try:
+            return self._store.get_spender(key)
+        except Exception as e:
+            raise self._fail("get_spender", e) from e
+
     def write(self, batch: StoreBatch) -> None:
         self._check()
         try:
@@ -292,6 +299,8 @@ class ChainState:
         self.index = BlockIndex()
         self.active = ActiveChain()
         self.coins = CoinsCache(self._store, coins_cache_size)
+        #: the store keeps the spender index (Core -txospenderindex): connect/disconnect write it
+        self.txospenderindex = bool(getattr(store, "txospenderindex", False))
         self._best_header: BlockIndexEntry | None = None
         self._candidates: set[BlockIndexEntry] = set()
         self._subscribers: list[Callable[[ChainEvent], None]] = []
@@ -405,6 +414,8 @@ class ChainState:
             d.undo.update(batch.undo)
         if batch.txindex:
             d.txindex.update(batch.txindex)
+        if batch.txospender:
+            d.txospender.update(batch.txospender)
         if batch.tip is not None:
             d.tip = batch.tip
         if view is not None:
@@ -585,6 +596,16 @@ class ChainState:
             if tx.txid == txid:
                 return tx, bh, e.height
         return None
+
+    def get_spender(self, outpoint: OutPoint) -> TxoSpend | None:
+        """The active-chain tx spending `outpoint` and its block (Core `TxoSpenderIndex::
+        FindSpender`); None when unspent in the active chain or without the spender index."""
+        self._check_usable()
+        if not self.txospenderindex:
+            return None
+        key = outpoint_key(outpoint)
+        d = self._dirty.txospender
+        return d[key] if key in d else self._store.get_spender(key)
 
     def coins_for_script(self, script_pubkey: bytes) -> list[tuple[OutPoint, Coin]]:
         self.flush()
@@ -1109,6 +1130,7 @@ class ChainState:
             raw = self._store.get_undo(e.hash)
         undo = parse_undo(bytes(raw)) if raw else []
         i = len(undo)
+        spends = batch.txospender if self.txospenderindex else None
         for tx in reversed(block.txs):
             txid = tx.txid
             for n, out in enumerate(tx.vout):
@@ -1120,7 +1142,10 @@ class ChainState:
                     i -= 1
                     if i < 0:
                         raise RuntimeError(f"undo data too short for {e.hash_hex}")
-                    view.add(outpoint_key(txin.prevout), undo[i])
+                    k = outpoint_key(txin.prevout)
+                    view.add(k, undo[i])
+                    if spends is not None:   # Core TxoSpenderIndex::CustomRemove
+                        spends[k] = None
         batch.undo[e.hash] = None
 
     def _connect_block(self, block: Block, e: BlockIndexEntry, view: CoinsView, batch: StoreBatch) -> None:
@@ -1143,6 +1168,7 @@ class ChainState:
         view_spend = view.spend
         txindex = batch.txindex
         block_hash = e.hash
+        spends = batch.txospender if self.txospenderindex else None
         script_cache_take = self.script_cache.take
         # BIP30 (always enforced): no tx may overwrite an unspent output; checked before any
         # change, as Core. Shortcuts, exact under BIP34 (active from height 1): an unspent
@@ -1246,6 +1272,10 @@ class ChainState:
                     changes[k] = Coin(out.value, spk, height, coinbase)
                 n += 1
             txindex[txid] = block_hash
+            if spends is not None and i:     # Core TxoSpenderIndex::CustomAppend
+                spend = TxoSpend(txid, block_hash)
+                for k in keys[i]:  # type: ignore[union-attr]
+                    spends[k] = spend
         cb_out = sum(o.value for o in block.txs[0].vout)
         limit = fees + params.block_subsidy(height)
         if cb_out > limit:

@@ -378,16 +378,20 @@ Removes invalidity status of a block, its ancestors and its descendants, reconsi
     async def m_getindexinfo(self, index_name=None) -> dict:
         """getindexinfo ( "index_name" )
 Returns the status of one or all available indices currently running in the node.
-tinynode keeps one index, Core's "txindex" (txid -> block), written in the same store
-transaction as each block it indexes, so it is always synced to the tip; it is listed (and used
-by getrawtransaction and REST /tx) with --txindex, as Core's -txindex."""
+tinynode keeps Core's "txindex" (txid -> block), listed (and used by getrawtransaction and REST
+/tx) with --txindex as Core's -txindex, and with --txospenderindex Core's "txospenderindex"
+(spent output -> spending tx); both are written in the same store transaction as each block
+they index, so they are always synced to the tip."""
         name = _str(index_name, "index_name") if index_name is not None else ""
         height = self.node.writer.snapshot.height
-        if name and name != "txindex":      # Core's SummaryToJSON: other names give nothing
-            return {}
-        if not txindex_enabled(self.node):  # without --txindex, as Core without -txindex
-            return {}
-        return {"txindex": {"synced": True, "best_block_height": height}}
+        indexes = {}                         # Core lists the running indexes in this order
+        if txindex_enabled(self.node):       # without --txindex, as Core without -txindex
+            indexes["txindex"] = {"synced": True, "best_block_height": height}
+        if self._cs().txospenderindex:
+            indexes["txospenderindex"] = {"synced": True, "best_block_height": height}
+        if name:                             # Core's SummaryToJSON: other names give nothing
+            return {name: indexes[name]} if name in indexes else {}
+        return indexes
 
     async def m_getchaintxstats(self, nblocks=None, blockhash=None) -> dict:
         """getchaintxstats ( nblocks "blockhash" )

@@ -109,11 +109,12 @@ wtxid, bytes, vsize, weight and from (the peer ids that sent it); 2: also hex.""
     async def m_gettxspendingprevout(self, outputs, options=None, mempool_only=None,
                                      return_spending_tx=None) -> list:
         """gettxspendingprevout [{"txid":"hex","vout":n},...] ( {"mempool_only":bool,"return_spending_tx":bool} )
-Scans the mempool to find transactions spending any of the given outputs.
-tinynode has no txospenderindex yet, so mempool_only defaults to true (as Core without
--txospenderindex); mempool_only=false with an output unspent in the mempool is an error.
-Result: [{"txid", "vout", "spendingtxid" (if spent in the mempool), "spendingtx" (with
-return_spending_tx)}, ...]."""
+Scans the mempool (and the txospenderindex, if available) to find transactions spending any of
+the given outputs. mempool_only: default true without --txospenderindex, false with it; if false
+and the mempool lacks a relevant spend, the txospenderindex answers (an error without it).
+Result: [{"txid", "vout", "spendingtxid" (if spent), "spendingtx" (with return_spending_tx),
+"blockhash" (the block holding the spend, if confirmed)}, ...]: the outputs spent in the mempool
+(all outputs when mempool_only) first, then the others, as Core."""
         if not isinstance(outputs, list):
             raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(outputs)} is not of expected type array")
         if not outputs:
@@ -124,7 +125,6 @@ return_spending_tx)}, ...]."""
             opts = {**opts, "mempool_only": _bool(mempool_only, "mempool_only")}
         if return_spending_tx is not None:
             opts = {**opts, "return_spending_tx": _bool(return_spending_tx, "return_spending_tx")}
-        only_mempool = opts.get("mempool_only", True)       # no txospenderindex: true
         with_tx = opts.get("return_spending_tx", False)
         wanted: list[tuple[OutPoint, dict]] = []
         for o in outputs:
@@ -136,12 +136,15 @@ return_spending_tx)}, ...]."""
             wanted.append((OutPoint(txid, n), o))
 
         def work():
+            cs = self._cs()
+            has_index = cs.txospenderindex
+            only_mempool = opts.get("mempool_only", not has_index)
             mp = self.node.mempool
             result, left = [], []
-            for op, raw in wanted:
+            for op, raw in wanted:           # Core: the mempool first
                 spender = mp.spender_of(op) if mp is not None else None
                 if spender is None and not only_mempool:
-                    left.append(op)
+                    left.append((op, raw))
                     continue
                 j = dict(raw)
                 if spender is not None:
@@ -149,9 +152,24 @@ return_spending_tx)}, ...]."""
                     if with_tx:
                         j["spendingtx"] = mp.get_tx(spender).raw.hex()
                 result.append(j)
-            if left:
+            if not left:
+                return result
+            if not has_index:
                 raise RPCError(RPC_MISC_ERROR,
                                "Mempool lacks a relevant spend, and txospenderindex is unavailable.")
+            for op, raw in left:             # then the index (Core TxoSpenderIndex::FindSpender)
+                j = dict(raw)
+                spend = cs.get_spender(op)
+                if spend is not None:
+                    j["spendingtxid"] = hash_to_hex(spend.txid)
+                    if with_tx:
+                        found = cs.get_tx(spend.txid)
+                        if found is None or found[1] != spend.block_hash:
+                            raise RPCError(RPC_MISC_ERROR, f"cannot read the spending transaction "
+                                                           f"{hash_to_hex(spend.txid)}")
+                        j["spendingtx"] = found[0].serialize().hex()
+                    j["blockhash"] = hash_to_hex(spend.block_hash)
+                result.append(j)
             return result
         return await self._w(work)
 

@@ -20,6 +20,16 @@ Pruning (Core's -prune) deletes old block bodies and undo records with `prune_bl
 index rows stay (with HAVE_DATA cleared), as Core keeps the block index of pruned blocks. The tx
 index keeps its rows: RPC only uses it with --txindex, which Core (and tinynode) refuse with
 pruning.
+
+The spender index (Core's `-txospenderindex`, optional: a store opened with
+`txospenderindex=True`) maps `coin_key(outpoint)` to the txid of the active-chain tx spending it
+and the block holding that tx (`TxoSpend`). Rows are written with the block that connects the
+spend and deleted with the block that disconnects it, in the same store transaction, so the index
+is always at the store's tip. An outpoint is spent at most once in an active chain, so one row per
+outpoint suffices; the exception is an output of a BIP30-era duplicate txid (mainnet blocks 91842
+and 91880), which could be created and spent twice: there the latest spend wins, and
+disconnecting it removes the row (Core keeps both spends; no chain since BIP34 has such outputs).
+Core refuses -txospenderindex with pruning (the index must read the spending txs' blocks).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from ..primitives.coin import Coin
 from ..primitives.serialize import ByteReader, ser_compact_size
 from ..primitives.tx import OutPoint
 
-__all__ = ["ChainStore", "StoreBatch", "IndexRecord", "coin_key", "key_outpoint",
+__all__ = ["ChainStore", "StoreBatch", "IndexRecord", "TxoSpend", "coin_key", "key_outpoint",
            "serialize_undo", "parse_undo", "next_txindex_stack"]
 
 
@@ -81,6 +91,15 @@ class IndexRecord:
     sequence_id: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class TxoSpend:
+    """Where an output was spent in the active chain (Core's `TxoSpender`): the spending tx's
+    txid and the hash of the block holding it."""
+
+    txid: bytes
+    block_hash: bytes
+
+
 @dataclass(slots=True)
 class StoreBatch:
     """Changes applied atomically by `ChainStore.write`.
@@ -97,6 +116,7 @@ class StoreBatch:
     coins: dict[bytes, Coin | None] = field(default_factory=dict)
     undo: dict[bytes, bytes | None] = field(default_factory=dict)
     txindex: dict[bytes, bytes | None] = field(default_factory=dict)
+    txospender: dict[bytes, TxoSpend | None] = field(default_factory=dict)
     tip: bytes | None = None
 
     def disconnected(self) -> frozenset[bytes]:
@@ -105,7 +125,7 @@ class StoreBatch:
 
     def is_empty(self) -> bool:
         return not (self.index or self.blocks or self.coins or self.undo or self.txindex
-                    or self.tip is not None)
+                    or self.txospender or self.tip is not None)
 
 
 def next_txindex_stack(stack: tuple[bytes, ...], block_hash: bytes | None,
@@ -158,6 +178,11 @@ class ChainStore(Protocol):
 
     def get_tx_block(self, txid: bytes) -> bytes | None:
         """The latest active-chain block holding the tx with this full txid (None: not indexed)."""
+        ...
+
+    def get_spender(self, key: bytes) -> TxoSpend | None:
+        """The active-chain spend of the output `key` (spender index; None: unspent in the active
+        chain, or the store keeps no spender index: see its `txospenderindex` attribute)."""
         ...
 
     def write(self, batch: StoreBatch) -> None:

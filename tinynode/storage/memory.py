@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..primitives.coin import Coin
-from .base import IndexRecord, StoreBatch, next_txindex_stack
+from .base import IndexRecord, StoreBatch, TxoSpend, next_txindex_stack
 
 __all__ = ["MemoryChainStore"]
 
 
 class MemoryChainStore:
-    def __init__(self) -> None:
+    def __init__(self, *, txospenderindex: bool = False) -> None:
+        self.txospenderindex = txospenderindex
+        self._txospender: dict[bytes, TxoSpend] = {}   # coin key → the active-chain spend
         self._index: dict[bytes, IndexRecord] = {}
         self._blocks: dict[bytes, bytes] = {}
         self._coins: dict[bytes, Coin] = {}
@@ -55,6 +57,9 @@ class MemoryChainStore:
         stack = self._txindex.get(txid)
         return stack[-1] if stack else None
 
+    def get_spender(self, key: bytes) -> TxoSpend | None:
+        return self._txospender.get(key) if self.txospenderindex else None
+
     def write(self, batch: StoreBatch) -> None:
         self._index.update(batch.index)
         self._blocks.update(batch.blocks)
@@ -84,6 +89,13 @@ class MemoryChainStore:
                     txindex[t] = stack
                 else:
                     txindex.pop(t, None)
+        if batch.txospender and self.txospenderindex:
+            spends = self._txospender
+            for k, sp in batch.txospender.items():
+                if sp is None:
+                    spends.pop(k, None)
+                else:
+                    spends[k] = sp
         if batch.tip is not None:
             self._tip = batch.tip
         self.writes += 1

@@ -18,10 +18,15 @@ Tables:
                                         (BIP30-era duplicates), pos 0 oldest; empty in practice.
                                         Disconnecting the latest block moves the newest of these
                                         back into txindex (base.next_txindex_stack)
+    txospender(key, txid, block_hash)   spender index (Core's -txospenderindex, optional): spent
+                                        output's coin key → the spending tx and its active-chain
+                                        block; meta 'txospenderindex' = '1' while it is maintained
 
 Schema history: v1 coins as blobs, txindex by full txid; v2 coins in columns, txindex keyed by an
 8-byte txid prefix (two txids sharing a prefix collided, the later one replacing the earlier);
-v3 txindex by full txid again, rebuilt on upgrade from the stored blocks of the active chain.
+v3 txindex by full txid again, rebuilt on upgrade from the stored blocks of the active chain;
+v4 adds the (empty, unmaintained) txospender table; a store opened with `txospenderindex=True`
+fills it from the stored blocks of the active chain if it is not maintained yet.
 """
 
 from __future__ import annotations
@@ -35,13 +40,13 @@ from typing import Callable, Iterator
 from ..primitives.block import Block
 from ..primitives.coin import Coin
 from ..primitives.hashes import hash_to_hex
-from .base import IndexRecord, StoreBatch, next_txindex_stack
+from .base import IndexRecord, StoreBatch, TxoSpend, coin_key, next_txindex_stack
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SQLiteChainStore", "SCHEMA_VERSION", "StoreError"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: a tx-index rebuild logs its progress every this many blocks
 REBUILD_LOG_EVERY = 10_000
@@ -62,7 +67,10 @@ CREATE TABLE IF NOT EXISTS txindex_shadowed (
     txid BLOB NOT NULL, pos INTEGER NOT NULL, block_hash BLOB NOT NULL,
     PRIMARY KEY (txid, pos)) WITHOUT ROWID"""
 
-_SCHEMA = _SCHEMA_COINS + ";" + _SCHEMA_COINS_INDEX + ";" + _SCHEMA_TXINDEX + """;
+_SCHEMA_TXOSPENDER = """CREATE TABLE IF NOT EXISTS txospender (
+    key BLOB PRIMARY KEY, txid BLOB NOT NULL, block_hash BLOB NOT NULL) WITHOUT ROWID"""
+
+_SCHEMA = _SCHEMA_COINS + ";" + _SCHEMA_COINS_INDEX + ";" + _SCHEMA_TXINDEX + ";" + _SCHEMA_TXOSPENDER + """;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS block_index (
     hash BLOB PRIMARY KEY, height INTEGER NOT NULL, chainwork BLOB NOT NULL,
@@ -116,6 +124,12 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE IF EXISTS txindex_shadowed")
     _execute_script(conn, _SCHEMA_TXINDEX)
     _rebuild_txindex(conn)
+
+
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """v4 adds the spender index's table, empty and not marked as maintained: the first open
+    with `txospenderindex=True` builds it from the stored blocks (`_sync_txospenderindex`)."""
+    conn.execute(_SCHEMA_TXOSPENDER)
 
 
 def _active_chain(conn: sqlite3.Connection) -> list[bytes]:
@@ -200,14 +214,58 @@ def _apply_txindex_entry(conn: sqlite3.Connection, txid: bytes, block_hash: byte
 
 
 #: version → function upgrading the schema from version-1 to version (run inside a transaction).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_1_to_2, 3: _migrate_2_to_3}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    2: _migrate_1_to_2, 3: _migrate_2_to_3, 4: _migrate_3_to_4}
+
+
+def _rebuild_txospender(conn: sqlite3.Connection) -> None:
+    """Fill the spender index from the stored blocks of the active chain, oldest first, as
+    connecting them does (Core `TxoSpenderIndex::CustomAppend`: every input of every non-coinbase
+    tx). Runs inside the caller's transaction."""
+    conn.execute("DELETE FROM txospender")
+    chain = _active_chain(conn)
+    total = len(chain) - 1
+    log.info("building the spender index (txospenderindex) from the %d blocks of the active chain",
+             max(total, 0))
+    spends = 0
+    for n, block_hash in enumerate(chain[1:], 1):
+        row = conn.execute("SELECT data FROM blocks WHERE hash=?", (block_hash,)).fetchone()
+        if row is None:
+            raise StoreError(f"block {hash_to_hex(block_hash)} of the active chain is not stored; "
+                             "the spender index cannot be built")
+        rows = [(coin_key(txin.prevout), tx.txid, block_hash)
+                for tx in Block.from_bytes(bytes(row[0])).txs[1:] for txin in tx.vin]
+        conn.executemany("INSERT OR REPLACE INTO txospender(key, txid, block_hash) VALUES (?,?,?)", rows)
+        spends += len(rows)
+        if n % REBUILD_LOG_EVERY == 0:
+            log.info("spender index build: %d/%d blocks (%d%%), %d spends", n, total, 100 * n // total, spends)
+    log.info("built the spender index: %d spends in %d blocks", spends, max(total, 0))
+
+
+def _sync_txospender(conn: sqlite3.Connection, enabled: bool) -> None:
+    """Bring the spender index in line with the option (Core builds an index that is behind the
+    chain when -txospenderindex is set): on and not maintained (new option, or the last run went
+    without it and missed blocks) → build it; off and maintained → empty it and drop the mark, so
+    a later run with the option builds it again instead of trusting rows that went stale."""
+    row = conn.execute("SELECT value FROM meta WHERE key='txospenderindex'").fetchone()
+    maintained = row is not None and str(row[0]) == "1"
+    if enabled and not maintained:
+        _rebuild_txospender(conn)
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('txospenderindex', '1')")
+    elif not enabled and maintained:
+        log.info("txospenderindex is off: dropping the spender index")
+        conn.execute("DELETE FROM txospender")
+        conn.execute("DELETE FROM meta WHERE key='txospenderindex'")
 
 
 class SQLiteChainStore:
     """`ChainStore` on one SQLite file."""
 
-    def __init__(self, path: str | os.PathLike[str], *, cache_mb: int = 64) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, cache_mb: int = 64,
+                 txospenderindex: bool = False) -> None:
         self.path = str(path)
+        #: the spender index is maintained (Core -txospenderindex); ChainState writes it if so
+        self.txospenderindex = bool(txospenderindex)
         conn = sqlite3.connect(self.path, isolation_level=None)
         self._conn = conn
         conn.execute("PRAGMA journal_mode=WAL")
@@ -239,6 +297,7 @@ class SQLiteChainStore:
                 MIGRATIONS[version](conn)
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
                          (str(version),))
+            _sync_txospender(conn, self.txospenderindex)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -296,6 +355,12 @@ class SQLiteChainStore:
         row = self._conn.execute("SELECT block_hash FROM txindex WHERE txid=?", (txid,)).fetchone()
         return row[0] if row else None
 
+    def get_spender(self, key: bytes) -> TxoSpend | None:
+        if not self.txospenderindex:
+            return None
+        row = self._conn.execute("SELECT txid, block_hash FROM txospender WHERE key=?", (key,)).fetchone()
+        return TxoSpend(bytes(row[0]), bytes(row[1])) if row else None
+
     # --- writes -----------------------------------------------------------------------------
     def write(self, batch: StoreBatch) -> None:
         """Apply `batch` in one transaction."""
@@ -330,6 +395,8 @@ class SQLiteChainStore:
                                  ((h, u) for h, u in undo.items() if u is not None))
             if batch.txindex:
                 self._write_txindex(batch)
+            if batch.txospender and self.txospenderindex:
+                self._write_txospender(batch)
             if batch.tip is not None:
                 conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tip', ?)", (batch.tip,))
             conn.execute("COMMIT")
@@ -383,6 +450,16 @@ class SQLiteChainStore:
             disconnected = batch.disconnected()
             for t in slow:
                 _apply_txindex_entry(conn, t, txindex[t], disconnected)
+
+    def _write_txospender(self, batch: StoreBatch) -> None:
+        """Apply the batch's spender-index entries: a spend connected replaces the row, a spend
+        disconnected deletes it (Core `TxoSpenderIndex::CustomAppend` / `CustomRemove`)."""
+        conn = self._conn
+        spends = batch.txospender
+        conn.executemany("DELETE FROM txospender WHERE key=?",
+                         ((k,) for k, s in spends.items() if s is None))
+        conn.executemany("INSERT OR REPLACE INTO txospender(key, txid, block_hash) VALUES (?,?,?)",
+                         ((k, s.txid, s.block_hash) for k, s in spends.items() if s is not None))
 
     def close(self) -> None:
         conn = self._conn
