@@ -168,7 +168,7 @@ def translate(args: dict[str, list[str]]) -> list[str]:
     if one("acceptnonstdtxn", "0") == "1":
         out.append("--acceptnonstdtxn")
     # issue 18: index, pruning, mining and policy options
-    for name in ("txindex", "fastprune"):
+    for name in ("txindex", "txospenderindex", "fastprune"):
         if one(name, "0") == "1":
             out.append(f"--{name}")
     for name in ("prune", "blockversion", "blockmintxfee", "blockmaxweight", "blockreservedweight",

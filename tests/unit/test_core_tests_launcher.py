@@ -149,6 +149,13 @@ def test_core_init_errors_for_the_new_options(tmp_path):
         assert "Error: " + str(e.value) == msg          # the daemon prints "Error: " + it
 
 
+def test_txospenderindex_maps(tmp_path):
+    m = _launcher()
+    argv = m.translate(m.read_args([f"-datadir={_datadir(tmp_path)}", "-txindex", "-txospenderindex"]))
+    cfg = from_args(argv, env={"HOME": str(tmp_path)})
+    assert cfg.txindex is True and cfg.txospenderindex is True
+
+
 def test_daemon_prints_cores_init_error_alone_on_stderr(tmp_path):
     """Core's assert_start_raises_init_error compares stderr with the whole text."""
     d = _datadir(tmp_path)
