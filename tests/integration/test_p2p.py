@@ -106,7 +106,7 @@ async def test_seeds_reconnect_after_disconnect():
         async with a:
             await wait_until(lambda: len(a.connected_peers()) == 1, timeout=5)
             a.connected_peers()[0].disconnect("test")
-            await wait_until(lambda: len(a.connected_peers()) == 1 and a.connected_peers()[0].id > 1, timeout=8)
+            await wait_until(lambda: len(a.connected_peers()) == 1 and a.connected_peers()[0].id > 0, timeout=8)
 
 
 async def test_ban_deny_and_clearbanned():
