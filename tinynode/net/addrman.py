@@ -204,10 +204,13 @@ class AddrMan:
             self._entries[key] = replace(e, last_try=self._now(), attempts=e.attempts + 1)
             self._dirty = True
 
-    def good(self, host: str, port: int, services: int | None = None) -> None:
-        """The handshake completed: move the entry to tried (Core `AddrMan::Good`)."""
+    def good(self, host: str, port: int, services: int | None = None) -> bool:
+        """The handshake completed: move the entry to tried (Core `AddrMan::Good`). False if
+        the address is not acceptable or was tried already."""
         if not self.acceptable(host, port):
-            return
+            return False
+        old = self._entries.get(addr_key(host, port))
+        was_tried = old is not None and old.tried
         now = self._now()
         key = addr_key(host, port)
         e = self._entries.get(key) or AddrInfo(host, port, services or 0, now)
@@ -222,6 +225,7 @@ class AddrMan:
                                      timestamp=now,
                                      services=e.services if services is None else services)
         self._dirty = True
+        return not was_tried
 
     def remove(self, host: str, port: int) -> None:
         if self._entries.pop(addr_key(host, port), None) is not None:
