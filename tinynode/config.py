@@ -116,6 +116,7 @@ class NodeConfig:
     explorer: bool = False             # the explorer page on the TCP RPC port (implies rest)
     whitelist: tuple[WhitelistEntry, ...] = ()   # Core -whitelist: permissions by peer address
     whitebind: tuple[WhitebindEntry, ...] = ()   # Core -whitebind: listeners granting permissions
+    binds: tuple[BindEntry, ...] = ()  # Core's other -bind listeners (=onion tagged ones included)
     mocktime: int = 0                  # Core -mocktime: start with the clock frozen here (0 = system clock)
     txospenderindex: bool = False      # Core -txospenderindex: the spender index (gettxspendingprevout)
     # Core's test-chain options
@@ -220,7 +221,7 @@ class NodeConfig:
             except ValueError as e:
                 raise ConfigError(str(e)) from None
         self._validate_core_options()
-        if self.whitebind and not self.listen:
+        if (self.whitebind or self.binds) and not self.listen:
             raise ConfigError("Cannot set -bind or -whitebind together with -listen=0; "
                               "drop --whitebind or --no-listen")
 
@@ -272,6 +273,47 @@ def parse_money(text: str, option: str) -> int:
     return int(d * 100_000_000)
 
 
+@dataclass(frozen=True, slots=True)
+class BindEntry:
+    """One -bind listener: `host`, `port`, and whether it is tagged `=onion` (Core's
+    CConnman::Options::onion_binds: peers accepted there count as coming from the onion network)."""
+
+    host: str
+    port: int
+    onion: bool = False
+    port_given: bool = True
+
+
+def parse_bind(text: str, default_port: int, onion_port: int) -> BindEntry:
+    """Core init.cpp's -bind parsing: `ADDR[:PORT]`, or `ADDR[:PORT]=onion` (an onion bind's
+    port defaults to the onion service target port, the P2P port + 1)."""
+    body, onion = text, False
+    head, eq, tag = text.rpartition("=")
+    if eq:
+        if tag != "onion":
+            raise ConfigError(f"Cannot resolve -bind address: '{text}'")
+        body, onion = head, True
+    host, port_text = body, ""
+    if body.startswith("["):
+        close = body.find("]")
+        if close < 0:
+            raise ConfigError(f"Cannot resolve -bind address: '{text}'")
+        host, rest = body[1:close], body[close + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise ConfigError(f"Cannot resolve -bind address: '{text}'")
+            port_text = rest[1:]
+    elif body.count(":") == 1:
+        host, _, port_text = body.partition(":")
+    if not host:
+        raise ConfigError(f"Cannot resolve -bind address: '{text}'")
+    if port_text:
+        if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+            raise ConfigError(f"Cannot resolve -bind address: '{text}'")
+        return BindEntry(host, int(port_text), onion)
+    return BindEntry(host, onion_port if onion else default_port, onion, port_given=False)
+
+
 def _int_or_none(value: str) -> int | None:
     try:
         return int(value)
@@ -303,8 +345,11 @@ def daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, metavar="N",
                    help="P2P port to listen on; 0 picks any free port "
                         "(env TC_PORT; default 9999 on tinynet, 18444 on regtest)")
-    p.add_argument("--bind", default=None, metavar="ADDR",
-                   help="address to listen on (default 0.0.0.0 on tinynet, 127.0.0.1 on regtest)")
+    p.add_argument("--bind", action="append", default=[], metavar="ADDR[:PORT][=onion]",
+                   help="address to listen on (default 0.0.0.0 on tinynet, 127.0.0.1 on regtest); "
+                        "repeatable: the first untagged one is the main listener (its port wins "
+                        "over --port), the others listen too; =onion marks a listener whose "
+                        "inbound peers count as Tor peers (Core -bind=ADDR:PORT=onion)")
     p.add_argument("--peers", default=None, metavar="HOST[:PORT],...",
                    help="comma-separated peers to connect to at start (env TC_PEERS); the port "
                         "defaults to the network's")
@@ -465,7 +510,17 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     else:
         port = params.default_port
 
-    bind = ns.bind if ns.bind is not None else params.default_bind
+    bind, binds = params.default_bind, []
+    plain_seen = False
+    for text in ns.bind:
+        entry = parse_bind(text, port, params.default_port + 1)
+        if not entry.onion and not plain_seen:
+            plain_seen = True
+            bind = entry.host
+            if entry.port_given:
+                port = entry.port
+        else:
+            binds.append(entry)
 
     peers_text = ns.peers if ns.peers is not None else env.get("TC_PEERS", "")
     peers = tuple(parse_peer(p, params.default_port) for p in peers_text.split(",") if p.strip())
@@ -528,6 +583,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         log_file=Path(os.path.expanduser(ns.log_file)) if ns.log_file else None,
         whitelist=whitelist,
         whitebind=whitebind,
+        binds=tuple(binds),
         mocktime=ns.mocktime,
         accept_nonstd_txn=ns.acceptnonstdtxn,
         txospenderindex=ns.txospenderindex,

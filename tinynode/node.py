@@ -407,7 +407,7 @@ class Node:
                                bind_port=cfg.port, seeds=seeds,
                                start_height=lambda: self.writer.snapshot.height,
                                datadir=self.network_dir, whitelist=cfg.whitelist,
-                               whitebind=cfg.whitebind, clock=self.clock)
+                               whitebind=cfg.whitebind, binds=cfg.binds, clock=self.clock)
         from .net.sync import SyncManager
         self.sync = SyncManager(self.params, netcfg, self.service, now=self.clock)
         self.sync.attach(self.connman)

@@ -92,6 +92,8 @@ def read_args(argv: list[str]) -> dict[str, list[str]]:
             merged.setdefault(k, v)
     for k, v in cmd.items():   # the command line wins over bitcoin.conf (Core's precedence)
         merged[k] = v
+    if "bind" in cmd and "0" not in cmd["bind"]:   # a list setting: bitcoin.conf's too
+        merged["_conf_bind"] = [v for src in (sections.get(chain, {}), top) for v in src.get("bind", [])]
     merged["chain"] = [chain]
     return merged
 
@@ -114,6 +116,7 @@ def translate(args: dict[str, list[str]]) -> list[str]:
     for name in ("regtest", "conf"):
         args.pop(name, None)
     datadir = Path(args.pop("datadir")[-1])
+    conf_binds = args.pop("_conf_bind", [])
     chain_dir = datadir / chain
     out = ["--network", "regtest", "--datadir", str(chain_dir / "chainstate"),
            "--log-file", str(chain_dir / "debug.log"), "--log-level", "debug",
@@ -134,14 +137,11 @@ def translate(args: dict[str, list[str]]) -> list[str]:
         v = one(name)
         if v is not None:
             out += ["--port" if name == "port" else "--rpc-port", v]
-    binds = many("bind")
-    if len(binds) > 1:
-        raise LaunchError("Error: tinynode listens on one address; got several -bind")
-    if binds:
-        host, _, port = binds[0].partition("=")[0].rpartition(":") if ":" in binds[0] else (binds[0], "", "")
-        out += ["--bind", host or binds[0]]
-        if port:
-            out += ["--port", port]
+    # Core -bind is a list setting: the command line's values and bitcoin.conf's all apply
+    # (GetSettingsList merges them; only a negation drops the config file's). Each passes
+    # through to tinynode's repeatable --bind, =onion tags included.
+    for b in many("bind") + [v for v in conf_binds if v not in ("", "0")]:
+        out += ["--bind", b]
     if one("listen", "1") == "0":
         out.append("--no-listen")
     connect = args.get("connect", [])

@@ -40,7 +40,7 @@ async def victim_and_honest(**cfg):
         yield node, honest
         # The honest neighbour is unaffected: same connection, fresh pongs, no score.
         hp = honest.connected_peers()
-        assert len(hp) == 1 and hp[0].id == 0, hp
+        assert len(hp) == 1 and hp[0].id == 0, hp   # Core NodeIds start at 0
         before = hp[0].ping_time
         await wait_until(lambda: hp[0].ping_time is not None and hp[0].ping_time != before
                          or hp[0].ping_nonce == 0, timeout=5)

@@ -118,3 +118,18 @@ def test_rest_and_explorer_flags():
             assert str(e).startswith(f"{option} ") and "--rpc-port N" in str(e)
         else:  # pragma: no cover
             raise AssertionError(f"{flag} without --rpc-port accepted")
+
+
+def test_bind_is_repeatable_with_onion_tags():
+    from tinynode.config import ConfigError, from_args, parse_bind
+    import pytest as _pytest
+    cfg = from_args(["--network", "regtest", "--datadir", "/tmp/x", "--port", "20000",
+                     "--bind", "127.0.0.1=onion", "--bind", "127.0.0.1", "--bind", "[::1]:20002"], env={})
+    assert (cfg.bind, cfg.port) == ("127.0.0.1", 20000)
+    # an onion bind without a port takes the onion service target port (Core: P2P port + 1)
+    assert [(b.host, b.port, b.onion) for b in cfg.binds] == [("127.0.0.1", 18445, True),
+                                                              ("::1", 20002, False)]
+    with _pytest.raises(ConfigError, match="Cannot resolve -bind address: '127.0.0.1=i2p'"):
+        parse_bind("127.0.0.1=i2p", 1, 2)
+    with _pytest.raises(ConfigError, match="Cannot resolve -bind address"):
+        parse_bind("127.0.0.1:notaport", 1, 2)

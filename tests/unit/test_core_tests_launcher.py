@@ -164,3 +164,26 @@ def test_daemon_prints_cores_init_error_alone_on_stderr(tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip() == ("Error: Specified -blockreservedweight (1999) is lower than minimum "
                                 "safety value of (2000)")
+
+
+def test_several_binds_pass_through_with_onion_tags_and_the_conf_bind(tmp_path):
+    """p2p_getaddr_caching.py: two -bind=127.0.0.1:PORT=onion on the command line, bind=127.0.0.1
+    in bitcoin.conf; Core merges the list setting, so all three listen (the plain one on -port)."""
+    m = _launcher()
+    d = _datadir(tmp_path)
+    argv = m.translate(m.read_args([f"-datadir={d}", "-bind=127.0.0.1:13150=onion",
+                                    "-bind=127.0.0.1:13151=onion"]))
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"] == [
+        "127.0.0.1:13150=onion", "127.0.0.1:13151=onion", "127.0.0.1"]
+    cfg = from_args(argv, env={"HOME": str(tmp_path)})
+    assert (cfg.bind, cfg.port) == ("127.0.0.1", 13148)
+    assert [(b.host, b.port, b.onion) for b in cfg.binds] == [
+        ("127.0.0.1", 13150, True), ("127.0.0.1", 13151, True)]
+
+
+def test_a_plain_bind_with_a_port_wins_over_port(tmp_path):
+    m = _launcher()
+    d = _datadir(tmp_path, FRAMEWORK_CONF.replace("bind=127.0.0.1\n", ""))
+    cfg = from_args(m.translate(m.read_args([f"-datadir={d}", "-bind=127.0.0.1:14000"])),
+                    env={"HOME": str(tmp_path)})
+    assert (cfg.bind, cfg.port, cfg.binds) == ("127.0.0.1", 14000, ())

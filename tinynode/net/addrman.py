@@ -129,7 +129,7 @@ class AddrInfo:
 class AddrMan:
     """Bounded new/tried tables of peer addresses, optionally persisted to `path` (JSON)."""
 
-    def __init__(self, path: Path | str | None = None, *, max_new: int = 1024, max_tried: int = 256,
+    def __init__(self, path: Path | str | None = None, *, max_new: int = 1024 * 64, max_tried: int = 256 * 64,
                  allow_local: bool = False, now: Callable[[], float] = time.time,
                  rng: random.Random | None = None) -> None:
         self.path = Path(path) if path is not None else None
@@ -204,10 +204,13 @@ class AddrMan:
             self._entries[key] = replace(e, last_try=self._now(), attempts=e.attempts + 1)
             self._dirty = True
 
-    def good(self, host: str, port: int, services: int | None = None) -> None:
-        """The handshake completed: move the entry to tried (Core `AddrMan::Good`)."""
+    def good(self, host: str, port: int, services: int | None = None) -> bool:
+        """The handshake completed: move the entry to tried (Core `AddrMan::Good`). False if
+        the address is not acceptable or was tried already."""
         if not self.acceptable(host, port):
-            return
+            return False
+        old = self._entries.get(addr_key(host, port))
+        was_tried = old is not None and old.tried
         now = self._now()
         key = addr_key(host, port)
         e = self._entries.get(key) or AddrInfo(host, port, services or 0, now)
@@ -222,12 +225,15 @@ class AddrMan:
                                      timestamp=now,
                                      services=e.services if services is None else services)
         self._dirty = True
+        return not was_tried
 
     def remove(self, host: str, port: int) -> None:
         if self._entries.pop(addr_key(host, port), None) is not None:
             self._dirty = True
 
     def _make_room_new(self, now: float) -> None:
+        if len(self._entries) < self.max_new:
+            return
         new = [e for e in self._entries.values() if not e.tried]
         if len(new) < self.max_new:
             return
@@ -254,8 +260,9 @@ class AddrMan:
         """A random sample for a getaddr answer (Core `AddrMan::GetAddr`), terrible ones skipped."""
         now = self._now()
         good = [e for e in self._entries.values() if not e.is_terrible(now)]
-        # Core's percentage cap, but a small book is shared whole (a lab of a few nodes).
-        n = min(max_count, GETADDR_MAX, max(len(good) * max_pct // 100, min(len(good), 32)))
+        # Core's percentage cap (then max_count), but a small book is shared whole (a lab of a
+        # few nodes).
+        n = min(max_count, max(len(good) * max_pct // 100, min(len(good), 32)))
         return self._rng.sample(good, n)
 
     # ------------------------------------------------------------------ persistence

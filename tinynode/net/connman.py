@@ -45,6 +45,7 @@ and counted in getpeerinfo's `addr_rate_limited`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import logging
@@ -75,6 +76,17 @@ MAX_ADDR_KNOWN = 5_000
 #: Core net_processing: addr token bucket refill rate and cap (a getaddr we send adds MAX_ADDR).
 MAX_ADDR_RATE_PER_SECOND = 0.1
 MAX_ADDR_PROCESSING_TOKEN_BUCKET = MAX_ADDR
+#: Core net_processing MAX_ADDR_TO_SEND / MAX_PCT_ADDR_TO_SEND: a getaddr answer's size caps.
+MAX_ADDR_TO_SEND = MAX_ADDR
+MAX_PCT_ADDR_TO_SEND = 23
+#: Core ROTATE_ADDR_RELAY_DEST_INTERVAL: RelayAddress picks the same peers for a day.
+ROTATE_ADDR_RELAY_DEST_INTERVAL = 24 * 3600
+#: Core CConnman::GetAddresses: a cached getaddr answer lives 21 h plus up to 6 h.
+ADDR_CACHE_LIFETIME = 21 * 3600
+ADDR_CACHE_JITTER = 6 * 3600
+#: Core ProcessMessage(ADDR): only addresses this fresh, from messages this small, are relayed.
+ADDR_RELAY_MAX_AGE = 600
+ADDR_RELAY_MAX_COUNT = 10
 #: Ban-list key prefix of the inbound-only IP bans earlier versions escalated local bans to;
 #: such keys are dropped when a ban list is read.
 OLD_INBOUND_BAN_PREFIX = "inbound:"
@@ -169,6 +181,7 @@ class ConnMan:
                  datadir: Path | str | None = None, dial: bool = True,
                  whitelist: Sequence[WhitelistEntry] = (),
                  whitebind: Sequence[WhitebindEntry] = (),
+                 binds: Sequence[Any] = (),
                  clock: Callable[[], float] = time.time) -> None:
         self.params = params
         self.clock = clock   # the node's clock (tinynode.clock.NodeClock): bans, addr, peers' times
@@ -190,6 +203,9 @@ class ConnMan:
         self.whitebind: tuple[WhitebindEntry, ...] = tuple(whitebind)
         self._white_servers: list[asyncio.base_events.Server] = []
         self.whitebind_ports: list[int] = []            # the bound ports, in `whitebind` order
+        # Core's other -bind listeners (objects with host, port, onion: config.BindEntry)
+        self.binds: tuple[Any, ...] = tuple(binds)
+        self.bind_ports: list[int] = []                 # the bound ports, in `binds` order
         self._start_height = start_height
         self._targets: dict[str, _Target] = {e: _Target(e) for e in seeds}
         self._peers: dict[int, Peer] = {}
@@ -200,8 +216,10 @@ class ConnMan:
         self._bans: dict[str, tuple[float, str]] = {}                    # key -> (until, reason)
         self._denied: set[str] = set()
         self._addr_known: dict[int, OrderedDict] = {}
-        self._getaddr_answered: set[int] = set()
-        self._ids = itertools.count(0)   # Core's NodeId: 0 for the first peer
+        # Core CConnman::m_addr_response_caches: (network, local ip, local port) -> (expiry, addrs)
+        self._addr_response_caches: dict[tuple[str, str, int], tuple[float, list]] = {}
+        self._relay_salt = os.urandom(16)   # Core GetDeterministicRandomizer(RANDOMIZER_ID_ADDRESS_RELAY)
+        self._ids = itertools.count(0)      # Core's NodeIds start at 0 (log lines say peer=0)
         # Core CConnman::nTotalBytesRecv / nTotalBytesSent: the bytes of closed connections
         # (getnettotals adds the open ones')
         self.closed_bytes_recv = 0
@@ -231,6 +249,12 @@ class ConnMan:
                 self.whitebind_ports.append(server.sockets[0].getsockname()[1])
                 log.info("listening on %s with permissions %s", addr_key(wb.host, wb.port),
                          ",".join(permission_names(wb.flags)) or "none")
+            for b in self.binds:
+                server = await asyncio.start_server(
+                    lambda r, w, onion=bool(b.onion): self._on_inbound(r, w, onion=onion), b.host, b.port)
+                self._white_servers.append(server)
+                self.bind_ports.append(server.sockets[0].getsockname()[1])
+                log.info("Bound to %s%s", addr_key(b.host, self.bind_ports[-1]), " (onion)" if b.onion else "")
         except OSError:
             self._close_servers()
             raise
@@ -277,6 +301,7 @@ class ConnMan:
             self._tg = tg
             tg.create_task(self._dial_loop(), name="connman-dialer")
             tg.create_task(self._addr_loop(), name="connman-addr")
+            tg.create_task(self._addr_send_loop(), name="connman-addr-send")
             self._ready.set()
         self._tg = None
 
@@ -330,14 +355,13 @@ class ConnMan:
             self.addrman.good(peer.addr[0], peer.addr[1], peer.services)
             for tgt in self._targets.values():
                 tgt.delay = 0.0
-        self._addr_known[peer.id] = OrderedDict()
-        # Advertise our own listening address (Core AdvertiseLocal), ask outbound peers for more.
-        own = self._advertised_address(peer)
-        if own is not None and self.addrman.acceptable(*own):
-            self._send_addrs(peer, [(own[0], own[1], self.config.local_services, int(self.clock()))])
+        self._addr_known.setdefault(peer.id, OrderedDict())
         if not peer.inbound:
+            # Core ProcessMessage(VERSION) for an outbound peer: SetupAddressRelay, advertise
+            # ourselves, ask for addresses and accept a full answer beyond the bucket's cap.
+            self.setup_address_relay(peer)
             peer.send(m.GetAddr())
-            # Core: accept a full answer to our getaddr, bypassing the bucket's cap.
+            peer.getaddr_sent = True
             peer.addr_token_bucket += MAX_ADDR
         for h in self.handlers:
             fn = getattr(h, "peer_connected", None)
@@ -354,7 +378,6 @@ class ConnMan:
             self.closed_bytes_recv += peer.bytes_recv
             self.closed_bytes_sent += peer.bytes_sent
         self._addr_known.pop(peer.id, None)
-        self._getaddr_answered.discard(peer.id)
         if peer.disconnect_reason == "connected to self" and not peer.inbound:
             self._self_addrs.add(peer.addr)
             self.addrman.remove(*peer.addr)
@@ -554,9 +577,11 @@ class ConnMan:
 
     # ------------------------------------------------------------------ inbound
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                          bind_flags: NetPermissionFlags = NetPermissionFlags.NONE) -> None:
+                          bind_flags: NetPermissionFlags = NetPermissionFlags.NONE,
+                          onion: bool = False) -> None:
         """Core `CConnman::CreateNodeFromAcceptedSocket()`: the listener's permissions plus the
-        whitelist's; a noban peer is let in though banned."""
+        whitelist's; a noban peer is let in though banned. A peer accepted on an `=onion` bind
+        is an inbound onion peer (Core `inbound_onion`): its network is "onion"."""
         peername = writer.get_extra_info("peername")
         host, port = peername[0], peername[1]
         flags = whitelist_permissions(self.whitelist, host, True, bind_flags)
@@ -579,6 +604,7 @@ class ConnMan:
             writer.transport.abort()
             return
         peer = self._new_peer(reader, writer, inbound=True, addr=(host, port), permissions=flags)
+        peer.inbound_onion = onion
         self._tg.create_task(peer.run(), name=f"peer-{peer.id}")
 
     def _live_inbound(self) -> int:
@@ -706,10 +732,69 @@ class ConnMan:
         while True:
             await asyncio.sleep(self.config.addr_interval)
             for p in self.connected_peers():
-                own = self._advertised_address(p)
-                if own is not None and self.addrman.acceptable(*own):
-                    self._send_addrs(p, [(own[0], own[1], self.config.local_services, int(self.clock()))], force=True)
+                own = self._self_announcement(p)
+                if own is not None:
+                    self._send_addrs(p, [own], force=True)
             self.addrman.save()
+
+    async def _addr_send_loop(self) -> None:
+        """Core SendMessages' MaybeSendAddr for every peer, a few times a second."""
+        while True:
+            await asyncio.sleep(min(0.1, self.config.relay_tick))
+            for p in self.connected_peers():
+                self.maybe_send_addr(p)
+
+    def _self_announcement(self, peer: Peer) -> tuple[str, int, int, int] | None:
+        """Our listening address for `peer` (Core GetLocalAddrForPeer), if worth telling: Core
+        announces only routable addresses; tinynode also tells a loopback/private one to a peer
+        that itself announced a listening address in its version (a lab neighbour), never to
+        one that did not (a test harness or Core node, which would not use it)."""
+        if not peer.addr_relay_enabled:
+            return None
+        own = self._advertised_address(peer)
+        if own is None or not self.addrman.acceptable(*own):
+            return None
+        if is_local_address(own[0]) and peer.their_addr_from is None:
+            return None
+        return (own[0], own[1], self.config.local_services, int(self.clock()))
+
+    def setup_address_relay(self, peer: Peer) -> bool:
+        """Core `PeerManagerImpl::SetupAddressRelay`: turn addr relay on for `peer` (once); the
+        first time, our own address goes out in its own message (Core's initial
+        self-announcement)."""
+        if peer.addr_relay_enabled:
+            return True
+        peer.addr_relay_enabled = True
+        self._addr_known.setdefault(peer.id, OrderedDict())
+        own = self._self_announcement(peer)
+        if own is not None:
+            self._send_addrs(peer, [own])
+        return True
+
+    def push_address(self, peer: Peer, addr: tuple[str, int, int, int]) -> None:
+        """Core `PushAddress`: queue for the next addr trickle unless the peer knows it; a full
+        queue has a random entry replaced."""
+        known = self._addr_known.get(peer.id)
+        if known is not None and addr_key(addr[0], addr[1]) in known:
+            return
+        if len(peer.addrs_to_send) >= MAX_ADDR_TO_SEND:
+            peer.addrs_to_send[self._rng.randrange(len(peer.addrs_to_send))] = addr
+        else:
+            peer.addrs_to_send.append(addr)
+
+    def maybe_send_addr(self, peer: Peer) -> None:
+        """Core `MaybeSendAddr`: at `next_addr_send` (on the node's clock, so setmocktime moves
+        it) send the queued addresses the peer does not know, then wait an exponential delay
+        of mean `addr_interval` (Core AVG_ADDRESS_BROADCAST_INTERVAL, 30 s)."""
+        if not peer.addr_relay_enabled or not peer.is_connected:
+            return
+        now = self.clock()
+        if now <= peer.next_addr_send:
+            return
+        peer.next_addr_send = now + self._rng.expovariate(1.0 / max(self.config.addr_interval, 1e-3))
+        queued, peer.addrs_to_send = peer.addrs_to_send, []
+        if queued:
+            self._send_addrs(peer, queued)
 
     def _send_addrs(self, peer: Peer, addrs: list[tuple[str, int, int, int]], force: bool = False) -> None:
         known = self._addr_known.get(peer.id)
@@ -729,16 +814,62 @@ class ConnMan:
         for i in range(0, len(out), MAX_ADDR):
             peer.send(m.Addr(tuple(out[i:i + MAX_ADDR])))
 
-    async def on_addr(self, peer: Peer, msg: m.Addr) -> None:
-        """Core ProcessMessage(ADDR): rate-limit, store, relay small fresh announcements to two peers.
+    def _relay_hash(self, *parts: Any) -> int:
+        h = hashlib.blake2b(self._relay_salt, digest_size=8)
+        for part in parts:
+            h.update(str(part).encode() + b"\0")
+        return int.from_bytes(h.digest(), "little")
 
-        Each address costs one token of the peer's bucket (Core `m_addr_token_bucket`): it starts
-        at 1, refills at MAX_ADDR_RATE_PER_SECOND up to MAX_ADDR_PROCESSING_TOKEN_BUCKET, and gets
+    def relay_address(self, originator: int, addr: tuple[str, int, int, int]) -> list[Peer]:
+        """Core `PeerManagerImpl::RelayAddress`: queue `addr` for the two addr-relay peers (not
+        the originator) whose keyed hash of (address, day window) is highest, so within a day
+        the same peers are chosen and their known filters stop repeats. The day window is
+        shifted by the address's hash, so destinations rotate at a different time per address."""
+        hash_addr = int.from_bytes(hashlib.sha256(addr_key(addr[0], addr[1]).encode()).digest()[:8], "little")
+        time_addr = ((int(self.clock()) + hash_addr) % 2**64) // ROTATE_ADDR_RELAY_DEST_INTERVAL
+        scored = sorted(((self._relay_hash(hash_addr, time_addr, p.id), p)
+                         for p in self.connected_peers()
+                         if p.addr_relay_enabled and p.id != originator),
+                        key=lambda x: x[0], reverse=True)
+        chosen = [p for _, p in scored[:2]]
+        for p in chosen:
+            self.push_address(p, addr)
+        return chosen
+
+    def get_addresses(self, peer: Peer) -> list:
+        """Core `CConnman::GetAddresses(requestor, MAX_ADDR_TO_SEND, MAX_PCT_ADDR_TO_SEND)`: one
+        answer per (network of the peer, our end of the socket) — inbound onion peers share one
+        apart from the clearnet ones — computed from the book and kept 21-27 h, so repeated
+        getaddrs cannot map the book. Banned addresses are left out (GetAddressesUnsafe)."""
+        bind = peer.addr_bind or ("", 0)
+        cache_id = (peer.network, bind[0], bind[1] if peer.inbound else 0)
+        now = self.clock()
+        cached = self._addr_response_caches.get(cache_id)
+        if cached is None or cached[0] < now:
+            addrs = self._addresses_unsafe()
+            cached = (now + ADDR_CACHE_LIFETIME + self._rng.uniform(0, ADDR_CACHE_JITTER), addrs)
+            self._addr_response_caches[cache_id] = cached
+        return cached[1]
+
+    def _addresses_unsafe(self) -> list:
+        """Core `CConnman::GetAddressesUnsafe`: AddrMan::GetAddr(1000, 23%) minus banned ones."""
+        return [e for e in self.addrman.get_addr(MAX_ADDR_TO_SEND, MAX_PCT_ADDR_TO_SEND)
+                if not self.is_banned(e.host, e.port)]
+
+    async def on_addr(self, peer: Peer, msg: m.Addr) -> None:
+        """Core ProcessMessage(ADDR): rate-limit, store, relay small fresh announcements.
+
+        Receiving addr turns addr relay to the peer on (Core SetupAddressRelay). Each address
+        costs one token of the peer's bucket (Core `m_addr_token_bucket`): it starts at 1,
+        refills at MAX_ADDR_RATE_PER_SECOND up to MAX_ADDR_PROCESSING_TOKEN_BUCKET, and gets
         MAX_ADDR more when we send the peer getaddr. Addresses beyond the tokens are dropped
         unpunished and counted (`addr_rate_limited`), the rest counted as `addr_processed`.
-        A peer with the `addr` permission is not rate limited (Core `rate_limited`)."""
+        A peer with the `addr` permission is not rate limited (Core `rate_limited`). An address
+        dated within 10 minutes, from a message of at most 10, is relayed (Core RelayAddress)
+        unless the message may be the answer to our getaddr (Core `m_getaddr_sent`)."""
         if len(msg.addrs) > MAX_ADDR:  # the codec caps this already
             raise Misbehaving(20, f"addr message size = {len(msg.addrs)}")
+        self.setup_address_relay(peer)
         now = mono = self.clock()   # Core: NodeClock for the token bucket too
         if peer.addr_token_bucket < MAX_ADDR_PROCESSING_TOKEN_BUCKET:
             refill = max(0.0, mono - peer.addr_token_timestamp) * MAX_ADDR_RATE_PER_SECOND
@@ -757,6 +888,9 @@ class ConnMan:
                     continue
                 peer.addr_token_bucket -= 1.0
             host, port = ta.addr.host, ta.addr.port
+            ts = ta.time
+            if ts <= 100_000_000 or ts > now + 600:
+                ts = int(now) - 5 * 24 * 3600     # Core: nonsense times count as five days old
             if known is not None:
                 known[addr_key(host, port)] = True
             if self.is_banned(host, port):
@@ -764,33 +898,49 @@ class ConnMan:
             processed += 1
             if (host, port) in self._self_addrs or not self.addrman.acceptable(host, port):
                 continue
-            self.addrman.add(host, port, ta.addr.services, ta.time)
-            if ta.time > now - 600 and len(msg.addrs) <= 10:
-                fresh.append((host, port, ta.addr.services, ta.time))
+            if (ts > now - ADDR_RELAY_MAX_AGE and not peer.getaddr_sent
+                    and len(msg.addrs) <= ADDR_RELAY_MAX_COUNT):
+                fresh.append((host, port, ta.addr.services, ts))
+            self.addrman.add(host, port, ta.addr.services, ts)
         peer.addr_processed += processed
         peer.addr_rate_limited += rate_limited
-        log.debug("received addr: %d addresses (%d processed, %d rate-limited) from peer %d",
+        log.debug("Received addr: %d addresses (%d processed, %d rate-limited) from peer=%d",
                   len(msg.addrs), processed, rate_limited, peer.id)
-        if fresh:
-            others = [p for p in self.connected_peers() if p.id != peer.id]
-            if len(msg.addrs) == 1 and (msg.addrs[0].addr.host, msg.addrs[0].addr.port) == peer.listen_addr:
-                # A node announcing itself (it just joined, or its periodic self-advertisement):
-                # pass it to every neighbour; the per-peer known filter stops the flood after
-                # one hop per link, so a small network learns of a newcomer at once.
-                targets = others
-            else:
-                targets = self._rng.sample(others, min(2, len(others)))   # Core: two random peers
-            for target in targets:
-                self._send_addrs(target, fresh)
+        if len(msg.addrs) < MAX_ADDR:
+            peer.getaddr_sent = False
+        if not fresh:
+            return
+        if (len(msg.addrs) == 1 and peer.listen_addr is not None
+                and (fresh[0][0], fresh[0][1]) == peer.listen_addr and peer.their_addr_from is not None):
+            # A lab node announcing itself (it just joined, or its periodic self-advertisement):
+            # pass it to every addr-relay neighbour at once; the per-peer known filter stops the
+            # flood after one hop per link, so a small network learns of a newcomer quickly.
+            for target in self.connected_peers():
+                if target.id != peer.id and target.addr_relay_enabled:
+                    self._send_addrs(target, fresh)
+            return
+        for a in fresh:
+            self.relay_address(peer.id, a)
 
     async def on_getaddr(self, peer: Peer, msg: m.GetAddr) -> None:
-        """Core answers getaddr only from inbound peers, once per connection."""
-        if not peer.inbound or peer.id in self._getaddr_answered:
+        """Core ProcessMessage(GETADDR): answered only for inbound peers, once per connection,
+        from the per-network-and-socket cache (the whole book sample for an `addr`-permission
+        peer), through the addr trickle."""
+        if not peer.inbound:
+            log.debug('Ignoring "getaddr" from %s connection. peer=%d', "outbound-full-relay", peer.id)
             return
-        self._getaddr_answered.add(peer.id)
-        entries = self.addrman.get_addr()
-        self._send_addrs(peer, [(e.host, e.port, e.services, int(e.timestamp)) for e in entries
-                                if (e.host, e.port) != peer.listen_addr])
+        self.setup_address_relay(peer)
+        if peer.getaddr_recvd:
+            log.debug('Ignoring repeated "getaddr". peer=%d', peer.id)
+            return
+        peer.getaddr_recvd = True
+        peer.addrs_to_send = []
+        if peer.has_permission(NetPermissionFlags.ADDR):
+            entries = self._addresses_unsafe()
+        else:
+            entries = self.get_addresses(peer)
+        for e in entries:
+            self.push_address(peer, (e.host, e.port, e.services, int(e.timestamp)))
 
 
 def _key(a: tuple[str, int] | None) -> str | None:

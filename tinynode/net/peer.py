@@ -256,6 +256,14 @@ class Peer:
         self.addr_token_timestamp = clock()
         self.addr_processed = 0
         self.addr_rate_limited = 0
+        # addr relay (Core Peer::m_addr_relay_enabled, ::m_getaddr_sent, ::m_getaddr_recvd,
+        # ::m_addrs_to_send, ::m_next_addr_send), kept by the connection manager
+        self.addr_relay_enabled = False
+        self.getaddr_sent = False
+        self.getaddr_recvd = False
+        self.addrs_to_send: list[tuple[str, int, int, int]] = []
+        self.next_addr_send = 0.0
+        self.inbound_onion = False      # accepted on an =onion bind (Core CNode::m_inbound_onion)
         # eviction (Core NodeEvictionCandidate::m_last_block_time, ::m_last_tx_time), set by the
         # sync manager when a block from this peer is new to us / a tx from it enters the mempool
         self.last_block_time = 0.0
@@ -288,6 +296,24 @@ class Peer:
             return None
         return (str(sock[0]), int(sock[1]))
 
+    @property
+    def network(self) -> str:
+        """Core `CNode::ConnectedThroughNetwork()` by name: "onion" for a peer accepted on an
+        onion bind, else the network of its address ("not_publicly_routable" for loopback and
+        private ones, as Core's GetNetClass)."""
+        if self.inbound_onion:
+            return "onion"
+        import ipaddress
+        try:
+            ip = ipaddress.ip_address(self.addr[0])
+        except ValueError:
+            return "not_publicly_routable"
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified:
+            return "not_publicly_routable"
+        return "ipv4" if ip.version == 4 else "ipv6"
+
     def info(self) -> dict:
         """The fields of Core's getpeerinfo that we can fill."""
         j: dict[str, Any] = {"id": self.id, "addr": self.addr_str}
@@ -297,7 +323,7 @@ class Peer:
         if self.addr_local is not None:
             j["addrlocal"] = _host_port(*self.addr_local)
         j.update({
-            "inbound": self.inbound,
+            "network": self.network, "inbound": self.inbound,
             "addrlisten": None if self.listen_addr is None else f"{self.listen_addr[0]}:{self.listen_addr[1]}",
             "services": f"{self.services:016x}", "version": self.version, "subver": self.subver,
             "startingheight": self.start_height, "synced_headers": self.synced_headers,
@@ -307,7 +333,7 @@ class Peer:
             "pingtime": self.ping_time, "minping": self.min_ping,
             "pingwait": (self.clock() - self.ping_sent) if self.ping_nonce else None,
             "banscore": self.banscore, "relaytxes": self.relay,
-            "addr_processed": self.addr_processed, "addr_rate_limited": self.addr_rate_limited,
+            "addr_relay_enabled": self.addr_relay_enabled, "addr_processed": self.addr_processed, "addr_rate_limited": self.addr_rate_limited,
             "permissions": permission_names(self.permissions),
             "bytessent_per_msg": {k: v for k, v in sorted(self.bytes_sent_per_msg.items()) if v > 0},
             "bytesrecv_per_msg": {k: v for k, v in sorted(self.bytes_recv_per_msg.items()) if v > 0},
@@ -470,6 +496,7 @@ class Peer:
         self.bytes_recv += HEADER_SIZE + length
         self._count_recv(command, HEADER_SIZE + length)
         self.last_recv = self.clock()
+        log.debug("received: %s (%d bytes) peer=%d", command, length, self.id)   # Core ProcessMessages
         if (command == "pong" and len(payload) < 8 and self.verack_received
                 and envelope.checksum(payload) == checksum):
             self._on_pong(None)   # Core: "Short payload" cancels the ping, no misbehaviour
@@ -520,6 +547,11 @@ class Peer:
         if not self.verack_received:
             return  # Core ignores everything but the feature-negotiation messages before verack
         if command == "ping":
+            # Core runs SendMessages (MaybeSendAddr) between messages: an addr trickle that is
+            # due goes out before this pong, so a ping round trip observes it.
+            flush = getattr(self.host, "maybe_send_addr", None)
+            if flush is not None:
+                flush(self)
             self.send(m.Pong(msg.nonce))
             return
         if command == "pong":

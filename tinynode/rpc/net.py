@@ -5,7 +5,9 @@ ConnMan.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import random
 import time
 from typing import Any
 
@@ -14,9 +16,18 @@ from .protocol import (
     RPC_CLIENT_INVALID_IP_OR_SUBNET, RPC_CLIENT_P2P_DISABLED, RPC_INVALID_PARAMS, RPC_INVALID_PARAMETER,
     RPC_MISC_ERROR, RPCError,
 )
+from ..net.addrman import is_local_address
+from ..wire.constants import NODE_NETWORK, NODE_WITNESS
 from .util import RPCArea, _bool, _int, _str, amount_to_json
 
 log = logging.getLogger(__name__)
+
+
+def _network_name(host: str) -> str:
+    """Core `GetNetworkName(addr.GetNetClass())`: ipv4, ipv6, or not_publicly_routable."""
+    if is_local_address(host):
+        return "not_publicly_routable"
+    return "ipv6" if ":" in host else "ipv4"
 
 
 #: the Bitcoin Core RPC interface version tinynode answers as (Core's CLIENT_VERSION of v31.0)
@@ -93,6 +104,69 @@ command is "add", "remove" or "onetry"."""
         if cm is None:
             raise RPCError(RPC_CLIENT_P2P_DISABLED, "Error: Peer-to-peer functionality missing or disabled")
         return cm
+
+    async def m_addpeeraddress(self, address, port, tried=False) -> dict:
+        """addpeeraddress "address" port ( tried )
+Add the address of a potential peer to an address manager table. This RPC is for testing only.
+Result: {"success": bool, "error": "failed-adding-to-new" | "failed-adding-to-tried" (if any)}.
+As Core's AddrMan, a loopback, private or otherwise unroutable address is not added; the
+address counts as announcing itself, with services NODE_NETWORK|NODE_WITNESS and now's time."""
+        cm = self.node.connman
+        if cm is None:
+            raise RPCError(RPC_CLIENT_P2P_DISABLED, "Error: Address manager functionality missing or disabled")
+        host = _str(address, "address")
+        port_n = _int(port, "port")
+        if not 0 <= port_n <= 0xFFFF:
+            raise RPCError(RPC_INVALID_PARAMETER, "JSON integer out of range")
+        want_tried = False if tried is None else _bool(tried, "tried")
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            raise RPCError(RPC_CLIENT_INVALID_IP_OR_SUBNET, "Invalid IP address") from None
+        host = str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
+        out: dict[str, Any] = {}
+        success = False
+        services = NODE_NETWORK | NODE_WITNESS
+        if (not is_local_address(host) and cm.addrman.acceptable(host, port_n)
+                and cm.addrman.add(host, port_n, services, int(self.node.clock()))):
+            success = True
+            if want_tried and not cm.addrman.good(host, port_n, services):
+                success = False
+                out["error"] = "failed-adding-to-tried"
+        else:
+            out["error"] = "failed-adding-to-new"
+        out["success"] = success
+        return out
+
+    async def m_getnodeaddresses(self, count=1, network=None) -> list:
+        """getnodeaddresses ( count "network" )
+Return known addresses, after filtering for quality and recency: a random sample of the address
+book (count 0 = all of them), optionally only those of one network (ipv4, ipv6, onion, i2p,
+cjdns). Each: {time, services, address, port, network}."""
+        cm = self.node.connman
+        if cm is None:
+            raise RPCError(RPC_CLIENT_P2P_DISABLED, "Error: Address manager functionality missing or disabled")
+        n = 1 if count is None else _int(count, "count")
+        if n < 0:
+            raise RPCError(RPC_INVALID_PARAMETER, "Address count out of range")
+        want = None
+        if network is not None:
+            want = _str(network, "network").lower()
+            if want == "tor":
+                want = "onion"
+            if want not in ("ipv4", "ipv6", "onion", "i2p", "cjdns"):
+                raise RPCError(RPC_INVALID_PARAMETER, f"Network not recognized: {network}")
+        now = self.node.clock()
+        entries = [e for e in cm.addrman.entries() if not e.is_terrible(now)]
+        rows = []
+        for e in entries:
+            net = _network_name(e.host)
+            if want is not None and net != want:
+                continue
+            rows.append({"time": int(e.timestamp), "services": e.services, "address": e.host,
+                         "port": e.port, "network": net})
+        random.shuffle(rows)
+        return rows[:n] if n else rows
 
     async def m_disconnectnode(self, address="", nodeid=None) -> None:
         """disconnectnode ( "address" nodeid )
