@@ -26,6 +26,35 @@ def median_time(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
+def paired_rates(ours: Callable[[int, int], object], ref: Callable[[int, int], object], n: int,
+                 runs: int, chunk: int = 50) -> tuple[float, float]:
+    """Operations per second of `ours` and of its reference `ref`, measured in alternation on
+    the same chunks of `chunk` operations (`fn(start, stop)`), the order flipped every chunk,
+    so a change in machine load during a run weighs on both alike; the median of `runs` runs
+    of all `n` operations each. (Timing one whole loop, then the other, lets a load spike fall
+    on one side only: on a shared 2-core machine that moved single ratios by +-20 %.)"""
+    ours_r, ref_r = [], []
+    for _ in range(runs):
+        t_ours = t_ref = 0.0
+        for k, start in enumerate(range(0, n, chunk)):
+            stop = min(n, start + chunk)
+            first, second = (ours, ref) if k % 2 == 0 else (ref, ours)
+            t0 = time.perf_counter()
+            first(start, stop)
+            t1 = time.perf_counter()
+            second(start, stop)
+            t2 = time.perf_counter()
+            if first is ours:
+                t_ours += t1 - t0
+                t_ref += t2 - t1
+            else:
+                t_ref += t1 - t0
+                t_ours += t2 - t1
+        ours_r.append(n / t_ours)
+        ref_r.append(n / t_ref)
+    return statistics.median(ours_r), statistics.median(ref_r)
+
+
 def rate(fn: Callable[[], object], n: int, runs: int = 5) -> float:
     """Operations per second, where one call of `fn` performs `n` operations (median of runs)."""
     return n / median_time(fn, runs)

@@ -15,7 +15,7 @@ import argparse
 import dataclasses
 import hashlib
 
-from _common import emit, rate
+from _common import emit, paired_rates, rate
 
 from tinynode.primitives.keys import PrivateKey
 from tinynode.primitives.tx import OutPoint, Tx, TxIn, TxOut
@@ -50,25 +50,21 @@ def bench_p2pkh(n: int, runs: int) -> None:
 
     cases = _cases(n)
 
-    def ours():
-        for tx, spk, ss, _, _, _ in cases:
+    def ours(start: int = 0, stop: int = n):
+        for tx, spk, ss, _, _, _ in cases[start:stop]:
             verify_script(ss, spk, tx, 0, STANDARD_FLAGS)
 
-    def raw():
+    def raw(start: int = 0, stop: int = n):
         # Reference: coincurve parses the SEC key and verifies the DER signature over the
         # already computed digest (no sighash, no script, no encoding checks).
-        for _, _, _, sec, der, digest in cases:
+        for _, _, _, sec, der, digest in cases[start:stop]:
             assert CPublicKey(sec).verify(der, digest, hasher=None)
 
     ours()  # warm up, and proves every case verifies
-    ours_r, raw_r = [], []
-    for _ in range(runs):
-        ours_r.append(rate(ours, n, 1))
-        raw_r.append(rate(raw, n, 1))
-    m = runs // 2
-    emit("script", "p2pkh_input_per_s", sorted(ours_r)[m], "inputs/s", target=">= 0.6",
+    ours_rate, raw_rate = paired_rates(ours, raw, n, runs)
+    emit("script", "p2pkh_input_per_s", ours_rate, "inputs/s", target=">= 0.6",
          reference="coincurve PublicKey(sec).verify(DER, digest, hasher=None)",
-         reference_value=sorted(raw_r)[m])
+         reference_value=raw_rate)
 
 
 def bench_p2wpkh(n: int, runs: int) -> None:
@@ -93,24 +89,20 @@ def bench_p2wpkh(n: int, runs: int) -> None:
             tx.vin[0], witness=(der + bytes((SIGHASH_ALL,)), key.public_key.sec)),))
         cases.append((tx, spk, amount, spent, key.public_key.sec, der, digest))
 
-    def ours():
-        for tx, spk, amount, spent, _, _, _ in cases:
+    def ours(start: int = 0, stop: int = n):
+        for tx, spk, amount, spent, _, _, _ in cases[start:stop]:
             verify_script(b"", spk, tx, 0, STANDARD_FLAGS, amount=amount,
                           txdata=PrecomputedTxData.for_tx(tx, spent, force=False))
 
-    def raw():
-        for _, _, _, _, sec, der, digest in cases:
+    def raw(start: int = 0, stop: int = n):
+        for _, _, _, _, sec, der, digest in cases[start:stop]:
             assert CPublicKey(sec).verify(der, digest, hasher=None)
 
     ours()  # warm up, and proves every case verifies
-    ours_r, raw_r = [], []
-    for _ in range(runs):
-        ours_r.append(rate(ours, n, 1))
-        raw_r.append(rate(raw, n, 1))
-    m = runs // 2
-    emit("script", "p2wpkh_input_per_s", sorted(ours_r)[m], "inputs/s", target=">= 0.85",
+    ours_rate, raw_rate = paired_rates(ours, raw, n, runs)
+    emit("script", "p2wpkh_input_per_s", ours_rate, "inputs/s", target=">= 0.85",
          reference="coincurve PublicKey(sec).verify(DER, digest, hasher=None)",
-         reference_value=sorted(raw_r)[m])
+         reference_value=raw_rate)
 
 
 def bench_p2sh_multisig(n: int, runs: int) -> None:
