@@ -177,6 +177,15 @@ CONVERT_PARAMS: tuple[tuple[str, int, str, str], ...] = (
     ("gettxspendingprevout", 1, "return_spending_tx", JSON),
     ("disconnectnode", 1, "nodeid", JSON),
     ("stop", 0, "wait", JSON),
+    ("setgenerate", 0, "generate", JSON),
+    ("setgenerate", 1, "genproclimit", JSON),
+    ("getorphantxs", 0, "verbosity", JSON),
+    ("setmocktime", 0, "timestamp", JSON),
+    ("pruneblockchain", 0, "height", JSON),
+    ("scantxoutset", 1, "scanobjects", JSON),
+    ("addpeeraddress", 1, "port", JSON),
+    ("addpeeraddress", 2, "tried", JSON),
+    ("getnodeaddresses", 0, "count", JSON),
     ("createwallet", 1, "disable_private_keys", JSON),
     ("createwallet", 2, "blank", JSON),
     ("createwallet", 4, "avoid_reuse", JSON),
@@ -232,7 +241,8 @@ KNOWN_METHODS = (
     "signrawtransactionwithwallet", "generateblock", "gettxoutsetinfo", "testmempoolaccept",
     "decodescript", "backupwallet", "createwallet", "loadwallet", "unloadwallet", "listwallets",
     "listwalletdir", "getwalletinfo", "encryptwallet", "walletpassphrase", "walletlock",
-    "walletpassphrasechange",
+    "walletpassphrasechange", "setgenerate", "getorphantxs", "scantxoutset", "submitheader",
+    "setmocktime", "estimatesmartfee", "submitpackage", "gettxspendingprevout", "pruneblockchain",
 )
 
 VERBS = {
@@ -250,6 +260,7 @@ VERBS = {
                   "                          bech32m (P2TR, taproot key path) or legacy (P2PKH)",
     "addresses": "addresses                 the wallet's addresses and their balances (immature, pending)",
     "mine": "mine [N]                  mine N blocks (default 1) to a fresh wallet address",
+    "mining": "mining [on [WORKERS]|off]  switch continuous mining while the node runs",
     "mempool": "mempool                   transactions waiting in the mempool",
     "peers": "peers                     connected peers",
     "connect": "connect HOST[:PORT]       try a connection to a peer",
@@ -777,17 +788,50 @@ def verb_addresses(c, args, opts) -> int:
 
 
 def verb_mine(c, args, opts) -> int:
+    """Mine N blocks one at a time, with a progress line per block on stderr (a block can take
+    a while on tinynet), then the summary on stdout."""
+    import time as _time
     o, pos = _verb_opts(args, {"to": True, "json": False})
     if o.get("json"):
         opts.json = True
     n = _int_arg(pos[0], "N") if pos else 1
     addr = o.get("to") or c.call("getnewaddress", "mining")
-    hashes = c.call("generatetoaddress", n, addr)
+    progress = not opts.json
+    if progress:
+        print(f"mining {n} block{'' if n == 1 else 's'} to {addr} ...", file=sys.stderr, flush=True)
+    hashes: list[str] = []
+    for i in range(n):
+        t0 = _time.monotonic()
+        got = c.call("generatetoaddress", 1, addr)
+        hashes.extend(got)
+        if progress and got:
+            print(f"  block {i + 1}/{n}: {got[-1][:16]}... ({_time.monotonic() - t0:.1f} s)",
+                  file=sys.stderr, flush=True)
     height = c.call("getblockcount")
     lines = [f"mined {len(hashes)} block{'' if len(hashes) == 1 else 's'} to {addr}; height {height}"]
     if hashes:
         lines.append(f"tip {hashes[-1]}")
     return _emit(opts, {"blocks": hashes, "address": addr, "height": height}, lines)
+
+
+def verb_mining(c, args, opts) -> int:
+    """`mining on [WORKERS]` / `mining off` / `mining`: switch continuous mining at run time
+    (RPC setgenerate) or show whether it runs."""
+    o, pos = _verb_opts(args, {"json": False})
+    if o.get("json"):
+        opts.json = True
+    if pos:
+        if pos[0] not in ("on", "off"):
+            raise CliError("usage: tinynode-cli mining [on [WORKERS] | off]")
+        params: list = [pos[0] == "on"]
+        if len(pos) > 1:
+            params.append(_int_arg(pos[1], "WORKERS"))
+        c.call("setgenerate", *params)
+    info = c.call("getmininginfo")
+    on = bool(info.get("mining"))
+    lines = [f"mining {'on' if on else 'off'}" + (f" with {info.get('workers')} worker"
+                                                   f"{'' if info.get('workers') == 1 else 's'}" if on else "")]
+    return _emit(opts, {"mining": on, "workers": info.get("workers")}, lines)
 
 
 def verb_mempool(c, args, opts) -> int:
@@ -1040,6 +1084,7 @@ def verb_createwallet(c, args, opts) -> int:
 VERB_FUNCS: dict[str, Callable[..., int]] = {
     "info": verb_info, "balance": verb_balance, "send": verb_send, "status": verb_status,
     "newaddress": verb_newaddress, "addresses": verb_addresses, "mine": verb_mine,
+    "mining": verb_mining,
     "mempool": verb_mempool, "peers": verb_peers, "connect": verb_connect, "block": verb_block,
     "tx": verb_tx, "chain": verb_chain, "help": verb_help,
     "history": verb_history, "wallets": verb_wallets, "createwallet": verb_createwallet,

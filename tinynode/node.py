@@ -380,6 +380,20 @@ class Node:
             return await self.writer.call(mining_script, w)
         return None
 
+    async def mining_payout(self) -> bytes | None:
+        """Where continuous mining pays: --mine-to, else the default wallet's one stored mining
+        address (made once), else None (no wallet)."""
+        if self.payout_script is not None:
+            return self.payout_script
+        if self.config.mine_to:
+            return decode_address(self.config.mine_to, self.params).script_pubkey
+        w = self.wallet
+        if w is None:
+            return None
+        from .wallet.manager import mining_script
+        self.payout_script = await self.writer.call(mining_script, w)
+        return self.payout_script
+
     def _start_miner_object(self) -> None:
         from .mining.miner import Miner
         # templates through the service: Core's BlockAssembler options and its last-block stats

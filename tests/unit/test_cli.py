@@ -207,10 +207,34 @@ def test_stdin_and_getinfo(monkeypatch, capsys):
 
 
 def test_mine_verb(monkeypatch, capsys):
-    answers = {"getnewaddress": "ADDR", "generatetoaddress": ["h1", "h2"], "getblockcount": 2}
-    rc, out, _, fake = run(monkeypatch, capsys, ["mine", "2"], answers)
-    assert rc == 0 and out.splitlines() == ["mined 2 blocks to ADDR; height 2", "tip h2"]
-    assert fake.calls[1] == ("generatetoaddress", (2, "ADDR"), None)
+    """One block per call, a progress line per block on stderr, the summary on stdout."""
+    mined = iter([["a" * 64], ["b" * 64]])
+    answers = {"getnewaddress": "ADDR", "generatetoaddress": lambda n, a: next(mined), "getblockcount": 2}
+    rc, out, err, fake = run(monkeypatch, capsys, ["mine", "2"], answers)
+    assert rc == 0 and out.splitlines() == ["mined 2 blocks to ADDR; height 2", "tip " + "b" * 64]
+    assert fake.calls[1:3] == [("generatetoaddress", (1, "ADDR"), None)] * 2
+    lines = err.splitlines()
+    assert lines[0] == "mining 2 blocks to ADDR ..."
+    assert lines[1].startswith("  block 1/2: aaaaaaaaaaaaaaaa... (") and lines[1].endswith(" s)")
+    assert lines[2].startswith("  block 2/2: bbbbbbbbbbbbbbbb... (")
+
+
+def test_mining_verb_switches_at_run_time(monkeypatch, capsys):
+    state = {"mining": False, "workers": 1}
+
+    def setgenerate(on, workers=None):
+        state["mining"] = on
+        if workers is not None:
+            state["workers"] = workers
+    answers = {"setgenerate": setgenerate, "getmininginfo": lambda: dict(state)}
+    rc, out, _, fake = run(monkeypatch, capsys, ["mining", "on", "2"], answers)
+    assert rc == 0 and out == "mining on with 2 workers\n" and fake.calls[0] == ("setgenerate", (True, 2), None)
+    rc, out, _, _ = run(monkeypatch, capsys, ["mining", "off"], answers)
+    assert out == "mining off\n"
+    rc, out, _, _ = run(monkeypatch, capsys, ["mining"], answers)
+    assert out == "mining off\n"
+    rc, _, err, _ = run(monkeypatch, capsys, ["mining", "maybe"], answers)
+    assert rc != 0 and "usage: tinynode-cli mining [on [WORKERS] | off]" in err
 
 
 def test_send_verb_explains_insufficient_funds(monkeypatch, capsys):

@@ -192,6 +192,50 @@ class Miner:
             unsub()
         await self._shutdown_pool()
 
+    async def resume(self, payout_script: bytes) -> None:
+        """Start continuous mining to `payout_script` while the node runs (RPC setgenerate)."""
+        self.payout_script = payout_script
+        self._ensure_pool()
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="miner")
+
+    async def pause(self) -> None:
+        """Stop continuous mining, keep the pool for `generate` (RPC setgenerate false)."""
+        task = self._task
+        if task is None:
+            return
+        self._stopping = True
+        self._wake()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 2.0)
+        except asyncio.TimeoutError:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        except Exception:
+            log.exception("miner task failed")
+        self._task = None
+        self._stopping = False
+        log.info("miner stopped")
+
+    async def set_workers(self, workers: int) -> None:
+        """A new number of mining processes (the pool restarts between two templates)."""
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        if workers == self.workers:
+            return
+        mining = self.running
+        if mining:
+            await self.pause()
+        await self._shutdown_pool()
+        self.workers = workers
+        self._ensure_pool()
+        if mining and self.payout_script is not None:
+            await self.resume(self.payout_script)
+
     async def __aenter__(self) -> "Miner":
         await self.start()
         return self

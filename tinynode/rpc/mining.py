@@ -357,6 +357,33 @@ difficulty change), at the tip or at the given height."""
         n, h = _int(nblocks, "nblocks"), _int(height, "height")
         return await self._w(lambda: self._network_hashps(n, h))
 
+    async def m_setgenerate(self, generate, genproclimit=None) -> None:
+        """setgenerate generate ( genproclimit )
+Switch continuous mining on or off while the node runs (Bitcoin Core's setgenerate, removed
+from Core in v0.13; tinynode keeps it as its runtime mining switch). genproclimit: mining
+processes (-1: the default, half the cores; 0: off). Mining pays --mine-to, else the default
+wallet's stored mining address."""
+        on = _bool(generate, "generate")
+        miner = self.node.miner
+        if miner is None:
+            raise RPCError(RPC_MISC_ERROR, "mining is not available")
+        if genproclimit is not None:
+            limit = _int(genproclimit, "genproclimit")
+            if limit == 0:
+                on = False
+            else:
+                from ..config import default_workers
+                await miner.set_workers(default_workers() if limit < 0 else limit)
+        if not on:
+            await miner.pause()
+            return None
+        payout = await self.node.mining_payout()
+        if payout is None:
+            raise RPCError(RPC_MISC_ERROR, "There is no wallet to mine to: load a wallet, or start "
+                                           "tinynode with --mine-to ADDRESS")
+        await miner.resume(payout)
+        return None
+
     async def m_getmininginfo(self) -> dict:
         """getmininginfo
 Returns a json object containing mining-related information."""
