@@ -166,31 +166,38 @@ class Miner:
 
     async def stop(self) -> None:
         """Stop mining and shut the pool down (`cancel_futures=True`); no child is left."""
-        self._stopping = True
-        self._wake()
-        task, self._task = self._task, None
-        if task is not None:
-            # Let the loop notice `_stopping` (a submit in progress completes and is counted);
-            # cancel only if it does not finish promptly.
-            try:
-                await asyncio.wait_for(asyncio.shield(task), 2.0)
-            except asyncio.TimeoutError:
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
-            except asyncio.CancelledError:
-                # stop() itself was cancelled: still leave no task and no process behind.
-                task.cancel()
-                await asyncio.shield(self._shutdown_pool())
-                raise
-            except Exception:
-                log.exception("miner task failed")
+        try:
+            await self._end_mining_task()
+        except asyncio.CancelledError:
+            # stop() itself was cancelled: still leave no task and no process behind.
+            await asyncio.shield(self._shutdown_pool())
+            raise
         unsub, self._unsubscribe = self._unsubscribe, None
         if callable(unsub):
             unsub()
         await self._shutdown_pool()
+
+    async def _end_mining_task(self) -> None:
+        """Let the mining loop notice `_stopping` (a submit in progress completes and is
+        counted); cancel it only if it does not finish promptly."""
+        self._stopping = True
+        self._wake()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 2.0)
+        except asyncio.TimeoutError:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        except Exception:
+            log.exception("miner task failed")
 
     async def resume(self, payout_script: bytes) -> None:
         """Start continuous mining to `payout_script` while the node runs (RPC setgenerate)."""
@@ -202,22 +209,9 @@ class Miner:
 
     async def pause(self) -> None:
         """Stop continuous mining, keep the pool for `generate` (RPC setgenerate false)."""
-        task = self._task
-        if task is None:
+        if self._task is None:
             return
-        self._stopping = True
-        self._wake()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), 2.0)
-        except asyncio.TimeoutError:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-        except Exception:
-            log.exception("miner task failed")
-        self._task = None
+        await self._end_mining_task()
         self._stopping = False
         log.info("miner stopped")
 
