@@ -4,15 +4,9 @@ import pytest
 
 from tests.framework.nodes import running_nodes
 from tests.framework.wait import wait_until
-from tinynode.rpc.protocol import RPCError
+from tests.framework.rpcassert import rpc_code as err
 
 pytestmark = pytest.mark.slow
-
-
-async def err(coro) -> int:
-    with pytest.raises(RPCError) as e:
-        await coro
-    return e.value.code
 
 
 async def test_denypeer_partitions_and_allowpeer_heals():

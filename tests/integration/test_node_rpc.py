@@ -3,14 +3,13 @@
 lock file, socket mode, restart, reorg → pending / conflicted."""
 import os
 import stat
-from dataclasses import replace
-from decimal import Decimal
 
 import pytest
 
 from tests.framework.nodes import (connect_nodes, disconnect_nodes, reconnect_nodes, running_nodes, start_node,
                                    sync_blocks)
 from tests.framework.wait import wait_until
+from tests.framework.rpcassert import sats
 from tinynode.config import NodeConfig
 from tinynode.node import Node, NodeError
 from tinynode.primitives.address import decode_address
@@ -18,10 +17,6 @@ from tinynode.primitives.tx import COIN, Tx, TxIn, TxOut
 from tinynode.rpc.protocol import RPCError
 
 pytestmark = pytest.mark.slow
-
-
-def sats(x) -> int:
-    return int(Decimal(str(x)) * COIN)
 
 
 async def rpc_error(coro) -> RPCError:

@@ -7,18 +7,12 @@ import pytest
 from tinynode.primitives.hashes import hash_to_hex
 
 from tests.framework.nodes import running_nodes
-from tinynode.rpc.protocol import RPCError
+from tests.framework.rpcassert import rpc_code as err
 
 pytestmark = pytest.mark.slow
 
 NUM = (int, float)
 HEX64 = "0123456789abcdef"
-
-
-async def err(coro) -> int:
-    with pytest.raises(RPCError) as e:
-        await coro
-    return e.value.code
 
 
 def shape(obj: dict, spec: dict, optional: set = frozenset(), extra: set = frozenset()) -> None:

@@ -6,21 +6,11 @@ from decimal import Decimal
 import pytest
 
 from tests.framework.nodes import running_nodes
-from tinynode.rpc.protocol import RPCError
+from tests.framework.rpcassert import rpc_error as err, sats
 
 pytestmark = pytest.mark.slow
 
 SAT = Decimal(100_000_000)
-
-
-def sats(v) -> int:
-    return int(Decimal(str(v)) * SAT)
-
-
-async def err(coro) -> tuple[int, str]:
-    with pytest.raises(RPCError) as e:
-        await coro
-    return e.value.code, e.value.message
 
 
 async def test_estimatesmartfee_from_confirmed_blocks_and_after_restart():
@@ -35,24 +25,26 @@ async def test_estimatesmartfee_from_confirmed_blocks_and_after_restart():
         assert await err(call("estimatesmartfee", 2, "fast")) == \
             (-8, 'Invalid estimate_mode parameter, must be one of: "unset", "economical", "conservative"')
         # 20 blocks, each confirming one wallet send at 20 sat/vB that entered at the tip
-        rates = set()
+        rates = []
         for _ in range(20):
             txid = await call("sendtoaddress", await call("getnewaddress"), 1, "", "", False, True,
                               None, "unset", None, 20)
             e = await call("getmempoolentry", txid)
-            rates.add(sats(e["fees"]["base"]) * 1000 // e["vsize"])
+            rates.append(sats(e["fees"]["base"]) * 1000 // e["vsize"])
             await call("generatetoaddress", 1, addr)
-        (rate,) = rates                        # sat/kvB, 20000 up to the wallet's size estimate
-        assert 19_900 <= rate <= 20_100
-        want = {"feerate": float(Decimal(rate) / SAT), "blocks": 2}
-        assert await call("estimatesmartfee", 2) == want
+        # sat/kvB: 20000 up to the wallet's size estimate (a signature may come out a byte
+        # shorter than estimated); the estimate is the decayed average of the bucket's txs
+        lo, hi = min(rates), max(rates)
+        assert 19_900 <= lo <= hi <= 20_100
+        want = await call("estimatesmartfee", 2)
+        assert want["blocks"] == 2 and lo <= sats(want["feerate"]) <= hi
         assert await call("estimatesmartfee", 1) == want          # 1 is answered as 2, as Core
         assert await call("estimatesmartfee", 2, "conservative") == want
         assert (await call("estimatesmartfee", 50))["blocks"] == 9    # (120 - 102) // 2
         raw = await call("estimaterawfee", 1)
         assert list(raw) == ["short", "medium", "long"]
         assert raw["short"]["feerate"] == want["feerate"] and raw["short"]["decay"] == 0.962
-        assert raw["short"]["scale"] == 1 and raw["short"]["pass"]["startrange"] < rate <= raw["short"]["pass"]["endrange"]
+        assert raw["short"]["scale"] == 1 and raw["short"]["pass"]["startrange"] < lo <= hi <= raw["short"]["pass"]["endrange"]
         assert raw["long"]["scale"] == 24
         assert list(await call("estimaterawfee", 13)) == ["medium", "long"]
         assert await err(call("estimaterawfee", 2, 1.5)) == (-8, "Invalid threshold")

@@ -4,18 +4,13 @@ invalidate/reconsider, network info and bans."""
 import pytest
 
 from tests.framework.nodes import running_nodes
+from tests.framework.rpcassert import rpc_code as err
 from tinynode.params import REGTEST
 from tinynode.primitives.address import encode_wif
 from tinynode.primitives.keys import PrivateKey
 from tinynode.rpc.protocol import RPCError
 
 pytestmark = pytest.mark.slow
-
-
-async def err(coro) -> int:
-    with pytest.raises(RPCError) as e:
-        await coro
-    return e.value.code
 
 
 async def test_core_methods_on_one_node():
@@ -203,7 +198,6 @@ async def test_any_address_balance_from_the_script_index():
         assert (await a.rpc.call("getaddressbalance", stranger))["balance"] == 2
         assert (await a.rpc.call("gettxstatus", "11" * 32))["status"] == "not found"
         assert await err(a.rpc.call("getaddressbalance", "bad")) == -5
-
 
 
 async def test_busy_port_fails_run_cleanly(caplog):

@@ -1,26 +1,13 @@
 """Issue 20: the RPCs real clients check — getindexinfo, getnetworkinfo's version,
 getblockstats and getchaintxstats — against Core's formulas (rpc/node.cpp, rpc/blockchain.cpp),
 recomputed here independently from getblock's verbosity-3 JSON (each tx's prevouts)."""
-from decimal import Decimal
 
 import pytest
 
 from tests.framework.nodes import running_nodes
-from tinynode.rpc.protocol import RPCError
+from tests.framework.rpcassert import rpc_error as err, sats
 
 pytestmark = pytest.mark.slow
-
-SAT = Decimal(100_000_000)
-
-
-def sats(v) -> int:
-    return int(Decimal(str(v)) * SAT)
-
-
-async def err(coro) -> tuple[int, str]:
-    with pytest.raises(RPCError) as e:
-        await coro
-    return e.value.code, e.value.message
 
 
 def expected_stats(block: dict, mediantime: int, subsidy: int) -> dict:

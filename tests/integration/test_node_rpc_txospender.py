@@ -8,18 +8,12 @@ import dataclasses
 import pytest
 
 from tests.framework.nodes import start_node
+from tests.framework.rpcassert import rpc_error as err
 from tinynode.config import ConfigError, from_args
 from tinynode.node import Node
 from tinynode.rpc.client import AsyncRPCClient
-from tinynode.rpc.protocol import RPCError
 
 pytestmark = pytest.mark.slow
-
-
-async def err(coro) -> tuple[int, str]:
-    with pytest.raises(RPCError) as e:
-        await coro
-    return e.value.code, e.value.message
 
 
 def test_the_daemon_flag():

@@ -1,18 +1,14 @@
 """Wallet sends across two in-process nodes: a chain of unconfirmed sends (each spending the
 last one's change) reaches the other node's mempool, which mines all of them; the receiver's
 pending balance turns confirmed; the sender's history and balances are exact."""
-from decimal import Decimal
 
 import pytest
 
 from tests.framework.nodes import connect_nodes, running_nodes, sync_blocks, sync_mempools
+from tests.framework.rpcassert import sats
 from tinynode.primitives.tx import COIN
 
 pytestmark = pytest.mark.slow
-
-
-def sats(x) -> int:
-    return int(Decimal(str(x)) * COIN)
 
 
 async def test_chained_unconfirmed_sends_relay_and_confirm_elsewhere():

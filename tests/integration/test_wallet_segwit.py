@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from decimal import Decimal
 
 import pytest
 
 from tests.framework.nodes import running_nodes, short_tmpdir, start_node
+from tests.framework.rpcassert import sats
 from tinynode.params import REGTEST
 from tinynode.primitives.address import decode_address, encode_address
 from tinynode.primitives.hashes import hash160
 from tinynode.primitives.keys import PrivateKey
 from tinynode.primitives.tx import COIN, Tx
 from tinynode.rpc.protocol import RPCError
-
-
-def sats(x) -> int:
-    return int(Decimal(str(x)) * COIN)
 
 
 async def rpc_error(coro) -> RPCError:

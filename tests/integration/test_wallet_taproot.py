@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from tests.framework.nodes import running_nodes
+from tests.framework.rpcassert import sats
 from tinynode.params import REGTEST
 from tinynode.primitives.address import address_from_script, witness_script
 from tinynode.primitives.hashes import hash160
@@ -23,10 +24,6 @@ from tinynode.script.descriptor import add_checksum
 #: Somebody else's P2WPKH address (not in the wallet).
 FOREIGN = address_from_script(witness_script(0, hash160(PrivateKey(bytes(31) + b"\x77").public_key.sec)),
                               REGTEST)
-
-
-def sats(x) -> int:
-    return int(Decimal(str(x)) * COIN)
 
 
 async def test_bech32m_wallet_receives_and_spends_p2tr_by_the_key_path():

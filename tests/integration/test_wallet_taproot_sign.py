@@ -14,6 +14,7 @@ import pytest
 
 from tests.framework.nodes import running_nodes
 from tests.framework.oracle import require_kernel, same_verdict
+from tests.framework.rpcassert import sats
 from tinynode.params import REGTEST
 from tinynode.primitives.address import address_from_script, decode_wif, encode_wif, witness_script
 from tinynode.primitives.hashes import hash160
@@ -26,10 +27,6 @@ from tinynode.script.sighash import PrecomputedTxData
 
 FOREIGN = address_from_script(witness_script(0, hash160(PrivateKey(bytes(31) + b"\x77").public_key.sec)),
                               REGTEST)
-
-
-def sats(x) -> int:
-    return int(Decimal(str(x)) * COIN)
 
 
 def check_inputs(tx: Tx, spent: list[TxOut]) -> None:
