@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -744,6 +745,13 @@ class Lab:
         except (ConnectionFailed, OSError, RPCError) as e:
             raise LabError(f"a node changed or stopped answering while drawing the tree ({e}); try again") from None
 
+    def tree_text(self) -> str:
+        """`tree()`, or why it cannot be drawn now (for the live view)."""
+        try:
+            return self.tree()
+        except LabError as e:
+            return str(e)
+
     # --- actions --------------------------------------------------------------------------------
     def mine(self, ref: int | str, n: int, address: str | None = None) -> list[str]:
         """Mine `n` blocks on a node to `address` (default a fresh address of its wallet)."""
@@ -877,6 +885,8 @@ Run a network of tinynode daemons on this machine (127.0.0.1, free ports).
   restart NODE       stop NODE and start it again (same port and data)
   cli NODE ARGS...   run tinynode-cli against NODE, e.g. `lab cli 1 balance`
   nodes              where each node lives (pid, port, socket, log)
+  view [--port N]    a live picture in the browser at http://127.0.0.1:N/ (nodes, links,
+                     each node's tip, the fork tree), until Ctrl-C
 """
 
 
@@ -972,6 +982,22 @@ def lab_main(argv: Sequence[str] | None = None,
             return 0
         if verb == "tree":
             print(lab.tree())
+            return 0
+        if verb == "view":
+            port_s = _take(rest, "port")
+            if rest or (port_s is not None and not str(port_s).isdigit()):
+                raise LabError("usage: tinynode lab view [--port N]")
+            if not lab.exists():
+                raise LabError(f"no lab in {lab.dir}; start one with `tinynode lab up N`")
+            from .labview import serve
+            server = serve(lab, int(str(port_s)) if port_s is not None else 0)
+            print(f"lab view on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)", flush=True)
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                server.shutdown()
             return 0
         if verb == "nodes":
             for x in lab.nodes:
