@@ -260,7 +260,7 @@ VERBS = {
                   "                          bech32m (P2TR, taproot key path) or legacy (P2PKH)",
     "addresses": "addresses                 the wallet's addresses and their balances (immature, pending)",
     "mine": "mine [N]                  mine N blocks (default 1) to a fresh wallet address",
-    "mining": "mining [on [WORKERS]|off]  switch continuous mining while the node runs",
+    "mining": "mining [on [N]|off]       switch continuous mining (N workers) while the node runs",
     "mempool": "mempool                   transactions waiting in the mempool",
     "peers": "peers                     connected peers",
     "connect": "connect HOST[:PORT]       try a connection to a peer",
@@ -822,7 +822,7 @@ def verb_mining(c, args, opts) -> int:
         opts.json = True
     if pos:
         if pos[0] not in ("on", "off"):
-            raise CliError("usage: tinynode-cli mining [on [WORKERS] | off]")
+            raise CliError("usage: tinynode-cli mining [on [N] | off]")
         params: list = [pos[0] == "on"]
         if len(pos) > 1:
             params.append(_int_arg(pos[1], "WORKERS"))

@@ -234,7 +234,7 @@ def test_mining_verb_switches_at_run_time(monkeypatch, capsys):
     rc, out, _, _ = run(monkeypatch, capsys, ["mining"], answers)
     assert out == "mining off\n"
     rc, _, err, _ = run(monkeypatch, capsys, ["mining", "maybe"], answers)
-    assert rc != 0 and "usage: tinynode-cli mining [on [WORKERS] | off]" in err
+    assert rc != 0 and "usage: tinynode-cli mining [on [N] | off]" in err
 
 
 def test_send_verb_explains_insufficient_funds(monkeypatch, capsys):
