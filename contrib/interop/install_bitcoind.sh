@@ -23,7 +23,7 @@ src="$dir/py_bitcoinkernel-$sdist_version/depend/bitcoin"
 bin="$src/build/bin/bitcoind"
 python="${PYTHON:-python3}"
 
-if [ -x "$bin" ] && "$bin" -version >/dev/null 2>&1; then
+if [ -x "$bin" ] && "$bin" -version >/dev/null 2>&1 && [ -x "$src/build/bin/bitcoin-cli" ]; then
     echo "install_bitcoind: $("$bin" -version | head -1) already built"
     echo "$bin"
     exit 0
