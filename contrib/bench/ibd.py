@@ -309,6 +309,122 @@ def run_sync(base: Path, blocks, timeout: float, profile: Path | None = None) ->
             d.stop()
 
 
+class CoreDaemon:
+    """One `bitcoind -regtest` child for the reference sync, over its cookie-authenticated RPC."""
+
+    def __init__(self, name: str, bitcoind: str, datadir: Path, args: list[str]):
+        self.name, self.datadir = name, datadir
+        self.rpc_port = free_port()
+        self.stderr = open(datadir / "stderr.txt", "wb")
+        self.proc = subprocess.Popen(
+            [bitcoind, "-regtest", f"-datadir={datadir}", f"-rpcport={self.rpc_port}",
+             "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-server", "-printtoconsole=0",
+             "-checkblockindex=0", "-dnsseed=0", "-fixedseeds=0", "-discover=0", "-listenonion=0",
+             "-natpmp=0", "-disablewallet", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+
+    def call(self, method: str, *params, timeout: float = 60.0):
+        import base64
+        import json
+        import urllib.request
+        cookie = (self.datadir / "regtest" / ".cookie").read_text().strip()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.rpc_port}/", json.dumps({"id": 1, "method": method,
+                                                              "params": list(params)}).encode(),
+            {"Authorization": "Basic " + base64.b64encode(cookie.encode()).decode(),
+             "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                reply = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            reply = json.loads(e.read() or b"{}")
+        if reply.get("error"):
+            raise RuntimeError(f"{self.name} {method}: {reply['error']}")
+        return reply.get("result")
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
+            try:
+                self.call("getblockcount", timeout=5.0)
+                return
+            except (OSError, RuntimeError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: no RPC answer after {timeout:g}s")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.call("stop", timeout=10.0)
+            except Exception:
+                pass
+            for sig, wait in ((None, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+                if sig is not None and self.proc.poll() is None:
+                    self.proc.send_signal(sig)
+                try:
+                    self.proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self.stderr.close()
+
+
+def run_core_sync(base: Path, blocks, bitcoind: str, timeout: float) -> dict:
+    """The same sync between two bitcoinds (Core's reference, -checkblockindex=0, full script
+    checks as regtest has no assumevalid): A loads the chain from a blk-format file
+    (-loadblock), then B is told `addnode A onetry` and timed to A's height, as tinynode's B."""
+    from tinynode.params import REGTEST
+    from tinynode.primitives.hashes import hash_to_hex
+
+    a_dir, b_dir = base / "core-a", base / "core-b"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    bootstrap = base / "bootstrap.dat"
+    with open(bootstrap, "wb") as f:        # Core's -loadblock format: magic, size, block
+        for blk in blocks:
+            raw = blk.serialize()
+            f.write(REGTEST.magic + len(raw).to_bytes(4, "little") + raw)
+    target = len(blocks)
+    port = free_port()
+    daemons: list[CoreDaemon] = []
+    try:
+        a = CoreDaemon("Core A (server)", bitcoind, a_dir,
+                       [f"-port={port}", "-bind=127.0.0.1", "-listen=1", "-connect=0",
+                        f"-loadblock={bootstrap}"])
+        daemons.append(a)
+        a.wait_ready(120.0)
+        deadline = time.monotonic() + timeout
+        while a.call("getblockcount") < target:
+            if time.monotonic() > deadline:
+                raise RuntimeError("Core A did not load the chain in time")
+            time.sleep(0.2)
+        assert a.call("getbestblockhash") == hash_to_hex(blocks[-1].hash)
+        b = CoreDaemon("Core B (syncing)", bitcoind, b_dir,
+                       [f"-port={free_port()}", "-listen=0", "-connect=0"])
+        daemons.append(b)
+        b.wait_ready(120.0)
+        t0 = time.perf_counter()
+        b.call("addnode", f"127.0.0.1:{port}", "onetry")
+        height = 0
+        while time.perf_counter() < t0 + timeout:
+            height = b.call("getblockcount")
+            if height >= target:
+                break
+            time.sleep(POLL_S)
+        elapsed = time.perf_counter() - t0
+        if height >= target:
+            assert b.call("getbestblockhash") == hash_to_hex(blocks[-1].hash)
+        return {"seconds": elapsed, "height": height, "target": target}
+    finally:
+        for d in reversed(daemons):
+            d.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="200 spend blocks instead of 2000")
@@ -316,6 +432,9 @@ def main() -> int:
     ap.add_argument("--txs", type=int, default=20, help="signed spends per block")
     ap.add_argument("--timeout", type=float, default=None, help="sync deadline in seconds")
     ap.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the daemons' logs")
+    ap.add_argument("--core", metavar="BITCOIND", default=os.environ.get("TINYNODE_BITCOIND"),
+                    help="also time the same sync between two bitcoinds and report tinynode/Core "
+                         "(default: $TINYNODE_BITCOIND; none: no reference)")
     ap.add_argument("--profile", type=Path, metavar="FILE",
                     help="run B under cProfile (every thread) and write pstats to FILE (merged; "
                          "FILE.main and FILE.<n>-<thread> per thread; the whole process life, "
@@ -340,6 +459,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="tnb-ibd-"))
     try:
         res = run_sync(base, blocks, timeout, args.profile.resolve() if args.profile else None)
+        core = run_core_sync(base, blocks, args.core, timeout) if args.core else None
     finally:
         if args.keep_logs:
             print(f"# logs kept in {base}", file=sys.stderr)
@@ -353,6 +473,12 @@ def main() -> int:
     emit(BENCH, "ibd_blocks_per_s", res["target"] / secs, "blocks/s")
     emit(BENCH, "ibd_inputs_per_cpu_s", inputs / res["cpu"], "inputs/s (cpu)", target=">= 0.35",
          reference="coincurve parse+verify/s (cpu)", reference_value=verify_rate)
+    if core is not None and core["height"] >= core["target"]:
+        # Bitcoin Core's own IBD of the same chain, same machine, same run: tinynode's rate over it
+        emit(BENCH, "ibd_inputs_per_s_vs_core", inputs / secs, "inputs/s",
+             reference="bitcoind -> bitcoind, same chain and run", reference_value=inputs / core["seconds"])
+        print(f"# Bitcoin Core synced the same {core['target']} blocks in {core['seconds']:.2f}s "
+              f"(tinynode: {secs:.2f}s)", file=sys.stderr)
     first = res["first_block"]
     print(f"# {res['target']} blocks / {inputs} inputs synced in {secs:.2f}s wall (first block connected "
           f"after {first if first is not None else float('nan'):.2f}s: handshake + headers); cpu during the sync: "
