@@ -14,7 +14,6 @@ from ..primitives.address import AddressError, address_from_script, decode_addre
 from ..primitives.hashes import hash_to_hex
 from ..primitives.serialize import DecodeError
 from ..primitives.tx import Tx, TxOut
-from ..mempool.policy import MAX_OP_RETURN_RELAY
 from ..script.descriptor import add_checksum, infer_descriptor
 from ..script.script import ScriptParseError, iter_ops, multisig_info
 from ..validation import TxOrigin
@@ -23,8 +22,8 @@ from .protocol import (
     RPC_VERIFY_ALREADY_IN_CHAIN, RPCError,
 )
 from .util import (
-    RPCArea, _bool, _hash, _int, _script_asm, _script_pubkey_json, _script_type, _str, amount_from_json,
-    amount_to_json,
+    RPCArea, _bool, _hash, _int, _jtype, _script_asm, _script_pubkey_json, _script_type, _str, amount_from_json,
+    amount_to_json, parse_fee_rate,
 )
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ Returns details on the active state of the TX memory pool."""
                     "incrementalrelayfee": amount_to_json(i.incremental_relay_fee.sat_per_kvb),
                     "unbroadcastcount": 0, "fullrbf": i.full_rbf,
                     "permitbaremultisig": mp.config.permit_bare_multisig,
-                    "maxdatacarriersize": MAX_OP_RETURN_RELAY}
+                    "maxdatacarriersize": mp.config.max_datacarrier_bytes}
         return await self._w(work)
 
     async def m_getmempoolentry(self, txid) -> dict:
@@ -109,17 +108,17 @@ Returns mempool data for given transaction."""
     async def m_testmempoolaccept(self, rawtxs, maxfeerate=0.10) -> list:
         """testmempoolaccept ["rawtx",...] ( maxfeerate )
 Returns result of mempool acceptance tests indicating if raw transaction(s) would be accepted."""
-        if not isinstance(rawtxs, list) or not rawtxs:
-            raise RPCError(RPC_TYPE_ERROR, "rawtxs must be a non-empty array")
-        if len(rawtxs) > 25:
+        if not isinstance(rawtxs, list):     # Core's RPCHelpMan argument type check
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(rawtxs)} is not of expected type array")
+        if not 1 <= len(rawtxs) <= 25:
             raise RPCError(RPC_INVALID_PARAMETER, "Array must contain between 1 and 25 transactions.")
+        max_rate = parse_fee_rate(maxfeerate)
         txs = []
         for r in rawtxs:
             try:
                 txs.append(Tx.from_hex(_str(r, "rawtx")))
-            except DecodeError:
+            except (DecodeError, ValueError):
                 raise RPCError(RPC_DESERIALIZATION_ERROR, f"TX decode failed: {r} Make sure the tx has at least one input.") from None
-        max_rate = amount_from_json(maxfeerate)
 
         def one(tx: Tx, entry: Any, err: Exception | None) -> dict:
             res: dict[str, Any] = {"txid": tx.txid_hex, "wtxid": tx.wtxid_hex}

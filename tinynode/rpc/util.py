@@ -63,6 +63,14 @@ def amount_from_json(value: Any) -> int:
     return sats
 
 
+def parse_fee_rate(value: Any) -> int:
+    """Core `ParseFeeRate`: an amount of coins per kvB below 1 coin/kvB, as satoshis per kvB."""
+    sats = amount_from_json(value)
+    if sats >= COIN:
+        raise RPCError(RPC_INVALID_PARAMETER, "Fee rates larger than or equal to 1BTC/kvB are not accepted")
+    return sats
+
+
 def address_prefix_hint(params) -> str:
     """What this network's addresses start with, from its base58 version bytes:
     `tinynet addresses start with T (P2SH ones with t)`."""
