@@ -146,6 +146,7 @@ CONVERT_PARAMS: tuple[tuple[str, int, str, str], ...] = (
     ("createrawtransaction", 1, "outputs", JSON),
     ("createrawtransaction", 2, "locktime", JSON),
     ("createrawtransaction", 3, "replaceable", JSON),
+    ("createrawtransaction", 4, "version", JSON),
     ("decoderawtransaction", 1, "iswitness", JSON),
     ("signrawtransactionwithkey", 1, "privkeys", JSON),
     ("signrawtransactionwithkey", 2, "prevtxs", JSON),
