@@ -195,6 +195,9 @@ class ProcessResult:
     orphan: bool = False
     missing_parents: tuple[bytes, ...] = ()
     error: Exception | None = None
+    #: orphans this tx unblocked that were then refused, with why (Core ProcessOrphanTx hands
+    #: each to TxDownloadManager::MempoolRejectedTx, which remembers it as rejected)
+    orphans_rejected: tuple[tuple[Tx, Exception], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +411,7 @@ class Mempool:
         except (ValidationError, PolicyError) as err:
             return ProcessResult((), False, (), err)
         accepted = [_entry_view(first)]
+        rejected: list[tuple[Tx, Exception]] = []
         self.orphans.remove(tx.txid)
         queue = [tx]
         while queue:
@@ -422,11 +426,12 @@ class Mempool:
                 except (ValidationError, PolicyError) as err:
                     log.debug("orphan %s rejected: %s", orphan.tx.txid_hex, err)
                     self.orphans.remove(orphan.tx.txid)
+                    rejected.append((orphan.tx, err))
                     continue
                 self.orphans.remove(orphan.tx.txid)
                 accepted.append(_entry_view(e))
                 queue.append(orphan.tx)
-        return ProcessResult(tuple(accepted))
+        return ProcessResult(tuple(accepted), orphans_rejected=tuple(rejected))
 
     def test_accept(self, tx: Tx, now: float | None = None) -> MempoolEntry:
         """Core `testmempoolaccept`: every check `accept` makes (RBF included), but nothing is
