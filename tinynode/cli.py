@@ -147,6 +147,8 @@ CONVERT_PARAMS: tuple[tuple[str, int, str, str], ...] = (
     ("createrawtransaction", 2, "locktime", JSON),
     ("createrawtransaction", 3, "replaceable", JSON),
     ("createrawtransaction", 4, "version", JSON),
+    ("prioritisetransaction", 1, "dummy", JSON),
+    ("prioritisetransaction", 2, "fee_delta", JSON),
     ("decoderawtransaction", 1, "iswitness", JSON),
     ("signrawtransactionwithkey", 1, "privkeys", JSON),
     ("signrawtransactionwithkey", 2, "prevtxs", JSON),

@@ -107,3 +107,25 @@ async def test_sendrawtransaction_burn_and_fee_limits_and_testmempoolaccept_args
             (-8, "Array must contain between 1 and 25 transactions.")
         assert (await error(c.call("testmempoolaccept", ["ff00baar"])))[0] == -22
         assert await c.call("getrawmempool") == [Tx.from_hex(costly).txid_hex]
+
+
+async def test_prioritisetransaction_and_getprioritisedtransactions():
+    async with running_nodes(1) as (a,):
+        c = a.rpc
+        addr = await c.call("getnewaddress")
+        await c.call("generatetoaddress", 101, addr)
+        txid = await c.call("sendtoaddress", await c.call("getnewaddress"), 1)
+        base = (await c.call("getmempoolentry", txid))["fees"]["base"]
+        ghost = "11" * 32
+        assert await c.call("prioritisetransaction", ghost, None, 500) is True
+        assert await c.call("prioritisetransaction", txid, named={"txid": txid, "fee_delta": 10_000}) is True
+        got = await c.call("getprioritisedtransactions")
+        assert got[ghost] == {"fee_delta": 500, "in_mempool": False}
+        assert got[txid]["fee_delta"] == 10_000 and got[txid]["in_mempool"] is True
+        fees = (await c.call("getmempoolentry", txid))["fees"]
+        assert round((fees["modified"] - fees["base"]) * 10**8) == 10_000 and fees["base"] == base
+        assert await error(c.call("prioritisetransaction", txid, 1, 10)) == \
+            (-8, "Priority is no longer supported, dummy argument to prioritisetransaction must be 0.")
+        assert (await error(c.call("prioritisetransaction", txid, 0, "x")))[0] == -3
+        await c.call("generatetoaddress", 1, addr)
+        assert txid not in await c.call("getprioritisedtransactions")

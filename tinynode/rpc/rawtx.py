@@ -98,7 +98,7 @@ Returns mempool data for given transaction."""
                 "descendantcount": e.descendant_count, "descendantsize": e.descendant_size,
                 "ancestorcount": e.ancestor_count, "ancestorsize": e.ancestor_size,
                 "wtxid": e.tx.wtxid_hex,
-                "fees": {"base": amount_to_json(e.fee), "modified": amount_to_json(e.fee),
+                "fees": {"base": amount_to_json(e.fee), "modified": amount_to_json(e.modified),
                          "ancestor": amount_to_json(e.ancestor_fees),
                          "descendant": amount_to_json(e.descendant_fees)},
                 "depends": sorted(hash_to_hex(d) for d in e.depends),
