@@ -347,7 +347,11 @@ class SyncManager:
         orphans = getattr(self.mempool, "orphans", None)
         if orphans is not None and hasattr(orphans, "remove_for_peer") and self._tg is not None:
             # Core EraseForPeer: the orphans this peer gave us go with it.
-            self._tg.create_task(self._forget_orphans(peer.id))
+            job = self._forget_orphans(peer.id)
+            try:
+                self._tg.create_task(job)
+            except RuntimeError:      # the task group is shutting down: nothing to forget for
+                job.close()
 
     async def _forget_orphans(self, peer_id: int) -> None:
         try:
