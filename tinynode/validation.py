@@ -101,6 +101,7 @@ class TxResult:
     seconds: float = 0.0
     over_budget: bool = False
     skipped: bool = False
+    orphans_rejected: tuple = ()      # (tx, error) of resolved orphans then refused
 
     @property
     def ok(self) -> bool:
@@ -280,7 +281,7 @@ class ValidationService:
                 log.info("peer %d spent its budget for invalid transactions (last: %s, %.3f s)",
                          peer, tx.txid_hex[:16], seconds)
         return TxResult(tx.txid, res.accepted, res.orphan, res.missing_parents, res.error, bad,
-                        seconds, over)
+                        seconds, over, orphans_rejected=res.orphans_rejected)
 
     def _fee_if_known(self, tx: "Tx") -> int | None:
         mp, cs = self.mempool, self.writer.chainstate

@@ -113,8 +113,9 @@ async def test_three_sends_from_one_coin_and_mempool_rejects():
         other = await a.rpc.call("getnewaddress")
         txids = [await a.rpc.call("sendtoaddress", other, 1) for _ in range(3)]
         assert set(await a.rpc.call("getrawmempool")) == set(txids)
-        # double spends of the first send's input: a cheaper one loses (no RBF), one over
-        # maxfeerate is refused before it can replace anything; both -26
+        # double spends of the first send's input: a cheaper one loses (no RBF: -26), one over
+        # maxfeerate is refused before it can replace anything (Core's BroadcastTransaction:
+        # a test accept, then the fee check, -25 "Fee exceeds maximum ...")
         tx1 = Tx.from_hex((await a.rpc.call("gettransaction", txids[0]))["hex"])
         w = a.node.wallet
         out = w.is_mine_output(tx1.vin[0].prevout)
@@ -124,13 +125,17 @@ async def test_three_sends_from_one_coin_and_mempool_rejects():
             unsigned = Tx(2, (TxIn(tx1.vin[0].prevout, b"", 0xFFFFFFFD),), (TxOut(value, out.script_pubkey),))
             ds = w.sign_inputs(unsigned, [out])
             e = await rpc_error(a.rpc.call("sendrawtransaction", ds.raw.hex()))
-            assert e.code == -26, e
+            if value == 49 * COIN:
+                assert (e.code, e.message) == (-25, "Fee exceeds maximum configured by user "
+                                                    "(e.g. -maxtxfee, maxfeerate)"), e
+            else:
+                assert e.code == -26, e
         assert set(await a.rpc.call("getrawmempool")) == set(txids)
         await a.rpc.call("generatetoaddress", 1, addr)
         for t in txids:
             assert (await a.rpc.call("gettransaction", t))["confirmations"] == 1
         e = await rpc_error(a.rpc.call("sendrawtransaction", (await a.rpc.call("gettransaction", txids[0]))["hex"]))
-        assert e.code == -27
+        assert (e.code, e.message) == (-27, "Transaction outputs already in utxo set")
 
 
 async def test_lock_file_socket_mode_and_restart_restores_wallet():

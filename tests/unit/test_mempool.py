@@ -102,7 +102,7 @@ def test_nonstandard_outputs_are_refused_with_scriptpubkey():
     reject(pool, spend_to(w, u, [(b"\x51", 10_000)]), "scriptpubkey")
     four = [key(i).pubkey for i in range(4)]
     reject(pool, spend_to(w, u, [(multisig_script(1, four), 10_000)]), "scriptpubkey")
-    reject(pool, spend_to(w, u, [(nulldata_script(bytes(81)), 0)]), "scriptpubkey")   # 84-byte script
+    reject(pool, spend_to(w, u, [(b"\x6a\xa9", 0)]), "scriptpubkey")   # OP_RETURN, then no push
 
 
 def test_standard_templates_are_accepted():
@@ -114,17 +114,23 @@ def test_standard_templates_are_accepted():
         [(p2pk_script(key(5).pubkey), 10_000), change],
         [(multisig_script(2, three), 10_000), change],
         [(ms.script_pubkey, 10_000), change],
-        [(nulldata_script(bytes(80)), 0), change],          # 83-byte script: the maximum
+        [(nulldata_script(bytes(80)), 0), change],          # 83 bytes: Core's limit before v30
     ]
     for u, outs in zip(utxos, outputs):
         pool.accept(spend_to(w, u, outs), NOW)
     assert len(pool) == 4
 
 
-def test_one_null_data_output_only():
-    _, pool, w, (u, *_) = setup()
-    outs = [(nulldata_script(b"a"), 0), (nulldata_script(b"b"), 0), (w.script_pubkey, 5 * COIN)]
-    reject(pool, spend_to(w, u, outs), "multi-op-return")
+def test_null_data_outputs_share_the_datacarrier_budget():
+    """Core v30: several OP_RETURN outputs are standard; their scripts total at most
+    -datacarriersize bytes (default 100,000), else "datacarrier"."""
+    _, pool, w, (u, u2, *_) = setup()
+    outs = [(nulldata_script(b"a"), 0), (nulldata_script(bytes(500)), 0), (w.script_pubkey, 5 * COIN)]
+    pool.accept(spend_to(w, u, outs), NOW)
+    from dataclasses import replace
+    pool.config = replace(pool.config, max_datacarrier_bytes=505)
+    outs = [(nulldata_script(b"a"), 0), (nulldata_script(bytes(500)), 0), (w.script_pubkey, 5 * COIN)]
+    reject(pool, spend_to(w, u2, outs), "datacarrier")
 
 
 def test_dust_threshold_matches_core_formula():
@@ -407,3 +413,20 @@ def test_test_accept_checks_everything_and_changes_nothing():
     assert info.value.reason == "txn-already-in-mempool"
     assert (pool.txids(), pool.total_size, pool.sequence) == before
     assert child.txid not in pool and a.txid in pool
+
+
+def test_pay_to_anchor_is_standard_to_create_and_to_spend_without_witness():
+    """Core v28+: P2A (`OP_1 <0x4e73>`) outputs are standard; spending one with a witness is
+    "bad-witness-nonstandard" (IsWitnessStandard: third-party wtxid malleability), without one
+    it is accepted."""
+    from tinynode.primitives.coin import Coin
+    chain, pool, w, (u, *_) = setup()
+    anchor = b"\x51\x02\x4e\x73"
+    pool.accept(spend_to(w, u, [(anchor, 10_000), (w.script_pubkey, 5 * COIN)]), NOW)
+    op = OutPoint(bytes([7]) * 32, 0)
+    chain.coins[op] = Coin(10_000, anchor, 1, False)
+    out = (TxOut(9_000, w.script_pubkey),)
+    reject(pool, Tx(2, (TxIn(op, b"", 0xFFFFFFFD, (b"f",)),), out, 0), "bad-witness-nonstandard")
+    spend = Tx(2, (TxIn(op, b"", 0xFFFFFFFD),), out, 0)
+    pool.accept(spend, NOW)
+    assert spend.txid in pool

@@ -32,6 +32,18 @@ def test_orphan_that_turns_out_invalid_is_dropped():
     r = pool.process_tx(a, NOW, peer=2)
     assert [e.txid for e in r.accepted] == [a.txid]
     assert bad.txid not in pool.orphans and bad.txid not in pool
+    # reported, so the relay layer remembers it as rejected (Core ProcessOrphanTx)
+    assert [(t.txid, e.reason) for t, e in r.orphans_rejected] == [(bad.txid, "bad-txns-in-belowout")]
+
+
+def test_orphans_erased_for_a_block_are_logged_as_core(caplog):
+    import logging
+    _, pool, w, (u, *_) = setup()
+    a, b = w.create_chain(u, 2)
+    assert pool.process_tx(b, NOW, peer=1).orphan
+    with caplog.at_level(logging.DEBUG, logger="tinynode.mempool.orphans"):
+        assert pool.orphans.remove_for_block([a, b]) == 1
+    assert "Erased 1 orphan transaction(s) included or conflicted by block" in caplog.text
 
 
 def test_orphans_expire():

@@ -144,3 +144,18 @@ async def test_recent_rejects_stay_bounded(monkeypatch):
         assert FakeTx(499).txid in sm._recent_rejects and FakeTx(0).txid not in sm._recent_rejects
     finally:
         await sm.stop()
+
+
+async def test_orphans_refused_after_their_parent_came_are_remembered():
+    """Core ProcessOrphanTx → MempoolRejectedTx: an orphan refused once its parent arrived goes
+    into the recent rejects, so a child of it is 'not keeping orphan with rejected parents'."""
+    bad = FakeTx(9)
+    svc = FakeService(lambda tx, o: TxResult(tx.txid,
+                                             orphans_rejected=((bad, ValidationError(RejectReason.BAD_TXNS_IN_BELOWOUT)),)))
+    sm = await _manager(svc)
+    try:
+        (p,) = await _peers(sm, 1)
+        await sm.accept_tx(FakeTx(8), source=p)
+        assert bad.txid in sm._recent_rejects
+    finally:
+        await sm.stop()

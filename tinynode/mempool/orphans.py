@@ -149,6 +149,8 @@ class OrphanPool:
         gone = [txid for txid, o in self._orphans.items() if o.peer == peer]
         for txid in gone:
             self.remove(txid)
+        if gone:
+            log.debug("Erased %d orphan transaction(s) from peer=%s", len(gone), peer)
         return len(gone)
 
     def remove_for_block(self, txs: Iterable[Tx]) -> int:
@@ -161,6 +163,8 @@ class OrphanPool:
                 gone |= self._by_prevout.get(txin.prevout, set())
         for txid in gone:
             self.remove(txid)
+        if gone:   # Core EraseForBlock's line
+            log.debug("Erased %d orphan transaction(s) included or conflicted by block", len(gone))
         return len(gone)
 
     def missing_parents(self, tx: Tx) -> list[bytes]:

@@ -4,8 +4,8 @@ Everything here raises `PolicyError(reason)` with Core's reject strings; nothing
 Numbers are Core's defaults; sizes are BIP141 virtual sizes (vbytes):
 
 - standard output templates: P2PKH, P2PK, bare multisig with ≤ 3 keys, P2SH, witness programs
-  (P2WPKH, P2WSH, taproot, other versions; a v0 program of another length is not), and at most
-  one null-data (OP_RETURN) output whose script is ≤ 83 bytes;
+  (P2WPKH, P2WSH, taproot, other versions; a v0 program of another length is not), and null-data
+  (OP_RETURN + pushes) outputs whose scripts total ≤ 100,000 bytes (Core v30's -datacarriersize);
 - a standard tx weighs ≤ 400,000, is version 1 or 2, scriptSigs push-only and ≤ 1,650 bytes;
 - spending an unknown witness version is non-standard; witnesses must pass `check_witness_standard`;
 - min relay and incremental relay fee 1,000 sat/kvB; dust from a 3,000 sat/kvB dust fee;
@@ -51,7 +51,8 @@ MAX_STANDARD_TX_WEIGHT = 400_000        # Core MAX_STANDARD_TX_WEIGHT
 MAX_STANDARD_TX_SIZE = MAX_STANDARD_TX_WEIGHT // WITNESS_SCALE_FACTOR   # in vbytes
 MIN_STANDARD_TX_SIZE = 65               # Core MIN_STANDARD_TX_NONWITNESS_SIZE (stripped size)
 MAX_STANDARD_SCRIPTSIG_SIZE = 1650
-MAX_OP_RETURN_RELAY = 83                # Core MAX_OP_RETURN_RELAY (whole script)
+#: Core v30 MAX_OP_RETURN_RELAY: the default -datacarriersize, bytes of all null-data scripts of a tx
+MAX_OP_RETURN_RELAY = MAX_STANDARD_TX_WEIGHT // WITNESS_SCALE_FACTOR
 MAX_P2SH_SIGOPS = 15
 MAX_STANDARD_TX_SIGOPS_COST = 16_000    # Core MAX_STANDARD_TX_SIGOPS_COST (MAX_BLOCK_SIGOPS_COST / 5)
 MAX_STANDARD_TX_SIGOPS = MAX_STANDARD_TX_SIGOPS_COST // WITNESS_SCALE_FACTOR
@@ -76,6 +77,8 @@ DEFAULT_MEMPOOL_EXPIRY = 336 * 3600     # seconds (Core -mempoolexpiry, 336 h)
 _SPEND_INPUT_SIZE = 32 + 4 + 1 + 107 + 4
 #: ... and a witness output this many vbytes (the 107-byte signature and key are witness data)
 _SPEND_WITNESS_INPUT_SIZE = 32 + 4 + 1 + 107 // WITNESS_SCALE_FACTOR + 4
+#: Core's P2A witness program (`CScript::IsPayToAnchor`: OP_1 PUSH2 0x4e73)
+PAY_TO_ANCHOR_PROGRAM = b"\x4e\x73"
 _P2PKH_HEAD = b"\x76\xa9\x14"
 _P2PKH_TAIL = b"\x88\xac"
 
@@ -116,6 +119,7 @@ class PolicyConfig:
     full_rbf: bool = True
     max_replacements: int = 100                  # Core MAX_REPLACEMENT_CANDIDATES
     permit_bare_multisig: bool = True
+    max_datacarrier_bytes: int = MAX_OP_RETURN_RELAY  # Core -datacarriersize (0: -datacarrier=0)
     max_orphans: int = 3000                      # Core DEFAULT_MAX_ORPHANAGE_LATENCY_SCORE
     orphan_weight_per_peer: int = 404_000        # Core DEFAULT_RESERVED_ORPHAN_WEIGHT_PER_PEER
     orphan_expiry: int = 20 * 60                 # Core ORPHAN_TX_EXPIRE_TIME
@@ -159,8 +163,8 @@ def is_dust(out: TxOut, dust_relay_fee: FeeRate = FeeRate(DUST_RELAY_FEE)) -> bo
 
 def _witness_type(spk: bytes) -> str | None:
     """Core `Solver` for witness programs: "v0_keyhash", "v0_scripthash", "v1_taproot",
-    "unknown" (another version), "nonstandard" (a v0 program of another length), or None when
-    `spk` is no witness program. (P2A, the anchor, counts as "unknown" here: no anchor policy.)"""
+    "anchor" (P2A, `OP_1 <0x4e73>`), "unknown" (another version), "nonstandard" (a v0 program of
+    another length), or None when `spk` is no witness program."""
     prog = witness_program(spk)
     if prog is None:
         return None
@@ -173,6 +177,8 @@ def _witness_type(spk: bytes) -> str | None:
         return "nonstandard"
     if version == 1 and len(program) == 32:
         return "v1_taproot"
+    if version == 1 and program == PAY_TO_ANCHOR_PROGRAM:
+        return "anchor"
     return "unknown"
 
 
@@ -190,9 +196,6 @@ def _standard_output_type(spk: bytes, config: PolicyConfig) -> ScriptType | str 
             return None
         m, keys = info
         if not 1 <= len(keys) <= MAX_STANDARD_MULTISIG_KEYS or not 1 <= m <= len(keys):
-            return None
-    elif kind is ScriptType.NULLDATA:
-        if len(spk) > MAX_OP_RETURN_RELAY:
             return None
     return kind
 
@@ -218,7 +221,7 @@ def check_standard_tx(tx: Tx, config: PolicyConfig = PolicyConfig()) -> None:
                 continue
         if not is_push_only(sig):
             raise PolicyError("scriptsig-not-pushonly")
-    n_data = 0
+    datacarrier_left = config.max_datacarrier_bytes
     dust_fee = config.dust_relay_fee
     p2pkh_dust = dust_fee.fee(34 + _SPEND_INPUT_SIZE)
     for out in tx.vout:
@@ -231,13 +234,13 @@ def check_standard_tx(tx: Tx, config: PolicyConfig = PolicyConfig()) -> None:
         if kind is None:
             raise PolicyError("scriptpubkey")
         if kind is ScriptType.NULLDATA:
-            n_data += 1
+            if len(spk) > datacarrier_left:
+                raise PolicyError("datacarrier")
+            datacarrier_left -= len(spk)
         elif kind is ScriptType.MULTISIG and not config.permit_bare_multisig:
             raise PolicyError("bare-multisig")
         elif out.value < dust_threshold(out, dust_fee):
             raise PolicyError("dust")
-    if n_data > 1:
-        raise PolicyError("multi-op-return")
 
 
 def check_inputs_standard(tx: Tx, coins: Sequence[Coin]) -> int:
@@ -282,6 +285,9 @@ def check_witness_standard(tx: Tx, coins: Sequence[Coin]) -> None:
         if not stack:
             continue
         spk = coin.script_pubkey
+        if witness_program(spk) == (1, PAY_TO_ANCHOR_PROGRAM):
+            # Core IsWitnessStandard: a P2A spend carries no witness (third-party malleability)
+            raise PolicyError("bad-witness-nonstandard")
         if is_p2sh(spk):
             evaluated: list[bytes] = []
             try:

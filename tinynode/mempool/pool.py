@@ -109,16 +109,20 @@ def is_consensus_invalid(err: BaseException | None) -> bool:
 class _Entry:
     """Mutable bookkeeping for one pool tx (Core `CTxMemPoolEntry`)."""
 
-    __slots__ = ("tx", "txid", "fee", "size", "weight", "sigops", "time", "height", "parents",
+    __slots__ = ("tx", "txid", "fee", "mfee", "size", "weight", "sigops", "time", "height", "parents",
                  "children", "anc_count", "anc_size", "anc_fees", "anc_sigops", "desc_count",
                  "desc_size", "desc_fees", "ver")
 
-    def __init__(self, tx: Tx, fee: int, size: int, sigops: int, time: float, height: int) -> None:
-        """`size` is the virtual size (Core `GetTxSize`), `sigops` the sigop cost."""
+    def __init__(self, tx: Tx, fee: int, size: int, sigops: int, time: float, height: int,
+                 delta: int = 0) -> None:
+        """`size` is the virtual size (Core `GetTxSize`), `sigops` the sigop cost; `fee` the
+        base fee, `mfee` the modified fee (plus the `prioritisetransaction` delta, Core
+        `GetModifiedFee`), which the ancestor / descendant totals, eviction and mining use."""
         self.tx = tx
         self.txid = tx.txid
         self.weight = tx.weight
         self.fee = fee
+        self.mfee = fee = fee + delta
         self.size = size
         self.sigops = sigops
         self.time = time
@@ -138,12 +142,12 @@ class _Entry:
         """Count pool ancestor `a` in this entry's ancestor totals."""
         self.anc_count += 1
         self.anc_size += a.size
-        self.anc_fees += a.fee
+        self.anc_fees += a.mfee
         self.anc_sigops += a.sigops
 
     def descendant_score(self) -> float:
         """Core's descendant_score: the higher of the tx's own and its package-with-descendants rate."""
-        return max(self.fee / self.size, self.desc_fees / self.desc_size)
+        return max(self.mfee / self.size, self.desc_fees / self.desc_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +169,11 @@ class MempoolEntry:
     descendant_fees: int
     depends: tuple[bytes, ...]
     spent_by: tuple[bytes, ...]
+    modified_fee: int | None = None        # the fee with its prioritisetransaction delta
+
+    @property
+    def modified(self) -> int:
+        return self.fee if self.modified_fee is None else self.modified_fee
 
     @property
     def fee_rate(self) -> FeeRate:
@@ -195,6 +204,9 @@ class ProcessResult:
     orphan: bool = False
     missing_parents: tuple[bytes, ...] = ()
     error: Exception | None = None
+    #: orphans this tx unblocked that were then refused, with why (Core ProcessOrphanTx hands
+    #: each to TxDownloadManager::MempoolRejectedTx, which remembers it as rejected)
+    orphans_rejected: tuple[tuple[Tx, Exception], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,10 +280,18 @@ def _well_formed_package(txs: list[Tx]) -> str | None:
     return None
 
 
+def _btc(sats: int) -> str:
+    """Core `FormatMoney`: coins with at least 2 decimals, trailing zeros dropped."""
+    sign = "-" if sats < 0 else ""
+    whole, frac = divmod(abs(sats), 100_000_000)
+    frac_s = f"{frac:08d}".rstrip("0")
+    return f"{sign}{whole}.{frac_s.ljust(2, '0')}"
+
+
 def _entry_view(e: _Entry) -> MempoolEntry:
     return MempoolEntry(e.txid, e.tx, e.fee, e.size, int(e.time), e.height, e.sigops,
                         e.anc_count, e.anc_size, e.anc_fees, e.desc_count, e.desc_size, e.desc_fees,
-                        tuple(sorted(e.parents)), tuple(sorted(e.children)))
+                        tuple(sorted(e.parents)), tuple(sorted(e.children)), e.mfee)
 
 
 class Mempool:
@@ -289,6 +309,7 @@ class Mempool:
         self._spenders: dict[OutPoint, bytes] = {}
         self.total_size = 0
         self.total_fees = 0
+        self._deltas: dict[bytes, int] = {}    # Core mapDeltas: prioritisetransaction by txid
         self.sequence = 0                      # bumps on every change (the miner watches it)
         self.orphans = OrphanPool(self.config.max_orphans, self.config.orphan_weight_per_peer,
                                   self.config.orphan_expiry)
@@ -355,6 +376,41 @@ class Mempool:
                            max(self.min_fee_rate(now), cfg.min_relay_fee), cfg.min_relay_fee,
                            cfg.incremental_relay_fee, cfg.full_rbf, len(self.orphans))
 
+    def prioritise(self, txid: bytes, delta: int) -> int:
+        """Core `CTxMemPool::PrioritiseTransaction`: add `delta` satoshis to the txid's fee delta
+        (kept for a tx not in the pool yet, applied when it enters; a total of zero is
+        forgotten). A pool entry's modified fee and its ancestors' descendant totals and
+        descendants' ancestor totals change with it: mining order and eviction follow, its
+        base fee (what the block's coinbase collects) does not. Returns the new total delta."""
+        total = self._deltas.get(txid, 0) + delta
+        e = self._entries.get(txid)
+        if e is not None and delta:
+            e.mfee += delta
+            e.anc_fees += delta
+            e.desc_fees += delta
+            for a in self._ancestors(txid):
+                ae = self._entries[a]
+                ae.desc_fees += delta
+                self._push_evict(ae)
+            for d in self._descendants(txid):
+                self._entries[d].anc_fees += delta
+            self._push_evict(e)
+            self.sequence += 1
+        if total:
+            self._deltas[txid] = total
+        else:
+            self._deltas.pop(txid, None)
+        log.info("PrioritiseTransaction: %s fee += %s", hash_to_hex(txid), _btc(delta))
+        return total
+
+    def prioritised(self) -> list[tuple[bytes, int, int | None]]:
+        """Core `GetPrioritisedTransactions`: (txid, delta, modified fee if in the pool)."""
+        out = []
+        for txid, delta in self._deltas.items():
+            e = self._entries.get(txid)
+            out.append((txid, delta, e.mfee if e is not None else None))
+        return out
+
     def mining_candidates(self, height: int | None = None, mtp: int | None = None) -> dict[bytes, _Entry]:
         """Entries for the block assembler: objects with txid, tx, fee, size, sigops, parents,
         children. Read-only; valid until the pool changes (same thread)."""
@@ -408,6 +464,7 @@ class Mempool:
         except (ValidationError, PolicyError) as err:
             return ProcessResult((), False, (), err)
         accepted = [_entry_view(first)]
+        rejected: list[tuple[Tx, Exception]] = []
         self.orphans.remove(tx.txid)
         queue = [tx]
         while queue:
@@ -422,11 +479,12 @@ class Mempool:
                 except (ValidationError, PolicyError) as err:
                     log.debug("orphan %s rejected: %s", orphan.tx.txid_hex, err)
                     self.orphans.remove(orphan.tx.txid)
+                    rejected.append((orphan.tx, err))
                     continue
                 self.orphans.remove(orphan.tx.txid)
                 accepted.append(_entry_view(e))
                 queue.append(orphan.tx)
-        return ProcessResult(tuple(accepted))
+        return ProcessResult(tuple(accepted), orphans_rejected=tuple(rejected))
 
     def test_accept(self, tx: Tx, now: float | None = None) -> MempoolEntry:
         """Core `testmempoolaccept`: every check `accept` makes (RBF included), but nothing is
@@ -488,7 +546,7 @@ class Mempool:
                 continue
             accepted.append(e)
             final[wtxid] = PackageTxResult(tx.txid, wtxid, "valid", e.size, e.fee,
-                                           e.fee * 1000 // e.size, (wtxid,), replaced=self.last_replaced)
+                                           e.mfee * 1000 // e.size, (wtxid,), replaced=self.last_replaced)
         error: str | None = "transaction failed" if quit_early else None
         multi: dict[bytes, PackageTxResult] = {}
         if not quit_early and to_eval:
@@ -528,7 +586,7 @@ class Mempool:
             except (ValidationError, PolicyError) as err:
                 undo()
                 return "transaction failed", {tx.wtxid: PackageTxResult(tx.txid, tx.wtxid, "invalid", error=err)}, []
-        fee = sum(e.fee for e in added)
+        fee = sum(e.mfee for e in added)      # Core: the package's modified fees
         size = sum(e.size for e in added)
         # Core CheckFeeRate on the package totals
         reject_fee = self.min_fee_rate(now).fee(size)
@@ -638,15 +696,17 @@ class Mempool:
             raise PolicyError(R.BAD_TXNS_TOO_MANY_SIGOPS, f"{sigops}")
 
         size = virtual_size(tx.weight, sigops)
-        if max_rate_kvb and fee * 1000 > max_rate_kvb * size:
+        delta = self._deltas.get(txid, 0)
+        mfee = fee + delta      # Core ws.m_modified_fees: what the fee checks below judge
+        if max_rate_kvb and mfee * 1000 > max_rate_kvb * size:
             raise PolicyError("max feerate exceeded")
         if not bypass_limits and not in_package:
             reject_fee = self.min_fee_rate(now).fee(size)
-            if reject_fee > 0 and fee < reject_fee:
-                raise PolicyError("mempool min fee not met", f"{fee} < {reject_fee}")
+            if reject_fee > 0 and mfee < reject_fee:
+                raise PolicyError("mempool min fee not met", f"{mfee} < {reject_fee}")
             relay_fee = cfg.min_relay_fee.fee(size)
-            if fee < relay_fee:
-                raise PolicyError("min relay fee not met", f"{fee} < {relay_fee}")
+            if mfee < relay_fee:
+                raise PolicyError("min relay fee not met", f"{mfee} < {relay_fee}")
 
         # Ancestor / descendant limits (Core CalculateMemPoolAncestors).
         ancestors = self._ancestors_of(parents)
@@ -655,7 +715,7 @@ class Mempool:
             # Core EntriesAndTxidsDisjoint: never spend what this tx replaces.
             if ancestors & conflicts:
                 raise PolicyError(R.BAD_TXNS_SPENDS_CONFLICTING_TX)
-            to_evict = self._replacement_checks(tx, fee, size, conflicts, ancestors)
+            to_evict = self._replacement_checks(tx, mfee, size, conflicts, ancestors)
         else:
             to_evict = set()
 
@@ -687,7 +747,7 @@ class Mempool:
                                              script_flags_for_height(height, self.params))
 
         if test_only:
-            entry = _Entry(tx, fee, size, sigops, now, height - 1)
+            entry = _Entry(tx, fee, size, sigops, now, height - 1, delta)
             entry.parents = set(parents)
             for a in ancestors:
                 entry.add_ancestor(entries[a])
@@ -698,7 +758,7 @@ class Mempool:
             log.debug("%s replaces %d tx(s)", tx.txid_hex, len(to_evict))
             self.last_replaced = tuple(sorted(to_evict))
             self._remove_set(to_evict)
-        entry = _Entry(tx, fee, size, sigops, now, height - 1)
+        entry = _Entry(tx, fee, size, sigops, now, height - 1, delta)
         self._add(entry, parents, ancestors)
         # Core CBlockPolicyEstimator::processTransaction (validForFeeEstimation)
         self.fee_estimator.process_transaction(
@@ -756,10 +816,10 @@ class Mempool:
         # Rule 6: a higher fee rate than each directly conflicting tx.
         for c in sorted(conflicts):
             e = entries[c]
-            if fee * e.size <= e.fee * size:
+            if fee * e.size <= e.mfee * size:
                 raise PolicyError("insufficient fee",
                                   f"rejecting replacement {tx.txid_hex}; new feerate "
-                                  f"{FeeRate.from_fee(fee, size)} <= old feerate {FeeRate.from_fee(e.fee, e.size)}")
+                                  f"{FeeRate.from_fee(fee, size)} <= old feerate {FeeRate.from_fee(e.mfee, e.size)}")
         # Rule 5: at most `max_replacements` txs evicted (conflicts with their descendants).
         if sum(entries[c].desc_count for c in conflicts) > cfg.max_replacements:
             raise PolicyError("too many potential replacements",
@@ -779,7 +839,7 @@ class Mempool:
                 raise PolicyError("replacement-adds-unconfirmed",
                                   f"replacement {tx.txid_hex} adds unconfirmed input, idx {tx.vin.index(txin)}")
         # Rules 3 and 4: pay for everything replaced, plus relay of the new tx.
-        conflict_fees = sum(entries[c].fee for c in all_conflicts)
+        conflict_fees = sum(entries[c].mfee for c in all_conflicts)
         if fee < conflict_fees:
             raise PolicyError("insufficient fee",
                               f"rejecting replacement {tx.txid_hex}, less fees than conflicting txs; "
@@ -831,7 +891,7 @@ class Mempool:
             e.add_ancestor(ae)
             ae.desc_count += 1
             ae.desc_size += e.size
-            ae.desc_fees += e.fee
+            ae.desc_fees += e.mfee
             self._push_evict(ae)
         entries[txid] = e
         for txin in e.tx.vin:
@@ -865,14 +925,14 @@ class Mempool:
                     ae = entries[a]
                     ae.desc_count -= 1
                     ae.desc_size -= e.size
-                    ae.desc_fees -= e.fee
+                    ae.desc_fees -= e.mfee
                     self._push_evict(ae)
             for d in self._descendants(t):
                 if d not in txids:
                     de = entries[d]
                     de.anc_count -= 1
                     de.anc_size -= e.size
-                    de.anc_fees -= e.fee
+                    de.anc_fees -= e.mfee
                     de.anc_sigops -= e.sigops
         for t in txids:
             e = entries.pop(t)
@@ -976,6 +1036,7 @@ class Mempool:
             if tx.is_coinbase():
                 continue
             txid = tx.txid
+            self._deltas.pop(txid, None)     # Core removeForBlock: ClearPrioritisation
             e = entries.get(txid)
             if e is not None:
                 mined.append((txid, e.fee, e.size))

@@ -198,6 +198,12 @@ def _tx_weight(c: Any) -> int:
     return w if w is not None else c.size * WITNESS_SCALE_FACTOR
 
 
+def _modified_fee(c: Any) -> int:
+    """The fee mining order judges: the pool's modified fee (prioritisetransaction), else the fee."""
+    m = getattr(c, "mfee", None)
+    return c.fee if m is None else m
+
+
 def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops: int,
                        min_fee_rate: int = 0) -> tuple[list[Any], int, int, int]:
     """Core's `addPackageTxs()` with modified-entry updates.
@@ -208,7 +214,8 @@ def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops
     `anc_fees, anc_size` (the package totals with all in-pool ancestors, as the mempool keeps
     them). A package is taken while the totals stay ≤ `max_weight` and ≤ `max_sigops`.
     Returns (txs in block order, total weight, total sigop cost, total fees). Order: by package
-    (ancestor) fee rate, ancestors first. Selection stops at the first package whose fee rate is
+    (ancestor) fee rate, ancestors first, judged by modified fees (`mfee` when present: Core's
+    prioritisetransaction deltas), while the total fees are the base fees the coinbase claims. Selection stops at the first package whose fee rate is
     below `min_fee_rate` sat/kvB (Core's -blockmintxfee check: everything after it pays less).
     """
     included: set[bytes] = set()
@@ -242,7 +249,7 @@ def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops
         fee = size = weight = sigops = 0
         for m in members:
             c = candidates[m]
-            fee += c.fee
+            fee += _modified_fee(c)
             size += c.size
             weight += _tx_weight(c)
             sigops += c.sigops

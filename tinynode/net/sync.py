@@ -347,7 +347,11 @@ class SyncManager:
         orphans = getattr(self.mempool, "orphans", None)
         if orphans is not None and hasattr(orphans, "remove_for_peer") and self._tg is not None:
             # Core EraseForPeer: the orphans this peer gave us go with it.
-            self._tg.create_task(self._forget_orphans(peer.id))
+            job = self._forget_orphans(peer.id)
+            try:
+                self._tg.create_task(job)
+            except RuntimeError:      # the task group is shutting down: nothing to forget for
+                job.close()
 
     async def _forget_orphans(self, peer_id: int) -> None:
         try:
@@ -1176,17 +1180,23 @@ class SyncManager:
                 # Core: an orphan whose parent was refused is not kept (it would stay invalid)
                 # and is itself remembered as refused, so it is not fetched again
                 await self.service.call(self._forget_orphan, tx.txid)
-                self._recent_rejects.add(tx.txid)
+                self._remember_reject(tx)
                 log.debug("not keeping orphan with rejected parents %s (wtxid=%s)", tx.txid_hex,
                           hash_to_hex(getattr(tx, "wtxid", tx.txid)))
                 return result
             await self._fetch_parents(list(result.missing_parents), source)
         elif result.error is not None:
             if isinstance(result.error, (ValidationError, PolicyError)):
-                self._recent_rejects.add(tx.txid)
+                self._remember_reject(tx)
             # Core ProcessInvalidTx's MEMPOOLREJ line, state.ToString() = "reason, detail"
             log.debug("%s (wtxid=%s) from peer=%d was not accepted: %s", tx.txid_hex,
                       hash_to_hex(getattr(tx, "wtxid", tx.txid)), source.id, state_string(result.error))
+        for otx, err in result.orphans_rejected:
+            # Core ProcessOrphanTx → MempoolRejectedTx: an orphan refused once its parents came
+            # is remembered as rejected, so its children are not kept and it is not fetched again
+            self._remember_reject(otx)
+            log.debug("   invalid orphan tx %s (wtxid=%s) from peer=%d. %s", otx.txid_hex,
+                      hash_to_hex(getattr(otx, "wtxid", otx.txid)), source.id, state_string(err))
         if result.over_budget and not result.skipped:
             log.info("disconnecting peer %d (%s): its invalid transactions cost too much validation "
                      "work (last %s: %s)", source.id, source.addr_str, tx.txid_hex[:16], result.error)
@@ -1215,6 +1225,14 @@ class SyncManager:
                 self._tx_requested[t] = peer.id
             req = InvType.TX | self._fetch_flag(peer)   # parents are known by txid only
             peer.send(m.GetData(tuple(m.InvVect(req, t) for t in want)))
+
+    def _remember_reject(self, tx: Any) -> None:
+        """Core m_lazy_recent_rejects: a refused tx is not fetched (by txid or wtxid) nor its
+        children kept as orphans."""
+        self._recent_rejects.add(tx.txid)
+        wtxid = getattr(tx, "wtxid", tx.txid)
+        if wtxid != tx.txid:
+            self._recent_rejects.add(wtxid)
 
     def _forget_orphan(self, txid: bytes) -> None:
         if self.mempool is not None:

@@ -21,6 +21,7 @@ from .util import RPCArea, _bool, _hash, _jtype, _str, amount_from_json, amount_
 log = logging.getLogger(__name__)
 
 MAX_PACKAGE_COUNT = 25
+RPC_CLIENT_MEMPOOL_DISABLED = -33            # Core's EnsureMemPool error code
 DEFAULT_MAX_RAW_TX_FEE_RATE = 10_000_000     # sat/kvB: Core's 0.10 BTC/kvB
 _MAX_OPCODE = 0xB9
 
@@ -72,7 +73,61 @@ def _check_obj(o: Any, fields: dict[str, type | tuple], allow_null: bool, what: 
 
 
 class MempoolRPC(RPCArea):
-    """getorphantxs, gettxspendingprevout, submitpackage."""
+    """prioritisetransaction, getprioritisedtransactions, getorphantxs, gettxspendingprevout,
+    submitpackage."""
+
+    async def m_prioritisetransaction(self, txid, dummy=None, fee_delta=None) -> bool:
+        """prioritisetransaction "txid" ( dummy ) fee_delta
+Accepts the transaction into mined blocks at a higher (or lower) priority.
+fee_delta: satoshis to add to (or, negative, subtract from) the transaction's fee as block
+assembly, eviction and replacement judge it; the fee is not actually paid. Kept for a
+transaction not in the mempool yet. dummy: must be 0 or null (Core's old priority argument)."""
+        t = _hash(txid, "txid")
+        if dummy is not None and (isinstance(dummy, bool) or not isinstance(dummy, (int, float))):
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(dummy)} is not of expected type number")
+        if fee_delta is None:
+            raise RPCError(RPC_MISC_ERROR, self._usage("prioritisetransaction"))
+        if isinstance(fee_delta, bool) or not isinstance(fee_delta, (int, float)):
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(fee_delta)} is not of expected type number")
+        if isinstance(fee_delta, float) and not fee_delta.is_integer():
+            raise RPCError(RPC_TYPE_ERROR, "JSON integer out of range")
+        if dummy:
+            raise RPCError(RPC_INVALID_PARAMETER, "Priority is no longer supported, dummy argument to "
+                                                  "prioritisetransaction must be 0.")
+        delta = int(fee_delta)
+
+        def work() -> bool:
+            mp = self.node.mempool
+            if mp is None:
+                raise RPCError(RPC_CLIENT_MEMPOOL_DISABLED, "Mempool disabled or instance not found")
+            from ..mempool.policy import is_dust
+            tx = mp.get_tx(t) if t in mp else None
+            require_standard = getattr(self._params, "require_standard", True)
+            if require_standard and tx is not None and any(
+                    is_dust(o, mp.config.dust_relay_fee) for o in tx.vout):
+                raise RPCError(RPC_INVALID_PARAMETER,
+                               "Priority is not supported for transactions with dust outputs.")
+            mp.prioritise(t, delta)
+            return True
+        return await self._w(work)
+
+    async def m_getprioritisedtransactions(self) -> dict:
+        """getprioritisedtransactions
+Returns a map of all user-created (see prioritisetransaction) fee deltas by txid, and whether
+the tx is present in mempool: {txid: {"fee_delta", "in_mempool", "modified_fee" (in the pool
+only)}}, in satoshis."""
+        def work() -> dict:
+            mp = self.node.mempool
+            if mp is None:
+                raise RPCError(RPC_CLIENT_MEMPOOL_DISABLED, "Mempool disabled or instance not found")
+            out: dict[str, Any] = {}
+            for txid, delta, modified in mp.prioritised():
+                j: dict[str, Any] = {"fee_delta": delta, "in_mempool": modified is not None}
+                if modified is not None:
+                    j["modified_fee"] = modified
+                out[hash_to_hex(txid)] = j
+            return out
+        return await self._w(work)
 
     async def m_getorphantxs(self, verbosity=0) -> list:
         """getorphantxs ( verbosity )

@@ -127,9 +127,26 @@ def decode_body(body: bytes) -> Any:
     recursion limit (RecursionError is not a ValueError) and bytes that are not UTF-8.
     """
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_json_object)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise RPCError(RPC_PARSE_ERROR, "Parse error") from None
+
+
+class JSONPairs(dict):
+    """A JSON object that repeats a key: a dict (the last value wins) that also keeps every
+    (key, value) pair in order in `pairs`, as Core's UniValue does (createrawtransaction's
+    outputs report a duplicated address)."""
+
+    pairs: list
+
+
+def _json_object(pairs: list) -> dict:
+    d = dict(pairs)
+    if len(d) == len(pairs):
+        return d
+    obj = JSONPairs(d)
+    obj.pairs = pairs
+    return obj
 
 
 def request_id(obj: Any) -> Any:

@@ -13,18 +13,17 @@ from ..consensus.errors import PolicyError, RejectReason, ValidationError
 from ..primitives.address import AddressError, address_from_script, decode_address
 from ..primitives.hashes import hash_to_hex
 from ..primitives.serialize import DecodeError
-from ..primitives.tx import Tx, TxOut
-from ..mempool.policy import MAX_OP_RETURN_RELAY
+from ..primitives.tx import OutPoint, Tx, TxOut
 from ..script.descriptor import add_checksum, infer_descriptor
 from ..script.script import ScriptParseError, iter_ops, multisig_info
 from ..validation import TxOrigin
 from .protocol import (
     RPC_DESERIALIZATION_ERROR, RPC_MISC_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_TYPE_ERROR,
-    RPC_VERIFY_ALREADY_IN_CHAIN, RPCError,
+    RPC_VERIFY_ALREADY_IN_CHAIN, RPC_VERIFY_ERROR, RPCError,
 )
 from .util import (
-    RPCArea, _bool, _hash, _int, _script_asm, _script_pubkey_json, _script_type, _str, amount_from_json,
-    amount_to_json,
+    RPCArea, _bool, _hash, _int, _jtype, _script_asm, _script_pubkey_json, _script_type, _str, amount_from_json,
+    amount_to_json, parse_fee_rate, raise_for_refusal,
 )
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ Returns details on the active state of the TX memory pool."""
                     "incrementalrelayfee": amount_to_json(i.incremental_relay_fee.sat_per_kvb),
                     "unbroadcastcount": 0, "fullrbf": i.full_rbf,
                     "permitbaremultisig": mp.config.permit_bare_multisig,
-                    "maxdatacarriersize": MAX_OP_RETURN_RELAY}
+                    "maxdatacarriersize": mp.config.max_datacarrier_bytes}
         return await self._w(work)
 
     async def m_getmempoolentry(self, txid) -> dict:
@@ -99,7 +98,7 @@ Returns mempool data for given transaction."""
                 "descendantcount": e.descendant_count, "descendantsize": e.descendant_size,
                 "ancestorcount": e.ancestor_count, "ancestorsize": e.ancestor_size,
                 "wtxid": e.tx.wtxid_hex,
-                "fees": {"base": amount_to_json(e.fee), "modified": amount_to_json(e.fee),
+                "fees": {"base": amount_to_json(e.fee), "modified": amount_to_json(e.modified),
                          "ancestor": amount_to_json(e.ancestor_fees),
                          "descendant": amount_to_json(e.descendant_fees)},
                 "depends": sorted(hash_to_hex(d) for d in e.depends),
@@ -109,17 +108,17 @@ Returns mempool data for given transaction."""
     async def m_testmempoolaccept(self, rawtxs, maxfeerate=0.10) -> list:
         """testmempoolaccept ["rawtx",...] ( maxfeerate )
 Returns result of mempool acceptance tests indicating if raw transaction(s) would be accepted."""
-        if not isinstance(rawtxs, list) or not rawtxs:
-            raise RPCError(RPC_TYPE_ERROR, "rawtxs must be a non-empty array")
-        if len(rawtxs) > 25:
+        if not isinstance(rawtxs, list):     # Core's RPCHelpMan argument type check
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(rawtxs)} is not of expected type array")
+        if not 1 <= len(rawtxs) <= 25:
             raise RPCError(RPC_INVALID_PARAMETER, "Array must contain between 1 and 25 transactions.")
+        max_rate = parse_fee_rate(maxfeerate)
         txs = []
         for r in rawtxs:
             try:
                 txs.append(Tx.from_hex(_str(r, "rawtx")))
-            except DecodeError:
+            except (DecodeError, ValueError):
                 raise RPCError(RPC_DESERIALIZATION_ERROR, f"TX decode failed: {r} Make sure the tx has at least one input.") from None
-        max_rate = amount_from_json(maxfeerate)
 
         def one(tx: Tx, entry: Any, err: Exception | None) -> dict:
             res: dict[str, Any] = {"txid": tx.txid_hex, "wtxid": tx.wtxid_hex}
@@ -231,27 +230,49 @@ transaction shows as with verbosity 1, as Core."""
                 return spent[i]
         return None
 
-    async def m_sendrawtransaction(self, hexstring, maxfeerate=0.10) -> str:
-        """sendrawtransaction "hexstring" ( maxfeerate )
-Submit a raw transaction (serialized, hex-encoded) to the local node and network."""
+    async def m_sendrawtransaction(self, hexstring, maxfeerate=0.10, maxburnamount=0) -> str:
+        """sendrawtransaction "hexstring" ( maxfeerate maxburnamount )
+Submit a raw transaction (serialized, hex-encoded) to the local node and network.
+maxfeerate: coins/kvB, default 0.10, 0 = no limit; maxburnamount: coins, default 0 (an output
+that is unspendable or has invalid opcodes may carry at most this much)."""
+        from .mempool import _unspendable_or_invalid
+        from ..mempool.policy import FeeRate
+        max_burn = 0 if maxburnamount is None else amount_from_json(maxburnamount)
         try:
             tx = Tx.from_hex(_str(hexstring, "hexstring"))
-        except DecodeError:
+        except (DecodeError, ValueError):
             raise RPCError(RPC_DESERIALIZATION_ERROR,
                            "TX decode failed. Make sure the tx has at least one input.") from None
-        max_rate = amount_from_json(maxfeerate)  # coins per kvB
-
+        for out in tx.vout:
+            if _unspendable_or_invalid(out.script_pubkey) and out.value > max_burn:
+                raise RPCError(RPC_VERIFY_ERROR,
+                               "Unspendable output exceeds maximum configured by user (maxburnamount)")
+        max_rate = parse_fee_rate(0.10 if maxfeerate is None else maxfeerate)   # sat/kvB
         origin = TxOrigin.rpc()
 
-        def work():
+        def known() -> bool:
+            """Core BroadcastTransaction: an output of the tx in the UTXO set means it is
+            confirmed (-27); already in the mempool, it is only announced again."""
             cs = self._cs()
+            for n in range(len(tx.vout)):
+                if cs.get_coin(OutPoint(tx.txid, n)) is not None:
+                    raise RPCError(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction outputs already in utxo set")
             mp = self.node.mempool
-            if mp is not None and tx.txid in mp:
-                return None
-            found = cs.get_tx(tx.txid)
-            if found is not None:
-                raise RPCError(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction already in block chain")
-            res = self._accept(tx, origin, max_rate)
+            return mp is not None and tx.txid in mp
+
+        if await self._w(known):
+            return tx.txid_hex
+        if max_rate > 0:
+            # Core: a test accept first, then the base fee against maxfeerate at the tx's vsize
+            (entry, err), = await self.node.service.test_txs([tx])
+            if err is not None:
+                raise_for_refusal(err)
+            if entry is not None and entry.fee > FeeRate(max_rate).fee(tx.vsize):
+                raise RPCError(RPC_VERIFY_ERROR,
+                               "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)")
+
+        def work():
+            res = self._accept(tx, origin)
             w = self.node.wallet
             if w is not None and w.is_relevant(tx):
                 w.add_tx(tx, from_me=False)
@@ -262,12 +283,15 @@ Submit a raw transaction (serialized, hex-encoded) to the local node and network
         return tx.txid_hex
 
     async def m_decoderawtransaction(self, hexstring, iswitness=None) -> dict:
-        """decoderawtransaction "hexstring"
-Return a JSON object representing the serialized, hex-encoded transaction."""
-        try:
-            tx = Tx.from_hex(_str(hexstring, "hexstring"))
-        except DecodeError:
-            raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
+        """decoderawtransaction "hexstring" ( iswitness )
+Return a JSON object representing the serialized, hex-encoded transaction. iswitness: true to
+decode it as a witness serialization only, false as a legacy one only; by default both are
+tried, as Core's DecodeHexTx does."""
+        text = _str(hexstring, "hexstring")
+        w = None if iswitness is None else _strict_bool(iswitness)
+        tx = decode_hex_tx(text, try_no_witness=w is not True, try_witness=w is not False)
+        if tx is None:
+            raise RPCError(RPC_DESERIALIZATION_ERROR, "TX decode failed")
         return self.tx_to_json(tx, include_hex=False)
 
     async def m_decodescript(self, hexstring) -> dict:
@@ -320,64 +344,101 @@ Return information about the given address."""
         return j
 
     def _parse_outputs(self, outputs: Any) -> list:
-        """Core's `AddOutputs`: {address: amount, "data": hex} or an array of one-key objects."""
+        """Core's `AddOutputs` (`NormalizeOutputs` + `ParseOutputs`): {address: amount, "data":
+        hex} or an array of one-key objects; a repeated key (JSON allows it) is seen as Core
+        sees it."""
         from ..primitives.tx import TxOut
+        from ..script.script import nulldata_script
+        from .protocol import JSONPairs
+        if outputs is None:
+            raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, output argument must be non-null")
         if isinstance(outputs, dict):
-            items = list(outputs.items())
+            items = outputs.pairs if isinstance(outputs, JSONPairs) else list(outputs.items())
         elif isinstance(outputs, list):
             items = []
             for o in outputs:
-                if not isinstance(o, dict) or len(o) != 1:
-                    raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, key-value pair must contain exactly one key")
-                items.extend(o.items())
+                if not isinstance(o, dict):
+                    raise RPCError(RPC_INVALID_PARAMETER,
+                                   "Invalid parameter, key-value pair not an object as expected")
+                pairs = o.pairs if isinstance(o, JSONPairs) else list(o.items())
+                if len(pairs) != 1:
+                    raise RPCError(RPC_INVALID_PARAMETER,
+                                   "Invalid parameter, key-value pair must contain exactly one key")
+                items.extend(pairs)
         else:
-            raise RPCError(RPC_TYPE_ERROR, "Outputs must be an object or an array")
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(outputs)} is not of expected type array")
+        first: dict = {}
+        for key, value in items:          # UniValue's find_value: the first pair of a key
+            first.setdefault(key, value)
         out, seen, has_data = [], set(), False
-        for key, value in items:
+        for key, _ in items:
+            value = first[key]
             if key == "data":
                 if has_data:
                     raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, duplicate key: data")
                 has_data = True
+                text = value if isinstance(value, str) else ""   # UniValue getValStr
                 try:
-                    data = bytes.fromhex(_str(value, "data"))
+                    if len(text) % 2:
+                        raise ValueError
+                    data = bytes.fromhex(text)
                 except ValueError:
-                    raise RPCError(RPC_INVALID_PARAMETER, "Data must be hexadecimal string") from None
-                from ..script.script import nulldata_script
+                    raise RPCError(RPC_INVALID_PARAMETER, f"Data must be hexadecimal string (not '{text}')") from None
                 out.append(TxOut(0, nulldata_script(data)))
                 continue
-            spk = self._decode_address(key)
-            if key in seen:
+            amount = amount_from_json(value)
+            try:
+                spk = decode_address(key, self._params).script_pubkey
+            except AddressError:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Invalid Bitcoin address: {key}") from None
+            if spk in seen:
                 raise RPCError(RPC_INVALID_PARAMETER, f"Invalid parameter, duplicated address: {key}")
-            seen.add(key)
-            out.append(TxOut(amount_from_json(value), spk))
+            seen.add(spk)
+            out.append(TxOut(amount, spk))
         return out
 
-    async def m_createrawtransaction(self, inputs, outputs, locktime=0, replaceable=True) -> str:
-        """createrawtransaction [{"txid":"hex","vout":n,"sequence":n},...] [{"address":amount},{"data":"hex"},...] ( locktime replaceable )
-Create a transaction spending the given inputs and creating new outputs (not signed, not stored)."""
+    async def m_createrawtransaction(self, inputs, outputs, locktime=0, replaceable=None, version=2) -> str:
+        """createrawtransaction [{"txid":"hex","vout":n,"sequence":n},...] [{"address":amount},{"data":"hex"},...] ( locktime replaceable version )
+Create a transaction spending the given inputs and creating new outputs (not signed, not stored).
+replaceable (default true) sets the default sequence to 0xfffffffd; version 1 to 3 (default 2)."""
         from ..primitives.tx import OutPoint, TxIn
-        if not isinstance(inputs, list):
-            raise RPCError(RPC_TYPE_ERROR, "Expected type array for inputs")
-        lt = _int(locktime, "locktime")
+        # Core's RPCHelpMan type checks, in argument order
+        if not isinstance(inputs, list) and inputs is not None:
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(inputs)} is not of expected type array")
+        lt = 0 if locktime is None else _strict_int(locktime)
+        rbf = None if replaceable is None else _strict_bool(replaceable)
+        ver = 2 if version is None else _strict_int(version)
+        # Core ConstructTransaction
         if not 0 <= lt <= 0xFFFFFFFF:
             raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, locktime out of range")
-        rbf = _bool(replaceable, "replaceable")
+        if not 1 <= ver <= 3:     # TX_MIN_STANDARD_VERSION ~ TX_MAX_STANDARD_VERSION
+            raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, version out of range(1~3)")
         vin = []
-        for i in inputs:
+        for i in inputs or []:
             if not isinstance(i, dict):
-                raise RPCError(RPC_TYPE_ERROR, "Expected type object for an input")
+                raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(i)} is not of expected type object")
             t = _hash(i.get("txid"), "txid")
-            if "vout" not in i:
+            n = i.get("vout")
+            if isinstance(n, bool) or not isinstance(n, (int, float)):
                 raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, missing vout key")
-            n = _int(i["vout"], "vout")
+            n = _strict_int(n)
             if n < 0:
                 raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, vout cannot be negative")
-            default_seq = 0xFFFFFFFD if rbf else (0xFFFFFFFE if lt else 0xFFFFFFFF)
-            seq = _int(i.get("sequence", default_seq), "sequence")
-            if not 0 <= seq <= 0xFFFFFFFF:
-                raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, sequence number is out of range")
+            if rbf is None or rbf:
+                seq = 0xFFFFFFFD          # MAX_BIP125_RBF_SEQUENCE
+            else:
+                seq = 0xFFFFFFFE if lt else 0xFFFFFFFF
+            s = i.get("sequence")
+            if isinstance(s, (int, float)) and not isinstance(s, bool):
+                seq = _strict_int(s)
+                if not 0 <= seq <= 0xFFFFFFFF:
+                    raise RPCError(RPC_INVALID_PARAMETER, "Invalid parameter, sequence number is out of range")
             vin.append(TxIn(OutPoint(t, n), b"", seq))
-        tx = Tx(2, tuple(vin), tuple(self._parse_outputs(outputs)), lt)
+        vout = self._parse_outputs(outputs)
+        if rbf and vin and not any(txin.sequence < 0xFFFFFFFE for txin in vin):   # SignalsOptInRBF
+            raise RPCError(RPC_INVALID_PARAMETER,
+                           "Invalid parameter combination: Sequence number(s) contradict replaceable option")
+        tx = Tx(ver, tuple(vin), tuple(vout), lt)
         return tx.raw.hex()
 
     def _find_coins(self, tx: Tx) -> dict:
@@ -604,6 +665,87 @@ def _segwit_wrap(script: bytes, kind: str) -> bytes | None:
     elif kind != "nonstandard":
         return None
     return b"\x00\x20" + hashlib.sha256(script).digest()
+
+
+def _has_valid_ops(script: bytes) -> bool:
+    """Core `CScript::HasValidOps`: every op parses, is at most OP_NOP10, pushes ≤ 520 bytes."""
+    try:
+        for op, data in iter_ops(script):
+            if op > _MAX_OPCODE or (data is not None and len(data) > 520):
+                return False
+    except ScriptParseError:
+        return False
+    return True
+
+
+def _scripts_sane(tx: Tx) -> bool:
+    """Core `CheckTxScriptsSanity` (core_io.cpp)."""
+    if not tx.is_coinbase():
+        for txin in tx.vin:
+            if len(txin.script_sig) > 10_000 or not _has_valid_ops(txin.script_sig):
+                return False
+    return all(len(o.script_pubkey) <= 10_000 and _has_valid_ops(o.script_pubkey) for o in tx.vout)
+
+
+def _parse_legacy_tx(data: bytes) -> Tx:
+    """Core `TX_NO_WITNESS` deserialization: no BIP144 marker, so a zero input count is a tx
+    without inputs and the next byte its output count."""
+    from ..primitives.serialize import ByteReader
+    from ..primitives.tx import TxIn
+    r = ByteReader(data)
+    version = r.i32()
+    n_in = r.compact_size()
+    if n_in > r.remaining() // 41:
+        raise DecodeError(f"{n_in} inputs cannot fit")
+    vin = [TxIn.parse(r) for _ in range(n_in)]
+    n_out = r.compact_size()
+    if n_out > r.remaining() // 9:
+        raise DecodeError(f"{n_out} outputs cannot fit")
+    vout = [TxOut.parse(r) for _ in range(n_out)]
+    locktime = r.u32()
+    r.expect_end()
+    return Tx(version, tuple(vin), tuple(vout), locktime)
+
+
+def decode_hex_tx(text: str, try_no_witness: bool = True, try_witness: bool = True) -> Tx | None:
+    """Core `DecodeHexTx`: the extended (witness) decoding when it consumes every byte and its
+    scripts are sane, else the legacy one when it does and is sane, else the extended one if it
+    decoded at all, else the legacy one; None when neither decodes."""
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        return None
+    extended = legacy = None
+    if try_witness:
+        try:
+            extended = Tx.from_bytes(data)
+        except DecodeError:
+            extended = None
+        if extended is not None and _scripts_sane(extended):
+            return extended
+    if try_no_witness:
+        try:
+            legacy = _parse_legacy_tx(data)
+        except DecodeError:
+            legacy = None
+        if legacy is not None and _scripts_sane(legacy):
+            return legacy
+    return extended if extended is not None else legacy
+
+
+def _strict_int(value: Any) -> int:
+    """A JSON number that is an integer (UniValue `getInt`); -3 for another JSON type."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(value)} is not of expected type number")
+    if isinstance(value, float) and not value.is_integer():
+        raise RPCError(RPC_TYPE_ERROR, "JSON integer out of range")
+    return int(value)
+
+
+def _strict_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(value)} is not of expected type bool")
+    return value
 
 
 def _verbosity(value: Any) -> int:

@@ -63,6 +63,14 @@ def amount_from_json(value: Any) -> int:
     return sats
 
 
+def parse_fee_rate(value: Any) -> int:
+    """Core `ParseFeeRate`: an amount of coins per kvB below 1 coin/kvB, as satoshis per kvB."""
+    sats = amount_from_json(value)
+    if sats >= COIN:
+        raise RPCError(RPC_INVALID_PARAMETER, "Fee rates larger than or equal to 1BTC/kvB are not accepted")
+    return sats
+
+
 def address_prefix_hint(params) -> str:
     """What this network's addresses start with, from its base58 version bytes:
     `tinynet addresses start with T (P2SH ones with t)`."""
@@ -236,6 +244,24 @@ def _script_type(spk: bytes) -> str:
         return str(classify(spk).value)
     except ImportError:  # pragma: no cover
         return "nonstandard"
+
+
+def raise_for_refusal(e: Exception) -> None:
+    """A mempool refusal as Core's `BroadcastTransaction` reports it (`HandleATMPError`):
+    missing inputs RPC_VERIFY_ERROR, any other rejection RPC_VERIFY_REJECTED with the reason."""
+    if isinstance(e, ValidationError):
+        if e.reason in (RejectReason.BAD_TXNS_INPUTS_MISSINGORSPENT, RejectReason.MISSING_INPUTS):
+            raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
+        raise RPCError(RPC_VERIFY_REJECTED, e.reject_string)
+    if isinstance(e, PolicyError):
+        if e.reason in ("bad-txns-inputs-missingorspent", "missing-inputs"):
+            raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
+        if e.reason == "mempool unavailable":
+            raise RPCError(RPC_MISC_ERROR, "mempool is not available")
+        if e.reason == "max-fee-exceeded":
+            raise RPCError(RPC_VERIFY_ERROR, "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)")
+        raise RPCError(RPC_VERIFY_REJECTED, e.reason + (f" ({e.detail})" if e.detail else ""))
+    raise RPCError(RPC_MISC_ERROR, str(e))
 
 
 # --- the base of every area ----------------------------------------------------------------------
@@ -416,18 +442,8 @@ class RPCArea:
         e = res.error
         if res.accepted or e is None:
             return res
-        if isinstance(e, ValidationError):
-            if e.reason in (RejectReason.BAD_TXNS_INPUTS_MISSINGORSPENT, RejectReason.MISSING_INPUTS):
-                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
-            if e.reason in (RejectReason.TXN_ALREADY_IN_MEMPOOL, RejectReason.TXN_ALREADY_KNOWN):
-                return res
-            raise RPCError(RPC_VERIFY_REJECTED, e.reject_string)
-        if isinstance(e, PolicyError):
-            if e.reason in ("bad-txns-inputs-missingorspent", "missing-inputs"):
-                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
-            if e.reason in ("txn-already-in-mempool", "txn-already-known"):
-                return res
-            if e.reason == "mempool unavailable":
-                raise RPCError(RPC_MISC_ERROR, "mempool is not available")
-            raise RPCError(RPC_VERIFY_REJECTED, e.reason + (f" ({e.detail})" if e.detail else ""))
-        raise RPCError(RPC_MISC_ERROR, str(e))
+        if isinstance(e, (ValidationError, PolicyError)) and e.reason in (
+                RejectReason.TXN_ALREADY_IN_MEMPOOL, RejectReason.TXN_ALREADY_KNOWN,
+                "txn-already-in-mempool", "txn-already-known"):
+            return res
+        raise_for_refusal(e)
