@@ -160,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run_all() -> list[tuple[str, str, float, Path]]:
         sem = asyncio.Semaphore(max(1, ns.jobs))
-        base = os.getpid() % 200
-        jobs = [run_one(n, base + i, src, config, wrapper, work, ns.timeout, sem, deadline)
+        jobs = [run_one(n, base_seed + i, src, config, wrapper, work, ns.timeout, sem, deadline)
                 for i, n in enumerate(names)]
         results = []
         for fut in asyncio.as_completed(jobs):
@@ -172,9 +171,12 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.monotonic()
     deadline = start + ns.budget
+    # port seeds of this run (the framework spaces each seed's ports apart): the cache's too, so
+    # runs side by side on one machine do not collide
+    base_seed = os.getpid() % 200
     # The framework's 199-block chain cache is built once, first (as Core's test_runner does
     # with create_cache.py), by tinynode: parallel tests then only copy it.
-    cache = asyncio.run(run_one("create_cache", 0, src, config, wrapper, work, ns.timeout,
+    cache = asyncio.run(run_one("create_cache", base_seed + len(names), src, config, wrapper, work, ns.timeout,
                                 asyncio.Semaphore(1)))
     print(f"  {'(chain cache)':28s} {cache[1]:8s} {cache[2]:7.1f} s", flush=True)
     if cache[1] != "passed":   # a half-built cache would be copied into every test

@@ -671,11 +671,11 @@ async def test_blocks_judged_as_core_judges_them(bitcoind_path: str) -> None:
         core.stop()
 
 
-#: Where tinynode's relay policy is its own (issue 6's numbers), not Core v31's:
-#: - one OP_RETURN output of at most 83 bytes (Core v31: any number, 100,000 bytes in all);
+#: Where tinynode's relay policy is its own, not Core v31's:
 #: - tx version 1 and 2 only (Core v31 also relays version 3, TRUC).
-#: (The min relay and incremental fees are Core v31's 100 sat/kvB since this session.)
-POLICY_DIFFERENCES = {"op-return-84", "two-op-returns", "version-3"}
+#: (The min relay and incremental fees (100 sat/kvB) and the data-carrier rule (any number of
+#: OP_RETURN outputs sharing 100,000 bytes) are Core v31's since this session.)
+POLICY_DIFFERENCES = {"version-3"}
 
 
 async def test_mempool_judges_txs_as_core_does(bitcoind_path: str) -> None:
