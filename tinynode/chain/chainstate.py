@@ -51,7 +51,7 @@ from ..storage.base import IndexRecord, StoreBatch, TxoSpend, key_outpoint, pars
 from .active import ActiveChain
 from ..script.cache import ScriptExecutionCache
 from .checkqueue import ScriptCheck, ScriptCheckQueue, default_script_check_threads
-from .coins import DEFAULT_DBCACHE_MIB, ENTRY_BYTES, CoinsCache, CoinsView, outpoint_key
+from .coins import DEFAULT_DBCACHE_MIB, CoinsCache, CoinsView, outpoint_key
 from .events import BlockConnected, BlockDisconnected, ChainEvent, TipChanged
 from .index import BlockIndex, BlockIndexEntry, BlockStatus
 
@@ -73,9 +73,9 @@ PRUNE_TARGET_MANUAL = (1 << 64) - 1
 MAX_UNCONNECTED_BYTES = 64 * 1024 * 1024
 #: connect at most this many blocks per store transaction while catching up
 MAX_BLOCKS_PER_COMMIT = 100
-#: staged (unflushed) state is written once it holds this many block bytes or coin changes
+#: staged (uncommitted) block bodies are written once they reach this many bytes (the staged
+#: coins are bounded by the coins cache's budget)
 MAX_DIRTY_BLOCK_BYTES = 64 * 1024 * 1024
-MAX_DIRTY_COINS = 500_000
 #: the coins cache and the chainstate's indexes are written at least this often (Core writes
 #: its chainstate every 50-70 minutes, DATABASE_WRITE_INTERVAL; shorter here so a crash
 #: replays few blocks at the next start)
@@ -324,7 +324,9 @@ class ChainState:
         #: here whole, and `flush()` writes all staged steps in ONE store transaction. The store
         #: is therefore always at some consistent tip; a crash loses at most the unflushed steps.
         self._dirty = StoreBatch()
-        self._dirty_view = CoinsView(self.coins)
+        #: the coins of every connected step: each step's view is applied to the cache as it is
+        #: staged (dirty entries, written by the next chainstate flush)
+        self._dirty_view = self.coins
         #: What committed blocks changed besides their bodies, index rows and undo records, not
         #: yet in the store (their coins are the dirty entries of `self.coins`): tx index, spender
         #: index, undo deletions and the tip. A chainstate flush writes them with the coins, so
@@ -340,7 +342,6 @@ class ChainState:
         self.flush_blocks = flush_blocks
         #: hard bounds on staged memory whatever the policy (Core's dbcache idea)
         self.flush_bytes = MAX_DIRTY_BLOCK_BYTES
-        self.flush_coins = MAX_DIRTY_COINS
         self.flush_seconds = flush_seconds
         #: Core -prune: 0 off, PRUNE_TARGET_MANUAL, or a target in bytes (`configure_prune`)
         self.prune_target = 0
@@ -433,18 +434,17 @@ class ChainState:
         if batch.tip is not None:
             d.tip = batch.tip
         if view is not None:
-            view.merge_into(self._dirty_view)
+            self.coins.apply(view.changes)
             self._dirty_steps += 1
 
     def _maybe_flush(self) -> None:
         """After each step (Core `FlushStateToDisk(IF_NEEDED)`): commit the staged steps by the
         commit policy; write the coins too when the cache with the staged changes is over its
         budget or the chainstate flush interval has passed."""
-        if self.coins.over_budget(len(self._dirty_view.changes) * ENTRY_BYTES):
+        if self.coins.over_budget():
             self.flush()
         elif (self._dirty_steps >= self.flush_blocks
                 or self._dirty_bytes >= self.flush_bytes
-                or len(self._dirty_view.changes) >= self.flush_coins
                 or _time.monotonic() - self._last_flush >= self.flush_seconds):
             self._commit(False)
 
@@ -466,12 +466,11 @@ class ChainState:
         used, and the chainstate refuses any further work.
 
         Not full: the staged steps' block bodies, index rows and undo records are written; their
-        coin changes become dirty entries of the cache and their tx-index, spender-index, undo
-        deletions and tip wait in `_pending`. Full: all of that with the cache's dirty entries
+        coin changes are already dirty entries of the cache (applied as each step was staged),
+        and their tx-index, spender-index, undo deletions and tip wait in `_pending`. Full: all of that with the cache's dirty entries
         (cost proportional to them, never to the UTXO set or the chain)."""
         self._check_usable()
         d = self._dirty
-        self.coins.apply(self._dirty_view.changes)
         p = self._pending
         if d.txindex:
             p.txindex.update(d.txindex)
@@ -506,7 +505,6 @@ class ChainState:
             self._pending = StoreBatch()
             self._last_coins_flush = now
         self._dirty = StoreBatch()
-        self._dirty_view = CoinsView(self.coins)
         self._dirty_steps = 0
         self._dirty_bytes = 0
         self._last_flush = now

@@ -8,9 +8,9 @@ hands the dirty entries to the store batch of a chainstate flush (Core `FlushSta
 the cost is proportional to the dirty entries only, and every live coin stays cached (warm).
 Clean entries are evicted, oldest first, only when the cache is over its budget.
 
-`CoinsView` is a scratch overlay used while checking and applying one activation step; its
-`changes` are merged into the chainstate's staged view, and the commit after them applies them
-to the cache with `apply`.
+`CoinsView` is a scratch overlay used while checking and applying one activation step; once the
+step checks out, its `changes` go into the cache with `apply` (dirty until the next flush); a
+step that fails is dropped with its view.
 
 Memory is estimated per entry (measured with tracemalloc over 200,000 real `Coin`s with 25-byte
 scripts in a dict keyed by 36-byte outpoint keys, dict growth amortized: 311 bytes, of which 58
@@ -32,7 +32,7 @@ _BE32 = struct.Struct(">I").pack
 #: Core's -dbcache default (MiB)
 DEFAULT_DBCACHE_MIB = 300
 #: bytes of one cache entry besides its script's bytes: dict slot and table share, the 36-byte
-#: key object, the Coin object, the script's bytes header (tracemalloc, CPython 3.12, see above)
+#: key object, the Coin object, the script's bytes header (tracemalloc, CPython 3.11, see above)
 ENTRY_BYTES = 286
 #: bytes of one key in the dirty or fresh set (tracemalloc: 42 amortized; rounded up for load)
 SET_SLOT_BYTES = 48
