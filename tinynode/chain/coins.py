@@ -36,8 +36,10 @@ DEFAULT_DBCACHE_MIB = 300
 ENTRY_BYTES = 286
 #: bytes of one key in the dirty or fresh set (tracemalloc: 42 amortized; rounded up for load)
 SET_SLOT_BYTES = 48
-#: after a flush over budget, clean coins are evicted down to this share of the budget
-TRIM_TO = 0.9
+#: over budget, clean coins are evicted (after the flush) down to this share of the budget: a
+#: wide margin, so a full cache does not flush again a few blocks later (90% flushed every ~80
+#: blocks in `connect.py --dbcache 50`, 50% every ~290)
+TRIM_TO = 0.5
 
 
 def outpoint_key(outpoint: OutPoint) -> bytes:
