@@ -30,6 +30,8 @@ MINIMUM_BLOCK_RESERVED_WEIGHT = 2000
 DEFAULT_BLOCK_MIN_TX_FEE = 1
 #: Core MIN_DISK_SPACE_FOR_BLOCK_FILES / 1 MiB: the smallest automatic prune target
 MIN_PRUNE_TARGET_MIB = 550
+#: Core MIN_DB_CACHE (txdb.h): the smallest -dbcache, MiB
+MIN_DB_CACHE_MIB = 4
 #: Core BlockManager::PRUNE_TARGET_MANUAL (-prune=1)
 PRUNE_TARGET_MANUAL = (1 << 64) - 1
 #: Core's -test=<option> names tinynode knows
@@ -119,6 +121,7 @@ class NodeConfig:
     binds: tuple[BindEntry, ...] = ()  # Core's other -bind listeners (=onion tagged ones included)
     mocktime: int = 0                  # Core -mocktime: start with the clock frozen here (0 = system clock)
     txospenderindex: bool = False      # Core -txospenderindex: the spender index (gettxspendingprevout)
+    dbcache: int = 300                 # Core -dbcache: the coins cache's memory budget, MiB
     # Core's test-chain options
     accept_nonstd_txn: bool = False    # Core -acceptnonstdtxn (test chains only)
     minimum_chain_work: int | None = None   # Core -minimumchainwork (None = the network's)
@@ -153,6 +156,11 @@ class NodeConfig:
         if "bip94" in self.test and not params.enforce_bip94:
             changes["enforce_bip94"] = True   # Core -test=bip94 (regtest only)
         return replace(params, **changes) if changes else params
+
+    @property
+    def dbcache_bytes(self) -> int:
+        """Core's -dbcache in bytes, at least MIN_DB_CACHE (4 MiB), as Core clamps it."""
+        return max(self.dbcache, MIN_DB_CACHE_MIB) << 20
 
     @property
     def prune_target_bytes(self) -> int:
@@ -445,6 +453,10 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
                    help="delete old block bodies, as Core's -prune: 0 off (default), 1 only on "
                         "`pruneblockchain HEIGHT`, N>=550 keep about N MiB of blocks; the last 288 "
                         "blocks are always kept. A pruned node advertises NODE_NETWORK_LIMITED")
+    g.add_argument("--dbcache", type=int, default=300, metavar="MiB",
+                   help="memory for the coins cache in MiB, as Core's -dbcache (default 300, "
+                        "minimum 4): coins are written to disk when it is full, every 10 minutes "
+                        "and at shutdown; more means fewer disk writes during sync")
     g.add_argument("--fastprune", action="store_true", default=False,
                    help="Core's small-block-file test option; accepted with --prune and has no "
                         "effect (tinynode stores blocks in SQLite, not in block files)")
@@ -472,7 +484,7 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
 def _core_options(ns: argparse.Namespace) -> dict[str, object]:
     """NodeConfig fields from the options of `_add_core_options`."""
     out: dict[str, object] = {
-        "txindex": ns.txindex, "prune": ns.prune, "fastprune": ns.fastprune,
+        "txindex": ns.txindex, "prune": ns.prune, "fastprune": ns.fastprune, "dbcache": ns.dbcache,
         "block_version": ns.blockversion, "permit_bare_multisig": bool(ns.permitbaremultisig),
         "test": tuple(ns.test),
     }

@@ -275,7 +275,7 @@ class Node:
 
         def make_chainstate():
             cs = ChainState(params, SQLiteChainStore(path, txospenderindex=cfg.txospenderindex),
-                            now=clock)
+                            now=clock, dbcache=cfg.dbcache_bytes)
             cs.configure_prune(cfg.prune_target_bytes, prune_after)
             return cs
         self.writer = ChainWriter(make_chainstate, on_fatal=self._on_fatal)

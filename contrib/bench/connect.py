@@ -26,14 +26,20 @@ The first two figures use process CPU time (user + system of all threads, `time.
 for the connect and the reference alike, so other load on the machine does not skew them (the
 script check workers' GIL hand-offs count against them).
 
+`--dbcache MiB` is the coins cache's memory budget (the daemon's `--dbcache`, default 300): the
+coins are written only when the cache goes over it, and by the final flush. stderr shows the
+mean and median block time, the chainstate flushes and the peak RSS of the process (which also
+holds the whole chain's `Block` objects).
+
 Usage: contrib/bench/connect.py [--quick] [--blocks N] [--txs K] [--flush-blocks N]
-                                [--script-threads N] [--no-cache]
+                                [--script-threads N] [--dbcache MiB] [--no-cache]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import resource
 import statistics
 import sys
 import tempfile
@@ -45,6 +51,7 @@ from _common import emit  # noqa: E402  (also puts the repo root on sys.path)
 from tests.framework.blockbuilder import BlockBuilder  # noqa: E402
 from tests.framework.miniwallet import MiniWallet, Utxo, sign_p2pkh_input  # noqa: E402
 from tinynode.chain.chainstate import ChainState  # noqa: E402
+from tinynode.chain.coins import DEFAULT_DBCACHE_MIB  # noqa: E402
 from tinynode.chain.writer import ChainWriter  # noqa: E402
 from tinynode.params import REGTEST  # noqa: E402
 from tinynode.primitives.block import Block  # noqa: E402
@@ -179,6 +186,8 @@ def main() -> int:
                     help="activation steps per store transaction (default: the writer's sync policy)")
     ap.add_argument("--script-threads", type=int, default=None,
                     help="script check worker threads (default: the ChainState's, one per extra core; 0: inline)")
+    ap.add_argument("--dbcache", type=int, default=DEFAULT_DBCACHE_MIB,
+                    help=f"coins cache budget in MiB (default {DEFAULT_DBCACHE_MIB})")
     ap.add_argument("--no-cache", action="store_true")
     args = ap.parse_args()
     n_blocks = args.blocks or (200 if args.quick else 2000)
@@ -195,7 +204,8 @@ def main() -> int:
         store = SQLiteChainStore(Path(d) / "chain.sqlite")
         flush_seconds = ChainWriter.SYNC_FLUSH_SECONDS if args.flush_blocks > 1 else 0.0
         cs = ChainState(REGTEST, store, script_checks=True, flush_blocks=args.flush_blocks,
-                        flush_seconds=flush_seconds, script_check_threads=args.script_threads)
+                        flush_seconds=flush_seconds, script_check_threads=args.script_threads,
+                        dbcache=args.dbcache << 20)
         try:
             for blk in blocks[:PREMINE]:
                 res = cs.process_block(blk)
@@ -217,6 +227,10 @@ def main() -> int:
             final_flush = time.process_time() - t
             wall += time.perf_counter() - w
             assert cs.height == len(blocks)
+            cache = cs.coins
+            cache_note = (f"coins cache: {len(cache)} entries, ~{cache.usage() / 2**20:.0f} MiB of "
+                          f"{args.dbcache} MiB, {cache.flushes} chainstate flushes (last one "
+                          f"{1000 * final_flush:.0f} ms cpu), {cache.evicted} evicted")
         finally:
             cs.close()
 
@@ -235,6 +249,10 @@ def main() -> int:
           f"{len(per_block)} spend blocks, {inputs} inputs: cpu {total:.2f}s "
           f"({1000 * total / len(per_block):.1f} ms/block), wall {wall:.2f}s "
           f"({inputs / wall:.0f} inputs/s); bottom {1000 * bottom:.1f} ms, top {1000 * top:.1f} ms",
+          file=sys.stderr)
+    print(f"# block cpu ms: mean {1000 * total / len(per_block):.2f}, median "
+          f"{1000 * statistics.median(per_block):.2f}, max {1000 * max(per_block):.0f}; {cache_note}; "
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB",
           file=sys.stderr)
     return 0
 

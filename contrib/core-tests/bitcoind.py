@@ -171,7 +171,7 @@ def translate(args: dict[str, list[str]]) -> list[str]:
     for name in ("txindex", "txospenderindex", "fastprune"):
         if one(name, "0") == "1":
             out.append(f"--{name}")
-    for name in ("prune", "blockversion", "blockmintxfee", "blockmaxweight", "blockreservedweight",
+    for name in ("prune", "dbcache", "blockversion", "blockmintxfee", "blockmaxweight", "blockreservedweight",
                  "minrelaytxfee", "permitbaremultisig"):
         v = one(name)
         if v is not None:

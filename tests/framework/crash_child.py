@@ -1,6 +1,6 @@
 """Child process for the crash test: connect pre-built blocks into a SQLite chain store.
 
-    python -m tests.framework.crash_child <db path> <blocks file> [network] [flush_blocks]
+    python -m tests.framework.crash_child <db path> <blocks file> [network] [flush_blocks] [dbcache bytes]
 
 The blocks file is the concatenation of serialized blocks. The child prints `READY` once the
 store is open (so the parent's SIGKILL lands in block processing, not in imports), delivers
@@ -24,6 +24,8 @@ def main(argv: list[str]) -> int:
     db, blocks_path = argv[0], argv[1]
     params = get_params(argv[2] if len(argv) > 2 else "regtest")
     kw = {"flush_blocks": int(argv[3])} if len(argv) > 3 else {}
+    if len(argv) > 4:
+        kw["dbcache"] = int(argv[4])
     r = ByteReader(open(blocks_path, "rb").read())
     blocks = []
     while r.remaining():

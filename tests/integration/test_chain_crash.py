@@ -138,8 +138,10 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path):
         return err_log.read_text(errors="replace")[-2000:] if err_log.exists() else ""
     cmd = [sys.executable, "-m", "tests.framework.crash_child"]
 
-    def start(db: Path, flush_blocks: int | None = None) -> subprocess.Popen:
+    def start(db: Path, flush_blocks: int | None = None, dbcache: int | None = None) -> subprocess.Popen:
         extra = [] if flush_blocks is None else ["regtest", str(flush_blocks)]
+        if dbcache is not None:
+            extra = ["regtest", str(flush_blocks or 1), str(dbcache)]
         with open(err_log, "ab") as err_file:      # a file, so a chatty child never blocks on a pipe
             return subprocess.Popen(cmd + [str(db), str(blocks_file)] + extra, cwd=ROOT, env=env,
                                     stdout=subprocess.PIPE, stderr=err_file)
@@ -171,7 +173,9 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path):
         assert time.monotonic() < deadline, f"only {kills} kills / {rounds} rounds before the deadline"
         if rnd_db is None:
             rnd_db = tmp_path / f"round{rounds}.sqlite"
-        proc = start(rnd_db, rng.choice((None, 1, 3)))   # default batching, or commit every 1 / 3 steps
+        # default batching, or commit every 1 / 3 steps; the default coins cache (coins written
+        # only at the end) or one of ~10 coins (over budget: coins written after most steps)
+        proc = start(rnd_db, rng.choice((None, 1, 3)), rng.choice((None, 3000)))
         try:
             line = _read_line(proc, 30)
             assert line and line.startswith("READY"), line

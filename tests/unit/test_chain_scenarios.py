@@ -966,11 +966,13 @@ def test_time_too_new_is_not_cached_as_invalid(make_node):
         cs.close()
 
 
-@pytest.mark.parametrize("cache", [4, 200_000])
+@pytest.mark.parametrize("cache", [4 * 320, 300 << 20])
 def test_reorg_with_tiny_coins_cache(make_node, cache):
-    """The coins cache bound does not change results: the deep reorg with a 4-coin cache."""
+    """The coins cache budget does not change results: the deep reorg with a cache of about 4
+    coins (over budget after every step: each step flushes the coins and evicts) and with
+    the default 300 MiB."""
     b = BlockBuilder(REGTEST)
-    cs = make_node(REGTEST, b, coins_cache_size=cache)
+    cs = make_node(REGTEST, b, dbcache=cache)
     build_base(b, cs)
     out = [b.get_spendable_output() for _ in range(6)]
     k1 = key(1)

@@ -1,5 +1,6 @@
 """Staged chain state: steps are staged whole and written in one transaction by flush();
-the store is always at a consistent tip; coins views merge correctly; the cache is bounded.
+the store is always at a consistent tip; coins views merge correctly; the coins cache keeps
+its memory budget and writes its coins only when over it, periodically or at a flush.
 
 The chains are Bitcoin regtest blocks on `base_chain()` (test_chain_unit_helpers), and each
 node that processes them is checked by Core's kernel (tests/framework/oracle.py): same verdict,
@@ -8,7 +9,7 @@ same tip after every block, whatever the flush policy."""
 from __future__ import annotations
 
 from tinynode.chain.chainstate import ChainState
-from tinynode.chain.coins import CoinsCache, CoinsView
+from tinynode.chain.coins import ENTRY_BYTES, CoinsCache, CoinsView, outpoint_key
 from tinynode.primitives.coin import Coin
 from tinynode.primitives.tx import COIN, OutPoint
 from tinynode.storage.base import StoreBatch
@@ -59,17 +60,157 @@ def test_view_merge_semantics():
     assert b"new" not in parent.changes and not parent.fresh
 
 
-def test_cache_is_bounded():
-    store = MemoryChainStore()
+class CountingStore(MemoryChainStore):
+    """A memory store that counts coin reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get_coin(self, key):
+        self.reads += 1
+        return super().get_coin(key)
+
+
+def test_cache_budget_evicts_only_clean_coins():
+    store = CountingStore()
     store.write(StoreBatch(coins={bytes([i]) * 36: c(i + 1) for i in range(200)}))
-    cache = CoinsCache(store, max_entries=50)
+    budget = 50 * (ENTRY_BYTES + 1)
+    cache = CoinsCache(store, budget)
     for i in range(200):
         assert cache.get(bytes([i]) * 36) == c(i + 1)
-        assert len(cache) <= 50
+        assert cache.usage() <= budget
+    assert 0 < len(cache) <= 50 and cache.evicted >= 150
+    # dirty entries stay whatever the budget, until a flush hands them to the store
     cache.apply({bytes([i]) * 36: c(7) for i in range(100)})
-    assert len(cache) <= 50
+    assert cache.dirty_count == 100 and cache.over_budget()
+    changes = cache.flush_changes()
+    assert changes == {bytes([i]) * 36: c(7) for i in range(100)}
+    store.write(StoreBatch(coins=changes))
+    cache.mark_flushed()
+    assert cache.dirty_count == 0 and cache.usage() <= budget
+    assert all(cache.get(bytes([i]) * 36) == c(7) for i in range(100))
 
 
+def test_cache_flush_writes_only_what_survives():
+    """Core's FRESH/DIRTY: a coin created and spent between flushes never reaches the store; a
+    spent store coin is deleted at the flush and is not read back before it."""
+    store = CountingStore()
+    store.write(StoreBatch(coins={b"old": c(1)}))
+    cache = CoinsCache(store)
+    assert cache.get(b"old") == c(1) and store.reads == 1
+    cache.apply({b"new": c(2), b"tmp": c(3)})
+    cache.apply({b"old": None, b"tmp": None})
+    assert cache.get(b"old") is None and cache.get(b"tmp") is None
+    assert store.reads == 2            # "tmp" is unknown to the cache again: one store read
+    assert cache.flush_changes() == {b"old": None, b"new": c(2)}
+    store.write(StoreBatch(coins=cache.flush_changes()))
+    cache.mark_flushed()
+    assert store.get_coin(b"old") is None and store.get_coin(b"new") == c(2)
+    assert len(cache) == 1 and cache.get(b"new") == c(2)          # warm after the flush
+    # re-adding a coin whose spend is still pending is not fresh: the flush must write it
+    cache.apply({b"new": None})
+    cache.apply({b"new": c(4)})
+    assert cache.flush_changes() == {b"new": c(4)}
+
+
+def _spend_chain(n: int):
+    """`n` blocks on BASE, each spending one mature BASE coinbase (coins created and spent)."""
+    B = Builder(base=BASE)
+    out, prev = [], BASE[-1]
+    for i in range(n):
+        t = spend(BASE[i].txs[0], 49 * COIN)
+        prev = B.next(prev, (t,), fees=COIN)
+        out.append(prev)
+    return out
+
+
+def test_over_budget_flushes_and_stays_consistent(tmp_path):
+    """A cache over its budget writes the coins with the tip after the step (the store tip then
+    equals the chain tip), evicts down to the budget, and the store matches a node that kept
+    everything in memory; a restart reads the same state."""
+    p = tmp_path / "chain.sqlite"
+    budget = 2 * (ENTRY_BYTES + 8)       # two coins: every step goes over it
+    cs = on_base(ChainState(PARAMS, SQLiteChainStore(p), dbcache=budget))
+    ref = on_base(ChainState(PARAMS, MemoryChainStore()))
+    flushes = cs.coins.flushes
+    for blk in _spend_chain(8):
+        assert cs.process_block(blk).status == "connected"
+        assert ref.process_block(blk).status == "connected"
+        assert cs.store.get_tip() == blk.hash        # over budget: every step wrote its coins
+        assert cs.coins.usage() <= budget and cs.coins.dirty_count == 0
+    assert cs.coins.flushes >= flushes + 8
+    assert cs.utxo_set_hash() == ref.utxo_set_hash()
+    cs.close()
+    again = ChainState(PARAMS, SQLiteChainStore(p), dbcache=budget)
+    assert again.tip.hash == ref.tip.hash and again.utxo_set_hash() == ref.utxo_set_hash()
+    again.close()
+    ref.close()
+
+
+def test_under_budget_defers_coins_and_a_kill_loses_nothing(tmp_path):
+    """Under budget each commit writes the blocks (bodies, index, undo) but not the coins: the
+    store's tip stays at the last chainstate flush. A second opener (as after kill -9 now)
+    connects the committed blocks above that tip again and reaches the same state; after a
+    flush (or close) the store's tip is the chain's."""
+    p = tmp_path / "chain.sqlite"
+    cs = on_base(ChainState(PARAMS, SQLiteChainStore(p)))   # commits every step (flush_blocks=1)
+    blocks = _spend_chain(6)
+    for blk in blocks:
+        assert cs.process_block(blk).status == "connected"
+        assert cs.staged_steps == 0 and cs.store.has_block(blk.hash)
+    assert cs.store.get_tip() == BASE[-1].hash               # coins not written yet
+    assert cs.coins.dirty_count > 0
+    t0 = BASE[0].txs[0].txid
+    assert cs.get_coin(OutPoint(t0, 0)) is None
+    assert cs.get_tx(blocks[0].txs[1].txid)[1] == blocks[0].hash   # tx index from the pending part
+    killed = ChainState(PARAMS, SQLiteChainStore(p))          # replays the 6 committed blocks
+    assert killed.tip.hash == blocks[-1].hash
+    assert killed.utxo_set_hash() == cs.utxo_set_hash()       # (this flushes `killed`)
+    killed.close()
+    cs.flush()
+    assert cs.store.get_tip() == blocks[-1].hash and cs.coins.dirty_count == 0
+    assert cs.store.get_coin(outpoint_key(OutPoint(t0, 0))) is None
+    after = ChainState(PARAMS, SQLiteChainStore(p))
+    assert after.tip.hash == blocks[-1].hash and after.utxo_set_hash() == cs.utxo_set_hash()
+    assert after.get_tx(blocks[0].txs[1].txid)[1] == blocks[0].hash
+    after.close()
+    cs.close()
+
+
+def test_periodic_chainstate_flush():
+    store = MemoryChainStore()
+    cs = on_base(ChainState(PARAMS, store))
+    cs.coins_flush_seconds = 0.0          # the interval has always passed: every commit is full
+    for blk in _spend_chain(2):
+        cs.process_block(blk)
+        assert store.get_tip() == blk.hash and cs.coins.dirty_count == 0
+    cs.close()
+
+
+def test_reorg_across_an_unflushed_tip_keeps_undo(tmp_path):
+    """A block disconnected while the store's tip is still at or above it keeps its undo record
+    in the store until the coins are written (a restart may have to disconnect it)."""
+    p = tmp_path / "chain.sqlite"
+    cs = on_base(ChainState(PARAMS, SQLiteChainStore(p)))
+    a = _spend_chain(2)
+    for blk in a:
+        assert cs.process_block(blk).status == "connected"
+    cs.flush()                                           # store tip: a[1]
+    B = Builder(base=BASE)
+    fork = B.chain(BASE[-1], 3)                          # more work: the node reorgs onto it
+    for blk in fork:
+        cs.process_block(blk)
+    assert cs.tip.hash == fork[-1].hash
+    assert cs.store.get_tip() == a[-1].hash and cs.store.get_undo(a[-1].hash) is not None
+    # as after kill -9 now: the restart disconnects a[1], a[0] with that undo and connects fork
+    killed = ChainState(PARAMS, SQLiteChainStore(p))
+    assert killed.tip.hash == fork[-1].hash and killed.utxo_set_hash() == cs.utxo_set_hash()
+    killed.close()
+    cs.close()
+    after = ChainState(PARAMS, SQLiteChainStore(p))
+    assert after.store.get_tip() == fork[-1].hash and after.store.get_undo(a[-1].hash) is None
+    after.close()
 def test_store_lags_by_unflushed_steps_and_stays_consistent(tmp_path):
     p = tmp_path / "chain.sqlite"
     cs = on_base(ChainState(PARAMS, SQLiteChainStore(p), flush_blocks=1000, flush_seconds=1e9))
@@ -114,12 +255,16 @@ def test_default_policy_commits_before_events():
     store = MemoryChainStore()
     cs = on_base(ChainState(PARAMS, store))
     seen = []
-    cs.subscribe(lambda ev: seen.append((type(ev).__name__, store.get_tip())))
+
+    def on_event(ev):
+        if type(ev).__name__ == "TipChanged":   # the block is committed when its event is seen
+            seen.append((ev.new_tip.hash, store.has_block(ev.new_tip.hash), cs.staged_steps))
+    cs.subscribe(on_event)
     B = Builder(base=BASE)
     blocks = B.chain(BASE[-1], 2)
     for b in blocks:
         cs.process_block(b)
-    assert [t for _, t in seen if _ == "TipChanged"] == [blocks[0].hash, blocks[1].hash]
+    assert seen == [(blocks[0].hash, True, 0), (blocks[1].hash, True, 0)]
     cs.close()
 
 
@@ -131,5 +276,5 @@ def test_staged_bytes_are_bounded():
     blocks = B.chain(BASE[-1], 3)
     for b in blocks:
         cs.process_block(b)
-        assert store.get_tip() == b.hash
+        assert store.has_block(b.hash) and cs.staged_steps == 0   # committed (coins: cache)
     cs.close()

@@ -133,3 +133,11 @@ def test_bind_is_repeatable_with_onion_tags():
         parse_bind("127.0.0.1=i2p", 1, 2)
     with _pytest.raises(ConfigError, match="Cannot resolve -bind address"):
         parse_bind("127.0.0.1:notaport", 1, 2)
+
+
+def test_dbcache_default_and_option(tmp_path):
+    """--dbcache MiB (Core -dbcache): default 300; below Core's minimum of 4 MiB means 4."""
+    env = {"HOME": str(tmp_path)}
+    assert from_args([], env=env).dbcache_bytes == 300 << 20
+    assert from_args(["--dbcache", "1024"], env=env).dbcache_bytes == 1024 << 20
+    assert from_args(["--dbcache", "0"], env=env).dbcache_bytes == 4 << 20

@@ -187,3 +187,14 @@ def test_a_plain_bind_with_a_port_wins_over_port(tmp_path):
     cfg = from_args(m.translate(m.read_args([f"-datadir={d}", "-bind=127.0.0.1:14000"])),
                     env={"HOME": str(tmp_path)})
     assert (cfg.bind, cfg.port, cfg.binds) == ("127.0.0.1", 14000, ())
+
+
+def test_dbcache_maps(tmp_path):
+    """Core's -dbcache (MiB) reaches NodeConfig.dbcache; Core clamps it to at least 4 MiB."""
+    m = _launcher()
+    d = _datadir(tmp_path)
+    argv = m.translate(m.read_args([f"-datadir={d}", "-dbcache=16"]))
+    cfg = from_args(argv, env={"HOME": str(tmp_path)})
+    assert cfg.dbcache == 16 and cfg.dbcache_bytes == 16 << 20
+    argv = m.translate(m.read_args([f"-datadir={d}", "-dbcache=1"]))
+    assert from_args(argv, env={"HOME": str(tmp_path)}).dbcache_bytes == 4 << 20

@@ -51,7 +51,7 @@ from ..storage.base import IndexRecord, StoreBatch, TxoSpend, key_outpoint, pars
 from .active import ActiveChain
 from ..script.cache import ScriptExecutionCache
 from .checkqueue import ScriptCheck, ScriptCheckQueue, default_script_check_threads
-from .coins import CoinsCache, CoinsView, outpoint_key
+from .coins import DEFAULT_DBCACHE_MIB, CoinsCache, CoinsView, outpoint_key
 from .events import BlockConnected, BlockDisconnected, ChainEvent, TipChanged
 from .index import BlockIndex, BlockIndexEntry, BlockStatus
 
@@ -73,9 +73,13 @@ PRUNE_TARGET_MANUAL = (1 << 64) - 1
 MAX_UNCONNECTED_BYTES = 64 * 1024 * 1024
 #: connect at most this many blocks per store transaction while catching up
 MAX_BLOCKS_PER_COMMIT = 100
-#: staged (unflushed) state is written once it holds this many block bytes or coin changes
+#: staged (uncommitted) block bodies are written once they reach this many bytes (the staged
+#: coins are bounded by the coins cache's budget)
 MAX_DIRTY_BLOCK_BYTES = 64 * 1024 * 1024
-MAX_DIRTY_COINS = 500_000
+#: the coins cache and the chainstate's indexes are written at least this often (Core writes
+#: its chainstate every 50-70 minutes, DATABASE_WRITE_INTERVAL; shorter here so a crash
+#: replays few blocks at the next start)
+COINS_FLUSH_SECONDS = 600.0
 #: recently seen Block objects kept to avoid re-parsing for events and reorgs
 _RECENT_BLOCKS = 64
 
@@ -281,7 +285,7 @@ class ChainState:
     """
 
     def __init__(self, params: ChainParams, store, now: Callable[[], float] = _time.time, *,
-                 coins_cache_size: int = 200_000, script_checks: bool = True,
+                 dbcache: int = DEFAULT_DBCACHE_MIB << 20, script_checks: bool = True,
                  max_unconnected_blocks: int = MAX_UNCONNECTED_BLOCKS,
                  flush_blocks: int = 1, flush_seconds: float = 0.5,
                  script_check_threads: int | None = None) -> None:
@@ -298,7 +302,8 @@ class ChainState:
         self.script_cache = ScriptExecutionCache()
         self.index = BlockIndex()
         self.active = ActiveChain()
-        self.coins = CoinsCache(self._store, coins_cache_size)
+        #: Core -dbcache: the coins cache's memory budget in bytes (`CoinsCache.budget`)
+        self.coins = CoinsCache(self._store, dbcache)
         #: the store keeps the spender index (Core -txospenderindex): connect/disconnect write it
         self.txospenderindex = bool(getattr(store, "txospenderindex", False))
         self._best_header: BlockIndexEntry | None = None
@@ -319,14 +324,24 @@ class ChainState:
         #: here whole, and `flush()` writes all staged steps in ONE store transaction. The store
         #: is therefore always at some consistent tip; a crash loses at most the unflushed steps.
         self._dirty = StoreBatch()
-        self._dirty_view = CoinsView(self.coins)
+        #: the coins of every connected step: each step's view is applied to the cache as it is
+        #: staged (dirty entries, written by the next chainstate flush)
+        self._dirty_view = self.coins
+        #: What committed blocks changed besides their bodies, index rows and undo records, not
+        #: yet in the store (their coins are the dirty entries of `self.coins`): tx index, spender
+        #: index, undo deletions and the tip. A chainstate flush writes them with the coins, so
+        #: the store's tip always matches its coins (Core's coins-db best block); blocks
+        #: committed above it are connected again at the next start (Core's ActivateBestChain
+        #: after a crash).
+        self._pending = StoreBatch()
+        self._last_coins_flush = _time.monotonic()
+        self.coins_flush_seconds = COINS_FLUSH_SECONDS
         self._dirty_steps = 0
         self._dirty_bytes = 0
         self._last_flush = _time.monotonic()
         self.flush_blocks = flush_blocks
         #: hard bounds on staged memory whatever the policy (Core's dbcache idea)
         self.flush_bytes = MAX_DIRTY_BLOCK_BYTES
-        self.flush_coins = MAX_DIRTY_COINS
         self.flush_seconds = flush_seconds
         #: Core -prune: 0 off, PRUNE_TARGET_MANUAL, or a target in bytes (`configure_prune`)
         self.prune_target = 0
@@ -419,35 +434,80 @@ class ChainState:
         if batch.tip is not None:
             d.tip = batch.tip
         if view is not None:
-            view.merge_into(self._dirty_view)
+            self.coins.apply(view.changes)
             self._dirty_steps += 1
 
     def _maybe_flush(self) -> None:
-        if (self._dirty_steps >= self.flush_blocks
-                or self._dirty_bytes >= self.flush_bytes
-                or len(self._dirty_view.changes) >= self.flush_coins
-                or _time.monotonic() - self._last_flush >= self.flush_seconds):
+        """After each step (Core `FlushStateToDisk(IF_NEEDED)`): commit the staged steps by the
+        commit policy; write the coins too when the cache with the staged changes is over its
+        budget or the chainstate flush interval has passed."""
+        if self.coins.over_budget():
             self.flush()
+        elif (self._dirty_steps >= self.flush_blocks
+                or self._dirty_bytes >= self.flush_bytes
+                or _time.monotonic() - self._last_flush >= self.flush_seconds):
+            self._commit(False)
 
     def flush(self) -> None:
-        """Write everything staged in one store transaction (Core `FlushStateToDisk`), then
-        deliver the events of the steps it contained. A failing write is fatal
+        """Write everything: the staged steps and the coins cache's dirty entries with the tip,
+        in one store transaction (Core `FlushStateToDisk(ALWAYS)`: periodic, at shutdown, before
+        store-wide reads); the cache stays warm. Then deliver the events of the staged steps."""
+        self._commit(True)
+
+    def commit(self) -> None:
+        """Commit the staged steps (block bodies, index rows, undo) and deliver their events;
+        the coins are written too only when the cache is over budget or the chainstate flush
+        interval has passed (Core `FlushStateToDisk(PERIODIC)`)."""
+        self._commit(False)
+
+    def _commit(self, full: bool) -> None:
+        """One store transaction (Core `FlushStateToDisk`). A failing write is fatal
         (FatalStorageError, Core's AbortNode): the staged steps and their events are never
-        used, and the chainstate refuses any further work."""
+        used, and the chainstate refuses any further work.
+
+        Not full: the staged steps' block bodies, index rows and undo records are written; their
+        coin changes are already dirty entries of the cache (applied as each step was staged),
+        and their tx-index, spender-index, undo deletions and tip wait in `_pending`. Full: all of that with the cache's dirty entries
+        (cost proportional to them, never to the UTXO set or the chain)."""
         self._check_usable()
         d = self._dirty
-        changes = self._dirty_view.changes
-        if changes:
-            d.coins = changes
+        p = self._pending
+        if d.txindex:
+            p.txindex.update(d.txindex)
+            d.txindex = {}
+        if d.txospender:
+            p.txospender.update(d.txospender)
+            d.txospender = {}
+        if d.undo:
+            pundo = p.undo
+            for h, u in d.undo.items():
+                if u is None:
+                    pundo[h] = None        # the store's tip may still need it: delete with the coins
+                else:
+                    pundo.pop(h, None)
+            d.undo = {h: u for h, u in d.undo.items() if u is not None}
+        if d.tip is not None:
+            p.tip = d.tip
+            d.tip = None
+        now = _time.monotonic()
+        full = (full or self.prune_target != 0 or self.coins.over_budget()
+                or now - self._last_coins_flush >= self.coins_flush_seconds)
+        if full:
+            d.coins = self.coins.flush_changes()
+            d.txindex, d.txospender, d.tip = p.txindex, p.txospender, p.tip
+            if p.undo:
+                d.undo.update(p.undo)
         added = sum(map(len, d.blocks.values())) if self.prune_target else 0
         if not d.is_empty():
             self._store.write(d)
-        self.coins.apply(changes)
+        if full:
+            self.coins.mark_flushed()
+            self._pending = StoreBatch()
+            self._last_coins_flush = now
         self._dirty = StoreBatch()
-        self._dirty_view = CoinsView(self.coins)
         self._dirty_steps = 0
         self._dirty_bytes = 0
-        self._last_flush = _time.monotonic()
+        self._last_flush = now
         if self._unflushed_events:
             events, self._unflushed_events = self._unflushed_events, []
             self._deliver(_one_tip_change(events))
@@ -583,8 +643,8 @@ class ChainState:
     def get_tx(self, txid: bytes) -> tuple[Tx, bytes, int] | None:
         """(tx, block hash, height) of a tx in an active-chain block (tx index)."""
         self._check_usable()
-        d = self._dirty.txindex
-        bh = d[txid] if txid in d else self._store.get_tx_block(txid)
+        d, p = self._dirty.txindex, self._pending.txindex
+        bh = d[txid] if txid in d else p[txid] if txid in p else self._store.get_tx_block(txid)
         if bh is None:
             return None
         bh = bytes(bh)
@@ -604,8 +664,8 @@ class ChainState:
         if not self.txospenderindex:
             return None
         key = outpoint_key(outpoint)
-        d = self._dirty.txospender
-        return d[key] if key in d else self._store.get_spender(key)
+        d, p = self._dirty.txospender, self._pending.txospender
+        return d[key] if key in d else p[key] if key in p else self._store.get_spender(key)
 
     def coins_for_script(self, script_pubkey: bytes) -> list[tuple[OutPoint, Coin]]:
         self.flush()

