@@ -56,7 +56,8 @@ from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
 from tinynode.primitives.hashes import ZERO_HASH, hash_to_hex
 from tinynode.wire import messages as m
 from tinynode.primitives.block import Block
-from tinynode.wire.constants import InvType, MAX_HEADERS, MAX_INV, MSG_WITNESS_FLAG, NODE_WITNESS
+from tinynode.wire.constants import (InvType, MAX_HEADERS, MAX_INV, MAX_LOCATOR, MSG_WITNESS_FLAG,
+                                     NODE_WITNESS)
 
 from tinynode.validation import TxAccepted, TxOrigin, TxResult
 
@@ -464,6 +465,8 @@ class SyncManager:
         self._state(peer).send_headers = True
 
     async def on_headers(self, peer: Peer, msg: m.Headers) -> None:
+        if len(msg.headers) > MAX_HEADERS:   # Core ProcessMessage(HEADERS): Misbehaving
+            raise Misbehaving(100, f"headers message size = {len(msg.headers)}")
         st = self._state(peer)
         answered = st.headers_requested is not None
         st.headers_requested = None
@@ -474,7 +477,7 @@ class SyncManager:
             return
         for prev, cur in zip(headers, headers[1:]):
             if cur.prev_hash != prev.hash:
-                raise Misbehaving(20, "non-continuous headers sequence")
+                raise Misbehaving(100, "non-continuous headers sequence")
         known_parent = await self.service.call(self._entry_of, headers[0].prev_hash)
         if known_parent is None:
             # Core's unconnecting headers: ask for the path, punish if it keeps happening.
@@ -562,6 +565,11 @@ class SyncManager:
         """Core ProcessMessage(GETHEADERS): up to 2,000 headers after the fork with `locator`;
         with a null locator only `hash_stop`'s header, and only when BlockRequestAllowed. While
         our tip has less than -minimumchainwork, an empty answer (unless the peer may download)."""
+        if len(msg.locator) > MAX_LOCATOR:
+            log.debug("getheaders locator size %d > %d, disconnecting peer=%d", len(msg.locator),
+                      MAX_LOCATOR, peer.id)
+            peer.disconnect("getheaders locator too large")
+            return
         stop = None if msg.hash_stop == ZERO_HASH else msg.hash_stop
         if (not peer.has_permission(NetPermissionFlags.DOWNLOAD)
                 and await self.service.call(self._tip_below_minimum_work)):
@@ -581,6 +589,11 @@ class SyncManager:
 
     async def on_getblocks(self, peer: Peer, msg: m.GetBlocks) -> None:
         """Core ProcessMessage(GETBLOCKS): ≤ 500 inv after the fork; remember where we stopped."""
+        if len(msg.locator) > MAX_LOCATOR:
+            log.debug("getblocks locator size %d > %d, disconnecting peer=%d", len(msg.locator),
+                      MAX_LOCATOR, peer.id)
+            peer.disconnect("getblocks locator too large")
+            return
         hashes = await self.service.call(self._hashes_after, list(msg.locator), msg.hash_stop)
         st = self._state(peer)
         if len(hashes) == MAX_GETBLOCKS:
@@ -605,6 +618,8 @@ class SyncManager:
 
     # ------------------------------------------------------------------ inv / getdata
     async def on_inv(self, peer: Peer, msg: m.Inv) -> None:
+        if len(msg.items) > MAX_INV:   # Core ProcessMessage(INV): Misbehaving
+            raise Misbehaving(100, f"inv message size = {len(msg.items)}")
         st = self._state(peer)
         blocks = [iv.hash for iv in msg.items if iv.base_type == InvType.BLOCK]
         # Core ProcessMessage "inv": a wtxidrelay peer announces by wtxid (MSG_WTX), any other
@@ -681,7 +696,10 @@ class SyncManager:
         return self.mempool.txids() if self.mempool is not None else []
 
     async def on_getdata(self, peer: Peer, msg: m.GetData) -> None:
-        """Core ProcessGetData: blocks from the store, txs from the mempool, notfound otherwise."""
+        """Core ProcessGetData: blocks from the store, txs from the mempool, notfound otherwise;
+        more than 50,000 entries is Misbehaving (Core ProcessMessage(GETDATA))."""
+        if len(msg.items) > MAX_INV:
+            raise Misbehaving(100, f"getdata message size = {len(msg.items)}")
         st = self._state(peer)
         notfound: list[m.InvVect] = []
         items = list(msg.items)
