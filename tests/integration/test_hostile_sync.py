@@ -16,6 +16,7 @@ from tests.framework.netnodes import RawConn, start_nodes, stop_nodes, sync_bloc
 from tests.framework.wait import wait_until
 from tinynode.params import REGTEST
 from tinynode.primitives.block import Block, BlockHeader
+from tinynode.primitives.serialize import ser_compact_size
 from tinynode.wire import messages as m
 from tinynode.wire.constants import InvType
 
@@ -87,8 +88,8 @@ async def test_unsolicited_block_with_bad_bits_disconnects(bits):
 
 
 async def test_oversized_locator_disconnects():
-    """Core disconnects a peer whose locator exceeds 101 hashes; the size is refused from the
-    header's length alone (getheaders MAX_PAYLOAD), before the payload is read."""
+    """Core ProcessMessage(GETHEADERS): a locator of more than 101 hashes disconnects the peer
+    (no discouragement)."""
     async with node_with_honest_neighbour() as (node, honest):
         raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
         port = raw.writer.get_extra_info("sockname")[1]
@@ -100,8 +101,9 @@ async def test_oversized_locator_disconnects():
         await raw.close()
 
 
-async def test_locator_count_lie_costs():
-    """A locator count over 101 in a payload of legal size is a decode error (50 points)."""
+async def test_locator_count_lie_is_dropped():
+    """A locator count over what the payload holds is a decode error: Core logs the exception
+    and drops the message, no penalty."""
     async with node_with_honest_neighbour() as (node, honest):
         raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
         await raw.handshake()
@@ -109,7 +111,23 @@ async def test_locator_count_lie_costs():
         await raw.send_raw("getheaders", payload)
         await raw.ping_roundtrip()
         [p] = raw_peer_of(node, raw)
-        assert p.banscore == 50
+        assert p.banscore == 0 and p.is_connected
+        await raw.close()
+
+
+@pytest.mark.parametrize("command,count", [("inv", 50_001), ("getdata", 50_001), ("headers", 2_001)])
+async def test_over_count_lists_are_misbehaving(command, count):
+    """Core ProcessMessage: more than 50,000 inv / getdata entries or 2,000 headers decode, then
+    Misbehaving "<type> message size = N" disconnects the (loopback) peer."""
+    async with node_with_honest_neighbour() as (node, honest):
+        raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
+        await raw.handshake()
+        [p] = raw_peer_of(node, raw)
+        entry = bytes(81) if command == "headers" else bytes(36)
+        await raw.send_raw(command, ser_compact_size(count) + entry * count)
+        assert await raw.wait_closed(10)
+        await wait_until(lambda: p.closed.is_set())
+        assert p.disconnect_reason == f"misbehaving: {command} message size = {count}"
         await raw.close()
 
 

@@ -25,6 +25,7 @@ from tests.framework.wait import wait_until
 from tinynode.net.addrman import addr_key
 from tinynode.net.connman import MAX_ADDR_RATE_PER_SECOND
 from tinynode.params import REGTEST
+from tinynode.primitives.serialize import ser_compact_size
 from tinynode.primitives.tx import Tx
 from tinynode.wire import messages as m
 from tinynode.wire.constants import NODE_NETWORK
@@ -218,10 +219,13 @@ async def test_peer_whose_tx_enters_the_mempool_gets_the_tx_time():
 # ------------------------------------------------------------------ local peers: disconnected, never banned
 
 async def misbehave_from_new_port(port: int) -> int:
-    """Connect from a fresh ephemeral port and send a wrong-magic header (100 points)."""
+    """Connect from a fresh ephemeral port and send an addr of 1,001 entries (Core's
+    Misbehaving "addr message size = 1001")."""
     r = await RawConn.connect("127.0.0.1", port, MAGIC)
     src = sockport(r)
-    await r.send_raw("version", b"\x00" * 100, magic=b"\xf9\xbe\xb4\xd9")
+    await r.handshake()
+    entry = m.TimedAddr(int(time.time()), m.NetAddr.from_host("1.2.3.4", 8333, 1))
+    await r.send_raw("addr", ser_compact_size(1001) + entry.serialize() * 1001)
     assert await closed_by_node(r)
     await r.close()
     return src

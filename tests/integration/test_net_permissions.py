@@ -21,6 +21,7 @@ from tests.framework.nodes import running_nodes
 from tests.framework.wait import wait_until
 from tinynode.net.permissions import NetPermissionFlags as F, WhitebindEntry, parse_whitelist
 from tinynode.params import REGTEST
+from tinynode.primitives.serialize import ser_compact_size
 from tinynode.primitives.tx import Tx
 from tinynode.wire import messages as m
 from tinynode.wire.constants import InvType, NODE_NETWORK
@@ -81,11 +82,12 @@ async def test_noban_peer_is_not_banned_or_disconnected_for_misbehaviour(caplog)
     caplog.set_level("WARNING", logger="tinynode.net.peer")
     async with running_nodes(1, txindex=True, whitelist=whitelist("noban@127.0.0.1")) as [node]:
         r = await raw_peer(node.node.p2p_port)
-        for i in range(3):                              # 50 points each: 150 >= 100
-            await r.send_raw("ping", struct.pack("<Q", i), checksum_override=b"\x00\x00\x00\x00")
+        entry = m.TimedAddr(int(time.time()), m.NetAddr.from_host("1.2.3.4", 8333, 1))
+        for i in range(2):                              # Core Misbehaving "addr message size": 100 each
+            await r.send_raw("addr", ser_compact_size(1001) + entry.serialize() * 1001)
         await r.ping_roundtrip()                        # still connected, still answered
         row = await row_of(node, r)
-        assert row["banscore"] == 150 and row["permissions"] == ["noban", "download"]
+        assert row["banscore"] == 200 and row["permissions"] == ["noban", "download"]
         assert "not punishing noban peer" in caplog.text
         assert await node.rpc.call("listbanned") == []
         # setban still applies to it; noban lets it back in though banned (Core accepts
@@ -101,8 +103,8 @@ async def test_noban_peer_is_not_banned_or_disconnected_for_misbehaviour(caplog)
 async def test_the_same_misbehaviour_disconnects_a_peer_without_noban():
     async with running_nodes(1, txindex=True, whitelist=whitelist("mempool@127.0.0.1")) as [node]:
         r = await raw_peer(node.node.p2p_port)
-        for i in range(2):
-            await r.send_raw("ping", struct.pack("<Q", i), checksum_override=b"\x00\x00\x00\x00")
+        entry = m.TimedAddr(int(time.time()), m.NetAddr.from_host("1.2.3.4", 8333, 1))
+        await r.send_raw("addr", ser_compact_size(1001) + entry.serialize() * 1001)
         assert await r.wait_closed(3)
         assert await node.rpc.call("listbanned") == []   # loopback: disconnected, not banned
         await r.close()

@@ -23,6 +23,7 @@ class FakePeer:
     inbound: bool = False
     version: int = 70015
     relay: bool = False
+    services: int = 1 | 8       # NODE_NETWORK | NODE_WITNESS: may serve blocks (Core CanServeBlocks)
     sent: list = field(default_factory=list)
     disconnected: str = ""
 
@@ -147,6 +148,7 @@ async def test_sync_peers_that_run_out_do_not_hand_over_forever():
             st = sm._peers[p.id]
             if st.headers_requested is not None:
                 st.headers_requested = None     # it answered with nothing new
+                st.last_getheaders = None       # (an empty headers answers it, Core)
                 st.headers_synced = True
         await sm._headers_sync_step()
     assert (a.getheaders(), b.getheaders()) == (2, 1)

@@ -329,7 +329,8 @@ def test_empty_messages_refuse_any_payload():
 
 
 # ------------------------------------------------------------------------------------------
-# Over-count inputs: refused from the count alone, before allocating
+# Over-count inputs: as Core, a count is bounded by the bytes left (never allocated beyond
+# them); the protocol limits are the handlers' (Misbehaving "<type> message size = N")
 
 
 OVER_COUNT = [
@@ -338,29 +339,27 @@ OVER_COUNT = [
 
 
 @pytest.mark.parametrize("cls,limit", OVER_COUNT, ids=[c.__name__ for c, _ in OVER_COUNT])
-def test_over_count_raises(cls, limit):
+def test_over_count_decodes_for_the_handler_to_judge(cls, limit):
     entry, field = {
         Headers: (GENESIS.header.serialize() + b"\x00", "headers"),
         Addr: (TimedAddr(1, NetAddr.from_host("1.2.3.4", 1)).serialize(), "addrs"),
     }.get(cls, (InvVect(InvType.TX, H1).serialize(), "items"))
-    # limit + 1 well-formed entries: refused for the count alone; limit entries decode.
-    with pytest.raises(DecodeError):
-        cls.from_payload(ser_compact_size(limit + 1) + entry * (limit + 1))
+    # limit + 1 well-formed entries decode (Core reads the vector, then the handler counts)
+    assert len(getattr(cls.from_payload(ser_compact_size(limit + 1) + entry * (limit + 1)), field)) == limit + 1
     assert len(getattr(cls.from_payload(ser_compact_size(limit) + entry * limit), field)) == limit
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError, match="too short"):
         cls.from_payload(ser_compact_size(limit + 1) + b"\x00" * 40)
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError):       # over MAX_SIZE (Core ReadCompactSize "size too large")
         cls.from_payload(ser_compact_size(2**64 - 1))
-    # At the limit but with a short payload: refused from the count too.
     with pytest.raises(DecodeError, match="too short"):
         cls.from_payload(ser_compact_size(limit) + b"\x00" * 40)
 
 
 @pytest.mark.parametrize("cls", [GetHeaders, GetBlocks])
-def test_locator_over_count_raises(cls):
-    with pytest.raises(DecodeError):
-        cls.from_payload(struct.pack("<I", PROTOCOL_VERSION) + ser_compact_size(MAX_LOCATOR + 1) + H1 * 103)
-    with pytest.raises(DecodeError):
+def test_locator_count_is_bounded_by_the_payload(cls):
+    long = cls.from_payload(struct.pack("<I", PROTOCOL_VERSION) + ser_compact_size(MAX_LOCATOR + 1) + H1 * 103)
+    assert len(long.locator) == MAX_LOCATOR + 1     # the handler disconnects (Core)
+    with pytest.raises(DecodeError, match="too short"):
         cls.from_payload(struct.pack("<I", PROTOCOL_VERSION) + ser_compact_size(MAX_LOCATOR + 1) + H1 * 3)
     with pytest.raises(DecodeError, match="too short"):
         cls.from_payload(struct.pack("<I", PROTOCOL_VERSION) + ser_compact_size(MAX_LOCATOR) + H1 * 3)
@@ -409,33 +408,40 @@ def _header(magic=MAGIC, command=b"ping", length=8, cs=b"\x00" * 4) -> bytes:
     return magic + command.ljust(12, b"\x00") + struct.pack("<I", length) + cs
 
 
-def test_oversize_length_is_checked_before_magic_and_command():
+def test_magic_is_checked_before_the_length():
+    """Core V1Transport::readHeader: magic, then the length; Core's log text in the error."""
     data = _header(magic=b"XXXX", command=b"\x01bad", length=MAX_PROTOCOL_MESSAGE_LENGTH + 1)
-    with pytest.raises(OversizeError) as e:
-        parse_header(MAGIC, data)
-    assert e.value.kind == "oversize"
-    # 4,000,000 exactly is allowed by the global cap (then checked per message).
-    assert parse_header(MAGIC, _header(command=b"block", length=MAX_PROTOCOL_MESSAGE_LENGTH)).length == 4_000_000
-
-
-def test_magic_is_checked_before_command():
     with pytest.raises(BadMagicError) as e:
-        parse_header(MAGIC, _header(magic=b"\xf9\xbe\xb4\xd9", command=b"\x01bad"))
+        parse_header(MAGIC, data)
     assert e.value.kind == "bad-magic"
+    assert str(e.value) == "Header error: Wrong MessageStart 58585858 received"
+    with pytest.raises(OversizeError) as e:
+        parse_header(MAGIC, _header(command=b"badmsg\x01", length=MAX_PROTOCOL_MESSAGE_LENGTH + 1))
+    assert e.value.kind == "oversize"
+    assert str(e.value) == "Header error: Size too large (badmsg, 4000001 bytes)"
+    # 4,000,000 exactly is allowed, for every message (no per-message cap, as Core)
+    assert parse_header(MAGIC, _header(command=b"block", length=MAX_PROTOCOL_MESSAGE_LENGTH)).length == 4_000_000
+    assert parse_header(MAGIC, _header(command=b"ping", length=9)).length == 9
 
 
 @pytest.mark.parametrize("field", [
     b"ver\x00sion", b"\x01abc", b"ping\x7f", b"", b"caf\xc3\xa9", b"a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00b",
 ])
-def test_bad_command_charset(field):
+def test_bad_command_charset_is_found_after_the_checksum(field):
+    header = parse_header(MAGIC, _header(command=field, length=0))
+    assert not header.valid
+    with pytest.raises(BadChecksumError):
+        decode_payload(header.command, b"", b"\x00" * 4)
     with pytest.raises(BadCommandError) as e:
-        parse_header(MAGIC, _header(command=field, length=0))
+        decode_payload(header.command, b"", checksum(b""))
     assert e.value.kind == "bad-command"
+    assert str(e.value).startswith("Header error: Invalid message type (")
 
 
-def test_command_checked_before_per_message_cap():
-    with pytest.raises(BadCommandError):
-        parse_header(MAGIC, _header(command=b"p\x01ng", length=100_000))
+def test_core_checksum_text():
+    with pytest.raises(BadChecksumError) as e:
+        decode_payload("badmsg\x01", b"\x01d", b"\xff" * 4)
+    assert str(e.value) == "Header error: Wrong checksum (badmsg, 2 bytes), expected 78df0a04 was ffffffff"
 
 
 @pytest.mark.parametrize("name", ["sendaddrv2", "feefilter", "sendcmpct", "addrv2",
@@ -443,21 +449,18 @@ def test_command_checked_before_per_message_cap():
 def test_unknown_command_is_reported_not_an_error(name):
     header = parse_header(MAGIC, _header(command=name.encode(), length=MAX_PROTOCOL_MESSAGE_LENGTH))
     assert header.command == name and not header.known and header.message_type is None
-    # Its payload is dropped unchecked: no checksum, no decode.
-    assert decode_payload(name, b"garbage", b"\x00\x00\x00\x00") is None
+    # Its payload is checksummed (Core), then dropped undecoded.
+    assert decode_payload(name, b"garbage", checksum(b"garbage")) is None
+    with pytest.raises(BadChecksumError):
+        decode_payload(name, b"garbage", b"\x00\x00\x00\x00")
 
 
-def test_per_message_cap():
-    with pytest.raises(OversizeError) as e:
-        parse_header(MAGIC, _header(command=b"ping", length=9))
-    assert e.value.command == "ping"
-    with pytest.raises(OversizeError):
-        parse_header(MAGIC, _header(command=b"verack", length=1))
-    with pytest.raises(OversizeError):
-        parse_header(MAGIC, _header(command=b"inv", length=Inv.MAX_PAYLOAD + 1))
-    header = parse_header(MAGIC, _header(command=b"inv", length=Inv.MAX_PAYLOAD))
+def test_no_per_message_cap_in_the_envelope():
+    header = parse_header(MAGIC, _header(command=b"inv", length=Inv.MAX_PAYLOAD + 1))
     command, length, cs = header  # unpacks as the contract's tuple
-    assert (command, length, header.known, header.message_type) == ("inv", Inv.MAX_PAYLOAD, True, Inv)
+    assert (command, length, header.known, header.message_type) == ("inv", Inv.MAX_PAYLOAD + 1, True, Inv)
+    with pytest.raises(PayloadDecodeError):   # a 9-byte ping: trailing bytes after its nonce
+        decode_payload("ping", bytes(9), checksum(bytes(9)))
 
 
 def test_header_must_be_24_bytes():
@@ -561,7 +564,7 @@ def test_frame_decoder_bad_checksum_and_trailing_bytes():
     assert dec.next()[1] == Verack() and dec.next()[1] == GetAddr()
     dec.feed(encode_raw(MAGIC, "pong", bytes(8))[:24] + bytes(8))
     assert dec.next()[1] == Pong(0)
-    with pytest.raises(OversizeError):  # 9-byte pong: over its MAX_PAYLOAD before reading
+    with pytest.raises(PayloadDecodeError, match="trailing"):  # 9-byte pong
         decode_message(MAGIC, encode_raw(MAGIC, "pong", bytes(9)))
     with pytest.raises(PayloadDecodeError, match="trailing"):
         decode_message(MAGIC, encode_raw(MAGIC, "inv", b"\x00\x00"))

@@ -867,8 +867,8 @@ class ConnMan:
         A peer with the `addr` permission is not rate limited (Core `rate_limited`). An address
         dated within 10 minutes, from a message of at most 10, is relayed (Core RelayAddress)
         unless the message may be the answer to our getaddr (Core `m_getaddr_sent`)."""
-        if len(msg.addrs) > MAX_ADDR:  # the codec caps this already
-            raise Misbehaving(20, f"addr message size = {len(msg.addrs)}")
+        if len(msg.addrs) > MAX_ADDR:   # Core: Misbehaving, which disconnects
+            raise Misbehaving(100, f"addr message size = {len(msg.addrs)}")
         self.setup_address_relay(peer)
         now = mono = self.clock()   # Core: NodeClock for the token bucket too
         if peer.addr_token_bucket < MAX_ADDR_PROCESSING_TOKEN_BUCKET:

@@ -181,13 +181,10 @@ CORE_MESSAGE_TYPES = frozenset((
     "getcfcheckpt", "cfcheckpt", "wtxidrelay", "sendtxrcncl"))
 
 # Misbehaviour prices (Core's Misbehaving() howmuch; aiorpcX error costs).
-COST_BAD_MAGIC = 100
-COST_OVERSIZE = 100
-COST_BAD_COMMAND = 100
-COST_BAD_CHECKSUM = 50
-COST_DECODE = 50
 COST_BEFORE_VERSION = 10
-COST_DUP_VERSION = 1
+
+#: the most bytes one socket read takes (Core's 64 KiB receive buffer, pchBuf)
+_READ_CHUNK = 0x10000
 
 
 class Peer:
@@ -469,45 +466,70 @@ class Peer:
         raise PeerDisconnect(self._stop_reason)
 
     # ------------------------------------------------------------------ reading
+    async def _read_counted(self, n: int, first: bytes = b"") -> bytes:
+        """Read `n` bytes (`first` already read), counting each chunk as it arrives (Core
+        `CNode::ReceiveMsgBytes` counts nRecvBytes per socket read, so getnettotals sees half a
+        message)."""
+        buf = bytearray(first)
+        while len(buf) < n:
+            chunk = await self._reader.read(min(n - len(buf), _READ_CHUNK))
+            if not chunk:
+                raise asyncio.IncompleteReadError(bytes(buf), n)
+            buf += chunk
+            self._received(len(chunk))
+        return bytes(buf)
+
+    def _received(self, n: int) -> None:
+        self.bytes_recv += n
+        self.last_recv = self.clock()
+
     async def _read_message(self) -> Any:
+        """One message off the wire, checked as Core's V1Transport: a wrong magic or a length
+        over 4,000,000 ends the connection ("Header error: …", no misbehaviour); a wrong checksum
+        or an invalid message type drops the message (its bytes counted under "*other*"); a
+        payload that does not decode is logged as Core's ProcessMessages exception and dropped.
+        Returns the message, or None when there is nothing to process."""
         cfg = self.config
         try:
             async with asyncio.timeout(cfg.idle_timeout):
-                first = await self._reader.readexactly(1)
+                first = await self._reader.read(HEADER_SIZE)
         except TimeoutError:
             raise PeerDisconnect("idle timeout") from None
+        if not first:
+            raise asyncio.IncompleteReadError(b"", HEADER_SIZE)
+        self._received(len(first))
         try:
             async with asyncio.timeout(cfg.message_timeout):
-                header = first + await self._reader.readexactly(HEADER_SIZE - 1)
+                header = await self._read_counted(HEADER_SIZE, first)
                 try:
                     command, length, checksum = envelope.parse_header(self.params.magic, header)
-                except envelope.BadMagicError as e:
-                    self.misbehaving(COST_BAD_MAGIC, f"bad magic: {e}")
-                    raise PeerDisconnect(f"bad magic {header[:4].hex()}") from None
-                except envelope.OversizeError as e:
-                    self.misbehaving(COST_OVERSIZE, f"oversized message: {e}")
-                    raise PeerDisconnect("oversized message") from None
                 except envelope.WireError as e:
-                    self.misbehaving(COST_BAD_COMMAND, f"bad header: {e}")
-                    raise PeerDisconnect(f"bad header: {e}") from None
-                payload = await self._reader.readexactly(length) if length else b""
+                    log.debug("%s, peer=%d", e, self.id)
+                    raise PeerDisconnect(str(e)) from None
+                payload = await self._read_counted(length) if length else b""
         except TimeoutError:
             raise PeerDisconnect("message timeout (slow sender)") from None
-        self.bytes_recv += HEADER_SIZE + length
-        self._count_recv(command, HEADER_SIZE + length)
-        self.last_recv = self.clock()
-        log.debug("received: %s (%d bytes) peer=%d", command, length, self.id)   # Core ProcessMessages
-        if (command == "pong" and len(payload) < 8 and self.verack_received
-                and envelope.checksum(payload) == checksum):
-            self._on_pong(None)   # Core: "Short payload" cancels the ping, no misbehaviour
-            return None
         try:
-            return envelope.decode_payload(command, payload, checksum)
-        except envelope.BadChecksumError as e:
-            self.misbehaving(COST_BAD_CHECKSUM, f"bad checksum on {command}: {e}")
+            msg = envelope.decode_payload(command, payload, checksum)
+        except (envelope.BadChecksumError, envelope.BadCommandError) as e:
+            log.debug("%s, peer=%d", e, self.id)
+            self._count_recv("*other*", HEADER_SIZE + length)
+            return None
         except (DecodeError, ValueError) as e:
-            self.misbehaving(COST_DECODE, f"undecodable {command}: {e}")
-        return None
+            self._count_recv(command, HEADER_SIZE + length)
+            log.debug("received: %s (%d bytes) peer=%d", envelope.sanitize(command), length, self.id)
+            if command == "pong" and len(payload) < 8 and self.verack_received:
+                self._on_pong(None)   # Core: "Short payload" cancels the ping, no misbehaviour
+                return None
+            cause = e.__cause__ if e.__cause__ is not None else e
+            log.info("ProcessMessages(%s, %d bytes): Exception '%s' (%s) caught",
+                     envelope.sanitize(command), length, cause, type(cause).__name__)
+            return None
+        self._count_recv(command, HEADER_SIZE + length)
+        log.debug("received: %s (%d bytes) peer=%d", envelope.sanitize(command), length, self.id)   # Core ProcessMessages
+        if msg is None and self.verack_received:
+            log.debug('Unknown message type "%s" from peer=%d', envelope.sanitize(command), self.id)
+        return msg
 
     async def _read_loop(self) -> None:
         try:
@@ -589,7 +611,7 @@ class Peer:
 
     def _on_version(self, msg: Any) -> None:
         if self.version_received:
-            self.misbehaving(COST_DUP_VERSION, "duplicate version")
+            log.debug("redundant version message from peer=%d", self.id)   # Core: ignored
             return
         if self.host.is_local_nonce(msg.nonce):
             raise PeerDisconnect("connected to self")

@@ -56,7 +56,8 @@ from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
 from tinynode.primitives.hashes import ZERO_HASH, hash_to_hex
 from tinynode.wire import messages as m
 from tinynode.primitives.block import Block
-from tinynode.wire.constants import InvType, MAX_HEADERS, MAX_INV, MSG_WITNESS_FLAG, NODE_WITNESS
+from tinynode.wire.constants import (InvType, MAX_HEADERS, MAX_INV, MAX_LOCATOR, MSG_WITNESS_FLAG,
+                                     NODE_NETWORK, NODE_NETWORK_LIMITED, NODE_WITNESS)
 
 from tinynode.validation import TxAccepted, TxOrigin, TxResult
 
@@ -79,6 +80,8 @@ MAX_BLOCKS_TO_ANNOUNCE = 8
 MAX_GETBLOCKS = 500
 #: Core's MAX_UNCONNECTING_HEADERS.
 MAX_UNCONNECTING_HEADERS = 10
+#: Core HEADERS_RESPONSE_TIME: at most one getheaders in flight per peer for this long (s)
+HEADERS_RESPONSE_TIME = 120.0
 #: Per-peer inventory known to the peer (Core keeps a 50k rolling bloom filter; a bounded
 #: ordered set of 10k hashes is ~1 MB per peer).
 MAX_KNOWN_INV = 10_000
@@ -167,7 +170,8 @@ class _PeerSync:
     __slots__ = ("peer", "best_hash", "best_work", "best_height", "send_headers", "known",
                  "blocks_in_flight", "headers_requested", "unconnecting", "stalls",
                  "tx_in_flight", "tx_to_announce", "hash_continue", "headers_synced", "avoid",
-                 "sync_started", "headers_sync_timeout")
+                 "sync_started", "headers_sync_timeout", "last_getheaders",
+                 "inv_triggered_getheaders")
 
     def __init__(self, peer: Peer) -> None:
         self.peer = peer
@@ -187,6 +191,8 @@ class _PeerSync:
         self.avoid: set[bytes] = set()
         self.sync_started = False         # Core fSyncStarted: we run headers sync with this peer
         self.headers_sync_timeout: float | None = None   # monotonic deadline; None: never
+        self.last_getheaders: float | None = None   # Core Peer::m_last_getheaders_timestamp (node clock)
+        self.inv_triggered_getheaders = False   # Core Peer::m_inv_triggered_getheaders_before_sync
 
 
 class SyncManager:
@@ -210,6 +216,7 @@ class SyncManager:
         self._best_header_time: tuple[bytes, int] | None = None   # (best header hash, its time)
         self._peers: dict[int, _PeerSync] = {}
         self._requested: dict[bytes, int] = {}            # block hash -> peer id
+        self._last_block_inv_triggering_headers_sync: bytes | None = None   # Core, same name
         self._received: dict[bytes, tuple[Any, int]] = {}  # blocks waiting for their parent
         self._store_now: set[bytes] = set()   # unrequested blocks to store without waiting (subset of _received)
         self._submit_lock = asyncio.Lock()
@@ -283,11 +290,19 @@ class SyncManager:
         return [s for s in self._peers.values() if s.peer.is_connected]
 
     async def _send_getheaders(self, st: _PeerSync, locator: Iterable[bytes] | None = None,
-                               hash_stop: bytes = ZERO_HASH) -> None:
+                               hash_stop: bytes = ZERO_HASH) -> bool:
+        """Core `MaybeSendGetHeaders`: a getheaders goes out only if none went to this peer in
+        the last HEADERS_RESPONSE_TIME (2 min, node clock) — a headers message that connects
+        (or an empty one) counts as the answer and clears the mark. Returns whether it was sent."""
+        now = self._now()
+        if st.last_getheaders is not None and now - st.last_getheaders <= HEADERS_RESPONSE_TIME:
+            return False
         if locator is None:
             locator = await self.service.call(self._best_header_locator)
+        st.last_getheaders = now
         st.headers_requested = time.monotonic()
         st.peer.send(m.GetHeaders(tuple(locator), hash_stop))
+        return True
 
     def _best_header_locator(self) -> list[bytes]:
         """Core's locator from `best_header->pprev`: the answer is never empty when the peer is
@@ -406,7 +421,9 @@ class SyncManager:
         best_height = snap.best_header_height
         recent = best_time > self._now() - self.recent_header_age
         now = time.monotonic()
-        live = [s for s in self._live_states() if s.peer.handshake_done.is_set()]
+        # Core: headers sync only with a peer that CanServeBlocks (NODE_NETWORK or NODE_NETWORK_LIMITED)
+        live = [s for s in self._live_states() if s.peer.handshake_done.is_set()
+                and s.peer.services & (NODE_NETWORK | NODE_NETWORK_LIMITED)]
         started = [s for s in live if s.sync_started]
 
         def claim(s: _PeerSync) -> int:
@@ -468,17 +485,20 @@ class SyncManager:
         self._state(peer).send_headers = True
 
     async def on_headers(self, peer: Peer, msg: m.Headers) -> None:
+        if len(msg.headers) > MAX_HEADERS:   # Core ProcessMessage(HEADERS): Misbehaving
+            raise Misbehaving(100, f"headers message size = {len(msg.headers)}")
         st = self._state(peer)
         answered = st.headers_requested is not None
         st.headers_requested = None
         headers = list(msg.headers)
         if not headers:
             st.headers_synced = True
+            st.last_getheaders = None   # Core: an empty headers answers our getheaders
             await self._headers_sync_step()
             return
         for prev, cur in zip(headers, headers[1:]):
             if cur.prev_hash != prev.hash:
-                raise Misbehaving(20, "non-continuous headers sequence")
+                raise Misbehaving(100, "non-continuous headers sequence")
         known_parent = await self.service.call(self._entry_of, headers[0].prev_hash)
         if known_parent is None:
             # Core's unconnecting headers: ask for the path, punish if it keeps happening.
@@ -489,6 +509,7 @@ class SyncManager:
             await self._send_getheaders(st, await self.service.call(self._best_header_locator_exact))
             return
         st.unconnecting = 0
+        st.last_getheaders = None   # Core: headers that connect answer any getheaders in flight
         low = await self.service.call(self._low_work_headers, headers)
         if low is not None and len(headers) < MAX_HEADERS:
             # Core ProcessHeadersMessage / TryLowWorkHeadersSync: a short headers chain whose
@@ -566,6 +587,11 @@ class SyncManager:
         """Core ProcessMessage(GETHEADERS): up to 2,000 headers after the fork with `locator`;
         with a null locator only `hash_stop`'s header, and only when BlockRequestAllowed. While
         our tip has less than -minimumchainwork, an empty answer (unless the peer may download)."""
+        if len(msg.locator) > MAX_LOCATOR:
+            log.debug("getheaders locator size %d > %d, disconnecting peer=%d", len(msg.locator),
+                      MAX_LOCATOR, peer.id)
+            peer.disconnect("getheaders locator too large")
+            return
         stop = None if msg.hash_stop == ZERO_HASH else msg.hash_stop
         if (not peer.has_permission(NetPermissionFlags.DOWNLOAD)
                 and await self.service.call(self._tip_below_minimum_work)):
@@ -585,6 +611,11 @@ class SyncManager:
 
     async def on_getblocks(self, peer: Peer, msg: m.GetBlocks) -> None:
         """Core ProcessMessage(GETBLOCKS): ≤ 500 inv after the fork; remember where we stopped."""
+        if len(msg.locator) > MAX_LOCATOR:
+            log.debug("getblocks locator size %d > %d, disconnecting peer=%d", len(msg.locator),
+                      MAX_LOCATOR, peer.id)
+            peer.disconnect("getblocks locator too large")
+            return
         hashes = await self.service.call(self._hashes_after, list(msg.locator), msg.hash_stop)
         st = self._state(peer)
         if len(hashes) == MAX_GETBLOCKS:
@@ -609,6 +640,8 @@ class SyncManager:
 
     # ------------------------------------------------------------------ inv / getdata
     async def on_inv(self, peer: Peer, msg: m.Inv) -> None:
+        if len(msg.items) > MAX_INV:   # Core ProcessMessage(INV): Misbehaving
+            raise Misbehaving(100, f"inv message size = {len(msg.items)}")
         st = self._state(peer)
         blocks = [iv.hash for iv in msg.items if iv.base_type == InvType.BLOCK]
         # Core ProcessMessage "inv": a wtxidrelay peer announces by wtxid (MSG_WTX), any other
@@ -623,10 +656,24 @@ class SyncManager:
             for e in entries:
                 if e is not None:
                     self._update_best(st, e)
-            if unknown:
-                # Core: getheaders with the locator of our best header (m_best_header itself).
-                await self._send_getheaders(st, await self.service.call(self._best_header_locator_exact))
-            elif any(e is not None and not e.have_data for e in entries):
+            unrequested = [h for h in unknown if h not in self._requested]
+            if unrequested:
+                # Core ProcessMessage(INV): the last new block announced triggers a getheaders
+                # (locator of m_best_header) — from a peer we sync headers with, or else once per
+                # peer before its sync starts and never twice for the same block across peers.
+                best_block = unrequested[-1]
+                if st.sync_started or (not st.inv_triggered_getheaders
+                                       and best_block != self._last_block_inv_triggering_headers_sync):
+                    locator = await self.service.call(self._best_header_locator_exact)
+                    if await self._send_getheaders(st, locator):
+                        log.debug("getheaders (%d) %s to peer=%d", self.service.snapshot.best_header_height,
+                                  hash_to_hex(best_block), peer.id)
+                    if not st.sync_started:
+                        st.inv_triggered_getheaders = True
+                        self._last_block_inv_triggering_headers_sync = best_block
+            elif any(e is not None for e in entries):
+                # Core UpdateBlockAvailability then FindNextBlocksToDownload: a known block
+                # (even one we have) may lead to missing blocks on its branch
                 await self._schedule()
         if txids and self.mempool is not None:
             for t in txids:
@@ -685,7 +732,10 @@ class SyncManager:
         return self.mempool.txids() if self.mempool is not None else []
 
     async def on_getdata(self, peer: Peer, msg: m.GetData) -> None:
-        """Core ProcessGetData: blocks from the store, txs from the mempool, notfound otherwise."""
+        """Core ProcessGetData: blocks from the store, txs from the mempool, notfound otherwise;
+        more than 50,000 entries is Misbehaving (Core ProcessMessage(GETDATA))."""
+        if len(msg.items) > MAX_INV:
+            raise Misbehaving(100, f"getdata message size = {len(msg.items)}")
         st = self._state(peer)
         notfound: list[m.InvVect] = []
         items = list(msg.items)

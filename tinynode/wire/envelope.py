@@ -2,21 +2,22 @@
 
     magic[4] | command[12] (ASCII, NUL-padded) | length u32 | checksum[4] = sha256d(payload)[:4]
 
-Reading mirrors btcd's ``readMessageWithEncodingNInternal`` (wire/message.go), one check at a
-time, so each failure has a kind the peer can price (misbehaviour):
+Reading mirrors Bitcoin Core's ``V1Transport`` (net.cpp ``readHeader`` / ``GetReceivedMessage``),
+one check at a time, each failure with Core's log text (``str(error)``) and consequence:
 
-1. `parse_header`: length ≤ 4,000,000 — before anything else, so an oversize claim is refused
-   without reading its payload (``oversize``);
-2. magic (``bad-magic``);
-3. command charset: printable ASCII, then only NUL padding (``bad-command``; Core's
-   ``CMessageHeader::IsMessageTypeValid``);
-4. unknown command: *not* an error — `MessageHeader.known` is False; the caller reads and drops
-   `length` bytes at no cost (``wtxidrelay``, ``sendaddrv2``, ``feefilter``, ``sendcmpct`` …);
-5. length ≤ the message's ``MAX_PAYLOAD`` (``oversize``);
-6. the caller reads the payload;
-7. `decode_payload`: checksum (``bad-checksum``);
-8. decode (``decode``);
-9. no trailing bytes (``decode``).
+1. `parse_header`: magic (``bad-magic``, "Header error: Wrong MessageStart …": disconnect);
+2. length ≤ 4,000,000 — before a payload byte is read (``oversize``, "Header error: Size too
+   large …": disconnect). There is no per-message size limit here: as Core, the count limits of
+   inv / getdata / headers / addr are the handlers' (Misbehaving "<type> message size = N");
+3. the caller reads the payload;
+4. `decode_payload`: checksum (``bad-checksum``, "Header error: Wrong checksum …"), then the
+   command charset: printable ASCII, then only NUL padding (``bad-command``, "Header error:
+   Invalid message type …"; Core's ``CMessageHeader::IsMessageTypeValid``). Both drop the
+   message and keep the peer; its bytes are counted under "*other*";
+5. unknown command: *not* an error — `decode_payload` returns None and the message is dropped
+   at no cost (``wtxidrelay``-era extensions, ``sendcmpct`` …);
+6. decode (``decode``; Core logs "ProcessMessages(…): Exception …" and keeps the peer);
+7. no trailing bytes (``decode``).
 
 Every error is a `WireError` — a `DecodeError` — carrying ``kind``. Nothing here does I/O; the
 asyncio peer reads 24 bytes, calls `parse_header`, reads ``length`` bytes, calls
@@ -43,6 +44,9 @@ __all__ = [
     "BadChecksumError",
     "PayloadDecodeError",
     "MessageHeader",
+    "sanitize",
+    "message_type_name",
+    "command_is_valid",
     "checksum",
     "encode",
     "encode_raw",
@@ -66,7 +70,7 @@ class WireError(DecodeError):
 
 
 class OversizeError(WireError):
-    """Length over 4,000,000 or over the message's ``MAX_PAYLOAD``."""
+    """Length over 4,000,000 (Core MAX_PROTOCOL_MESSAGE_LENGTH)."""
 
     kind = "oversize"
 
@@ -96,7 +100,11 @@ class PayloadDecodeError(WireError):
 
 
 class MessageHeader(NamedTuple):
-    """A checked header: unpacks as ``(command, length, checksum)``."""
+    """A header whose magic and length passed: unpacks as ``(command, length, checksum)``.
+
+    ``command`` is the command field without its NUL padding (decoded as Latin-1, so any byte
+    survives); an invalid one is reported only after the payload is read (`decode_payload`).
+    """
 
     command: str
     length: int
@@ -108,8 +116,33 @@ class MessageHeader(NamedTuple):
 
     @property
     def known(self) -> bool:
-        """False for commands we do not implement: skip `length` bytes, no penalty."""
+        """False for commands we do not implement: read `length` bytes, drop them, no penalty."""
         return self.command in MESSAGE_TYPES
+
+    @property
+    def valid(self) -> bool:
+        """Core `CMessageHeader::IsMessageTypeValid`."""
+        return command_is_valid(self.command)
+
+
+_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;-_/:?@()")
+
+
+def sanitize(text: str) -> str:
+    """Core `SanitizeString` (SAFE_CHARS_DEFAULT): what a log line shows of a peer's string."""
+    return "".join(c for c in text if c in _SAFE_CHARS)
+
+
+def message_type_name(command: str) -> str:
+    """Core `CMessageHeader::GetMessageType`: the field up to its first NUL."""
+    return command.split("\x00", 1)[0]
+
+
+def command_is_valid(command: str) -> bool:
+    """Core `IsMessageTypeValid`: printable ASCII (0x20–0x7e) until the first NUL, then NULs only
+    (`command` has its trailing NULs stripped, so any NUL left is followed by something else).
+    An empty command (all NULs) is also refused: no implementation sends one."""
+    return bool(command) and all(0x20 <= ord(c) <= 0x7E for c in command)
 
 
 def checksum(payload: bytes) -> bytes:
@@ -138,54 +171,37 @@ def encode(magic: bytes, msg: Message) -> bytes:
     return _HEADER.pack(magic, _command_field(msg.COMMAND), len(payload), checksum(payload)) + payload
 
 
-def _parse_command(field: bytes) -> str:
-    """Core's IsMessageTypeValid: printable ASCII (0x20–0x7e) until the first NUL, then NULs only.
-
-    An empty command (all NULs) is also refused: no implementation sends one.
-    """
-    end = field.find(b"\x00")
-    if end < 0:
-        end = COMMAND_SIZE
-    name, padding = field[:end], field[end:]
-    if padding.strip(b"\x00"):
-        raise BadCommandError(f"command has bytes after its NUL padding: {field!r}")
-    if not name:
-        raise BadCommandError("empty command")
-    if any(c < 0x20 or c > 0x7E for c in name):
-        raise BadCommandError(f"command is not printable ASCII: {field!r}")
-    return name.decode("ascii")
-
-
 def parse_header(magic: bytes, data: bytes) -> MessageHeader:
-    """Check a 24-byte header in btcd's order (steps 1–5 of the module docstring).
-
-    Raises OversizeError, BadMagicError or BadCommandError. An unknown command is returned with
-    ``known == False`` (its payload must still be read and dropped).
-    """
+    """Check a 24-byte header as Core's ``V1Transport::readHeader``: magic, then the length
+    against 4,000,000 (steps 1–2 of the module docstring). Raises BadMagicError or OversizeError
+    with Core's log text; the command is checked only after the payload (`decode_payload`)."""
     if len(data) != HEADER_SIZE:
         raise WireError(f"a message header is {HEADER_SIZE} bytes, got {len(data)}")
     got_magic, cmd_field, length, cs = _HEADER.unpack(data)
-    if length > MAX_PROTOCOL_MESSAGE_LENGTH:
-        raise OversizeError(f"payload length {length} over {MAX_PROTOCOL_MESSAGE_LENGTH}")
     if got_magic != magic:
-        raise BadMagicError(f"magic {got_magic.hex()} is not {magic.hex()}")
-    command = _parse_command(cmd_field)
-    cls = MESSAGE_TYPES.get(command)
-    if cls is not None and length > cls.MAX_PAYLOAD:
-        raise OversizeError(f"{command} payload length {length} over {cls.MAX_PAYLOAD}", command)
+        raise BadMagicError(f"Header error: Wrong MessageStart {got_magic.hex()} received")
+    command = cmd_field.rstrip(b"\x00").decode("latin-1")
+    if length > MAX_PROTOCOL_MESSAGE_LENGTH:
+        raise OversizeError(f"Header error: Size too large ({sanitize(message_type_name(command))}, "
+                            f"{length} bytes)", command)
     return MessageHeader(command, length, cs)
 
 
 def decode_payload(command: str, payload: bytes, expected_checksum: bytes) -> Message | None:
-    """Check the checksum, decode, and refuse trailing bytes (steps 7–9).
-
-    Returns None for an unknown command (no checks: its payload is simply dropped).
-    """
+    """Core ``V1Transport::GetReceivedMessage`` then the message's decode (steps 4–7): the
+    checksum, then the command's validity (both errors carry Core's log text), then decode and
+    refuse trailing bytes. Returns None for a valid but unknown command (dropped)."""
+    got = checksum(payload)
+    name = sanitize(message_type_name(command))
+    if got != expected_checksum:
+        raise BadChecksumError(f"Header error: Wrong checksum ({name}, {len(payload)} bytes), "
+                               f"expected {got.hex()} was {expected_checksum.hex()}", command)
+    if not command_is_valid(command):
+        raise BadCommandError(f"Header error: Invalid message type ({name}, {len(payload)} bytes)",
+                              command)
     cls = MESSAGE_TYPES.get(command)
     if cls is None:
         return None
-    if checksum(payload) != expected_checksum:
-        raise BadChecksumError(f"{command}: bad checksum", command)
     try:
         return cls.from_payload(payload)
     except WireError:
@@ -229,10 +245,17 @@ class FrameDecoder:
         return len(self._buf)
 
     def next(self) -> tuple[MessageHeader, Message | None] | None:
-        """The next whole message as (header, message or None if unknown), or None if incomplete."""
-        got = decode_message(self.magic, self._buf)
-        if got is None:
+        """The next whole message as (header, message or None if unknown), or None if incomplete.
+
+        A header error (magic, size) leaves the stream out of step: drop it. A message that fails
+        its checksum, command or decode is consumed before the error is raised (Core drops it and
+        reads on)."""
+        if len(self._buf) < HEADER_SIZE:
             return None
-        header, msg, used = got
-        del self._buf[:used]
-        return header, msg
+        header = parse_header(self.magic, bytes(self._buf[:HEADER_SIZE]))
+        end = HEADER_SIZE + header.length
+        if len(self._buf) < end:
+            return None
+        payload = bytes(self._buf[HEADER_SIZE:end])
+        del self._buf[:end]
+        return header, decode_payload(header.command, payload, header.checksum)

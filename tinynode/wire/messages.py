@@ -4,10 +4,12 @@ Each class mirrors a Bitcoin Core message (`src/protocol.h`, `net_processing.cpp
 `wire/msgX.go`:
 
 * ``COMMAND`` — the ASCII command as a `str` (e.g. ``"version"``); the envelope pads it to 12 bytes.
-* ``MAX_PAYLOAD`` — the largest payload this message can have; the envelope refuses a longer
-  length before reading it (btcd's ``MaxPayloadLength``).
-* ``parse(reader)`` / ``serialize()`` — the payload only. Every count is bounded before anything
-  is allocated; `from_payload(payload)` also rejects trailing bytes. Any problem is a
+* ``MAX_PAYLOAD`` — the largest payload a well-formed message of this kind has (btcd's
+  ``MaxPayloadLength``); as Core, the envelope enforces only 4,000,000 for every message.
+* ``parse(reader)`` / ``serialize()`` — the payload only. Every count is bounded by the bytes
+  left before anything is allocated (Core's MAX_SIZE vector rule); the protocol limits (1,000
+  addr, 50,000 inv/getdata, 2,000 headers, 101 locator hashes) are the handlers', which punish
+  as Core with "<type> message size = N". `from_payload(payload)` also rejects trailing bytes. Any problem is a
   `DecodeError` (tinynode.primitives.serialize).
 
 `MESSAGE_TYPES` maps each command to its class (Core's test framework ``MESSAGEMAP``). Commands
@@ -402,7 +404,7 @@ class Pong(Message):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Addr(Message):
-    """`addr`: up to 1,000 TimedAddr entries (Core's MAX_ADDR_TO_SEND)."""
+    """`addr`: TimedAddr entries; a peer may send at most 1,000 (Core's MAX_ADDR_TO_SEND, checked by the handler)."""
 
     addrs: tuple[TimedAddr, ...]
 
@@ -420,7 +422,7 @@ class Addr(Message):
 
     @classmethod
     def parse(cls, r: ByteReader) -> "Addr":
-        n = r.compact_size(MAX_ADDR)
+        n = r.compact_size()
         if n * TimedAddr.SIZE > r.remaining():
             raise DecodeError(f"addr claims {n} entries, payload too short")
         return cls(tuple(TimedAddr.parse(r) for _ in range(n)))
@@ -456,7 +458,7 @@ class _InvList(Message):
 
     @classmethod
     def parse(cls, r: ByteReader):
-        n = r.compact_size(MAX_INV)
+        n = r.compact_size()
         if n * InvVect.SIZE > r.remaining():
             raise DecodeError(f"{cls.COMMAND} claims {n} entries, payload too short")
         data = r.read(n * InvVect.SIZE)
@@ -521,7 +523,7 @@ class _LocatorMsg(Message):
     @classmethod
     def parse(cls, r: ByteReader):
         version = r.u32()
-        n = r.compact_size(MAX_LOCATOR)
+        n = r.compact_size()
         if n * 32 + 32 > r.remaining():
             raise DecodeError(f"{cls.COMMAND} claims {n} locator hashes, payload too short")
         locator = tuple(r.read(32) for _ in range(n))
@@ -585,7 +587,7 @@ class Headers(Message):
 
     @classmethod
     def parse(cls, r: ByteReader) -> "Headers":
-        n = r.compact_size(MAX_HEADERS)
+        n = r.compact_size()
         if n * _HEADERS_ENTRY > r.remaining():
             raise DecodeError(f"headers claims {n} headers, payload too short")
         out = []
