@@ -490,8 +490,9 @@ def test_schema1_wallet_migrates_and_spends_legacy_and_segwit_coins_in_one_tx(tm
         assert kinds == ["legacy", "wit"]
         verify_signed(w, tx)
         assert tx.vout[c.change_index].script_pubkey[:3] == b"\x76\xa9\x14"   # like the recipient
-        # estimate at 1 sat/vB: 10 + 34 + 148 + 68 + 1 + 34 = 295 vB; the real tx within 1 vB
-        assert c.fee == 295 and 294 <= tx.vsize <= 295
+        # estimate at 1 sat/vB: 10 + 34 + 148 + 68 + 1 + 34 = 295 vB (72-byte signatures); the real
+        # tx is up to 2 vB smaller: low-R signatures are 71 bytes, 70 when S has a zero top byte
+        assert c.fee == 295 and 293 <= tx.vsize <= 295
         w.add_tx(tx, from_me=True, fee=c.fee)
         assert w.balances().trusted == 40 * COIN - c.fee
     finally:
