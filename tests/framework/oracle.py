@@ -426,19 +426,30 @@ class OracleChainState:
         e = self._cs.get_entry(block_hash)
         return bool(e and e.have_data and not e.status & (S.VALID_SCRIPTS | S.FAILED_MASK))
 
+    def _unjudged_ancestor_judged_by_core(self, block: Block) -> bool:
+        """An ancestor tinynode stored but never connected that the kernel found invalid."""
+        e = self._cs.get_entry(block.header.prev_hash)
+        while e is not None and self._stored_unjudged(e.hash):
+            if self.kernel.judged_invalid(e.hash):
+                return True
+            e = e.prev
+        return False
+
     def _compare(self, block: Block, err) -> None:
         from tinynode.consensus.errors import RejectReason
         entry = self._cs.get_entry(block.hash)
-        core_knew_invalid = self.kernel.judged_invalid(block.hash)
+        core_knew_invalid = ((self._unjudged and self.kernel.judged_invalid(block.hash))
+                             or self._unjudged_ancestor_judged_by_core(block))
         accepted, verdicts = self.kernel.submit(block, stored_by_node=bool(entry and entry.have_data))
         if self.invalidated:            # tinynode follows an invalidateblock Core never saw
             return
-        if err is None and not accepted and self._unjudged and core_knew_invalid:
-            # A block delivered again that tinynode stored unconnected (a same-work sibling
-            # came first), while the kernel's stand-in for the unconnected-blocks pool, which
-            # activates after each adopted block, connected it and found it invalid: Core
-            # answers from that earlier verdict, tinynode ("already have it") has none yet.
-            # Not a rule difference; the tips are still compared.
+        if err is None and not accepted and core_knew_invalid:
+            # The block (delivered again) or a stored ancestor of it is one tinynode stored
+            # unconnected (a same-work sibling came first), while the kernel's stand-in for the
+            # unconnected-blocks pool, which activates after each adopted block, connected it
+            # and found it invalid: Core answers from that earlier verdict (duplicate-invalid,
+            # bad-prevblk), tinynode has none yet. Not a rule difference; the tips are still
+            # compared.
             self.calls += 1
             self._assert_same_tip(hash_to_hex(block.hash))
             return
