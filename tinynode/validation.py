@@ -213,21 +213,27 @@ class ValidationService:
         return await self.writer.call(self.test_block_validity_now, block)
 
     def test_block_validity_now(self, block: "Block") -> str | None:
-        """`test_block_validity` on the writer thread. As Core: the block must build on the tip
-        ("inconclusive-not-best-prevblk"), then CheckBlock without proof of work,
-        ContextualCheckBlockHeader, ContextualCheckBlock, and ConnectBlock against a scratch
-        coins view over the tip's, with a dummy index entry and a batch that is thrown away:
-        the block index, the coins and the store are left as they were."""
+        """`test_block_validity` on the writer thread (the reject string, or None)."""
+        err = self.test_block_validity_state_now(block)
+        return None if err is None else err.reject_string
+
+    def test_block_validity_state_now(self, block: "Block") -> "ValidationError | None":
+        """Core `TestBlockValidity` on the writer thread, the failure as a ValidationError (its
+        `state_string` is Core's `BlockValidationState::ToString`). As Core: the block must
+        build on the tip ("inconclusive-not-best-prevblk"), then CheckBlock without proof of
+        work, ContextualCheckBlockHeader, ContextualCheckBlock, and ConnectBlock against a
+        scratch coins view over the tip's, with a dummy index entry and a batch that is thrown
+        away: the block index, the coins and the store are left as they were."""
         from .chain.coins import CoinsView
         from .chain.index import BlockIndexEntry
         from .consensus.block_checks import check_block, contextual_check_block, contextual_check_block_header
-        from .consensus.errors import ValidationError
+        from .consensus.errors import RejectReason, ValidationError
         from .consensus.pow import block_work
         from .storage.base import StoreBatch
         cs = self.writer.chainstate
         tip = cs.tip
         if block.header.prev_hash != tip.hash:
-            return "inconclusive-not-best-prevblk"
+            return ValidationError(RejectReason.INCONCLUSIVE_NOT_BEST_PREVBLK)
         try:
             check_block(block, self.params, check_pow=False)
             contextual_check_block_header(block.header, tip, self.params, int(self._clock()), cs.get_ancestor)
@@ -236,7 +242,7 @@ class ValidationService:
             # ChainState has no check-only connect: its ConnectBlock on throwaway view and batch
             cs._connect_block(block, dummy, CoinsView(cs._dirty_view), StoreBatch())
         except ValidationError as err:
-            return err.reject_string
+            return err
         return None
 
     # --- transactions -----------------------------------------------------------------------------

@@ -103,8 +103,12 @@ async def test_generateblock_errors_are_cores():
             -22, "Transaction decode failed for zz. Make sure the tx has at least one input.")
         assert (await rpc_error(c.call("generateblock", 5, [])))[0] == -3
         assert (await rpc_error(c.call("generateblock", addr, "00")))[0] == -3
-        # a transaction spending a coin nobody has: the block is ground, then refused
+        # a transaction spending a coin nobody has: refused before grinding, with Core's
+        # BlockValidationState::ToString ("reason, debug message")
         raw = await c.call("createrawtransaction", [{"txid": "22" * 32, "vout": 0}], {addr: 1})
-        code, message = await rpc_error(c.call("generateblock", addr, [raw]))
-        assert code == -25 and message.startswith("TestBlockValidity failed: bad-txns-inputs-missingorspent")
+        txid = (await c.call("decoderawtransaction", raw))["txid"]
+        assert await rpc_error(c.call("generateblock", addr, [raw])) == (
+            -25, "TestBlockValidity failed: bad-txns-inputs-missingorspent, "
+                 f"CheckTxInputs: inputs missing/spent in transaction {txid}")
         assert await c.call("getbestblockhash") == tip
+        assert [t["status"] for t in await c.call("getchaintips")] == ["active"]   # nothing stored

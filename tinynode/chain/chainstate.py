@@ -1231,11 +1231,14 @@ class ChainState:
                             coins = None  # type: ignore[assignment]
                             break
                         coins.append(c)
+                # Core ConnectBlock: CheckTxInputs' debug message + " in transaction <txid>"
                 if coins is None:
-                    po = key_outpoint(k)
                     raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT,
-                                          f"tx {tx.txid_hex} input {po!r} missing or spent")
-                fees += check_tx_input_coins(tx, coins, height, maturity)
+                                          f"CheckTxInputs: inputs missing/spent in transaction {tx.txid_hex}")
+                try:
+                    fees += check_tx_input_coins(tx, coins, height, maturity)
+                except ValidationError as err:
+                    raise ValidationError(err.reason, f"{err.detail} in transaction {tx.txid_hex}") from None
                 if enforces_bip68(tx) and height >= params.csv_height:   # Core: BIP68 with CSV
                     if prev_mtp is None:
                         prev_mtp = median_time_past(prev)

@@ -279,7 +279,13 @@ subsidy (the transactions' fees are left unclaimed)."""
         def build():
             mp = self.node.mempool
             txs = [_block_tx(_str(item, "transaction"), mp) for item in transactions]
-            return template_with_txs(self._cs(), txs, spk, int(self.node.clock()), params=self._params)
+            t = template_with_txs(self._cs(), txs, spk, int(self.node.clock()), params=self._params)
+            # Core checks the block before grinding it (TestBlockValidity without proof of
+            # work); a bad block is never mined, stored nor marked invalid
+            err = self.node.service.test_block_validity_state_now(t.block)
+            if err is not None:
+                raise RPCError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {err.state_string}")
+            return t
         template = await self._w(build)
         try:
             block = await miner.solve(template)  # the miner's worker pool, not this process
@@ -288,9 +294,7 @@ subsidy (the transactions' fees are left unclaimed)."""
         if do_submit:
             res = await self.node.service.submit_block(block)
             if not res.ok:
-                err = res.error
-                detail = f", {err.detail}" if err.detail and not err._formatted() else ""
-                raise RPCError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {err.reject_string}{detail}")
+                raise RPCError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {res.error.state_string}")
             return {"hash": hash_to_hex(block.hash)}
         return {"hash": hash_to_hex(block.hash), "hex": block.serialize().hex()}
 
