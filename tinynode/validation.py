@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from .consensus.errors import PolicyError
+from .consensus.versionbits import VersionBitsCache
 from .mempool.pool import MempoolEntry, PackageResult, is_consensus_invalid
 from .mining.template import COINBASE_WEIGHT_RESERVE, BlockTemplate, build_template
 
@@ -164,6 +165,8 @@ class ValidationService:
         #: (weight incl. the reserved weight, tx count) of the last template: getmininginfo's
         #: currentblockweight / currentblocktx (Core's BlockAssembler::m_last_block_*)
         self.last_block_stats: tuple[int, int] | None = None
+        #: Core's ChainstateManager::m_versionbitscache (BIP9 states; writer thread only)
+        self.versionbits = VersionBitsCache()
 
     # --- reads ------------------------------------------------------------------------------------
     @property
@@ -201,7 +204,8 @@ class ValidationService:
     def template_now(self, payout_script: bytes, now: int, extranonce: int = 0) -> BlockTemplate:
         """`build_template` for code already on the writer thread."""
         t = build_template(self.writer.chainstate, self.mempool, payout_script, now, extranonce,
-                           params=self.params, options=self.assembler_options)
+                           params=self.params, options=self.assembler_options,
+                           versionbits=self.versionbits)
         reserved = (self.assembler_options.block_reserved_weight
                     if self.assembler_options is not None else COINBASE_WEIGHT_RESERVE)
         self.last_block_stats = (reserved + sum(tx.weight for tx in t.block.txs[1:]), t.tx_count - 1)
