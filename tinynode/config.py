@@ -89,6 +89,10 @@ def parse_peer(text: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
+#: Core's HTTP server takes request bodies up to serialize.h's MAX_SIZE (0x02000000 = 32 MiB,
+#: httpserver.cpp evhttp_set_max_body_size): a 4 MB block as hex in submitblock fits.
+MAX_RPC_BODY = 0x02000000
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     """Everything a `Node` needs to start. Timeouts live here so tests can shrink them."""
@@ -111,7 +115,7 @@ class NodeConfig:
     autoconnect: bool = True           # Core -connect=0 is autoconnect=False: --peers and addnode only
     log_console: bool = True           # Core -printtoconsole: the log on stderr too
     rpc_timeout: float = 60.0          # per request, seconds
-    rpc_max_body: int = 8 * 1024 * 1024
+    rpc_max_body: int = MAX_RPC_BODY   # Core's HTTP server: MAX_SIZE (32 MiB)
     rest: bool = False                 # Core -rest: the REST interface on the TCP RPC port
     explorer: bool = False             # the explorer page on the TCP RPC port (implies rest)
     whitelist: tuple[WhitelistEntry, ...] = ()   # Core -whitelist: permissions by peer address
