@@ -71,6 +71,13 @@ async def test_generateblock_without_submit_returns_hex_that_submitblock_accepts
         assert await c.call("getbestblockhash") == res["hash"]
         assert await c.call("getrawmempool") == []
         assert await c.call("submitblock", res["hex"]) == "duplicate"
+        # Core's ProcessNewBlock runs CheckBlock before looking the block or its parent up: an
+        # empty block (null header, no txs) fails its proof of work; a known block with a
+        # broken merkle root fails that, not "duplicate"
+        assert await c.call("submitblock", "00" * 81) == "high-hash"
+        blk = bytearray.fromhex(res["hex"])
+        blk[80 + 1 + 10] ^= 1           # a byte of the coinbase: the merkle root no longer matches
+        assert await c.call("submitblock", blk.hex()) == "bad-txnmrklroot"
 
 
 async def test_generateblock_output_descriptors_and_empty_blocks():

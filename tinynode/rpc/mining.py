@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Any
 
-from ..consensus.block_checks import witness_commitment_index
+from ..consensus.block_checks import check_block, witness_commitment_index
 from ..consensus.errors import RejectReason
 from ..consensus.versionbits import BIP9Deployment, ThresholdState, deployments_for
 from ..mining.miner import MiningError
@@ -329,7 +329,14 @@ otherwise a BIP22 result as Core gives it: "duplicate", "duplicate-invalid", "in
             raise RPCError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None
         known, parent = await self._w(lambda: (self._cs().get_entry(block.hash),
                                                self._cs().get_entry(block.header.prev_hash)))
-        if known is not None:  # Core submitblock looks the hash up before ProcessNewBlock
+        if known is not None or parent is None:
+            # Core ProcessNewBlock runs CheckBlock (proof of work, merkle root, sizes, coinbase,
+            # each tx) before AcceptBlock looks the block and its parent up
+            try:
+                await self._w(lambda: check_block(block, self._params))
+            except ValidationError as err:
+                return err.reject_string
+        if known is not None:  # then AcceptBlockHeader: the hash is already known
             if known.failed:
                 return "duplicate-invalid"
             if known.status & BlockStatus.VALID_SCRIPTS and known.have_data:   # Core IsValid(BLOCK_VALID_SCRIPTS)
