@@ -511,7 +511,46 @@ class SyncManager:
         elif answered:   # an announcement while no request is out says nothing about the end
             st.headers_synced = True
         await self._headers_sync_step()
+        await self._direct_fetch(st, headers[-1].hash)
         await self._schedule()
+
+    async def _direct_fetch(self, st: _PeerSync, last_hash: bytes) -> None:
+        """Core `HeadersDirectFetchBlocks`: when our tip is recent and the announced chain has at
+        least our tip's work, ask this peer at once for the blocks we lack between our active
+        chain and its last header (at most MAX_BLOCKS_IN_TRANSIT_PER_PEER; none for a larger
+        reorg), even when it is not the peer's best chain (a fork of our tip's work)."""
+        snap = self.service.snapshot
+        if not snap.tip_time or snap.tip_time <= self._now() - 20 * self.params.pow_target_spacing:
+            return                                    # Core CanDirectFetch
+        exclude = frozenset(self._requested) | frozenset(self._received) | frozenset(self._submitting)
+        hashes = await self.service.call(self._direct_fetch_hashes, last_hash, exclude,
+                                         self.config.blocks_per_peer)
+        free = self.config.blocks_per_peer - len(st.blocks_in_flight)
+        hashes = [h for h in hashes if h not in self._requested][:max(0, free)]
+        if not hashes or not st.peer.is_connected:
+            return
+        now = time.monotonic()
+        for h in hashes:
+            st.blocks_in_flight[h] = now
+            self._requested[h] = st.peer.id
+        req = InvType.BLOCK | self._fetch_flag(st.peer)
+        st.peer.send(m.GetData(tuple(m.InvVect(req, h) for h in hashes)))
+
+    def _direct_fetch_hashes(self, last_hash: bytes, exclude: frozenset, limit: int) -> list[bytes]:
+        """Writer thread: the blocks to fetch toward `last_hash`, oldest first (see `_direct_fetch`)."""
+        cs = self.service.chainstate
+        e = cs.get_entry(last_hash)
+        if e is None or e.failed or e.chainwork < cs.tip.chainwork:
+            return []
+        out: list[bytes] = []
+        while e is not None and cs.get_block_hash(e.height) != e.hash and len(out) <= limit:
+            if not e.have_data and e.hash not in exclude:
+                out.append(e.hash)
+            e = e.prev
+        if e is None or cs.get_block_hash(e.height) != e.hash:
+            return []                                 # a large reorg: left to the scheduler
+        out.reverse()
+        return out
 
     def _entry_of(self, h: bytes) -> Any:
         return self.service.chainstate.get_entry(h)
