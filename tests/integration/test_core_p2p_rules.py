@@ -269,6 +269,26 @@ async def test_same_work_fork_is_fetched_directly_while_the_peers_best_chain_wai
         await stop_nodes([node])
 
 
+async def test_pong_comes_after_the_blocks_sent_before_the_ping():
+    """Core processes a peer's messages in order: the pong to a ping sent after blocks is sent
+    once those blocks were validated, so the tip is there when the pong arrives (Core's
+    send_and_ping / sync_with_ping rely on it)."""
+    node = await _node()
+    raw = None
+    try:
+        b = BlockBuilder(REGTEST, spacing=1)
+        blocks = [b.next_block(f"a{i}") for i in range(1, 31)]
+        raw = await _raw(node)
+        for blk in blocks:
+            await raw.send(m.BlockMsg(blk))
+        await raw.ping_roundtrip()
+        assert node.tip == blocks[-1].hash          # no waiting: the pong was the barrier
+    finally:
+        if raw is not None:
+            await raw.close()
+        await stop_nodes([node])
+
+
 async def test_invalid_block_and_tx_log_lines(caplog):
     """The substrings Core's tests wait for: ConnectBlock's "Block validation error: reason,
     detail", the header's "<hash>, bad-version(0x...)", a tx's "... was not accepted: reason",

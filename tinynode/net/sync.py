@@ -216,7 +216,8 @@ class SyncManager:
         self._schedule_lock = asyncio.Lock()
         self._want_schedule = False
         self._blocks_waiting = asyncio.Event()
-        self._submitting: dict[bytes, None] = {}          # queued at the writer, in order
+        self._submitting: dict[bytes, int] = {}           # queued at the writer, in order -> peer id
+        self._block_done = asyncio.Event()                 # a submitted block came back from the writer
         self._recent_ok = _Known(4096)                     # recently stored by us
         self._tg: asyncio.TaskGroup | None = None
         self._path_cache: dict = {}   # writer thread only (see _next_blocks)
@@ -842,6 +843,35 @@ class SyncManager:
         # (decoding the next block overlaps validating this one).
         self._blocks_waiting.set()
 
+    def _blocks_pending_from(self, peer_id: int) -> bool:
+        """A block this peer sent is at the writer, or waits for the submitter with its parent
+        at hand (one waiting for a missing parent does not count)."""
+        if any(pid == peer_id for pid in self._submitting.values()):
+            return True
+        tip = self.service.snapshot.tip_hash
+        for h, (blk, pid) in self._received.items():
+            if pid == peer_id:
+                p = blk.header.prev_hash
+                if h in self._store_now or p == tip or p in self._submitting or p in self._recent_ok:
+                    return True
+        return False
+
+    async def settle_before_pong(self, peer: Peer, timeout: float = 60.0) -> None:
+        """Core handles one peer's messages in order: a ping sent after a block is answered once
+        that block was validated (the test framework's sync_with_ping relies on it). Waits,
+        bounded by `timeout`, until no block from `peer` is still being processed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._blocks_pending_from(peer.id):
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._block_done.clear()
+            try:
+                await asyncio.wait_for(self._block_done.wait(), timeout=min(left, 0.05))
+            except TimeoutError:
+                pass
+
     async def _unrequested_block_wanted(self, peer: Peer, block: Any) -> bool:
         """Core ProcessMessage("block") + AcceptBlock with fRequested false. The header must
         connect (a block whose parent we do not know costs the sender: BLOCK_MISSING_PREV) and,
@@ -933,7 +963,7 @@ class SyncManager:
                     self._store_now.discard(h)
                     if item is None:
                         continue
-                    self._submitting[h] = None
+                    self._submitting[h] = item[1]
                     assert self._tg is not None
                     self._tg.create_task(self._submit_one(*item))
 
@@ -948,6 +978,7 @@ class SyncManager:
             ok = False
         finally:
             self._submitting.pop(h, None)
+            self._block_done.set()
         if ok:
             self._recent_ok.add(h)
         self._blocks_waiting.set()
