@@ -274,7 +274,7 @@ def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops
             # Stale (some ancestors already in): retry with the current score.
             heapq.heappush(heap, (-rate, size, txid))
             continue
-        if min_fee_rate and fee * 1000 < min_fee_rate * size:
+        if fee * 1000 < min_fee_rate * size:   # Core: chunk feerate << blockMinFeeRate (0 too)
             break
         if total_weight + weight > max_weight or total_sigops + sigops > max_sigops:
             failed.add(txid)
