@@ -1174,11 +1174,9 @@ class ChainState:
         # change, as Core. Shortcuts, exact under BIP34 (active from height 1): an unspent
         # duplicate of a non-coinbase tx would have spent the very inputs this tx spends, so a tx
         # whose inputs are all unspent cannot be one; only txs with an input not (yet) in the view
-        # need the output lookups. A coinbase at height >= BIP34_HEIGHT starts with the push of
-        # its own height (contextual_check_block), and distinct heights give distinct pushes none
-        # of which is a prefix of another, so its txid differs from every other coinbase of the
-        # chain (Core skips BIP30 once BIP34 is active for the same reason); only a coinbase
-        # below the BIP34 height is looked up.
+        # need the output lookups. The coinbase is always looked up: a coinbase below the BIP34
+        # height may push any height, so a later coinbase can repeat it (Core skips BIP30 after
+        # BIP34 only on a chain holding its BIP34Hash, i.e. never on regtest / tinynet).
         txs = block.txs
         found: list[list[Coin] | None] = [None] * len(txs)
         keys: list[list[bytes] | None] = [None] * len(txs)
@@ -1195,12 +1193,10 @@ class ChainState:
                 else:
                     found[i] = pre
                     continue
-            elif height >= params.bip34_height:
-                continue
             txid = tx.txid
             for n, out in enumerate(tx.vout):
                 if _spendable(out.script_pubkey) and view_get(txid + _BE32(n)) is not None:
-                    raise ValidationError(R.BAD_TXNS_BIP30, f"tried to overwrite transaction {tx.txid_hex}")
+                    raise ValidationError(R.BAD_TXNS_BIP30, "tried to overwrite transaction")
         counts = self._sigop_counts.pop(block_hash, None)
         if counts is None or len(counts) != len(txs):
             counts = [legacy_sigops(tx) for tx in txs]
