@@ -138,6 +138,7 @@ class NodeConfig:
     block_reserved_weight: int = DEFAULT_BLOCK_RESERVED_WEIGHT   # Core -blockreservedweight
     min_relay_tx_fee: int | None = None   # Core -minrelaytxfee, sat/kvB; None = policy default
     permit_bare_multisig: bool = True  # Core -permitbaremultisig
+    persist_mempool: bool = True       # Core -persistmempool: mempool.dat loaded at start, written at stop
     test: tuple[str, ...] = ()         # Core -test=<option>: only "bip94" (regtest)
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
@@ -468,6 +469,9 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
                         "relayed (Core's -minrelaytxfee; default 0.00000100)")
     g.add_argument("--permitbaremultisig", type=int, choices=(0, 1), default=1, metavar="0|1",
                    help="relay bare multisig outputs (Core's -permitbaremultisig; default 1)")
+    g.add_argument("--persistmempool", type=int, choices=(0, 1), default=1, metavar="0|1",
+                   help="load the mempool from mempool.dat at start and write it at shutdown "
+                        "(Core's -persistmempool; default 1)")
     g.add_argument("--test", action="append", default=[], metavar="OPTION",
                    help="regtest test option as Core's -test=<option>: bip94 enforces the BIP94 "
                         "timewarp rule. Repeatable")
@@ -478,6 +482,7 @@ def _core_options(ns: argparse.Namespace) -> dict[str, object]:
     out: dict[str, object] = {
         "txindex": ns.txindex, "prune": ns.prune, "fastprune": ns.fastprune,
         "block_version": ns.blockversion, "permit_bare_multisig": bool(ns.permitbaremultisig),
+        "persist_mempool": bool(ns.persistmempool),
         "test": tuple(ns.test),
     }
     if ns.blockmintxfee is not None:
