@@ -119,3 +119,24 @@ async def test_generateblock_errors_are_cores():
                  f"CheckTxInputs: inputs missing/spent in transaction {txid}")
         assert await c.call("getbestblockhash") == tip
         assert [t["status"] for t in await c.call("getchaintips")] == ["active"]   # nothing stored
+
+
+async def test_submitblock_fills_in_the_default_witness_nonce():
+    """Core UpdateUncommittedBlockStructures: a block whose coinbase commits to the witnesses
+    but carries no reserved value gets the default (32 zero bytes) before it is checked."""
+    from dataclasses import replace as dc_replace
+
+    from tinynode.primitives.block import Block
+    from tinynode.primitives.tx import Tx
+    async with running_nodes(1) as (a,):
+        c = a.rpc
+        addr = await c.call("getnewaddress")
+        res = await c.call("generateblock", addr, [], False)
+        block = Block.from_bytes(bytes.fromhex(res["hex"]))
+        cb = block.txs[0]
+        assert cb.vin[0].witness == (bytes(32),)
+        bare = Tx(cb.version, (dc_replace(cb.vin[0], witness=()),), cb.vout, cb.locktime)
+        stripped = Block(block.header, (bare,))
+        assert stripped.hash == block.hash and stripped.serialize() != block.serialize()
+        assert await c.call("submitblock", stripped.serialize().hex()) is None
+        assert await c.call("getbestblockhash") == res["hash"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from ..consensus.block_checks import check_block, witness_commitment_index
@@ -329,6 +330,8 @@ otherwise a BIP22 result as Core gives it: "duplicate", "duplicate-invalid", "in
             raise RPCError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None
         known, parent = await self._w(lambda: (self._cs().get_entry(block.hash),
                                                self._cs().get_entry(block.header.prev_hash)))
+        if parent is not None and parent.height + 1 >= self._params.segwit_height:
+            block = _with_default_witness_nonce(block)   # Core UpdateUncommittedBlockStructures
         if known is not None or parent is None:
             # Core ProcessNewBlock runs CheckBlock (proof of work, merkle root, sizes, coinbase,
             # each tx) before AcceptBlock looks the block and its parent up
@@ -420,6 +423,17 @@ Returns a json object containing mining-related information."""
         opts = getattr(svc, "assembler_options", None)
         out["blockmintxfee"] = amount_to_json(opts.block_min_fee_rate if opts is not None else 1)
         return out
+
+
+def _with_default_witness_nonce(block: Block) -> Block:
+    """Core `UpdateUncommittedBlockStructures`: a block with a witness commitment whose coinbase
+    has no witness gets the default 32-zero-byte reserved value as its coinbase witness (the
+    txids, so the header, stay the same)."""
+    cb = block.txs[0] if block.txs else None
+    if cb is None or not cb.vin or cb.has_witness() or witness_commitment_index(block) is None:
+        return block
+    vin = (replace(cb.vin[0], witness=(bytes(32),)),) + cb.vin[1:]
+    return Block(block.header, (Tx(cb.version, vin, cb.vout, cb.locktime),) + tuple(block.txs[1:]))
 
 
 def _gbt_rule(dep: BIP9Deployment) -> str:
