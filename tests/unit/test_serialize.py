@@ -26,7 +26,7 @@ def test_compact_size_encodings(n, enc):
     "ff0000000000000000", "ffffffffff00000000",  # fits in fe
 ])
 def test_non_canonical_compact_size_rejected(enc):
-    with pytest.raises(DecodeError, match="non-canonical"):
+    with pytest.raises(DecodeError, match=r"^non-canonical ReadCompactSize\(\)$"):
         ByteReader(bytes.fromhex(enc)).compact_size(2**64)
 
 

@@ -115,15 +115,15 @@ class ByteReader:
         elif first == 0xFD:
             value = self._unpack(_U16)
             if value < 0xFD:
-                raise DecodeError("non-canonical compact size")
+                raise DecodeError("non-canonical ReadCompactSize()")   # Core serialize.h text
         elif first == 0xFE:
             value = self._unpack(_U32)
             if value < 0x10000:
-                raise DecodeError("non-canonical compact size")
+                raise DecodeError("non-canonical ReadCompactSize()")   # Core serialize.h text
         else:
             value = self._unpack(_U64)
             if value < 0x100000000:
-                raise DecodeError("non-canonical compact size")
+                raise DecodeError("non-canonical ReadCompactSize()")   # Core serialize.h text
         if value > max_value:
             raise DecodeError(f"compact size {value} over the limit {max_value}")
         return value
@@ -161,7 +161,7 @@ def read_compact_size_at(data: bytes, pos: int, end: int) -> tuple[int, int]:
         raise DecodeError(f"short read: wanted {st.size} bytes at offset {pos + 1}, {end - pos - 1} left")
     value = st.unpack_from(data, pos + 1)[0]
     if value < floor:
-        raise DecodeError("non-canonical compact size")
+        raise DecodeError("non-canonical ReadCompactSize()")   # Core serialize.h text
     return value, nxt
 
 
