@@ -38,6 +38,9 @@ def test_template_fields_on_the_tip():
     assert t.tx_count == 1 and t.fees == 0
     cb = t.coinbase
     assert cb.is_coinbase() and cb.vout[0].script_pubkey == PAYOUT
+    # Core's CreateNewBlock: the coinbase is timelocked to its height (locktime height - 1,
+    # sequence MAX_SEQUENCE_NONFINAL), version 2
+    assert (cb.version, cb.locktime, cb.vin[0].sequence) == (2, t.height - 1, 0xFFFFFFFE)
     assert cb.vout[0].value == REGTEST.block_subsidy(t.height)
     assert cb.vin[0].script_sig.startswith(b"\x02" + t.height.to_bytes(2, "little"))
     assert t.block.compute_merkle_root() == (t.header.merkle_root, False)

@@ -172,10 +172,16 @@ def _legacy_sigops(script: bytes) -> int:
     return n
 
 
+#: Core CTxIn::MAX_SEQUENCE_NONFINAL: the coinbase input's sequence, so its locktime counts
+COINBASE_SEQUENCE = SEQUENCE_FINAL - 1
+
+
 def make_coinbase(height: int, value: int, payout_script: bytes, extranonce: int = 0) -> Tx:
-    """The coinbase transaction (Core's `CreateNewBlock` coinbase part)."""
-    return Tx(1, (TxIn(NULL_OUTPOINT, coinbase_script_sig(height, extranonce), SEQUENCE_FINAL),),
-              (TxOut(value, payout_script),), 0)
+    """The coinbase transaction (Core's `CreateNewBlock` coinbase part): version 2 (Core's
+    CURRENT_VERSION), the input's sequence MAX_SEQUENCE_NONFINAL and the locktime height - 1,
+    so the coinbase is timelocked to its height."""
+    return Tx(2, (TxIn(NULL_OUTPOINT, coinbase_script_sig(height, extranonce), COINBASE_SEQUENCE),),
+              (TxOut(value, payout_script),), height - 1)
 
 
 def add_witness_commitment(txs: Sequence[Tx]) -> tuple[Tx, ...]:
