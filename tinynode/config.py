@@ -91,6 +91,10 @@ def parse_peer(text: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
+#: Core's HTTP server takes request bodies up to serialize.h's MAX_SIZE (0x02000000 = 32 MiB,
+#: httpserver.cpp evhttp_set_max_body_size): a 4 MB block as hex in submitblock fits.
+MAX_RPC_BODY = 0x02000000
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     """Everything a `Node` needs to start. Timeouts live here so tests can shrink them."""
@@ -113,7 +117,7 @@ class NodeConfig:
     autoconnect: bool = True           # Core -connect=0 is autoconnect=False: --peers and addnode only
     log_console: bool = True           # Core -printtoconsole: the log on stderr too
     rpc_timeout: float = 60.0          # per request, seconds
-    rpc_max_body: int = 8 * 1024 * 1024
+    rpc_max_body: int = MAX_RPC_BODY   # Core's HTTP server: MAX_SIZE (32 MiB)
     rest: bool = False                 # Core -rest: the REST interface on the TCP RPC port
     explorer: bool = False             # the explorer page on the TCP RPC port (implies rest)
     whitelist: tuple[WhitelistEntry, ...] = ()   # Core -whitelist: permissions by peer address
@@ -137,6 +141,7 @@ class NodeConfig:
     block_reserved_weight: int = DEFAULT_BLOCK_RESERVED_WEIGHT   # Core -blockreservedweight
     min_relay_tx_fee: int | None = None   # Core -minrelaytxfee, sat/kvB; None = policy default
     permit_bare_multisig: bool = True  # Core -permitbaremultisig
+    persist_mempool: bool = True       # Core -persistmempool: mempool.dat loaded at start, written at stop
     test: tuple[str, ...] = ()         # Core -test=<option>: only "bip94" (regtest)
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
@@ -476,6 +481,9 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
                         "relayed (Core's -minrelaytxfee; default 0.00000100)")
     g.add_argument("--permitbaremultisig", type=int, choices=(0, 1), default=1, metavar="0|1",
                    help="relay bare multisig outputs (Core's -permitbaremultisig; default 1)")
+    g.add_argument("--persistmempool", type=int, choices=(0, 1), default=1, metavar="0|1",
+                   help="load the mempool from mempool.dat at start and write it at shutdown "
+                        "(Core's -persistmempool; default 1)")
     g.add_argument("--test", action="append", default=[], metavar="OPTION",
                    help="regtest test option as Core's -test=<option>: bip94 enforces the BIP94 "
                         "timewarp rule. Repeatable")
@@ -486,6 +494,7 @@ def _core_options(ns: argparse.Namespace) -> dict[str, object]:
     out: dict[str, object] = {
         "txindex": ns.txindex, "prune": ns.prune, "fastprune": ns.fastprune, "dbcache": ns.dbcache,
         "block_version": ns.blockversion, "permit_bare_multisig": bool(ns.permitbaremultisig),
+        "persist_mempool": bool(ns.persistmempool),
         "test": tuple(ns.test),
     }
     if ns.blockmintxfee is not None:

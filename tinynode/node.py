@@ -303,7 +303,9 @@ class Node:
         self.service = ValidationService(self.writer, params, self.mempool, clock=self.clock)
         self.service.assembler_options = self._assembler_options()
         await self.writer.call(self.mempool.fee_estimator.load, self._fee_estimates_path)
-        accepted, failed = await self.writer.call(self.mempool.load, self._mempool_path)
+        accepted = failed = 0
+        if self.config.persist_mempool:   # Core -persistmempool=0: no LoadMempool
+            accepted, failed = await self.writer.call(self.mempool.load, self._mempool_path)
         if accepted or failed:
             log.info("mempool loaded: %d txs back from %s (%d no longer valid)",
                      accepted, self._mempool_path.name, failed)
@@ -456,7 +458,7 @@ class Node:
         writer = self.writer
         if writer is not None and writer.running:  # a failed start already stopped it
             mempool = self.mempool
-            if mempool is not None:
+            if mempool is not None and self.config.persist_mempool:   # Core DumpMempool
                 try:
                     n = await writer.call(mempool.save, self._mempool_path)
                     log.info("mempool saved: %d txs", n)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from .consensus.errors import PolicyError
+from .consensus.versionbits import VersionBitsCache
 from .mempool.pool import MempoolEntry, PackageResult, is_consensus_invalid
 from .mining.template import COINBASE_WEIGHT_RESERVE, BlockTemplate, build_template
 
@@ -165,6 +166,8 @@ class ValidationService:
         #: (weight incl. the reserved weight, tx count) of the last template: getmininginfo's
         #: currentblockweight / currentblocktx (Core's BlockAssembler::m_last_block_*)
         self.last_block_stats: tuple[int, int] | None = None
+        #: Core's ChainstateManager::m_versionbitscache (BIP9 states; writer thread only)
+        self.versionbits = VersionBitsCache()
 
     # --- reads ------------------------------------------------------------------------------------
     @property
@@ -202,7 +205,8 @@ class ValidationService:
     def template_now(self, payout_script: bytes, now: int, extranonce: int = 0) -> BlockTemplate:
         """`build_template` for code already on the writer thread."""
         t = build_template(self.writer.chainstate, self.mempool, payout_script, now, extranonce,
-                           params=self.params, options=self.assembler_options)
+                           params=self.params, options=self.assembler_options,
+                           versionbits=self.versionbits)
         reserved = (self.assembler_options.block_reserved_weight
                     if self.assembler_options is not None else COINBASE_WEIGHT_RESERVE)
         self.last_block_stats = (reserved + sum(tx.weight for tx in t.block.txs[1:]), t.tx_count - 1)
@@ -214,21 +218,27 @@ class ValidationService:
         return await self.writer.call(self.test_block_validity_now, block)
 
     def test_block_validity_now(self, block: "Block") -> str | None:
-        """`test_block_validity` on the writer thread. As Core: the block must build on the tip
-        ("inconclusive-not-best-prevblk"), then CheckBlock without proof of work,
-        ContextualCheckBlockHeader, ContextualCheckBlock, and ConnectBlock against a scratch
-        coins view over the tip's, with a dummy index entry and a batch that is thrown away:
-        the block index, the coins and the store are left as they were."""
+        """`test_block_validity` on the writer thread (the reject string, or None)."""
+        err = self.test_block_validity_state_now(block)
+        return None if err is None else err.reject_string
+
+    def test_block_validity_state_now(self, block: "Block") -> "ValidationError | None":
+        """Core `TestBlockValidity` on the writer thread, the failure as a ValidationError (its
+        `state_string` is Core's `BlockValidationState::ToString`). As Core: the block must
+        build on the tip ("inconclusive-not-best-prevblk"), then CheckBlock without proof of
+        work, ContextualCheckBlockHeader, ContextualCheckBlock, and ConnectBlock against a
+        scratch coins view over the tip's, with a dummy index entry and a batch that is thrown
+        away: the block index, the coins and the store are left as they were."""
         from .chain.coins import CoinsView
         from .chain.index import BlockIndexEntry
         from .consensus.block_checks import check_block, contextual_check_block, contextual_check_block_header
-        from .consensus.errors import ValidationError
+        from .consensus.errors import RejectReason, ValidationError
         from .consensus.pow import block_work
         from .storage.base import StoreBatch
         cs = self.writer.chainstate
         tip = cs.tip
         if block.header.prev_hash != tip.hash:
-            return "inconclusive-not-best-prevblk"
+            return ValidationError(RejectReason.INCONCLUSIVE_NOT_BEST_PREVBLK)
         try:
             check_block(block, self.params, check_pow=False)
             contextual_check_block_header(block.header, tip, self.params, int(self._clock()), cs.get_ancestor)
@@ -237,7 +247,7 @@ class ValidationService:
             # ChainState has no check-only connect: its ConnectBlock on throwaway view and batch
             cs._connect_block(block, dummy, CoinsView(cs._dirty_view), StoreBatch())
         except ValidationError as err:
-            return err.reject_string
+            return err
         return None
 
     # --- transactions -----------------------------------------------------------------------------

@@ -33,7 +33,6 @@ IGNORED = {
     "listenonion": "tinynode has no Tor support to disable", "natpmp": "tinynode does no port mapping",
     "unsafesqlitesync": "wallet database sync mode", "keypool": "wallet key pool size",
     "fallbackfee": "wallet fee fallback", "peertimeout": "tinynode's handshake and ping timeouts",
-    "persistmempool": "tinynode writes mempool.dat on shutdown",
     "maxconnections": "tinynode's own peer limits are below the framework's 94",
     "par": "script-check threads (tinynode sizes its own)",
 }
@@ -171,8 +170,8 @@ def translate(args: dict[str, list[str]]) -> list[str]:
     for name in ("txindex", "txospenderindex", "fastprune"):
         if one(name, "0") == "1":
             out.append(f"--{name}")
-    for name in ("prune", "dbcache", "blockversion", "blockmintxfee", "blockmaxweight", "blockreservedweight",
-                 "minrelaytxfee", "permitbaremultisig"):
+    for name in ("prune", "dbcache", "blockversion", "blockmintxfee", "blockmaxweight",
+                 "blockreservedweight", "minrelaytxfee", "permitbaremultisig", "persistmempool"):
         v = one(name)
         if v is not None:
             out += [f"--{name}", v]

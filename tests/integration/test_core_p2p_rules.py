@@ -239,6 +239,56 @@ async def test_same_work_fork_announced_by_headers_is_downloaded_and_checked(cap
         await stop_nodes([node])
 
 
+async def test_same_work_fork_is_fetched_directly_while_the_peers_best_chain_waits():
+    """Core HeadersDirectFetchBlocks (feature_block's b24..b26): the peer's best chain waits on a
+    block it never sends; a same-work fork of our tip it then announces is still asked for at
+    once, from the headers message, not left behind the stalled download."""
+    node = await _node(config=sync_config(block_stall_timeout=30.0))
+    raw = None
+    try:
+        b = BlockBuilder(REGTEST, spacing=1)
+        t0 = int(time.time()) - 100    # a recent tip (Core CanDirectFetch)
+        a1, a2 = b.next_block("a1", time=t0), b.next_block("a2", time=t0 + 1)
+        raw = await _raw(node)
+        await _send_block(raw, a1, node)
+        await _send_block(raw, a2, node)
+        f3, f4 = b.next_block("f3", time=t0 + 2), b.next_block("f4", time=t0 + 3)
+        raw.received.clear()
+        await raw.send(m.Headers((f3.header, f4.header)))
+        req = await raw.expect("getdata")
+        assert [iv.hash for iv in req.items] == [f3.hash, f4.hash]    # never answered
+        b.set_tip("a1")
+        g2 = b.next_block("g2", time=t0 + 2)                          # the same work as a2
+        await raw.send(m.Headers((g2.header,)))
+        req = await raw.expect("getdata")
+        assert [iv.hash for iv in req.items] == [g2.hash]
+        assert node.tip == a2.hash
+    finally:
+        if raw is not None:
+            await raw.close()
+        await stop_nodes([node])
+
+
+async def test_pong_comes_after_the_blocks_sent_before_the_ping():
+    """Core processes a peer's messages in order: the pong to a ping sent after blocks is sent
+    once those blocks were validated, so the tip is there when the pong arrives (Core's
+    send_and_ping / sync_with_ping rely on it)."""
+    node = await _node()
+    raw = None
+    try:
+        b = BlockBuilder(REGTEST, spacing=1)
+        blocks = [b.next_block(f"a{i}") for i in range(1, 31)]
+        raw = await _raw(node)
+        for blk in blocks:
+            await raw.send(m.BlockMsg(blk))
+        await raw.ping_roundtrip()
+        assert node.tip == blocks[-1].hash          # no waiting: the pong was the barrier
+    finally:
+        if raw is not None:
+            await raw.close()
+        await stop_nodes([node])
+
+
 async def test_invalid_block_and_tx_log_lines(caplog):
     """The substrings Core's tests wait for: ConnectBlock's "Block validation error: reason,
     detail", the header's "<hash>, bad-version(0x...)", a tx's "... was not accepted: reason",

@@ -23,16 +23,13 @@ EXPECTED = {
     # <tip><Core's nTransactionsUpdated>: the counter is each node's own (tinynode: its pool's
     # change sequence); both name the same tip, checked below
     "getblocktemplate": {".longpollid"},
-    # Core's regtest has the BIP9 "testdummy" deployment (bit 28, no rules); tinynode defines no
-    # version-bits deployments
-    "getdeploymentinfo": {".deployments.testdummy+missing"},
-    "getdeploymentinfo@genesis": {".deployments.testdummy+missing"},
 }
 
 
 async def test_getblocktemplate_and_getdeploymentinfo_equal_cores(bitcoind_path: str) -> None:  # noqa: F811
-    """110 Core blocks (below regtest's first 144-block signalling period, so Core's testdummy is
-    still DEFINED and its template version is the plain 0x20000000) plus a block with a spend;
+    """150 Core blocks (into regtest's second 144-block period, so the BIP9 testdummy deployment
+    is STARTED: Core's blocks from 144 on signal bit 28, the templates' version is 0x30000000,
+    getdeploymentinfo counts the period's signals) plus a block with a spend;
     a second spend waits in both mempools; both templates then hold it, with the same fee,
     sigop cost, weight, coinbase value and witness commitment."""
     key = PrivateKey(bytes(31) + b"\x0e")
@@ -40,7 +37,7 @@ async def test_getblocktemplate_and_getdeploymentinfo_equal_cores(bitcoind_path:
     t: TestNode | None = None
     try:
         t = await start_node(peers=(("127.0.0.1", core.p2p_port),))
-        c = await core_chain_with_a_spend(core, t, key, 110, pending_fee=7_000)
+        c = await core_chain_with_a_spend(core, t, key, 150, pending_fee=7_000)
         tip, pending = c.with_tx, c.pending
         await core.rpc("sendrawtransaction", pending.raw.hex())
 
@@ -63,6 +60,7 @@ async def test_getblocktemplate_and_getdeploymentinfo_equal_cores(bitcoind_path:
         assert 0 <= ours.pop("curtime") - theirs.pop("curtime") <= 5
         assert list(ours) == [k for k in theirs] and ours["transactions"][0]["txid"] == pending.txid_hex
         assert ours["longpollid"][:64] == theirs["longpollid"][:64] == tip
+        assert ours["version"] == 0x30000000 and ours["vbavailable"] == {"testdummy": 28}
         compare("getblocktemplate", ours, theirs)
         # a block assembled from Core's template: both judge the proposal the same way
         for mode_req in ({"mode": "proposal", "data": (await core.rpc("getblock", tip, 0))},):

@@ -104,6 +104,13 @@ async def test_blockchain_rpcs_and_error_codes():
         assert h.startswith("getblock") and "Examples:" in h
         # named arguments
         assert await a.rpc.call("getblockhash", named={"height": 1}) == hashes[0]
+        # Core's "args": positional arguments first, named ones after (the test framework's
+        # node.getblock(hash, verbosity=2))
+        b2 = await a.rpc.call("getblock", named={"args": [hashes[0]], "verbosity": 2})
+        assert b2["hash"] == hashes[0] and isinstance(b2["tx"][0], dict)
+        assert await a.rpc.call("getblock", named={"args": [hashes[0], 0]}) == await a.rpc.call("getblock", hashes[0], 0)
+        e = await rpc_error(a.rpc.call("getblock", named={"args": [hashes[0]], "blockhash": hashes[0]}))
+        assert (e.code, e.message) == (-8, "Parameter blockhash specified twice both as positional and named argument")
 
 
 async def test_three_sends_from_one_coin_and_mempool_rejects():

@@ -71,6 +71,13 @@ async def test_generateblock_without_submit_returns_hex_that_submitblock_accepts
         assert await c.call("getbestblockhash") == res["hash"]
         assert await c.call("getrawmempool") == []
         assert await c.call("submitblock", res["hex"]) == "duplicate"
+        # Core's ProcessNewBlock runs CheckBlock before looking the block or its parent up: an
+        # empty block (null header, no txs) fails its proof of work; a known block with a
+        # broken merkle root fails that, not "duplicate"
+        assert await c.call("submitblock", "00" * 81) == "high-hash"
+        blk = bytearray.fromhex(res["hex"])
+        blk[80 + 1 + 10] ^= 1           # a byte of the coinbase: the merkle root no longer matches
+        assert await c.call("submitblock", blk.hex()) == "bad-txnmrklroot"
 
 
 async def test_generateblock_output_descriptors_and_empty_blocks():
@@ -103,8 +110,33 @@ async def test_generateblock_errors_are_cores():
             -22, "Transaction decode failed for zz. Make sure the tx has at least one input.")
         assert (await rpc_error(c.call("generateblock", 5, [])))[0] == -3
         assert (await rpc_error(c.call("generateblock", addr, "00")))[0] == -3
-        # a transaction spending a coin nobody has: the block is ground, then refused
+        # a transaction spending a coin nobody has: refused before grinding, with Core's
+        # BlockValidationState::ToString ("reason, debug message")
         raw = await c.call("createrawtransaction", [{"txid": "22" * 32, "vout": 0}], {addr: 1})
-        code, message = await rpc_error(c.call("generateblock", addr, [raw]))
-        assert code == -25 and message.startswith("TestBlockValidity failed: bad-txns-inputs-missingorspent")
+        txid = (await c.call("decoderawtransaction", raw))["txid"]
+        assert await rpc_error(c.call("generateblock", addr, [raw])) == (
+            -25, "TestBlockValidity failed: bad-txns-inputs-missingorspent, "
+                 f"CheckTxInputs: inputs missing/spent in transaction {txid}")
         assert await c.call("getbestblockhash") == tip
+        assert [t["status"] for t in await c.call("getchaintips")] == ["active"]   # nothing stored
+
+
+async def test_submitblock_fills_in_the_default_witness_nonce():
+    """Core UpdateUncommittedBlockStructures: a block whose coinbase commits to the witnesses
+    but carries no reserved value gets the default (32 zero bytes) before it is checked."""
+    from dataclasses import replace as dc_replace
+
+    from tinynode.primitives.block import Block
+    from tinynode.primitives.tx import Tx
+    async with running_nodes(1) as (a,):
+        c = a.rpc
+        addr = await c.call("getnewaddress")
+        res = await c.call("generateblock", addr, [], False)
+        block = Block.from_bytes(bytes.fromhex(res["hex"]))
+        cb = block.txs[0]
+        assert cb.vin[0].witness == (bytes(32),)
+        bare = Tx(cb.version, (dc_replace(cb.vin[0], witness=()),), cb.vout, cb.locktime)
+        stripped = Block(block.header, (bare,))
+        assert stripped.hash == block.hash and stripped.serialize() != block.serialize()
+        assert await c.call("submitblock", stripped.serialize().hex()) is None
+        assert await c.call("getbestblockhash") == res["hash"]

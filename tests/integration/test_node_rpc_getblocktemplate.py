@@ -170,6 +170,10 @@ async def test_getdeploymentinfo_states_tinynodes_buried_heights_and_script_flag
             "bip65": {"type": "buried", "active": True, "height": 1},
             "csv": {"type": "buried", "active": True, "height": 1},
             "segwit": {"type": "buried", "active": True, "height": 0},
+            # Core regtest's BIP9 "testdummy": DEFINED through the first 144-block period
+            "testdummy": {"type": "bip9", "active": False,
+                          "bip9": {"start_time": 0, "timeout": 2**63 - 1, "min_activation_height": 0,
+                                   "status": "defined", "since": 0, "status_next": "defined"}},
         }
         addr = await c.call("getnewaddress")
         h1 = (await c.call("generatetoaddress", 1, addr))[0]
@@ -181,3 +185,31 @@ async def test_getdeploymentinfo_states_tinynodes_buried_heights_and_script_flag
         assert await rpc_error(c.call("getdeploymentinfo", "00" * 32)) == (-5, "Block not found")
         info = await c.call("getblockchaininfo")
         assert "softforks" not in info        # Core v31 moved them to getdeploymentinfo
+
+
+async def test_bip9_testdummy_signals_from_the_second_period_as_core():
+    """Core regtest: testdummy (bit 28) is STARTED from block 144, so templates (and the blocks
+    mined from them) carry version 0x30000000 and show it in vbavailable; getdeploymentinfo
+    counts the signalling blocks of the period."""
+    async with running_nodes(1) as (a,):
+        c = a.rpc
+        addr = await c.call("getnewaddress")
+        await c.call("generatetoaddress", 142, addr)
+        t = await c.call("getblocktemplate", SEGWIT)
+        assert (t["version"], t["vbavailable"], t["vbrequired"]) == (0x20000000, {}, 0)
+        await c.call("generatetoaddress", 1, addr)                   # block 143 closes the period
+        d = (await c.call("getdeploymentinfo"))["deployments"]["testdummy"]
+        assert d["bip9"]["status"] == "defined" and d["bip9"]["status_next"] == "started"
+        assert (await c.call("getblocktemplate", SEGWIT))["version"] == 0x30000000
+        hashes = await c.call("generatetoaddress", 3, addr)          # blocks 144..146
+        assert [(await c.call("getblockheader", h))["version"] for h in hashes] == [0x30000000] * 3
+        t = await c.call("getblocktemplate", SEGWIT)
+        assert (t["version"], t["vbavailable"], t["rules"]) == (0x30000000, {"testdummy": 28},
+                                                                 ["csv", "!segwit", "taproot"])
+        d = (await c.call("getdeploymentinfo"))["deployments"]["testdummy"]
+        assert d == {"type": "bip9", "active": False,
+                     "bip9": {"bit": 28, "start_time": 0, "timeout": 2**63 - 1, "min_activation_height": 0,
+                              "status": "started", "since": 144, "status_next": "started",
+                              "statistics": {"period": 144, "elapsed": 3, "count": 3, "threshold": 108,
+                                             "possible": True},
+                              "signalling": "###"}}

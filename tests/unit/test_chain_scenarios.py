@@ -717,6 +717,26 @@ def test_bip30_duplicate_unspent_tx(make_node):
     assert_rejected(cs, b["b2"], R.BAD_TXNS_BIP30, tip=b["b1"])
 
 
+def test_bip30_duplicate_coinbase_after_bip34(make_node):
+    """A coinbase below the BIP34 height may push a later height; the coinbase of that later
+    block can then repeat it, and BIP30 still refuses it (Core enforces BIP30 on every chain
+    without its BIP34Hash: regtest; feature_block's b61 with -testactivationheight=bip34@2).
+
+        d1 (pushes 20) -> c2 .. c19 -> dup20 (the same coinbase)*
+    """
+    params = dataclasses.replace(REGTEST, bip34_height=2)
+    b = BlockBuilder(params)
+    cs = make_node(params, b)
+    script = push_int(20)                   # 0x01 0x14: what BIP34 wants at height 20
+    d1 = b.next_block("d1", coinbase_script_sig=script)
+    assert_accepted(cs, d1, tip=d1)
+    for i in range(2, 20):
+        assert_accepted(cs, b.next_block(f"c{i}"))
+    dup = b.next_block("dup20", coinbase_script_sig=script)
+    assert dup.txs[0].txid == d1.txs[0].txid
+    assert_rejected(cs, dup, R.BAD_TXNS_BIP30, tip=b["c19"])
+
+
 def test_bip34_height_in_coinbase(make_node):
     """The coinbase scriptSig must start with `CScript() << height` (`bad-cb-height`)."""
     b = BlockBuilder(REGTEST)

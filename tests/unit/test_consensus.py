@@ -13,7 +13,7 @@ from tinynode.consensus.block_checks import (
 )
 from tinynode.consensus.errors import PolicyError, RejectReason as R, ValidationError
 from tinynode.consensus.tx_checks import (
-    check_transaction, check_tx_inputs, is_final_tx, legacy_sigops, sequence_locks,
+    check_transaction, check_tx_inputs, format_money, is_final_tx, legacy_sigops, sequence_locks,
     sequence_locks_satisfied,
 )
 from tinynode.params import REGTEST
@@ -92,6 +92,19 @@ def test_check_tx_inputs():
     assert check_tx_inputs(cb_spend, coins.get, 110, REGTEST) == COIN
     big = {OutPoint(TXID, 0): Coin(MAX_MONEY + 1, OP_TRUE, 1, False)}
     assert reason(check_tx_inputs, t, big.get, 5, REGTEST) == R.BAD_TXNS_INPUTVALUES_OUTOFRANGE
+
+
+def test_check_tx_inputs_texts_are_cores():
+    """Core CheckTxInputs' debug messages; the amounts in FormatMoney's form."""
+    coins = {OutPoint(TXID, 0): Coin(2 * COIN, OP_TRUE, 10, False)}
+    with pytest.raises(ValidationError) as e:
+        check_tx_inputs(tx(vout=(TxOut(3 * COIN + 5000, OP_TRUE),)), coins.get, 11, REGTEST)
+    assert e.value.state_string == "bad-txns-in-belowout, value in (2.00) < value out (3.00005)"
+    with pytest.raises(ValidationError) as e:
+        check_tx_inputs(tx(vin=(TxIn(OutPoint(TXID, 7)),)), coins.get, 11, REGTEST)
+    assert e.value.state_string == "bad-txns-inputs-missingorspent, CheckTxInputs: inputs missing/spent"
+    assert [format_money(v) for v in (0, 1, COIN, 123_456_789, -COIN // 2, 21_000_000 * COIN)] == [
+        "0.00", "0.00000001", "1.00", "1.23456789", "-0.50", "21000000.00"]
 
 
 # --- finality and BIP68 ---------------------------------------------------------------------------

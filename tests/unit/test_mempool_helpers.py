@@ -24,6 +24,7 @@ class FakeEntry:
     height: int
     header: BlockHeader | None = None
     undo: list = field(default_factory=list)
+    prev: "FakeEntry | None" = None      # what BIP9 versionbits walks (the template's version)
 
 
 from tinynode.script.cache import ScriptExecutionCache
@@ -35,8 +36,12 @@ class FakeChain:
     def __init__(self, height: int = 200, params=REGTEST) -> None:
         self.params = params
         self.coins: dict[OutPoint, Coin] = {}
-        self.chain: list[FakeEntry] = [FakeEntry(hashlib.sha256(b"fake%d" % h).digest(), h)
-                                       for h in range(height + 1)]
+        self.chain: list[FakeEntry] = []
+        for h in range(height + 1):
+            prev = self.chain[-1] if self.chain else None
+            header = BlockHeader(0x20000000, prev.hash if prev else bytes(32), bytes(32),
+                                 MTP_BASE + h * 600, 0x207FFFFF, 0)
+            self.chain.append(FakeEntry(hashlib.sha256(b"fake%d" % h).digest(), h, header, prev=prev))
         self.blocks: dict[bytes, Block] = {}
         self.subs = []
         self._funding = 0
@@ -101,7 +106,7 @@ class FakeChain:
                     undo.append((txin.prevout, coin))
             for n, out in enumerate(tx.vout):
                 self.coins[OutPoint(tx.txid, n)] = Coin(out.value, out.script_pubkey, height, tx.is_coinbase())
-        entry = FakeEntry(block.hash, height, block.header, undo)
+        entry = FakeEntry(block.hash, height, block.header, undo, prev=self.tip)
         self.chain.append(entry)
         self.blocks[block.hash] = block
         return entry

@@ -31,7 +31,7 @@ def test_template_with_txs_keeps_the_callers_txs_in_order_and_leaves_their_fees_
     t = template_with_txs(rig.cs, [parent, child], payout, NOW)
     assert [tx.txid for tx in t.block.txs[1:]] == [parent.txid, child.txid]
     assert t.height == 102 and t.prev_hash == rig.cs.tip.hash
-    assert t.header.version == BLOCK_VERSION
+    assert t.header.version == BLOCK_VERSION   # BIP9 testdummy is DEFINED below height 144
     assert t.fees == 0                  # Core's generateblock claims only the subsidy
     assert t.coinbase.vout[0].value == REGTEST.block_subsidy(102)
     assert t.coinbase.vout[0].script_pubkey == payout

@@ -32,11 +32,15 @@ def test_template_fields_on_the_tip():
     t = build_template(chain, pool, PAYOUT, NOW)
     tip = chain.tip
     assert t.height == tip.height + 1 and t.prev_hash == tip.hash
-    assert t.header.version == BLOCK_VERSION and t.header.bits == REGTEST.pow_limit_bits
+    assert t.header.version == BLOCK_VERSION | (1 << 28) and t.header.bits == REGTEST.pow_limit_bits
+    # (regtest height 201: BIP9 testdummy is STARTED, Core signals bit 28)
     assert t.header.time == NOW and t.header.nonce == 0
     assert t.tx_count == 1 and t.fees == 0
     cb = t.coinbase
     assert cb.is_coinbase() and cb.vout[0].script_pubkey == PAYOUT
+    # Core's CreateNewBlock: the coinbase is timelocked to its height (locktime height - 1,
+    # sequence MAX_SEQUENCE_NONFINAL), version 2
+    assert (cb.version, cb.locktime, cb.vin[0].sequence) == (2, t.height - 1, 0xFFFFFFFE)
     assert cb.vout[0].value == REGTEST.block_subsidy(t.height)
     assert cb.vin[0].script_sig.startswith(b"\x02" + t.height.to_bytes(2, "little"))
     assert t.block.compute_merkle_root() == (t.header.merkle_root, False)
@@ -146,3 +150,15 @@ def test_assembler_options_clamp_weights_and_set_the_version():
     assert build_template(chain, pool, PAYOUT, NOW, options=tight).tx_count == 1
     roomy = AssemblerOptions(block_max_weight=8001 + tx.weight, block_reserved_weight=8000)
     assert build_template(chain, pool, PAYOUT, NOW, options=roomy).tx_count == 2
+
+
+def test_blockmintxfee_zero_still_leaves_out_negative_fee_packages():
+    """Core: a chunk whose feerate is below -blockmintxfee ends selection, with a rate of 0 too
+    (a fee made negative by prioritisetransaction); a zero-fee one is kept at rate 0."""
+    free = _cand(b"f", 0, 200)
+    negative = _cand(b"n", -11, 200)
+    cands = {x.txid: x for x in (free, negative)}
+    picked, *_ = select_package_txs(cands, 100_000, 1000, 0)
+    assert [p.txid for p in picked] == [b"f"]
+    picked, *_ = select_package_txs(cands, 100_000, 1000, 1)
+    assert picked == []

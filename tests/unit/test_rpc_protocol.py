@@ -233,3 +233,22 @@ def test_decode_body_turns_every_parser_failure_into_parse_error():
             decode_body(body)
         assert e.value.code == RPC_PARSE_ERROR and e.value.message == "Parse error"
     assert decode_body(b'[[[1]]]') == [[[1]]]
+
+
+async def test_default_body_limit_is_cores_max_size():
+    """Core's HTTP server takes bodies up to MAX_SIZE (32 MiB): a submitblock of a 4 MB witness
+    block (8 MB of hex) fits; one byte over the limit is refused with 413 / -32600."""
+    d = tempfile.mkdtemp(prefix="tnrpc", dir="/tmp")
+    srv = RPCServer(Path(d) / "rpc.sock", _dispatch)
+    await srv.start()
+    c = AsyncRPCClient(srv.path)
+    try:
+        assert srv.max_body == 0x02000000
+        hexblock = "ab" * 4_100_000
+        assert await c.call("echo", hexblock) == [hexblock]
+        status, reply = await c.post(None, raw=b" " * (0x02000000 + 1))
+        assert status == 413 and reply["error"] == {"code": -32600, "message": "Request body over 33554432 bytes"}
+    finally:
+        await c.close()
+        await srv.stop()
+        os.rmdir(d)

@@ -26,7 +26,7 @@ def test_compact_size_encodings(n, enc):
     "ff0000000000000000", "ffffffffff00000000",  # fits in fe
 ])
 def test_non_canonical_compact_size_rejected(enc):
-    with pytest.raises(DecodeError, match="non-canonical"):
+    with pytest.raises(DecodeError, match=r"^non-canonical ReadCompactSize\(\)$"):
         ByteReader(bytes.fromhex(enc)).compact_size(2**64)
 
 
@@ -43,7 +43,7 @@ def test_compact_size_bounds():
 
 @pytest.mark.parametrize("enc", ["", "fd", "fd01", "fe010000", "ff01000000000000"])
 def test_compact_size_short_read(enc):
-    with pytest.raises(DecodeError, match="short read"):
+    with pytest.raises(DecodeError, match=r"^DataStream::read\(\): end of data \("):   # Core's text
         ByteReader(bytes.fromhex(enc)).compact_size(2**64)
 
 

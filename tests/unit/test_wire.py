@@ -317,6 +317,10 @@ def test_trailing_bytes_raise_decode_error(msg):
         payload += b"\x01"  # now it has a relay byte; one more is trailing
     if isinstance(msg, Reject) and msg.data is None:
         payload += H1
+    if isinstance(msg, BlockMsg):
+        # Core's "block" handler reads the block and leaves the rest of the message unread
+        assert type(msg).from_payload(payload + b"\x00" * 6).block.hash == msg.block.hash
+        return
     with pytest.raises(DecodeError):
         type(msg).from_payload(payload + b"\x00")
 

@@ -185,4 +185,9 @@ def test_mutated_valid_payloads_raise_only_decode_error(data):
         got = cls.from_payload(bytes(payload))
     except DecodeError:
         return
+    if cls.COMMAND == "block" and any(not tx.vin for tx in got.block.txs):
+        # a block message's trailing bytes are ignored (Core), so a mutation can leave a tx
+        # with no inputs, whose serialization reads back as the witness marker (Core's own
+        # ambiguity; such a block is invalid anyway: bad-txns-vin-empty)
+        return
     assert cls.from_payload(got.serialize()) == got

@@ -1234,11 +1234,9 @@ class ChainState:
         # change, as Core. Shortcuts, exact under BIP34 (active from height 1): an unspent
         # duplicate of a non-coinbase tx would have spent the very inputs this tx spends, so a tx
         # whose inputs are all unspent cannot be one; only txs with an input not (yet) in the view
-        # need the output lookups. A coinbase at height >= BIP34_HEIGHT starts with the push of
-        # its own height (contextual_check_block), and distinct heights give distinct pushes none
-        # of which is a prefix of another, so its txid differs from every other coinbase of the
-        # chain (Core skips BIP30 once BIP34 is active for the same reason); only a coinbase
-        # below the BIP34 height is looked up.
+        # need the output lookups. The coinbase is always looked up: a coinbase below the BIP34
+        # height may push any height, so a later coinbase can repeat it (Core skips BIP30 after
+        # BIP34 only on a chain holding its BIP34Hash, i.e. never on regtest / tinynet).
         txs = block.txs
         found: list[list[Coin] | None] = [None] * len(txs)
         keys: list[list[bytes] | None] = [None] * len(txs)
@@ -1255,12 +1253,10 @@ class ChainState:
                 else:
                     found[i] = pre
                     continue
-            elif height >= params.bip34_height:
-                continue
             txid = tx.txid
             for n, out in enumerate(tx.vout):
                 if _spendable(out.script_pubkey) and view_get(txid + _BE32(n)) is not None:
-                    raise ValidationError(R.BAD_TXNS_BIP30, f"tried to overwrite transaction {tx.txid_hex}")
+                    raise ValidationError(R.BAD_TXNS_BIP30, "tried to overwrite transaction")
         counts = self._sigop_counts.pop(block_hash, None)
         if counts is None or len(counts) != len(txs):
             counts = [legacy_sigops(tx) for tx in txs]
@@ -1291,11 +1287,14 @@ class ChainState:
                             coins = None  # type: ignore[assignment]
                             break
                         coins.append(c)
+                # Core ConnectBlock: CheckTxInputs' debug message + " in transaction <txid>"
                 if coins is None:
-                    po = key_outpoint(k)
                     raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT,
-                                          f"tx {tx.txid_hex} input {po!r} missing or spent")
-                fees += check_tx_input_coins(tx, coins, height, maturity)
+                                          f"CheckTxInputs: inputs missing/spent in transaction {tx.txid_hex}")
+                try:
+                    fees += check_tx_input_coins(tx, coins, height, maturity)
+                except ValidationError as err:
+                    raise ValidationError(err.reason, f"{err.detail} in transaction {tx.txid_hex}") from None
                 if enforces_bip68(tx) and height >= params.csv_height:   # Core: BIP68 with CSV
                     if prev_mtp is None:
                         prev_mtp = median_time_past(prev)

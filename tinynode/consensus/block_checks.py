@@ -90,11 +90,11 @@ def check_block(block: Block, params: ChainParams, check_pow: bool = True,
         try:
             check_transaction(tx)
         except ValidationError as e:
-            raise ValidationError(e.reason, f"tx {tx.txid_hex}: {e.detail}".rstrip(": ")) from None
+            raise ValidationError(e.reason, f"Transaction check failed (tx hash {tx.txid_hex}) {e.detail}") from None
     counts = [legacy_sigops(tx) for tx in txs]
     sigops = sum(counts)
     if sigops * WITNESS_SCALE_FACTOR > params.max_block_sigops_cost:
-        raise ValidationError(R.BAD_BLK_SIGOPS, f"out-of-bounds SigOpCount {sigops}")
+        raise ValidationError(R.BAD_BLK_SIGOPS, "out-of-bounds SigOpCount")
     return counts
 
 
@@ -105,11 +105,10 @@ def contextual_check_block_header(header: BlockHeader, prev: Any, params: ChainP
     height = prev.height + 1
     expected = next_work_required(prev, params, get_ancestor, header.time)
     if header.bits != expected:
-        raise ValidationError(R.BAD_DIFFBITS, f"incorrect proof of work: bits {header.bits:#010x}, "
-                                              f"expected {expected:#010x}")
+        raise ValidationError(R.BAD_DIFFBITS, "incorrect proof of work")
     mtp = median_time_past(prev)
     if header.time <= mtp:
-        raise ValidationError(R.TIME_TOO_OLD, f"block's timestamp {header.time} is not after MTP {mtp}")
+        raise ValidationError(R.TIME_TOO_OLD, "block's timestamp is too early")
     if params.enforce_bip94 and height % params.retarget_window == 0:
         # BIP94: the first block of a difficulty period may not be more than MAX_TIMEWARP
         # seconds before its parent (Core: testnet4, and regtest with -test=bip94)
@@ -154,16 +153,16 @@ def check_witness_malleation(block: Block, expect_commitment: bool) -> None:
         if pos is not None:
             stack = block.txs[0].vin[0].witness
             if len(stack) != 1 or len(stack[0]) != 32:
-                raise ValidationError(R.BAD_WITNESS_NONCE_SIZE, "invalid witness reserved value size",
+                raise ValidationError(R.BAD_WITNESS_NONCE_SIZE, "CheckWitnessMalleation : invalid witness reserved value size",
                                       mutated=True)
             root, _ = block.compute_witness_merkle_root()   # malleation impossible here (Core)
             if sha256d(root + stack[0]) != block.txs[0].vout[pos].script_pubkey[6:38]:
-                raise ValidationError(R.BAD_WITNESS_MERKLE_MATCH, "witness merkle commitment mismatch",
+                raise ValidationError(R.BAD_WITNESS_MERKLE_MATCH, "CheckWitnessMalleation : witness merkle commitment mismatch",
                                       mutated=True)
             return
     for tx in block.txs:
         if tx.has_witness():
-            raise ValidationError(R.UNEXPECTED_WITNESS, f"unexpected witness data found in {tx.txid_hex}",
+            raise ValidationError(R.UNEXPECTED_WITNESS, "CheckWitnessMalleation : unexpected witness data found",
                                   mutated=True)
 
 
@@ -176,7 +175,7 @@ def contextual_check_block(block: Block, prev: Any, params: ChainParams) -> None
     cutoff = median_time_past(prev) if height >= params.csv_height else block.header.time
     for tx in block.txs:
         if not is_final_tx(tx, height, cutoff):
-            raise ValidationError(R.BAD_TXNS_NONFINAL, f"non-final transaction {tx.txid_hex}")
+            raise ValidationError(R.BAD_TXNS_NONFINAL, "non-final transaction")
     if height >= params.bip34_height:
         expect = bip34_height_script(height)
         if not block.txs[0].vin[0].script_sig.startswith(expect):
@@ -184,7 +183,7 @@ def contextual_check_block(block: Block, prev: Any, params: ChainParams) -> None
     check_witness_malleation(block, height >= params.segwit_height)
     weight = block.weight
     if weight > params.max_block_weight:
-        raise ValidationError(R.BAD_BLK_WEIGHT, f"weight limit failed ({weight})")
+        raise ValidationError(R.BAD_BLK_WEIGHT, "ContextualCheckBlock : weight limit failed")
 
 
 def script_flags_for_height(height: int, params: ChainParams) -> int:

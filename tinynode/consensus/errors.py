@@ -42,6 +42,7 @@ class RejectReason(str, Enum):
     DUPLICATE = "duplicate"                # already have it (valid)
     DUPLICATE_INVALID = "duplicate-invalid"  # already have it, known invalid
     INCONCLUSIVE = "inconclusive"
+    INCONCLUSIVE_NOT_BEST_PREVBLK = "inconclusive-not-best-prevblk"   # TestBlockValidity
     BAD_GENESIS = "bad-genesis"
     CHECKPOINT_MISMATCH = "checkpoint-mismatch"
 

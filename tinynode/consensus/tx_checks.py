@@ -23,7 +23,7 @@ from ..script.sighash import PrecomputedTxData
 from .errors import RejectReason, ValidationError
 
 __all__ = [
-    "check_transaction", "check_tx_inputs", "check_tx_input_coins", "is_final_tx",
+    "check_transaction", "check_tx_inputs", "check_tx_input_coins", "format_money", "is_final_tx",
     "sequence_locks", "sequence_locks_satisfied", "legacy_sigops", "p2sh_sigops",
     "check_input_script", "check_input_scripts", "precomputed_tx_data", "LOCKTIME_THRESHOLD", "MAX_TX_SIZE",
     "SEQUENCE_LOCKTIME_DISABLE_FLAG", "SEQUENCE_LOCKTIME_TYPE_FLAG", "SEQUENCE_LOCKTIME_MASK",
@@ -85,10 +85,18 @@ def check_tx_inputs(tx: Tx, get_coin: Callable[[OutPoint], Coin | None], spend_h
     for txin in tx.vin:
         c = get_coin(txin.prevout)
         if c is None:
-            raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT,
-                                  f"{tx.txid_hex}: {txin.prevout!r} missing or spent")
+            raise ValidationError(R.BAD_TXNS_INPUTS_MISSINGORSPENT, "CheckTxInputs: inputs missing/spent")
         coins.append(c)
     return check_tx_input_coins(tx, coins, spend_height, params.coinbase_maturity)
+
+
+def format_money(amount: int) -> str:
+    """Core `FormatMoney`: satoshis as coins with 8 decimals, trailing zeros dropped down to two
+    decimals ("1.00", "0.1234", "-0.50")."""
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), 100_000_000)
+    digits = f"{frac:08d}".rstrip("0").ljust(2, "0")
+    return f"{sign}{whole}.{digits}"
 
 
 def check_tx_input_coins(tx: Tx, coins: Sequence[Coin], spend_height: int, maturity: int) -> int:
@@ -106,7 +114,8 @@ def check_tx_input_coins(tx: Tx, coins: Sequence[Coin], spend_height: int, matur
     for o in tx.vout:
         value_out += o.value
     if value_in < value_out:
-        raise ValidationError(R.BAD_TXNS_IN_BELOWOUT, f"value in {value_in} < value out {value_out}")
+        raise ValidationError(R.BAD_TXNS_IN_BELOWOUT,
+                              f"value in ({format_money(value_in)}) < value out ({format_money(value_out)})")
     fee = value_in - value_out
     if fee < 0 or fee > MAX_MONEY:
         raise ValidationError(R.BAD_TXNS_FEE_OUTOFRANGE)

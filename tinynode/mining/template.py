@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..consensus.block_checks import MAX_TIMEWARP, WITNESS_COMMITMENT_HEADER, witness_commitment_index
+from ..consensus.versionbits import VersionBitsCache, deployments_for
 from ..primitives.block import Block, BlockHeader, bits_to_target, merkle_root, witness_merkle_root
 from ..primitives.hashes import sha256d
 from ..primitives.tx import NULL_OUTPOINT, SEQUENCE_FINAL, WITNESS_SCALE_FACTOR, Tx, TxIn, TxOut
@@ -171,10 +172,16 @@ def _legacy_sigops(script: bytes) -> int:
     return n
 
 
+#: Core CTxIn::MAX_SEQUENCE_NONFINAL: the coinbase input's sequence, so its locktime counts
+COINBASE_SEQUENCE = SEQUENCE_FINAL - 1
+
+
 def make_coinbase(height: int, value: int, payout_script: bytes, extranonce: int = 0) -> Tx:
-    """The coinbase transaction (Core's `CreateNewBlock` coinbase part)."""
-    return Tx(1, (TxIn(NULL_OUTPOINT, coinbase_script_sig(height, extranonce), SEQUENCE_FINAL),),
-              (TxOut(value, payout_script),), 0)
+    """The coinbase transaction (Core's `CreateNewBlock` coinbase part): version 2 (Core's
+    CURRENT_VERSION), the input's sequence MAX_SEQUENCE_NONFINAL and the locktime height - 1,
+    so the coinbase is timelocked to its height."""
+    return Tx(2, (TxIn(NULL_OUTPOINT, coinbase_script_sig(height, extranonce), COINBASE_SEQUENCE),),
+              (TxOut(value, payout_script),), height - 1)
 
 
 def add_witness_commitment(txs: Sequence[Tx]) -> tuple[Tx, ...]:
@@ -280,7 +287,7 @@ def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops
             # Stale (some ancestors already in): retry with the current score.
             heapq.heappush(heap, (-rate, size, txid))
             continue
-        if min_fee_rate and fee * 1000 < min_fee_rate * size:
+        if fee * 1000 < min_fee_rate * size:   # Core: chunk feerate << blockMinFeeRate (0 too)
             break
         if total_weight + weight > max_weight or total_sigops + sigops > max_sigops:
             failed.add(txid)
@@ -317,9 +324,12 @@ def select_package_txs(candidates: dict[bytes, Any], max_weight: int, max_sigops
 
 def build_template(chainstate: Any, mempool: "Mempool | None", payout_script: bytes, now: int,
                    extranonce: int = 0, params: Any = None,
-                   options: AssemblerOptions | None = None) -> BlockTemplate:
+                   options: AssemblerOptions | None = None,
+                   versionbits: VersionBitsCache | None = None) -> BlockTemplate:
     """Core's `BlockAssembler::CreateNewBlock()` on top of `chainstate.tip`, with Core's
-    `BlockAssembler::Options` (`options`; None = Core's defaults).
+    `BlockAssembler::Options` (`options`; None = Core's defaults). The version is Core's
+    `ComputeBlockVersion` (BIP9 bits of started / locked-in deployments, states kept in
+    `versionbits`), unless -blockversion set one.
 
     Runs on the chain writer thread (it reads the chainstate and the mempool).
     """
@@ -340,11 +350,12 @@ def build_template(chainstate: Any, mempool: "Mempool | None", payout_script: by
         selected, _, sigops, fees = select_package_txs(candidates, max_weight, max_sigops,
                                                        opts.block_min_fee_rate)
     return _assemble(chainstate, params, mtp, [c.tx for c in selected], fees, sigops, payout_script,
-                     now, extranonce, opts.block_version)
+                     now, extranonce, opts.block_version, versionbits)
 
 
 def template_with_txs(chainstate: Any, txs: Sequence[Tx], payout_script: bytes, now: int,
-                      extranonce: int = 0, params: Any = None) -> BlockTemplate:
+                      extranonce: int = 0, params: Any = None, version: int | None = None,
+                      versionbits: VersionBitsCache | None = None) -> BlockTemplate:
     """A block of exactly `txs`, in that order, on top of `chainstate.tip`: what Core's
     `generateblock` builds (`CreateNewBlock()` without the mempool, the caller's transactions
     appended, the merkle root regenerated).
@@ -363,14 +374,17 @@ def template_with_txs(chainstate: Any, txs: Sequence[Tx], payout_script: bytes, 
         for out in tx.vout:
             sigops += _legacy_sigops(out.script_pubkey) * WITNESS_SCALE_FACTOR
     fees = 0
-    return _assemble(chainstate, params, mtp, list(txs), fees, sigops, payout_script, now, extranonce)
+    return _assemble(chainstate, params, mtp, list(txs), fees, sigops, payout_script, now, extranonce,
+                     version, versionbits)
 
 
 def _assemble(chainstate: Any, params: Any, mtp: int, txs: list[Tx], fees: int, sigops: int,
               payout_script: bytes, now: int, extranonce: int,
-              version: int | None = None) -> BlockTemplate:
+              version: int | None = None, versionbits: VersionBitsCache | None = None) -> BlockTemplate:
     """Coinbase + `txs` under a header on the tip (the tail of Core's `CreateNewBlock()`)."""
     tip = chainstate.tip
+    if version is None:   # Core ComputeBlockVersion
+        version = (versionbits or VersionBitsCache()).compute_block_version(tip, deployments_for(params))
     height = tip.height + 1
     time = max(int(now), mtp + 1)
     window = getattr(params, "retarget_window", 0)
@@ -388,7 +402,7 @@ def _assemble(chainstate: Any, params: Any, mtp: int, txs: list[Tx], fees: int, 
     if (80 + 5) * WITNESS_SCALE_FACTOR + all_txs[0].weight > COINBASE_WEIGHT_RESERVE:
         raise ValueError("payout script too large for the coinbase reserve")
     root, _ = merkle_root([t.txid for t in all_txs])
-    header = BlockHeader(BLOCK_VERSION if version is None else version, tip.hash, root, time, bits, 0)
+    header = BlockHeader(version, tip.hash, root, time, bits, 0)
     block = Block(header, all_txs)
     sigops += _legacy_sigops(payout_script) * WITNESS_SCALE_FACTOR
     log.debug("template height=%d txs=%d fees=%d weight=%d sigops=%d", height, len(all_txs), fees,

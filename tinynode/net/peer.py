@@ -574,6 +574,10 @@ class Peer:
             flush = getattr(self.host, "maybe_send_addr", None)
             if flush is not None:
                 flush(self)
+            for h in self.handlers:   # Core: the blocks this peer sent before are processed first
+                settle = getattr(h, "settle_before_pong", None)
+                if settle is not None:
+                    await settle(self)
             self.send(m.Pong(msg.nonce))
             return
         if command == "pong":

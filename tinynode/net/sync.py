@@ -223,7 +223,8 @@ class SyncManager:
         self._schedule_lock = asyncio.Lock()
         self._want_schedule = False
         self._blocks_waiting = asyncio.Event()
-        self._submitting: dict[bytes, None] = {}          # queued at the writer, in order
+        self._submitting: dict[bytes, int] = {}           # queued at the writer, in order -> peer id
+        self._block_done = asyncio.Event()                 # a submitted block came back from the writer
         self._recent_ok = _Known(4096)                     # recently stored by us
         self._tg: asyncio.TaskGroup | None = None
         self._path_cache: dict = {}   # writer thread only (see _next_blocks)
@@ -536,7 +537,46 @@ class SyncManager:
         elif answered:   # an announcement while no request is out says nothing about the end
             st.headers_synced = True
         await self._headers_sync_step()
+        await self._direct_fetch(st, headers[-1].hash)
         await self._schedule()
+
+    async def _direct_fetch(self, st: _PeerSync, last_hash: bytes) -> None:
+        """Core `HeadersDirectFetchBlocks`: when our tip is recent and the announced chain has at
+        least our tip's work, ask this peer at once for the blocks we lack between our active
+        chain and its last header (at most MAX_BLOCKS_IN_TRANSIT_PER_PEER; none for a larger
+        reorg), even when it is not the peer's best chain (a fork of our tip's work)."""
+        snap = self.service.snapshot
+        if not snap.tip_time or snap.tip_time <= self._now() - 20 * self.params.pow_target_spacing:
+            return                                    # Core CanDirectFetch
+        exclude = frozenset(self._requested) | frozenset(self._received) | frozenset(self._submitting)
+        hashes = await self.service.call(self._direct_fetch_hashes, last_hash, exclude,
+                                         self.config.blocks_per_peer)
+        free = self.config.blocks_per_peer - len(st.blocks_in_flight)
+        hashes = [h for h in hashes if h not in self._requested][:max(0, free)]
+        if not hashes or not st.peer.is_connected:
+            return
+        now = time.monotonic()
+        for h in hashes:
+            st.blocks_in_flight[h] = now
+            self._requested[h] = st.peer.id
+        req = InvType.BLOCK | self._fetch_flag(st.peer)
+        st.peer.send(m.GetData(tuple(m.InvVect(req, h) for h in hashes)))
+
+    def _direct_fetch_hashes(self, last_hash: bytes, exclude: frozenset, limit: int) -> list[bytes]:
+        """Writer thread: the blocks to fetch toward `last_hash`, oldest first (see `_direct_fetch`)."""
+        cs = self.service.chainstate
+        e = cs.get_entry(last_hash)
+        if e is None or e.failed or e.chainwork < cs.tip.chainwork:
+            return []
+        out: list[bytes] = []
+        while e is not None and cs.get_block_hash(e.height) != e.hash and len(out) <= limit:
+            if not e.have_data and e.hash not in exclude:
+                out.append(e.hash)
+            e = e.prev
+        if e is None or cs.get_block_hash(e.height) != e.hash:
+            return []                                 # a large reorg: left to the scheduler
+        out.reverse()
+        return out
 
     def _entry_of(self, h: bytes) -> Any:
         return self.service.chainstate.get_entry(h)
@@ -857,6 +897,35 @@ class SyncManager:
         # (decoding the next block overlaps validating this one).
         self._blocks_waiting.set()
 
+    def _blocks_pending_from(self, peer_id: int) -> bool:
+        """A block this peer sent is at the writer, or waits for the submitter with its parent
+        at hand (one waiting for a missing parent does not count)."""
+        if any(pid == peer_id for pid in self._submitting.values()):
+            return True
+        tip = self.service.snapshot.tip_hash
+        for h, (blk, pid) in self._received.items():
+            if pid == peer_id:
+                p = blk.header.prev_hash
+                if h in self._store_now or p == tip or p in self._submitting or p in self._recent_ok:
+                    return True
+        return False
+
+    async def settle_before_pong(self, peer: Peer, timeout: float = 60.0) -> None:
+        """Core handles one peer's messages in order: a ping sent after a block is answered once
+        that block was validated (the test framework's sync_with_ping relies on it). Waits,
+        bounded by `timeout`, until no block from `peer` is still being processed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._blocks_pending_from(peer.id):
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._block_done.clear()
+            try:
+                await asyncio.wait_for(self._block_done.wait(), timeout=min(left, 0.05))
+            except TimeoutError:
+                pass
+
     async def _unrequested_block_wanted(self, peer: Peer, block: Any) -> bool:
         """Core ProcessMessage("block") + AcceptBlock with fRequested false. The header must
         connect (a block whose parent we do not know costs the sender: BLOCK_MISSING_PREV) and,
@@ -948,7 +1017,7 @@ class SyncManager:
                     self._store_now.discard(h)
                     if item is None:
                         continue
-                    self._submitting[h] = None
+                    self._submitting[h] = item[1]
                     assert self._tg is not None
                     self._tg.create_task(self._submit_one(*item))
 
@@ -963,6 +1032,7 @@ class SyncManager:
             ok = False
         finally:
             self._submitting.pop(h, None)
+            self._block_done.set()
         if ok:
             self._recent_ok.add(h)
         self._blocks_waiting.set()

@@ -59,7 +59,7 @@ class ByteReader:
         pos = self._pos
         end = pos + n
         if n < 0 or end > self._end:
-            raise DecodeError(f"short read: wanted {n} bytes at offset {pos}, {self._end - pos} left")
+            raise DecodeError(f"DataStream::read(): end of data (wanted {n} bytes at offset {pos}, {self._end - pos} left)")
         self._pos = end
         return self._data[pos:end]
 
@@ -71,13 +71,13 @@ class ByteReader:
 
     def skip(self, n: int) -> None:
         if n < 0 or self._pos + n > self._end:
-            raise DecodeError(f"short read: cannot skip {n} bytes at offset {self._pos}")
+            raise DecodeError(f"DataStream::read(): end of data (cannot skip {n} bytes at offset {self._pos})")
         self._pos += n
 
     def u8(self) -> int:
         pos = self._pos
         if pos >= self._end:
-            raise DecodeError(f"short read: wanted 1 byte at offset {pos}")
+            raise DecodeError(f"DataStream::read(): end of data (wanted 1 byte at offset {pos})")
         self._pos = pos + 1
         return self._data[pos]
 
@@ -85,7 +85,7 @@ class ByteReader:
         pos = self._pos
         end = pos + st.size
         if end > self._end:
-            raise DecodeError(f"short read: wanted {st.size} bytes at offset {pos}, {self._end - pos} left")
+            raise DecodeError(f"DataStream::read(): end of data (wanted {st.size} bytes at offset {pos}, {self._end - pos} left)")
         self._pos = end
         return st.unpack_from(self._data, pos)[0]
 
@@ -115,15 +115,15 @@ class ByteReader:
         elif first == 0xFD:
             value = self._unpack(_U16)
             if value < 0xFD:
-                raise DecodeError("non-canonical compact size")
+                raise DecodeError("non-canonical ReadCompactSize()")   # Core serialize.h text
         elif first == 0xFE:
             value = self._unpack(_U32)
             if value < 0x10000:
-                raise DecodeError("non-canonical compact size")
+                raise DecodeError("non-canonical ReadCompactSize()")   # Core serialize.h text
         else:
             value = self._unpack(_U64)
             if value < 0x100000000:
-                raise DecodeError("non-canonical compact size")
+                raise DecodeError("non-canonical ReadCompactSize()")   # Core serialize.h text
         if value > max_value:
             raise DecodeError(f"compact size {value} over the limit {max_value}")
         return value
@@ -146,7 +146,7 @@ def read_compact_size_at(data: bytes, pos: int, end: int) -> tuple[int, int]:
     caller bounds the value itself.
     """
     if pos >= end:
-        raise DecodeError(f"short read: wanted 1 byte at offset {pos}")
+        raise DecodeError(f"DataStream::read(): end of data (wanted 1 byte at offset {pos})")
     first = data[pos]
     if first < 0xFD:
         return first, pos + 1
@@ -158,10 +158,10 @@ def read_compact_size_at(data: bytes, pos: int, end: int) -> tuple[int, int]:
         st, floor = _U64, 0x100000000
     nxt = pos + 1 + st.size
     if nxt > end:
-        raise DecodeError(f"short read: wanted {st.size} bytes at offset {pos + 1}, {end - pos - 1} left")
+        raise DecodeError(f"DataStream::read(): end of data (wanted {st.size} bytes at offset {pos + 1}, {end - pos - 1} left)")
     value = st.unpack_from(data, pos + 1)[0]
     if value < floor:
-        raise DecodeError("non-canonical compact size")
+        raise DecodeError("non-canonical ReadCompactSize()")   # Core serialize.h text
     return value, nxt
 
 

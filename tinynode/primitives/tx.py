@@ -283,7 +283,7 @@ class Tx:
         start = pos = r.pos
         end = pos + r.remaining()
         if end - pos < 5:
-            raise DecodeError(f"short read: a transaction needs at least 5 bytes at offset {pos}")
+            raise DecodeError(f"DataStream::read(): end of data (a transaction needs at least 5 bytes at offset {pos})")
         version = _I32_AT(data, pos)[0]
         n_in = data[pos + 4]
         pos += 5
@@ -291,12 +291,12 @@ class Tx:
         if n_in == 0:
             # BIP144 marker: the next byte is the flag (Core reads it whenever vin is empty)
             if pos >= end:
-                raise DecodeError(f"short read: no witness flag at offset {pos}")
+                raise DecodeError(f"DataStream::read(): end of data (no witness flag at offset {pos})")
             flag = data[pos]
             pos += 1
             if flag:
                 if pos >= end:
-                    raise DecodeError(f"short read: no input count at offset {pos}")
+                    raise DecodeError(f"DataStream::read(): end of data (no input count at offset {pos})")
                 n_in = data[pos]
                 pos += 1
         if n_in >= 0xFD:
@@ -310,14 +310,14 @@ class Tx:
         for _ in range(n_in):
             # prevout hash[32] | n:u32 | first byte of the script length
             if pos + 37 > end:
-                raise DecodeError(f"short read: truncated input at offset {pos}")
+                raise DecodeError(f"DataStream::read(): end of data (truncated input at offset {pos})")
             prev_hash, prev_n, script_len = _OUTPOINT_LEN_AT(data, pos)
             pos += 37
             if script_len >= 0xFD:
                 script_len, pos = read_compact_size_at(data, pos - 1, end)
             script_end = pos + script_len
             if script_end + 4 > end:  # the script and the 4-byte sequence
-                raise DecodeError(f"short read: truncated input script at offset {pos}")
+                raise DecodeError(f"DataStream::read(): end of data (truncated input script at offset {pos})")
             prevout = new(OutPoint)
             _SET_OUTPOINT_TXID(prevout, prev_hash)
             _SET_OUTPOINT_N(prevout, prev_n)
@@ -332,7 +332,7 @@ class Tx:
         vout = []
         if n_in or flag:  # no inputs and flag 0: Core reads no outputs either
             if pos >= end:
-                raise DecodeError(f"short read: no output count at offset {pos}")
+                raise DecodeError(f"DataStream::read(): end of data (no output count at offset {pos})")
             n_out = data[pos]
             pos += 1
             if n_out >= 0xFD:
@@ -343,14 +343,14 @@ class Tx:
             for _ in range(n_out):
                 # value:i64 | first byte of the script length
                 if pos + 9 > end:
-                    raise DecodeError(f"short read: truncated output at offset {pos}")
+                    raise DecodeError(f"DataStream::read(): end of data (truncated output at offset {pos})")
                 value, script_len = _VALUE_LEN_AT(data, pos)
                 pos += 9
                 if script_len >= 0xFD:
                     script_len, pos = read_compact_size_at(data, pos - 1, end)
                 script_end = pos + script_len
                 if script_end > end:
-                    raise DecodeError(f"short read: truncated output script at offset {pos}")
+                    raise DecodeError(f"DataStream::read(): end of data (truncated output script at offset {pos})")
                 txout = new(TxOut)
                 _SET_TXOUT_VALUE(txout, value)
                 _SET_TXOUT_SCRIPT_PUBKEY(txout, data[pos:script_end])
@@ -367,7 +367,7 @@ class Tx:
                 raise DecodeError("Unknown transaction optional data")
 
         if pos + 4 > end:
-            raise DecodeError(f"short read: no locktime at offset {pos}")
+            raise DecodeError(f"DataStream::read(): end of data (no locktime at offset {pos})")
         locktime = _U32_AT(data, pos)[0]
         pos += 4
         r.seek(pos)
@@ -401,7 +401,7 @@ def _parse_witnesses(data: bytes, pos: int, end: int, vin: list) -> int:
     any_witness = False
     for txin in vin:
         if pos >= end:
-            raise DecodeError(f"short read: no witness item count at offset {pos}")
+            raise DecodeError(f"DataStream::read(): end of data (no witness item count at offset {pos})")
         n_items = data[pos]
         pos += 1
         if n_items >= 0xFD:
@@ -411,13 +411,13 @@ def _parse_witnesses(data: bytes, pos: int, end: int, vin: list) -> int:
         items = []
         for _ in range(n_items):
             if pos >= end:
-                raise DecodeError(f"short read: truncated witness item at offset {pos}")
+                raise DecodeError(f"DataStream::read(): end of data (truncated witness item at offset {pos})")
             n = data[pos]
             pos += 1
             if n >= 0xFD:
                 n, pos = read_compact_size_at(data, pos - 1, end)
             if pos + n > end:
-                raise DecodeError(f"short read: truncated witness item at offset {pos}")
+                raise DecodeError(f"DataStream::read(): end of data (truncated witness item at offset {pos})")
             items.append(data[pos:pos + n])
             pos += n
         if items:

@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from ..consensus.block_checks import script_flags_for_height
+from ..consensus.versionbits import deployments_for
 from ..primitives.hashes import hash_to_hex
 from ..script.flags import ScriptFlags
 from .protocol import (
@@ -123,7 +124,8 @@ the last block pruned (-1 when none is)."""
 Returns an object containing various state info regarding deployments of consensus changes.
 Consensus changes for which the new rules are enforced from genesis are not listed in
 "deployments" (on tinynode: P2SH, and taproot, enforced on every block as Core's
-GetBlockScriptFlags). tinynode defines no version-bits (BIP9) deployments."""
+GetBlockScriptFlags). The BIP9 deployments follow the buried ones (regtest: Core's
+"testdummy", which no rule depends on)."""
         bh = _hash(blockhash, "blockhash") if blockhash is not None else None
 
         def work():
@@ -137,6 +139,9 @@ GetBlockScriptFlags). tinynode defines no version-bits (BIP9) deployments."""
             for name, field in _BURIED:
                 height = getattr(self._params, field)
                 deployments[name] = {"type": "buried", "active": entry.height + 1 >= height, "height": height}
+            vb = self.node.service.versionbits   # then the BIP9 ones (regtest: testdummy)
+            for dep in deployments_for(self._params):
+                deployments[dep.name] = vb.deployment_json(entry, dep)
             return {"hash": hash_to_hex(entry.hash), "height": entry.height,
                     "script_flags": script_flag_names(script_flags_for_height(entry.height, self._params)),
                     "deployments": deployments}

@@ -62,18 +62,33 @@ class ControlRPC(RPCArea):
             if aliases:
                 params = {aliases.get(k, k): v for k, v in params.items()}
             args: list[Any] = []
+            # Core transformNamedArguments: a leftover "args" array gives the leading
+            # positional arguments, the named ones follow
+            positional = params.get("args") if "args" not in names else None
+            if isinstance(positional, list):
+                params = {k: v for k, v in params.items() if k != "args"}
+            else:
+                positional = None
             unknown = set(params) - set(names)
             if unknown:
                 raise RPCError(RPC_INVALID_PARAMETER, f"Unknown named parameter {sorted(unknown)[0]}")
+            first = min((names.index(k) for k in params), default=None)
+            if positional is not None and first is not None and first < len(positional):
+                raise RPCError(RPC_INVALID_PARAMETER, f"Parameter {names[first]} specified twice both as "
+                                                      "positional and named argument")
             last = max((names.index(k) for k in params), default=-1)
             for i in range(last + 1):
                 p = list(sig.parameters.values())[i]
                 if names[i] in params:
                     args.append(params[names[i]])
+                elif positional is not None and i < len(positional):
+                    args.append(positional[i])
                 elif p.default is inspect.Parameter.empty:
                     raise RPCError(RPC_INVALID_PARAMETER, f"Missing required parameter {names[i]}")
                 else:
                     args.append(p.default)
+            if positional is not None and len(positional) > len(args):
+                args = list(positional)
         else:
             args = list(params)
         required = sum(1 for p in sig.parameters.values() if p.default is inspect.Parameter.empty)

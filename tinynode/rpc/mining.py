@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
-from ..consensus.block_checks import witness_commitment_index
+from ..consensus.block_checks import check_block, witness_commitment_index
 from ..consensus.errors import RejectReason
+from ..consensus.versionbits import BIP9Deployment, ThresholdState, deployments_for
 from ..mining.miner import MiningError
 from ..mining.template import template_with_txs
 from ..primitives.address import AddressError, decode_address
@@ -86,7 +88,7 @@ of work, nothing stored): null when valid, else the reject reason, "duplicate",
         if "segwit" not in rules:
             raise RPCError(RPC_INVALID_PARAMETER, "getblocktemplate must be called with the segwit rule set "
                                                   "(call with {\"rules\": [\"segwit\"]})")
-        return await self._w(self._template_json, int(self.node.clock()))
+        return await self._w(self._template_json, int(self.node.clock()), frozenset(rules))
 
     async def _proposal(self, data: Any) -> str | None:
         """BIP23 block proposal: Core looks the hash up first, then runs TestBlockValidity
@@ -147,7 +149,7 @@ of work, nothing stored): null when valid, else the reject reason, "duplicate",
             self.node.service.unsubscribe_async(on_event)
         raise RPCError(RPC_CLIENT_NOT_CONNECTED, "Shutting down")
 
-    def _template_json(self, now: int) -> dict:
+    def _template_json(self, now: int, client_rules: frozenset[str] = frozenset()) -> dict:
         """Core getblocktemplate's answer from the validation service's template (Core
         `BlockAssembler::CreateNewBlock`), read with the pool's fee and sigop cost per tx in the
         same writer job. The template's coinbase pays to an empty script; only its value
@@ -179,10 +181,25 @@ of work, nothing stored): null when valid, else the reject reason, "duplicate",
                         "depends": [index[txin.prevout.txid] for txin in tx.vin if txin.prevout.txid in index],
                         "fee": c.fee, "sigops": sigops, "weight": tx.weight})
         rules = ["csv"] if pre_segwit else ["csv", "!segwit", "taproot"]
+        # Core: BIP9 deployments from GBTStatus; "!"-rules (none today) need the client's support
+        version = template.header.version
+        vbavailable: dict[str, int] = {}
+        status = svc.versionbits.gbt_status(tip, deployments_for(self._params))
+        for state in (ThresholdState.STARTED, ThresholdState.LOCKED_IN):
+            for dep in status[state]:
+                if state is ThresholdState.LOCKED_IN:
+                    version |= dep.mask
+                vbavailable[_gbt_rule(dep)] = dep.bit
+                if not dep.gbt_optional_rule and dep.name not in client_rules:
+                    version &= ~dep.mask
+        for dep in status[ThresholdState.ACTIVE]:
+            rules.append(_gbt_rule(dep))
+            if not dep.gbt_optional_rule and dep.name not in client_rules:
+                raise RPCError(RPC_INVALID_PARAMETER, f"Support for '{dep.name}' rule requires explicit client support")
         mp_seq = mp.sequence if mp is not None else 0
         out: dict[str, Any] = {
-            "capabilities": ["proposal"], "version": template.header.version, "rules": rules,
-            "vbavailable": {}, "vbrequired": 0, "previousblockhash": hash_to_hex(tip.hash),
+            "capabilities": ["proposal"], "version": version, "rules": rules,
+            "vbavailable": vbavailable, "vbrequired": 0, "previousblockhash": hash_to_hex(tip.hash),
             "transactions": txs, "coinbaseaux": {}, "coinbasevalue": block.txs[0].vout[0].value,
             "longpollid": hash_to_hex(tip.hash) + str(mp_seq), "target": _target_hex(bits),
             "mintime": mintime, "mutable": ["time", "transactions", "prevblock"],
@@ -279,7 +296,17 @@ subsidy (the transactions' fees are left unclaimed)."""
         def build():
             mp = self.node.mempool
             txs = [_block_tx(_str(item, "transaction"), mp) for item in transactions]
-            return template_with_txs(self._cs(), txs, spk, int(self.node.clock()), params=self._params)
+            svc = self.node.service
+            opts = svc.assembler_options
+            t = template_with_txs(self._cs(), txs, spk, int(self.node.clock()), params=self._params,
+                                  version=opts.block_version if opts is not None else None,
+                                  versionbits=svc.versionbits)
+            # Core checks the block before grinding it (TestBlockValidity without proof of
+            # work); a bad block is never mined, stored nor marked invalid
+            err = self.node.service.test_block_validity_state_now(t.block)
+            if err is not None:
+                raise RPCError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {err.state_string}")
+            return t
         template = await self._w(build)
         try:
             block = await miner.solve(template)  # the miner's worker pool, not this process
@@ -288,9 +315,7 @@ subsidy (the transactions' fees are left unclaimed)."""
         if do_submit:
             res = await self.node.service.submit_block(block)
             if not res.ok:
-                err = res.error
-                detail = f", {err.detail}" if err.detail and not err._formatted() else ""
-                raise RPCError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {err.reject_string}{detail}")
+                raise RPCError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {res.error.state_string}")
             return {"hash": hash_to_hex(block.hash)}
         return {"hash": hash_to_hex(block.hash), "hex": block.serialize().hex()}
 
@@ -305,7 +330,16 @@ otherwise a BIP22 result as Core gives it: "duplicate", "duplicate-invalid", "in
             raise RPCError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None
         known, parent = await self._w(lambda: (self._cs().get_entry(block.hash),
                                                self._cs().get_entry(block.header.prev_hash)))
-        if known is not None:  # Core submitblock looks the hash up before ProcessNewBlock
+        if parent is not None and parent.height + 1 >= self._params.segwit_height:
+            block = _with_default_witness_nonce(block)   # Core UpdateUncommittedBlockStructures
+        if known is not None or parent is None:
+            # Core ProcessNewBlock runs CheckBlock (proof of work, merkle root, sizes, coinbase,
+            # each tx) before AcceptBlock looks the block and its parent up
+            try:
+                await self._w(lambda: check_block(block, self._params))
+            except ValidationError as err:
+                return err.reject_string
+        if known is not None:  # then AcceptBlockHeader: the hash is already known
             if known.failed:
                 return "duplicate-invalid"
             if known.status & BlockStatus.VALID_SCRIPTS and known.have_data:   # Core IsValid(BLOCK_VALID_SCRIPTS)
@@ -416,6 +450,22 @@ Returns a json object containing mining-related information."""
         opts = getattr(svc, "assembler_options", None)
         out["blockmintxfee"] = amount_to_json(opts.block_min_fee_rate if opts is not None else 1)
         return out
+
+
+def _with_default_witness_nonce(block: Block) -> Block:
+    """Core `UpdateUncommittedBlockStructures`: a block with a witness commitment whose coinbase
+    has no witness gets the default 32-zero-byte reserved value as its coinbase witness (the
+    txids, so the header, stay the same)."""
+    cb = block.txs[0] if block.txs else None
+    if cb is None or not cb.vin or cb.has_witness() or witness_commitment_index(block) is None:
+        return block
+    vin = (replace(cb.vin[0], witness=(bytes(32),)),) + cb.vin[1:]
+    return Block(block.header, (Tx(cb.version, vin, cb.vout, cb.locktime),) + tuple(block.txs[1:]))
+
+
+def _gbt_rule(dep: BIP9Deployment) -> str:
+    """Core `gbt_rule_value`: the deployment's name, "!"-prefixed when not optional (BIP9)."""
+    return dep.name if dep.gbt_optional_rule else "!" + dep.name
 
 
 def _hash_hex(text: str, name: str) -> str:

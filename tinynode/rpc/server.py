@@ -27,6 +27,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from ..config import MAX_RPC_BODY
 from .protocol import (
     RPC_IN_WARMUP, RPC_INVALID_REQUEST, RPC_MISC_ERROR, RPC_PARSE_ERROR, RPCError, Request,
     decode_body, dumps, failure, http_status_for, parse_request, request_id, success,
@@ -76,7 +77,7 @@ def _socket_is_live(path: Path) -> bool:
 class RPCServer:
     """Serves `dispatch` over HTTP on the Unix socket `path`."""
 
-    def __init__(self, path: Path, dispatch: Dispatch, *, max_body: int = 8 * 1024 * 1024,
+    def __init__(self, path: Path, dispatch: Dispatch, *, max_body: int = MAX_RPC_BODY,
                  timeout: float = 60.0, timeout_for: Callable[[str], float | None] | None = None,
                  tcp_port: int | None = None, cookie_path: Path | None = None,
                  rest: RESTServe | None = None, explorer: RESTServe | None = None):

@@ -625,6 +625,13 @@ class BlockMsg(Message):
     def parse(cls, r: ByteReader) -> "BlockMsg":
         return cls(Block.parse(r))
 
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "BlockMsg":
+        """Core's "block" handler reads one block from the message and leaves whatever follows
+        unread: bytes after the block are ignored, not an error (a tx with more witnesses than
+        inputs then decodes as a different tx, and the block fails its merkle root)."""
+        return cls.parse(ByteReader(payload))
+
     def __repr__(self) -> str:
         return f"BlockMsg({self.block.hash_hex}, {len(self.block.txs)} txs)"
 
