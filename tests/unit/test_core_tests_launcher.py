@@ -187,3 +187,14 @@ def test_a_plain_bind_with_a_port_wins_over_port(tmp_path):
     cfg = from_args(m.translate(m.read_args([f"-datadir={d}", "-bind=127.0.0.1:14000"])),
                     env={"HOME": str(tmp_path)})
     assert (cfg.bind, cfg.port, cfg.binds) == ("127.0.0.1", 14000, ())
+
+
+def test_wallet_node_starts_with_no_wallet_loaded_as_core(tmp_path):
+    """Without -disablewallet the framework's node has the wallet but no wallet loaded (Core
+    makes none by itself): tinynode's --no-default-wallet; -disablewallet is --no-wallet."""
+    m = _launcher()
+    argv = m.translate(m.read_args([f"-datadir={_datadir(tmp_path)}"]))
+    cfg = from_args(argv, env={"HOME": str(tmp_path)})
+    assert cfg.wallet is True and cfg.default_wallet is False
+    argv = m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'b')}", "-disablewallet"]))
+    assert "--no-default-wallet" not in argv and from_args(argv, env={"HOME": str(tmp_path)}).wallet is False
