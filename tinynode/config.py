@@ -114,6 +114,7 @@ class NodeConfig:
     rpc_port: int | None = None        # loopback TCP RPC with cookie auth; None = off, 0 = any port
     rpc_cookie_file: Path | None = None  # Core -rpccookiefile; None = <datadir>/<network>/.cookie
     wallet: bool = True                # Core -disablewallet is wallet=False
+    default_wallet: bool = True        # False: no wallet "" made or loaded at start (as Core)
     autoconnect: bool = True           # Core -connect=0 is autoconnect=False: --peers and addnode only
     log_console: bool = True           # Core -printtoconsole: the log on stderr too
     rpc_timeout: float = 60.0          # per request, seconds
@@ -392,6 +393,10 @@ def daemon_parser() -> argparse.ArgumentParser:
                         "other peers (Core's -connect=0)")
     p.add_argument("--no-wallet", dest="wallet", action="store_false", default=True,
                    help="run without a wallet: no wallet RPCs, no wallet file (Core's -disablewallet)")
+    p.add_argument("--no-default-wallet", dest="default_wallet", action="store_false", default=True,
+                   help="do not make or load the default wallet \"\" at start: only the wallets of "
+                        "settings.json, createwallet and loadwallet (as Bitcoin Core, which makes "
+                        "no wallet by itself)")
     p.add_argument("--rest", action="store_true", default=False,
                    help="serve Bitcoin Core's REST interface (/rest/chaininfo.json, /rest/block/…, "
                         "/rest/tx/…, /rest/getutxos/…, /rest/mempool/…) on the --rpc-port "
@@ -596,6 +601,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         rpc_port=ns.rpc_port,
         rpc_cookie_file=Path(os.path.expanduser(ns.rpc_cookie_file)) if ns.rpc_cookie_file else None,
         wallet=ns.wallet,
+        default_wallet=ns.default_wallet,
         autoconnect=ns.autoconnect,
         log_console=ns.log_console,
         rest=ns.rest or ns.explorer,

@@ -352,7 +352,8 @@ class Node:
         def make():
             migrate_legacy_layout(self.network_dir)
             m = WalletManager(params, self.network_dir, self.writer.chainstate, now=self.clock)
-            m.load_or_create_default()
+            if self.config.default_wallet:
+                m.load_or_create_default()
             for name in m.startup_names():
                 if name in m.names():
                     continue

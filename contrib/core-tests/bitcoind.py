@@ -155,6 +155,8 @@ def translate(args: dict[str, list[str]]) -> list[str]:
         out += ["--whitebind", w]
     if one("disablewallet", "0") == "1":
         out.append("--no-wallet")
+    else:   # Core makes no wallet by itself: only createwallet/loadwallet and settings.json's
+        out.append("--no-default-wallet")
     if one("rest", "0") == "1":
         out.append("--rest")
     for name, flag in (("uacomment", "--uacomment"), ("testactivationheight", "--testactivationheight")):

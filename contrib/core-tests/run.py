@@ -4,8 +4,8 @@
 
 DIR is a Bitcoin Core source tree (the one CI downloads inside py-bitcoinkernel's sdist:
 .interop/core/py_bitcoinkernel-*/depend/bitcoin). The runner writes a `config.ini` for Core's
-framework (bitcoind only: no wallet, no bitcoin-cli, no ZMQ, so the framework skips what needs
-them exactly as it does for such a Core build) and a `bitcoind` wrapper that execs
+framework (bitcoind with the wallet; no bitcoin-cli, no bitcoin-wallet, no ZMQ, so the framework
+skips what needs those exactly as it does for such a Core build) and a `bitcoind` wrapper that execs
 contrib/core-tests/bitcoind.py with this Python, then runs each test's own script with
 `--configfile`, a private `--tmpdir` and a distinct `--portseed`, in parallel jobs, each bounded
 by a timeout. It prints one line per test (passed / failed / skipped, seconds) and the tail of
@@ -56,7 +56,12 @@ RPCAUTH={src}/share/rpcauth/rpcauth.py
 
 [components]
 ENABLE_BITCOIND=true
+ENABLE_WALLET=true
 """
+# ENABLE_WALLET is on for every test, as in a Core build with the wallet: a test that does not
+# ask for one (skip_if_no_wallet) gets -disablewallet from the framework, which the launcher
+# maps to tinynode's --no-wallet; a test that does gets a node with no wallet loaded (tinynode's
+# --no-default-wallet) and makes "default_wallet" with createwallet + importdescriptors.
 
 
 def find_core_src(explicit: str | None) -> Path:

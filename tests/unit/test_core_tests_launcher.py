@@ -198,3 +198,14 @@ def test_dbcache_maps(tmp_path):
     assert cfg.dbcache == 16 and cfg.dbcache_bytes == 16 << 20
     argv = m.translate(m.read_args([f"-datadir={d}", "-dbcache=1"]))
     assert from_args(argv, env={"HOME": str(tmp_path)}).dbcache_bytes == 4 << 20
+
+
+def test_wallet_node_starts_with_no_wallet_loaded_as_core(tmp_path):
+    """Without -disablewallet the framework's node has the wallet but no wallet loaded (Core
+    makes none by itself): tinynode's --no-default-wallet; -disablewallet is --no-wallet."""
+    m = _launcher()
+    argv = m.translate(m.read_args([f"-datadir={_datadir(tmp_path)}"]))
+    cfg = from_args(argv, env={"HOME": str(tmp_path)})
+    assert cfg.wallet is True and cfg.default_wallet is False
+    argv = m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'b')}", "-disablewallet"]))
+    assert "--no-default-wallet" not in argv and from_args(argv, env={"HOME": str(tmp_path)}).wallet is False

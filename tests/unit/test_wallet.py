@@ -418,8 +418,8 @@ def test_address_types_bech32_default_legacy_on_request(wallet):
     other_of_seg = b"\x76\xa9\x14" + seg_spk[2:] + b"\x88\xac"
     assert wallet.keys.is_mine(seg_spk) and not wallet.keys.is_mine(other_of_seg)
     assert wallet.keys.new_change_script()[:2] == b"\x00\x14"
-    with pytest.raises(ValueError, match="Unknown address type 'p2sh-segwit'"):
-        wallet.keys.new_address(addr_type="p2sh-segwit")
+    with pytest.raises(ValueError, match="Unknown address type 'p2sh'"):
+        wallet.keys.new_address(addr_type="p2sh")
     # dumpprivkey of a bech32 address: the WIF of the key behind it
     from tinynode.primitives.address import decode_wif
     secret, compressed = decode_wif(wallet.keys.export_wif(seg), P)

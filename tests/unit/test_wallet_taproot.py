@@ -171,8 +171,8 @@ def test_p2tr_sizes_and_change_type_bech32m(tmp_path):
 
 def test_change_type_follows_core_transaction_change_type(tmp_path):
     """issue 16: Core `CWallet::TransactionChangeType` on the change output's script: a P2TR
-    recipient → P2TR change, P2WPKH → P2WPKH, P2PKH → P2PKH, anything else (P2WSH, P2SH) →
-    P2TR (the newest type the wallet makes); -changetype or the call's change_type wins, and a
+    recipient → P2TR change, P2WPKH → P2WPKH, P2SH → P2SH-P2WPKH, P2PKH → P2PKH, anything else
+    (P2WSH) → P2TR (the newest type the wallet makes); -changetype or the call's change_type wins, and a
     legacy -addresstype wallet makes legacy change."""
     from tinynode.primitives.address import p2sh_script
     tr_dest = witness_script(1, bytes(range(32)))
@@ -198,14 +198,15 @@ def test_change_type_follows_core_transaction_change_type(tmp_path):
         assert change_of(w, [(wpkh_dest, COIN)])[:2] == b"\x00\x14"
         assert change_of(w, [(OTHER, COIN)])[:3] == b"\x76\xa9\x14"
         assert change_of(w, [(wsh_dest, COIN)])[:2] == b"\x51\x20"
-        assert change_of(w, [(sh_dest, COIN)])[:2] == b"\x51\x20"
+        assert change_of(w, [(sh_dest, COIN)])[:2] == b"\xa9\x14"        # p2sh-segwit
         # P2TR beats P2WPKH beats P2PKH among several recipients
         assert change_of(w, [(OTHER, COIN), (wpkh_dest, COIN), (tr_dest, COIN)])[:2] == b"\x51\x20"
         assert change_of(w, [(OTHER, COIN), (wpkh_dest, COIN)])[:2] == b"\x00\x14"
         # an explicit change type wins
         assert change_of(w, [(tr_dest, COIN)], change_type="legacy")[:3] == b"\x76\xa9\x14"
-        with pytest.raises(WalletError, match="No p2sh-segwit addresses available"):
-            w.create_transaction([(tr_dest, COIN)], change_type="p2sh-segwit")
+        assert change_of(w, [(tr_dest, COIN)], change_type="p2sh-segwit")[:2] == b"\xa9\x14"
+        with pytest.raises(WalletError, match="No p2sh addresses available"):
+            w.create_transaction([(tr_dest, COIN)], change_type="p2sh")
     finally:
         w.close()
     w = Wallet(P, WalletStore(tmp_path / "w2.sqlite"), keypool_size=2, change_type="bech32")

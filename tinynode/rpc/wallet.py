@@ -28,33 +28,61 @@ log = logging.getLogger(__name__)
 
 #: Core's RPC_WALLET_KEYPOOL_RAN_OUT: the wallet cannot hand out an address of that type.
 RPC_WALLET_KEYPOOL_RAN_OUT = -12
-#: Core's `ParseOutputType` names; this wallet makes "legacy", "bech32" (P2WPKH) and "bech32m"
-#: (P2TR key path, BIP86).
+#: Core's `ParseOutputType` names; this wallet makes all four: "legacy" (P2PKH), "p2sh-segwit"
+#: (P2SH-P2WPKH), "bech32" (P2WPKH) and "bech32m" (P2TR key path, BIP86).
 _OUTPUT_TYPES = ("legacy", "p2sh-segwit", "bech32", "bech32m")
+#: Core's TIMESTAMP_WINDOW (chain.h): a rescan starts this many seconds before the import time
+TIMESTAMP_WINDOW = 2 * 60 * 60
 
 
 def _address_type(address_type, default: str) -> str:
     """Core getnewaddress/getrawchangeaddress: parse `address_type`; unknown names answer -5
-    "Unknown address type", a known type without a key manager here (p2sh-segwit) answers -12
-    "Error: No <type> addresses available." as a Core wallet without that descriptor does."""
+    "Unknown address type"."""
     if address_type is None:
         return default
     t = _str(address_type, "address_type")
     if t not in _OUTPUT_TYPES:
         raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, f"Unknown address type '{t}'")
-    if t not in ("legacy", "bech32", "bech32m"):
-        raise RPCError(RPC_WALLET_KEYPOOL_RAN_OUT, f"Error: No {t} addresses available.")
     return t
 
 
 def _key_descriptor(pubkey: bytes, addr_type: str) -> str:
     """Core `InferDescriptor` for a script whose key the wallet holds (no HD origin in this
-    wallet): `wpkh(<key>)` for P2WPKH, `tr(<x-only internal key>)` for P2TR (BIP86, no script
-    tree), `pkh(<key>)` for P2PKH, with the checksum."""
+    wallet): `wpkh(<key>)` for P2WPKH, `sh(wpkh(<key>))` for P2SH-P2WPKH, `tr(<x-only internal
+    key>)` for P2TR (BIP86, no script tree), `pk(<key>)` for P2PK, `pkh(<key>)` for P2PKH, with
+    the checksum."""
     from ..script.descriptor import add_checksum
     if addr_type == "bech32m":
         return add_checksum(f"tr({pubkey[1:33].hex()})")
+    if addr_type == "p2sh-segwit":
+        return add_checksum(f"sh(wpkh({pubkey.hex()}))")
+    if addr_type == "pk":
+        return add_checksum(f"pk({pubkey.hex()})")
     return add_checksum(f"{'wpkh' if addr_type == 'bech32' else 'pkh'}({pubkey.hex()})")
+
+
+def _descriptor_key_text(desc: str) -> str:
+    """The key expression inside a fixed-key descriptor (`combo(KEY)`, `sh(wpkh(KEY))`, ...)."""
+    inner = desc
+    for _ in range(4):       # bounded: the deepest supported nesting is sh(wpkh(KEY))
+        open_at = inner.find("(")
+        if open_at < 0 or not inner.endswith(")"):
+            break
+        inner = inner[open_at + 1:-1]
+    return inner
+
+
+def _script_kind(spk: bytes) -> str:
+    """The wallet's address type for one script of an expanded descriptor."""
+    if len(spk) in (35, 67) and spk[-1] == 0xAC:
+        return "pk"
+    if len(spk) == 25 and spk[:3] == b"\x76\xa9\x14":
+        return "legacy"
+    if len(spk) == 23 and spk[:2] == b"\xa9\x14":
+        return "p2sh-segwit"
+    if len(spk) == 22 and spk[:2] == b"\x00\x14":
+        return "bech32"
+    return "bech32m"
 
 
 def _new_key(take, *args):
@@ -90,7 +118,7 @@ class WalletRPC(WalletManagementRPC):
     async def m_getnewaddress(self, label="", address_type=None) -> str:
         """getnewaddress ( "label" "address_type" )
 Returns a new address for receiving payments. address_type is "bech32" (P2WPKH, the default),
-"bech32m" (P2TR, key path only) or "legacy" (P2PKH); "p2sh-segwit" is not available in this wallet."""
+"bech32m" (P2TR, key path only), "p2sh-segwit" (P2SH-P2WPKH) or "legacy" (P2PKH)."""
         lbl = _str(label, "label")
         t = _address_type(address_type, "bech32")
         w = self._wallet()
@@ -166,13 +194,19 @@ Returns array of unspent transaction outputs with between minconf and maxconf (i
                     continue
                 if not c.mature:
                     continue
-                out.append({"txid": hash_to_hex(c.outpoint.txid), "vout": c.outpoint.n,
-                            "address": c.address, "label": w.keys.label_of(c.script_pubkey),
-                            "scriptPubKey": c.script_pubkey.hex(), "amount": amount_to_json(c.value),
-                            "confirmations": c.confirmations, "spendable": True, "solvable": True,
-                            "desc": _key_descriptor(w.keys.pubkey(c.script_pubkey),
-                                                    w.keys.address_type(c.script_pubkey)),
-                            "safe": c.trusted})
+                j = {"txid": hash_to_hex(c.outpoint.txid), "vout": c.outpoint.n}
+                if c.address is not None:      # Core: only for a script with an address
+                    j["address"] = c.address
+                    j["label"] = w.keys.label_of(c.script_pubkey)
+                redeem = w.keys.redeem_script(c.script_pubkey)
+                if redeem is not None:
+                    j["redeemScript"] = redeem.hex()
+                j.update({"scriptPubKey": c.script_pubkey.hex(), "amount": amount_to_json(c.value),
+                          "confirmations": c.confirmations, "spendable": True, "solvable": True,
+                          "desc": _key_descriptor(w.keys.pubkey(c.script_pubkey),
+                                                  w.keys.address_type(c.script_pubkey)),
+                          "safe": c.trusted})
+                out.append(j)
             return out
         return await self._w(work)
 
@@ -406,7 +440,21 @@ Return information about the given address (ismine, labels, ...)."""
             if wp is not None:
                 j["witness_version"] = wp[0]
                 j["witness_program"] = wp[1].hex()
-            if mine and w.keys.address_type(spk) != "bech32m":
+            kind = w.keys.address_type(spk) if mine else None
+            if kind == "p2sh-segwit":
+                # Core DescribeWalletAddress of a ScriptHash: the redeem script's type and hex,
+                # the P2WPKH inside as "embedded", and its pubkey also at the top
+                redeem = w.keys.redeem_script(spk)
+                pub = w.keys.pubkey(spk)
+                j["script"] = "witness_v0_keyhash"
+                j["hex"] = redeem.hex()
+                j["pubkey"] = pub.hex()
+                j["embedded"] = {"isscript": False, "iswitness": True, "witness_version": 0,
+                                 "witness_program": redeem[2:].hex(), "pubkey": pub.hex(),
+                                 "iscompressed": True,
+                                 "address": address_from_script(redeem, self._params),
+                                 "scriptPubKey": redeem.hex()}
+            elif mine and kind != "bech32m":
                 # Core shows no pubkey for a taproot output (its output key is a tweak); the
                 # public key is known even while an encrypted wallet is locked
                 pub = w.keys.pubkey(spk)
@@ -452,6 +500,91 @@ Adds a private key (WIF) to the wallet; with rescan, its unspent coins are found
                         w.add_confirmed_tx(tx, bh, height, cs.get_entry(bh).header.time)
             return None
         return await self._w(work)
+
+    async def m_importdescriptors(self, requests) -> list:
+        """importdescriptors requests
+Import descriptors (fixed keys with their WIF private key: combo(), pkh(), wpkh(), sh(wpkh()),
+tr() without a script tree). This triggers a rescan of the blockchain from the earliest
+timestamp of all descriptors imported (0: the whole chain, "now": none), 2 hours earlier.
+Result: one {"success", "warnings"?, "error"?} per request, in order."""
+        if not isinstance(requests, list):
+            raise RPCError(RPC_TYPE_ERROR, "JSON value of type "
+                           f"{type(requests).__name__} is not of expected type array")
+        w = self._wallet()
+        ensure_unlocked(w)
+
+        def work():
+            cs = self._cs()
+            wallet_tip = cs.get_entry(w.tip_hash) if w.tip_hash is not None else cs.tip
+            now = cs.median_time_past(wallet_tip)
+            lowest = wallet_tip.header.time
+            rescan = False
+            response = []
+            for req in requests:
+                ts = max(_import_timestamp(req, now), 1)    # Core: minimum_timestamp 1
+                result = self._import_one(w, req)
+                response.append(result)
+                lowest = min(lowest, ts)
+                rescan = rescan or result["success"]
+            if rescan:
+                start = _first_height_at_time(cs, lowest - TIMESTAMP_WINDOW)
+                if start is not None:
+                    n = w.rescan(cs, start)
+                    log.info("wallet rescan from height %d: %d blocks", start, n)
+                self._mempool_seen = ()
+                self._sync_mempool(w)
+            return response
+        return await self._w(work)
+
+    def _import_one(self, w, req) -> dict:
+        """Core `ProcessDescriptorImport` for one request (writer thread)."""
+        from ..primitives.address import AddressError as AE, decode_wif
+        from ..script.scan_descriptor import DescriptorError, check_checksum, expand_descriptor
+        warnings: list[str] = []
+        try:
+            if not isinstance(req, dict) or "desc" not in req:
+                raise RPCError(RPC_INVALID_PARAMETER, "Descriptor not found.")
+            text = _str(req["desc"], "desc")
+            active = _bool(req.get("active", False), "active")
+            label = _str(req.get("label", ""), "label")
+            if label == "*":
+                raise RPCError(RPC_WALLET_INVALID_LABEL_NAME, "Invalid label name")
+            try:
+                desc = check_checksum(text, require=True)
+                scripts = expand_descriptor(text, self._params)
+            except DescriptorError as e:
+                raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, str(e)) from None
+            internal = _bool(req["internal"], "internal") if "internal" in req else False
+            if "range" in req:   # every descriptor tinynode parses is un-ranged
+                raise RPCError(RPC_INVALID_PARAMETER, "Range should not be specified for an un-ranged descriptor")
+            if active:
+                raise RPCError(RPC_INVALID_PARAMETER, "Active descriptors must be ranged")
+            if internal and "label" in req:
+                raise RPCError(RPC_INVALID_PARAMETER, "Internal addresses should not have a label")
+            try:
+                secret, compressed = decode_wif(_descriptor_key_text(desc), self._params)
+            except (AE, ValueError):
+                secret = None
+            if not w.keys.private_keys_enabled:
+                if secret is not None:
+                    raise RPCError(RPC_WALLET_ERROR, "Cannot import private keys to a wallet with "
+                                                     "private keys disabled")
+                raise RPCError(RPC_WALLET_ERROR, "Watch-only descriptors are not supported by this "
+                                                 "wallet (it keeps keys, not scripts)")
+            if secret is None:
+                raise RPCError(RPC_WALLET_ERROR, "Cannot import descriptor without private keys to a "
+                                                 "wallet with private keys enabled")
+            if desc.startswith("rawtr("):
+                raise RPCError(RPC_WALLET_ERROR, f"Could not add descriptor '{text}': rawtr() "
+                                                 "descriptors are not supported by this wallet")
+            kinds = [(e.script_pubkey, _script_kind(e.script_pubkey)) for e in scripts]
+            w.keys.import_descriptor(secret, compressed, kinds, "" if internal else label)
+            result: dict[str, Any] = {"success": True}
+        except RPCError as e:
+            result = {"success": False, "error": e.to_json()}
+        if warnings:
+            result["warnings"] = warnings
+        return result
 
     async def m_getaddressbalance(self, address, minconf=1) -> dict:
         """getaddressbalance "address" ( minconf )
@@ -519,3 +652,37 @@ conflicted (a wallet transaction that lost a double spend), or not found."""
                 res.update(status="not found")
             return res
         return await self._w(work)
+
+
+#: Core's RPC_WALLET_INVALID_LABEL_NAME
+RPC_WALLET_INVALID_LABEL_NAME = -11
+
+
+def _import_timestamp(req, now: int) -> int:
+    """Core `GetImportTimestamp`: a number, or "now" for the wallet tip's median time past."""
+    if isinstance(req, dict) and "timestamp" in req:
+        ts = req["timestamp"]
+        if isinstance(ts, int) and not isinstance(ts, bool):
+            return ts
+        if isinstance(ts, float) and ts.is_integer():
+            return int(ts)
+        if ts == "now":
+            return now
+        kind = {str: "string", bool: "bool", dict: "object", list: "array", type(None): "null"}.get(type(ts), "number")
+        raise RPCError(RPC_TYPE_ERROR, f'Expected number or "now" timestamp value for key. got type {kind}')
+    raise RPCError(RPC_TYPE_ERROR, "Missing required timestamp field for key")
+
+
+def _first_height_at_time(cs, t: int) -> int | None:
+    """Core `FindFirstBlockWithTimeAndHeight` from genesis: the first block of the active chain
+    whose time, or any earlier block's (Core's nTimeMax), is at least `t`; None if none is."""
+    best = -1
+    for h in range(cs.tip.height + 1):
+        bhash = cs.get_block_hash(h)
+        entry = cs.get_entry(bhash) if bhash is not None else None
+        if entry is None:
+            continue
+        best = max(best, entry.header.time)
+        if best >= t:
+            return h
+    return None

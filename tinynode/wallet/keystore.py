@@ -9,11 +9,17 @@ to an address from an older backup are still found. Imported WIF keys are kept a
 Address types are Core's `OutputType` names: "bech32" (P2WPKH, `OP_0 <hash160(pubkey)>`, the
 default as Core's `-addresstype`/`-changetype`), "bech32m" (P2TR key path only, BIP86:
 `OP_1 <output key>` with the output key = the x-only key tweaked with no script tree, Core's
-`tr(KEY)` descriptor) and "legacy" (P2PKH). A key pays exactly one
+`tr(KEY)` descriptor), "p2sh-segwit" (P2SH-P2WPKH, `OP_HASH160 <hash160(P2WPKH script)>
+OP_EQUAL`, Core's `sh(wpkh(KEY))`) and "legacy" (P2PKH). A key pays exactly one
 script: the one of the type it was handed out as (stored per key). Keys still in the pool pay
 the default type's script, so they are watched as that; when one is handed out as another type
 its script is re-typed before anyone has seen it. Keys from a legacy-only wallet (schema 1) and
 imported WIF keys stay P2PKH; an uncompressed key can only be legacy (BIP143 policy).
+
+An imported descriptor (`import_descriptor`, Core `importdescriptors` of a fixed-key descriptor
+with its private key) adds one record per script it expands to, all with the same key: `combo(KEY)`
+gives P2PK ("pk", a script with no address), P2PKH and, for a compressed key, P2WPKH and
+P2SH-P2WPKH, as Core's combo descriptor watches them.
 
 Wallet flags (Core `WALLET_FLAG_*`, kept in the store's meta "flags"): "disable_private_keys"
 (a watch-only wallet: no keys, no keypool) and "blank" (made with no keys; it gets keys only by
@@ -32,7 +38,7 @@ from typing import Callable
 from ..params import ChainParams
 from ..primitives.address import (
     AddressError, address_from_script, decode_address, decode_wif, encode_wif,
-    p2pkh_script, witness_script,
+    p2pkh_script, p2sh_script, witness_script,
 )
 from ..primitives.hashes import hash160
 from ..primitives.keys import PrivateKey, taproot_tweak_pubkey
@@ -40,13 +46,15 @@ from ..storage.wallet import KeyRecord, WalletStore
 from .crypter import META_KEY, MasterKey, WalletCrypter, WalletLocked
 
 __all__ = ["KeyStore", "RECEIVE", "CHANGE", "IMPORTED", "AddressInfo", "DEFAULT_KEYPOOL",
-           "LEGACY", "BECH32", "BECH32M", "ADDRESS_TYPES", "DEFAULT_ADDRESS_TYPE", "script_for_key",
+           "LEGACY", "BECH32", "BECH32M", "P2SH_SEGWIT", "PK", "ADDRESS_TYPES", "DEFAULT_ADDRESS_TYPE", "script_for_key",
            "script_shape", "KeypoolRanOut", "WalletLocked", "FLAG_DISABLE_PRIVATE_KEYS", "FLAG_BLANK"]
 
 RECEIVE, CHANGE, IMPORTED = 0, 1, 2
-LEGACY, BECH32, BECH32M = "legacy", "bech32", "bech32m"
+LEGACY, BECH32, BECH32M, P2SH_SEGWIT = "legacy", "bech32", "bech32m", "p2sh-segwit"
+#: a bare P2PK script of an imported key (combo descriptors); never handed out
+PK = "pk"
 #: The address types this wallet can hand out (Core `OutputType` names).
-ADDRESS_TYPES = (LEGACY, BECH32, BECH32M)
+ADDRESS_TYPES = (LEGACY, P2SH_SEGWIT, BECH32, BECH32M)
 #: Core's `-addresstype` and `-changetype` defaults.
 DEFAULT_ADDRESS_TYPE = BECH32
 CHAIN_NAMES = {RECEIVE: "receive", CHANGE: "change", IMPORTED: "imported"}
@@ -79,6 +87,10 @@ def script_for_key(pubkey: bytes, addr_type: str) -> bytes:
         return witness_script(1, taproot_tweak_pubkey(pubkey[1:33], None)[0])
     if addr_type == BECH32:
         return witness_script(0, hash160(pubkey))
+    if addr_type == P2SH_SEGWIT:
+        return p2sh_script(hash160(witness_script(0, hash160(pubkey))))
+    if addr_type == PK:
+        return bytes((len(pubkey),)) + pubkey + b"\xac"
     return p2pkh_script(hash160(pubkey))
 
 
@@ -88,6 +100,8 @@ def script_shape(addr_type: str) -> bytes:
         return witness_script(1, bytes(32))
     if addr_type == BECH32:
         return witness_script(0, bytes(20))
+    if addr_type == P2SH_SEGWIT:
+        return p2sh_script(bytes(20))
     return p2pkh_script(bytes(20))
 
 
@@ -190,6 +204,17 @@ class KeyStore:
         assert addr is not None
         return addr
 
+    def address_or_none(self, script_pubkey: bytes) -> str | None:
+        """The address of a script, None for one without (a combo descriptor's P2PK)."""
+        return address_from_script(script_pubkey, self.params)
+
+    def redeem_script(self, script_pubkey: bytes) -> bytes | None:
+        """The P2WPKH redeem script behind one of our p2sh-segwit scripts."""
+        rec = self._by_script.get(script_pubkey)
+        if rec is None or rec.addr_type != P2SH_SEGWIT:
+            return None
+        return witness_script(0, hash160(rec.pubkey))
+
     def is_mine(self, script_pubkey: bytes) -> bool:
         return script_pubkey in self._by_script
 
@@ -225,6 +250,8 @@ class KeyStore:
         out = []
         for rec in sorted(self._by_script.values(), key=lambda r: r.id):
             if not rec.issued and not include_unissued:
+                continue
+            if rec.addr_type == PK:      # no address
                 continue
             out.append(AddressInfo(self.address_of(rec.script_pubkey), rec.script_pubkey,
                                    CHAIN_NAMES[rec.chain], rec.issued, rec.used, rec.label,
@@ -297,6 +324,31 @@ class KeyStore:
             with self.store.batch():
                 self._add(priv, IMPORTED, label, issued=True, addr_type=LEGACY)
         return self.address_of(spk)
+
+    def import_descriptor(self, secret: bytes, compressed: bool, scripts: list[tuple[bytes, str]],
+                          label: str = "") -> int:
+        """Watch `scripts` ((script_pubkey, addr_type) as one descriptor expands, Core
+        `AddWalletDescriptor`) with the private key (`secret`, `compressed`); scripts already
+        watched keep their record, only the label of a receive script is set (Core
+        `SetAddressBook` for each of the descriptor's scripts with an address). Returns how many
+        records were added."""
+        priv = PrivateKey(secret, compressed)
+        added = 0
+        with self.store.batch():
+            for spk, addr_type in scripts:
+                rec = self._by_script.get(spk)
+                if rec is not None:
+                    if label and addr_type != PK and rec.label != label:
+                        self.store.update_key(rec.id, issued=True, label=label)
+                        self._remember(_replace(rec, issued=True, label=label))
+                    continue
+                pub = priv.public_key.sec
+                stored = self.crypter.seal_secret(priv.secret, pub)
+                new = self.store.add_key(stored, priv.compressed, pub, spk, IMPORTED, int(self._now()),
+                                         "" if addr_type == PK else label, True, addr_type)
+                self._remember(new)
+                added += 1
+        return added
 
     def export_wif(self, address: str) -> str:
         """WIF of the key behind `address` (Core `dumpprivkey`); AddressError if not ours."""

@@ -4,12 +4,13 @@
 The wallet signs the scripts it handed out, each as its type: P2PKH, P2WPKH, and P2TR by the
 key path with the BIP86 tweak (Core's `tr(KEY)` descriptor: internal key, no script tree). Also a
 bare P2PK of a key it holds as P2PKH (as before), and P2SH-P2WPKH wrapping one of its P2WPKH
-scripts (the redeem script is found from the wallet's own scripts, as Core's `sh(wpkh())`).
+scripts or its own p2sh-segwit scripts (the redeem script is found from the wallet's own
+scripts, as Core's `sh(wpkh())`).
 """
 
 from __future__ import annotations
 
-from ..primitives.address import p2pkh_script, witness_script
+from ..primitives.address import p2pkh_script, p2sh_script, witness_script
 from ..primitives.hashes import hash160
 from ..primitives.keys import PrivateKey
 from .keystore import BECH32M, KeyStore
@@ -28,8 +29,10 @@ class WalletSigningProvider:
         """The key behind `script_pubkey` if the wallet handed that script out; for a bare P2PK,
         the key of the wallet's P2PKH script of the same key."""
         spk = script_pubkey
-        if spk[-1:] == b"\xac" and len(spk) in (35, 67):           # P2PK: <pubkey> OP_CHECKSIG
-            spk = p2pkh_script(keyid)
+        if spk[-1:] == b"\xac" and len(spk) in (35, 67) and not self._keys.is_mine(spk):
+            spk = p2pkh_script(keyid)       # P2PK of a key held as P2PKH
+        elif len(spk) == 22 and spk[:2] == b"\x00\x14" and not self._keys.is_mine(spk):
+            spk = p2sh_script(hash160(spk))  # the P2WPKH inside one of our p2sh-segwit scripts
         key = self._keys.private_key(spk)
         if key is None or hash160(key.public_key.sec) != keyid:
             return None
@@ -40,6 +43,10 @@ class WalletSigningProvider:
         if self._wrapped is None:
             self._wrapped = {hash160(spk): spk for spk in self._keys.scripts()
                              if len(spk) == 22 and spk[:2] == b"\x00\x14"}
+            for spk in self._keys.scripts():
+                redeem = self._keys.redeem_script(spk)
+                if redeem is not None:
+                    self._wrapped[spk[2:22]] = redeem
         return self._wrapped.get(scriptid)
 
     def taproot_key(self, output_key: bytes) -> tuple[PrivateKey, bool] | None:

@@ -35,14 +35,17 @@ from ..primitives.hashes import hash_to_hex
 from ..primitives.tx import OutPoint, Tx, TxIn, TxOut
 from ..mempool.policy import dust_threshold
 from ..script.sighash import SIGHASH_ALL, PrecomputedTxData
-from ..script.sign import ZERO_AUX, sign_p2pkh, sign_p2tr_keypath, sign_p2wpkh
+from ..script.script import core_push
+from ..script.sign import ZERO_AUX, sign_p2pk, sign_p2pkh, sign_p2tr_keypath, sign_p2wpkh
 from ..storage.wallet import TxRecord, WalletStore
 from .coinselect import (
     P2PKH_INPUT_SIZE, P2PKH_INPUT_SIZE_UNCOMPRESSED, P2TR_INPUT_SIZE, P2WPKH_INPUT_SIZE, TX_OVERHEAD,
     Candidate,
     InsufficientFunds, fee_for_size, select_coins,
 )
-from .keystore import BECH32, BECH32M, DEFAULT_ADDRESS_TYPE, LEGACY, KeyStore, script_shape
+from .keystore import (
+    BECH32, BECH32M, DEFAULT_ADDRESS_TYPE, LEGACY, P2SH_SEGWIT, PK, KeyStore, script_shape,
+)
 
 __all__ = [
     "Wallet", "WalletTx", "WalletCoin", "Balances", "CreatedTx", "WalletError",
@@ -92,7 +95,7 @@ class WalletCoin:
     is_coinbase: bool
     trusted: bool               # confirmed, or change of our own pending send
     mature: bool
-    address: str
+    address: str | None         # None for a script without one (a combo descriptor's P2PK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +393,35 @@ class Wallet:
             self._mark_outputs_used(tx)
         return wtx
 
+    def rescan(self, chainstate, start_height: int) -> int:
+        """Core `CWallet::ScanForWalletTransactions` over the active chain from `start_height` up
+        to the wallet's tip (after an import): every tx that pays one of our scripts or spends
+        one of our coins is recorded as confirmed in its block, in chain order, so the spends of
+        coins found earlier in the scan are found too. Writer thread. Returns blocks scanned."""
+        scanned = 0
+        top = min(self.tip_height, chainstate.tip.height)
+        for h in range(max(0, start_height), top + 1):
+            bhash = chainstate.get_block_hash(h)
+            block = chainstate.get_block(bhash) if bhash is not None else None
+            if block is None:
+                continue
+            scanned += 1
+            if not self._block_touches_us(block):
+                continue
+            with self.store.batch():
+                for tx in block.txs:
+                    if not self.is_relevant(tx):
+                        continue
+                    old = self._txs.get(tx.txid)
+                    if old is not None and old.state == CONFIRMED:
+                        continue
+                    self._put(WalletTx(tx, CONFIRMED, bhash, h, block.header.time,
+                                       old.time_received if old else int(self._now()),
+                                       old.from_me if old else False, old.fee if old else None,
+                                       old.seq if old else self._next_seq()))
+                    self._mark_outputs_used(tx)
+        return scanned
+
     def pending_own_txs(self) -> list[Tx]:
         """Our sends not yet in a block, oldest first (to rebroadcast, Core `ResendWalletTransactions`)."""
         return [w.tx for w in sorted(self._txs.values(), key=lambda w: w.seq)
@@ -446,7 +478,7 @@ class Wallet:
                 if op in self._spent_by:
                     continue
                 out.append(WalletCoin(op, o.value, o.script_pubkey, conf, cb, trusted, mature,
-                                      self.keys.address_of(o.script_pubkey)))
+                                      self.keys.address_or_none(o.script_pubkey)))
         return out
 
     def balances(self, minconf: int = 0) -> Balances:
@@ -485,9 +517,9 @@ class Wallet:
 
         An explicit type (the RPC's change_type, else -changetype) wins; a legacy wallet
         (-addresstype legacy) makes legacy change; else the change looks like a recipient: any
-        P2TR recipient → bech32m, else any P2WPKH → bech32, else any P2PKH → legacy (Core's next
-        rule, P2SH → p2sh-segwit, has no key manager here and is skipped); else bech32m, the
-        newest type this wallet can make (Core: "if has_bech32m_spkman")."""
+        P2TR recipient → bech32m, else any P2WPKH → bech32, else any P2SH → p2sh-segwit, else
+        any P2PKH → legacy; else bech32m, the newest type this wallet can make (Core: "if
+        has_bech32m_spkman")."""
         if change_type is not None:
             return change_type
         if self.change_type_option is not None:
@@ -500,9 +532,11 @@ class Wallet:
                 kinds.add(BECH32M)
             elif len(spk) == 22 and spk[0] == 0 and spk[1] == 20:
                 kinds.add(BECH32)
+            elif len(spk) == 23 and spk[:2] == b"\xa9\x14" and spk[22] == 0x87:
+                kinds.add(P2SH_SEGWIT)
             elif len(spk) == 25 and spk[:3] == b"\x76\xa9\x14" and spk[23:] == b"\x88\xac":
                 kinds.add(LEGACY)
-        for t in (BECH32M, BECH32, LEGACY):
+        for t in (BECH32M, BECH32, P2SH_SEGWIT, LEGACY):
             if t in kinds:
                 return t
         return BECH32M
@@ -551,7 +585,7 @@ class Wallet:
         change_spk = from_script  # decided below; a fresh change key only when change is made
         # the change output's shape (size, dust) before its key is taken: -changetype's script
         change_kind = self.transaction_change_type(outputs, change_type)
-        if change_kind not in (LEGACY, BECH32, BECH32M):
+        if change_kind not in (LEGACY, P2SH_SEGWIT, BECH32, BECH32M):
             raise WalletError(f"Error: No {change_kind} addresses available.")
         change_shape = from_script if from_script is not None else script_shape(change_kind)
         sel = select_coins(candidates, target, fee_rate, base_size,
@@ -587,6 +621,8 @@ class Wallet:
             return P2WPKH_INPUT_SIZE, True
         if t == BECH32M:
             return P2TR_INPUT_SIZE, True
+        if t == P2SH_SEGWIT:
+            return P2WPKH_INPUT_SIZE + 23, True     # + the 23-byte redeem script push
         key = self.keys.private_key(script_pubkey)
         return (P2PKH_INPUT_SIZE if key.compressed else P2PKH_INPUT_SIZE_UNCOMPRESSED), False
 
@@ -606,14 +642,19 @@ class Wallet:
             if key is None:
                 raise WalletError("Signing transaction failed: an input is not this wallet's")
             t = self.keys.address_type(out.script_pubkey)
-            if t in (BECH32, BECH32M):
+            if t in (BECH32, BECH32M, P2SH_SEGWIT):
                 if txdata is None:
                     txdata = PrecomputedTxData.for_tx(tx, spent)
+                script_sig = b""
                 if t == BECH32M:
                     witness = sign_p2tr_keypath(tx, i, key, txdata, aux=ZERO_AUX)
                 else:
                     witness = sign_p2wpkh(tx, i, key, out.value, SIGHASH_ALL, txdata)
-                vin.append(TxIn(txin.prevout, b"", txin.sequence, witness))
+                    if t == P2SH_SEGWIT:    # BIP141 P2SH-P2WPKH: the scriptSig pushes the P2WPKH script
+                        script_sig = core_push(self.keys.redeem_script(out.script_pubkey))
+                vin.append(TxIn(txin.prevout, script_sig, txin.sequence, witness))
+            elif t == PK:
+                vin.append(TxIn(txin.prevout, sign_p2pk(tx, i, key, out.script_pubkey), txin.sequence))
             else:
                 vin.append(TxIn(txin.prevout, sign_p2pkh(tx, i, key, out.script_pubkey), txin.sequence))
         return replace(tx, vin=tuple(vin))
