@@ -163,7 +163,7 @@ def test_acceptnonstdtxn_skips_the_standardness_checks_only():
     w = MiniWallet(0)
     utxos = chain.fund(w, 10 * COIN, 2)
     strict = Mempool(REGTEST, chain, clock=lambda: NOW)
-    tx = w.create_spend(utxos[0], version=3)
+    tx = w.create_spend(utxos[0], version=4)
     with pytest.raises(PolicyError) as info:
         strict.accept(tx, NOW)
     assert info.value.reason == "version"

@@ -165,7 +165,7 @@ def test_min_relay_fee():
 
 def test_version_scriptsig_rules():
     _, pool, w, (u, u2, u3, _) = setup()
-    reject(pool, w.create_spend(u, version=3), "version")
+    reject(pool, w.create_spend(u, version=4), "version")          # 3 is TRUC, standard
     tx = w.create_spend(u2)
     bad_sig = b"\x61" + tx.vin[0].script_sig             # OP_NOP first: not push-only
     reject(pool, replace(tx, vin=(replace(tx.vin[0], script_sig=bad_sig),)), "scriptsig-not-pushonly")

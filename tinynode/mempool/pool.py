@@ -49,7 +49,8 @@ from ..script.interpreter import ScriptError, script_error_string, verify_script
 from .fees import BlockPolicyEstimator
 from .orphans import OrphanPool
 from .policy import (
-    MAX_STANDARD_TX_SIGOPS_COST, MIN_STANDARD_TX_SIZE, FeeRate, PolicyConfig, check_inputs_standard, check_standard_tx,
+    MAX_STANDARD_TX_SIGOPS_COST, MIN_STANDARD_TX_SIZE, TRUC_ANCESTOR_LIMIT, TRUC_CHILD_MAX_VSIZE,
+    TRUC_DESCENDANT_LIMIT, TRUC_MAX_VSIZE, TRUC_VERSION, FeeRate, PolicyConfig, check_inputs_standard, check_standard_tx,
     check_witness_standard, virtual_size,
 )
 
@@ -708,6 +709,12 @@ class Mempool:
             if mfee < relay_fee:
                 raise PolicyError("min relay fee not met", f"{mfee} < {relay_fee}")
 
+        # TRUC (version 3) topology and size rules, with sibling eviction (Core SingleTRUCChecks)
+        if tx.version == TRUC_VERSION or any(entries[p].tx.version == TRUC_VERSION for p in parents):
+            sibling = self._truc_checks(tx, parents, size, conflicts)
+            if sibling is not None:
+                conflicts = conflicts | {sibling}
+
         # Ancestor / descendant limits (Core CalculateMemPoolAncestors).
         ancestors = self._ancestors_of(parents)
         self._check_chain_limits(ancestors, size)
@@ -778,6 +785,44 @@ class Mempool:
             return cs.median_time_past(tip)
         entry = cs.get_entry(cs.get_block_hash(max(h, 0)))
         return cs.median_time_past(entry)
+
+    def _truc_checks(self, tx: Tx, parents: set[bytes], vsize: int, conflicts: set[bytes]) -> bytes | None:
+        """Core `SingleTRUCChecks` (policy/truc_policy.cpp): a version-3 tx spends only version-3
+        pool parents and the reverse; it is at most 10,000 vB, has at most one unconfirmed
+        ancestor, is at most 1,000 vB when it has one, and is its parent's only child. When the
+        parent already has another child (with no other ancestor), that sibling is returned for
+        eviction under the replacement rules (Core's sibling eviction); PolicyError otherwise."""
+        entries = self._entries
+        me = f"{tx.txid_hex} (wtxid={tx.wtxid_hex})"
+        for p in sorted(parents):
+            pe = entries[p]
+            them = f"{pe.tx.txid_hex} (wtxid={pe.tx.wtxid_hex})"
+            if tx.version != TRUC_VERSION and pe.tx.version == TRUC_VERSION:
+                raise PolicyError("TRUC-violation", f"non-version=3 tx {me} cannot spend from version=3 tx {them}")
+            if tx.version == TRUC_VERSION and pe.tx.version != TRUC_VERSION:
+                raise PolicyError("TRUC-violation", f"version=3 tx {me} cannot spend from non-version=3 tx {them}")
+        if tx.version != TRUC_VERSION:
+            return None
+        if vsize > TRUC_MAX_VSIZE:
+            raise PolicyError("TRUC-violation",
+                              f"version=3 tx {me} is too big: {vsize} > {TRUC_MAX_VSIZE} virtual bytes")
+        if len(parents) + 1 > TRUC_ANCESTOR_LIMIT:
+            raise PolicyError("TRUC-violation", f"tx {me} would have too many ancestors")
+        if not parents:
+            return None
+        pe = entries[next(iter(parents))]
+        if pe.anc_count + 1 > TRUC_ANCESTOR_LIMIT:
+            raise PolicyError("TRUC-violation", f"tx {me} would have too many ancestors")
+        if vsize > TRUC_CHILD_MAX_VSIZE:
+            raise PolicyError("TRUC-violation", f"version=3 child tx {me} is too big: {vsize} > "
+                                                f"{TRUC_CHILD_MAX_VSIZE} virtual bytes")
+        children = pe.children
+        if pe.desc_count + 1 > TRUC_DESCENDANT_LIMIT and not (children & conflicts):
+            if pe.desc_count == 2 and len(children) == 1 and entries[next(iter(children))].anc_count == 2:
+                return next(iter(children))
+            raise PolicyError("TRUC-violation", f"tx {pe.tx.txid_hex} (wtxid={pe.tx.wtxid_hex}) would "
+                                                f"exceed descendant count limit")
+        return None
 
     def _signals_replaceable(self, conflicts: set[bytes]) -> bool:
         """BIP125 opt-in (only consulted when full RBF is off): a conflict or one of its pool
