@@ -184,3 +184,21 @@ async def test_old_best_header_second_peer_waits_until_the_first_runs_out():
         await first.close()
         await second.close()
         await stop_nodes([node])
+
+
+async def test_an_unanswered_getheaders_is_waited_on_when_caught_up():
+    """Core SendMessages: the headers timeout disconnects only while the best header is more
+    than a day old and another peer could serve headers. A lone peer that never answers a
+    getheaders, with our chain current (Core's p2p_segwit peers do this), stays connected."""
+    from tests.framework.nodes import start_node
+    t = await start_node()
+    try:
+        await t.rpc.call("generatetoaddress", 1, await t.rpc.call("getnewaddress"))   # a current tip
+        async with await RawPeer.connect("127.0.0.1", t.node.p2p_port, REGTEST.magic) as r:
+            await r.handshake(start_height=5)
+            await r.wait_for("getheaders", timeout=10)
+            # 5 s, past the test config's 3 s headers_timeout, reading (and so answering pings)
+            await r.expect_nothing(timeout=5.0, command="nothing-comes-with-this-name")
+            assert not r.is_closed() and len(t.node.connman.connected_peers()) == 1
+    finally:
+        await t.stop()

@@ -83,6 +83,7 @@ class ChainSnapshot:
     tip_time: int = 0
     tip_bits: int = 0
     locator: tuple[bytes, ...] = ()
+    best_header_time: int = 0
 
 
 class ChainWriter:
@@ -462,7 +463,8 @@ class ChainWriter:
             tip_hash=tip.hash, height=tip.height, chainwork=tip.chainwork,
             best_header_hash=best.hash, best_header_height=best.height,
             median_time_past=cs.median_time_past(tip), tip_time=tip.header.time,
-            tip_bits=tip.header.bits, locator=tuple(cs.block_locator()))
+            tip_bits=tip.header.bits, locator=tuple(cs.block_locator()),
+            best_header_time=best.header.time)
 
     # --- events ----------------------------------------------------------------------------------
     def subscribe_async(self, callback: Callable[[ChainEvent], Awaitable[None] | None]) -> None:

@@ -1204,7 +1204,8 @@ class SyncManager:
                     st.avoid.update(stalled)   # give the other peers a chance at these first
                     if st.stalls >= MAX_STALLS:
                         st.peer.disconnect("block download stalled")
-                if st.headers_requested is not None and now - st.headers_requested > cfg.headers_timeout:
+                if (st.headers_requested is not None and now - st.headers_requested > cfg.headers_timeout
+                        and self._headers_timeout_applies(st)):
                     st.peer.disconnect("headers request timed out")
                 expired = [t for t, at in st.tx_in_flight.items() if now - at > cfg.tx_request_timeout]
                 for t in expired:
@@ -1357,6 +1358,19 @@ class SyncManager:
     def _forget_orphan(self, txid: bytes) -> None:
         if self.mempool is not None:
             self.mempool.orphans.remove(txid)
+
+    def _headers_timeout_applies(self, st) -> bool:
+        """Core SendMessages' headers-sync timeout: only while our best header is more than a
+        day old (still catching up), when another peer could serve headers instead, and never
+        for a noban peer; otherwise an unanswered getheaders is just waited on."""
+        day_old = self.service.snapshot.best_header_time <= self._now() - 24 * 60 * 60
+        others = any(o is not st for o in self._live_states())
+        if not (day_old and others):
+            return False
+        if st.peer.has_permission(NetPermissionFlags.NOBAN):
+            log.info("Timeout downloading headers from noban peer=%d, not disconnecting", st.peer.id)
+            return False
+        return True
 
     def _in_mempool(self, txid: bytes) -> bool:
         return self.mempool is not None and txid in self.mempool
