@@ -139,6 +139,25 @@ def sched_totals(pid: int) -> tuple[float, float]:
     return run, wait
 
 
+def end_child(proc: subprocess.Popen, ask_stop, grace: float) -> None:
+    """Ask a child daemon to stop (`ask_stop`, its RPC stop), wait `grace` s, then SIGTERM, then
+    SIGKILL: only this child's PID."""
+    if proc.poll() is not None:
+        return
+    try:
+        ask_stop()
+    except Exception:
+        pass
+    for sig, wait in ((None, grace), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        if sig is not None and proc.poll() is None:
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 class Daemon:
     """One `python -m tinynode` child process on regtest, talked to over its RPC socket."""
 
@@ -196,19 +215,7 @@ class Daemon:
 
     def stop(self) -> None:
         """RPC stop, then SIGTERM, then SIGKILL: only this child's PID."""
-        if self.proc.poll() is None:
-            try:
-                self.rpc.call("stop")
-            except Exception:
-                pass
-            for sig, wait in ((None, 20.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
-                if sig is not None and self.proc.poll() is None:
-                    self.proc.send_signal(sig)
-                try:
-                    self.proc.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        end_child(self.proc, lambda: self.rpc.call("stop"), 20.0)
         self.stderr.close()
 
 
@@ -358,19 +365,7 @@ class CoreDaemon:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.call("stop", timeout=10.0)
-            except Exception:
-                pass
-            for sig, wait in ((None, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
-                if sig is not None and self.proc.poll() is None:
-                    self.proc.send_signal(sig)
-                try:
-                    self.proc.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        end_child(self.proc, lambda: self.call("stop", timeout=10.0), 30.0)
         self.stderr.close()
 
 
