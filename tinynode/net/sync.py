@@ -555,6 +555,10 @@ class SyncManager:
         hashes = [h for h in hashes if h not in self._requested][:max(0, free)]
         if not hashes or not st.peer.is_connected:
             return
+        self._request_blocks(st, hashes)
+
+    def _request_blocks(self, st, hashes: list[bytes]) -> None:
+        """Ask `st`'s peer for `hashes` (getdata, witness blocks if it serves them), in flight."""
         now = time.monotonic()
         for h in hashes:
             st.blocks_in_flight[h] = now
@@ -1138,12 +1142,7 @@ class SyncManager:
             hashes = [h for h in hashes if h not in self._requested]
             if not hashes or not st.peer.is_connected:
                 continue
-            now = time.monotonic()
-            for h in hashes:
-                st.blocks_in_flight[h] = now
-                self._requested[h] = st.peer.id
-            req = InvType.BLOCK | self._fetch_flag(st.peer)
-            st.peer.send(m.GetData(tuple(m.InvVect(req, h) for h in hashes)))
+            self._request_blocks(st, hashes)
 
     def _next_blocks(self, best_hash: bytes, exclude: frozenset, count: int) -> list[bytes]:
         """Writer thread: up to `count` blocks we lack on the way from our chain to `best_hash`.
