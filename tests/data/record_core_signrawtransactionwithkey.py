@@ -2,7 +2,8 @@
 needed): `PYTHONPATH=. python tests/data/record_core_signrawtransactionwithkey.py` with BITCOIND
 naming the binary (contrib/interop/install_bitcoind.sh builds one). Fake prevouts, all given in
 prevtxs, so the answers depend on the arguments only."""
-import subprocess, time, json, sys, urllib.request, base64, os, socket, tempfile, atexit
+import subprocess, json, sys, urllib.request, base64, os, socket, tempfile, atexit
+from tests.framework.wait import wait_until_sync
 BITCOIND = os.environ.get("BITCOIND", "bitcoind")
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
@@ -13,15 +14,14 @@ class Core:
         self.p = subprocess.Popen([BITCOIND, "-regtest", f"-datadir={self.dir}", f"-rpcport={self.port}",
             "-listen=0", "-server", "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-printtoconsole=0"])
         atexit.register(self.stop)
-        for _ in range(300):
-            try:
-                r = self.call("getblockcount")
-                if not (isinstance(r, dict) and "__error__" in r):   # -28: still warming up
-                    return
-            except Exception:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("no core")
+        wait_until_sync(self._answers, 30, interval=0.1, message="bitcoind did not answer RPC")
+
+    def _answers(self) -> bool:
+        try:
+            r = self.call("getblockcount")
+        except Exception:
+            return False
+        return not (isinstance(r, dict) and "__error__" in r)   # -28: still warming up
     def call(self, method, *params):
         cookie = open(os.path.join(self.dir, "regtest", ".cookie")).read()
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}/", json.dumps({"jsonrpc":"1.0","id":1,"method":method,"params":list(params)}).encode(),
