@@ -144,6 +144,8 @@ class NodeConfig:
     permit_bare_multisig: bool = True  # Core -permitbaremultisig
     persist_mempool: bool = True       # Core -persistmempool: mempool.dat loaded at start, written at stop
     test: tuple[str, ...] = ()         # Core -test=<option>: only "bip94" (regtest)
+    reindex: bool = False              # Core -reindex: rebuild index, chain state, indexes from stored blocks
+    reindex_chainstate: bool = False   # Core -reindex-chainstate: rebuild chain state and indexes only
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @property
@@ -252,6 +254,8 @@ class NodeConfig:
             raise ConfigError("Prune mode is incompatible with -txindex.")
         if self.prune and self.txospenderindex:   # Core init.cpp: the index reads spending blocks
             raise ConfigError("Prune mode is incompatible with -txospenderindex.")
+        if self.prune and self.reindex_chainstate:   # Core init.cpp: pruned bodies cannot be reconnected
+            raise ConfigError("Prune mode is incompatible with -reindex-chainstate. Use full -reindex instead.")
         if self.fastprune and not self.prune:
             raise ConfigError("--fastprune only makes sense with --prune (it changes block file "
                               "sizes in Core; tinynode has no block files)")
@@ -489,6 +493,13 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--persistmempool", type=int, choices=(0, 1), default=1, metavar="0|1",
                    help="load the mempool from mempool.dat at start and write it at shutdown "
                         "(Core's -persistmempool; default 1)")
+    g.add_argument("--reindex", action="store_true", default=False,
+                   help="wipe the block index, chain state and indexes and rebuild them from the "
+                        "stored block bodies, validating every block again, as Core's -reindex")
+    g.add_argument("--reindex-chainstate", action="store_true", default=False,
+                   help="wipe the chain state (coins, undo data) and indexes and rebuild them by "
+                        "connecting the stored blocks again; the block index is kept, as Core's "
+                        "-reindex-chainstate (not with --prune)")
     g.add_argument("--test", action="append", default=[], metavar="OPTION",
                    help="regtest test option as Core's -test=<option>: bip94 enforces the BIP94 "
                         "timewarp rule. Repeatable")
@@ -501,6 +512,7 @@ def _core_options(ns: argparse.Namespace) -> dict[str, object]:
         "block_version": ns.blockversion, "permit_bare_multisig": bool(ns.permitbaremultisig),
         "persist_mempool": bool(ns.persistmempool),
         "test": tuple(ns.test),
+        "reindex": ns.reindex, "reindex_chainstate": ns.reindex_chainstate,
     }
     if ns.blockmintxfee is not None:
         out["block_min_tx_fee"] = parse_money(ns.blockmintxfee, "blockmintxfee")

@@ -288,7 +288,7 @@ class ChainState:
                  dbcache: int = DEFAULT_DBCACHE_MIB << 20, script_checks: bool = True,
                  max_unconnected_blocks: int = MAX_UNCONNECTED_BLOCKS,
                  flush_blocks: int = 1, flush_seconds: float = 0.5,
-                 script_check_threads: int | None = None) -> None:
+                 script_check_threads: int | None = None, activate: bool = True) -> None:
         self.params = params
         #: the store itself (for read-only callers outside the writer's jobs); ChainState uses
         #: `_store`, which turns any store exception into a FatalStorageError
@@ -350,12 +350,15 @@ class ChainState:
         #: Core m_have_pruned: some block of the index lost its data to pruning
         self.have_pruned = False
         self._usage: int | None = None   # stored block + undo bytes, known once auto-pruning
-        self._load()
+        self._load(activate)
 
     # ==========================================================================================
     # loading
     # ==========================================================================================
-    def _load(self) -> None:
+    def _load(self, activate: bool = True) -> None:
+        """Load the index and tip from the store, then connect any stored blocks of a better
+        chain (Core's ActivateBestChain at start); `activate=False` leaves that to the caller
+        (chain/reindex.py, which logs its progress)."""
         records = self._store.load_index()
         if not records:
             self._init_genesis()
@@ -382,7 +385,8 @@ class ChainState:
         self._recompute_best_header()
         self._rebuild_candidates()
         log.info("chain loaded: %d index entries, tip %s at height %d", len(index), tip.hash_hex, tip.height)
-        self.activate_best_chain()
+        if activate:
+            self.activate_best_chain()
 
     def _restore_pruned_chain_data(self, records: list[IndexRecord]) -> None:
         """After pruning, blocks of the active chain have no data but were connected (Core keeps
@@ -1101,10 +1105,17 @@ class ChainState:
             self._candidates.discard(e)
         return best
 
-    def activate_best_chain(self) -> None:
-        """Core `ActivateBestChain`: move to the most-work valid candidate, one step at a time."""
+    def needs_activation(self) -> bool:
+        """A stored, not-failed block has more work than the tip: `activate_best_chain` would
+        move (Core: setBlockIndexCandidates holds a block better than the tip)."""
+        cand = self._best_candidate()
+        return cand is not None and cand is not self.tip and cand.chainwork > self.tip.chainwork
+
+    def activate_best_chain(self, max_steps: int = 1_000_000) -> None:
+        """Core `ActivateBestChain`: move to the most-work valid candidate, one step (at most
+        MAX_BLOCKS_PER_COMMIT blocks) at a time, at most `max_steps` steps."""
         self._check_usable()
-        for _ in range(1_000_000):  # bounded; each step makes progress or marks a block failed
+        for _ in range(max_steps):  # bounded; each step makes progress or marks a block failed
             cand = self._best_candidate()
             tip = self.tip
             if cand is None or cand is tip or cand.chainwork <= tip.chainwork:

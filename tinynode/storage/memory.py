@@ -21,6 +21,7 @@ class MemoryChainStore:
         self._undo: dict[bytes, bytes] = {}
         self._txindex: dict[bytes, tuple[bytes, ...]] = {}  # txid → blocks, latest last
         self._tip: bytes | None = None
+        self._reindexing = False
         self.closed = False
         self.writes = 0
 
@@ -109,6 +110,29 @@ class MemoryChainStore:
 
     def block_bytes(self) -> int:
         return sum(map(len, self._blocks.values())) + sum(map(len, self._undo.values()))
+
+    def begin_reindex(self, full: bool) -> None:
+        """As SQLiteChainStore.begin_reindex."""
+        self._coins.clear()
+        self._by_script.clear()
+        self._undo.clear()
+        self._txindex.clear()
+        self._txospender.clear()
+        if full:
+            self._index.clear()
+            self._tip = None
+            self._reindexing = True
+        else:
+            self._tip = next((h for h, r in self._index.items() if r.height == 0), None)
+
+    def reindexing(self) -> bool:
+        return self._reindexing
+
+    def end_reindex(self) -> None:
+        self._reindexing = False
+
+    def stored_block_hashes(self) -> list[bytes]:
+        return list(self._blocks)
 
     def close(self) -> None:
         self.closed = True
