@@ -146,6 +146,9 @@ class NodeConfig:
     test: tuple[str, ...] = ()         # Core -test=<option>: only "bip94" (regtest)
     reindex: bool = False              # Core -reindex: rebuild index, chain state, indexes from stored blocks
     reindex_chainstate: bool = False   # Core -reindex-chainstate: rebuild chain state and indexes only
+    check_blocks: int = 6              # Core -checkblocks: blocks VerifyDB checks at start (<= 0: all)
+    check_level: int = 3               # Core -checklevel: how thoroughly (0-4)
+    stop_at_height: int = 0            # Core -stopatheight: stop once the tip reaches it (0: never)
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @property
@@ -500,6 +503,15 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
                    help="wipe the chain state (coins, undo data) and indexes and rebuild them by "
                         "connecting the stored blocks again; the block index is kept, as Core's "
                         "-reindex-chainstate (not with --prune)")
+    g.add_argument("--checkblocks", type=int, default=6, metavar="N",
+                   help="how many blocks of the tip to verify at start (Core's -checkblocks; "
+                        "default 6, 0 or less = all)")
+    g.add_argument("--checklevel", type=int, default=3, metavar="N",
+                   help="how thorough the start-up verification is, 0-4 (Core's -checklevel: "
+                        "read, CheckBlock, undo data, disconnect in memory, reconnect; default 3)")
+    g.add_argument("--stopatheight", type=int, default=0, metavar="N",
+                   help="stop the node once the active chain reaches height N (Core's "
+                        "-stopatheight; default 0: never)")
     g.add_argument("--test", action="append", default=[], metavar="OPTION",
                    help="regtest test option as Core's -test=<option>: bip94 enforces the BIP94 "
                         "timewarp rule. Repeatable")
@@ -513,6 +525,8 @@ def _core_options(ns: argparse.Namespace) -> dict[str, object]:
         "persist_mempool": bool(ns.persistmempool),
         "test": tuple(ns.test),
         "reindex": ns.reindex, "reindex_chainstate": ns.reindex_chainstate,
+        "check_blocks": ns.checkblocks, "check_level": ns.checklevel,
+        "stop_at_height": ns.stopatheight,
     }
     if ns.blockmintxfee is not None:
         out["block_min_tx_fee"] = parse_money(ns.blockmintxfee, "blockmintxfee")

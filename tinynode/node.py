@@ -317,17 +317,32 @@ class Node:
             if mode is not None:   # Core ImportBlocks (-reindex) / ActivateBestChain (-reindex-chainstate)
                 self.reindex_result = run_reindex(cs, mode, self._interrupt.is_set,
                                                   file_name=path.name)
+            else:
+                try:
+                    self._verify_loaded_chainstate(cs)
+                except BaseException:
+                    cs.close()
+                    raise
             return cs
         self.writer = ChainWriter(make_chainstate, on_fatal=self._on_fatal)
         await self.writer.start()
         self.writer.subscribe_async(self._on_chain_event)
         snap = self.writer.snapshot
         log.info("chain loaded: height %d, best header %d", snap.height, snap.best_header_height)
-        # Core VerifyLoadedChainstate: a tip more than 2 h ahead of the clock, unless the chain
-        # state was just rebuilt (its coins view was wiped: is_coinsview_empty)
-        if (self.reindex_result is None
-                and snap.tip_time > self.clock() + self.params.max_future_block_time):
+
+    def _verify_loaded_chainstate(self, cs: Any) -> None:
+        """Core `VerifyLoadedChainstate` (writer thread; skipped after a reindex, whose coins
+        view was wiped: is_coinsview_empty): a tip more than 2 h ahead of the clock, then
+        `VerifyDB` of the last -checkblocks blocks at -checklevel."""
+        from .chain.verify import VerifyDBResult, verify_db
+        if cs.tip.header.time > self.clock() + self.params.max_future_block_time:
             raise ChainstateLoadError(FUTURE_TIP_ERROR)
+        result = verify_db(cs, self.config.check_level, self.config.check_blocks,
+                           self._interrupt.is_set)
+        if result is VerifyDBResult.CORRUPTED_BLOCK_DB:
+            raise ChainstateLoadError("Corrupted block database detected")
+        if result is VerifyDBResult.INTERRUPTED:
+            raise NodeError("Block verification was interrupted")
 
     async def _start_mempool(self) -> None:
         from .mempool.pool import Mempool
@@ -577,6 +592,12 @@ class Node:
     # --- logs a person can follow ---------------------------------------------------------------
     async def _on_chain_event(self, event: Any) -> None:
         from .chain.events import TipChanged
+        stop_at = self.config.stop_at_height
+        if stop_at and isinstance(event, TipChanged) and event.new_tip.height >= stop_at:
+            # Core KernelNotifications::blockTip: -stopatheight reached, shut down
+            log.info("reached -stopatheight %d (tip height %d): shutting down", stop_at,
+                     event.new_tip.height)
+            self.request_stop()
         if isinstance(event, TipChanged) and event.disconnected:
             log.warning("reorg: %d block%s disconnected, %s (height %d) -> %s (height %d)",
                         event.disconnected, "" if event.disconnected == 1 else "s",

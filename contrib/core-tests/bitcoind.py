@@ -172,7 +172,7 @@ def translate(args: dict[str, list[str]]) -> list[str]:
     for name in ("txindex", "txospenderindex", "fastprune", "reindex", "reindex-chainstate"):
         if one(name, "0") == "1":
             out.append(f"--{name}")
-    for name in ("prune", "dbcache", "blockversion", "blockmintxfee", "blockmaxweight",
+    for name in ("checkblocks", "checklevel", "stopatheight", "prune", "dbcache", "blockversion", "blockmintxfee", "blockmaxweight",
                  "blockreservedweight", "minrelaytxfee", "permitbaremultisig", "persistmempool"):
         v = one(name)
         if v is not None:

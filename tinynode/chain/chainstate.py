@@ -231,6 +231,8 @@ class UTXOStats:
     total_amount: int
     bogosize: int
     hash_serialized: bytes | None  # Core hash_serialized_3, internal byte order; None if not asked
+    muhash: bytes | None = None    # Core's MuHash3072 of the set (hash_type=muhash), internal order
+    disk_size: int = 0             # Core nDiskSize: the coins' estimated size on disk, bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -703,12 +705,18 @@ class ChainState:
         out.sort(key=lambda t: -t[0].height)
         return out
 
-    def utxo_stats(self, with_hash: bool = True) -> UTXOStats:
+    def utxo_stats(self, with_hash: bool = True, with_muhash: bool = False) -> UTXOStats:
         """Core `ComputeUTXOStats` with `hash_serialized_3` (kernel/coinstats.cpp): counts, the
         total amount, the bogosize and the sha256d over every coin as `TxOutSer` writes it
         (outpoint, height × 2 + coinbase, txout), in (txid, n) order — the same hash Core
-        computes for the same UTXO set."""
+        computes for the same UTXO set. `with_muhash`: Core's MuHash3072 over the same
+        serializations instead (chain/muhash.py)."""
         self.flush()
+        mu = None
+        if with_muhash:
+            from .muhash import MuHash3072
+            mu = MuHash3072()
+            with_hash = False
         h = hashlib.sha256()
         n = total = bogosize = 0
         txids: set[bytes] = set()
@@ -719,13 +727,20 @@ class ChainState:
             txids.add(key[:32])
             total += coin.value
             bogosize += 50 + len(spk)  # Core GetBogoSize
-            if with_hash:
-                h.update(b"".join((key[:32], key[35:31:-1],  # txid, n as little-endian uint32
-                                   ((coin.height << 1) | coin.is_coinbase).to_bytes(4, "little"),
-                                   coin.value.to_bytes(8, "little", signed=True),
-                                   ser_compact_size(len(spk)), spk)))
+            if with_hash or mu is not None:
+                ser = b"".join((key[:32], key[35:31:-1],  # txid, n as little-endian uint32
+                                ((coin.height << 1) | coin.is_coinbase).to_bytes(4, "little"),
+                                coin.value.to_bytes(8, "little", signed=True),
+                                ser_compact_size(len(spk)), spk))
+                if mu is not None:
+                    mu.insert(ser)
+                else:
+                    h.update(ser)
         digest = hashlib.sha256(h.digest()).digest() if with_hash else None
-        return UTXOStats(n, len(txids), total, bogosize, digest)
+        size_fn = getattr(self.store, "coins_disk_size", None)
+        disk_size = int(size_fn()) if size_fn is not None else 0
+        return UTXOStats(n, len(txids), total, bogosize, digest,
+                         mu.digest() if mu is not None else None, disk_size)
 
     def utxo_set_hash(self) -> bytes:
         """Core's `hash_serialized_3` of the UTXO set (internal byte order)."""

@@ -85,6 +85,19 @@ Returns an object containing various state info regarding blockchain processing.
             }
         return await self._w(work)
 
+    async def m_verifychain(self, checklevel=None, nblocks=None) -> bool:
+        """verifychain ( checklevel nblocks )
+Verifies blockchain database. checklevel (0-4, default 3): how thorough; nblocks (default 6,
+0=all): the number of blocks to check. Returns true when verified (false: a problem was found,
+or a pruned node lacks the blocks)."""
+        from ..chain.verify import DEFAULT_CHECKBLOCKS, DEFAULT_CHECKLEVEL, VerifyDBResult, verify_db
+        level = DEFAULT_CHECKLEVEL if checklevel is None else _int(checklevel, "checklevel")
+        depth = DEFAULT_CHECKBLOCKS if nblocks is None else _int(nblocks, "nblocks")
+
+        def work():
+            return verify_db(self._cs(), level, depth) is VerifyDBResult.SUCCESS
+        return await self._w(work)
+
     async def m_pruneblockchain(self, height) -> int:
         """pruneblockchain height
 Attempts to delete block and undo data up to a specified height or timestamp, if eligible for
@@ -258,19 +271,23 @@ Returns details about an unspent transaction output (null if spent or unknown)."
     async def m_gettxoutsetinfo(self, hash_type="hash_serialized_3") -> dict:
         """gettxoutsetinfo ( "hash_type" )
 Returns statistics about the unspent transaction output set. hash_type: 'hash_serialized_3'
-(Core's legacy UTXO-set hash, the same value Core computes for the same set) or 'none'."""
-        if hash_type not in ("hash_serialized_3", "none"):
+(Core's legacy UTXO-set hash, the same value Core computes for the same set), 'muhash' (Core's
+MuHash3072 of the set) or 'none'. disk_size: the bytes of the coins' database pages."""
+        if hash_type not in ("hash_serialized_3", "muhash", "none"):
             raise RPCError(RPC_INVALID_PARAMETER, f"'{hash_type}' is not a valid hash_type")
 
         def work():
             cs = self._cs()
-            st = cs.utxo_stats(with_hash=hash_type == "hash_serialized_3")
+            st = cs.utxo_stats(with_hash=hash_type == "hash_serialized_3",
+                               with_muhash=hash_type == "muhash")
             res = {"height": cs.height, "bestblock": hash_to_hex(cs.tip.hash), "txouts": st.txouts,
                    "bogosize": st.bogosize}
             if st.hash_serialized is not None:
                 res["hash_serialized_3"] = hash_to_hex(st.hash_serialized)
+            if st.muhash is not None:
+                res["muhash"] = hash_to_hex(st.muhash)
             res.update({"total_amount": amount_to_json(st.total_amount), "transactions": st.transactions,
-                        "disk_size": self.node.size_on_disk()})
+                        "disk_size": st.disk_size})
             return res
         return await self._w(work)
 

@@ -51,6 +51,10 @@ class MemoryChainStore:
         for k in sorted(self._coins):
             yield k, self._coins[k]
 
+    def coins_disk_size(self) -> int:
+        """As SQLiteChainStore: the coins' serialized bytes (nothing is on disk here)."""
+        return sum(36 + 13 + len(c.script_pubkey) for c in self._coins.values())
+
     def coin_count(self) -> int:
         return len(self._coins)
 

@@ -351,6 +351,17 @@ class SQLiteChainStore:
     def coin_count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM coins").fetchone()[0]
 
+    def coins_disk_size(self) -> int:
+        """Bytes of the pages holding the coins table and its script index (Core's chainstate
+        database `EstimateSize`); the whole file's size if SQLite lacks the dbstat table."""
+        try:
+            row = self._conn.execute("SELECT COALESCE(SUM(pgsize), 0) FROM dbstat "
+                                     "WHERE name IN ('coins', 'coins_by_script')").fetchone()
+            return int(row[0])
+        except sqlite3.Error:
+            page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+            return int(page_size) * int(self._conn.execute("PRAGMA page_count").fetchone()[0])
+
     def get_tx_block(self, txid: bytes) -> bytes | None:
         row = self._conn.execute("SELECT block_hash FROM txindex WHERE txid=?", (txid,)).fetchone()
         return row[0] if row else None
