@@ -50,3 +50,32 @@ async def test_verifychain_checkblocks_muhash_and_type_errors(tmp_path):
     t = await start_node(tmp_path / "n", check_blocks=-1, check_level=4)   # VerifyDB of all at start
     assert await t.rpc.call("getblockcount") == 10
     await t.stop()
+
+
+async def test_waitforblock_waitfornewblock_waitforblockheight(tmp_path):
+    t = await start_node(tmp_path / "n")
+    rpc = t.rpc
+    addr = await rpc.call("getnewaddress")
+    h1 = (await rpc.call("generatetoaddress", 1, addr))[0]
+    tip = {"hash": h1, "height": 1}
+    # timeouts (milliseconds) return the current tip
+    assert await rpc.call("waitforblock", "00" * 32, 50) == tip
+    assert await rpc.call("waitforblockheight", 5, 50) == tip
+    assert await rpc.call("waitfornewblock", 50) == tip
+    assert await rpc.call("waitforblock", h1) == tip            # already the tip: at once
+    assert await rpc.call("waitfornewblock", 0, "11" * 32) == tip   # not the tip: at once
+    for method, args in (("waitforblock", [h1, -1]), ("waitfornewblock", [-1]),
+                         ("waitforblockheight", [1, -1])):
+        with pytest.raises(RPCError) as e:
+            await rpc.call(method, *args)
+        assert (e.value.code, e.value.message) == (-1, "Negative timeout")
+    waiter = asyncio.ensure_future(rpc.call("waitforblockheight", 3))
+    newer = asyncio.ensure_future(rpc.call("waitfornewblock"))
+    hashes = await rpc.call("generatetoaddress", 2, addr)
+    assert await asyncio.wait_for(waiter, 20) == {"hash": hashes[1], "height": 3}
+    assert (await asyncio.wait_for(newer, 20))["height"] in (2, 3)
+    with pytest.raises(RPCError) as e:
+        await rpc.call("getblock", h1, "2")
+    assert (e.value.code, e.value.message) == (-3, "JSON value of type string is not of expected type number")
+    assert (await rpc.call("getblock", h1, True))["hash"] == h1
+    await t.stop()
