@@ -77,7 +77,7 @@ def test_command_line_wins_over_conf_and_negation(tmp_path):
 
 
 @pytest.mark.parametrize("arg, named", [
-    ("-loadblock=/tmp/x", "-loadblock=/tmp/x"), ("-v2transport=1", "-v2transport=1"), ("-checkblocks=-1", "-checkblocks"),
+    ("-loadblock=/tmp/x", "-loadblock=/tmp/x"), ("-v2transport=1", "-v2transport=1"), ("-assumevalid=0", "-assumevalid"),
     ("-printtoconsole=1", None),
 ])
 def test_unsupported_arguments_are_refused_not_ignored(tmp_path, arg, named):
