@@ -143,7 +143,10 @@ class NetAddress:
 
     @property
     def is_valid(self) -> bool:
-        """Core `CNetAddr::IsValid` for what tinynode reads: not the unspecified address."""
+        """Core `CNetAddr::IsValid` for what tinynode reads: not the unspecified address; a
+        CJDNS address starts with 0xfc."""
+        if self.network == BIP155Network.CJDNS:
+            return self.addr[0] == 0xFC
         return self.addr != bytes(len(self.addr)) or self.network in (
             BIP155Network.TORV3, BIP155Network.I2P)
 
