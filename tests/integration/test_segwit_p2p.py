@@ -124,7 +124,7 @@ async def test_wtxidrelay_negotiation(tmp_path):
         # both sides 70016 and both send wtxidrelay: wtxid relay on
         raw, ver, before = await _raw_handshake(a, version=70016, services=NODE_NETWORK | NODE_WITNESS,
                                                 wtxidrelay=True)
-        assert before == ["wtxidrelay"] and ver.version == 70016
+        assert before == ["wtxidrelay", "sendaddrv2"] and ver.version == 70016
         await wait_until(lambda: len(a.connman.connected_peers()) == 1)
         (p,) = a.connman.connected_peers()
         assert p.wtxidrelay_sent and p.wtxid_relay
@@ -135,7 +135,7 @@ async def test_wtxidrelay_negotiation(tmp_path):
 
         # 70016 peer that does not send it: we did, but relay by txid
         raw, ver, before = await _raw_handshake(a, version=70016)
-        assert before == ["wtxidrelay"]
+        assert before == ["wtxidrelay", "sendaddrv2"]   # Core: then BIP155
         await wait_until(lambda: len(a.connman.connected_peers()) == 1)
         assert not a.connman.connected_peers()[0].wtxid_relay
         await raw.close()

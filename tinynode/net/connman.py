@@ -807,12 +807,12 @@ class ConnMan:
                 known[k] = True
                 if len(known) > MAX_ADDR_KNOWN:
                     known.popitem(last=False)
-            try:
-                out.append(m.TimedAddr(int(ts) & 0xFFFFFFFF, m.NetAddr.from_host(host, port, services)))
+            try:   # addrv2 to a peer that sent sendaddrv2 (BIP155), else addr
+                out.append(m.timed_addr(int(ts), host, port, services, v2=peer.wants_addrv2))
             except ValueError:
                 continue
         for i in range(0, len(out), MAX_ADDR):
-            peer.send(m.Addr(tuple(out[i:i + MAX_ADDR])))
+            peer.send(m.addr_message(out[i:i + MAX_ADDR], v2=peer.wants_addrv2))
 
     def _relay_hash(self, *parts: Any) -> int:
         h = hashlib.blake2b(self._relay_salt, digest_size=8)
@@ -868,7 +868,7 @@ class ConnMan:
         dated within 10 minutes, from a message of at most 10, is relayed (Core RelayAddress)
         unless the message may be the answer to our getaddr (Core `m_getaddr_sent`)."""
         if len(msg.addrs) > MAX_ADDR:   # Core: Misbehaving, which disconnects
-            raise Misbehaving(100, f"addr message size = {len(msg.addrs)}")
+            raise Misbehaving(100, f"{msg.COMMAND} message size = {len(msg.addrs)}")
         self.setup_address_relay(peer)
         now = mono = self.clock()   # Core: NodeClock for the token bucket too
         if peer.addr_token_bucket < MAX_ADDR_PROCESSING_TOKEN_BUCKET:
@@ -879,6 +879,7 @@ class ConnMan:
         self._rng.shuffle(addrs)    # Core: which addresses survive the limit is not the sender's choice
         known = self._addr_known.get(peer.id)
         fresh: list[tuple[str, int, int, int]] = []
+        to_add: list[tuple[str, int, int, int]] = []
         processed = rate_limited = 0
         limited = not peer.has_permission(NetPermissionFlags.ADDR)
         for ta in addrs:
@@ -901,7 +902,8 @@ class ConnMan:
             if (ts > now - ADDR_RELAY_MAX_AGE and not peer.getaddr_sent
                     and len(msg.addrs) <= ADDR_RELAY_MAX_COUNT):
                 fresh.append((host, port, ta.addr.services, ts))
-            self.addrman.add(host, port, ta.addr.services, ts)
+            to_add.append((host, port, ta.addr.services, ts))
+        self.addrman.add_many(to_add, source=peer.addr[0])   # Core m_addrman.Add(vAddrOk, ...)
         peer.addr_processed += processed
         peer.addr_rate_limited += rate_limited
         log.debug("Received addr: %d addresses (%d processed, %d rate-limited) from peer=%d",
@@ -921,6 +923,11 @@ class ConnMan:
             return
         for a in fresh:
             self.relay_address(peer.id, a)
+
+    async def on_addrv2(self, peer: Peer, msg: m.AddrV2) -> None:
+        """Core ProcessMessage(ADDRV2): the same as `addr` (BIP155); entries of networks we do
+        not know arrive as ``::`` and are dropped by the address book, not punished."""
+        await self.on_addr(peer, msg)
 
     async def on_getaddr(self, peer: Peer, msg: m.GetAddr) -> None:
         """Core ProcessMessage(GETADDR): answered only for inbound peers, once per connection,

@@ -17,9 +17,11 @@ A `Peer` runs one supervising task (`run`) holding an `asyncio.TaskGroup` with f
 
 The handshake is Core's: the dialer sends `version`, the listener answers with its own, both
 send `verack`. A version whose nonce is one of ours is a self-connection (Core
-`CheckIncomingNonce`); protocol versions below 31800 are refused. Messages newer peers send around
-the handshake (`wtxidrelay`, `sendaddrv2`, `feefilter`, `sendcmpct`, …) are unknown to the codec
-or simply not handled here: they cost nothing.
+`CheckIncomingNonce`); protocol versions below 31800 are refused. Between `version` and `verack`
+both sides negotiate BIP 339 `wtxidrelay` and BIP155 `sendaddrv2` (each sent to a peer whose
+common version is 70016+, and accepted only before `verack`: after it the peer is disconnected,
+as Core). Other messages newer peers send around the handshake (`feefilter`, `sendcmpct`, …) are
+unknown to the codec or simply not handled here: they cost nothing.
 
 After the handshake every message goes to the first handler object that has a method
 `on_<command>(peer, msg)` (Core's functional framework convention). A handler may raise
@@ -180,6 +182,10 @@ CORE_MESSAGE_TYPES = frozenset((
     "cmpctblock", "getblocktxn", "blocktxn", "getcfilters", "cfilter", "getcfheaders", "cfheaders",
     "getcfcheckpt", "cfcheckpt", "wtxidrelay", "sendtxrcncl"))
 
+#: Core sends `sendaddrv2` only when the common protocol version is at least this (BIP155 is
+#: version-less; no BIP155 software announces less than 70016).
+ADDRV2_VERSION = 70016
+
 # Misbehaviour prices (Core's Misbehaving() howmuch; aiorpcX error costs).
 COST_BEFORE_VERSION = 10
 
@@ -226,6 +232,7 @@ class Peer:
         self.verack_received = False
         self.wtxidrelay_sent = False     # we sent `wtxidrelay` (BIP 339)
         self.wtxid_relay = False         # both sides sent it: tx invs and getdata use MSG_WTX
+        self.wants_addrv2 = False        # the peer sent `sendaddrv2` (Core Peer::m_wants_addrv2)
         self.their_addr_from: tuple[str, int] | None = None
         self.addr_local: tuple[str, int] | None = None   # our address as the peer saw it (Core addrLocal)
         # ours
@@ -566,6 +573,9 @@ class Peer:
         if command == "wtxidrelay":
             self._on_wtxidrelay()
             return
+        if command == "sendaddrv2":
+            self._on_sendaddrv2()
+            return
         if not self.verack_received:
             return  # Core ignores everything but the feature-negotiation messages before verack
         if command == "ping":
@@ -642,6 +652,10 @@ class Peer:
             # BIP 339 / Core ProcessMessage "version": wtxidrelay goes before our verack
             self.send(m.WtxidRelay())
             self.wtxidrelay_sent = True
+        if min(msg.version, self.config.protocol_version) >= ADDRV2_VERSION:
+            # Core: BIP155 support is signalled to peers of 70016+ only (a courtesy to older
+            # implementations that reject unknown messages)
+            self.send(m.SendAddrV2())
         self.send(m.Verack())
 
     def _on_wtxidrelay(self) -> None:
@@ -654,6 +668,14 @@ class Peer:
             log.debug("peer %d: ignoring wtxidrelay from a peer with version %d", self.id, self.version)
             return
         self.wtxid_relay = self.wtxidrelay_sent
+
+    def _on_sendaddrv2(self) -> None:
+        """Core ProcessMessage "sendaddrv2" (BIP155): before verack the peer wants `addrv2`
+        from now on (its getaddr answer and relayed addresses); after verack it is disconnected."""
+        if self.verack_received:
+            log.debug("sendaddrv2 received after verack, disconnecting peer=%d", self.id)
+            raise PeerDisconnect("sendaddrv2 received after verack")
+        self.wants_addrv2 = True
 
     async def _handshake_complete(self) -> None:
         self.handshake_done.set()

@@ -5,7 +5,6 @@ ConnMan.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import random
 import time
@@ -18,16 +17,18 @@ from .protocol import (
 )
 from ..net.addrman import is_local_address
 from ..wire.constants import NODE_NETWORK, NODE_WITNESS
+from ..wire.netaddress import network_name, parse_host
 from .util import RPCArea, _bool, _int, _str, amount_to_json
 
 log = logging.getLogger(__name__)
 
 
 def _network_name(host: str) -> str:
-    """Core `GetNetworkName(addr.GetNetClass())`: ipv4, ipv6, or not_publicly_routable."""
+    """Core `GetNetworkName(addr.GetNetClass())`: ipv4, ipv6, onion, i2p (BIP155 networks,
+    `wire.netaddress`), or not_publicly_routable."""
     if is_local_address(host):
         return "not_publicly_routable"
-    return "ipv6" if ":" in host else "ipv4"
+    return network_name(host) or "not_publicly_routable"
 
 
 #: the Bitcoin Core RPC interface version tinynode answers as (Core's CLIENT_VERSION of v31.0)
@@ -110,7 +111,8 @@ command is "add", "remove" or "onetry"."""
 Add the address of a potential peer to an address manager table. This RPC is for testing only.
 Result: {"success": bool, "error": "failed-adding-to-new" | "failed-adding-to-tried" (if any)}.
 As Core's AddrMan, a loopback, private or otherwise unroutable address is not added; the
-address counts as announcing itself, with services NODE_NETWORK|NODE_WITNESS and now's time."""
+address counts as announcing itself, with services NODE_NETWORK|NODE_WITNESS and now's time.
+An IPv4 / IPv6 literal, a TORv3 `….onion` or an I2P `….b32.i2p` address (Core LookupHost)."""
         cm = self.node.connman
         if cm is None:
             raise RPCError(RPC_CLIENT_P2P_DISABLED, "Error: Address manager functionality missing or disabled")
@@ -120,14 +122,13 @@ address counts as announcing itself, with services NODE_NETWORK|NODE_WITNESS and
             raise RPCError(RPC_INVALID_PARAMETER, "JSON integer out of range")
         want_tried = False if tried is None else _bool(tried, "tried")
         try:
-            ip = ipaddress.ip_address(host.strip("[]"))
+            host = parse_host(host).host
         except ValueError:
             raise RPCError(RPC_CLIENT_INVALID_IP_OR_SUBNET, "Invalid IP address") from None
-        host = str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
         out: dict[str, Any] = {}
         success = False
         services = NODE_NETWORK | NODE_WITNESS
-        if (not is_local_address(host) and cm.addrman.acceptable(host, port_n)
+        if (not is_local_address(host) and cm.addrman.storable(host, port_n)
                 and cm.addrman.add(host, port_n, services, int(self.node.clock()))):
             success = True
             if want_tried and not cm.addrman.good(host, port_n, services):
