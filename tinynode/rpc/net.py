@@ -231,7 +231,8 @@ answers; tinynode's own name and version are in "subversion" (/tinynode:x.y.z/).
                 "localservicesnames": [name for bit, name in ((1, "NETWORK"), (8, "WITNESS"),
                                                               (1024, "NETWORK_LIMITED"))
                                        if services & bit],
-                "localrelay": True, "timeoffset": 0,
+                # Core: !ignore_incoming_txs, false under -blocksonly
+                "localrelay": not (netcfg is not None and netcfg.blocks_only), "timeoffset": 0,
                 "networkactive": bool(cm.network_active) if cm is not None else False,
                 "connections": len(peers), "connections_in": inbound, "connections_out": len(peers) - inbound,
                 "networks": [], "relayfee": amount_to_json(relay.min_relay_fee.sat_per_kvb),
