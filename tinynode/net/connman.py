@@ -34,12 +34,20 @@ more listener whose inbound peers get its permissions; `whitelist` ranges add th
 peers (and to outbound ones for `out` ranges) whose address they hold. `noban` peers connect
 even when banned and are never chosen for eviction; `addr` peers skip the addr rate limit.
 
-Address gossip (Core `ProcessMessage` ADDR/GETADDR): after the handshake each node advertises
-its own listening address; outbound peers are asked `getaddr` once; inbound peers' `getaddr` is
-answered once per connection from the address book; small fresh `addr` messages are relayed to
-two other peers, each address at most once per peer. Every peer has an addr token bucket (Core's
-0.1 address/s, at most 1000, +1000 for the answer to our getaddr): addresses beyond it are dropped
-and counted in getpeerinfo's `addr_rate_limited`.
+Connection types (Core `ConnectionType`, getpeerinfo's `connection_type`): inbound; manual (seeds
+and addnode targets); outbound-full-relay (address-book picks); and, opened by the test-only
+`addconnection` RPC (`add_connection`), block-relay-only (no tx or addr relay), addr-fetch (closed
+after an answer) and feeler (closed after the version).
+
+Address gossip (Core `ProcessMessage` ADDR/GETADDR, `ProcessAddrs`): addr relay with a peer is
+turned on lazily — when an inbound peer sends addr or getaddr, or when we send getaddr to an
+outbound peer — and never with a block-relay-only one; then our listening address is announced.
+Inbound peers' `getaddr` is answered once per connection from the address book, outbound ones'
+never; small fresh `addr` messages are relayed to two other peers chosen per address and day,
+each address at most once per peer. Every peer has an addr token bucket (Core's 0.1 address/s, at
+most 1000, +1000 for the answer to our getaddr): addresses beyond it are dropped and counted in
+getpeerinfo's `addr_rate_limited`. `process_addrs` takes decoded entries, so `addr` and `addrv2`
+share it; `_send_addrs` is the one place outgoing address messages are built.
 """
 
 from __future__ import annotations
