@@ -143,6 +143,7 @@ class NodeConfig:
     min_relay_tx_fee: int | None = None   # Core -minrelaytxfee, sat/kvB; None = policy default
     permit_bare_multisig: bool = True  # Core -permitbaremultisig
     persist_mempool: bool = True       # Core -persistmempool: mempool.dat loaded at start, written at stop
+    blocks_only: bool = False          # Core -blocksonly: ask peers for no txs (relay=0 in version)
     test: tuple[str, ...] = ()         # Core -test=<option>: only "bip94" (regtest)
     reindex: bool = False              # Core -reindex: rebuild index, chain state, indexes from stored blocks
     reindex_chainstate: bool = False   # Core -reindex-chainstate: rebuild chain state and indexes only
@@ -474,6 +475,9 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
                    help="memory for the coins cache in MiB, as Core's -dbcache (default 300, "
                         "minimum 4): coins are written to disk when it is full, every 10 minutes "
                         "and at shutdown; more means fewer disk writes during sync")
+    g.add_argument("--blocksonly", action="store_true", default=False,
+                   help="ask peers for no transactions, as Core's -blocksonly: our version says "
+                        "relay=0 and only peers with the `relay` permission may send txs")
     g.add_argument("--fastprune", action="store_true", default=False,
                    help="Core's small-block-file test option; accepted with --prune and has no "
                         "effect (tinynode stores blocks in SQLite, not in block files)")
@@ -522,7 +526,7 @@ def _core_options(ns: argparse.Namespace) -> dict[str, object]:
     out: dict[str, object] = {
         "txindex": ns.txindex, "prune": ns.prune, "fastprune": ns.fastprune, "dbcache": ns.dbcache,
         "block_version": ns.blockversion, "permit_bare_multisig": bool(ns.permitbaremultisig),
-        "persist_mempool": bool(ns.persistmempool),
+        "persist_mempool": bool(ns.persistmempool), "blocks_only": bool(ns.blocksonly),
         "test": tuple(ns.test),
         "reindex": ns.reindex, "reindex_chainstate": ns.reindex_chainstate,
         "check_blocks": ns.checkblocks, "check_level": ns.checklevel,

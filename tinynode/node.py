@@ -470,6 +470,9 @@ class Node:
             from dataclasses import replace
             from .net.peer import format_sub_version
             netcfg = replace(netcfg, user_agent=format_sub_version(cfg.uacomments))
+        if cfg.blocks_only and not netcfg.blocks_only:   # Core -blocksonly: relay=0 in our version
+            from dataclasses import replace as _replace
+            netcfg = _replace(netcfg, blocks_only=True)
         if cfg.prune and not netcfg.pruned:
             from dataclasses import replace as _replace
             netcfg = _replace(netcfg, pruned=True)   # Core: NODE_NETWORK_LIMITED when pruning

@@ -169,7 +169,7 @@ def translate(args: dict[str, list[str]]) -> list[str]:
     if one("acceptnonstdtxn", "0") == "1":
         out.append("--acceptnonstdtxn")
     # issue 18: index, pruning, mining and policy options
-    for name in ("txindex", "txospenderindex", "fastprune", "reindex", "reindex-chainstate"):
+    for name in ("txindex", "txospenderindex", "fastprune", "reindex", "reindex-chainstate", "blocksonly"):
         if one(name, "0") == "1":
             out.append(f"--{name}")
     for name in ("checkblocks", "checklevel", "stopatheight", "prune", "dbcache", "blockversion", "blockmintxfee", "blockmaxweight",

@@ -222,3 +222,13 @@ def test_wallet_node_starts_with_no_wallet_loaded_as_core(tmp_path):
     assert cfg.wallet is True and cfg.default_wallet is False
     argv = m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'b')}", "-disablewallet"]))
     assert "--no-default-wallet" not in argv and from_args(argv, env={"HOME": str(tmp_path)}).wallet is False
+
+
+def test_blocksonly_maps(tmp_path):
+    """Core -blocksonly (p2p_addr_relay's blocksonly_mode_tests) becomes --blocksonly."""
+    m = _launcher()
+    on = from_args(m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'a')}", "-blocksonly"])),
+                   env={"HOME": str(tmp_path)})
+    off = from_args(m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'b')}", "-noblocksonly"])),
+                    env={"HOME": str(tmp_path)})
+    assert (on.blocks_only, off.blocks_only) == (True, False)

@@ -31,6 +31,10 @@ def _network_name(host: str) -> str:
     return network_name(host) or "not_publicly_routable"
 
 
+#: Core RPC_CLIENT_NODE_CAPACITY_REACHED (rpc/protocol.h): the connection limit of a type is reached
+RPC_CLIENT_NODE_CAPACITY_REACHED = -34
+
+
 #: the Bitcoin Core RPC interface version tinynode answers as (Core's CLIENT_VERSION of v31.0)
 CORE_RPC_VERSION = 310000
 
@@ -99,6 +103,33 @@ command is "add", "remove" or "onetry"."""
         except ValueError as e:
             raise RPCError(RPC_INVALID_PARAMETER, str(e)) from None
         return None
+
+    async def m_addconnection(self, address, connection_type, v2transport) -> dict:
+        """addconnection "address" "connection_type" v2transport
+Open an outbound connection to a specified node. This RPC is for testing only.
+connection_type: "outbound-full-relay", "block-relay-only", "addr-fetch" or "feeler".
+v2transport must be false (tinynode speaks v1 only).
+Result: {"address": str, "connection_type": str}."""
+        if self._params.name != "regtest":   # Core: a std::runtime_error, RPC_MISC_ERROR
+            raise RPCError(RPC_MISC_ERROR, "addconnection is for regression testing (-regtest mode) only.")
+        target = _str(address, "address")
+        conn_type = _str(connection_type, "connection_type").strip()
+        from ..net.peer import ConnectionType
+        if conn_type not in ConnectionType.ADDABLE:
+            raise RPCError(RPC_INVALID_PARAMETER, self.m_addconnection.__doc__ or "addconnection")
+        use_v2 = _bool(v2transport, "v2transport")
+        cm = self._connman()
+        if use_v2:   # tinynode never advertises NODE_P2P_V2
+            raise RPCError(RPC_INVALID_PARAMETER,
+                           "Error: Adding v2transport connections requires -v2transport init flag to be set.")
+        try:
+            ok = cm.add_connection(target, conn_type)
+        except ValueError as e:
+            raise RPCError(RPC_INVALID_PARAMETER, str(e)) from None
+        if not ok:
+            raise RPCError(RPC_CLIENT_NODE_CAPACITY_REACHED,
+                           "Error: Already at capacity for specified connection type.")
+        return {"address": target, "connection_type": conn_type}
 
     def _connman(self):
         cm = self.node.connman
@@ -201,7 +232,8 @@ answers; tinynode's own name and version are in "subversion" (/tinynode:x.y.z/).
                 "localservicesnames": [name for bit, name in ((1, "NETWORK"), (8, "WITNESS"),
                                                               (1024, "NETWORK_LIMITED"))
                                        if services & bit],
-                "localrelay": True, "timeoffset": 0,
+                # Core: !ignore_incoming_txs, false under -blocksonly
+                "localrelay": not (netcfg is not None and netcfg.blocks_only), "timeoffset": 0,
                 "networkactive": bool(cm.network_active) if cm is not None else False,
                 "connections": len(peers), "connections_in": inbound, "connections_out": len(peers) - inbound,
                 "networks": [], "relayfee": amount_to_json(relay.min_relay_fee.sat_per_kvb),
