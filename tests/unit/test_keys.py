@@ -240,37 +240,3 @@ def test_public_key_verify_inputs():
     assert not pub.verify(sig, digest[:31]) and not pub.verify(b"", digest)
     assert not pub.verify(sig + b"\x00", digest)                 # not strict DER
     assert not PrivateKey((14).to_bytes(32, "big")).public_key.verify(sig, digest)
-
-
-def test_verify_der_hashtyped_on_threads_at_once():
-    """`verify_der_hashtyped` keeps its parse buffers per thread: four threads checking valid
-    and invalid signatures of different keys at once each get their own exact verdicts."""
-    import hashlib
-    import threading
-
-    from tinynode.primitives.keys import verify_der_hashtyped
-
-    cases = []
-    for i in range(8):
-        key = PrivateKey(hashlib.sha256(b"thread key %d" % i).digest())
-        digest = hashlib.sha256(b"msg %d" % i).digest()
-        sig = key.sign(digest) + b"\x01"
-        cases.append((key.public_key.sec, sig, digest, True))
-        cases.append((key.public_key.sec, sig, bytes(32), False))          # wrong digest
-        cases.append((PrivateKey(bytes([i + 1]) * 32).public_key.sec, sig, digest, False))
-    results: dict[int, list[bool]] = {}
-
-    def work(t: int) -> None:
-        out = []
-        for k in range(300):
-            pub, sig, digest, want = cases[(k * (t + 1)) % len(cases)]
-            out.append(verify_der_hashtyped(pub, sig, digest, True) == want)
-        results[t] = out
-
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=60)
-    assert sorted(results) == [0, 1, 2, 3]
-    assert all(all(v) for v in results.values())

@@ -14,7 +14,6 @@ over a message of any length (`verify_schnorr`), signing with auxiliary randomne
 from __future__ import annotations
 
 import secrets
-import threading
 from dataclasses import dataclass, field
 
 from coincurve import PrivateKey as _CPrivateKey
@@ -38,13 +37,6 @@ else:
     _ecdsa_normalize = _lib.secp256k1_ecdsa_signature_normalize
     _ecdsa_verify = _lib.secp256k1_ecdsa_verify
     _CTX = _CONTEXT.ctx  # libsecp256k1's context for verification (coincurve's global one)
-
-#: `verify_der_hashtyped`'s two output buffers (a parsed key, a parsed signature), one pair per
-#: thread, made on the thread's first call: scratch memory, not state — libsecp256k1 writes
-#: each buffer in full (or zeroes it on failure) before anything reads it in the same call,
-#: and a thread makes one call at a time (the cffi calls release the GIL, hence per thread).
-#: Saves two `ffi.new` allocations per signature check.
-_SCRATCH = threading.local()
 
 __all__ = [
     "PrivateKey",
@@ -150,12 +142,10 @@ def verify_der_hashtyped(pubkey: bytes, sig: bytes, digest: bytes, low_s: bool) 
         if low_s and s > _HALF_ORDER:
             return False
         return verify_der(pubkey, sig[:-1], digest)
-    try:
-        key, esig = _SCRATCH.ecdsa
-    except AttributeError:
-        key, esig = _SCRATCH.ecdsa = (_ffi.new(_PUBKEY_PTR), _ffi.new(_ECDSA_SIG_PTR))
+    key = _ffi.new(_PUBKEY_PTR)
     if not _pubkey_parse(_CTX, key, pubkey, len(pubkey)):
         return False
+    esig = _ffi.new(_ECDSA_SIG_PTR)
     if not _ecdsa_parse_der(_CTX, esig, sig, n):
         return False
     if not low_s:
