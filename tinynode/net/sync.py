@@ -51,6 +51,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterable
 
+from tinynode.consensus.block_checks import is_block_mutated
 from tinynode.consensus.errors import PolicyError, ValidationError, state_string
 from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
 from tinynode.primitives.hashes import ZERO_HASH, hash_to_hex
@@ -585,6 +586,14 @@ class SyncManager:
     def _entry_of(self, h: bytes) -> Any:
         return self.service.chainstate.get_entry(h)
 
+    def _block_mutated(self, block: Any) -> bool:
+        """Writer thread: Core's net-layer `IsBlockMutated` check, made only when the block's
+        parent is known (the witness root is checked when segwit is active for the block)."""
+        prev = self.service.chainstate.get_entry(block.header.prev_hash)
+        if prev is None:
+            return False
+        return is_block_mutated(block, prev.height + 1 >= self.params.segwit_height)
+
     def _low_work_headers(self, headers: list[Any]) -> int | None:
         """Writer thread: the height the headers chain would reach if its work stays below the
         anti-DoS threshold (Core ProcessHeadersMessage's low-work check), else None."""
@@ -881,6 +890,15 @@ class SyncManager:
         block = msg.block
         h = block.hash
         st = self._state(peer)
+        if await self.service.call(self._block_mutated, block):
+            # Core ProcessMessage(BLOCK): a block whose parent we know is checked for mutation
+            # (IsBlockMutated) before anything else; it costs the sender, is forgotten as this
+            # peer's request, and never reaches validation (so its header is not indexed)
+            log.debug("Received mutated block from peer=%d", peer.id)
+            st.blocks_in_flight.pop(h, None)
+            if self._requested.get(h) == peer.id:
+                del self._requested[h]
+            raise Misbehaving(100, "mutated block")
         st.known.add(h)
         requested = h in st.blocks_in_flight or h in self._requested
         if requested:
