@@ -204,3 +204,35 @@ async def test_mutated_witness_block_is_refused_before_validation(tmp_path, capl
         if raw is not None:
             await raw.close()
         await a.stop()
+
+
+async def test_segwit_blocks_are_not_fetched_from_a_peer_without_witness(tmp_path):
+    """Core FindNextBlocks / HeadersDirectFetchBlocks (CanServeWitnesses): a block where segwit
+    is active is never requested from a peer without NODE_WITNESS, even when it announced the
+    header; a NODE_WITNESS peer announcing the same header is asked with MSG_WITNESS_BLOCK."""
+    cfg = sync_config(advertise_witness=True)
+    a = await NetNode(REGTEST, name="a", config=cfg).start()
+    legacy = witness = None
+    try:
+        first = await a.writer.call(_witness_block, a)
+        assert (await a.writer.submit_block(first)).ok      # a recent tip: direct fetch applies
+        block = await a.writer.call(_witness_block, a)       # height 2, not given to the node
+
+        legacy, _, _ = await _raw_handshake(a, version=70015, services=NODE_NETWORK)
+        await legacy.send(m.Headers((block.header,)))
+        await legacy.ping_roundtrip()
+        assert [x for x in legacy.received if x.COMMAND == "getdata"] == []
+        entry = await a.writer.call(lambda: a.writer.chainstate.get_entry(block.hash))
+        assert entry is not None and not entry.have_data     # the header was taken, not the block
+
+        witness, _, _ = await _raw_handshake(a, version=70016, services=NODE_NETWORK | NODE_WITNESS)
+        await witness.send(m.Headers((block.header,)))
+        got = await witness.expect("getdata")
+        assert [(iv.type, iv.hash) for iv in got.items] == [(InvType.WITNESS_BLOCK, block.hash)]
+        await legacy.ping_roundtrip()
+        assert [x for x in legacy.received if x.COMMAND == "getdata"] == []
+    finally:
+        for raw in (legacy, witness):
+            if raw is not None:
+                await raw.close()
+        await a.stop()

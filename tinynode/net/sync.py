@@ -551,7 +551,7 @@ class SyncManager:
             return                                    # Core CanDirectFetch
         exclude = frozenset(self._requested) | frozenset(self._received) | frozenset(self._submitting)
         hashes = await self.service.call(self._direct_fetch_hashes, last_hash, exclude,
-                                         self.config.blocks_per_peer)
+                                         self.config.blocks_per_peer, self._segwit_fetch_height(st.peer))
         free = self.config.blocks_per_peer - len(st.blocks_in_flight)
         hashes = [h for h in hashes if h not in self._requested][:max(0, free)]
         if not hashes or not st.peer.is_connected:
@@ -567,15 +567,18 @@ class SyncManager:
         req = InvType.BLOCK | self._fetch_flag(st.peer)
         st.peer.send(m.GetData(tuple(m.InvVect(req, h) for h in hashes)))
 
-    def _direct_fetch_hashes(self, last_hash: bytes, exclude: frozenset, limit: int) -> list[bytes]:
-        """Writer thread: the blocks to fetch toward `last_hash`, oldest first (see `_direct_fetch`)."""
+    def _direct_fetch_hashes(self, last_hash: bytes, exclude: frozenset, limit: int,
+                             below_height: float = float("inf")) -> list[bytes]:
+        """Writer thread: the blocks to fetch toward `last_hash`, oldest first (see `_direct_fetch`);
+        only those below `below_height` (`_segwit_fetch_height`: a peer that cannot serve
+        witnesses is not asked for segwit blocks)."""
         cs = self.service.chainstate
         e = cs.get_entry(last_hash)
         if e is None or e.failed or e.chainwork < cs.tip.chainwork:
             return []
         out: list[bytes] = []
         while e is not None and cs.get_block_hash(e.height) != e.hash and len(out) <= limit:
-            if not e.have_data and e.hash not in exclude:
+            if not e.have_data and e.hash not in exclude and e.height < below_height:
                 out.append(e.hash)
             e = e.prev
         if e is None or cs.get_block_hash(e.height) != e.hash:
@@ -746,6 +749,14 @@ class SyncManager:
                         self._tx_requested[t] = peer.id
                     req = InvType.WTX if peer.wtxid_relay else InvType.TX | self._fetch_flag(peer)
                     peer.send(m.GetData(tuple(m.InvVect(req, t) for t in want)))
+
+    def _segwit_fetch_height(self, peer: Peer) -> float:
+        """The lowest height we would not fetch from `peer`: Core asks a peer that cannot serve
+        witnesses (no NODE_WITNESS, CanServeWitnesses) for no block where segwit is active
+        (DeploymentActiveAt); no limit when we do not do segwit or the peer serves witnesses."""
+        if not self.config.advertise_witness or peer.services & NODE_WITNESS:
+            return float("inf")
+        return self.params.segwit_height
 
     def _fetch_flag(self, peer: Peer) -> int:
         """Core `GetFetchFlags`: MSG_WITNESS_FLAG for a NODE_WITNESS peer (when we do segwit)."""
@@ -1156,14 +1167,18 @@ class SyncManager:
             if st.avoid and any(o is not st and o.best_work > snap.chainwork
                                 for o in self._live_states()):
                 exclude |= st.avoid
-            hashes = await self.service.call(self._next_blocks, st.best_hash, exclude, free)
+            hashes = await self.service.call(self._next_blocks, st.best_hash, exclude, free,
+                                             self._segwit_fetch_height(st.peer))
             hashes = [h for h in hashes if h not in self._requested]
             if not hashes or not st.peer.is_connected:
                 continue
             self._request_blocks(st, hashes)
 
-    def _next_blocks(self, best_hash: bytes, exclude: frozenset, count: int) -> list[bytes]:
-        """Writer thread: up to `count` blocks we lack on the way from our chain to `best_hash`.
+    def _next_blocks(self, best_hash: bytes, exclude: frozenset, count: int,
+                     below_height: float = float("inf")) -> list[bytes]:
+        """Writer thread: up to `count` blocks we lack on the way from our chain to `best_hash`,
+        stopping at `below_height` (Core FindNextBlocks: a block with segwit active, and its
+        descendants, are not fetched from a peer that cannot serve witnesses).
 
         The path from the fork to `best_hash` is computed once per best hash and then walked
         from a cursor that only moves past blocks we already have (IBD stays linear)."""
@@ -1188,7 +1203,7 @@ class SyncManager:
         cache["cursor"] = cursor
         out: list[bytes] = []
         for e in path[cursor:]:
-            if e.height > limit or len(out) >= count:
+            if e.height > limit or len(out) >= count or e.height >= below_height:
                 break
             if e.failed:
                 break
