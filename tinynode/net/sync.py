@@ -1331,23 +1331,25 @@ class SyncManager:
             rejected = [p for p in result.missing_parents if p in self._recent_rejects]
             if rejected:
                 # Core: an orphan whose parent was refused is not kept (it would stay invalid)
-                # and is itself remembered as refused, so it is not fetched again
+                # and is itself remembered as refused (txid and wtxid: no witness can make it
+                # valid), so it is not fetched again
                 await self.service.call(self._forget_orphan, tx.txid)
-                self._remember_reject(tx)
+                self._recent_rejects.add(tx.txid)
+                self._recent_rejects.add(getattr(tx, "wtxid", tx.txid))
                 log.debug("not keeping orphan with rejected parents %s (wtxid=%s)", tx.txid_hex,
                           hash_to_hex(getattr(tx, "wtxid", tx.txid)))
                 return result
             await self._fetch_parents(list(result.missing_parents), source)
         elif result.error is not None:
             if isinstance(result.error, (ValidationError, PolicyError)):
-                self._remember_reject(tx)
+                self._remember_reject(tx, result.error)
             # Core ProcessInvalidTx's MEMPOOLREJ line, state.ToString() = "reason, detail"
             log.debug("%s (wtxid=%s) from peer=%d was not accepted: %s", tx.txid_hex,
                       hash_to_hex(getattr(tx, "wtxid", tx.txid)), source.id, state_string(result.error))
         for otx, err in result.orphans_rejected:
             # Core ProcessOrphanTx → MempoolRejectedTx: an orphan refused once its parents came
             # is remembered as rejected, so its children are not kept and it is not fetched again
-            self._remember_reject(otx)
+            self._remember_reject(otx, err)
             log.debug("   invalid orphan tx %s (wtxid=%s) from peer=%d. %s", otx.txid_hex,
                       hash_to_hex(getattr(otx, "wtxid", otx.txid)), source.id, state_string(err))
         if result.over_budget and not result.skipped:
@@ -1379,13 +1381,19 @@ class SyncManager:
             req = InvType.TX | self._fetch_flag(peer)   # parents are known by txid only
             peer.send(m.GetData(tuple(m.InvVect(req, t) for t in want)))
 
-    def _remember_reject(self, tx: Any) -> None:
-        """Core m_lazy_recent_rejects: a refused tx is not fetched (by txid or wtxid) nor its
-        children kept as orphans."""
-        self._recent_rejects.add(tx.txid)
+    def _remember_reject(self, tx: Any, err: BaseException | None) -> None:
+        """Core TxDownloadManager MempoolRejectedTx (m_lazy_recent_rejects): a refused tx is not
+        fetched again by its wtxid (for a tx without witness, its txid). Its txid is not
+        remembered when it has a witness — another witness may make it valid, and legacy peers
+        announce it by txid — unless the failure did not depend on the witness
+        (bad-txns-nonstandard-inputs, Core TX_INPUTS_NOT_STANDARD); a witness-stripped tx
+        (Core TX_WITNESS_STRIPPED) is not remembered at all."""
+        if getattr(err, "witness_stripped", False):
+            return
         wtxid = getattr(tx, "wtxid", tx.txid)
-        if wtxid != tx.txid:
-            self._recent_rejects.add(wtxid)
+        self._recent_rejects.add(wtxid)
+        if wtxid != tx.txid and getattr(err, "reason", None) == "bad-txns-nonstandard-inputs":
+            self._recent_rejects.add(tx.txid)
 
     def _forget_orphan(self, txid: bytes) -> None:
         if self.mempool is not None:
