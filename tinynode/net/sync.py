@@ -943,13 +943,23 @@ class SyncManager:
                     return True
         return False
 
+    async def _parent_stored_pending(self, peer_id: int) -> bool:
+        """A block this peer sent waits for the submitter while its parent's data is stored
+        (not our tip: a fork block, or one whose parent arrived earlier): the submitter will
+        hand it to the writer after asking the chain, so it is still being processed."""
+        mine = [h for h, (_, pid) in self._received.items() if pid == peer_id]
+        if not mine:
+            return False
+        state = await self.service.call(self._ready_blocks, mine)
+        return any(ok for _, ok in state)
+
     async def settle_before_pong(self, peer: Peer, timeout: float = 60.0) -> None:
         """Core handles one peer's messages in order: a ping sent after a block is answered once
         that block was validated (the test framework's sync_with_ping relies on it). Waits,
         bounded by `timeout`, until no block from `peer` is still being processed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._blocks_pending_from(peer.id):
+        while self._blocks_pending_from(peer.id) or await self._parent_stored_pending(peer.id):
             left = deadline - loop.time()
             if left <= 0:
                 return
