@@ -30,12 +30,15 @@ async def test_estimatesmartfee_from_confirmed_blocks_and_after_restart():
             txid = await call("sendtoaddress", await call("getnewaddress"), 1, "", "", False, True,
                               None, "unset", None, 20)
             e = await call("getmempoolentry", txid)
-            rates.append(sats(e["fees"]["base"]) * 1000 // e["vsize"])
+            fee, vsize = sats(e["fees"]["base"]), e["vsize"]
+            # 20 sat/vB of the wallet's size estimate, which may be one vbyte over the signed
+            # size (wallet/coinselect.py: 72-byte signatures, as Core's DUMMY_SIGNATURE_CREATOR;
+            # a real one is 71 or 72 bytes)
+            assert 20 * vsize <= fee <= 20 * (vsize + 1), (fee, vsize)
+            rates.append(fee * 1000 // vsize)
             await call("generatetoaddress", 1, addr)
-        # sat/kvB: 20000 up to the wallet's size estimate (a signature may come out a byte
-        # shorter than estimated); the estimate is the decayed average of the bucket's txs
+        # sat/kvB; the estimate is the decayed average of the bucket's txs
         lo, hi = min(rates), max(rates)
-        assert 19_900 <= lo <= hi <= 20_100
         want = await call("estimatesmartfee", 2)
         assert want["blocks"] == 2 and lo <= sats(want["feerate"]) <= hi
         assert await call("estimatesmartfee", 1) == want          # 1 is answered as 2, as Core
