@@ -164,10 +164,13 @@ async def test_huge_invs_stay_bounded():
 
 
 async def test_withholding_peer_stalls_and_blocks_come_from_another():
-    """A peer announces headers but never delivers the blocks: after the stall deadline they
-    are requested from an honest peer, and the node reaches the tip."""
+    """A peer announces headers but never delivers the blocks: once an honest peer cannot move
+    the download window past the withholder's first block, the withholder is stalling (Core's
+    stall detection, here with a 16-block window so 30 blocks fill it) and is dropped after the
+    stalling timeout; its blocks come from the honest peer and the node reaches the tip."""
     from tests.framework.netnodes import sync_config
-    victim, honest = await start_nodes(2, REGTEST, config=sync_config(block_stall_timeout=1.0))
+    victim, honest = await start_nodes(2, REGTEST, config=sync_config(block_stall_timeout=1.0,
+                                                                      block_download_window=16))
     try:
         hashes = await honest.mine(30)
         headers = await honest.writer.call(honest.writer.chainstate.headers_after,
