@@ -186,7 +186,7 @@ class _PeerSync:
     __slots__ = ("peer", "best_hash", "best_work", "best_height", "send_headers", "known",
                  "blocks_in_flight", "headers_requested", "unconnecting", "stalling_since",
                  "downloading_since", "tx_in_flight", "tx_to_announce", "hash_continue",
-                 "headers_synced", "best_header_sent",
+                 "headers_synced", "best_header_sent", "last_unknown_block",
                  "sync_started", "headers_sync_timeout", "last_getheaders",
                  "inv_triggered_getheaders")
 
@@ -207,6 +207,7 @@ class _PeerSync:
         self.hash_continue: bytes | None = None
         self.headers_synced = False      # the peer answered our getheaders with < 2,000
         self.best_header_sent: bytes | None = None   # Core pindexBestHeaderSent
+        self.last_unknown_block: bytes | None = None  # Core hashLastUnknownBlock
         self.sync_started = False         # Core fSyncStarted: we run headers sync with this peer
         self.headers_sync_timeout: float | None = None   # monotonic deadline; None: never
         self.last_getheaders: float | None = None   # Core Peer::m_last_getheaders_timestamp (node clock)
@@ -767,6 +768,8 @@ class SyncManager:
         if blocks:
             entries = await self.service.call(self._entries_of, blocks)
             unknown = [h for h, e in zip(blocks, entries) if e is None]
+            if unknown:   # Core UpdateBlockAvailability: the latest unknown one is its best
+                st.last_unknown_block = unknown[-1]
             for e in entries:
                 if e is not None:
                     self._update_best(st, e)
@@ -1221,6 +1224,7 @@ class SyncManager:
         cfg = self.config
         snap = self.service.snapshot
         live = [s for s in self._live_states() if s.peer.handshake_done.is_set()]
+        await self._process_block_availability(live)
         n_preferred = sum(1 for s in live if self._preferred_download(s.peer))
         ibd = self._in_ibd()
         for st in live:
@@ -1430,6 +1434,7 @@ class SyncManager:
         peers = [st for st in self._live_states() if st.peer.handshake_done.is_set()]
         if not peers:
             return
+        await self._process_block_availability(peers)
         try:
             plans = await self.service.call(
                 self._plan_announcements, new,
@@ -1446,6 +1451,17 @@ class SyncManager:
                 st.peer.send(m.Inv((m.InvVect(InvType.BLOCK, inv),)))
             for h in new:
                 st.known.add(h)
+
+    async def _process_block_availability(self, states: list[_PeerSync]) -> None:
+        """Core ProcessBlockAvailability: an announced block unknown then may be known now."""
+        pending = [st for st in states if st.last_unknown_block is not None]
+        if not pending:
+            return
+        entries = await self.service.call(self._entries_of, [st.last_unknown_block for st in pending])
+        for st, e in zip(pending, entries):
+            if e is not None:
+                self._update_best(st, e)
+                st.last_unknown_block = None
 
     def _plan_announcements(self, new: list[bytes], peers: list[tuple]) -> list[tuple[list, bytes | None]]:
         """Writer thread: per peer (send_headers, best known, best header sent), the headers to
