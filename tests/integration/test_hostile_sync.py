@@ -131,16 +131,23 @@ async def test_over_count_lists_are_misbehaving(command, count):
         await raw.close()
 
 
-async def test_unconnecting_headers_spam_costs():
+async def test_unconnecting_headers_are_answered_not_punished():
+    """Core HandleUnconnectingHeaders (v28+): a header whose parent we lack is answered with a
+    getheaders from our best header (at most one in flight: MaybeSendGetHeaders), never punished,
+    however often it comes (p2p_sendheaders.py Part 5)."""
     async with node_with_honest_neighbour() as (node, honest):
         raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
         await raw.handshake()
-        for i in range(10):
+        for i in range(30):
+            await raw.send(m.Headers(()))   # answers the previous getheaders
             h = BlockHeader(0x20000000, bytes([i + 1]) * 32, b"\x00" * 32, int(time.time()), 0x207FFFFF, 0)
+            raw.received.clear()
             await raw.send(m.Headers((h,)))
+            gh = await raw.expect("getheaders")
+            assert gh.locator and gh.locator[-1] == GENESIS.hash
         await raw.ping_roundtrip()
         [p] = raw_peer_of(node, raw)
-        assert p.banscore == 20 and p.is_connected
+        assert p.banscore == 0 and p.is_connected
         await raw.close()
 
 

@@ -13,7 +13,7 @@ The pipeline, per peer:
    Each full `headers` answer (2,000) is followed by another `getheaders` from its last hash
    until the peer has nothing more; headers go to the chain writer, which checks them (a
    `ValidationError` costs the peer 100 points). Headers that do not connect to anything we
-   know make us ask again with our locator (Core's unconnecting-headers rule: ten in a row cost
+   know make us ask again with our locator (Core's HandleUnconnectingHeaders: no longer punished,
    20 points). An `inv` of an unknown block from any peer starts the same exchange with it.
 2. **Blocks.** Each peer's best known header defines what it can give us. Blocks along that
    chain that we lack are requested from peers that can serve blocks (NODE_NETWORK, or
@@ -91,8 +91,6 @@ DIRECT_FETCH_TIP_SPACINGS = 20
 MAX_BLOCKS_TO_ANNOUNCE = 8
 #: getblocks answers at most this many hashes (Core).
 MAX_GETBLOCKS = 500
-#: Core's MAX_UNCONNECTING_HEADERS.
-MAX_UNCONNECTING_HEADERS = 10
 #: Core HEADERS_RESPONSE_TIME: at most one getheaders in flight per peer for this long (s)
 HEADERS_RESPONSE_TIME = 120.0
 #: Per-peer inventory known to the peer (Core keeps a 50k rolling bloom filter; a bounded
@@ -184,7 +182,7 @@ class _PeerSync:
     """What the sync manager knows about one peer (Core's CNodeState)."""
 
     __slots__ = ("peer", "best_hash", "best_work", "best_height", "send_headers", "known",
-                 "blocks_in_flight", "headers_requested", "unconnecting", "stalling_since",
+                 "blocks_in_flight", "headers_requested", "stalling_since",
                  "downloading_since", "tx_in_flight", "tx_to_announce", "hash_continue",
                  "headers_synced", "best_header_sent", "last_unknown_block",
                  "sync_started", "headers_sync_timeout", "last_getheaders",
@@ -199,7 +197,6 @@ class _PeerSync:
         self.known = _Known(MAX_KNOWN_INV)
         self.blocks_in_flight: dict[bytes, float] = {}   # in request order (Core vBlocksInFlight)
         self.headers_requested: float | None = None
-        self.unconnecting = 0
         self.stalling_since: float | None = None   # Core m_stalling_since (monotonic)
         self.downloading_since = 0.0               # Core m_downloading_since (monotonic)
         self.tx_in_flight: dict[bytes, float] = {}
@@ -523,14 +520,15 @@ class SyncManager:
                 raise Misbehaving(100, "non-continuous headers sequence")
         known_parent = await self.service.call(self._entry_of, headers[0].prev_hash)
         if known_parent is None:
-            # Core's unconnecting headers: ask for the path, punish if it keeps happening.
-            st.unconnecting += 1
-            if st.unconnecting % MAX_UNCONNECTING_HEADERS == 0:
-                peer.misbehaving(20, f"{st.unconnecting} non-connecting headers")
-            # Core HandleUnconnectingHeaders: GetLocator(m_best_header)
-            await self._send_getheaders(st, await self.service.call(self._best_header_locator_exact))
+            # Core HandleUnconnectingHeaders: ask for the path with GetLocator(m_best_header)
+            # (no punishment since Core v28), and remember the last header as the peer's
+            # best once it becomes known (hashLastUnknownBlock)
+            if await self._send_getheaders(st, await self.service.call(self._best_header_locator_exact)):
+                log.debug("received header %s: missing prev block %s, sending getheaders (%d) to end "
+                          "(peer=%d)", headers[0].hash_hex, hash_to_hex(headers[0].prev_hash),
+                          self.service.snapshot.best_header_height, peer.id)
+            st.last_unknown_block = headers[-1].hash
             return
-        st.unconnecting = 0
         st.last_getheaders = None   # Core: headers that connect answer any getheaders in flight
         low = await self.service.call(self._low_work_headers, headers)
         if low is not None and len(headers) < MAX_HEADERS:
