@@ -169,3 +169,31 @@ async def test_slow_peer_is_not_a_staller_while_the_window_is_open_but_times_out
         assert "Peer is stalling block download" not in caplog.text
     finally:
         await stop_nodes([node])
+
+
+async def test_pong_waits_for_a_fork_block_whose_parent_is_stored():
+    """Core answers a ping after the peer's earlier messages were processed: a requested fork
+    block whose parent is stored but is not our tip (it makes us reorg) is connected, with its
+    waiting children, before the pong (p2p_unrequested_blocks.py step 7)."""
+    [node] = await start_nodes(1, REGTEST, config=sync_config(block_stall_timeout=30.0))
+    try:
+        b = BlockBuilder(REGTEST, spacing=1)
+        a = [b.next_block(f"a{i}") for i in range(1, 3)]
+        raw = await _raw(node)
+        await _feed(node, raw, a)
+        assert node.height == 2
+        b.set_tip("genesis")
+        fork = [b.next_block(f"b{i}") for i in range(1, 40)]
+        raw.received.clear()
+        await raw.send(m.Headers(tuple(x.header for x in fork)))
+        await raw.ping_roundtrip()
+        assert _getdata_hashes(raw)[:16] == [x.hash for x in fork[:16]]
+        for x in fork[1:16]:
+            await raw.send(m.BlockMsg(x))     # children first: they wait for their parent
+        await raw.ping_roundtrip()
+        assert node.height == 2
+        await raw.send(m.BlockMsg(fork[0]))
+        await raw.ping_roundtrip()
+        assert node.height == 16 and node.tip == fork[15].hash
+    finally:
+        await stop_nodes([node])

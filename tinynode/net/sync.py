@@ -985,7 +985,7 @@ class SyncManager:
         bounded by `timeout`, until no block from `peer` is still being processed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._blocks_pending_from(peer.id):
+        while self._blocks_pending_from(peer.id) or await self._parent_stored_pending(peer.id):
             left = deadline - loop.time()
             if left <= 0:
                 return
@@ -994,6 +994,18 @@ class SyncManager:
                 await asyncio.wait_for(self._block_done.wait(), timeout=min(left, 0.05))
             except TimeoutError:
                 pass
+
+    async def _parent_stored_pending(self, peer_id: int) -> bool:
+        """A block from this peer waits for the submitter while its parent is stored but is not
+        our tip (a fork block that will trigger a reorg): asked of the writer."""
+        mine = [h for h, (_, pid) in self._received.items() if pid == peer_id]
+        if not mine:
+            return False
+        try:
+            state = await self.service.call(self._ready_blocks, mine)
+        except RuntimeError:   # writer stopping
+            return False
+        return any(ok for _, ok in state)
 
     async def _unrequested_block_wanted(self, peer: Peer, block: Any) -> bool:
         """Core ProcessMessage("block") + AcceptBlock with fRequested false. The header must
