@@ -15,7 +15,7 @@ from tests.framework.netnodes import RawConn, start_nodes, stop_nodes, sync_conf
 from tests.framework.wait import wait_until
 from tinynode.params import REGTEST
 from tinynode.wire import messages as m
-from tinynode.wire.constants import NODE_WITNESS
+from tinynode.wire.constants import NODE_NETWORK, NODE_WITNESS
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,8 @@ MAGIC = REGTEST.magic
 
 async def _raw(node, services: int | None = None) -> RawConn:
     raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
-    if services is None:
-        await raw.handshake()
+    if services is None:   # Core's P2PInterface default: NODE_NETWORK | NODE_WITNESS
+        await raw.handshake(services=NODE_NETWORK | NODE_WITNESS)
     else:   # like Core's tests' add_p2p_connection(services=...)
         await raw.send(m.Version.create(nonce=1234, start_height=0, timestamp=int(time.time()),
                                         services=services))

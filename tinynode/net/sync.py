@@ -57,6 +57,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterable
 
+from tinynode.consensus.block_checks import is_block_mutated
 from tinynode.consensus.errors import PolicyError, ValidationError, state_string
 from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
 from tinynode.primitives.hashes import ZERO_HASH, hash_to_hex
@@ -579,7 +580,7 @@ class SyncManager:
             return
         busy = frozenset(self._requested) | frozenset(self._received) | frozenset(self._submitting)
         found = await self.service.call(self._direct_fetch_hashes, last_hash, busy,
-                                        self.config.blocks_per_peer)
+                                        self.config.blocks_per_peer, self._segwit_fetch_height(st.peer))
         if found is None or not st.peer.is_connected:
             return
         hashes, height = found
@@ -630,10 +631,12 @@ class SyncManager:
             del self._requested[h]
         st.stalling_since = None
 
-    def _direct_fetch_hashes(self, last_hash: bytes, busy: frozenset,
-                             limit: int) -> tuple[list[bytes] | None, int] | None:
+    def _direct_fetch_hashes(self, last_hash: bytes, busy: frozenset, limit: int,
+                             below_height: float = float("inf")) -> tuple[list[bytes] | None, int] | None:
         """Writer thread (see `_direct_fetch`): (blocks to fetch oldest first, height of
-        `last_hash`); (None, height) for a large reorg; None when nothing applies."""
+        `last_hash`); (None, height) for a large reorg; None when nothing applies. Only blocks
+        below `below_height` (`_segwit_fetch_height`: a peer that cannot serve witnesses is not
+        asked for segwit blocks)."""
         cs = self.service.chainstate
         last = cs.get_entry(last_hash)
         if last is None or last.failed or last.chainwork < cs.tip.chainwork:
@@ -641,7 +644,7 @@ class SyncManager:
         out: list[bytes] = []
         e = last
         while e is not None and not _on_active(cs, e) and len(out) <= limit:
-            if not e.have_data and e.hash not in busy:
+            if not e.have_data and e.hash not in busy and e.height < below_height:
                 out.append(e.hash)
             e = e.prev
         if e is None or not _on_active(cs, e):
@@ -651,6 +654,14 @@ class SyncManager:
 
     def _entry_of(self, h: bytes) -> Any:
         return self.service.chainstate.get_entry(h)
+
+    def _block_mutated(self, block: Any) -> bool:
+        """Writer thread: Core's net-layer `IsBlockMutated` check, made only when the block's
+        parent is known (the witness root is checked when segwit is active for the block)."""
+        prev = self.service.chainstate.get_entry(block.header.prev_hash)
+        if prev is None:
+            return False
+        return is_block_mutated(block, prev.height + 1 >= self.params.segwit_height)
 
     def _low_work_headers(self, headers: list[Any]) -> int | None:
         """Writer thread: the height the headers chain would reach if its work stays below the
@@ -809,6 +820,14 @@ class SyncManager:
                     req = InvType.WTX if peer.wtxid_relay else InvType.TX | self._fetch_flag(peer)
                     peer.send(m.GetData(tuple(m.InvVect(req, t) for t in want)))
 
+    def _segwit_fetch_height(self, peer: Peer) -> float:
+        """The lowest height we would not fetch from `peer`: Core asks a peer that cannot serve
+        witnesses (no NODE_WITNESS, CanServeWitnesses) for no block where segwit is active
+        (DeploymentActiveAt); no limit when we do not do segwit or the peer serves witnesses."""
+        if not self.config.advertise_witness or peer.services & NODE_WITNESS:
+            return float("inf")
+        return self.params.segwit_height
+
     def _fetch_flag(self, peer: Peer) -> int:
         """Core `GetFetchFlags`: MSG_WITNESS_FLAG for a NODE_WITNESS peer (when we do segwit)."""
         if self.config.advertise_witness and peer.services & NODE_WITNESS:
@@ -950,6 +969,13 @@ class SyncManager:
         block = msg.block
         h = block.hash
         st = self._state(peer)
+        if await self.service.call(self._block_mutated, block):
+            # Core ProcessMessage(BLOCK): a block whose parent we know is checked for mutation
+            # (IsBlockMutated) before anything else; it costs the sender, is forgotten as this
+            # peer's request, and never reaches validation (so its header is not indexed)
+            log.debug("Received mutated block from peer=%d", peer.id)
+            self._remove_block_request(h, st)
+            raise Misbehaving(100, "mutated block")
         st.known.add(h)
         requested = h in st.blocks_in_flight or h in self._requested
         if h in st.blocks_in_flight:
@@ -1255,7 +1281,7 @@ class SyncManager:
             done = frozenset(self._received) | frozenset(self._submitting)
             hashes, staller = await self.service.call(
                 self._next_blocks, st.best_hash, dict(self._requested), done, free, peer.id,
-                self._is_limited(peer))
+                self._is_limited(peer), self._segwit_fetch_height(peer))
             if not peer.is_connected:
                 continue
             hashes = [(h, ht) for h, ht in hashes if h not in self._requested]
@@ -1270,13 +1296,16 @@ class SyncManager:
                     log.debug("Stall started peer=%d", staller)
 
     def _next_blocks(self, best_hash: bytes, requested: dict, done: frozenset, count: int,
-                     peer_id: int, limited: bool) -> tuple[list[tuple[bytes, int]], int | None]:
+                     peer_id: int, limited: bool, below_height: float = float("inf"),
+                     ) -> tuple[list[tuple[bytes, int]], int | None]:
         """Writer thread: Core `FindNextBlocksToDownload` / `FindNextBlocks` for one peer whose
         best known block is `best_hash`: up to `count` (hash, height) of blocks we lack on the
         way from our chain to it, that nobody has in flight (`requested`: hash -> peer id) and
         that are not already here (`done`: received, being stored), no higher than the last
         common block + the download window. Also returns the staller: the peer holding the
-        first in-flight block when nothing could be fetched only because of the window.
+        first in-flight block when nothing could be fetched only because of the window. Stops
+        at `below_height` (Core FindNextBlocks: a block with segwit active, and its descendants,
+        are not fetched from a peer that cannot serve witnesses).
 
         The path from the fork to `best_hash` is computed once per best hash (a few are kept)
         and then walked from a cursor that only moves past blocks we already have, which is
@@ -1311,7 +1340,7 @@ class SyncManager:
         out: list[tuple[bytes, int]] = []
         waiting_for: int | None = None
         for e in path[cursor:]:
-            if e.height > window_end + 1:
+            if e.height > window_end + 1 or e.height >= below_height:
                 break
             if e.failed:
                 return out, None             # Core: the peer's chain is invalid
@@ -1554,23 +1583,25 @@ class SyncManager:
             rejected = [p for p in result.missing_parents if p in self._recent_rejects]
             if rejected:
                 # Core: an orphan whose parent was refused is not kept (it would stay invalid)
-                # and is itself remembered as refused, so it is not fetched again
+                # and is itself remembered as refused (txid and wtxid: no witness can make it
+                # valid), so it is not fetched again
                 await self.service.call(self._forget_orphan, tx.txid)
-                self._remember_reject(tx)
+                self._recent_rejects.add(tx.txid)
+                self._recent_rejects.add(getattr(tx, "wtxid", tx.txid))
                 log.debug("not keeping orphan with rejected parents %s (wtxid=%s)", tx.txid_hex,
                           hash_to_hex(getattr(tx, "wtxid", tx.txid)))
                 return result
             await self._fetch_parents(list(result.missing_parents), source)
         elif result.error is not None:
             if isinstance(result.error, (ValidationError, PolicyError)):
-                self._remember_reject(tx)
+                self._remember_reject(tx, result.error)
             # Core ProcessInvalidTx's MEMPOOLREJ line, state.ToString() = "reason, detail"
             log.debug("%s (wtxid=%s) from peer=%d was not accepted: %s", tx.txid_hex,
                       hash_to_hex(getattr(tx, "wtxid", tx.txid)), source.id, state_string(result.error))
         for otx, err in result.orphans_rejected:
             # Core ProcessOrphanTx → MempoolRejectedTx: an orphan refused once its parents came
             # is remembered as rejected, so its children are not kept and it is not fetched again
-            self._remember_reject(otx)
+            self._remember_reject(otx, err)
             log.debug("   invalid orphan tx %s (wtxid=%s) from peer=%d. %s", otx.txid_hex,
                       hash_to_hex(getattr(otx, "wtxid", otx.txid)), source.id, state_string(err))
         if result.over_budget and not result.skipped:
@@ -1602,13 +1633,19 @@ class SyncManager:
             req = InvType.TX | self._fetch_flag(peer)   # parents are known by txid only
             peer.send(m.GetData(tuple(m.InvVect(req, t) for t in want)))
 
-    def _remember_reject(self, tx: Any) -> None:
-        """Core m_lazy_recent_rejects: a refused tx is not fetched (by txid or wtxid) nor its
-        children kept as orphans."""
-        self._recent_rejects.add(tx.txid)
+    def _remember_reject(self, tx: Any, err: BaseException | None) -> None:
+        """Core TxDownloadManager MempoolRejectedTx (m_lazy_recent_rejects): a refused tx is not
+        fetched again by its wtxid (for a tx without witness, its txid). Its txid is not
+        remembered when it has a witness — another witness may make it valid, and legacy peers
+        announce it by txid — unless the failure did not depend on the witness
+        (bad-txns-nonstandard-inputs, Core TX_INPUTS_NOT_STANDARD); a witness-stripped tx
+        (Core TX_WITNESS_STRIPPED) is not remembered at all."""
+        if getattr(err, "witness_stripped", False):
+            return
         wtxid = getattr(tx, "wtxid", tx.txid)
-        if wtxid != tx.txid:
-            self._recent_rejects.add(wtxid)
+        self._recent_rejects.add(wtxid)
+        if wtxid != tx.txid and getattr(err, "reason", None) == "bad-txns-nonstandard-inputs":
+            self._recent_rejects.add(tx.txid)
 
     def _forget_orphan(self, txid: bytes) -> None:
         if self.mempool is not None:
