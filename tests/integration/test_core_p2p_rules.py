@@ -115,7 +115,7 @@ async def test_unrequested_blocks_follow_core_accept_block():
 async def test_unrequested_block_too_far_ahead_is_not_processed():
     """p2p_unrequested_blocks.py step 4c: more than MIN_BLOCKS_TO_KEEP (288) above the tip, an
     unrequested block is not processed although its header connects."""
-    node = await _node(config=sync_config(blocks_per_peer=1, blocks_total=1, block_stall_timeout=30.0))
+    node = await _node(config=sync_config(blocks_per_peer=1, block_stall_timeout=30.0))
     raw = None
     try:
         b = BlockBuilder(REGTEST, spacing=1)

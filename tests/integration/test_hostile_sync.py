@@ -131,16 +131,23 @@ async def test_over_count_lists_are_misbehaving(command, count):
         await raw.close()
 
 
-async def test_unconnecting_headers_spam_costs():
+async def test_unconnecting_headers_are_answered_not_punished():
+    """Core HandleUnconnectingHeaders (v28+): a header whose parent we lack is answered with a
+    getheaders from our best header (at most one in flight: MaybeSendGetHeaders), never punished,
+    however often it comes (p2p_sendheaders.py Part 5)."""
     async with node_with_honest_neighbour() as (node, honest):
         raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
         await raw.handshake()
-        for i in range(10):
+        for i in range(30):
+            await raw.send(m.Headers(()))   # answers the previous getheaders
             h = BlockHeader(0x20000000, bytes([i + 1]) * 32, b"\x00" * 32, int(time.time()), 0x207FFFFF, 0)
+            raw.received.clear()
             await raw.send(m.Headers((h,)))
+            gh = await raw.expect("getheaders")
+            assert gh.locator and gh.locator[-1] == GENESIS.hash
         await raw.ping_roundtrip()
         [p] = raw_peer_of(node, raw)
-        assert p.banscore == 20 and p.is_connected
+        assert p.banscore == 0 and p.is_connected
         await raw.close()
 
 
@@ -164,10 +171,13 @@ async def test_huge_invs_stay_bounded():
 
 
 async def test_withholding_peer_stalls_and_blocks_come_from_another():
-    """A peer announces headers but never delivers the blocks: after the stall deadline they
-    are requested from an honest peer, and the node reaches the tip."""
+    """A peer announces headers but never delivers the blocks: once an honest peer cannot move
+    the download window past the withholder's first block, the withholder is stalling (Core's
+    stall detection, here with a 16-block window so 30 blocks fill it) and is dropped after the
+    stalling timeout; its blocks come from the honest peer and the node reaches the tip."""
     from tests.framework.netnodes import sync_config
-    victim, honest = await start_nodes(2, REGTEST, config=sync_config(block_stall_timeout=1.0))
+    victim, honest = await start_nodes(2, REGTEST, config=sync_config(block_stall_timeout=1.0,
+                                                                      block_download_window=16))
     try:
         hashes = await honest.mine(30)
         headers = await honest.writer.call(honest.writer.chainstate.headers_after,

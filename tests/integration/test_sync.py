@@ -123,8 +123,11 @@ async def test_serves_getheaders_getblocks_getdata_and_never_pushes_blocks():
             ann = await raw.expect("inv")
             assert ann.items[0].type == InvType.BLOCK
             assert not any(x.COMMAND == "block" for x in raw.received[-3:] if x is not blk)
-            # With sendheaders, announcements come as headers.
+            # With sendheaders, announcements come as headers once they connect to a header the
+            # peer has (Core PeerHasHeader): it learns our tip from a getheaders answer first.
             await raw.send(m.SendHeaders())
+            await raw.send(m.GetHeaders((hashes[-1],)))
+            await raw.expect("headers")
             await raw.ping_roundtrip()
             new = await node.mine(1)
             hmsg = await raw.expect("headers")

@@ -134,10 +134,12 @@ class NetConfig:
     reconnect_max: float = 60.0          # backoff cap
     # sync (net/sync.py)
     headers_timeout: float = 60.0        # getheaders -> headers stall deadline
-    block_stall_timeout: float = 10.0    # getdata block -> block stall deadline (Core BLOCK_STALLING_TIMEOUT 2 s + slack)
+    block_stall_timeout: float = 2.0     # Core BLOCK_STALLING_TIMEOUT_DEFAULT: the window's holder must deliver
+    block_stall_timeout_max: float = 64.0   # Core BLOCK_STALLING_TIMEOUT_MAX (the timeout doubles per staller)
+    block_download_timeout: float | None = None   # Core's block download timeout unit; None: target spacing
     tx_request_timeout: float = 60.0     # getdata tx -> tx/notfound
     blocks_per_peer: int = 16            # Core MAX_BLOCKS_IN_TRANSIT_PER_PEER
-    blocks_total: int = 128              # moving download window (Core BLOCK_DOWNLOAD_WINDOW is 1024)
+    block_download_window: int = 1024    # Core BLOCK_DOWNLOAD_WINDOW
     relay_tick: float = 0.05             # batching interval for inv trickling
     addr_interval: float = 30.0          # self-advertisement / addr relay tick
     user_agent: str = format_sub_version()   # Core strSubVersion (FormatSubVersion + -uacomment)

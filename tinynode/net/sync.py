@@ -13,14 +13,20 @@ The pipeline, per peer:
    Each full `headers` answer (2,000) is followed by another `getheaders` from its last hash
    until the peer has nothing more; headers go to the chain writer, which checks them (a
    `ValidationError` costs the peer 100 points). Headers that do not connect to anything we
-   know make us ask again with our locator (Core's unconnecting-headers rule: ten in a row cost
+   know make us ask again with our locator (Core's HandleUnconnectingHeaders: no longer punished,
    20 points). An `inv` of an unknown block from any peer starts the same exchange with it.
 2. **Blocks.** Each peer's best known header defines what it can give us. Blocks along that
-   chain that we lack are requested in a moving window (Core `FindNextBlocksToDownload`): at most
-   `blocks_per_peer` in flight per peer and `blocks_total` in all, never further than
-   `DOWNLOAD_WINDOW` ahead of our tip. A request unanswered after `block_stall_timeout` is
-   taken back and given to another peer (the stalling peer is dropped after repeated stalls).
-   Received blocks are handed to the chain writer strictly parent-first.
+   chain that we lack are requested from peers that can serve blocks (NODE_NETWORK, or
+   NODE_NETWORK_LIMITED near its tip) as Core's SendMessages / `FindNextBlocksToDownload` does:
+   each block from one peer at a time, at most `blocks_per_peer` (16) in flight per peer, never
+   further than `block_download_window` (1,024) above the last block we share with the peer;
+   in initial sync only from preferred (outbound / noban) peers while they are downloading.
+   Headers announced by a peer are fetched from that peer at once (`HeadersDirectFetchBlocks`).
+   A peer is dropped for stalling only when the window cannot move because it holds the first
+   missing block (Core's stalling timeout: 2 s, doubled per stall up to 64 s, eased back as
+   blocks connect), or when a block stays in flight longer than Core's block download timeout
+   (one target spacing plus half of one per other downloading peer). Received blocks are
+   handed to the chain writer strictly parent-first.
 3. **Announce.** When the tip moves we announce the new blocks: by `headers` (≤ 8) to peers that
    sent `sendheaders`, otherwise by `inv` of the tip — never pushing unsolicited blocks, and never
    to a peer that is known to have the block.
@@ -73,14 +79,19 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SyncManager"]
 
-#: Core's BLOCK_DOWNLOAD_WINDOW: never request blocks further than this above our tip.
+#: Core's BLOCK_DOWNLOAD_WINDOW (the default of NetConfig.block_download_window).
 DOWNLOAD_WINDOW = 1024
+#: Core BLOCK_DOWNLOAD_TIMEOUT_BASE / _PER_PEER, in target spacings.
+BLOCK_DOWNLOAD_TIMEOUT_BASE = 1.0
+BLOCK_DOWNLOAD_TIMEOUT_PER_PEER = 0.5
+#: Core NODE_NETWORK_LIMITED_MIN_BLOCKS: a limited peer serves only its last 288 blocks.
+NODE_NETWORK_LIMITED_MIN_BLOCKS = 288
+#: Core CanDirectFetch: headers are fetched at once while our tip is younger than 20 spacings.
+DIRECT_FETCH_TIP_SPACINGS = 20
 #: Core's MAX_BLOCKS_TO_ANNOUNCE: more new blocks than this are announced by inv.
 MAX_BLOCKS_TO_ANNOUNCE = 8
 #: getblocks answers at most this many hashes (Core).
 MAX_GETBLOCKS = 500
-#: Core's MAX_UNCONNECTING_HEADERS.
-MAX_UNCONNECTING_HEADERS = 10
 #: Core HEADERS_RESPONSE_TIME: at most one getheaders in flight per peer for this long (s)
 HEADERS_RESPONSE_TIME = 120.0
 #: Per-peer inventory known to the peer (Core keeps a 50k rolling bloom filter; a bounded
@@ -94,8 +105,6 @@ MAX_RECENT_REJECTS = 20_000
 MAX_WTXID_MAP = 50_000
 #: Blocks queued for one peer's writer while serving getdata.
 MAX_QUEUED_BLOCKS = 8
-#: A peer that stalls this many block requests in a row is dropped.
-MAX_STALLS = 3
 #: A best header younger than this (s) is "recent": headers sync starts with every peer (Core
 #: SendMessages writes `24h` inline; the same age as Core's DEFAULT_MAX_TIP_AGE).
 RECENT_HEADER_AGE = 24 * 3600.0
@@ -116,6 +125,11 @@ ANTI_DOS_TIP_BUFFER = 144
 #: Block/header failures that are not proof of a bad peer (Core's MaybePunishNodeForBlock does
 #: not punish BLOCK_TIME_FUTURE, a missing parent, or a duplicate).
 _NO_FAULT_REASONS = frozenset({"time-too-new", "prev-blk-not-found", "duplicate", "inconclusive"})
+
+
+def _on_active(cs: Any, entry: Any) -> bool:
+    """Whether `entry` is on `cs`'s active chain (Core CChain::Contains)."""
+    return entry is not None and cs.get_block_hash(entry.height) == entry.hash
 
 
 def _block_fault_score(err: Any) -> int:
@@ -169,8 +183,9 @@ class _PeerSync:
     """What the sync manager knows about one peer (Core's CNodeState)."""
 
     __slots__ = ("peer", "best_hash", "best_work", "best_height", "send_headers", "known",
-                 "blocks_in_flight", "headers_requested", "unconnecting", "stalls",
-                 "tx_in_flight", "tx_to_announce", "hash_continue", "headers_synced", "avoid",
+                 "blocks_in_flight", "headers_requested", "stalling_since",
+                 "downloading_since", "tx_in_flight", "tx_to_announce", "hash_continue",
+                 "headers_synced", "best_header_sent", "last_unknown_block",
                  "sync_started", "headers_sync_timeout", "last_getheaders",
                  "inv_triggered_getheaders")
 
@@ -181,15 +196,16 @@ class _PeerSync:
         self.best_height = -1
         self.send_headers = False
         self.known = _Known(MAX_KNOWN_INV)
-        self.blocks_in_flight: dict[bytes, float] = {}
+        self.blocks_in_flight: dict[bytes, float] = {}   # in request order (Core vBlocksInFlight)
         self.headers_requested: float | None = None
-        self.unconnecting = 0
-        self.stalls = 0
+        self.stalling_since: float | None = None   # Core m_stalling_since (monotonic)
+        self.downloading_since = 0.0               # Core m_downloading_since (monotonic)
         self.tx_in_flight: dict[bytes, float] = {}
         self.tx_to_announce: list[bytes] = []
         self.hash_continue: bytes | None = None
         self.headers_synced = False      # the peer answered our getheaders with < 2,000
-        self.avoid: set[bytes] = set()
+        self.best_header_sent: bytes | None = None   # Core pindexBestHeaderSent
+        self.last_unknown_block: bytes | None = None  # Core hashLastUnknownBlock
         self.sync_started = False         # Core fSyncStarted: we run headers sync with this peer
         self.headers_sync_timeout: float | None = None   # monotonic deadline; None: never
         self.last_getheaders: float | None = None   # Core Peer::m_last_getheaders_timestamp (node clock)
@@ -228,7 +244,10 @@ class SyncManager:
         self._block_done = asyncio.Event()                 # a submitted block came back from the writer
         self._recent_ok = _Known(4096)                     # recently stored by us
         self._tg: asyncio.TaskGroup | None = None
-        self._path_cache: dict = {}   # writer thread only (see _next_blocks)
+        self._path_cache: OrderedDict = OrderedDict()   # writer thread only (see _next_blocks)
+        # Core m_block_stalling_timeout: doubled when a staller is dropped, eased back per block
+        self._stall_timeout = config.block_stall_timeout
+        self._left_ibd = False   # Core's IsInitialBlockDownload latch
         self._tx_requested: dict[bytes, int] = {}
         self._recent_rejects = _Known(MAX_RECENT_REJECTS)
         # BIP 339: wtxid -> txid and txid -> wtxid of txs that entered our mempool (bounded,
@@ -351,9 +370,8 @@ class SyncManager:
         st = self._peers.pop(peer.id, None)
         if st is None:
             return
-        for h in st.blocks_in_flight:
-            if self._requested.get(h) == peer.id:
-                del self._requested[h]
+        for h in list(st.blocks_in_flight):
+            self._remove_block_request(h, st)
         for txid in st.tx_in_flight:
             if self._tx_requested.get(txid) == peer.id:
                 del self._tx_requested[txid]
@@ -503,14 +521,15 @@ class SyncManager:
                 raise Misbehaving(100, "non-continuous headers sequence")
         known_parent = await self.service.call(self._entry_of, headers[0].prev_hash)
         if known_parent is None:
-            # Core's unconnecting headers: ask for the path, punish if it keeps happening.
-            st.unconnecting += 1
-            if st.unconnecting % MAX_UNCONNECTING_HEADERS == 0:
-                peer.misbehaving(20, f"{st.unconnecting} non-connecting headers")
-            # Core HandleUnconnectingHeaders: GetLocator(m_best_header)
-            await self._send_getheaders(st, await self.service.call(self._best_header_locator_exact))
+            # Core HandleUnconnectingHeaders: ask for the path with GetLocator(m_best_header)
+            # (no punishment since Core v28), and remember the last header as the peer's
+            # best once it becomes known (hashLastUnknownBlock)
+            if await self._send_getheaders(st, await self.service.call(self._best_header_locator_exact)):
+                log.debug("received header %s: missing prev block %s, sending getheaders (%d) to end "
+                          "(peer=%d)", headers[0].hash_hex, hash_to_hex(headers[0].prev_hash),
+                          self.service.snapshot.best_header_height, peer.id)
+            st.last_unknown_block = headers[-1].hash
             return
-        st.unconnecting = 0
         st.last_getheaders = None   # Core: headers that connect answer any getheaders in flight
         low = await self.service.call(self._low_work_headers, headers)
         if low is not None and len(headers) < MAX_HEADERS:
@@ -518,73 +537,120 @@ class SyncManager:
             # work stays below the anti-DoS threshold is ignored (a full one is a sync in progress)
             log.debug("Ignoring low-work chain (height=%d) from peer=%d", low, peer.id)
             return
-        try:
-            await self.service.submit_headers(headers)
-        except ValidationError as e:
-            score = _block_fault_score(e)
-            if score:
-                if getattr(e, "reason", None) == "high-hash":   # Core CheckHeadersPoW
-                    raise Misbehaving(score, "header with invalid proof of work") from None
-                raise Misbehaving(score, f"invalid header: {getattr(e, 'reason', e)}") from None
-            log.debug("peer %d: headers not accepted: %s", peer.id, e)
-            return
-        last = await self.service.call(self._entry_of, headers[-1].hash)
-        self._update_best(st, last)
-        for h in headers:
-            st.known.add(h.hash)
-        if len(headers) == MAX_HEADERS:
-            st.headers_synced = False
-            await self._send_getheaders(st, [headers[-1].hash])
-        elif answered:   # an announcement while no request is out says nothing about the end
-            st.headers_synced = True
+        # Core handles one peer's message at a time: the blocks of these headers are asked of
+        # this peer (direct fetch) before another peer's announcement of them can schedule them
+        async with self._schedule_lock:
+            try:
+                await self.service.submit_headers(headers)
+            except ValidationError as e:
+                score = _block_fault_score(e)
+                if score:
+                    if getattr(e, "reason", None) == "high-hash":   # Core CheckHeadersPoW
+                        raise Misbehaving(score, "header with invalid proof of work") from None
+                    raise Misbehaving(score, f"invalid header: {getattr(e, 'reason', e)}") from None
+                log.debug("peer %d: headers not accepted: %s", peer.id, e)
+                return
+            last = await self.service.call(self._entry_of, headers[-1].hash)
+            self._update_best(st, last)
+            for h in headers:
+                st.known.add(h.hash)
+            if len(headers) == MAX_HEADERS:
+                st.headers_synced = False
+                await self._send_getheaders(st, [headers[-1].hash])
+            elif answered:   # an announcement while no request is out says nothing about the end
+                st.headers_synced = True
+            await self._direct_fetch(st, headers[-1].hash)
         await self._headers_sync_step()
-        await self._direct_fetch(st, headers[-1].hash)
         await self._schedule()
 
-    async def _direct_fetch(self, st: _PeerSync, last_hash: bytes) -> None:
-        """Core `HeadersDirectFetchBlocks`: when our tip is recent and the announced chain has at
-        least our tip's work, ask this peer at once for the blocks we lack between our active
-        chain and its last header (at most MAX_BLOCKS_IN_TRANSIT_PER_PEER; none for a larger
-        reorg), even when it is not the peer's best chain (a fork of our tip's work)."""
+    def _can_direct_fetch(self) -> bool:
+        """Core `CanDirectFetch`: our tip is younger than 20 target spacings."""
         snap = self.service.snapshot
-        if not snap.tip_time or snap.tip_time <= self._now() - 20 * self.params.pow_target_spacing:
-            return                                    # Core CanDirectFetch
-        exclude = frozenset(self._requested) | frozenset(self._received) | frozenset(self._submitting)
-        hashes = await self.service.call(self._direct_fetch_hashes, last_hash, exclude,
-                                         self.config.blocks_per_peer, self._segwit_fetch_height(st.peer))
-        free = self.config.blocks_per_peer - len(st.blocks_in_flight)
-        hashes = [h for h in hashes if h not in self._requested][:max(0, free)]
-        if not hashes or not st.peer.is_connected:
+        return bool(snap.tip_time) and (
+            snap.tip_time > self._now() - DIRECT_FETCH_TIP_SPACINGS * self.params.pow_target_spacing)
+
+    async def _direct_fetch(self, st: _PeerSync, last_hash: bytes) -> None:
+        """Core `HeadersDirectFetchBlocks`: when our tip is recent (CanDirectFetch) and the last
+        announced header is valid with at least our tip's work, the blocks we lack between our
+        active chain and it (walking back at most 17 headers, MAX_BLOCKS_IN_TRANSIT_PER_PEER + 1)
+        that nobody is fetching are asked of this peer at once, oldest first, up to its 16 in
+        flight — even when the peer cannot otherwise serve blocks (no NODE_NETWORK). A walk that
+        does not reach our active chain is a large reorg: left to the normal download."""
+        if not self._can_direct_fetch():
             return
-        self._request_blocks(st, hashes)
+        busy = frozenset(self._requested) | frozenset(self._received) | frozenset(self._submitting)
+        found = await self.service.call(self._direct_fetch_hashes, last_hash, busy,
+                                        self.config.blocks_per_peer, self._segwit_fetch_height(st.peer))
+        if found is None or not st.peer.is_connected:
+            return
+        hashes, height = found
+        if hashes is None:
+            log.debug("Large reorg, won't direct fetch to %s (%d)", hash_to_hex(last_hash), height)
+            return
+        fetch = []
+        for h in hashes:
+            if len(st.blocks_in_flight) + len(fetch) >= self.config.blocks_per_peer:
+                break   # Core: can't download any more from this peer
+            if h in self._requested:
+                continue
+            fetch.append(h)
+            log.debug("Requesting block %s from peer=%d", hash_to_hex(h), st.peer.id)
+        if len(fetch) > 1:
+            log.debug("Downloading blocks toward %s (%d) via headers direct fetch",
+                      hash_to_hex(last_hash), height)
+        if fetch:
+            self._request_blocks(st, fetch)
 
     def _request_blocks(self, st, hashes: list[bytes]) -> None:
-        """Ask `st`'s peer for `hashes` (getdata, witness blocks if it serves them), in flight."""
+        """Core `BlockRequested` + getdata: ask `st`'s peer for `hashes` (witness blocks if it
+        serves them); a first block in flight starts the peer's download clock."""
         now = time.monotonic()
+        if not st.blocks_in_flight:
+            st.downloading_since = now
         for h in hashes:
             st.blocks_in_flight[h] = now
             self._requested[h] = st.peer.id
         req = InvType.BLOCK | self._fetch_flag(st.peer)
         st.peer.send(m.GetData(tuple(m.InvVect(req, h) for h in hashes)))
 
-    def _direct_fetch_hashes(self, last_hash: bytes, exclude: frozenset, limit: int,
-                             below_height: float = float("inf")) -> list[bytes]:
-        """Writer thread: the blocks to fetch toward `last_hash`, oldest first (see `_direct_fetch`);
-        only those below `below_height` (`_segwit_fetch_height`: a peer that cannot serve
-        witnesses is not asked for segwit blocks)."""
+    def _remove_block_request(self, h: bytes, st: _PeerSync | None = None) -> None:
+        """Core `RemoveBlockRequest`: `h` is no longer in flight (from `st`'s peer, or from
+        whoever has it). The first block of a peer's queue coming in restarts its download
+        clock; any answer ends the peer's stalling."""
+        if st is None:
+            st = self._peers.get(self._requested.get(h, -1))
+            if st is None:
+                self._requested.pop(h, None)
+                return
+        if h not in st.blocks_in_flight:
+            return
+        if next(iter(st.blocks_in_flight)) == h:
+            st.downloading_since = max(st.downloading_since, time.monotonic())
+        del st.blocks_in_flight[h]
+        if self._requested.get(h) == st.peer.id:
+            del self._requested[h]
+        st.stalling_since = None
+
+    def _direct_fetch_hashes(self, last_hash: bytes, busy: frozenset, limit: int,
+                             below_height: float = float("inf")) -> tuple[list[bytes] | None, int] | None:
+        """Writer thread (see `_direct_fetch`): (blocks to fetch oldest first, height of
+        `last_hash`); (None, height) for a large reorg; None when nothing applies. Only blocks
+        below `below_height` (`_segwit_fetch_height`: a peer that cannot serve witnesses is not
+        asked for segwit blocks)."""
         cs = self.service.chainstate
-        e = cs.get_entry(last_hash)
-        if e is None or e.failed or e.chainwork < cs.tip.chainwork:
-            return []
+        last = cs.get_entry(last_hash)
+        if last is None or last.failed or last.chainwork < cs.tip.chainwork:
+            return None
         out: list[bytes] = []
-        while e is not None and cs.get_block_hash(e.height) != e.hash and len(out) <= limit:
-            if not e.have_data and e.hash not in exclude and e.height < below_height:
+        e = last
+        while e is not None and not _on_active(cs, e) and len(out) <= limit:
+            if not e.have_data and e.hash not in busy and e.height < below_height:
                 out.append(e.hash)
             e = e.prev
-        if e is None or cs.get_block_hash(e.height) != e.hash:
-            return []                                 # a large reorg: left to the scheduler
+        if e is None or not _on_active(cs, e):
+            return None, last.height
         out.reverse()
-        return out
+        return out, last.height
 
     def _entry_of(self, h: bytes) -> Any:
         return self.service.chainstate.get_entry(h)
@@ -663,6 +729,8 @@ class SyncManager:
         st = self._state(peer)
         for h in headers:
             st.known.add(h.hash)
+        # Core: pindexBestHeaderSent is the last header sent, or our tip for an empty answer
+        st.best_header_sent = headers[-1].hash if headers else self.service.snapshot.tip_hash
         peer.send(m.Headers(tuple(headers)))
 
     async def on_getblocks(self, peer: Peer, msg: m.GetBlocks) -> None:
@@ -709,6 +777,8 @@ class SyncManager:
         if blocks:
             entries = await self.service.call(self._entries_of, blocks)
             unknown = [h for h, e in zip(blocks, entries) if e is None]
+            if unknown:   # Core UpdateBlockAvailability: the latest unknown one is its best
+                st.last_unknown_block = unknown[-1]
             for e in entries:
                 if e is not None:
                     self._update_best(st, e)
@@ -862,9 +932,7 @@ class SyncManager:
         st = self._state(peer)
         for iv in msg.items:
             if iv.base_type == InvType.BLOCK and iv.hash in st.blocks_in_flight:
-                del st.blocks_in_flight[iv.hash]
-                if self._requested.get(iv.hash) == peer.id:
-                    del self._requested[iv.hash]
+                self._remove_block_request(iv.hash, st)
             elif iv.base_type in (InvType.TX, InvType.WTX) and iv.hash in st.tx_in_flight:
                 del st.tx_in_flight[iv.hash]
                 if self._tx_requested.get(iv.hash) == peer.id:
@@ -906,18 +974,12 @@ class SyncManager:
             # (IsBlockMutated) before anything else; it costs the sender, is forgotten as this
             # peer's request, and never reaches validation (so its header is not indexed)
             log.debug("Received mutated block from peer=%d", peer.id)
-            st.blocks_in_flight.pop(h, None)
-            if self._requested.get(h) == peer.id:
-                del self._requested[h]
+            self._remove_block_request(h, st)
             raise Misbehaving(100, "mutated block")
         st.known.add(h)
         requested = h in st.blocks_in_flight or h in self._requested
-        if requested:
-            st.stalls = 0
-        st.avoid.discard(h)
-        st.blocks_in_flight.pop(h, None)
-        if self._requested.get(h) == peer.id:
-            del self._requested[h]
+        if h in st.blocks_in_flight:
+            self._remove_block_request(h, st)
         if not requested and not await self._unrequested_block_wanted(peer, block):
             return
         if h not in self._received and h not in self._submitting and h not in self._recent_ok:
@@ -943,16 +1005,6 @@ class SyncManager:
                     return True
         return False
 
-    async def _parent_stored_pending(self, peer_id: int) -> bool:
-        """A block this peer sent waits for the submitter while its parent's data is stored
-        (not our tip: a fork block, or one whose parent arrived earlier): the submitter will
-        hand it to the writer after asking the chain, so it is still being processed."""
-        mine = [h for h, (_, pid) in self._received.items() if pid == peer_id]
-        if not mine:
-            return False
-        state = await self.service.call(self._ready_blocks, mine)
-        return any(ok for _, ok in state)
-
     async def settle_before_pong(self, peer: Peer, timeout: float = 60.0) -> None:
         """Core handles one peer's messages in order: a ping sent after a block is answered once
         that block was validated (the test framework's sync_with_ping relies on it). Waits,
@@ -968,6 +1020,18 @@ class SyncManager:
                 await asyncio.wait_for(self._block_done.wait(), timeout=min(left, 0.05))
             except TimeoutError:
                 pass
+
+    async def _parent_stored_pending(self, peer_id: int) -> bool:
+        """A block from this peer waits for the submitter while its parent is stored but is not
+        our tip (a fork block that will trigger a reorg): asked of the writer."""
+        mine = [h for h, (_, pid) in self._received.items() if pid == peer_id]
+        if not mine:
+            return False
+        try:
+            state = await self.service.call(self._ready_blocks, mine)
+        except RuntimeError:   # writer stopping
+            return False
+        return any(ok for _, ok in state)
 
     async def _unrequested_block_wanted(self, peer: Peer, block: Any) -> bool:
         """Core ProcessMessage("block") + AcceptBlock with fRequested false. The header must
@@ -1078,6 +1142,9 @@ class SyncManager:
             self._block_done.set()
         if ok:
             self._recent_ok.add(h)
+            # Core ProcessBlock: a block stored from whichever peer is no longer asked of another
+            if h in self._requested:
+                self._remove_block_request(h)
         self._blocks_waiting.set()
 
     def _ready_blocks(self, hashes: list[bytes]) -> list[tuple[bytes, bool | None]]:
@@ -1156,75 +1223,149 @@ class SyncManager:
                 self._want_schedule = False
                 await self._schedule_once()
 
+    def _in_ibd(self) -> bool:
+        """Core `IsInitialBlockDownload`: our tip has less than -minimumchainwork or is older
+        than a day; once out, never back in (latched)."""
+        if self._left_ibd:
+            return False
+        snap = self.service.snapshot
+        if (snap.chainwork < getattr(self.params, "minimum_chain_work", 0)
+                or snap.tip_time < self._now() - RECENT_HEADER_AGE):
+            return True
+        self._left_ibd = True
+        return False
+
+    @staticmethod
+    def _can_serve_blocks(peer: Peer) -> bool:
+        """Core `CanServeBlocks`: NODE_NETWORK or NODE_NETWORK_LIMITED."""
+        return bool(peer.services & (NODE_NETWORK | NODE_NETWORK_LIMITED))
+
+    @staticmethod
+    def _is_limited(peer: Peer) -> bool:
+        """Core `IsLimitedPeer`: NODE_NETWORK_LIMITED without NODE_NETWORK."""
+        return not peer.services & NODE_NETWORK and bool(peer.services & NODE_NETWORK_LIMITED)
+
+    def _preferred_download(self, peer: Peer) -> bool:
+        """Core `fPreferredDownload`: an outbound (or noban) peer that can serve blocks."""
+        return ((not peer.inbound or peer.has_permission(NetPermissionFlags.NOBAN))
+                and self._can_serve_blocks(peer))
+
     async def _schedule_once(self) -> None:
+        """Core SendMessages "getdata (blocks)" for every peer: a peer that can serve blocks
+        with room in its 16 in flight is asked for the next blocks of its best chain
+        (`_next_blocks`) — in initial sync only if it is preferred, or nobody preferred is
+        connected or downloading, and not a limited peer. A peer that gets nothing because the
+        window is held by another peer's first block (while it has nothing in flight) marks that
+        peer as stalling (Core "Stall started")."""
         cfg = self.config
         snap = self.service.snapshot
-        for st in sorted(self._live_states(), key=lambda s: len(s.blocks_in_flight)):
-            if not st.peer.handshake_done.is_set() or st.best_hash is None:
+        live = [s for s in self._live_states() if s.peer.handshake_done.is_set()]
+        await self._process_block_availability(live)
+        n_preferred = sum(1 for s in live if self._preferred_download(s.peer))
+        ibd = self._in_ibd()
+        for st in live:
+            peer = st.peer
+            if not self._can_serve_blocks(peer) or st.best_hash is None:
                 continue
-            # Core FindNextBlocksToDownload: a chain with the same work as our tip is fetched
-            # too; a peer whose best block is our tip has nothing for us
-            if st.best_work < snap.chainwork or st.best_hash == snap.tip_hash:
+            from_peer = self._preferred_download(peer) or n_preferred == 0 or not self._requested
+            if not ((from_peer and not self._is_limited(peer)) or not ibd):
                 continue
-            free = min(cfg.blocks_per_peer - len(st.blocks_in_flight),
-                       cfg.blocks_total - len(self._requested) - len(self._received)
-                       - len(self._submitting))
-            if free <= 0 and not self._requested and self._received:
-                free = 1   # the window is full of blocks waiting for a parent: fetch the parent
+            free = cfg.blocks_per_peer - len(st.blocks_in_flight)
             if free <= 0:
                 continue
-            exclude = frozenset(self._requested) | frozenset(self._received) | frozenset(self._submitting)
-            if st.avoid and any(o is not st and o.best_work > snap.chainwork
-                                for o in self._live_states()):
-                exclude |= st.avoid
-            hashes = await self.service.call(self._next_blocks, st.best_hash, exclude, free,
-                                             self._segwit_fetch_height(st.peer))
-            hashes = [h for h in hashes if h not in self._requested]
-            if not hashes or not st.peer.is_connected:
+            # Core FindNextBlocksToDownload: a chain with less work than our tip (or below
+            # -minimumchainwork) has nothing for us; our tip itself neither
+            if (st.best_work < snap.chainwork or st.best_hash == snap.tip_hash
+                    or st.best_work < getattr(self.params, "minimum_chain_work", 0)):
                 continue
-            self._request_blocks(st, hashes)
+            done = frozenset(self._received) | frozenset(self._submitting)
+            hashes, staller = await self.service.call(
+                self._next_blocks, st.best_hash, dict(self._requested), done, free, peer.id,
+                self._is_limited(peer), self._segwit_fetch_height(peer))
+            if not peer.is_connected:
+                continue
+            hashes = [(h, ht) for h, ht in hashes if h not in self._requested]
+            for h, ht in hashes:
+                log.debug("Requesting block %s (%d) peer=%d", hash_to_hex(h), ht, peer.id)
+            if hashes:
+                self._request_blocks(st, [h for h, _ in hashes])
+            if not st.blocks_in_flight and staller is not None:
+                stalled = self._peers.get(staller)
+                if stalled is not None and stalled.stalling_since is None:
+                    stalled.stalling_since = time.monotonic()
+                    log.debug("Stall started peer=%d", staller)
 
-    def _next_blocks(self, best_hash: bytes, exclude: frozenset, count: int,
-                     below_height: float = float("inf")) -> list[bytes]:
-        """Writer thread: up to `count` blocks we lack on the way from our chain to `best_hash`,
-        stopping at `below_height` (Core FindNextBlocks: a block with segwit active, and its
-        descendants, are not fetched from a peer that cannot serve witnesses).
+    def _next_blocks(self, best_hash: bytes, requested: dict, done: frozenset, count: int,
+                     peer_id: int, limited: bool, below_height: float = float("inf"),
+                     ) -> tuple[list[tuple[bytes, int]], int | None]:
+        """Writer thread: Core `FindNextBlocksToDownload` / `FindNextBlocks` for one peer whose
+        best known block is `best_hash`: up to `count` (hash, height) of blocks we lack on the
+        way from our chain to it, that nobody has in flight (`requested`: hash -> peer id) and
+        that are not already here (`done`: received, being stored), no higher than the last
+        common block + the download window. Also returns the staller: the peer holding the
+        first in-flight block when nothing could be fetched only because of the window. Stops
+        at `below_height` (Core FindNextBlocks: a block with segwit active, and its descendants,
+        are not fetched from a peer that cannot serve witnesses).
 
-        The path from the fork to `best_hash` is computed once per best hash and then walked
-        from a cursor that only moves past blocks we already have (IBD stays linear)."""
+        The path from the fork to `best_hash` is computed once per best hash (a few are kept)
+        and then walked from a cursor that only moves past blocks we already have, which is
+        Core's pindexLastCommonBlock (IBD stays linear)."""
         cs = self.service.chainstate
-        cache = self._path_cache
-        if cache.get("best") != best_hash:
+        cache = self._path_cache.get(best_hash)
+        if cache is not None and cache["path"] and not _on_active(cs, cache["path"][0].prev):
+            cache = None   # a reorg moved our chain off the fork point: walk again
+        if cache is None:
             best = cs.get_entry(best_hash)
             if best is None or best.failed:
-                return []
+                return [], None
             path = []
             e = best
             while e is not None and cs.get_block_hash(e.height) != e.hash:
                 path.append(e)
                 e = e.prev
             path.reverse()
-            cache.clear()
-            cache.update(best=best_hash, path=path, cursor=0)
+            cache = {"path": path, "cursor": 0}
+            self._path_cache[best_hash] = cache
+            while len(self._path_cache) > 8:
+                self._path_cache.popitem(last=False)
+        self._path_cache.move_to_end(best_hash)
         path, cursor = cache["path"], cache["cursor"]
-        limit = cs.tip.height + DOWNLOAD_WINDOW
-        while cursor < len(path) and path[cursor].have_data:
+        while cursor < len(path) and (path[cursor].have_data or _on_active(cs, path[cursor])):
             cursor += 1
         cache["cursor"] = cursor
-        out: list[bytes] = []
+        if cursor >= len(path):
+            return [], None
+        best_height = path[-1].height
+        window_end = path[cursor].height - 1 + self.config.block_download_window
+        out: list[tuple[bytes, int]] = []
+        waiting_for: int | None = None
         for e in path[cursor:]:
-            if e.height > limit or len(out) >= count or e.height >= below_height:
+            if e.height > window_end + 1 or e.height >= below_height:
                 break
             if e.failed:
+                return out, None             # Core: the peer's chain is invalid
+            if e.have_data or e.hash in done:
+                continue
+            holder = requested.get(e.hash)
+            if holder is not None:
+                if waiting_for is None:
+                    waiting_for = holder
+                continue
+            if e.height > window_end:
+                staller = waiting_for if not out and waiting_for != peer_id else None
+                return out, staller
+            if limited and best_height - e.height >= NODE_NETWORK_LIMITED_MIN_BLOCKS - 2:
+                continue
+            out.append((e.hash, e.height))
+            if len(out) >= count:
                 break
-            if not e.have_data and e.hash not in exclude:
-                out.append(e.hash)
-        return out
+        return out, None
 
     async def _maintenance_loop(self) -> None:
         """Stall deadlines (blocks, headers, txs) and download top-ups."""
         cfg = self.config
         tick = max(0.05, min(0.5, cfg.block_stall_timeout / 4))
+        spacing = cfg.block_download_timeout or float(self.params.pow_target_spacing)
         while True:
             try:
                 async with asyncio.timeout(tick):
@@ -1234,18 +1375,10 @@ class SyncManager:
             self._kick.clear()
             await asyncio.sleep(0.01)  # a burst of kicks never starves the loop
             now = time.monotonic()
+            downloading = sum(1 for s in self._live_states() if s.blocks_in_flight)
             for st in self._live_states():
-                stalled = [h for h, t in st.blocks_in_flight.items() if now - t > cfg.block_stall_timeout]
-                for h in stalled:
-                    del st.blocks_in_flight[h]
-                    if self._requested.get(h) == st.peer.id:
-                        del self._requested[h]
-                if stalled:
-                    st.stalls += 1
-                    log.info("peer %d stalled on %d block(s); re-requesting elsewhere", st.peer.id, len(stalled))
-                    st.avoid.update(stalled)   # give the other peers a chance at these first
-                    if st.stalls >= MAX_STALLS:
-                        st.peer.disconnect("block download stalled")
+                if self._block_download_timed_out(st, now, spacing, downloading):
+                    continue
                 if (st.headers_requested is not None and now - st.headers_requested > cfg.headers_timeout
                         and self._headers_timeout_applies(st)):
                     st.peer.disconnect("headers request timed out")
@@ -1264,17 +1397,59 @@ class SyncManager:
             except Exception:
                 log.exception("sync maintenance failed; continuing")
 
+    def _block_download_timed_out(self, st: _PeerSync, now: float, spacing: float,
+                                  downloading: int) -> bool:
+        """Core SendMessages' two block download checks; True if the peer was disconnected.
+
+        * Stalling: the peer has held the download window's first block for longer than the
+          stalling timeout (2 s); the timeout then doubles (up to 64 s) so that our own slow
+          link does not cost us one peer after another.
+        * Timeout: the first block in flight from the peer has waited more than one target
+          spacing plus half of one per other peer we download from."""
+        cfg = self.config
+        if st.stalling_since is not None and now - st.stalling_since > self._stall_timeout:
+            log.info("Peer is stalling block download, disconnecting peer=%d", st.peer.id)
+            st.peer.disconnect("Peer is stalling block download")
+            new = min(2 * self._stall_timeout, cfg.block_stall_timeout_max)
+            if new != self._stall_timeout:
+                self._stall_timeout = new
+                log.debug("Increased stalling timeout temporarily to %d seconds", new)
+            return True
+        if st.blocks_in_flight:
+            others = max(0, downloading - 1)
+            limit = spacing * (BLOCK_DOWNLOAD_TIMEOUT_BASE + BLOCK_DOWNLOAD_TIMEOUT_PER_PEER * others)
+            if now > st.downloading_since + limit:
+                first = next(iter(st.blocks_in_flight))
+                log.info("Timeout downloading block %s, disconnecting peer=%d", hash_to_hex(first),
+                         st.peer.id)
+                st.peer.disconnect("Timeout downloading block")
+                return True
+        return False
+
+    def _ease_stall_timeout(self) -> None:
+        """Core BlockConnected: a stalling timeout raised by dropped stallers goes back toward
+        its default by 15% per connected block (whole seconds, as Core's duration_cast)."""
+        default = self.config.block_stall_timeout
+        if self._stall_timeout <= default:
+            return
+        eased = self._stall_timeout * 0.85
+        if float(default).is_integer():
+            eased = float(int(eased))
+        self._stall_timeout = max(eased, default)
+        log.debug("Decreased stalling timeout to %d seconds", self._stall_timeout)
+
     # ------------------------------------------------------------------ chain events
     async def _on_chain_event(self, ev: Any) -> None:
         if isinstance(ev, BlockConnected):
             self._connected_since_tip.append(ev.entry)
+            self._ease_stall_timeout()
         elif isinstance(ev, BlockDisconnected):
             pass
         elif isinstance(ev, TipChanged):
             # Core hashRecentRejectsChainTip: a new tip may make a refused tx valid
             self._recent_rejects = _Known(MAX_RECENT_REJECTS)
             connected, self._connected_since_tip = self._connected_since_tip, []
-            self._announce_blocks(connected, ev.new_tip)
+            await self._announce_blocks(connected, ev.new_tip)
             self._kick.set()
             if ev.is_reorg and self.mempool is not None:
                 # Transactions of disconnected blocks went back to the pool: offer them again
@@ -1285,25 +1460,92 @@ class SyncManager:
                 except RuntimeError:
                     pass
 
-    def _announce_blocks(self, connected: list[Any], tip: Any) -> None:
-        """Core SendMessages block announcement: headers to sendheaders peers, else inv of the tip."""
+    async def _announce_blocks(self, connected: list[Any], tip: Any) -> None:
+        """Core UpdatedBlockTip + SendMessages' block announcement: the new blocks (at most
+        MAX_BLOCKS_TO_ANNOUNCE, newest last) go by `headers` to a sendheaders peer when they
+        connect to a header the peer has (an ancestor of its best known block or of the best
+        header we sent it, Core PeerHasHeader); otherwise — or for a peer without sendheaders —
+        the tip goes by `inv`, unless the peer already has it."""
         snap = self.service.snapshot
         if snap.best_header_height - snap.height > DOWNLOAD_WINDOW:
             return  # still far behind: nobody wants our stale tips
-        if not connected:
-            connected = [tip]
-        for st in self._live_states():
-            if not st.peer.handshake_done.is_set():
+        new = [e.hash for e in connected][-MAX_BLOCKS_TO_ANNOUNCE:] or [tip.hash]
+        peers = [st for st in self._live_states() if st.peer.handshake_done.is_set()]
+        if not peers:
+            return
+        await self._process_block_availability(peers)
+        try:
+            plans = await self.service.call(
+                self._plan_announcements, new,
+                [(st.send_headers, st.best_hash, st.best_header_sent) for st in peers])
+        except RuntimeError:   # writer stopping
+            return
+        for st, (headers, inv) in zip(peers, plans):
+            if not st.peer.is_connected:
                 continue
-            new = [e for e in connected if e.hash not in st.known]
-            if not new:
+            if headers:
+                st.peer.send(m.Headers(tuple(headers)))
+                st.best_header_sent = headers[-1].hash
+            elif inv is not None:
+                st.peer.send(m.Inv((m.InvVect(InvType.BLOCK, inv),)))
+            for h in new:
+                st.known.add(h)
+
+    async def _process_block_availability(self, states: list[_PeerSync]) -> None:
+        """Core ProcessBlockAvailability: an announced block unknown then may be known now."""
+        pending = [st for st in states if st.last_unknown_block is not None]
+        if not pending:
+            return
+        entries = await self.service.call(self._entries_of, [st.last_unknown_block for st in pending])
+        for st, e in zip(pending, entries):
+            if e is not None:
+                self._update_best(st, e)
+                st.last_unknown_block = None
+
+    def _plan_announcements(self, new: list[bytes], peers: list[tuple]) -> list[tuple[list, bytes | None]]:
+        """Writer thread: per peer (send_headers, best known, best header sent), the headers to
+        announce, or else the hash to inv (None: nothing), as Core's SendMessages decides."""
+        cs = self.service.chainstate
+        entries = [cs.get_entry(h) for h in new]
+
+        ancestor = getattr(cs, "get_ancestor", None) or (lambda t, height: t.get_ancestor(height))
+
+        def peer_has(entry: Any, tips: list[Any]) -> bool:
+            return any(t is not None and t.height >= entry.height
+                       and ancestor(t, entry.height) is entry for t in tips)
+
+        out: list[tuple[list, bytes | None]] = []
+        for send_headers, best, sent in peers:
+            tips = [cs.get_entry(h) if h is not None else None for h in (best, sent)]
+            headers: list[Any] = []
+            revert = not send_headers
+            if not revert:
+                found = False
+                prev = None
+                for e in entries:
+                    if e is None or cs.get_block_hash(e.height) != e.hash:
+                        revert = True        # we reorged away from it
+                        break
+                    if prev is not None and e.prev is not prev:
+                        revert = True        # the blocks do not connect to each other
+                        break
+                    prev = e
+                    if found:
+                        headers.append(e.header)
+                    elif peer_has(e, tips):
+                        continue
+                    elif e.prev is None or peer_has(e.prev, tips):
+                        found = True
+                        headers.append(e.header)
+                    else:
+                        revert = True        # nothing would connect
+                        break
+            if not revert:
+                out.append((headers, None))
                 continue
-            if st.send_headers and len(new) <= MAX_BLOCKS_TO_ANNOUNCE:
-                st.peer.send(m.Headers(tuple(e.header for e in new)))
-            else:
-                st.peer.send(m.Inv((m.InvVect(InvType.BLOCK, tip.hash),)))
-            for e in new:
-                st.known.add(e.hash)
+            last = entries[-1]
+            out.append(([], new[-1] if last is None or not peer_has(last, tips) else None))
+        return out
 
     # ------------------------------------------------------------------ transactions
     async def on_tx(self, peer: Peer, msg: m.TxMsg) -> None:
