@@ -26,6 +26,7 @@ from tinynode.chain.chainstate import ChainState
 from tinynode.lab import free_port
 from tinynode.params import REGTEST
 from tinynode.primitives.block import Block
+from tinynode.rpc.client import RPCClient
 from tinynode.storage.memory import MemoryChainStore
 
 pytestmark = pytest.mark.slow
@@ -100,10 +101,11 @@ def test_kill_9_after_idle_commits_reconnects_blocks_above_the_coins_tip(datadir
         assert node.out("getbestblockhash") == best
         assert node.out("getblockcount") == "107"
         info = json.loads(node.out("gettxoutsetinfo"))
+        rpc = RPCClient(datadir / "regtest" / "rpc.sock", timeout=60.0)
         ref = ChainState(REGTEST, MemoryChainStore())
         try:
             for h in range(1, 108):
-                raw = node.out("getblock", node.out("getblockhash", str(h)), "0")
+                raw = rpc.call("getblock", rpc.call("getblockhash", h), 0)
                 res = ref.process_block(Block.from_bytes(bytes.fromhex(raw)))
                 assert res.error is None, res
             assert ref.tip.hash_hex == best
