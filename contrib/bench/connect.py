@@ -26,13 +26,23 @@ The first two figures use process CPU time (user + system of all threads, `time.
 for the connect and the reference alike, so other load on the machine does not skew them (the
 script check workers' GIL hand-offs count against them).
 
+- `connect_restart_s`: the median of `--restarts` (3) daemon restarts on the chain just
+  connected (shut down cleanly): seconds from starting `python -m tinynode` until its RPC
+  answers `getblockcount` with the chain's height (target <= 2 s).
+
+Before timing, the bench's own pre-built chain is frozen out of Python's cyclic GC (`gc.freeze`:
+a node holds no such chain; `--no-gc-freeze` keeps it in); stderr shows the GC's CPU time.
+`--script-procs N` checks scripts with `ProcessScriptCheckQueue` (N worker processes) instead of
+the ChainState's threads; the workers' CPU time (from /proc) is added to the CPU total.
+
 `--dbcache MiB` is the coins cache's memory budget (the daemon's `--dbcache`, default 300): the
 coins are written only when the cache goes over it, and by the final flush. stderr shows the
 mean and median block time, the chainstate flushes and the peak RSS of the process (which also
 holds the whole chain's `Block` objects).
 
 Usage: contrib/bench/connect.py [--quick] [--blocks N] [--txs K] [--flush-blocks N]
-                                [--script-threads N] [--dbcache MiB] [--no-cache]
+                                [--script-threads N | --script-procs N] [--dbcache MiB]
+                                [--restarts N] [--no-gc-freeze] [--no-cache]
 """
 
 from __future__ import annotations
