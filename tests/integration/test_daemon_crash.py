@@ -87,6 +87,7 @@ def test_kill_9_after_idle_commits_reconnects_blocks_above_the_coins_tip(datadir
         assert txid in json.loads(node.out("getblock", hashes[0], "1"))["tx"]
         best = node.out("getbestblockhash")
         assert node.out("getblockcount") == "107"
+        balance = node.out("getbalance")
         node.proc.kill()                  # SIGKILL after the idle commits, no shutdown flush
         assert node.proc.wait(30) == -9
     finally:
@@ -100,6 +101,7 @@ def test_kill_9_after_idle_commits_reconnects_blocks_above_the_coins_tip(datadir
     try:
         assert node.out("getbestblockhash") == best
         assert node.out("getblockcount") == "107"
+        assert node.out("getbalance") == balance       # the wallet agrees with the chain
         info = json.loads(node.out("gettxoutsetinfo"))
         rpc = RPCClient(datadir / "regtest" / "rpc.sock", timeout=60.0)
         ref = ChainState(REGTEST, MemoryChainStore())
