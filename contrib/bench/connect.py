@@ -50,12 +50,15 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
+import os
 import resource
 import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
+from typing import Iterator
 
 from _common import emit  # noqa: E402  (also puts the repo root on sys.path)
 
@@ -76,27 +79,31 @@ PREMINE = 100
 FEE = 1000
 
 
-def build_chain(n_blocks: int, txs_per_block: int) -> list[Block]:
-    """PREMINE coinbase-only blocks, then `n_blocks` blocks of `txs_per_block` signed spends."""
+def iter_chain(n_blocks: int, txs_per_block: int) -> Iterator[Block]:
+    """PREMINE coinbase-only blocks, then `n_blocks` blocks of `txs_per_block` signed spends,
+    yielded one at a time (only the coinbases and the unspent coins are kept)."""
     wallet = MiniWallet(0)
     k = wallet.key
     b = BlockBuilder(REGTEST, wallet=wallet, spacing=60)
-    blocks: list[Block] = []
+    coinbases: list[Tx] = []
     for i in range(PREMINE):
-        blocks.append(b.next_block(f"p{i}"))
-    pool: list[Utxo] = []            # confirmed coins, oldest first
+        blk = b.next_block(f"p{i}")
+        coinbases.append(blk.txs[0])
+        yield blk
+    recent: deque[tuple[str, bytes]] = deque()   # the blocks the builder still holds
+    pool: deque[Utxo] = deque()      # confirmed coins, oldest first
     matured = 0                      # index of the next coinbase to mature
     for i in range(n_blocks):
         height = PREMINE + i + 1
         # coinbases at height <= height - 100 are spendable in this block
-        while matured < len(blocks) and matured + 1 <= height - REGTEST.coinbase_maturity:
-            cb = blocks[matured].txs[0]
+        while matured < len(coinbases) and matured + 1 <= height - REGTEST.coinbase_maturity:
+            cb = coinbases[matured]
             pool.append(Utxo(OutPoint(cb.txid, 0), cb.vout[0].value, k, matured + 1, True))
             matured += 1
         txs: list[Tx] = []
         new: list[Utxo] = []
         for _ in range(txs_per_block):
-            u = pool.pop(0) if pool else new.pop(0)   # early blocks spend in-block outputs
+            u = pool.popleft() if pool else new.pop(0)   # early blocks spend in-block outputs
             avail = u.value - FEE
             half = avail // 2
             tx = Tx(1, (TxIn(u.outpoint, b"", 0xFFFFFFFF),),
@@ -104,9 +111,55 @@ def build_chain(n_blocks: int, txs_per_block: int) -> list[Block]:
             tx = Tx(1, (TxIn(u.outpoint, sign_p2pkh_input(tx, 0, k), 0xFFFFFFFF),), tx.vout, 0)
             txs.append(tx)
             new.extend(Utxo(OutPoint(tx.txid, n), o.value, k, height) for n, o in enumerate(tx.vout))
-        blocks.append(b.next_block(f"s{i}", txs=txs, fees=FEE * txs_per_block))
+        blk = b.next_block(f"s{i}", txs=txs, fees=FEE * txs_per_block)
+        coinbases.append(blk.txs[0])
+        recent.append((f"s{i}", blk.hash))
+        if len(recent) > 20:             # the builder needs the last 11 for median time past
+            old_name, old_hash = recent.popleft()
+            for d, key_ in ((b.blocks, old_name), (b.by_hash, old_hash), (b.heights, old_hash),
+                            (b.names, old_hash)):
+                d.pop(key_, None)
+        yield blk
         pool.extend(new)
-    return blocks
+
+
+def build_chain(n_blocks: int, txs_per_block: int) -> list[Block]:
+    return list(iter_chain(n_blocks, txs_per_block))
+
+
+def _stream_path(cache_dir: Path, n_blocks: int, txs: int) -> Path:
+    return cache_dir / f"connect-chain-{n_blocks}x{txs}-v1.blocks"
+
+
+def stream_chain(cache_dir: Path, n_blocks: int, txs: int) -> Path:
+    """The chain as a file of (4-byte length, block) records, built once into `cache_dir`
+    without holding it in memory (for the 100,000-block run: ~500 MB of blocks)."""
+    path = _stream_path(cache_dir, n_blocks, txs)
+    if path.exists():
+        return path
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    t = time.perf_counter()
+    with open(tmp, "wb") as f:
+        for i, blk in enumerate(iter_chain(n_blocks, txs)):
+            raw = blk.serialize()
+            f.write(len(raw).to_bytes(4, "little"))
+            f.write(raw)
+            if i % 10_000 == 0 and i:
+                print(f"# building the chain: {i} blocks, {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    tmp.replace(path)
+    return path
+
+
+def read_stream(path: Path, limit: int | None = None) -> Iterator[Block]:
+    with open(path, "rb") as f:
+        n = 0
+        while limit is None or n < limit:   # bounded by the file
+            head = f.read(4)
+            if len(head) < 4:
+                return
+            yield Block.from_bytes(f.read(int.from_bytes(head, "little")))
+            n += 1
 
 
 def _cache_path(n_blocks: int, txs: int) -> Path:
@@ -225,18 +278,35 @@ def main() -> int:
                          "instead of the ChainState's threads; their CPU time is added to the total")
     ap.add_argument("--restarts", type=int, default=3,
                     help="timed daemon restarts on the connected chain (0: none)")
+    ap.add_argument("--stream", action="store_true",
+                    help="read the chain block by block from a file built once in --cache-dir "
+                         "(default with --blocks >= 50000), so peak RSS is the node's")
+    ap.add_argument("--cache-dir", type=Path,
+                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinynode-bench")
     ap.add_argument("--no-gc-freeze", action="store_true",
                     help="leave the pre-built chain in the collected heap (a node holds no such chain)")
     args = ap.parse_args()
     n_blocks = args.blocks or (200 if args.quick else 2000)
 
+    stream = args.stream or n_blocks >= 50_000
     t0 = time.perf_counter()
-    blocks = load_or_build(n_blocks, args.txs, not args.no_cache)
-    print(f"# chain: {len(blocks)} blocks ({n_blocks} with {args.txs} spends) ready in "
-          f"{time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    if stream:
+        path = stream_chain(args.cache_dir, n_blocks, args.txs)
+        blocks = list(read_stream(path, PREMINE + 200))     # for the guard and the reference
+        chain: Iterator[Block] = read_stream(path)
+        n_total = PREMINE + n_blocks
+    else:
+        blocks = load_or_build(n_blocks, args.txs, not args.no_cache)
+        chain = iter(blocks)
+        n_total = len(blocks)
+    print(f"# chain: {n_total} blocks ({n_blocks} with {args.txs} spends) ready in "
+          f"{time.perf_counter() - t0:.1f}s{' (streamed from ' + str(path) + ')' if stream else ''}",
+          file=sys.stderr)
 
     check_scripts_are_verified(blocks)
     verify_rate = raw_verify_rate(blocks)
+    if stream:
+        del blocks
     if not args.no_gc_freeze:
         # the bench's own chain (~3.5 M objects at 20,000 blocks) is no part of a node's heap:
         # keep Python's full collections from traversing it (they cost ~0.7 s at 20,000 blocks)
@@ -265,13 +335,13 @@ def main() -> int:
             cs.script_check_queue = ProcessScriptCheckQueue(args.script_procs)
         worker_cpu = 0.0
         try:
-            for blk in blocks[:PREMINE]:
-                res = cs.process_block(blk)
+            for _ in range(PREMINE):
+                res = cs.process_block(next(chain))
                 assert res.error is None, res
             per_block: list[float] = []
             wall = 0.0
             inputs = 0
-            for blk in blocks[PREMINE:]:
+            for blk in chain:   # (streamed: each block parsed here, outside the timed span)
                 w = time.perf_counter()
                 t = time.process_time()
                 res = cs.process_block(blk)
@@ -284,7 +354,7 @@ def main() -> int:
             cs.flush()
             final_flush = time.process_time() - t
             wall += time.perf_counter() - w
-            assert cs.height == len(blocks)
+            assert cs.height == n_total
             if args.script_procs:
                 from ibd import cpu_seconds
                 worker_cpu = sum(cpu_seconds(pid) for pid in cs.script_check_queue.worker_pids())
@@ -294,7 +364,7 @@ def main() -> int:
                           f"{1000 * final_flush:.0f} ms cpu), {cache.evicted} evicted")
         finally:
             cs.close()
-        restarts = [restart_seconds(Path(d), len(blocks)) for _ in range(args.restarts)]
+        restarts = [restart_seconds(Path(d), n_total) for _ in range(args.restarts)]
 
     total = sum(per_block) + final_flush + worker_cpu
     inputs_per_s = inputs / total
@@ -305,6 +375,9 @@ def main() -> int:
     top = statistics.median(per_block[-tenth:])
     emit(BENCH, "connect_growth", top / bottom, "ratio", target="<= 1.3",
          reference=f"median cpu s/block, top {tenth} / bottom {tenth} spend blocks")
+    if stream:   # the process holds no chain: its peak RSS is the node's
+        emit(BENCH, "connect_peak_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+             "MiB", target=f"<= {args.dbcache + 150}", reference="peak RSS of the process; target dbcache + 150")
     emit(BENCH, "connect_inputs_per_wall_s", inputs / wall, "inputs/s (wall)",
          reference="coincurve parse+verify/s (cpu)", reference_value=verify_rate)
     if args.script_procs:
