@@ -83,7 +83,7 @@ def daemon_main(argv: list[str] | None = None) -> int:
         except NodeError as e:
             log.error("%s", e)
             if not cfg.log_console:   # Core's InitError reaches stderr whatever -printtoconsole says
-                print(f"Error: {e}", file=sys.stderr)
+                print(f"{e.caption}{e}", file=sys.stderr)
             return 1
         except Exception as e:  # a bug or a broken data directory: say so, with the details
             log.exception("tinynode stopped on an unexpected error: %s", e)

@@ -143,7 +143,13 @@ class NodeConfig:
     min_relay_tx_fee: int | None = None   # Core -minrelaytxfee, sat/kvB; None = policy default
     permit_bare_multisig: bool = True  # Core -permitbaremultisig
     persist_mempool: bool = True       # Core -persistmempool: mempool.dat loaded at start, written at stop
+    blocks_only: bool = False          # Core -blocksonly: ask peers for no txs (relay=0 in version)
     test: tuple[str, ...] = ()         # Core -test=<option>: only "bip94" (regtest)
+    reindex: bool = False              # Core -reindex: rebuild index, chain state, indexes from stored blocks
+    reindex_chainstate: bool = False   # Core -reindex-chainstate: rebuild chain state and indexes only
+    check_blocks: int = 6              # Core -checkblocks: blocks VerifyDB checks at start (<= 0: all)
+    check_level: int = 3               # Core -checklevel: how thoroughly (0-4)
+    stop_at_height: int = 0            # Core -stopatheight: stop once the tip reaches it (0: never)
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @property
@@ -252,6 +258,8 @@ class NodeConfig:
             raise ConfigError("Prune mode is incompatible with -txindex.")
         if self.prune and self.txospenderindex:   # Core init.cpp: the index reads spending blocks
             raise ConfigError("Prune mode is incompatible with -txospenderindex.")
+        if self.prune and self.reindex_chainstate:   # Core init.cpp: pruned bodies cannot be reconnected
+            raise ConfigError("Prune mode is incompatible with -reindex-chainstate. Use full -reindex instead.")
         if self.fastprune and not self.prune:
             raise ConfigError("--fastprune only makes sense with --prune (it changes block file "
                               "sizes in Core; tinynode has no block files)")
@@ -467,6 +475,9 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
                    help="memory for the coins cache in MiB, as Core's -dbcache (default 300, "
                         "minimum 4): coins are written to disk when it is full, every 10 minutes "
                         "and at shutdown; more means fewer disk writes during sync")
+    g.add_argument("--blocksonly", action="store_true", default=False,
+                   help="ask peers for no transactions, as Core's -blocksonly: our version says "
+                        "relay=0 and only peers with the `relay` permission may send txs")
     g.add_argument("--fastprune", action="store_true", default=False,
                    help="Core's small-block-file test option; accepted with --prune and has no "
                         "effect (tinynode stores blocks in SQLite, not in block files)")
@@ -489,6 +500,22 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--persistmempool", type=int, choices=(0, 1), default=1, metavar="0|1",
                    help="load the mempool from mempool.dat at start and write it at shutdown "
                         "(Core's -persistmempool; default 1)")
+    g.add_argument("--reindex", action="store_true", default=False,
+                   help="wipe the block index, chain state and indexes and rebuild them from the "
+                        "stored block bodies, validating every block again, as Core's -reindex")
+    g.add_argument("--reindex-chainstate", action="store_true", default=False,
+                   help="wipe the chain state (coins, undo data) and indexes and rebuild them by "
+                        "connecting the stored blocks again; the block index is kept, as Core's "
+                        "-reindex-chainstate (not with --prune)")
+    g.add_argument("--checkblocks", type=int, default=6, metavar="N",
+                   help="how many blocks of the tip to verify at start (Core's -checkblocks; "
+                        "default 6, 0 or less = all)")
+    g.add_argument("--checklevel", type=int, default=3, metavar="N",
+                   help="how thorough the start-up verification is, 0-4 (Core's -checklevel: "
+                        "read, CheckBlock, undo data, disconnect in memory, reconnect; default 3)")
+    g.add_argument("--stopatheight", type=int, default=0, metavar="N",
+                   help="stop the node once the active chain reaches height N (Core's "
+                        "-stopatheight; default 0: never)")
     g.add_argument("--test", action="append", default=[], metavar="OPTION",
                    help="regtest test option as Core's -test=<option>: bip94 enforces the BIP94 "
                         "timewarp rule. Repeatable")
@@ -499,8 +526,11 @@ def _core_options(ns: argparse.Namespace) -> dict[str, object]:
     out: dict[str, object] = {
         "txindex": ns.txindex, "prune": ns.prune, "fastprune": ns.fastprune, "dbcache": ns.dbcache,
         "block_version": ns.blockversion, "permit_bare_multisig": bool(ns.permitbaremultisig),
-        "persist_mempool": bool(ns.persistmempool),
+        "persist_mempool": bool(ns.persistmempool), "blocks_only": bool(ns.blocksonly),
         "test": tuple(ns.test),
+        "reindex": ns.reindex, "reindex_chainstate": ns.reindex_chainstate,
+        "check_blocks": ns.checkblocks, "check_level": ns.checklevel,
+        "stop_at_height": ns.stopatheight,
     }
     if ns.blockmintxfee is not None:
         out["block_min_tx_fee"] = parse_money(ns.blockmintxfee, "blockmintxfee")

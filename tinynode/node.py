@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,35 @@ from .primitives.address import decode_address
 from .primitives.hashes import hash_to_hex
 from .validation import TxOrigin
 
-__all__ = ["Node", "NodeError"]
+__all__ = ["Node", "NodeError", "ChainstateLoadError", "FUTURE_TIP_ERROR"]
 
 log = logging.getLogger(__name__)
 
 
 class NodeError(RuntimeError):
-    """The node cannot start; the message says why and what to do."""
+    """The node cannot start; the message says why and what to do. `caption` goes before it on
+    stderr (Core's noui message box: "Error: " for an InitError)."""
+
+    caption = "Error: "
+
+
+class ChainstateLoadError(NodeError):
+    """Core's chainstate load failure (`ChainstateLoadStatus::FAILURE` without -reindex): the
+    question "rebuild the databases?" that a daemon answers no to, written to stderr without a
+    caption (Core's `noui_ThreadSafeQuestion`: style MSG_ERROR|BTN_ABORT has none) and ending with
+    Core's advice to restart with -reindex or -reindex-chainstate."""
+
+    caption = ""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error + ".\nPlease restart with -reindex or -reindex-chainstate to recover.")
+
+
+#: Core VerifyLoadedChainstate's error for a tip more than MAX_FUTURE_BLOCK_TIME ahead of the clock
+FUTURE_TIP_ERROR = ("The block database contains a block which appears to be from the future. "
+                    "This may be due to your computer's date and time being set incorrectly. "
+                    "Only rebuild the block database if you are sure that your computer's date "
+                    "and time are correct")
 
 
 class _LockFile:
@@ -106,6 +129,10 @@ class Node:
         self._locked = False
         self._started = False
         self._stop_event = asyncio.Event()
+        #: set with the stop request, for work on other threads (a reindex at start polls it)
+        self._interrupt = threading.Event()
+        #: what the start-up reindex did (chain/reindex.py ReindexResult), or None
+        self.reindex_result: Any = None
         #: 0, or 1 once a fatal error stopped the node (the daemon's exit code)
         self.exit_status = 0
 
@@ -139,6 +166,7 @@ class Node:
     def request_stop(self) -> None:
         """Ask `run()` to shut down (RPC stop, signals). Safe to call more than once."""
         self._stop_event.set()
+        self._interrupt.set()
 
     def _on_fatal(self, error: BaseException) -> None:
         """The chain writer stopped on a storage failure (Core `AbortNode`): shut down, exit 1."""
@@ -273,22 +301,48 @@ class Node:
         # Core's nPruneAfterHeight on regtest: 1000, 100 with -fastprune
         prune_after = 100 if cfg.fastprune else 1000
 
+        from .chain.reindex import prepare_reindex, run_reindex
+
         def make_chainstate():
-            cs = ChainState(params, SQLiteChainStore(path, txospenderindex=cfg.txospenderindex),
-                            now=clock, dbcache=cfg.dbcache_bytes)
+            store = SQLiteChainStore(path, txospenderindex=cfg.txospenderindex)
+            try:
+                mode = prepare_reindex(store, reindex=cfg.reindex,
+                                       reindex_chainstate=cfg.reindex_chainstate)
+            except BaseException:
+                store.close()
+                raise
+            cs = ChainState(params, store, now=clock, dbcache=cfg.dbcache_bytes,
+                            activate=mode is None)
             cs.configure_prune(cfg.prune_target_bytes, prune_after)
+            if mode is not None:   # Core ImportBlocks (-reindex) / ActivateBestChain (-reindex-chainstate)
+                self.reindex_result = run_reindex(cs, mode, self._interrupt.is_set,
+                                                  file_name=path.name)
+            else:
+                try:
+                    self._verify_loaded_chainstate(cs)
+                except BaseException:
+                    cs.close()
+                    raise
             return cs
         self.writer = ChainWriter(make_chainstate, on_fatal=self._on_fatal)
         await self.writer.start()
         self.writer.subscribe_async(self._on_chain_event)
         snap = self.writer.snapshot
         log.info("chain loaded: height %d, best header %d", snap.height, snap.best_header_height)
-        if snap.tip_time > self.clock() + self.params.max_future_block_time:
-            # Core LoadChainstate (VerifyLoadedChainstate): a tip more than 2 h ahead of the clock
-            raise NodeError("The block database contains a block which appears to be from the future. "
-                            "This may be due to your computer's date and time being set incorrectly. "
-                            "Only rebuild the block database if you are sure that your computer's date "
-                            "and time are correct.\nSet the clock right (or --mocktime) and start again.")
+
+    def _verify_loaded_chainstate(self, cs: Any) -> None:
+        """Core `VerifyLoadedChainstate` (writer thread; skipped after a reindex, whose coins
+        view was wiped: is_coinsview_empty): a tip more than 2 h ahead of the clock, then
+        `VerifyDB` of the last -checkblocks blocks at -checklevel."""
+        from .chain.verify import VerifyDBResult, verify_db
+        if cs.tip.header.time > self.clock() + self.params.max_future_block_time:
+            raise ChainstateLoadError(FUTURE_TIP_ERROR)
+        result = verify_db(cs, self.config.check_level, self.config.check_blocks,
+                           self._interrupt.is_set)
+        if result is VerifyDBResult.CORRUPTED_BLOCK_DB:
+            raise ChainstateLoadError("Corrupted block database detected")
+        if result is VerifyDBResult.INTERRUPTED:
+            raise NodeError("Block verification was interrupted")
 
     async def _start_mempool(self) -> None:
         from .mempool.pool import Mempool
@@ -416,6 +470,9 @@ class Node:
             from dataclasses import replace
             from .net.peer import format_sub_version
             netcfg = replace(netcfg, user_agent=format_sub_version(cfg.uacomments))
+        if cfg.blocks_only and not netcfg.blocks_only:   # Core -blocksonly: relay=0 in our version
+            from dataclasses import replace as _replace
+            netcfg = _replace(netcfg, blocks_only=True)
         if cfg.prune and not netcfg.pruned:
             from dataclasses import replace as _replace
             netcfg = _replace(netcfg, pruned=True)   # Core: NODE_NETWORK_LIMITED when pruning
@@ -538,6 +595,12 @@ class Node:
     # --- logs a person can follow ---------------------------------------------------------------
     async def _on_chain_event(self, event: Any) -> None:
         from .chain.events import TipChanged
+        stop_at = self.config.stop_at_height
+        if stop_at and isinstance(event, TipChanged) and event.new_tip.height >= stop_at:
+            # Core KernelNotifications::blockTip: -stopatheight reached, shut down
+            log.info("reached -stopatheight %d (tip height %d): shutting down", stop_at,
+                     event.new_tip.height)
+            self.request_stop()
         if isinstance(event, TipChanged) and event.disconnected:
             log.warning("reorg: %d block%s disconnected, %s (height %d) -> %s (height %d)",
                         event.disconnected, "" if event.disconnected == 1 else "s",

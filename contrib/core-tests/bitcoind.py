@@ -169,10 +169,10 @@ def translate(args: dict[str, list[str]]) -> list[str]:
     if one("acceptnonstdtxn", "0") == "1":
         out.append("--acceptnonstdtxn")
     # issue 18: index, pruning, mining and policy options
-    for name in ("txindex", "txospenderindex", "fastprune"):
+    for name in ("txindex", "txospenderindex", "fastprune", "reindex", "reindex-chainstate", "blocksonly"):
         if one(name, "0") == "1":
             out.append(f"--{name}")
-    for name in ("prune", "dbcache", "blockversion", "blockmintxfee", "blockmaxweight",
+    for name in ("checkblocks", "checklevel", "stopatheight", "prune", "dbcache", "blockversion", "blockmintxfee", "blockmaxweight",
                  "blockreservedweight", "minrelaytxfee", "permitbaremultisig", "persistmempool"):
         v = one(name)
         if v is not None:

@@ -41,7 +41,8 @@ EXPECTED_PASS: tuple[str, ...] = (
     "p2p_ping", "p2p_invalid_block", "rpc_invalidateblock", "rpc_getchaintips", "feature_cltv",
     "feature_dersig", "feature_csv_activation", "p2p_getaddr_caching", "mempool_accept",
     "rpc_rawtransaction", "feature_bip68_sequence", "p2p_invalid_tx", "feature_block", "mining_basic",
-    "p2p_unrequested_blocks", "feature_taproot",
+    "p2p_unrequested_blocks", "feature_taproot", "p2p_invalid_messages", "p2p_addr_relay",
+    "p2p_segwit",
 )
 
 EXIT_PASSED, EXIT_SKIPPED = 0, 77

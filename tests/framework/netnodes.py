@@ -96,11 +96,13 @@ class RawConn:
 
     async def send_version(self, *, version: int = PROTOCOL_VERSION, start_height: int = 0,
                            nonce: int | None = None, listen_port: int = 0,
-                           user_agent: str | None = None) -> None:
+                           user_agent: str | None = None, services: int | None = None) -> None:
+        extra: dict[str, Any] = {} if user_agent is None else {"user_agent": user_agent}
+        if services is not None:
+            extra["services"] = services
         await self.send(m.Version.create(
             version=version, nonce=nonce if nonce is not None else random.getrandbits(64),
-            start_height=start_height, timestamp=int(time.time()),
-            **({} if user_agent is None else {"user_agent": user_agent}),
+            start_height=start_height, timestamp=int(time.time()), **extra,
             addr_from=m.NetAddr.from_host("127.0.0.1", listen_port, NODE_NETWORK)))
 
     async def handshake(self, **kw: Any) -> m.Version:

@@ -102,8 +102,9 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> str | None:
 
 def _check_child_output(out: str, b: BlockBuilder) -> None:
     """Only the planted block may be refused, as bad-cb-amount (or, once its FAILED mark was
-    committed before a kill, as duplicate-invalid)."""
-    for line in out.splitlines():
+    committed before a kill, as duplicate-invalid). A kill can cut the last line short: only
+    whole (newline-terminated) lines are read."""
+    for line in out.split("\n")[:-1]:
         if line.startswith("INVALID"):
             _, h, reason = line.split()
             assert h == b["bad"].hash_hex and reason in (R.BAD_CB_AMOUNT.value, R.DUPLICATE_INVALID.value), line

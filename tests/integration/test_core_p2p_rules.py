@@ -23,7 +23,7 @@ from tinynode.params import REGTEST
 from tinynode.primitives.hashes import ZERO_HASH
 from tinynode.primitives.tx import COIN
 from tinynode.wire import messages as m
-from tinynode.wire.constants import InvType
+from tinynode.wire.constants import InvType, NODE_NETWORK, NODE_WITNESS
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,9 @@ async def _node(params=REGTEST, **kw):
 
 async def _raw(node) -> RawConn:
     raw = await RawConn.connect("127.0.0.1", node.port, MAGIC)
-    await raw.handshake()
+    # Core's P2PInterface: NODE_NETWORK | NODE_WITNESS (a peer without NODE_WITNESS is never
+    # asked for a segwit block)
+    await raw.handshake(services=NODE_NETWORK | NODE_WITNESS)
     await raw.ping_roundtrip()
     return raw
 

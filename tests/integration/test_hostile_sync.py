@@ -18,7 +18,7 @@ from tinynode.params import REGTEST
 from tinynode.primitives.block import Block, BlockHeader
 from tinynode.primitives.serialize import ser_compact_size
 from tinynode.wire import messages as m
-from tinynode.wire.constants import InvType
+from tinynode.wire.constants import InvType, NODE_NETWORK, NODE_WITNESS
 
 pytestmark = pytest.mark.slow
 
@@ -174,10 +174,11 @@ async def test_withholding_peer_stalls_and_blocks_come_from_another():
                                            [REGTEST.genesis.hash], None, 2000)
         assert [h.hash for h in headers] == hashes
         raw = await RawConn.connect("127.0.0.1", victim.port, MAGIC)
-        await raw.handshake(start_height=30)
+        # a NODE_WITNESS peer: Core asks no peer without it for a segwit block
+        await raw.handshake(start_height=30, services=NODE_NETWORK | NODE_WITNESS)
         await raw.send(m.Headers(tuple(headers)))
         req = await raw.expect("getdata")            # the victim asks the withholder first ...
-        assert req.items and all(iv.type == InvType.BLOCK for iv in req.items)
+        assert req.items and all(iv.type == InvType.WITNESS_BLOCK for iv in req.items)
         await victim.connect(honest)                 # ... then an honest peer shows up
         await sync_blocks([victim, honest], timeout=15)
         assert victim.height == 30

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from dataclasses import replace
 
@@ -124,7 +125,7 @@ async def test_wtxidrelay_negotiation(tmp_path):
         # both sides 70016 and both send wtxidrelay: wtxid relay on
         raw, ver, before = await _raw_handshake(a, version=70016, services=NODE_NETWORK | NODE_WITNESS,
                                                 wtxidrelay=True)
-        assert before == ["wtxidrelay"] and ver.version == 70016
+        assert before == ["wtxidrelay", "sendaddrv2"] and ver.version == 70016
         await wait_until(lambda: len(a.connman.connected_peers()) == 1)
         (p,) = a.connman.connected_peers()
         assert p.wtxidrelay_sent and p.wtxid_relay
@@ -135,7 +136,7 @@ async def test_wtxidrelay_negotiation(tmp_path):
 
         # 70016 peer that does not send it: we did, but relay by txid
         raw, ver, before = await _raw_handshake(a, version=70016)
-        assert before == ["wtxidrelay"]
+        assert before == ["wtxidrelay", "sendaddrv2"]   # Core: then BIP155
         await wait_until(lambda: len(a.connman.connected_peers()) == 1)
         assert not a.connman.connected_peers()[0].wtxid_relay
         await raw.close()
@@ -161,4 +162,77 @@ async def test_switch_off_keeps_the_legacy_handshake(tmp_path):
         assert not a.connman.connected_peers()[0].wtxid_relay
         await raw.close()
     finally:
+        await a.stop()
+
+
+async def test_mutated_witness_block_is_refused_before_validation(tmp_path, caplog):
+    """Core ProcessMessage(BLOCK) + IsBlockMutated: a block whose parent is known and whose
+    witness does not match its commitment (same hash as the genuine block) is refused by the net
+    layer with Core's lines, costs the sender (disconnected), and is never indexed: the best
+    header stays the tip, so the next getheaders locator starts at the tip (p2p_segwit's
+    test_block_relay) and the genuine block is accepted afterwards."""
+    import logging
+    caplog.set_level(logging.DEBUG, logger="tinynode")
+    cfg = sync_config(advertise_witness=True)
+    a = await NetNode(REGTEST, name="a", config=cfg).start()
+    raw = None
+    try:
+        block = await a.writer.call(_witness_block, a)
+        cb = block.txs[0]
+        bad_cb = replace(cb, vin=(replace(cb.vin[0], witness=(b"\x01" * 32,)),))
+        mutated = Block(block.header, (bad_cb,) + block.txs[1:])
+        assert mutated.hash == block.hash and mutated.serialize() != block.serialize()
+        tip = a.writer.snapshot.tip_hash
+
+        raw, _, _ = await _raw_handshake(a, version=70016, services=NODE_NETWORK | NODE_WITNESS)
+        await raw.send(m.BlockMsg(mutated))
+        assert await raw.wait_closed(5)
+        assert "Block mutated: bad-witness-merkle-match, CheckWitnessMalleation : witness merkle " \
+               "commitment mismatch" in caplog.text
+        assert re.search(r"Received mutated block from peer=\d+", caplog.text)
+        assert re.search(r"Misbehaving: peer=\d+: mutated block", caplog.text)
+        entry = await a.writer.call(lambda: a.writer.chainstate.get_entry(block.hash))
+        assert entry is None                                   # never reached AcceptBlock
+        assert a.writer.snapshot.best_header_hash == tip
+        await raw.close()
+
+        raw, _, _ = await _raw_handshake(a, version=70016, services=NODE_NETWORK | NODE_WITNESS)
+        await raw.send(m.BlockMsg(block))
+        await raw.ping_roundtrip()
+        await wait_until(lambda: a.writer.snapshot.tip_hash == block.hash)
+    finally:
+        if raw is not None:
+            await raw.close()
+        await a.stop()
+
+
+async def test_segwit_blocks_are_not_fetched_from_a_peer_without_witness(tmp_path):
+    """Core FindNextBlocks / HeadersDirectFetchBlocks (CanServeWitnesses): a block where segwit
+    is active is never requested from a peer without NODE_WITNESS, even when it announced the
+    header; a NODE_WITNESS peer announcing the same header is asked with MSG_WITNESS_BLOCK."""
+    cfg = sync_config(advertise_witness=True)
+    a = await NetNode(REGTEST, name="a", config=cfg).start()
+    legacy = witness = None
+    try:
+        first = await a.writer.call(_witness_block, a)
+        assert (await a.writer.submit_block(first)).ok      # a recent tip: direct fetch applies
+        block = await a.writer.call(_witness_block, a)       # height 2, not given to the node
+
+        legacy, _, _ = await _raw_handshake(a, version=70015, services=NODE_NETWORK)
+        await legacy.send(m.Headers((block.header,)))
+        await legacy.ping_roundtrip()
+        assert [x for x in legacy.received if x.COMMAND == "getdata"] == []
+        entry = await a.writer.call(lambda: a.writer.chainstate.get_entry(block.hash))
+        assert entry is not None and not entry.have_data     # the header was taken, not the block
+
+        witness, _, _ = await _raw_handshake(a, version=70016, services=NODE_NETWORK | NODE_WITNESS)
+        await witness.send(m.Headers((block.header,)))
+        got = await witness.expect("getdata")
+        assert [(iv.type, iv.hash) for iv in got.items] == [(InvType.WITNESS_BLOCK, block.hash)]
+        await legacy.ping_roundtrip()
+        assert [x for x in legacy.received if x.COMMAND == "getdata"] == []
+    finally:
+        for raw in (legacy, witness):
+            if raw is not None:
+                await raw.close()
         await a.stop()

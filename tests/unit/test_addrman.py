@@ -81,3 +81,36 @@ def test_persistence_roundtrip_and_corrupt_file(tmp_path):
     assert again.get("10.0.0.1", 9999).tried
     path.write_text("{not json")
     assert len(AddrMan(path, now=clock)) == 0
+
+
+TORV3 = "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion"
+I2P = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p"
+
+
+def test_bip155_networks_are_stored_but_not_reachable(tmp_path):
+    """Core: AddrMan::Add stores any routable network (addpeeraddress), ProcessAddrs keeps only
+    reachable ones and the dialer selects only those — without a Tor / I2P proxy, IPv4 and IPv6."""
+    book = AddrMan(tmp_path / "peers.json", now=lambda: 1_700_000_000.0, rng=random.Random(1))
+    for host in (TORV3, I2P):
+        assert book.storable(host, 8333) and not book.acceptable(host, 8333)
+        assert book.add(host, 8333, 9, 1_700_000_000)
+    assert book.acceptable("8.8.8.8", 8333) and book.acceptable("2001:4860::8888", 8333)
+    assert not book.storable("not-an-address", 8333) and not book.storable("mfrggzak.onion", 1)
+    assert book.select() is None                       # nothing reachable to dial
+    assert {e.host for e in book.get_addr()} == {TORV3, I2P}   # but shared in getaddr answers
+    assert book.good(TORV3, 8333) and book.get(TORV3, 8333).tried
+    book.save()
+    again = AddrMan(tmp_path / "peers.json")
+    assert {e.host for e in again.entries()} == {TORV3, I2P}
+
+
+def test_add_many_logs_core_summary(caplog):
+    caplog.set_level("DEBUG", logger="tinynode.net.addrman")
+    book = AddrMan(now=lambda: 1_700_000_000.0)
+    assert book.add_many([("9.9.9.9", 8333, 1, 1_700_000_000), ("::", 8333, 1, 1_700_000_000)],
+                         source="127.0.0.1") == 1
+    assert "Added 9.9.9.9:8333 to new" in caplog.text
+    assert "Added 1 addresses (of 2) from 127.0.0.1: 0 tried, 1 new" in caplog.text
+    caplog.clear()
+    assert book.add_many([("9.9.9.9", 8333, 1, 1_700_000_000)], source="127.0.0.1") == 0
+    assert "Added" not in caplog.text                  # Core logs only when one was new

@@ -77,7 +77,7 @@ def test_command_line_wins_over_conf_and_negation(tmp_path):
 
 
 @pytest.mark.parametrize("arg, named", [
-    ("-reindex", "-reindex=1"), ("-v2transport=1", "-v2transport=1"), ("-checkblocks=-1", "-checkblocks"),
+    ("-loadblock=/tmp/x", "-loadblock=/tmp/x"), ("-v2transport=1", "-v2transport=1"), ("-assumevalid=0", "-assumevalid"),
     ("-printtoconsole=1", None),
 ])
 def test_unsupported_arguments_are_refused_not_ignored(tmp_path, arg, named):
@@ -100,10 +100,10 @@ def test_other_chains_are_refused(tmp_path):
 
 def test_refusal_exits_1_with_the_reason_on_stderr(tmp_path):
     d = _datadir(tmp_path)
-    r = subprocess.run([sys.executable, str(LAUNCHER), f"-datadir={d}", "-reindex"],
+    r = subprocess.run([sys.executable, str(LAUNCHER), f"-datadir={d}", "-loadblock=/tmp/x"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
-    assert "tinynode does not support -reindex=1" in r.stderr
+    assert "tinynode does not support -loadblock=/tmp/x" in r.stderr
 
 
 def test_index_prune_mining_and_policy_options_map_to_tinynode(tmp_path):
@@ -139,6 +139,8 @@ def test_core_init_errors_for_the_new_options(tmp_path):
         (["-prune=-1"], "Error: Prune cannot be configured with a negative value."),
         (["-prune=549"], "Error: Prune configured below the minimum of 550 MiB.  Please use a higher number."),
         (["-prune=1", "-txindex"], "Error: Prune mode is incompatible with -txindex."),
+        (["-prune=1", "-reindex-chainstate"],
+         "Error: Prune mode is incompatible with -reindex-chainstate. Use full -reindex instead."),
         (["-blockmintxfee=abc"], "Error: Invalid amount for -blockmintxfee=<amount>: 'abc'"),
         (["-test=nope"], 'Error: Unrecognised option "nope" provided in -test=<option>.'),
     ]
@@ -147,6 +149,17 @@ def test_core_init_errors_for_the_new_options(tmp_path):
         with pytest.raises(ConfigError) as e:
             from_args(argv, env={"HOME": str(tmp_path)})
         assert "Error: " + str(e.value) == msg          # the daemon prints "Error: " + it
+
+
+def test_reindex_options_map(tmp_path):
+    m = _launcher()
+    cfg = from_args(m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'a')}", "-reindex"])),
+                    env={"HOME": str(tmp_path)})
+    assert cfg.reindex is True and cfg.reindex_chainstate is False
+    cfg = from_args(m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'b')}",
+                                             "-reindex-chainstate", "-noreindex"])),
+                    env={"HOME": str(tmp_path)})
+    assert cfg.reindex is False and cfg.reindex_chainstate is True
 
 
 def test_txospenderindex_maps(tmp_path):
@@ -209,3 +222,13 @@ def test_wallet_node_starts_with_no_wallet_loaded_as_core(tmp_path):
     assert cfg.wallet is True and cfg.default_wallet is False
     argv = m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'b')}", "-disablewallet"]))
     assert "--no-default-wallet" not in argv and from_args(argv, env={"HOME": str(tmp_path)}).wallet is False
+
+
+def test_blocksonly_maps(tmp_path):
+    """Core -blocksonly (p2p_addr_relay's blocksonly_mode_tests) becomes --blocksonly."""
+    m = _launcher()
+    on = from_args(m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'a')}", "-blocksonly"])),
+                   env={"HOME": str(tmp_path)})
+    off = from_args(m.translate(m.read_args([f"-datadir={_datadir(tmp_path / 'b')}", "-noblocksonly"])),
+                    env={"HOME": str(tmp_path)})
+    assert (on.blocks_only, off.blocks_only) == (True, False)

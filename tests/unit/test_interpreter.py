@@ -391,3 +391,106 @@ def test_random_scripts_raise_only_script_error(sig, spk, flags):
         verify_script(sig, spk, _spend_tx(sig), 0, flags)
     except ScriptError as e:
         assert e.code.isupper()
+
+
+def _der_encodings(r: int, s: int) -> list[bytes]:
+    """Encodings of (r, s) (no hash type): strict DER, the lax forms Core's lax parser reads
+    as the same values (long-form lengths, zero padding, garbage after S), and broken ones
+    (negative integers, lengths off by one, high S, integers longer than 32 bytes)."""
+    rb, sb = _der_int(r), _der_int(s)
+    raw_r = r.to_bytes((r.bit_length() + 7) // 8, "big")  # negative when its top bit is set
+    out = [_der(rb, sb), _der(rb, sb, long_len=True), _der(_der_int(r, pad=1), sb),
+           _der(rb, _der_int(s, pad=1)), _der(rb, _der_int(SECP256K1_ORDER - s)),
+           _der(raw_r, sb), _der(b"\x00" * 40 + rb, sb), _der(rb, b"\x01" + bytes(32) + sb)]
+    body = b"\x02\x81" + bytes((len(rb),)) + rb + b"\x02" + bytes((len(sb),)) + sb
+    out.append(b"\x30" + bytes((len(body),)) + body)          # long-form length of R
+    body = b"\x02" + bytes((len(rb),)) + rb + b"\x02\x82\x00" + bytes((len(sb),)) + sb
+    out.append(b"\x30" + bytes((len(body),)) + body)          # non-minimal long form of S
+    strict = _der(rb, sb)
+    out += [strict + b"\x00", strict[:1] + bytes((strict[1] + 1,)) + strict[2:] + b"\x00",
+            strict[:1] + bytes((strict[1] - 1,)) + strict[2:], strict[:-1]]
+    for i in range(len(strict)):  # every byte changed, one at a time, and dropped
+        for delta in (1, 0x40, 0x80, 0xFF):
+            b = bytearray(strict)
+            b[i] = (b[i] + delta) & 0xFF
+            out.append(bytes(b))
+        out.append(strict[:i] + strict[i + 1:])
+    return out
+
+
+def test_verify_der_hashtyped_accepts_only_bip66_signatures():
+    """libsecp256k1's strict DER parser behind `verify_der_hashtyped` (used by the P2WPKH fast
+    path instead of `is_valid_signature_encoding`): whatever it verifies is BIP66 valid, and
+    with `low_s` also low S; every lax encoding of a good signature fails there, and the
+    strict one verifies."""
+    from tinynode.primitives.keys import verify_der_hashtyped
+
+    pub = KEY.public_key.sec
+    verified = 0
+    for i in range(8):
+        digest = bytes([i + 1]) * 32
+        r, s = der_decode_signature(KEY.sign(digest))
+        for der in _der_encodings(r, s):
+            sig = der + b"\x01"
+            for low_s in (False, True):
+                ok = verify_der_hashtyped(pub, sig, digest, low_s)
+                if ok:
+                    verified += 1
+                    assert is_valid_signature_encoding(sig), der.hex()
+                    assert not low_s or is_low_der_signature(der), der.hex()
+        strict = _der(_der_int(r), _der_int(s))
+        assert verify_der_hashtyped(pub, strict + b"\x01", digest, True)
+        high = _der(_der_int(r), _der_int(SECP256K1_ORDER - s))
+        assert not verify_der_hashtyped(pub, high + b"\x01", digest, True)
+        assert verify_der_hashtyped(pub, high + b"\x01", digest, False)
+        assert not verify_der_hashtyped(pub, strict + b"\x01", bytes(32), False)
+    assert verify_der_hashtyped(pub, b"\x01", bytes(32), False) is False
+    assert verify_der_hashtyped(pub, b"", bytes(32), False) is False
+    assert verified >= 8 * 3  # strict (both modes) and high S (normalized) at least
+
+
+@pytest.mark.parametrize("hash_type", [SIGHASH_ALL, 0x81, 0x41])
+def test_p2wpkh_fast_path_lax_encodings_match_general_interpreter(hash_type):
+    """The P2WPKH fast path on every encoding of `_der_encodings` (lax DER the interpreter
+    accepts without DERSIG, broken DER, high S), under flags with and without DERSIG, LOW_S and
+    STRICTENC: the same verdict and error as the general interpreter (and, with
+    TINYNODE_ORACLE=1, as Core's kernel)."""
+    from tinynode.script.interpreter import SignatureChecker, _verify_general
+    from tinynode.script.sighash import PrecomputedTxData, witness_v0_sighash
+
+    pub = KEY.public_key.sec
+    spk = b"\x00\x14" + KEY.public_key.hash160()
+    amount = 77_000
+    tx = Tx(2, (TxIn(OutPoint(bytes(range(32)), 0), b"", 0xFFFFFFFE),),
+            (TxOut(70_000, p2pkh_script(bytes(20))),), 0)
+    digest = witness_v0_sighash(tx, 0, p2pkh_script(KEY.public_key.hash160()), amount, hash_type,
+                                PrecomputedTxData.for_tx(tx, [TxOut(amount, spk)]))
+    r, s = der_decode_signature(KEY.sign(digest))
+    witness_flags = ScriptFlags.P2SH | ScriptFlags.WITNESS
+    flag_sets = [witness_flags, witness_flags | ScriptFlags.DERSIG, witness_flags | ScriptFlags.LOW_S,
+                 witness_flags | ScriptFlags.STRICTENC, MANDATORY_FLAGS, STANDARD_FLAGS]
+    seen = set()
+    for der in _der_encodings(r, s):
+        w = (der + bytes((hash_type,)), pub)
+        # the witness in the tx, so the oracle compares each call with Core
+        spend = Tx(tx.version, (TxIn(tx.vin[0].prevout, b"", tx.vin[0].sequence, w),), tx.vout,
+                   tx.locktime)
+        txdata = PrecomputedTxData.for_tx(spend, [TxOut(amount, spk)], force=False)
+        for flags in flag_sets:
+            try:
+                verify_script(b"", spk, spend, 0, flags, amount=amount, txdata=txdata)
+                fast = "OK"
+            except ScriptError as e:
+                fast = e.code
+            try:
+                _verify_general(b"", spk, int(flags), SignatureChecker(spend, 0, amount, txdata), w)
+                general = "OK"
+            except ScriptError as e:
+                general = e.code
+            assert fast == general, (der.hex(), flags)
+            seen.add(general)
+    assert {"OK", "SIG_DER", "EVAL_FALSE"} <= seen, seen
+    if hash_type == SIGHASH_ALL:
+        assert "SIG_HIGH_S" in seen, seen
+    else:
+        assert hash_type != 0x41 or "SIG_HASHTYPE" in seen, seen

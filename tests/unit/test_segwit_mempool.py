@@ -123,3 +123,20 @@ def test_witness_standardness():
     bad = w.spend_many([_coin(chain, WPKH, 31)], [(w.script_pubkey, COIN - 10_000 - 1000),
                                                    (b"\x00\x19" + bytes(25), 1000)])
     reject(pool, bad, "scriptpubkey")
+
+
+def test_witness_stripped_is_core_tx_witness_stripped():
+    """Core PolicyScriptChecks: a P2WSH spend sent without its witness fails ("Witness program
+    was passed an empty witness") and is TX_WITNESS_STRIPPED (`witness_stripped`): the scripts
+    pass without WITNESS, so only the witness is missing. The same spend with a wrong witness
+    has a witness, so it is not."""
+    chain, pool, w, _ = setup()
+    ws = P2WSHScript.make(b"\x51")                       # OP_TRUE witness script
+    c = _coin(chain, ws, 3)
+    good = w.spend_many([c], [(w.script_pubkey, c.value - 1000)])
+    bare = replace(good, vin=(replace(good.vin[0], witness=()),))
+    err = reject(pool, bare, "mempool-script-verify-flag-failed (Witness program was passed an empty witness)")
+    assert err.witness_stripped is True
+    wrong = replace(good, vin=(replace(good.vin[0], witness=(b"\x52",)),))   # another script
+    err = reject(pool, wrong, "mempool-script-verify-flag-failed (Witness program hash mismatch)")
+    assert err.witness_stripped is False

@@ -281,6 +281,20 @@ def test_precomputed_parts_are_the_fields_of_core_txs():
         assert (t.hash_prevouts, t.hash_sequence, t.hash_outputs) == (d(prevouts), d(sequences), d(outputs))
         assert t.bip143_head == u32(tx.version & 0xFFFFFFFF) + d(prevouts) + d(sequences)
         assert t.bip143_tail == d(outputs) + u32(tx.locktime)
+    # one input: the looked-up hashes of the common nSequences and hashed ones of the others
+    # (BIP341's single sha256 too, with the spent output known)
+    for seq in (0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFC, 0, 1, 0x7FFFFFFF, 0xFEFFFFFF):
+        tx = Tx(2, (TxIn(OutPoint(bytes(range(32)), 3), b"", seq, (b"\x01",)),), (TxOut(5, b"\x51"),), 0)
+        for spent in (None, [TxOut(7, b"\x51\x20" + bytes(32))], [TxOut(7, b"\x00\x14" + bytes(20))]):
+            for force in (True, False):
+                t = PrecomputedTxData.for_tx(tx, spent, force=force)
+                assert t.sequences in (None, u32(seq)) and t.hash_sequence in (None, d(u32(seq)))
+                assert t.sha_sequences in (None, hashlib.sha256(u32(seq)).digest())
+                assert (t.bip143_head is None) or t.bip143_head == u32(2) + d(t.prevouts) + d(u32(seq))
+                if force or spent is None or spent[0].script_pubkey[0] == 0:
+                    assert t.hash_sequence == d(u32(seq))
+                if spent is not None and (force or spent[0].script_pubkey[0] == 0x51):
+                    assert t.sha_sequences == hashlib.sha256(u32(seq)).digest()
 
 
 def test_for_tx_makes_only_what_the_inputs_use():

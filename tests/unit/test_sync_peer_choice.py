@@ -153,3 +153,25 @@ async def test_sync_peers_that_run_out_do_not_hand_over_forever():
         await sm._headers_sync_step()
     assert (a.getheaders(), b.getheaders()) == (2, 1)
     assert sm.headers_sync_peers() == [1, 2]
+
+
+async def test_pong_waits_for_a_received_fork_block_whose_parent_is_stored():
+    """Core answers a ping after the blocks sent before it were processed: a block from the peer
+    still waiting for the submitter counts as in progress when its parent's data is stored,
+    even if that parent is not our tip (a fork block: p2p_unrequested_blocks' block_h1f); one
+    whose parent is only a header (or unknown) does not."""
+    writer = FakeWriter(5, NOW)
+    parent = SimpleNamespace(have_data=True, height=1)
+    header_only = SimpleNamespace(have_data=False, height=1)
+    entries = {b"\x01" * 32: parent, b"\x02" * 32: header_only}
+    writer.chainstate.get_entry = entries.get
+    sm = manager(writer)
+    fork = SimpleNamespace(header=SimpleNamespace(prev_hash=b"\x01" * 32))
+    waiting = SimpleNamespace(header=SimpleNamespace(prev_hash=b"\x02" * 32))
+    sm._received[b"\xf1" * 32] = (waiting, 1)
+    assert not sm._blocks_pending_from(1) and not await sm._parent_stored_pending(1)
+    sm._received[b"\xf2" * 32] = (fork, 1)
+    assert not sm._blocks_pending_from(1)          # the cheap check cannot tell
+    assert await sm._parent_stored_pending(1) and not await sm._parent_stored_pending(2)
+    del sm._received[b"\xf2" * 32]                 # the submitter took it
+    assert not await sm._parent_stored_pending(1)

@@ -159,3 +159,36 @@ async def test_orphans_refused_after_their_parent_came_are_remembered():
         assert bad.txid in sm._recent_rejects
     finally:
         await sm.stop()
+
+
+class FakeWitnessTx(FakeTx):
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.wtxid = (n + 1000).to_bytes(32, "little")
+
+
+async def test_refused_witness_tx_is_remembered_by_wtxid_only():
+    """Core MempoolRejectedTx: a refused tx with a witness goes to the recent rejects by wtxid
+    (a legacy peer announcing its txid is still asked: another witness may make it valid),
+    by txid too for bad-txns-nonstandard-inputs (the witness did not matter), not at all when
+    Core's TX_WITNESS_STRIPPED (`witness_stripped`: only the witness was missing)."""
+    from tinynode.mempool.pool import ScriptCheckError
+    stripped = ScriptCheckError("mempool-script-verify-flag-failed (Witness program was passed an "
+                                "empty witness)", "input 0", consensus=True, witness_stripped=True)
+    errors = {1: PolicyError("tx-size"), 2: PolicyError("bad-txns-nonstandard-inputs", "input 0 script unknown"),
+              3: stripped}
+    svc = FakeService(lambda tx, o: TxResult(tx.txid, error=errors[int.from_bytes(tx.txid, "little")]))
+    sm = await _manager(svc)
+    try:
+        (p,) = await _peers(sm, 1)
+        big, nonstd = FakeWitnessTx(1), FakeWitnessTx(2)
+        for tx in (big, nonstd):
+            await sm.accept_tx(tx, source=p)
+        assert big.wtxid in sm._recent_rejects and big.txid not in sm._recent_rejects
+        assert nonstd.wtxid in sm._recent_rejects and nonstd.txid in sm._recent_rejects
+        bare = FakeTx(3)                                   # no witness: stripped of it
+        await sm.accept_tx(bare, source=p)
+        assert bare.txid not in sm._recent_rejects
+        assert len(sm._recent_rejects) == 3
+    finally:
+        await sm.stop()

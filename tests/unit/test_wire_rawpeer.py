@@ -14,6 +14,7 @@ from tinynode.wire import (
     Headers,
     Ping,
     Pong,
+    SendAddrV2,
     SendHeaders,
     Verack,
     Version,
@@ -92,7 +93,7 @@ async def test_handshake_and_traffic():
             assert theirs.start_height == 7 and peer.peer_version is theirs
             # Messages around the handshake are kept, unknown ones as RawMessage.
             assert await peer.recv(2) == WtxidRelay()     # known since BIP 339 support
-            assert (await peer.recv(2)).command == "sendaddrv2"
+            assert await peer.recv(2) == SendAddrV2()     # known since BIP155 support
             assert await peer.wait_for("sendheaders", 2) == SendHeaders()
             assert await peer.wait_for("ping", 2) == Ping(99)  # answered automatically
             await peer.sync_with_ping(2)

@@ -231,6 +231,8 @@ class UTXOStats:
     total_amount: int
     bogosize: int
     hash_serialized: bytes | None  # Core hash_serialized_3, internal byte order; None if not asked
+    muhash: bytes | None = None    # Core's MuHash3072 of the set (hash_type=muhash), internal order
+    disk_size: int = 0             # Core nDiskSize: the coins' estimated size on disk, bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +290,7 @@ class ChainState:
                  dbcache: int = DEFAULT_DBCACHE_MIB << 20, script_checks: bool = True,
                  max_unconnected_blocks: int = MAX_UNCONNECTED_BLOCKS,
                  flush_blocks: int = 1, flush_seconds: float = 0.5,
-                 script_check_threads: int | None = None) -> None:
+                 script_check_threads: int | None = None, activate: bool = True) -> None:
         self.params = params
         #: the store itself (for read-only callers outside the writer's jobs); ChainState uses
         #: `_store`, which turns any store exception into a FatalStorageError
@@ -350,12 +352,15 @@ class ChainState:
         #: Core m_have_pruned: some block of the index lost its data to pruning
         self.have_pruned = False
         self._usage: int | None = None   # stored block + undo bytes, known once auto-pruning
-        self._load()
+        self._load(activate)
 
     # ==========================================================================================
     # loading
     # ==========================================================================================
-    def _load(self) -> None:
+    def _load(self, activate: bool = True) -> None:
+        """Load the index and tip from the store, then connect any stored blocks of a better
+        chain (Core's ActivateBestChain at start); `activate=False` leaves that to the caller
+        (chain/reindex.py, which logs its progress)."""
         records = self._store.load_index()
         if not records:
             self._init_genesis()
@@ -382,7 +387,8 @@ class ChainState:
         self._recompute_best_header()
         self._rebuild_candidates()
         log.info("chain loaded: %d index entries, tip %s at height %d", len(index), tip.hash_hex, tip.height)
-        self.activate_best_chain()
+        if activate:
+            self.activate_best_chain()
 
     def _restore_pruned_chain_data(self, records: list[IndexRecord]) -> None:
         """After pruning, blocks of the active chain have no data but were connected (Core keeps
@@ -699,12 +705,18 @@ class ChainState:
         out.sort(key=lambda t: -t[0].height)
         return out
 
-    def utxo_stats(self, with_hash: bool = True) -> UTXOStats:
+    def utxo_stats(self, with_hash: bool = True, with_muhash: bool = False) -> UTXOStats:
         """Core `ComputeUTXOStats` with `hash_serialized_3` (kernel/coinstats.cpp): counts, the
         total amount, the bogosize and the sha256d over every coin as `TxOutSer` writes it
         (outpoint, height × 2 + coinbase, txout), in (txid, n) order — the same hash Core
-        computes for the same UTXO set."""
+        computes for the same UTXO set. `with_muhash`: Core's MuHash3072 over the same
+        serializations instead (chain/muhash.py)."""
         self.flush()
+        mu = None
+        if with_muhash:
+            from .muhash import MuHash3072
+            mu = MuHash3072()
+            with_hash = False
         h = hashlib.sha256()
         n = total = bogosize = 0
         txids: set[bytes] = set()
@@ -715,13 +727,20 @@ class ChainState:
             txids.add(key[:32])
             total += coin.value
             bogosize += 50 + len(spk)  # Core GetBogoSize
-            if with_hash:
-                h.update(b"".join((key[:32], key[35:31:-1],  # txid, n as little-endian uint32
-                                   ((coin.height << 1) | coin.is_coinbase).to_bytes(4, "little"),
-                                   coin.value.to_bytes(8, "little", signed=True),
-                                   ser_compact_size(len(spk)), spk)))
+            if with_hash or mu is not None:
+                ser = b"".join((key[:32], key[35:31:-1],  # txid, n as little-endian uint32
+                                ((coin.height << 1) | coin.is_coinbase).to_bytes(4, "little"),
+                                coin.value.to_bytes(8, "little", signed=True),
+                                ser_compact_size(len(spk)), spk))
+                if mu is not None:
+                    mu.insert(ser)
+                else:
+                    h.update(ser)
         digest = hashlib.sha256(h.digest()).digest() if with_hash else None
-        return UTXOStats(n, len(txids), total, bogosize, digest)
+        size_fn = getattr(self.store, "coins_disk_size", None)
+        disk_size = int(size_fn()) if size_fn is not None else 0
+        return UTXOStats(n, len(txids), total, bogosize, digest,
+                         mu.digest() if mu is not None else None, disk_size)
 
     def utxo_set_hash(self) -> bytes:
         """Core's `hash_serialized_3` of the UTXO set (internal byte order)."""
@@ -1101,10 +1120,17 @@ class ChainState:
             self._candidates.discard(e)
         return best
 
-    def activate_best_chain(self) -> None:
-        """Core `ActivateBestChain`: move to the most-work valid candidate, one step at a time."""
+    def needs_activation(self) -> bool:
+        """A stored, not-failed block has more work than the tip: `activate_best_chain` would
+        move (Core: setBlockIndexCandidates holds a block better than the tip)."""
+        cand = self._best_candidate()
+        return cand is not None and cand is not self.tip and cand.chainwork > self.tip.chainwork
+
+    def activate_best_chain(self, max_steps: int = 1_000_000) -> None:
+        """Core `ActivateBestChain`: move to the most-work valid candidate, one step (at most
+        MAX_BLOCKS_PER_COMMIT blocks) at a time, at most `max_steps` steps."""
         self._check_usable()
-        for _ in range(1_000_000):  # bounded; each step makes progress or marks a block failed
+        for _ in range(max_steps):  # bounded; each step makes progress or marks a block failed
             cand = self._best_candidate()
             tip = self.tip
             if cand is None or cand is tip or cand.chainwork <= tip.chainwork:

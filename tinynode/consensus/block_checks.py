@@ -5,6 +5,7 @@
     contextual_check_block_header(header, prev, params, now) Core ContextualCheckBlockHeader
     contextual_check_block(block, prev, params)              Core ContextualCheckBlock
     check_witness_malleation(block, expect_commitment)       Core CheckWitnessMalleation
+    is_block_mutated(block, check_witness_root)              Core IsBlockMutated (net layer)
     witness_commitment_index(block)                          Core GetWitnessCommitmentIndex
     script_flags_for_height(height, params)                  Core GetBlockScriptFlags
 
@@ -15,6 +16,7 @@ with `.height .time .bits .prev`); no clock is read here — `now` is passed in.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 from ..params import ChainParams
@@ -26,8 +28,10 @@ from .errors import RejectReason, ValidationError
 from .pow import median_time_past, next_work_required
 from .tx_checks import check_transaction, is_final_tx, legacy_sigops
 
+log = logging.getLogger(__name__)
+
 __all__ = [
-    "check_block_header", "check_block", "contextual_check_block_header", "contextual_check_block",
+    "check_block_header", "check_block", "is_block_mutated", "contextual_check_block_header", "contextual_check_block",
     "script_flags_for_height", "bip34_height_script", "BIP34_HEIGHT", "BIP65_HEIGHT", "BIP66_HEIGHT",
     "CSV_HEIGHT", "SEGWIT_HEIGHT", "check_witness_malleation", "witness_commitment_index",
     "WITNESS_COMMITMENT_HEADER", "MINIMUM_WITNESS_COMMITMENT",
@@ -164,6 +168,28 @@ def check_witness_malleation(block: Block, expect_commitment: bool) -> None:
         if tx.has_witness():
             raise ValidationError(R.UNEXPECTED_WITNESS, "CheckWitnessMalleation : unexpected witness data found",
                                   mutated=True)
+
+
+def is_block_mutated(block: Block, check_witness_root: bool) -> bool:
+    """Core `IsBlockMutated`, run by the net layer on a received block whose parent is known,
+    before it is processed: the merkle root (and CVE-2012-2459 duplicate) check; a block without
+    a coinbase holding a 64-byte (witness-stripped) transaction, which could pose as an inner
+    merkle node; then `check_witness_malleation` (`check_witness_root`: segwit active for this
+    block). A failure is logged as Core's "Block mutated: <state>" debug line."""
+    root, duplicate = block.compute_merkle_root()
+    if root != block.header.merkle_root or duplicate:
+        err = (ValidationError(R.BAD_TXNMRKLROOT, "hashMerkleRoot mismatch") if root != block.header.merkle_root
+               else ValidationError(R.BAD_TXNS_DUPLICATE, "duplicate transaction"))
+        log.debug("Block mutated: %s", err.state_string)
+        return True
+    if not block.txs or not block.txs[0].is_coinbase():
+        return any(tx.base_size == 64 for tx in block.txs)
+    try:
+        check_witness_malleation(block, check_witness_root)
+    except ValidationError as e:
+        log.debug("Block mutated: %s", e.state_string)
+        return True
+    return False
 
 
 def contextual_check_block(block: Block, prev: Any, params: ChainParams) -> None:

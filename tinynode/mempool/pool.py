@@ -44,7 +44,7 @@ from ..primitives.coin import Coin
 from ..primitives.hashes import hash_to_hex
 from ..primitives.serialize import ByteReader, DecodeError, ser_compact_size
 from ..primitives.tx import OutPoint, Tx
-from ..script.flags import MANDATORY_FLAGS, STANDARD_FLAGS
+from ..script.flags import MANDATORY_FLAGS, STANDARD_FLAGS, ScriptFlags
 from ..script.interpreter import ScriptError, script_error_string, verify_script
 from .fees import BlockPolicyEstimator
 from .orphans import OrphanPool
@@ -88,11 +88,34 @@ class ScriptCheckError(PolicyError):
     "mempool-script-verify-flag-failed (...)", TX_NOT_STANDARD in Core v31, which never bans for
     a tx). `consensus` says whether it also fails with only the consensus flags, i.e. whether the
     tx could never be valid in a block (Core before v30 re-checked with the mandatory flags in
-    `CheckInputScripts` for the same question; tinynode asks it to price the sender's work)."""
+    `CheckInputScripts` for the same question; tinynode asks it to price the sender's work).
+    `witness_stripped` is Core's TX_WITNESS_STRIPPED: a tx without any witness whose scripts pass
+    with the standard flags minus WITNESS and CLEANSTACK but fail with only CLEANSTACK removed —
+    just the witness is missing, so the tx itself may be fine (the net layer does not remember
+    it as rejected)."""
 
-    def __init__(self, reason: str, detail: str, consensus: bool) -> None:
+    def __init__(self, reason: str, detail: str, consensus: bool, witness_stripped: bool = False) -> None:
         super().__init__(reason, detail)
         self.consensus = consensus
+        self.witness_stripped = witness_stripped
+
+
+def _passes(tx: Any, coins: list, txdata: Any, flags: int) -> bool:
+    for i, (txin, coin) in enumerate(zip(tx.vin, coins)):
+        try:
+            verify_script(txin.script_sig, coin.script_pubkey, tx, i, flags, coin.value, None, txdata)
+        except ScriptError:
+            return False
+    return True
+
+
+def _only_witness_missing(tx: Any, coins: list, txdata: Any) -> bool:
+    """Core PolicyScriptChecks' TX_WITNESS_STRIPPED test for a tx without witness: every input
+    passes with the standard flags minus WITNESS and CLEANSTACK (CLEANSTACK needs WITNESS), and
+    some input fails with only CLEANSTACK removed (the failure is witness validation's)."""
+    no_cleanstack = STANDARD_FLAGS & ~ScriptFlags.CLEANSTACK
+    return (_passes(tx, coins, txdata, no_cleanstack & ~ScriptFlags.WITNESS)
+            and not _passes(tx, coins, txdata, no_cleanstack))
 
 
 def is_consensus_invalid(err: BaseException | None) -> bool:
@@ -747,7 +770,8 @@ class Mempool:
                         f"mempool-script-verify-flag-failed ({script_error_string(err.code)})",
                         # Core CScriptCheck's debug string
                         f"input {i} of {tx.txid_hex} (wtxid {tx.wtxid_hex}), spending "
-                        f"{hash_to_hex(txin.prevout.txid)}:{txin.prevout.n}", consensus) from err
+                        f"{hash_to_hex(txin.prevout.txid)}:{txin.prevout.n}", consensus,
+                        not tx.has_witness() and _only_witness_missing(tx, coins, txdata)) from err
             # Core ConsensusScriptChecks stores the result for the next block's flags (see
             # script/cache.py for why the standard-flags pass is enough here)
             self.chainstate.script_cache.add(tx.wtxid, STANDARD_FLAGS,

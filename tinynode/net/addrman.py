@@ -16,6 +16,11 @@ Loopback and private (RFC 1918) addresses are normally useless to gossip, but a 
 or a docker-compose network on 172.x consists of nothing else. `allow_local` keeps and gossips
 them; the connection manager turns it on when the node itself listens on such an address.
 
+Entries are of every BIP155 network (IPv4, IPv6, TORv3 ``….onion``, I2P ``….b32.i2p``), kept as
+their text form (`tinynode.wire.netaddress`). As Core, `add` (addpeeraddress) stores any network,
+but `acceptable` — what gossip stores and the dialer uses — is only the *reachable* ones, Core's
+``g_reachable_nets`` without a Tor / I2P proxy or ``-cjdnsreachable``: IPv4 and IPv6.
+
 The book is persisted as a small JSON file (written atomically); it is advisory data, so a
 corrupt file is logged and ignored.
 """
@@ -32,9 +37,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
+from tinynode.wire.netaddress import network_name
+
 log = logging.getLogger(__name__)
 
-__all__ = ["AddrInfo", "AddrMan", "is_local_address", "addr_key", "net_group"]
+__all__ = ["AddrInfo", "AddrMan", "is_local_address", "addr_key", "net_group", "REACHABLE_NETWORKS"]
 
 #: Core's ADDRMAN_HORIZON: addresses not seen for 30 days are terrible.
 HORIZON = 30 * 24 * 3600
@@ -82,7 +89,15 @@ def net_group(host: str) -> str:
     return str(ip)
 
 
+#: Core's g_reachable_nets for a node without proxies: the networks we can connect to.
+REACHABLE_NETWORKS = frozenset(("ipv4", "ipv6"))
+
+
 def _valid_host(host: str) -> bool:
+    """Core IsValid for IP addresses; a TORv3 / I2P address (`network_name`) is always valid."""
+    net = network_name(host)
+    if net in ("onion", "i2p"):
+        return True
     ip = _parse_ip(host)
     return ip is not None and not (ip.is_unspecified or ip.is_multicast or ip.is_reserved)
 
@@ -164,16 +179,24 @@ class AddrMan:
     def tried_count(self) -> int:
         return sum(1 for e in self._entries.values() if e.tried)
 
-    def acceptable(self, host: str, port: int) -> bool:
+    def storable(self, host: str, port: int) -> bool:
+        """Core `AddrMan::AddSingle`'s IsRoutable check (loopback / private allowed with
+        `allow_local`), for any network."""
         if not (0 < port < 65536) or not _valid_host(host):
             return False
         return self.allow_local or not is_local_address(host)
 
+    def acceptable(self, host: str, port: int) -> bool:
+        """`storable` and of a reachable network (Core ProcessAddrs keeps only those; the
+        dialer only selects those)."""
+        return self.storable(host, port) and network_name(host) in REACHABLE_NETWORKS
+
     # ------------------------------------------------------------------ updates
     def add(self, host: str, port: int, services: int = 0, timestamp: float | None = None,
             penalty: float = 0.0) -> bool:
-        """Add or refresh an address heard about (Core `AddrMan::Add`). Returns True if new."""
-        if not self.acceptable(host, port):
+        """Add or refresh an address heard about (Core `AddrMan::AddSingle`). Returns True if
+        new (Core logs "Added <addr> to new[bucket][position]"; tinynode has one table)."""
+        if not self.storable(host, port):
             return False
         now = self._now()
         ts = now if timestamp is None else float(timestamp)
@@ -191,10 +214,19 @@ class AddrMan:
         self._make_room_new(now)
         self._entries[key] = AddrInfo(host, port, services, ts)
         self._dirty = True
+        log.debug("Added %s to new", key)
         return True
 
-    def add_many(self, addrs: Iterable[tuple[str, int, int, float]], penalty: float = 0.0) -> int:
-        return sum(self.add(h, p, s, t, penalty) for h, p, s, t in addrs)
+    def add_many(self, addrs: Iterable[tuple[str, int, int, float]], penalty: float = 0.0,
+                 source: str | None = None) -> int:
+        """Core `AddrMan::Add`: add each, then log "Added N addresses (of M) from SOURCE: T
+        tried, N new" when any was new. Returns how many were new."""
+        addrs = list(addrs)
+        added = sum(self.add(h, p, s, t, penalty) for h, p, s, t in addrs)
+        if added:
+            log.debug("Added %d addresses (of %d) from %s: %d tried, %d new", added, len(addrs),
+                      source if source is not None else "local", self.tried_count, self.new_count)
+        return added
 
     def attempt(self, host: str, port: int) -> None:
         """A connection attempt started (Core `AddrMan::Attempt`)."""
@@ -206,8 +238,8 @@ class AddrMan:
 
     def good(self, host: str, port: int, services: int | None = None) -> bool:
         """The handshake completed: move the entry to tried (Core `AddrMan::Good`). False if
-        the address is not acceptable or was tried already."""
-        if not self.acceptable(host, port):
+        the address is not storable or was tried already."""
+        if not self.storable(host, port):
             return False
         old = self._entries.get(addr_key(host, port))
         was_tried = old is not None and old.tried
@@ -247,7 +279,8 @@ class AddrMan:
 
         Half the time from tried, half from new, as Core does without a preference."""
         now = self._now()
-        candidates = [e for e in self._entries.values() if not exclude(e.host, e.port)]
+        candidates = [e for e in self._entries.values()
+                      if network_name(e.host) in REACHABLE_NETWORKS and not exclude(e.host, e.port)]
         if not candidates:
             return None
         tried = [e for e in candidates if e.tried]

@@ -34,12 +34,20 @@ more listener whose inbound peers get its permissions; `whitelist` ranges add th
 peers (and to outbound ones for `out` ranges) whose address they hold. `noban` peers connect
 even when banned and are never chosen for eviction; `addr` peers skip the addr rate limit.
 
-Address gossip (Core `ProcessMessage` ADDR/GETADDR): after the handshake each node advertises
-its own listening address; outbound peers are asked `getaddr` once; inbound peers' `getaddr` is
-answered once per connection from the address book; small fresh `addr` messages are relayed to
-two other peers, each address at most once per peer. Every peer has an addr token bucket (Core's
-0.1 address/s, at most 1000, +1000 for the answer to our getaddr): addresses beyond it are dropped
-and counted in getpeerinfo's `addr_rate_limited`.
+Connection types (Core `ConnectionType`, getpeerinfo's `connection_type`): inbound; manual (seeds
+and addnode targets); outbound-full-relay (address-book picks); and, opened by the test-only
+`addconnection` RPC (`add_connection`), block-relay-only (no tx or addr relay), addr-fetch (closed
+after an answer) and feeler (closed after the version).
+
+Address gossip (Core `ProcessMessage` ADDR/GETADDR, `ProcessAddrs`): addr relay with a peer is
+turned on lazily — when an inbound peer sends addr or getaddr, or when we send getaddr to an
+outbound peer — and never with a block-relay-only one; then our listening address is announced.
+Inbound peers' `getaddr` is answered once per connection from the address book, outbound ones'
+never; small fresh `addr` messages are relayed to two other peers chosen per address and day,
+each address at most once per peer. Every peer has an addr token bucket (Core's 0.1 address/s, at
+most 1000, +1000 for the answer to our getaddr): addresses beyond it are dropped and counted in
+getpeerinfo's `addr_rate_limited`. `process_addrs` takes decoded entries, so `addr` and `addrv2`
+share it; `_send_addrs` is the one place outgoing address messages are built.
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ from tinynode.wire import messages as m
 from tinynode.wire.constants import MAX_ADDR
 
 from .addrman import AddrMan, addr_key, is_local_address, net_group
-from .peer import Misbehaving, NetConfig, Peer
+from .peer import ConnectionType, Misbehaving, NetConfig, Peer
 from .permissions import (NetPermissionFlags, WhitebindEntry, WhitelistEntry, permission_names,
                           whitelist_permissions)
 
@@ -87,6 +95,18 @@ ADDR_CACHE_JITTER = 6 * 3600
 #: Core ProcessMessage(ADDR): only addresses this fresh, from messages this small, are relayed.
 ADDR_RELAY_MAX_AGE = 600
 ADDR_RELAY_MAX_COUNT = 10
+#: Core MAX_BLOCK_RELAY_ONLY_CONNECTIONS and MAX_FEELER_CONNECTIONS: with the full-relay ones
+#: they make Core's automatic outbound limit (semOutbound).
+MAX_OUTBOUND_FULL_RELAY_CONNECTIONS = 8
+MAX_BLOCK_RELAY_ONLY_CONNECTIONS = 2
+MAX_FEELER_CONNECTIONS = 1
+#: Core AVG_ADDRESS_BROADCAST_INTERVAL × 10: an addr-fetch connection that got no answer by
+#: then is closed (SendMessages).
+ADDR_FETCH_TIMEOUT = 10 * 30
+#: Core service bits: an address is kept only if it may serve blocks or addresses
+#: (MayHaveUsefulAddressDB: NODE_NETWORK or NODE_NETWORK_LIMITED).
+_NODE_NETWORK = 1
+_NODE_NETWORK_LIMITED = 1 << 10
 #: Ban-list key prefix of the inbound-only IP bans earlier versions escalated local bans to;
 #: such keys are dropped when a ban list is read.
 OLD_INBOUND_BAN_PREFIX = "inbound:"
@@ -210,6 +230,7 @@ class ConnMan:
         self._targets: dict[str, _Target] = {e: _Target(e) for e in seeds}
         self._peers: dict[int, Peer] = {}
         self._pending: set[tuple[str, int]] = set()
+        self._pending_types: dict[tuple[str, int], str] = {}   # dial in progress -> its ConnectionType
         self._backoff: dict[tuple[str, int], tuple[float, float]] = {}   # addr -> (next_try, delay)
         self._nonces: set[int] = set()
         self._self_addrs: set[tuple[str, int]] = set()
@@ -356,13 +377,13 @@ class ConnMan:
             for tgt in self._targets.values():
                 tgt.delay = 0.0
         self._addr_known.setdefault(peer.id, OrderedDict())
-        if not peer.inbound:
-            # Core ProcessMessage(VERSION) for an outbound peer: SetupAddressRelay, advertise
-            # ourselves, ask for addresses and accept a full answer beyond the bucket's cap.
-            self.setup_address_relay(peer)
+        if not peer.inbound and self.setup_address_relay(peer):
+            # Core ProcessMessage(VERSION) for an outbound peer that is not block-relay-only:
+            # SetupAddressRelay, advertise ourselves, ask for addresses and accept a full answer
+            # beyond the bucket's cap.
             peer.send(m.GetAddr())
             peer.getaddr_sent = True
-            peer.addr_token_bucket += MAX_ADDR
+            peer.addr_token_bucket += MAX_ADDR_TO_SEND
         for h in self.handlers:
             fn = getattr(h, "peer_connected", None)
             if fn is not None:
@@ -378,6 +399,9 @@ class ConnMan:
             self.closed_bytes_recv += peer.bytes_recv
             self.closed_bytes_sent += peer.bytes_sent
         self._addr_known.pop(peer.id, None)
+        if peer.conn_type == ConnectionType.FEELER and peer.version_received:
+            # Core ProcessMessage(VERSION): Good() for every outbound peer, a feeler included
+            self.addrman.good(peer.addr[0], peer.addr[1], peer.services)
         if peer.disconnect_reason == "connected to self" and not peer.inbound:
             self._self_addrs.add(peer.addr)
             self.addrman.remove(*peer.addr)
@@ -477,6 +501,40 @@ class ConnMan:
             return None
         ok = await peer.wait_ready(timeout or self.config.handshake_timeout)
         return peer if ok else None
+
+    def connection_count(self, conn_type: str) -> int:
+        """Connections (and dials in progress) of one `ConnectionType`."""
+        return (sum(1 for p in self._peers.values() if p.conn_type == conn_type and p.is_connected)
+                + sum(1 for t in self._pending_types.values() if t == conn_type))
+
+    def add_connection(self, address: str, conn_type: str) -> bool:
+        """Mirrors Core `CConnman::AddConnection()` (the `addconnection` RPC): open one outbound
+        connection of `conn_type` to "host:port" unless that type is at its limit (8
+        outbound-full-relay, 2 block-relay-only; addr-fetch and feeler have none) or all
+        automatic outbound slots (full-relay + block-relay-only + feeler) are taken. The limits
+        are Core's constants: `-connect=0` (no dialling from the address book) does not lower
+        them, as in Core. The dial
+        runs in the background, as Core's OpenNetworkConnection; an address we are already
+        connected to is not dialled again."""
+        if conn_type not in ConnectionType.ADDABLE:
+            return False
+        limits = {ConnectionType.OUTBOUND_FULL_RELAY: MAX_OUTBOUND_FULL_RELAY_CONNECTIONS,
+                  ConnectionType.BLOCK_RELAY: MAX_BLOCK_RELAY_ONLY_CONNECTIONS}
+        limit = limits.get(conn_type)
+        if limit is not None and self.connection_count(conn_type) >= limit:
+            return False
+        automatic = sum(self.connection_count(t) for t in ConnectionType.ADDABLE)
+        if automatic >= (MAX_OUTBOUND_FULL_RELAY_CONNECTIONS + MAX_BLOCK_RELAY_ONLY_CONNECTIONS
+                         + MAX_FEELER_CONNECTIONS):
+            return False
+        if self._tg is None:
+            return False
+        host, port = parse_peer_entry(address, self.params.default_port)
+        if self._connected_to(host, port):
+            log.debug("not dialling %s: already connected", addr_key(host, port))
+            return True
+        self._spawn_dial(host, port, conn_type=conn_type)
+        return True
 
     # ------------------------------------------------------------------ bans / deny
     @staticmethod
@@ -628,22 +686,27 @@ class ConnMan:
 
     def _new_peer(self, reader, writer, *, inbound: bool, addr: tuple[str, int],
                   listen_addr: tuple[str, int] | None = None,
-                  permissions: NetPermissionFlags | None = None) -> Peer:
+                  permissions: NetPermissionFlags | None = None,
+                  conn_type: str | None = None) -> Peer:
         if permissions is None:
             permissions = whitelist_permissions(self.whitelist, addr[0], inbound)
         peer = Peer(reader, writer, params=self.params, config=self.config, host=self,
                     handlers=[self, *self.handlers], inbound=inbound, peer_id=next(self._ids),
-                    addr=addr, listen_addr=listen_addr, permissions=permissions, clock=self.clock)
+                    addr=addr, listen_addr=listen_addr, permissions=permissions, clock=self.clock,
+                    conn_type=conn_type)
         self._peers[peer.id] = peer
         return peer
 
     # ------------------------------------------------------------------ outbound
-    def _spawn_dial(self, host: str, port: int, fut: asyncio.Future | None = None) -> None:
+    def _spawn_dial(self, host: str, port: int, fut: asyncio.Future | None = None,
+                    conn_type: str = ConnectionType.MANUAL) -> None:
         assert self._tg is not None
         self._pending.add((host, port))   # before the task runs: no duplicate dials this round
-        self._tg.create_task(self._dial(host, port, fut), name=f"dial-{addr_key(host, port)}")
+        self._pending_types[(host, port)] = conn_type
+        self._tg.create_task(self._dial(host, port, fut, conn_type), name=f"dial-{addr_key(host, port)}")
 
-    async def _dial(self, host: str, port: int, fut: asyncio.Future | None = None) -> None:
+    async def _dial(self, host: str, port: int, fut: asyncio.Future | None = None,
+                    conn_type: str = ConnectionType.MANUAL) -> None:
         key = (host, port)
         self.addrman.attempt(host, port)
         try:
@@ -658,7 +721,9 @@ class ConnMan:
                 return
         finally:
             self._pending.discard(key)
-        peer = self._new_peer(reader, writer, inbound=False, addr=key, listen_addr=key)
+            self._pending_types.pop(key, None)
+        peer = self._new_peer(reader, writer, inbound=False, addr=key, listen_addr=key,
+                              conn_type=conn_type)
         if fut is not None and not fut.done():
             fut.set_result(peer)
         await peer.run()
@@ -718,7 +783,7 @@ class ConnMan:
                         exclude=lambda h, p: not (self._dialable(h, p) and self._due((h, p))))
                     if info is None:
                         break
-                    self._spawn_dial(info.host, info.port)
+                    self._spawn_dial(info.host, info.port, conn_type=ConnectionType.OUTBOUND_FULL_RELAY)
             self._wake.clear()
             try:
                 async with asyncio.timeout(cfg.dial_interval):
@@ -738,10 +803,16 @@ class ConnMan:
             self.addrman.save()
 
     async def _addr_send_loop(self) -> None:
-        """Core SendMessages' MaybeSendAddr for every peer, a few times a second."""
+        """Core SendMessages' addr part for every peer, a few times a second: an addr-fetch
+        connection older than ADDR_FETCH_TIMEOUT is closed, then MaybeSendAddr."""
         while True:
             await asyncio.sleep(min(0.1, self.config.relay_tick))
+            now = self.clock()
             for p in self.connected_peers():
+                if p.conn_type == ConnectionType.ADDR_FETCH and now - p.conn_time > ADDR_FETCH_TIMEOUT:
+                    log.debug("addrfetch connection timeout, disconnecting peer=%d", p.id)
+                    p.disconnect("addrfetch connection timeout")
+                    continue
                 self.maybe_send_addr(p)
 
     def _self_announcement(self, peer: Peer) -> tuple[str, int, int, int] | None:
@@ -759,9 +830,12 @@ class ConnMan:
         return (own[0], own[1], self.config.local_services, int(self.clock()))
 
     def setup_address_relay(self, peer: Peer) -> bool:
-        """Core `PeerManagerImpl::SetupAddressRelay`: turn addr relay on for `peer` (once); the
-        first time, our own address goes out in its own message (Core's initial
-        self-announcement)."""
+        """Core `PeerManagerImpl::SetupAddressRelay`: turn addr relay on for `peer` (once) and
+        say whether it is on. Never for a block-relay-only peer (False): addr traffic would
+        reveal the link. The first time, our own address goes out in its own message (Core's
+        initial self-announcement)."""
+        if peer.is_block_only:
+            return False
         if peer.addr_relay_enabled:
             return True
         peer.addr_relay_enabled = True
@@ -807,12 +881,12 @@ class ConnMan:
                 known[k] = True
                 if len(known) > MAX_ADDR_KNOWN:
                     known.popitem(last=False)
-            try:
-                out.append(m.TimedAddr(int(ts) & 0xFFFFFFFF, m.NetAddr.from_host(host, port, services)))
+            try:   # addrv2 to a peer that sent sendaddrv2 (BIP155), else addr
+                out.append(m.timed_addr(int(ts), host, port, services, v2=peer.wants_addrv2))
             except ValueError:
                 continue
         for i in range(0, len(out), MAX_ADDR):
-            peer.send(m.Addr(tuple(out[i:i + MAX_ADDR])))
+            peer.send(m.addr_message(out[i:i + MAX_ADDR], v2=peer.wants_addrv2))
 
     def _relay_hash(self, *parts: Any) -> int:
         h = hashlib.blake2b(self._relay_salt, digest_size=8)
@@ -857,38 +931,53 @@ class ConnMan:
                 if not self.is_banned(e.host, e.port)]
 
     async def on_addr(self, peer: Peer, msg: m.Addr) -> None:
-        """Core ProcessMessage(ADDR): rate-limit, store, relay small fresh announcements.
+        """Core ProcessMessage(ADDR): the addresses go to `process_addrs`."""
+        self.process_addrs(peer, msg.COMMAND, [(ta.time, ta.addr.host, ta.addr.port, ta.addr.services)
+                                                for ta in msg.addrs])
 
-        Receiving addr turns addr relay to the peer on (Core SetupAddressRelay). Each address
-        costs one token of the peer's bucket (Core `m_addr_token_bucket`): it starts at 1,
-        refills at MAX_ADDR_RATE_PER_SECOND up to MAX_ADDR_PROCESSING_TOKEN_BUCKET, and gets
-        MAX_ADDR more when we send the peer getaddr. Addresses beyond the tokens are dropped
-        unpunished and counted (`addr_rate_limited`), the rest counted as `addr_processed`.
-        A peer with the `addr` permission is not rate limited (Core `rate_limited`). An address
-        dated within 10 minutes, from a message of at most 10, is relayed (Core RelayAddress)
-        unless the message may be the answer to our getaddr (Core `m_getaddr_sent`)."""
-        if len(msg.addrs) > MAX_ADDR:   # Core: Misbehaving, which disconnects
-            raise Misbehaving(100, f"addr message size = {len(msg.addrs)}")
-        self.setup_address_relay(peer)
-        now = mono = self.clock()   # Core: NodeClock for the token bucket too
+    def process_addrs(self, peer: Peer, msg_type: str, addrs: list[tuple[int, str, int, int]]) -> None:
+        """Mirrors Core `PeerManagerImpl::ProcessAddrs()` for `addr` (and `addrv2`, whose decoder
+        hands its entries here as (time, host, port, services)).
+
+        A block-relay-only peer's addresses are ignored (SetupAddressRelay fails); otherwise
+        receiving addresses turns addr relay to the peer on. More than MAX_ADDR_TO_SEND is
+        misbehaviour. Each address costs one token of the peer's bucket (Core
+        `m_addr_token_bucket`): it starts at 1, refills at MAX_ADDR_RATE_PER_SECOND on the
+        node's clock up to MAX_ADDR_PROCESSING_TOKEN_BUCKET, and gets MAX_ADDR_TO_SEND more when
+        we send the peer getaddr. With the bucket empty an address is dropped unpunished and
+        counted (`addr_rate_limited`) — unless the peer has the `addr` permission. Addresses of
+        nodes that serve neither blocks nor addresses are skipped; banned ones only remembered
+        as known; the rest count as `addr_processed`. An address dated within 10 minutes, from
+        a message of at most 10, is relayed (Core RelayAddress) unless the message may be the
+        answer to our getaddr (Core `m_getaddr_sent`). An addr-fetch connection is closed after
+        an answer of more than one address."""
+        if not self.setup_address_relay(peer):
+            log.debug("ignoring %s message from %s peer=%d", msg_type, peer.conn_type, peer.id)
+            return
+        if len(addrs) > MAX_ADDR_TO_SEND:   # Core: Misbehaving, which disconnects
+            raise Misbehaving(100, f"{msg_type} message size = {len(addrs)}")
+        now = self.clock()   # Core: NodeClock, so mock time drives the bucket
         if peer.addr_token_bucket < MAX_ADDR_PROCESSING_TOKEN_BUCKET:
-            refill = max(0.0, mono - peer.addr_token_timestamp) * MAX_ADDR_RATE_PER_SECOND
+            refill = max(0.0, now - peer.addr_token_timestamp) * MAX_ADDR_RATE_PER_SECOND
             peer.addr_token_bucket = min(peer.addr_token_bucket + refill, float(MAX_ADDR_PROCESSING_TOKEN_BUCKET))
-        peer.addr_token_timestamp = mono
-        addrs = list(msg.addrs)
+        peer.addr_token_timestamp = now
+        count = len(addrs)
+        addrs = list(addrs)
         self._rng.shuffle(addrs)    # Core: which addresses survive the limit is not the sender's choice
         known = self._addr_known.get(peer.id)
         fresh: list[tuple[str, int, int, int]] = []
+        to_add: list[tuple[str, int, int, int]] = []
         processed = rate_limited = 0
-        limited = not peer.has_permission(NetPermissionFlags.ADDR)
-        for ta in addrs:
-            if limited:
-                if peer.addr_token_bucket < 1.0:
+        rate_limited_peer = not peer.has_permission(NetPermissionFlags.ADDR)
+        for ts, host, port, services in addrs:
+            if peer.addr_token_bucket < 1.0:
+                if rate_limited_peer:
                     rate_limited += 1
                     continue
+            else:
                 peer.addr_token_bucket -= 1.0
-            host, port = ta.addr.host, ta.addr.port
-            ts = ta.time
+            if not services & (_NODE_NETWORK | _NODE_NETWORK_LIMITED):
+                continue   # Core: !MayHaveUsefulAddressDB && !HasAllDesirableServiceFlags
             if ts <= 100_000_000 or ts > now + 600:
                 ts = int(now) - 5 * 24 * 3600     # Core: nonsense times count as five days old
             if known is not None:
@@ -898,19 +987,22 @@ class ConnMan:
             processed += 1
             if (host, port) in self._self_addrs or not self.addrman.acceptable(host, port):
                 continue
-            if (ts > now - ADDR_RELAY_MAX_AGE and not peer.getaddr_sent
-                    and len(msg.addrs) <= ADDR_RELAY_MAX_COUNT):
-                fresh.append((host, port, ta.addr.services, ts))
-            self.addrman.add(host, port, ta.addr.services, ts)
+            if ts > now - ADDR_RELAY_MAX_AGE and not peer.getaddr_sent and count <= ADDR_RELAY_MAX_COUNT:
+                fresh.append((host, port, services, ts))
+            to_add.append((host, port, services, ts))
+        self.addrman.add_many(to_add, source=peer.addr[0])   # Core m_addrman.Add(vAddrOk, ...)
         peer.addr_processed += processed
         peer.addr_rate_limited += rate_limited
         log.debug("Received addr: %d addresses (%d processed, %d rate-limited) from peer=%d",
-                  len(msg.addrs), processed, rate_limited, peer.id)
-        if len(msg.addrs) < MAX_ADDR:
+                  count, processed, rate_limited, peer.id)
+        if count < MAX_ADDR_TO_SEND:
             peer.getaddr_sent = False
+        if peer.conn_type == ConnectionType.ADDR_FETCH and count > 1:
+            log.debug("addrfetch connection completed, disconnecting peer=%d", peer.id)
+            peer.disconnect("addrfetch connection completed")
         if not fresh:
             return
-        if (len(msg.addrs) == 1 and peer.listen_addr is not None
+        if (count == 1 and peer.listen_addr is not None
                 and (fresh[0][0], fresh[0][1]) == peer.listen_addr and peer.their_addr_from is not None):
             # A lab node announcing itself (it just joined, or its periodic self-advertisement):
             # pass it to every addr-relay neighbour at once; the per-peer known filter stops the
@@ -922,12 +1014,17 @@ class ConnMan:
         for a in fresh:
             self.relay_address(peer.id, a)
 
+    async def on_addrv2(self, peer: Peer, msg: m.AddrV2) -> None:
+        """Core ProcessMessage(ADDRV2): the same as `addr` (BIP155); entries of networks we do
+        not know arrive as ``::`` and are dropped by the address book, not punished."""
+        await self.on_addr(peer, msg)
+
     async def on_getaddr(self, peer: Peer, msg: m.GetAddr) -> None:
         """Core ProcessMessage(GETADDR): answered only for inbound peers, once per connection,
         from the per-network-and-socket cache (the whole book sample for an `addr`-permission
         peer), through the addr trickle."""
         if not peer.inbound:
-            log.debug('Ignoring "getaddr" from %s connection. peer=%d', "outbound-full-relay", peer.id)
+            log.debug('Ignoring "getaddr" from %s connection. peer=%d', peer.conn_type, peer.id)
             return
         self.setup_address_relay(peer)
         if peer.getaddr_recvd:

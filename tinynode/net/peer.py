@@ -17,9 +17,11 @@ A `Peer` runs one supervising task (`run`) holding an `asyncio.TaskGroup` with f
 
 The handshake is Core's: the dialer sends `version`, the listener answers with its own, both
 send `verack`. A version whose nonce is one of ours is a self-connection (Core
-`CheckIncomingNonce`); protocol versions below 31800 are refused. Messages newer peers send around
-the handshake (`wtxidrelay`, `sendaddrv2`, `feefilter`, `sendcmpct`, …) are unknown to the codec
-or simply not handled here: they cost nothing.
+`CheckIncomingNonce`); protocol versions below 31800 are refused. Between `version` and `verack`
+both sides negotiate BIP 339 `wtxidrelay` and BIP155 `sendaddrv2` (each sent to a peer whose
+common version is 70016+, and accepted only before `verack`: after it the peer is disconnected,
+as Core). Other messages newer peers send around the handshake (`feefilter`, `sendcmpct`, …) are
+unknown to the codec or simply not handled here: they cost nothing.
 
 After the handshake every message goes to the first handler object that has a method
 `on_<command>(peer, msg)` (Core's functional framework convention). A handler may raise
@@ -56,7 +58,7 @@ from .permissions import NetPermissionFlags, is_loopback, permission_names
 log = logging.getLogger(__name__)
 
 __all__ = ["NetConfig", "Peer", "PeerHost", "Misbehaving", "PeerDisconnect", "format_sub_version",
-           "check_ua_comments", "UA_NAME", "MAX_SUBVERSION_LENGTH"]
+           "check_ua_comments", "UA_NAME", "MAX_SUBVERSION_LENGTH", "ConnectionType"]
 
 #: Core's UA_NAME: the client name in our BIP 14 user agent
 UA_NAME = "tinynode"
@@ -86,6 +88,29 @@ def check_ua_comments(comments: Sequence[str]) -> str:
         raise ValueError(f"Total length of network version string ({len(ua.encode())}) exceeds maximum "
                          f"length ({MAX_SUBVERSION_LENGTH}). Reduce the number or size of uacomments.")
     return ua
+
+
+class ConnectionType:
+    """Core's `ConnectionType` by the names `ConnectionTypeAsString` gives them (getpeerinfo's
+    `connection_type`, the `addconnection` RPC):
+
+    * ``inbound`` — the peer dialled us;
+    * ``manual`` — a seed (``--peers``) or an ``addnode`` target;
+    * ``outbound-full-relay`` — an address-book pick: blocks, txs and addresses;
+    * ``block-relay-only`` — blocks only: ``relay`` false in our version, no tx relay, no addr
+      relay at all (no getaddr, its addr messages ignored), so the link stays hidden;
+    * ``addr-fetch`` — ask for addresses, disconnect after the first answer of more than one;
+    * ``feeler`` — check the address is alive: disconnect once its version is processed.
+    """
+
+    INBOUND = "inbound"
+    MANUAL = "manual"
+    OUTBOUND_FULL_RELAY = "outbound-full-relay"
+    BLOCK_RELAY = "block-relay-only"
+    ADDR_FETCH = "addr-fetch"
+    FEELER = "feeler"
+    #: the types the `addconnection` RPC opens (Core CConnman::AddConnection)
+    ADDABLE = (OUTBOUND_FULL_RELAY, BLOCK_RELAY, ADDR_FETCH, FEELER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +147,9 @@ class NetConfig:
     advertise_witness: bool = True
     # Core -prune: a pruned node advertises NODE_NETWORK_LIMITED (BIP159) instead of NODE_NETWORK
     pruned: bool = False
+    # Core -blocksonly (ignore_incoming_txs): `relay` false in every version we send, and txs
+    # only from peers with the `relay` permission
+    blocks_only: bool = False
 
     @property
     def local_services(self) -> int:
@@ -180,6 +208,10 @@ CORE_MESSAGE_TYPES = frozenset((
     "cmpctblock", "getblocktxn", "blocktxn", "getcfilters", "cfilter", "getcfheaders", "cfheaders",
     "getcfcheckpt", "cfcheckpt", "wtxidrelay", "sendtxrcncl"))
 
+#: Core sends `sendaddrv2` only when the common protocol version is at least this (BIP155 is
+#: version-less; no BIP155 software announces less than 70016).
+ADDRV2_VERSION = 70016
+
 # Misbehaviour prices (Core's Misbehaving() howmuch; aiorpcX error costs).
 COST_BEFORE_VERSION = 10
 
@@ -193,9 +225,10 @@ class Peer:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  params: ChainParams, config: NetConfig, host: PeerHost, handlers: Sequence[Any],
                  inbound: bool, peer_id: int, addr: tuple[str, int],
-                 listen_addr: tuple[str, int] | None = None, relay: bool = True,
+                 listen_addr: tuple[str, int] | None = None, relay: bool | None = None,
                  permissions: NetPermissionFlags = NetPermissionFlags.NONE,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 conn_type: str | None = None) -> None:
         self.params = params
         self.clock = clock                      # the node's clock (tinynode.clock.NodeClock)
         self.config = config
@@ -205,8 +238,10 @@ class Peer:
         self.id = peer_id
         self.addr = addr                        # (host, port) of the socket's far end
         self.listen_addr = listen_addr          # where the peer accepts connections, if known
-        self.relay_ours = relay
         self.permissions = NetPermissionFlags(permissions)   # Core CNode::m_permission_flags
+        # Core CNode::m_conn_type (ConnectionType's strings)
+        self.conn_type = conn_type or (ConnectionType.INBOUND if inbound else ConnectionType.MANUAL)
+        self._relay_ours = relay    # None: Core PushNodeVersion's !RejectIncomingTxs()
         self._reader = reader
         self._writer = writer
         self._queue: asyncio.Queue = asyncio.Queue(config.send_queue)
@@ -226,6 +261,7 @@ class Peer:
         self.verack_received = False
         self.wtxidrelay_sent = False     # we sent `wtxidrelay` (BIP 339)
         self.wtxid_relay = False         # both sides sent it: tx invs and getdata use MSG_WTX
+        self.wants_addrv2 = False        # the peer sent `sendaddrv2` (Core Peer::m_wants_addrv2)
         self.their_addr_from: tuple[str, int] | None = None
         self.addr_local: tuple[str, int] | None = None   # our address as the peer saw it (Core addrLocal)
         # ours
@@ -321,6 +357,7 @@ class Peer:
             j["addrlocal"] = _host_port(*self.addr_local)
         j.update({
             "network": self.network, "inbound": self.inbound,
+            "connection_type": self.conn_type,
             "addrlisten": None if self.listen_addr is None else f"{self.listen_addr[0]}:{self.listen_addr[1]}",
             "services": f"{self.services:016x}", "version": self.version, "subver": self.subver,
             "startingheight": self.start_height, "synced_headers": self.synced_headers,
@@ -336,6 +373,29 @@ class Peer:
             "bytesrecv_per_msg": {k: v for k, v in sorted(self.bytes_recv_per_msg.items()) if v > 0},
         })
         return j
+
+    @property
+    def relay_ours(self) -> bool:
+        """The `relay` flag of our version: whether we want txs from this peer (Core
+        PushNodeVersion's `!RejectIncomingTxs()`), unless the owner fixed it."""
+        return (not self.rejects_incoming_txs) if self._relay_ours is None else self._relay_ours
+
+    @relay_ours.setter
+    def relay_ours(self, value: bool) -> None:
+        self._relay_ours = bool(value)
+
+    @property
+    def is_block_only(self) -> bool:
+        """Core `CNode::IsBlockOnlyConn()`."""
+        return self.conn_type == ConnectionType.BLOCK_RELAY
+
+    @property
+    def rejects_incoming_txs(self) -> bool:
+        """Core `PeerManagerImpl::RejectIncomingTxs()`: a block-relay-only or feeler peer may
+        never send us txs; in -blocksonly mode only a peer with the `relay` permission may."""
+        if self.conn_type in (ConnectionType.BLOCK_RELAY, ConnectionType.FEELER):
+            return True
+        return self.config.blocks_only and not self.has_permission(NetPermissionFlags.RELAY)
 
     def has_permission(self, flag: NetPermissionFlags) -> bool:
         """Core `CNode::HasPermission()`: the peer holds all of `flag`'s bits."""
@@ -566,6 +626,9 @@ class Peer:
         if command == "wtxidrelay":
             self._on_wtxidrelay()
             return
+        if command == "sendaddrv2":
+            self._on_sendaddrv2()
+            return
         if not self.verack_received:
             return  # Core ignores everything but the feature-negotiation messages before verack
         if command == "ping":
@@ -626,7 +689,9 @@ class Peer:
         self.services = msg.services
         self.subver = m.sanitize_string(msg.user_agent)   # Core cleanSubVer
         self.start_height = msg.start_height
-        self.relay = msg.relay is not False
+        # Core: no tx relay with a block-relay-only or feeler peer, whatever its flag says
+        self.relay = msg.relay is not False and self.conn_type not in (ConnectionType.BLOCK_RELAY,
+                                                                       ConnectionType.FEELER)
         ar = msg.addr_recv
         if ar.port and ar.host not in ("0.0.0.0", "::"):   # Core SetAddrLocal(addrMe) if valid
             self.addr_local = (ar.host, ar.port)
@@ -642,7 +707,15 @@ class Peer:
             # BIP 339 / Core ProcessMessage "version": wtxidrelay goes before our verack
             self.send(m.WtxidRelay())
             self.wtxidrelay_sent = True
+        if min(msg.version, self.config.protocol_version) >= ADDRV2_VERSION:
+            # Core: BIP155 support is signalled to peers of 70016+ only (a courtesy to older
+            # implementations that reject unknown messages)
+            self.send(m.SendAddrV2())
         self.send(m.Verack())
+        if self.conn_type == ConnectionType.FEELER:
+            # Core ProcessMessage(VERSION): a feeler only checks that the address is alive
+            log.debug("feeler connection completed, disconnecting peer=%d", self.id)
+            self.disconnect("feeler connection completed")
 
     def _on_wtxidrelay(self) -> None:
         """Core ProcessMessage "wtxidrelay": only before verack (after it the peer is
@@ -654,6 +727,14 @@ class Peer:
             log.debug("peer %d: ignoring wtxidrelay from a peer with version %d", self.id, self.version)
             return
         self.wtxid_relay = self.wtxidrelay_sent
+
+    def _on_sendaddrv2(self) -> None:
+        """Core ProcessMessage "sendaddrv2" (BIP155): before verack the peer wants `addrv2`
+        from now on (its getaddr answer and relayed addresses); after verack it is disconnected."""
+        if self.verack_received:
+            log.debug("sendaddrv2 received after verack, disconnecting peer=%d", self.id)
+            raise PeerDisconnect("sendaddrv2 received after verack")
+        self.wants_addrv2 = True
 
     async def _handshake_complete(self) -> None:
         self.handshake_done.set()

@@ -51,6 +51,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterable
 
+from tinynode.consensus.block_checks import is_block_mutated
 from tinynode.consensus.errors import PolicyError, ValidationError, state_string
 from tinynode.chain.events import BlockConnected, BlockDisconnected, TipChanged
 from tinynode.primitives.hashes import ZERO_HASH, hash_to_hex
@@ -550,7 +551,7 @@ class SyncManager:
             return                                    # Core CanDirectFetch
         exclude = frozenset(self._requested) | frozenset(self._received) | frozenset(self._submitting)
         hashes = await self.service.call(self._direct_fetch_hashes, last_hash, exclude,
-                                         self.config.blocks_per_peer)
+                                         self.config.blocks_per_peer, self._segwit_fetch_height(st.peer))
         free = self.config.blocks_per_peer - len(st.blocks_in_flight)
         hashes = [h for h in hashes if h not in self._requested][:max(0, free)]
         if not hashes or not st.peer.is_connected:
@@ -566,15 +567,18 @@ class SyncManager:
         req = InvType.BLOCK | self._fetch_flag(st.peer)
         st.peer.send(m.GetData(tuple(m.InvVect(req, h) for h in hashes)))
 
-    def _direct_fetch_hashes(self, last_hash: bytes, exclude: frozenset, limit: int) -> list[bytes]:
-        """Writer thread: the blocks to fetch toward `last_hash`, oldest first (see `_direct_fetch`)."""
+    def _direct_fetch_hashes(self, last_hash: bytes, exclude: frozenset, limit: int,
+                             below_height: float = float("inf")) -> list[bytes]:
+        """Writer thread: the blocks to fetch toward `last_hash`, oldest first (see `_direct_fetch`);
+        only those below `below_height` (`_segwit_fetch_height`: a peer that cannot serve
+        witnesses is not asked for segwit blocks)."""
         cs = self.service.chainstate
         e = cs.get_entry(last_hash)
         if e is None or e.failed or e.chainwork < cs.tip.chainwork:
             return []
         out: list[bytes] = []
         while e is not None and cs.get_block_hash(e.height) != e.hash and len(out) <= limit:
-            if not e.have_data and e.hash not in exclude:
+            if not e.have_data and e.hash not in exclude and e.height < below_height:
                 out.append(e.hash)
             e = e.prev
         if e is None or cs.get_block_hash(e.height) != e.hash:
@@ -584,6 +588,14 @@ class SyncManager:
 
     def _entry_of(self, h: bytes) -> Any:
         return self.service.chainstate.get_entry(h)
+
+    def _block_mutated(self, block: Any) -> bool:
+        """Writer thread: Core's net-layer `IsBlockMutated` check, made only when the block's
+        parent is known (the witness root is checked when segwit is active for the block)."""
+        prev = self.service.chainstate.get_entry(block.header.prev_hash)
+        if prev is None:
+            return False
+        return is_block_mutated(block, prev.height + 1 >= self.params.segwit_height)
 
     def _low_work_headers(self, headers: list[Any]) -> int | None:
         """Writer thread: the height the headers chain would reach if its work stays below the
@@ -738,6 +750,14 @@ class SyncManager:
                     req = InvType.WTX if peer.wtxid_relay else InvType.TX | self._fetch_flag(peer)
                     peer.send(m.GetData(tuple(m.InvVect(req, t) for t in want)))
 
+    def _segwit_fetch_height(self, peer: Peer) -> float:
+        """The lowest height we would not fetch from `peer`: Core asks a peer that cannot serve
+        witnesses (no NODE_WITNESS, CanServeWitnesses) for no block where segwit is active
+        (DeploymentActiveAt); no limit when we do not do segwit or the peer serves witnesses."""
+        if not self.config.advertise_witness or peer.services & NODE_WITNESS:
+            return float("inf")
+        return self.params.segwit_height
+
     def _fetch_flag(self, peer: Peer) -> int:
         """Core `GetFetchFlags`: MSG_WITNESS_FLAG for a NODE_WITNESS peer (when we do segwit)."""
         if self.config.advertise_witness and peer.services & NODE_WITNESS:
@@ -881,6 +901,15 @@ class SyncManager:
         block = msg.block
         h = block.hash
         st = self._state(peer)
+        if await self.service.call(self._block_mutated, block):
+            # Core ProcessMessage(BLOCK): a block whose parent we know is checked for mutation
+            # (IsBlockMutated) before anything else; it costs the sender, is forgotten as this
+            # peer's request, and never reaches validation (so its header is not indexed)
+            log.debug("Received mutated block from peer=%d", peer.id)
+            st.blocks_in_flight.pop(h, None)
+            if self._requested.get(h) == peer.id:
+                del self._requested[h]
+            raise Misbehaving(100, "mutated block")
         st.known.add(h)
         requested = h in st.blocks_in_flight or h in self._requested
         if requested:
@@ -914,13 +943,23 @@ class SyncManager:
                     return True
         return False
 
+    async def _parent_stored_pending(self, peer_id: int) -> bool:
+        """A block this peer sent waits for the submitter while its parent's data is stored
+        (not our tip: a fork block, or one whose parent arrived earlier): the submitter will
+        hand it to the writer after asking the chain, so it is still being processed."""
+        mine = [h for h, (_, pid) in self._received.items() if pid == peer_id]
+        if not mine:
+            return False
+        state = await self.service.call(self._ready_blocks, mine)
+        return any(ok for _, ok in state)
+
     async def settle_before_pong(self, peer: Peer, timeout: float = 60.0) -> None:
         """Core handles one peer's messages in order: a ping sent after a block is answered once
         that block was validated (the test framework's sync_with_ping relies on it). Waits,
         bounded by `timeout`, until no block from `peer` is still being processed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._blocks_pending_from(peer.id):
+        while self._blocks_pending_from(peer.id) or await self._parent_stored_pending(peer.id):
             left = deadline - loop.time()
             if left <= 0:
                 return
@@ -1138,14 +1177,18 @@ class SyncManager:
             if st.avoid and any(o is not st and o.best_work > snap.chainwork
                                 for o in self._live_states()):
                 exclude |= st.avoid
-            hashes = await self.service.call(self._next_blocks, st.best_hash, exclude, free)
+            hashes = await self.service.call(self._next_blocks, st.best_hash, exclude, free,
+                                             self._segwit_fetch_height(st.peer))
             hashes = [h for h in hashes if h not in self._requested]
             if not hashes or not st.peer.is_connected:
                 continue
             self._request_blocks(st, hashes)
 
-    def _next_blocks(self, best_hash: bytes, exclude: frozenset, count: int) -> list[bytes]:
-        """Writer thread: up to `count` blocks we lack on the way from our chain to `best_hash`.
+    def _next_blocks(self, best_hash: bytes, exclude: frozenset, count: int,
+                     below_height: float = float("inf")) -> list[bytes]:
+        """Writer thread: up to `count` blocks we lack on the way from our chain to `best_hash`,
+        stopping at `below_height` (Core FindNextBlocks: a block with segwit active, and its
+        descendants, are not fetched from a peer that cannot serve witnesses).
 
         The path from the fork to `best_hash` is computed once per best hash and then walked
         from a cursor that only moves past blocks we already have (IBD stays linear)."""
@@ -1170,7 +1213,7 @@ class SyncManager:
         cache["cursor"] = cursor
         out: list[bytes] = []
         for e in path[cursor:]:
-            if e.height > limit or len(out) >= count:
+            if e.height > limit or len(out) >= count or e.height >= below_height:
                 break
             if e.failed:
                 break
@@ -1298,23 +1341,25 @@ class SyncManager:
             rejected = [p for p in result.missing_parents if p in self._recent_rejects]
             if rejected:
                 # Core: an orphan whose parent was refused is not kept (it would stay invalid)
-                # and is itself remembered as refused, so it is not fetched again
+                # and is itself remembered as refused (txid and wtxid: no witness can make it
+                # valid), so it is not fetched again
                 await self.service.call(self._forget_orphan, tx.txid)
-                self._remember_reject(tx)
+                self._recent_rejects.add(tx.txid)
+                self._recent_rejects.add(getattr(tx, "wtxid", tx.txid))
                 log.debug("not keeping orphan with rejected parents %s (wtxid=%s)", tx.txid_hex,
                           hash_to_hex(getattr(tx, "wtxid", tx.txid)))
                 return result
             await self._fetch_parents(list(result.missing_parents), source)
         elif result.error is not None:
             if isinstance(result.error, (ValidationError, PolicyError)):
-                self._remember_reject(tx)
+                self._remember_reject(tx, result.error)
             # Core ProcessInvalidTx's MEMPOOLREJ line, state.ToString() = "reason, detail"
             log.debug("%s (wtxid=%s) from peer=%d was not accepted: %s", tx.txid_hex,
                       hash_to_hex(getattr(tx, "wtxid", tx.txid)), source.id, state_string(result.error))
         for otx, err in result.orphans_rejected:
             # Core ProcessOrphanTx → MempoolRejectedTx: an orphan refused once its parents came
             # is remembered as rejected, so its children are not kept and it is not fetched again
-            self._remember_reject(otx)
+            self._remember_reject(otx, err)
             log.debug("   invalid orphan tx %s (wtxid=%s) from peer=%d. %s", otx.txid_hex,
                       hash_to_hex(getattr(otx, "wtxid", otx.txid)), source.id, state_string(err))
         if result.over_budget and not result.skipped:
@@ -1346,13 +1391,19 @@ class SyncManager:
             req = InvType.TX | self._fetch_flag(peer)   # parents are known by txid only
             peer.send(m.GetData(tuple(m.InvVect(req, t) for t in want)))
 
-    def _remember_reject(self, tx: Any) -> None:
-        """Core m_lazy_recent_rejects: a refused tx is not fetched (by txid or wtxid) nor its
-        children kept as orphans."""
-        self._recent_rejects.add(tx.txid)
+    def _remember_reject(self, tx: Any, err: BaseException | None) -> None:
+        """Core TxDownloadManager MempoolRejectedTx (m_lazy_recent_rejects): a refused tx is not
+        fetched again by its wtxid (for a tx without witness, its txid). Its txid is not
+        remembered when it has a witness — another witness may make it valid, and legacy peers
+        announce it by txid — unless the failure did not depend on the witness
+        (bad-txns-nonstandard-inputs, Core TX_INPUTS_NOT_STANDARD); a witness-stripped tx
+        (Core TX_WITNESS_STRIPPED) is not remembered at all."""
+        if getattr(err, "witness_stripped", False):
+            return
         wtxid = getattr(tx, "wtxid", tx.txid)
-        if wtxid != tx.txid:
-            self._recent_rejects.add(wtxid)
+        self._recent_rejects.add(wtxid)
+        if wtxid != tx.txid and getattr(err, "reason", None) == "bad-txns-nonstandard-inputs":
+            self._recent_rejects.add(tx.txid)
 
     def _forget_orphan(self, txid: bytes) -> None:
         if self.mempool is not None:

@@ -36,6 +36,7 @@ else:
     _ecdsa_parse_der = _lib.secp256k1_ecdsa_signature_parse_der
     _ecdsa_normalize = _lib.secp256k1_ecdsa_signature_normalize
     _ecdsa_verify = _lib.secp256k1_ecdsa_verify
+    _CTX = _CONTEXT.ctx  # libsecp256k1's context for verification (coincurve's global one)
 
 __all__ = [
     "PrivateKey",
@@ -44,6 +45,8 @@ __all__ = [
     "der_encode_signature",
     "der_decode_signature",
     "verify_compact",
+    "verify_der",
+    "verify_der_hashtyped",
     "is_valid_pubkey",
     "verify_schnorr",
     "is_valid_xonly",
@@ -113,6 +116,41 @@ def verify_der(pubkey: bytes, der: bytes, digest: bytes) -> bool:
         return False
     _ecdsa_normalize(ctx, sig, sig)
     return _ecdsa_verify(ctx, sig, digest, key) == 1
+
+
+def verify_der_hashtyped(pubkey: bytes, sig: bytes, digest: bytes, low_s: bool) -> bool:
+    """ECDSA-verify `sig`, a DER signature followed by one hash-type byte (not read: the DER is
+    handed to libsecp256k1 as the first len(sig) - 1 bytes, no slice made), over a 32-byte
+    digest, for the fast script paths (Core `CheckECDSASignature` after the encoding checks).
+
+    libsecp256k1's `ecdsa_signature_parse_der` is strict DER (minimal lengths, no excess
+    padding, nothing after S) but parses an R or S that is negative or longer than 32 bytes as
+    0, which never verifies; so a signature that parses and verifies here also passes Core's
+    `IsValidSignatureEncoding` (BIP66), and the callers need not check it first
+    (tests/unit/test_interpreter.py compares the two on mutated signatures). With `low_s` a
+    high S is not normalized and fails (libsecp256k1's verify rejects it), which is Core's
+    LOW_S rule (`CPubKey::CheckLowS`); without it S is normalized first, as `CPubKey::Verify`.
+    False for an empty signature, or anything that does not parse or verify."""
+    n = len(sig) - 1
+    if n < 0:
+        return False
+    if _lib is None:  # pragma: no cover - fallback path
+        try:
+            _, s = der_decode_signature(sig[:-1])
+        except ValueError:
+            return False
+        if low_s and s > _HALF_ORDER:
+            return False
+        return verify_der(pubkey, sig[:-1], digest)
+    key = _ffi.new(_PUBKEY_PTR)
+    if not _pubkey_parse(_CTX, key, pubkey, len(pubkey)):
+        return False
+    esig = _ffi.new(_ECDSA_SIG_PTR)
+    if not _ecdsa_parse_der(_CTX, esig, sig, n):
+        return False
+    if not low_s:
+        _ecdsa_normalize(_CTX, esig, esig)
+    return _ecdsa_verify(_CTX, esig, digest, key) == 1
 
 
 def verify_compact(pubkey: bytes, sig64: bytes, digest: bytes) -> bool:

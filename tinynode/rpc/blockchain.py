@@ -5,7 +5,9 @@ parsing and JSON over the chain state, read on the chain writer thread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from ..consensus.block_checks import script_flags_for_height
@@ -83,6 +85,85 @@ Returns an object containing various state info regarding blockchain processing.
                 "size_on_disk": self.node.size_on_disk(), "warnings": [],
                 **_prune_info(cs),
             }
+        return await self._w(work)
+
+    # --- waiting for blocks (Core's waitfornewblock / waitforblock / waitforblockheight) ------
+    def _tip_ref(self) -> dict:
+        snap = self.node.writer.snapshot
+        return {"hash": hash_to_hex(snap.tip_hash), "height": snap.height}
+
+    async def _wait_tip(self, done, timeout_ms: int) -> dict:
+        """Core's loop over `Mining::waitTipChanged`: wait until `done(tip_hash, height)` holds
+        for the tip, `timeout_ms` passes (0: no limit) or the node stops; return the tip then."""
+        if timeout_ms < 0:
+            raise RPCError(RPC_MISC_ERROR, "Negative timeout")
+        changed = asyncio.Event()
+
+        def on_event(_ev: Any) -> None:
+            changed.set()
+        service = self.node.service
+        service.subscribe_async(on_event)
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
+        try:
+            while self.node.rpc is not None:   # Core: return the current block on shutdown
+                snap = self.node.writer.snapshot
+                if done(snap.tip_hash, snap.height):
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                changed.clear()
+                if done(*self._snap_pair()):
+                    break
+                try:   # at most a second: the snapshot may move just after the event
+                    await asyncio.wait_for(changed.wait(), timeout=1.0 if left is None else min(left, 1.0))
+                except TimeoutError:
+                    pass
+        finally:
+            service.unsubscribe_async(on_event)
+        return self._tip_ref()
+
+    def _snap_pair(self) -> tuple[bytes, int]:
+        snap = self.node.writer.snapshot
+        return snap.tip_hash, snap.height
+
+    async def m_waitfornewblock(self, timeout=0, current_tip=None) -> dict:
+        """waitfornewblock ( timeout "current_tip" )
+Waits for any new block (a tip other than current_tip, default the tip at the call) and returns
+its hash and height; the current block on timeout (milliseconds, 0: none) or exit."""
+        t = _int(timeout, "timeout")
+        if t < 0:
+            raise RPCError(RPC_MISC_ERROR, "Negative timeout")
+        start = self.node.writer.snapshot.tip_hash if current_tip is None else _hash(current_tip, "current_tip")
+        return await self._wait_tip(lambda h, _height: h != start, t)
+
+    async def m_waitforblock(self, blockhash, timeout=0) -> dict:
+        """waitforblock "blockhash" ( timeout )
+Waits for a specific block to be the tip and returns its hash and height; the current block on
+timeout (milliseconds, 0: none) or exit."""
+        want = _hash(blockhash, "blockhash")
+        t = _int(timeout, "timeout")
+        return await self._wait_tip(lambda h, _height: h == want, t)
+
+    async def m_waitforblockheight(self, height, timeout=0) -> dict:
+        """waitforblockheight height ( timeout )
+Waits for (at least) block height and returns the height and hash of the current tip; the
+current block on timeout (milliseconds, 0: none) or exit."""
+        want = _int(height, "height")
+        t = _int(timeout, "timeout")
+        return await self._wait_tip(lambda _h, ht: ht >= want, t)
+
+    async def m_verifychain(self, checklevel=None, nblocks=None) -> bool:
+        """verifychain ( checklevel nblocks )
+Verifies blockchain database. checklevel (0-4, default 3): how thorough; nblocks (default 6,
+0=all): the number of blocks to check. Returns true when verified (false: a problem was found,
+or a pruned node lacks the blocks)."""
+        from ..chain.verify import DEFAULT_CHECKBLOCKS, DEFAULT_CHECKLEVEL, VerifyDBResult, verify_db
+        level = DEFAULT_CHECKLEVEL if checklevel is None else _int(checklevel, "checklevel")
+        depth = DEFAULT_CHECKBLOCKS if nblocks is None else _int(nblocks, "nblocks")
+
+        def work():
+            return verify_db(self._cs(), level, depth) is VerifyDBResult.SUCCESS
         return await self._w(work)
 
     async def m_pruneblockchain(self, height) -> int:
@@ -175,7 +256,10 @@ If verbosity is 3, also the coin each input spent ("prevout")."""
         bh = _hash(blockhash, "blockhash")
         if isinstance(verbosity, bool):
             verbosity = 1 if verbosity else 0
-        v = _int(verbosity, "verbosity")
+        if verbosity is not None and not isinstance(verbosity, (int, float)):
+            # Core ParseVerbosity: a number (or a bool), never a string
+            raise RPCError(RPC_TYPE_ERROR, f"JSON value of type {_jtype(verbosity)} is not of expected type number")
+        v = 1 if verbosity is None else _int(verbosity, "verbosity")
 
         def work():
             cs = self._cs()
@@ -258,19 +342,23 @@ Returns details about an unspent transaction output (null if spent or unknown)."
     async def m_gettxoutsetinfo(self, hash_type="hash_serialized_3") -> dict:
         """gettxoutsetinfo ( "hash_type" )
 Returns statistics about the unspent transaction output set. hash_type: 'hash_serialized_3'
-(Core's legacy UTXO-set hash, the same value Core computes for the same set) or 'none'."""
-        if hash_type not in ("hash_serialized_3", "none"):
+(Core's legacy UTXO-set hash, the same value Core computes for the same set), 'muhash' (Core's
+MuHash3072 of the set) or 'none'. disk_size: the bytes of the coins' database pages."""
+        if hash_type not in ("hash_serialized_3", "muhash", "none"):
             raise RPCError(RPC_INVALID_PARAMETER, f"'{hash_type}' is not a valid hash_type")
 
         def work():
             cs = self._cs()
-            st = cs.utxo_stats(with_hash=hash_type == "hash_serialized_3")
+            st = cs.utxo_stats(with_hash=hash_type == "hash_serialized_3",
+                               with_muhash=hash_type == "muhash")
             res = {"height": cs.height, "bestblock": hash_to_hex(cs.tip.hash), "txouts": st.txouts,
                    "bogosize": st.bogosize}
             if st.hash_serialized is not None:
                 res["hash_serialized_3"] = hash_to_hex(st.hash_serialized)
+            if st.muhash is not None:
+                res["muhash"] = hash_to_hex(st.muhash)
             res.update({"total_amount": amount_to_json(st.total_amount), "transactions": st.transactions,
-                        "disk_size": self.node.size_on_disk()})
+                        "disk_size": st.disk_size})
             return res
         return await self._w(work)
 

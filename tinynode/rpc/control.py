@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Methods that may run longer than the per-request timeout (they mine).
 LONG_METHODS = frozenset({"generatetoaddress", "generateblock", "generate", "mine",
-                          "getblocktemplate"})   # a long poll waits for a new tip
+                          "getblocktemplate",   # a long poll waits for a new tip
+                          "waitfornewblock", "waitforblock", "waitforblockheight"})
 
 
 #: Core's `"name|alias"` parameter names: the alias is accepted as a named argument too.

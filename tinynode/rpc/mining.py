@@ -388,6 +388,7 @@ otherwise a BIP22 result as Core gives it: "duplicate", "duplicate-invalid", "in
         """getnetworkhashps ( nblocks height )
 Returns the estimated network hashes per second based on the last n blocks (-1: since the last
 difficulty change), at the tip or at the given height."""
+        _check_number_args((1, "nblocks", nblocks), (2, "height", height))
         n, h = _int(nblocks, "nblocks"), _int(height, "height")
         return await self._w(lambda: self._network_hashps(n, h))
 
@@ -524,3 +525,17 @@ def _block_tx(item: str, mempool: Any) -> Tx:
     except (DecodeError, ValueError):
         raise RPCError(RPC_DESERIALIZATION_ERROR,
                        f"Transaction decode failed for {item}. Make sure the tx has at least one input.") from None
+
+
+def _check_number_args(*args: tuple[int, str, Any]) -> None:
+    """Core `RPCHelpMan::HandleRequest`'s argument type check for number arguments: every
+    mismatch, by position and name, in one -3 error ("Wrong type passed:" and a JSON object
+    written with 4-space indents, as UniValue::write(4))."""
+    import json
+    errors = {}
+    for pos, name, value in args:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            errors[f"Position {pos} ({name})"] = (f"JSON value of type {_jtype(value)} is not of "
+                                                 "expected type number")
+    if errors:
+        raise RPCError(RPC_TYPE_ERROR, "Wrong type passed:\n" + json.dumps(errors, indent=4))

@@ -5,7 +5,6 @@ ConnMan.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import random
 import time
@@ -18,16 +17,22 @@ from .protocol import (
 )
 from ..net.addrman import is_local_address
 from ..wire.constants import NODE_NETWORK, NODE_WITNESS
+from ..wire.netaddress import network_name, parse_host
 from .util import RPCArea, _bool, _int, _str, amount_to_json
 
 log = logging.getLogger(__name__)
 
 
 def _network_name(host: str) -> str:
-    """Core `GetNetworkName(addr.GetNetClass())`: ipv4, ipv6, or not_publicly_routable."""
+    """Core `GetNetworkName(addr.GetNetClass())`: ipv4, ipv6, onion, i2p (BIP155 networks,
+    `wire.netaddress`), or not_publicly_routable."""
     if is_local_address(host):
         return "not_publicly_routable"
-    return "ipv6" if ":" in host else "ipv4"
+    return network_name(host) or "not_publicly_routable"
+
+
+#: Core RPC_CLIENT_NODE_CAPACITY_REACHED (rpc/protocol.h): the connection limit of a type is reached
+RPC_CLIENT_NODE_CAPACITY_REACHED = -34
 
 
 #: the Bitcoin Core RPC interface version tinynode answers as (Core's CLIENT_VERSION of v31.0)
@@ -99,6 +104,33 @@ command is "add", "remove" or "onetry"."""
             raise RPCError(RPC_INVALID_PARAMETER, str(e)) from None
         return None
 
+    async def m_addconnection(self, address, connection_type, v2transport) -> dict:
+        """addconnection "address" "connection_type" v2transport
+Open an outbound connection to a specified node. This RPC is for testing only.
+connection_type: "outbound-full-relay", "block-relay-only", "addr-fetch" or "feeler".
+v2transport must be false (tinynode speaks v1 only).
+Result: {"address": str, "connection_type": str}."""
+        if self._params.name != "regtest":   # Core: a std::runtime_error, RPC_MISC_ERROR
+            raise RPCError(RPC_MISC_ERROR, "addconnection is for regression testing (-regtest mode) only.")
+        target = _str(address, "address")
+        conn_type = _str(connection_type, "connection_type").strip()
+        from ..net.peer import ConnectionType
+        if conn_type not in ConnectionType.ADDABLE:
+            raise RPCError(RPC_INVALID_PARAMETER, self.m_addconnection.__doc__ or "addconnection")
+        use_v2 = _bool(v2transport, "v2transport")
+        cm = self._connman()
+        if use_v2:   # tinynode never advertises NODE_P2P_V2
+            raise RPCError(RPC_INVALID_PARAMETER,
+                           "Error: Adding v2transport connections requires -v2transport init flag to be set.")
+        try:
+            ok = cm.add_connection(target, conn_type)
+        except ValueError as e:
+            raise RPCError(RPC_INVALID_PARAMETER, str(e)) from None
+        if not ok:
+            raise RPCError(RPC_CLIENT_NODE_CAPACITY_REACHED,
+                           "Error: Already at capacity for specified connection type.")
+        return {"address": target, "connection_type": conn_type}
+
     def _connman(self):
         cm = self.node.connman
         if cm is None:
@@ -110,7 +142,8 @@ command is "add", "remove" or "onetry"."""
 Add the address of a potential peer to an address manager table. This RPC is for testing only.
 Result: {"success": bool, "error": "failed-adding-to-new" | "failed-adding-to-tried" (if any)}.
 As Core's AddrMan, a loopback, private or otherwise unroutable address is not added; the
-address counts as announcing itself, with services NODE_NETWORK|NODE_WITNESS and now's time."""
+address counts as announcing itself, with services NODE_NETWORK|NODE_WITNESS and now's time.
+An IPv4 / IPv6 literal, a TORv3 `….onion` or an I2P `….b32.i2p` address (Core LookupHost)."""
         cm = self.node.connman
         if cm is None:
             raise RPCError(RPC_CLIENT_P2P_DISABLED, "Error: Address manager functionality missing or disabled")
@@ -120,14 +153,13 @@ address counts as announcing itself, with services NODE_NETWORK|NODE_WITNESS and
             raise RPCError(RPC_INVALID_PARAMETER, "JSON integer out of range")
         want_tried = False if tried is None else _bool(tried, "tried")
         try:
-            ip = ipaddress.ip_address(host.strip("[]"))
+            host = parse_host(host).host
         except ValueError:
             raise RPCError(RPC_CLIENT_INVALID_IP_OR_SUBNET, "Invalid IP address") from None
-        host = str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
         out: dict[str, Any] = {}
         success = False
         services = NODE_NETWORK | NODE_WITNESS
-        if (not is_local_address(host) and cm.addrman.acceptable(host, port_n)
+        if (not is_local_address(host) and cm.addrman.storable(host, port_n)
                 and cm.addrman.add(host, port_n, services, int(self.node.clock()))):
             success = True
             if want_tried and not cm.addrman.good(host, port_n, services):
@@ -200,7 +232,8 @@ answers; tinynode's own name and version are in "subversion" (/tinynode:x.y.z/).
                 "localservicesnames": [name for bit, name in ((1, "NETWORK"), (8, "WITNESS"),
                                                               (1024, "NETWORK_LIMITED"))
                                        if services & bit],
-                "localrelay": True, "timeoffset": 0,
+                # Core: !ignore_incoming_txs, false under -blocksonly
+                "localrelay": not (netcfg is not None and netcfg.blocks_only), "timeoffset": 0,
                 "networkactive": bool(cm.network_active) if cm is not None else False,
                 "connections": len(peers), "connections_in": inbound, "connections_out": len(peers) - inbound,
                 "networks": [], "relayfee": amount_to_json(relay.min_relay_fee.sat_per_kvb),

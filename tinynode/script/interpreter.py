@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 
 from ..primitives.hashes import hash160, ripemd160, sha256d
-from ..primitives.keys import SECP256K1_ORDER, verify_compact, verify_der, verify_schnorr
+from ..primitives.keys import SECP256K1_ORDER, verify_compact, verify_der_hashtyped, verify_schnorr
 from ..primitives.serialize import ser_compact_size
 from ..primitives.tx import Tx
 from .flags import ScriptFlags
@@ -83,7 +83,6 @@ _sha256 = hashlib.sha256
 #: algorithm up by name on every call); the template is never updated
 _new_ripemd160 = hashlib.new("ripemd160").copy
 _HALF_ORDER = SECP256K1_ORDER // 2
-_HALF_ORDER_BYTES = _HALF_ORDER.to_bytes(32, "big")
 
 _TRUE = b"\x01"
 _FALSE = b""
@@ -1031,8 +1030,10 @@ def _p2wpkh_fast(spk: bytes, witness: tuple[bytes, ...], flags: int, tx: Tx, inp
 
     Handled here: a compressed key (02/03), or an uncompressed one (04) without
     WITNESS_PUBKEYTYPE, so the key passes STRICTENC and `CPubKey::IsValid` (hybrid keys go to
-    the interpreter); a strict DER signature (LOW_S and a defined hash type checked under their
-    flags). A SIGHASH_ALL digest is built from the tx's precomputed BIP143 head and tail."""
+    the interpreter); a signature that libsecp256k1 parses as strict DER and that verifies,
+    which makes it BIP66 valid (`verify_der_hashtyped`), with a high S failing under LOW_S and
+    an undefined hash type under STRICTENC. A SIGHASH_ALL digest is built from the tx's
+    precomputed BIP143 head and tail."""
     sig, pubkey = witness
     if len(pubkey) == 33:
         if pubkey[0] != 2 and pubkey[0] != 3:
@@ -1042,20 +1043,16 @@ def _p2wpkh_fast(spk: bytes, witness: tuple[bytes, ...], flags: int, tx: Tx, inp
     program = spk[2:]
     h = _new_ripemd160()
     h.update(_sha256(pubkey).digest())
-    if h.digest() != program or not is_valid_signature_encoding(sig):
-        return False                       # only strict DER here; the interpreter takes the rest
-    if flags & _LOW_S:
-        s = sig[6 + sig[3]:-1]  # S of a strict DER signature, big-endian, minimal
-        if len(s) > 32 or (len(s) == 32 and s > _HALF_ORDER_BYTES):
-            return False
-    hash_type = sig[-1]
-    if flags & _STRICTENC and not 1 <= hash_type & 0x7F <= 3:  # Core IsDefinedHashtypeSignature
+    if h.digest() != program or not sig:
         return False
-    if hash_type == SIGHASH_ALL and txdata is not None and txdata.bip143_head is not None:
+    if sig[-1] == SIGHASH_ALL and txdata is not None and txdata.bip143_head is not None:
         # (an input index out of range slices no outpoint: no signature verifies, and the
         # interpreter then reports it)
         digest = p2wpkh_sighash_all(txdata, input_index, program, amount)
     else:
+        hash_type = sig[-1]
+        if flags & _STRICTENC and not 1 <= hash_type & 0x7F <= 3:  # IsDefinedHashtypeSignature
+            return False
         digest = witness_v0_sighash(tx, input_index, b"\x76\xa9\x14" + program + b"\x88\xac", amount,
                                     hash_type, txdata)
-    return verify_der(pubkey, sig[:-1], digest)   # r or s out of range or zero: False → interpreter
+    return verify_der_hashtyped(pubkey, sig, digest, flags & _LOW_S)

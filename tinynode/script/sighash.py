@@ -43,6 +43,14 @@ _PACK_U32 = _U32.pack
 _sha256 = hashlib.sha256
 _tuple_new = tuple.__new__
 _ZERO32 = bytes(32)
+#: sha256 and sha256d of the sequences of a one-input tx (its one 4-byte nSequence) for the
+#: values nearly every such tx carries — final, locktime-enabling (0xfffffffe), RBF-signalling
+#: (0xfffffffd, what Core's wallet sets): BIP341's sha_sequences and BIP143's hashSequence,
+#: looked up instead of hashed per tx. Constants (never written); any other value is hashed.
+_ONE_SEQUENCE_HASHES = {
+    seq: (hashlib.sha256(seq).digest(), hashlib.sha256(hashlib.sha256(seq).digest()).digest())
+    for seq in (b"\xff\xff\xff\xff", b"\xfe\xff\xff\xff", b"\xfd\xff\xff\xff")
+}
 
 
 def serialize_script_code(script_code: bytes) -> bytes:
@@ -302,11 +310,12 @@ class PrecomputedTxData(NamedTuple):
         if outputs is None:
             prevouts, sequences, outputs = _sections(tx)
         sha_prevouts = _sha256(prevouts).digest()
-        sha_sequences = _sha256(sequences).digest()
+        seq_hashes = _ONE_SEQUENCE_HASHES.get(sequences)
+        sha_sequences = _sha256(sequences).digest() if seq_hashes is None else seq_hashes[0]
         sha_outputs = _sha256(outputs).digest()
         if v0:
             hash_prevouts = _sha256(sha_prevouts).digest()
-            hash_sequence = _sha256(sha_sequences).digest()
+            hash_sequence = _sha256(sha_sequences).digest() if seq_hashes is None else seq_hashes[1]
             hash_outputs = _sha256(sha_outputs).digest()
             head = raw[:4] + hash_prevouts + hash_sequence
             tail = hash_outputs + raw[-4:]

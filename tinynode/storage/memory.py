@@ -21,6 +21,7 @@ class MemoryChainStore:
         self._undo: dict[bytes, bytes] = {}
         self._txindex: dict[bytes, tuple[bytes, ...]] = {}  # txid → blocks, latest last
         self._tip: bytes | None = None
+        self._reindexing = False
         self.closed = False
         self.writes = 0
 
@@ -49,6 +50,10 @@ class MemoryChainStore:
     def iter_coins(self) -> Iterator[tuple[bytes, Coin]]:
         for k in sorted(self._coins):
             yield k, self._coins[k]
+
+    def coins_disk_size(self) -> int:
+        """As SQLiteChainStore: the coins' serialized bytes (nothing is on disk here)."""
+        return sum(36 + 13 + len(c.script_pubkey) for c in self._coins.values())
 
     def coin_count(self) -> int:
         return len(self._coins)
@@ -109,6 +114,29 @@ class MemoryChainStore:
 
     def block_bytes(self) -> int:
         return sum(map(len, self._blocks.values())) + sum(map(len, self._undo.values()))
+
+    def begin_reindex(self, full: bool) -> None:
+        """As SQLiteChainStore.begin_reindex."""
+        self._coins.clear()
+        self._by_script.clear()
+        self._undo.clear()
+        self._txindex.clear()
+        self._txospender.clear()
+        if full:
+            self._index.clear()
+            self._tip = None
+            self._reindexing = True
+        else:
+            self._tip = next((h for h, r in self._index.items() if r.height == 0), None)
+
+    def reindexing(self) -> bool:
+        return self._reindexing
+
+    def end_reindex(self) -> None:
+        self._reindexing = False
+
+    def stored_block_hashes(self) -> list[bytes]:
+        return list(self._blocks)
 
     def close(self) -> None:
         self.closed = True

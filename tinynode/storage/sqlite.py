@@ -360,6 +360,17 @@ class SQLiteChainStore:
     def coin_count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM coins").fetchone()[0]
 
+    def coins_disk_size(self) -> int:
+        """Bytes of the pages holding the coins table and its script index (Core's chainstate
+        database `EstimateSize`); the whole file's size if SQLite lacks the dbstat table."""
+        try:
+            row = self._conn.execute("SELECT COALESCE(SUM(pgsize), 0) FROM dbstat "
+                                     "WHERE name IN ('coins', 'coins_by_script')").fetchone()
+            return int(row[0])
+        except sqlite3.Error:
+            page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+            return int(page_size) * int(self._conn.execute("PRAGMA page_count").fetchone()[0])
+
     def get_tx_block(self, txid: bytes) -> bytes | None:
         row = self._conn.execute("SELECT block_hash FROM txindex WHERE txid=?", (txid,)).fetchone()
         return row[0] if row else None
@@ -500,6 +511,49 @@ class SQLiteChainStore:
                          ((k,) for k, s in spends.items() if s is None))
         conn.executemany("INSERT OR REPLACE INTO txospender(key, txid, block_hash) VALUES (?,?,?)",
                          ((k, s.txid, s.block_hash) for k, s in spends.items() if s is not None))
+
+    # --- reindex (Core -reindex / -reindex-chainstate) ---------------------------------------
+    def begin_reindex(self, full: bool) -> None:
+        """Wipe what the stored block bodies rebuild, in one transaction (Core `BlockManager`
+        with `wipe_data` and `CCoinsViewDB` wiped): the coins, undo records, tx index and spender
+        index; with `full` also the block index and tip, and the reindexing mark is set (Core
+        `WriteReindexing(true)`), so a node killed before `end_reindex` reindexes again at its
+        next start. Without `full` (-reindex-chainstate) the index stays and the tip goes back
+        to the genesis block, whose connection changes nothing: every block above it is
+        connected again. Block bodies are kept."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("coins", "undo", "txindex", "txindex_shadowed", "txospender"):
+                conn.execute(f"DELETE FROM {table}")
+            if full:
+                conn.execute("DELETE FROM block_index")
+                conn.execute("DELETE FROM meta WHERE key='tip'")
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('reindexing', '1')")
+            else:
+                row = conn.execute("SELECT hash FROM block_index WHERE height=0").fetchone()
+                if row is not None:
+                    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tip', ?)", (row[0],))
+                else:
+                    conn.execute("DELETE FROM meta WHERE key='tip'")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def reindexing(self) -> bool:
+        """A full reindex was started and has not finished (Core `ReadReindexing`)."""
+        return self._conn.execute("SELECT 1 FROM meta WHERE key='reindexing'").fetchone() is not None
+
+    def end_reindex(self) -> None:
+        """Every stored block was read again (Core `WriteReindexing(false)`)."""
+        self._conn.execute("DELETE FROM meta WHERE key='reindexing'")
+
+    def stored_block_hashes(self) -> list[bytes]:
+        """The hashes of every stored block body, in the order they were written (Core reads its
+        blk*.dat files front to back)."""
+        return [bytes(h) for (h,) in self._conn.execute("SELECT hash FROM blocks ORDER BY rowid")]
 
     def close(self) -> None:
         conn = self._conn

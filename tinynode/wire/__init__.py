@@ -22,3 +22,12 @@ from .envelope import (  # noqa: F401
     parse_header,
 )
 from .messages import *  # noqa: F401,F403
+from .netaddress import (  # noqa: F401
+    ADDR_SIZES,
+    INVALID_ADDRESS,
+    MAX_ADDRV2_SIZE,
+    BIP155Network,
+    NetAddress,
+    network_name,
+    parse_host,
+)

@@ -13,8 +13,8 @@ Each class mirrors a Bitcoin Core message (`src/protocol.h`, `net_processing.cpp
   `DecodeError` (tinynode.primitives.serialize).
 
 `MESSAGE_TYPES` maps each command to its class (Core's test framework ``MESSAGEMAP``). Commands
-outside it (``wtxidrelay``, ``sendaddrv2``, ``feefilter``, ``sendcmpct``, ``addrv2`` …) are simply
-unknown: the envelope reports them so the peer can skip the payload at no cost.
+outside it (``feefilter``, ``sendcmpct`` …) are simply unknown: the envelope reports them so the
+peer can skip the payload at no cost. ``sendaddrv2`` / ``addrv2`` are BIP155's (`netaddress`).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from .constants import (
     USER_AGENT,
     InvType,
 )
+from .netaddress import NetAddress, parse_host
 
 __all__ = [
     "Message",
@@ -58,6 +59,12 @@ __all__ = [
     "Ping",
     "Pong",
     "Addr",
+    "NetAddrV2",
+    "TimedAddrV2",
+    "AddrV2",
+    "SendAddrV2",
+    "timed_addr",
+    "addr_message",
     "GetAddr",
     "Inv",
     "GetData",
@@ -433,6 +440,116 @@ class Addr(Message):
         return f"Addr([{head}{more}])"
 
 
+@dataclass(frozen=True, slots=True)
+class NetAddrV2:
+    """Core's CService + services in BIP155 form: a `NetAddress` of any network and a port."""
+
+    services: int
+    address: NetAddress
+    port: int
+
+    @classmethod
+    def from_host(cls, host: str, port: int, services: int = NODE_NETWORK) -> "NetAddrV2":
+        return cls(services, parse_host(host), port)
+
+    @property
+    def host(self) -> str:
+        return self.address.host
+
+    @property
+    def network(self) -> int:
+        return self.address.network
+
+    def __repr__(self) -> str:
+        host = self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"NetAddrV2({host}:{self.port}, services={self.services:#x})"
+
+
+#: the smallest addrv2 entry: time 4, services 1, network 1, length 1 (0 bytes), port 2
+_ADDRV2_MIN_ENTRY = 9
+
+
+@dataclass(frozen=True, slots=True)
+class TimedAddrV2:
+    """An `addrv2` entry, Core's CAddress in V2_NETWORK form (BIP155): time u32 | services
+    compact size (not range-checked, Core's CompactSizeFormatter<false>) | network u8 |
+    address length compact size (≤ 512) | address | port u16 big-endian."""
+
+    time: int
+    addr: NetAddrV2
+
+    def serialize(self) -> bytes:
+        a = self.addr
+        return (_U32.pack(self.time) + ser_compact_size(a.services) + a.address.serialize_v2()
+                + _U16BE.pack(a.port))
+
+    @classmethod
+    def parse(cls, r: ByteReader) -> "TimedAddrV2":
+        time = r.u32()
+        services = r.compact_size(0xFFFF_FFFF_FFFF_FFFF)
+        address = NetAddress.read_v2(r)
+        return cls(time, NetAddrV2(services, address, r.u16be()))
+
+    def __repr__(self) -> str:
+        return f"TimedAddrV2({self.time}, {self.addr!r})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AddrV2(Message):
+    """`addrv2` (BIP155): TimedAddrV2 entries. As Core's vector read, the count is only bounded
+    by the payload (each entry is at least 9 bytes); the 1,000 limit is the handler's
+    (Misbehaving "addrv2 message size = N"). Entries of unknown networks read as ``::``."""
+
+    addrs: tuple[TimedAddrV2, ...]
+
+    COMMAND: ClassVar[str] = "addrv2"
+    MAX_PAYLOAD: ClassVar[int] = MAX_PROTOCOL_MESSAGE_LENGTH
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.addrs, tuple):
+            object.__setattr__(self, "addrs", tuple(self.addrs))
+
+    def serialize(self) -> bytes:
+        if len(self.addrs) > MAX_ADDR:
+            raise ValueError(f"addrv2 carries at most {MAX_ADDR} entries")
+        return ser_compact_size(len(self.addrs)) + b"".join(a.serialize() for a in self.addrs)
+
+    @classmethod
+    def parse(cls, r: ByteReader) -> "AddrV2":
+        n = r.compact_size()
+        # bounded: every entry consumes at least _ADDRV2_MIN_ENTRY bytes, so a count beyond the
+        # payload ends in Core's "end of data" after at most remaining / 9 entries
+        return cls(tuple(TimedAddrV2.parse(r) for _ in range(n)))
+
+    def __repr__(self) -> str:
+        head = ", ".join(repr(a.addr) for a in self.addrs[:3])
+        more = f", +{len(self.addrs) - 3}" if len(self.addrs) > 3 else ""
+        return f"AddrV2([{head}{more}])"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SendAddrV2(_Empty):
+    """`sendaddrv2` (BIP155): sent between `version` and `verack`, asks for `addrv2` instead of
+    `addr`. Empty payload."""
+
+    COMMAND: ClassVar[str] = "sendaddrv2"
+
+
+def timed_addr(time: int, host: str, port: int, services: int, *, v2: bool) -> "TimedAddr | TimedAddrV2":
+    """One entry for an `addr` (v2=False) or `addrv2` message; ValueError when `host` does not
+    fit (a TORv3 / I2P address in `addr`: Core's IsAddrCompatible)."""
+    if v2:
+        return TimedAddrV2(time & 0xFFFFFFFF, NetAddrV2.from_host(host, port, services))
+    return TimedAddr(time & 0xFFFFFFFF, NetAddr.from_host(host, port, services))
+
+
+def addr_message(entries, *, v2: bool) -> "Addr | AddrV2":
+    """Core MaybeSendAddr's choice: `addrv2` to a peer that sent `sendaddrv2`, else `addr`."""
+    return AddrV2(tuple(entries)) if v2 else Addr(tuple(entries))
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class GetAddr(_Empty):
     """`getaddr`: asks for addresses. Empty payload."""
@@ -728,5 +845,6 @@ class Reject(Message):
 MESSAGE_TYPES: Mapping[str, type[Message]] = MappingProxyType({
     cls.COMMAND: cls
     for cls in (Version, Verack, Ping, Pong, Addr, GetAddr, Inv, GetData, NotFound, GetHeaders,
-                GetBlocks, Headers, BlockMsg, TxMsg, MemPool, SendHeaders, Reject, WtxidRelay)
+                GetBlocks, Headers, BlockMsg, TxMsg, MemPool, SendHeaders, Reject, WtxidRelay,
+                AddrV2, SendAddrV2)
 })
