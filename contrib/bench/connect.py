@@ -26,31 +26,46 @@ The first two figures use process CPU time (user + system of all threads, `time.
 for the connect and the reference alike, so other load on the machine does not skew them (the
 script check workers' GIL hand-offs count against them).
 
+- `connect_restart_s`: the median of `--restarts` (3) daemon restarts on the chain just
+  connected (shut down cleanly): seconds from starting `python -m tinynode` until its RPC
+  answers `getblockcount` with the chain's height (target <= 2 s).
+
+Before timing, the bench's own pre-built chain is frozen out of Python's cyclic GC (`gc.freeze`:
+a node holds no such chain; `--no-gc-freeze` keeps it in); stderr shows the GC's CPU time.
+`--script-procs N` checks scripts with `ProcessScriptCheckQueue` (N worker processes) instead of
+the ChainState's threads; the workers' CPU time (from /proc) is added to the CPU total.
+
 `--dbcache MiB` is the coins cache's memory budget (the daemon's `--dbcache`, default 300): the
 coins are written only when the cache goes over it, and by the final flush. stderr shows the
 mean and median block time, the chainstate flushes and the peak RSS of the process (which also
 holds the whole chain's `Block` objects).
 
 Usage: contrib/bench/connect.py [--quick] [--blocks N] [--txs K] [--flush-blocks N]
-                                [--script-threads N] [--dbcache MiB] [--no-cache]
+                                [--script-threads N | --script-procs N] [--dbcache MiB]
+                                [--restarts N] [--no-gc-freeze] [--no-cache]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
+import os
 import resource
 import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
+from typing import Iterator
 
 from _common import emit  # noqa: E402  (also puts the repo root on sys.path)
 
 from tests.framework.blockbuilder import BlockBuilder  # noqa: E402
 from tests.framework.miniwallet import MiniWallet, Utxo, sign_p2pkh_input  # noqa: E402
 from tinynode.chain.chainstate import ChainState  # noqa: E402
+from tinynode.chain.checkqueue import ProcessScriptCheckQueue  # noqa: E402
 from tinynode.chain.coins import DEFAULT_DBCACHE_MIB  # noqa: E402
 from tinynode.chain.writer import ChainWriter  # noqa: E402
 from tinynode.params import REGTEST  # noqa: E402
@@ -64,27 +79,31 @@ PREMINE = 100
 FEE = 1000
 
 
-def build_chain(n_blocks: int, txs_per_block: int) -> list[Block]:
-    """PREMINE coinbase-only blocks, then `n_blocks` blocks of `txs_per_block` signed spends."""
+def iter_chain(n_blocks: int, txs_per_block: int) -> Iterator[Block]:
+    """PREMINE coinbase-only blocks, then `n_blocks` blocks of `txs_per_block` signed spends,
+    yielded one at a time (only the coinbases and the unspent coins are kept)."""
     wallet = MiniWallet(0)
     k = wallet.key
     b = BlockBuilder(REGTEST, wallet=wallet, spacing=60)
-    blocks: list[Block] = []
+    coinbases: list[Tx] = []
     for i in range(PREMINE):
-        blocks.append(b.next_block(f"p{i}"))
-    pool: list[Utxo] = []            # confirmed coins, oldest first
+        blk = b.next_block(f"p{i}")
+        coinbases.append(blk.txs[0])
+        yield blk
+    recent: deque[tuple[str, bytes]] = deque()   # the blocks the builder still holds
+    pool: deque[Utxo] = deque()      # confirmed coins, oldest first
     matured = 0                      # index of the next coinbase to mature
     for i in range(n_blocks):
         height = PREMINE + i + 1
         # coinbases at height <= height - 100 are spendable in this block
-        while matured < len(blocks) and matured + 1 <= height - REGTEST.coinbase_maturity:
-            cb = blocks[matured].txs[0]
+        while matured < len(coinbases) and matured + 1 <= height - REGTEST.coinbase_maturity:
+            cb = coinbases[matured]
             pool.append(Utxo(OutPoint(cb.txid, 0), cb.vout[0].value, k, matured + 1, True))
             matured += 1
         txs: list[Tx] = []
         new: list[Utxo] = []
         for _ in range(txs_per_block):
-            u = pool.pop(0) if pool else new.pop(0)   # early blocks spend in-block outputs
+            u = pool.popleft() if pool else new.pop(0)   # early blocks spend in-block outputs
             avail = u.value - FEE
             half = avail // 2
             tx = Tx(1, (TxIn(u.outpoint, b"", 0xFFFFFFFF),),
@@ -92,9 +111,55 @@ def build_chain(n_blocks: int, txs_per_block: int) -> list[Block]:
             tx = Tx(1, (TxIn(u.outpoint, sign_p2pkh_input(tx, 0, k), 0xFFFFFFFF),), tx.vout, 0)
             txs.append(tx)
             new.extend(Utxo(OutPoint(tx.txid, n), o.value, k, height) for n, o in enumerate(tx.vout))
-        blocks.append(b.next_block(f"s{i}", txs=txs, fees=FEE * txs_per_block))
+        blk = b.next_block(f"s{i}", txs=txs, fees=FEE * txs_per_block)
+        coinbases.append(blk.txs[0])
+        recent.append((f"s{i}", blk.hash))
+        if len(recent) > 20:             # the builder needs the last 11 for median time past
+            old_name, old_hash = recent.popleft()
+            for d, key_ in ((b.blocks, old_name), (b.by_hash, old_hash), (b.heights, old_hash),
+                            (b.names, old_hash)):
+                d.pop(key_, None)
+        yield blk
         pool.extend(new)
-    return blocks
+
+
+def build_chain(n_blocks: int, txs_per_block: int) -> list[Block]:
+    return list(iter_chain(n_blocks, txs_per_block))
+
+
+def _stream_path(cache_dir: Path, n_blocks: int, txs: int) -> Path:
+    return cache_dir / f"connect-chain-{n_blocks}x{txs}-v1.blocks"
+
+
+def stream_chain(cache_dir: Path, n_blocks: int, txs: int) -> Path:
+    """The chain as a file of (4-byte length, block) records, built once into `cache_dir`
+    without holding it in memory (for the 100,000-block run: ~500 MB of blocks)."""
+    path = _stream_path(cache_dir, n_blocks, txs)
+    if path.exists():
+        return path
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    t = time.perf_counter()
+    with open(tmp, "wb") as f:
+        for i, blk in enumerate(iter_chain(n_blocks, txs)):
+            raw = blk.serialize()
+            f.write(len(raw).to_bytes(4, "little"))
+            f.write(raw)
+            if i % 10_000 == 0 and i:
+                print(f"# building the chain: {i} blocks, {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    tmp.replace(path)
+    return path
+
+
+def read_stream(path: Path, limit: int | None = None) -> Iterator[Block]:
+    with open(path, "rb") as f:
+        n = 0
+        while limit is None or n < limit:   # bounded by the file
+            head = f.read(4)
+            if len(head) < 4:
+                return
+            yield Block.from_bytes(f.read(int.from_bytes(head, "little")))
+            n += 1
 
 
 def _cache_path(n_blocks: int, txs: int) -> Path:
@@ -177,6 +242,25 @@ def check_scripts_are_verified(blocks: list[Block]) -> None:
         cs.close()
 
 
+def restart_seconds(datadir: Path, height: int) -> float:
+    """Seconds from starting `python -m tinynode` on `datadir` (the chain connected by this run,
+    shut down cleanly) until its RPC answers `getblockcount` with the chain's height (polled
+    every 50 ms over the Unix socket; a first start creates the wallet, so time a later one)."""
+    from ibd import Daemon
+
+    for timed in (False, True) if not (datadir / "wallets").exists() else (True,):
+        t = time.perf_counter()
+        node = Daemon("restart", datadir, ["--no-listen", "--port", "0"])
+        try:
+            node.wait_ready(120.0)
+            took = time.perf_counter() - t
+            got = node.rpc.call("getblockcount")
+            assert got == height, (got, height, node.tail())
+        finally:
+            node.stop()
+    return took
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="200 spend blocks instead of 2000")
@@ -189,31 +273,75 @@ def main() -> int:
     ap.add_argument("--dbcache", type=int, default=DEFAULT_DBCACHE_MIB,
                     help=f"coins cache budget in MiB (default {DEFAULT_DBCACHE_MIB})")
     ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--script-procs", type=int, default=0,
+                    help="check scripts with this many worker processes (ProcessScriptCheckQueue) "
+                         "instead of the ChainState's threads; their CPU time is added to the total")
+    ap.add_argument("--restarts", type=int, default=3,
+                    help="timed daemon restarts on the connected chain (0: none)")
+    ap.add_argument("--stream", action="store_true",
+                    help="read the chain block by block from a file built once in --cache-dir "
+                         "(default with --blocks >= 50000), so peak RSS is the node's")
+    ap.add_argument("--cache-dir", type=Path,
+                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinynode-bench")
+    ap.add_argument("--no-gc-freeze", action="store_true",
+                    help="leave the pre-built chain in the collected heap (a node holds no such chain)")
     args = ap.parse_args()
     n_blocks = args.blocks or (200 if args.quick else 2000)
 
+    stream = args.stream or n_blocks >= 50_000
     t0 = time.perf_counter()
-    blocks = load_or_build(n_blocks, args.txs, not args.no_cache)
-    print(f"# chain: {len(blocks)} blocks ({n_blocks} with {args.txs} spends) ready in "
-          f"{time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    if stream:
+        path = stream_chain(args.cache_dir, n_blocks, args.txs)
+        blocks = list(read_stream(path, PREMINE + 200))     # for the guard and the reference
+        chain: Iterator[Block] = read_stream(path)
+        n_total = PREMINE + n_blocks
+    else:
+        blocks = load_or_build(n_blocks, args.txs, not args.no_cache)
+        chain = iter(blocks)
+        n_total = len(blocks)
+    print(f"# chain: {n_total} blocks ({n_blocks} with {args.txs} spends) ready in "
+          f"{time.perf_counter() - t0:.1f}s{' (streamed from ' + str(path) + ')' if stream else ''}",
+          file=sys.stderr)
 
     check_scripts_are_verified(blocks)
     verify_rate = raw_verify_rate(blocks)
+    if stream:
+        del blocks
+    if not args.no_gc_freeze:
+        # the bench's own chain (~3.5 M objects at 20,000 blocks) is no part of a node's heap:
+        # keep Python's full collections from traversing it (they cost ~0.7 s at 20,000 blocks)
+        gc.collect()
+        gc.freeze()
+    gc_time = [0.0, 0, 0.0]   # cpu s in collections, full collections, start of the current one
 
-    with tempfile.TemporaryDirectory(prefix="tinynode-bench-") as d:
-        store = SQLiteChainStore(Path(d) / "chain.sqlite")
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_time[2] = time.process_time()
+        else:
+            gc_time[0] += time.process_time() - gc_time[2]
+            gc_time[1] += info.get("generation") == 2
+    gc.callbacks.append(on_gc)
+
+    with tempfile.TemporaryDirectory(prefix="tnbench-") as d:
+        (Path(d) / "regtest").mkdir()
+        db_path = Path(d) / "regtest" / "chain.sqlite"    # where a daemon's datadir keeps it
+        store = SQLiteChainStore(db_path)
         flush_seconds = ChainWriter.SYNC_FLUSH_SECONDS if args.flush_blocks > 1 else 0.0
         cs = ChainState(REGTEST, store, script_checks=True, flush_blocks=args.flush_blocks,
                         flush_seconds=flush_seconds, script_check_threads=args.script_threads,
                         dbcache=args.dbcache << 20)
+        if args.script_procs:
+            cs.script_check_queue.close()
+            cs.script_check_queue = ProcessScriptCheckQueue(args.script_procs)
+        worker_cpu = 0.0
         try:
-            for blk in blocks[:PREMINE]:
-                res = cs.process_block(blk)
+            for _ in range(PREMINE):
+                res = cs.process_block(next(chain))
                 assert res.error is None, res
             per_block: list[float] = []
             wall = 0.0
             inputs = 0
-            for blk in blocks[PREMINE:]:
+            for blk in chain:   # (streamed: each block parsed here, outside the timed span)
                 w = time.perf_counter()
                 t = time.process_time()
                 res = cs.process_block(blk)
@@ -226,15 +354,19 @@ def main() -> int:
             cs.flush()
             final_flush = time.process_time() - t
             wall += time.perf_counter() - w
-            assert cs.height == len(blocks)
+            assert cs.height == n_total
+            if args.script_procs:
+                from ibd import cpu_seconds
+                worker_cpu = sum(cpu_seconds(pid) for pid in cs.script_check_queue.worker_pids())
             cache = cs.coins
             cache_note = (f"coins cache: {len(cache)} entries, ~{cache.usage() / 2**20:.0f} MiB of "
                           f"{args.dbcache} MiB, {cache.flushes} chainstate flushes (last one "
                           f"{1000 * final_flush:.0f} ms cpu), {cache.evicted} evicted")
         finally:
             cs.close()
+        restarts = [restart_seconds(Path(d), n_total) for _ in range(args.restarts)]
 
-    total = sum(per_block) + final_flush
+    total = sum(per_block) + final_flush + worker_cpu
     inputs_per_s = inputs / total
     emit(BENCH, "connect_inputs_per_s", inputs_per_s, "inputs/s (cpu)", target=">= 0.5",
          reference="coincurve parse+verify/s (cpu)", reference_value=verify_rate)
@@ -243,8 +375,14 @@ def main() -> int:
     top = statistics.median(per_block[-tenth:])
     emit(BENCH, "connect_growth", top / bottom, "ratio", target="<= 1.3",
          reference=f"median cpu s/block, top {tenth} / bottom {tenth} spend blocks")
+    if stream:   # the process holds no chain: its peak RSS is the node's
+        emit(BENCH, "connect_peak_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+             "MiB", target=f"<= {args.dbcache + 150}", reference="peak RSS of the process; target dbcache + 150")
     emit(BENCH, "connect_inputs_per_wall_s", inputs / wall, "inputs/s (wall)",
          reference="coincurve parse+verify/s (cpu)", reference_value=verify_rate)
+    if args.script_procs:
+        print(f"# script check processes: {args.script_procs}, {worker_cpu:.2f}s cpu (in the total)",
+              file=sys.stderr)
     print(f"# script check threads {cs.script_check_queue.threads}; flush every {args.flush_blocks} steps; "
           f"{len(per_block)} spend blocks, {inputs} inputs: cpu {total:.2f}s "
           f"({1000 * total / len(per_block):.1f} ms/block), wall {wall:.2f}s "
@@ -254,6 +392,13 @@ def main() -> int:
           f"{1000 * statistics.median(per_block):.2f}, max {1000 * max(per_block):.0f}; {cache_note}; "
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB",
           file=sys.stderr)
+    if restarts:
+        emit(BENCH, "connect_restart_s", statistics.median(restarts), "s", target="<= 2",
+             reference=f"median of {len(restarts)}: daemon process start to RPC ready on this chain")
+        print(f"# restarts (process start to RPC ready, s): "
+              f"{', '.join(f'{r:.2f}' for r in restarts)}", file=sys.stderr)
+    print(f"# Python GC: {gc_time[0]:.2f} s cpu ({gc_time[1]} full collections); the chain "
+          f"{'was not' if args.no_gc_freeze else 'was'} frozen out of it (gc.freeze)", file=sys.stderr)
     return 0
 
 

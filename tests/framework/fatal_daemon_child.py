@@ -3,8 +3,9 @@ with a chain store whose disk fails once the chain grows past genesis.
 
     python -m tests.framework.fatal_daemon_child <tinynode daemon arguments...>
 
-Every `SQLiteChainStore.write` that moves the tip away from genesis raises SQLite's
-"disk I/O error" (as a full or failing disk would); the exit code is `daemon_main`'s.
+Every `SQLiteChainStore.write` after the genesis one that stores a block or moves the tip
+raises SQLite's "disk I/O error" (as a full or failing disk would; the writer's idle commits
+store blocks without the tip, which moves with the coins); the exit code is `daemon_main`'s.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def main(argv: list[str]) -> int:
     genesis_written: list[bool] = []
 
     def failing_write(self, batch):
-        if batch.tip is not None and genesis_written:
+        if genesis_written and (batch.tip is not None or batch.blocks):
             raise sqlite3.OperationalError("disk I/O error")
         if batch.tip is not None:
             genesis_written.append(True)

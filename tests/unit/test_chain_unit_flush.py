@@ -112,6 +112,16 @@ def test_cache_flush_writes_only_what_survives():
     cache.apply({b"new": None})
     cache.apply({b"new": c(4)})
     assert cache.flush_changes() == {b"new": c(4)}
+    # ... and the flush keeps it cached (only spends still pending leave the cache)
+    cache.apply({b"gone": c(5)})
+    assert list(cache.flush_changes()) == [b"gone", b"new"]      # in key order
+    store.write(StoreBatch(coins=cache.flush_changes()))
+    cache.mark_flushed()
+    cache.apply({b"gone": None})
+    assert cache.flush_changes() == {b"gone": None}
+    store.write(StoreBatch(coins=cache.flush_changes()))
+    cache.mark_flushed()
+    assert len(cache) == 1 and cache.get(b"new") == c(4) and store.get_coin(b"gone") is None
 
 
 def _spend_chain(n: int):

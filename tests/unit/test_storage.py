@@ -138,3 +138,29 @@ def test_sqlite_migrates_schema_1(tmp_path):
     assert [bytes(k) for k, _ in s.coins_for_script(SPK_B)] == [key(5)]
     assert s.get_tx_block(b"t" * 32) is None
     s.close()
+
+
+def test_sqlite_script_index_is_built_by_the_first_lookup_and_kept(tmp_path):
+    """A new store has no coins_by_script index (coin writes stay cheaper); the first
+    `coins_for_script` builds it, SQLite maintains it with later writes, and a reopen keeps it."""
+    path = tmp_path / "c.sqlite"
+
+    def has_index() -> bool:
+        conn = sqlite3.connect(path)
+        try:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE type='index' "
+                                "AND name='coins_by_script'").fetchone() is not None
+        finally:
+            conn.close()
+    s = SQLiteChainStore(path)
+    s.write(StoreBatch(coins={key(1): Coin(10, SPK_A, 3, False), key(2): Coin(20, SPK_B, 3, False)}))
+    assert not has_index()
+    assert [(bytes(k), c.value) for k, c in s.coins_for_script(SPK_A)] == [(key(1), 10)]
+    assert has_index()
+    s.write(StoreBatch(coins={key(1): None, key(4): Coin(40, SPK_A, 4, True)}))
+    assert [(bytes(k), c.value) for k, c in s.coins_for_script(SPK_A)] == [(key(4), 40)]
+    s.close()
+    s = SQLiteChainStore(path)
+    assert s._script_index
+    assert [c.value for _, c in s.coins_for_script(SPK_B)] == [20]
+    s.close()

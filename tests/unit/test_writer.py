@@ -108,12 +108,22 @@ async def test_sync_subscriber_and_subscriber_failure_isolated():
         await wait_until(lambda: len(seen) == 2, timeout=5)
 
 
-async def test_idle_writer_flushes_to_the_store():
+async def test_idle_writer_commits_blocks_and_writes_coins_at_stop():
+    """At idle the writer commits block bodies and undo (Core writes block data as it comes);
+    the coins cache and the store's tip (the coins' best block) wait for the cache budget, the
+    flush interval or the stop (Core FlushStateToDisk PERIODIC / ALWAYS)."""
     store = MemoryChainStore()
     cs = ChainState(PARAMS, store, flush_blocks=1000, flush_seconds=1e9)
-    async with ChainWriter(cs) as writer:
+    writer = ChainWriter(cs)
+    async with writer:
         B = Builder()
         blocks = B.chain(G, 3)
         for b in blocks:
             await writer.submit_block(b)
-        await wait_until(lambda: store.get_tip() == blocks[-1].hash, timeout=5)
+        await wait_until(lambda: all(store.has_block(b.hash) and store.get_undo(b.hash) is not None
+                                     for b in blocks), timeout=5)
+        assert store.get_tip() == G.hash          # the coins are still only in the cache
+        assert store.coin_count() == 0
+        assert cs.coins.dirty_count == 3          # one coinbase output a block
+    assert store.get_tip() == blocks[-1].hash     # stop flushed the coins with the tip
+    assert store.coin_count() == 3

@@ -173,3 +173,182 @@ class _Run:
                         self.fail_index = i
                         self.error = e
                 return
+
+
+class ProcessScriptCheckQueue:
+    """A block's script checks shared with `processes` worker processes (Core's check queue on
+    other cores; Python threads share one GIL, processes do not). Same interface and outcome
+    as `ScriptCheckQueue`.
+
+    Batches per block: the checks are cut at tx boundaries into `processes` + 1 parts of about
+    equal size; each worker gets one part as (index of its first check, the tx's bytes, the
+    spent outputs' scripts and amounts) per tx — no Python objects cross the pipe — parses the
+    tx, builds its PrecomputedTxData and checks its inputs in order, and answers the index of
+    its first failing check or None. Meanwhile the calling thread checks the first part inline.
+    The error raised is the lowest failing check's, made by running that check again on the
+    calling thread (so it is exactly the inline error). A tx whose checks are not all of its
+    inputs in order (never, from ConnectBlock) keeps the whole block inline.
+
+    The workers are spawned (`multiprocessing` spawn context: no fork of a threaded process)
+    with the first block that has at least `min_checks` checks and end at `close()`; a worker
+    that died is replaced, and its block checked inline."""
+
+    def __init__(self, processes: int = 1, min_checks: int = 8) -> None:
+        if processes < 1:
+            raise ValueError("script check processes must be >= 1")
+        self.processes = min(processes, MAX_SCRIPTCHECK_THREADS)
+        self.threads = 0                   # no worker threads (the bench prints this)
+        self.min_checks = min_checks
+        self._workers: list = []           # (Process, Connection)
+
+    def _start(self) -> None:
+        import multiprocessing
+        ctx = multiprocessing.get_context("spawn")
+        while len(self._workers) < self.processes:
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=_process_worker, args=(child,), name="scriptcheck", daemon=True)
+            p.start()
+            child.close()
+            self._workers.append((p, parent))
+
+    def check(self, checks: Sequence[ScriptCheck], flags: int,
+              reason: RejectReason = RejectReason.BLOCK_SCRIPT_VERIFY_FLAG_FAILED) -> None:
+        n = len(checks)
+        parts = _split_by_tx(checks, self.processes + 1) if n >= self.min_checks else None
+        if parts is None:
+            ScriptCheckQueue._check_inline(checks, flags, reason)
+            return
+        try:
+            batches = [_batch(checks, lo, hi) for lo, hi in parts[1:]]
+        except ValueError:
+            ScriptCheckQueue._check_inline(checks, flags, reason)
+            return
+        if len(self._workers) < self.processes:
+            self._start()
+        sent = []
+        redo: list[tuple[int, int]] = []
+        for (p, conn), (lo, hi), batch in zip(self._workers, parts[1:], batches):
+            try:
+                conn.send((flags, reason.value, batch))
+                sent.append((p, conn, lo, hi))
+            except (OSError, ValueError):      # a dead worker: its part inline
+                redo.append((lo, hi))
+        lo0, hi0 = parts[0]
+        error: BaseException | None = None
+        try:
+            ScriptCheckQueue._check_inline(checks[lo0:hi0], flags, reason)
+        except BaseException as e:  # noqa: BLE001 - raised below, after the workers answered
+            error = e
+        first_fail: int | None = None
+        for p, conn, lo, hi in sent:
+            try:
+                fail = conn.recv()
+            except (EOFError, OSError):
+                redo.append((lo, hi))
+                continue
+            if fail is not None and (first_fail is None or fail < first_fail):
+                first_fail = fail
+        if redo:
+            self._reap()
+        if error is not None:
+            raise error                        # the first part's: the lowest index of all
+        redo.sort()
+        for lo, hi in redo:                    # a dead worker's part, inline (below a failure)
+            if first_fail is not None and lo > first_fail:
+                break
+            ScriptCheckQueue._check_inline(checks[lo:hi], flags, reason)
+        if first_fail is not None:
+            ScriptCheckQueue._check_inline(checks[first_fail:first_fail + 1], flags, reason)
+            # the worker and this thread disagree (they never should): check its part here
+            ScriptCheckQueue._check_inline(checks[first_fail:], flags, reason)
+
+    def _reap(self) -> None:
+        alive = []
+        for p, conn in self._workers:
+            if p.is_alive():
+                alive.append((p, conn))
+            else:
+                conn.close()
+                p.join(1.0)
+        self._workers = alive
+
+    def worker_pids(self) -> list[int]:
+        return [p.pid for p, _ in self._workers if p.pid is not None]
+
+    def close(self) -> None:
+        """Stop the worker processes (each ends on the None message; killed after 5 s)."""
+        workers, self._workers = self._workers, []
+        for p, conn in workers:
+            try:
+                conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for p, conn in workers:
+            p.join(5.0)
+            if p.is_alive():
+                p.kill()               # this queue's own child only
+                p.join(5.0)
+            conn.close()
+
+
+def _split_by_tx(checks: Sequence[ScriptCheck], parts: int) -> list[tuple[int, int]] | None:
+    """[lo, hi) ranges of about n / parts checks each, cut only where a tx's checks end; None
+    when there are not enough txs for every part to get one."""
+    n = len(checks)
+    bounds = [0]
+    want = n / parts
+    prev_tx = None
+    for i, c in enumerate(checks):
+        tx = c[0]
+        if tx is not prev_tx and i and i >= want * len(bounds) and len(bounds) < parts:
+            bounds.append(i)
+        prev_tx = tx
+    if len(bounds) < parts:
+        return None
+    bounds.append(n)
+    return [(bounds[k], bounds[k + 1]) for k in range(parts)]
+
+
+def _batch(checks: Sequence[ScriptCheck], lo: int, hi: int) -> list:
+    """A worker's part: per tx (its first check's index, tx bytes, [(script, amount), ...])."""
+    out: list = []
+    i = lo
+    while i < hi:   # bounded: every pass consumes at least one check
+        tx = checks[i][0]
+        k = len(tx.vin)
+        group = checks[i:i + k]
+        if len(group) != k or any(c[0] is not tx or c[1] != j for j, c in enumerate(group)):
+            raise ValueError("a tx's checks are not all of its inputs in order")
+        out.append((i, tx.raw, [(c[2], c[3]) for c in group]))
+        i += k
+    return out
+
+
+def _process_worker(conn) -> None:  # in the worker process
+    """Check the batches `conn` brings until None (or the pipe closes); answer each with the
+    index of its first failing check, or None."""
+    from ..primitives.coin import Coin
+    from ..consensus.tx_checks import precomputed_tx_data
+
+    while True:   # bounded by the parent: it ends with None or by closing the pipe
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        flags, reason_value, batch = msg
+        reason = RejectReason(reason_value)
+        fail = None
+        for first, raw, outs in batch:
+            tx = Tx.from_bytes(raw)
+            txdata = precomputed_tx_data(tx, [Coin(amount, spk, 0, False) for spk, amount in outs])
+            for j, (spk, amount) in enumerate(outs):
+                try:
+                    check_input_script(tx, j, spk, flags, reason, amount, txdata)
+                except Exception:  # noqa: BLE001 - the parent re-runs it for the exact error
+                    fail = first + j
+                    break
+            if fail is not None:
+                break
+        conn.send(fail)

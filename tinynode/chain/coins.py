@@ -55,14 +55,16 @@ class CoinsCache:
     the next flush; `_fresh`: dirty keys the store has no row for (spending them just forgets
     them, Core's FRESH flag)."""
 
-    __slots__ = ("_store", "_coins", "_dirty", "_fresh", "_script_bytes", "budget", "hits",
-                 "misses", "flushes", "evicted")
+    __slots__ = ("_store", "_coins", "_dirty", "_fresh", "_spent", "_script_bytes", "budget",
+                 "hits", "misses", "flushes", "evicted")
 
     def __init__(self, store, budget: int = DEFAULT_DBCACHE_MIB << 20) -> None:
         self._store = store
         self._coins: dict[bytes, Coin | None] = {}
         self._dirty: set[bytes] = set()
         self._fresh: set[bytes] = set()
+        #: dirty keys cached as None (spent, store row to delete): they leave the cache at flush
+        self._spent: set[bytes] = set()
         self._script_bytes = 0
         self.budget = int(budget)
         self.hits = 0
@@ -90,7 +92,7 @@ class CoinsCache:
     def usage(self) -> int:
         """Estimated bytes held (Core `DynamicMemoryUsage`): O(1)."""
         return (len(self._coins) * ENTRY_BYTES + self._script_bytes
-                + (len(self._dirty) + len(self._fresh)) * SET_SLOT_BYTES)
+                + (len(self._dirty) + len(self._fresh) + len(self._spent)) * SET_SLOT_BYTES)
 
     def over_budget(self, extra: int = 0) -> bool:
         return self.usage() + extra > self.budget
@@ -125,7 +127,7 @@ class CoinsCache:
         """Take a committed step's coin changes as dirty entries (Core `BatchWrite` into the
         cache): a spent coin created since the last flush is forgotten; a coin added where the
         store has no row (not cached as a pending spend) is fresh."""
-        coins, dirty, fresh = self._coins, self._dirty, self._fresh
+        coins, dirty, fresh, spent = self._coins, self._dirty, self._fresh, self._spent
         sb = 0
         for k, c in changes.items():
             old = coins.get(k)
@@ -139,29 +141,33 @@ class CoinsCache:
                 else:
                     coins[k] = None
                     dirty.add(k)
+                    spent.add(k)
             else:
                 if k not in coins:
                     fresh.add(k)
+                elif old is None:       # a pending spend undone (a disconnect restores it)
+                    spent.discard(k)
                 coins[k] = c
                 dirty.add(k)
                 sb += len(c.script_pubkey)
         self._script_bytes += sb
 
     def flush_changes(self) -> dict[bytes, Coin | None]:
-        """The dirty entries as store changes (None = delete the row). Call `mark_flushed` once
-        the store write holding them committed."""
+        """The dirty entries as store changes (None = delete the row), in key order (the store
+        writes them in that order; sorting an already sorted list again costs it ~nothing). Call
+        `mark_flushed` once the store write holding them committed."""
         coins = self._coins
-        return {k: coins[k] for k in self._dirty}
+        return {k: coins[k] for k in sorted(self._dirty)}
 
     def mark_flushed(self) -> None:
         """The store now holds every dirty entry: spent entries leave the cache, live ones stay
         (clean, warm); then clean coins are evicted if the cache is still over budget."""
         coins = self._coins
-        for k in self._dirty:
-            if coins[k] is None:
-                del coins[k]
+        for k in self._spent:
+            del coins[k]
         self._dirty = set()
         self._fresh = set()
+        self._spent = set()
         self.flushes += 1
         if self.usage() > self.budget:
             self.trim(self.budget * TRIM_TO)
@@ -175,6 +181,7 @@ class CoinsCache:
         self._coins.clear()
         self._dirty = set()
         self._fresh = set()
+        self._spent = set()
         self._script_bytes = 0
 
     def __len__(self) -> int:

@@ -102,6 +102,8 @@ class ChainWriter:
     Outside catching up, staged blocks are also committed before a tx-lane job starts, so
     transaction work sees the mempool updated for every block it validates against.
     Chain events are emitted only after the commit that contains their block.
+    A commit writes the blocks, not the coins cache (see `_flush`): the coins go to the store
+    when the cache is over `--dbcache`, every `COINS_FLUSH_SECONDS`, and at `stop()`.
     """
 
     SYNC_FLUSH_BLOCKS = 1000
@@ -296,10 +298,19 @@ class ChainWriter:
         return self._cs.process_headers(headers)  # type: ignore[union-attr]
 
     def _flush(self) -> None:  # writer thread; a failure is fatal (ChainState raises it)
+        """Commit the staged steps: block bodies, index rows and undo records, then their events
+        (`ChainState.commit`). The coins cache is written by that commit only when it is over
+        its budget or its flush interval has passed, and always at `stop()` (Core writes block
+        data as it comes but flushes the coins only when the cache is full, periodically
+        — DATABASE_WRITE_INTERVAL — or at shutdown: `FlushStateToDisk` IF_NEEDED / PERIODIC /
+        ALWAYS). After a kill the store's tip is the last coins flush, and the start connects
+        the committed blocks above it again (`ChainState._load`)."""
         cs = self._cs
-        flush = getattr(cs, "flush", None)  # a stand-in chain may keep nothing to commit
-        if flush is not None and not self._closed:
-            flush()
+        if cs is None or self._closed:
+            return
+        commit = getattr(cs, "commit", None) or getattr(cs, "flush", None)  # a stand-in chain
+        if commit is not None:                                              # may keep nothing
+            commit()
 
     def _job(self, fn: Callable[..., Any], args: tuple) -> Any:
         try:
