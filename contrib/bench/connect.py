@@ -65,7 +65,6 @@ from _common import emit  # noqa: E402  (also puts the repo root on sys.path)
 from tests.framework.blockbuilder import BlockBuilder  # noqa: E402
 from tests.framework.miniwallet import MiniWallet, Utxo, sign_p2pkh_input  # noqa: E402
 from tinynode.chain.chainstate import ChainState  # noqa: E402
-from tinynode.chain.checkqueue import ProcessScriptCheckQueue  # noqa: E402
 from tinynode.chain.coins import DEFAULT_DBCACHE_MIB  # noqa: E402
 from tinynode.chain.writer import ChainWriter  # noqa: E402
 from tinynode.params import REGTEST  # noqa: E402
@@ -273,9 +272,6 @@ def main() -> int:
     ap.add_argument("--dbcache", type=int, default=DEFAULT_DBCACHE_MIB,
                     help=f"coins cache budget in MiB (default {DEFAULT_DBCACHE_MIB})")
     ap.add_argument("--no-cache", action="store_true")
-    ap.add_argument("--script-procs", type=int, default=0,
-                    help="check scripts with this many worker processes (ProcessScriptCheckQueue) "
-                         "instead of the ChainState's threads; their CPU time is added to the total")
     ap.add_argument("--restarts", type=int, default=3,
                     help="timed daemon restarts on the connected chain (0: none)")
     ap.add_argument("--stream", action="store_true",
@@ -330,10 +326,6 @@ def main() -> int:
         cs = ChainState(REGTEST, store, script_checks=True, flush_blocks=args.flush_blocks,
                         flush_seconds=flush_seconds, script_check_threads=args.script_threads,
                         dbcache=args.dbcache << 20)
-        if args.script_procs:
-            cs.script_check_queue.close()
-            cs.script_check_queue = ProcessScriptCheckQueue(args.script_procs)
-        worker_cpu = 0.0
         try:
             for _ in range(PREMINE):
                 res = cs.process_block(next(chain))
@@ -355,9 +347,6 @@ def main() -> int:
             final_flush = time.process_time() - t
             wall += time.perf_counter() - w
             assert cs.height == n_total
-            if args.script_procs:
-                from ibd import cpu_seconds
-                worker_cpu = sum(cpu_seconds(pid) for pid in cs.script_check_queue.worker_pids())
             cache = cs.coins
             cache_note = (f"coins cache: {len(cache)} entries, ~{cache.usage() / 2**20:.0f} MiB of "
                           f"{args.dbcache} MiB, {cache.flushes} chainstate flushes (last one "
@@ -366,7 +355,7 @@ def main() -> int:
             cs.close()
         restarts = [restart_seconds(Path(d), n_total) for _ in range(args.restarts)]
 
-    total = sum(per_block) + final_flush + worker_cpu
+    total = sum(per_block) + final_flush
     inputs_per_s = inputs / total
     emit(BENCH, "connect_inputs_per_s", inputs_per_s, "inputs/s (cpu)", target=">= 0.5",
          reference="coincurve parse+verify/s (cpu)", reference_value=verify_rate)
@@ -380,9 +369,6 @@ def main() -> int:
              "MiB", target=f"<= {args.dbcache + 150}", reference="peak RSS of the process; target dbcache + 150")
     emit(BENCH, "connect_inputs_per_wall_s", inputs / wall, "inputs/s (wall)",
          reference="coincurve parse+verify/s (cpu)", reference_value=verify_rate)
-    if args.script_procs:
-        print(f"# script check processes: {args.script_procs}, {worker_cpu:.2f}s cpu (in the total)",
-              file=sys.stderr)
     print(f"# script check threads {cs.script_check_queue.threads}; flush every {args.flush_blocks} steps; "
           f"{len(per_block)} spend blocks, {inputs} inputs: cpu {total:.2f}s "
           f"({1000 * total / len(per_block):.1f} ms/block), wall {wall:.2f}s "

@@ -23,7 +23,7 @@ import pytest
 
 from tinynode.chain import checkqueue
 from tinynode.chain.chainstate import ChainState
-from tinynode.chain.checkqueue import ProcessScriptCheckQueue, ScriptCheckQueue, default_script_check_threads
+from tinynode.chain.checkqueue import ScriptCheckQueue, default_script_check_threads
 from tinynode.chain.index import BlockStatus
 from tinynode.consensus.block_checks import script_flags_for_height
 from tinynode.consensus.errors import RejectReason as R
@@ -313,45 +313,3 @@ def test_bad_input_in_a_later_tx_than_a_non_script_failure(workers_always):
             assert cs.process_block(blk).reason == R.BAD_TXNS_INPUTS_MISSINGORSPENT
         finally:
             cs.close()
-
-
-# ------------------------------------------------------------------------------ worker processes
-@pytest.fixture(scope="module")
-def proc_queue():
-    """One queue with a worker process for the module's process tests (spawning costs ~0.5 s)."""
-    q = ProcessScriptCheckQueue(1, min_checks=2)
-    yield q
-    q.close()
-    assert q.worker_pids() == []
-
-
-@pytest.mark.parametrize("bad", CASES, ids=_case_id)
-def test_process_queue_matches_inline(chain, bad, proc_queue):
-    """The checks cut at tx boundaries (0 1 2 3 | 4 5 6 7: this thread, then the worker) give
-    inline's verdict: the lowest failing input's reason and script error, wherever it sits."""
-    b, blocks, txs = chain
-    checks = _checks(_with_bad_inputs(txs, bad), b.wallet.script_pubkey)
-    flags = script_flags_for_height(len(blocks) + 1, REGTEST)
-    expected = None if not bad else (R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED, bad[min(bad)])
-    assert checkqueue._split_by_tx(checks, 2) == [(0, 4), (4, 8)]
-    assert _outcome(proc_queue, checks, flags) == expected
-    assert len(proc_queue.worker_pids()) == 1
-
-
-def test_process_queue_replaces_a_dead_worker(chain):
-    b, blocks, txs = chain
-    flags = script_flags_for_height(len(blocks) + 1, REGTEST)
-    good = _checks(txs, b.wallet.script_pubkey)
-    bad = _checks(_with_bad_inputs(txs, {6: "EQUALVERIFY"}), b.wallet.script_pubkey)
-    q = ProcessScriptCheckQueue(1, min_checks=2)
-    try:
-        assert _outcome(q, good, flags) is None
-        (p, _conn), = q._workers
-        p.kill()                                   # this test's own child process
-        p.join(10)
-        # the block whose worker died is checked inline: same verdict
-        assert _outcome(q, bad, flags) == (R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED, "EQUALVERIFY")
-        assert _outcome(q, bad, flags) == (R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED, "EQUALVERIFY")
-        assert len(q.worker_pids()) == 1 and q.worker_pids()[0] != p.pid
-    finally:
-        q.close()
