@@ -389,11 +389,13 @@ class _ProcessPool:
         try:
             if w.conn.poll(timeout):
                 return scriptworker.decode_reply(w.conn.recv_bytes())
-            log.warning("script check worker %s gave no answer in %.0f s: killed", w.proc.pid, timeout)
+            log.warning("script check worker %s gave no answer in %.1f s: killed, its checks "
+                        "run inline", w.proc.pid, timeout)
+            self._discard(w)
         except (EOFError, OSError, ValueError):
+            self._discard(w)
             log.warning("script check worker %s died (exit code %s): its checks run inline",
                         w.proc.pid, w.proc.exitcode)
-        self._discard(w)
         return None
 
     def _discard(self, w: _Worker) -> None:
