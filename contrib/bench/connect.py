@@ -32,7 +32,7 @@ mean and median block time, the chainstate flushes and the peak RSS of the proce
 holds the whole chain's `Block` objects).
 
 Usage: contrib/bench/connect.py [--quick] [--blocks N] [--txs K] [--flush-blocks N]
-                                [--script-threads N] [--dbcache MiB] [--no-cache]
+                                [--script-threads N] [--script-mode MODE] [--dbcache MiB] [--no-cache]
 """
 
 from __future__ import annotations
@@ -186,6 +186,8 @@ def main() -> int:
                     help="activation steps per store transaction (default: the writer's sync policy)")
     ap.add_argument("--script-threads", type=int, default=None,
                     help="script check worker threads (default: the ChainState's, one per extra core; 0: inline)")
+    ap.add_argument("--script-mode", default="threads", choices=("auto", "inline", "threads", "processes"),
+                    help="what the script check workers are (the daemon's --scriptcheck-mode; default threads)")
     ap.add_argument("--dbcache", type=int, default=DEFAULT_DBCACHE_MIB,
                     help=f"coins cache budget in MiB (default {DEFAULT_DBCACHE_MIB})")
     ap.add_argument("--no-cache", action="store_true")
@@ -205,7 +207,7 @@ def main() -> int:
         flush_seconds = ChainWriter.SYNC_FLUSH_SECONDS if args.flush_blocks > 1 else 0.0
         cs = ChainState(REGTEST, store, script_checks=True, flush_blocks=args.flush_blocks,
                         flush_seconds=flush_seconds, script_check_threads=args.script_threads,
-                        dbcache=args.dbcache << 20)
+                        dbcache=args.dbcache << 20, script_check_mode=args.script_mode)
         try:
             for blk in blocks[:PREMINE]:
                 res = cs.process_block(blk)
@@ -245,7 +247,8 @@ def main() -> int:
          reference=f"median cpu s/block, top {tenth} / bottom {tenth} spend blocks")
     emit(BENCH, "connect_inputs_per_wall_s", inputs / wall, "inputs/s (wall)",
          reference="coincurve parse+verify/s (cpu)", reference_value=verify_rate)
-    print(f"# script check threads {cs.script_check_queue.threads}; flush every {args.flush_blocks} steps; "
+    print(f"# script checks: {cs.script_check_queue.threads} {args.script_mode} workers, last mode "
+          f"{cs.script_check_queue.mode_in_use}; flush every {args.flush_blocks} steps; "
           f"{len(per_block)} spend blocks, {inputs} inputs: cpu {total:.2f}s "
           f"({1000 * total / len(per_block):.1f} ms/block), wall {wall:.2f}s "
           f"({inputs / wall:.0f} inputs/s); bottom {1000 * bottom:.1f} ms, top {1000 * top:.1f} ms",

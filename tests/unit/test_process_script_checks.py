@@ -368,3 +368,37 @@ def test_chainstate_with_processes(chain, bad, small_blocks):
                 else ("invalid", R.BLOCK_SCRIPT_VERIFY_FLAG_FAILED, bad[min(bad)]))
     assert results == [expected, expected]
 
+
+
+# ------------------------------------------------------------------------------ the daemon
+async def test_node_options_reach_the_queue_and_shutdown_leaves_no_worker_process():
+    """`--par 2 --scriptcheck-mode processes`: the node's ChainState checks scripts with one
+    worker process, and stopping the node ends it (no child process left behind)."""
+    import shutil
+
+    from tinynode.config import NodeConfig, from_args
+    from tinynode.node import Node
+
+    from tests.framework.nodes import net_config, short_tmpdir
+
+    cfg = from_args(["--par", "2", "--scriptcheck-mode", "processes"], env={"HOME": "/nonexistent"})
+    assert (cfg.par, cfg.scriptcheck_mode, cfg.script_check_workers) == (2, "processes", 1)
+    default = from_args([], env={"HOME": "/nonexistent"})
+    assert (default.par, default.scriptcheck_mode) == (0, "auto")
+    d = short_tmpdir()
+    try:
+        config = NodeConfig(datadir=d, network="regtest", port=0, bind="127.0.0.1", wallet=False,
+                            par=2, scriptcheck_mode="processes")
+        node = Node(config, net_config=net_config())
+        await node.start()
+        try:
+            queue = node.writer.chainstate.script_check_queue
+            assert (queue.threads, queue.mode) == (1, "processes")
+            assert await node.writer.call(queue.start_processes)
+            pids = queue.worker_pids()
+            assert len(pids) == 1 and _alive(pids[0])
+        finally:
+            await node.stop()
+        assert not any(_alive(p) for p in pids)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
