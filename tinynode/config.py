@@ -127,6 +127,8 @@ class NodeConfig:
     mocktime: int = 0                  # Core -mocktime: start with the clock frozen here (0 = system clock)
     txospenderindex: bool = False      # Core -txospenderindex: the spender index (gettxspendingprevout)
     dbcache: int = 300                 # Core -dbcache: the coins cache's memory budget, MiB
+    par: int = 0                       # Core -par: script check threads incl. the caller (0 = auto)
+    scriptcheck_mode: str = "auto"     # what the script check workers are (chain/checkqueue.py)
     # Core's test-chain options
     accept_nonstd_txn: bool = False    # Core -acceptnonstdtxn (test chains only)
     minimum_chain_work: int | None = None   # Core -minimumchainwork (None = the network's)
@@ -168,6 +170,13 @@ class NodeConfig:
         if "bip94" in self.test and not params.enforce_bip94:
             changes["enforce_bip94"] = True   # Core -test=bip94 (regtest only)
         return replace(params, **changes) if changes else params
+
+    @property
+    def script_check_workers(self) -> int:
+        """Core's -par as a number of script check workers beside the calling thread."""
+        from .chain.checkqueue import script_check_workers
+
+        return script_check_workers(self.par)
 
     @property
     def dbcache_bytes(self) -> int:
@@ -475,6 +484,16 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
                    help="memory for the coins cache in MiB, as Core's -dbcache (default 300, "
                         "minimum 4): coins are written to disk when it is full, every 10 minutes "
                         "and at shutdown; more means fewer disk writes during sync")
+    g.add_argument("--par", type=int, default=0, metavar="N",
+                   help="script verification threads or processes, counting the one that "
+                        "connects blocks, as Core's -par: 0 = one per core (default), 1 = "
+                        "inline, <0 = leave that many cores free; at most 16")
+    g.add_argument("--scriptcheck-mode", default="auto",
+                   choices=("auto", "inline", "threads", "processes"),
+                   help="what the --par workers are: threads (they share the GIL: only the "
+                        "signature checks overlap), processes (whole checks on other cores; "
+                        "each block's inputs are sent as bytes), inline, or auto (default: the "
+                        "fastest, measured every 256 blocks)")
     g.add_argument("--blocksonly", action="store_true", default=False,
                    help="ask peers for no transactions, as Core's -blocksonly: our version says "
                         "relay=0 and only peers with the `relay` permission may send txs")
@@ -525,6 +544,7 @@ def _core_options(ns: argparse.Namespace) -> dict[str, object]:
     """NodeConfig fields from the options of `_add_core_options`."""
     out: dict[str, object] = {
         "txindex": ns.txindex, "prune": ns.prune, "fastprune": ns.fastprune, "dbcache": ns.dbcache,
+        "par": ns.par, "scriptcheck_mode": ns.scriptcheck_mode,
         "block_version": ns.blockversion, "permit_bare_multisig": bool(ns.permitbaremultisig),
         "persist_mempool": bool(ns.persistmempool), "blocks_only": bool(ns.blocksonly),
         "test": tuple(ns.test),

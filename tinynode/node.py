@@ -312,7 +312,8 @@ class Node:
                 store.close()
                 raise
             cs = ChainState(params, store, now=clock, dbcache=cfg.dbcache_bytes,
-                            activate=mode is None)
+                            activate=mode is None, script_check_threads=cfg.script_check_workers,
+                            script_check_mode=cfg.scriptcheck_mode)
             cs.configure_prune(cfg.prune_target_bytes, prune_after)
             if mode is not None:   # Core ImportBlocks (-reindex) / ActivateBestChain (-reindex-chainstate)
                 self.reindex_result = run_reindex(cs, mode, self._interrupt.is_set,

@@ -32,8 +32,9 @@ script check workers' GIL hand-offs count against them).
 
 Before timing, the bench's own pre-built chain is frozen out of Python's cyclic GC (`gc.freeze`:
 a node holds no such chain; `--no-gc-freeze` keeps it in); stderr shows the GC's CPU time.
-`--script-procs N` checks scripts with `ProcessScriptCheckQueue` (N worker processes) instead of
-the ChainState's threads; the workers' CPU time (from /proc) is added to the CPU total.
+`--script-mode inline|threads|processes|auto` is how the script checks run (the daemon's
+`--scriptcheck-mode`, chain/checkqueue.py); in "processes" the worker's CPU is not in
+`connect_inputs_per_s` (compare modes by `connect_inputs_per_wall_s`).
 
 `--dbcache MiB` is the coins cache's memory budget (the daemon's `--dbcache`, default 300): the
 coins are written only when the cache goes over it, and by the final flush. stderr shows the
@@ -41,8 +42,8 @@ mean and median block time, the chainstate flushes and the peak RSS of the proce
 holds the whole chain's `Block` objects).
 
 Usage: contrib/bench/connect.py [--quick] [--blocks N] [--txs K] [--flush-blocks N]
-                                [--script-threads N | --script-procs N] [--dbcache MiB]
-                                [--restarts N] [--no-gc-freeze] [--no-cache]
+                                [--script-threads N] [--script-mode MODE] [--dbcache MiB]
+                                [--restarts N] [--stream] [--no-gc-freeze] [--no-cache]
 """
 
 from __future__ import annotations
@@ -269,6 +270,8 @@ def main() -> int:
                     help="activation steps per store transaction (default: the writer's sync policy)")
     ap.add_argument("--script-threads", type=int, default=None,
                     help="script check worker threads (default: the ChainState's, one per extra core; 0: inline)")
+    ap.add_argument("--script-mode", default="threads", choices=("auto", "inline", "threads", "processes"),
+                    help="what the script check workers are (the daemon's --scriptcheck-mode; default threads)")
     ap.add_argument("--dbcache", type=int, default=DEFAULT_DBCACHE_MIB,
                     help=f"coins cache budget in MiB (default {DEFAULT_DBCACHE_MIB})")
     ap.add_argument("--no-cache", action="store_true")
@@ -325,7 +328,7 @@ def main() -> int:
         flush_seconds = ChainWriter.SYNC_FLUSH_SECONDS if args.flush_blocks > 1 else 0.0
         cs = ChainState(REGTEST, store, script_checks=True, flush_blocks=args.flush_blocks,
                         flush_seconds=flush_seconds, script_check_threads=args.script_threads,
-                        dbcache=args.dbcache << 20)
+                        dbcache=args.dbcache << 20, script_check_mode=args.script_mode)
         try:
             for _ in range(PREMINE):
                 res = cs.process_block(next(chain))
@@ -369,7 +372,8 @@ def main() -> int:
              "MiB", target=f"<= {args.dbcache + 150}", reference="peak RSS of the process; target dbcache + 150")
     emit(BENCH, "connect_inputs_per_wall_s", inputs / wall, "inputs/s (wall)",
          reference="coincurve parse+verify/s (cpu)", reference_value=verify_rate)
-    print(f"# script check threads {cs.script_check_queue.threads}; flush every {args.flush_blocks} steps; "
+    print(f"# script checks: {cs.script_check_queue.threads} {args.script_mode} workers, last mode "
+          f"{cs.script_check_queue.mode_in_use}; flush every {args.flush_blocks} steps; "
           f"{len(per_block)} spend blocks, {inputs} inputs: cpu {total:.2f}s "
           f"({1000 * total / len(per_block):.1f} ms/block), wall {wall:.2f}s "
           f"({inputs / wall:.0f} inputs/s); bottom {1000 * bottom:.1f} ms, top {1000 * top:.1f} ms",

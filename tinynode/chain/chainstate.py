@@ -284,13 +284,15 @@ class ChainState:
     `script_checks=False` skips only the script interpreter (every other rule still runs).
     `script_check_threads`: worker threads that verify a block's input scripts alongside the
     calling thread (Core `-par`; `chain/checkqueue.py`); None = one per extra core, 0 = inline.
+    `script_check_mode`: what those workers are (`checkqueue.SCRIPT_CHECK_MODES`).
     """
 
     def __init__(self, params: ChainParams, store, now: Callable[[], float] = _time.time, *,
                  dbcache: int = DEFAULT_DBCACHE_MIB << 20, script_checks: bool = True,
                  max_unconnected_blocks: int = MAX_UNCONNECTED_BLOCKS,
                  flush_blocks: int = 1, flush_seconds: float = 0.5,
-                 script_check_threads: int | None = None, activate: bool = True) -> None:
+                 script_check_threads: int | None = None, activate: bool = True,
+                 script_check_mode: str = "threads") -> None:
         self.params = params
         #: the store itself (for read-only callers outside the writer's jobs); ChainState uses
         #: `_store`, which turns any store exception into a FatalStorageError
@@ -299,7 +301,8 @@ class ChainState:
         self._now = now
         self.script_checks = script_checks
         self.script_check_queue = ScriptCheckQueue(
-            default_script_check_threads() if script_check_threads is None else script_check_threads)
+            default_script_check_threads() if script_check_threads is None else script_check_threads,
+            mode=script_check_mode)
         #: txs whose scripts the mempool verified (Core's script execution cache)
         self.script_cache = ScriptExecutionCache()
         self.index = BlockIndex()
