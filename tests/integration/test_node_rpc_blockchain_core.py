@@ -79,3 +79,96 @@ async def test_waitforblock_waitfornewblock_waitforblockheight(tmp_path):
     assert (e.value.code, e.value.message) == (-3, "JSON value of type string is not of expected type number")
     assert (await rpc.call("getblock", h1, True))["hash"] == h1
     await t.stop()
+
+
+async def _submit_chain(rpc, builder, n_blocks: int, spend_at: int) -> list:
+    """Submit `n_blocks` builder blocks from height 1; block `spend_at` spends block 1's coinbase."""
+    blocks = []
+    for i in range(1, n_blocks + 1):
+        spend = builder.coinbase_utxo("b1") if i == spend_at else None
+        b = builder.next_block(f"b{i}", spend=spend)
+        assert await rpc.call("submitblock", b.serialize().hex()) is None
+        blocks.append(b)
+    return blocks
+
+
+async def test_verificationprogress_is_cores_guess_at_the_nodes_clock(tmp_path):
+    from tests.framework.blockbuilder import BlockBuilder
+    t = await start_node(tmp_path / "n")
+    rpc = t.rpc
+    builder = BlockBuilder()
+    blocks = await _submit_chain(rpc, builder, 12, spend_at=0)
+    tip_time = blocks[-1].header.time
+    chain_txs = 13                                  # genesis + 12 coinbases
+    # an old tip (over 2 h): the tip's own time, 0.001 tx/s (Core's regtest ChainTxData) since
+    await rpc.call("setmocktime", tip_time + 2 * 3600 + 1)
+    assert (await rpc.call("getblockchaininfo"))["verificationprogress"] == chain_txs / (chain_txs + 7.201)
+    # a recent tip with no better header: exactly 1
+    await rpc.call("setmocktime", tip_time + 2 * 3600)
+    assert (await rpc.call("getblockchaininfo"))["verificationprogress"] == 1
+    # one more header: the tip counts as one target spacing (600 s) old
+    nxt = builder.next_block("h13")
+    assert await rpc.call("submitheader", nxt.header.serialize().hex()) is None
+    info = await rpc.call("getblockchaininfo")
+    assert (info["blocks"], info["headers"]) == (12, 13)
+    assert info["verificationprogress"] == chain_txs / (chain_txs + 0.6)
+    await t.stop()
+
+
+async def test_getblock_without_its_undo_record_or_body_gives_cores_errors(tmp_path):
+    import sqlite3
+    from tests.framework.blockbuilder import BlockBuilder
+    t = await start_node(tmp_path / "n")
+    rpc = t.rpc
+    builder = BlockBuilder()
+    blocks = await _submit_chain(rpc, builder, 102, spend_at=102)
+    bh = blocks[-1].hash_hex
+    fee = builder.spend_txs["b102"]
+    b2 = await rpc.call("getblock", bh, 2)
+    assert b2["tx"][1]["txid"] == fee.txid_hex and b2["tx"][1]["fee"] > 0
+    assert "prevout" in (await rpc.call("getblock", bh, 3))["tx"][1]["vin"][0]
+    assert (await rpc.call("getblockstats", bh, ["totalfee"]))["totalfee"] > 0
+
+    # a header with no body: Core CheckBlockDataAvailability's text for getblock and getblockstats
+    c = builder.next_block("c103")
+    assert await rpc.call("submitheader", c.header.serialize().hex()) is None
+    for call in (rpc.call("getblock", c.hash_hex),
+                 rpc.call("getblockstats", c.hash_hex)):
+        with pytest.raises(RPCError) as e:
+            await call
+        assert (e.value.code, e.value.message) == (-1, "Block not available (not fully downloaded)")
+    # a body on that header: stored, never connected, so no undo record: no fee, no prevout
+    d = builder.next_block("d104", spend=builder.coinbase_utxo("b2"))
+    assert await rpc.call("submitblock", d.serialize().hex()) == "inconclusive"
+    d_hash = d.hash_hex
+    for verbosity in (2, 3):
+        tx = (await rpc.call("getblock", d_hash, verbosity))["tx"][1]
+        assert "fee" not in tx and all("prevout" not in vin for vin in tx["vin"])
+    with pytest.raises(RPCError) as e:
+        await rpc.call("getblockstats", d_hash)
+    assert (e.value.code, e.value.message) == (-1, "Undo data not available")
+
+    # the active block's undo row is deleted from the store (corruption, a pruning race)
+    db = sqlite3.connect(tmp_path / "n" / "regtest" / "chain.sqlite")
+    with db:
+        assert db.execute("DELETE FROM undo WHERE hash=?", (blocks[-1].hash,)).rowcount == 1
+    assert (await rpc.call("getblock", bh, 1))["tx"][1] == fee.txid_hex   # verbosity 1 reads no undo
+    for verbosity in (2, 3):
+        with pytest.raises(RPCError) as e:
+            await rpc.call("getblock", bh, verbosity)
+        assert (e.value.code, e.value.message) == (
+            -32603, "Undo data expected but can't be read. This could be due to disk corruption "
+                    "or a conflict with a pruning event.")
+    with pytest.raises(RPCError) as e:
+        await rpc.call("getblockstats", bh)
+    assert (e.value.code, e.value.message) == (-1, "Can't read undo data from disk")
+    # an old block's body row (not among the chainstate's 64 recent blocks held in memory):
+    # Core's text when the block file is gone
+    with db:
+        assert db.execute("DELETE FROM blocks WHERE hash=?", (blocks[9].hash,)).rowcount == 1
+    db.close()
+    for verbosity in (0, 1, 2):
+        with pytest.raises(RPCError) as e:
+            await rpc.call("getblock", blocks[9].hash_hex, verbosity)
+        assert (e.value.code, e.value.message) == (-1, "Block not found on disk")
+    await t.stop()

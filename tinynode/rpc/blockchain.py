@@ -22,6 +22,7 @@ from .util import (
 )
 from .rawtx import txindex_enabled
 from ..chain.chainstate import MIN_BLOCKS_TO_KEEP, PRUNE_TARGET_MANUAL
+from ..chain.progress import chain_tx_data_for, guess_verification_progress
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,19 @@ Returns an object containing various state info regarding blockchain processing.
                 "bestblockhash": hash_to_hex(tip.hash), "bits": f"{tip.header.bits:08x}",
                 "target": _target_hex(tip.header.bits), "difficulty": self._difficulty(tip.header.bits),
                 "time": tip.header.time, "mediantime": cs.median_time_past(tip),
-                "verificationprogress": 1.0 if best.height <= tip.height else tip.height / max(1, best.height),
+                "verificationprogress": self._verification_progress(cs, tip),
                 "initialblockdownload": self.node.in_ibd(), "chainwork": f"{tip.chainwork:064x}",
                 "size_on_disk": self.node.size_on_disk(), "warnings": [],
                 **_prune_info(cs),
             }
         return await self._w(work)
+
+    def _verification_progress(self, cs: Any, entry: Any) -> float:
+        """Core `GuessVerificationProgress(pindex)` for `entry` at the node's clock."""
+        return guess_verification_progress(
+            self._chain_tx_count(entry), entry.header.time, entry.height, cs.best_header.height,
+            self.node.clock.seconds(), self._params.pow_target_spacing,
+            chain_tx_data_for(self._params.name))
 
     # --- waiting for blocks (Core's waitfornewblock / waitforblock / waitforblockheight) ------
     def _tip_ref(self) -> dict:
@@ -266,15 +274,40 @@ If verbosity is 3, also the coin each input spent ("prevout")."""
             entry = cs.get_entry(bh)
             if entry is None:
                 raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
-            block = cs.get_block(bh)
-            if block is None:
-                if cs.is_block_pruned(entry):
-                    raise RPCError(RPC_MISC_ERROR, "Block not available (pruned data)")
-                raise RPCError(RPC_MISC_ERROR, "Block not available (not fully downloaded)")
+            block = self._block_checked(entry)
             if v <= 0:
                 return block.serialize().hex()
             return self._block_to_json(block, entry, v)
         return await self._w(work)
+
+    def _block_checked(self, entry: Any) -> Any:
+        """Core `GetBlockChecked` (CheckBlockDataAvailability, then the read): the block's
+        body, or Core's RPC_MISC_ERROR for pruned / never downloaded data."""
+        cs = self._cs()
+        block = cs.get_block(entry.hash)
+        if block is None:
+            if cs.is_block_pruned(entry):
+                raise RPCError(RPC_MISC_ERROR, "Block not available (pruned data)")
+            if not entry.have_data:
+                raise RPCError(RPC_MISC_ERROR, "Block not available (not fully downloaded)")
+            raise RPCError(RPC_MISC_ERROR, "Block not found on disk")
+        return block
+
+    def _undo_checked(self, block: Any, entry: Any) -> list:
+        """Core `GetUndoChecked`: the coins each non-coinbase tx spent (none for genesis);
+        "Undo data not available" (with "(pruned data)" when pruned) for a block with no undo
+        record to expect (tinynode keeps undo for the active chain only), "Can't read undo data
+        from disk" when the record is expected and unreadable."""
+        if entry.height == 0:
+            return []
+        if not self._undo_expected(entry):
+            if self._cs().is_block_pruned(entry):
+                raise RPCError(RPC_MISC_ERROR, "Undo data not available (pruned data)")
+            raise RPCError(RPC_MISC_ERROR, "Undo data not available")
+        spent = self._block_spent_coins(block, entry)
+        if spent is None:
+            raise RPCError(RPC_MISC_ERROR, "Can't read undo data from disk")
+        return spent
 
     async def m_getblockheader(self, blockhash, verbose=True) -> Any:
         """getblockheader "blockhash" ( verbose )
@@ -591,13 +624,8 @@ block's undo record (the coins its txs spent)."""
                 entry = cs.get_entry(bh)
                 if entry is None:
                     raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
-            block = cs.get_block(entry.hash)
-            if block is None:
-                raise RPCError(RPC_MISC_ERROR, "Block not found on disk")
-            spent = [] if entry.height == 0 else self._block_spent_coins(block, entry)
-            if spent is None:
-                raise RPCError(RPC_MISC_ERROR, "Undo data expected but can't be read. This could be due "
-                                               "to disk corruption or a conflict with a pruning event.")
+            block = self._block_checked(entry)
+            spent = self._undo_checked(block, entry)
             return block_stats(block, entry.height, entry.hash, entry.header.time,
                                cs.median_time_past(entry), spent, self._params.block_subsidy(entry.height))
         all_stats = await self._w(work)

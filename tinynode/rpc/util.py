@@ -27,7 +27,8 @@ from ..script.script import iter_ops
 from ..script.sigcheck import is_valid_signature_encoding
 from ..validation import TxOrigin
 from .protocol import (
-    Amount, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND, RPC_MISC_ERROR,
+    Amount, RPC_INTERNAL_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_METHOD_NOT_FOUND,
+    RPC_MISC_ERROR,
     RPC_TYPE_ERROR, RPC_VERIFY_ERROR, RPC_VERIFY_REJECTED, RPCError,
 )
 
@@ -35,6 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..node import Node
 
 log = logging.getLogger(__name__)
+
+#: Core's RPC_INTERNAL_ERROR text (blockToJSON, getrawtransaction) for an undo record that
+#: should be there and cannot be read
+UNDO_UNREADABLE = ("Undo data expected but can't be read. This could be due to disk corruption "
+                   "or a conflict with a pruning event.")
 
 
 # --- argument helpers ---------------------------------------------------------------------------
@@ -355,7 +361,11 @@ class RPCArea:
         h = block.header
         if verbosity >= 2:
             txs = [self.tx_to_json(tx, include_hex=True) for tx in block.txs]
-            spent = self._block_spent_coins(block, entry) if active else None
+            spent = None
+            if self._undo_expected(entry):   # Core blockToJSON: have_undo
+                spent = self._block_spent_coins(block, entry)
+                if spent is None:
+                    raise RPCError(RPC_INTERNAL_ERROR, UNDO_UNREADABLE)
             if spent is not None:  # Core ≥ 25: "fee" for each non-coinbase tx when undo data exists
                 for j, tx, coins in zip(txs[1:], block.txs[1:], spent):
                     j["fee"] = amount_to_json(sum(c.value for c in coins) - sum(o.value for o in tx.vout))
@@ -383,6 +393,15 @@ class RPCArea:
         if nxt is not None:
             j["nextblockhash"] = hash_to_hex(nxt)
         return j
+
+    def _undo_expected(self, entry) -> bool:
+        """Core's `!IsBlockPruned(blockindex) && blockindex.nStatus & BLOCK_HAVE_UNDO`: the
+        store holds an undo record for every block of the active chain above genesis that is
+        not pruned (connecting writes it; disconnecting and pruning delete it), so a block
+        there without a readable record is corruption, not a normal state."""
+        cs = self._cs()
+        return (entry.height > 0 and cs.get_block_hash(entry.height) == entry.hash
+                and not cs.is_block_pruned(entry))
 
     def _block_spent_coins(self, block: Block, entry) -> list[list] | None:
         """The coins each non-coinbase tx of the block spent, from its undo record (in spending
