@@ -159,6 +159,10 @@ async def test_getblock_without_its_undo_record_or_body_gives_cores_errors(tmp_p
         assert (e.value.code, e.value.message) == (
             -32603, "Undo data expected but can't be read. This could be due to disk corruption "
                     "or a conflict with a pruning event.")
+    with pytest.raises(RPCError) as e:   # Core getrawtransaction with its block: the same error
+        await rpc.call("getrawtransaction", fee.txid_hex, 2, bh)
+    assert e.value.code == -32603 and e.value.message.startswith("Undo data expected but can't be read.")
+    assert (await rpc.call("getrawtransaction", fee.txid_hex, 1, bh))["txid"] == fee.txid_hex
     with pytest.raises(RPCError) as e:
         await rpc.call("getblockstats", bh)
     assert (e.value.code, e.value.message) == (-1, "Can't read undo data from disk")

@@ -18,12 +18,12 @@ from ..script.descriptor import add_checksum, infer_descriptor
 from ..script.script import ScriptParseError, iter_ops, multisig_info
 from ..validation import TxOrigin
 from .protocol import (
-    RPC_DESERIALIZATION_ERROR, RPC_MISC_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_TYPE_ERROR,
+    RPC_DESERIALIZATION_ERROR, RPC_INTERNAL_ERROR, RPC_MISC_ERROR, RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_TYPE_ERROR,
     RPC_VERIFY_ALREADY_IN_CHAIN, RPC_VERIFY_ERROR, RPCError,
 )
 from .util import (
     RPCArea, _bool, _hash, _int, _jtype, _script_asm, _script_pubkey_json, _script_type, _str, amount_from_json,
-    amount_to_json, parse_fee_rate, raise_for_refusal,
+    UNDO_UNREADABLE, amount_to_json, parse_fee_rate, raise_for_refusal,
 )
 
 log = logging.getLogger(__name__)
@@ -218,12 +218,16 @@ transaction shows as with verbosity 1, as Core."""
 
     def _prevouts(self, tx: Tx, block: Any, block_hash: bytes, level: int) -> list | None:
         """Writer thread: the coins `tx` spent, from its block's undo record (Core CTxUndo);
-        None for a coinbase, below verbosity 2, or without undo data."""
+        None for a coinbase, below verbosity 2, or for a block with no undo data (not connected,
+        pruned). A block that should have one and whose record cannot be read is Core's
+        getrawtransaction RPC_INTERNAL_ERROR."""
         if level < 2 or tx.is_coinbase() or block is None:
             return None
         entry = self._cs().get_entry(block_hash)
         spent = self._block_spent_coins(block, entry) if entry is not None else None
         if spent is None:
+            if entry is not None and self._undo_expected(entry):
+                raise RPCError(RPC_INTERNAL_ERROR, UNDO_UNREADABLE)
             return None
         for i, btx in enumerate(block.txs[1:]):
             if btx.txid == tx.txid:
