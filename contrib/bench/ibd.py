@@ -121,6 +121,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_run(pid: int) -> dict[int, float]:
+    """Seconds on a CPU per live thread id of a process (/proc/<pid>/task/*/schedstat)."""
+    out: dict[int, float] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            out[int(t.name)] = int((t / "schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 def sched_totals(pid: int) -> tuple[float, float]:
     """(seconds on a CPU, seconds runnable but waiting for a CPU) summed over the process's live
     threads, from /proc/<pid>/task/*/schedstat; (nan, nan) where that is unavailable."""
@@ -161,7 +176,8 @@ def end_child(proc: subprocess.Popen, ask_stop, grace: float) -> None:
 class Daemon:
     """One `python -m tinynode` child process on regtest, talked to over its RPC socket."""
 
-    def __init__(self, name: str, datadir: Path, args: list[str], profile: Path | None = None):
+    def __init__(self, name: str, datadir: Path, args: list[str], profile: Path | None = None,
+                 idle_log: Path | None = None):
         from tinynode.rpc.client import RPCClient
 
         self.name = name
@@ -174,8 +190,10 @@ class Daemon:
         self.stderr = open(datadir / "stderr.txt", "wb")
         daemon_args = ["--network", "regtest", "--datadir", str(datadir), "--no-mine",
                        "--log-file", str(self.log), "--log-level", "info", *args]
-        if profile is None:
+        if profile is None and idle_log is None:
             cmd = [sys.executable, "-m", "tinynode", *daemon_args]
+        elif profile is None:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--idle-child", str(idle_log), *daemon_args]
         else:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--profile-child", str(profile), *daemon_args]
         self.proc = subprocess.Popen(
@@ -217,6 +235,52 @@ class Daemon:
         """RPC stop, then SIGTERM, then SIGKILL: only this child's PID."""
         end_child(self.proc, lambda: self.rpc.call("stop"), 20.0)
         self.stderr.close()
+
+
+def idle_child(out: Path, argv: list[str]) -> int:
+    """Run the daemon with its chain writer's waits for work recorded: each call of
+    `ChainWriter._take` that lasted over 0.1 ms, as (start, seconds) on the system's monotonic
+    clock, written to `out` (JSON) on exit. The bench sums those inside the timed sync: how long
+    the writer sat idle with no block to connect (the download pipeline ran dry)."""
+    import json
+
+    from tinynode.chain import writer as chain_writer
+
+    waits: list[tuple[float, float]] = []
+    take = chain_writer.ChainWriter._take
+    mono = time.monotonic
+
+    def timed_take(self, timeout=None):
+        t = mono()
+        try:
+            return take(self, timeout)
+        finally:
+            d = mono() - t
+            if d > 1e-4:
+                waits.append((t, d))
+
+    chain_writer.ChainWriter._take = timed_take
+    try:
+        from tinynode.cli import daemon_main
+        return daemon_main(argv)
+    finally:
+        out.write_text(json.dumps(waits))
+
+
+def writer_idle(path: Path, start: float, end: float) -> tuple[float, int] | None:
+    """(seconds, count) of the writer's recorded waits overlapping [start, end] (clipped)."""
+    import json
+    try:
+        waits = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    total, n = 0.0, 0
+    for t, d in waits:
+        lo, hi = max(t, start), min(t + d, end)
+        if hi > lo:
+            total += hi - lo
+            n += 1
+    return total, n
 
 
 def profile_child(out: Path, argv: list[str]) -> int:
@@ -269,7 +333,9 @@ def run_sync(base: Path, blocks, timeout: float, profile: Path | None = None) ->
     try:
         a = Daemon("A (server)", a_dir, ["--port", str(port), "--listen"])
         daemons.append(a)
-        b = Daemon("B (syncing)", b_dir, ["--port", str(free_port()), "--no-listen"], profile=profile)
+        idle_log = b_dir / "writer_waits.json"
+        b = Daemon("B (syncing)", b_dir, ["--port", str(free_port()), "--no-listen"], profile=profile,
+                   idle_log=idle_log)
         daemons.append(b)
         a.wait_ready(120.0)
         b.wait_ready(120.0)
@@ -284,7 +350,9 @@ def run_sync(base: Path, blocks, timeout: float, profile: Path | None = None) ->
         c0 = cpu_seconds(b.proc.pid)
         a0 = cpu_seconds(a.proc.pid)
         s0 = sched_totals(b.proc.pid)
+        th0 = thread_run(b.proc.pid)
         t0 = time.perf_counter()
+        m0 = time.monotonic()
         b.rpc.call("addnode", f"127.0.0.1:{port}", "onetry")
         deadline = t0 + timeout
         height = 0
@@ -299,9 +367,15 @@ def run_sync(base: Path, blocks, timeout: float, profile: Path | None = None) ->
                 raise RuntimeError(f"B exited during the sync:\n{b.tail()}")
             time.sleep(POLL_S)
         elapsed = time.perf_counter() - t0
+        m1 = time.monotonic()
         cpu = cpu_seconds(b.proc.pid) - c0
         a_cpu = cpu_seconds(a.proc.pid) - a0
         s1 = sched_totals(b.proc.pid)
+        th1 = thread_run(b.proc.pid)
+        # B's busiest threads during the sync: the event loop (main thread) and the rest (the
+        # chain writer, its script check worker, executors), by CPU seconds
+        per_thread = sorted(((th1[t] - th0.get(t, 0.0), "loop" if t == b.proc.pid else str(t))
+                             for t in th1), reverse=True)
         run_delay = s1[1] - s0[1]
         wall_ref += wall_verify_rates(triples)
         if height < target:
@@ -310,7 +384,8 @@ def run_sync(base: Path, blocks, timeout: float, profile: Path | None = None) ->
         else:
             got = b.rpc.call("getbestblockhash")
             assert got == best, f"B's tip {got} differs from A's {best}"
-        return {"seconds": elapsed, "first_block": first_block, "cpu": cpu, "server_cpu": a_cpu, "run_delay": run_delay, "wall_ref": statistics.median(wall_ref), "height": height, "target": target}
+        return {"threads": per_thread, "window": (m0 + (first_block or 0.0), m1), "idle_log": idle_log,
+                "seconds": elapsed, "first_block": first_block, "cpu": cpu, "server_cpu": a_cpu, "run_delay": run_delay, "wall_ref": statistics.median(wall_ref), "height": height, "target": target}
     finally:
         for d in reversed(daemons):
             d.stop()
@@ -435,6 +510,8 @@ def main() -> int:
                          "FILE.main and FILE.<n>-<thread> per thread; the whole process life, "
                          "start-up and idle waits included); prints the top functions (the figures "
                          "then include the profiler's overhead)")
+    if len(sys.argv) > 2 and sys.argv[1] == "--idle-child":
+        return idle_child(Path(sys.argv[2]), sys.argv[3:])
     if len(sys.argv) > 2 and sys.argv[1] == "--profile-child":
         return profile_child(Path(sys.argv[2]), sys.argv[3:])
     args = ap.parse_args()
@@ -455,6 +532,8 @@ def main() -> int:
     try:
         res = run_sync(base, blocks, timeout, args.profile.resolve() if args.profile else None)
         core = run_core_sync(base, blocks, args.core, timeout) if args.core else None
+        # B has exited (its writer's waits are written): how long it sat idle during the sync
+        idle = writer_idle(res["idle_log"], *res["window"]) if not args.profile else None
     finally:
         if args.keep_logs:
             print(f"# logs kept in {base}", file=sys.stderr)
@@ -482,6 +561,12 @@ def main() -> int:
           f"{os.cpu_count()} cpus); raw coincurve per wall second around the sync (median of chunks): "
           f"{res['wall_ref']:.0f}/s, over which ibd_inputs_per_s is {inputs / secs / res['wall_ref']:.2f}",
           file=sys.stderr)
+    print("# B's CPU per thread during the sync (s): " + ", ".join(
+        f"{name} {sec:.2f}" for sec, name in res["threads"][:4] if sec >= 0.01), file=sys.stderr)
+    if idle is not None:
+        w0, w1 = res["window"]
+        print(f"# B's chain writer waited for work {idle[0]:.2f}s ({idle[1]} waits) of the {w1 - w0:.2f}s "
+              f"between its first connected block and the end of the sync", file=sys.stderr)
     if args.profile:
         import pstats
         print(f"# profile of B (all threads) in {args.profile}; top 25 by own time:", file=sys.stderr)

@@ -197,3 +197,45 @@ async def test_pong_waits_for_a_fork_block_whose_parent_is_stored():
         assert node.height == 16 and node.tip == fork[15].hash
     finally:
         await stop_nodes([node])
+
+
+async def test_requested_block_answered_mutated_costs_the_sender_and_is_fetched_again(caplog):
+    """Core ProcessMessage(BLOCK): IsBlockMutated runs on every block whose parent is known —
+    also on the blocks we asked for (checked by the net layer without a trip to the chain
+    writer, their height being known from the request): a requested block answered with a
+    transaction list that does not match the header's merkle root costs the sender
+    (disconnected), is never processed, and its request is forgotten, so another peer is asked
+    for it and the genuine block is connected."""
+    from tinynode.primitives.block import Block
+
+    caplog.set_level(logging.DEBUG, logger="tinynode")
+    [node] = await start_nodes(1, REGTEST, config=sync_config())
+    try:
+        b = BlockBuilder(REGTEST, spacing=1)
+        blocks = [b.next_block(f"m{i}") for i in range(1, 4)]
+        bad = await _raw(node)
+        await bad.send(m.Headers(tuple(x.header for x in blocks)))
+        req = await bad.expect("getdata")
+        assert [iv.hash for iv in req.items] == [x.hash for x in blocks]
+        await bad.send(m.BlockMsg(blocks[0]))
+        mutated = Block(blocks[1].header, blocks[1].txs + blocks[1].txs)   # same hash, other txs
+        assert mutated.hash == blocks[1].hash
+        await bad.send(m.BlockMsg(mutated))
+        assert await bad.wait_closed(5)
+        assert "Block mutated: bad-txnmrklroot, hashMerkleRoot mismatch" in caplog.text
+        assert "Received mutated block from peer=" in caplog.text
+        assert "Misbehaving: peer=" in caplog.text and ": mutated block" in caplog.text
+        await wait_until(lambda: node.height == 1)
+        assert node.writer.snapshot.tip_hash == blocks[0].hash   # the mutated one never processed
+
+        good = await _raw(node)
+        await good.send(m.Headers(tuple(x.header for x in blocks)))
+        req = await good.expect("getdata")
+        assert [iv.hash for iv in req.items] == [x.hash for x in blocks[1:]]
+        for x in blocks[1:]:
+            await good.send(m.BlockMsg(x))
+        await wait_until(lambda: node.height == 3)
+        assert node.writer.snapshot.tip_hash == blocks[-1].hash
+        await good.close()
+    finally:
+        await stop_nodes([node])

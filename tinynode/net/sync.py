@@ -233,6 +233,7 @@ class SyncManager:
         self._best_header_time: tuple[bytes, int] | None = None   # (best header hash, its time)
         self._peers: dict[int, _PeerSync] = {}
         self._requested: dict[bytes, int] = {}            # block hash -> peer id
+        self._fetch_heights: dict[bytes, int] = {}        # height of a requested block (subset of _requested)
         self._last_block_inv_triggering_headers_sync: bytes | None = None   # Core, same name
         self._received: dict[bytes, tuple[Any, int]] = {}  # blocks waiting for their parent
         self._store_now: set[bytes] = set()   # unrequested blocks to store without waiting (subset of _received)
@@ -601,15 +602,18 @@ class SyncManager:
         if fetch:
             self._request_blocks(st, fetch)
 
-    def _request_blocks(self, st, hashes: list[bytes]) -> None:
+    def _request_blocks(self, st, hashes: list[bytes], heights: list[int] | None = None) -> None:
         """Core `BlockRequested` + getdata: ask `st`'s peer for `hashes` (witness blocks if it
-        serves them); a first block in flight starts the peer's download clock."""
+        serves them); a first block in flight starts the peer's download clock. `heights`
+        (when the caller knows them) let `on_block` check the answer without the writer."""
         now = time.monotonic()
         if not st.blocks_in_flight:
             st.downloading_since = now
         for h in hashes:
             st.blocks_in_flight[h] = now
             self._requested[h] = st.peer.id
+        if heights is not None:
+            self._fetch_heights.update(zip(hashes, heights))
         req = InvType.BLOCK | self._fetch_flag(st.peer)
         st.peer.send(m.GetData(tuple(m.InvVect(req, h) for h in hashes)))
 
@@ -621,6 +625,7 @@ class SyncManager:
             st = self._peers.get(self._requested.get(h, -1))
             if st is None:
                 self._requested.pop(h, None)
+                self._fetch_heights.pop(h, None)
                 return
         if h not in st.blocks_in_flight:
             return
@@ -629,6 +634,7 @@ class SyncManager:
         del st.blocks_in_flight[h]
         if self._requested.get(h) == st.peer.id:
             del self._requested[h]
+            self._fetch_heights.pop(h, None)
         st.stalling_since = None
 
     def _direct_fetch_hashes(self, last_hash: bytes, busy: frozenset, limit: int,
@@ -969,7 +975,14 @@ class SyncManager:
         block = msg.block
         h = block.hash
         st = self._state(peer)
-        if await self.service.call(self._block_mutated, block):
+        height = self._fetch_heights.get(h)
+        if height is not None:
+            # a block we asked for: its header, hence its parent, is in our index, and its
+            # height is known here — checked on the loop, not behind the writer's queued blocks
+            mutated = is_block_mutated(block, height >= self.params.segwit_height)
+        else:
+            mutated = await self.service.call(self._block_mutated, block)
+        if mutated:
             # Core ProcessMessage(BLOCK): a block whose parent we know is checked for mutation
             # (IsBlockMutated) before anything else; it costs the sender, is forgotten as this
             # peer's request, and never reaches validation (so its header is not indexed)
@@ -1288,7 +1301,7 @@ class SyncManager:
             for h, ht in hashes:
                 log.debug("Requesting block %s (%d) peer=%d", hash_to_hex(h), ht, peer.id)
             if hashes:
-                self._request_blocks(st, [h for h, _ in hashes])
+                self._request_blocks(st, [h for h, _ in hashes], [ht for _, ht in hashes])
             if not st.blocks_in_flight and staller is not None:
                 stalled = self._peers.get(staller)
                 if stalled is not None and stalled.stalling_since is None:

@@ -148,6 +148,10 @@ class Block:
     header: BlockHeader
     txs: tuple[Tx, ...]
     size: int = field(init=False, compare=False, repr=False)
+    # `compute_merkle_root`'s answer, kept: a received block is checked by the net layer
+    # (IsBlockMutated) and again by CheckBlock on the chain writer; the txs of a frozen block
+    # cannot change in between
+    _merkle: tuple[bytes, bool] | None = field(init=False, compare=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         if not isinstance(self.txs, tuple):
@@ -167,8 +171,12 @@ class Block:
         return b"".join([self.header.serialize(), ser_compact_size(len(self.txs))] + [t.raw for t in self.txs])
 
     def compute_merkle_root(self) -> tuple[bytes, bool]:
-        """Core `BlockMerkleRoot`: over txids (never wtxids)."""
-        return merkle_root([t.txid for t in self.txs])
+        """Core `BlockMerkleRoot`: over txids (never wtxids); computed once per block object."""
+        cached = self._merkle
+        if cached is None:
+            cached = merkle_root([t.txid for t in self.txs])
+            object.__setattr__(self, "_merkle", cached)
+        return cached
 
     def compute_witness_merkle_root(self) -> tuple[bytes, bool]:
         return witness_merkle_root(self.txs)
