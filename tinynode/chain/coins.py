@@ -12,14 +12,19 @@ Clean entries are evicted, oldest first, only when the cache is over its budget.
 step checks out, its `changes` go into the cache with `apply` (dirty until the next flush); a
 step that fails is dropped with its view.
 
-Memory is estimated per entry (measured with tracemalloc over 200,000 real `Coin`s with 25-byte
-scripts in a dict keyed by 36-byte outpoint keys, dict growth amortized: 311 bytes, of which 58
-the script object): `ENTRY_BYTES` + `len(script)`, plus `SET_SLOT_BYTES` per dirty or fresh key.
+Memory is estimated (Core `DynamicMemoryUsage`, O(1)) as the objects of each entry — the 36-byte
+key, the 4-tuple, its two ints and the script's bytes object: `ENTRY_BYTES` + `len(script)` — plus
+the dict's and the dirty/fresh/spent sets' own tables as `sys.getsizeof` reports them (beyond
+an empty cache's) (a dict
+does not shrink when entries leave it, so after an eviction the table still holds the size it
+reached; a per-entry share of it would under-count then). tracemalloc over 1,000,000 entries with
+25-byte scripts, CPython 3.11: 308 bytes an entry, estimated 308.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
 
 from ..primitives.coin import Coin
 from ..primitives.tx import OutPoint
@@ -31,10 +36,13 @@ _BE32 = struct.Struct(">I").pack
 
 #: Core's -dbcache default (MiB)
 DEFAULT_DBCACHE_MIB = 300
-#: bytes of one cache entry besides its script's bytes: dict slot and table share, the 36-byte
-#: key object, the Coin object, the script's bytes header (tracemalloc, CPython 3.11, see above)
-ENTRY_BYTES = 286
-#: bytes of one key in the dirty or fresh set (tracemalloc: 42 amortized; rounded up for load)
+#: bytes of one cache entry's objects besides its script's bytes and the dict's table: the 36-byte
+#: key (72 with pymalloc's rounding), the 4-tuple (72 with its GC header), the value and height
+#: ints (32 each) and the script's bytes object header (33); CPython 3.11
+ENTRY_BYTES = 241
+#: the tables of an empty cache (not counted: a budget of a few coins means those coins)
+_EMPTY_TABLES = sys.getsizeof({}) + 3 * sys.getsizeof(set())
+#: kept for callers sizing a set of keys (the sets are counted with `sys.getsizeof`)
 SET_SLOT_BYTES = 48
 #: over budget, clean coins are evicted (after the flush) down to this share of the budget: a
 #: wide margin, so a full cache does not flush again a few blocks later (90% flushed every ~80
@@ -60,7 +68,10 @@ class CoinsCache:
 
     def __init__(self, store, budget: int = DEFAULT_DBCACHE_MIB << 20) -> None:
         self._store = store
-        self._coins: dict[bytes, Coin | None] = {}
+        #: key → (value, script_pubkey, height, is_coinbase) or None: plain tuples of ints and
+        #: bytes, which CPython's GC stops tracking at their first young collection, so its full
+        #: collections do not walk the cache (a `Coin` is made on each read)
+        self._coins: dict[bytes, tuple[int, bytes, int, bool] | None] = {}
         self._dirty: set[bytes] = set()
         self._fresh: set[bytes] = set()
         #: dirty keys cached as None (spent, store row to delete): they leave the cache at flush
@@ -76,10 +87,11 @@ class CoinsCache:
     def get(self, key: bytes) -> Coin | None:
         coins = self._coins
         if key in coins:
-            return coins[key]
+            t = coins[key]
+            return None if t is None else Coin(*t)
         c = self._store.get_coin(key)
         if c is not None:
-            coins[key] = c
+            coins[key] = (c.value, c.script_pubkey, c.height, c.is_coinbase)
             self._script_bytes += len(c.script_pubkey)
             # reads alone (the mempool's) keep the budget when nothing is dirty; otherwise the
             # chainstate's flush check after each step does (trimming past dirty keys per read
@@ -91,8 +103,9 @@ class CoinsCache:
     # --- memory -------------------------------------------------------------------------------
     def usage(self) -> int:
         """Estimated bytes held (Core `DynamicMemoryUsage`): O(1)."""
-        return (len(self._coins) * ENTRY_BYTES + self._script_bytes
-                + (len(self._dirty) + len(self._fresh) + len(self._spent)) * SET_SLOT_BYTES)
+        sizeof = sys.getsizeof
+        return (len(self._coins) * ENTRY_BYTES + self._script_bytes + sizeof(self._coins)
+                + sizeof(self._dirty) + sizeof(self._fresh) + sizeof(self._spent) - _EMPTY_TABLES)
 
     def over_budget(self, extra: int = 0) -> bool:
         return self.usage() + extra > self.budget
@@ -112,13 +125,13 @@ class CoinsCache:
                 continue
             victims.append(k)
             c = coins[k]
-            freed += ENTRY_BYTES + (len(c.script_pubkey) if c is not None else 0)
+            freed += ENTRY_BYTES + (len(c[1]) if c is not None else 0)
             if freed >= excess:
                 break
         for k in victims:
             c = coins.pop(k)
             if c is not None:
-                self._script_bytes -= len(c.script_pubkey)
+                self._script_bytes -= len(c[1])
         self.evicted += len(victims)
         return len(victims)
 
@@ -132,7 +145,7 @@ class CoinsCache:
         for k, c in changes.items():
             old = coins.get(k)
             if old is not None:
-                sb -= len(old.script_pubkey)
+                sb -= len(old[1])
             if c is None:
                 if k in fresh:
                     del coins[k]
@@ -147,9 +160,10 @@ class CoinsCache:
                     fresh.add(k)
                 elif old is None:       # a pending spend undone (a disconnect restores it)
                     spent.discard(k)
-                coins[k] = c
+                spk = c.script_pubkey
+                coins[k] = (c.value, spk, c.height, c.is_coinbase)
                 dirty.add(k)
-                sb += len(c.script_pubkey)
+                sb += len(spk)
         self._script_bytes += sb
 
     def flush_changes(self) -> dict[bytes, Coin | None]:
@@ -157,7 +171,7 @@ class CoinsCache:
         writes them in that order; sorting an already sorted list again costs it ~nothing). Call
         `mark_flushed` once the store write holding them committed."""
         coins = self._coins
-        return {k: coins[k] for k in sorted(self._dirty)}
+        return {k: None if (t := coins[k]) is None else Coin(*t) for k in sorted(self._dirty)}
 
     def mark_flushed(self) -> None:
         """The store now holds every dirty entry: spent entries leave the cache, live ones stay
