@@ -43,9 +43,10 @@ from ..consensus.tx_checks import (
     sequence_locks, sequence_locks_satisfied,
 )
 from ..params import ChainParams
-from ..primitives.block import Block, BlockHeader
+from ..primitives.block import HEADER_SIZE, Block, BlockHeader
+from ..primitives.hashes import hash_to_hex
 from ..primitives.coin import Coin
-from ..primitives.serialize import ser_compact_size
+from ..primitives.serialize import DecodeError, ser_compact_size
 from ..primitives.tx import OutPoint, Tx
 from ..storage.base import IndexRecord, StoreBatch, TxoSpend, key_outpoint, parse_undo, serialize_undo
 from .active import ActiveChain
@@ -366,13 +367,21 @@ class ChainState:
             self._init_genesis()
             return
         index = self.index
+        index_get = index.get
+        statuses: dict[int, S] = {}    # the few distinct status values, made once each
+        from_stored = BlockIndexEntry.from_stored
         for r in records:
-            header = BlockHeader.from_bytes(bytes(r.header))
-            prev = index.get(header.prev_hash)
+            raw = bytes(r.header)
+            if len(raw) != HEADER_SIZE:
+                raise DecodeError(f"a header is {HEADER_SIZE} bytes, got {len(raw)}")
+            prev = index_get(raw[4:36])
             if prev is None and r.height != 0:
-                log.warning("index row %s without parent, skipped", header.hash_hex)
+                log.warning("index row %s without parent, skipped", hash_to_hex(bytes(r.hash)))
                 continue
-            e = BlockIndexEntry(header, prev, r.height, r.chainwork, S(r.status), r.sequence_id)
+            st = statuses.get(r.status)
+            if st is None:
+                st = statuses[r.status] = S(r.status)
+            e = from_stored(raw, bytes(r.hash), prev, r.height, r.chainwork, st, r.sequence_id)
             index.add(e)
             if r.sequence_id >= self._seq:
                 self._seq = r.sequence_id + 1
@@ -545,7 +554,7 @@ class ChainState:
 
     @staticmethod
     def _record(e: BlockIndexEntry) -> IndexRecord:
-        return IndexRecord(e.hash, e.header.serialize(), e.height, e.chainwork, int(e.status), e.sequence_id)
+        return IndexRecord(e.hash, e.header_bytes, e.height, e.chainwork, int(e.status), e.sequence_id)
 
     # ==========================================================================================
     # read API

@@ -37,16 +37,21 @@ _HAVE_DATA = int(BlockStatus.HAVE_DATA)
 
 
 class BlockIndexEntry:
-    """One header in the block tree. `prev` is the parent entry (None for genesis)."""
+    """One header in the block tree. `prev` is the parent entry (None for genesis).
 
-    __slots__ = ("hash", "header", "prev", "height", "chainwork", "status", "sequence_id",
+    An entry loaded from the store (`from_stored`) keeps its header as the stored 80 bytes and
+    parses them on first use of `header` (start-up loads every entry, but only the recent ones'
+    headers are read: Core's block index likewise keeps the fields, not a CBlockHeader)."""
+
+    __slots__ = ("hash", "_header", "_raw", "prev", "height", "chainwork", "status", "sequence_id",
                  "has_chain_data")
 
     def __init__(self, header: BlockHeader, prev: "BlockIndexEntry | None", height: int,
                  chainwork: int, status: BlockStatus = BlockStatus.HEADER_VALID,
                  sequence_id: int = 0) -> None:
         self.hash = header.hash
-        self.header = header
+        self._header = header
+        self._raw = None
         self.prev = prev
         self.height = height
         self.chainwork = chainwork
@@ -54,6 +59,37 @@ class BlockIndexEntry:
         self.sequence_id = sequence_id
         #: this block and all its ancestors have data (Core nChainTx != 0): it can be connected
         self.has_chain_data = False
+
+    @classmethod
+    def from_stored(cls, raw: bytes, block_hash: bytes, prev: "BlockIndexEntry | None", height: int,
+                    chainwork: int, status: BlockStatus, sequence_id: int) -> "BlockIndexEntry":
+        """An entry from a stored index row: the 80-byte header kept as it is (not hashed again:
+        `block_hash` is the row's key, its hash when it was written), parsed on first use."""
+        e = cls.__new__(cls)
+        e.hash = block_hash
+        e._header = None
+        e._raw = raw
+        e.prev = prev
+        e.height = height
+        e.chainwork = chainwork
+        e.status = status
+        e.sequence_id = sequence_id
+        e.has_chain_data = False
+        return e
+
+    @property
+    def header(self) -> BlockHeader:
+        h = self._header
+        if h is None:
+            h = self._header = BlockHeader.from_stored(self._raw, self.hash)
+            self._raw = None
+        return h
+
+    @property
+    def header_bytes(self) -> bytes:
+        """The 80-byte serialized header (without parsing a stored one)."""
+        raw = self._raw
+        return raw if raw is not None else self._header.serialize()  # type: ignore[union-attr]
 
     # header fields, so pow.py can use an entry directly
     @property
