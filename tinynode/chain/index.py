@@ -135,18 +135,30 @@ class BlockIndexEntry:
 
 
 class BlockIndex:
-    """hash → entry map plus the children lists needed to mark descendants."""
+    """hash → entry map plus the children needed to mark descendants.
+
+    `_children[parent hash]` is the one child entry, or a list once a block has two or more
+    children (a fork): no list object for each of the (nearly all) single-child entries."""
 
     __slots__ = ("_entries", "_children")
 
     def __init__(self) -> None:
         self._entries: dict[bytes, BlockIndexEntry] = {}
-        self._children: dict[bytes, list[BlockIndexEntry]] = {}
+        self._children: dict[bytes, BlockIndexEntry | list[BlockIndexEntry]] = {}
 
     def add(self, entry: BlockIndexEntry) -> None:
         self._entries[entry.hash] = entry
-        if entry.prev is not None:
-            self._children.setdefault(entry.prev.hash, []).append(entry)
+        prev = entry.prev
+        if prev is not None:
+            children = self._children
+            h = prev.hash
+            c = children.get(h)
+            if c is None:
+                children[h] = entry
+            elif type(c) is list:
+                c.append(entry)
+            else:
+                children[h] = [c, entry]
 
     def get(self, block_hash: bytes) -> BlockIndexEntry | None:
         return self._entries.get(block_hash)
@@ -161,7 +173,11 @@ class BlockIndex:
         return iter(self._entries.values())
 
     def children(self, entry: BlockIndexEntry) -> list[BlockIndexEntry]:
-        return self._children.get(entry.hash, [])
+        """The entries whose parent is `entry` (a new list)."""
+        c = self._children.get(entry.hash)
+        if c is None:
+            return []
+        return list(c) if type(c) is list else [c]
 
     def descendants(self, entry: BlockIndexEntry) -> Iterator[BlockIndexEntry]:
         """All descendants of `entry` (not including it), breadth first, bounded by the index size."""
@@ -173,4 +189,5 @@ class BlockIndex:
 
     def tips(self) -> list[BlockIndexEntry]:
         """Entries without children (Core getchaintips)."""
-        return [e for e in self._entries.values() if not self._children.get(e.hash)]
+        children = self._children
+        return [e for e in self._entries.values() if e.hash not in children]
