@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import struct
 import sys
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
 
 from ..primitives.coin import Coin
 from ..primitives.tx import OutPoint
@@ -192,12 +194,13 @@ class CoinsCache:
             dirty.difference_update(undirty)
         self._entry_bytes += sb
 
-    def flush_changes(self) -> dict[bytes, Coin | None]:
+    def flush_changes(self) -> "Mapping[bytes, Coin | None]":
         """The dirty entries as store changes (None = delete the row), in key order (the store
-        writes them in that order; sorting an already sorted list again costs it ~nothing). Call
-        `mark_flushed` once the store write holding them committed."""
-        coins = self._coins
-        return {k: None if (b := coins[k]) is None else _coin(b) for k in sorted(self._dirty)}
+        writes them in that order; sorting an already sorted list again costs it ~nothing): a
+        read-only mapping over the cache that makes each `Coin` when the store reads it (a
+        flush of a million coins does not hold a million `Coin`s at once). Write it before the
+        cache changes again, then call `mark_flushed` once the store write holding it committed."""
+        return _FlushChanges(self._coins, sorted(self._dirty))
 
     def mark_flushed(self) -> None:
         """The store now holds every dirty entry: spent entries leave the cache, live ones stay
@@ -226,6 +229,32 @@ class CoinsCache:
 
     def __len__(self) -> int:
         return len(self._coins)
+
+
+class _FlushChanges(Mapping):
+    """The dirty entries of a `CoinsCache` as a read-only key → `Coin | None` mapping, in key
+    order (see `CoinsCache.flush_changes`)."""
+
+    __slots__ = ("_coins", "_keys")
+
+    def __init__(self, coins: dict[bytes, bytes | None], keys: list[bytes]) -> None:
+        self._coins = coins
+        self._keys = keys
+
+    def __getitem__(self, key: bytes) -> Coin | None:
+        b = self._coins[key]
+        return None if b is None else _coin(b)
+
+    def __contains__(self, key: object) -> bool:
+        keys = self._keys
+        i = bisect_left(keys, key)  # type: ignore[arg-type]
+        return i < len(keys) and keys[i] == key
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 class CoinsView:
