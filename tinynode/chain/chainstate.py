@@ -1275,13 +1275,15 @@ class ChainState:
         txs = block.txs
         found: list[list[Coin] | None] = [None] * len(txs)
         keys: list[list[bytes] | None] = [None] * len(txs)
+        changes = view.changes
+        base_get = view.base.get
         for i, tx in enumerate(txs):
             if i:
                 pre = []
                 ks = [po.txid + _BE32(po.n) for po in [txin.prevout for txin in tx.vin]]
                 keys[i] = ks
                 for k in ks:
-                    c = view_get(k)
+                    c = changes[k] if k in changes else base_get(k)   # CoinsView.get inlined
                     if c is None:
                         break
                     pre.append(c)
@@ -1295,8 +1297,8 @@ class ChainState:
         counts = self._sigop_counts.pop(block_hash, None)
         if counts is None or len(counts) != len(txs):
             counts = [legacy_sigops(tx) for tx in txs]
-        changes = view.changes
-        fresh_add = view.fresh.add
+        fresh = view.fresh
+        fresh_add = fresh.add
         # check_block ran on every stored block: txs[0] is the only coinbase
         for i, tx in enumerate(txs):
             txid = tx.txid
@@ -1310,9 +1312,17 @@ class ChainState:
                     # previous tx of this block spent one since)
                     coins = []
                     for k, c in zip(keys[i], pre):  # type: ignore[arg-type]
-                        if view.spend_found(k, c) is None:
-                            coins = None  # type: ignore[assignment]
-                            break
+                        # CoinsView.spend_found inlined: None if a tx before spent it
+                        if k in changes:
+                            if changes[k] is None:
+                                coins = None  # type: ignore[assignment]
+                                break
+                            if k in fresh:       # created in this step: just forgotten
+                                del changes[k]
+                                fresh.discard(k)
+                                coins.append(c)
+                                continue
+                        changes[k] = None
                         coins.append(c)
                 else:
                     coins = []
