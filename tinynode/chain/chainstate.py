@@ -83,6 +83,12 @@ MAX_DIRTY_BLOCK_BYTES = 64 * 1024 * 1024
 COINS_FLUSH_SECONDS = 600.0
 #: recently seen Block objects kept to avoid re-parsing for events and reorgs
 _RECENT_BLOCKS = 64
+#: bytes of one tx-index entry waiting for the coins flush (`_pending_index_bytes`): the txid's
+#: bytes object (80 allocated) and a dict slot's share (~45); the value is the block's hash,
+#: one object per block
+_TXINDEX_ENTRY_BYTES = 125
+#: a spender-index entry: the outpoint key (80), the TxoSpend (64) and a slot's share (~45)
+_TXOSPEND_ENTRY_BYTES = 190
 
 
 #: Core's user-facing wording for AbortNode / FatalError (node/abort.cpp, validation.cpp)
@@ -305,8 +311,12 @@ class ChainState:
         self.script_cache = ScriptExecutionCache()
         self.index = BlockIndex()
         self.active = ActiveChain()
-        #: Core -dbcache: the coins cache's memory budget in bytes (`CoinsCache.budget`)
-        self.coins = CoinsCache(self._store, dbcache)
+        #: Core -dbcache is the memory of the coins cache and the databases' caches together
+        #: (Core takes its coins-db cache out of it): the coins cache gets -dbcache less the
+        #: store's page cache (SQLite's 64 MiB), at least half of it. Its budget also covers the
+        #: tx-index entries that wait for the coins flush (`_pending_index_bytes`).
+        page_cache = int(getattr(store, "page_cache_bytes", 0))
+        self.coins = CoinsCache(self._store, max(dbcache - page_cache, dbcache // 2))
         #: the store keeps the spender index (Core -txospenderindex): connect/disconnect write it
         self.txospenderindex = bool(getattr(store, "txospenderindex", False))
         self._best_header: BlockIndexEntry | None = None
@@ -456,12 +466,21 @@ class ChainState:
         """After each step (Core `FlushStateToDisk(IF_NEEDED)`): commit the staged steps by the
         commit policy; write the coins too when the cache with the staged changes is over its
         budget or the chainstate flush interval has passed."""
-        if self.coins.over_budget():
+        if self.coins.over_budget(self._pending_index_bytes()):
             self.flush()
         elif (self._dirty_steps >= self.flush_blocks
                 or self._dirty_bytes >= self.flush_bytes
                 or _time.monotonic() - self._last_flush >= self.flush_seconds):
             self._commit(False)
+
+    def _pending_index_bytes(self) -> int:
+        """Memory of the tx-index and spender-index entries staged or pending until the next
+        coins flush (they are written with the coins, so they grow with the dirty coins):
+        a txid key (65 bytes, 80 allocated) and its dict slot; a spender entry's outpoint key,
+        TxoSpend object and slot."""
+        d, p = self._dirty, self._pending
+        return ((len(d.txindex) + len(p.txindex)) * _TXINDEX_ENTRY_BYTES
+                + (len(d.txospender) + len(p.txospender)) * _TXOSPEND_ENTRY_BYTES)
 
     def flush(self) -> None:
         """Write everything: the staged steps and the coins cache's dirty entries with the tip,
@@ -505,7 +524,7 @@ class ChainState:
             p.tip = d.tip
             d.tip = None
         now = _time.monotonic()
-        full = (full or self.prune_target != 0 or self.coins.over_budget()
+        full = (full or self.prune_target != 0 or self.coins.over_budget(self._pending_index_bytes())
                 or now - self._last_coins_flush >= self.coins_flush_seconds)
         if full:
             d.coins = self.coins.flush_changes()
