@@ -364,7 +364,8 @@ def main() -> int:
                 worker_cpu = sum(cpu_seconds(pid) for pid in cs.script_check_queue.worker_pids())
             cache = cs.coins
             cache_note = (f"coins cache: {len(cache)} entries, ~{cache.usage() / 2**20:.0f} MiB of "
-                          f"{args.dbcache} MiB, {cache.flushes} chainstate flushes (last one "
+                          f"{cache.budget >> 20} MiB (dbcache {args.dbcache} MiB less the store's cache), "
+                          f"{cache.flushes} chainstate flushes (last one "
                           f"{1000 * final_flush:.0f} ms cpu), {cache.evicted} evicted")
         finally:
             cs.close()
