@@ -49,6 +49,7 @@ Usage: contrib/bench/connect.py [--quick] [--blocks N] [--txs K] [--flush-blocks
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import hashlib
 import os
@@ -284,6 +285,8 @@ def main() -> int:
                     default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinynode-bench")
     ap.add_argument("--no-gc-freeze", action="store_true",
                     help="leave the pre-built chain in the collected heap (a node holds no such chain)")
+    ap.add_argument("--keep-datadir", type=Path, default=None,
+                    help="connect into this (new) datadir and keep it, e.g. to time restarts later")
     args = ap.parse_args()
     n_blocks = args.blocks or (200 if args.quick else 2000)
 
@@ -321,8 +324,9 @@ def main() -> int:
             gc_time[1] += info.get("generation") == 2
     gc.callbacks.append(on_gc)
 
-    with tempfile.TemporaryDirectory(prefix="tnbench-") as d:
-        (Path(d) / "regtest").mkdir()
+    with (contextlib.nullcontext(str(args.keep_datadir)) if args.keep_datadir
+          else tempfile.TemporaryDirectory(prefix="tnbench-")) as d:
+        (Path(d) / "regtest").mkdir(parents=True)
         db_path = Path(d) / "regtest" / "chain.sqlite"    # where a daemon's datadir keeps it
         store = SQLiteChainStore(db_path)
         flush_seconds = ChainWriter.SYNC_FLUSH_SECONDS if args.flush_blocks > 1 else 0.0
@@ -352,7 +356,8 @@ def main() -> int:
             assert cs.height == n_total
             cache = cs.coins
             cache_note = (f"coins cache: {len(cache)} entries, ~{cache.usage() / 2**20:.0f} MiB of "
-                          f"{args.dbcache} MiB, {cache.flushes} chainstate flushes (last one "
+                          f"{cache.budget >> 20} MiB (dbcache {args.dbcache} MiB less the store's cache), "
+                          f"{cache.flushes} chainstate flushes (last one "
                           f"{1000 * final_flush:.0f} ms cpu), {cache.evicted} evicted")
         finally:
             cs.close()

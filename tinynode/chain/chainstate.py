@@ -43,9 +43,10 @@ from ..consensus.tx_checks import (
     sequence_locks, sequence_locks_satisfied,
 )
 from ..params import ChainParams
-from ..primitives.block import Block, BlockHeader
+from ..primitives.block import HEADER_SIZE, Block, BlockHeader
+from ..primitives.hashes import hash_to_hex
 from ..primitives.coin import Coin
-from ..primitives.serialize import ser_compact_size
+from ..primitives.serialize import DecodeError, ser_compact_size
 from ..primitives.tx import OutPoint, Tx
 from ..storage.base import IndexRecord, StoreBatch, TxoSpend, key_outpoint, parse_undo, serialize_undo
 from .active import ActiveChain
@@ -82,6 +83,12 @@ MAX_DIRTY_BLOCK_BYTES = 64 * 1024 * 1024
 COINS_FLUSH_SECONDS = 600.0
 #: recently seen Block objects kept to avoid re-parsing for events and reorgs
 _RECENT_BLOCKS = 64
+#: bytes of one tx-index entry waiting for the coins flush (`_pending_index_bytes`): the txid's
+#: bytes object (80 allocated) and a dict slot's share (~45); the value is the block's hash,
+#: one object per block
+_TXINDEX_ENTRY_BYTES = 125
+#: a spender-index entry: the outpoint key (80), the TxoSpend (64) and a slot's share (~45)
+_TXOSPEND_ENTRY_BYTES = 190
 
 
 #: Core's user-facing wording for AbortNode / FatalError (node/abort.cpp, validation.cpp)
@@ -307,8 +314,12 @@ class ChainState:
         self.script_cache = ScriptExecutionCache()
         self.index = BlockIndex()
         self.active = ActiveChain()
-        #: Core -dbcache: the coins cache's memory budget in bytes (`CoinsCache.budget`)
-        self.coins = CoinsCache(self._store, dbcache)
+        #: Core -dbcache is the memory of the coins cache and the databases' caches together
+        #: (Core takes its coins-db cache out of it): the coins cache gets -dbcache less the
+        #: store's page cache (SQLite's 64 MiB), at least half of it. Its budget also covers the
+        #: tx-index entries that wait for the coins flush (`_pending_index_bytes`).
+        page_cache = int(getattr(store, "page_cache_bytes", 0))
+        self.coins = CoinsCache(self._store, max(dbcache - page_cache, dbcache // 2))
         #: the store keeps the spender index (Core -txospenderindex): connect/disconnect write it
         self.txospenderindex = bool(getattr(store, "txospenderindex", False))
         self._best_header: BlockIndexEntry | None = None
@@ -369,13 +380,21 @@ class ChainState:
             self._init_genesis()
             return
         index = self.index
+        index_get = index.get
+        statuses: dict[int, S] = {}    # the few distinct status values, made once each
+        from_stored = BlockIndexEntry.from_stored
         for r in records:
-            header = BlockHeader.from_bytes(bytes(r.header))
-            prev = index.get(header.prev_hash)
+            raw = bytes(r.header)
+            if len(raw) != HEADER_SIZE:
+                raise DecodeError(f"a header is {HEADER_SIZE} bytes, got {len(raw)}")
+            prev = index_get(raw[4:36])
             if prev is None and r.height != 0:
-                log.warning("index row %s without parent, skipped", header.hash_hex)
+                log.warning("index row %s without parent, skipped", hash_to_hex(bytes(r.hash)))
                 continue
-            e = BlockIndexEntry(header, prev, r.height, r.chainwork, S(r.status), r.sequence_id)
+            st = statuses.get(r.status)
+            if st is None:
+                st = statuses[r.status] = S(r.status)
+            e = from_stored(raw, bytes(r.hash), prev, r.height, r.chainwork, st, r.sequence_id)
             index.add(e)
             if r.sequence_id >= self._seq:
                 self._seq = r.sequence_id + 1
@@ -450,12 +469,21 @@ class ChainState:
         """After each step (Core `FlushStateToDisk(IF_NEEDED)`): commit the staged steps by the
         commit policy; write the coins too when the cache with the staged changes is over its
         budget or the chainstate flush interval has passed."""
-        if self.coins.over_budget():
+        if self.coins.over_budget(self._pending_index_bytes()):
             self.flush()
         elif (self._dirty_steps >= self.flush_blocks
                 or self._dirty_bytes >= self.flush_bytes
                 or _time.monotonic() - self._last_flush >= self.flush_seconds):
             self._commit(False)
+
+    def _pending_index_bytes(self) -> int:
+        """Memory of the tx-index and spender-index entries staged or pending until the next
+        coins flush (they are written with the coins, so they grow with the dirty coins):
+        a txid key (65 bytes, 80 allocated) and its dict slot; a spender entry's outpoint key,
+        TxoSpend object and slot."""
+        d, p = self._dirty, self._pending
+        return ((len(d.txindex) + len(p.txindex)) * _TXINDEX_ENTRY_BYTES
+                + (len(d.txospender) + len(p.txospender)) * _TXOSPEND_ENTRY_BYTES)
 
     def flush(self) -> None:
         """Write everything: the staged steps and the coins cache's dirty entries with the tip,
@@ -499,7 +527,7 @@ class ChainState:
             p.tip = d.tip
             d.tip = None
         now = _time.monotonic()
-        full = (full or self.prune_target != 0 or self.coins.over_budget()
+        full = (full or self.prune_target != 0 or self.coins.over_budget(self._pending_index_bytes())
                 or now - self._last_coins_flush >= self.coins_flush_seconds)
         if full:
             d.coins = self.coins.flush_changes()
@@ -548,7 +576,7 @@ class ChainState:
 
     @staticmethod
     def _record(e: BlockIndexEntry) -> IndexRecord:
-        return IndexRecord(e.hash, e.header.serialize(), e.height, e.chainwork, int(e.status), e.sequence_id)
+        return IndexRecord(e.hash, e.header_bytes, e.height, e.chainwork, int(e.status), e.sequence_id)
 
     # ==========================================================================================
     # read API
@@ -1269,13 +1297,15 @@ class ChainState:
         txs = block.txs
         found: list[list[Coin] | None] = [None] * len(txs)
         keys: list[list[bytes] | None] = [None] * len(txs)
+        changes = view.changes
+        base_get = view.base.get
         for i, tx in enumerate(txs):
             if i:
                 pre = []
                 ks = [po.txid + _BE32(po.n) for po in [txin.prevout for txin in tx.vin]]
                 keys[i] = ks
                 for k in ks:
-                    c = view_get(k)
+                    c = changes[k] if k in changes else base_get(k)   # CoinsView.get inlined
                     if c is None:
                         break
                     pre.append(c)
@@ -1289,8 +1319,8 @@ class ChainState:
         counts = self._sigop_counts.pop(block_hash, None)
         if counts is None or len(counts) != len(txs):
             counts = [legacy_sigops(tx) for tx in txs]
-        changes = view.changes
-        fresh_add = view.fresh.add
+        fresh = view.fresh
+        fresh_add = fresh.add
         # check_block ran on every stored block: txs[0] is the only coinbase
         for i, tx in enumerate(txs):
             txid = tx.txid
@@ -1304,9 +1334,17 @@ class ChainState:
                     # previous tx of this block spent one since)
                     coins = []
                     for k, c in zip(keys[i], pre):  # type: ignore[arg-type]
-                        if view.spend_found(k, c) is None:
-                            coins = None  # type: ignore[assignment]
-                            break
+                        # CoinsView.spend_found inlined: None if a tx before spent it
+                        if k in changes:
+                            if changes[k] is None:
+                                coins = None  # type: ignore[assignment]
+                                break
+                            if k in fresh:       # created in this step: just forgotten
+                                del changes[k]
+                                fresh.discard(k)
+                                coins.append(c)
+                                continue
+                        changes[k] = None
                         coins.append(c)
                 else:
                     coins = []

@@ -12,14 +12,24 @@ Clean entries are evicted, oldest first, only when the cache is over its budget.
 step checks out, its `changes` go into the cache with `apply` (dirty until the next flush); a
 step that fails is dropped with its view.
 
-Memory is estimated per entry (measured with tracemalloc over 200,000 real `Coin`s with 25-byte
-scripts in a dict keyed by 36-byte outpoint keys, dict growth amortized: 311 bytes, of which 58
-the script object): `ENTRY_BYTES` + `len(script)`, plus `SET_SLOT_BYTES` per dirty or fresh key.
+Each entry is two bytes objects — the 36-byte key and the coin packed as value, height, coinbase
+flag and script (`_ENTRY`) — or None: no object the cyclic GC tracks, so the dict holding millions
+of them stays untracked and Python's full collections never walk it (with `Coin` objects, or
+tuples, in it they did: 23 % of the CPU at 100,000 blocks). A `Coin` is made on each read.
+
+Memory is estimated (Core `DynamicMemoryUsage`, O(1)) as `ENTRY_BYTES` + the packed coin's
+length an entry, plus the dict's and the dirty/fresh/spent sets' own tables as `sys.getsizeof`
+reports them beyond an empty cache's (a dict does not shrink when entries leave it, so after an
+eviction the table still holds the size it reached until `trim` copies it).
+1,000,000 entries with 25-byte scripts, CPython 3.11: 203 bytes an entry by RSS, estimated 202.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
 
 from ..primitives.coin import Coin
 from ..primitives.tx import OutPoint
@@ -29,12 +39,27 @@ __all__ = ["CoinsCache", "CoinsView", "outpoint_key", "ENTRY_BYTES", "SET_SLOT_B
 
 _BE32 = struct.Struct(">I").pack
 
+_MISSING = object()
+#: a cache entry: value (int64), height (uint32), coinbase flag (one byte), then the script
+_ENTRY = struct.Struct("<qIB")
+_HDR_SIZE = _ENTRY.size
+_pack = _ENTRY.pack
+_unpack = _ENTRY.unpack_from
+
+
+def _coin(b: bytes) -> Coin:
+    v, h, cb = _unpack(b)
+    return Coin(v, b[_HDR_SIZE:], h, cb == 1)
+
 #: Core's -dbcache default (MiB)
 DEFAULT_DBCACHE_MIB = 300
-#: bytes of one cache entry besides its script's bytes: dict slot and table share, the 36-byte
-#: key object, the Coin object, the script's bytes header (tracemalloc, CPython 3.11, see above)
-ENTRY_BYTES = 286
-#: bytes of one key in the dirty or fresh set (tracemalloc: 42 amortized; rounded up for load)
+#: bytes of one entry's objects besides the packed coin's own bytes and the dict's table: the
+#: 36-byte key (69, 80 as pymalloc allocates it in 16-byte steps), the packed coin's bytes header
+#: (33) and its rounding to 16 (~8 on average); CPython 3.11
+ENTRY_BYTES = 122
+#: the tables of an empty cache (not counted: a budget of a few coins means those coins)
+_EMPTY_TABLES = sys.getsizeof({}) + 3 * sys.getsizeof(set())
+#: kept for callers sizing a set of keys (the sets are counted with `sys.getsizeof`)
 SET_SLOT_BYTES = 48
 #: over budget, clean coins are evicted (after the flush) down to this share of the budget: a
 #: wide margin, so a full cache does not flush again a few blocks later (90% flushed every ~80
@@ -55,17 +80,18 @@ class CoinsCache:
     the next flush; `_fresh`: dirty keys the store has no row for (spending them just forgets
     them, Core's FRESH flag)."""
 
-    __slots__ = ("_store", "_coins", "_dirty", "_fresh", "_spent", "_script_bytes", "budget",
+    __slots__ = ("_store", "_coins", "_dirty", "_fresh", "_spent", "_entry_bytes", "budget",
                  "hits", "misses", "flushes", "evicted")
 
     def __init__(self, store, budget: int = DEFAULT_DBCACHE_MIB << 20) -> None:
         self._store = store
-        self._coins: dict[bytes, Coin | None] = {}
+        #: key → packed coin (`_ENTRY` + script) or None; bytes only, so the GC does not track it
+        self._coins: dict[bytes, bytes | None] = {}
         self._dirty: set[bytes] = set()
         self._fresh: set[bytes] = set()
         #: dirty keys cached as None (spent, store row to delete): they leave the cache at flush
         self._spent: set[bytes] = set()
-        self._script_bytes = 0
+        self._entry_bytes = 0
         self.budget = int(budget)
         self.hits = 0
         self.misses = 0
@@ -74,13 +100,18 @@ class CoinsCache:
 
     # --- reads --------------------------------------------------------------------------------
     def get(self, key: bytes) -> Coin | None:
+        """The coin at `key` (a new `Coin` each call), or None if it is missing or spent."""
         coins = self._coins
         if key in coins:
-            return coins[key]
+            b = coins[key]
+            if b is None:
+                return None
+            v, h, cb = _unpack(b)
+            return Coin(v, b[_HDR_SIZE:], h, cb == 1)
         c = self._store.get_coin(key)
         if c is not None:
-            coins[key] = c
-            self._script_bytes += len(c.script_pubkey)
+            b = coins[key] = _pack(c.value, c.height, c.is_coinbase) + c.script_pubkey
+            self._entry_bytes += len(b)
             # reads alone (the mempool's) keep the budget when nothing is dirty; otherwise the
             # chainstate's flush check after each step does (trimming past dirty keys per read
             # would cost a scan)
@@ -91,8 +122,9 @@ class CoinsCache:
     # --- memory -------------------------------------------------------------------------------
     def usage(self) -> int:
         """Estimated bytes held (Core `DynamicMemoryUsage`): O(1)."""
-        return (len(self._coins) * ENTRY_BYTES + self._script_bytes
-                + (len(self._dirty) + len(self._fresh) + len(self._spent)) * SET_SLOT_BYTES)
+        sizeof = sys.getsizeof
+        return (len(self._coins) * ENTRY_BYTES + self._entry_bytes + sizeof(self._coins)
+                + sizeof(self._dirty) + sizeof(self._fresh) + sizeof(self._spent) - _EMPTY_TABLES)
 
     def over_budget(self, extra: int = 0) -> bool:
         return self.usage() + extra > self.budget
@@ -112,14 +144,17 @@ class CoinsCache:
                 continue
             victims.append(k)
             c = coins[k]
-            freed += ENTRY_BYTES + (len(c.script_pubkey) if c is not None else 0)
+            freed += ENTRY_BYTES + (len(c) if c is not None else 0)
             if freed >= excess:
                 break
         for k in victims:
             c = coins.pop(k)
             if c is not None:
-                self._script_bytes -= len(c.script_pubkey)
+                self._entry_bytes -= len(c)
         self.evicted += len(victims)
+        # a dict keeps its table when entries leave it: a copy (in the same order) is sized for
+        # what is left, so the evicted entries' share of the table is freed too
+        self._coins = dict(coins)
         return len(victims)
 
     # --- writes -------------------------------------------------------------------------------
@@ -127,37 +162,45 @@ class CoinsCache:
         """Take a committed step's coin changes as dirty entries (Core `BatchWrite` into the
         cache): a spent coin created since the last flush is forgotten; a coin added where the
         store has no row (not cached as a pending spend) is fresh."""
-        coins, dirty, fresh, spent = self._coins, self._dirty, self._fresh, self._spent
+        coins, fresh, spent = self._coins, self._fresh, self._spent
+        get = coins.get
+        undirty = []
         sb = 0
         for k, c in changes.items():
-            old = coins.get(k)
-            if old is not None:
-                sb -= len(old.script_pubkey)
+            old = get(k, _MISSING)
             if c is None:
+                if old is not None and old is not _MISSING:
+                    sb -= len(old)
                 if k in fresh:
                     del coins[k]
                     fresh.discard(k)
-                    dirty.discard(k)
+                    undirty.append(k)
                 else:
                     coins[k] = None
-                    dirty.add(k)
                     spent.add(k)
             else:
-                if k not in coins:
+                if old is _MISSING:
                     fresh.add(k)
                 elif old is None:       # a pending spend undone (a disconnect restores it)
                     spent.discard(k)
-                coins[k] = c
-                dirty.add(k)
-                sb += len(c.script_pubkey)
-        self._script_bytes += sb
+                else:
+                    sb -= len(old)
+                b = coins[k] = _pack(c.value, c.height, c.is_coinbase) + c.script_pubkey
+                sb += len(b)
+        # every changed key is dirty, but a fresh coin spent (forgotten): one C-level pass each
+        dirty = self._dirty
+        dirty.update(changes)
+        if undirty:
+            dirty.difference_update(undirty)
+        self._entry_bytes += sb
 
-    def flush_changes(self) -> dict[bytes, Coin | None]:
+    def flush_changes(self) -> "Mapping[bytes, Coin | None]":
         """The dirty entries as store changes (None = delete the row), in key order (the store
-        writes them in that order; sorting an already sorted list again costs it ~nothing). Call
-        `mark_flushed` once the store write holding them committed."""
-        coins = self._coins
-        return {k: coins[k] for k in sorted(self._dirty)}
+        writes them in that order; sorting an already sorted list again costs it ~nothing): a
+        read-only mapping over the cache that makes each `Coin` when the store reads it (a
+        flush of a million coins does not hold a million `Coin`s at once). Write it before the
+        cache changes again, then call `mark_flushed` once the store write holding it committed."""
+        return _FlushChanges(self._coins, sorted(self._dirty))
 
     def mark_flushed(self) -> None:
         """The store now holds every dirty entry: spent entries leave the cache, live ones stay
@@ -182,10 +225,36 @@ class CoinsCache:
         self._dirty = set()
         self._fresh = set()
         self._spent = set()
-        self._script_bytes = 0
+        self._entry_bytes = 0
 
     def __len__(self) -> int:
         return len(self._coins)
+
+
+class _FlushChanges(Mapping):
+    """The dirty entries of a `CoinsCache` as a read-only key → `Coin | None` mapping, in key
+    order (see `CoinsCache.flush_changes`)."""
+
+    __slots__ = ("_coins", "_keys")
+
+    def __init__(self, coins: dict[bytes, bytes | None], keys: list[bytes]) -> None:
+        self._coins = coins
+        self._keys = keys
+
+    def __getitem__(self, key: bytes) -> Coin | None:
+        b = self._coins[key]
+        return None if b is None else _coin(b)
+
+    def __contains__(self, key: object) -> bool:
+        keys = self._keys
+        i = bisect_left(keys, key)  # type: ignore[arg-type]
+        return i < len(keys) and keys[i] == key
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 class CoinsView:

@@ -37,16 +37,21 @@ _HAVE_DATA = int(BlockStatus.HAVE_DATA)
 
 
 class BlockIndexEntry:
-    """One header in the block tree. `prev` is the parent entry (None for genesis)."""
+    """One header in the block tree. `prev` is the parent entry (None for genesis).
 
-    __slots__ = ("hash", "header", "prev", "height", "chainwork", "status", "sequence_id",
+    An entry loaded from the store (`from_stored`) keeps its header as the stored 80 bytes and
+    parses them on first use of `header` (start-up loads every entry, but only the recent ones'
+    headers are read: Core's block index likewise keeps the fields, not a CBlockHeader)."""
+
+    __slots__ = ("hash", "_header", "_raw", "prev", "height", "chainwork", "status", "sequence_id",
                  "has_chain_data")
 
     def __init__(self, header: BlockHeader, prev: "BlockIndexEntry | None", height: int,
                  chainwork: int, status: BlockStatus = BlockStatus.HEADER_VALID,
                  sequence_id: int = 0) -> None:
         self.hash = header.hash
-        self.header = header
+        self._header = header
+        self._raw = None
         self.prev = prev
         self.height = height
         self.chainwork = chainwork
@@ -54,6 +59,37 @@ class BlockIndexEntry:
         self.sequence_id = sequence_id
         #: this block and all its ancestors have data (Core nChainTx != 0): it can be connected
         self.has_chain_data = False
+
+    @classmethod
+    def from_stored(cls, raw: bytes, block_hash: bytes, prev: "BlockIndexEntry | None", height: int,
+                    chainwork: int, status: BlockStatus, sequence_id: int) -> "BlockIndexEntry":
+        """An entry from a stored index row: the 80-byte header kept as it is (not hashed again:
+        `block_hash` is the row's key, its hash when it was written), parsed on first use."""
+        e = cls.__new__(cls)
+        e.hash = block_hash
+        e._header = None
+        e._raw = raw
+        e.prev = prev
+        e.height = height
+        e.chainwork = chainwork
+        e.status = status
+        e.sequence_id = sequence_id
+        e.has_chain_data = False
+        return e
+
+    @property
+    def header(self) -> BlockHeader:
+        h = self._header
+        if h is None:
+            h = self._header = BlockHeader.from_stored(self._raw, self.hash)
+            self._raw = None
+        return h
+
+    @property
+    def header_bytes(self) -> bytes:
+        """The 80-byte serialized header (without parsing a stored one)."""
+        raw = self._raw
+        return raw if raw is not None else self._header.serialize()  # type: ignore[union-attr]
 
     # header fields, so pow.py can use an entry directly
     @property
@@ -99,18 +135,30 @@ class BlockIndexEntry:
 
 
 class BlockIndex:
-    """hash → entry map plus the children lists needed to mark descendants."""
+    """hash → entry map plus the children needed to mark descendants.
+
+    `_children[parent hash]` is the one child entry, or a list once a block has two or more
+    children (a fork): no list object for each of the (nearly all) single-child entries."""
 
     __slots__ = ("_entries", "_children")
 
     def __init__(self) -> None:
         self._entries: dict[bytes, BlockIndexEntry] = {}
-        self._children: dict[bytes, list[BlockIndexEntry]] = {}
+        self._children: dict[bytes, BlockIndexEntry | list[BlockIndexEntry]] = {}
 
     def add(self, entry: BlockIndexEntry) -> None:
         self._entries[entry.hash] = entry
-        if entry.prev is not None:
-            self._children.setdefault(entry.prev.hash, []).append(entry)
+        prev = entry.prev
+        if prev is not None:
+            children = self._children
+            h = prev.hash
+            c = children.get(h)
+            if c is None:
+                children[h] = entry
+            elif type(c) is list:
+                c.append(entry)
+            else:
+                children[h] = [c, entry]
 
     def get(self, block_hash: bytes) -> BlockIndexEntry | None:
         return self._entries.get(block_hash)
@@ -125,7 +173,11 @@ class BlockIndex:
         return iter(self._entries.values())
 
     def children(self, entry: BlockIndexEntry) -> list[BlockIndexEntry]:
-        return self._children.get(entry.hash, [])
+        """The entries whose parent is `entry` (a new list)."""
+        c = self._children.get(entry.hash)
+        if c is None:
+            return []
+        return list(c) if type(c) is list else [c]
 
     def descendants(self, entry: BlockIndexEntry) -> Iterator[BlockIndexEntry]:
         """All descendants of `entry` (not including it), breadth first, bounded by the index size."""
@@ -137,4 +189,5 @@ class BlockIndex:
 
     def tips(self) -> list[BlockIndexEntry]:
         """Entries without children (Core getchaintips)."""
-        return [e for e in self._entries.values() if not self._children.get(e.hash)]
+        children = self._children
+        return [e for e in self._entries.values() if e.hash not in children]

@@ -17,6 +17,8 @@ from ..script.interpreter import witness_program
 from ..script.script import get_op, is_p2sh, is_push_only, legacy_sigop_count
 from .tx_checks import legacy_sigops, p2sh_sigops
 
+_WITNESS = int(ScriptFlags.WITNESS)
+
 __all__ = ["MAX_BLOCK_SIGOPS_COST", "witness_sigops", "count_witness_sigops", "transaction_sigop_cost",
            "inputs_witness_sigops"]
 
@@ -77,7 +79,7 @@ def inputs_witness_sigops(tx: Tx, coins: Sequence[Coin], flags: int) -> int:
     """The witness part of `transaction_sigop_cost` (Core `CountWitnessSigOps` summed over the
     inputs), skipping at once the coins that can be neither a witness program nor P2SH (a
     witness program starts OP_0 or OP_1..OP_16; P2SH is 23 bytes from OP_HASH160)."""
-    if not int(flags) & ScriptFlags.WITNESS:
+    if not int(flags) & _WITNESS:    # plain ints: IntFlag's `&` is a Python-level call
         return 0
     n = 0
     for txin, coin in zip(tx.vin, coins):

@@ -34,6 +34,9 @@ _HDR = struct.Struct("<i32s32sIII")
 _MIN_TX_SIZE = 4 + 1 + MIN_TXIN_SIZE + 1 + 4
 
 
+_FIELDS = ("version", "prev_hash", "merkle_root", "time", "bits", "nonce")
+
+
 def bits_to_target(bits: int) -> tuple[int, bool, bool]:
     """Decode compact `bits` as Core's `arith_uint256::SetCompact`.
 
@@ -93,6 +96,17 @@ class BlockHeader:
         if len(data) != HEADER_SIZE:
             raise DecodeError(f"a header is {HEADER_SIZE} bytes, got {len(data)}")
         return cls(*_HDR.unpack(data))
+
+    @classmethod
+    def from_stored(cls, data: bytes, block_hash: bytes) -> "BlockHeader":
+        """A header read back from this node's own store with its stored hash (which was this
+        header's sha256d when written): parsed without hashing it again."""
+        h = object.__new__(cls)
+        set_ = object.__setattr__
+        for name, v in zip(_FIELDS, _HDR.unpack(data)):
+            set_(h, name, v)
+        set_(h, "hash", block_hash)
+        return h
 
     @property
     def hash_hex(self) -> str:

@@ -270,6 +270,8 @@ class SQLiteChainStore:
         self.path = str(path)
         #: the spender index is maintained (Core -txospenderindex); ChainState writes it if so
         self.txospenderindex = bool(txospenderindex)
+        #: SQLite's page cache (bytes): ChainState takes it out of -dbcache for the coins cache
+        self.page_cache_bytes = int(cache_mb) << 20
         conn = sqlite3.connect(self.path, isolation_level=None)
         self._conn = conn
         conn.execute("PRAGMA journal_mode=WAL")
