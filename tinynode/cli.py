@@ -56,12 +56,28 @@ def _loop_factory() -> Callable[[], Any] | None:
     return uvloop.new_event_loop
 
 
+#: the daemon process's cyclic-GC thresholds; CPython's default is (700, 10, 10)
+DAEMON_GC_THRESHOLDS = (700, 10, 100)
+
+
+def _tune_gc() -> None:
+    """Full collections a tenth as often, in the daemon process only (in-process test nodes
+    share their process and keep its settings). A full collection walks every tracked object,
+    the block index included, and the blocks the chain writer holds until its next commit die
+    old, so with CPython's default the 100,000-block connect bench ran 168 full collections,
+    24.6 s of GC; with 100 here, 18 and 5.9 s (contrib/bench/README.md). Acyclic objects are
+    still freed at once by reference counting; only cycles wait longer."""
+    import gc
+    gc.set_threshold(*DAEMON_GC_THRESHOLDS)
+
+
 def daemon_main(argv: list[str] | None = None) -> int:
     import asyncio
     import logging
 
     from .config import ConfigError, from_args
 
+    _tune_gc()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "lab":  # `tinynode lab ...`: local multi-node playgrounds
         from .lab import lab_main

@@ -390,3 +390,13 @@ def test_newaddress_bech32m_and_bech32_verbs(monkeypatch, capsys):
     rc, out, _, _ = run(monkeypatch, capsys, ["--help"], {})
     assert rc == 0 and "newaddress [LABEL] [--bech32|--bech32m|--legacy]" in out
     assert "bech32m (P2TR, taproot key path)" in out
+
+
+def test_daemon_sets_its_gc_thresholds_before_anything_else(monkeypatch, capsys):
+    """The daemon (and only the daemon's own process) runs full collections a tenth as often."""
+    import gc
+    seen = []
+    monkeypatch.setattr(gc, "set_threshold", lambda *t: seen.append(t))
+    assert cli.daemon_main(["--minimumchainwork", "zz"]) == 1      # a ConfigError: exit 1
+    assert seen == [(700, 10, 100)] == [cli.DAEMON_GC_THRESHOLDS]
+    assert "Invalid minimum work specified (zz)" in capsys.readouterr().err
