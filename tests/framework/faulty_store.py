@@ -8,7 +8,7 @@ Two levels:
 * `FaultyConnection.install(sqlite_store, stage, n)` sits between a `SQLiteChainStore` and its
   sqlite3 connection and raises `sqlite3.OperationalError("disk I/O error")` on the `n`th
   statement of one stage of a store transaction (a header row, a block body, a coin, an undo
-  record, an undo delete of a disconnect, an undo read, the COMMIT itself): SQLite's own error,
+  record, a disconnect's tx-index delete or a pruning's undo delete, an undo read, the COMMIT itself): SQLite's own error,
   in the middle of the real transaction, which the store then rolls back.
 
 Counting mode (`n=0`) never fails and just counts, so a test can learn how many calls of each
@@ -29,7 +29,8 @@ SQL_STAGES: dict[str, Any] = {
     "body": lambda sql: "INTO blocks" in sql,
     "coins": lambda sql: "INTO coins" in sql or "DELETE FROM coins" in sql,
     "undo": lambda sql: "INTO undo" in sql,
-    "disconnect": lambda sql: "DELETE FROM undo" in sql,
+    # a disconnect keeps the block's undo record: its own write is the tx-index removal
+    "disconnect": lambda sql: "DELETE FROM undo" in sql or "DELETE FROM txindex WHERE" in sql,
     "undo-read": lambda sql: sql.startswith("SELECT data FROM undo"),
     "commit": lambda sql: sql.strip().upper() == "COMMIT",
 }

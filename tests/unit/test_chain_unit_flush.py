@@ -199,8 +199,9 @@ def test_periodic_chainstate_flush():
 
 
 def test_reorg_across_an_unflushed_tip_keeps_undo(tmp_path):
-    """A block disconnected while the store's tip is still at or above it keeps its undo record
-    in the store until the coins are written (a restart may have to disconnect it)."""
+    """A block disconnected while the store's tip is still at or above it has its undo record
+    in the store (a restart may have to disconnect it), and keeps it after the coins are
+    written too (Core keeps a disconnected block's rev data and BLOCK_HAVE_UNDO)."""
     p = tmp_path / "chain.sqlite"
     cs = on_base(ChainState(PARAMS, SQLiteChainStore(p)))
     a = _spend_chain(2)
@@ -212,14 +213,16 @@ def test_reorg_across_an_unflushed_tip_keeps_undo(tmp_path):
     for blk in fork:
         cs.process_block(blk)
     assert cs.tip.hash == fork[-1].hash
-    assert cs.store.get_tip() == a[-1].hash and cs.store.get_undo(a[-1].hash) is not None
+    undo_a1 = cs.store.get_undo(a[-1].hash)
+    assert cs.store.get_tip() == a[-1].hash and undo_a1 is not None
     # as after kill -9 now: the restart disconnects a[1], a[0] with that undo and connects fork
     killed = ChainState(PARAMS, SQLiteChainStore(p))
     assert killed.tip.hash == fork[-1].hash and killed.utxo_set_hash() == cs.utxo_set_hash()
     killed.close()
     cs.close()
     after = ChainState(PARAMS, SQLiteChainStore(p))
-    assert after.store.get_tip() == fork[-1].hash and after.store.get_undo(a[-1].hash) is None
+    assert after.store.get_tip() == fork[-1].hash
+    assert bytes(after.store.get_undo(a[-1].hash)) == bytes(undo_a1)
     after.close()
 def test_store_lags_by_unflushed_steps_and_stays_consistent(tmp_path):
     p = tmp_path / "chain.sqlite"

@@ -345,7 +345,7 @@ class ChainState:
         self._dirty_view = self.coins
         #: What committed blocks changed besides their bodies, index rows and undo records, not
         #: yet in the store (their coins are the dirty entries of `self.coins`): tx index, spender
-        #: index, undo deletions and the tip. A chainstate flush writes them with the coins, so
+        #: index, the disconnected blocks (for the tx index) and the tip. A chainstate flush writes them with the coins, so
         #: the store's tip always matches its coins (Core's coins-db best block); blocks
         #: committed above it are connected again at the next start (Core's ActivateBestChain
         #: after a crash).
@@ -454,7 +454,11 @@ class ChainState:
         if batch.blocks:
             d.blocks.update(batch.blocks)
         if batch.undo:
+            if d.disconnects:
+                d.disconnects.difference_update(batch.undo)   # connected again after its disconnection
             d.undo.update(batch.undo)
+        if batch.disconnects:
+            d.disconnects.update(batch.disconnects)
         if batch.txindex:
             d.txindex.update(batch.txindex)
         if batch.txospender:
@@ -504,7 +508,7 @@ class ChainState:
 
         Not full: the staged steps' block bodies, index rows and undo records are written; their
         coin changes are already dirty entries of the cache (applied as each step was staged),
-        and their tx-index, spender-index, undo deletions and tip wait in `_pending`. Full: all of that with the cache's dirty entries
+        and their tx-index, spender-index, disconnect marks and tip wait in `_pending`. Full: all of that with the cache's dirty entries
         (cost proportional to them, never to the UTXO set or the chain)."""
         self._check_usable()
         d = self._dirty
@@ -515,14 +519,14 @@ class ChainState:
         if d.txospender:
             p.txospender.update(d.txospender)
             d.txospender = {}
-        if d.undo:
-            pundo = p.undo
-            for h, u in d.undo.items():
-                if u is None:
-                    pundo[h] = None        # the store's tip may still need it: delete with the coins
-                else:
-                    pundo.pop(h, None)
-            d.undo = {h: u for h, u in d.undo.items() if u is not None}
+        if d.undo and p.disconnects:
+            p.disconnects.difference_update(d.undo)   # connected again since: not a disconnect
+        if d.disconnects:
+            # the tx index's marks, written with the tx-index entries they resolve; the undo
+            # records of disconnected blocks stay (Core keeps rev data), so nothing here has to
+            # wait for the coins to keep a restart able to disconnect the store's tip
+            p.disconnects.update(d.disconnects)
+            d.disconnects = set()
         if d.tip is not None:
             p.tip = d.tip
             d.tip = None
@@ -532,8 +536,7 @@ class ChainState:
         if full:
             d.coins = self.coins.flush_changes()
             d.txindex, d.txospender, d.tip = p.txindex, p.txospender, p.tip
-            if p.undo:
-                d.undo.update(p.undo)
+            d.disconnects = p.disconnects
         added = sum(map(len, d.blocks.values())) if self.prune_target else 0
         if not d.is_empty():
             self._store.write(d)
@@ -1263,7 +1266,10 @@ class ChainState:
                     view.add(k, undo[i])
                     if spends is not None:   # Core TxoSpenderIndex::CustomRemove
                         spends[k] = None
-        batch.undo[e.hash] = None
+        # The undo record stays (Core keeps the rev data and BLOCK_HAVE_UNDO of a disconnected
+        # block): RPCs still read the block's fees and prevouts, a reconnection writes the same
+        # record again, pruning deletes it with the body.
+        batch.disconnects.add(e.hash)
 
     def _connect_block(self, block: Block, e: BlockIndexEntry, view: CoinsView, batch: StoreBatch) -> None:
         """Core `ConnectBlock`: BIP30, inputs, BIP68, sigop cost (BIP141: legacy and P2SH
@@ -1413,6 +1419,7 @@ class ChainState:
         e.status |= S.VALID_SCRIPTS
         batch.index[block_hash] = self._record(e)
         batch.undo[block_hash] = serialize_undo(spent)
+        batch.disconnects.discard(block_hash)
 
     # ==========================================================================================
     # invalidate / reconsider

@@ -295,16 +295,17 @@ If verbosity is 3, also the coin each input spent ("prevout")."""
 
     def _undo_checked(self, block: Any, entry: Any) -> list:
         """Core `GetUndoChecked`: the coins each non-coinbase tx spent (none for genesis);
-        "Undo data not available" (with "(pruned data)" when pruned) for a block with no undo
-        record to expect (tinynode keeps undo for the active chain only), "Can't read undo data
-        from disk" when the record is expected and unreadable."""
+        "Undo data not available" (with "(pruned data)" when pruned) for a block without undo
+        (never connected; a block disconnected by a reorg keeps its record, as Core's
+        BLOCK_HAVE_UNDO), "Can't read undo data from disk" when it has undo that cannot be
+        read."""
         if entry.height == 0:
             return []
-        if not self._undo_expected(entry):
+        have_undo, spent = self._block_undo(block, entry)
+        if not have_undo:
             if self._cs().is_block_pruned(entry):
                 raise RPCError(RPC_MISC_ERROR, "Undo data not available (pruned data)")
             raise RPCError(RPC_MISC_ERROR, "Undo data not available")
-        spent = self._block_spent_coins(block, entry)
         if spent is None:
             raise RPCError(RPC_MISC_ERROR, "Can't read undo data from disk")
         return spent

@@ -218,15 +218,18 @@ transaction shows as with verbosity 1, as Core."""
 
     def _prevouts(self, tx: Tx, block: Any, block_hash: bytes, level: int) -> list | None:
         """Writer thread: the coins `tx` spent, from its block's undo record (Core CTxUndo);
-        None for a coinbase, below verbosity 2, or for a block with no undo data (not connected,
-        pruned). A block that should have one and whose record cannot be read is Core's
+        None for a coinbase, below verbosity 2, or for a block with no undo data (never
+        connected, pruned; a block disconnected by a reorg keeps its record, as Core's
+        BLOCK_HAVE_UNDO). A block with undo whose record cannot be read is Core's
         getrawtransaction RPC_INTERNAL_ERROR."""
         if level < 2 or tx.is_coinbase() or block is None:
             return None
         entry = self._cs().get_entry(block_hash)
-        spent = self._block_spent_coins(block, entry) if entry is not None else None
+        if entry is None:
+            return None
+        have_undo, spent = self._block_undo(block, entry)
         if spent is None:
-            if entry is not None and self._undo_expected(entry):
+            if have_undo:
                 raise RPCError(RPC_INTERNAL_ERROR, UNDO_UNREADABLE)
             return None
         for i, btx in enumerate(block.txs[1:]):

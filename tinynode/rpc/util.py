@@ -361,11 +361,9 @@ class RPCArea:
         h = block.header
         if verbosity >= 2:
             txs = [self.tx_to_json(tx, include_hex=True) for tx in block.txs]
-            spent = None
-            if self._undo_expected(entry):   # Core blockToJSON: have_undo
-                spent = self._block_spent_coins(block, entry)
-                if spent is None:
-                    raise RPCError(RPC_INTERNAL_ERROR, UNDO_UNREADABLE)
+            have_undo, spent = self._block_undo(block, entry)   # Core blockToJSON: have_undo
+            if have_undo and spent is None:
+                raise RPCError(RPC_INTERNAL_ERROR, UNDO_UNREADABLE)
             if spent is not None:  # Core ≥ 25: "fee" for each non-coinbase tx when undo data exists
                 for j, tx, coins in zip(txs[1:], block.txs[1:], spent):
                     j["fee"] = amount_to_json(sum(c.value for c in coins) - sum(o.value for o in tx.vout))
@@ -395,27 +393,48 @@ class RPCArea:
         return j
 
     def _undo_expected(self, entry) -> bool:
-        """Core's `!IsBlockPruned(blockindex) && blockindex.nStatus & BLOCK_HAVE_UNDO`: the
-        store holds an undo record for every block of the active chain above genesis that is
-        not pruned (connecting writes it; disconnecting and pruning delete it), so a block
-        there without a readable record is corruption, not a normal state."""
+        """A block that must have an undo record: every block of the active chain above
+        genesis that is not pruned was connected, which wrote one, and only pruning deletes
+        it; such a block without a readable record is corruption, not a normal state."""
         cs = self._cs()
         return (entry.height > 0 and cs.get_block_hash(entry.height) == entry.hash
                 and not cs.is_block_pruned(entry))
 
-    def _block_spent_coins(self, block: Block, entry) -> list[list] | None:
-        """The coins each non-coinbase tx of the block spent, from its undo record (in spending
-        order: Core's `CBlockUndo`, as `blockToJSON` uses it); None without undo data."""
-        from ..storage.base import parse_undo
+    def _block_undo(self, block: Block, entry) -> tuple[bool, list[list] | None]:
+        """Core's `!IsBlockPruned(blockindex) && blockindex.nStatus & BLOCK_HAVE_UNDO` and the
+        record: (have_undo, the coins each non-coinbase tx spent, or None when unreadable).
+        A block has undo when the store holds its record (connected once, active or not: a
+        disconnection keeps it, as Core keeps BLOCK_HAVE_UNDO) or when one is expected
+        (`_undo_expected`); genesis never has any."""
+        if entry.height == 0:
+            return False, None
+        raw = self._undo_bytes(entry)
+        if raw is None:
+            return self._undo_expected(entry), None
+        return True, self._parse_block_undo(block, raw)
+
+    def _undo_bytes(self, entry) -> bytes | None:
+        """The block's undo record: staged (not yet flushed to the store), else stored."""
         cs = self._cs()
         raw = None
-        dirty = getattr(cs, "_dirty", None)  # not yet flushed to the store
+        dirty = getattr(cs, "_dirty", None)
         if dirty is not None:
             raw = dirty.undo.get(entry.hash)
         if raw is None:
             raw = cs.store.get_undo(entry.hash)
-        if raw is None:
-            return None
+        return raw
+
+    def _block_spent_coins(self, block: Block, entry) -> list[list] | None:
+        """The coins each non-coinbase tx of the block spent, from its undo record (in spending
+        order: Core's `CBlockUndo`, as `blockToJSON` uses it); None without (readable) undo data."""
+        raw = self._undo_bytes(entry)
+        return None if raw is None else self._parse_block_undo(block, raw)
+
+    @staticmethod
+    def _parse_block_undo(block: Block, raw) -> list[list] | None:
+        """The undo record split per non-coinbase tx; None when it does not parse or does not
+        fit the block (Core `UndoReadFromDisk` failing its checksum, or a size mismatch)."""
+        from ..storage.base import parse_undo
         try:
             spent = parse_undo(bytes(raw))
         except DecodeError:

@@ -105,8 +105,12 @@ class StoreBatch:
     """Changes applied atomically by `ChainStore.write`.
 
     coins:   key → Coin (insert or replace) or None (delete)
-    undo:    block hash → undo bytes or None (delete); a block whose undo is deleted is a block
-             disconnected from the active chain (Core `DisconnectBlock`), which the tx index uses
+    undo:    block hash → undo bytes (written when the block is connected, replacing the record a
+             former connection left) or None (delete: a direct store caller; a chainstate keeps
+             a disconnected block's record, as Core keeps its rev data and BLOCK_HAVE_UNDO, and
+             only pruning deletes it)
+    disconnects: blocks disconnected from the active chain (Core `DisconnectBlock`) whose last
+             step in the batch was that disconnection; the tx index uses them
     txindex: full txid → block hash (the tx is in that newly connected block) or None (the tx's
              block was disconnected); applied per txid by `next_txindex_stack`
     """
@@ -118,14 +122,16 @@ class StoreBatch:
     txindex: dict[bytes, bytes | None] = field(default_factory=dict)
     txospender: dict[bytes, TxoSpend | None] = field(default_factory=dict)
     tip: bytes | None = None
+    disconnects: set[bytes] = field(default_factory=set)
 
     def disconnected(self) -> frozenset[bytes]:
-        """Hashes of the blocks this batch disconnects (their undo records are deleted)."""
-        return frozenset(h for h, u in self.undo.items() if u is None)
+        """Hashes of the blocks this batch disconnects (`disconnects`, and for a direct store
+        caller the blocks whose undo it deletes)."""
+        return frozenset(self.disconnects).union(h for h, u in self.undo.items() if u is None)
 
     def is_empty(self) -> bool:
         return not (self.index or self.blocks or self.coins or self.undo or self.txindex
-                    or self.txospender or self.tip is not None)
+                    or self.txospender or self.disconnects or self.tip is not None)
 
 
 def next_txindex_stack(stack: tuple[bytes, ...], block_hash: bytes | None,

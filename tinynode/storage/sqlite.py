@@ -9,7 +9,8 @@ Tables:
     meta(key, value)                    schema_version, tip
     block_index(hash, height, chainwork, status, seq, header)
     blocks(hash, data)                  full block bytes (pruning deletes old rows: prune_blocks)
-    undo(hash, data)                    spent coins of a connected block
+    undo(hash, data)                    spent coins of a block connected once (kept when a
+                                        reorg disconnects it, as Core; pruning deletes it)
     coins(key, script, value, height, coinbase)   key = txid + n (big-endian); the index on
                                         script (coins_by_script: a script's coins without a scan)
                                         is built by the first `coins_for_script` and maintained
