@@ -17,8 +17,10 @@ Figures (DESIGN.md §8 lines via `_common.emit`):
   when a core is free; on a loaded machine it measures the load.
 
 The ChainState is built with the chain writer's sync commit policy (`ChainWriter.SYNC_FLUSH_BLOCKS`
-steps / `SYNC_FLUSH_SECONDS` per store transaction), as the node connects blocks;
-`--flush-blocks N` changes it (e.g. 1: one commit per block). The final `flush()` is timed and
+steps / `SYNC_FLUSH_BYTES` of block bodies / `SYNC_FLUSH_SECONDS` per store transaction), as the
+node connects blocks; `--flush-blocks N` / `--flush-bytes B` change it (e.g. 1: one commit per
+block). `--blocks N --stream` reads the first N blocks of a longer cached chain file if there is
+one (the chain is the same), e.g. 20,000 blocks of the cached 100,000. The final `flush()` is timed and
 counted in the inputs/s total; the growth medians are per-block costs (a block that happens to
 carry a flush is an outlier the median ignores).
 
@@ -138,6 +140,13 @@ def stream_chain(cache_dir: Path, n_blocks: int, txs: int) -> Path:
     path = _stream_path(cache_dir, n_blocks, txs)
     if path.exists():
         return path
+    # the chain is deterministic: a longer cached chain's first blocks are this chain (read
+    # with a limit), e.g. --blocks 20000 --stream from the cached 100,000-block file
+    longer = sorted((p for p in cache_dir.glob(f"connect-chain-*x{txs}-v1.blocks")
+                     if int(p.name.split("-")[2].split("x")[0]) > n_blocks),
+                    key=lambda p: int(p.name.split("-")[2].split("x")[0]))
+    if longer:
+        return longer[0]
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     t = time.perf_counter()
@@ -161,6 +170,15 @@ def read_stream(path: Path, limit: int | None = None) -> Iterator[Block]:
                 return
             yield Block.from_bytes(f.read(int.from_bytes(head, "little")))
             n += 1
+
+
+def _rss_mib() -> float:
+    """The process's current resident set (Linux /proc), MiB; 0 where there is none."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
 
 
 def _cache_path(n_blocks: int, txs: int) -> Path:
@@ -273,6 +291,9 @@ def main() -> int:
                     help="script check worker threads (default: the ChainState's, one per extra core; 0: inline)")
     ap.add_argument("--script-mode", default="threads", choices=("auto", "inline", "threads", "processes"),
                     help="what the script check workers are (the daemon's --scriptcheck-mode; default threads)")
+    ap.add_argument("--flush-bytes", type=int, default=ChainWriter.SYNC_FLUSH_BYTES,
+                    help="also commit once the staged block bodies reach this many bytes "
+                         "(the chain writer's sync policy; 0: no byte bound besides the chainstate's)")
     ap.add_argument("--dbcache", type=int, default=DEFAULT_DBCACHE_MIB,
                     help=f"coins cache budget in MiB (default {DEFAULT_DBCACHE_MIB})")
     ap.add_argument("--no-cache", action="store_true")
@@ -295,7 +316,7 @@ def main() -> int:
     if stream:
         path = stream_chain(args.cache_dir, n_blocks, args.txs)
         blocks = list(read_stream(path, PREMINE + 200))     # for the guard and the reference
-        chain: Iterator[Block] = read_stream(path)
+        chain: Iterator[Block] = read_stream(path, PREMINE + n_blocks)
         n_total = PREMINE + n_blocks
     else:
         blocks = load_or_build(n_blocks, args.txs, not args.no_cache)
@@ -333,6 +354,8 @@ def main() -> int:
         cs = ChainState(REGTEST, store, script_checks=True, flush_blocks=args.flush_blocks,
                         flush_seconds=flush_seconds, script_check_threads=args.script_threads,
                         dbcache=args.dbcache << 20, script_check_mode=args.script_mode)
+        if args.flush_bytes:
+            cs.flush_bytes = min(cs.flush_bytes, args.flush_bytes)
         try:
             for _ in range(PREMINE):
                 res = cs.process_block(next(chain))
@@ -340,6 +363,8 @@ def main() -> int:
             per_block: list[float] = []
             wall = 0.0
             inputs = 0
+            rss_start = _rss_mib()
+            rss_max = (0.0, 0, 0)   # current RSS after a block, its height, coins flushes by then
             for blk in chain:   # (streamed: each block parsed here, outside the timed span)
                 w = time.perf_counter()
                 t = time.process_time()
@@ -348,6 +373,11 @@ def main() -> int:
                 wall += time.perf_counter() - w
                 assert res.error is None and res.status == "connected", res
                 inputs += sum(len(tx.vin) for tx in blk.txs[1:])
+                if len(per_block) % 50 == 0:
+                    r = _rss_mib()
+                    if r > rss_max[0]:
+                        rss_max = (r, len(per_block), cs.coins.flushes)
+            rss_before_flush = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             w = time.perf_counter()
             t = time.process_time()
             cs.flush()
@@ -385,8 +415,10 @@ def main() -> int:
           file=sys.stderr)
     print(f"# block cpu ms: mean {1000 * total / len(per_block):.2f}, median "
           f"{1000 * statistics.median(per_block):.2f}, max {1000 * max(per_block):.0f}; {cache_note}; "
-          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB",
-          file=sys.stderr)
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
+          f"({rss_before_flush:.0f} MiB before the final flush; current RSS {rss_start:.0f} MiB "
+          f"before the first spend block, at most {rss_max[0]:.0f} MiB sampled every 50 blocks, "
+          f"at block {rss_max[1]} after {rss_max[2]} coins flushes)", file=sys.stderr)
     if restarts:
         emit(BENCH, "connect_restart_s", statistics.median(restarts), "s", target="<= 2",
              reference=f"median of {len(restarts)}: daemon process start to RPC ready on this chain")

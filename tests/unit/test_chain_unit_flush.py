@@ -291,3 +291,24 @@ def test_staged_bytes_are_bounded():
         cs.process_block(b)
         assert store.has_block(b.hash) and cs.staged_steps == 0   # committed (coins: cache)
     cs.close()
+
+
+def test_sqlite_writes_the_caches_key_ordered_flush_mapping(tmp_path):
+    """The coins cache's flush mapping iterates in key order (`key_ordered`): the SQLite store
+    writes it as it is, inserts and deletes alike; a plain dict is sorted by the store."""
+    store = SQLiteChainStore(tmp_path / "chain.sqlite")
+    try:
+        store.write(StoreBatch(coins={b"b-old": c(1), b"d-old": c(2)}))   # a plain dict
+        cache = CoinsCache(store)
+        assert cache.get(b"b-old") == c(1) and cache.get(b"d-old") == c(2)
+        cache.apply({b"c-new": c(3), b"a-new": c(4), b"b-old": None, b"e-tmp": c(5)})
+        cache.apply({b"e-tmp": None, b"d-old": c(6)})
+        changes = cache.flush_changes()
+        assert changes.key_ordered and list(changes) == [b"a-new", b"b-old", b"c-new", b"d-old"]
+        store.write(StoreBatch(coins=changes))
+        cache.mark_flushed()
+        assert [(k, coin.value) for k, coin in store.iter_coins()] == [
+            (b"a-new", 4), (b"c-new", 3), (b"d-old", 6)]
+        assert store.get_coin(b"b-old") is None and store.get_coin(b"e-tmp") is None
+    finally:
+        store.close()

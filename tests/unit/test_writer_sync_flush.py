@@ -60,3 +60,32 @@ async def test_stop_commits_what_a_sync_left_staged():
         await writer.submit_headers([b.header for b in blocks])
         await writer.submit_block(blocks[0])
     assert store.get_tip() == blocks[0].hash
+
+
+async def test_commit_once_the_staged_block_bodies_reach_the_byte_bound():
+    """Besides the step count, the staged block bodies' bytes end a sync's shared commit
+    (`sync_flush_bytes`): b1 + b2 reach the bound, so both are committed; b3 stays staged."""
+    store = MemoryChainStore()
+    blocks = Builder().chain(G, 5)
+    bound = len(blocks[0].serialize()) + len(blocks[1].serialize())
+    writer = ChainWriter(ChainState(PARAMS, store), sync_flush_seconds=NEVER,
+                         sync_idle_flush_seconds=NEVER, sync_flush_bytes=bound)
+    async with writer:
+        assert writer.chainstate.flush_bytes == bound
+        await writer.submit_headers([b.header for b in blocks])
+        for b in blocks[:3]:
+            assert (await writer.submit_block(b)).status == "connected"
+        await writer.call(lambda: None)
+        assert [store.has_block(b.hash) for b in blocks[:3]] == [True, True, False]
+        assert writer.chainstate.staged_steps == 1
+    assert store.get_tip() == blocks[2].hash
+
+
+async def test_the_writer_never_raises_the_chainstates_own_byte_bound():
+    cs = ChainState(PARAMS, MemoryChainStore())
+    cs.flush_bytes = 1
+    async with ChainWriter(cs) as writer:
+        assert writer.chainstate.flush_bytes == 1
+    cs2 = ChainState(PARAMS, MemoryChainStore())
+    async with ChainWriter(cs2):
+        assert cs2.flush_bytes == ChainWriter.SYNC_FLUSH_BYTES
