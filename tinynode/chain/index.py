@@ -56,15 +56,7 @@ class BlockIndexEntry:
     def __init__(self, header: BlockHeader, prev: "BlockIndexEntry | None", height: int,
                  chainwork: int, status: BlockStatus = BlockStatus.HEADER_VALID,
                  sequence_id: int = 0) -> None:
-        self.hash = header.hash
-        self._raw = header.serialize()
-        self.prev = prev
-        self.height = height
-        self.chainwork = chainwork
-        self.status = status
-        self.sequence_id = sequence_id
-        #: this block and all its ancestors have data (Core nChainTx != 0): it can be connected
-        self.has_chain_data = False
+        self._fill(header.hash, header.serialize(), prev, height, chainwork, status, sequence_id)
 
     @classmethod
     def from_stored(cls, raw: bytes, block_hash: bytes, prev: "BlockIndexEntry | None", height: int,
@@ -72,15 +64,20 @@ class BlockIndexEntry:
         """An entry from a stored index row: the 80-byte header kept as it is (not hashed again:
         `block_hash` is the row's key, its hash when it was written)."""
         e = cls.__new__(cls)
-        e.hash = block_hash
-        e._raw = raw
-        e.prev = prev
-        e.height = height
-        e.chainwork = chainwork
-        e.status = status
-        e.sequence_id = sequence_id
-        e.has_chain_data = False
+        e._fill(block_hash, raw, prev, height, chainwork, status, sequence_id)
         return e
+
+    def _fill(self, block_hash: bytes, raw: bytes, prev: "BlockIndexEntry | None", height: int,
+              chainwork: int, status: BlockStatus, sequence_id: int) -> None:
+        self.hash = block_hash
+        self._raw = raw
+        self.prev = prev
+        self.height = height
+        self.chainwork = chainwork
+        self.status = status
+        self.sequence_id = sequence_id
+        #: this block and all its ancestors have data (Core nChainTx != 0): it can be connected
+        self.has_chain_data = False
 
     @property
     def header(self) -> BlockHeader:
