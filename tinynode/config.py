@@ -481,9 +481,10 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
                         "`pruneblockchain HEIGHT`, N>=550 keep about N MiB of blocks; the last 288 "
                         "blocks are always kept. A pruned node advertises NODE_NETWORK_LIMITED")
     g.add_argument("--dbcache", type=int, default=300, metavar="MiB",
-                   help="memory for the coins cache in MiB, as Core's -dbcache (default 300, "
-                        "minimum 4): coins are written to disk when it is full, every 10 minutes "
-                        "and at shutdown; more means fewer disk writes during sync")
+                   help="memory in MiB for the coins cache and the store's page cache, as "
+                        "Core's -dbcache (default 300, minimum 4): coins are written to disk "
+                        "when it is full, every 10 minutes and at shutdown; more means fewer "
+                        "disk writes during sync")
     g.add_argument("--par", type=int, default=0, metavar="N",
                    help="script verification threads or processes, counting the one that "
                         "connects blocks, as Core's -par: 0 = one per core (default), 1 = "
