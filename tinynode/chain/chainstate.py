@@ -620,6 +620,15 @@ class ChainState:
         self._remember(b)
         return b
 
+    def get_undo(self, block_hash: bytes) -> bytes | None:
+        """The block's undo record: staged by a step not yet written to the store, else stored
+        (None without one)."""
+        self._check_usable()
+        raw = self._dirty.undo.get(block_hash)
+        if raw is None:
+            raw = self._store.get_undo(block_hash)
+        return raw
+
     def has_block(self, block_hash: bytes) -> bool:
         """We have this block's data (stored or waiting for its parent)."""
         e = self.index.get(block_hash)

@@ -50,9 +50,7 @@ class _Corrupt(Exception):
 
 def _undo_bytes(cs: ChainState, block_hash: bytes) -> bytes | None:
     """The undo record as disconnecting would read it: staged, else stored."""
-    raw = cs._dirty.undo.get(block_hash)   # noqa: SLF001 (chain/ internals, same layer)
-    if raw is None:
-        raw = cs.store.get_undo(block_hash)
+    raw = cs.get_undo(block_hash)
     return bytes(raw) if raw is not None else None
 
 

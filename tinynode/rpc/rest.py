@@ -485,7 +485,7 @@ class RESTHandler:
             if entry.height == 0:
                 return []
             block = cs.get_block(bh)
-            spent = self.methods._block_spent_coins(block, entry) if block is not None else None
+            spent = self.methods._block_undo(block, entry)[1] if block is not None else None
             if spent is None:
                 raise RESTError(404, f"{hash_str} undo not available")
             return spent

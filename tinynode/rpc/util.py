@@ -408,27 +408,10 @@ class RPCArea:
         (`_undo_expected`); genesis never has any."""
         if entry.height == 0:
             return False, None
-        raw = self._undo_bytes(entry)
+        raw = self._cs().get_undo(entry.hash)   # staged (not yet written), else stored
         if raw is None:
             return self._undo_expected(entry), None
         return True, self._parse_block_undo(block, raw)
-
-    def _undo_bytes(self, entry) -> bytes | None:
-        """The block's undo record: staged (not yet flushed to the store), else stored."""
-        cs = self._cs()
-        raw = None
-        dirty = getattr(cs, "_dirty", None)
-        if dirty is not None:
-            raw = dirty.undo.get(entry.hash)
-        if raw is None:
-            raw = cs.store.get_undo(entry.hash)
-        return raw
-
-    def _block_spent_coins(self, block: Block, entry) -> list[list] | None:
-        """The coins each non-coinbase tx of the block spent, from its undo record (in spending
-        order: Core's `CBlockUndo`, as `blockToJSON` uses it); None without (readable) undo data."""
-        raw = self._undo_bytes(entry)
-        return None if raw is None else self._parse_block_undo(block, raw)
 
     @staticmethod
     def _parse_block_undo(block: Block, raw) -> list[list] | None:
