@@ -137,7 +137,8 @@ class NodeConfig:
     # --- Core's index, pruning, mining and policy options (issue 18) ---
     txindex: bool = False              # Core -txindex: RPC/REST may look confirmed txs up by txid
     prune: int = 0                     # Core -prune: 0 off, 1 manual (pruneblockchain), N MiB target
-    fastprune: bool = False            # Core -fastprune: accepted with prune; no effect (no block files)
+    fastprune: bool = False            # Core -fastprune: 64 KiB block files, prune after height 100
+    blocksdir: Path | None = None      # Core -blocksdir: block files in <blocksdir>/<network>/blocks
     block_version: int | None = None   # Core -blockversion (regtest only): template nVersion
     block_min_tx_fee: int = DEFAULT_BLOCK_MIN_TX_FEE         # Core -blockmintxfee, sat/kvB
     block_max_weight: int = MAX_BLOCK_WEIGHT                 # Core -blockmaxweight
@@ -195,6 +196,11 @@ class NodeConfig:
     def network_dir(self) -> Path:
         """Core's `GetDataDir()`: one directory per network under the datadir."""
         return self.datadir / self.network
+
+    @property
+    def blocks_dir(self) -> Path:
+        """Core's `BlocksDir()`: the blk/rev files, `<blocksdir or datadir>/<network>/blocks`."""
+        return (self.blocksdir if self.blocksdir is not None else self.datadir) / self.network / "blocks"
 
     @property
     def rpc_cookie_path(self) -> Path:
@@ -269,9 +275,6 @@ class NodeConfig:
             raise ConfigError("Prune mode is incompatible with -txospenderindex.")
         if self.prune and self.reindex_chainstate:   # Core init.cpp: pruned bodies cannot be reconnected
             raise ConfigError("Prune mode is incompatible with -reindex-chainstate. Use full -reindex instead.")
-        if self.fastprune and not self.prune:
-            raise ConfigError("--fastprune only makes sense with --prune (it changes block file "
-                              "sizes in Core; tinynode has no block files)")
         if self.block_version is not None and self.network != "regtest":
             raise ConfigError("--blockversion is a regtest-only option (Core ignores -blockversion "
                               "on networks that do not mine blocks on demand)")
@@ -370,6 +373,9 @@ def daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("--datadir", default=None, metavar="DIR",
                    help="data directory; chain, wallet and RPC socket live in DIR/<network>/ "
                         "(default ~/.tinynode)")
+    p.add_argument("--blocksdir", default=None, metavar="DIR",
+                   help="where block data goes: blk*.dat / rev*.dat files (Core's layout) in "
+                        "DIR/<network>/blocks, as Core's -blocksdir (default: the datadir)")
     p.add_argument("--network", choices=("tinynet", "regtest"), default="tinynet",
                    help="network to join: tinynet (the demo network, mines by default) or "
                         "regtest (Bitcoin Core's regtest; no mining unless asked) (default tinynet)")
@@ -499,8 +505,8 @@ def _add_core_options(p: argparse.ArgumentParser) -> None:
                    help="ask peers for no transactions, as Core's -blocksonly: our version says "
                         "relay=0 and only peers with the `relay` permission may send txs")
     g.add_argument("--fastprune", action="store_true", default=False,
-                   help="Core's small-block-file test option; accepted with --prune and has no "
-                        "effect (tinynode stores blocks in SQLite, not in block files)")
+                   help="Core's test option: block files of 64 KiB instead of 128 MiB, and "
+                        "automatic pruning from height 100 instead of 1000")
     g.add_argument("--blockversion", type=int, default=None, metavar="N",
                    help="regtest only: the version of block templates (Core's -blockversion)")
     g.add_argument("--blockmintxfee", default=None, metavar="AMT",
@@ -640,6 +646,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
 
     cfg = NodeConfig(
         datadir=datadir,
+        blocksdir=Path(os.path.expanduser(ns.blocksdir)) if ns.blocksdir else None,
         network=ns.network,
         port=port,
         bind=bind,

@@ -4,7 +4,8 @@ Start order (each step can fail with a sentence, and undoes what came before):
 
     lock file  <datadir>/<network>/.lock     a second daemon on the same datadir is refused
     RPC server <network dir>/rpc.sock (0600) answers -28 "warming up" while the chain loads
-    chain      ChainWriter(ChainState(SQLiteChainStore(chain.sqlite))) on its own thread
+    chain      ChainWriter(ChainState(SQLiteChainStore(chain.sqlite, blocks/))) on its own thread;
+               blocks/ holds Core's blk*.dat/rev*.dat (under --blocksdir if given)
     mempool    Mempool on the writer thread
     wallets    wallets/[<name>/]wallet.sqlite (wallet/manager.py); catch up with the chain; rebroadcast pending sends
     P2P        ConnMan (listener + dialer) and SyncManager (headers-first sync, relay)
@@ -33,6 +34,7 @@ from .clock import NodeClock
 from .config import NodeConfig
 from .primitives.address import decode_address
 from .primitives.hashes import hash_to_hex
+from .storage.blockfiles import disk_usage
 from .validation import TxOrigin
 
 __all__ = ["Node", "NodeError", "ChainstateLoadError", "FUTURE_TIP_ERROR"]
@@ -193,12 +195,14 @@ class Node:
         return snap.tip_time < self.clock() - 24 * 3600 and snap.height > 0 and snap.best_header_height > snap.height
 
     def size_on_disk(self) -> int:
+        """Core's `CalculateCurrentUsage` (the block files) plus the chain database."""
         total = 0
         for name in ("chain.sqlite", "chain.sqlite-wal"):
             try:
                 total += (self.network_dir / name).stat().st_size
             except OSError:
                 pass
+        total += disk_usage(self.config.blocks_dir)
         return total
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -292,6 +296,7 @@ class Node:
     async def _start_chain(self) -> None:
         from .chain.chainstate import ChainState
         from .chain.writer import ChainWriter
+        from .storage.blockfiles import FASTPRUNE_BLOCKFILE_SIZE, MAX_BLOCKFILE_SIZE
         from .storage.sqlite import SQLiteChainStore
 
         path = self.network_dir / "chain.sqlite"
@@ -304,7 +309,10 @@ class Node:
         from .chain.reindex import prepare_reindex, run_reindex
 
         def make_chainstate():
-            store = SQLiteChainStore(path, txospenderindex=cfg.txospenderindex)
+            store = SQLiteChainStore(path, txospenderindex=cfg.txospenderindex,
+                                     blocks_dir=cfg.blocks_dir, magic=params.magic,
+                                     max_file_size=FASTPRUNE_BLOCKFILE_SIZE if cfg.fastprune
+                                     else MAX_BLOCKFILE_SIZE)
             try:
                 mode = prepare_reindex(store, reindex=cfg.reindex,
                                        reindex_chainstate=cfg.reindex_chainstate)

@@ -349,7 +349,7 @@ def main() -> int:
           else tempfile.TemporaryDirectory(prefix="tnbench-")) as d:
         (Path(d) / "regtest").mkdir(parents=True)
         db_path = Path(d) / "regtest" / "chain.sqlite"    # where a daemon's datadir keeps it
-        store = SQLiteChainStore(db_path)
+        store = SQLiteChainStore(db_path, blocks_dir=db_path.parent / "blocks")
         flush_seconds = ChainWriter.SYNC_FLUSH_SECONDS if args.flush_blocks > 1 else 0.0
         cs = ChainState(REGTEST, store, script_checks=True, flush_blocks=args.flush_blocks,
                         flush_seconds=flush_seconds, script_check_threads=args.script_threads,

@@ -57,7 +57,7 @@ def fill_store(network_dir: Path, blocks) -> None:
     from tinynode.storage.sqlite import SQLiteChainStore
 
     network_dir.mkdir(parents=True, exist_ok=True)
-    cs = ChainState(REGTEST, SQLiteChainStore(network_dir / "chain.sqlite"), script_checks=False,
+    cs = ChainState(REGTEST, SQLiteChainStore(network_dir / "chain.sqlite", blocks_dir=network_dir / "blocks"), script_checks=False,
                     flush_blocks=ChainWriter.SYNC_FLUSH_BLOCKS, flush_seconds=ChainWriter.SYNC_FLUSH_SECONDS)
     try:
         for blk in blocks:

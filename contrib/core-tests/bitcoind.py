@@ -11,7 +11,8 @@ IGNORED with the reason.
 
 Data directory: the framework's chain cache keeps only `<chain>/blocks`, `<chain>/chainstate`
 and `<chain>/indexes` of a node (and removes the empty `<chain>/wallets`), so tinynode's files
-live under `<chain>/chainstate/`, while `.cookie` and `debug.log` are where Core puts them.
+live under `<chain>/chainstate/`, while `.cookie` and `debug.log` are where Core puts them, and
+the block files (`blk*.dat`, `rev*.dat`) are in `<chain>/blocks/` as Core's (`--blocksdir`).
 """
 from __future__ import annotations
 
@@ -117,7 +118,9 @@ def translate(args: dict[str, list[str]]) -> list[str]:
     datadir = Path(args.pop("datadir")[-1])
     conf_binds = args.pop("_conf_bind", [])
     chain_dir = datadir / chain
+    blocksdir = Path(args.pop("blocksdir")[-1]) if "blocksdir" in args else datadir
     out = ["--network", "regtest", "--datadir", str(chain_dir / "chainstate"),
+           "--blocksdir", str(blocksdir),
            "--log-file", str(chain_dir / "debug.log"), "--log-level", "debug",
            "--rpc-cookie-file", str(chain_dir / ".cookie"), "--no-mine",
            "--rpc-socket", _socket_path(datadir)]

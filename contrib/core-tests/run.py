@@ -42,7 +42,7 @@ EXPECTED_PASS: tuple[str, ...] = (
     "feature_dersig", "feature_csv_activation", "p2p_getaddr_caching", "mempool_accept",
     "rpc_rawtransaction", "feature_bip68_sequence", "p2p_invalid_tx", "feature_block", "mining_basic",
     "p2p_unrequested_blocks", "feature_taproot", "p2p_invalid_messages", "p2p_addr_relay",
-    "p2p_segwit", "p2p_sendheaders",
+    "p2p_segwit", "p2p_sendheaders", "rpc_blockchain",
 )
 
 EXIT_PASSED, EXIT_SKIPPED = 0, 77

@@ -8,7 +8,7 @@ Two levels:
 * `FaultyConnection.install(sqlite_store, stage, n)` sits between a `SQLiteChainStore` and its
   sqlite3 connection and raises `sqlite3.OperationalError("disk I/O error")` on the `n`th
   statement of one stage of a store transaction (a header row, a block body, a coin, an undo
-  record, a disconnect's tx-index delete or a pruning's undo delete, an undo read, the COMMIT itself): SQLite's own error,
+  record's position, a disconnect's tx-index delete or a pruning's undo delete, an undo read, the COMMIT itself): SQLite's own error,
   in the middle of the real transaction, which the store then rolls back.
 
 Counting mode (`n=0`) never fails and just counts, so a test can learn how many calls of each
@@ -26,12 +26,12 @@ __all__ = ["FaultyStore", "FaultyConnection", "SQL_STAGES", "disk_io_error"]
 #: stage name -> predicate on the SQL text (executemany calls count only with at least one row)
 SQL_STAGES: dict[str, Any] = {
     "header": lambda sql: "INTO block_index" in sql,
-    "body": lambda sql: "INTO blocks" in sql,
+    "body": lambda sql: "INTO block_pos" in sql,   # the block's position (its bytes: the file)
     "coins": lambda sql: "INTO coins" in sql or "DELETE FROM coins" in sql,
-    "undo": lambda sql: "INTO undo" in sql,
+    "undo": lambda sql: "INTO undo_pos" in sql,
     # a disconnect keeps the block's undo record: its own write is the tx-index removal
-    "disconnect": lambda sql: "DELETE FROM undo" in sql or "DELETE FROM txindex WHERE" in sql,
-    "undo-read": lambda sql: sql.startswith("SELECT data FROM undo"),
+    "disconnect": lambda sql: "DELETE FROM undo_pos" in sql or "DELETE FROM txindex WHERE" in sql,
+    "undo-read": lambda sql: sql.startswith("SELECT u.file, u.pos, u.size"),
     "commit": lambda sql: sql.strip().upper() == "COMMIT",
 }
 

@@ -380,6 +380,47 @@ async def test_core_syncs_tinynodes_chain_with_witness_spends(bitcoind_path: str
         core.stop()
 
 
+async def test_core_imports_tinynodes_block_files_with_loadblock(bitcoind_path: str) -> None:
+    """tinynode's blk*.dat are Core's block files: tinynode mines 300 blocks and a wallet spend
+    with witness data, in 64 KiB files (--fastprune: several files), then a fresh bitcoind given
+    those files with -loadblock (Core's LoadExternalBlockFile: scans for the magic, reads the
+    size, deserializes) connects every block: same tip, same UTXO-set hash."""
+    t: TestNode | None = None
+    core = None
+    stopped = False
+    try:
+        t = await start_node(fastprune=True)
+        addr = await t.rpc.call("getnewaddress")
+        await t.rpc.call("generatetoaddress", 300, addr)      # ~75 KB of blocks: two files
+        await t.rpc.call("sendtoaddress", addr, 3)
+        tip = (await t.rpc.call("generatetoaddress", 1, addr))[-1]
+        utxo = (await t.rpc.call("gettxoutsetinfo"))["hash_serialized_3"]
+        blocks_dir = t.node.config.blocks_dir
+        await t.stop(remove=False)
+        stopped = True
+        files = sorted(p for p in blocks_dir.iterdir() if p.name.startswith("blk"))
+        assert len(files) >= 2 and all(p.stat().st_size <= 0x10000 for p in files)
+        copies = short_tmpdir("blk")
+        for p in files:
+            shutil.copy(p, copies / p.name)
+        core = await start_bitcoind(bitcoind_path, tuple(f"-loadblock={copies / p.name}" for p in files))
+
+        async def imported() -> bool:
+            return await core.rpc("getbestblockhash") == tip
+        await wait_until(imported, 60, interval=0.1,
+                         message=lambda: f"Core did not import the files:\n{core.log_tail()}")
+        assert await core.rpc("getblockcount") == 301
+        assert (await core.rpc("gettxoutsetinfo"))["hash_serialized_3"] == utxo
+        shutil.rmtree(copies, ignore_errors=True)
+    finally:
+        if t is not None:
+            if not stopped:
+                await t.stop(remove=False)
+            shutil.rmtree(t.datadir, ignore_errors=True)
+        if core is not None:
+            core.stop()
+
+
 @dataclasses.dataclass(frozen=True)
 class TrKey:
     """A P2TR output with no script tree, spent by the key path (BIP86-style tweak)."""

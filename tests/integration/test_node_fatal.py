@@ -62,7 +62,7 @@ async def test_node_stops_itself_on_a_store_failure_and_restarts_at_the_last_com
         assert not node.writer.running and node.rpc is None
         monkeypatch.setattr(SQLiteChainStore, "write", real_write)
         # the store is at the last committed block, consistent, and the node starts there again
-        cs = ChainState(REGTEST, SQLiteChainStore(node.network_dir / "chain.sqlite"))
+        cs = ChainState(REGTEST, SQLiteChainStore(node.network_dir / "chain.sqlite", blocks_dir=node.network_dir / "blocks"))
         try:
             assert cs.height == 3 and cs.tip.hash.hex() == bytes.fromhex(hashes[-1])[::-1].hex()
             assert cs.utxo_stats(with_hash=False).txouts == 3
@@ -103,7 +103,7 @@ def test_daemon_exits_non_zero_on_a_store_failure():
         assert rc == 1, text[-3000:]
         assert f"CRITICAL tinynode.node: Error: {FATAL}" in text and "disk I/O error" in text, text[-3000:]
         assert "tinynode stopped" in text
-        cs = ChainState(REGTEST, SQLiteChainStore(d / "regtest" / "chain.sqlite"))
+        cs = ChainState(REGTEST, SQLiteChainStore(d / "regtest" / "chain.sqlite", blocks_dir=d / "regtest" / "blocks"))
         try:
             assert cs.height == 0 and cs.tip.hash == REGTEST.genesis.hash
         finally:

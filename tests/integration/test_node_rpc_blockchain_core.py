@@ -116,7 +116,6 @@ async def test_verificationprogress_is_cores_guess_at_the_nodes_clock(tmp_path):
 
 
 async def test_getblock_without_its_undo_record_or_body_gives_cores_errors(tmp_path):
-    import sqlite3
     from tests.framework.blockbuilder import BlockBuilder
     t = await start_node(tmp_path / "n")
     rpc = t.rpc
@@ -148,10 +147,9 @@ async def test_getblock_without_its_undo_record_or_body_gives_cores_errors(tmp_p
         await rpc.call("getblockstats", d_hash)
     assert (e.value.code, e.value.message) == (-1, "Undo data not available")
 
-    # the active block's undo row is deleted from the store (corruption, a pruning race)
-    db = sqlite3.connect(tmp_path / "n" / "regtest" / "chain.sqlite")
-    with db:
-        assert db.execute("DELETE FROM undo WHERE hash=?", (blocks[-1].hash,)).rowcount == 1
+    # the undo file is moved away (corruption, a pruning race), as Core's rpc_blockchain does
+    blocks_dir = tmp_path / "n" / "regtest" / "blocks"
+    (blocks_dir / "rev00000.dat").rename(blocks_dir / "rev_wrong")
     assert (await rpc.call("getblock", bh, 1))["tx"][1] == fee.txid_hex   # verbosity 1 reads no undo
     for verbosity in (2, 3):
         with pytest.raises(RPCError) as e:
@@ -166,13 +164,15 @@ async def test_getblock_without_its_undo_record_or_body_gives_cores_errors(tmp_p
     with pytest.raises(RPCError) as e:
         await rpc.call("getblockstats", bh)
     assert (e.value.code, e.value.message) == (-1, "Can't read undo data from disk")
-    # an old block's body row (not among the chainstate's 64 recent blocks held in memory):
-    # Core's text when the block file is gone
-    with db:
-        assert db.execute("DELETE FROM blocks WHERE hash=?", (blocks[9].hash,)).rowcount == 1
-    db.close()
+    (blocks_dir / "rev_wrong").rename(blocks_dir / "rev00000.dat")
+    assert "prevout" in (await rpc.call("getblock", bh, 3))["tx"][1]["vin"][0]
+    # an old block (not among the chainstate's 64 recent blocks held in memory) when the block
+    # file is gone: Core's text; back when the file is
+    (blocks_dir / "blk00000.dat").rename(blocks_dir / "blk00000.dat.bak")
     for verbosity in (0, 1, 2):
         with pytest.raises(RPCError) as e:
             await rpc.call("getblock", blocks[9].hash_hex, verbosity)
         assert (e.value.code, e.value.message) == (-1, "Block not found on disk")
+    (blocks_dir / "blk00000.dat.bak").rename(blocks_dir / "blk00000.dat")
+    assert (await rpc.call("getblock", blocks[9].hash_hex, 0)) == blocks[9].serialize().hex()
     await t.stop()

@@ -58,6 +58,7 @@ def test_framework_datadir_maps_to_tinynode_layout(tmp_path):
     assert cfg.peers == () and cfg.autoconnect is False        # connect=0
     # the framework's cache keeps only <chain>/{blocks,chainstate,indexes}: tinynode's files live there
     assert cfg.network_dir == d / "regtest" / "chainstate" / "regtest"
+    assert cfg.blocks_dir == d / "regtest" / "blocks"          # Core's blocks_path: blk/rev files
     assert cfg.rpc_cookie_path == d / "regtest" / ".cookie"   # where get_auth_cookie reads it
     assert cfg.log_file == d / "regtest" / "debug.log"         # where assert_debug_log reads
     assert cfg.log_console is False                             # the framework asserts stderr is empty

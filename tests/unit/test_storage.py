@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from tinynode.params import REGTEST
 from tinynode.primitives.coin import Coin
 from tinynode.primitives.tx import OutPoint
 from tinynode.storage.base import (
@@ -14,13 +15,16 @@ from tinynode.storage.base import (
 from tinynode.storage.memory import MemoryChainStore
 from tinynode.storage.sqlite import SCHEMA_VERSION, SQLiteChainStore, StoreError
 
+#: regtest's message start: the block files of a store written directly (no ChainState) need one
+REGTEST_MAGIC = bytes.fromhex("fabfb5da")
+
 SPK_A = b"\x51"
 SPK_B = b"\x76\xa9\x14" + bytes(20) + b"\x88\xac"
 
 
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request, tmp_path):
-    s = MemoryChainStore() if request.param == "memory" else SQLiteChainStore(tmp_path / "chain.sqlite")
+    s = MemoryChainStore() if request.param == "memory" else SQLiteChainStore(tmp_path / "chain.sqlite", magic=REGTEST_MAGIC)
     yield s
     s.close()
 
@@ -46,15 +50,16 @@ def test_protocol(store):
 
 
 def test_round_trip(store):
-    rec = IndexRecord(b"h" * 32, b"x" * 80, 3, 2**200 + 5, 7, 4)
-    b = StoreBatch(index={rec.hash: rec}, blocks={rec.hash: b"body"},
+    body = REGTEST.genesis.serialize()   # a real block: a block file read checks its header's hash
+    rec = IndexRecord(REGTEST.genesis.hash, body[:80], 3, 2**200 + 5, 7, 4)
+    b = StoreBatch(index={rec.hash: rec}, blocks={rec.hash: body},
                    coins={key(1): Coin(10, SPK_A, 3, False), key(2, 1): Coin(20, SPK_B, 3, True),
                           key(3): Coin(30, SPK_A, 2, False)},
                    undo={rec.hash: b"undo"}, txindex={b"t" * 32: rec.hash}, tip=rec.hash)
     store.write(b)
     assert store.load_index() == [rec]
     assert store.get_tip() == rec.hash
-    assert bytes(store.get_block(rec.hash)) == b"body" and store.has_block(rec.hash)
+    assert bytes(store.get_block(rec.hash)) == body and store.has_block(rec.hash)
     assert store.get_block(b"n" * 32) is None and not store.has_block(b"n" * 32)
     assert bytes(store.get_undo(rec.hash)) == b"undo"
     assert store.get_coin(key(2, 1)) == Coin(20, SPK_B, 3, True)
@@ -75,7 +80,7 @@ def test_round_trip(store):
 
 
 def test_sqlite_batch_is_atomic(tmp_path):
-    s = SQLiteChainStore(tmp_path / "c.sqlite")
+    s = SQLiteChainStore(tmp_path / "c.sqlite", magic=REGTEST_MAGIC)
     s.write(StoreBatch(coins={key(1): Coin(1, SPK_A, 1, False)}, tip=b"a" * 32))
 
     batch = StoreBatch(coins={key(1): None, key(2): Coin(2, SPK_A, 1, False)}, tip=b"b" * 32)
@@ -89,11 +94,11 @@ def test_sqlite_batch_is_atomic(tmp_path):
 
 def test_sqlite_reopen_and_schema(tmp_path):
     p = tmp_path / "c.sqlite"
-    s = SQLiteChainStore(p)
+    s = SQLiteChainStore(p, magic=REGTEST_MAGIC)
     assert s.schema_version() == SCHEMA_VERSION
     s.write(StoreBatch(coins={key(4): Coin(4, SPK_A, 1, False)}, tip=b"z" * 32))
     s.close()
-    s = SQLiteChainStore(p)
+    s = SQLiteChainStore(p, magic=REGTEST_MAGIC)
     assert s.get_coin(key(4)).value == 4 and s.get_tip() == b"z" * 32
     s.close()
     conn = sqlite3.connect(p)
@@ -101,11 +106,11 @@ def test_sqlite_reopen_and_schema(tmp_path):
     conn.commit()
     conn.close()
     with pytest.raises(StoreError):
-        SQLiteChainStore(p)
+        SQLiteChainStore(p, magic=REGTEST_MAGIC)
 
 
 def test_sqlite_wal_mode(tmp_path):
-    s = SQLiteChainStore(tmp_path / "c.sqlite")
+    s = SQLiteChainStore(tmp_path / "c.sqlite", magic=REGTEST_MAGIC)
     assert s._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     s.close()
 
@@ -132,7 +137,7 @@ def test_sqlite_migrates_schema_1(tmp_path):
     conn.execute("INSERT INTO txindex VALUES (?,?)", (b"t" * 32, b"b" * 32))
     conn.commit()
     conn.close()
-    s = SQLiteChainStore(p)
+    s = SQLiteChainStore(p, magic=REGTEST_MAGIC)
     assert s.schema_version() == SCHEMA_VERSION
     assert s.get_coin(key(5)) == coin
     assert [bytes(k) for k, _ in s.coins_for_script(SPK_B)] == [key(5)]

@@ -19,6 +19,10 @@ from tinynode.storage.base import IndexRecord, StoreBatch, next_txindex_stack
 from tinynode.storage.memory import MemoryChainStore
 from tinynode.storage.sqlite import SCHEMA_VERSION, SQLiteChainStore, StoreError
 
+#: regtest's message start: the block files of a store written directly (no ChainState) need one
+REGTEST_MAGIC = bytes.fromhex("fabfb5da")
+
+from tests.framework.legacy_store import downgrade_to_v4
 from tests.unit.test_chain_unit_helpers import Builder, spend
 from tinynode.params import REGTEST
 
@@ -31,7 +35,7 @@ X, Y, Z, W = (bytes([c]) * 32 for c in b"XYZW")
 
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request, tmp_path):
-    s = MemoryChainStore() if request.param == "memory" else SQLiteChainStore(tmp_path / "chain.sqlite")
+    s = MemoryChainStore() if request.param == "memory" else SQLiteChainStore(tmp_path / "chain.sqlite", magic=REGTEST_MAGIC)
     yield s
     s.close()
 
@@ -109,12 +113,12 @@ def test_duplicate_txid_latest_block_wins_and_disconnect_restores(store):
 
 def test_sqlite_duplicate_survives_reopen(tmp_path):
     p = tmp_path / "c.sqlite"
-    s = SQLiteChainStore(p)
+    s = SQLiteChainStore(p, magic=REGTEST_MAGIC)
     t = b"t" * 32
     s.write(connect([t], X))
     s.write(connect([t], Y))
     s.close()
-    s = SQLiteChainStore(p)
+    s = SQLiteChainStore(p, magic=REGTEST_MAGIC)
     assert tx_block(s, t) == Y
     assert s._conn.execute("SELECT COUNT(*) FROM txindex_shadowed").fetchone()[0] == 1
     s.write(disconnect([t], Y))
@@ -133,7 +137,7 @@ def test_reorg_removes_and_moves_entries(tmp_path, kind, flush_blocks):
                             \-> f3 -> f4(tm) -> f5
     """
     def new_cs():
-        store = MemoryChainStore() if kind == "memory" else SQLiteChainStore(tmp_path / "c.sqlite")
+        store = MemoryChainStore() if kind == "memory" else SQLiteChainStore(tmp_path / "c.sqlite", magic=REGTEST_MAGIC)
         return ChainState(PARAMS, store, flush_blocks=flush_blocks, flush_seconds=3600)
 
     cs = new_cs()
@@ -174,6 +178,7 @@ def _prefix_key(txid: bytes) -> int:
 def downgrade_to_v2(path, extra_rows=()) -> None:
     """Turn a current file into what the v2 code wrote: txindex keyed by the 8-byte txid prefix,
     INSERT OR REPLACE (so `extra_rows`, written after, overwrite entries sharing their prefix)."""
+    downgrade_to_v4(path)
     conn = sqlite3.connect(path)
     rows = [(bytes(t), bytes(b)) for t, b in conn.execute("SELECT txid, block_hash FROM txindex")]
     conn.executescript("""
@@ -251,7 +256,7 @@ def test_v2_upgrade_of_duplicate_txids_logs_progress(tmp_path, caplog, monkeypat
     b4 = B.next(b3)
     b5 = B.next(b4, (b1.txs[0],))
     chain = [G, b1, b2, b3, b4, b5]
-    s = SQLiteChainStore(p)
+    s = SQLiteChainStore(p, magic=REGTEST_MAGIC)
     s.write(StoreBatch(index={b.hash: IndexRecord(b.hash, b.header.serialize(), h, h + 1, 0)
                               for h, b in enumerate(chain)},
                        blocks={b.hash: b.serialize() for b in chain}, tip=b5.hash))
@@ -259,7 +264,7 @@ def test_v2_upgrade_of_duplicate_txids_logs_progress(tmp_path, caplog, monkeypat
     downgrade_to_v2(p)
     monkeypatch.setattr(sqlite_store, "REBUILD_LOG_EVERY", 2)
     with caplog.at_level(logging.INFO, logger="tinynode.storage.sqlite"):
-        s = SQLiteChainStore(p)
+        s = SQLiteChainStore(p, magic=REGTEST_MAGIC)
     assert [m for m in caplog.messages if m.startswith(("rebuil", "tx index rebuild"))] == [
         "rebuilding the tx index from the 5 blocks of the active chain",
         "tx index rebuild: 2/5 blocks (40%), 3 txs",
@@ -282,7 +287,7 @@ def test_v2_upgrade_without_a_stored_active_block_fails_and_changes_nothing(tmp_
     conn.commit()
     conn.close()
     with pytest.raises(StoreError, match="of the active chain is not stored"):
-        SQLiteChainStore(p)
+        SQLiteChainStore(p, magic=REGTEST_MAGIC)
     conn = sqlite3.connect(p)   # the failed upgrade rolled back: still a v2 file
     assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
     assert [r[1] for r in conn.execute("PRAGMA table_info(txindex)")] == ["k", "block_hash"]
@@ -293,6 +298,6 @@ def test_v2_upgrade_of_an_empty_file(tmp_path):
     p = tmp_path / "empty.sqlite"
     SQLiteChainStore(p).close()
     downgrade_to_v2(p)
-    s = SQLiteChainStore(p)
+    s = SQLiteChainStore(p, magic=REGTEST_MAGIC)
     assert s.schema_version() == SCHEMA_VERSION and s.get_tx_block(b"t" * 32) is None
     s.close()

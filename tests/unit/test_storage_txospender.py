@@ -18,6 +18,10 @@ from tinynode.storage.base import StoreBatch, TxoSpend, coin_key
 from tinynode.storage.memory import MemoryChainStore
 from tinynode.storage.sqlite import SCHEMA_VERSION, SQLiteChainStore, StoreError
 
+#: regtest's message start: the block files of a store written directly (no ChainState) need one
+REGTEST_MAGIC = bytes.fromhex("fabfb5da")
+
+from tests.framework.legacy_store import downgrade_to_v4
 from tests.unit.test_chain_unit_helpers import Builder, spend
 from tinynode.params import REGTEST
 
@@ -34,7 +38,7 @@ def op(tx, n: int = 0) -> OutPoint:
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request, tmp_path):
     s = (MemoryChainStore(txospenderindex=True) if request.param == "memory"
-         else SQLiteChainStore(tmp_path / "chain.sqlite", txospenderindex=True))
+         else SQLiteChainStore(tmp_path / "chain.sqlite", txospenderindex=True, magic=REGTEST_MAGIC))
     yield s
     s.close()
 
@@ -51,7 +55,7 @@ def test_store_writes_and_deletes_spends(store):
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_store_without_the_option_ignores_spends(tmp_path, kind):
-    s = MemoryChainStore() if kind == "memory" else SQLiteChainStore(tmp_path / "c.sqlite")
+    s = MemoryChainStore() if kind == "memory" else SQLiteChainStore(tmp_path / "c.sqlite", magic=REGTEST_MAGIC)
     k = coin_key(OutPoint(b"a" * 32, 0))
     s.write(StoreBatch(txospender={k: TxoSpend(b"s" * 32, X)}))
     assert s.txospenderindex is False and s.get_spender(k) is None
@@ -85,7 +89,7 @@ def test_connect_reorg_and_restart(tmp_path, kind, flush_blocks):
     must answer from the staged batch as from the store."""
     def new_cs():
         store = (MemoryChainStore(txospenderindex=True) if kind == "memory"
-                 else SQLiteChainStore(tmp_path / "c.sqlite", txospenderindex=True))
+                 else SQLiteChainStore(tmp_path / "c.sqlite", txospenderindex=True, magic=REGTEST_MAGIC))
         return ChainState(PARAMS, store, flush_blocks=flush_blocks, flush_seconds=3600)
 
     cs = new_cs()
@@ -143,6 +147,7 @@ def build_chain(path, **kw) -> tuple[tuple, tuple, object, object]:
 
 def downgrade_to_v3(path) -> None:
     """What the v3 code left: no txospender table, schema_version 3."""
+    downgrade_to_v4(path)
     conn = sqlite3.connect(path)
     conn.executescript("""DROP TABLE txospender; DELETE FROM meta WHERE key='txospenderindex';
                           UPDATE meta SET value='3' WHERE key='schema_version';""")
@@ -155,7 +160,7 @@ def test_v3_file_upgrades_and_builds_the_index_from_its_blocks(tmp_path, caplog,
     old, fork, ta, tm = build_chain(p)
     downgrade_to_v3(p)
     s = SQLiteChainStore(p)                 # upgraded, the option off: the table is there, empty
-    assert s.schema_version() == SCHEMA_VERSION == 4
+    assert s.schema_version() == SCHEMA_VERSION == 5
     assert s._conn.execute("SELECT COUNT(*) FROM txospender").fetchone()[0] == 0
     s.close()
     monkeypatch.setattr(sqlite_store, "REBUILD_LOG_EVERY", 2)
@@ -197,7 +202,7 @@ def test_build_without_a_stored_active_block_fails_and_changes_nothing(tmp_path)
     p = tmp_path / "broken.sqlite"
     old, fork, _, _ = build_chain(p)
     conn = sqlite3.connect(p)
-    conn.execute("DELETE FROM blocks WHERE hash=?", (fork[1].hash,))
+    conn.execute("DELETE FROM block_pos WHERE hash=?", (fork[1].hash,))
     conn.commit()
     conn.close()
     with pytest.raises(StoreError, match="the spender index cannot be built"):

@@ -304,6 +304,9 @@ class ChainState:
         #: the store itself (for read-only callers outside the writer's jobs); ChainState uses
         #: `_store`, which turns any store exception into a FatalStorageError
         self.store = store
+        # the store's block files begin each record with the network's magic; a store of
+        # another network is refused here (StoreError), before anything is read from it
+        store.bind_network(params.magic)
         self._store = _GuardedStore(store, self._store_failed)
         self._now = now
         self.script_checks = script_checks
@@ -619,6 +622,16 @@ class ChainState:
         b = Block.from_bytes(bytes(raw))
         self._remember(b)
         return b
+
+    def read_block_bytes(self, block_hash: bytes) -> bytes | None:
+        """The block's serialized bytes as stored (Core `ReadRawBlock`): staged by a step not yet
+        written to the store, else read from the block files, never from the parsed blocks kept
+        in memory, so a block whose file has gone reads as missing, as in Core (None)."""
+        self._check_usable()
+        raw = self._dirty.blocks.get(block_hash)
+        if raw is None:
+            raw = self._store.get_block(block_hash)
+        return bytes(raw) if raw is not None else None
 
     def get_undo(self, block_hash: bytes) -> bytes | None:
         """The block's undo record: staged by a step not yet written to the store, else stored

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..consensus.block_checks import script_flags_for_height
 from ..consensus.versionbits import deployments_for
+from ..primitives.block import Block
 from ..primitives.hashes import hash_to_hex
 from ..script.flags import ScriptFlags
 from .protocol import (
@@ -284,7 +285,8 @@ If verbosity is 3, also the coin each input spent ("prevout")."""
         """Core `GetBlockChecked` (CheckBlockDataAvailability, then the read): the block's
         body, or Core's RPC_MISC_ERROR for pruned / never downloaded data."""
         cs = self._cs()
-        block = cs.get_block(entry.hash)
+        raw = cs.read_block_bytes(entry.hash)   # from the files, as Core reads it each time
+        block = Block.from_bytes(raw) if raw is not None else None
         if block is None:
             if cs.is_block_pruned(entry):
                 raise RPCError(RPC_MISC_ERROR, "Block not available (pruned data)")
@@ -583,14 +585,11 @@ that ends the window (default: the chain tip)."""
     def _block_tx_count(self, block_hash: bytes) -> int:
         from ..primitives.serialize import ByteReader
         cs = self._cs()
-        dirty = getattr(cs, "_dirty", None)
-        raw = dirty.blocks.get(block_hash) if dirty is not None else None
-        if raw is None:
-            raw = cs.store.get_block(block_hash)
+        raw = cs.read_block_bytes(block_hash)
         if raw is None:
             block = cs.get_block(block_hash)
             return len(block.txs) if block is not None else 0
-        return ByteReader(bytes(raw)[80:89]).compact_size()
+        return ByteReader(raw[80:89]).compact_size()
 
     async def m_getblockstats(self, hash_or_height, stats=None) -> dict:
         """getblockstats hash_or_height ( stats )

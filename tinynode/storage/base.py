@@ -158,6 +158,11 @@ def next_txindex_stack(stack: tuple[bytes, ...], block_hash: bytes | None,
 class ChainStore(Protocol):
     """Persistent chain storage. Used from one thread only (the chain writer's)."""
 
+    def bind_network(self, magic: bytes) -> None:
+        """The network's message start, which block files begin each record with; a store
+        holding another network's blocks raises."""
+        ...
+
     def load_index(self) -> list[IndexRecord]:
         """Every index row, ordered by height (parents before children)."""
         ...

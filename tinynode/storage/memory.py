@@ -25,6 +25,9 @@ class MemoryChainStore:
         self.closed = False
         self.writes = 0
 
+    def bind_network(self, magic: bytes) -> None:
+        """Nothing to record: no file holds this store's blocks."""
+
     def load_index(self) -> list[IndexRecord]:
         return sorted(self._index.values(), key=lambda r: (r.height, r.sequence_id))
 

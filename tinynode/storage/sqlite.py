@@ -3,14 +3,25 @@
 One connection, made by the thread that constructs the store and used only by it (the chain
 writer thread; sqlite3's default `check_same_thread=True` enforces that). Every `write(batch)` is
 one transaction, so `kill -9` at any instant leaves the previous or the next consistent state:
-index, coins, undo, tx index and tip always agree.
+index, coins, undo, tx index and tip always agree. Block and undo bytes go to flat files first
+(synced), then the transaction records where they are.
 
 Tables:
-    meta(key, value)                    schema_version, tip
+    meta(key, value)                    schema_version, tip, magic (the network's, recorded on first use)
     block_index(hash, height, chainwork, status, seq, header)
-    blocks(hash, data)                  full block bytes (pruning deletes old rows: prune_blocks)
-    undo(hash, data)                    spent coins of a block connected once (kept when a
-                                        reorg disconnects it, as Core; pruning deletes it)
+    block_pos(hash, file, pos, size)    where a block's bytes are: blk<file>.dat, the payload at
+                                        byte `pos` (Core's nFile/nDataPos); the files themselves
+                                        are `blockfiles.BlockFiles`, Core's blocks/ layout
+    undo_pos(hash, file, pos, size)     where a block's undo data is: rev<file>.dat (the number
+                                        of its block's file, Core's nUndoPos); written when the
+                                        block is connected, kept when a reorg disconnects it, as
+                                        Core; pruning deletes it
+    block_files(file, blk_size, rev_size)  how far each file pair is written (Core's
+                                        CBlockFileInfo): records are appended only there, and
+                                        bytes past it (a write the commit never followed) are
+                                        cut at open. The file data is fsynced before the
+                                        transaction recording its positions commits, so a
+                                        committed position always has its bytes on disk
     coins(key, script, value, height, coinbase)   key = txid + n (big-endian); the index on
                                         script (coins_by_script: a script's coins without a scan)
                                         is built by the first `coins_for_script` and maintained
@@ -30,7 +41,9 @@ Schema history: v1 coins as blobs, txindex by full txid; v2 coins in columns, tx
 8-byte txid prefix (two txids sharing a prefix collided, the later one replacing the earlier);
 v3 txindex by full txid again, rebuilt on upgrade from the stored blocks of the active chain;
 v4 adds the (empty, unmaintained) txospender table; a store opened with `txospenderindex=True`
-fills it from the stored blocks of the active chain if it is not maintained yet.
+fills it from the stored blocks of the active chain if it is not maintained yet; v5 moves block
+bodies and undo data out of the tables `blocks`/`undo` into the flat files (once the store knows
+its network's magic: `bind_network`).
 """
 
 from __future__ import annotations
@@ -40,18 +53,20 @@ import os
 import sqlite3
 import struct
 import time
+from pathlib import Path
 from typing import Callable, Iterator
 
 from ..primitives.block import Block
 from ..primitives.coin import Coin
 from ..primitives.hashes import hash_to_hex
 from .base import IndexRecord, StoreBatch, TxoSpend, coin_key, next_txindex_stack
+from .blockfiles import MAX_BLOCKFILE_SIZE, STORAGE_HEADER_BYTES, BlockFiles
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SQLiteChainStore", "SCHEMA_VERSION", "StoreError"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: a tx-index rebuild logs its progress every this many blocks
 REBUILD_LOG_EVERY = 10_000
@@ -75,14 +90,19 @@ CREATE TABLE IF NOT EXISTS txindex_shadowed (
 _SCHEMA_TXOSPENDER = """CREATE TABLE IF NOT EXISTS txospender (
     key BLOB PRIMARY KEY, txid BLOB NOT NULL, block_hash BLOB NOT NULL) WITHOUT ROWID"""
 
+_SCHEMA_BLOCK_FILES = """CREATE TABLE IF NOT EXISTS block_pos (
+    hash BLOB PRIMARY KEY, file INTEGER NOT NULL, pos INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS undo_pos (
+    hash BLOB PRIMARY KEY, file INTEGER NOT NULL, pos INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS block_files (
+    file INTEGER PRIMARY KEY, blk_size INTEGER NOT NULL, rev_size INTEGER NOT NULL)"""
+
 _SCHEMA = _SCHEMA_COINS + ";" + _SCHEMA_TXINDEX + ";" + _SCHEMA_TXOSPENDER + """;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS block_index (
     hash BLOB PRIMARY KEY, height INTEGER NOT NULL, chainwork BLOB NOT NULL,
     status INTEGER NOT NULL, seq INTEGER NOT NULL, header BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blocks (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS undo (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
-"""
+""" + ";" + _SCHEMA_BLOCK_FILES
 
 _I64 = struct.Struct("<q").unpack_from
 
@@ -135,6 +155,19 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     """v4 adds the spender index's table, empty and not marked as maintained: the first open
     with `txospenderindex=True` builds it from the stored blocks (`_sync_txospenderindex`)."""
     conn.execute(_SCHEMA_TXOSPENDER)
+
+
+def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
+    """v5 keeps block bodies and undo data in flat files (`blockfiles.BlockFiles`) with their
+    positions here. The tables are made now; the v4 `blocks` and `undo` rows are moved into the
+    files by the store (`SQLiteChainStore._move_legacy`) once it knows the network magic the
+    files' records start with, and read from the old tables until then."""
+    _execute_script(conn, _SCHEMA_BLOCK_FILES)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                        (name,)).fetchone() is not None
 
 
 def _active_chain(conn: sqlite3.Connection) -> list[bytes]:
@@ -220,10 +253,10 @@ def _apply_txindex_entry(conn: sqlite3.Connection, txid: bytes, block_hash: byte
 
 #: version → function upgrading the schema from version-1 to version (run inside a transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    2: _migrate_1_to_2, 3: _migrate_2_to_3, 4: _migrate_3_to_4}
+    2: _migrate_1_to_2, 3: _migrate_2_to_3, 4: _migrate_3_to_4, 5: _migrate_4_to_5}
 
 
-def _rebuild_txospender(conn: sqlite3.Connection) -> None:
+def _rebuild_txospender(conn: sqlite3.Connection, read_block: Callable[[bytes], bytes | None]) -> None:
     """Fill the spender index from the stored blocks of the active chain, oldest first, as
     connecting them does (Core `TxoSpenderIndex::CustomAppend`: every input of every non-coinbase
     tx). Runs inside the caller's transaction."""
@@ -234,12 +267,12 @@ def _rebuild_txospender(conn: sqlite3.Connection) -> None:
              max(total, 0))
     spends = 0
     for n, block_hash in enumerate(chain[1:], 1):
-        row = conn.execute("SELECT data FROM blocks WHERE hash=?", (block_hash,)).fetchone()
-        if row is None:
+        raw = read_block(block_hash)
+        if raw is None:
             raise StoreError(f"block {hash_to_hex(block_hash)} of the active chain is not stored; "
                              "the spender index cannot be built")
         rows = [(coin_key(txin.prevout), tx.txid, block_hash)
-                for tx in Block.from_bytes(bytes(row[0])).txs[1:] for txin in tx.vin]
+                for tx in Block.from_bytes(bytes(raw)).txs[1:] for txin in tx.vin]
         conn.executemany("INSERT OR REPLACE INTO txospender(key, txid, block_hash) VALUES (?,?,?)", rows)
         spends += len(rows)
         if n % REBUILD_LOG_EVERY == 0:
@@ -247,7 +280,8 @@ def _rebuild_txospender(conn: sqlite3.Connection) -> None:
     log.info("built the spender index: %d spends in %d blocks", spends, max(total, 0))
 
 
-def _sync_txospender(conn: sqlite3.Connection, enabled: bool) -> None:
+def _sync_txospender(conn: sqlite3.Connection, enabled: bool,
+                     read_block: Callable[[bytes], bytes | None]) -> None:
     """Bring the spender index in line with the option (Core builds an index that is behind the
     chain when -txospenderindex is set): on and not maintained (new option, or the last run went
     without it and missed blocks) → build it; off and maintained → empty it and drop the mark, so
@@ -255,7 +289,7 @@ def _sync_txospender(conn: sqlite3.Connection, enabled: bool) -> None:
     row = conn.execute("SELECT value FROM meta WHERE key='txospenderindex'").fetchone()
     maintained = row is not None and str(row[0]) == "1"
     if enabled and not maintained:
-        _rebuild_txospender(conn)
+        _rebuild_txospender(conn, read_block)
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('txospenderindex', '1')")
     elif not enabled and maintained:
         log.info("txospenderindex is off: dropping the spender index")
@@ -267,7 +301,12 @@ class SQLiteChainStore:
     """`ChainStore` on one SQLite file."""
 
     def __init__(self, path: str | os.PathLike[str], *, cache_mb: int = 64,
-                 txospenderindex: bool = False) -> None:
+                 txospenderindex: bool = False, blocks_dir: str | os.PathLike[str] | None = None,
+                 magic: bytes | None = None, max_file_size: int = MAX_BLOCKFILE_SIZE) -> None:
+        """`blocks_dir`: where the blk/rev files go (default: `<path>.blocks` beside the
+        database; the node uses `<datadir>/<network>/blocks` as Core). `magic`: the network's
+        message start, which every file record begins with; None takes the one the store
+        recorded, or leaves it to `bind_network` (writes of block data wait for it)."""
         self.path = str(path)
         #: the spender index is maintained (Core -txospenderindex); ChainState writes it if so
         self.txospenderindex = bool(txospenderindex)
@@ -281,7 +320,24 @@ class SQLiteChainStore:
         conn.execute("PRAGMA temp_store=MEMORY")
         # Checkpoint (the only fsync in WAL+NORMAL) every ~40 MB of WAL instead of every 4 MB.
         conn.execute("PRAGMA wal_autocheckpoint=10000")
+        if blocks_dir is None:
+            blocks_dir = self.path + ".blocks"
+        self._files = BlockFiles(blocks_dir, None, max_file_size)
+        #: file number → [bytes of blkN.dat, bytes of revN.dat] as committed (CBlockFileInfo)
+        self._sizes: dict[int, list[int]] = {}
+        #: the v4 tables `blocks`/`undo` still hold rows (moved once the magic is known)
+        self._legacy = False
         self._migrate()
+        self._load_sizes()
+        self._legacy = _has_table(conn, "blocks")
+        self._clean_files()
+        row = conn.execute("SELECT value FROM meta WHERE key='magic'").fetchone()
+        if row is not None:
+            self._files.magic = bytes(row[0])
+        if magic is not None:
+            self.bind_network(magic)
+        elif self._files.magic is not None and self._legacy:
+            self._move_legacy()
         #: the coins' script index exists (built on the first `coins_for_script`)
         self._script_index = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='index' AND name='coins_by_script'").fetchone() is not None
@@ -307,11 +363,96 @@ class SQLiteChainStore:
                 MIGRATIONS[version](conn)
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
                          (str(version),))
-            _sync_txospender(conn, self.txospenderindex)
+            _sync_txospender(conn, self.txospenderindex, self._read_block_in)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _load_sizes(self) -> None:
+        self._sizes = {f: [b, r] for f, b, r in
+                       self._conn.execute("SELECT file, blk_size, rev_size FROM block_files")}
+
+    def _clean_files(self) -> None:
+        """Bring the files in line with the committed sizes: cut what a write left after the last
+        commit (a crash between the file write and the commit) and delete files no committed
+        record points into (a new file whose first commit never happened, or a pruned file whose
+        deletion was cut short)."""
+        files = self._files
+        for n, size in files.existing().items():
+            known = self._sizes.get(n)
+            if known is None:
+                log.warning("removing blk%05d.dat/rev%05d.dat: no block index entry points into them", n, n)
+                files.remove(n)
+            elif size > min(known):
+                files.truncate("blk", n, known[0])
+                files.truncate("rev", n, known[1])
+
+    @property
+    def blocks_dir(self) -> Path:
+        return self._files.directory
+
+    @property
+    def magic(self) -> bytes | None:
+        return self._files.magic
+
+    def bind_network(self, magic: bytes) -> None:
+        """Tell the store its network's magic (ChainState does, from its params): recorded on
+        first use, refused if the store's files belong to another network. Moves v4 block rows
+        into the files if some are left."""
+        magic = bytes(magic)
+        known = self._files.magic
+        if known is not None and known != magic:
+            raise StoreError(f"{self.path} holds the blocks of another network (magic {known.hex()}, "
+                             f"not {magic.hex()})")
+        if known is None:
+            self._files.magic = magic
+            self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('magic', ?)", (magic,))
+        if self._legacy:
+            self._move_legacy()
+
+    def _move_legacy(self) -> None:
+        """The v4 → v5 upgrade of block data: every row of the old `blocks` table (in the order
+        they were stored) and of `undo` is appended to the flat files, the files are synced, and
+        one transaction records the positions and drops the old tables. A crash before the
+        commit leaves the v4 rows in place and the file bytes unreferenced (cut at next open)."""
+        conn = self._conn
+        n_blocks = conn.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
+        log.info("moving %d stored blocks and their undo data from %s into %s (one-time upgrade)",
+                 n_blocks, os.path.basename(self.path), self._files.directory)
+        t = time.monotonic()
+        batch = StoreBatch()
+        moved = 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = conn.execute("SELECT hash, data FROM blocks ORDER BY rowid")
+            while True:   # bounded by the table's rows; about 64 MB of blocks per write
+                rows = cur.fetchmany(256)
+                batch.blocks.update((bytes(h), bytes(d)) for h, d in rows)
+                if not rows or sum(map(len, batch.blocks.values())) > 64 << 20:
+                    self._append_flat(batch)
+                    moved += len(batch.blocks)
+                    batch = StoreBatch()
+                if not rows:
+                    break
+            cur = conn.execute("SELECT hash, data FROM undo")
+            while True:
+                rows = cur.fetchmany(1024)
+                if not rows:
+                    break
+                batch.undo.update((bytes(h), bytes(d)) for h, d in rows)
+                self._append_flat(batch)
+                batch = StoreBatch()
+            conn.execute("DROP TABLE blocks")
+            conn.execute("DROP TABLE undo")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._load_sizes()
+            raise
+        self._legacy = False
+        log.info("moved %d blocks into %s in %.1fs", moved, self._files.directory, time.monotonic() - t)
 
     def schema_version(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -328,16 +469,44 @@ class SQLiteChainStore:
         row = self._conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
         return bytes(row[0]) if row else None
 
+    def _read_block_in(self, block_hash: bytes) -> bytes | None:
+        conn = self._conn
+        row = conn.execute("SELECT file, pos, size FROM block_pos WHERE hash=?", (block_hash,)).fetchone()
+        if row is not None:
+            return self._files.read_block(row[0], row[1], row[2], block_hash)
+        if self._legacy or _has_table(conn, "blocks"):
+            row = conn.execute("SELECT data FROM blocks WHERE hash=?", (block_hash,)).fetchone()
+            return bytes(row[0]) if row else None
+        return None
+
     def get_block(self, block_hash: bytes) -> bytes | None:
-        row = self._conn.execute("SELECT data FROM blocks WHERE hash=?", (block_hash,)).fetchone()
-        return row[0] if row else None
+        """The block's bytes (Core `ReadBlock`); None when it is not stored, or when its file
+        cannot be read (missing or damaged: logged)."""
+        return self._read_block_in(block_hash)
 
     def has_block(self, block_hash: bytes) -> bool:
-        return self._conn.execute("SELECT 1 FROM blocks WHERE hash=?", (block_hash,)).fetchone() is not None
+        """A position is recorded for the block (Core's BLOCK_HAVE_DATA): true even when its file
+        has gone missing since, as Core's flag."""
+        conn = self._conn
+        if conn.execute("SELECT 1 FROM block_pos WHERE hash=?", (block_hash,)).fetchone() is not None:
+            return True
+        return self._legacy and conn.execute("SELECT 1 FROM blocks WHERE hash=?",
+                                             (block_hash,)).fetchone() is not None
 
     def get_undo(self, block_hash: bytes) -> bytes | None:
-        row = self._conn.execute("SELECT data FROM undo WHERE hash=?", (block_hash,)).fetchone()
-        return row[0] if row else None
+        """The block's undo data (Core `ReadBlockUndo`), checksum checked against the parent's
+        hash from the block index; None when there is none or it cannot be read."""
+        conn = self._conn
+        row = conn.execute("SELECT u.file, u.pos, u.size, b.header FROM undo_pos u "
+                           "LEFT JOIN block_index b ON b.hash = u.hash WHERE u.hash=?",
+                           (block_hash,)).fetchone()
+        if row is not None:
+            prev = bytes(row[3][4:36]) if row[3] is not None else None
+            return self._files.read_undo(row[0], row[1], row[2], prev)
+        if self._legacy:
+            row = conn.execute("SELECT data FROM undo WHERE hash=?", (block_hash,)).fetchone()
+            return bytes(row[0]) if row else None
+        return None
 
     def get_coin(self, key: bytes) -> Coin | None:
         row = self._conn.execute("SELECT value, script, height, coinbase FROM coins WHERE key=?",
@@ -413,9 +582,8 @@ class SQLiteChainStore:
                     "VALUES (?,?,?,?,?,?)",
                     [(r.hash, r.height, r.chainwork.to_bytes(32, "big"), int(r.status), r.sequence_id,
                       r.header) for r in batch.index.values()])
-            if batch.blocks:
-                conn.executemany("INSERT OR REPLACE INTO blocks(hash, data) VALUES (?,?)",
-                                 list(batch.blocks.items()))
+            if batch.blocks or batch.undo:
+                self._append_flat(batch)
             # Rows come from generators, not lists: each row tuple is freed as soon as SQLite has
             # bound it, so a large flush does not pile up GC-tracked tuples (which would trigger
             # full garbage collections over the whole heap in the middle of the write).
@@ -444,12 +612,6 @@ class SQLiteChainStore:
                                  "VALUES (?,?,?,?,?)", rows())
                 if deletes:
                     conn.executemany("DELETE FROM coins WHERE key=?", ((k,) for k in deletes))
-            if batch.undo:
-                undo = batch.undo
-                conn.executemany("DELETE FROM undo WHERE hash=?",
-                                 ((h,) for h, u in undo.items() if u is None))
-                conn.executemany("INSERT OR REPLACE INTO undo(hash, data) VALUES (?,?)",
-                                 ((h, u) for h, u in undo.items() if u is not None))
             if batch.txindex:
                 self._write_txindex(batch)
             if batch.txospender and self.txospenderindex:
@@ -460,7 +622,83 @@ class SQLiteChainStore:
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._load_sizes()
             raise
+
+    def _append_flat(self, batch: StoreBatch) -> None:
+        """Core `SaveBlock` / `WriteBlockUndo` for a batch, inside the caller's transaction:
+        append its block bodies to the current block file (a new one when it would pass the
+        maximum size, Core `FindNextBlockPos`) and each undo record to the rev file of its
+        block's number (Core `FindUndoPos`), fsync the files written, then record the positions
+        and the files' new sizes. An undo entry of None deletes the record's position (the bytes
+        stay in the file until it is pruned)."""
+        files = self._files
+        conn = self._conn
+        sizes = self._sizes
+        cur = max(sizes) if sizes else 0
+        if cur not in sizes:
+            sizes[cur] = [0, 0]
+        chunks: dict[tuple[str, int], list] = {}   # (kind, file) → [start offset, records]
+        block_rows = []
+        placed: dict[bytes, int] = {}
+
+        def add(kind: str, file: int, record: bytes) -> int:
+            i = 0 if kind == "blk" else 1
+            size = sizes[file]
+            c = chunks.get((kind, file))
+            if c is None:
+                c = chunks[(kind, file)] = [size[i], []]
+            c[1].append(record)
+            pos = size[i] + STORAGE_HEADER_BYTES
+            size[i] += len(record)
+            return pos
+
+        if batch.blocks:
+            if files.magic is None:
+                raise StoreError(f"{self.path}: the store's network is not known (bind_network), "
+                                 "so its block files cannot be written")
+            for h, data in batch.blocks.items():
+                record = files.block_record(data)
+                if not files.fits(sizes[cur][0], len(record)):
+                    cur += 1
+                    sizes[cur] = [0, 0]
+                block_rows.append((h, cur, add("blk", cur, record), len(data)))
+                placed[h] = cur
+        undo_rows = []
+        deletes = []
+        for h, u in batch.undo.items():
+            if u is None:
+                deletes.append((h,))
+                continue
+            if files.magic is None:
+                raise StoreError(f"{self.path}: the store's network is not known (bind_network), "
+                                 "so its undo files cannot be written")
+            file = placed.get(h)
+            if file is None:
+                row = conn.execute("SELECT file FROM block_pos WHERE hash=?", (h,)).fetchone()
+                file = row[0] if row is not None and row[0] in sizes else cur
+            body = batch.blocks.get(h)
+            if body is not None:
+                prev = body[4:36]
+            elif (rec := batch.index.get(h)) is not None:
+                prev = rec.header[4:36]
+            else:
+                row = conn.execute("SELECT header FROM block_index WHERE hash=?", (h,)).fetchone()
+                prev = bytes(row[0][4:36]) if row is not None else bytes(32)
+            undo_rows.append((h, file, add("rev", file, files.undo_record(u, bytes(prev))), len(u)))
+        for (kind, file), (start, records) in chunks.items():
+            files.write(kind, file, start, b"".join(records))
+        if block_rows:
+            conn.executemany("INSERT OR REPLACE INTO block_pos(hash, file, pos, size) VALUES (?,?,?,?)",
+                             block_rows)
+        if deletes:
+            conn.executemany("DELETE FROM undo_pos WHERE hash=?", deletes)
+        if undo_rows:
+            conn.executemany("INSERT OR REPLACE INTO undo_pos(hash, file, pos, size) VALUES (?,?,?,?)",
+                             undo_rows)
+        if chunks:
+            conn.executemany("INSERT OR REPLACE INTO block_files(file, blk_size, rev_size) VALUES (?,?,?)",
+                             [(f, *sizes[f]) for f in {f for _, f in chunks}])
 
     def prune_blocks(self, records: list[IndexRecord]) -> None:
         """Delete the bodies and undo records of `records`' blocks and write their index rows,
@@ -473,19 +711,46 @@ class SQLiteChainStore:
                 "VALUES (?,?,?,?,?,?)",
                 [(r.hash, r.height, r.chainwork.to_bytes(32, "big"), int(r.status), r.sequence_id,
                   r.header) for r in records])
-            conn.executemany("DELETE FROM blocks WHERE hash=?", ((r.hash,) for r in records))
-            conn.executemany("DELETE FROM undo WHERE hash=?", ((r.hash,) for r in records))
+            conn.executemany("DELETE FROM block_pos WHERE hash=?", ((r.hash,) for r in records))
+            conn.executemany("DELETE FROM undo_pos WHERE hash=?", ((r.hash,) for r in records))
+            if self._legacy:
+                conn.executemany("DELETE FROM blocks WHERE hash=?", ((r.hash,) for r in records))
+                conn.executemany("DELETE FROM undo WHERE hash=?", ((r.hash,) for r in records))
+            # Core `UnlinkPrunedFiles`: a file pair no record points into any more goes (never
+            # the current block file, which the next block is appended to)
+            current = max(self._sizes) if self._sizes else 0
+            empty = [f for (f,) in conn.execute(
+                "SELECT file FROM block_files WHERE file < ? "
+                "AND file NOT IN (SELECT DISTINCT file FROM block_pos) "
+                "AND file NOT IN (SELECT DISTINCT file FROM undo_pos)", (current,))]
+            conn.executemany("DELETE FROM block_files WHERE file=?", ((f,) for f in empty))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        for f in empty:
+            self._sizes.pop(f, None)
+            self._files.remove(f)
+        if empty:
+            log.info("pruned block files %s", ", ".join(f"blk{f:05d}.dat" for f in empty))
 
     def block_bytes(self) -> int:
+        """Bytes of the stored block and undo records (their headers and checksums included)
+        that pruning has not released."""
         row = self._conn.execute(
-            "SELECT (SELECT COALESCE(SUM(length(data)), 0) FROM blocks) + "
-            "(SELECT COALESCE(SUM(length(data)), 0) FROM undo)").fetchone()
-        return int(row[0])
+            "SELECT (SELECT COALESCE(SUM(size + 8), 0) FROM block_pos) + "
+            "(SELECT COALESCE(SUM(size + 40), 0) FROM undo_pos)").fetchone()
+        total = int(row[0])
+        if self._legacy:
+            total += int(self._conn.execute(
+                "SELECT (SELECT COALESCE(SUM(length(data)), 0) FROM blocks) + "
+                "(SELECT COALESCE(SUM(length(data)), 0) FROM undo)").fetchone()[0])
+        return total
+
+    def files_bytes(self) -> int:
+        """Bytes of the blk/rev files on disk (Core `CalculateCurrentUsage`)."""
+        return self._files.disk_bytes()
 
     def _write_txindex(self, batch: StoreBatch) -> None:
         """Apply the batch's tx-index entries. The common case (txids not indexed yet) is one
@@ -532,8 +797,12 @@ class SQLiteChainStore:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table in ("coins", "undo", "txindex", "txindex_shadowed", "txospender"):
+            for table in ("coins", "undo_pos", "txindex", "txindex_shadowed", "txospender"):
                 conn.execute(f"DELETE FROM {table}")
+            if self._legacy:
+                conn.execute("DELETE FROM undo")
+            # every undo record is gone: the rev files start again from empty
+            conn.execute("UPDATE block_files SET rev_size = 0")
             if full:
                 conn.execute("DELETE FROM block_index")
                 conn.execute("DELETE FROM meta WHERE key='tip'")
@@ -549,6 +818,9 @@ class SQLiteChainStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        self._load_sizes()
+        for f in self._sizes:
+            self._files.truncate("rev", f, 0)
 
     def reindexing(self) -> bool:
         """A full reindex was started and has not finished (Core `ReadReindexing`)."""
@@ -561,7 +833,10 @@ class SQLiteChainStore:
     def stored_block_hashes(self) -> list[bytes]:
         """The hashes of every stored block body, in the order they were written (Core reads its
         blk*.dat files front to back)."""
-        return [bytes(h) for (h,) in self._conn.execute("SELECT hash FROM blocks ORDER BY rowid")]
+        out = [bytes(h) for (h,) in self._conn.execute("SELECT hash FROM block_pos ORDER BY file, pos")]
+        if self._legacy:
+            out += [bytes(h) for (h,) in self._conn.execute("SELECT hash FROM blocks ORDER BY rowid")]
+        return out
 
     def close(self) -> None:
         conn = self._conn
