@@ -111,7 +111,8 @@ def _check_child_output(out: str, b: BlockBuilder) -> None:
 
 
 def _check_store(db: Path, b: BlockBuilder, cache: dict[bytes, bytes]) -> int:
-    """Reopen the store: the tip must be one of our blocks with exactly its UTXO set."""
+    """Reopen the store: the tip must be one of our blocks with exactly its UTXO set, and the
+    active chain's blocks and undo data must read back from the block files."""
     cs = ChainState(REGTEST, SQLiteChainStore(db), now=lambda: b.now)
     try:
         tip = cs.tip
@@ -119,6 +120,12 @@ def _check_store(db: Path, b: BlockBuilder, cache: dict[bytes, bytes]) -> int:
         assert tip.height == b.heights[tip.hash]
         assert cs.get_block_hash(tip.height) == tip.hash
         assert cs.utxo_set_hash() == _utxo_hash_at(b, tip.hash, cache), f"inconsistent at height {tip.height}"
+        # every stored block of the active chain reads back from the block files, byte for byte,
+        # and every connected one has its undo data (a position is committed only after its bytes)
+        for height in range(1, tip.height + 1):
+            h = cs.get_block_hash(height)
+            assert cs.store.get_block(h) == b.by_hash[h].serialize(), f"block {height} unreadable"
+            assert cs.store.get_undo(h) is not None, f"undo of block {height} unreadable"
         bad = cs.get_entry(b["bad"].hash)
         assert bad is None or bad.failed or not bad.have_data, bad   # never valid, whatever was committed
         return tip.height
