@@ -279,3 +279,22 @@ def test_reindex_chainstate_starts_the_undo_files_again(tmp_path, chain):
     assert cs.tip.hash == top[-1].hash
     assert os.path.getsize(d / "rev00000.dat") == rev          # the same records written again
     cs.close()
+
+
+def test_a_full_reindex_reads_the_files_without_writing_the_blocks_again(tmp_path, chain):
+    """Core's -reindex: blocks loaded from the files keep their positions (AcceptBlock with a
+    known dbp); only the undo data is written again."""
+    from tinynode.chain.reindex import prepare_reindex, run_reindex
+    base, top = chain
+    connect(tmp_path, base + tuple(top)).close()
+    d = tmp_path / "chain.sqlite.blocks"
+    blk = (d / "blk00000.dat").read_bytes()
+    store = SQLiteChainStore(tmp_path / "chain.sqlite")
+    mode = prepare_reindex(store, reindex=True, reindex_chainstate=False)
+    cs = ChainState(REGTEST, store, activate=False)
+    run_reindex(cs, mode, lambda: False)
+    cs.flush()
+    assert cs.tip.hash == top[-1].hash
+    assert (d / "blk00000.dat").read_bytes() == blk
+    assert bytes(cs.store.get_undo(top[0].hash)) and cs.get_block(top[3].hash) == top[3]
+    cs.close()

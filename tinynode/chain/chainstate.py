@@ -442,7 +442,8 @@ class ChainState:
         self.index.add(e)
         batch = StoreBatch()
         batch.index[e.hash] = self._record(e)
-        batch.blocks[e.hash] = g.serialize()
+        if not self._store.has_block(e.hash):   # a -reindex finds it in the block files
+            batch.blocks[e.hash] = g.serialize()
         batch.tip = e.hash
         # Core: the genesis coinbase is not spendable; nothing enters the coins set or tx index.
         self._store.write(batch)
@@ -1054,7 +1055,7 @@ class ChainState:
     def _accept_block(self, block: Block, sigop_counts: list[int] | None = None) -> BlockIndexEntry:
         """Core `AcceptBlock`: header, context-free (unless the caller ran them: `sigop_counts`)
         and contextual block checks, then store the body (in the pending batch, written with the
-        next store transaction)."""
+        next store transaction) unless the store has it already (a -reindex)."""
         batch = self._dirty
         e = self._accept_header(block.header, batch)
         if e.have_data:
@@ -1072,9 +1073,12 @@ class ChainState:
         e.sequence_id = self._seq
         self._seq += 1
         batch.index[e.hash] = self._record(e)
-        raw = block.serialize()
-        batch.blocks[e.hash] = raw
-        self._dirty_bytes += len(raw)
+        # Core AcceptBlock with a known position (dbp: -reindex reads the block from its file):
+        # bytes the store already holds are not written again
+        if not self._store.has_block(e.hash):
+            raw = block.serialize()
+            batch.blocks[e.hash] = raw
+            self._dirty_bytes += len(raw)
         self._remember(block)
         sc = self._sigop_counts
         sc[e.hash] = sigop_counts
