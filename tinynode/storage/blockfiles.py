@@ -45,6 +45,8 @@ MAX_BLOCKFILE_SIZE = 0x8000000
 FASTPRUNE_BLOCKFILE_SIZE = 0x10000
 #: Core STORAGE_HEADER_BYTES: network magic and record size before each record
 STORAGE_HEADER_BYTES = 8
+#: Core MAX_BLOCK_SERIALIZED_SIZE: no block record is larger
+MAX_BLOCK_SERIALIZED_SIZE = 4_000_000
 #: the sha256d checksum after each undo record
 UNDO_CHECKSUM_BYTES = 32
 
@@ -154,6 +156,30 @@ class BlockFiles:
 
     def disk_bytes(self) -> int:
         return disk_usage(self.directory)
+
+    def scan(self, file: int) -> tuple[list[tuple[int, int, bytes]], int]:
+        """Core `LoadExternalBlockFile`'s walk over one blk file: every record that starts with
+        the magic and whose size is plausible (80 bytes to MAX_BLOCK_SERIALIZED_SIZE, within
+        the file), as (payload offset, size, hash of its 80-byte header); bytes that are not a
+        record are skipped by searching for the next magic. Returns the records and the end of
+        the last one. The blocks themselves are not checked here (the reindex validates them)."""
+        assert self.magic is not None
+        data = self.path("blk", file).read_bytes()
+        out = []
+        i = end = 0
+        n = len(data)
+        while True:   # bounded: i strictly increases
+            i = data.find(self.magic, i)
+            if i < 0 or i + STORAGE_HEADER_BYTES > n:
+                break
+            size = int.from_bytes(data[i + 4:i + 8], "little")
+            start = i + STORAGE_HEADER_BYTES
+            if not 80 <= size <= MAX_BLOCK_SERIALIZED_SIZE or start + size > n:
+                i += 1
+                continue
+            out.append((start, size, sha256d(data[start:start + 80])))
+            i = end = start + size
+        return out, end
 
     # --- reads --------------------------------------------------------------------------------
     def _read(self, kind: str, file: int, pos: int, size: int, extra: int) -> bytes | None:

@@ -379,12 +379,19 @@ class SQLiteChainStore:
         record points into (a new file whose first commit never happened, or a pruned file whose
         deletion was cut short)."""
         files = self._files
-        for n, size in files.existing().items():
+        on_disk = files.existing()
+        if not self._sizes:
+            if on_disk:   # a new database beside old files: -reindex reads them, else they are reused
+                log.warning("%s holds %d block files this database does not know: -reindex rebuilds "
+                            "the block index from them; otherwise new blocks overwrite them",
+                            files.directory, len(on_disk))
+            return
+        for n in on_disk:
             known = self._sizes.get(n)
             if known is None:
                 log.warning("removing blk%05d.dat/rev%05d.dat: no block index entry points into them", n, n)
                 files.remove(n)
-            elif size > min(known):
+            else:
                 files.truncate("blk", n, known[0])
                 files.truncate("rev", n, known[1])
 
@@ -793,7 +800,9 @@ class SQLiteChainStore:
         `WriteReindexing(true)`), so a node killed before `end_reindex` reindexes again at its
         next start. Without `full` (-reindex-chainstate) the index stays and the tip goes back
         to the genesis block, whose connection changes nothing: every block above it is
-        connected again. Block bodies are kept."""
+        connected again. Block bodies are kept; with `full` their positions are found again by
+        reading the blk files (Core `LoadExternalBlockFile`), so a lost or damaged database is
+        rebuilt from the files."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -806,6 +815,8 @@ class SQLiteChainStore:
             if full:
                 conn.execute("DELETE FROM block_index")
                 conn.execute("DELETE FROM meta WHERE key='tip'")
+                if self._files.magic is not None and not self._legacy:
+                    self._rescan_block_files()
                 conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('reindexing', '1')")
             else:
                 row = conn.execute("SELECT hash FROM block_index WHERE height=0").fetchone()
@@ -821,6 +832,26 @@ class SQLiteChainStore:
         self._load_sizes()
         for f in self._sizes:
             self._files.truncate("rev", f, 0)
+
+    def _rescan_block_files(self) -> None:
+        """Record the position of every block found in the blk files, oldest file first (the
+        first copy of a block wins, as Core skips a block it already has); each file's size is
+        the end of its last record. Runs inside the caller's transaction."""
+        conn = self._conn
+        files = self._files
+        conn.execute("DELETE FROM block_pos")
+        conn.execute("DELETE FROM block_files")
+        total = 0
+        for n in sorted(files.existing()):
+            if not files.path("blk", n).exists():
+                continue
+            log.info("Reindexing block file blk%05d.dat...", n)
+            found, end = files.scan(n)
+            conn.executemany("INSERT OR IGNORE INTO block_pos(hash, file, pos, size) VALUES (?,?,?,?)",
+                             ((h, n, pos, size) for pos, size, h in found))
+            conn.execute("INSERT INTO block_files(file, blk_size, rev_size) VALUES (?,?,0)", (n, end))
+            total += len(found)
+        log.info("found %d blocks in the block files", total)
 
     def reindexing(self) -> bool:
         """A full reindex was started and has not finished (Core `ReadReindexing`)."""
