@@ -48,6 +48,7 @@ its network's magic: `bind_network`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -345,8 +346,7 @@ class SQLiteChainStore:
     # --- schema ----------------------------------------------------------------------------
     def _migrate(self) -> None:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction("BEGIN IMMEDIATE"):
             has_meta = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
             version = 0
@@ -364,9 +364,22 @@ class SQLiteChainStore:
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
                          (str(version),))
             _sync_txospender(conn, self.txospenderindex, self._read_block_in)
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str = "BEGIN") -> Iterator[None]:
+        """One store transaction: committed when the block ends, rolled back when it raises,
+        and then the files' sizes are read again from what is committed (a write may have
+        advanced them before it failed)."""
+        conn = self._conn
+        conn.execute(begin)
+        try:
+            yield
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _has_table(conn, "block_files"):
+                self._load_sizes()
             raise
 
     def _load_sizes(self) -> None:
@@ -430,8 +443,7 @@ class SQLiteChainStore:
         t = time.monotonic()
         batch = StoreBatch()
         moved = 0
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction("BEGIN IMMEDIATE"):
             cur = conn.execute("SELECT hash, data FROM blocks ORDER BY rowid")
             while True:   # bounded by the table's rows; about 64 MB of blocks per write
                 rows = cur.fetchmany(256)
@@ -452,12 +464,6 @@ class SQLiteChainStore:
                 batch = StoreBatch()
             conn.execute("DROP TABLE blocks")
             conn.execute("DROP TABLE undo")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self._load_sizes()
-            raise
         self._legacy = False
         log.info("moved %d blocks into %s in %.1fs", moved, self._files.directory, time.monotonic() - t)
 
@@ -565,14 +571,8 @@ class SQLiteChainStore:
         SQLite maintains it with every later coins write."""
         conn = self._conn
         t = time.monotonic()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction("BEGIN IMMEDIATE"):
             conn.execute(_SCHEMA_COINS_INDEX)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         self._script_index = True
         log.info("built the coins' script index (first lookup of coins by script) in %.1fs",
                  time.monotonic() - t)
@@ -581,8 +581,7 @@ class SQLiteChainStore:
     def write(self, batch: StoreBatch) -> None:
         """Apply `batch` in one transaction."""
         conn = self._conn
-        conn.execute("BEGIN")
-        try:
+        with self._transaction():
             if batch.index:
                 conn.executemany(
                     "INSERT OR REPLACE INTO block_index(hash, height, chainwork, status, seq, header) "
@@ -625,12 +624,6 @@ class SQLiteChainStore:
                 self._write_txospender(batch)
             if batch.tip is not None:
                 conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tip', ?)", (batch.tip,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self._load_sizes()
-            raise
 
     def _append_flat(self, batch: StoreBatch) -> None:
         """Core `SaveBlock` / `WriteBlockUndo` for a batch, inside the caller's transaction:
@@ -711,8 +704,7 @@ class SQLiteChainStore:
         """Delete the bodies and undo records of `records`' blocks and write their index rows,
         in one transaction (a crash leaves them all pruned or none)."""
         conn = self._conn
-        conn.execute("BEGIN")
-        try:
+        with self._transaction():
             conn.executemany(
                 "INSERT OR REPLACE INTO block_index(hash, height, chainwork, status, seq, header) "
                 "VALUES (?,?,?,?,?,?)",
@@ -731,11 +723,6 @@ class SQLiteChainStore:
                 "AND file NOT IN (SELECT DISTINCT file FROM block_pos) "
                 "AND file NOT IN (SELECT DISTINCT file FROM undo_pos)", (current,))]
             conn.executemany("DELETE FROM block_files WHERE file=?", ((f,) for f in empty))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         for f in empty:
             self._sizes.pop(f, None)
             self._files.remove(f)
@@ -804,8 +791,7 @@ class SQLiteChainStore:
         reading the blk files (Core `LoadExternalBlockFile`), so a lost or damaged database is
         rebuilt from the files."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction("BEGIN IMMEDIATE"):
             for table in ("coins", "undo_pos", "txindex", "txindex_shadowed", "txospender"):
                 conn.execute(f"DELETE FROM {table}")
             if self._legacy:
@@ -824,11 +810,6 @@ class SQLiteChainStore:
                     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('tip', ?)", (row[0],))
                 else:
                     conn.execute("DELETE FROM meta WHERE key='tip'")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         self._load_sizes()
         for f in self._sizes:
             self._files.truncate("rev", f, 0)
