@@ -20,6 +20,8 @@ to the reopened store ends at the same final state as an undisturbed run.
 
 from __future__ import annotations
 
+import errno
+
 import dataclasses
 
 import pytest
@@ -194,6 +196,51 @@ async def test_sqlite_failure_at_every_stage_is_fatal_and_leaves_the_last_commit
         run, writer = await _scenario(_sqlite_chainstate(path, stage, n, proxies))
         assert proxies[0].failed
         _check_fatal_run(run, writer, lambda: ChainState(PARAMS, SQLiteChainStore(path)))
+
+
+class _FailingFileWrites:
+    """Wraps a store's BlockFiles.write: the `n`th call raises ENOSPC (n=0: only counts)."""
+
+    def __init__(self, store, n: int) -> None:
+        self.inner = store._files.write
+        self.n = n
+        self.calls = 0
+        self.failed = False
+        store._files.write = self
+
+    def __call__(self, *args):
+        self.calls += 1
+        if self.calls == self.n:
+            self.failed = True
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.inner(*args)
+
+
+def _file_failing_chainstate(path, n: int, proxies: list):
+    def make():
+        store = SQLiteChainStore(path)
+        cs = ChainState(PARAMS, store)
+        proxies.append(_FailingFileWrites(store, n))
+        return cs
+    return make
+
+
+async def test_a_block_file_write_failure_is_fatal_and_leaves_the_last_commit(tmp_path):
+    """A full disk while appending to blk/rev files (Core: "Disk space is too low!" then
+    AbortNode): the store transaction is rolled back, the writer stops, and the reopened store
+    is at the last commit, its files cut back to what that commit recorded."""
+    proxies: list = []
+    run, writer = await _scenario(_file_failing_chainstate(tmp_path / "count.sqlite", 0, proxies))
+    assert writer.fatal_error is None
+    calls = proxies[0].calls
+    assert calls >= 2
+    for n in range(1, calls + 1, max(1, calls // 6)):
+        path = tmp_path / f"files-{n}.sqlite"
+        proxies = []
+        run, writer = await _scenario(_file_failing_chainstate(path, n, proxies))
+        assert proxies[0].failed
+        _check_fatal_run(run, writer, lambda: ChainState(PARAMS, SQLiteChainStore(path)),
+                         cause="No space left on device")
 
 
 @pytest.mark.parametrize("method", ["write", "get_undo"])
