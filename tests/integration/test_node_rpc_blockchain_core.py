@@ -176,3 +176,22 @@ async def test_getblock_without_its_undo_record_or_body_gives_cores_errors(tmp_p
     (blocks_dir / "blk00000.dat.bak").rename(blocks_dir / "blk00000.dat")
     assert (await rpc.call("getblock", blocks[9].hash_hex, 0)) == blocks[9].serialize().hex()
     await t.stop()
+
+
+async def test_size_on_disk_counts_the_block_files(tmp_path):
+    """getblockchaininfo size_on_disk (Core CalculateCurrentUsage) includes the blk/rev files:
+    it grows by at least the bytes the new blocks take in them."""
+    t = await start_node(tmp_path / "n")
+    try:
+        rpc = t.rpc
+        blocks_dir = tmp_path / "n" / "regtest" / "blocks"
+        files = lambda: sum(p.stat().st_size for p in blocks_dir.iterdir() if p.suffix == ".dat")
+        before, files_before = (await rpc.call("getblockchaininfo"))["size_on_disk"], files()
+        addr = await rpc.call("getnewaddress")
+        await rpc.call("generatetoaddress", 20, addr)
+        after, files_after = (await rpc.call("getblockchaininfo"))["size_on_disk"], files()
+        assert files_after > files_before > 0
+        assert after - before >= files_after - files_before
+        assert after >= files_after
+    finally:
+        await t.stop()
