@@ -317,6 +317,9 @@ class ChainState:
         self.script_cache = ScriptExecutionCache()
         self.index = BlockIndex()
         self.active = ActiveChain()
+        #: blocks come from the store's own block files (-reindex, Core's ImportBlocks): their
+        #: bytes are not stored again (set by chain/reindex.py while it loads them)
+        self.importing_stored_blocks = False
         #: Core -dbcache is the memory of the coins cache and the databases' caches together
         #: (Core takes its coins-db cache out of it): the coins cache gets -dbcache less the
         #: store's page cache (SQLite's 64 MiB), at least half of it. Its budget also covers the
@@ -1074,8 +1077,9 @@ class ChainState:
         self._seq += 1
         batch.index[e.hash] = self._record(e)
         # Core AcceptBlock with a known position (dbp: -reindex reads the block from its file):
-        # bytes the store already holds are not written again
-        if not self._store.has_block(e.hash):
+        # bytes the store already holds are not written again. Asked of the store only then: a
+        # store read per block costs the writer a GIL hand-off (~0.4 ms a block in an IBD)
+        if not (self.importing_stored_blocks and self._store.has_block(e.hash)):
             raw = block.serialize()
             batch.blocks[e.hash] = raw
             self._dirty_bytes += len(raw)

@@ -94,7 +94,11 @@ def run_reindex(cs: ChainState, mode: str, should_stop: Callable[[], bool] = lam
     try:
         read = loaded = 0
         if mode == REINDEX:
-            read, loaded, stopped = _load_stored_blocks(cs, should_stop, file_name)
+            cs.importing_stored_blocks = True
+            try:
+                read, loaded, stopped = _load_stored_blocks(cs, should_stop, file_name)
+            finally:
+                cs.importing_stored_blocks = False
             if stopped:
                 cs.flush()
                 return ReindexResult(mode, read, loaded, cs.height, True)
