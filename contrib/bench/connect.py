@@ -41,11 +41,14 @@ a node holds no such chain; `--no-gc-freeze` keeps it in); stderr shows the GC's
 `--dbcache MiB` is the coins cache's memory budget (the daemon's `--dbcache`, default 300): the
 coins are written only when the cache goes over it, and by the final flush. stderr shows the
 mean and median block time, the chainstate flushes and the peak RSS of the process (which also
-holds the whole chain's `Block` objects).
+holds the whole chain's `Block` objects). `--rss-trace` also shows which phase (the commit, the
+store write, the coins cache's apply / flush / trim, else the rest of a block) raised that peak,
+by how much and at which block.
 
 Usage: contrib/bench/connect.py [--quick] [--blocks N] [--txs K] [--flush-blocks N]
                                 [--script-threads N] [--script-mode MODE] [--dbcache MiB]
                                 [--restarts N] [--stream] [--no-gc-freeze] [--no-cache]
+                                [--rss-trace]
 """
 
 from __future__ import annotations
@@ -181,6 +184,63 @@ def _rss_mib() -> float:
         return 0.0
 
 
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _RssTrace:
+    """`--rss-trace`: wraps the chainstate's commit, the store write and the coins cache's
+    flush_changes / mark_flushed / trim / apply; every rise of the process's peak RSS is put
+    down to the innermost wrapped call it happened in (else to "connect": the rest of a block),
+    with the spend block being connected and the peak before and after."""
+
+    def __init__(self, cs: ChainState) -> None:
+        self.block = 0
+        self.rises: list[tuple[float, str, int, float, float]] = []
+        self._stack: list[str] = []
+        self._last_peak = _peak_mib()
+        for obj, name in ((cs, "_commit"), (cs._store, "write"), (cs.coins, "flush_changes"),
+                          (cs.coins, "mark_flushed"), (cs.coins, "trim"), (cs.coins, "apply")):
+            self._wrap(obj, name)
+
+    def _note(self) -> None:
+        peak = _peak_mib()
+        if peak > self._last_peak:
+            where = self._stack[-1] if self._stack else "connect"
+            self.rises.append((peak - self._last_peak, where, self.block, self._last_peak, peak))
+            self._last_peak = peak
+
+    def _wrap(self, obj, name: str) -> None:
+        """Wrap `obj.name` on the instance, or on its class where slots forbid that (this
+        process has one chainstate, so the class is this instance's)."""
+        fn = getattr(type(obj), name)
+        tag = f"{type(obj).__name__.lstrip('_')}.{name}"
+
+        def wrapped(this, *a, **k):
+            self._note()
+            self._stack.append(tag)
+            try:
+                return fn(this, *a, **k)
+            finally:
+                self._note()
+                self._stack.pop()
+        if hasattr(obj, "__dict__"):
+            setattr(obj, name, wrapped.__get__(obj))
+        else:
+            setattr(type(obj), name, wrapped)
+
+    def report(self) -> None:
+        self._note()
+        by: dict[str, float] = {}
+        for d, where, *_ in self.rises:
+            by[where] = by.get(where, 0.0) + d
+        print("# rss trace, peak rises by phase (MiB): "
+              + ", ".join(f"{w} {d:.1f}" for w, d in sorted(by.items(), key=lambda x: -x[1])),
+              file=sys.stderr)
+        for d, where, blk, a, b in sorted(self.rises, reverse=True)[:12]:
+            print(f"#   +{d:.1f} MiB in {where} at block {blk}: peak {a:.0f} -> {b:.0f}", file=sys.stderr)
+
+
 def _cache_path(n_blocks: int, txs: int) -> Path:
     tag = hashlib.sha256(f"v1 {n_blocks} {txs}".encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"tinynode-bench-connect-{tag}.bin"
@@ -306,6 +366,9 @@ def main() -> int:
                     default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinynode-bench")
     ap.add_argument("--no-gc-freeze", action="store_true",
                     help="leave the pre-built chain in the collected heap (a node holds no such chain)")
+    ap.add_argument("--rss-trace", action="store_true",
+                    help="stderr: which phase (commit, store write, coins flush/trim/apply) "
+                         "raised the peak RSS, by how much, at which block")
     ap.add_argument("--keep-datadir", type=Path, default=None,
                     help="connect into this (new) datadir and keep it, e.g. to time restarts later")
     args = ap.parse_args()
@@ -356,6 +419,7 @@ def main() -> int:
                         dbcache=args.dbcache << 20, script_check_mode=args.script_mode)
         if args.flush_bytes:
             cs.flush_bytes = min(cs.flush_bytes, args.flush_bytes)
+        trace = _RssTrace(cs) if args.rss_trace else None
         try:
             for _ in range(PREMINE):
                 res = cs.process_block(next(chain))
@@ -366,6 +430,8 @@ def main() -> int:
             rss_start = _rss_mib()
             rss_max = (0.0, 0, 0)   # current RSS after a block, its height, coins flushes by then
             for blk in chain:   # (streamed: each block parsed here, outside the timed span)
+                if trace is not None:
+                    trace.block = len(per_block) + 1
                 w = time.perf_counter()
                 t = time.process_time()
                 res = cs.process_block(blk)
@@ -424,6 +490,8 @@ def main() -> int:
              reference=f"median of {len(restarts)}: daemon process start to RPC ready on this chain")
         print(f"# restarts (process start to RPC ready, s): "
               f"{', '.join(f'{r:.2f}' for r in restarts)}", file=sys.stderr)
+    if trace is not None:
+        trace.report()
     print(f"# Python GC: {gc_time[0]:.2f} s cpu ({gc_time[1]} full collections); the chain "
           f"{'was not' if args.no_gc_freeze else 'was'} frozen out of it (gc.freeze)", file=sys.stderr)
     return 0
