@@ -23,6 +23,7 @@ from ..params import ChainParams
 from ..primitives.block import Block, BlockHeader
 from ..primitives.hashes import sha256d
 from ..primitives.tx import WITNESS_SCALE_FACTOR
+from ..script.flags import ScriptFlags
 from ..script.script import push_int
 from .errors import RejectReason, ValidationError
 from .pow import median_time_past, next_work_required
@@ -218,14 +219,21 @@ def script_flags_for_height(height: int, params: ChainParams) -> int:
     historical mainnet exceptions; on regtest and tinynet segwit and taproot are buried at
     genesis); DERSIG, CHECKLOCKTIMEVERIFY, CHECKSEQUENCEVERIFY and NULLDUMMY from the params'
     BIP66, BIP65, CSV and segwit heights (Core DeploymentActiveAt)."""
-    from ..script.flags import ScriptFlags as F
-    flags = F.P2SH | F.WITNESS | F.TAPROOT
+    # (the bits as plain ints, one ScriptFlags made at the end: IntFlag's `|` is a Python call)
+    flags = _ALWAYS_FLAGS
     if height >= params.bip66_height:
-        flags |= F.DERSIG
+        flags |= _DERSIG
     if height >= params.bip65_height:
-        flags |= F.CHECKLOCKTIMEVERIFY
+        flags |= _CLTV
     if height >= params.csv_height:
-        flags |= F.CHECKSEQUENCEVERIFY
+        flags |= _CSV
     if height >= params.segwit_height:
-        flags |= F.NULLDUMMY
-    return flags
+        flags |= _NULLDUMMY
+    return ScriptFlags(flags)
+
+
+_ALWAYS_FLAGS = int(ScriptFlags.P2SH | ScriptFlags.WITNESS | ScriptFlags.TAPROOT)
+_DERSIG = int(ScriptFlags.DERSIG)
+_CLTV = int(ScriptFlags.CHECKLOCKTIMEVERIFY)
+_CSV = int(ScriptFlags.CHECKSEQUENCEVERIFY)
+_NULLDUMMY = int(ScriptFlags.NULLDUMMY)
