@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from ..params import ChainParams
 from ..primitives.block import Block, BlockHeader
-from ..primitives.hashes import sha256d
+from ..primitives.hashes import ZERO_HASH, sha256d
 from ..primitives.tx import WITNESS_SCALE_FACTOR
 from ..script.flags import ScriptFlags
 from ..script.script import push_int
@@ -89,13 +89,17 @@ def check_block(block: Block, params: ChainParams, check_pow: bool = True,
     if not txs[0].is_coinbase():
         raise ValidationError(R.BAD_CB_MISSING, "first tx is not coinbase")
     for tx in txs[1:]:
-        if tx.is_coinbase():
-            raise ValidationError(R.BAD_CB_MULTIPLE, "more than one coinbase")
-    for tx in txs:
-        try:
+        vin = tx.vin
+        if len(vin) == 1:   # Tx.is_coinbase inlined
+            po = vin[0].prevout
+            if po.n == 0xFFFFFFFF and po.txid == ZERO_HASH:
+                raise ValidationError(R.BAD_CB_MULTIPLE, "more than one coinbase")
+    tx = None
+    try:
+        for tx in txs:
             check_transaction(tx)
-        except ValidationError as e:
-            raise ValidationError(e.reason, f"Transaction check failed (tx hash {tx.txid_hex}) {e.detail}") from None
+    except ValidationError as e:
+        raise ValidationError(e.reason, f"Transaction check failed (tx hash {tx.txid_hex}) {e.detail}") from None
     counts = [legacy_sigops(tx) for tx in txs]
     sigops = sum(counts)
     if sigops * WITNESS_SCALE_FACTOR > params.max_block_sigops_cost:
