@@ -808,8 +808,9 @@ def verify_script(script_sig: bytes, script_pubkey: bytes, tx: Tx, input_index: 
     else:
         if flags & _SIGPUSHONLY and not is_push_only(script_sig):
             raise ScriptError("SIG_PUSHONLY")
-        if (len(script_pubkey) == 25 and script_pubkey[:3] == b"\x76\xa9\x14"
-                and script_pubkey[23:] == b"\x88\xac" and not (witness and flags & _WITNESS)
+        if (len(script_pubkey) == 25 and script_pubkey[0] == 0x76 and script_pubkey[1] == 0xA9
+                and script_pubkey[2] == 0x14 and script_pubkey[23] == 0x88 and script_pubkey[24] == 0xAC
+                and not (witness and flags & _WITNESS)
                 and _p2pkh_fast(script_sig, script_pubkey, flags, tx, input_index)):
             return
     _verify_general(script_sig, script_pubkey, flags,
