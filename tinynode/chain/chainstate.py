@@ -1319,7 +1319,12 @@ class ChainState:
         for i, tx in enumerate(txs):
             if i:
                 pre = []
-                ks = [(po := txin.prevout).txid + _BE32(po.n) for txin in tx.vin]
+                vin = tx.vin
+                if len(vin) == 1:    # (no comprehension's frame for the usual one input)
+                    po = vin[0].prevout
+                    ks = [po.txid + _BE32(po.n)]
+                else:
+                    ks = [(po := txin.prevout).txid + _BE32(po.n) for txin in vin]
                 keys[i] = ks
                 for k in ks:
                     c = changes[k] if k in changes else base_get(k)   # CoinsView.get inlined
