@@ -494,3 +494,41 @@ def test_p2wpkh_fast_path_lax_encodings_match_general_interpreter(hash_type):
         assert "SIG_HIGH_S" in seen, seen
     else:
         assert hash_type != 0x41 or "SIG_HASHTYPE" in seen, seen
+
+
+@pytest.mark.parametrize("hash_type", [SIGHASH_ALL, 0x81, 0x41])
+@pytest.mark.parametrize("compressed", [True, False])
+def test_p2pkh_fast_path_lax_encodings_match_general_interpreter(hash_type, compressed):
+    """The P2PKH fast path (which hands the DER to libsecp256k1's strict parser under DERSIG)
+    on every encoding of `_der_encodings`, with compressed and uncompressed keys, under flags
+    with and without DERSIG, LOW_S and STRICTENC: the same verdict and error as the general
+    interpreter (and, with TINYNODE_ORACLE=1, as Core's kernel)."""
+    from tinynode.script.interpreter import SignatureChecker, _verify_general
+
+    key = PrivateKey(bytes([7]) * 32, compressed=compressed)
+    pub = key.public_key.sec
+    spk = p2pkh_script(key.public_key.hash160())
+    r, s = der_decode_signature(key.sign(legacy_sighash(_spend_tx(), 0, spk, hash_type)))
+    flag_sets = [ScriptFlags.NONE, PRE_BIP66, ScriptFlags.DERSIG, ScriptFlags.DERSIG | ScriptFlags.LOW_S,
+                 ScriptFlags.DERSIG | ScriptFlags.STRICTENC, MANDATORY_FLAGS, STANDARD_FLAGS]
+    seen = set()
+    for der in _der_encodings(r, s):
+        sig = der + bytes((hash_type,))
+        if not 9 <= len(sig) <= 73:
+            continue   # (the fast path takes only these lengths)
+        ss = core_push(sig) + core_push(pub)
+        tx = _spend_tx(ss)
+        for flags in flag_sets:
+            fast = _code(flags, ss, spk)
+            try:
+                _verify_general(ss, spk, int(flags), SignatureChecker(tx, 0))
+                general = "OK"
+            except ScriptError as e:
+                general = e.code
+            assert fast == general, (der.hex(), flags)
+            seen.add(general)
+    assert {"OK", "SIG_DER", "EVAL_FALSE"} <= seen, seen
+    if hash_type == SIGHASH_ALL:
+        assert "SIG_HIGH_S" in seen, seen
+    elif hash_type == 0x41:
+        assert "SIG_HASHTYPE" in seen, seen

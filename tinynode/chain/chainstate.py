@@ -39,13 +39,13 @@ from ..consensus.errors import RejectReason, ValidationError
 from ..consensus.pow import block_work, median_time_past, next_work_required
 from ..consensus.sigops import inputs_witness_sigops
 from ..consensus.tx_checks import (
-    check_tx_input_coins, enforces_bip68, legacy_sigops, p2sh_sigops, precomputed_tx_data,
+    check_tx_input_coins, legacy_sigops, p2sh_sigops, precomputed_tx_data,
     sequence_locks, sequence_locks_satisfied,
 )
 from ..params import ChainParams
 from ..primitives.block import HEADER_SIZE, Block, BlockHeader
 from ..primitives.hashes import hash_to_hex
-from ..primitives.coin import Coin
+from ..primitives.coin import Coin, make_coin
 from ..primitives.serialize import DecodeError, ser_compact_size
 from ..primitives.tx import OutPoint, Tx
 from ..storage.base import IndexRecord, StoreBatch, TxoSpend, key_outpoint, parse_undo, serialize_undo
@@ -1317,6 +1317,8 @@ class ChainState:
         sigops = 0
         spent: list[Coin] = []
         checks: list[ScriptCheck] = []   # Core CScriptCheck: one per spend input
+        checks_append = checks.append
+        flags = int(flags)   # (plain int: IntFlag's operators are Python calls)
         view_get = view.get
         view_spend = view.spend
         txindex = batch.txindex
@@ -1338,7 +1340,12 @@ class ChainState:
         for i, tx in enumerate(txs):
             if i:
                 pre = []
-                ks = [po.txid + _BE32(po.n) for po in [txin.prevout for txin in tx.vin]]
+                vin = tx.vin
+                if len(vin) == 1:    # (no comprehension's frame for the usual one input)
+                    po = vin[0].prevout
+                    ks = [po.txid + _BE32(po.n)]
+                else:
+                    ks = [(po := txin.prevout).txid + _BE32(po.n) for txin in vin]
                 keys[i] = ks
                 for k in ks:
                     c = changes[k] if k in changes else base_get(k)   # CoinsView.get inlined
@@ -1398,7 +1405,8 @@ class ChainState:
                     fees += check_tx_input_coins(tx, coins, height, maturity)
                 except ValidationError as err:
                     raise ValidationError(err.reason, f"{err.detail} in transaction {tx.txid_hex}") from None
-                if enforces_bip68(tx) and height >= params.csv_height:   # Core: BIP68 with CSV
+                # Core: BIP68 with CSV (enforces_bip68 inlined: version >= 2 read as uint32)
+                if tx.version & 0xFFFFFFFF >= 2 and height >= params.csv_height:
                     if prev_mtp is None:
                         prev_mtp = median_time_past(prev)
                     lock = sequence_locks(tx, [c.height for c in coins],
@@ -1410,16 +1418,25 @@ class ChainState:
                 # Core CheckInputScripts: a tx the mempool verified under these flags is not
                 # verified again (the entry is erased: a tx is confirmed once)
                 if not script_cache_take(tx.wtxid, flags):
-                    txdata = precomputed_tx_data(tx, coins)
-                    checks.extend([(tx, j, c.script_pubkey, c.value, txdata) for j, c in enumerate(coins)])
+                    # (precomputed_tx_data: BIP143 hashes only for a tx with a witness)
+                    txdata = precomputed_tx_data(tx, coins) if tx.base_size != len(tx.raw) else None
+                    j = 0
+                    for c in coins:
+                        checks_append((tx, j, c.script_pubkey, c.value, txdata))
+                        j += 1
             sigops += counts[i] * 4   # GetTransactionSigOpCost: legacy × WITNESS_SCALE_FACTOR
-            for c in coins:  # P2SH inputs add their redeem script's sigops (GetP2SHSigOpCount)
+            for c in coins:
+                # only a P2SH coin (23 bytes from OP_HASH160) or a witness program (OP_0,
+                # OP_1..OP_16 first) can add sigops beyond the legacy count
                 spk = c.script_pubkey
-                if len(spk) == 23 and spk[0] == 0xA9 and spk[1] == 0x14 and spk[22] == 0x87:
-                    sigops += p2sh_sigops(tx, coins) * 4
+                if spk and (spk[0] == 0xA9 or spk[0] == 0 or 0x51 <= spk[0] <= 0x60):
+                    for c2 in coins:  # P2SH redeem scripts' sigops (GetP2SHSigOpCount)
+                        spk = c2.script_pubkey
+                        if len(spk) == 23 and spk[0] == 0xA9 and spk[1] == 0x14 and spk[22] == 0x87:
+                            sigops += p2sh_sigops(tx, coins) * 4
+                            break
+                    sigops += inputs_witness_sigops(tx, coins, flags)
                     break
-            if coins:
-                sigops += inputs_witness_sigops(tx, coins, flags)
             if sigops > max_sigops:
                 raise ValidationError(R.BAD_BLK_SIGOPS, "too many sigops")
             n = 0
@@ -1431,7 +1448,7 @@ class ChainState:
                     k = txid + _BE32(n)
                     if k not in changes:
                         fresh_add(k)
-                    changes[k] = Coin(out.value, spk, height, coinbase)
+                    changes[k] = make_coin(out.value, spk, height, coinbase)
                 n += 1
             txindex[txid] = block_hash
             if spends is not None and i:     # Core TxoSpenderIndex::CustomAppend

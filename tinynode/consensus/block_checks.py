@@ -21,8 +21,9 @@ from typing import Any, Callable
 
 from ..params import ChainParams
 from ..primitives.block import Block, BlockHeader
-from ..primitives.hashes import sha256d
+from ..primitives.hashes import ZERO_HASH, sha256d
 from ..primitives.tx import WITNESS_SCALE_FACTOR
+from ..script.flags import ScriptFlags
 from ..script.script import push_int
 from .errors import RejectReason, ValidationError
 from .pow import median_time_past, next_work_required
@@ -88,13 +89,17 @@ def check_block(block: Block, params: ChainParams, check_pow: bool = True,
     if not txs[0].is_coinbase():
         raise ValidationError(R.BAD_CB_MISSING, "first tx is not coinbase")
     for tx in txs[1:]:
-        if tx.is_coinbase():
-            raise ValidationError(R.BAD_CB_MULTIPLE, "more than one coinbase")
-    for tx in txs:
-        try:
+        vin = tx.vin
+        if len(vin) == 1:   # Tx.is_coinbase inlined
+            po = vin[0].prevout
+            if po.n == 0xFFFFFFFF and po.txid == ZERO_HASH:
+                raise ValidationError(R.BAD_CB_MULTIPLE, "more than one coinbase")
+    tx = None
+    try:
+        for tx in txs:
             check_transaction(tx)
-        except ValidationError as e:
-            raise ValidationError(e.reason, f"Transaction check failed (tx hash {tx.txid_hex}) {e.detail}") from None
+    except ValidationError as e:
+        raise ValidationError(e.reason, f"Transaction check failed (tx hash {tx.txid_hex}) {e.detail}") from None
     counts = [legacy_sigops(tx) for tx in txs]
     sigops = sum(counts)
     if sigops * WITNESS_SCALE_FACTOR > params.max_block_sigops_cost:
@@ -218,14 +223,21 @@ def script_flags_for_height(height: int, params: ChainParams) -> int:
     historical mainnet exceptions; on regtest and tinynet segwit and taproot are buried at
     genesis); DERSIG, CHECKLOCKTIMEVERIFY, CHECKSEQUENCEVERIFY and NULLDUMMY from the params'
     BIP66, BIP65, CSV and segwit heights (Core DeploymentActiveAt)."""
-    from ..script.flags import ScriptFlags as F
-    flags = F.P2SH | F.WITNESS | F.TAPROOT
+    # (the bits as plain ints, one ScriptFlags made at the end: IntFlag's `|` is a Python call)
+    flags = _ALWAYS_FLAGS
     if height >= params.bip66_height:
-        flags |= F.DERSIG
+        flags |= _DERSIG
     if height >= params.bip65_height:
-        flags |= F.CHECKLOCKTIMEVERIFY
+        flags |= _CLTV
     if height >= params.csv_height:
-        flags |= F.CHECKSEQUENCEVERIFY
+        flags |= _CSV
     if height >= params.segwit_height:
-        flags |= F.NULLDUMMY
-    return flags
+        flags |= _NULLDUMMY
+    return ScriptFlags(flags)
+
+
+_ALWAYS_FLAGS = int(ScriptFlags.P2SH | ScriptFlags.WITNESS | ScriptFlags.TAPROOT)
+_DERSIG = int(ScriptFlags.DERSIG)
+_CLTV = int(ScriptFlags.CHECKLOCKTIMEVERIFY)
+_CSV = int(ScriptFlags.CHECKSEQUENCEVERIFY)
+_NULLDUMMY = int(ScriptFlags.NULLDUMMY)

@@ -18,7 +18,9 @@ from typing import Callable, Sequence
 from ..params import ChainParams
 from ..script.interpreter import ScriptError, verify_script
 from ..primitives.coin import Coin
+from ..primitives.hashes import ZERO_HASH
 from ..primitives.tx import MAX_MONEY, SEQUENCE_FINAL, OutPoint, Tx, TxOut
+from ..script.script import legacy_sigop_count
 from ..script.sighash import PrecomputedTxData
 from .errors import RejectReason, ValidationError
 
@@ -37,10 +39,6 @@ SEQUENCE_LOCKTIME_MASK = 0x0000FFFF
 SEQUENCE_LOCKTIME_GRANULARITY = 9
 
 R = RejectReason
-
-# P2PKH output script: OP_DUP OP_HASH160 <20> OP_EQUALVERIFY OP_CHECKSIG — 1 legacy sigop.
-_P2PKH_HEAD = b"\x76\xa9\x14"
-_P2PKH_TAIL = b"\x88\xac"
 
 
 def check_transaction(tx: Tx) -> None:
@@ -64,18 +62,21 @@ def check_transaction(tx: Tx) -> None:
         total += v
         if total > MAX_MONEY:
             raise ValidationError(R.BAD_TXNS_TXOUTTOTAL_TOOLARGE)
-    if len(vin) > 1:
-        seen = {i.prevout for i in vin}
-        if len(seen) != len(vin):
-            raise ValidationError(R.BAD_TXNS_INPUTS_DUPLICATE)
-    if tx.is_coinbase():
-        n = len(vin[0].script_sig)
-        if n < 2 or n > 100:
-            raise ValidationError(R.BAD_CB_LENGTH)
-    else:
-        for i in vin:
-            if i.prevout.is_null():
-                raise ValidationError(R.BAD_TXNS_PREVOUT_NULL)
+    if len(vin) == 1:
+        # one input: a coinbase exactly when its prevout is null (Tx.is_coinbase, inlined),
+        # and then no other input can be null
+        po = vin[0].prevout
+        if po.n == 0xFFFFFFFF and po.txid == ZERO_HASH:
+            n = len(vin[0].script_sig)
+            if n < 2 or n > 100:
+                raise ValidationError(R.BAD_CB_LENGTH)
+        return
+    # (the outpoints as (txid, n) pairs: a tuple hashes in C, a frozen dataclass in Python)
+    seen = {(i.prevout.txid, i.prevout.n) for i in vin}
+    if len(seen) != len(vin):
+        raise ValidationError(R.BAD_TXNS_INPUTS_DUPLICATE)
+    if (ZERO_HASH, 0xFFFFFFFF) in seen:
+        raise ValidationError(R.BAD_TXNS_PREVOUT_NULL)
 
 
 def check_tx_inputs(tx: Tx, get_coin: Callable[[OutPoint], Coin | None], spend_height: int,
@@ -174,36 +175,29 @@ def sequence_locks_satisfied(lock: tuple[int, int], height: int, prev_mtp: int) 
     return lock[0] < height and lock[1] < prev_mtp
 
 
-def _script_sigops(script: bytes) -> int:
-    if len(script) == 25 and script[:3] == _P2PKH_HEAD and script[23:] == _P2PKH_TAIL:
-        return 1
-    from ..script.script import legacy_sigop_count
-    return legacy_sigop_count(script, False)
-
-
 def legacy_sigops(tx: Tx) -> int:
-    """Core `GetLegacySigOpCount`: inaccurate count over scriptSigs and output scripts."""
+    """Core `GetLegacySigOpCount`: inaccurate count over scriptSigs and output scripts. The
+    common scripts are counted inline: a scriptSig of two direct pushes (P2PKH's `<sig>
+    <pubkey>`) has none, a P2PKH output script one; the others go to `legacy_sigop_count`."""
     n = 0
     for txin in tx.vin:
         s = txin.script_sig
         if s:
-            # a scriptSig made only of pushes has no sigop opcodes; let the script module decide
-            n += _scriptsig_sigops(s)
+            ln = len(s)
+            a = s[0]
+            if 1 <= a <= 75 and a + 1 < ln:
+                b = s[a + 1]
+                if 1 <= b <= 75 and a + 2 + b == ln:
+                    continue
+            n += legacy_sigop_count(s, False)
     for out in tx.vout:
-        n += _script_sigops(out.script_pubkey)
+        s = out.script_pubkey
+        if (len(s) == 25 and s[0] == 0x76 and s[1] == 0xA9 and s[2] == 0x14 and s[23] == 0x88
+                and s[24] == 0xAC):
+            n += 1
+        else:
+            n += legacy_sigop_count(s, False)
     return n
-
-
-def _scriptsig_sigops(script: bytes) -> int:
-    # Fast path for the common P2PKH scriptSig: <push sig> <push pubkey>, both direct pushes.
-    ln = len(script)
-    a = script[0]
-    if 1 <= a <= 75 and a + 1 < ln:
-        b = script[a + 1]
-        if 1 <= b <= 75 and a + 2 + b == ln:
-            return 0
-    from ..script.script import legacy_sigop_count
-    return legacy_sigop_count(script, False)
 
 
 def p2sh_sigops(tx: Tx, coins: Sequence[Coin]) -> int:

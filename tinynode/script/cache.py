@@ -56,10 +56,16 @@ class ScriptExecutionCache:
             del entries[next(iter(entries))]
 
     def take(self, wtxid: bytes, flags: int) -> bool:
-        """True (and the entry erased) when the tx's scripts are known valid under `flags`."""
+        """True (and the entry erased) when the tx's scripts are known valid under `flags`.
+        An empty cache (a node in IBD, a block of txs never seen in the mempool) answers
+        without hashing a key."""
+        entries = self._entries
+        if not entries:
+            self.misses += 1
+            return False
         k = self.key(wtxid, flags)
-        if k in self._entries:
-            del self._entries[k]
+        if k in entries:
+            del entries[k]
             self.hits += 1
             return True
         self.misses += 1

@@ -808,8 +808,9 @@ def verify_script(script_sig: bytes, script_pubkey: bytes, tx: Tx, input_index: 
     else:
         if flags & _SIGPUSHONLY and not is_push_only(script_sig):
             raise ScriptError("SIG_PUSHONLY")
-        if (len(script_pubkey) == 25 and script_pubkey[:3] == b"\x76\xa9\x14"
-                and script_pubkey[23:] == b"\x88\xac" and not (witness and flags & _WITNESS)
+        if (len(script_pubkey) == 25 and script_pubkey[0] == 0x76 and script_pubkey[1] == 0xA9
+                and script_pubkey[2] == 0x14 and script_pubkey[23] == 0x88 and script_pubkey[24] == 0xAC
+                and not (witness and flags & _WITNESS)
                 and _p2pkh_fast(script_sig, script_pubkey, flags, tx, input_index)):
             return
     _verify_general(script_sig, script_pubkey, flags,
@@ -995,7 +996,15 @@ def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, tx: Tx, input_index: 
     bytes, both minimal by construction). Returns True when the input is valid; False means
     "not handled or invalid": the caller then runs the general interpreter, which reports the
     exact error. The checks are the ones DUP HASH160 EQUALVERIFY CHECKSIG performs, in one
-    pass (the signature is parsed once)."""
+    pass (the signature is parsed once).
+
+    Under DERSIG (BIP66, every block from height 1) the signature goes to libsecp256k1's strict
+    DER parser as it is (`verify_der_hashtyped`, as the P2WPKH fast path): a signature that
+    parses and verifies there is BIP66 valid, and with LOW_S also low S, so the Python
+    encoding check and the (r, s) round trip through ints are not needed; STRICTENC's hash type
+    and key encoding rules are checked first. A signature libsecp256k1 rejects (lax DER a
+    BIP66 parser still accepts, a high S under LOW_S, a wrong signature) returns False, and the
+    interpreter decides."""
     n = len(script_sig)
     if n < 2:
         return False
@@ -1011,6 +1020,17 @@ def _p2pkh_fast(script_sig: bytes, spk: bytes, flags: int, tx: Tx, input_index: 
     if h.digest() != spk[3:23]:
         return False
     sig = script_sig[1:ls + 1]
+    if flags & _DERSIG:
+        if flags & _STRICTENC:
+            # Core IsDefinedHashtypeSignature, IsCompressedOrUncompressedPubKey (lp is 33 or 65)
+            if not 1 <= sig[-1] & 0x7F <= 3:
+                return False
+            if (pubkey[0] != 4) if lp == 65 else (pubkey[0] != 2 and pubkey[0] != 3):
+                return False
+        if ls == 20 and sig == spk[3:23]:
+            return False  # FindAndDelete would edit the scriptCode: leave it to the interpreter
+        return verify_der_hashtyped(pubkey, sig, p2pkh_sighash(tx, input_index, spk, sig[-1]),
+                                    flags & _LOW_S)
     rs = _fast_rs(sig, pubkey, flags)
     if rs is None:
         return False

@@ -174,8 +174,18 @@ def _sighash_all(tx: Tx, input_index: int, code: bytes, hash_type: int) -> bytes
 def p2pkh_sighash(tx: Tx, input_index: int, script_pubkey: bytes, hash_type: int) -> bytes:
     """`legacy_sighash` for a 25-byte P2PKH scriptCode (no OP_CODESEPARATOR instruction can
     occur in it, so its serialization is its length byte and itself); same digest."""
-    if hash_type & 0x9F == SIGHASH_ALL and input_index < len(tx.vin):
-        return _sighash_all(tx, input_index, b"\x19" + script_pubkey, hash_type)
+    if hash_type & 0x9F == SIGHASH_ALL:
+        vin = tx.vin
+        if len(vin) == 1 and input_index == 0 and tx.base_size == len(tx.raw):
+            # `_sighash_all`'s one-input case inlined (the usual spend): version, count and
+            # outpoint, the scriptCode instead of the scriptSig, then the tx's own tail
+            raw = tx.raw
+            n = len(vin[0].script_sig)
+            start = 42 + n if n < 0xFD else 41 + len(ser_compact_size(n)) + n
+            return _sha256(_sha256(raw[:41] + b"\x19" + script_pubkey + raw[start:]
+                                   + _PACK_U32(hash_type & 0xFFFFFFFF)).digest()).digest()
+        if input_index < len(vin):
+            return _sighash_all(tx, input_index, b"\x19" + script_pubkey, hash_type)
     return legacy_sighash(tx, input_index, script_pubkey, hash_type)
 
 
