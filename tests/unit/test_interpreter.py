@@ -304,7 +304,7 @@ def _variants(key: PrivateKey, spk: bytes) -> list[bytes]:
 
 @pytest.mark.parametrize("compressed", [True, False])
 def test_p2pkh_fast_path_matches_general_interpreter(compressed):
-    from tinynode.script.interpreter import SignatureChecker, _verify_general
+    from tinynode.script.interpreter import SignatureChecker
 
     key = PrivateKey(bytes([7]) * 32, compressed=compressed)
     spk = p2pkh_script(key.public_key.hash160())
@@ -314,11 +314,7 @@ def test_p2pkh_fast_path_matches_general_interpreter(compressed):
     for ss in _variants(key, spk):
         tx = _spend_tx(ss)
         for flags in flag_sets:
-            try:
-                _verify_general(ss, spk, int(flags), SignatureChecker(tx, 0))
-                general = "OK"
-            except ScriptError as e:
-                general = e.code
+            general = _general_verdict(ss, spk, flags, SignatureChecker(tx, 0))
             assert _code(flags, ss, spk) == general
             seen.add(general)
     assert {"OK", "SIG_DER", "SIG_HIGH_S", "SIG_HASHTYPE", "EVAL_FALSE", "EQUALVERIFY", "NULLFAIL"} <= seen
@@ -393,6 +389,17 @@ def test_random_scripts_raise_only_script_error(sig, spk, flags):
         assert e.code.isupper()
 
 
+def _general_verdict(script_sig: bytes, spk: bytes, flags, checker, *witness) -> str:
+    """The general interpreter's verdict ("OK" or the ScriptError code), to compare with a
+    fast path's."""
+    from tinynode.script.interpreter import _verify_general
+    try:
+        _verify_general(script_sig, spk, int(flags), checker, *witness)
+        return "OK"
+    except ScriptError as e:
+        return e.code
+
+
 def _der_encodings(r: int, s: int) -> list[bytes]:
     """Encodings of (r, s) (no hash type): strict DER, the lax forms Core's lax parser reads
     as the same values (long-form lengths, zero padding, garbage after S), and broken ones
@@ -455,7 +462,7 @@ def test_p2wpkh_fast_path_lax_encodings_match_general_interpreter(hash_type):
     accepts without DERSIG, broken DER, high S), under flags with and without DERSIG, LOW_S and
     STRICTENC: the same verdict and error as the general interpreter (and, with
     TINYNODE_ORACLE=1, as Core's kernel)."""
-    from tinynode.script.interpreter import SignatureChecker, _verify_general
+    from tinynode.script.interpreter import SignatureChecker
     from tinynode.script.sighash import PrecomputedTxData, witness_v0_sighash
 
     pub = KEY.public_key.sec
@@ -482,11 +489,7 @@ def test_p2wpkh_fast_path_lax_encodings_match_general_interpreter(hash_type):
                 fast = "OK"
             except ScriptError as e:
                 fast = e.code
-            try:
-                _verify_general(b"", spk, int(flags), SignatureChecker(spend, 0, amount, txdata), w)
-                general = "OK"
-            except ScriptError as e:
-                general = e.code
+            general = _general_verdict(b"", spk, flags, SignatureChecker(spend, 0, amount, txdata), w)
             assert fast == general, (der.hex(), flags)
             seen.add(general)
     assert {"OK", "SIG_DER", "EVAL_FALSE"} <= seen, seen
@@ -503,7 +506,7 @@ def test_p2pkh_fast_path_lax_encodings_match_general_interpreter(hash_type, comp
     on every encoding of `_der_encodings`, with compressed and uncompressed keys, under flags
     with and without DERSIG, LOW_S and STRICTENC: the same verdict and error as the general
     interpreter (and, with TINYNODE_ORACLE=1, as Core's kernel)."""
-    from tinynode.script.interpreter import SignatureChecker, _verify_general
+    from tinynode.script.interpreter import SignatureChecker
 
     key = PrivateKey(bytes([7]) * 32, compressed=compressed)
     pub = key.public_key.sec
@@ -520,11 +523,7 @@ def test_p2pkh_fast_path_lax_encodings_match_general_interpreter(hash_type, comp
         tx = _spend_tx(ss)
         for flags in flag_sets:
             fast = _code(flags, ss, spk)
-            try:
-                _verify_general(ss, spk, int(flags), SignatureChecker(tx, 0))
-                general = "OK"
-            except ScriptError as e:
-                general = e.code
+            general = _general_verdict(ss, spk, flags, SignatureChecker(tx, 0))
             assert fast == general, (der.hex(), flags)
             seen.add(general)
     assert {"OK", "SIG_DER", "EVAL_FALSE"} <= seen, seen
