@@ -135,27 +135,13 @@ class BlockFiles:
             except FileNotFoundError:
                 pass
 
-    def existing(self) -> dict[int, int]:
-        """File number → size of every blk/rev file on disk (the larger of the pair's two)."""
-        out: dict[int, int] = {}
+    def existing(self) -> set[int]:
+        """The numbers of the blk/rev files on disk."""
         try:
             names = os.listdir(self.directory)
         except FileNotFoundError:
-            return out
-        for name in names:
-            m = _FILE_NAME.match(name)
-            if m is None:
-                continue
-            try:
-                size = (self.directory / name).stat().st_size
-            except OSError:
-                continue
-            n = int(m.group(2))
-            out[n] = max(out.get(n, 0), size)
-        return out
-
-    def disk_bytes(self) -> int:
-        return disk_usage(self.directory)
+            return set()
+        return {int(m.group(2)) for name in names if (m := _FILE_NAME.match(name)) is not None}
 
     def scan(self, file: int) -> tuple[list[tuple[int, int, bytes]], int]:
         """Core `LoadExternalBlockFile`'s walk over one blk file: every record that starts with

@@ -330,7 +330,6 @@ class SQLiteChainStore:
         self._legacy = False
         self._migrate()
         self._load_sizes()
-        self._legacy = _has_table(conn, "blocks")
         self._clean_files()
         row = conn.execute("SELECT value FROM meta WHERE key='magic'").fetchone()
         if row is not None:
@@ -363,7 +362,8 @@ class SQLiteChainStore:
                 MIGRATIONS[version](conn)
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
                          (str(version),))
-            _sync_txospender(conn, self.txospenderindex, self._read_block_in)
+            self._legacy = _has_table(conn, "blocks")
+            _sync_txospender(conn, self.txospenderindex, self.get_block)
 
     @contextlib.contextmanager
     def _transaction(self, begin: str = "BEGIN") -> Iterator[None]:
@@ -442,16 +442,19 @@ class SQLiteChainStore:
                  n_blocks, os.path.basename(self.path), self._files.directory)
         t = time.monotonic()
         batch = StoreBatch()
-        moved = 0
+        moved = pending = 0
         with self._transaction("BEGIN IMMEDIATE"):
             cur = conn.execute("SELECT hash, data FROM blocks ORDER BY rowid")
             while True:   # bounded by the table's rows; about 64 MB of blocks per write
                 rows = cur.fetchmany(256)
-                batch.blocks.update((bytes(h), bytes(d)) for h, d in rows)
-                if not rows or sum(map(len, batch.blocks.values())) > 64 << 20:
+                for h, d in rows:
+                    batch.blocks[bytes(h)] = bytes(d)
+                    pending += len(d)
+                if not rows or pending > 64 << 20:
                     self._append_flat(batch)
                     moved += len(batch.blocks)
                     batch = StoreBatch()
+                    pending = 0
                 if not rows:
                     break
             cur = conn.execute("SELECT hash, data FROM undo")
@@ -482,20 +485,17 @@ class SQLiteChainStore:
         row = self._conn.execute("SELECT value FROM meta WHERE key='tip'").fetchone()
         return bytes(row[0]) if row else None
 
-    def _read_block_in(self, block_hash: bytes) -> bytes | None:
+    def get_block(self, block_hash: bytes) -> bytes | None:
+        """The block's bytes (Core `ReadBlock`); None when it is not stored, or when its file
+        cannot be read (missing or damaged: logged)."""
         conn = self._conn
         row = conn.execute("SELECT file, pos, size FROM block_pos WHERE hash=?", (block_hash,)).fetchone()
         if row is not None:
             return self._files.read_block(row[0], row[1], row[2], block_hash)
-        if self._legacy or _has_table(conn, "blocks"):
+        if self._legacy:
             row = conn.execute("SELECT data FROM blocks WHERE hash=?", (block_hash,)).fetchone()
             return bytes(row[0]) if row else None
         return None
-
-    def get_block(self, block_hash: bytes) -> bytes | None:
-        """The block's bytes (Core `ReadBlock`); None when it is not stored, or when its file
-        cannot be read (missing or damaged: logged)."""
-        return self._read_block_in(block_hash)
 
     def has_block(self, block_hash: bytes) -> bool:
         """A position is recorded for the block (Core's BLOCK_HAVE_DATA): true even when its file
@@ -653,26 +653,22 @@ class SQLiteChainStore:
             size[i] += len(record)
             return pos
 
-        if batch.blocks:
-            if files.magic is None:
-                raise StoreError(f"{self.path}: the store's network is not known (bind_network), "
-                                 "so its block files cannot be written")
-            for h, data in batch.blocks.items():
-                record = files.block_record(data)
-                if not files.fits(sizes[cur][0], len(record)):
-                    cur += 1
-                    sizes[cur] = [0, 0]
-                block_rows.append((h, cur, add("blk", cur, record), len(data)))
-                placed[h] = cur
+        if files.magic is None and (batch.blocks or any(u is not None for u in batch.undo.values())):
+            raise StoreError(f"{self.path}: the store's network is not known (bind_network), "
+                             "so its block files cannot be written")
+        for h, data in batch.blocks.items():
+            record = files.block_record(data)
+            if not files.fits(sizes[cur][0], len(record)):
+                cur += 1
+                sizes[cur] = [0, 0]
+            block_rows.append((h, cur, add("blk", cur, record), len(data)))
+            placed[h] = cur
         undo_rows = []
         deletes = []
         for h, u in batch.undo.items():
             if u is None:
                 deletes.append((h,))
                 continue
-            if files.magic is None:
-                raise StoreError(f"{self.path}: the store's network is not known (bind_network), "
-                                 "so its undo files cannot be written")
             file = placed.get(h)
             if file is None:
                 row = conn.execute("SELECT file FROM block_pos WHERE hash=?", (h,)).fetchone()
@@ -741,10 +737,6 @@ class SQLiteChainStore:
                 "SELECT (SELECT COALESCE(SUM(length(data)), 0) FROM blocks) + "
                 "(SELECT COALESCE(SUM(length(data)), 0) FROM undo)").fetchone()[0])
         return total
-
-    def files_bytes(self) -> int:
-        """Bytes of the blk/rev files on disk (Core `CalculateCurrentUsage`)."""
-        return self._files.disk_bytes()
 
     def _write_txindex(self, batch: StoreBatch) -> None:
         """Apply the batch's tx-index entries. The common case (txids not indexed yet) is one
