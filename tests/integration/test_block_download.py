@@ -36,6 +36,18 @@ async def _raw(node, services: int | None = None) -> RawConn:
     return raw
 
 
+async def _announce_three(node, name: str) -> tuple[list, RawConn]:
+    """Three new blocks on genesis (`name`1..3), their headers sent by a new raw peer, which is
+    asked for all three at once (one getdata). Returns the blocks and the peer."""
+    b = BlockBuilder(REGTEST, spacing=1)
+    blocks = [b.next_block(f"{name}{i}") for i in range(1, 4)]
+    raw = await _raw(node)
+    await raw.send(m.Headers(tuple(x.header for x in blocks)))
+    req = await raw.expect("getdata")
+    assert [iv.hash for iv in req.items] == [x.hash for x in blocks]
+    return blocks, raw
+
+
 def _recent_chain(n: int, name: str = "a", builder: BlockBuilder | None = None):
     """`n` blocks on genesis whose last is a few seconds old (our tip is then recent:
     CanDirectFetch)."""
@@ -158,12 +170,7 @@ async def test_slow_peer_is_not_a_staller_while_the_window_is_open_but_times_out
     [node] = await start_nodes(1, REGTEST, config=sync_config(block_stall_timeout=0.2,
                                                               block_download_timeout=1.0))
     try:
-        b = BlockBuilder(REGTEST, spacing=1)
-        blocks = [b.next_block(f"s{i}") for i in range(1, 4)]
-        raw = await _raw(node)
-        await raw.send(m.Headers(tuple(x.header for x in blocks)))
-        req = await raw.expect("getdata")
-        assert [iv.hash for iv in req.items] == [x.hash for x in blocks]
+        blocks, raw = await _announce_three(node, "s")
         assert await raw.wait_closed(5)
         assert f"Timeout downloading block {blocks[0].hash_hex}, disconnecting peer=" in caplog.text
         assert "Peer is stalling block download" not in caplog.text
@@ -211,12 +218,7 @@ async def test_requested_block_answered_mutated_costs_the_sender_and_is_fetched_
     caplog.set_level(logging.DEBUG, logger="tinynode")
     [node] = await start_nodes(1, REGTEST, config=sync_config())
     try:
-        b = BlockBuilder(REGTEST, spacing=1)
-        blocks = [b.next_block(f"m{i}") for i in range(1, 4)]
-        bad = await _raw(node)
-        await bad.send(m.Headers(tuple(x.header for x in blocks)))
-        req = await bad.expect("getdata")
-        assert [iv.hash for iv in req.items] == [x.hash for x in blocks]
+        blocks, bad = await _announce_three(node, "m")
         await bad.send(m.BlockMsg(blocks[0]))
         mutated = Block(blocks[1].header, blocks[1].txs + blocks[1].txs)   # same hash, other txs
         assert mutated.hash == blocks[1].hash
