@@ -179,19 +179,24 @@ async def test_getblock_without_its_undo_record_or_body_gives_cores_errors(tmp_p
 
 
 async def test_size_on_disk_counts_the_block_files(tmp_path):
-    """getblockchaininfo size_on_disk (Core CalculateCurrentUsage) includes the blk/rev files:
-    it grows by at least the bytes the new blocks take in them."""
+    """getblockchaininfo size_on_disk (Core CalculateCurrentUsage) is the block files' bytes plus
+    the chain database's, exactly, before and after new blocks."""
     t = await start_node(tmp_path / "n")
     try:
         rpc = t.rpc
-        blocks_dir = tmp_path / "n" / "regtest" / "blocks"
-        files = lambda: sum(p.stat().st_size for p in blocks_dir.iterdir() if p.suffix == ".dat")
-        before, files_before = (await rpc.call("getblockchaininfo"))["size_on_disk"], files()
+        net = tmp_path / "n" / "regtest"
+
+        def on_disk() -> tuple[int, int]:
+            files = sum(p.stat().st_size for p in (net / "blocks").iterdir() if p.suffix == ".dat")
+            db = sum((net / n).stat().st_size for n in ("chain.sqlite", "chain.sqlite-wal")
+                     if (net / n).exists())
+            return files, files + db
+        files_before, total = on_disk()
+        assert files_before > 0 and (await rpc.call("getblockchaininfo"))["size_on_disk"] == total
         addr = await rpc.call("getnewaddress")
         await rpc.call("generatetoaddress", 20, addr)
-        after, files_after = (await rpc.call("getblockchaininfo"))["size_on_disk"], files()
-        assert files_after > files_before > 0
-        assert after - before >= files_after - files_before
-        assert after >= files_after
+        files_after, total = on_disk()
+        assert files_after > files_before
+        assert (await rpc.call("getblockchaininfo"))["size_on_disk"] == total
     finally:
         await t.stop()
